@@ -1,0 +1,34 @@
+"""fastgd: linear least squares by gradient descent, in compiled kernels.
+
+Public API
+----------
+fit                 fit W and b by full-batch gradient descent (returns a FitResult)
+GDRegressor         the scikit-learn style estimator around fit
+gradient            one fused evaluation of the gradient and the loss
+available_backends  which of "cython", "numba", "numpy" are installed here
+
+The math (one convention everywhere), for X (N, D), Y (N, K), W (K, D), b (K,)::
+
+    R = X @ W.T + b - Y      L = sum(R**2) / (2N)
+    G_W = R.T @ X / N        g_b = R.mean(axis=0)
+    W -= lr * G_W            b -= lr * g_b
+"""
+
+from ._api import ConvergenceWarning, DivergenceError, FitResult, fit, gradient
+from ._backends import available_backends
+from ._estimator import GDRegressor, NotFittedError
+from ._validation import CopyWarning
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConvergenceWarning",
+    "CopyWarning",
+    "DivergenceError",
+    "FitResult",
+    "GDRegressor",
+    "NotFittedError",
+    "available_backends",
+    "fit",
+    "gradient",
+]

@@ -1,0 +1,308 @@
+"""The public functions: validate -> cast -> dispatch, once per call.
+
+``fit`` and ``gradient`` check their arguments (``_validation.py``), pick a backend
+(``_backends.py``) and call its kernel; all iterations of a fit run inside the
+kernel. Nothing here loops over data.
+"""
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _reference
+from ._backends import get_backend
+from ._validation import (
+    check_backend,
+    check_coef,
+    check_fit_intercept,
+    check_intercept,
+    check_lr,
+    check_max_iter,
+    check_tol,
+    check_X,
+    check_y,
+)
+
+
+class DivergenceError(FloatingPointError):
+    """Gradient descent diverged: the learning rate is too large for this data."""
+
+
+class ConvergenceWarning(UserWarning):
+    """The fit stopped at max_iter before meeting its tolerance."""
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What :func:`fastgd.fit` returns.
+
+    Attributes
+    ----------
+    coef : ndarray of shape (n_features,) or (n_targets, n_features)
+        Fitted coefficients W, in X's float dtype.
+    intercept : float or ndarray of shape (n_targets,)
+        Fitted intercept b (a NumPy scalar for 1-D y), in X's float dtype.
+    loss_history : ndarray of shape (n_iter,), float64
+        ``loss_history[t]`` is half the mean squared error at the start of
+        iteration ``t``, before its update.
+    n_iter : int
+        Number of iterations run (updates applied).
+    converged : bool
+        True if the tolerance was met before ``max_iter``.
+    backend : str
+        The backend that ran the fit.
+    lr : float
+        The learning rate used (the estimated 1/L when ``lr="auto"``).
+    """
+
+    coef: np.ndarray
+    intercept: object
+    loss_history: np.ndarray
+    n_iter: int
+    converged: bool
+    backend: str
+    lr: float
+
+
+def _prepare(X, y, coef, intercept, coef_name, intercept_name):
+    """Validate and cast the data and coefficients for a kernel call."""
+    X, x_is_f = check_X(X)
+    Y, y_is_1d = check_y(y, X.shape[0], X.dtype)
+    n_targets, n_features = Y.shape[1], X.shape[1]
+    W = check_coef(coef, n_targets, n_features, y_is_1d, X.dtype, coef_name)
+    b = check_intercept(intercept, n_targets, y_is_1d, X.dtype, intercept_name)
+    return X, x_is_f, Y, y_is_1d, W, b
+
+
+def _shape_like_y(W, b, y_is_1d):
+    """(K, D) and (K,) kernel arrays -> the user's shapes (coef (D,), scalar b for 1-D y)."""
+    return (W[0], b[0]) if y_is_1d else (W, b)
+
+
+def hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept, rtol=1e-4, max_iter=100):
+    """Estimate L, the largest eigenvalue of the Hessian of the half-MSE objective.
+
+    The Hessian is ``H = A.T @ A / N`` with ``A = [X, 1]`` (``A = X`` without an
+    intercept); it is the same for every target. Power iteration needs only
+    products ``H @ v``, and the fused gradient kernel computes exactly that when
+    called with ``Y = 0``, ``W = v`` and ``b = v_b``: ``G_W = (X v + v_b).T X / N``
+    and ``g_b = mean(X v + v_b)``. The zero target is a stride-0 view: no N-sized
+    array is allocated.
+
+    The Rayleigh quotient of power iteration never overestimates L and increases
+    monotonically to it, and 1/L_estimate < 2/L as long as the estimate is above
+    L/2, which a handful of iterations from a random start reaches; iterations
+    continue until it changes by less than ``rtol``.
+    """
+    n_samples, n_features = X.shape
+    dtype = X.dtype
+    zeros_y = np.broadcast_to(np.zeros((1, 1), dtype=dtype), (n_samples, 1))
+    rng = np.random.default_rng(0)  # fixed start: the estimate is reproducible
+    v = rng.standard_normal(n_features + 1)
+    if not fit_intercept:
+        v[-1] = 0.0
+    estimate = 0.0
+    for _ in range(max_iter):
+        norm = np.linalg.norm(v)
+        if norm == 0.0:
+            return 0.0  # H v = 0: X is all zeros (and no intercept)
+        v /= norm
+        W = v[None, :-1].astype(dtype)
+        b = v[-1:].astype(dtype)
+        grad_W, grad_b, _ = backend.gradient(X, zeros_y, W, b, x_is_f)
+        hv = np.concatenate([grad_W[0], grad_b if fit_intercept else [0.0]])
+        previous, estimate = estimate, float(v @ hv)
+        if abs(estimate - previous) <= rtol * estimate:
+            break
+        v = hv
+    return estimate
+
+
+def _divergence_error(backend, X, x_is_f, fit_intercept, lr, n_iter, loss_history):
+    L = hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept)
+    return DivergenceError(
+        f"gradient descent diverged at iteration {n_iter} with lr={lr:.6g}: the loss went "
+        f"from {loss_history[0]:.6g} to {loss_history[-1]:.6g}. The largest stable learning "
+        f"rate for this data is 2/L = {2 / L:.6g} (L = {L:.6g}, the largest eigenvalue of the "
+        f"Hessian). Use a smaller lr, lr='auto', or standardise the features."
+    )
+
+
+def fit(
+    X,
+    y,
+    *,
+    lr="auto",
+    max_iter=1000,
+    tol=1e-6,
+    fit_intercept=True,
+    coef_init=None,
+    intercept_init=None,
+    backend="auto",
+):
+    """Fit a linear model by full-batch gradient descent on half the mean squared error.
+
+    Minimises ``L(W, b) = sum((X @ W.T + b - Y) ** 2) / (2 N)`` with the update
+    ``W -= lr * G_W``, ``b -= lr * g_b``, where ``R = X @ W.T + b - Y``,
+    ``G_W = R.T @ X / N`` and ``g_b = R.mean(axis=0)``. All iterations run inside
+    compiled code; each reads X once.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Training data. float32 and float64 are used as they are (C or Fortran
+        order, read-only arrays and memmaps included); integers are converted to
+        float64 and other inputs copied, with a ``fastgd.CopyWarning``.
+    y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        Targets, cast to X's dtype.
+    lr : "auto" or float, default="auto"
+        Learning rate. ``"auto"`` uses ``1 / L`` where L is the largest eigenvalue of
+        the Hessian (``X.T @ X / N``, with the intercept column when
+        ``fit_intercept``), estimated by power iteration; with it the fit cannot
+        diverge. A float is used as given; a fit is stable only for ``lr < 2 / L``.
+    max_iter : int, default=1000
+        Maximum number of iterations (full passes over X).
+    tol : float, default=1e-6
+        Stop after the first iteration ``t`` whose gradient norm
+        ``sqrt(||G_W||^2 + ||g_b||^2)`` (over the fitted coefficients) is at most
+        ``tol`` times the larger of the gradient norms at the starting point and at
+        the zero model (W = 0, b = 0); without coef_init and intercept_init the two
+        are the same point. Since the gradient norm never increases along a
+        stable gradient-descent path on this quadratic, the returned coefficients
+        satisfy the bound too. ``tol=0`` runs all ``max_iter`` iterations and never
+        warns.
+    fit_intercept : bool, default=True
+        Whether to fit b. When False, b stays at ``intercept_init`` (default 0).
+    coef_init : array-like of shape (n_features,) or (n_targets, n_features), optional
+        Starting coefficients (default zeros). Never modified.
+    intercept_init : float or array-like of shape (n_targets,), optional
+        Starting intercept (default 0). Never modified.
+    backend : {"auto", "numba", "cython", "numpy"}, default="auto"
+        Which kernels run the fit. ``"auto"`` takes the first of
+        :func:`fastgd.available_backends`.
+
+    Returns
+    -------
+    FitResult
+        ``coef``, ``intercept``, ``loss_history``, ``n_iter``, ``converged``,
+        ``backend`` and ``lr``.
+
+    Raises
+    ------
+    DivergenceError
+        If the loss becomes non-finite or blows up (lr too large). The message
+        gives the iteration and the largest stable learning rate, 2/L.
+
+    Warns
+    -----
+    ConvergenceWarning
+        If ``tol > 0`` and the tolerance is not met within ``max_iter``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastgd
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [2.0, 1.0]])
+    >>> y = X @ np.array([2.0, -1.0]) + 0.5
+    >>> result = fastgd.fit(X, y, max_iter=5000, tol=1e-10)
+    >>> np.round(result.coef, 6), round(float(result.intercept), 6), result.converged
+    (array([ 2., -1.]), 0.5, True)
+    """
+    lr = check_lr(lr)
+    max_iter = check_max_iter(max_iter)
+    tol = check_tol(tol)
+    fit_intercept = check_fit_intercept(fit_intercept)
+    backend = get_backend(check_backend(backend))
+    X, x_is_f, Y, y_is_1d, W, b = _prepare(
+        X, y, coef_init, intercept_init, "coef_init", "intercept_init"
+    )
+
+    step = lr
+    if lr == "auto":
+        L = hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept)
+        step = 1.0 / L if L > 0 else 1.0
+
+    ref_grad_norm2 = 0.0
+    if tol > 0 and (coef_init is not None or (fit_intercept and intercept_init is not None)):
+        # tol is relative to the larger of the gradient norms at the start and at the
+        # zero model (W = 0, and b = 0 when it is fitted): a fit started at or near the
+        # solution then still has a meaningful scale. One extra pass over X.
+        zero_W = np.zeros_like(W)
+        zero_b = np.zeros_like(b) if fit_intercept else b
+        grad_W, grad_b, _ = backend.gradient(X, Y, zero_W, zero_b, x_is_f)
+        ref_grad_norm2 = float(np.sum(grad_W**2) + (np.sum(grad_b**2) if fit_intercept else 0.0))
+
+    n_iter, status, loss_history = backend.fit(
+        X, Y, W, b, x_is_f, step, max_iter, tol, ref_grad_norm2, fit_intercept
+    )
+
+    diverged = status == _reference.DIVERGED or not (
+        np.isfinite(W).all() and np.isfinite(b).all()
+    )
+    if not diverged and status == _reference.MAX_ITER and lr != "auto":
+        # A float lr a little above 2/L can grow the loss too slowly to trip the
+        # kernel's bar within max_iter. A stable run never lets the loss rise much
+        # above its minimum, so only then pay for the eigenvalue to decide.
+        if loss_history[-1] > 2 * loss_history.min():
+            diverged = step * hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept) > 2
+    if diverged:
+        raise _divergence_error(backend, X, x_is_f, fit_intercept, step, n_iter, loss_history)
+
+    converged = status == _reference.CONVERGED
+    if not converged and tol > 0:
+        warnings.warn(
+            f"fastgd.fit did not converge in max_iter={max_iter} iterations: the gradient "
+            f"norm is still above tol={tol:g} times its reference value (see fit's tol). "
+            f"Increase max_iter or tol, or standardise the features.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    coef, intercept = _shape_like_y(W, b, y_is_1d)
+    return FitResult(coef, intercept, loss_history, n_iter, converged, backend.name, step)
+
+
+def gradient(X, y, coef, intercept=0.0, *, backend="auto"):
+    """Gradient and loss of half the mean squared error at one point, in one pass over X.
+
+    With ``R = X @ coef.T + intercept - y``: ``grad_coef = R.T @ X / N``,
+    ``grad_intercept = R.mean(axis=0)`` and ``loss = sum(R ** 2) / (2 N)``. The
+    building block for writing your own optimisation loop.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Data; see :func:`fastgd.fit` for accepted dtypes and layouts.
+    y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        Targets.
+    coef : array-like of shape (n_features,) or (n_targets, n_features)
+        Point at which to evaluate (the shape of ``fit(...).coef``).
+    intercept : float or array-like of shape (n_targets,), default=0.0
+        Intercept at which to evaluate.
+    backend : {"auto", "numba", "cython", "numpy"}, default="auto"
+        Which kernels compute it.
+
+    Returns
+    -------
+    grad_coef : ndarray, same shape as coef, in X's float dtype
+    grad_intercept : scalar for 1-D y, else ndarray of shape (n_targets,)
+    loss : float
+        Accumulated in float64 whatever X's dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastgd
+    >>> X = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> y = np.array([1.0, 2.0])
+    >>> g_coef, g_intercept, loss = fastgd.gradient(X, y, np.zeros(2))
+    >>> g_coef, float(g_intercept), loss
+    (array([-3.5, -5. ]), -1.5, 1.25)
+    """
+    if coef is None:
+        raise TypeError("coef is required: the point at which to evaluate the gradient.")
+    backend = get_backend(check_backend(backend))
+    X, x_is_f, Y, y_is_1d, W, b = _prepare(X, y, coef, intercept, "coef", "intercept")
+    grad_W, grad_b, loss = backend.gradient(X, Y, W, b, x_is_f)
+    grad_coef, grad_intercept = _shape_like_y(grad_W.astype(X.dtype), grad_b.astype(X.dtype), y_is_1d)
+    return grad_coef, grad_intercept, float(loss)

@@ -1,0 +1,178 @@
+"""GDRegressor: the scikit-learn style estimator around :func:`fastgd.fit`."""
+
+import inspect
+
+import numpy as np
+
+from ._api import fit as _fit
+from ._validation import check_X
+
+try:  # scikit-learn is optional: with it, GDRegressor is a full scikit-learn citizen
+    from sklearn.base import BaseEstimator as _Base
+    from sklearn.base import RegressorMixin as _Mixin
+except ImportError:  # pragma: no cover - exercised in environments without sklearn
+
+    class _Base:
+        """get_params / set_params as scikit-learn defines them, for flat estimators."""
+
+        @classmethod
+        def _get_param_names(cls):
+            signature = inspect.signature(cls.__init__)
+            return sorted(p.name for p in signature.parameters.values() if p.name != "self")
+
+        def get_params(self, deep=True):
+            return {name: getattr(self, name) for name in self._get_param_names()}
+
+        def set_params(self, **params):
+            valid = self._get_param_names()
+            for name, value in params.items():
+                if name not in valid:
+                    raise ValueError(
+                        f"Invalid parameter {name!r} for {type(self).__name__}; "
+                        f"valid parameters are {valid}."
+                    )
+                setattr(self, name, value)
+            return self
+
+        def __repr__(self):
+            params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+            return f"{type(self).__name__}({params})"
+
+    class _Mixin:
+        pass
+
+
+class NotFittedError(ValueError, AttributeError):
+    """The estimator is used before ``fit`` (as scikit-learn's NotFittedError)."""
+
+
+class GDRegressor(_Mixin, _Base):
+    """Linear least squares fitted by full-batch gradient descent in compiled code.
+
+    A scikit-learn style estimator around :func:`fastgd.fit`: it minimises half
+    the mean squared error ``sum((X @ coef_.T + intercept_ - y) ** 2) / (2 N)``.
+    The constructor only stores its parameters; they are checked in :meth:`fit`.
+
+    Parameters
+    ----------
+    lr : "auto" or float, default="auto"
+        Learning rate; ``"auto"`` is 1/L, L the largest eigenvalue of the Hessian.
+    max_iter : int, default=1000
+        Maximum number of iterations.
+    tol : float, default=1e-6
+        Stop when the gradient norm falls to ``tol`` times its value at the start
+        (or at the zero model, if larger); 0 runs all iterations. See
+        :func:`fastgd.fit`.
+    fit_intercept : bool, default=True
+        Whether to fit the intercept.
+    backend : {"auto", "numba", "cython", "numpy"}, default="auto"
+        Which kernels run the fit.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+    intercept_ : float or ndarray of shape (n_targets,)
+    n_iter_ : int
+        Iterations run.
+    loss_curve_ : ndarray of shape (n_iter_,)
+        Loss at the start of each iteration.
+    n_features_in_ : int
+    lr_ : float
+        The learning rate used.
+    converged_ : bool
+    backend_ : str
+        The backend that ran the fit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgd import GDRegressor
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [2.0, 1.0]])
+    >>> y = X @ np.array([2.0, -1.0]) + 0.5
+    >>> model = GDRegressor(max_iter=5000, tol=1e-10).fit(X, y)
+    >>> np.round(model.predict([[3.0, 1.0]]), 6)
+    array([5.5])
+    >>> round(model.score(X, y), 6)
+    1.0
+    """
+
+    def __init__(self, lr="auto", max_iter=1000, tol=1e-6, fit_intercept=True, backend="auto"):
+        self.lr = lr
+        self.max_iter = max_iter
+        self.tol = tol
+        self.fit_intercept = fit_intercept
+        self.backend = backend
+
+    def fit(self, X, y, coef_init=None, intercept_init=None):
+        """Fit the model; return self.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        coef_init : array-like of shape (n_features,) or (n_targets, n_features), optional
+            Starting coefficients (as in scikit-learn's SGDRegressor.fit).
+        intercept_init : float or array-like of shape (n_targets,), optional
+            Starting intercept.
+        """
+        result = _fit(
+            X,
+            y,
+            lr=self.lr,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            fit_intercept=self.fit_intercept,
+            coef_init=coef_init,
+            intercept_init=intercept_init,
+            backend=self.backend,
+        )
+        self.coef_ = result.coef
+        self.intercept_ = result.intercept
+        self.n_iter_ = result.n_iter
+        self.loss_curve_ = result.loss_history
+        self.lr_ = result.lr
+        self.converged_ = result.converged
+        self.backend_ = result.backend
+        self.n_features_in_ = result.coef.shape[-1]
+        return self
+
+    def predict(self, X):
+        """Predict ``X @ coef_.T + intercept_``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_targets), in X's float dtype
+        """
+        if not hasattr(self, "coef_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet; call fit(X, y) "
+                f"before predict or score."
+            )
+        X, _ = check_X(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with "
+                f"{self.n_features_in_} features."
+            )
+        # Computed in X's dtype: casting the small coefficients, never the large X.
+        coef = np.asarray(self.coef_, dtype=X.dtype)
+        intercept = np.asarray(self.intercept_, dtype=X.dtype)
+        return X @ coef.T + intercept
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R² of the prediction (averaged over targets).
+
+        Uses :func:`sklearn.metrics.r2_score` semantics: 1 is a perfect fit, 0 is
+        the constant prediction of the mean of y, and it can be negative.
+        """
+        y = np.asarray(y, dtype=np.float64)
+        y_pred = np.asarray(self.predict(X), dtype=np.float64)
+        if y_pred.shape != y.shape:
+            raise ValueError(f"y must have shape {y_pred.shape}; got {y.shape}.")
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        residual = np.average((y - y_pred) ** 2, axis=0, weights=weights)
+        total = np.average((y - np.average(y, axis=0, weights=weights)) ** 2, axis=0, weights=weights)
+        # A constant target: R² is 1 for a perfect prediction and 0 otherwise (scikit-learn).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = np.where(total > 0, 1 - residual / total, np.where(residual == 0, 1.0, 0.0))
+        return float(np.mean(r2))

@@ -1,0 +1,217 @@
+"""Argument checking and casting, done once at the API boundary.
+
+Every function here either returns an array the kernels can take as it is, or raises
+a TypeError / ValueError that names the argument and says what was expected.
+
+Copies: X is never copied silently. A float32 or float64 X that is C- or
+Fortran-contiguous (read-only included) is used as it is. Any other X (integers,
+float16, a strided view, ...) is copied once per call to fit or gradient, and a
+``CopyWarning`` says so, with the size and how to avoid it. y, coef_init and
+intercept_init are cast to X's dtype (a copy only when their dtype differs); they
+are never written to.
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+
+from ._backends import BACKENDS
+
+
+class CopyWarning(UserWarning):
+    """X had to be copied (converted to float, or made contiguous) before fitting."""
+
+
+def _describe(a):
+    return f"{a.ndim}-D array of shape {a.shape} and dtype {a.dtype}"
+
+
+def _check_dtype(a, name):
+    """Raise TypeError unless ``a`` holds real numbers (not bool)."""
+    kind = a.dtype.kind
+    if kind == "b":
+        raise TypeError(
+            f"{name} has boolean dtype; expected real numbers (float or integer). "
+            f"Convert it explicitly, e.g. {name}.astype(float), if that is intended."
+        )
+    if kind == "c":
+        raise TypeError(f"{name} has complex dtype {a.dtype}; fastgd fits real-valued data only.")
+    if kind not in "fiu":
+        raise TypeError(f"{name} has dtype {a.dtype}; expected real numbers (float or integer).")
+
+
+def _check_finite(a, name):
+    """Raise ValueError if ``a`` holds NaN or +-inf. No N-sized temporary."""
+    # Fast path: one pass, no temporary; a NaN or inf anywhere makes the sum non-finite.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(a, axis=None, dtype=np.float64)
+    if np.isfinite(total):
+        return
+    # Either non-finite entries or an overflowing (but finite) sum: look, a row block
+    # at a time so the boolean temporary stays small.
+    flat = a.reshape(a.shape[0], -1) if a.ndim > 1 else a.reshape(-1, 1)
+    step = max(1, 2**20 // max(1, flat.shape[1]))
+    for start in range(0, flat.shape[0], step):
+        block = flat[start : start + step]
+        bad = ~np.isfinite(block)
+        if bad.any():
+            index = np.unravel_index(start * flat.shape[1] + int(np.argmax(bad)), a.shape)
+            value = a[index]
+            raise ValueError(
+                f"{name} contains {'NaN' if np.isnan(value) else value} at index "
+                f"{tuple(int(i) for i in index)}; fastgd needs finite values "
+                f"(remove or impute missing data first)."
+            )
+
+
+def _reject_unsupported_container(x, name):
+    module = type(x).__module__
+    if module.startswith("scipy.sparse"):
+        raise TypeError(
+            f"{name} is a scipy.sparse matrix; fastgd needs a dense array "
+            f"({name}.toarray() if it fits in memory)."
+        )
+
+
+def check_X(X, name="X"):
+    """Return ``(X, x_is_f)``: X as a float32/float64, C- or F-contiguous 2-D array."""
+    _reject_unsupported_container(X, name)
+    X = np.asarray(X)
+    _check_dtype(X, name)
+    if X.ndim != 2:
+        hint = f" (use {name}.reshape(-1, 1) for a single feature)" if X.ndim == 1 else ""
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (n_samples, n_features); "
+            f"got a {_describe(X)}{hint}."
+        )
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(
+            f"{name} must have at least one sample and one feature; got shape {X.shape}."
+        )
+    if X.dtype in (np.float32, np.float64):
+        target = X.dtype
+    elif X.dtype.kind == "f" and X.dtype.itemsize < 4:
+        target = np.dtype(np.float32)
+    else:  # integers, longdouble
+        target = np.dtype(np.float64)
+    contiguous = X.flags.c_contiguous or X.flags.f_contiguous
+    if X.dtype != target or not contiguous:
+        reason = (
+            f"converted from {X.dtype} to {target}"
+            if X.dtype != target
+            else "made contiguous (it was a strided view)"
+        )
+        warnings.warn(
+            f"{name} was copied ({X.size * target.itemsize / 1e6:.3g} MB): {reason}. "
+            f"Pass a C- or Fortran-contiguous float64 or float32 array to avoid the copy.",
+            CopyWarning,
+            stacklevel=3,
+        )
+        order = "F" if X.flags.f_contiguous and not X.flags.c_contiguous else "C"
+        X = np.asarray(X, dtype=target, order=order)
+    _check_finite(X, name)
+    x_is_f = bool(X.flags.f_contiguous and not X.flags.c_contiguous)
+    return X, x_is_f
+
+
+def check_y(y, n_samples, dtype, name="y"):
+    """Return ``(Y, y_is_1d)``: y as an (N, K) array of ``dtype`` (a view when it can)."""
+    _reject_unsupported_container(y, name)
+    y = np.asarray(y)
+    _check_dtype(y, name)
+    if y.ndim not in (1, 2):
+        raise ValueError(
+            f"{name} must be a 1-D array of shape (n_samples,) or a 2-D array of shape "
+            f"(n_samples, n_targets); got a {_describe(y)}."
+        )
+    if y.shape[0] != n_samples:
+        raise ValueError(
+            f"X and {name} have different numbers of samples: X has {n_samples} rows, "
+            f"{name} has {y.shape[0]}."
+        )
+    if y.ndim == 2 and y.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one target column; got shape {y.shape}.")
+    y = y.astype(dtype, copy=False)
+    _check_finite(y, name)
+    return (y[:, None] if y.ndim == 1 else y), y.ndim == 1
+
+
+def check_coef(coef, n_targets, n_features, y_is_1d, dtype, name="coef_init"):
+    """Return a fresh C-contiguous (K, D) copy of ``coef`` in ``dtype`` (zeros if None)."""
+    expected = (n_features,) if y_is_1d else (n_targets, n_features)
+    if coef is None:
+        return np.zeros((n_targets, n_features), dtype=dtype)
+    coef = np.asarray(coef)
+    _check_dtype(coef, name)
+    if coef.shape != expected:
+        raise ValueError(
+            f"{name} must have shape {expected} (the shape of coef for this X and y); "
+            f"got shape {coef.shape}."
+        )
+    _check_finite(coef, name)
+    return np.array(coef.reshape(n_targets, n_features), dtype=dtype, order="C", copy=True)
+
+
+def check_intercept(intercept, n_targets, y_is_1d, dtype, name="intercept_init"):
+    """Return a fresh (K,) copy of ``intercept`` in ``dtype`` (zeros if None).
+
+    A number is accepted for any number of targets (it is broadcast); an array
+    must have shape (K,) and goes with 2-D y only.
+    """
+    if intercept is None:
+        return np.zeros(n_targets, dtype=dtype)
+    intercept = np.asarray(intercept)
+    _check_dtype(intercept, name)
+    if intercept.ndim != 0 and (y_is_1d or intercept.shape != (n_targets,)):
+        expected = "a number" if y_is_1d else f"a number or an array of shape ({n_targets},)"
+        raise ValueError(f"{name} must be {expected}; got shape {intercept.shape}.")
+    _check_finite(intercept, name)
+    return np.array(np.broadcast_to(intercept, (n_targets,)), dtype=dtype, copy=True)
+
+
+def _check_real(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {value!r} of type {type(value).__name__}.")
+    return float(value)
+
+
+def check_lr(lr):
+    """Return "auto" or lr as a positive finite float."""
+    if isinstance(lr, str):
+        if lr != "auto":
+            raise ValueError(f"lr must be 'auto' or a positive float; got {lr!r}.")
+        return lr
+    value = _check_real(lr, "lr")
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"lr must be 'auto' or a positive finite float; got {lr!r}.")
+    return value
+
+
+def check_max_iter(max_iter):
+    if isinstance(max_iter, (bool, np.bool_)) or not isinstance(max_iter, numbers.Integral):
+        raise TypeError(f"max_iter must be an integer >= 1; got {max_iter!r}.")
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be an integer >= 1; got {max_iter}.")
+    return int(max_iter)
+
+
+def check_tol(tol):
+    value = _check_real(tol, "tol")
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"tol must be a finite number >= 0; got {tol!r}.")
+    return value
+
+
+def check_backend(backend):
+    if not isinstance(backend, str) or (backend != "auto" and backend not in BACKENDS):
+        raise ValueError(
+            f"backend must be one of {('auto',) + BACKENDS}; got {backend!r}."
+        )
+    return backend
+
+
+def check_fit_intercept(fit_intercept):
+    if not isinstance(fit_intercept, (bool, np.bool_)):
+        raise TypeError(f"fit_intercept must be True or False; got {fit_intercept!r}.")
+    return bool(fit_intercept)
