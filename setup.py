@@ -28,14 +28,15 @@ def _banner(message):
     print(f"\n{line}\n{message}\n{line}\n", file=sys.stderr)
 
 
-def _compiler_supports_openmp(compiler, flag):
-    tmp = tempfile.mkdtemp(prefix="fastgd-openmp-")
+def _compiler_accepts(compiler, flags, source=OPENMP_PROBE):
+    """Whether the compiler compiles and links ``source`` with ``flags``."""
+    tmp = tempfile.mkdtemp(prefix="fastgd-probe-")
     try:
-        source = os.path.join(tmp, "probe.c")
-        with open(source, "w") as f:
-            f.write(OPENMP_PROBE)
-        objects = compiler.compile([source], output_dir=tmp, extra_postargs=[flag])
-        compiler.link_executable(objects, "probe", output_dir=tmp, extra_postargs=[flag])
+        path = os.path.join(tmp, "probe.c")
+        with open(path, "w") as f:
+            f.write(source)
+        objects = compiler.compile([path], output_dir=tmp, extra_postargs=flags)
+        compiler.link_executable(objects, "probe", output_dir=tmp, extra_postargs=flags)
         return True
     except Exception:
         return False
@@ -44,20 +45,37 @@ def _compiler_supports_openmp(compiler, flag):
 
 
 class BuildExtWithOpenMP(build_ext):
-    """Probe the compiler for OpenMP once, then build the extension with or without it."""
+    """Probe the compiler once, then build the extension with what it supports.
+
+    - OpenMP (the kernels' prange): without it the kernels run on one thread.
+    - ``-march=native``: SIMD for this machine's CPU, as Numba's JIT gets. Set
+      FASTGD_PORTABLE=1 to build for the generic architecture (e.g. for a wheel).
+    - ``-ffp-contract=off``: no fused multiply-add, so the Cython kernels round
+      exactly as the Numba kernels do (tests/test_threads.py checks it bit for bit).
+    """
 
     def build_extensions(self):
-        flag = "/openmp" if self.compiler.compiler_type == "msvc" else "-fopenmp"
-        if _compiler_supports_openmp(self.compiler, flag):
-            for ext in self.extensions:
-                ext.extra_compile_args.append(flag)
-                ext.extra_link_args.append(flag)
+        msvc = self.compiler.compiler_type == "msvc"
+        flags = []
+        if not msvc:
+            flags.append("-ffp-contract=off")
+            native = os.environ.get("FASTGD_PORTABLE") != "1"
+            plain = "int main(void) { return 0; }\n"
+            if native and _compiler_accepts(self.compiler, ["-march=native"], plain):
+                flags.append("-march=native")
+        openmp = "/openmp" if msvc else "-fopenmp"
+        if _compiler_accepts(self.compiler, [openmp]):
             print("fastgd: building the Cython kernels with OpenMP", file=sys.stderr)
+            flags.append(openmp)
         else:
             _banner(
                 "fastgd: this compiler does not support OpenMP; the Cython kernels are\n"
                 "built without it and will run on one thread."
             )
+        for ext in self.extensions:
+            ext.extra_compile_args.extend(flags)
+            if openmp in flags:
+                ext.extra_link_args.append(openmp)
         super().build_extensions()
 
     def run(self):

@@ -3,9 +3,10 @@
 Every backend offers the same two operations on validated, cast arrays (see
 ``_numba_kernels.py`` for the shapes):
 
-* ``gradient(X, Y, W, b, x_is_f) -> (grad_W, grad_b, loss)``, gradients in float64;
-* ``fit(X, Y, W, b, x_is_f, lr, max_iter, tol, ref_grad_norm2, fit_intercept)
-  -> (n_iter, status, loss_history)``, updating ``W`` and ``b`` in place.
+* ``gradient(X, Y, W, b, x_is_f, n_threads) -> (grad_W, grad_b, loss)``, gradients
+  in float64;
+* ``fit(X, Y, W, b, x_is_f, lr, max_iter, tol, ref_grad_norm2, fit_intercept,
+  n_threads) -> (n_iter, status, loss_history)``, updating ``W`` and ``b`` in place.
 
 The compiled backends are loaded on first use, so ``import fastgd`` neither imports
 nor compiles Numba.
@@ -18,11 +19,17 @@ import numpy as np
 
 from . import _reference
 
-# Rows per block of the compiled kernels. It fixes the order of the floating-point
-# sums (so results do not depend on anything but the data) and bounds the float32
-# accumulation error (see _numba_kernels.py). 256 rows of a few hundred features
-# stay in L2 for the second sweep of the Fortran-order kernel.
+# Rows per block of the compiled kernels: the unit of float32 accumulation (see
+# _numba_kernels.py). 256 rows of a few hundred features stay in L2 for the second
+# sweep of the Fortran-order kernel.
 BLOCK_ROWS = 256
+# Rows are grouped into at most this many chunks, the unit of parallel work, each
+# with its own float64 partial sums. Chunk sizes depend on N alone, never on the
+# thread count: that is what makes results identical for every thread count.
+MAX_CHUNKS = 256
+# Below this many multiply-adds per gradient (N * D * K), starting threads costs
+# more than it saves: the kernels take their serial path.
+PARALLEL_MIN_WORK = 1 << 17
 
 BACKENDS = ("numba", "cython", "numpy")
 # backend="auto" takes the first available of these. Cython comes first: it is
@@ -45,47 +52,97 @@ class NumpyBackend:
 
     name = "numpy"
 
-    def gradient(self, X, Y, W, b, x_is_f):
+    def threads_for(self, X, n_targets, n_threads):
+        return 1  # NumPy's own BLAS threads are what they are
+
+    def gradient(self, X, Y, W, b, x_is_f, n_threads=None):
         return _reference.gradient(X, Y, W, b)
 
-    def fit(self, X, Y, W, b, x_is_f, lr, max_iter, tol, ref_grad_norm2, fit_intercept):
+    def fit(self, X, Y, W, b, x_is_f, lr, max_iter, tol, ref_grad_norm2, fit_intercept,
+            n_threads=None):
         return _reference.fit(X, Y, W, b, lr, max_iter, tol, fit_intercept, ref_grad_norm2)
 
 
 class CompiledBackend:
     """A kernel module (Numba or Cython) behind the common calling convention.
 
-    This is the only place that allocates the kernels' outputs and scratch.
+    This is the only place that allocates the kernels' outputs and scratch, and
+    that decides how many threads they use.
     """
 
     def __init__(self, name, kernels):
         self.name = name
         self.kernels = kernels
 
-    @staticmethod
-    def _workspace(X, n_targets):
+    def threads_for(self, X, n_targets, n_threads):
+        """Threads to use: 1 for tiny problems, else n_threads (None = all allowed)."""
         n_samples, n_features = X.shape
+        if n_samples * n_features * n_targets < PARALLEL_MIN_WORK:
+            return 1
+        n_chunks = -(-n_samples // self.chunk_rows(n_samples))
+        available = self.kernels.max_threads()
+        wanted = available if n_threads is None else min(n_threads, available)
+        return max(1, min(wanted, n_chunks))
+
+    @staticmethod
+    def chunk_rows(n_samples):
+        n_blocks = -(-n_samples // BLOCK_ROWS)
+        return BLOCK_ROWS * -(-n_blocks // MAX_CHUNKS)
+
+    def _workspace(self, X, n_targets, n_threads):
+        n_samples, n_features = X.shape
+        chunk_rows = self.chunk_rows(n_samples)
+        n_chunks = -(-n_samples // chunk_rows)
         block_rows = min(BLOCK_ROWS, n_samples)
         return (
+            chunk_rows,
+            self.threads_for(X, n_targets, n_threads),
             np.empty((n_targets, n_features), dtype=np.float64),  # grad_W
             np.empty(n_targets, dtype=np.float64),  # grad_b
-            np.empty((n_targets, n_features), dtype=X.dtype),  # block_W
-            np.empty(n_targets, dtype=X.dtype),  # block_b
-            np.empty((n_targets, block_rows), dtype=X.dtype),  # resid
+            np.empty((n_chunks, n_targets, n_features), dtype=np.float64),  # chunk_W
+            np.empty((n_chunks, n_targets), dtype=np.float64),  # chunk_b
+            np.empty(n_chunks, dtype=np.float64),  # chunk_sq
+            np.empty((n_chunks, n_targets, n_features), dtype=X.dtype),  # block_W
+            np.empty((n_chunks, n_targets), dtype=X.dtype),  # block_b
+            np.empty((n_chunks, n_targets, block_rows), dtype=X.dtype),  # resid
         )
 
-    def gradient(self, X, Y, W, b, x_is_f):
-        work = self._workspace(X, W.shape[0])
-        loss = self.kernels.gradient(X, Y, W, b, x_is_f, *work)
-        return work[0], work[1], loss
+    def _call(self, kernel, threads, *args):
+        # Cython's prange takes the thread count as an argument (in args).
+        return kernel(*args)
 
-    def fit(self, X, Y, W, b, x_is_f, lr, max_iter, tol, ref_grad_norm2, fit_intercept):
+    def gradient(self, X, Y, W, b, x_is_f, n_threads=None):
+        work = self._workspace(X, W.shape[0], n_threads)
+        loss = self._call(self.kernels.gradient, work[1], X, Y, W, b, x_is_f, *work)
+        return work[2], work[3], loss
+
+    def fit(self, X, Y, W, b, x_is_f, lr, max_iter, tol, ref_grad_norm2, fit_intercept,
+            n_threads=None):
         loss_history = np.empty(max_iter, dtype=np.float64)
-        work = self._workspace(X, W.shape[0])
-        n_iter, status = self.kernels.fit(
-            X, Y, W, b, x_is_f, lr, tol, ref_grad_norm2, fit_intercept, loss_history, *work
+        chunk_rows, threads, *buffers = self._workspace(X, W.shape[0], n_threads)
+        n_iter, status = self._call(
+            self.kernels.fit, threads, X, Y, W, b, x_is_f, chunk_rows, threads, lr, tol,
+            ref_grad_norm2, fit_intercept, loss_history, *buffers
         )
         return n_iter, status, loss_history[:n_iter]
+
+
+class NumbaBackend(CompiledBackend):
+    """Numba's prange uses the calling thread's numba.set_num_threads setting: set it
+    for the call and restore it (a jitted set_num_threads would stop Numba from
+    caching the kernel)."""
+
+    def _call(self, kernel, threads, *args):
+        import numba
+
+        if threads <= 1:
+            return kernel(*args)
+        before = numba.get_num_threads()
+        numba.set_num_threads(threads)
+        try:
+            return kernel(*args)
+        finally:
+            numba.set_num_threads(before)
 
 
 _loaded = {"numpy": NumpyBackend()}
@@ -133,5 +190,6 @@ def get_backend(name):
                 f"backend={name!r} is not available ({exc}); {_HOW_TO_GET[name]}. "
                 f"Installed backends: {available_backends()}."
             ) from exc
-        backend = _loaded[name] = CompiledBackend(name, kernels)
+        backend_class = NumbaBackend if name == "numba" else CompiledBackend
+        backend = _loaded[name] = backend_class(name, kernels)
     return backend

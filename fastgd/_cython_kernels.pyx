@@ -5,7 +5,7 @@
 
 This file mirrors ``_numba_kernels.py`` function for function and loop for loop;
 read that file's docstring for the shared conventions (shapes, dtypes, scratch
-buffers, accumulation precision). The one difference is how X is read: here X
+buffers, threads, determinism, accumulation precision). The one difference is how X is read: here X
 arrives as a generic 2-D memoryview and the loops index its data pointer with the
 leading dimension ``ldx`` (``X[i, j]`` is ``x[i * ldx + j]`` for C order and
 ``x[i + j * ldx]`` for Fortran order), so that one typed function serves both
@@ -13,19 +13,30 @@ layouts and the C compiler sees unit-stride inner loops.
 """
 
 from cython cimport floating
+from cython.parallel cimport prange
 
 cdef extern from *:
     """
     #ifdef _OPENMP
+    #include <omp.h>
     #define FASTGD_OPENMP 1
+    static int omp_max_threads(void) { return omp_get_max_threads(); }
     #else
     #define FASTGD_OPENMP 0
+    static int omp_max_threads(void) { return 1; }
     #endif
     """
     int FASTGD_OPENMP
+    int omp_max_threads() nogil
 
 # Whether this extension was compiled with OpenMP (setup.py probes the compiler).
 OPENMP = bool(FASTGD_OPENMP)
+
+
+def max_threads():
+    """Threads a prange may use here: omp_get_max_threads() (OMP_NUM_THREADS, and
+    threadpoolctl's limits on OpenMP), or 1 without OpenMP."""
+    return omp_max_threads()
 
 from libc.float cimport DBL_MIN
 
@@ -37,6 +48,26 @@ cdef int CONVERGED = _reference.CONVERGED
 cdef int DIVERGED = _reference.DIVERGED
 cdef double DIVERGENCE_FACTOR = _reference.DIVERGENCE_FACTOR
 cdef double TINY = DBL_MIN  # np.finfo(np.float64).tiny
+
+
+cdef inline floating _dot(const floating* x, const floating* y, Py_ssize_t n) noexcept nogil:
+    # NumPy: x @ y, with 8 interleaved partial sums combined in a fixed tree. A single
+    # running sum is a chain of dependent additions that cannot use SIMD; 8 independent
+    # ones can (GCC vectorizes them), without letting the compiler reassociate.
+    cdef floating a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0
+    cdef Py_ssize_t j, n8 = n - n % 8
+    for j in range(0, n8, 8):
+        a0 += x[j] * y[j]
+        a1 += x[j + 1] * y[j + 1]
+        a2 += x[j + 2] * y[j + 2]
+        a3 += x[j + 3] * y[j + 3]
+        a4 += x[j + 4] * y[j + 4]
+        a5 += x[j + 5] * y[j + 5]
+        a6 += x[j + 6] * y[j + 6]
+        a7 += x[j + 7] * y[j + 7]
+    for j in range(n8, n):
+        a0 += x[j] * y[j]
+    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
 
 
 cdef double _accumulate_block_c(
@@ -52,18 +83,18 @@ cdef double _accumulate_block_c(
     cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
     cdef Py_ssize_t i, j, k
     cdef const floating* x_row
+    cdef floating* block_W_k
     cdef floating r
     cdef double sq_sum = 0.0
     for i in range(start, stop):
         x_row = x + i * ldx
         for k in range(n_targets):
-            r = b[k] - Y[i, k]
-            for j in range(n_features):
-                r += x_row[j] * W[k, j]
+            r = (b[k] - Y[i, k]) + _dot(x_row, &W[k, 0], n_features)
             sq_sum += r * r
             block_b[k] += r
+            block_W_k = &block_W[k, 0]
             for j in range(n_features):
-                block_W[k, j] += r * x_row[j]
+                block_W_k[j] += r * x_row[j]
     return sq_sum
 
 
@@ -73,14 +104,15 @@ cdef double _accumulate_block_f(
     Py_ssize_t start, Py_ssize_t stop,
     floating[:, ::1] block_W, floating[::1] block_b, floating[:, ::1] resid,
 ) noexcept nogil:
-    # Same result as _accumulate_block_c, bit for bit, for a Fortran-ordered X:
-    # columns are contiguous, so sweep the block column by column (the block, B rows
-    # by D columns, stays in cache for the second sweep).
+    # Same as _accumulate_block_c for a Fortran-ordered X: columns are contiguous, so
+    # sweep the block column by column (the block, B rows by D columns, stays in
+    # cache for the second sweep).
     cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
     cdef Py_ssize_t n_rows = stop - start
     cdef Py_ssize_t i, j, k
     cdef const floating* x_col
-    cdef floating r, w_kj, acc
+    cdef floating* resid_k
+    cdef floating r, w_kj
     cdef double sq_sum = 0.0
     # resid[:, :n_rows] = (X[start:stop] @ W.T + b - Y[start:stop]).T
     for k in range(n_targets):
@@ -90,10 +122,11 @@ cdef double _accumulate_block_f(
         x_col = x + j * ldx + start
         for k in range(n_targets):
             w_kj = W[k, j]
+            resid_k = &resid[k, 0]
             for i in range(n_rows):
-                resid[k, i] += x_col[i] * w_kj
-    for i in range(n_rows):
-        for k in range(n_targets):
+                resid_k[i] += x_col[i] * w_kj
+    for k in range(n_targets):
+        for i in range(n_rows):
             r = resid[k, i]
             sq_sum += r * r
             block_b[k] += r
@@ -101,44 +134,84 @@ cdef double _accumulate_block_f(
     for j in range(n_features):
         x_col = x + j * ldx + start
         for k in range(n_targets):
-            acc = block_W[k, j]
-            for i in range(n_rows):
-                acc += resid[k, i] * x_col[i]
-            block_W[k, j] = acc
+            block_W[k, j] += _dot(&resid[k, 0], x_col, n_rows)
+    return sq_sum
+
+
+cdef double _accumulate_chunk(
+    const floating* x, Py_ssize_t ldx, const floating[:, :] Y,
+    const floating[:, ::1] W, const floating[::1] b, bint x_is_f,
+    Py_ssize_t start, Py_ssize_t stop, double[:, ::1] chunk_W, double[::1] chunk_b,
+    floating[:, ::1] block_W, floating[::1] block_b, floating[:, ::1] resid,
+) noexcept nogil:
+    # Rows [start, stop) in blocks of resid.shape[1] rows: each block's sums are made
+    # in X's dtype, then added to the chunk's float64 totals (chunk_W, chunk_b).
+    cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
+    cdef Py_ssize_t block_rows = resid.shape[1]
+    cdef Py_ssize_t n_blocks, block, block_start, block_stop, j, k
+    cdef double sq_sum = 0.0
+    chunk_W[:, :] = 0.0
+    chunk_b[:] = 0.0
+    n_blocks = (stop - start + block_rows - 1) // block_rows
+    for block in range(n_blocks):
+        block_start = start + block * block_rows
+        block_stop = min(block_start + block_rows, stop)
+        block_W[:, :] = 0.0
+        block_b[:] = 0.0
+        if x_is_f:
+            sq_sum += _accumulate_block_f(x, ldx, Y, W, b, block_start, block_stop,
+                                          block_W, block_b, resid)
+        else:
+            sq_sum += _accumulate_block_c(x, ldx, Y, W, b, block_start, block_stop,
+                                          block_W, block_b)
+        for k in range(n_targets):
+            chunk_b[k] += block_b[k]
+            for j in range(n_features):
+                chunk_W[k, j] += block_W[k, j]
     return sq_sum
 
 
 cdef double _gradient(
     const floating[:, :] X, const floating[:, :] Y,
     const floating[:, ::1] W, const floating[::1] b, bint x_is_f,
-    double[:, ::1] grad_W, double[::1] grad_b,
-    floating[:, ::1] block_W, floating[::1] block_b, floating[:, ::1] resid,
+    Py_ssize_t chunk_rows, int n_threads, double[:, ::1] grad_W, double[::1] grad_b,
+    double[:, :, ::1] chunk_W, double[:, ::1] chunk_b, double[::1] chunk_sq,
+    floating[:, :, ::1] block_W, floating[:, ::1] block_b, floating[:, :, ::1] resid,
 ) noexcept nogil:
+    # Rows are cut into chunks of chunk_rows (a multiple of the block size, fixed by
+    # the shape alone); chunk c's sums go to chunk_W[c], chunk_b[c], chunk_sq[c], and
+    # the chunks are added in order 0, 1, ... at the end. The result is therefore the
+    # same, bit for bit, whether the chunks run on one thread or many.
     cdef Py_ssize_t n_samples = X.shape[0]
     cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
-    cdef Py_ssize_t block_rows = resid.shape[1]
-    cdef Py_ssize_t n_blocks, block, start, stop, j, k
+    cdef Py_ssize_t n_chunks = chunk_W.shape[0]
+    cdef Py_ssize_t c, start, j, k
     cdef const floating* x = &X[0, 0]
     # Leading dimension, in elements. 64-bit (Py_ssize_t) like every index here, so
     # that i * ldx does not overflow when N * D > 2**31.
     cdef Py_ssize_t ldx = (X.strides[1] if x_is_f else X.strides[0]) // sizeof(floating)
     cdef double sq_sum = 0.0
+    if n_threads > 1:
+        for c in prange(n_chunks, num_threads=n_threads, schedule="static"):
+            start = c * chunk_rows
+            chunk_sq[c] = _accumulate_chunk(
+                x, ldx, Y, W, b, x_is_f, start, min(start + chunk_rows, n_samples),
+                chunk_W[c], chunk_b[c], block_W[c], block_b[c], resid[c])
+    else:  # the same work without starting threads
+        for c in range(n_chunks):
+            start = c * chunk_rows
+            chunk_sq[c] = _accumulate_chunk(
+                x, ldx, Y, W, b, x_is_f, start, min(start + chunk_rows, n_samples),
+                chunk_W[c], chunk_b[c], block_W[c], block_b[c], resid[c])
+    # NumPy: grad_W = chunk_W.sum(0) / N, summed in chunk order
     grad_W[:, :] = 0.0
     grad_b[:] = 0.0
-    n_blocks = (n_samples + block_rows - 1) // block_rows
-    for block in range(n_blocks):
-        start = block * block_rows
-        stop = min(start + block_rows, n_samples)
-        block_W[:, :] = 0.0
-        block_b[:] = 0.0
-        if x_is_f:
-            sq_sum += _accumulate_block_f(x, ldx, Y, W, b, start, stop, block_W, block_b, resid)
-        else:
-            sq_sum += _accumulate_block_c(x, ldx, Y, W, b, start, stop, block_W, block_b)
+    for c in range(n_chunks):
+        sq_sum += chunk_sq[c]
         for k in range(n_targets):
-            grad_b[k] += block_b[k]
+            grad_b[k] += chunk_b[c, k]
             for j in range(n_features):
-                grad_W[k, j] += block_W[k, j]
+                grad_W[k, j] += chunk_W[c, k, j]
     for k in range(n_targets):
         grad_b[k] /= n_samples
         for j in range(n_features):
@@ -149,55 +222,66 @@ cdef double _gradient(
 def gradient(
     const floating[:, :] X, const floating[:, :] Y,
     const floating[:, ::1] W, const floating[::1] b, bint x_is_f,
-    double[:, ::1] grad_W, double[::1] grad_b,
-    floating[:, ::1] block_W, floating[::1] block_b, floating[:, ::1] resid,
+    Py_ssize_t chunk_rows, int n_threads, double[:, ::1] grad_W, double[::1] grad_b,
+    double[:, :, ::1] chunk_W, double[:, ::1] chunk_b, double[::1] chunk_sq,
+    floating[:, :, ::1] block_W, floating[:, ::1] block_b, floating[:, :, ::1] resid,
 ):
     """Write G_W = R.T @ X / N into grad_W and mean(R, 0) into grad_b; return the
     loss sum(R**2) / (2N). One pass over X."""
     cdef double loss
     with nogil:
-        loss = _gradient(X, Y, W, b, x_is_f, grad_W, grad_b, block_W, block_b, resid)
+        loss = _gradient(X, Y, W, b, x_is_f, chunk_rows, n_threads, grad_W, grad_b,
+                         chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
     return loss
+
+
+cdef double _update(
+    floating[:, ::1] W, floating[::1] b, const double[:, ::1] grad_W,
+    const double[::1] grad_b, double lr, bint fit_intercept,
+) noexcept nogil:
+    # NumPy: W -= lr * grad_W; b -= lr * grad_b (in float64, rounded once to W's
+    # dtype); return ||grad||^2 over the fitted coefficients.
+    cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
+    cdef Py_ssize_t j, k
+    cdef double grad_norm2 = 0.0
+    for k in range(n_targets):
+        for j in range(n_features):
+            grad_norm2 += grad_W[k, j] * grad_W[k, j]
+            W[k, j] = <floating>(W[k, j] - lr * grad_W[k, j])
+        if fit_intercept:
+            grad_norm2 += grad_b[k] * grad_b[k]
+            b[k] = <floating>(b[k] - lr * grad_b[k])
+    return grad_norm2
 
 
 def fit(
     const floating[:, :] X, const floating[:, :] Y,
     floating[:, ::1] W, floating[::1] b, bint x_is_f,
-    double lr, double tol, double ref_grad_norm2, bint fit_intercept,
-    double[::1] loss_history,
-    double[:, ::1] grad_W, double[::1] grad_b,
-    floating[:, ::1] block_W, floating[::1] block_b, floating[:, ::1] resid,
+    Py_ssize_t chunk_rows, int n_threads, double lr, double tol, double ref_grad_norm2,
+    bint fit_intercept, double[::1] loss_history, double[:, ::1] grad_W,
+    double[::1] grad_b, double[:, :, ::1] chunk_W, double[:, ::1] chunk_b,
+    double[::1] chunk_sq, floating[:, :, ::1] block_W, floating[:, ::1] block_b,
+    floating[:, :, ::1] resid,
 ):
     """Run len(loss_history) iterations of gradient descent at most, updating W and
     b in place; return (n_iter, status). Stopping rules: _reference.fit."""
-    cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
     cdef Py_ssize_t max_iter = loss_history.shape[0]
-    cdef Py_ssize_t it, j, k
+    cdef Py_ssize_t it
     cdef Py_ssize_t n_iter = max_iter
     cdef int status = MAX_ITER
     cdef double loss, grad_norm2, threshold = 0.0
     with nogil:
         for it in range(max_iter):
-            loss = _gradient(X, Y, W, b, x_is_f, grad_W, grad_b, block_W, block_b, resid)
+            loss = _gradient(X, Y, W, b, x_is_f, chunk_rows, n_threads, grad_W, grad_b,
+                             chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
             loss_history[it] = loss
             # "not <=" so that NaN counts as divergence.
             if not loss <= DIVERGENCE_FACTOR * max(loss_history[0], TINY):
                 n_iter, status = it + 1, DIVERGED
                 break
-            grad_norm2 = 0.0
-            for k in range(n_targets):
-                for j in range(n_features):
-                    grad_norm2 += grad_W[k, j] * grad_W[k, j]
-                if fit_intercept:
-                    grad_norm2 += grad_b[k] * grad_b[k]
+            grad_norm2 = _update(W, b, grad_W, grad_b, lr, fit_intercept)
             if it == 0:
                 threshold = tol * tol * max(grad_norm2, ref_grad_norm2)
-            # W -= lr * G_W; b -= lr * g_b (in float64, rounded once to W's dtype)
-            for k in range(n_targets):
-                for j in range(n_features):
-                    W[k, j] = <floating>(W[k, j] - lr * grad_W[k, j])
-                if fit_intercept:
-                    b[k] = <floating>(b[k] - lr * grad_b[k])
             if tol > 0 and grad_norm2 <= threshold:
                 n_iter, status = it + 1, CONVERGED
                 break

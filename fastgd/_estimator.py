@@ -67,6 +67,9 @@ class GDRegressor(_Mixin, _Base):
         Whether to fit the intercept.
     backend : {"auto", "numba", "cython", "numpy"}, default="auto"
         Which kernels run the fit.
+    n_threads : int, optional
+        Threads for the compiled kernels (None: all allowed). Results do not
+        depend on it.
 
     Attributes
     ----------
@@ -96,12 +99,14 @@ class GDRegressor(_Mixin, _Base):
     1.0
     """
 
-    def __init__(self, lr="auto", max_iter=1000, tol=1e-6, fit_intercept=True, backend="auto"):
+    def __init__(self, lr="auto", max_iter=1000, tol=1e-6, fit_intercept=True, backend="auto",
+                 n_threads=None):
         self.lr = lr
         self.max_iter = max_iter
         self.tol = tol
         self.fit_intercept = fit_intercept
         self.backend = backend
+        self.n_threads = n_threads
 
     def fit(self, X, y, coef_init=None, intercept_init=None):
         """Fit the model; return self.
@@ -125,6 +130,7 @@ class GDRegressor(_Mixin, _Base):
             coef_init=coef_init,
             intercept_init=intercept_init,
             backend=self.backend,
+            n_threads=self.n_threads,
         )
         self.coef_ = result.coef
         self.intercept_ = result.intercept

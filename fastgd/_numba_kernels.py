@@ -11,28 +11,50 @@ checks them):
   which. ``Y`` (N, K) has any strides. ``W`` (K, D) and ``b`` (K,) are C-contiguous
   and share X's dtype (float32 or float64).
 * ``grad_W`` (K, D) and ``grad_b`` (K,) are float64 outputs.
-* Scratch: ``block_W`` (K, D) and ``block_b`` (K,) in X's dtype, ``resid`` (K, B) in
-  X's dtype. ``B = resid.shape[1]`` is the row-block size.
+* Work is cut into C chunks of ``chunk_rows`` rows, each chunk into blocks of
+  ``B = resid.shape[2]`` rows. Per chunk, float64 partial sums ``chunk_W`` (C, K, D),
+  ``chunk_b`` (C, K), ``chunk_sq`` (C,), and scratch in X's dtype ``block_W``
+  (C, K, D), ``block_b`` (C, K), ``resid`` (C, K, B). Chunks are independent, so
+  they run in parallel (``n_threads > 1``), and they are added in a fixed order.
+
+Determinism: the chunk and block sizes depend only on the shape of X and every sum
+is made in an order fixed at compile time, so results are bitwise identical for
+every thread count, from run to run and whatever the alignment of X
+(tests/test_threads.py). The two backends vectorize their dot products differently
+(see _dot) and agree to rounding.
 
 Accumulation precision (pinned by tests/test_kernels.py::test_float32_accuracy):
-rows are processed in blocks of B rows. Within a block, residuals and the block's
-partial gradient are computed in X's dtype (float32 stays float32 in the inner
-loops); each block's partial sums are then added to float64 totals, and the loss is
-summed in float64. The float32 rounding error therefore grows with B, not with N.
-
-Both layouts compute every residual as ``(b[k] - Y[i, k]) + X[i, 0] W[k, 0] + ...``
-in that order and accumulate rows in increasing order within a block, so C and F
-inputs give bitwise identical results.
+within a block, residuals and the block's partial gradient are computed in X's dtype
+(float32 stays float32 in the inner loops); each block's sums are then added to
+float64 totals, and the loss is summed in float64. The float32 rounding error
+therefore grows with B, not with N.
 """
 
 import numpy as np
-from numba import njit
+from numba import get_num_threads, njit, prange
 
 from ._reference import CONVERGED, DIVERGED, DIVERGENCE_FACTOR, MAX_ITER
 
 _TINY = np.finfo(np.float64).tiny
 
+# No fastmath (but in _dot): the compiler must not reorder sums behind our back.
 _kernel = njit(cache=True, nogil=True, boundscheck=False)
+_parallel_kernel = njit(cache=True, nogil=True, boundscheck=False, parallel=True)
+
+
+@njit(cache=True, nogil=True, boundscheck=False, fastmath={"reassoc"})
+def _dot(x, y):
+    # NumPy: x @ y. A single running sum is a chain of dependent additions that cannot
+    # use SIMD. The Cython kernel writes 8 partial sums by hand, which GCC vectorizes;
+    # LLVM does not vectorize that pattern (Numba's index wraparound checks stand in
+    # its way), so here reassociation is allowed in this one loop: LLVM splits the sum
+    # into a fixed number of vector partial sums chosen at compile time. The order is
+    # still fixed (it does not depend on data, alignment or threads), but it is not
+    # the Cython kernel's: the two backends agree to rounding, not bit for bit.
+    acc = x.dtype.type(0)
+    for j in range(x.shape[0]):
+        acc += x[j] * y[j]
+    return acc
 
 
 @_kernel
@@ -44,22 +66,21 @@ def _accumulate_block_c(X, Y, W, b, start, stop, block_W, block_b):
     n_targets, n_features = W.shape
     sq_sum = 0.0
     for i in range(start, stop):
+        x_row = X[i]
         for k in range(n_targets):
-            r = b[k] - Y[i, k]
-            for j in range(n_features):
-                r += X[i, j] * W[k, j]
+            r = (b[k] - Y[i, k]) + _dot(x_row, W[k])
             sq_sum += r * r
             block_b[k] += r
             for j in range(n_features):
-                block_W[k, j] += r * X[i, j]
+                block_W[k, j] += r * x_row[j]
     return sq_sum
 
 
 @_kernel
 def _accumulate_block_f(X, Y, W, b, start, stop, block_W, block_b, resid):
-    # Same result as _accumulate_block_c, bit for bit, for a Fortran-ordered X:
-    # columns are contiguous, so sweep the block column by column (the block, B rows
-    # by D columns, stays in cache for the second sweep).
+    # Same as _accumulate_block_c for a Fortran-ordered X: columns are contiguous, so
+    # sweep the block column by column (the block, B rows by D columns, stays in
+    # cache for the second sweep).
     n_targets, n_features = W.shape
     n_rows = stop - start
     # resid[:, :n_rows] = (X[start:stop] @ W.T + b - Y[start:stop]).T
@@ -67,50 +88,90 @@ def _accumulate_block_f(X, Y, W, b, start, stop, block_W, block_b, resid):
         for i in range(n_rows):
             resid[k, i] = b[k] - Y[start + i, k]
     for j in range(n_features):
+        x_col = X[start:stop, j]
         for k in range(n_targets):
             w_kj = W[k, j]
             for i in range(n_rows):
-                resid[k, i] += X[start + i, j] * w_kj
+                resid[k, i] += x_col[i] * w_kj
     sq_sum = 0.0
-    for i in range(n_rows):
-        for k in range(n_targets):
+    for k in range(n_targets):
+        for i in range(n_rows):
             r = resid[k, i]
             sq_sum += r * r
             block_b[k] += r
     # block_W += resid[:, :n_rows] @ X[start:stop]
     for j in range(n_features):
+        x_col = X[start:stop, j]
         for k in range(n_targets):
-            acc = block_W[k, j]
-            for i in range(n_rows):
-                acc += resid[k, i] * X[start + i, j]
-            block_W[k, j] = acc
+            block_W[k, j] += _dot(resid[k, :n_rows], x_col)
     return sq_sum
 
 
 @_kernel
-def gradient(X, Y, W, b, x_is_f, grad_W, grad_b, block_W, block_b, resid):
-    """Write G_W = R.T @ X / N into grad_W and mean(R, 0) into grad_b; return the
-    loss sum(R**2) / (2N). One pass over X."""
-    n_samples = X.shape[0]
+def _accumulate_chunk(X, Y, W, b, x_is_f, start, stop, chunk_W, chunk_b,
+                      block_W, block_b, resid):
+    # Rows [start, stop) in blocks of resid.shape[1] rows: each block's sums are made
+    # in X's dtype, then added to the chunk's float64 totals (chunk_W, chunk_b).
     n_targets, n_features = W.shape
     block_rows = resid.shape[1]
-    grad_W[:, :] = 0.0
-    grad_b[:] = 0.0
+    chunk_W[:, :] = 0.0
+    chunk_b[:] = 0.0
     sq_sum = 0.0
-    n_blocks = (n_samples + block_rows - 1) // block_rows
+    n_blocks = (stop - start + block_rows - 1) // block_rows
     for block in range(n_blocks):
-        start = block * block_rows
-        stop = min(start + block_rows, n_samples)
+        block_start = start + block * block_rows
+        block_stop = min(block_start + block_rows, stop)
         block_W[:, :] = 0.0
         block_b[:] = 0.0
         if x_is_f:
-            sq_sum += _accumulate_block_f(X, Y, W, b, start, stop, block_W, block_b, resid)
+            sq_sum += _accumulate_block_f(X, Y, W, b, block_start, block_stop,
+                                          block_W, block_b, resid)
         else:
-            sq_sum += _accumulate_block_c(X, Y, W, b, start, stop, block_W, block_b)
+            sq_sum += _accumulate_block_c(X, Y, W, b, block_start, block_stop,
+                                          block_W, block_b)
         for k in range(n_targets):
-            grad_b[k] += block_b[k]
+            chunk_b[k] += block_b[k]
             for j in range(n_features):
-                grad_W[k, j] += block_W[k, j]
+                chunk_W[k, j] += block_W[k, j]
+    return sq_sum
+
+
+@_parallel_kernel
+def gradient(X, Y, W, b, x_is_f, chunk_rows, n_threads, grad_W, grad_b,
+             chunk_W, chunk_b, chunk_sq, block_W, block_b, resid):
+    """Write G_W = R.T @ X / N into grad_W and mean(R, 0) into grad_b; return the
+    loss sum(R**2) / (2N). One pass over X.
+
+    Rows are cut into chunks of chunk_rows (a multiple of the block size, fixed by
+    the shape alone); chunk c's sums go to chunk_W[c], chunk_b[c], chunk_sq[c], and
+    the chunks are added in order 0, 1, ... at the end. The result is therefore the
+    same, bit for bit, whether the chunks run on one thread or many.
+    """
+    n_samples = X.shape[0]
+    n_targets, n_features = W.shape
+    n_chunks = chunk_W.shape[0]
+    if n_threads > 1:  # the caller has set numba's thread count to n_threads
+        for c in prange(n_chunks):
+            start = c * chunk_rows
+            chunk_sq[c] = _accumulate_chunk(
+                X, Y, W, b, x_is_f, start, min(start + chunk_rows, n_samples),
+                chunk_W[c], chunk_b[c], block_W[c], block_b[c], resid[c])
+    else:  # the same work without starting threads
+        for c in range(n_chunks):
+            start = c * chunk_rows
+            chunk_sq[c] = _accumulate_chunk(
+                X, Y, W, b, x_is_f, start, min(start + chunk_rows, n_samples),
+                chunk_W[c], chunk_b[c], block_W[c], block_b[c], resid[c])
+    # NumPy: grad_W = chunk_W.sum(0) / N, summed in chunk order
+    grad_W[:, :] = 0.0
+    grad_b[:] = 0.0
+    sq_sum = 0.0
+    for c in range(n_chunks):
+        sq_sum += chunk_sq[c]
+        for k in range(n_targets):
+            grad_b[k] += chunk_b[c, k]
+            for j in range(n_features):
+                grad_W[k, j] += chunk_W[c, k, j]
     for k in range(n_targets):
         grad_b[k] /= n_samples
         for j in range(n_features):
@@ -119,33 +180,44 @@ def gradient(X, Y, W, b, x_is_f, grad_W, grad_b, block_W, block_b, resid):
 
 
 @_kernel
-def fit(X, Y, W, b, x_is_f, lr, tol, ref_grad_norm2, fit_intercept, loss_history,
-        grad_W, grad_b, block_W, block_b, resid):
+def _update(W, b, grad_W, grad_b, lr, fit_intercept):
+    # NumPy: W -= lr * grad_W; b -= lr * grad_b (in float64, rounded once to W's
+    # dtype); return ||grad||^2 over the fitted coefficients.
+    n_targets, n_features = W.shape
+    grad_norm2 = 0.0
+    for k in range(n_targets):
+        for j in range(n_features):
+            grad_norm2 += grad_W[k, j] * grad_W[k, j]
+            W[k, j] = W[k, j] - lr * grad_W[k, j]
+        if fit_intercept:
+            grad_norm2 += grad_b[k] * grad_b[k]
+            b[k] = b[k] - lr * grad_b[k]
+    return grad_norm2
+
+
+@_kernel
+def fit(X, Y, W, b, x_is_f, chunk_rows, n_threads, lr, tol, ref_grad_norm2,
+        fit_intercept, loss_history, grad_W, grad_b, chunk_W, chunk_b, chunk_sq,
+        block_W, block_b, resid):
     """Run len(loss_history) iterations of gradient descent at most, updating W and
     b in place; return (n_iter, status). Stopping rules: _reference.fit."""
-    n_targets, n_features = W.shape
     max_iter = loss_history.shape[0]
     threshold = 0.0
     for it in range(max_iter):
-        loss = gradient(X, Y, W, b, x_is_f, grad_W, grad_b, block_W, block_b, resid)
+        loss = gradient(X, Y, W, b, x_is_f, chunk_rows, n_threads, grad_W, grad_b,
+                        chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
         loss_history[it] = loss
         # "not <=" so that NaN counts as divergence.
         if not loss <= DIVERGENCE_FACTOR * max(loss_history[0], _TINY):
             return it + 1, DIVERGED
-        grad_norm2 = 0.0
-        for k in range(n_targets):
-            for j in range(n_features):
-                grad_norm2 += grad_W[k, j] * grad_W[k, j]
-            if fit_intercept:
-                grad_norm2 += grad_b[k] * grad_b[k]
+        grad_norm2 = _update(W, b, grad_W, grad_b, lr, fit_intercept)
         if it == 0:
             threshold = tol * tol * max(grad_norm2, ref_grad_norm2)
-        # W -= lr * G_W; b -= lr * g_b (in float64, rounded once to W's dtype)
-        for k in range(n_targets):
-            for j in range(n_features):
-                W[k, j] = W[k, j] - lr * grad_W[k, j]
-            if fit_intercept:
-                b[k] = b[k] - lr * grad_b[k]
         if tol > 0 and grad_norm2 <= threshold:
             return it + 1, CONVERGED
     return max_iter, MAX_ITER
+
+
+def max_threads():
+    """Threads a prange may use here: NUMBA_NUM_THREADS, or numba.set_num_threads."""
+    return get_num_threads()

@@ -211,6 +211,16 @@ def check_backend(backend):
     return backend
 
 
+def check_n_threads(n_threads):
+    if n_threads is None:
+        return None
+    if isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, numbers.Integral):
+        raise TypeError(f"n_threads must be None or an integer >= 1; got {n_threads!r}.")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be None or an integer >= 1; got {n_threads}.")
+    return int(n_threads)
+
+
 def check_fit_intercept(fit_intercept):
     if not isinstance(fit_intercept, (bool, np.bool_)):
         raise TypeError(f"fit_intercept must be True or False; got {fit_intercept!r}.")

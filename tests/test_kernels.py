@@ -5,7 +5,7 @@ import pytest
 
 import fastgd
 from fastgd import _reference
-from fastgd._backends import BLOCK_ROWS, get_backend
+from fastgd._backends import get_backend
 from fastgd._validation import check_X, check_y
 
 from conftest import GRAD_RTOL, SHAPES, make_problem
@@ -78,38 +78,6 @@ def test_seed_000_gradient_formula(backend):
     w = np.random.default_rng(4).standard_normal(4)
     g_coef, _, _ = fastgd.gradient(X, y, w, backend=backend)
     np.testing.assert_allclose(g_coef, X.T.dot(X.dot(w) - y) / len(X), rtol=1e-12)
-
-
-@pytest.mark.parametrize("shape", [(3 * BLOCK_ROWS + 17, 6, 2), (BLOCK_ROWS, 1, None)], ids=str)
-def test_layouts_bitwise_identical(compiled_backend, dtype, shape):
-    """C and Fortran X run different loops but the same operations in the same order
-    (see _numba_kernels.py), so their results agree bit for bit."""
-    X, y, _, _ = make_problem(*shape, dtype=dtype)
-    coef, intercept = _point(shape[1], shape[2], dtype)
-    c = fastgd.gradient(X, y, coef, intercept, backend=compiled_backend)
-    f = fastgd.gradient(np.asfortranarray(X), y, coef, intercept, backend=compiled_backend)
-    for a, b in zip(c, f):
-        np.testing.assert_array_equal(a, b)
-
-
-def test_backends_bitwise_identical(dtype, layout):
-    """Both compiled backends mirror each other and neither reassociates nor fuses
-    floating-point operations, so they agree bit for bit."""
-    X, y, _, _ = make_problem(1000, 9, 3, dtype, layout)
-    coef, intercept = _point(9, 3, dtype)
-    results = [fastgd.gradient(X, y, coef, intercept, backend=b) for b in ("numba", "cython")]
-    for a, b in zip(*results):
-        np.testing.assert_array_equal(a, b)
-
-
-def test_repeatable(compiled_backend):
-    X, y, _, _ = make_problem(2000, 5, 2)
-    coef, intercept = _point(5, 2, np.float64)
-    first = fastgd.gradient(X, y, coef, intercept, backend=compiled_backend)
-    for _ in range(3):
-        again = fastgd.gradient(X, y, coef, intercept, backend=compiled_backend)
-        for a, b in zip(first, again):
-            np.testing.assert_array_equal(a, b)
 
 
 def test_float32_accuracy(compiled_backend, layout):

@@ -1,0 +1,93 @@
+"""Determinism: bitwise the same results for every thread count, run and alignment."""
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd._backends import get_backend
+
+from conftest import make_problem
+
+# Large enough for the parallel path (N * D * K >= 2**17) and many chunks.
+SHAPES = [(70_001, 6, None), (20_000, 9, 3)]
+
+
+def _same_bits(a, b):
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_gradient_bitwise_identical_across_thread_counts(compiled_backend, dtype, layout, shape):
+    X, y, W, b = make_problem(*shape, dtype=dtype, layout=layout)
+    backend = get_backend(compiled_backend)
+    assert backend.threads_for(X, W.reshape(-1, shape[1]).shape[0], None) >= 2 or (
+        backend.kernels.max_threads() == 1
+    )
+    results = [
+        fastgd.gradient(X, y, W * 0.5, b, backend=compiled_backend, n_threads=n)
+        for n in (1, 2, None, 1, 2)
+    ]
+    for other in results[1:]:
+        _same_bits(results[0], other)
+
+
+def test_fit_bitwise_identical_across_thread_counts(compiled_backend, dtype):
+    X, y, _, _ = make_problem(50_000, 5, 2, dtype=dtype)
+    fits = [
+        fastgd.fit(X, y, max_iter=30, tol=0, backend=compiled_backend, n_threads=n)
+        for n in (1, 2, 1)
+    ]
+    for other in fits[1:]:
+        _same_bits(
+            (fits[0].coef, fits[0].intercept, fits[0].loss_history, fits[0].lr),
+            (other.coef, other.intercept, other.loss_history, other.lr),
+        )
+
+
+def test_result_does_not_depend_on_alignment(compiled_backend, dtype, layout):
+    """The same values at a different address (so a different offset from a SIMD
+    boundary) give the same bits: no loop's order depends on alignment."""
+    X, y, W, b = make_problem(3001, 13, None, dtype=dtype, layout=layout)
+    itemsize = np.dtype(dtype).itemsize
+    results = []
+    for shift in range(4):
+        raw = np.empty(X.size + 16, dtype=dtype)
+        Xs = raw[shift : shift + X.size].reshape(X.shape, order=layout)
+        Xs[...] = X
+        results.append(fastgd.gradient(Xs, y, W, b, backend=compiled_backend))
+        assert (Xs.ctypes.data // itemsize) % 8 == (raw.ctypes.data // itemsize + shift) % 8
+    for other in results[1:]:
+        _same_bits(results[0], other)
+
+
+def test_backends_agree_to_rounding(dtype, layout):
+    X, y, W, b = make_problem(5000, 37, 2, dtype=dtype, layout=layout)
+    numba_result = fastgd.gradient(X, y, W, b, backend="numba")
+    cython_result = fastgd.gradient(X, y, W, b, backend="cython")
+    rtol = 1e-13 if dtype == np.float64 else 1e-5
+    for a, c in zip(numba_result, cython_result):
+        np.testing.assert_allclose(a, c, rtol=rtol, atol=rtol * np.max(np.abs(c)))
+
+
+def test_tiny_problems_take_the_serial_path(compiled_backend):
+    backend = get_backend(compiled_backend)
+    assert backend.threads_for(np.empty((100, 10)), 1, None) == 1
+    assert backend.threads_for(np.empty((100, 10)), 1, 2) == 1
+
+
+def test_n_threads_is_capped_at_what_is_available(compiled_backend):
+    backend = get_backend(compiled_backend)
+    X = np.empty((1_000_000, 8))
+    assert backend.threads_for(X, 1, 10_000) == backend.kernels.max_threads()
+    assert backend.threads_for(X, 1, 1) == 1
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-1, ValueError), (1.5, TypeError),
+                                        (True, TypeError), ("2", TypeError)])
+def test_bad_n_threads(bad, error):
+    X, y, _, _ = make_problem(20, 2)
+    with pytest.raises(error, match="n_threads"):
+        fastgd.fit(X, y, n_threads=bad)
+    with pytest.raises(error, match="n_threads"):
+        fastgd.gradient(X, y, np.zeros(2), n_threads=bad)
