@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _reference
 from ._backends import get_backend
+from ._gram import choose_solver, gram_problem
 from ._validation import (
     check_backend,
     check_coef,
@@ -20,6 +21,7 @@ from ._validation import (
     check_lr,
     check_max_iter,
     check_n_threads,
+    check_solver,
     check_tol,
     check_X,
     check_y,
@@ -55,6 +57,8 @@ class FitResult:
         The backend that ran the fit.
     lr : float
         The learning rate used (the estimated 1/L when ``lr="auto"``).
+    solver : str
+        ``"stream"`` or ``"gram"``: the solver that ran (``"auto"`` resolved).
     """
 
     coef: np.ndarray
@@ -64,6 +68,7 @@ class FitResult:
     converged: bool
     backend: str
     lr: float
+    solver: str
 
 
 def _prepare(X, y, coef, intercept, coef_name, intercept_name):
@@ -163,6 +168,7 @@ def fit(
     intercept_init=None,
     backend="auto",
     n_threads=None,
+    solver="auto",
 ):
     """Fit a linear model by full-batch gradient descent on half the mean squared error.
 
@@ -211,6 +217,15 @@ def fit(
         limits); a larger number is capped at that. Problems under about 10^5
         multiply-adds per iteration run on one thread. Results are bitwise the same
         for every thread count.
+    solver : {"auto", "stream", "gram"}, default="auto"
+        ``"stream"`` reads X once per iteration with the fused kernel. ``"gram"``
+        reads X once, forms the Gram matrix of ``[X, 1, y]`` in float64 and runs
+        every iteration on an equivalent problem of D + 1 + K rows (same loss and
+        gradient, O((D + K)^2 K) per iteration; see ``fastgd/_gram.py``). The
+        iterates are the same up to rounding; forming the Gram matrix squares the
+        condition number, as the normal equations do. ``"auto"`` picks gram when
+        its estimated cost, one pass plus the small iterations, is below
+        ``max_iter`` streaming passes (``fastgd._gram.choose_solver``).
 
     Returns
     -------
@@ -244,10 +259,22 @@ def fit(
     tol = check_tol(tol)
     fit_intercept = check_fit_intercept(fit_intercept)
     n_threads = check_n_threads(n_threads)
+    solver = check_solver(solver)
     backend = get_backend(check_backend(backend))
     X, x_is_f, Y, y_is_1d, W, b = _prepare(
         X, y, coef_init, intercept_init, "coef_init", "intercept_init"
     )
+    if solver == "auto":
+        solver = choose_solver(X.shape[0], X.shape[1], Y.shape[1], max_iter)
+    user_W, user_b, user_fit_intercept = W, b, fit_intercept
+    if solver == "gram":
+        # The same iterations on the compressed problem, the intercept as its last
+        # coefficient (see _gram.py); from here on, X, Y, W, b are that problem's.
+        X, Y = gram_problem(X, Y, b, fit_intercept)
+        x_is_f = False
+        W = np.hstack([W, b[:, None]] if fit_intercept else [W]).astype(np.float64)
+        b = np.zeros(Y.shape[1])
+        fit_intercept = False
 
     step = lr
     if lr == "auto":
@@ -286,8 +313,16 @@ def fit(
             ConvergenceWarning,
             stacklevel=2,
         )
+    if solver == "gram":
+        n_features = user_W.shape[1]
+        user_W[...] = W[:, :n_features]
+        if user_fit_intercept:
+            user_b[...] = W[:, n_features]
+        W, b = user_W, user_b
     coef, intercept = _shape_like_y(W, b, y_is_1d)
-    return FitResult(coef, intercept, loss_history, n_iter, converged, backend.name, step)
+    return FitResult(
+        coef, intercept, loss_history, n_iter, converged, backend.name, step, solver
+    )
 
 
 def gradient(X, y, coef, intercept=0.0, *, backend="auto", n_threads=None):

@@ -70,6 +70,9 @@ class GDRegressor(_Mixin, _Base):
     n_threads : int, optional
         Threads for the compiled kernels (None: all allowed). Results do not
         depend on it.
+    solver : {"auto", "stream", "gram"}, default="auto"
+        Streaming passes over X, or one pass to form the Gram matrix and cheap
+        iterations after it; see :func:`fastgd.fit`.
 
     Attributes
     ----------
@@ -85,6 +88,8 @@ class GDRegressor(_Mixin, _Base):
     converged_ : bool
     backend_ : str
         The backend that ran the fit.
+    solver_ : str
+        The solver that ran the fit ("stream" or "gram").
 
     Examples
     --------
@@ -100,13 +105,14 @@ class GDRegressor(_Mixin, _Base):
     """
 
     def __init__(self, lr="auto", max_iter=1000, tol=1e-6, fit_intercept=True, backend="auto",
-                 n_threads=None):
+                 n_threads=None, solver="auto"):
         self.lr = lr
         self.max_iter = max_iter
         self.tol = tol
         self.fit_intercept = fit_intercept
         self.backend = backend
         self.n_threads = n_threads
+        self.solver = solver
 
     def fit(self, X, y, coef_init=None, intercept_init=None):
         """Fit the model; return self.
@@ -131,6 +137,7 @@ class GDRegressor(_Mixin, _Base):
             intercept_init=intercept_init,
             backend=self.backend,
             n_threads=self.n_threads,
+            solver=self.solver,
         )
         self.coef_ = result.coef
         self.intercept_ = result.intercept
@@ -139,6 +146,7 @@ class GDRegressor(_Mixin, _Base):
         self.lr_ = result.lr
         self.converged_ = result.converged
         self.backend_ = result.backend
+        self.solver_ = result.solver
         self.n_features_in_ = result.coef.shape[-1]
         return self
 

@@ -211,6 +211,12 @@ def check_backend(backend):
     return backend
 
 
+def check_solver(solver):
+    if not isinstance(solver, str) or solver not in ("auto", "stream", "gram"):
+        raise ValueError(f"solver must be 'auto', 'stream' or 'gram'; got {solver!r}.")
+    return solver
+
+
 def check_n_threads(n_threads):
     if n_threads is None:
         return None

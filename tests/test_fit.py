@@ -34,15 +34,18 @@ def largest_hessian_eigenvalue(X, fit_intercept=True):
     return np.linalg.eigvalsh(A.T @ A / len(A))[-1]
 
 
+@pytest.mark.parametrize("solver", ["stream", "gram"])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_k_iterations_match_numpy_loop(backend, dtype, layout, shape):
+def test_k_iterations_match_numpy_loop(backend, dtype, layout, shape, solver):
     X, y, _, _ = make_problem(*shape, dtype=dtype, layout=layout)
     lr = 0.5 / largest_hessian_eigenvalue(X)
     k = 25
-    result = fastgd.fit(X, y, lr=lr, max_iter=k, tol=0, backend=backend)
+    result = fastgd.fit(X, y, lr=lr, max_iter=k, tol=0, backend=backend, solver=solver)
+    assert result.solver == solver
     W, b, losses = numpy_loop(X, y, lr, k)
 
-    context = f"backend={backend} dtype={np.dtype(dtype).name} layout={layout} shape={shape}"
+    context = (f"backend={backend} dtype={np.dtype(dtype).name} layout={layout} shape={shape} "
+               f"solver={solver}")
     assert result.n_iter == k and not result.converged, context
     assert result.coef.dtype == dtype and result.coef.shape == W.shape, context
     assert np.asarray(result.intercept).dtype == dtype, context
@@ -153,10 +156,11 @@ def test_not_converging_warns(backend):
     assert result.n_iter == 3 and not result.converged
 
 
-def test_compiled_backends_match_numpy_backend(compiled_backend, dtype):
+@pytest.mark.parametrize("solver", ["stream", "gram"])
+def test_compiled_backends_match_numpy_backend(compiled_backend, dtype, solver):
     """Same stopping iteration, loss history and coefficients as the reference fit."""
     X, y, _, _ = make_problem(600, 7, 2, dtype=dtype, seed=9)
-    options = dict(max_iter=5000, tol=1e-4)
+    options = dict(max_iter=5000, tol=1e-4, solver=solver)
     ref = fastgd.fit(X, y, backend="numpy", **options)
     got = fastgd.fit(X, y, backend=compiled_backend, **options)
     assert got.n_iter == ref.n_iter and got.converged == ref.converged
