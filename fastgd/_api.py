@@ -5,6 +5,7 @@
 kernel. Nothing here loops over data.
 """
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -12,10 +13,11 @@ import numpy as np
 
 from . import _reference
 from ._backends import get_backend
-from ._gram import choose_solver, gram_problem
+from ._gram import choose_solver, gram_matrix, gram_problem
 from ._validation import (
     check_backend,
     check_coef,
+    check_finite,
     check_fit_intercept,
     check_intercept,
     check_lr,
@@ -81,6 +83,30 @@ def _prepare(X, y, coef, intercept, coef_name, intercept_name):
     return X, x_is_f, Y, y_is_1d, W, b
 
 
+def _check_inputs_finite(X, Y, y_is_1d, **starting_point):
+    """Raise ValueError naming the first argument that holds NaN or inf.
+
+    Called only after a kernel returned something non-finite (see _validation.py):
+    valid input costs no pass of its own. ``starting_point`` maps argument names
+    (coef_init, intercept, ...) to the caller's values."""
+    check_finite(X, "X")
+    check_finite(Y[:, 0] if y_is_1d else Y, "y")  # indices as the caller's y has them
+    for name, value in starting_point.items():
+        if value is not None:
+            check_finite(np.asarray(value, dtype=np.float64), name)
+
+
+def _raise_for_non_finite(X, Y, y_is_1d, what, **starting_point):
+    """A kernel returned a non-finite ``what``: name the NaN or inf in the inputs
+    (the usual cause), else report the overflow."""
+    _check_inputs_finite(X, Y, y_is_1d, **starting_point)
+    raise FloatingPointError(
+        f"the {what} overflowed in {X.dtype} although X and y are finite: their values "
+        f"are too large for this dtype (largest |X| = {np.abs(X).max():.3g}, largest |y| = "
+        f"{np.abs(Y).max():.3g}); rescale them."
+    )
+
+
 def _shape_like_y(W, b, y_is_1d):
     """(K, D) and (K,) kernel arrays -> the user's shapes (coef (D,), scalar b for 1-D y)."""
     return (W[0], b[0]) if y_is_1d else (W, b)
@@ -122,7 +148,10 @@ def hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept, rtol=1e-4, max_ite
         b = v[-1:].astype(dtype)
         grad_W, grad_b, _ = backend.gradient(X, zeros_y, W, b, x_is_f, n_threads)
         hv = np.concatenate([grad_W[0], grad_b if fit_intercept else [0.0]])
-        previous, estimate = estimate, float(v @ hv)
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite data: see below
+            previous, estimate = estimate, float(v @ hv)
+        if not np.isfinite(estimate):
+            return estimate  # non-finite data: the caller finds out which
         residual = float(np.linalg.norm(hv - estimate * v))
         if abs(estimate - previous) <= rtol * estimate:
             break
@@ -266,11 +295,14 @@ def fit(
     )
     if solver == "auto":
         solver = choose_solver(X.shape[0], X.shape[1], Y.shape[1], max_iter)
-    user_W, user_b, user_fit_intercept = W, b, fit_intercept
+    user_X, user_Y, user_W, user_b, user_fit_intercept = X, Y, W, b, fit_intercept
     if solver == "gram":
         # The same iterations on the compressed problem, the intercept as its last
         # coefficient (see _gram.py); from here on, X, Y, W, b are that problem's.
-        X, Y = gram_problem(X, Y, b, fit_intercept)
+        G = gram_matrix(X, Y, b, fit_intercept)
+        if not np.isfinite(G).all():
+            _raise_for_non_finite(X, Y, y_is_1d, "Gram matrix")
+        X, Y = gram_problem(G, X.shape[0], Y.shape[1])
         x_is_f = False
         W = np.hstack([W, b[:, None]] if fit_intercept else [W]).astype(np.float64)
         b = np.zeros(Y.shape[1])
@@ -279,6 +311,8 @@ def fit(
     step = lr
     if lr == "auto":
         L = hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept, n_threads=n_threads)
+        if not np.isfinite(L):
+            _raise_for_non_finite(user_X, user_Y, y_is_1d, "largest eigenvalue of the Hessian")
         step = 1.0 / L if L > 0 else 1.0
 
     ref_grad_norm2 = 0.0
@@ -302,6 +336,9 @@ def fit(
     # bar within max_iter; a clear rise of the loss is proof enough.
     diverged = diverged or (status == _reference.MAX_ITER and _loss_rose(loss_history))
     if diverged:
+        # NaN or inf in the inputs look like divergence to the kernel.
+        _check_inputs_finite(user_X, user_Y, y_is_1d, coef_init=coef_init,
+                             intercept_init=intercept_init)
         raise _divergence_error(backend, X, x_is_f, fit_intercept, step, n_iter, loss_history)
 
     converged = status == _reference.CONVERGED
@@ -370,5 +407,7 @@ def gradient(X, y, coef, intercept=0.0, *, backend="auto", n_threads=None):
     backend = get_backend(check_backend(backend))
     X, x_is_f, Y, y_is_1d, W, b = _prepare(X, y, coef, intercept, "coef", "intercept")
     grad_W, grad_b, loss = backend.gradient(X, Y, W, b, x_is_f, n_threads)
+    if not math.isfinite(loss):
+        _raise_for_non_finite(X, Y, y_is_1d, "loss", coef=coef, intercept=intercept)
     grad_coef, grad_intercept = _shape_like_y(grad_W.astype(X.dtype), grad_b.astype(X.dtype), y_is_1d)
     return grad_coef, grad_intercept, float(loss)

@@ -14,6 +14,7 @@ nor compiles Numba.
 
 import importlib
 import importlib.util
+import threading
 
 import numpy as np
 
@@ -73,6 +74,9 @@ class CompiledBackend:
     def __init__(self, name, kernels):
         self.name = name
         self.kernels = kernels
+        # gradient() is called in users' loops: its workspace is kept for the next
+        # call of the same shape, per thread (threads must not share scratch).
+        self._cache = threading.local()
 
     def threads_for(self, X, n_targets, n_threads):
         """Threads to use: 1 for tiny problems, else n_threads (None = all allowed)."""
@@ -88,6 +92,10 @@ class CompiledBackend:
     def chunk_rows(n_samples):
         n_blocks = -(-n_samples // BLOCK_ROWS)
         return BLOCK_ROWS * -(-n_blocks // MAX_CHUNKS)
+
+    def _kernel(self, name, dtype):
+        # Cython: the specialization for this dtype, skipping the fused dispatch.
+        return getattr(self.kernels, name)["float" if dtype == np.float32 else "double"]
 
     def _workspace(self, X, n_targets, n_threads):
         n_samples, n_features = X.shape
@@ -112,8 +120,15 @@ class CompiledBackend:
         return kernel(*args)
 
     def gradient(self, X, Y, W, b, x_is_f, n_threads=None):
-        work = self._workspace(X, W.shape[0], n_threads)
-        loss = self._call(self.kernels.gradient, work[1], X, Y, W, b, x_is_f, *work)
+        """The returned grad_W and grad_b are overwritten by this thread's next call
+        with the same shapes: copy them to keep them."""
+        key = (X.shape, X.dtype, W.shape[0], n_threads)
+        cached = getattr(self._cache, "gradient", None)
+        if cached is None or cached[0] != key:
+            kernel = self._kernel("gradient", X.dtype)
+            cached = self._cache.gradient = (key, kernel, self._workspace(X, W.shape[0], n_threads))
+        _, kernel, work = cached
+        loss = self._call(kernel, work[1], X, Y, W, b, x_is_f, *work)
         return work[2], work[3], loss
 
     def fit(self, X, Y, W, b, x_is_f, lr, max_iter, tol, ref_grad_norm2, fit_intercept,
@@ -121,7 +136,7 @@ class CompiledBackend:
         loss_history = np.empty(max_iter, dtype=np.float64)
         chunk_rows, threads, *buffers = self._workspace(X, W.shape[0], n_threads)
         n_iter, status = self._call(
-            self.kernels.fit, threads, X, Y, W, b, x_is_f, chunk_rows, threads, lr, tol,
+            self._kernel("fit", X.dtype), threads, X, Y, W, b, x_is_f, chunk_rows, threads, lr, tol,
             ref_grad_norm2, fit_intercept, loss_history, *buffers
         )
         return n_iter, status, loss_history[:n_iter]
@@ -131,6 +146,9 @@ class NumbaBackend(CompiledBackend):
     """Numba's prange uses the calling thread's numba.set_num_threads setting: set it
     for the call and restore it (a jitted set_num_threads would stop Numba from
     caching the kernel)."""
+
+    def _kernel(self, name, dtype):
+        return getattr(self.kernels, name)  # one dispatcher, specialized on first call
 
     def _call(self, kernel, threads, *args):
         import numba

@@ -5,7 +5,7 @@ import inspect
 import numpy as np
 
 from ._api import fit as _fit
-from ._validation import check_X
+from ._validation import check_finite, check_X
 
 try:  # scikit-learn is optional: with it, GDRegressor is a full scikit-learn citizen
     from sklearn.base import BaseEstimator as _Base
@@ -171,7 +171,10 @@ class GDRegressor(_Mixin, _Base):
         # Computed in X's dtype: casting the small coefficients, never the large X.
         coef = np.asarray(self.coef_, dtype=X.dtype)
         intercept = np.asarray(self.intercept_, dtype=X.dtype)
-        return X @ coef.T + intercept
+        prediction = X @ coef.T + intercept
+        if not np.isfinite(prediction).all():
+            check_finite(X, "X")  # NaN or inf in X (checked only now: no extra pass)
+        return prediction
 
     def score(self, X, y, sample_weight=None):
         """Coefficient of determination R² of the prediction (averaged over targets).

@@ -52,9 +52,8 @@ def choose_solver(n_samples, n_features, n_targets, max_iter):
     return "gram" if gram < stream else "stream"
 
 
-def gram_problem(X, Y, b, fit_intercept, chunk_bytes=8 << 20):
-    """Return ``(X_small, Y_small)``, float64 C-contiguous, of shapes (m, p), (m, K),
-    with the loss and gradient of (X, Y) as explained in the module docstring.
+def gram_matrix(X, Y, b, fit_intercept, chunk_bytes=8 << 20):
+    """``G = Z.T @ Z`` in float64, in one pass over X (module docstring).
 
     ``b`` is the intercept, used only when it is held fixed (not fitted).
     """
@@ -76,6 +75,14 @@ def gram_problem(X, Y, b, fit_intercept, chunk_bytes=8 << 20):
         else:
             Zc[:, p:] = Y[start:stop] - b.astype(np.float64)
         G += Zc.T @ Zc
+    return G
+
+
+def gram_problem(G, n_samples, n_targets):
+    """Return ``(X_small, Y_small)``, float64 C-contiguous, of shapes (m, p) and
+    (m, K), whose loss and gradient equal those of the N-row problem behind G."""
+    m = G.shape[0]
+    p = m - n_targets
     eigenvalues, V = np.linalg.eigh(G)
     S = np.sqrt(np.clip(eigenvalues, 0.0, None))[:, None] * V.T  # S.T @ S == G
     S *= np.sqrt(m / n_samples)

@@ -9,6 +9,12 @@ float16, a strided view, ...) is copied once per call to fit or gradient, and a
 ``CopyWarning`` says so, with the size and how to avoid it. y, coef_init and
 intercept_init are cast to X's dtype (a copy only when their dtype differs); they
 are never written to.
+
+NaN and inf in X and y cost no pass of their own: any of them makes every loss the
+kernels compute non-finite (x * w is NaN or inf for x = NaN or inf, even for w = 0),
+so the API checks the loss the kernel returns anyway, and only when it is not
+finite runs ``check_finite`` on X, y and the starting coefficients to name the
+culprit (or, if they are all finite, reports an overflow).
 """
 
 import numbers
@@ -41,8 +47,10 @@ def _check_dtype(a, name):
         raise TypeError(f"{name} has dtype {a.dtype}; expected real numbers (float or integer).")
 
 
-def _check_finite(a, name):
+def check_finite(a, name):
     """Raise ValueError if ``a`` holds NaN or +-inf. No N-sized temporary."""
+    if a.size <= 4096 and np.isfinite(a).all():  # small arrays: the cheapest check
+        return
     # Fast path: one pass, no temporary; a NaN or inf anywhere makes the sum non-finite.
     with np.errstate(over="ignore", invalid="ignore"):
         total = np.add.reduce(a, axis=None, dtype=np.float64)
@@ -89,14 +97,17 @@ def check_X(X, name="X"):
         raise ValueError(
             f"{name} must have at least one sample and one feature; got shape {X.shape}."
         )
-    if X.dtype in (np.float32, np.float64):
+    if X.dtype.char in "fd" and X.dtype.isnative:  # float32, float64
         target = X.dtype
     elif X.dtype.kind == "f" and X.dtype.itemsize < 4:
         target = np.dtype(np.float32)
-    else:  # integers, longdouble
+    elif X.dtype.kind == "f" and X.dtype.itemsize == 4:  # float32, non-native byte order
+        target = np.dtype(np.float32)
+    else:  # integers, longdouble, float64 in non-native byte order
         target = np.dtype(np.float64)
-    contiguous = X.flags.c_contiguous or X.flags.f_contiguous
-    if X.dtype != target or not contiguous:
+    flags = X.flags
+    c_order, f_order = flags.c_contiguous, flags.f_contiguous
+    if X.dtype is not target or not (c_order or f_order):
         reason = (
             f"converted from {X.dtype} to {target}"
             if X.dtype != target
@@ -108,11 +119,9 @@ def check_X(X, name="X"):
             CopyWarning,
             stacklevel=3,
         )
-        order = "F" if X.flags.f_contiguous and not X.flags.c_contiguous else "C"
-        X = np.asarray(X, dtype=target, order=order)
-    _check_finite(X, name)
-    x_is_f = bool(X.flags.f_contiguous and not X.flags.c_contiguous)
-    return X, x_is_f
+        X = np.asarray(X, dtype=target, order="F" if f_order and not c_order else "C")
+        c_order, f_order = X.flags.c_contiguous, X.flags.f_contiguous
+    return X, f_order and not c_order
 
 
 def check_y(y, n_samples, dtype, name="y"):
@@ -133,7 +142,6 @@ def check_y(y, n_samples, dtype, name="y"):
     if y.ndim == 2 and y.shape[1] == 0:
         raise ValueError(f"{name} must have at least one target column; got shape {y.shape}.")
     y = y.astype(dtype, copy=False)
-    _check_finite(y, name)
     return (y[:, None] if y.ndim == 1 else y), y.ndim == 1
 
 
@@ -149,7 +157,6 @@ def check_coef(coef, n_targets, n_features, y_is_1d, dtype, name="coef_init"):
             f"{name} must have shape {expected} (the shape of coef for this X and y); "
             f"got shape {coef.shape}."
         )
-    _check_finite(coef, name)
     return np.array(coef.reshape(n_targets, n_features), dtype=dtype, order="C", copy=True)
 
 
@@ -161,13 +168,18 @@ def check_intercept(intercept, n_targets, y_is_1d, dtype, name="intercept_init")
     """
     if intercept is None:
         return np.zeros(n_targets, dtype=dtype)
+    if isinstance(intercept, (int, float)) and not isinstance(intercept, bool):
+        b = np.empty(n_targets, dtype=dtype)  # fast path for the common plain number
+        b.fill(intercept)
+        return b
     intercept = np.asarray(intercept)
     _check_dtype(intercept, name)
     if intercept.ndim != 0 and (y_is_1d or intercept.shape != (n_targets,)):
         expected = "a number" if y_is_1d else f"a number or an array of shape ({n_targets},)"
         raise ValueError(f"{name} must be {expected}; got shape {intercept.shape}.")
-    _check_finite(intercept, name)
-    return np.array(np.broadcast_to(intercept, (n_targets,)), dtype=dtype, copy=True)
+    if intercept.ndim == 0:
+        return np.full(n_targets, intercept, dtype=dtype)
+    return np.array(intercept, dtype=dtype, copy=True)
 
 
 def _check_real(value, name):

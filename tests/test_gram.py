@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd._gram import MAX_GRAM_SIZE, choose_solver, gram_problem
+from fastgd._gram import MAX_GRAM_SIZE, choose_solver, gram_matrix, gram_problem
 
 from conftest import lstsq, make_problem
 
@@ -82,7 +82,7 @@ def test_gram_handles_rank_deficient_data(backend):
 
 def test_gram_problem_has_the_same_loss_and_gradient():
     X, y, _, _ = make_problem(1000, 6, 2, seed=6)
-    Xs, Ys = gram_problem(X, y, np.zeros(2), fit_intercept=True)
+    Xs, Ys = gram_problem(gram_matrix(X, y, np.zeros(2), fit_intercept=True), len(X), 2)
     assert Xs.shape == (9, 7) and Ys.shape == (9, 2)
     W = np.random.default_rng(7).standard_normal((2, 6))
     b = np.array([0.3, -0.2])
