@@ -16,8 +16,18 @@ The math (one convention everywhere), for X (N, D), Y (N, K), W (K, D), b (K,)::
 
 from ._api import ConvergenceWarning, DivergenceError, FitResult, fit, gradient
 from ._backends import available_backends
-from ._estimator import GDRegressor, NotFittedError
 from ._validation import CopyWarning
+
+
+def __getattr__(name):
+    # The estimator derives from scikit-learn's BaseEstimator when scikit-learn is
+    # installed, and importing scikit-learn takes about a second: load it only when
+    # GDRegressor is asked for, so that `import fastgd` stays fast.
+    if name in ("GDRegressor", "NotFittedError"):
+        from . import _estimator
+
+        return getattr(_estimator, name)
+    raise AttributeError(f"module 'fastgd' has no attribute {name!r}")
 
 __version__ = "0.1.0"
 

@@ -171,6 +171,22 @@ cdef double _accumulate_chunk(
     return sq_sum
 
 
+cdef void _accumulate_chunks_in_parallel(
+    const floating* x, Py_ssize_t ldx, const floating[:, :] Y,
+    const floating[:, ::1] W, const floating[::1] b, bint x_is_f, Py_ssize_t n_samples,
+    Py_ssize_t chunk_rows, int n_threads, double[:, :, ::1] chunk_W,
+    double[:, ::1] chunk_b, double[::1] chunk_sq, floating[:, :, ::1] block_W,
+    floating[:, ::1] block_b, floating[:, :, ::1] resid,
+) noexcept nogil:
+    # The one parallel loop (mirrors the Numba kernel's parallel=True function).
+    cdef Py_ssize_t c, start
+    for c in prange(chunk_W.shape[0], num_threads=n_threads, schedule="static"):
+        start = c * chunk_rows
+        chunk_sq[c] = _accumulate_chunk(
+            x, ldx, Y, W, b, x_is_f, start, min(start + chunk_rows, n_samples),
+            chunk_W[c], chunk_b[c], block_W[c], block_b[c], resid[c])
+
+
 cdef double _gradient(
     const floating[:, :] X, const floating[:, :] Y,
     const floating[:, ::1] W, const floating[::1] b, bint x_is_f,
@@ -192,11 +208,9 @@ cdef double _gradient(
     cdef Py_ssize_t ldx = (X.strides[1] if x_is_f else X.strides[0]) // sizeof(floating)
     cdef double sq_sum = 0.0
     if n_threads > 1:
-        for c in prange(n_chunks, num_threads=n_threads, schedule="static"):
-            start = c * chunk_rows
-            chunk_sq[c] = _accumulate_chunk(
-                x, ldx, Y, W, b, x_is_f, start, min(start + chunk_rows, n_samples),
-                chunk_W[c], chunk_b[c], block_W[c], block_b[c], resid[c])
+        _accumulate_chunks_in_parallel(x, ldx, Y, W, b, x_is_f, n_samples, chunk_rows,
+                                       n_threads, chunk_W, chunk_b, chunk_sq, block_W,
+                                       block_b, resid)
     else:  # the same work without starting threads
         for c in range(n_chunks):
             start = c * chunk_rows

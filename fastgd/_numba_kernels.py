@@ -137,6 +137,20 @@ def _accumulate_chunk(X, Y, W, b, x_is_f, start, stop, chunk_W, chunk_b,
 
 
 @_parallel_kernel
+def _accumulate_chunks_in_parallel(X, Y, W, b, x_is_f, chunk_rows, chunk_W, chunk_b,
+                                   chunk_sq, block_W, block_b, resid):
+    # The caller has set numba's thread count (see _backends.NumbaBackend). This is
+    # the only parallel=True function: calling one costs microseconds even when it
+    # would not start threads, so the serial path stays outside it.
+    n_samples = X.shape[0]
+    for c in prange(chunk_W.shape[0]):
+        start = c * chunk_rows
+        chunk_sq[c] = _accumulate_chunk(
+            X, Y, W, b, x_is_f, start, min(start + chunk_rows, n_samples),
+            chunk_W[c], chunk_b[c], block_W[c], block_b[c], resid[c])
+
+
+@_kernel
 def gradient(X, Y, W, b, x_is_f, chunk_rows, n_threads, grad_W, grad_b,
              chunk_W, chunk_b, chunk_sq, block_W, block_b, resid):
     """Write G_W = R.T @ X / N into grad_W and mean(R, 0) into grad_b; return the
@@ -150,12 +164,9 @@ def gradient(X, Y, W, b, x_is_f, chunk_rows, n_threads, grad_W, grad_b,
     n_samples = X.shape[0]
     n_targets, n_features = W.shape
     n_chunks = chunk_W.shape[0]
-    if n_threads > 1:  # the caller has set numba's thread count to n_threads
-        for c in prange(n_chunks):
-            start = c * chunk_rows
-            chunk_sq[c] = _accumulate_chunk(
-                X, Y, W, b, x_is_f, start, min(start + chunk_rows, n_samples),
-                chunk_W[c], chunk_b[c], block_W[c], block_b[c], resid[c])
+    if n_threads > 1:
+        _accumulate_chunks_in_parallel(X, Y, W, b, x_is_f, chunk_rows, chunk_W, chunk_b,
+                                       chunk_sq, block_W, block_b, resid)
     else:  # the same work without starting threads
         for c in range(n_chunks):
             start = c * chunk_rows

@@ -1,0 +1,1 @@
+"""fastgd's benchmark suite: one registry (cases.py) drives correctness and timing."""

@@ -1,0 +1,204 @@
+"""Turn a benchmark run into the README's tables and a speedup plot.
+
+Input: the pytest-benchmark JSON of benches/test_bench.py (and optionally the JSON of
+benches/coldstart.py). Output: markdown (printed, written to a file, and optionally
+spliced into README.md between ``<!-- bench:start -->`` and ``<!-- bench:end -->``)
+and a PNG of speedup against problem size. Nothing in the tables is typed by hand.
+
+Every ratio is "NumPy time / contender time" for the same shape and dtype, from the
+same run; times are the minimum over rounds (the least disturbed by other load).
+
+    python -m benches.report bench.json [--coldstart cold.json] [--md out.md]
+                             [--png out.png] [--readme README.md] [--command "..."]
+"""
+
+import argparse
+import json
+import platform
+import re
+from collections import defaultdict
+from pathlib import Path
+
+GRADIENT_COLUMNS = ("numba", "cython")
+FIT_COLUMNS = ("numba", "cython", "gram", "sklearn-sgd", "lstsq")
+
+
+def _fmt_time(seconds):
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def load(path):
+    """{(kind, shape, dtype): {contender: (min seconds, extra_info)}}, bandwidth, meta."""
+    data = json.loads(Path(path).read_text())
+    table = defaultdict(dict)
+    bandwidth = None
+    for bench in data["benchmarks"]:
+        info = bench["extra_info"]
+        best = bench["stats"]["min"]
+        if info["kind"] == "bandwidth":
+            rate = info["bytes"] / best
+            bandwidth = rate if bandwidth is None else max(bandwidth, rate)
+            continue
+        table[(info["kind"], info["shape"], info["dtype"])][info["contender"]] = (best, info)
+    return table, bandwidth, data
+
+
+def _shape_order(key):
+    kind, shape, dtype = key
+    return (kind != "gradient", _size(shape), dtype != "float64")
+
+
+def _size(shape):
+    n, d = shape.split("x")
+    return float(n) * float(d)
+
+
+def gradient_table(table, bandwidth):
+    lines = [
+        "| shape | dtype | NumPy | numba | cython | fastgd GB/s | % of read bandwidth |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key in sorted(table, key=_shape_order):
+        kind, shape, dtype = key
+        if kind != "gradient" or "numpy" not in table[key]:
+            continue
+        row = table[key]
+        base = row["numpy"][0]
+        cells = []
+        for name in GRADIENT_COLUMNS:
+            cells.append(f"{base / row[name][0]:.2f}× ({_fmt_time(row[name][0])})"
+                         if name in row else "–")
+        best = min(row[name][0] for name in GRADIENT_COLUMNS if name in row)
+        rate = row["numpy"][1]["bytes"] / best
+        share = f"{100 * rate / bandwidth:.0f}%" if bandwidth else "–"
+        lines.append(f"| {shape} | {dtype} | {_fmt_time(base)} | {' | '.join(cells)} | "
+                     f"{rate / 1e9:.1f} | {share} |")
+    return "\n".join(lines)
+
+
+def fit_table(table):
+    header = " | ".join(FIT_COLUMNS)
+    lines = [f"| shape | dtype | iterations | NumPy loop | {header} |",
+             "|---|---|---|---|" + "---|" * len(FIT_COLUMNS)]
+    for key in sorted(table, key=_shape_order):
+        kind, shape, dtype = key
+        if kind != "fit" or "numpy" not in table[key]:
+            continue
+        row = table[key]
+        base, info = row["numpy"]
+        cells = [f"{base / row[name][0]:.3g}× ({_fmt_time(row[name][0])})" if name in row
+                 else "–" for name in FIT_COLUMNS]
+        lines.append(f"| {shape} | {dtype} | {info['iterations']} | {_fmt_time(base)} | "
+                     f"{' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def coldstart_table(rows):
+    lines = ["| backend | `import fastgd` | first fit, fresh process | first fit, empty Numba cache |",
+             "|---|---|---|---|"]
+    for row in rows:
+        cold = _fmt_time(row["first_fit_cold_s"]) if "first_fit_cold_s" in row else "–"
+        lines.append(f"| {row['backend']} | {_fmt_time(row['import_s'])} | "
+                     f"{_fmt_time(row['first_fit_warm_s'])} | {cold} |")
+    return "\n".join(lines)
+
+
+def machine_note(data, bandwidth, command):
+    info = data.get("machine_info", {})
+    cpu = info.get("cpu", {}).get("brand_raw") or platform.processor() or info.get("machine")
+    versions = data.get("versions", {})
+    parts = [
+        f"Machine: {cpu}, {info.get('cpu', {}).get('count', '?')} cores, "
+        f"{info.get('system', platform.system())}; Python {info.get('python_version', '?')}.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
+        f"Threads: {data.get('threads', '?')}.",
+    ]
+    if bandwidth:
+        parts.append(f"Streaming-read bandwidth measured in the same run: "
+                     f"{bandwidth / 1e9:.1f} GB/s (parallel sum of a 256 MB+ array).")
+    parts.append(f"Run on {data.get('datetime', '?')[:19]} with `{command}`.")
+    return " ".join(parts)
+
+
+def markdown(table, bandwidth, data, coldstart=None, command="fastgd bench"):
+    parts = [
+        "**One gradient evaluation** (ratio = NumPy time / fastgd time; NumPy is "
+        "`X.T.dot(X.dot(w) - y) / len(X)`; fastgd is the public `fastgd.gradient` call):",
+        "",
+        gradient_table(table, bandwidth),
+        "",
+        "**A whole fit**, the same iterations everywhere (fixed lr = 1/L, no intercept; "
+        "ratio = NumPy loop time / contender time; scikit-learn's SGDRegressor runs the "
+        "same number of epochs and lstsq is the direct solve, for reference):",
+        "",
+        fit_table(table),
+    ]
+    if coldstart:
+        parts += ["", "**Cold start** (best of 3 fresh processes):", "", coldstart_table(coldstart)]
+    parts += ["", machine_note(data, bandwidth, command)]
+    return "\n".join(parts)
+
+
+def plot(table, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, marker in (("numba", "o"), ("cython", "s")):
+        for dtype, style in (("float64", "-"), ("float32", "--")):
+            points = sorted(
+                (_size(shape), row["numpy"][0] / row[name][0])
+                for (kind, shape, dt), row in table.items()
+                if kind == "gradient" and dt == dtype and name in row and "numpy" in row
+            )
+            if points:
+                xs, ys = zip(*points)
+                ax.plot(xs, ys, style, marker=marker, label=f"{name} {dtype}")
+    ax.axhline(1.0, color="grey", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("problem size N·D")
+    ax.set_ylabel("speedup over NumPy (one gradient)")
+    ax.set_title("fastgd.gradient vs X.T.dot(X.dot(w) - y) / len(X)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def splice_readme(readme, text):
+    content = Path(readme).read_text()
+    pattern = re.compile(r"(<!-- bench:start -->\n).*?(\n<!-- bench:end -->)", re.S)
+    if not pattern.search(content):
+        raise SystemExit(f"{readme} has no <!-- bench:start --> / <!-- bench:end --> markers")
+    Path(readme).write_text(pattern.sub(lambda m: m.group(1) + text + m.group(2), content))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("json")
+    parser.add_argument("--coldstart")
+    parser.add_argument("--md")
+    parser.add_argument("--png")
+    parser.add_argument("--readme")
+    parser.add_argument("--command", default="fastgd bench")
+    args = parser.parse_args(argv)
+    table, bandwidth, data = load(args.json)
+    coldstart = json.loads(Path(args.coldstart).read_text()) if args.coldstart else None
+    text = markdown(table, bandwidth, data, coldstart, args.command)
+    print(text)
+    if args.md:
+        Path(args.md).write_text(text + "\n")
+    if args.png:
+        plot(table, args.png)
+    if args.readme:
+        splice_readme(args.readme, text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Timings, driven by the registry in cases.py: ``fastgd bench`` runs this file.
+
+Each benchmark records in ``extra_info`` what the report needs (kind, shape, dtype,
+contender, bytes of X), and groups are named ``kind|shape|dtype`` so that
+pytest-benchmark's own table compares contenders side by side.
+"""
+
+import numpy as np
+import pytest
+
+from benches import cases
+from benches.bandwidth import probe_array, stream_sum
+
+
+def _params(kind):
+    return [
+        pytest.param(shape, dtype, name, id=f"{shape.name}-{dtype}-{name}",
+                     marks=[pytest.mark.slow] if shape.slow else [])
+        for shape, dtype, name in cases.cases(kind, include_slow=True)
+    ]
+
+
+def _record(benchmark, kind, shape, dtype, name):
+    benchmark.group = f"{kind}|{shape.name}|{dtype}"
+    benchmark.extra_info.update(
+        kind=kind, shape=shape.name, n_samples=shape.n_samples,
+        n_features=shape.n_features, dtype=dtype, contender=name,
+        bytes=shape.size * np.dtype(dtype).itemsize,
+    )
+
+
+@pytest.mark.parametrize("shape, dtype, name", _params("gradient"))
+def test_gradient(benchmark, shape, dtype, name):
+    run, _ = cases.setup_case("gradient", shape, dtype, name)
+    run()  # compile / warm caches outside the timing (compile time: cold-start report)
+    _record(benchmark, "gradient", shape, dtype, name)
+    benchmark(run)
+
+
+@pytest.mark.parametrize("shape, dtype, name", _params("fit"))
+def test_fit(benchmark, shape, dtype, name):
+    run, _ = cases.setup_case("fit", shape, dtype, name)
+    if not shape.slow:
+        run()  # warm-up; a slow shape's single round is long enough to dwarf it
+    _record(benchmark, "fit", shape, dtype, name)
+    benchmark.extra_info["iterations"] = cases.FIT_ITERATIONS[shape.name]
+    benchmark.pedantic(run, rounds=1 if shape.slow else 5, iterations=1)
+
+
+@pytest.mark.parametrize("n_bytes", [
+    pytest.param(256 << 20, id="256MB"),
+    pytest.param(512 << 20, id="512MB", marks=pytest.mark.slow),
+])
+def test_stream_read_bandwidth(benchmark, n_bytes):
+    a = probe_array(n_bytes)
+    stream_sum(a)
+    benchmark.group = "bandwidth"
+    benchmark.extra_info.update(kind="bandwidth", bytes=a.nbytes)
+    benchmark(stream_sum, a)
