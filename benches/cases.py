@@ -83,12 +83,12 @@ def numpy_gradient(X, y):
     return run
 
 
-def fastgd_gradient(backend):
+def fastgd_gradient(backend, n_threads=None):
     def setup(X, y):
         w = np.zeros(X.shape[1], dtype=X.dtype)
 
         def run():
-            return fastgd.gradient(X, y, w, backend=backend)[0]
+            return fastgd.gradient(X, y, w, backend=backend, n_threads=n_threads)[0]
 
         return run
 
@@ -99,6 +99,9 @@ GRADIENT_CONTENDERS = {
     "numpy": numpy_gradient,
     "numba": fastgd_gradient("numba"),
     "cython": fastgd_gradient("cython"),
+    # The same kernels on one thread: the report's thread-scaling column.
+    "numba-1t": fastgd_gradient("numba", n_threads=1),
+    "cython-1t": fastgd_gradient("cython", n_threads=1),
 }
 
 # ---------------------------------------------------------------------------- fit

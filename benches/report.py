@@ -58,8 +58,9 @@ def _size(shape):
 
 def gradient_table(table, bandwidth):
     lines = [
-        "| shape | dtype | NumPy | numba | cython | fastgd GB/s | % of read bandwidth |",
-        "|---|---|---|---|---|---|---|",
+        "| shape | dtype | NumPy | numba | cython | fastgd GB/s | % of read bandwidth "
+        "| 2 threads vs 1 (numba, cython) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for key in sorted(table, key=_shape_order):
         kind, shape, dtype = key
@@ -74,9 +75,65 @@ def gradient_table(table, bandwidth):
         best = min(row[name][0] for name in GRADIENT_COLUMNS if name in row)
         rate = row["numpy"][1]["bytes"] / best
         share = f"{100 * rate / bandwidth:.0f}%" if bandwidth else "–"
+        scaling = ", ".join(
+            f"{row[name + '-1t'][0] / row[name][0]:.2f}×" if name + "-1t" in row else "–"
+            for name in GRADIENT_COLUMNS
+        )
         lines.append(f"| {shape} | {dtype} | {_fmt_time(base)} | {' | '.join(cells)} | "
-                     f"{rate / 1e9:.1f} | {share} |")
+                     f"{rate / 1e9:.1f} | {share} | {scaling} |")
     return "\n".join(lines)
+
+
+def _ratio(table, kind, shape, dtype, name, of="numpy"):
+    row = table.get((kind, shape, dtype), {})
+    if name not in row or of not in row:
+        return None
+    return row[of][0] / row[name][0]
+
+
+def _best_ratio(table, kind, shape, dtype, names=GRADIENT_COLUMNS):
+    ratios = [r for r in (_ratio(table, kind, shape, dtype, n) for n in names) if r]
+    return max(ratios) if ratios else None
+
+
+def targets_table(table, bandwidth):
+    """The issue's targets against this run's figures (best compiled backend)."""
+    rows = []
+
+    def add(target, measured, met):
+        if measured is not None:
+            rows.append(f"| {target} | {measured} | {'met' if met else '**missed**'} |")
+
+    for dtype in ("float64", "float32"):
+        r = _best_ratio(table, "gradient", "2e6x32", dtype)
+        add(f"2e6×32 {dtype} gradient ≥ 1.8× NumPy", r and f"{r:.2f}×", r and r >= 1.8)
+        row = table.get(("gradient", "2e6x32", dtype), {})
+        times = [row[n][0] for n in GRADIENT_COLUMNS if n in row]
+        if times and bandwidth:
+            share = row["numpy"][1]["bytes"] / min(times) / bandwidth
+            add(f"2e6×32 {dtype} gradient ≥ 85% of read bandwidth", f"{100 * share:.0f}%",
+                share >= 0.85)
+    for shape in ("1e4x20", "1e5x100"):
+        for dtype in ("float64", "float32"):
+            r = _best_ratio(table, "gradient", shape, dtype)
+            add(f"{shape} {dtype} gradient ≥ 2× NumPy", r and f"{r:.2f}×", r and r >= 2)
+    for shape in ("4x2", "100x10"):
+        for dtype in ("float64", "float32"):
+            r = _best_ratio(table, "fit", shape, dtype)
+            add(f"{shape} {dtype} fit, 1000 iterations, ≥ 100× NumPy loop",
+                r and f"{r:.3g}×", r and r >= 100)
+    row = table.get(("gradient", "4x2", "float64"), {})
+    calls = [row[n][0] for n in GRADIENT_COLUMNS if n in row]
+    if calls:
+        add("one `fastgd.gradient` call on 4×2 ≤ 10 µs (kernel included)",
+            _fmt_time(min(calls)), min(calls) <= 10e-6)
+    for dtype in ("float64", "float32"):
+        r = _ratio(table, "fit", "1e6x32", dtype, "gram")
+        add(f"Gram 1e6×32 {dtype}, 1000 iterations, ≥ 50× NumPy loop", r and f"{r:.3g}×",
+            r and r >= 50)
+    if not rows:
+        return ""
+    return "\n".join(["| target | measured | |", "|---|---|---|"] + rows)
 
 
 def fit_table(table):
@@ -136,6 +193,9 @@ def markdown(table, bandwidth, data, coldstart=None, command="fastgd bench"):
         "",
         fit_table(table),
     ]
+    targets = targets_table(table, bandwidth)
+    if targets:
+        parts += ["", "**Targets** (issue 3) against this run:", "", targets]
     if coldstart:
         parts += ["", "**Cold start** (best of 3 fresh processes):", "", coldstart_table(coldstart)]
     parts += ["", machine_note(data, bandwidth, command)]

@@ -1,0 +1,46 @@
+"""The generated code: float32 stays float32 in the inner loops, and they use SIMD.
+
+Checked on Numba's LLVM IR (the Cython kernels' C is typed by the fused type
+`floating`, so a float kernel has no double in its loops by construction; their
+vectorization is measured in benches/).
+"""
+
+import re
+
+import numpy as np
+import pytest
+
+from fastgd import _numba_kernels
+
+
+def _llvm(dispatcher, *args):
+    dispatcher(*args)
+    signature = dispatcher.signatures[-1]
+    return dispatcher.inspect_llvm(signature)
+
+
+@pytest.mark.parametrize("dtype, llvm_type", [(np.float32, "float"), (np.float64, "double")])
+def test_dot_is_vectorized_in_its_own_precision(dtype, llvm_type):
+    x = np.ones(64, dtype=dtype)
+    ir = _llvm(_numba_kernels._dot, x, x)
+    # Vector multiply-adds on <N x float> (or double) registers ...
+    assert re.search(rf"fmul (reassoc )?<\d+ x {llvm_type}>", ir), "dot product not vectorized"
+    if dtype == np.float32:
+        # ... and no conversion to double anywhere in the float32 dot product.
+        assert "fpext" not in ir
+        assert "double" not in re.sub(r"declare.*|define.*", "", ir.split("entry:")[-1])
+
+
+def test_float32_row_kernel_converts_to_double_once_per_row_at_most():
+    """_accumulate_block_c: the only float -> double conversions are the per-row loss
+    term (sq_sum is float64), never inside the loops over features."""
+    X = np.ones((8, 16), dtype=np.float32)
+    Y = np.ones((8, 1), dtype=np.float32)
+    W = np.ones((1, 16), dtype=np.float32)
+    b = np.ones(1, dtype=np.float32)
+    ir = _llvm(_numba_kernels._accumulate_block_c, X, Y, W, b, 0, 8,
+               np.zeros((1, 16), np.float32), np.zeros(1, np.float32))
+    conversions = re.findall(r"fpext float .* to double", ir)
+    vector_conversions = re.findall(r"fpext <\d+ x float>", ir)
+    assert vector_conversions == []  # nothing converted across a vector of features
+    assert len(conversions) <= 2  # r * r -> sq_sum (and its copy in a peeled loop)
