@@ -73,11 +73,12 @@ cdef inline floating _dot(const floating* x, const floating* y, Py_ssize_t n) no
 cdef double _accumulate_block_c(
     const floating* x, Py_ssize_t ldx, const floating[:, :] Y,
     const floating[:, ::1] W, const floating[::1] b,
-    Py_ssize_t start, Py_ssize_t stop,
-    floating[:, ::1] block_W, floating[::1] block_b,
+    Py_ssize_t start, Py_ssize_t stop, Py_ssize_t c,
+    floating[:, :, ::1] block_W, floating[:, ::1] block_b,
 ) noexcept nogil:
     # NumPy: R = X[start:stop] @ W.T + b - Y[start:stop]
-    #        block_W += R.T @ X[start:stop]; block_b += R.sum(0); return (R**2).sum()
+    #        block_W[c] += R.T @ X[start:stop]; block_b[c] += R.sum(0)
+    #        return (R**2).sum()
     # Row by row: the row of X is read from memory once and reused from L1 for the
     # residual and the update of every target.
     cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
@@ -91,8 +92,8 @@ cdef double _accumulate_block_c(
         for k in range(n_targets):
             r = (b[k] - Y[i, k]) + _dot(x_row, &W[k, 0], n_features)
             sq_sum += r * r
-            block_b[k] += r
-            block_W_k = &block_W[k, 0]
+            block_b[c, k] += r
+            block_W_k = &block_W[c, k, 0]
             for j in range(n_features):
                 block_W_k[j] += r * x_row[j]
     return sq_sum
@@ -101,8 +102,8 @@ cdef double _accumulate_block_c(
 cdef double _accumulate_block_f(
     const floating* x, Py_ssize_t ldx, const floating[:, :] Y,
     const floating[:, ::1] W, const floating[::1] b,
-    Py_ssize_t start, Py_ssize_t stop,
-    floating[:, ::1] block_W, floating[::1] block_b, floating[:, ::1] resid,
+    Py_ssize_t start, Py_ssize_t stop, Py_ssize_t c,
+    floating[:, :, ::1] block_W, floating[:, ::1] block_b, floating[:, :, ::1] resid,
 ) noexcept nogil:
     # Same as _accumulate_block_c for a Fortran-ordered X: columns are contiguous, so
     # sweep the block column by column (the block, B rows by D columns, stays in
@@ -114,60 +115,67 @@ cdef double _accumulate_block_f(
     cdef floating* resid_k
     cdef floating r, w_kj
     cdef double sq_sum = 0.0
-    # resid[:, :n_rows] = (X[start:stop] @ W.T + b - Y[start:stop]).T
+    # resid[c, :, :n_rows] = (X[start:stop] @ W.T + b - Y[start:stop]).T
     for k in range(n_targets):
         for i in range(n_rows):
-            resid[k, i] = b[k] - Y[start + i, k]
+            resid[c, k, i] = b[k] - Y[start + i, k]
     for j in range(n_features):
         x_col = x + j * ldx + start
         for k in range(n_targets):
             w_kj = W[k, j]
-            resid_k = &resid[k, 0]
+            resid_k = &resid[c, k, 0]
             for i in range(n_rows):
                 resid_k[i] += x_col[i] * w_kj
     for k in range(n_targets):
         for i in range(n_rows):
-            r = resid[k, i]
+            r = resid[c, k, i]
             sq_sum += r * r
-            block_b[k] += r
-    # block_W += resid[:, :n_rows] @ X[start:stop]
+            block_b[c, k] += r
+    # block_W[c] += resid[c, :, :n_rows] @ X[start:stop]
     for j in range(n_features):
         x_col = x + j * ldx + start
         for k in range(n_targets):
-            block_W[k, j] += _dot(&resid[k, 0], x_col, n_rows)
+            block_W[c, k, j] += _dot(&resid[c, k, 0], x_col, n_rows)
     return sq_sum
 
 
 cdef double _accumulate_chunk(
     const floating* x, Py_ssize_t ldx, const floating[:, :] Y,
     const floating[:, ::1] W, const floating[::1] b, bint x_is_f,
-    Py_ssize_t start, Py_ssize_t stop, double[:, ::1] chunk_W, double[::1] chunk_b,
-    floating[:, ::1] block_W, floating[::1] block_b, floating[:, ::1] resid,
+    Py_ssize_t start, Py_ssize_t stop, Py_ssize_t c,
+    double[:, :, ::1] chunk_W, double[:, ::1] chunk_b,
+    floating[:, :, ::1] block_W, floating[:, ::1] block_b, floating[:, :, ::1] resid,
 ) noexcept nogil:
-    # Rows [start, stop) in blocks of resid.shape[1] rows: each block's sums are made
-    # in X's dtype, then added to the chunk's float64 totals (chunk_W, chunk_b).
+    # Rows [start, stop) in blocks of resid.shape[2] rows: each block's sums are made
+    # in X's dtype (block_W[c], block_b[c]), then added to the chunk's float64 totals
+    # (chunk_W[c], chunk_b[c]). Arrays are indexed with c rather than sliced: a slice
+    # per call costs more than a whole iteration of a small problem.
     cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
-    cdef Py_ssize_t block_rows = resid.shape[1]
+    cdef Py_ssize_t block_rows = resid.shape[2]
     cdef Py_ssize_t n_blocks, block, block_start, block_stop, j, k
     cdef double sq_sum = 0.0
-    chunk_W[:, :] = 0.0
-    chunk_b[:] = 0.0
+    for k in range(n_targets):
+        chunk_b[c, k] = 0.0
+        for j in range(n_features):
+            chunk_W[c, k, j] = 0.0
     n_blocks = (stop - start + block_rows - 1) // block_rows
     for block in range(n_blocks):
         block_start = start + block * block_rows
         block_stop = min(block_start + block_rows, stop)
-        block_W[:, :] = 0.0
-        block_b[:] = 0.0
+        for k in range(n_targets):
+            block_b[c, k] = 0.0
+            for j in range(n_features):
+                block_W[c, k, j] = 0.0
         if x_is_f:
-            sq_sum += _accumulate_block_f(x, ldx, Y, W, b, block_start, block_stop,
+            sq_sum += _accumulate_block_f(x, ldx, Y, W, b, block_start, block_stop, c,
                                           block_W, block_b, resid)
         else:
-            sq_sum += _accumulate_block_c(x, ldx, Y, W, b, block_start, block_stop,
+            sq_sum += _accumulate_block_c(x, ldx, Y, W, b, block_start, block_stop, c,
                                           block_W, block_b)
         for k in range(n_targets):
-            chunk_b[k] += block_b[k]
+            chunk_b[c, k] += block_b[c, k]
             for j in range(n_features):
-                chunk_W[k, j] += block_W[k, j]
+                chunk_W[c, k, j] += block_W[c, k, j]
     return sq_sum
 
 
@@ -183,8 +191,8 @@ cdef void _accumulate_chunks_in_parallel(
     for c in prange(chunk_W.shape[0], num_threads=n_threads, schedule="static"):
         start = c * chunk_rows
         chunk_sq[c] = _accumulate_chunk(
-            x, ldx, Y, W, b, x_is_f, start, min(start + chunk_rows, n_samples),
-            chunk_W[c], chunk_b[c], block_W[c], block_b[c], resid[c])
+            x, ldx, Y, W, b, x_is_f, start, min(start + chunk_rows, n_samples), c,
+            chunk_W, chunk_b, block_W, block_b, resid)
 
 
 cdef double _gradient(
@@ -215,11 +223,13 @@ cdef double _gradient(
         for c in range(n_chunks):
             start = c * chunk_rows
             chunk_sq[c] = _accumulate_chunk(
-                x, ldx, Y, W, b, x_is_f, start, min(start + chunk_rows, n_samples),
-                chunk_W[c], chunk_b[c], block_W[c], block_b[c], resid[c])
+                x, ldx, Y, W, b, x_is_f, start, min(start + chunk_rows, n_samples), c,
+                chunk_W, chunk_b, block_W, block_b, resid)
     # NumPy: grad_W = chunk_W.sum(0) / N, summed in chunk order
-    grad_W[:, :] = 0.0
-    grad_b[:] = 0.0
+    for k in range(n_targets):
+        grad_b[k] = 0.0
+        for j in range(n_features):
+            grad_W[k, j] = 0.0
     for c in range(n_chunks):
         sq_sum += chunk_sq[c]
         for k in range(n_targets):

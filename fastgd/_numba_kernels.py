@@ -58,9 +58,10 @@ def _dot(x, y):
 
 
 @_kernel
-def _accumulate_block_c(X, Y, W, b, start, stop, block_W, block_b):
+def _accumulate_block_c(X, Y, W, b, start, stop, c, block_W, block_b):
     # NumPy: R = X[start:stop] @ W.T + b - Y[start:stop]
-    #        block_W += R.T @ X[start:stop]; block_b += R.sum(0); return (R**2).sum()
+    #        block_W[c] += R.T @ X[start:stop]; block_b[c] += R.sum(0)
+    #        return (R**2).sum()
     # Row by row: the row of X is read from memory once and reused from L1 for the
     # residual and the update of every target.
     n_targets, n_features = W.shape
@@ -70,69 +71,74 @@ def _accumulate_block_c(X, Y, W, b, start, stop, block_W, block_b):
         for k in range(n_targets):
             r = (b[k] - Y[i, k]) + _dot(x_row, W[k])
             sq_sum += r * r
-            block_b[k] += r
+            block_b[c, k] += r
             for j in range(n_features):
-                block_W[k, j] += r * x_row[j]
+                block_W[c, k, j] += r * x_row[j]
     return sq_sum
 
 
 @_kernel
-def _accumulate_block_f(X, Y, W, b, start, stop, block_W, block_b, resid):
+def _accumulate_block_f(X, Y, W, b, start, stop, c, block_W, block_b, resid):
     # Same as _accumulate_block_c for a Fortran-ordered X: columns are contiguous, so
     # sweep the block column by column (the block, B rows by D columns, stays in
     # cache for the second sweep).
     n_targets, n_features = W.shape
     n_rows = stop - start
-    # resid[:, :n_rows] = (X[start:stop] @ W.T + b - Y[start:stop]).T
+    # resid[c, :, :n_rows] = (X[start:stop] @ W.T + b - Y[start:stop]).T
     for k in range(n_targets):
         for i in range(n_rows):
-            resid[k, i] = b[k] - Y[start + i, k]
+            resid[c, k, i] = b[k] - Y[start + i, k]
     for j in range(n_features):
-        x_col = X[start:stop, j]
         for k in range(n_targets):
             w_kj = W[k, j]
             for i in range(n_rows):
-                resid[k, i] += x_col[i] * w_kj
+                resid[c, k, i] += X[start + i, j] * w_kj
     sq_sum = 0.0
     for k in range(n_targets):
         for i in range(n_rows):
-            r = resid[k, i]
+            r = resid[c, k, i]
             sq_sum += r * r
-            block_b[k] += r
-    # block_W += resid[:, :n_rows] @ X[start:stop]
+            block_b[c, k] += r
+    # block_W[c] += resid[c, :, :n_rows] @ X[start:stop]
     for j in range(n_features):
         x_col = X[start:stop, j]
         for k in range(n_targets):
-            block_W[k, j] += _dot(resid[k, :n_rows], x_col)
+            block_W[c, k, j] += _dot(resid[c, k, :n_rows], x_col)
     return sq_sum
 
 
 @_kernel
-def _accumulate_chunk(X, Y, W, b, x_is_f, start, stop, chunk_W, chunk_b,
+def _accumulate_chunk(X, Y, W, b, x_is_f, start, stop, c, chunk_W, chunk_b,
                       block_W, block_b, resid):
-    # Rows [start, stop) in blocks of resid.shape[1] rows: each block's sums are made
-    # in X's dtype, then added to the chunk's float64 totals (chunk_W, chunk_b).
+    # Rows [start, stop) in blocks of resid.shape[2] rows: each block's sums are made
+    # in X's dtype (block_W[c], block_b[c]), then added to the chunk's float64 totals
+    # (chunk_W[c], chunk_b[c]). Arrays are indexed with c rather than sliced: a slice
+    # per call costs more than a whole iteration of a small problem.
     n_targets, n_features = W.shape
-    block_rows = resid.shape[1]
-    chunk_W[:, :] = 0.0
-    chunk_b[:] = 0.0
+    block_rows = resid.shape[2]
+    for k in range(n_targets):
+        chunk_b[c, k] = 0.0
+        for j in range(n_features):
+            chunk_W[c, k, j] = 0.0
     sq_sum = 0.0
     n_blocks = (stop - start + block_rows - 1) // block_rows
     for block in range(n_blocks):
         block_start = start + block * block_rows
         block_stop = min(block_start + block_rows, stop)
-        block_W[:, :] = 0.0
-        block_b[:] = 0.0
+        for k in range(n_targets):
+            block_b[c, k] = 0.0
+            for j in range(n_features):
+                block_W[c, k, j] = 0.0
         if x_is_f:
-            sq_sum += _accumulate_block_f(X, Y, W, b, block_start, block_stop,
+            sq_sum += _accumulate_block_f(X, Y, W, b, block_start, block_stop, c,
                                           block_W, block_b, resid)
         else:
-            sq_sum += _accumulate_block_c(X, Y, W, b, block_start, block_stop,
+            sq_sum += _accumulate_block_c(X, Y, W, b, block_start, block_stop, c,
                                           block_W, block_b)
         for k in range(n_targets):
-            chunk_b[k] += block_b[k]
+            chunk_b[c, k] += block_b[c, k]
             for j in range(n_features):
-                chunk_W[k, j] += block_W[k, j]
+                chunk_W[c, k, j] += block_W[c, k, j]
     return sq_sum
 
 
@@ -146,8 +152,8 @@ def _accumulate_chunks_in_parallel(X, Y, W, b, x_is_f, chunk_rows, chunk_W, chun
     for c in prange(chunk_W.shape[0]):
         start = c * chunk_rows
         chunk_sq[c] = _accumulate_chunk(
-            X, Y, W, b, x_is_f, start, min(start + chunk_rows, n_samples),
-            chunk_W[c], chunk_b[c], block_W[c], block_b[c], resid[c])
+            X, Y, W, b, x_is_f, start, min(start + chunk_rows, n_samples), c,
+            chunk_W, chunk_b, block_W, block_b, resid)
 
 
 @_kernel
@@ -171,12 +177,14 @@ def gradient(X, Y, W, b, x_is_f, chunk_rows, n_threads, grad_W, grad_b,
         for c in range(n_chunks):
             start = c * chunk_rows
             chunk_sq[c] = _accumulate_chunk(
-                X, Y, W, b, x_is_f, start, min(start + chunk_rows, n_samples),
-                chunk_W[c], chunk_b[c], block_W[c], block_b[c], resid[c])
+                X, Y, W, b, x_is_f, start, min(start + chunk_rows, n_samples), c,
+                chunk_W, chunk_b, block_W, block_b, resid)
     # NumPy: grad_W = chunk_W.sum(0) / N, summed in chunk order
-    grad_W[:, :] = 0.0
-    grad_b[:] = 0.0
     sq_sum = 0.0
+    for k in range(n_targets):
+        grad_b[k] = 0.0
+        for j in range(n_features):
+            grad_W[k, j] = 0.0
     for c in range(n_chunks):
         sq_sum += chunk_sq[c]
         for k in range(n_targets):

@@ -7,6 +7,7 @@ vectorization is measured in benches/).
 
 import re
 
+import numba
 import numpy as np
 import pytest
 
@@ -14,9 +15,16 @@ from fastgd import _numba_kernels
 
 
 def _llvm(dispatcher, *args):
-    dispatcher(*args)
-    signature = dispatcher.signatures[-1]
-    return dispatcher.inspect_llvm(signature)
+    """LLVM IR of the kernel compiled with its own options (Numba does not show the
+    IR of functions loaded from its cache, so compile a fresh, uncached copy)."""
+    options = {k: v for k, v in dispatcher.targetoptions.items()
+               if k not in ("cache", "nopython")}
+    fresh = numba.njit(**options)(dispatcher.py_func)
+    fresh(*args)
+    ir = fresh.inspect_llvm(fresh.signatures[-1])
+    # The kernel's own function comes first; the wrappers that box its result for
+    # Python and C (which convert a float32 result to a Python float) follow it.
+    return ir.split("\ndefine ")[1]
 
 
 @pytest.mark.parametrize("dtype, llvm_type", [(np.float32, "float"), (np.float64, "double")])
@@ -28,7 +36,6 @@ def test_dot_is_vectorized_in_its_own_precision(dtype, llvm_type):
     if dtype == np.float32:
         # ... and no conversion to double anywhere in the float32 dot product.
         assert "fpext" not in ir
-        assert "double" not in re.sub(r"declare.*|define.*", "", ir.split("entry:")[-1])
 
 
 def test_float32_row_kernel_converts_to_double_once_per_row_at_most():
@@ -38,9 +45,11 @@ def test_float32_row_kernel_converts_to_double_once_per_row_at_most():
     Y = np.ones((8, 1), dtype=np.float32)
     W = np.ones((1, 16), dtype=np.float32)
     b = np.ones(1, dtype=np.float32)
-    ir = _llvm(_numba_kernels._accumulate_block_c, X, Y, W, b, 0, 8,
-               np.zeros((1, 16), np.float32), np.zeros(1, np.float32))
-    conversions = re.findall(r"fpext float .* to double", ir)
+    ir = _llvm(_numba_kernels._accumulate_block_c, X, Y, W, b, 0, 8, 0,
+               np.zeros((1, 1, 16), np.float32), np.zeros((1, 1), np.float32))
+    converted = re.findall(r"fpext float (%[.\w]+?)(?:\.us\w*|\.peel)* to double", ir)
     vector_conversions = re.findall(r"fpext <\d+ x float>", ir)
     assert vector_conversions == []  # nothing converted across a vector of features
-    assert len(conversions) <= 2  # r * r -> sq_sum (and its copy in a peeled loop)
+    # One float value is converted (r * r, into the float64 sq_sum), possibly in
+    # several copies of the row loop that LLVM made (names suffixed .us, .peel).
+    assert len(set(converted)) == 1, converted
