@@ -91,3 +91,15 @@ def test_bad_n_threads(bad, error):
         fastgd.fit(X, y, n_threads=bad)
     with pytest.raises(error, match="n_threads"):
         fastgd.gradient(X, y, np.zeros(2), n_threads=bad)
+
+
+def test_cython_threads_respect_threadpoolctl_limits():
+    """threadpoolctl limits OpenMP (our Cython extension's runtime), so a fit inside
+    `threadpool_limits(1)` runs the Cython kernels on one thread, as it would NumPy's
+    BLAS: no oversubscription when fastgd runs inside a limited section."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    backend = get_backend("cython")
+    X = np.empty((1_000_000, 8))
+    with threadpoolctl.threadpool_limits(limits=1):
+        assert backend.threads_for(X, 1, None) == 1
+    assert backend.threads_for(X, 1, None) == backend.kernels.max_threads()
