@@ -23,6 +23,7 @@ from ._validation import (
     check_lr,
     check_max_iter,
     check_n_threads,
+    check_penalty,
     check_solver,
     check_tol,
     check_X,
@@ -159,10 +160,10 @@ def hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept, rtol=1e-4, max_ite
     return estimate + residual if upper else estimate
 
 
-def _divergence_error(backend, X, x_is_f, fit_intercept, lr, n_iter, loss_history):
+def _divergence_error(backend, X, x_is_f, fit_intercept, lr, n_iter, loss_history, l2=0.0):
     L = hessian_max_eigenvalue(
         backend, X, x_is_f, fit_intercept, rtol=1e-10, max_iter=500, upper=True
-    )
+    ) + l2
     return DivergenceError(
         f"gradient descent diverged at iteration {n_iter} with lr={lr:.6g}: the loss went "
         f"from {loss_history[0]:.6g} (lowest {np.nanmin(loss_history):.6g}) to "
@@ -198,6 +199,9 @@ def fit(
     backend="auto",
     n_threads=None,
     solver="auto",
+    penalty=None,
+    alpha=1e-4,
+    l1_ratio=0.15,
 ):
     """Fit a linear model by full-batch gradient descent on half the mean squared error.
 
@@ -255,6 +259,19 @@ def fit(
         condition number, as the normal equations do. ``"auto"`` picks gram when
         its estimated cost, one pass plus the small iterations, is below
         ``max_iter`` streaming passes (``fastgd._gram.choose_solver``).
+    penalty : {None, "l2", "l1", "elasticnet"}, default=None
+        Adds ``alpha * (l1_ratio * ||W||_1 + (1 - l1_ratio) / 2 * ||W||_2^2)`` to
+        the objective (``l1_ratio`` is 1 for "l1" and 0 for "l2"); the intercept
+        is never penalised. The scaling is scikit-learn's ElasticNet / Lasso /
+        SGDRegressor one, so their ``alpha`` means the same here; ``Ridge(alpha=a)``
+        is ``penalty="l2", alpha=a / N``. The L1 part is applied by its proximal
+        step (soft-thresholding), so coefficients become exactly zero; ``tol`` then
+        applies to the gradient map ``(W_t - W_t+1) / lr``, which is zero exactly
+        at the optimum, and ``loss_history`` records the whole objective.
+    alpha : float, default=1e-4
+        Strength of the penalty (ignored when ``penalty=None``).
+    l1_ratio : float, default=0.15
+        The L1 share of an "elasticnet" penalty.
 
     Returns
     -------
@@ -289,10 +306,12 @@ def fit(
     fit_intercept = check_fit_intercept(fit_intercept)
     n_threads = check_n_threads(n_threads)
     solver = check_solver(solver)
+    l1, l2 = check_penalty(penalty, alpha, l1_ratio)
     backend = get_backend(check_backend(backend))
     X, x_is_f, Y, y_is_1d, W, b = _prepare(
         X, y, coef_init, intercept_init, "coef_init", "intercept_init"
     )
+    n_penalized = X.shape[1]  # W's own columns, never the intercept (even in gram mode)
     if solver == "auto":
         solver = choose_solver(X.shape[0], X.shape[1], Y.shape[1], max_iter)
     user_X, user_Y, user_W, user_b, user_fit_intercept = X, Y, W, b, fit_intercept
@@ -313,6 +332,7 @@ def fit(
         L = hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept, n_threads=n_threads)
         if not np.isfinite(L):
             _raise_for_non_finite(user_X, user_Y, y_is_1d, "largest eigenvalue of the Hessian")
+        L += l2  # the L2 term adds l2 to the Hessian's W block: a safe bound
         step = 1.0 / L if L > 0 else 1.0
 
     ref_grad_norm2 = 0.0
@@ -323,10 +343,13 @@ def fit(
         zero_W = np.zeros_like(W)
         zero_b = np.zeros_like(b) if fit_intercept else b
         grad_W, grad_b, _ = backend.gradient(X, Y, zero_W, zero_b, x_is_f, n_threads)
-        ref_grad_norm2 = float(np.sum(grad_W**2) + (np.sum(grad_b**2) if fit_intercept else 0.0))
+        _, mapping = _reference.proximal_step(zero_W.astype(np.float64), grad_W, step,
+                                              l1, l2, n_penalized)
+        ref_grad_norm2 = float(np.sum(mapping**2) + (np.sum(grad_b**2) if fit_intercept else 0.0))
 
     n_iter, status, loss_history = backend.fit(
-        X, Y, W, b, x_is_f, step, max_iter, tol, ref_grad_norm2, fit_intercept, n_threads
+        X, Y, W, b, x_is_f, step, max_iter, tol, ref_grad_norm2, fit_intercept, n_threads,
+        l1, l2, n_penalized,
     )
 
     diverged = status == _reference.DIVERGED or not (
@@ -339,7 +362,7 @@ def fit(
         # NaN or inf in the inputs look like divergence to the kernel.
         _check_inputs_finite(user_X, user_Y, y_is_1d, coef_init=coef_init,
                              intercept_init=intercept_init)
-        raise _divergence_error(backend, X, x_is_f, fit_intercept, step, n_iter, loss_history)
+        raise _divergence_error(backend, X, x_is_f, fit_intercept, step, n_iter, loss_history, l2)
 
     converged = status == _reference.CONVERGED
     if not converged and tol > 0:

@@ -39,6 +39,7 @@ def max_threads():
     return omp_max_threads()
 
 from libc.float cimport DBL_MIN
+from libc.math cimport fabs
 
 from . import _reference
 
@@ -259,19 +260,49 @@ def gradient(
     return loss
 
 
+cdef double _penalty(
+    const floating[:, ::1] W, double l1, double l2, Py_ssize_t n_penalized,
+) noexcept nogil:
+    # NumPy: _reference.penalty: l1 * |P|.sum() + l2 / 2 * (P**2).sum(), P = W[:, :p]
+    cdef Py_ssize_t j, k
+    cdef double w, total = 0.0
+    if l1 > 0 or l2 > 0:
+        for k in range(W.shape[0]):
+            for j in range(n_penalized):
+                w = W[k, j]
+                total += l1 * fabs(w) + 0.5 * l2 * w * w
+    return total
+
+
 cdef double _update(
     floating[:, ::1] W, floating[::1] b, const double[:, ::1] grad_W,
-    const double[::1] grad_b, double lr, bint fit_intercept,
+    const double[::1] grad_b, double lr, bint fit_intercept, double l1, double l2,
+    Py_ssize_t n_penalized,
 ) noexcept nogil:
-    # NumPy: W -= lr * grad_W; b -= lr * grad_b (in float64, rounded once to W's
-    # dtype); return ||grad||^2 over the fitted coefficients.
+    # NumPy: _reference.proximal_step; b -= lr * grad_b. Without penalty this is
+    # W -= lr * grad_W. In float64, rounded once to W's dtype. Returns the squared
+    # norm of the gradient map over the fitted coefficients.
     cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
     cdef Py_ssize_t j, k
-    cdef double grad_norm2 = 0.0
+    cdef double threshold = lr * l1
+    cdef double w, smooth, step, mapping, grad_norm2 = 0.0
     for k in range(n_targets):
         for j in range(n_features):
-            grad_norm2 += grad_W[k, j] * grad_W[k, j]
-            W[k, j] = <floating>(W[k, j] - lr * grad_W[k, j])
+            w = W[k, j]
+            smooth = grad_W[k, j]
+            if j < n_penalized:
+                smooth += l2 * w
+            step = w - lr * smooth
+            mapping = smooth
+            if l1 > 0 and j < n_penalized:  # soft-thresholding: exact zeros
+                if step > threshold:
+                    mapping, step = smooth + l1, step - threshold
+                elif step < -threshold:
+                    mapping, step = smooth - l1, step + threshold
+                else:
+                    mapping, step = w / lr, 0.0
+            grad_norm2 += mapping * mapping
+            W[k, j] = <floating>step
         if fit_intercept:
             grad_norm2 += grad_b[k] * grad_b[k]
             b[k] = <floating>(b[k] - lr * grad_b[k])
@@ -282,7 +313,8 @@ def fit(
     const floating[:, :] X, const floating[:, :] Y,
     floating[:, ::1] W, floating[::1] b, bint x_is_f,
     Py_ssize_t chunk_rows, int n_threads, double lr, double tol, double ref_grad_norm2,
-    bint fit_intercept, double[::1] loss_history, double[:, ::1] grad_W,
+    bint fit_intercept, double l1, double l2, Py_ssize_t n_penalized,
+    double[::1] loss_history, double[:, ::1] grad_W,
     double[::1] grad_b, double[:, :, ::1] chunk_W, double[:, ::1] chunk_b,
     double[::1] chunk_sq, floating[:, :, ::1] block_W, floating[:, ::1] block_b,
     floating[:, :, ::1] resid,
@@ -298,12 +330,14 @@ def fit(
         for it in range(max_iter):
             loss = _gradient(X, Y, W, b, x_is_f, chunk_rows, n_threads, grad_W, grad_b,
                              chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
+            loss += _penalty(W, l1, l2, n_penalized)
             loss_history[it] = loss
             # "not <=" so that NaN counts as divergence.
             if not loss <= DIVERGENCE_FACTOR * max(loss_history[0], TINY):
                 n_iter, status = it + 1, DIVERGED
                 break
-            grad_norm2 = _update(W, b, grad_W, grad_b, lr, fit_intercept)
+            grad_norm2 = _update(W, b, grad_W, grad_b, lr, fit_intercept, l1, l2,
+                                 n_penalized)
             if it == 0:
                 threshold = tol * tol * max(grad_norm2, ref_grad_norm2)
             if tol > 0 and grad_norm2 <= threshold:

@@ -73,6 +73,14 @@ class GDRegressor(_Mixin, _Base):
     solver : {"auto", "stream", "gram"}, default="auto"
         Streaming passes over X, or one pass to form the Gram matrix and cheap
         iterations after it; see :func:`fastgd.fit`.
+    penalty : {None, "l2", "l1", "elasticnet"}, default=None
+        Regularisation of coef_ (never of intercept_), scaled as in scikit-learn's
+        ElasticNet: ``alpha * (l1_ratio * ||w||_1 + (1 - l1_ratio) / 2 * ||w||^2)``
+        added to half the mean squared error. L1 by a proximal step: exact zeros.
+    alpha : float, default=1e-4
+        Strength of the penalty.
+    l1_ratio : float, default=0.15
+        L1 share of the "elasticnet" penalty.
 
     Attributes
     ----------
@@ -105,7 +113,7 @@ class GDRegressor(_Mixin, _Base):
     """
 
     def __init__(self, lr="auto", max_iter=1000, tol=1e-6, fit_intercept=True, backend="auto",
-                 n_threads=None, solver="auto"):
+                 n_threads=None, solver="auto", penalty=None, alpha=1e-4, l1_ratio=0.15):
         self.lr = lr
         self.max_iter = max_iter
         self.tol = tol
@@ -113,6 +121,9 @@ class GDRegressor(_Mixin, _Base):
         self.backend = backend
         self.n_threads = n_threads
         self.solver = solver
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
 
     def fit(self, X, y, coef_init=None, intercept_init=None):
         """Fit the model; return self.
@@ -138,6 +149,9 @@ class GDRegressor(_Mixin, _Base):
             backend=self.backend,
             n_threads=self.n_threads,
             solver=self.solver,
+            penalty=self.penalty,
+            alpha=self.alpha,
+            l1_ratio=self.l1_ratio,
         )
         self.coef_ = result.coef
         self.intercept_ = result.intercept

@@ -199,15 +199,42 @@ def gradient(X, Y, W, b, x_is_f, chunk_rows, n_threads, grad_W, grad_b,
 
 
 @_kernel
-def _update(W, b, grad_W, grad_b, lr, fit_intercept):
-    # NumPy: W -= lr * grad_W; b -= lr * grad_b (in float64, rounded once to W's
-    # dtype); return ||grad||^2 over the fitted coefficients.
+def _penalty(W, l1, l2, n_penalized):
+    # NumPy: _reference.penalty: l1 * |P|.sum() + l2 / 2 * (P**2).sum(), P = W[:, :p]
+    total = 0.0
+    if l1 > 0 or l2 > 0:
+        for k in range(W.shape[0]):
+            for j in range(n_penalized):
+                w = np.float64(W[k, j])
+                total += l1 * abs(w) + 0.5 * l2 * w * w
+    return total
+
+
+@_kernel
+def _update(W, b, grad_W, grad_b, lr, fit_intercept, l1, l2, n_penalized):
+    # NumPy: _reference.proximal_step; b -= lr * grad_b. Without penalty this is
+    # W -= lr * grad_W. In float64, rounded once to W's dtype. Returns the squared
+    # norm of the gradient map over the fitted coefficients.
     n_targets, n_features = W.shape
+    threshold = lr * l1
     grad_norm2 = 0.0
     for k in range(n_targets):
         for j in range(n_features):
-            grad_norm2 += grad_W[k, j] * grad_W[k, j]
-            W[k, j] = W[k, j] - lr * grad_W[k, j]
+            w = np.float64(W[k, j])
+            smooth = grad_W[k, j]
+            if j < n_penalized:
+                smooth += l2 * w
+            step = w - lr * smooth
+            mapping = smooth
+            if l1 > 0 and j < n_penalized:  # soft-thresholding: exact zeros
+                if step > threshold:
+                    mapping, step = smooth + l1, step - threshold
+                elif step < -threshold:
+                    mapping, step = smooth - l1, step + threshold
+                else:
+                    mapping, step = w / lr, 0.0
+            grad_norm2 += mapping * mapping
+            W[k, j] = step
         if fit_intercept:
             grad_norm2 += grad_b[k] * grad_b[k]
             b[k] = b[k] - lr * grad_b[k]
@@ -216,8 +243,8 @@ def _update(W, b, grad_W, grad_b, lr, fit_intercept):
 
 @_kernel
 def fit(X, Y, W, b, x_is_f, chunk_rows, n_threads, lr, tol, ref_grad_norm2,
-        fit_intercept, loss_history, grad_W, grad_b, chunk_W, chunk_b, chunk_sq,
-        block_W, block_b, resid):
+        fit_intercept, l1, l2, n_penalized, loss_history, grad_W, grad_b, chunk_W,
+        chunk_b, chunk_sq, block_W, block_b, resid):
     """Run len(loss_history) iterations of gradient descent at most, updating W and
     b in place; return (n_iter, status). Stopping rules: _reference.fit."""
     max_iter = loss_history.shape[0]
@@ -225,11 +252,12 @@ def fit(X, Y, W, b, x_is_f, chunk_rows, n_threads, lr, tol, ref_grad_norm2,
     for it in range(max_iter):
         loss = gradient(X, Y, W, b, x_is_f, chunk_rows, n_threads, grad_W, grad_b,
                         chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
+        loss += _penalty(W, l1, l2, n_penalized)
         loss_history[it] = loss
         # "not <=" so that NaN counts as divergence.
         if not loss <= DIVERGENCE_FACTOR * max(loss_history[0], _TINY):
             return it + 1, DIVERGED
-        grad_norm2 = _update(W, b, grad_W, grad_b, lr, fit_intercept)
+        grad_norm2 = _update(W, b, grad_W, grad_b, lr, fit_intercept, l1, l2, n_penalized)
         if it == 0:
             threshold = tol * tol * max(grad_norm2, ref_grad_norm2)
         if tol > 0 and grad_norm2 <= threshold:

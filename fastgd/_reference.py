@@ -45,38 +45,77 @@ def gradient(X, Y, W, b):
     return grad_W, grad_b, loss
 
 
-def fit(X, Y, W, b, lr, max_iter, tol, fit_intercept, ref_grad_norm2=0.0):
-    """Full-batch gradient descent; updates ``W`` and ``b`` in place.
+def penalty(W, l1, l2, n_penalized):
+    """The penalty ``l1 * ||P||_1 + l2 / 2 * ||P||_2^2`` of ``P = W[:, :n_penalized]``."""
+    P = W[:, :n_penalized].astype(np.float64)
+    return float(l1 * np.abs(P).sum() + 0.5 * l2 * (P * P).sum())
 
-    Iteration ``t`` (0-based) evaluates the gradient and loss at the current
-    coefficients, records the loss in ``loss_history[t]``, applies the update
-    ``W -= lr * G_W`` (and ``b -= lr * g_b`` when ``fit_intercept``), then stops
-    with CONVERGED if ``tol > 0`` and ``||g_t|| <= tol * max(||g_0||, ||g_ref||)``:
-    Euclidean norms of the gradient over all fitted coefficients, ``g_0`` at the
-    starting point and ``||g_ref||**2 = ref_grad_norm2`` given by the caller (the
-    gradient of the zero model: see ``_api.fit``).
 
-    Stops with DIVERGED, before applying the update, when the loss is not finite
-    or exceeds ``DIVERGENCE_FACTOR`` times the first loss.
+def proximal_step(W, grad_W, lr, l1, l2, n_penalized):
+    """One proximal gradient step on ``W`` (float64 in and out), and its gradient map.
+
+    The smooth part of the objective has gradient ``G_W + l2 * P`` on the penalized
+    columns P; the L1 part is handled by its proximal operator, soft-thresholding
+    by ``lr * l1``, so that coefficients become exactly zero. Returns
+    ``(W_new, mapping)`` with ``mapping = (W - W_new) / lr``, written without
+    cancellation: the smooth gradient plus ``l1 * sign`` where the coefficient
+    survives, ``W / lr`` where it is set to zero. With no penalty, ``mapping`` is
+    ``G_W`` itself and ``W_new = W - lr * G_W``.
+    """
+    smooth = grad_W.copy()
+    smooth[:, :n_penalized] += l2 * W[:, :n_penalized]
+    step = W - lr * smooth
+    mapping = smooth
+    if l1 > 0:
+        s = step[:, :n_penalized]
+        survives = np.abs(s) > lr * l1
+        sign = np.sign(s)
+        mapping[:, :n_penalized] = np.where(survives, smooth[:, :n_penalized] + l1 * sign,
+                                            W[:, :n_penalized] / lr)
+        step[:, :n_penalized] = np.where(survives, s - lr * l1 * sign, 0.0)
+    return step, mapping
+
+
+def fit(X, Y, W, b, lr, max_iter, tol, fit_intercept, ref_grad_norm2=0.0,
+        l1=0.0, l2=0.0, n_penalized=None):
+    """Full-batch (proximal) gradient descent; updates ``W`` and ``b`` in place.
+
+    The objective is the half MSE plus ``penalty(W, l1, l2, n_penalized)`` (the
+    first ``n_penalized`` columns of W, all of them by default; never b). Iteration
+    ``t`` (0-based) evaluates the gradient and the objective at the current
+    coefficients, records the objective in ``loss_history[t]``, applies the step of
+    ``proximal_step`` (``W -= lr * G_W`` without penalty) and ``b -= lr * g_b`` when
+    ``fit_intercept``, then stops with CONVERGED if ``tol > 0`` and
+    ``||g_t|| <= tol * max(||g_0||, ||g_ref||)``: Euclidean norms over all fitted
+    coefficients of the gradient map (the gradient itself without L1), ``g_0`` at
+    the starting point and ``||g_ref||**2 = ref_grad_norm2`` given by the caller
+    (the zero model's: see ``_api.fit``).
+
+    Stops with DIVERGED, before applying the update, when the objective is not
+    finite or exceeds ``DIVERGENCE_FACTOR`` times the first one.
 
     Returns ``(n_iter, status, loss_history)`` where ``n_iter`` is the number of
     iterations run (``len(loss_history)``).
     """
+    if n_penalized is None:
+        n_penalized = W.shape[1]
     loss_history = np.empty(max_iter, dtype=np.float64)
     threshold = 0.0
     for it in range(max_iter):
         grad_W, grad_b, loss = gradient(X, Y, W, b)
-        loss_history[it] = loss
-        if not loss <= DIVERGENCE_FACTOR * max(loss_history[0], np.finfo(np.float64).tiny):
+        loss_history[it] = loss + penalty(W, l1, l2, n_penalized)
+        if not loss_history[it] <= DIVERGENCE_FACTOR * max(loss_history[0],
+                                                           np.finfo(np.float64).tiny):
             return it + 1, DIVERGED, loss_history[: it + 1]
-        grad_norm2 = np.sum(grad_W * grad_W)
+        # The step is taken in float64 and rounded once to the coefficients' dtype,
+        # as the kernels do.
+        W_new, mapping = proximal_step(W.astype(np.float64), grad_W, lr, l1, l2, n_penalized)
+        grad_norm2 = np.sum(mapping * mapping)
         if fit_intercept:
             grad_norm2 += np.sum(grad_b * grad_b)
         if it == 0:
             threshold = tol * tol * max(grad_norm2, ref_grad_norm2)
-        # The step is taken in float64 and rounded once to the coefficients' dtype,
-        # as the kernels do.
-        W[...] = W - lr * grad_W
+        W[...] = W_new
         if fit_intercept:
             b[...] = b - lr * grad_b
         if tol > 0 and grad_norm2 <= threshold:

@@ -223,6 +223,27 @@ def check_backend(backend):
     return backend
 
 
+def check_penalty(penalty, alpha, l1_ratio):
+    """Return the weights (l1, l2) of ``l1 * ||W||_1 + l2 / 2 * ||W||_2^2``."""
+    if penalty not in (None, "l2", "l1", "elasticnet"):
+        raise ValueError(
+            f"penalty must be None, 'l2', 'l1' or 'elasticnet'; got {penalty!r}."
+        )
+    alpha = _check_real(alpha, "alpha")
+    if not (np.isfinite(alpha) and alpha >= 0):
+        raise ValueError(f"alpha must be a finite number >= 0; got {alpha!r}.")
+    l1_ratio = _check_real(l1_ratio, "l1_ratio")
+    if not 0 <= l1_ratio <= 1:
+        raise ValueError(f"l1_ratio must be between 0 and 1; got {l1_ratio!r}.")
+    if penalty is None:
+        return 0.0, 0.0
+    if penalty == "l2":
+        return 0.0, alpha
+    if penalty == "l1":
+        return alpha, 0.0
+    return alpha * l1_ratio, alpha * (1 - l1_ratio)
+
+
 def check_solver(solver):
     if not isinstance(solver, str) or solver not in ("auto", "stream", "gram"):
         raise ValueError(f"solver must be 'auto', 'stream' or 'gram'; got {solver!r}.")
