@@ -22,6 +22,7 @@ from ._validation import (
     check_intercept,
     check_lr,
     check_max_iter,
+    check_momentum,
     check_n_threads,
     check_penalty,
     check_solver,
@@ -202,6 +203,8 @@ def fit(
     penalty=None,
     alpha=1e-4,
     l1_ratio=0.15,
+    momentum=0.0,
+    nesterov=False,
 ):
     """Fit a linear model by full-batch gradient descent on half the mean squared error.
 
@@ -272,6 +275,15 @@ def fit(
         Strength of the penalty (ignored when ``penalty=None``).
     l1_ratio : float, default=0.15
         The L1 share of an "elasticnet" penalty.
+    momentum : float in [0, 1), default=0.0
+        Heavy-ball momentum, as torch.optim.SGD: ``v = momentum * v + g`` and the
+        step ``-lr * v``. On ill-conditioned data it cuts the number of iterations
+        by up to the square root of the condition number (with momentum close to
+        ``(sqrt(kappa) - 1) / (sqrt(kappa) + 1)``). The stopping test still uses
+        the gradient at the current point. With momentum the loss may rise for a
+        while, so only the kernel's non-finite / 1e4-fold bar detects divergence.
+    nesterov : bool, default=False
+        Nesterov's variant: the step ``-lr * (g + momentum * v)``.
 
     Returns
     -------
@@ -307,6 +319,7 @@ def fit(
     n_threads = check_n_threads(n_threads)
     solver = check_solver(solver)
     l1, l2 = check_penalty(penalty, alpha, l1_ratio)
+    momentum, nesterov = check_momentum(momentum, nesterov)
     backend = get_backend(check_backend(backend))
     X, x_is_f, Y, y_is_1d, W, b = _prepare(
         X, y, coef_init, intercept_init, "coef_init", "intercept_init"
@@ -349,7 +362,7 @@ def fit(
 
     n_iter, status, loss_history = backend.fit(
         X, Y, W, b, x_is_f, step, max_iter, tol, ref_grad_norm2, fit_intercept, n_threads,
-        l1, l2, n_penalized,
+        l1, l2, n_penalized, momentum, nesterov,
     )
 
     diverged = status == _reference.DIVERGED or not (
@@ -357,7 +370,10 @@ def fit(
     )
     # A float lr a little above 2/L can grow the loss too slowly to trip the kernel's
     # bar within max_iter; a clear rise of the loss is proof enough.
-    diverged = diverged or (status == _reference.MAX_ITER and _loss_rose(loss_history))
+    # (Momentum lets the loss rise and fall: there, only the kernel's bar counts.)
+    diverged = diverged or (
+        status == _reference.MAX_ITER and momentum == 0 and _loss_rose(loss_history)
+    )
     if diverged:
         # NaN or inf in the inputs look like divergence to the kernel.
         _check_inputs_finite(user_X, user_Y, y_is_1d, coef_init=coef_init,

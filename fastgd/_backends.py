@@ -6,8 +6,9 @@ Every backend offers the same two operations on validated, cast arrays (see
 * ``gradient(X, Y, W, b, x_is_f, n_threads) -> (grad_W, grad_b, loss)``, gradients
   in float64;
 * ``fit(X, Y, W, b, x_is_f, lr, max_iter, tol, ref_grad_norm2, fit_intercept,
-  n_threads, l1, l2, n_penalized) -> (n_iter, status, loss_history)``, updating ``W``
-  and ``b`` in place (l1, l2: penalty weights on the first n_penalized columns).
+  n_threads, l1, l2, n_penalized, momentum, nesterov) -> (n_iter, status,
+  loss_history)``, updating ``W`` and ``b`` in place (l1, l2: penalty weights on the
+  first n_penalized columns; momentum, nesterov: as torch.optim.SGD).
 
 The compiled backends are loaded on first use, so ``import fastgd`` neither imports
 nor compiles Numba.
@@ -61,9 +62,9 @@ class NumpyBackend:
         return _reference.gradient(X, Y, W, b)
 
     def fit(self, X, Y, W, b, x_is_f, lr, max_iter, tol, ref_grad_norm2, fit_intercept,
-            n_threads=None, l1=0.0, l2=0.0, n_penalized=None):
+            n_threads=None, l1=0.0, l2=0.0, n_penalized=None, momentum=0.0, nesterov=False):
         return _reference.fit(X, Y, W, b, lr, max_iter, tol, fit_intercept, ref_grad_norm2,
-                              l1, l2, n_penalized)
+                              l1, l2, n_penalized, momentum, nesterov)
 
 
 class CompiledBackend:
@@ -134,13 +135,16 @@ class CompiledBackend:
         return work[2], work[3], loss
 
     def fit(self, X, Y, W, b, x_is_f, lr, max_iter, tol, ref_grad_norm2, fit_intercept,
-            n_threads=None, l1=0.0, l2=0.0, n_penalized=None):
+            n_threads=None, l1=0.0, l2=0.0, n_penalized=None, momentum=0.0, nesterov=False):
         loss_history = np.empty(max_iter, dtype=np.float64)
         chunk_rows, threads, *buffers = self._workspace(X, W.shape[0], n_threads)
         n_penalized = W.shape[1] if n_penalized is None else n_penalized
+        velocity_W = np.zeros(W.shape)  # momentum state, float64
+        velocity_b = np.zeros((W.shape[0], 1))
         n_iter, status = self._call(
             self._kernel("fit", X.dtype), threads, X, Y, W, b, x_is_f, chunk_rows, threads,
-            lr, tol, ref_grad_norm2, fit_intercept, l1, l2, n_penalized, loss_history, *buffers
+            lr, tol, ref_grad_norm2, fit_intercept, l1, l2, n_penalized, momentum, nesterov,
+            velocity_W, velocity_b, loss_history, *buffers
         )
         return n_iter, status, loss_history[:n_iter]
 

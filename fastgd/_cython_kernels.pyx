@@ -274,18 +274,39 @@ cdef double _penalty(
     return total
 
 
+cdef inline double _soft_threshold(double x, double threshold) noexcept nogil:
+    # NumPy: _reference.soft_threshold (the proximal operator of threshold * |x|)
+    if x > threshold:
+        return x - threshold
+    if x < -threshold:
+        return x + threshold
+    return 0.0
+
+
+cdef inline double _direction(
+    double gradient, double[:, ::1] velocity, Py_ssize_t k, Py_ssize_t j,
+    double momentum, bint nesterov,
+) noexcept nogil:
+    # torch.optim.SGD: v = momentum * v + g; d = v, or g + momentum * v (Nesterov)
+    cdef double v = momentum * velocity[k, j] + gradient
+    velocity[k, j] = v
+    return gradient + momentum * v if nesterov else v
+
+
 cdef double _update(
     floating[:, ::1] W, floating[::1] b, const double[:, ::1] grad_W,
     const double[::1] grad_b, double lr, bint fit_intercept, double l1, double l2,
-    Py_ssize_t n_penalized,
+    Py_ssize_t n_penalized, double momentum, bint nesterov, double[:, ::1] velocity_W,
+    double[:, ::1] velocity_b,
 ) noexcept nogil:
-    # NumPy: _reference.proximal_step; b -= lr * grad_b. Without penalty this is
-    # W -= lr * grad_W. In float64, rounded once to W's dtype. Returns the squared
-    # norm of the gradient map over the fitted coefficients.
+    # NumPy: _reference.fit's step (proximal_step, then momentum). Without penalty
+    # and momentum this is W -= lr * grad_W; b -= lr * grad_b. In float64, rounded
+    # once to W's dtype. Returns the squared norm of the gradient map at the current
+    # point over the fitted coefficients (the stopping test).
     cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
     cdef Py_ssize_t j, k
     cdef double threshold = lr * l1
-    cdef double w, smooth, step, mapping, grad_norm2 = 0.0
+    cdef double w, smooth, step, mapping, direction, grad_norm2 = 0.0
     for k in range(n_targets):
         for j in range(n_features):
             w = W[k, j]
@@ -302,10 +323,17 @@ cdef double _update(
                 else:
                     mapping, step = w / lr, 0.0
             grad_norm2 += mapping * mapping
+            if momentum > 0:
+                step = w - lr * _direction(smooth, velocity_W, k, j, momentum, nesterov)
+                if j < n_penalized:
+                    step = _soft_threshold(step, threshold)
             W[k, j] = <floating>step
         if fit_intercept:
             grad_norm2 += grad_b[k] * grad_b[k]
-            b[k] = <floating>(b[k] - lr * grad_b[k])
+            direction = grad_b[k]
+            if momentum > 0:
+                direction = _direction(grad_b[k], velocity_b, k, 0, momentum, nesterov)
+            b[k] = <floating>(b[k] - lr * direction)
     return grad_norm2
 
 
@@ -313,7 +341,8 @@ def fit(
     const floating[:, :] X, const floating[:, :] Y,
     floating[:, ::1] W, floating[::1] b, bint x_is_f,
     Py_ssize_t chunk_rows, int n_threads, double lr, double tol, double ref_grad_norm2,
-    bint fit_intercept, double l1, double l2, Py_ssize_t n_penalized,
+    bint fit_intercept, double l1, double l2, Py_ssize_t n_penalized, double momentum,
+    bint nesterov, double[:, ::1] velocity_W, double[:, ::1] velocity_b,
     double[::1] loss_history, double[:, ::1] grad_W,
     double[::1] grad_b, double[:, :, ::1] chunk_W, double[:, ::1] chunk_b,
     double[::1] chunk_sq, floating[:, :, ::1] block_W, floating[:, ::1] block_b,
@@ -337,7 +366,7 @@ def fit(
                 n_iter, status = it + 1, DIVERGED
                 break
             grad_norm2 = _update(W, b, grad_W, grad_b, lr, fit_intercept, l1, l2,
-                                 n_penalized)
+                                 n_penalized, momentum, nesterov, velocity_W, velocity_b)
             if it == 0:
                 threshold = tol * tol * max(grad_norm2, ref_grad_norm2)
             if tol > 0 and grad_norm2 <= threshold:

@@ -81,6 +81,10 @@ class GDRegressor(_Mixin, _Base):
         Strength of the penalty.
     l1_ratio : float, default=0.15
         L1 share of the "elasticnet" penalty.
+    momentum : float in [0, 1), default=0.0
+        Heavy-ball momentum (torch.optim.SGD's); see :func:`fastgd.fit`.
+    nesterov : bool, default=False
+        Nesterov's accelerated variant of the momentum step.
 
     Attributes
     ----------
@@ -113,7 +117,8 @@ class GDRegressor(_Mixin, _Base):
     """
 
     def __init__(self, lr="auto", max_iter=1000, tol=1e-6, fit_intercept=True, backend="auto",
-                 n_threads=None, solver="auto", penalty=None, alpha=1e-4, l1_ratio=0.15):
+                 n_threads=None, solver="auto", penalty=None, alpha=1e-4, l1_ratio=0.15,
+                 momentum=0.0, nesterov=False):
         self.lr = lr
         self.max_iter = max_iter
         self.tol = tol
@@ -124,6 +129,8 @@ class GDRegressor(_Mixin, _Base):
         self.penalty = penalty
         self.alpha = alpha
         self.l1_ratio = l1_ratio
+        self.momentum = momentum
+        self.nesterov = nesterov
 
     def fit(self, X, y, coef_init=None, intercept_init=None):
         """Fit the model; return self.
@@ -152,6 +159,8 @@ class GDRegressor(_Mixin, _Base):
             penalty=self.penalty,
             alpha=self.alpha,
             l1_ratio=self.l1_ratio,
+            momentum=self.momentum,
+            nesterov=self.nesterov,
         )
         self.coef_ = result.coef
         self.intercept_ = result.intercept

@@ -211,10 +211,30 @@ def _penalty(W, l1, l2, n_penalized):
 
 
 @_kernel
-def _update(W, b, grad_W, grad_b, lr, fit_intercept, l1, l2, n_penalized):
-    # NumPy: _reference.proximal_step; b -= lr * grad_b. Without penalty this is
-    # W -= lr * grad_W. In float64, rounded once to W's dtype. Returns the squared
-    # norm of the gradient map over the fitted coefficients.
+def _soft_threshold(x, threshold):
+    # NumPy: _reference.soft_threshold (the proximal operator of threshold * |x|)
+    if x > threshold:
+        return x - threshold
+    if x < -threshold:
+        return x + threshold
+    return 0.0
+
+
+@_kernel
+def _direction(gradient, velocity, k, j, momentum, nesterov):
+    # torch.optim.SGD: v = momentum * v + g; d = v, or g + momentum * v (Nesterov)
+    v = momentum * velocity[k, j] + gradient
+    velocity[k, j] = v
+    return gradient + momentum * v if nesterov else v
+
+
+@_kernel
+def _update(W, b, grad_W, grad_b, lr, fit_intercept, l1, l2, n_penalized,
+            momentum, nesterov, velocity_W, velocity_b):
+    # NumPy: _reference.fit's step (proximal_step, then momentum). Without penalty
+    # and momentum this is W -= lr * grad_W; b -= lr * grad_b. In float64, rounded
+    # once to W's dtype. Returns the squared norm of the gradient map at the current
+    # point over the fitted coefficients (the stopping test).
     n_targets, n_features = W.shape
     threshold = lr * l1
     grad_norm2 = 0.0
@@ -234,17 +254,24 @@ def _update(W, b, grad_W, grad_b, lr, fit_intercept, l1, l2, n_penalized):
                 else:
                     mapping, step = w / lr, 0.0
             grad_norm2 += mapping * mapping
+            if momentum > 0:
+                step = w - lr * _direction(smooth, velocity_W, k, j, momentum, nesterov)
+                if j < n_penalized:
+                    step = _soft_threshold(step, threshold)
             W[k, j] = step
         if fit_intercept:
             grad_norm2 += grad_b[k] * grad_b[k]
-            b[k] = b[k] - lr * grad_b[k]
+            direction = grad_b[k]
+            if momentum > 0:
+                direction = _direction(grad_b[k], velocity_b, k, 0, momentum, nesterov)
+            b[k] = b[k] - lr * direction
     return grad_norm2
 
 
 @_kernel
 def fit(X, Y, W, b, x_is_f, chunk_rows, n_threads, lr, tol, ref_grad_norm2,
-        fit_intercept, l1, l2, n_penalized, loss_history, grad_W, grad_b, chunk_W,
-        chunk_b, chunk_sq, block_W, block_b, resid):
+        fit_intercept, l1, l2, n_penalized, momentum, nesterov, velocity_W, velocity_b,
+        loss_history, grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid):
     """Run len(loss_history) iterations of gradient descent at most, updating W and
     b in place; return (n_iter, status). Stopping rules: _reference.fit."""
     max_iter = loss_history.shape[0]
@@ -257,7 +284,8 @@ def fit(X, Y, W, b, x_is_f, chunk_rows, n_threads, lr, tol, ref_grad_norm2,
         # "not <=" so that NaN counts as divergence.
         if not loss <= DIVERGENCE_FACTOR * max(loss_history[0], _TINY):
             return it + 1, DIVERGED
-        grad_norm2 = _update(W, b, grad_W, grad_b, lr, fit_intercept, l1, l2, n_penalized)
+        grad_norm2 = _update(W, b, grad_W, grad_b, lr, fit_intercept, l1, l2, n_penalized,
+                             momentum, nesterov, velocity_W, velocity_b)
         if it == 0:
             threshold = tol * tol * max(grad_norm2, ref_grad_norm2)
         if tol > 0 and grad_norm2 <= threshold:

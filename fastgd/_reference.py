@@ -51,6 +51,11 @@ def penalty(W, l1, l2, n_penalized):
     return float(l1 * np.abs(P).sum() + 0.5 * l2 * (P * P).sum())
 
 
+def soft_threshold(x, threshold):
+    """The proximal operator of ``threshold * |x|``: shrink towards 0, exactly to 0."""
+    return np.where(np.abs(x) > threshold, x - threshold * np.sign(x), 0.0)
+
+
 def proximal_step(W, grad_W, lr, l1, l2, n_penalized):
     """One proximal gradient step on ``W`` (float64 in and out), and its gradient map.
 
@@ -77,7 +82,7 @@ def proximal_step(W, grad_W, lr, l1, l2, n_penalized):
 
 
 def fit(X, Y, W, b, lr, max_iter, tol, fit_intercept, ref_grad_norm2=0.0,
-        l1=0.0, l2=0.0, n_penalized=None):
+        l1=0.0, l2=0.0, n_penalized=None, momentum=0.0, nesterov=False):
     """Full-batch (proximal) gradient descent; updates ``W`` and ``b`` in place.
 
     The objective is the half MSE plus ``penalty(W, l1, l2, n_penalized)`` (the
@@ -91,6 +96,12 @@ def fit(X, Y, W, b, lr, max_iter, tol, fit_intercept, ref_grad_norm2=0.0,
     the starting point and ``||g_ref||**2 = ref_grad_norm2`` given by the caller
     (the zero model's: see ``_api.fit``).
 
+    With ``momentum > 0`` the step follows torch.optim.SGD: the velocity
+    ``v = momentum * v + g`` (g the smooth gradient, v = 0 at the start) and the
+    direction ``d = v``, or ``d = g + momentum * v`` with ``nesterov``, for W and b
+    alike; the L1 proximal step then applies to ``W - lr * d``. The stopping test
+    still uses the gradient map at the current point, as without momentum.
+
     Stops with DIVERGED, before applying the update, when the objective is not
     finite or exceeds ``DIVERGENCE_FACTOR`` times the first one.
 
@@ -101,6 +112,7 @@ def fit(X, Y, W, b, lr, max_iter, tol, fit_intercept, ref_grad_norm2=0.0,
         n_penalized = W.shape[1]
     loss_history = np.empty(max_iter, dtype=np.float64)
     threshold = 0.0
+    velocity_W, velocity_b = np.zeros(W.shape), np.zeros(b.shape)
     for it in range(max_iter):
         grad_W, grad_b, loss = gradient(X, Y, W, b)
         loss_history[it] = loss + penalty(W, l1, l2, n_penalized)
@@ -115,9 +127,19 @@ def fit(X, Y, W, b, lr, max_iter, tol, fit_intercept, ref_grad_norm2=0.0,
             grad_norm2 += np.sum(grad_b * grad_b)
         if it == 0:
             threshold = tol * tol * max(grad_norm2, ref_grad_norm2)
+        direction_b = grad_b
+        if momentum > 0:
+            smooth = grad_W.copy()
+            smooth[:, :n_penalized] += l2 * W[:, :n_penalized]
+            velocity_W[...] = momentum * velocity_W + smooth
+            velocity_b[...] = momentum * velocity_b + grad_b
+            direction_W = smooth + momentum * velocity_W if nesterov else velocity_W.copy()
+            direction_b = grad_b + momentum * velocity_b if nesterov else velocity_b
+            W_new = W - lr * direction_W
+            W_new[:, :n_penalized] = soft_threshold(W_new[:, :n_penalized], lr * l1)
         W[...] = W_new
         if fit_intercept:
-            b[...] = b - lr * grad_b
+            b[...] = b - lr * direction_b
         if tol > 0 and grad_norm2 <= threshold:
             return it + 1, CONVERGED, loss_history[: it + 1]
     return max_iter, MAX_ITER, loss_history

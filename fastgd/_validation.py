@@ -244,6 +244,17 @@ def check_penalty(penalty, alpha, l1_ratio):
     return alpha * l1_ratio, alpha * (1 - l1_ratio)
 
 
+def check_momentum(momentum, nesterov):
+    momentum = _check_real(momentum, "momentum")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1); got {momentum!r}.")
+    if not isinstance(nesterov, (bool, np.bool_)):
+        raise TypeError(f"nesterov must be True or False; got {nesterov!r}.")
+    if nesterov and momentum == 0:
+        raise ValueError("nesterov=True needs a momentum > 0 (as torch.optim.SGD).")
+    return momentum, bool(nesterov)
+
+
 def check_solver(solver):
     if not isinstance(solver, str) or solver not in ("auto", "stream", "gram"):
         raise ValueError(f"solver must be 'auto', 'stream' or 'gram'; got {solver!r}.")

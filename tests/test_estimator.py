@@ -54,13 +54,14 @@ def test_default_params():
     assert GDRegressor().get_params() == {
         "lr": "auto", "max_iter": 1000, "tol": 1e-6, "fit_intercept": True, "backend": "auto",
         "n_threads": None, "solver": "auto", "penalty": None, "alpha": 1e-4, "l1_ratio": 0.15,
+        "momentum": 0.0, "nesterov": False,
     }
 
 
 def test_get_params_set_params_round_trip():
     params = {"lr": 0.05, "max_iter": 77, "tol": 1e-4, "fit_intercept": False,
               "backend": "numpy", "n_threads": 1, "solver": "stream", "penalty": "l1",
-              "alpha": 0.5, "l1_ratio": 0.3}
+              "alpha": 0.5, "l1_ratio": 0.3, "momentum": 0.5, "nesterov": True}
     model = GDRegressor(**params)
     assert model.get_params() == params
     assert GDRegressor(**model.get_params()).get_params() == params

@@ -1,0 +1,80 @@
+"""Momentum and Nesterov acceleration (torch.optim.SGD's definitions)."""
+
+import numpy as np
+import pytest
+
+import fastgd
+
+from conftest import lstsq, make_problem
+
+
+def torch_sgd_loop(X, y, lr, n_iter, momentum, nesterov):
+    """torch.optim.SGD's update on half the MSE, written out in NumPy (the oracle)."""
+    A = np.hstack([X, np.ones((len(X), 1))])
+    theta = np.zeros(A.shape[1])
+    velocity = np.zeros_like(theta)
+    for _ in range(n_iter):
+        g = A.T @ (A @ theta - y) / len(X)
+        velocity = momentum * velocity + g
+        theta = theta - lr * (g + momentum * velocity if nesterov else velocity)
+    return theta[:-1], theta[-1]
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+@pytest.mark.parametrize("solver", ["stream", "gram"])
+def test_momentum_iterates_equal_torch_sgd(backend, nesterov, solver):
+    X, y, _, _ = make_problem(300, 5, seed=1)
+    coef, intercept = torch_sgd_loop(X, y, 0.1, 80, 0.9, nesterov)
+    result = fastgd.fit(X, y, lr=0.1, max_iter=80, tol=0, momentum=0.9, nesterov=nesterov,
+                        backend=backend, solver=solver)
+    np.testing.assert_allclose(result.coef, coef, rtol=1e-10, atol=1e-12)
+    assert result.intercept == pytest.approx(intercept, rel=1e-10)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_compiled_momentum_equals_reference_with_penalty(compiled_backend, dtype, nesterov):
+    X, y, _, _ = make_problem(400, 6, 2, dtype=dtype, seed=2)
+    options = dict(lr=0.2, max_iter=50, tol=0, momentum=0.8, nesterov=nesterov,
+                   penalty="elasticnet", alpha=0.05, l1_ratio=0.5, solver="stream")
+    ref = fastgd.fit(X, y, backend="numpy", **options)
+    got = fastgd.fit(X, y, backend=compiled_backend, **options)
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(got.coef, ref.coef, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(got.intercept, ref.intercept, rtol=rtol, atol=rtol)
+
+
+def test_nesterov_beats_plain_gd_on_an_ill_conditioned_problem(compiled_backend):
+    """Condition number ~1e4: plain GD needs ~kappa * log(1/tol) iterations, Nesterov
+    with momentum (sqrt(kappa) - 1) / (sqrt(kappa) + 1) about sqrt(kappa) times fewer."""
+    rng = np.random.default_rng(3)
+    n_samples, n_features = 2000, 8
+    Q, _ = np.linalg.qr(rng.standard_normal((n_features, n_features)))
+    scales = np.logspace(0, 2, n_features)  # singular values 1..100: kappa = 1e4
+    X = rng.standard_normal((n_samples, n_features)) @ np.diag(scales) @ Q
+    X -= X.mean(axis=0)
+    y = X @ rng.standard_normal(n_features) + 0.1 * rng.standard_normal(n_samples)
+    H = np.hstack([X, np.ones((n_samples, 1))])
+    eigenvalues = np.linalg.eigvalsh(H.T @ H / n_samples)
+    kappa = eigenvalues[-1] / eigenvalues[0]
+    assert 3e3 < kappa < 3e4
+    momentum = (np.sqrt(kappa) - 1) / (np.sqrt(kappa) + 1)
+    options = dict(tol=1e-8, max_iter=400_000, backend=compiled_backend, solver="stream")
+    plain = fastgd.fit(X, y, **options)
+    fast = fastgd.fit(X, y, momentum=momentum, nesterov=True, **options)
+    assert plain.converged and fast.converged
+    assert fast.n_iter * 10 < plain.n_iter, (fast.n_iter, plain.n_iter)
+    # ||g|| <= 1e-8 ||g_0|| bounds the distance to the optimum by about
+    # kappa * 1e-8 relative: 1e-4.
+    coef, intercept = lstsq(X, y)
+    np.testing.assert_allclose(fast.coef, coef, rtol=1e-4)
+    np.testing.assert_allclose(plain.coef, coef, rtol=1e-4)
+
+
+@pytest.mark.parametrize("options, error, match", [
+    (dict(momentum=1.0), ValueError, "momentum"), (dict(momentum=-0.1), ValueError, "momentum"),
+    (dict(momentum="x"), TypeError, "momentum"), (dict(nesterov=True), ValueError, "nesterov"),
+    (dict(momentum=0.5, nesterov=1), TypeError, "nesterov"),
+])
+def test_bad_momentum_arguments(options, error, match):
+    with pytest.raises(error, match=match):
+        fastgd.fit(np.eye(3), np.ones(3), **options)
