@@ -25,6 +25,7 @@ from ._validation import (
     check_momentum,
     check_n_threads,
     check_penalty,
+    check_sample_weight,
     check_solver,
     check_tol,
     check_X,
@@ -115,7 +116,7 @@ def _shape_like_y(W, b, y_is_1d):
 
 
 def hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept, rtol=1e-4, max_iter=100,
-                           upper=False, n_threads=None):
+                           upper=False, n_threads=None, sample_weight=None):
     """Estimate L, the largest eigenvalue of the Hessian of the half-MSE objective.
 
     The Hessian is ``H = A.T @ A / N`` with ``A = [X, 1]`` (``A = X`` without an
@@ -148,7 +149,8 @@ def hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept, rtol=1e-4, max_ite
         v /= norm
         W = v[None, :-1].astype(dtype)
         b = v[-1:].astype(dtype)
-        grad_W, grad_b, _ = backend.gradient(X, zeros_y, W, b, x_is_f, n_threads)
+        grad_W, grad_b, _ = backend.gradient(X, zeros_y, W, b, x_is_f, n_threads,
+                                             sample_weight)
         hv = np.concatenate([grad_W[0], grad_b if fit_intercept else [0.0]])
         with np.errstate(invalid="ignore", over="ignore"):  # non-finite data: see below
             previous, estimate = estimate, float(v @ hv)
@@ -161,9 +163,11 @@ def hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept, rtol=1e-4, max_ite
     return estimate + residual if upper else estimate
 
 
-def _divergence_error(backend, X, x_is_f, fit_intercept, lr, n_iter, loss_history, l2=0.0):
+def _divergence_error(backend, X, x_is_f, fit_intercept, lr, n_iter, loss_history, l2=0.0,
+                      sample_weight=None):
     L = hessian_max_eigenvalue(
-        backend, X, x_is_f, fit_intercept, rtol=1e-10, max_iter=500, upper=True
+        backend, X, x_is_f, fit_intercept, rtol=1e-10, max_iter=500, upper=True,
+        sample_weight=sample_weight,
     ) + l2
     return DivergenceError(
         f"gradient descent diverged at iteration {n_iter} with lr={lr:.6g}: the loss went "
@@ -205,6 +209,7 @@ def fit(
     l1_ratio=0.15,
     momentum=0.0,
     nesterov=False,
+    sample_weight=None,
 ):
     """Fit a linear model by full-batch gradient descent on half the mean squared error.
 
@@ -284,6 +289,10 @@ def fit(
         while, so only the kernel's non-finite / 1e4-fold bar detects divergence.
     nesterov : bool, default=False
         Nesterov's variant: the step ``-lr * (g + momentum * v)``.
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weights s: the objective becomes the weighted half MSE
+        ``sum_i s_i ||x_i W.T + b - y_i||^2 / (2 sum(s))`` (integer weights are the
+        same as repeating rows). Cast to X's dtype; never modified.
 
     Returns
     -------
@@ -325,16 +334,19 @@ def fit(
         X, y, coef_init, intercept_init, "coef_init", "intercept_init"
     )
     n_penalized = X.shape[1]  # W's own columns, never the intercept (even in gram mode)
+    sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     if solver == "auto":
         solver = choose_solver(X.shape[0], X.shape[1], Y.shape[1], max_iter)
     user_X, user_Y, user_W, user_b, user_fit_intercept = X, Y, W, b, fit_intercept
     if solver == "gram":
         # The same iterations on the compressed problem, the intercept as its last
         # coefficient (see _gram.py); from here on, X, Y, W, b are that problem's.
-        G = gram_matrix(X, Y, b, fit_intercept)
+        G = gram_matrix(X, Y, b, fit_intercept, sample_weight)
         if not np.isfinite(G).all():
             _raise_for_non_finite(X, Y, y_is_1d, "Gram matrix")
-        X, Y = gram_problem(G, X.shape[0], Y.shape[1])
+        total_weight = X.shape[0] if sample_weight is None else sample_weight.sum(dtype=float)
+        X, Y = gram_problem(G, total_weight, Y.shape[1])
+        sample_weight = None  # absorbed into the compressed problem
         x_is_f = False
         W = np.hstack([W, b[:, None]] if fit_intercept else [W]).astype(np.float64)
         b = np.zeros(Y.shape[1])
@@ -342,7 +354,8 @@ def fit(
 
     step = lr
     if lr == "auto":
-        L = hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept, n_threads=n_threads)
+        L = hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept, n_threads=n_threads,
+                                   sample_weight=sample_weight)
         if not np.isfinite(L):
             _raise_for_non_finite(user_X, user_Y, y_is_1d, "largest eigenvalue of the Hessian")
         L += l2  # the L2 term adds l2 to the Hessian's W block: a safe bound
@@ -355,14 +368,15 @@ def fit(
         # solution then still has a meaningful scale. One extra pass over X.
         zero_W = np.zeros_like(W)
         zero_b = np.zeros_like(b) if fit_intercept else b
-        grad_W, grad_b, _ = backend.gradient(X, Y, zero_W, zero_b, x_is_f, n_threads)
+        grad_W, grad_b, _ = backend.gradient(X, Y, zero_W, zero_b, x_is_f, n_threads,
+                                             sample_weight)
         _, mapping = _reference.proximal_step(zero_W.astype(np.float64), grad_W, step,
                                               l1, l2, n_penalized)
         ref_grad_norm2 = float(np.sum(mapping**2) + (np.sum(grad_b**2) if fit_intercept else 0.0))
 
     n_iter, status, loss_history = backend.fit(
         X, Y, W, b, x_is_f, step, max_iter, tol, ref_grad_norm2, fit_intercept, n_threads,
-        l1, l2, n_penalized, momentum, nesterov,
+        l1, l2, n_penalized, momentum, nesterov, sample_weight,
     )
 
     diverged = status == _reference.DIVERGED or not (
@@ -378,7 +392,8 @@ def fit(
         # NaN or inf in the inputs look like divergence to the kernel.
         _check_inputs_finite(user_X, user_Y, y_is_1d, coef_init=coef_init,
                              intercept_init=intercept_init)
-        raise _divergence_error(backend, X, x_is_f, fit_intercept, step, n_iter, loss_history, l2)
+        raise _divergence_error(backend, X, x_is_f, fit_intercept, step, n_iter, loss_history,
+                                l2, sample_weight)
 
     converged = status == _reference.CONVERGED
     if not converged and tol > 0:
@@ -401,7 +416,8 @@ def fit(
     )
 
 
-def gradient(X, y, coef, intercept=0.0, *, backend="auto", n_threads=None):
+def gradient(X, y, coef, intercept=0.0, *, backend="auto", n_threads=None,
+             sample_weight=None):
     """Gradient and loss of half the mean squared error at one point, in one pass over X.
 
     With ``R = X @ coef.T + intercept - y``: ``grad_coef = R.T @ X / N``,
@@ -422,6 +438,8 @@ def gradient(X, y, coef, intercept=0.0, *, backend="auto", n_threads=None):
         Which kernels compute it.
     n_threads : int, optional
         Threads for the compiled kernels; see :func:`fastgd.fit`.
+    sample_weight : array-like of shape (n_samples,), optional
+        Weights of the weighted half MSE; see :func:`fastgd.fit`.
 
     Returns
     -------
@@ -445,7 +463,8 @@ def gradient(X, y, coef, intercept=0.0, *, backend="auto", n_threads=None):
     n_threads = check_n_threads(n_threads)
     backend = get_backend(check_backend(backend))
     X, x_is_f, Y, y_is_1d, W, b = _prepare(X, y, coef, intercept, "coef", "intercept")
-    grad_W, grad_b, loss = backend.gradient(X, Y, W, b, x_is_f, n_threads)
+    sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+    grad_W, grad_b, loss = backend.gradient(X, Y, W, b, x_is_f, n_threads, sample_weight)
     if not math.isfinite(loss):
         _raise_for_non_finite(X, Y, y_is_1d, "loss", coef=coef, intercept=intercept)
     grad_coef, grad_intercept = _shape_like_y(grad_W.astype(X.dtype), grad_b.astype(X.dtype), y_is_1d)

@@ -3,12 +3,13 @@
 Every backend offers the same two operations on validated, cast arrays (see
 ``_numba_kernels.py`` for the shapes):
 
-* ``gradient(X, Y, W, b, x_is_f, n_threads) -> (grad_W, grad_b, loss)``, gradients
-  in float64;
+* ``gradient(X, Y, W, b, x_is_f, n_threads, sample_weight) -> (grad_W, grad_b,
+  loss)``, gradients in float64;
 * ``fit(X, Y, W, b, x_is_f, lr, max_iter, tol, ref_grad_norm2, fit_intercept,
   n_threads, l1, l2, n_penalized, momentum, nesterov) -> (n_iter, status,
   loss_history)``, updating ``W`` and ``b`` in place (l1, l2: penalty weights on the
-  first n_penalized columns; momentum, nesterov: as torch.optim.SGD).
+  first n_penalized columns; momentum, nesterov: as torch.optim.SGD; sample_weight:
+  None or (N,) in X's dtype).
 
 The compiled backends are loaded on first use, so ``import fastgd`` neither imports
 nor compiles Numba.
@@ -58,13 +59,14 @@ class NumpyBackend:
     def threads_for(self, X, n_targets, n_threads):
         return 1  # NumPy's own BLAS threads are what they are
 
-    def gradient(self, X, Y, W, b, x_is_f, n_threads=None):
-        return _reference.gradient(X, Y, W, b)
+    def gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
+        return _reference.gradient(X, Y, W, b, sample_weight)
 
     def fit(self, X, Y, W, b, x_is_f, lr, max_iter, tol, ref_grad_norm2, fit_intercept,
-            n_threads=None, l1=0.0, l2=0.0, n_penalized=None, momentum=0.0, nesterov=False):
+            n_threads=None, l1=0.0, l2=0.0, n_penalized=None, momentum=0.0, nesterov=False,
+            sample_weight=None):
         return _reference.fit(X, Y, W, b, lr, max_iter, tol, fit_intercept, ref_grad_norm2,
-                              l1, l2, n_penalized, momentum, nesterov)
+                              l1, l2, n_penalized, momentum, nesterov, sample_weight)
 
 
 class CompiledBackend:
@@ -122,7 +124,14 @@ class CompiledBackend:
         # Cython's prange takes the thread count as an argument (in args).
         return kernel(*args)
 
-    def gradient(self, X, Y, W, b, x_is_f, n_threads=None):
+    @staticmethod
+    def _weights(X, sample_weight):
+        """The kernels' (weights, total_weight): an empty array means unweighted."""
+        if sample_weight is None:
+            return np.empty(0, dtype=X.dtype), float(X.shape[0])
+        return sample_weight, float(np.sum(sample_weight, dtype=np.float64))
+
+    def gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
         """The returned grad_W and grad_b are overwritten by this thread's next call
         with the same shapes: copy them to keep them."""
         key = (X.shape, X.dtype, W.shape[0], n_threads)
@@ -131,18 +140,22 @@ class CompiledBackend:
             kernel = self._kernel("gradient", X.dtype)
             cached = self._cache.gradient = (key, kernel, self._workspace(X, W.shape[0], n_threads))
         _, kernel, work = cached
-        loss = self._call(kernel, work[1], X, Y, W, b, x_is_f, *work)
+        weights, total_weight = self._weights(X, sample_weight)
+        loss = self._call(kernel, work[1], X, Y, W, b, weights, total_weight, x_is_f, *work)
         return work[2], work[3], loss
 
     def fit(self, X, Y, W, b, x_is_f, lr, max_iter, tol, ref_grad_norm2, fit_intercept,
-            n_threads=None, l1=0.0, l2=0.0, n_penalized=None, momentum=0.0, nesterov=False):
+            n_threads=None, l1=0.0, l2=0.0, n_penalized=None, momentum=0.0, nesterov=False,
+            sample_weight=None):
         loss_history = np.empty(max_iter, dtype=np.float64)
+        weights, total_weight = self._weights(X, sample_weight)
         chunk_rows, threads, *buffers = self._workspace(X, W.shape[0], n_threads)
         n_penalized = W.shape[1] if n_penalized is None else n_penalized
         velocity_W = np.zeros(W.shape)  # momentum state, float64
         velocity_b = np.zeros((W.shape[0], 1))
         n_iter, status = self._call(
-            self._kernel("fit", X.dtype), threads, X, Y, W, b, x_is_f, chunk_rows, threads,
+            self._kernel("fit", X.dtype), threads, X, Y, W, b, weights, total_weight, x_is_f,
+            chunk_rows, threads,
             lr, tol, ref_grad_norm2, fit_intercept, l1, l2, n_penalized, momentum, nesterov,
             velocity_W, velocity_b, loss_history, *buffers
         )

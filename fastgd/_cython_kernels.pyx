@@ -73,36 +73,39 @@ cdef inline floating _dot(const floating* x, const floating* y, Py_ssize_t n) no
 
 cdef double _accumulate_block_c(
     const floating* x, Py_ssize_t ldx, const floating[:, :] Y,
-    const floating[:, ::1] W, const floating[::1] b,
+    const floating[:, ::1] W, const floating[::1] b, const floating[::1] weights,
     Py_ssize_t start, Py_ssize_t stop, Py_ssize_t c,
     floating[:, :, ::1] block_W, floating[:, ::1] block_b,
 ) noexcept nogil:
-    # NumPy: R = X[start:stop] @ W.T + b - Y[start:stop]
-    #        block_W[c] += R.T @ X[start:stop]; block_b[c] += R.sum(0)
-    #        return (R**2).sum()
+    # NumPy: R = X[start:stop] @ W.T + b - Y[start:stop]; S = s * R (s = weights,
+    #        or 1 when weights is empty)
+    #        block_W[c] += S.T @ X[start:stop]; block_b[c] += S.sum(0)
+    #        return (S * R).sum()
     # Row by row: the row of X is read from memory once and reused from L1 for the
     # residual and the update of every target.
     cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
     cdef Py_ssize_t i, j, k
     cdef const floating* x_row
     cdef floating* block_W_k
-    cdef floating r
+    cdef floating r, r_w
+    cdef bint weighted = weights.shape[0] > 0
     cdef double sq_sum = 0.0
     for i in range(start, stop):
         x_row = x + i * ldx
         for k in range(n_targets):
             r = (b[k] - Y[i, k]) + _dot(x_row, &W[k, 0], n_features)
-            sq_sum += r * r
-            block_b[c, k] += r
+            r_w = r * weights[i] if weighted else r
+            sq_sum += r_w * r
+            block_b[c, k] += r_w
             block_W_k = &block_W[c, k, 0]
             for j in range(n_features):
-                block_W_k[j] += r * x_row[j]
+                block_W_k[j] += r_w * x_row[j]
     return sq_sum
 
 
 cdef double _accumulate_block_f(
     const floating* x, Py_ssize_t ldx, const floating[:, :] Y,
-    const floating[:, ::1] W, const floating[::1] b,
+    const floating[:, ::1] W, const floating[::1] b, const floating[::1] weights,
     Py_ssize_t start, Py_ssize_t stop, Py_ssize_t c,
     floating[:, :, ::1] block_W, floating[:, ::1] block_b, floating[:, :, ::1] resid,
 ) noexcept nogil:
@@ -114,7 +117,8 @@ cdef double _accumulate_block_f(
     cdef Py_ssize_t i, j, k
     cdef const floating* x_col
     cdef floating* resid_k
-    cdef floating r, w_kj
+    cdef floating r, r_w, w_kj
+    cdef bint weighted = weights.shape[0] > 0
     cdef double sq_sum = 0.0
     # resid[c, :, :n_rows] = (X[start:stop] @ W.T + b - Y[start:stop]).T
     for k in range(n_targets):
@@ -130,8 +134,10 @@ cdef double _accumulate_block_f(
     for k in range(n_targets):
         for i in range(n_rows):
             r = resid[c, k, i]
-            sq_sum += r * r
-            block_b[c, k] += r
+            r_w = r * weights[start + i] if weighted else r
+            sq_sum += r_w * r
+            block_b[c, k] += r_w
+            resid[c, k, i] = r_w  # the weighted residual, for the sweep below
     # block_W[c] += resid[c, :, :n_rows] @ X[start:stop]
     for j in range(n_features):
         x_col = x + j * ldx + start
@@ -142,7 +148,8 @@ cdef double _accumulate_block_f(
 
 cdef double _accumulate_chunk(
     const floating* x, Py_ssize_t ldx, const floating[:, :] Y,
-    const floating[:, ::1] W, const floating[::1] b, bint x_is_f,
+    const floating[:, ::1] W, const floating[::1] b, const floating[::1] weights,
+    bint x_is_f,
     Py_ssize_t start, Py_ssize_t stop, Py_ssize_t c,
     double[:, :, ::1] chunk_W, double[:, ::1] chunk_b,
     floating[:, :, ::1] block_W, floating[:, ::1] block_b, floating[:, :, ::1] resid,
@@ -168,11 +175,11 @@ cdef double _accumulate_chunk(
             for j in range(n_features):
                 block_W[c, k, j] = 0.0
         if x_is_f:
-            sq_sum += _accumulate_block_f(x, ldx, Y, W, b, block_start, block_stop, c,
-                                          block_W, block_b, resid)
+            sq_sum += _accumulate_block_f(x, ldx, Y, W, b, weights, block_start,
+                                          block_stop, c, block_W, block_b, resid)
         else:
-            sq_sum += _accumulate_block_c(x, ldx, Y, W, b, block_start, block_stop, c,
-                                          block_W, block_b)
+            sq_sum += _accumulate_block_c(x, ldx, Y, W, b, weights, block_start,
+                                          block_stop, c, block_W, block_b)
         for k in range(n_targets):
             chunk_b[c, k] += block_b[c, k]
             for j in range(n_features):
@@ -182,7 +189,8 @@ cdef double _accumulate_chunk(
 
 cdef void _accumulate_chunks_in_parallel(
     const floating* x, Py_ssize_t ldx, const floating[:, :] Y,
-    const floating[:, ::1] W, const floating[::1] b, bint x_is_f, Py_ssize_t n_samples,
+    const floating[:, ::1] W, const floating[::1] b, const floating[::1] weights,
+    bint x_is_f, Py_ssize_t n_samples,
     Py_ssize_t chunk_rows, int n_threads, double[:, :, ::1] chunk_W,
     double[:, ::1] chunk_b, double[::1] chunk_sq, floating[:, :, ::1] block_W,
     floating[:, ::1] block_b, floating[:, :, ::1] resid,
@@ -192,13 +200,14 @@ cdef void _accumulate_chunks_in_parallel(
     for c in prange(chunk_W.shape[0], num_threads=n_threads, schedule="static"):
         start = c * chunk_rows
         chunk_sq[c] = _accumulate_chunk(
-            x, ldx, Y, W, b, x_is_f, start, min(start + chunk_rows, n_samples), c,
+            x, ldx, Y, W, b, weights, x_is_f, start, min(start + chunk_rows, n_samples), c,
             chunk_W, chunk_b, block_W, block_b, resid)
 
 
 cdef double _gradient(
     const floating[:, :] X, const floating[:, :] Y,
-    const floating[:, ::1] W, const floating[::1] b, bint x_is_f,
+    const floating[:, ::1] W, const floating[::1] b, const floating[::1] weights,
+    double total_weight, bint x_is_f,
     Py_ssize_t chunk_rows, int n_threads, double[:, ::1] grad_W, double[::1] grad_b,
     double[:, :, ::1] chunk_W, double[:, ::1] chunk_b, double[::1] chunk_sq,
     floating[:, :, ::1] block_W, floating[:, ::1] block_b, floating[:, :, ::1] resid,
@@ -217,15 +226,15 @@ cdef double _gradient(
     cdef Py_ssize_t ldx = (X.strides[1] if x_is_f else X.strides[0]) // sizeof(floating)
     cdef double sq_sum = 0.0
     if n_threads > 1:
-        _accumulate_chunks_in_parallel(x, ldx, Y, W, b, x_is_f, n_samples, chunk_rows,
-                                       n_threads, chunk_W, chunk_b, chunk_sq, block_W,
-                                       block_b, resid)
+        _accumulate_chunks_in_parallel(x, ldx, Y, W, b, weights, x_is_f, n_samples,
+                                       chunk_rows, n_threads, chunk_W, chunk_b, chunk_sq,
+                                       block_W, block_b, resid)
     else:  # the same work without starting threads
         for c in range(n_chunks):
             start = c * chunk_rows
             chunk_sq[c] = _accumulate_chunk(
-                x, ldx, Y, W, b, x_is_f, start, min(start + chunk_rows, n_samples), c,
-                chunk_W, chunk_b, block_W, block_b, resid)
+                x, ldx, Y, W, b, weights, x_is_f, start, min(start + chunk_rows, n_samples),
+                c, chunk_W, chunk_b, block_W, block_b, resid)
     # NumPy: grad_W = chunk_W.sum(0) / N, summed in chunk order
     for k in range(n_targets):
         grad_b[k] = 0.0
@@ -238,25 +247,27 @@ cdef double _gradient(
             for j in range(n_features):
                 grad_W[k, j] += chunk_W[c, k, j]
     for k in range(n_targets):
-        grad_b[k] /= n_samples
+        grad_b[k] /= total_weight
         for j in range(n_features):
-            grad_W[k, j] /= n_samples
-    return sq_sum / (2 * n_samples)
+            grad_W[k, j] /= total_weight
+    return sq_sum / (2 * total_weight)
 
 
 def gradient(
     const floating[:, :] X, const floating[:, :] Y,
-    const floating[:, ::1] W, const floating[::1] b, bint x_is_f,
+    const floating[:, ::1] W, const floating[::1] b, const floating[::1] weights,
+    double total_weight, bint x_is_f,
     Py_ssize_t chunk_rows, int n_threads, double[:, ::1] grad_W, double[::1] grad_b,
     double[:, :, ::1] chunk_W, double[:, ::1] chunk_b, double[::1] chunk_sq,
     floating[:, :, ::1] block_W, floating[:, ::1] block_b, floating[:, :, ::1] resid,
 ):
-    """Write G_W = R.T @ X / N into grad_W and mean(R, 0) into grad_b; return the
-    loss sum(R**2) / (2N). One pass over X."""
+    """Write G_W = (s R).T @ X / sum(s) into grad_W and (s R).sum(0) / sum(s) into
+    grad_b; return the loss sum(s R**2) / (2 sum(s)). s = weights (N,), or 1 when
+    weights is empty; total_weight = sum(s) (N without weights). One pass over X."""
     cdef double loss
     with nogil:
-        loss = _gradient(X, Y, W, b, x_is_f, chunk_rows, n_threads, grad_W, grad_b,
-                         chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
+        loss = _gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads,
+                         grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
     return loss
 
 
@@ -339,7 +350,8 @@ cdef double _update(
 
 def fit(
     const floating[:, :] X, const floating[:, :] Y,
-    floating[:, ::1] W, floating[::1] b, bint x_is_f,
+    floating[:, ::1] W, floating[::1] b, const floating[::1] weights, double total_weight,
+    bint x_is_f,
     Py_ssize_t chunk_rows, int n_threads, double lr, double tol, double ref_grad_norm2,
     bint fit_intercept, double l1, double l2, Py_ssize_t n_penalized, double momentum,
     bint nesterov, double[:, ::1] velocity_W, double[:, ::1] velocity_b,
@@ -357,8 +369,9 @@ def fit(
     cdef double loss, grad_norm2, threshold = 0.0
     with nogil:
         for it in range(max_iter):
-            loss = _gradient(X, Y, W, b, x_is_f, chunk_rows, n_threads, grad_W, grad_b,
-                             chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
+            loss = _gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows,
+                             n_threads, grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W,
+                             block_b, resid)
             loss += _penalty(W, l1, l2, n_penalized)
             loss_history[it] = loss
             # "not <=" so that NaN counts as divergence.

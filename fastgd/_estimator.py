@@ -132,7 +132,7 @@ class GDRegressor(_Mixin, _Base):
         self.momentum = momentum
         self.nesterov = nesterov
 
-    def fit(self, X, y, coef_init=None, intercept_init=None):
+    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
         """Fit the model; return self.
 
         Parameters
@@ -143,6 +143,8 @@ class GDRegressor(_Mixin, _Base):
             Starting coefficients (as in scikit-learn's SGDRegressor.fit).
         intercept_init : float or array-like of shape (n_targets,), optional
             Starting intercept.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights of the weighted half MSE (see :func:`fastgd.fit`).
         """
         result = _fit(
             X,
@@ -159,6 +161,7 @@ class GDRegressor(_Mixin, _Base):
             penalty=self.penalty,
             alpha=self.alpha,
             l1_ratio=self.l1_ratio,
+            sample_weight=sample_weight,
             momentum=self.momentum,
             nesterov=self.nesterov,
         )

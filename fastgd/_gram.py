@@ -52,8 +52,9 @@ def choose_solver(n_samples, n_features, n_targets, max_iter):
     return "gram" if gram < stream else "stream"
 
 
-def gram_matrix(X, Y, b, fit_intercept, chunk_bytes=8 << 20):
-    """``G = Z.T @ Z`` in float64, in one pass over X (module docstring).
+def gram_matrix(X, Y, b, fit_intercept, sample_weight=None, chunk_bytes=8 << 20):
+    """``G = Z.T @ diag(s) @ Z`` in float64, in one pass over X (module docstring;
+    s = sample_weight, or 1).
 
     ``b`` is the intercept, used only when it is held fixed (not fitted).
     """
@@ -74,16 +75,19 @@ def gram_matrix(X, Y, b, fit_intercept, chunk_bytes=8 << 20):
             Zc[:, p:] = Y[start:stop]
         else:
             Zc[:, p:] = Y[start:stop] - b.astype(np.float64)
+        if sample_weight is not None:  # rows scaled by sqrt(s): Zc.T Zc = Z.T diag(s) Z
+            Zc *= np.sqrt(sample_weight[start:stop].astype(np.float64))[:, None]
         G += Zc.T @ Zc
     return G
 
 
-def gram_problem(G, n_samples, n_targets):
+def gram_problem(G, total_weight, n_targets):
     """Return ``(X_small, Y_small)``, float64 C-contiguous, of shapes (m, p) and
-    (m, K), whose loss and gradient equal those of the N-row problem behind G."""
+    (m, K), whose loss and gradient equal those of the N-row problem behind G
+    (``total_weight``: N, or the sum of the sample weights)."""
     m = G.shape[0]
     p = m - n_targets
     eigenvalues, V = np.linalg.eigh(G)
     S = np.sqrt(np.clip(eigenvalues, 0.0, None))[:, None] * V.T  # S.T @ S == G
-    S *= np.sqrt(m / n_samples)
+    S *= np.sqrt(m / total_weight)
     return np.ascontiguousarray(S[:, :p]), np.ascontiguousarray(S[:, p:])

@@ -58,27 +58,30 @@ def _dot(x, y):
 
 
 @_kernel
-def _accumulate_block_c(X, Y, W, b, start, stop, c, block_W, block_b):
-    # NumPy: R = X[start:stop] @ W.T + b - Y[start:stop]
-    #        block_W[c] += R.T @ X[start:stop]; block_b[c] += R.sum(0)
-    #        return (R**2).sum()
+def _accumulate_block_c(X, Y, W, b, weights, start, stop, c, block_W, block_b):
+    # NumPy: R = X[start:stop] @ W.T + b - Y[start:stop]; S = s * R (s = weights,
+    #        or 1 when weights is empty)
+    #        block_W[c] += S.T @ X[start:stop]; block_b[c] += S.sum(0)
+    #        return (S * R).sum()
     # Row by row: the row of X is read from memory once and reused from L1 for the
     # residual and the update of every target.
     n_targets, n_features = W.shape
+    weighted = weights.shape[0] > 0
     sq_sum = 0.0
     for i in range(start, stop):
         x_row = X[i]
         for k in range(n_targets):
             r = (b[k] - Y[i, k]) + _dot(x_row, W[k])
-            sq_sum += r * r
-            block_b[c, k] += r
+            r_w = r * weights[i] if weighted else r
+            sq_sum += r_w * r
+            block_b[c, k] += r_w
             for j in range(n_features):
-                block_W[c, k, j] += r * x_row[j]
+                block_W[c, k, j] += r_w * x_row[j]
     return sq_sum
 
 
 @_kernel
-def _accumulate_block_f(X, Y, W, b, start, stop, c, block_W, block_b, resid):
+def _accumulate_block_f(X, Y, W, b, weights, start, stop, c, block_W, block_b, resid):
     # Same as _accumulate_block_c for a Fortran-ordered X: columns are contiguous, so
     # sweep the block column by column (the block, B rows by D columns, stays in
     # cache for the second sweep).
@@ -93,12 +96,15 @@ def _accumulate_block_f(X, Y, W, b, start, stop, c, block_W, block_b, resid):
             w_kj = W[k, j]
             for i in range(n_rows):
                 resid[c, k, i] += X[start + i, j] * w_kj
+    weighted = weights.shape[0] > 0
     sq_sum = 0.0
     for k in range(n_targets):
         for i in range(n_rows):
             r = resid[c, k, i]
-            sq_sum += r * r
-            block_b[c, k] += r
+            r_w = r * weights[start + i] if weighted else r
+            sq_sum += r_w * r
+            block_b[c, k] += r_w
+            resid[c, k, i] = r_w  # the weighted residual, for the sweep below
     # block_W[c] += resid[c, :, :n_rows] @ X[start:stop]
     for j in range(n_features):
         x_col = X[start:stop, j]
@@ -108,7 +114,7 @@ def _accumulate_block_f(X, Y, W, b, start, stop, c, block_W, block_b, resid):
 
 
 @_kernel
-def _accumulate_chunk(X, Y, W, b, x_is_f, start, stop, c, chunk_W, chunk_b,
+def _accumulate_chunk(X, Y, W, b, weights, x_is_f, start, stop, c, chunk_W, chunk_b,
                       block_W, block_b, resid):
     # Rows [start, stop) in blocks of resid.shape[2] rows: each block's sums are made
     # in X's dtype (block_W[c], block_b[c]), then added to the chunk's float64 totals
@@ -130,10 +136,10 @@ def _accumulate_chunk(X, Y, W, b, x_is_f, start, stop, c, chunk_W, chunk_b,
             for j in range(n_features):
                 block_W[c, k, j] = 0.0
         if x_is_f:
-            sq_sum += _accumulate_block_f(X, Y, W, b, block_start, block_stop, c,
+            sq_sum += _accumulate_block_f(X, Y, W, b, weights, block_start, block_stop, c,
                                           block_W, block_b, resid)
         else:
-            sq_sum += _accumulate_block_c(X, Y, W, b, block_start, block_stop, c,
+            sq_sum += _accumulate_block_c(X, Y, W, b, weights, block_start, block_stop, c,
                                           block_W, block_b)
         for k in range(n_targets):
             chunk_b[c, k] += block_b[c, k]
@@ -143,8 +149,8 @@ def _accumulate_chunk(X, Y, W, b, x_is_f, start, stop, c, chunk_W, chunk_b,
 
 
 @_parallel_kernel
-def _accumulate_chunks_in_parallel(X, Y, W, b, x_is_f, chunk_rows, chunk_W, chunk_b,
-                                   chunk_sq, block_W, block_b, resid):
+def _accumulate_chunks_in_parallel(X, Y, W, b, weights, x_is_f, chunk_rows, chunk_W,
+                                   chunk_b, chunk_sq, block_W, block_b, resid):
     # The caller has set numba's thread count (see _backends.NumbaBackend). This is
     # the only parallel=True function: calling one costs microseconds even when it
     # would not start threads, so the serial path stays outside it.
@@ -152,15 +158,16 @@ def _accumulate_chunks_in_parallel(X, Y, W, b, x_is_f, chunk_rows, chunk_W, chun
     for c in prange(chunk_W.shape[0]):
         start = c * chunk_rows
         chunk_sq[c] = _accumulate_chunk(
-            X, Y, W, b, x_is_f, start, min(start + chunk_rows, n_samples), c,
+            X, Y, W, b, weights, x_is_f, start, min(start + chunk_rows, n_samples), c,
             chunk_W, chunk_b, block_W, block_b, resid)
 
 
 @_kernel
-def gradient(X, Y, W, b, x_is_f, chunk_rows, n_threads, grad_W, grad_b,
-             chunk_W, chunk_b, chunk_sq, block_W, block_b, resid):
-    """Write G_W = R.T @ X / N into grad_W and mean(R, 0) into grad_b; return the
-    loss sum(R**2) / (2N). One pass over X.
+def gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, grad_W,
+             grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid):
+    """Write G_W = (s R).T @ X / sum(s) into grad_W and (s R).sum(0) / sum(s) into
+    grad_b; return the loss sum(s R**2) / (2 sum(s)). s = weights (N,), or 1 when
+    weights is empty; total_weight = sum(s) (N without weights). One pass over X.
 
     Rows are cut into chunks of chunk_rows (a multiple of the block size, fixed by
     the shape alone); chunk c's sums go to chunk_W[c], chunk_b[c], chunk_sq[c], and
@@ -171,13 +178,13 @@ def gradient(X, Y, W, b, x_is_f, chunk_rows, n_threads, grad_W, grad_b,
     n_targets, n_features = W.shape
     n_chunks = chunk_W.shape[0]
     if n_threads > 1:
-        _accumulate_chunks_in_parallel(X, Y, W, b, x_is_f, chunk_rows, chunk_W, chunk_b,
-                                       chunk_sq, block_W, block_b, resid)
+        _accumulate_chunks_in_parallel(X, Y, W, b, weights, x_is_f, chunk_rows, chunk_W,
+                                       chunk_b, chunk_sq, block_W, block_b, resid)
     else:  # the same work without starting threads
         for c in range(n_chunks):
             start = c * chunk_rows
             chunk_sq[c] = _accumulate_chunk(
-                X, Y, W, b, x_is_f, start, min(start + chunk_rows, n_samples), c,
+                X, Y, W, b, weights, x_is_f, start, min(start + chunk_rows, n_samples), c,
                 chunk_W, chunk_b, block_W, block_b, resid)
     # NumPy: grad_W = chunk_W.sum(0) / N, summed in chunk order
     sq_sum = 0.0
@@ -192,10 +199,10 @@ def gradient(X, Y, W, b, x_is_f, chunk_rows, n_threads, grad_W, grad_b,
             for j in range(n_features):
                 grad_W[k, j] += chunk_W[c, k, j]
     for k in range(n_targets):
-        grad_b[k] /= n_samples
+        grad_b[k] /= total_weight
         for j in range(n_features):
-            grad_W[k, j] /= n_samples
-    return sq_sum / (2 * n_samples)
+            grad_W[k, j] /= total_weight
+    return sq_sum / (2 * total_weight)
 
 
 @_kernel
@@ -269,7 +276,8 @@ def _update(W, b, grad_W, grad_b, lr, fit_intercept, l1, l2, n_penalized,
 
 
 @_kernel
-def fit(X, Y, W, b, x_is_f, chunk_rows, n_threads, lr, tol, ref_grad_norm2,
+def fit(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, lr, tol,
+        ref_grad_norm2,
         fit_intercept, l1, l2, n_penalized, momentum, nesterov, velocity_W, velocity_b,
         loss_history, grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid):
     """Run len(loss_history) iterations of gradient descent at most, updating W and
@@ -277,8 +285,8 @@ def fit(X, Y, W, b, x_is_f, chunk_rows, n_threads, lr, tol, ref_grad_norm2,
     max_iter = loss_history.shape[0]
     threshold = 0.0
     for it in range(max_iter):
-        loss = gradient(X, Y, W, b, x_is_f, chunk_rows, n_threads, grad_W, grad_b,
-                        chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
+        loss = gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads,
+                        grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
         loss += _penalty(W, l1, l2, n_penalized)
         loss_history[it] = loss
         # "not <=" so that NaN counts as divergence.

@@ -30,18 +30,25 @@ DIVERGED = 2
 DIVERGENCE_FACTOR = 1e4
 
 
-def gradient(X, Y, W, b):
-    """Gradient of half the MSE and the loss, in float64.
+def gradient(X, Y, W, b, sample_weight=None):
+    """Gradient of half the (weighted) MSE and the loss, in float64.
 
-    Returns ``(grad_W, grad_b, loss)`` with ``grad_W`` of shape (K, D), ``grad_b``
-    of shape (K,) (both float64) and ``loss`` a Python float.
+    With weights s (N,), the objective is ``sum(s_i * ||R_i||^2) / (2 * sum(s))``:
+    ``G_W = (s * R).T @ X / sum(s)`` and ``g_b = (s * R).sum(0) / sum(s)``; no
+    weights is s = 1. Returns ``(grad_W, grad_b, loss)`` with ``grad_W`` of shape
+    (K, D), ``grad_b`` of shape (K,) (both float64) and ``loss`` a Python float.
     """
     X64 = X.astype(np.float64, copy=False)
     R = X64 @ W.T.astype(np.float64) + b.astype(np.float64) - Y.astype(np.float64)
-    n_samples = X.shape[0]
-    grad_W = R.T @ X64 / n_samples
-    grad_b = R.mean(axis=0)
-    loss = float(np.sum(R * R) / (2 * n_samples))
+    if sample_weight is None:
+        s, total = np.ones(X.shape[0]), X.shape[0]
+    else:
+        s = sample_weight.astype(np.float64)
+        total = s.sum()
+    weighted_R = s[:, None] * R
+    grad_W = weighted_R.T @ X64 / total
+    grad_b = weighted_R.sum(axis=0) / total
+    loss = float(np.sum(weighted_R * R) / (2 * total))
     return grad_W, grad_b, loss
 
 
@@ -82,7 +89,8 @@ def proximal_step(W, grad_W, lr, l1, l2, n_penalized):
 
 
 def fit(X, Y, W, b, lr, max_iter, tol, fit_intercept, ref_grad_norm2=0.0,
-        l1=0.0, l2=0.0, n_penalized=None, momentum=0.0, nesterov=False):
+        l1=0.0, l2=0.0, n_penalized=None, momentum=0.0, nesterov=False,
+        sample_weight=None):
     """Full-batch (proximal) gradient descent; updates ``W`` and ``b`` in place.
 
     The objective is the half MSE plus ``penalty(W, l1, l2, n_penalized)`` (the
@@ -114,7 +122,7 @@ def fit(X, Y, W, b, lr, max_iter, tol, fit_intercept, ref_grad_norm2=0.0,
     threshold = 0.0
     velocity_W, velocity_b = np.zeros(W.shape), np.zeros(b.shape)
     for it in range(max_iter):
-        grad_W, grad_b, loss = gradient(X, Y, W, b)
+        grad_W, grad_b, loss = gradient(X, Y, W, b, sample_weight)
         loss_history[it] = loss + penalty(W, l1, l2, n_penalized)
         if not loss_history[it] <= DIVERGENCE_FACTOR * max(loss_history[0],
                                                            np.finfo(np.float64).tiny):

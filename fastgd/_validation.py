@@ -255,6 +255,26 @@ def check_momentum(momentum, nesterov):
     return momentum, bool(nesterov)
 
 
+def check_sample_weight(sample_weight, n_samples, dtype):
+    """Return None or the weights as an (N,) array of ``dtype``, non-negative and
+    finite, with a positive sum."""
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight)
+    _check_dtype(weights, "sample_weight")
+    if weights.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},), one weight per sample; "
+            f"got shape {weights.shape}."
+        )
+    weights = np.ascontiguousarray(weights, dtype=dtype)
+    if not (np.isfinite(weights).all() and (weights >= 0).all()):
+        raise ValueError("sample_weight must hold finite, non-negative numbers.")
+    if not weights.sum(dtype=np.float64) > 0:
+        raise ValueError("sample_weight must have a positive sum (not all zero).")
+    return weights
+
+
 def check_solver(solver):
     if not isinstance(solver, str) or solver not in ("auto", "stream", "gram"):
         raise ValueError(f"solver must be 'auto', 'stream' or 'gram'; got {solver!r}.")

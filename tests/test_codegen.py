@@ -45,7 +45,8 @@ def test_float32_row_kernel_converts_to_double_once_per_row_at_most():
     Y = np.ones((8, 1), dtype=np.float32)
     W = np.ones((1, 16), dtype=np.float32)
     b = np.ones(1, dtype=np.float32)
-    ir = _llvm(_numba_kernels._accumulate_block_c, X, Y, W, b, 0, 8, 0,
+    no_weights = np.empty(0, dtype=np.float32)
+    ir = _llvm(_numba_kernels._accumulate_block_c, X, Y, W, b, no_weights, 0, 8, 0,
                np.zeros((1, 1, 16), np.float32), np.zeros((1, 1), np.float32))
     converted = re.findall(r"fpext float (%[.\w]+?)(?:\.us\w*|\.peel)* to double", ir)
     vector_conversions = re.findall(r"fpext <\d+ x float>", ir)
