@@ -56,9 +56,6 @@ class NumpyBackend:
 
     name = "numpy"
 
-    def threads_for(self, X, n_targets, n_threads):
-        return 1  # NumPy's own BLAS threads are what they are
-
     def gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
         return _reference.gradient(X, Y, W, b, sample_weight)
 

@@ -6,7 +6,7 @@ import pytest
 import fastgd
 from fastgd import _reference
 from fastgd._backends import get_backend
-from fastgd._validation import check_X, check_y
+from fastgd._validation import check_X
 
 from conftest import GRAD_RTOL, SHAPES, make_problem
 
