@@ -5,11 +5,14 @@ Every backend offers the same two operations on validated, cast arrays (see
 
 * ``gradient(X, Y, W, b, x_is_f, n_threads, sample_weight) -> (grad_W, grad_b,
   loss)``, gradients in float64;
-* ``fit(X, Y, W, b, x_is_f, lr, max_iter, tol, ref_grad_norm2, fit_intercept,
-  n_threads, l1, l2, n_penalized, momentum, nesterov) -> (n_iter, status,
-  loss_history)``, updating ``W`` and ``b`` in place (l1, l2: penalty weights on the
-  first n_penalized columns; momentum, nesterov: as torch.optim.SGD; sample_weight:
-  None or (N,) in X's dtype).
+* ``fit_workspace(X, n_targets, sample_weight, order, options, n_threads)``, once
+  per fit, then ``fit(X, Y, W, b, x_is_f, sample_weight, order, options, optimizer,
+  history, max_updates, workspace) -> (n_epochs, status)``, called until the fit
+  ends: each call runs at most ``max_updates`` updates and ``len(history)`` epochs
+  of ``_reference.fit``, updating ``W``, ``b`` and the ``Optimizer`` in place and
+  writing one row of ``history`` per epoch. ``options`` (``FitOptions``) holds
+  what stays fixed during a fit; ``sample_weight`` is None or (N,) in X's dtype;
+  ``order`` (N,) int64 lists the training rows first (see ``_reference.fit``).
 
 The compiled backends are loaded on first use, so ``import fastgd`` neither imports
 nor compiles Numba.
@@ -18,6 +21,7 @@ nor compiles Numba.
 import importlib
 import importlib.util
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,6 +39,11 @@ MAX_CHUNKS = 256
 # more than it saves: the kernels take their serial path.
 PARALLEL_MIN_WORK = 1 << 17
 
+# Mini-batches and validation rows are gathered into C-ordered buffers of at most
+# this many bytes (and at least one block of rows) before the fused gradient runs on
+# them: small enough to stay in L2, large enough to amortise the per-piece sums.
+PIECE_BYTES = 1 << 20
+
 BACKENDS = ("numba", "cython", "numpy")
 # backend="auto" takes the first available of these. Cython comes first: it is
 # compiled ahead of time, so the first fit in a process pays no JIT compilation.
@@ -51,6 +60,67 @@ _HOW_TO_GET = {
 }
 
 
+@dataclass(frozen=True)
+class FitOptions:
+    """What a fit tells the kernels, fixed from its first update to its last.
+
+    See ``_reference.fit`` for each one's meaning; ``schedule`` is one of
+    ``_reference.CONSTANT, INVSCALING, ADAPTIVE``, ``lr`` the starting step.
+    """
+
+    lr: float
+    schedule: int = _reference.CONSTANT
+    power_t: float = 0.25
+    tol: float = 0.0
+    n_iter_no_change: int = 5
+    early_stopping: bool = False
+    ref_grad_norm2: float = 0.0
+    fit_intercept: bool = True
+    l1: float = 0.0
+    l2: float = 0.0
+    n_penalized: int = 0
+    momentum: float = 0.0
+    nesterov: bool = False
+    n_train: int = 0
+    batch_size: int = 0
+    shuffle: bool = False
+
+
+@dataclass
+class Optimizer:
+    """What carries a fit from one kernel call to the next, and one partial_fit to
+    the next: the state array (``_reference.N_STATE`` entries), the momentum
+    velocities (float64, ``(K, D)`` and ``(K, 1)``) and the random generator's
+    uint64 state."""
+
+    state: np.ndarray
+    velocity_W: np.ndarray
+    velocity_b: np.ndarray
+    rng_state: np.ndarray
+
+    @classmethod
+    def new(cls, lr, n_targets, n_features, seed):
+        return cls(
+            _reference.new_state(lr),
+            np.zeros((n_targets, n_features)),
+            np.zeros((n_targets, 1)),
+            np.array([seed], dtype=np.uint64),
+        )
+
+
+def _training_weights(X, sample_weight, order, n_train):
+    """(weights, train_weight, val_weight): the kernels' weights (an empty array for
+    none) and the total weights of the training and validation rows."""
+    n_samples = X.shape[0]
+    if sample_weight is None:
+        return np.empty(0, dtype=X.dtype), float(n_train), float(n_samples - n_train)
+    if n_train == n_samples:
+        return sample_weight, float(np.sum(sample_weight, dtype=np.float64)), 0.0
+    train_weight = float(np.sum(sample_weight[order[:n_train]], dtype=np.float64))
+    val_weight = float(np.sum(sample_weight[order[n_train:]], dtype=np.float64))
+    return sample_weight, train_weight, val_weight
+
+
 class NumpyBackend:
     """The plain NumPy reference (``_reference.py``): oracle and fallback."""
 
@@ -59,11 +129,19 @@ class NumpyBackend:
     def gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
         return _reference.gradient(X, Y, W, b, sample_weight)
 
-    def fit(self, X, Y, W, b, x_is_f, lr, max_iter, tol, ref_grad_norm2, fit_intercept,
-            n_threads=None, l1=0.0, l2=0.0, n_penalized=None, momentum=0.0, nesterov=False,
-            sample_weight=None):
-        return _reference.fit(X, Y, W, b, lr, max_iter, tol, fit_intercept, ref_grad_norm2,
-                              l1, l2, n_penalized, momentum, nesterov, sample_weight)
+    def fit_workspace(self, X, n_targets, sample_weight, order, options, n_threads=None):
+        return None
+
+    def fit(self, X, Y, W, b, x_is_f, sample_weight, order, options, optimizer, history,
+            max_updates, workspace=None):
+        o = options
+        return _reference.fit(
+            X, Y, W, b, sample_weight, order, o.n_train, o.batch_size, o.shuffle,
+            optimizer.rng_state, o.lr, o.schedule, o.power_t, o.tol, o.n_iter_no_change,
+            o.early_stopping, o.ref_grad_norm2, o.fit_intercept, o.l1, o.l2, o.n_penalized,
+            o.momentum, o.nesterov, optimizer.state, optimizer.velocity_W,
+            optimizer.velocity_b, history, max_updates,
+        )
 
 
 class CompiledBackend:
@@ -141,22 +219,50 @@ class CompiledBackend:
         loss = self._call(kernel, work[1], X, Y, W, b, weights, total_weight, x_is_f, *work)
         return work[2], work[3], loss
 
-    def fit(self, X, Y, W, b, x_is_f, lr, max_iter, tol, ref_grad_norm2, fit_intercept,
-            n_threads=None, l1=0.0, l2=0.0, n_penalized=None, momentum=0.0, nesterov=False,
-            sample_weight=None):
-        loss_history = np.empty(max_iter, dtype=np.float64)
-        weights, total_weight = self._weights(X, sample_weight)
-        chunk_rows, threads, *buffers = self._workspace(X, W.shape[0], n_threads)
-        n_penalized = W.shape[1] if n_penalized is None else n_penalized
-        velocity_W = np.zeros(W.shape)  # momentum state, float64
-        velocity_b = np.zeros((W.shape[0], 1))
-        n_iter, status = self._call(
-            self._kernel("fit", X.dtype), threads, X, Y, W, b, weights, total_weight, x_is_f,
-            chunk_rows, threads,
-            lr, tol, ref_grad_norm2, fit_intercept, l1, l2, n_penalized, momentum, nesterov,
-            velocity_W, velocity_b, loss_history, *buffers
+    @staticmethod
+    def piece_rows(n_features, n_targets, itemsize, batch_size):
+        """Rows of the gather buffers: a whole mini-batch if it fits in PIECE_BYTES."""
+        row_bytes = (n_features + n_targets + 1) * itemsize
+        return max(1, min(batch_size, max(BLOCK_ROWS, PIECE_BYTES // row_bytes)))
+
+    def fit_workspace(self, X, n_targets, sample_weight, order, options, n_threads=None):
+        """The kernel's weights and scratch for one fit: sized for X on the direct
+        path (a full batch of every row in order), else for a gathered piece."""
+        n_samples, n_features = X.shape
+        weights, train_weight, val_weight = _training_weights(X, sample_weight, order,
+                                                              options.n_train)
+        if options.batch_size >= n_samples:  # direct: no gather buffers
+            rows, batch_rows = X, 0
+        else:
+            batch_rows = self.piece_rows(n_features, n_targets, X.dtype.itemsize,
+                                         options.batch_size)
+            rows = np.empty((batch_rows, n_features), dtype=X.dtype)
+        chunk_rows, threads, grad_W, grad_b, *buffers = self._workspace(rows, n_targets,
+                                                                       n_threads)
+        batch = (
+            np.empty((n_targets, n_features)),  # sum_W
+            np.empty(n_targets),  # sum_b
+            rows if batch_rows else np.empty((0, n_features), dtype=X.dtype),  # batch_X
+            np.empty((batch_rows, n_targets), dtype=X.dtype),  # batch_Y
+            np.empty(batch_rows if sample_weight is not None else 0, dtype=X.dtype),  # batch_w
         )
-        return n_iter, status, loss_history[:n_iter]
+        return (weights, train_weight, val_weight, chunk_rows, threads), (grad_W, grad_b,
+                                                                           *batch, *buffers)
+
+    def fit(self, X, Y, W, b, x_is_f, sample_weight, order, options, optimizer, history,
+            max_updates, workspace):
+        (weights, train_weight, val_weight, chunk_rows, threads), buffers = workspace
+        o, opt = options, optimizer
+        n_epochs, status = self._call(
+            self._kernel("fit", X.dtype), threads,
+            X, Y, W, b, weights, train_weight, val_weight, x_is_f, chunk_rows, threads,
+            order, o.n_train, o.batch_size, o.shuffle, opt.rng_state,
+            o.lr, o.schedule, o.power_t, o.tol, o.n_iter_no_change, o.early_stopping,
+            o.ref_grad_norm2, o.fit_intercept, o.l1, o.l2, o.n_penalized, o.momentum,
+            o.nesterov, opt.state, opt.velocity_W, opt.velocity_b, history, max_updates,
+            *buffers,
+        )
+        return n_epochs, status
 
 
 class NumbaBackend(CompiledBackend):

@@ -39,16 +39,32 @@ def max_threads():
     return omp_max_threads()
 
 from libc.float cimport DBL_MIN
-from libc.math cimport fabs
+from libc.math cimport NAN, fabs, isnan, pow, sqrt
+from libc.stdint cimport int64_t, uint64_t
 
 from . import _reference
 
-# Status codes and the divergence rule come from the reference, the one definition.
+# Status codes, the divergence rule, the state's layout and the schedules come from
+# the reference, the one definition.
 cdef int MAX_ITER = _reference.MAX_ITER
 cdef int CONVERGED = _reference.CONVERGED
 cdef int DIVERGED = _reference.DIVERGED
 cdef double DIVERGENCE_FACTOR = _reference.DIVERGENCE_FACTOR
 cdef double TINY = DBL_MIN  # np.finfo(np.float64).tiny
+cdef Py_ssize_t T = _reference.T
+cdef Py_ssize_t EPOCH = _reference.EPOCH
+cdef Py_ssize_t BATCH = _reference.BATCH
+cdef Py_ssize_t LR = _reference.LR
+cdef Py_ssize_t FIRST_LOSS = _reference.FIRST_LOSS
+cdef Py_ssize_t THRESHOLD = _reference.THRESHOLD
+cdef Py_ssize_t BEST = _reference.BEST
+cdef Py_ssize_t NO_IMPROVE = _reference.NO_IMPROVE
+cdef Py_ssize_t EPOCH_LOSS = _reference.EPOCH_LOSS
+cdef Py_ssize_t EPOCH_GRAD_NORM2 = _reference.EPOCH_GRAD_NORM2
+cdef int INVSCALING = _reference.INVSCALING
+cdef int ADAPTIVE = _reference.ADAPTIVE
+cdef double ADAPTIVE_DIVISOR = _reference.ADAPTIVE_DIVISOR
+cdef double ADAPTIVE_MIN_RATIO = _reference.ADAPTIVE_MIN_RATIO
 
 
 cdef inline floating _dot(const floating* x, const floating* y, Py_ssize_t n) noexcept nogil:
@@ -348,41 +364,225 @@ cdef double _update(
     return grad_norm2
 
 
-def fit(
+cdef double _rows_gradient(
     const floating[:, :] X, const floating[:, :] Y,
-    floating[:, ::1] W, floating[::1] b, const floating[::1] weights, double total_weight,
-    bint x_is_f,
-    Py_ssize_t chunk_rows, int n_threads, double lr, double tol, double ref_grad_norm2,
-    bint fit_intercept, double l1, double l2, Py_ssize_t n_penalized, double momentum,
-    bint nesterov, double[:, ::1] velocity_W, double[:, ::1] velocity_b,
-    double[::1] loss_history, double[:, ::1] grad_W,
+    const floating[:, ::1] W, const floating[::1] b, const floating[::1] weights,
+    bint x_is_f, const int64_t[::1] order, Py_ssize_t lo, Py_ssize_t hi,
+    Py_ssize_t chunk_rows, int n_threads, double[:, ::1] sum_W, double[::1] sum_b, floating[:, ::1] batch_X,
+    floating[:, ::1] batch_Y, floating[::1] batch_w, double[:, ::1] grad_W,
     double[::1] grad_b, double[:, :, ::1] chunk_W, double[:, ::1] chunk_b,
     double[::1] chunk_sq, floating[:, :, ::1] block_W, floating[:, ::1] block_b,
     floating[:, :, ::1] resid,
-):
-    """Run len(loss_history) iterations of gradient descent at most, updating W and
-    b in place; return (n_iter, status). Stopping rules: _reference.fit."""
-    cdef Py_ssize_t max_iter = loss_history.shape[0]
-    cdef Py_ssize_t it
-    cdef Py_ssize_t n_iter = max_iter
-    cdef int status = MAX_ITER
-    cdef double loss, grad_norm2, threshold = 0.0
-    with nogil:
-        for it in range(max_iter):
-            loss = _gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows,
+) noexcept nogil:
+    # NumPy: _reference.rows_gradient(X, Y, W, b, weights, order[lo:hi]): unnormalised
+    # sums (s R).T @ X[rows] into sum_W, (s R).sum(0) into sum_b; returns sum(s R R) / 2.
+    # The rows are gathered, batch_X.shape[0] at a time, into C-ordered buffers that
+    # stay in cache, and each piece goes through the fused gradient with a total
+    # weight of 1 (dividing by 1 and by 2 is exact: the sums come back unscaled).
+    cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
+    cdef Py_ssize_t piece_rows = batch_X.shape[0]
+    cdef bint weighted = weights.shape[0] > 0
+    cdef Py_ssize_t piece_lo, n_rows, i, j, k, row
+    cdef double half_sq = 0.0
+    cdef const floating[:, :] piece_X
+    cdef const floating[:, :] piece_Y
+    cdef const floating[::1] piece_w
+    cdef const floating* x = &X[0, 0]
+    cdef const floating* x_row
+    cdef floating* batch_row
+    cdef Py_ssize_t ldx = (X.strides[1] if x_is_f else X.strides[0]) // sizeof(floating)
+    for k in range(n_targets):
+        sum_b[k] = 0.0
+        for j in range(n_features):
+            sum_W[k, j] = 0.0
+    piece_lo = lo
+    while piece_lo < hi:  # NumPy: for piece_lo in range(lo, hi, piece_rows)
+        n_rows = min(piece_rows, hi - piece_lo)
+        for i in range(n_rows):  # NumPy: batch_X[:n_rows] = X[order[piece_lo:...]]
+            row = order[piece_lo + i]
+            batch_row = &batch_X[i, 0]
+            if x_is_f:  # X[row, j] is x[row + j * ldx]
+                x_row = x + row
+                for j in range(n_features):
+                    batch_row[j] = x_row[j * ldx]
+            else:  # a contiguous copy the compiler vectorizes
+                x_row = x + row * ldx
+                for j in range(n_features):
+                    batch_row[j] = x_row[j]
+            for k in range(n_targets):
+                batch_Y[i, k] = Y[row, k]
+            if weighted:
+                batch_w[i] = weights[row]
+        piece_X = batch_X[:n_rows]
+        piece_Y = batch_Y[:n_rows]
+        piece_w = batch_w[:n_rows]  # empty when unweighted: it stays empty
+        half_sq += _gradient(piece_X, piece_Y, W, b, piece_w, 1.0, False, chunk_rows,
                              n_threads, grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W,
                              block_b, resid)
-            loss += _penalty(W, l1, l2, n_penalized)
-            loss_history[it] = loss
-            # "not <=" so that NaN counts as divergence.
-            if not loss <= DIVERGENCE_FACTOR * max(loss_history[0], TINY):
-                n_iter, status = it + 1, DIVERGED
+        for k in range(n_targets):
+            sum_b[k] += grad_b[k]
+            for j in range(n_features):
+                sum_W[k, j] += grad_W[k, j]
+        piece_lo += n_rows
+    return half_sq
+
+
+cdef inline uint64_t _next_random(uint64_t[::1] rng_state) noexcept nogil:
+    # _reference.next_random: SplitMix64, in uint64 arithmetic that wraps at 2**64
+    cdef uint64_t s = rng_state[0] + 0x9E3779B97F4A7C15ULL
+    rng_state[0] = s
+    cdef uint64_t z = (s ^ (s >> 30)) * 0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
+    return z ^ (z >> 31)
+
+
+cdef void _shuffle(int64_t[::1] order, Py_ssize_t n, uint64_t[::1] rng_state) noexcept nogil:
+    # _reference.shuffle: Fisher-Yates on order[:n]
+    cdef Py_ssize_t i, j
+    cdef int64_t swap
+    for i in range(n - 1, 0, -1):
+        j = <Py_ssize_t>(_next_random(rng_state) % <uint64_t>(i + 1))
+        swap = order[i]
+        order[i] = order[j]
+        order[j] = swap
+
+
+cdef inline double _step_size(double[::1] state, int schedule, double power_t) noexcept nogil:
+    # _reference.step_size
+    if schedule == INVSCALING:
+        return state[LR] / pow(1.0 + state[T], power_t)
+    return state[LR]
+
+
+cdef bint _end_of_epoch(
+    double[::1] state, double score, double lr, int schedule, double tol,
+    Py_ssize_t n_iter_no_change, bint plateau_stops,
+) noexcept nogil:
+    # _reference.end_of_epoch: the plateau test; True if the fit must stop
+    if score < (1.0 - tol) * state[BEST]:
+        state[NO_IMPROVE] = 0.0
+    else:
+        state[NO_IMPROVE] += 1.0
+    state[BEST] = min(state[BEST], score)
+    if state[NO_IMPROVE] >= n_iter_no_change:
+        if schedule == ADAPTIVE:
+            state[NO_IMPROVE] = 0.0
+            state[LR] /= ADAPTIVE_DIVISOR
+            return state[LR] < ADAPTIVE_MIN_RATIO * lr
+        return plateau_stops
+    return False
+
+
+def fit(
+    const floating[:, :] X, const floating[:, :] Y,
+    floating[:, ::1] W, floating[::1] b, const floating[::1] weights, double train_weight,
+    double val_weight, bint x_is_f, Py_ssize_t chunk_rows, int n_threads,
+    int64_t[::1] order, Py_ssize_t n_train, Py_ssize_t batch_size, bint shuffle_rows,
+    uint64_t[::1] rng_state,
+    double lr, int schedule, double power_t, double tol, Py_ssize_t n_iter_no_change,
+    bint early_stopping, double ref_grad_norm2,
+    bint fit_intercept, double l1, double l2, Py_ssize_t n_penalized, double momentum,
+    bint nesterov,
+    double[::1] state, double[:, ::1] velocity_W, double[:, ::1] velocity_b,
+    double[:, ::1] history, Py_ssize_t max_updates,
+    double[:, ::1] grad_W, double[::1] grad_b, double[:, ::1] sum_W, double[::1] sum_b,
+    floating[:, ::1] batch_X, floating[:, ::1] batch_Y, floating[::1] batch_w,
+    double[:, :, ::1] chunk_W, double[:, ::1] chunk_b,
+    double[::1] chunk_sq, floating[:, :, ::1] block_W, floating[:, ::1] block_b,
+    floating[:, :, ::1] resid,
+):
+    """Run at most max_updates updates and len(history) epochs of (mini-batch)
+    gradient descent, updating W, b and the optimiser state in place; return
+    (n_epochs, status). The algorithm, its stopping rules and the state:
+    _reference.fit. The scratch buffers are sized by _backends.CompiledBackend:
+    for X itself on the direct path (a full batch of every row in order), for a
+    gathered piece of rows (batch_X) otherwise."""
+    cdef Py_ssize_t n_samples = X.shape[0]
+    cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
+    cdef bint direct = batch_size >= n_samples
+    cdef Py_ssize_t n_batches = (n_train + batch_size - 1) // batch_size
+    cdef Py_ssize_t max_epochs = history.shape[0]
+    cdef Py_ssize_t epochs = 0, update, batch, lo, hi, batch_rows, j, k, column
+    cdef int status = MAX_ITER
+    cdef bint last
+    cdef double loss, half_sq, scale, epoch_loss, step, grad_norm2, validation_loss, score
+    with nogil:
+        for update in range(max_updates):
+            if epochs == max_epochs:
                 break
-            grad_norm2 = _update(W, b, grad_W, grad_b, lr, fit_intercept, l1, l2,
+            batch = <Py_ssize_t>state[BATCH]
+            if batch == 0:
+                if shuffle_rows and n_batches > 1:
+                    _shuffle(order, n_train, rng_state)
+                state[EPOCH_LOSS] = 0.0
+                state[EPOCH_GRAD_NORM2] = 0.0
+            if direct:
+                batch_rows = n_samples
+                loss = _gradient(X, Y, W, b, weights, train_weight, x_is_f, chunk_rows,
+                                 n_threads, grad_W, grad_b, chunk_W, chunk_b, chunk_sq,
+                                 block_W, block_b, resid)
+            else:
+                lo = batch * batch_size
+                hi = min(lo + batch_size, n_train)
+                batch_rows = hi - lo
+                half_sq = _rows_gradient(X, Y, W, b, weights, x_is_f, order, lo, hi,
+                                         chunk_rows,
+                                         n_threads, sum_W, sum_b, batch_X, batch_Y, batch_w,
+                                         grad_W, grad_b, chunk_W, chunk_b, chunk_sq,
+                                         block_W, block_b, resid)
+                # NumPy: grad_W = sum_W / (|B| * mean(s)): the unbiased estimate
+                scale = batch_rows * train_weight / n_train
+                for k in range(n_targets):
+                    grad_b[k] = sum_b[k] / scale
+                    for j in range(n_features):
+                        grad_W[k, j] = sum_W[k, j] / scale
+                loss = half_sq / train_weight
+            state[EPOCH_LOSS] += loss + (<double>batch_rows / n_train
+                                         * _penalty(W, l1, l2, n_penalized))
+            last = batch == n_batches - 1
+            epoch_loss = state[EPOCH_LOSS]
+            if last:
+                if isnan(state[FIRST_LOSS]):
+                    state[FIRST_LOSS] = epoch_loss
+                # "not <=" so that NaN counts as divergence.
+                if not epoch_loss <= DIVERGENCE_FACTOR * max(state[FIRST_LOSS], TINY):
+                    history[epochs, 0] = epoch_loss
+                    for column in range(1, history.shape[1]):
+                        history[epochs, column] = NAN
+                    epochs += 1
+                    status = DIVERGED
+                    break
+            step = _step_size(state, schedule, power_t)
+            grad_norm2 = _update(W, b, grad_W, grad_b, step, fit_intercept, l1, l2,
                                  n_penalized, momentum, nesterov, velocity_W, velocity_b)
-            if it == 0:
-                threshold = tol * tol * max(grad_norm2, ref_grad_norm2)
-            if tol > 0 and grad_norm2 <= threshold:
-                n_iter, status = it + 1, CONVERGED
+            state[T] += 1.0
+            state[EPOCH_GRAD_NORM2] += grad_norm2
+            state[BATCH] = batch + 1
+            if not last:
+                continue
+            state[BATCH] = 0.0
+            state[EPOCH] += 1.0
+            validation_loss = NAN
+            if early_stopping:
+                validation_loss = _rows_gradient(
+                    X, Y, W, b, weights, x_is_f, order, n_train, n_samples, chunk_rows,
+                    n_threads,
+                    sum_W, sum_b, batch_X, batch_Y, batch_w, grad_W, grad_b, chunk_W,
+                    chunk_b, chunk_sq, block_W, block_b, resid) / val_weight
+            history[epochs, 0] = epoch_loss
+            history[epochs, 1] = sqrt(state[EPOCH_GRAD_NORM2] / n_batches)
+            history[epochs, 2] = step
+            history[epochs, 3] = validation_loss
+            epochs += 1
+            if n_batches == 1 and not early_stopping:
+                if state[THRESHOLD] < 0:
+                    state[THRESHOLD] = tol * tol * max(grad_norm2, ref_grad_norm2)
+                if tol > 0 and grad_norm2 <= state[THRESHOLD]:
+                    status = CONVERGED
+                    break
+            score = validation_loss if early_stopping else epoch_loss
+            if _end_of_epoch(state, score, lr, schedule, tol, n_iter_no_change,
+                             early_stopping or (n_batches > 1 and tol > 0)):
+                status = CONVERGED
                 break
-    return n_iter, status
+    return epochs, status

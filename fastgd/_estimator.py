@@ -1,6 +1,7 @@
 """GDRegressor: the scikit-learn style estimator around :func:`fastgd.fit`."""
 
 import inspect
+import warnings
 
 import numpy as np
 
@@ -10,6 +11,7 @@ from ._validation import check_finite, check_X
 try:  # scikit-learn is optional: with it, GDRegressor is a full scikit-learn citizen
     from sklearn.base import BaseEstimator as _Base
     from sklearn.base import RegressorMixin as _Mixin
+    from sklearn.exceptions import NotFittedError as _NotFittedBase
 except ImportError:  # pragma: no cover - exercised in environments without sklearn
 
     class _Base:
@@ -41,9 +43,64 @@ except ImportError:  # pragma: no cover - exercised in environments without skle
     class _Mixin:
         pass
 
+    class _NotFittedBase(ValueError, AttributeError):
+        pass
 
-class NotFittedError(ValueError, AttributeError):
-    """The estimator is used before ``fit`` (as scikit-learn's NotFittedError)."""
+
+try:
+    # scikit-learn's reader of dataframe column names (pandas, polars, ... through
+    # narwhals in recent versions). Private, but in this module since scikit-learn
+    # 1.0; if it moves, the fallback in _input_feature_names reads pandas the same way.
+    from sklearn.utils.validation import _get_feature_names as _sklearn_feature_names
+except ImportError:  # pragma: no cover - depends on the scikit-learn installed
+    _sklearn_feature_names = None
+
+
+class NotFittedError(_NotFittedBase):
+    """The estimator is used before ``fit`` (as scikit-learn's NotFittedError).
+
+    A ValueError and an AttributeError; with scikit-learn installed, also a
+    :class:`sklearn.exceptions.NotFittedError`, which scikit-learn's tools catch.
+    """
+
+
+def _input_feature_names(X):
+    """The column names of a dataframe X as scikit-learn records them, or None.
+
+    Names are kept only when every column name is a str (then as an object array, as
+    scikit-learn's ``feature_names_in_``); non-string names (pandas' default
+    integers, say) give None, and a mix of str and non-str raises TypeError. With
+    scikit-learn installed its own reader decides, so exactly the dataframes it
+    knows have names; without it, any object with a ``columns`` attribute (pandas,
+    polars) is read the same way.
+    """
+    if _sklearn_feature_names is not None:
+        return _sklearn_feature_names(X)
+    columns = getattr(X, "columns", None)
+    if columns is None:
+        return None
+    names = np.fromiter(columns, dtype=object)  # 1-D even for tuple names
+    if len(names) == 0:
+        return None
+    types = sorted({type(name).__qualname__ for name in names})
+    if len(types) > 1 and "str" in types:
+        # scikit-learn's wording (sklearn.utils.validation._get_feature_names)
+        raise TypeError(
+            "Feature names are only supported if all input features have string names, "
+            f"but your input has {types} as feature name / column name types. "
+            "If you want feature names to be stored and validated, you must convert "
+            "them all to strings, by using X.columns = X.columns.astype(str) for "
+            "example. Otherwise you can remove feature / column names from your input "
+            "data, or convert them all to a non-string data type."
+        )
+    return names if types == ["str"] else None
+
+
+def _list_names(names, max_names=5):
+    """``- name`` lines for an error message, at most ``max_names`` (scikit-learn's)."""
+    return "".join(f"- {name}\n" for name in names[:max_names]) + (
+        "- ...\n" if len(names) > max_names else ""
+    )
 
 
 class GDRegressor(_Mixin, _Base):
@@ -95,6 +152,12 @@ class GDRegressor(_Mixin, _Base):
     loss_curve_ : ndarray of shape (n_iter_,)
         Loss at the start of each iteration.
     n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,), dtype object
+        Column names of X seen in ``fit``, defined only when X was a dataframe whose
+        column names are all strings. ``predict`` and ``score`` then check the names
+        of their X as scikit-learn does: a UserWarning when only one of the two has
+        names, a ValueError when the names differ.
     lr_ : float
         The learning rate used.
     converged_ : bool
@@ -146,6 +209,9 @@ class GDRegressor(_Mixin, _Base):
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights of the weighted half MSE (see :func:`fastgd.fit`).
         """
+        self._check_y_is_given(y)
+        # Read before the fit, so that unusable column names fail before the work.
+        feature_names = _input_feature_names(X)
         result = _fit(
             X,
             y,
@@ -173,27 +239,28 @@ class GDRegressor(_Mixin, _Base):
         self.converged_ = result.converged
         self.backend_ = result.backend
         self.solver_ = result.solver
-        self.n_features_in_ = result.coef.shape[-1]
+        self._record_input_features(feature_names, result.coef.shape[-1])
         return self
 
     def predict(self, X):
         """Predict ``X @ coef_.T + intercept_``.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features_in_)
+            With the column names seen in ``fit``, if it had any: other names raise
+            ValueError, and names on only one side warn (as in scikit-learn).
+
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_targets), in X's float dtype
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
         """
-        if not hasattr(self, "coef_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet; call fit(X, y) "
-                f"before predict or score."
-            )
-        X, _ = check_X(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with "
-                f"{self.n_features_in_} features."
-            )
+        X = self._check_X_as_fitted(X)
         # Computed in X's dtype: casting the small coefficients, never the large X.
         coef = np.asarray(self.coef_, dtype=X.dtype)
         intercept = np.asarray(self.intercept_, dtype=X.dtype)
@@ -206,7 +273,8 @@ class GDRegressor(_Mixin, _Base):
         """Coefficient of determination R² of the prediction (averaged over targets).
 
         Uses :func:`sklearn.metrics.r2_score` semantics: 1 is a perfect fit, 0 is
-        the constant prediction of the mean of y, and it can be negative.
+        the constant prediction of the mean of y, and it can be negative. X is
+        checked as in :meth:`predict`.
         """
         y = np.asarray(y, dtype=np.float64)
         y_pred = np.asarray(self.predict(X), dtype=np.float64)
@@ -219,3 +287,106 @@ class GDRegressor(_Mixin, _Base):
         with np.errstate(divide="ignore", invalid="ignore"):
             r2 = np.where(total > 0, 1 - residual / total, np.where(residual == 0, 1.0, 0.0))
         return float(np.mean(r2))
+
+    # -------------------------------------------------------------- scikit-learn glue
+    # Small helpers so that every method taking X keeps feature names and counts the
+    # way scikit-learn's validate_data does, with or without scikit-learn installed;
+    # X itself is validated by check_X only. A method that fits from scratch (fit, a
+    # first partial_fit) reads _input_feature_names(X) before the fit and calls
+    # _record_input_features after it; a method that needs a fitted model (predict,
+    # score, a later partial_fit) starts with X = self._check_X_as_fitted(X).
+
+    def __sklearn_tags__(self):
+        # Called by scikit-learn >= 1.6 only, so BaseEstimator's method is there.
+        tags = super().__sklearn_tags__()
+        # y may be 2-D, (n_samples, n_targets): one linear model per column of y.
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        # X: a dense 2-D array of finite real numbers (check_X).
+        tags.input_tags.two_d_array = True
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        tags.input_tags.positive_only = False
+        return tags
+
+    def _check_y_is_given(self, y):
+        """Raise ValueError if y is None (scikit-learn's wording for regressors)."""
+        if y is None:
+            raise ValueError(
+                f"This {type(self).__name__} estimator requires y to be passed, but the "
+                f"target y is None."
+            )
+
+    def _record_input_features(self, feature_names, n_features):
+        """Set ``n_features_in_`` and ``feature_names_in_`` (None: X had no names).
+
+        Called after a successful fit: a fit that fails leaves the attributes of the
+        previous one. A fit without names removes those of an earlier fit.
+        """
+        self.n_features_in_ = n_features
+        if feature_names is not None:
+            self.feature_names_in_ = feature_names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+
+    def _check_feature_names(self, X):
+        """Compare the column names of X with ``feature_names_in_``, as scikit-learn.
+
+        Warns (UserWarning) when only one of X and the fit data had names, and raises
+        ValueError when both had names and they differ, listing the names unseen at
+        fit and those missing (the wording of scikit-learn's _check_feature_names).
+        """
+        fitted_names = getattr(self, "feature_names_in_", None)
+        names = _input_feature_names(X)
+        name = type(self).__name__
+        if fitted_names is None and names is None:
+            return
+        if fitted_names is None:
+            warnings.warn(
+                f"X has feature names, but {name} was fitted without feature names",
+                UserWarning, stacklevel=4,  # the line that called predict
+            )
+            return
+        if names is None:
+            warnings.warn(
+                f"X does not have valid feature names, but {name} was fitted with "
+                f"feature names",
+                UserWarning, stacklevel=4,
+            )
+            return
+        if len(names) == len(fitted_names) and np.all(names == fitted_names):
+            return
+        unseen = sorted(set(names) - set(fitted_names))
+        missing = sorted(set(fitted_names) - set(names))
+        message = "The feature names should match those that were passed during fit.\n"
+        if unseen:
+            message += "Feature names unseen at fit time:\n" + _list_names(unseen)
+        if missing:
+            message += "Feature names seen at fit time, yet now missing:\n" + _list_names(missing)
+        if not unseen and not missing:
+            message += "Feature names must be in the same order as they were in fit.\n"
+        raise ValueError(message)
+
+    def _check_n_features(self, n_features):
+        """Raise ValueError unless X has ``n_features_in_`` columns (scikit-learn's wording)."""
+        if n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {n_features} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+
+    def _check_X_as_fitted(self, X):
+        """Return X validated by check_X for a fitted model: names and width as at fit.
+
+        Raises NotFittedError before fit. The order is scikit-learn's: feature names
+        (on X as given), then the array, then its number of features.
+        """
+        if not hasattr(self, "coef_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet; call fit(X, y) "
+                f"before predict or score."
+            )
+        self._check_feature_names(X)
+        X, _ = check_X(X)
+        self._check_n_features(X.shape[1])
+        return X

@@ -77,7 +77,8 @@ def gram_matrix(X, Y, b, fit_intercept, sample_weight=None, chunk_bytes=8 << 20)
             Zc[:, p:] = Y[start:stop] - b.astype(np.float64)
         if sample_weight is not None:  # rows scaled by sqrt(s): Zc.T Zc = Z.T diag(s) Z
             Zc *= np.sqrt(sample_weight[start:stop].astype(np.float64))[:, None]
-        G += Zc.T @ Zc
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN or inf: the caller names it
+            G += Zc.T @ Zc
     return G
 
 

@@ -33,9 +33,34 @@ therefore grows with B, not with N.
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-from ._reference import CONVERGED, DIVERGED, DIVERGENCE_FACTOR, MAX_ITER
+from ._reference import (
+    ADAPTIVE,
+    ADAPTIVE_DIVISOR,
+    ADAPTIVE_MIN_RATIO,
+    BATCH,
+    BEST,
+    CONVERGED,
+    DIVERGED,
+    DIVERGENCE_FACTOR,
+    EPOCH,
+    EPOCH_GRAD_NORM2,
+    EPOCH_LOSS,
+    FIRST_LOSS,
+    INVSCALING,
+    LR,
+    MAX_ITER,
+    NO_IMPROVE,
+    THRESHOLD,
+    T,
+)
 
 _TINY = np.finfo(np.float64).tiny
+# SplitMix64's constants (see _reference.next_random), as uint64 so that Numba's
+# arithmetic on them wraps at 2**64 instead of promoting to float.
+_GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 
 # No fastmath (but in _dot): the compiler must not reorder sums behind our back.
 _kernel = njit(cache=True, nogil=True, boundscheck=False)
@@ -276,29 +301,180 @@ def _update(W, b, grad_W, grad_b, lr, fit_intercept, l1, l2, n_penalized,
 
 
 @_kernel
-def fit(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, lr, tol,
-        ref_grad_norm2,
-        fit_intercept, l1, l2, n_penalized, momentum, nesterov, velocity_W, velocity_b,
-        loss_history, grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid):
-    """Run len(loss_history) iterations of gradient descent at most, updating W and
-    b in place; return (n_iter, status). Stopping rules: _reference.fit."""
-    max_iter = loss_history.shape[0]
-    threshold = 0.0
-    for it in range(max_iter):
-        loss = gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads,
-                        grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
-        loss += _penalty(W, l1, l2, n_penalized)
-        loss_history[it] = loss
-        # "not <=" so that NaN counts as divergence.
-        if not loss <= DIVERGENCE_FACTOR * max(loss_history[0], _TINY):
-            return it + 1, DIVERGED
-        grad_norm2 = _update(W, b, grad_W, grad_b, lr, fit_intercept, l1, l2, n_penalized,
+def _rows_gradient(X, Y, W, b, weights, x_is_f, order, lo, hi, chunk_rows, n_threads,
+                   sum_W, sum_b, batch_X, batch_Y, batch_w, grad_W, grad_b, chunk_W, chunk_b,
+                   chunk_sq, block_W, block_b, resid):
+    # NumPy: _reference.rows_gradient(X, Y, W, b, weights, order[lo:hi]): unnormalised
+    # sums (s R).T @ X[rows] into sum_W, (s R).sum(0) into sum_b; returns sum(s R R) / 2.
+    # The rows are gathered, batch_X.shape[0] at a time, into C-ordered buffers that
+    # stay in cache, and each piece goes through the fused gradient with a total
+    # weight of 1 (dividing by 1 and by 2 is exact: the sums come back unscaled).
+    n_targets, n_features = W.shape
+    piece_rows = batch_X.shape[0]
+    weighted = weights.shape[0] > 0
+    for k in range(n_targets):
+        sum_b[k] = 0.0
+        for j in range(n_features):
+            sum_W[k, j] = 0.0
+    half_sq = 0.0
+    piece_lo = lo
+    while piece_lo < hi:  # NumPy: for piece_lo in range(lo, hi, piece_rows)
+        n_rows = min(piece_rows, hi - piece_lo)
+        for i in range(n_rows):  # NumPy: batch_X[:n_rows] = X[order[piece_lo:...]]
+            row = order[piece_lo + i]
+            # (x_is_f is for the Cython mirror, which reads X through a raw pointer;
+            # Numba's X[row, j] follows X's strides in either layout.)
+            for j in range(n_features):
+                batch_X[i, j] = X[row, j]
+            for k in range(n_targets):
+                batch_Y[i, k] = Y[row, k]
+            if weighted:
+                batch_w[i] = weights[row]
+        half_sq += gradient(batch_X[:n_rows], batch_Y[:n_rows], W, b, batch_w[:n_rows], 1.0,
+                            False, chunk_rows, n_threads, grad_W, grad_b, chunk_W, chunk_b,
+                            chunk_sq, block_W, block_b, resid)
+        for k in range(n_targets):
+            sum_b[k] += grad_b[k]
+            for j in range(n_features):
+                sum_W[k, j] += grad_W[k, j]
+        piece_lo += n_rows
+    return half_sq
+
+
+@_kernel
+def _next_random(rng_state):
+    # _reference.next_random: SplitMix64, in uint64 arithmetic that wraps at 2**64
+    s = rng_state[0] + _GOLDEN_GAMMA
+    rng_state[0] = s
+    z = (s ^ (s >> _S30)) * _MIX_1
+    z = (z ^ (z >> _S27)) * _MIX_2
+    return z ^ (z >> _S31)
+
+
+@_kernel
+def _shuffle(order, n, rng_state):
+    # _reference.shuffle: Fisher-Yates on order[:n]
+    for i in range(n - 1, 0, -1):
+        j = np.int64(_next_random(rng_state) % np.uint64(i + 1))
+        order[i], order[j] = order[j], order[i]
+
+
+@_kernel
+def _step_size(state, schedule, power_t):
+    # _reference.step_size
+    if schedule == INVSCALING:
+        return state[LR] / (1.0 + state[T]) ** power_t
+    return state[LR]
+
+
+@_kernel
+def _end_of_epoch(state, score, lr, schedule, tol, n_iter_no_change, plateau_stops):
+    # _reference.end_of_epoch: the plateau test; True if the fit must stop
+    if score < (1.0 - tol) * state[BEST]:
+        state[NO_IMPROVE] = 0.0
+    else:
+        state[NO_IMPROVE] += 1.0
+    state[BEST] = min(state[BEST], score)
+    if state[NO_IMPROVE] >= n_iter_no_change:
+        if schedule == ADAPTIVE:
+            state[NO_IMPROVE] = 0.0
+            state[LR] /= ADAPTIVE_DIVISOR
+            return state[LR] < ADAPTIVE_MIN_RATIO * lr
+        return plateau_stops
+    return False
+
+
+@_kernel
+def fit(X, Y, W, b, weights, train_weight, val_weight, x_is_f, chunk_rows, n_threads,
+        order, n_train, batch_size, shuffle_rows, rng_state,
+        lr, schedule, power_t, tol, n_iter_no_change, early_stopping, ref_grad_norm2,
+        fit_intercept, l1, l2, n_penalized, momentum, nesterov,
+        state, velocity_W, velocity_b, history, max_updates,
+        grad_W, grad_b, sum_W, sum_b, batch_X, batch_Y, batch_w,
+        chunk_W, chunk_b, chunk_sq, block_W, block_b, resid):
+    """Run at most max_updates updates and len(history) epochs of (mini-batch)
+    gradient descent, updating W, b and the optimiser state in place; return
+    (n_epochs, status). The algorithm, its stopping rules and the state:
+    _reference.fit. The scratch buffers are sized by _backends.CompiledBackend:
+    for X itself on the direct path (a full batch of every row in order), for a
+    gathered piece of rows (batch_X) otherwise."""
+    n_samples = X.shape[0]
+    n_targets, n_features = W.shape
+    direct = batch_size >= n_samples
+    n_batches = (n_train + batch_size - 1) // batch_size
+    max_epochs = history.shape[0]
+    epochs = 0
+    for _ in range(max_updates):
+        if epochs == max_epochs:
+            break
+        batch = np.int64(state[BATCH])
+        if batch == 0:
+            if shuffle_rows and n_batches > 1:
+                _shuffle(order, n_train, rng_state)
+            state[EPOCH_LOSS] = 0.0
+            state[EPOCH_GRAD_NORM2] = 0.0
+        if direct:
+            batch_rows = n_samples
+            loss = gradient(X, Y, W, b, weights, train_weight, x_is_f, chunk_rows, n_threads,
+                            grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
+        else:
+            lo = batch * batch_size
+            hi = min(lo + batch_size, n_train)
+            batch_rows = hi - lo
+            half_sq = _rows_gradient(X, Y, W, b, weights, x_is_f, order, lo, hi, chunk_rows,
+                                     n_threads, sum_W, sum_b, batch_X, batch_Y, batch_w,
+                                     grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W,
+                                     block_b, resid)
+            # NumPy: grad_W = sum_W / (|B| * mean(s)): the unbiased estimate
+            scale = batch_rows * train_weight / n_train
+            for k in range(n_targets):
+                grad_b[k] = sum_b[k] / scale
+                for j in range(n_features):
+                    grad_W[k, j] = sum_W[k, j] / scale
+            loss = half_sq / train_weight
+        state[EPOCH_LOSS] += loss + batch_rows / n_train * _penalty(W, l1, l2, n_penalized)
+        last = batch == n_batches - 1
+        epoch_loss = state[EPOCH_LOSS]
+        if last:
+            if np.isnan(state[FIRST_LOSS]):
+                state[FIRST_LOSS] = epoch_loss
+            # "not <=" so that NaN counts as divergence.
+            if not epoch_loss <= DIVERGENCE_FACTOR * max(state[FIRST_LOSS], _TINY):
+                history[epochs, 0] = epoch_loss
+                for column in range(1, history.shape[1]):
+                    history[epochs, column] = np.nan
+                return epochs + 1, DIVERGED
+        step = _step_size(state, schedule, power_t)
+        grad_norm2 = _update(W, b, grad_W, grad_b, step, fit_intercept, l1, l2, n_penalized,
                              momentum, nesterov, velocity_W, velocity_b)
-        if it == 0:
-            threshold = tol * tol * max(grad_norm2, ref_grad_norm2)
-        if tol > 0 and grad_norm2 <= threshold:
-            return it + 1, CONVERGED
-    return max_iter, MAX_ITER
+        state[T] += 1.0
+        state[EPOCH_GRAD_NORM2] += grad_norm2
+        state[BATCH] = batch + 1
+        if not last:
+            continue
+        state[BATCH] = 0.0
+        state[EPOCH] += 1.0
+        validation_loss = np.nan
+        if early_stopping:
+            validation_loss = _rows_gradient(
+                X, Y, W, b, weights, x_is_f, order, n_train, n_samples, chunk_rows,
+                n_threads, sum_W, sum_b, batch_X, batch_Y, batch_w, grad_W, grad_b,
+                chunk_W, chunk_b, chunk_sq, block_W, block_b, resid) / val_weight
+        history[epochs, 0] = epoch_loss
+        history[epochs, 1] = np.sqrt(state[EPOCH_GRAD_NORM2] / n_batches)
+        history[epochs, 2] = step
+        history[epochs, 3] = validation_loss
+        epochs += 1
+        if n_batches == 1 and not early_stopping:
+            if state[THRESHOLD] < 0:
+                state[THRESHOLD] = tol * tol * max(grad_norm2, ref_grad_norm2)
+            if tol > 0 and grad_norm2 <= state[THRESHOLD]:
+                return epochs, CONVERGED
+        score = validation_loss if early_stopping else epoch_loss
+        plateau_stops = early_stopping or (n_batches > 1 and tol > 0)
+        if _end_of_epoch(state, score, lr, schedule, tol, n_iter_no_change, plateau_stops):
+            return epochs, CONVERGED
+    return epochs, MAX_ITER
 
 
 def max_threads():

@@ -88,66 +88,230 @@ def proximal_step(W, grad_W, lr, l1, l2, n_penalized):
     return step, mapping
 
 
-def fit(X, Y, W, b, lr, max_iter, tol, fit_intercept, ref_grad_norm2=0.0,
-        l1=0.0, l2=0.0, n_penalized=None, momentum=0.0, nesterov=False,
-        sample_weight=None):
-    """Full-batch (proximal) gradient descent; updates ``W`` and ``b`` in place.
+# Indices into the optimiser state, a float64 array of N_STATE entries that every
+# backend's fit reads and updates. It is what carries a fit from one kernel call to
+# the next (the API returns to Python between calls: see _api._run) and from one
+# partial_fit to the next.
+T = 0  # updates made so far: the time of the invscaling schedule
+EPOCH = 1  # epochs completed
+BATCH = 2  # the next mini-batch of the current epoch (0: a new epoch starts)
+LR = 3  # the base step: lr, divided by ADAPTIVE_DIVISOR at each plateau of "adaptive"
+FIRST_LOSS = 4  # the loss of the first epoch: the divergence bar's reference (NaN: unset)
+THRESHOLD = 5  # squared gradient-norm threshold of the full-batch tol test (< 0: unset)
+BEST = 6  # the lowest epoch score so far (training or validation loss)
+NO_IMPROVE = 7  # consecutive epochs whose score did not improve on BEST by tol
+EPOCH_LOSS = 8  # the current epoch's loss, summed over its mini-batches so far
+EPOCH_GRAD_NORM2 = 9  # the current epoch's squared gradient-map norms, summed
+N_STATE = 10
 
-    The objective is the half MSE plus ``penalty(W, l1, l2, n_penalized)`` (the
-    first ``n_penalized`` columns of W, all of them by default; never b). Iteration
-    ``t`` (0-based) evaluates the gradient and the objective at the current
-    coefficients, records the objective in ``loss_history[t]``, applies the step of
-    ``proximal_step`` (``W -= lr * G_W`` without penalty) and ``b -= lr * g_b`` when
-    ``fit_intercept``, then stops with CONVERGED if ``tol > 0`` and
-    ``||g_t|| <= tol * max(||g_0||, ||g_ref||)``: Euclidean norms over all fitted
-    coefficients of the gradient map (the gradient itself without L1), ``g_0`` at
-    the starting point and ``||g_ref||**2 = ref_grad_norm2`` given by the caller
-    (the zero model's: see ``_api.fit``).
+# Step-size schedules (the integer the kernels take).
+SCHEDULES = ("constant", "invscaling", "adaptive")
+CONSTANT, INVSCALING, ADAPTIVE = range(3)
+# "adaptive" divides the step by this at each plateau, and stops once it is below
+# ADAPTIVE_MIN_RATIO times the starting step (scikit-learn's SGD divides by 5 too).
+ADAPTIVE_DIVISOR = 5.0
+ADAPTIVE_MIN_RATIO = 1e-6
 
-    With ``momentum > 0`` the step follows torch.optim.SGD: the velocity
-    ``v = momentum * v + g`` (g the smooth gradient, v = 0 at the start) and the
-    direction ``d = v``, or ``d = g + momentum * v`` with ``nesterov``, for W and b
-    alike; the L1 proximal step then applies to ``W - lr * d``. The stopping test
-    still uses the gradient map at the current point, as without momentum.
+# Columns of the history array: one row per epoch.
+HISTORY_COLUMNS = ("loss", "grad_norm", "lr", "validation_loss")
+N_HISTORY = len(HISTORY_COLUMNS)
 
-    Stops with DIVERGED, before applying the update, when the objective is not
-    finite or exceeds ``DIVERGENCE_FACTOR`` times the first one.
+_MASK64 = (1 << 64) - 1
 
-    Returns ``(n_iter, status, loss_history)`` where ``n_iter`` is the number of
-    iterations run (``len(loss_history)``).
+
+def new_state(lr):
+    """The optimiser state at the start of a fit with step ``lr``."""
+    state = np.zeros(N_STATE)
+    state[LR] = lr
+    state[FIRST_LOSS] = np.nan
+    state[THRESHOLD] = -1.0
+    state[BEST] = np.inf
+    return state
+
+
+def next_random(rng_state):
+    """SplitMix64 (Steele, Lea and Flood, 2014): the next 64-bit random integer.
+
+    ``rng_state`` is a uint64 array of one element, advanced in place. The compiled
+    kernels run the same integer arithmetic (wrapping at 2**64), so a seed gives the
+    same sequence on every backend.
     """
-    if n_penalized is None:
-        n_penalized = W.shape[1]
-    loss_history = np.empty(max_iter, dtype=np.float64)
-    threshold = 0.0
-    velocity_W, velocity_b = np.zeros(W.shape), np.zeros(b.shape)
-    for it in range(max_iter):
-        grad_W, grad_b, loss = gradient(X, Y, W, b, sample_weight)
-        loss_history[it] = loss + penalty(W, l1, l2, n_penalized)
-        if not loss_history[it] <= DIVERGENCE_FACTOR * max(loss_history[0],
-                                                           np.finfo(np.float64).tiny):
-            return it + 1, DIVERGED, loss_history[: it + 1]
+    s = (int(rng_state[0]) + 0x9E3779B97F4A7C15) & _MASK64
+    rng_state[0] = s
+    z = ((s ^ (s >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def shuffle(order, n, rng_state):
+    """Shuffle ``order[:n]`` in place (Fisher-Yates, drawing from ``next_random``).
+
+    ``r % (i + 1)`` has a bias of at most (i + 1) / 2**64: nothing any test of a
+    permutation of fewer than 2**40 rows can see.
+    """
+    for i in range(n - 1, 0, -1):
+        j = next_random(rng_state) % (i + 1)
+        order[i], order[j] = order[j], order[i]
+
+
+def step_size(state, schedule, power_t):
+    """The step of the next update: ``LR``, or ``LR / (1 + T) ** power_t`` (invscaling)."""
+    if schedule == INVSCALING:
+        return state[LR] / (1.0 + state[T]) ** power_t
+    return state[LR]
+
+
+def end_of_epoch(state, score, lr, schedule, tol, n_iter_no_change, plateau_stops):
+    """The plateau test at the end of an epoch; True if the fit must stop.
+
+    An epoch improves when its score (the training loss, or the validation loss with
+    early stopping) is below ``(1 - tol) * BEST``. After ``n_iter_no_change``
+    epochs in a row without improvement, "adaptive" divides the step by
+    ADAPTIVE_DIVISOR (and stops once it is below ADAPTIVE_MIN_RATIO * lr); the
+    other schedules stop if ``plateau_stops``.
+    """
+    if score < (1.0 - tol) * state[BEST]:
+        state[NO_IMPROVE] = 0.0
+    else:
+        state[NO_IMPROVE] += 1.0
+    state[BEST] = min(state[BEST], score)
+    if state[NO_IMPROVE] >= n_iter_no_change:
+        if schedule == ADAPTIVE:
+            state[NO_IMPROVE] = 0.0
+            state[LR] /= ADAPTIVE_DIVISOR
+            return state[LR] < ADAPTIVE_MIN_RATIO * lr
+        return plateau_stops
+    return False
+
+
+def rows_gradient(X, Y, W, b, weights, rows):
+    """Unnormalised sums over ``rows``: ``((s R).T @ X, (s R).sum(0), (s R * R).sum() / 2)``."""
+    Xr = X[rows].astype(np.float64)
+    R = Xr @ W.T.astype(np.float64) + b.astype(np.float64) - Y[rows].astype(np.float64)
+    s = np.ones(len(rows)) if weights is None else weights[rows].astype(np.float64)
+    sR = s[:, None] * R
+    return sR.T @ Xr, sR.sum(axis=0), float(np.sum(sR * R)) / 2
+
+
+def fit(X, Y, W, b, weights, order, n_train, batch_size, shuffle_rows, rng_state,
+        lr, schedule, power_t, tol, n_iter_no_change, early_stopping, ref_grad_norm2,
+        fit_intercept, l1, l2, n_penalized, momentum, nesterov,
+        state, velocity_W, velocity_b, history, max_updates):
+    """(Mini-batch, proximal) gradient descent; updates W, b and the state in place.
+
+    The training rows are ``order[:n_train]`` (all rows, in order, unless early
+    stopping holds out ``order[n_train:]`` for validation). An epoch cuts them into
+    ``ceil(n_train / batch_size)`` mini-batches of ``batch_size`` consecutive
+    entries of ``order`` (the last may be smaller), after shuffling
+    ``order[:n_train]`` when ``shuffle_rows`` and there is more than one batch.
+    Each mini-batch B makes one update with the unbiased estimate of the full
+    gradient ``sum_B s_i r_i x_i / (|B| * mean(s))`` (s = weights, 1 without them;
+    the mean is over the training rows): a full batch gives the exact gradient
+    ``(s R).T @ X / sum(s)``.
+
+    The update at point (W, b) with step ``step_size(...)`` is that of
+    ``proximal_step`` (``W -= step * G_W`` without penalty) and ``b -= step * g_b``
+    when ``fit_intercept``; with ``momentum`` it follows torch.optim.SGD: the
+    velocity ``v = momentum * v + g`` (g the smooth gradient) and the direction
+    ``v``, or ``g + momentum * v`` with ``nesterov``, for W and b alike, the L1
+    proximal step then applying to ``W - step * direction``.
+
+    The epoch's loss is the objective (half the weighted MSE plus
+    ``penalty(W, l1, l2, n_penalized)``) of each mini-batch at the point where its
+    update started, weighted by the batch's share of the rows: the exact objective
+    at the start of the epoch for a full batch. Its gradient norm is the root mean
+    square of the updates' gradient-map norms. One history row per epoch: loss,
+    gradient norm, the step of its last update, and the validation loss (half the
+    weighted MSE of ``order[n_train:]`` at the end of the epoch; NaN without early
+    stopping).
+
+    Stopping, at the end of each epoch:
+
+    * DIVERGED, before the epoch's last update, when its loss is not finite or
+      exceeds DIVERGENCE_FACTOR times the first epoch's;
+    * CONVERGED, with a full batch and no early stopping, when ``tol > 0`` and the
+      gradient-map norm is at most ``tol * max(||g_0||, ||g_ref||)``: ``g_0`` at the
+      first update of the fit, ``||g_ref||**2 = ref_grad_norm2`` given by the caller
+      (the zero model's, see ``_api.fit``);
+    * CONVERGED at a plateau (``end_of_epoch``), with early stopping, or with
+      mini-batches when ``tol > 0``.
+
+    At most ``max_updates`` updates and ``len(history)`` epochs run in this call;
+    the state then holds where to resume. Returns ``(n_epochs, status)``: the
+    number of epochs completed in this call (rows of history written).
+    """
+    n_samples = X.shape[0]
+    direct = batch_size >= n_samples  # a full batch of every row in order
+    n_batches = -(-n_train // batch_size)
+    train_weight = n_train if weights is None else float(np.sum(weights[order[:n_train]]))
+    epochs, status = 0, MAX_ITER
+    for _ in range(max_updates):
+        if epochs == len(history):
+            break
+        batch = int(state[BATCH])
+        if batch == 0:
+            if shuffle_rows and n_batches > 1:
+                shuffle(order, n_train, rng_state)
+            state[EPOCH_LOSS] = state[EPOCH_GRAD_NORM2] = 0.0
+        rows = np.arange(n_samples) if direct else order[batch * batch_size:
+                                                         min((batch + 1) * batch_size, n_train)]
+        sum_W, sum_b, half_sq = rows_gradient(X, Y, W, b, weights, rows)
+        scale = len(rows) * train_weight / n_train
+        grad_W, grad_b = sum_W / scale, sum_b / scale
+        state[EPOCH_LOSS] += half_sq / train_weight + len(rows) / n_train * penalty(
+            W, l1, l2, n_penalized)
+        last = batch == n_batches - 1
+        epoch_loss = state[EPOCH_LOSS]
+        if last:
+            if np.isnan(state[FIRST_LOSS]):
+                state[FIRST_LOSS] = epoch_loss
+            if not epoch_loss <= DIVERGENCE_FACTOR * max(state[FIRST_LOSS],
+                                                         np.finfo(np.float64).tiny):
+                history[epochs] = (epoch_loss, np.nan, np.nan, np.nan)
+                return epochs + 1, DIVERGED
+        step = step_size(state, schedule, power_t)
         # The step is taken in float64 and rounded once to the coefficients' dtype,
         # as the kernels do.
-        W_new, mapping = proximal_step(W.astype(np.float64), grad_W, lr, l1, l2, n_penalized)
-        grad_norm2 = np.sum(mapping * mapping)
+        W_new, mapping = proximal_step(W.astype(np.float64), grad_W, step, l1, l2,
+                                       n_penalized)
+        grad_norm2 = float(np.sum(mapping * mapping))
         if fit_intercept:
-            grad_norm2 += np.sum(grad_b * grad_b)
-        if it == 0:
-            threshold = tol * tol * max(grad_norm2, ref_grad_norm2)
+            grad_norm2 += float(np.sum(grad_b * grad_b))
         direction_b = grad_b
         if momentum > 0:
             smooth = grad_W.copy()
             smooth[:, :n_penalized] += l2 * W[:, :n_penalized]
             velocity_W[...] = momentum * velocity_W + smooth
-            velocity_b[...] = momentum * velocity_b + grad_b
+            velocity_b[:, 0] = momentum * velocity_b[:, 0] + grad_b
             direction_W = smooth + momentum * velocity_W if nesterov else velocity_W.copy()
-            direction_b = grad_b + momentum * velocity_b if nesterov else velocity_b
-            W_new = W - lr * direction_W
-            W_new[:, :n_penalized] = soft_threshold(W_new[:, :n_penalized], lr * l1)
+            direction_b = grad_b + momentum * velocity_b[:, 0] if nesterov else velocity_b[:, 0]
+            W_new = W - step * direction_W
+            W_new[:, :n_penalized] = soft_threshold(W_new[:, :n_penalized], step * l1)
         W[...] = W_new
         if fit_intercept:
-            b[...] = b - lr * direction_b
-        if tol > 0 and grad_norm2 <= threshold:
-            return it + 1, CONVERGED, loss_history[: it + 1]
-    return max_iter, MAX_ITER, loss_history
+            b[...] = b - step * direction_b
+        state[T] += 1
+        state[EPOCH_GRAD_NORM2] += grad_norm2
+        state[BATCH] = batch + 1
+        if not last:
+            continue
+        state[BATCH] = 0
+        state[EPOCH] += 1
+        validation_loss = np.nan
+        if early_stopping:
+            val_rows = order[n_train:]
+            val_weight = len(val_rows) if weights is None else float(np.sum(weights[val_rows]))
+            validation_loss = rows_gradient(X, Y, W, b, weights, val_rows)[2] / val_weight
+        history[epochs] = (epoch_loss, np.sqrt(state[EPOCH_GRAD_NORM2] / n_batches), step,
+                           validation_loss)
+        epochs += 1
+        if n_batches == 1 and not early_stopping:
+            if state[THRESHOLD] < 0:
+                state[THRESHOLD] = tol * tol * max(grad_norm2, ref_grad_norm2)
+            if tol > 0 and grad_norm2 <= state[THRESHOLD]:
+                return epochs, CONVERGED
+        score = validation_loss if early_stopping else epoch_loss
+        plateau_stops = early_stopping or (n_batches > 1 and tol > 0)
+        if end_of_epoch(state, score, lr, schedule, tol, n_iter_no_change, plateau_stops):
+            return epochs, CONVERGED
+    return epochs, status

@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 
 from ._backends import BACKENDS
+from ._reference import SCHEDULES
 
 
 class CopyWarning(UserWarning):
@@ -33,8 +34,15 @@ def _describe(a):
     return f"{a.ndim}-D array of shape {a.shape} and dtype {a.dtype}"
 
 
+class ComplexDataError(TypeError, ValueError):
+    """Complex X or y: a TypeError, and the ValueError scikit-learn's checks expect."""
+
+
 def _check_dtype(a, name):
-    """Raise TypeError unless ``a`` holds real numbers (not bool)."""
+    """Raise TypeError unless ``a`` holds real numbers (not bool).
+
+    An object array is accepted if its entries are real numbers (as scikit-learn
+    does); the caller then converts it, with a CopyWarning for X."""
     kind = a.dtype.kind
     if kind == "b":
         raise TypeError(
@@ -42,9 +50,25 @@ def _check_dtype(a, name):
             f"Convert it explicitly, e.g. {name}.astype(float), if that is intended."
         )
     if kind == "c":
-        raise TypeError(f"{name} has complex dtype {a.dtype}; fastgd fits real-valued data only.")
+        raise ComplexDataError(
+            f"{name} has complex dtype {a.dtype}; Complex data not supported: fastgd fits "
+            f"real-valued data only."
+        )
+    if kind == "O":
+        try:
+            converted = a.astype(np.float64)
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"{name} has dtype object with an entry that is not a real number: {error}"
+            ) from None
+        if a.size and any(isinstance(v, (bool, np.bool_, complex, np.complexfloating))
+                          for v in a.flat[:1]):
+            raise TypeError(f"{name} has dtype object holding {type(a.flat[0]).__name__} "
+                            f"values; expected real numbers (float or integer).")
+        return converted
     if kind not in "fiu":
         raise TypeError(f"{name} has dtype {a.dtype}; expected real numbers (float or integer).")
+    return a
 
 
 def check_finite(a, name):
@@ -86,16 +110,31 @@ def check_X(X, name="X"):
     """Return ``(X, x_is_f)``: X as a float32/float64, C- or F-contiguous 2-D array."""
     _reject_unsupported_container(X, name)
     X = np.asarray(X)
+    if X.dtype.kind == "O":
+        original_dtype = X.dtype
+        X = _check_dtype(X, name)  # float64 now: a copy, reported below
+        warnings.warn(
+            f"{name} was copied ({X.size * 8 / 1e6:.3g} MB): converted from {original_dtype} "
+            f"to float64. Pass a float64 or float32 array to avoid the copy.",
+            CopyWarning,
+            stacklevel=3,
+        )
     _check_dtype(X, name)
     if X.ndim != 2:
-        hint = f" (use {name}.reshape(-1, 1) for a single feature)" if X.ndim == 1 else ""
+        hint = (
+            f" (Reshape your data: {name}.reshape(-1, 1) if it has a single feature, "
+            f"{name}.reshape(1, -1) if it is a single sample)"
+            if X.ndim == 1 else ""
+        )
         raise ValueError(
             f"{name} must be a 2-D array of shape (n_samples, n_features); "
             f"got a {_describe(X)}{hint}."
         )
     if X.shape[0] == 0 or X.shape[1] == 0:
+        missing = "sample(s)" if X.shape[0] == 0 else "feature(s)"
         raise ValueError(
-            f"{name} must have at least one sample and one feature; got shape {X.shape}."
+            f"{name} must have at least one sample and one feature; found 0 {missing} "
+            f"(shape={X.shape}) while a minimum of 1 is required."
         )
     if X.dtype.char in "fd" and X.dtype.isnative:  # float32, float64
         target = X.dtype
@@ -127,8 +166,9 @@ def check_X(X, name="X"):
 def check_y(y, n_samples, dtype, name="y"):
     """Return ``(Y, y_is_1d)``: y as an (N, K) array of ``dtype`` (a view when it can)."""
     _reject_unsupported_container(y, name)
-    y = np.asarray(y)
-    _check_dtype(y, name)
+    if y is None:
+        raise TypeError(f"{name} is None; fastgd needs the targets of a supervised fit.")
+    y = _check_dtype(np.asarray(y), name)  # object arrays of numbers become float64
     if y.ndim not in (1, 2):
         raise ValueError(
             f"{name} must be a 1-D array of shape (n_samples,) or a 2-D array of shape "
@@ -289,6 +329,94 @@ def check_n_threads(n_threads):
     if n_threads < 1:
         raise ValueError(f"n_threads must be None or an integer >= 1; got {n_threads}.")
     return int(n_threads)
+
+
+def _check_int(value, name, low, allow_none=False):
+    if allow_none and value is None:
+        return None
+    expected = f"{'None or ' if allow_none else ''}an integer >= {low}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be {expected}; got {value!r}.")
+    if value < low:
+        raise ValueError(f"{name} must be {expected}; got {value}.")
+    return int(value)
+
+
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}.")
+    return bool(value)
+
+
+def check_batch_size(batch_size):
+    """None (full batch) or an integer >= 1."""
+    return _check_int(batch_size, "batch_size", 1, allow_none=True)
+
+
+def check_shuffle(shuffle):
+    return _check_bool(shuffle, "shuffle")
+
+
+def check_schedule(schedule, power_t):
+    """Return the kernels' schedule code and power_t as a float."""
+    if not isinstance(schedule, str) or schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}; got {schedule!r}.")
+    power_t = _check_real(power_t, "power_t")
+    if not (np.isfinite(power_t) and power_t >= 0):
+        raise ValueError(f"power_t must be a finite number >= 0; got {power_t!r}.")
+    return SCHEDULES.index(schedule), power_t
+
+
+def check_early_stopping(early_stopping, validation_fraction, n_iter_no_change):
+    early_stopping = _check_bool(early_stopping, "early_stopping")
+    validation_fraction = _check_real(validation_fraction, "validation_fraction")
+    if not 0 < validation_fraction < 1:
+        raise ValueError(
+            f"validation_fraction must be in (0, 1); got {validation_fraction!r}."
+        )
+    return early_stopping, validation_fraction, _check_int(n_iter_no_change,
+                                                           "n_iter_no_change", 1)
+
+
+def check_random_state(random_state):
+    """Return a seed for the kernels' generator (uint64 as a Python int).
+
+    As scikit-learn's random_state: None draws fresh entropy (results vary from
+    run to run), an int gives the same seed every time, a numpy Generator or
+    RandomState is drawn from (so two fits with the same instance differ).
+    """
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+    if isinstance(random_state, (numbers.Integral, np.integer)) and not isinstance(
+        random_state, (bool, np.bool_)
+    ):
+        if random_state < 0:
+            raise ValueError(f"random_state must be None, an int >= 0 or a numpy "
+                             f"Generator / RandomState; got {random_state}.")
+        return int(np.random.SeedSequence(int(random_state)).generate_state(1, np.uint64)[0])
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**64, dtype=np.uint64))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**63, dtype=np.int64))
+    raise TypeError(
+        f"random_state must be None, an int >= 0 or a numpy Generator / RandomState; "
+        f"got {random_state!r}."
+    )
+
+
+def check_callback(callback):
+    if callback is not None and not callable(callback):
+        raise TypeError(
+            f"callback must be None or a callable (iteration, coef, intercept, loss); "
+            f"got {callback!r}."
+        )
+    return callback
+
+
+def check_verbose(verbose):
+    if isinstance(verbose, (bool, np.bool_)):
+        return int(verbose)
+    return _check_int(verbose, "verbose", 0)
 
 
 def check_fit_intercept(fit_intercept):

@@ -190,7 +190,8 @@ def test_finite_y_whose_loss_overflows_says_overflow_not_nan():
 
 BAD_DTYPE_VALUES = {
     "complex": lambda a: a.astype(np.complex128),
-    "object": lambda a: a.astype(object),
+    "object-str": lambda a: np.where(a > 0, "a", "b").astype(object),
+    "object-bool": lambda a: (a > 0).astype(object),
     "str": lambda a: a.astype(str),
     "bool": lambda a: a > 0,
 }
@@ -575,3 +576,18 @@ def test_lr_a_hair_above_two_over_L_does_not_return_a_blown_up_result(backend):
         f"silent divergence: loss went from {history[0]:.6g} (min {history.min():.6g}) "
         f"to {history[-1]:.6g} without DivergenceError"
     )
+
+
+def test_object_arrays_of_numbers_are_converted(backend):
+    """As scikit-learn: an object array of numbers is data (X copied, with a warning)."""
+    X, y = _good()
+    expected = fastgd.fit(X, y, max_iter=5, tol=0, backend=backend)
+    with pytest.warns(fastgd.CopyWarning, match="converted from object to float64"):
+        got = fastgd.fit(X.astype(object), y.astype(object), max_iter=5, tol=0, backend=backend)
+    np.testing.assert_array_equal(got.coef, expected.coef)
+
+
+def test_y_none_is_named():
+    X, _ = _good()
+    with pytest.raises(TypeError, match="y is None"):
+        fastgd.fit(X, None)

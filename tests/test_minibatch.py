@@ -1,0 +1,216 @@
+"""Mini-batch and stochastic gradient descent: batch_size, shuffle, random_state.
+
+Oracles: the NumPy reference run with the same sample order (same generator on
+every backend), the seeds' per-sample loop (seed 000, "len(x)=1"), scikit-learn's
+SGDRegressor (the same per-sample update) and np.linalg.lstsq.
+"""
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import _backends, _reference
+
+from conftest import lstsq, make_problem
+
+RTOL = {np.float64: 1e-9, np.float32: 2e-4}
+
+
+@pytest.mark.parametrize("n_targets", [None, 3])
+@pytest.mark.parametrize("batch_size", [1, 7, 64])
+def test_compiled_minibatch_equals_reference(compiled_backend, dtype, layout, n_targets,
+                                             batch_size):
+    X, y, _, _ = make_problem(203, 6, n_targets, dtype=dtype, layout=layout, seed=3)
+    weights = np.random.default_rng(0).uniform(0.5, 2.0, X.shape[0])
+    options = dict(lr=0.05, max_iter=6, tol=0, batch_size=batch_size, random_state=7,
+                   momentum=0.3, sample_weight=weights)
+    ref = fastgd.fit(X, y, backend="numpy", **options)
+    got = fastgd.fit(X, y, backend=compiled_backend, **options)
+    assert got.coef.dtype == dtype and got.coef.shape == ref.coef.shape
+    np.testing.assert_allclose(got.coef, ref.coef, rtol=RTOL[dtype], atol=RTOL[dtype])
+    np.testing.assert_allclose(got.intercept, ref.intercept, rtol=RTOL[dtype], atol=RTOL[dtype])
+    for name in ("loss", "grad_norm", "lr"):
+        np.testing.assert_allclose(got.history[name], ref.history[name], rtol=RTOL[dtype] * 10)
+
+
+def test_every_backend_draws_the_same_permutations():
+    """The kernels' SplitMix64 + Fisher-Yates is the reference's, draw for draw:
+    after three epochs of shuffling, the row order is the same everywhere."""
+    X, y, _, _ = make_problem(50, 2, seed=0)
+    orders = {}
+    for name in ("numpy", "numba", "cython"):
+        backend = _backends.get_backend(name)
+        W, b = np.zeros((1, 2)), np.zeros(1)
+        order = np.arange(50, dtype=np.int64)
+        options = _backends.FitOptions(lr=0.01, n_train=50, batch_size=10, shuffle=True,
+                                       n_penalized=2)
+        optimizer = _backends.Optimizer.new(0.01, 1, 2, seed=12345)
+        workspace = backend.fit_workspace(X, 1, None, order, options)
+        history = np.empty((3, _reference.N_HISTORY))
+        n_epochs, _ = backend.fit(X, y[:, None], W, b, False, None, order, options, optimizer,
+                                  history, 10**6, workspace)
+        assert n_epochs == 3
+        orders[name] = order
+    expected = np.arange(50)
+    rng_state = np.array([12345], dtype=np.uint64)
+    for _ in range(3):
+        _reference.shuffle(expected, 50, rng_state)
+    for name, order in orders.items():
+        np.testing.assert_array_equal(order, expected, err_msg=name)
+    assert not np.array_equal(expected, np.arange(50))
+
+
+def test_same_seed_is_bitwise_reproducible_for_every_thread_count(compiled_backend):
+    # Batches of 4096 x 64 are large enough to run on several threads.
+    X, y, _, _ = make_problem(20_000, 64, seed=4)
+    options = dict(lr=0.01, max_iter=2, tol=0, batch_size=4096, random_state=11,
+                   backend=compiled_backend)
+    first = fastgd.fit(X, y, n_threads=1, **options)
+    for n_threads in (1, 2, None):
+        again = fastgd.fit(X, y, n_threads=n_threads, **options)
+        assert again.coef.tobytes() == first.coef.tobytes()
+        assert again.history["loss"].tobytes() == first.history["loss"].tobytes()
+    other_seed = fastgd.fit(X, y, **{**options, "random_state": 12})
+    assert other_seed.coef.tobytes() != first.coef.tobytes()
+
+
+def test_random_state_instances_advance_as_in_scikit_learn():
+    X, y, _, _ = make_problem(100, 3, seed=0)
+    options = dict(lr=0.05, max_iter=2, tol=0, batch_size=8)
+    rng = np.random.default_rng(0)
+    first = fastgd.fit(X, y, random_state=rng, **options)
+    second = fastgd.fit(X, y, random_state=rng, **options)
+    assert not np.array_equal(first.coef, second.coef)
+    again = fastgd.fit(X, y, random_state=np.random.default_rng(0), **options)
+    np.testing.assert_array_equal(again.coef, first.coef)
+
+
+def test_batch_size_one_is_the_seeds_per_sample_update(backend):
+    """Seed 000: ``gradient = x.T.dot(error) / len(x)  # here, len(x)=1``, one sample
+    at a time, in order (shuffle=False), no intercept."""
+    X, y, _, _ = make_problem(40, 3, seed=5)
+    lr = 0.05
+    w = np.zeros(3)
+    for _ in range(4):
+        for i in range(len(X)):
+            x = X[i:i + 1]
+            error = y[i:i + 1] - x.dot(w)
+            w += lr * x.T.dot(error) / len(x)
+    result = fastgd.fit(X, y, lr=lr, max_iter=4, tol=0, batch_size=1, shuffle=False,
+                        fit_intercept=False, backend=backend)
+    np.testing.assert_allclose(result.coef, w, rtol=1e-12, atol=1e-14)
+
+
+def test_per_sample_updates_equal_scikit_learn_sgdregressor(backend):
+    """SGDRegressor with no penalty, a constant step and no shuffling makes exactly
+    the per-sample update of batch_size=1 (intercept included)."""
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    X, y, _, _ = make_problem(60, 4, seed=6)
+    sgd = sklearn.SGDRegressor(penalty=None, alpha=0.0, learning_rate="constant", eta0=0.02,
+                               shuffle=False, max_iter=5, tol=None).fit(X, y)
+    result = fastgd.fit(X, y, lr=0.02, max_iter=5, tol=0, batch_size=1, shuffle=False,
+                        backend=backend)
+    np.testing.assert_allclose(result.coef, sgd.coef_, rtol=1e-10)
+    np.testing.assert_allclose(result.intercept, sgd.intercept_[0], rtol=1e-10)
+
+
+def test_batch_size_of_all_rows_is_full_batch(compiled_backend):
+    X, y, _, _ = make_problem(100, 4, seed=0)
+    options = dict(lr=0.1, max_iter=20, tol=0, backend=compiled_backend, solver="stream")
+    full = fastgd.fit(X, y, **options)
+    for batch_size in (100, 1000):
+        same = fastgd.fit(X, y, batch_size=batch_size, **options)
+        assert same.coef.tobytes() == full.coef.tobytes()
+
+
+def test_minibatch_converges_to_lstsq_on_noise_free_data(compiled_backend, dtype):
+    """Without noise every sample is fitted exactly at the solution, so constant-step
+    SGD converges to it (no noise floor): compare with lstsq."""
+    X, y, _, _ = make_problem(500, 5, 2, dtype=dtype, noise=0.0, seed=8)
+    result = fastgd.fit(X, y, batch_size=16, max_iter=200, tol=1e-6, random_state=0,
+                        backend=compiled_backend)
+    coef, intercept = lstsq(X, y)
+    atol = 1e-5 if dtype == np.float64 else 1e-3
+    np.testing.assert_allclose(result.coef, coef, atol=atol)
+    np.testing.assert_allclose(result.intercept, intercept, atol=atol)
+    assert result.converged and result.n_iter < 200
+
+
+def test_sgd_with_decreasing_steps_approaches_lstsq(compiled_backend):
+    """With noise, invscaling steps shrink the SGD noise ball around the solution."""
+    X, y, _, _ = make_problem(2000, 5, noise=0.5, seed=9)
+    coef, intercept = lstsq(X, y)
+    errors = []
+    for max_iter in (2, 50):
+        result = fastgd.fit(X, y, batch_size=8, schedule="invscaling", power_t=0.5,
+                            max_iter=max_iter, tol=0, random_state=0, backend=compiled_backend)
+        errors.append(np.linalg.norm(result.coef - coef) + abs(result.intercept - intercept))
+    assert errors[1] < errors[0] / 3
+    assert errors[1] < 0.02
+
+
+def test_auto_lr_is_stable_for_per_sample_updates(compiled_backend):
+    """lr="auto" with batch_size=1 uses 1 / L_max (L_max = max ||[x_i, 1]||^2), a
+    step a badly scaled row cannot turn into divergence."""
+    X, y, _, _ = make_problem(300, 4, seed=10)
+    X[:, 0] *= 30.0
+    result = fastgd.fit(X, y, batch_size=1, max_iter=30, tol=0, random_state=0,
+                        backend=compiled_backend)
+    L_max = np.max(np.sum(X**2, axis=1) + 1)
+    assert result.lr == pytest.approx(1 / L_max)
+    assert np.all(np.diff(result.history["loss"][5:]) < result.history["loss"][0])
+    assert np.isfinite(result.coef).all()
+
+
+def test_minibatch_loss_is_the_rows_losses_as_they_were_seen():
+    """history["loss"] with mini-batches: sum over batches of the batch's half squared
+    error at the point where its update started, over all rows (shuffle=False lets
+    the test replay the updates)."""
+    X, y, _, _ = make_problem(30, 2, seed=2)
+    lr = 0.05
+    result = fastgd.fit(X, y, lr=lr, max_iter=1, tol=0, batch_size=10, shuffle=False,
+                        backend="cython")
+    w, b, loss = np.zeros(2), 0.0, 0.0
+    for start in range(0, 30, 10):
+        r = X[start:start + 10] @ w + b - y[start:start + 10]
+        loss += np.sum(r**2) / (2 * 30)
+        w, b = w - lr * r @ X[start:start + 10] / 10, b - lr * r.mean()
+    assert result.history["loss"][0] == pytest.approx(loss, rel=1e-12)
+    np.testing.assert_allclose(result.coef, w, rtol=1e-12)
+
+
+def test_minibatch_plateau_stops_and_tol_zero_runs_every_epoch():
+    X, y, _, _ = make_problem(300, 3, noise=0.3, seed=1)
+    stopped = fastgd.fit(X, y, batch_size=4, max_iter=500, tol=1e-3, random_state=0,
+                         backend="cython")
+    assert stopped.converged and stopped.n_iter < 500
+    losses = stopped.history["loss"]
+    best_before = losses[:-5].min()
+    # The last n_iter_no_change=5 epochs did not beat the best before them by tol.
+    assert np.all(losses[-5:] >= (1 - 1e-3) * best_before)
+    full = fastgd.fit(X, y, batch_size=4, max_iter=40, tol=0, random_state=0,
+                      backend="cython")
+    assert full.n_iter == 40 and not full.converged
+
+
+def test_gram_solver_needs_a_full_batch():
+    X, y, _, _ = make_problem(50, 3, seed=0)
+    with pytest.raises(ValueError, match="solver='gram'.*batch_size"):
+        fastgd.fit(X, y, batch_size=10, solver="gram")
+    assert fastgd.fit(X, y, batch_size=10, max_iter=3, tol=0).solver == "stream"
+
+
+@pytest.mark.parametrize(
+    "options, error, match",
+    [
+        (dict(batch_size=0), ValueError, "batch_size must be None or an integer >= 1"),
+        (dict(batch_size=2.5), TypeError, "batch_size must be None or an integer"),
+        (dict(shuffle="yes"), TypeError, "shuffle must be True or False"),
+        (dict(random_state=-1), ValueError, "random_state must be None, an int >= 0"),
+        (dict(random_state="seed"), TypeError, "random_state must be None, an int"),
+    ],
+)
+def test_bad_minibatch_arguments(options, error, match):
+    X, y, _, _ = make_problem(20, 2, seed=0)
+    with pytest.raises(error, match=match):
+        fastgd.fit(X, y, **options)
