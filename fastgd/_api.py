@@ -354,9 +354,11 @@ def fit(
         The step of update ``t`` (t = 0, 1, ... counts updates, mini-batches
         included): ``"constant"``: ``lr``; ``"invscaling"``: ``lr / (1 + t) **
         power_t``; ``"adaptive"``: ``lr`` divided by 5 each time the epoch score
-        (training or validation loss) has not improved (in ``tol``'s sense) for
-        ``n_iter_no_change`` epochs, the fit stopping once it is below
-        ``1e-6 * lr``. ``lr="auto"`` gives the starting step in every case.
+        (training or validation loss) has not improved for ``n_iter_no_change``
+        epochs, the fit stopping once it is below ``1e-6 * lr``. "Improved" is in
+        ``tol``'s sense with mini-batches or early stopping; with a full batch,
+        whose loss decreases at every iteration of a stable step, it is any
+        decrease (so the step shrinks only when it is too large). ``lr="auto"`` gives the starting step in every case.
     power_t : float, default=0.25
         The exponent of ``"invscaling"`` (scikit-learn's SGD default).
     early_stopping : bool, default=False

@@ -504,7 +504,7 @@ def fit(
     cdef Py_ssize_t max_epochs = history.shape[0]
     cdef Py_ssize_t epochs = 0, update, batch, lo, hi, batch_rows, j, k, column
     cdef int status = MAX_ITER
-    cdef bint last
+    cdef bint last, exact, plateau_stops
     cdef double loss, half_sq, scale, epoch_loss, step, grad_norm2, validation_loss, score
     with nogil:
         for update in range(max_updates):
@@ -581,8 +581,11 @@ def fit(
                     status = CONVERGED
                     break
             score = validation_loss if early_stopping else epoch_loss
-            if _end_of_epoch(state, score, lr, schedule, tol, n_iter_no_change,
-                             early_stopping or (n_batches > 1 and tol > 0)):
+            # A full batch: only a loss that does not decrease at all is a plateau.
+            exact = n_batches == 1 and not early_stopping
+            plateau_stops = early_stopping or (n_batches > 1 and tol > 0)
+            if _end_of_epoch(state, score, lr, schedule, 0.0 if exact else tol,
+                             n_iter_no_change, plateau_stops):
                 status = CONVERGED
                 break
     return epochs, status

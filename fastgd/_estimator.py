@@ -5,7 +5,9 @@ import warnings
 
 import numpy as np
 
-from ._api import fit as _fit
+from . import _reference
+from ._api import FitInterrupted
+from ._api import fit_resumable as _fit_resumable
 from ._validation import check_finite, check_X
 
 try:  # scikit-learn is optional: with it, GDRegressor is a full scikit-learn citizen
@@ -64,6 +66,15 @@ class NotFittedError(_NotFittedBase):
     """
 
 
+# The constructor parameters that are fastgd.fit's options (all but warm_start).
+_FIT_PARAMETERS = (
+    "lr", "max_iter", "tol", "fit_intercept", "backend", "n_threads", "solver", "penalty",
+    "alpha", "l1_ratio", "momentum", "nesterov", "batch_size", "shuffle", "random_state",
+    "schedule", "power_t", "early_stopping", "validation_fraction", "n_iter_no_change",
+    "verbose", "callback",
+)
+
+
 def _input_feature_names(X):
     """The column names of a dataframe X as scikit-learn records them, or None.
 
@@ -104,22 +115,30 @@ def _list_names(names, max_names=5):
 
 
 class GDRegressor(_Mixin, _Base):
-    """Linear least squares fitted by full-batch gradient descent in compiled code.
+    """Linear least squares fitted by gradient descent in compiled code.
 
     A scikit-learn style estimator around :func:`fastgd.fit`: it minimises half
-    the mean squared error ``sum((X @ coef_.T + intercept_ - y) ** 2) / (2 N)``.
-    The constructor only stores its parameters; they are checked in :meth:`fit`.
+    the mean squared error ``sum((X @ coef_.T + intercept_ - y) ** 2) / (2 N)``
+    (weighted, plus a penalty, if asked), by full-batch or mini-batch gradient
+    descent. y may be 2-D (one linear model per column). The constructor only
+    stores its parameters; they are checked in :meth:`fit`. Every option runs on
+    both compiled backends, in float32 and float64, for single and multiple
+    outputs; :func:`fastgd.fit` gives the exact formulas.
 
     Parameters
     ----------
     lr : "auto" or float, default="auto"
-        Learning rate; ``"auto"`` is 1/L, L the largest eigenvalue of the Hessian.
+        Learning rate (the starting step of a schedule). ``"auto"``: 1/L, L the
+        largest eigenvalue of the Hessian (full batch), or the mini-batch
+        smoothness constant between L and ``max ||x_i||^2`` (mini-batches).
     max_iter : int, default=1000
-        Maximum number of iterations.
+        Maximum number of epochs (iterations, with a full batch).
     tol : float, default=1e-6
-        Stop when the gradient norm falls to ``tol`` times its value at the start
-        (or at the zero model, if larger); 0 runs all iterations. See
-        :func:`fastgd.fit`.
+        Full batch: stop when the gradient norm falls to ``tol`` times its value
+        at the start (or at the zero model, if larger). Mini-batches or early
+        stopping: stop when the epoch's training (or validation) loss has not
+        fallen below ``(1 - tol)`` times its best for ``n_iter_no_change``
+        epochs. 0 runs all epochs. See :func:`fastgd.fit`.
     fit_intercept : bool, default=True
         Whether to fit the intercept.
     backend : {"auto", "numba", "cython", "numpy"}, default="auto"
@@ -128,8 +147,8 @@ class GDRegressor(_Mixin, _Base):
         Threads for the compiled kernels (None: all allowed). Results do not
         depend on it.
     solver : {"auto", "stream", "gram"}, default="auto"
-        Streaming passes over X, or one pass to form the Gram matrix and cheap
-        iterations after it; see :func:`fastgd.fit`.
+        Streaming passes over X, or (full batch only) one pass to form the Gram
+        matrix and cheap iterations after it; see :func:`fastgd.fit`.
     penalty : {None, "l2", "l1", "elasticnet"}, default=None
         Regularisation of coef_ (never of intercept_), scaled as in scikit-learn's
         ElasticNet: ``alpha * (l1_ratio * ||w||_1 + (1 - l1_ratio) / 2 * ||w||^2)``
@@ -142,15 +161,47 @@ class GDRegressor(_Mixin, _Base):
         Heavy-ball momentum (torch.optim.SGD's); see :func:`fastgd.fit`.
     nesterov : bool, default=False
         Nesterov's accelerated variant of the momentum step.
+    batch_size : int, optional
+        None: full batch. An int: mini-batch gradient descent (1: per-sample SGD).
+    shuffle : bool, default=True
+        Shuffle the training rows before each epoch of mini-batches.
+    random_state : None, int, numpy Generator or RandomState, optional
+        Seeds the shuffling and the validation split; an int gives bitwise the
+        same fit every time.
+    schedule : {"constant", "invscaling", "adaptive"}, default="constant"
+        Step of update t: ``lr``, ``lr / (1 + t) ** power_t``, or ``lr`` divided
+        by 5 whenever the epoch loss stalls for ``n_iter_no_change`` epochs.
+    power_t : float, default=0.25
+        The exponent of "invscaling".
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows and stop when their loss
+        stops improving.
+    validation_fraction : float, default=0.1
+        The held-out share for early stopping.
+    n_iter_no_change : int, default=5
+        Epochs without improvement before stopping (or dividing the step).
+    warm_start : bool, default=False
+        ``fit`` starts from the previous ``coef_`` and ``intercept_`` (with a
+        fresh optimiser state: zero momentum, the schedule at t = 0).
+    verbose : int, default=0
+        1: a progress bar (tqdm) with the current loss.
+    callback : callable, optional
+        ``callback(iteration, coef, intercept, loss)`` after each epoch; returning
+        False stops the fit.
 
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
     intercept_ : float or ndarray of shape (n_targets,)
     n_iter_ : int
-        Iterations run.
+        Epochs run (by fit, or by all partial_fit calls since the first).
     loss_curve_ : ndarray of shape (n_iter_,)
-        Loss at the start of each iteration.
+        The loss of each epoch (``history_["loss"]``).
+    history_ : dict of ndarray of shape (n_iter_,)
+        Per epoch: ``"loss"``, ``"grad_norm"``, ``"lr"`` (the step), and with
+        early stopping ``"validation_loss"``; see :class:`fastgd.FitResult`.
+    t_ : int
+        Updates made (mini-batches, or iterations): the schedule's time.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,), dtype object
@@ -159,7 +210,7 @@ class GDRegressor(_Mixin, _Base):
         of their X as scikit-learn does: a UserWarning when only one of the two has
         names, a ValueError when the names differ.
     lr_ : float
-        The learning rate used.
+        The starting step used.
     converged_ : bool
     backend_ : str
         The backend that ran the fit.
@@ -181,7 +232,10 @@ class GDRegressor(_Mixin, _Base):
 
     def __init__(self, lr="auto", max_iter=1000, tol=1e-6, fit_intercept=True, backend="auto",
                  n_threads=None, solver="auto", penalty=None, alpha=1e-4, l1_ratio=0.15,
-                 momentum=0.0, nesterov=False):
+                 momentum=0.0, nesterov=False, batch_size=None, shuffle=True,
+                 random_state=None, schedule="constant", power_t=0.25, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=5, warm_start=False, verbose=0,
+                 callback=None):
         self.lr = lr
         self.max_iter = max_iter
         self.tol = tol
@@ -194,6 +248,17 @@ class GDRegressor(_Mixin, _Base):
         self.l1_ratio = l1_ratio
         self.momentum = momentum
         self.nesterov = nesterov
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.schedule = schedule
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.callback = callback
 
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
         """Fit the model; return self.
@@ -203,44 +268,108 @@ class GDRegressor(_Mixin, _Base):
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
         coef_init : array-like of shape (n_features,) or (n_targets, n_features), optional
-            Starting coefficients (as in scikit-learn's SGDRegressor.fit).
+            Starting coefficients (as in scikit-learn's SGDRegressor.fit). With
+            ``warm_start=True`` and a fitted model, the default is ``coef_``.
         intercept_init : float or array-like of shape (n_targets,), optional
-            Starting intercept.
+            Starting intercept (``intercept_`` with ``warm_start``).
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights of the weighted half MSE (see :func:`fastgd.fit`).
+
+        Raises
+        ------
+        fastgd.FitInterrupted
+            On Ctrl-C: the model then holds the coefficients reached (``n_iter_``
+            says how many epochs ran) and the exception's message says how far it got.
         """
         self._check_y_is_given(y)
         # Read before the fit, so that unusable column names fail before the work.
         feature_names = _input_feature_names(X)
-        result = _fit(
-            X,
-            y,
-            lr=self.lr,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            fit_intercept=self.fit_intercept,
-            coef_init=coef_init,
-            intercept_init=intercept_init,
-            backend=self.backend,
-            n_threads=self.n_threads,
-            solver=self.solver,
-            penalty=self.penalty,
-            alpha=self.alpha,
-            l1_ratio=self.l1_ratio,
-            sample_weight=sample_weight,
-            momentum=self.momentum,
-            nesterov=self.nesterov,
-        )
+        if self.warm_start and hasattr(self, "coef_"):
+            coef_init = self.coef_ if coef_init is None else coef_init
+            intercept_init = self.intercept_ if intercept_init is None else intercept_init
+        self._run(X, y, feature_names, append=False, coef_init=coef_init,
+                  intercept_init=intercept_init, sample_weight=sample_weight, optimizer=None)
+        return self
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over ``(X, y)``, continuing from the current state; return self.
+
+        For data that arrives in chunks (read from disk, say): each call makes one
+        pass over its chunk in mini-batches of ``batch_size`` (the whole chunk when
+        None), starting from ``coef_`` and ``intercept_`` and keeping the optimiser's
+        state from the previous call: the step (``lr="auto"`` is estimated on the
+        first chunk), the schedule's time ``t_``, the momentum velocity and the
+        shuffling generator. ``max_iter``, ``tol`` and ``early_stopping`` do not
+        apply: the caller decides when to stop. ``fit`` starts afresh.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The chunk; after the first call, with ``n_features_in_`` columns (and
+            the same column names).
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgd import GDRegressor
+        >>> rng = np.random.default_rng(0)
+        >>> model = GDRegressor(batch_size=32, random_state=0)
+        >>> for _ in range(100):  # chunks as they arrive
+        ...     X = rng.standard_normal((256, 3))
+        ...     model = model.partial_fit(X, X @ [1.0, 2.0, 3.0] + 4.0)
+        >>> np.round(model.coef_, 3), round(float(model.intercept_), 3), model.n_iter_
+        (array([1., 2., 3.]), 4.0, 100)
+        """
+        self._check_y_is_given(y)
+        optimizer = getattr(self, "_optimizer", None)
+        if optimizer is None or not hasattr(self, "coef_"):
+            feature_names, coef_init, intercept_init, optimizer = (
+                _input_feature_names(X), None, None, None)
+        else:
+            feature_names = getattr(self, "feature_names_in_", None)
+            X = self._check_X_as_fitted(X)
+            coef_init, intercept_init = self.coef_, self.intercept_
+        self._run(X, y, feature_names, append=optimizer is not None, coef_init=coef_init,
+                  intercept_init=intercept_init, sample_weight=sample_weight,
+                  optimizer=optimizer, max_iter=1, tol=0.0, early_stopping=False,
+                  solver="stream")
+        return self
+
+    def _run(self, X, y, feature_names, append, optimizer, **overrides):
+        """Run fastgd's fit with this estimator's parameters (and ``overrides``) and
+        store what it returns; on Ctrl-C, store what it got to and re-raise."""
+        options = {name: getattr(self, name) for name in _FIT_PARAMETERS}
+        options.update(overrides)
+        try:
+            result, optimizer = _fit_resumable(X=X, y=y, optimizer=optimizer, **options)
+        except FitInterrupted as interrupted:
+            self._store(interrupted.result, None, feature_names, append)
+            raise
+        self._store(result, optimizer, feature_names, append)
+
+    def _store(self, result, optimizer, feature_names, append):
+        """Set the fitted attributes from a FitResult (appending the history of a
+        partial_fit to that of the previous calls)."""
+        history = result.history
+        if append:
+            history = {name: np.concatenate([self.history_[name], values])
+                       for name, values in history.items()}
         self.coef_ = result.coef
         self.intercept_ = result.intercept
-        self.n_iter_ = result.n_iter
-        self.loss_curve_ = result.loss_history
+        self.n_iter_ = (self.n_iter_ if append else 0) + result.n_iter
+        self.history_ = history
+        self.loss_curve_ = history["loss"]
         self.lr_ = result.lr
         self.converged_ = result.converged
         self.backend_ = result.backend
         self.solver_ = result.solver
+        # The optimiser state that partial_fit resumes from (None after an interrupt:
+        # the next partial_fit starts afresh from the coefficients reached).
+        self._optimizer = optimizer
+        self.t_ = int(optimizer.state[_reference.T]) if optimizer is not None else 0
         self._record_input_features(feature_names, result.coef.shape[-1])
-        return self
 
     def predict(self, X):
         """Predict ``X @ coef_.T + intercept_``.

@@ -471,8 +471,11 @@ def fit(X, Y, W, b, weights, train_weight, val_weight, x_is_f, chunk_rows, n_thr
             if tol > 0 and grad_norm2 <= state[THRESHOLD]:
                 return epochs, CONVERGED
         score = validation_loss if early_stopping else epoch_loss
+        # A full batch: only a loss that does not decrease at all is a plateau.
+        exact = n_batches == 1 and not early_stopping
         plateau_stops = early_stopping or (n_batches > 1 and tol > 0)
-        if _end_of_epoch(state, score, lr, schedule, tol, n_iter_no_change, plateau_stops):
+        if _end_of_epoch(state, score, lr, schedule, 0.0 if exact else tol, n_iter_no_change,
+                         plateau_stops):
             return epochs, CONVERGED
     return epochs, MAX_ITER
 

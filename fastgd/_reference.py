@@ -311,7 +311,12 @@ def fit(X, Y, W, b, weights, order, n_train, batch_size, shuffle_rows, rng_state
             if tol > 0 and grad_norm2 <= state[THRESHOLD]:
                 return epochs, CONVERGED
         score = validation_loss if early_stopping else epoch_loss
+        # Full-batch gradient descent with a stable step decreases the loss at every
+        # iteration: there, only a loss that does not decrease at all is a plateau
+        # (the sign of too large a step), whatever tol says about the gradient.
+        exact = n_batches == 1 and not early_stopping
         plateau_stops = early_stopping or (n_batches > 1 and tol > 0)
-        if end_of_epoch(state, score, lr, schedule, tol, n_iter_no_change, plateau_stops):
+        if end_of_epoch(state, score, lr, schedule, 0.0 if exact else tol, n_iter_no_change,
+                        plateau_stops):
             return epochs, CONVERGED
     return epochs, status

@@ -77,3 +77,14 @@ def lstsq(X, y, fit_intercept=True):
     else:
         coef, intercept = solution, np.zeros(solution.shape[1:])
     return coef.T, intercept
+
+
+def assert_stopped_at_a_plateau(scores, tol, n_iter_no_change):
+    """The plateau rule of fastgd.fit's tol, checked on a history: the last
+    n_iter_no_change scores did not improve on the best before each, and the one
+    before them did (or was the first)."""
+    n = len(scores)
+    for i in range(n - n_iter_no_change, n):
+        assert scores[i] >= (1 - tol) * scores[:i].min()
+    i = n - n_iter_no_change - 1
+    assert i == 0 or scores[i] < (1 - tol) * scores[:i].min()

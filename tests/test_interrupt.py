@@ -1,0 +1,130 @@
+"""Long fits a person can watch and stop: callback, verbose, Ctrl-C.
+
+The kernels return to Python between bounded segments of work (fastgd._api's
+SEGMENT_WORK); these tests check what happens there, without timing anything: the
+SIGINT test only asserts that the fit stopped early and kept what it reached.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import GDRegressor, _api
+
+from conftest import make_problem
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_callback_sees_every_epoch_and_can_stop_the_fit(backend, batch_size):
+    X, y, _, _ = make_problem(100, 3, 2, seed=0)
+    seen = []
+
+    def callback(iteration, coef, intercept, loss):
+        seen.append((iteration, coef.copy(), intercept.copy(), loss))
+        coef[...] = np.nan  # a copy: writing to it cannot harm the fit
+        return iteration < 4
+
+    options = dict(lr=0.1, tol=0, batch_size=batch_size, random_state=0, backend=backend,
+                   solver="stream")
+    stopped = fastgd.fit(X, y, max_iter=50, callback=callback, **options)
+    assert [s[0] for s in seen] == [1, 2, 3, 4]
+    assert stopped.n_iter == 4 and not stopped.converged
+    four = fastgd.fit(X, y, max_iter=4, **options)
+    np.testing.assert_array_equal(stopped.coef, four.coef)
+    np.testing.assert_array_equal(seen[-1][1], four.coef)
+    np.testing.assert_array_equal(seen[-1][2], four.intercept)
+    assert [s[3] for s in seen] == list(four.loss_history)
+
+
+def test_callback_gets_the_users_shapes_with_the_gram_solver():
+    X, y, _, _ = make_problem(200, 3, seed=1)
+    seen = []
+    fastgd.fit(X, y, max_iter=3, tol=0, lr=0.1, solver="gram",
+               callback=lambda i, coef, intercept, loss: seen.append((coef, intercept)))
+    direct = fastgd.fit(X, y, max_iter=3, tol=0, lr=0.1, solver="stream")
+    assert seen[-1][0].shape == (3,) and np.ndim(seen[-1][1]) == 0
+    np.testing.assert_allclose(seen[-1][0], direct.coef, rtol=1e-10)
+
+
+def test_stopping_by_callback_does_not_warn():
+    X, y, _, _ = make_problem(50, 2, seed=0)
+    GDRegressor(max_iter=100, tol=1e-12, callback=lambda *args: False).fit(X, y)
+
+
+def test_verbose_shows_progress_with_the_loss(capfd):
+    pytest.importorskip("tqdm")
+    X, y, _, _ = make_problem(50, 2, seed=0)
+    GDRegressor(max_iter=20, tol=0, verbose=1, callback=lambda *a: None).fit(X, y)
+    err = capfd.readouterr().err
+    assert "fastgd" in err and "20/20" in err and "loss=" in err
+
+
+def test_segments_bound_the_work_between_returns_to_python():
+    """Each kernel call makes at most SEGMENT_WORK multiply-adds (in the model of
+    _updates_per_call), at least one update, and the fit is the same as in one call."""
+    assert _api._updates_per_call(10**7, 0, 100, 1) == 1
+    per_sample = _api._updates_per_call(1, 0, 100, 1)
+    assert 1000 < per_sample < _api.SEGMENT_WORK // 100
+    X, y, _, _ = make_problem(400, 8, seed=2)
+    options = dict(lr=0.01, max_iter=3, tol=0, batch_size=1, random_state=0,
+                   backend="cython")
+    whole = fastgd.fit(X, y, **options)
+    original = _api.SEGMENT_WORK
+    try:
+        _api.SEGMENT_WORK = 1  # one update per call
+        pieces = fastgd.fit(X, y, **options)
+    finally:
+        _api.SEGMENT_WORK = original
+    assert pieces.coef.tobytes() == whole.coef.tobytes()
+
+
+LONG_FIT = textwrap.dedent(
+    """
+    import sys, numpy as np, fastgd
+    from fastgd import GDRegressor
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20_000, 50))
+    y = X @ rng.standard_normal(50)
+    model = GDRegressor(batch_size=1, max_iter=100_000, tol=0, lr=1e-4, random_state=0,
+                        backend=sys.argv[1])
+    model.partial_fit(X[:10], y[:10])  # compiles / warms up, then the long fit starts
+    print("fitting", flush=True)
+    try:
+        model.fit(X, y)
+    except fastgd.FitInterrupted as interrupt:
+        print("interrupted:", interrupt, flush=True)
+        print("n_iter", model.n_iter_, np.isfinite(model.coef_).all(),
+              interrupt.result.n_iter, flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("backend", ["cython", "numba"])
+def test_ctrl_c_stops_a_long_fit_and_keeps_its_coefficients(backend, tmp_path):
+    """A real SIGINT to a process in the middle of a fit that would take hours."""
+    script = tmp_path / "long_fit.py"
+    script.write_text(LONG_FIT)
+    process = subprocess.Popen([sys.executable, str(script), backend], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "fitting"
+        time.sleep(1.0)  # well inside the fit: 100000 epochs of 20000 updates
+        process.send_signal(signal.SIGINT)
+        # A generous bound against a hang, not a measure of latency.
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("interrupted: fit interrupted after ")
+    assert "the coefficients reached are in this exception's .result" in lines[0]
+    _, n_iter, finite, result_n_iter = lines[1].split()
+    assert finite == "True" and n_iter == result_n_iter and int(n_iter) < 100_000
