@@ -17,8 +17,18 @@ Kinds of measurement:
   the tools a user could pick instead: they are timed, and their accuracy is
   reported as the distance to the lstsq solution, but they do not run the same
   iterations, so they are not checked against the baseline.
+* ``lasso``: a whole L1-regularised fit, run to convergence, against scikit-learn's
+  ``Lasso`` on the same float64 data and the same objective,
+  ``||X w + b - y||^2 / (2N) + LASSO_ALPHA * ||w||_1`` with the intercept fitted and
+  not penalised. Each contender stops at its own tolerance ``LASSO_TOL`` (see
+  ``LASSO_CONTENDERS``), so they are compared by time *and* accuracy: every
+  result is scored against a Lasso run to a much tighter tolerance
+  (``lasso_reference``) by its objective, its distance to that solution and its
+  exact zeros (``setup_lasso_case``'s ``assess``). Its setup is ``setup(X, y) ->
+  run`` and ``run()`` returns a ``LassoFit``.
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -166,22 +176,177 @@ FIT_CONTENDERS = {
 FIT_SKIP = {("sklearn-sgd", "1e6x32")}
 
 
+# -------------------------------------------------------------------------- lasso
+
+LASSO_SHAPES = (
+    Shape("1e4x100", 10_000, 100),
+    Shape("1e6x100", 1_000_000, 100, slow=True),
+)
+# float64 only: LASSO_TOL is below what float32 rounding lets either solver certify.
+LASSO_DTYPES = ("float64",)
+LASSO_ALPHA = 0.05  # keeps the 10 true coefficients and zeroes the other 90
+LASSO_TOL = 1e-8
+LASSO_MAX_ITER = 100_000  # far above what LASSO_TOL needs: the tolerance stops everyone
+# The reference solution's tolerance: its objective is the optimum to float64
+# rounding on these shapes (1e-14 gives the same objective, bit for bit).
+LASSO_REFERENCE_TOL = 1e-12
+
+
+@functools.lru_cache(maxsize=1)  # one shape's data, reused by its contenders in turn
+def make_lasso_data(shape, dtype):
+    """Deterministic sparse regression data, X C-ordered and read-only.
+
+    Features are standard normal with correlation ``0.5 ** |i - j|`` (an AR(1)
+    design: correlated enough that the solvers need more than a few passes, as
+    real Lasso data does), 10 true coefficients are nonzero (magnitudes 0.5 to 2,
+    random signs), the intercept is 2 and the noise has standard deviation 1.
+    """
+    rng = np.random.default_rng(0)
+    rho = 0.5
+    X = rng.standard_normal((shape.n_samples, shape.n_features))
+    for j in range(1, shape.n_features):
+        X[:, j] = rho * X[:, j - 1] + np.sqrt(1 - rho**2) * X[:, j]
+    w = np.zeros(shape.n_features)
+    support = rng.choice(shape.n_features, 10, replace=False)
+    w[support] = rng.choice([-1.0, 1.0], 10) * rng.uniform(0.5, 2.0, 10)
+    y = X @ w + 2.0 + rng.standard_normal(shape.n_samples)
+    X, y = X.astype(dtype), y.astype(dtype)
+    # Read-only: the arrays are shared by every contender of the shape, so none may
+    # change them (scikit-learn's Lasso centres a copy of X, as copy_X=True asks).
+    X.flags.writeable = False
+    y.flags.writeable = False
+    return X, y
+
+
+@dataclass(frozen=True)
+class LassoFit:
+    coef: np.ndarray
+    intercept: float
+    n_iter: int  # fastgd: proximal gradient steps; Lasso: coordinate-descent epochs
+    converged: bool
+
+
+def lasso_objective(X, y, coef, intercept):
+    """The objective every contender minimises, evaluated in float64."""
+    residual = X.astype(np.float64, copy=False) @ coef + intercept - y
+    return float(residual @ residual / (2 * len(X)) + LASSO_ALPHA * np.abs(coef).sum())
+
+
+def fastgd_lasso(backend, solver):
+    def setup(X, y):
+        def run():
+            # lr="auto" is what a user would pass: the power iteration that estimates
+            # the step is timed with the fit, as Lasso's own preparation is.
+            result = fastgd.fit(X, y, penalty="l1", alpha=LASSO_ALPHA, lr="auto",
+                                tol=LASSO_TOL, max_iter=LASSO_MAX_ITER, fit_intercept=True,
+                                backend=backend, solver=solver)
+            return LassoFit(result.coef, float(result.intercept), result.n_iter,
+                            result.converged)
+
+        return run
+
+    return setup
+
+
+def _sklearn_lasso(X, y, tol, precompute=False):
+    from sklearn.linear_model import Lasso
+
+    model = Lasso(alpha=LASSO_ALPHA, fit_intercept=True, tol=tol, max_iter=LASSO_MAX_ITER,
+                  precompute=precompute).fit(X, y)
+    return LassoFit(model.coef_, float(model.intercept_), int(model.n_iter_),
+                    model.n_iter_ < LASSO_MAX_ITER)
+
+
+def sklearn_lasso(precompute):
+    def setup(X, y):
+        def run():
+            return _sklearn_lasso(X, y, LASSO_TOL, precompute)
+
+        return run
+
+    return setup
+
+
+# What stops each: fastgd when the norm of its gradient map (W_t - W_t+1) / lr is at
+# most LASSO_TOL times its value at the zero model (fastgd.fit's tol); Lasso when its
+# largest coordinate update is at most LASSO_TOL times max |w| and then its duality
+# gap, a bound on the objective's distance to the optimum, is at most LASSO_TOL times
+# ||y - mean(y)||^2 / N. The first contender is the report's baseline.
+LASSO_CONTENDERS = {
+    "sklearn-lasso": sklearn_lasso(precompute=False),  # Lasso's default
+    # Coordinate descent on the precomputed Gram matrix: the counterpart of fastgd's gram.
+    "sklearn-lasso-gram": sklearn_lasso(precompute=True),
+    "numba": fastgd_lasso("numba", "stream"),
+    "cython": fastgd_lasso("cython", "stream"),
+    # solver="auto" picks gram here: fastgd's default for these shapes.
+    "gram": fastgd_lasso("auto", "gram"),
+}
+# fastgd's NumPy reference backend is not a contender: it runs the compiled kernels'
+# iterates (tests/test_penalty.py checks that) but copies the rows of X at every step,
+# and took about 2 s per fit on 1e4 x 100 here, too long for the quick run.
+
+
+_lasso_references = {}
+
+
+def lasso_reference(shape, dtype):
+    """Lasso run to LASSO_REFERENCE_TOL on the shape's data: (LassoFit, objective)."""
+    key = (shape, dtype)
+    if key not in _lasso_references:
+        X, y = make_lasso_data(shape, dtype)
+        fit = _sklearn_lasso(X, y, LASSO_REFERENCE_TOL)
+        _lasso_references[key] = fit, lasso_objective(X, y, fit.coef, fit.intercept)
+    return _lasso_references[key]
+
+
+def setup_lasso_case(shape, dtype, name):
+    """Return (run, assess): the timed callable, and ``assess(fit) -> dict`` that
+    scores its result against ``lasso_reference`` (outside the timing)."""
+    X, y = make_lasso_data(shape, dtype)
+    run = LASSO_CONTENDERS[name](X, y)
+
+    def assess(fit):
+        reference, reference_objective = lasso_reference(shape, dtype)
+        return {
+            "objective": lasso_objective(X, y, fit.coef, fit.intercept),
+            "reference_objective": reference_objective,
+            "coef_error": float(np.abs(fit.coef - reference.coef).max()),
+            "intercept_error": abs(fit.intercept - reference.intercept),
+            "nonzeros": int(np.count_nonzero(fit.coef)),
+            "reference_nonzeros": int(np.count_nonzero(reference.coef)),
+            "same_zeros": bool(np.array_equal(fit.coef == 0, reference.coef == 0)),
+            "n_iter": int(fit.n_iter),
+            "converged": bool(fit.converged),
+        }
+
+    return run, assess
+
+
+# ------------------------------------------------------------------------ registry
+
+# kind -> (shapes, dtypes, contenders, (contender, shape name) pairs left out)
+KINDS = {
+    "gradient": (GRADIENT_SHAPES, DTYPES, GRADIENT_CONTENDERS, set()),
+    "fit": (FIT_SHAPES, DTYPES, FIT_CONTENDERS, FIT_SKIP),
+    "lasso": (LASSO_SHAPES, LASSO_DTYPES, LASSO_CONTENDERS, set()),
+}
+
+
 def cases(kind, include_slow=False):
-    """Yield (shape, dtype, contender) for a kind ("gradient" or "fit")."""
-    shapes = GRADIENT_SHAPES if kind == "gradient" else FIT_SHAPES
-    contenders = GRADIENT_CONTENDERS if kind == "gradient" else FIT_CONTENDERS
+    """Yield (shape, dtype, contender) for a kind ("gradient", "fit" or "lasso")."""
+    shapes, dtypes, contenders, skip = KINDS[kind]
     for shape in shapes:
         if shape.slow and not include_slow:
             continue
-        for dtype in DTYPES:
+        for dtype in dtypes:
             for name in contenders:
-                if (name, shape.name) not in FIT_SKIP:
+                if (name, shape.name) not in skip:
                     yield shape, dtype, name
 
 
 def setup_case(kind, shape, dtype, name):
     """Return (run, checked): the timed callable, and whether its result must equal
-    the NumPy baseline's."""
+    the NumPy baseline's ("gradient" and "fit"; for "lasso", see setup_lasso_case)."""
     X, y = make_data(shape, dtype)
     if kind == "gradient":
         return GRADIENT_CONTENDERS[name](X, y), True

@@ -6,7 +6,8 @@ spliced into README.md between ``<!-- bench:start -->`` and ``<!-- bench:end -->
 and a PNG of speedup against problem size. Nothing in the tables is typed by hand.
 
 Every ratio is "NumPy time / contender time" for the same shape and dtype, from the
-same run; times are the minimum over rounds (the least disturbed by other load).
+same run (in the Lasso table, "scikit-learn Lasso time / contender time"); times are
+the minimum over rounds (the least disturbed by other load).
 
     python -m benches.report bench.json [--coldstart cold.json] [--md out.md]
                              [--png out.png] [--readme README.md] [--command "..."]
@@ -21,6 +22,14 @@ from pathlib import Path
 
 GRADIENT_COLUMNS = ("numba", "cython")
 FIT_COLUMNS = ("numba", "cython", "gram", "sklearn-sgd", "lstsq")
+# The Lasso table's rows, in order (the first is the baseline of its ratio column).
+LASSO_ROWS = {
+    "sklearn-lasso": "scikit-learn `Lasso`",
+    "sklearn-lasso-gram": "scikit-learn `Lasso(precompute=True)`",
+    "numba": "fastgd numba",
+    "cython": "fastgd cython",
+    "gram": 'fastgd `solver="gram"`',
+}
 
 
 def _fmt_time(seconds):
@@ -153,6 +162,79 @@ def fit_table(table):
     return "\n".join(lines)
 
 
+def _fmt_number(x):
+    """1e-08 -> 1e-8: a tolerance or alpha as one would type it."""
+    return re.sub(r"e([+-])0+(\d)", r"e\1\2", f"{x:g}")
+
+
+def _fmt_gap(gap):
+    # Objectives are evaluated in float64: below about 1e-15 relative, a "gap" is
+    # rounding, not a worse solution.
+    return "< 1e-15" if gap < 1e-15 else f"{gap:.1e}"
+
+
+def lasso_table(table):
+    """One row per shape and contender: time, ratio to Lasso, and accuracy.
+
+    The objective gap is relative to the lowest objective found for the shape: by
+    any contender of this run or by the tightly converged reference Lasso."""
+    header = ("| shape, dtype | contender | time | `Lasso` time / time | iterations "
+              "| objective gap | max \\|w − w_ref\\| | nonzeros (w_ref's) | same zeros as w_ref |")
+    lines = [header, "|---|---|---|---|---|---|---|---|---|"]
+    baseline = next(iter(LASSO_ROWS))
+    for key in sorted(table, key=_shape_order):
+        kind, shape, dtype = key
+        if kind != "lasso":
+            continue
+        row = table[key]
+        best = min([info["objective"] for _, info in row.values()]
+                   + [info["reference_objective"] for _, info in row.values()])
+        for name, label in LASSO_ROWS.items():
+            if name not in row:
+                continue
+            seconds, info = row[name]
+            ratio = f"{row[baseline][0] / seconds:.3g}×" if baseline in row else "–"
+            converged = "" if info["converged"] else " (not converged)"
+            lines.append(
+                f"| {shape} {dtype} | {label} | {_fmt_time(seconds)} | {ratio} | "
+                f"{info['n_iter']}{converged} | "
+                f"{_fmt_gap((info['objective'] - best) / best)} | {info['coef_error']:.1e} | "
+                f"{info['nonzeros']} ({info['reference_nonzeros']}) | "
+                f"{'yes' if info['same_zeros'] else '**no**'} |"
+            )
+    return "\n".join(lines)
+
+
+def _lasso_settings(table):
+    """The settings the run's Lasso cases recorded, for the table's caption."""
+    for (kind, _, _), row in table.items():
+        if kind == "lasso":
+            info = next(iter(row.values()))[1]
+            return {"alpha": info["alpha"], "tol": info["tol"],
+                    "reference_tol": info["reference_tol"]}
+    return None
+
+
+def lasso_caption(alpha, tol, reference_tol):
+    alpha, tol, reference_tol = (_fmt_number(x) for x in (alpha, tol, reference_tol))
+    return (
+        f"**A Lasso fit** run to convergence: every contender minimises "
+        f"‖Xw + b − y‖²/(2N) + {alpha}·‖w‖₁ (scikit-learn's `Lasso(alpha={alpha})`; "
+        "intercept fitted, not penalised) on the same float64 data (features "
+        "correlated 0.5^|i−j|, 10 true coefficients nonzero, noise σ = 1; see "
+        f"`benches/cases.py`), until its own tolerance {tol} stops it. scikit-learn's "
+        f"coordinate descent stops when its duality gap, a bound on the distance to the "
+        f"optimal objective, is ≤ {tol}·‖y − ȳ‖²/N (an iteration is an epoch over the "
+        "features; `precompute=True` runs them on the Gram matrix). fastgd's proximal "
+        'gradient descent (`penalty="l1"`, `lr="auto"`, whose power iteration is in the '
+        f"time) stops when the norm of its gradient map is ≤ {tol} times its value at "
+        "w = 0 (an iteration is a step: one pass over X, or over the compressed problem "
+        'with `solver="gram"`). Objective gap: relative to the lowest objective found, '
+        f"by any contender or by `Lasso` run to tol = {reference_tol}, whose solution "
+        "is w_ref:"
+    )
+
+
 def coldstart_table(rows):
     lines = ["| backend | `import fastgd` | first fit, fresh process | first fit, empty Numba cache |",
              "|---|---|---|---|"]
@@ -193,6 +275,9 @@ def markdown(table, bandwidth, data, coldstart=None, command="fastgd bench"):
         "",
         fit_table(table),
     ]
+    lasso = _lasso_settings(table)
+    if lasso:
+        parts += ["", lasso_caption(**lasso), "", lasso_table(table)]
     targets = targets_table(table, bandwidth)
     if targets:
         parts += ["", "**Targets** (issue 3) against this run:", "", targets]

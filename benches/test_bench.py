@@ -1,8 +1,9 @@
 """Timings, driven by the registry in cases.py: ``fastgd bench`` runs this file.
 
 Each benchmark records in ``extra_info`` what the report needs (kind, shape, dtype,
-contender, bytes of X), and groups are named ``kind|shape|dtype`` so that
-pytest-benchmark's own table compares contenders side by side.
+contender, bytes of X; for lasso, also the accuracy of the timed fit), and groups
+are named ``kind|shape|dtype`` so that pytest-benchmark's own table compares
+contenders side by side.
 """
 
 import numpy as np
@@ -45,6 +46,26 @@ def test_fit(benchmark, shape, dtype, name):
     _record(benchmark, "fit", shape, dtype, name)
     benchmark.extra_info["iterations"] = cases.FIT_ITERATIONS[shape.name]
     benchmark.pedantic(run, rounds=1 if shape.slow else 5, iterations=1)
+
+
+@pytest.mark.parametrize("shape, dtype, name", _params("lasso"))
+def test_lasso(benchmark, shape, dtype, name):
+    run, assess = cases.setup_lasso_case(shape, dtype, name)
+    _record(benchmark, "lasso", shape, dtype, name)
+    if shape.slow:
+        # A warm-up round would take seconds: warm up (and compile Numba, should this
+        # case run on its own) on a slice of the same data, then time one round.
+        X, y = cases.make_lasso_data(shape, dtype)
+        cases.LASSO_CONTENDERS[name](X[:1000], y[:1000])()
+        fit = benchmark.pedantic(run, rounds=1, iterations=1)
+    else:
+        run()  # compile / warm caches outside the timing
+        # Rounds of a few ms: as many as --benchmark-max-time allows, as for the
+        # gradient, so that the minimum escapes other load on the machine.
+        fit = benchmark(run)
+    # Scored after the timing; the report prints the accuracy next to the time.
+    benchmark.extra_info.update(assess(fit), alpha=cases.LASSO_ALPHA, tol=cases.LASSO_TOL,
+                                reference_tol=cases.LASSO_REFERENCE_TOL)
 
 
 @pytest.mark.parametrize("n_bytes", [

@@ -186,9 +186,9 @@ def end_of_epoch(state, score, lr, schedule, tol, n_iter_no_change, plateau_stop
 
 def rows_gradient(X, Y, W, b, weights, rows):
     """Unnormalised sums over ``rows``: ``((s R).T @ X, (s R).sum(0), (s R * R).sum() / 2)``."""
-    Xr = X[rows].astype(np.float64)
+    Xr = X[rows].astype(np.float64, copy=False)
     R = Xr @ W.T.astype(np.float64) + b.astype(np.float64) - Y[rows].astype(np.float64)
-    s = np.ones(len(rows)) if weights is None else weights[rows].astype(np.float64)
+    s = np.ones(R.shape[0]) if weights is None else weights[rows].astype(np.float64)
     sR = s[:, None] * R
     return sR.T @ Xr, sR.sum(axis=0), float(np.sum(sR * R)) / 2
 
@@ -253,12 +253,14 @@ def fit(X, Y, W, b, weights, order, n_train, batch_size, shuffle_rows, rng_state
             if shuffle_rows and n_batches > 1:
                 shuffle(order, n_train, rng_state)
             state[EPOCH_LOSS] = state[EPOCH_GRAD_NORM2] = 0.0
-        rows = np.arange(n_samples) if direct else order[batch * batch_size:
-                                                         min((batch + 1) * batch_size, n_train)]
+        # A slice for the full batch: X[rows] is then a view, not a copy of X.
+        rows = slice(None) if direct else order[batch * batch_size:
+                                                min((batch + 1) * batch_size, n_train)]
+        batch_rows = n_samples if direct else len(rows)
         sum_W, sum_b, half_sq = rows_gradient(X, Y, W, b, weights, rows)
-        scale = len(rows) * train_weight / n_train
+        scale = batch_rows * train_weight / n_train
         grad_W, grad_b = sum_W / scale, sum_b / scale
-        state[EPOCH_LOSS] += half_sq / train_weight + len(rows) / n_train * penalty(
+        state[EPOCH_LOSS] += half_sq / train_weight + batch_rows / n_train * penalty(
             W, l1, l2, n_penalized)
         last = batch == n_batches - 1
         epoch_loss = state[EPOCH_LOSS]

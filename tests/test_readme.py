@@ -1,0 +1,43 @@
+"""The README's code runs: its quickstart as written, and every example of its
+"Fitting options" section on a small problem (X, y and weights w)."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import make_problem
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def python_blocks(text):
+    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+
+
+def section(text, title):
+    start = text.index(f"## {title}")
+    end = text.find("\n## ", start + 1)
+    return text[start:end]
+
+
+def test_quickstart_runs():
+    blocks = python_blocks(section(README.read_text(), "Quickstart"))
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "README quickstart", "exec"), {})
+
+
+@pytest.mark.filterwarnings("ignore::fastgd.ConvergenceWarning")
+def test_fitting_options_examples_run():
+    pytest.importorskip("sklearn")
+    import fastgd
+
+    X, y, _, _ = make_problem(3000, 5, seed=0)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, len(X))
+    blocks = python_blocks(section(README.read_text(), "Fitting options"))
+    assert len(blocks) >= 9
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"README fitting options example {i}", "exec"),
+             {"fastgd": fastgd, "np": np, "X": X, "y": y, "w": w})
