@@ -16,21 +16,33 @@ from conftest import assert_stopped_at_a_plateau, lstsq, make_problem
 RTOL = {np.float64: 1e-9, np.float32: 2e-4}
 
 
+OPTION_SETS = {
+    "momentum": dict(momentum=0.3),
+    "invscaling-l1": dict(schedule="invscaling", penalty="l1", alpha=0.01),
+    "early-stopping-adaptive": dict(early_stopping=True, schedule="adaptive",
+                                    n_iter_no_change=2, validation_fraction=0.25),
+}
+
+
+# Early stopping that has not stopped within 6 epochs warns: not what this compares.
+@pytest.mark.filterwarnings("ignore::fastgd.ConvergenceWarning")
 @pytest.mark.parametrize("n_targets", [None, 3])
-@pytest.mark.parametrize("batch_size", [1, 7, 64])
+@pytest.mark.parametrize("batch_size", [1, 7, 64, None])
+@pytest.mark.parametrize("extra", list(OPTION_SETS.values()), ids=list(OPTION_SETS))
 def test_compiled_minibatch_equals_reference(compiled_backend, dtype, layout, n_targets,
-                                             batch_size):
+                                             batch_size, extra):
     X, y, _, _ = make_problem(203, 6, n_targets, dtype=dtype, layout=layout, seed=3)
     weights = np.random.default_rng(0).uniform(0.5, 2.0, X.shape[0])
     options = dict(lr=0.05, max_iter=6, tol=0, batch_size=batch_size, random_state=7,
-                   momentum=0.3, sample_weight=weights)
+                   sample_weight=weights, solver="stream", **extra)
     ref = fastgd.fit(X, y, backend="numpy", **options)
     got = fastgd.fit(X, y, backend=compiled_backend, **options)
+    assert got.n_iter == ref.n_iter and got.history.keys() == ref.history.keys()
     assert got.coef.dtype == dtype and got.coef.shape == ref.coef.shape
     np.testing.assert_allclose(got.coef, ref.coef, rtol=RTOL[dtype], atol=RTOL[dtype])
     np.testing.assert_allclose(got.intercept, ref.intercept, rtol=RTOL[dtype], atol=RTOL[dtype])
-    for name in ("loss", "grad_norm", "lr"):
-        np.testing.assert_allclose(got.history[name], ref.history[name], rtol=RTOL[dtype] * 10)
+    for name, values in ref.history.items():
+        np.testing.assert_allclose(got.history[name], values, rtol=RTOL[dtype] * 10)
 
 
 def test_every_backend_draws_the_same_permutations():
