@@ -87,6 +87,7 @@ class BuildExtWithOpenMP(build_ext):
                 f"({type(exc).__name__}: {exc}).\n"
                 "fastgd is installed with the Numba and NumPy backends only."
             )
+            _remove_stale_extension()
 
 
 def _extensions():
@@ -109,7 +110,21 @@ def _extensions():
         return cythonize([ext], compiler_directives=directives, language_level=3)
     except Exception as exc:  # the extension is optional: see the module docstring
         _banner(f"fastgd: Cython could not translate the kernels ({exc}); building without them.")
+        _remove_stale_extension()
         return []
+
+
+def _remove_stale_extension():
+    """Delete an extension left in fastgd/ by an earlier in-place (editable) build:
+    without this, a failed rebuild would leave the old kernels importable, silently
+    out of step with the Python code that calls them."""
+    import glob
+
+    for path in glob.glob(os.path.join("fastgd", "_cython_kernels.*.so")) + glob.glob(
+        os.path.join("fastgd", "_cython_kernels.*.pyd")
+    ):
+        os.remove(path)
+        _banner(f"fastgd: removed the stale extension {path}.")
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExtWithOpenMP})

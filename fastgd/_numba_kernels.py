@@ -330,13 +330,29 @@ def _rows_gradient(X, Y, W, b, weights, x_is_f, order, lo, hi, chunk_rows, n_thr
                 batch_Y[i, k] = Y[row, k]
             if weighted:
                 batch_w[i] = weights[row]
-        half_sq += gradient(batch_X[:n_rows], batch_Y[:n_rows], W, b, batch_w[:n_rows], 1.0,
-                            False, chunk_rows, n_threads, grad_W, grad_b, chunk_W, chunk_b,
-                            chunk_sq, block_W, block_b, resid)
-        for k in range(n_targets):
-            sum_b[k] += grad_b[k]
-            for j in range(n_features):
-                sum_W[k, j] += grad_W[k, j]
+        if n_rows <= resid.shape[2]:
+            # One block (every small mini-batch): its sums without the chunk
+            # bookkeeping of gradient(), which would add them to zeroed float64 totals
+            # and divide by 1 and 2: the same numbers, bit for bit, at a fraction of
+            # the cost of a per-sample update.
+            for k in range(n_targets):
+                block_b[0, k] = 0.0
+                for j in range(n_features):
+                    block_W[0, k, j] = 0.0
+            half_sq += 0.5 * _accumulate_block_c(batch_X, batch_Y, W, b, batch_w, 0, n_rows, 0,
+                                                 block_W, block_b)
+            for k in range(n_targets):
+                sum_b[k] += block_b[0, k]
+                for j in range(n_features):
+                    sum_W[k, j] += block_W[0, k, j]
+        else:
+            half_sq += gradient(batch_X[:n_rows], batch_Y[:n_rows], W, b, batch_w[:n_rows],
+                                1.0, False, chunk_rows, n_threads, grad_W, grad_b, chunk_W,
+                                chunk_b, chunk_sq, block_W, block_b, resid)
+            for k in range(n_targets):
+                sum_b[k] += grad_b[k]
+                for j in range(n_features):
+                    sum_W[k, j] += grad_W[k, j]
         piece_lo += n_rows
     return half_sq
 
