@@ -26,9 +26,21 @@ Kinds of measurement:
   (``lasso_reference``) by its objective, its distance to that solution and its
   exact zeros (``setup_lasso_case``'s ``assess``). Its setup is ``setup(X, y) ->
   run`` and ``run()`` returns a ``LassoFit``.
+* ``sgd``: stochastic gradient descent against scikit-learn's ``SGDRegressor`` on
+  the same float64 data and the same objective, half the MSE with intercept, with
+  the same step schedule (``invscaling``: step ``eta0 / (1 + t) ** power_t`` at
+  update t) and the same fixed number of epochs ``SGD_EPOCHS`` for everyone (no
+  tolerance stops anyone). fastgd runs the per-sample updates that SGDRegressor
+  makes (``batch_size=1``; shuffled with another generator, so statistically the
+  same, not bitwise) and mini-batches of ``SGD_BATCH_SIZE``, to show what
+  mini-batching buys at equal epochs. Every result is scored against the
+  least-squares solution (``sgd_reference``, ``np.linalg.lstsq`` with intercept)
+  by its objective and its distance to it (``setup_sgd_case``'s ``assess``). Its
+  setup is ``setup(X, y) -> run`` and ``run()`` returns an ``SGDFit``.
 """
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -322,6 +334,167 @@ def setup_lasso_case(shape, dtype, name):
     return run, assess
 
 
+# ---------------------------------------------------------------------------- sgd
+
+SGD_SHAPES = (
+    Shape("1e5x20", 100_000, 20),
+    Shape("1e6x50", 1_000_000, 50, slow=True),
+)
+# float64 only: SGDRegressor computes in float64 and would convert float32 data (a
+# copy, timed), so float32 would not compare the same work.
+SGD_DTYPES = ("float64",)
+# What SGDRegressor's defaults (tol=1e-3, n_iter_no_change=5) run on this data,
+# quick and slow shape alike: a user's number of epochs.
+SGD_EPOCHS = 7
+SGD_ETA0 = 0.01  # SGDRegressor's default eta0 and power_t
+SGD_POWER_T = 0.25
+SGD_BATCH_SIZE = 32
+# Linear scaling (Goyal et al., 2017, "Accurate, large minibatch SGD"): a mini-batch
+# update averages SGD_BATCH_SIZE rows' gradients, so this step moves it as far as
+# that many per-sample updates at SGD_ETA0 would: the same start for everyone, with
+# no tuning on the data. It is below 1/L_B, fastgd's stable step for such batches
+# (lr="auto": 0.34 on 1e5x20; tests/test_bench_registry.py checks it), and a fixed
+# number leaves lr="auto"'s power iteration out of the time.
+SGD_BATCH_LR = SGD_BATCH_SIZE * SGD_ETA0
+SGD_RANDOM_STATE = 0
+
+
+@functools.lru_cache(maxsize=1)  # one shape's data, reused by its contenders in turn
+def make_sgd_data(shape, dtype="float64"):
+    """Deterministic standardised regression data, X C-ordered and read-only.
+
+    Each column of X is standardised exactly (mean 0, variance 1, as a user would
+    before SGD); y = X w + 2 + noise, w standard normal, noise standard deviation 0.5.
+    """
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((shape.n_samples, shape.n_features))
+    X -= X.mean(axis=0)
+    X /= X.std(axis=0)
+    w = rng.standard_normal(shape.n_features)
+    y = X @ w + 2.0 + 0.5 * rng.standard_normal(shape.n_samples)
+    X, y = X.astype(dtype, copy=False), y.astype(dtype, copy=False)
+    # Read-only: the arrays are shared by every contender of the shape.
+    X.flags.writeable = False
+    y.flags.writeable = False
+    return X, y
+
+
+@dataclass(frozen=True)
+class SGDFit:
+    coef: np.ndarray
+    intercept: float
+    n_epochs: int
+    n_updates: int
+    last_step: float  # the step of the last update: what the schedule came down to
+    batch_size: int
+
+
+def half_mse(X, y, coef, intercept):
+    """The objective every contender minimises, evaluated in float64."""
+    residual = X.astype(np.float64, copy=False) @ coef + intercept - y
+    return float(residual @ residual / (2 * len(X)))
+
+
+def _sklearn_sgd_regressor(X, y, shuffle):
+    from sklearn.linear_model import SGDRegressor
+
+    model = SGDRegressor(loss="squared_error", penalty=None, alpha=0.0,
+                         learning_rate="invscaling", eta0=SGD_ETA0, power_t=SGD_POWER_T,
+                         max_iter=SGD_EPOCHS, tol=None, shuffle=shuffle,
+                         random_state=SGD_RANDOM_STATE, average=False).fit(X, y)
+    # t_ starts at 1 and counts the updates made: update t's step is eta0 / t ** power_t.
+    n_updates = int(model.t_) - 1
+    return SGDFit(model.coef_, float(model.intercept_[0]), int(model.n_iter_), n_updates,
+                  SGD_ETA0 / n_updates**SGD_POWER_T, batch_size=1)
+
+
+def _fastgd_sgd(X, y, backend, batch_size, lr, shuffle):
+    result = fastgd.fit(X, y, batch_size=batch_size, shuffle=shuffle,
+                        random_state=SGD_RANDOM_STATE, schedule="invscaling",
+                        power_t=SGD_POWER_T, lr=lr, max_iter=SGD_EPOCHS, tol=0,
+                        fit_intercept=True, backend=backend)
+    n_updates = result.n_iter * math.ceil(len(X) / batch_size)
+    return SGDFit(result.coef, float(result.intercept), result.n_iter, n_updates,
+                  float(result.history["lr"][-1]), batch_size)
+
+
+def sklearn_sgd_regressor(X, y):
+    def run():
+        return _sklearn_sgd_regressor(X, y, shuffle=True)
+
+    return run
+
+
+def fastgd_sgd(backend, batch_size, lr):
+    def setup(X, y):
+        def run():
+            return _fastgd_sgd(X, y, backend, batch_size, lr, shuffle=True)
+
+        return run
+
+    return setup
+
+
+# All run SGD_EPOCHS epochs with tol=None / tol=0: nothing else stops them. The first
+# contender is the report's baseline.
+SGD_CONTENDERS = {
+    "sklearn-sgd": sklearn_sgd_regressor,
+    "numba": fastgd_sgd("numba", 1, SGD_ETA0),
+    "cython": fastgd_sgd("cython", 1, SGD_ETA0),
+    f"numba-batch{SGD_BATCH_SIZE}": fastgd_sgd("numba", SGD_BATCH_SIZE, SGD_BATCH_LR),
+    f"cython-batch{SGD_BATCH_SIZE}": fastgd_sgd("cython", SGD_BATCH_SIZE, SGD_BATCH_LR),
+}
+
+
+def unshuffled_sgd_fits(X, y, backend):
+    """(SGDRegressor, fastgd batch_size=1) with shuffle=False and otherwise the
+    per-sample contenders' settings: the same updates in the same order, so the
+    same coefficients to rounding (the registry test checks this)."""
+    return (_sklearn_sgd_regressor(X, y, shuffle=False),
+            _fastgd_sgd(X, y, backend, 1, SGD_ETA0, shuffle=False))
+
+
+_sgd_references = {}
+
+
+def sgd_reference(shape, dtype):
+    """The least-squares solution by np.linalg.lstsq on [X, 1]: (coef, intercept,
+    objective), the optimum every contender's objective is measured against."""
+    key = (shape, dtype)
+    if key not in _sgd_references:
+        X, y = make_sgd_data(shape, dtype)
+        A = np.hstack([X.astype(np.float64, copy=False), np.ones((len(X), 1))])
+        solution = np.linalg.lstsq(A, y.astype(np.float64), rcond=None)[0]
+        del A
+        coef, intercept = solution[:-1], float(solution[-1])
+        _sgd_references[key] = coef, intercept, half_mse(X, y, coef, intercept)
+    return _sgd_references[key]
+
+
+def setup_sgd_case(shape, dtype, name):
+    """Return (run, assess): the timed callable, and ``assess(fit) -> dict`` that
+    scores its result against the least-squares solution (outside the timing)."""
+    X, y = make_sgd_data(shape, dtype)
+    run = SGD_CONTENDERS[name](X, y)
+
+    def assess(fit):
+        coef, intercept, optimum = sgd_reference(shape, dtype)
+        return {
+            "objective": half_mse(X, y, fit.coef, fit.intercept),
+            "optimal_objective": optimum,
+            "coef_distance": float(np.linalg.norm(fit.coef - coef)),
+            "intercept_error": abs(fit.intercept - intercept),
+            "n_epochs": fit.n_epochs,
+            "n_updates": fit.n_updates,
+            "last_step": fit.last_step,
+            # An update averages its batch's gradients: its step per row. SGD's noise
+            # floor, the objective gap it ends at, grows with it.
+            "last_step_per_row": fit.last_step / fit.batch_size,
+        }
+
+    return run, assess
+
+
 # ------------------------------------------------------------------------ registry
 
 # kind -> (shapes, dtypes, contenders, (contender, shape name) pairs left out)
@@ -329,11 +502,12 @@ KINDS = {
     "gradient": (GRADIENT_SHAPES, DTYPES, GRADIENT_CONTENDERS, set()),
     "fit": (FIT_SHAPES, DTYPES, FIT_CONTENDERS, FIT_SKIP),
     "lasso": (LASSO_SHAPES, LASSO_DTYPES, LASSO_CONTENDERS, set()),
+    "sgd": (SGD_SHAPES, SGD_DTYPES, SGD_CONTENDERS, set()),
 }
 
 
 def cases(kind, include_slow=False):
-    """Yield (shape, dtype, contender) for a kind ("gradient", "fit" or "lasso")."""
+    """Yield (shape, dtype, contender) for a kind ("gradient", "fit", "lasso" or "sgd")."""
     shapes, dtypes, contenders, skip = KINDS[kind]
     for shape in shapes:
         if shape.slow and not include_slow:
@@ -346,7 +520,8 @@ def cases(kind, include_slow=False):
 
 def setup_case(kind, shape, dtype, name):
     """Return (run, checked): the timed callable, and whether its result must equal
-    the NumPy baseline's ("gradient" and "fit"; for "lasso", see setup_lasso_case)."""
+    the NumPy baseline's ("gradient" and "fit"; for "lasso" and "sgd", see
+    setup_lasso_case and setup_sgd_case)."""
     X, y = make_data(shape, dtype)
     if kind == "gradient":
         return GRADIENT_CONTENDERS[name](X, y), True

@@ -6,7 +6,8 @@ spliced into README.md between ``<!-- bench:start -->`` and ``<!-- bench:end -->
 and a PNG of speedup against problem size. Nothing in the tables is typed by hand.
 
 Every ratio is "NumPy time / contender time" for the same shape and dtype, from the
-same run (in the Lasso table, "scikit-learn Lasso time / contender time"); times are
+same run (in the Lasso table, "scikit-learn Lasso time / contender time"; in the SGD
+table, "scikit-learn SGDRegressor time / contender time"); times are
 the minimum over rounds (the least disturbed by other load).
 
     python -m benches.report bench.json [--coldstart cold.json] [--md out.md]
@@ -29,6 +30,15 @@ LASSO_ROWS = {
     "numba": "fastgd numba",
     "cython": "fastgd cython",
     "gram": 'fastgd `solver="gram"`',
+}
+# The SGD table's rows, in order (the first is the baseline of its ratio column); the
+# mini-batch rows are found by their prefix (their name carries the batch size).
+SGD_ROWS = {
+    "sklearn-sgd": "scikit-learn `SGDRegressor`",
+    "numba": "fastgd numba, per sample",
+    "cython": "fastgd cython, per sample",
+    "numba-batch": "fastgd numba, mini-batch",
+    "cython-batch": "fastgd cython, mini-batch",
 }
 
 
@@ -235,6 +245,75 @@ def lasso_caption(alpha, tol, reference_tol):
     )
 
 
+def _sgd_rows(row):
+    """(label, name) of the contenders in row, in SGD_ROWS's order."""
+    for prefix, label in SGD_ROWS.items():
+        for name in row:
+            if name == prefix or (prefix.endswith("-batch") and name.startswith(prefix)):
+                size = name[len(prefix):]
+                yield (f"{label} of {size}" if size else label), name
+
+
+def sgd_table(table):
+    """One row per shape and contender: time, ratio to SGDRegressor, and accuracy
+    against the least-squares solution (objectives in float64)."""
+    header = ("| shape, dtype | contender | time | `SGDRegressor` time / time "
+              "| epochs (updates) | last step per row | objective | gap to lstsq optimum "
+              "| ‖w − w_lstsq‖ |")
+    lines = [header, "|---|---|---|---|---|---|---|---|---|"]
+    baseline = next(iter(SGD_ROWS))
+    for key in sorted(table, key=_shape_order):
+        kind, shape, dtype = key
+        if kind != "sgd":
+            continue
+        row = table[key]
+        for label, name in _sgd_rows(row):
+            seconds, info = row[name]
+            ratio = f"{row[baseline][0] / seconds:.3g}×" if baseline in row else "–"
+            optimum = info["optimal_objective"]
+            lines.append(
+                f"| {shape} {dtype} | {label} | {_fmt_time(seconds)} | {ratio} | "
+                f"{info['n_epochs']} ({info['n_updates']:,}) | {info['last_step_per_row']:.2g} | "
+                f"{info['objective']:.6g} | {_fmt_gap((info['objective'] - optimum) / optimum)} | "
+                f"{info['coef_distance']:.1e} |"
+            )
+    return "\n".join(lines)
+
+
+def _sgd_settings(table):
+    """The settings the run's SGD cases recorded, for the table's caption."""
+    for (kind, _, _), row in table.items():
+        if kind == "sgd":
+            info = next(iter(row.values()))[1]
+            return {name: info[name]
+                    for name in ("epochs", "eta0", "power_t", "batch_size", "batch_lr")}
+    return None
+
+
+def sgd_caption(epochs, eta0, power_t, batch_size, batch_lr):
+    eta0, power_t, batch_lr = (_fmt_number(x) for x in (eta0, power_t, batch_lr))
+    return (
+        f"**Stochastic gradient descent**, {epochs} epochs for every contender: all "
+        "minimise half the MSE with intercept, ‖Xw + b − y‖²/(2N), on the same float64 "
+        "data (standardised features, y = Xw + 2 + noise of σ = 0.5; see "
+        "`benches/cases.py`) with the same schedule, step "
+        f"lr/(1 + t)^{power_t} at update t. Nothing but the epoch count stops them "
+        "(scikit-learn `tol=None`, fastgd `tol=0`). scikit-learn's "
+        f'`SGDRegressor(penalty=None, learning_rate="invscaling", eta0={eta0}, '
+        f"power_t={power_t})` and fastgd's `batch_size=1, lr={eta0}` make the same "
+        "per-sample updates (the same coefficients to rounding without shuffling, as "
+        "`tests/test_bench_registry.py` checks); here both shuffle every epoch, each "
+        "with its own generator, so their results are statistically, not bitwise, "
+        f"the same. fastgd's mini-batches of {batch_size} take lr = {batch_size} × "
+        f"{eta0} = {batch_lr} (linear scaling: the per-sample start), so they make "
+        f"{batch_size}× fewer updates per epoch and their schedule, which counts "
+        "updates, ends at a larger step per row (the last update's step divided by "
+        "the batch size): SGD's noise floor, the objective gap it ends at, grows with "
+        "that step. Gap: (objective − optimum) / optimum, the optimum and w_lstsq "
+        "from `np.linalg.lstsq` on [X, 1]:"
+    )
+
+
 def coldstart_table(rows):
     lines = ["| backend | `import fastgd` | first fit, fresh process | first fit, empty Numba cache |",
              "|---|---|---|---|"]
@@ -278,6 +357,9 @@ def markdown(table, bandwidth, data, coldstart=None, command="fastgd bench"):
     lasso = _lasso_settings(table)
     if lasso:
         parts += ["", lasso_caption(**lasso), "", lasso_table(table)]
+    sgd = _sgd_settings(table)
+    if sgd:
+        parts += ["", sgd_caption(**sgd), "", sgd_table(table)]
     targets = targets_table(table, bandwidth)
     if targets:
         parts += ["", "**Targets** (issue 3) against this run:", "", targets]

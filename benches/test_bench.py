@@ -1,7 +1,7 @@
 """Timings, driven by the registry in cases.py: ``fastgd bench`` runs this file.
 
 Each benchmark records in ``extra_info`` what the report needs (kind, shape, dtype,
-contender, bytes of X; for lasso, also the accuracy of the timed fit), and groups
+contender, bytes of X; for lasso and sgd, also the accuracy of the timed fit), and groups
 are named ``kind|shape|dtype`` so that pytest-benchmark's own table compares
 contenders side by side.
 """
@@ -66,6 +66,27 @@ def test_lasso(benchmark, shape, dtype, name):
     # Scored after the timing; the report prints the accuracy next to the time.
     benchmark.extra_info.update(assess(fit), alpha=cases.LASSO_ALPHA, tol=cases.LASSO_TOL,
                                 reference_tol=cases.LASSO_REFERENCE_TOL)
+
+
+@pytest.mark.parametrize("shape, dtype, name", _params("sgd"))
+def test_sgd(benchmark, shape, dtype, name):
+    run, assess = cases.setup_sgd_case(shape, dtype, name)
+    _record(benchmark, "sgd", shape, dtype, name)
+    if shape.slow:
+        # Seconds per round: warm up (and compile Numba, should this case run on its
+        # own) on a slice of the same data, then time one round.
+        X, y = cases.make_sgd_data(shape, dtype)
+        cases.SGD_CONTENDERS[name](X[:1000], y[:1000])()
+        fit = benchmark.pedantic(run, rounds=1, iterations=1)
+    else:
+        run()  # compile / warm caches outside the timing
+        # Rounds of 30 to 300 ms: as many as --benchmark-max-time allows, at least
+        # --benchmark-min-rounds, so that the minimum escapes some of the other load.
+        fit = benchmark(run)
+    # Scored after the timing; the report prints the accuracy next to the time.
+    benchmark.extra_info.update(assess(fit), epochs=cases.SGD_EPOCHS, eta0=cases.SGD_ETA0,
+                                power_t=cases.SGD_POWER_T, batch_size=cases.SGD_BATCH_SIZE,
+                                batch_lr=cases.SGD_BATCH_LR)
 
 
 @pytest.mark.parametrize("n_bytes", [

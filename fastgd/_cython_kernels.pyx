@@ -29,6 +29,21 @@ cdef extern from *:
     int FASTGD_OPENMP
     int omp_max_threads() nogil
 
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    /* a read, kept briefly (the arguments of Numba's llvm.prefetch in the mirror) */
+    #define FASTGD_PREFETCH(address) __builtin_prefetch((const void *)(address), 0, 1)
+    #else
+    #define FASTGD_PREFETCH(address) ((void)0)
+    #endif
+    """
+    void FASTGD_PREFETCH(const void* address) nogil
+
+# Rows of a shuffled epoch are gathered this many rows ahead of their prefetch hint
+# (see _prefetch_row); the Numba kernel uses the same distance.
+cdef Py_ssize_t PREFETCH_ROWS_AHEAD = 4
+
 # Whether this extension was compiled with OpenMP (setup.py probes the compiler).
 OPENMP = bool(FASTGD_OPENMP)
 
@@ -364,11 +379,30 @@ cdef double _update(
     return grad_norm2
 
 
+cdef inline void _prefetch_row(
+    const floating* x, Py_ssize_t ldx, bint x_is_f, Py_ssize_t n_features,
+    const floating[:, :] Y, Py_ssize_t row,
+) noexcept nogil:
+    # Ask for row `row` of X and Y before it is gathered: the rows of a shuffled epoch
+    # are scattered over memory, and waiting for each one's miss would cost more than
+    # a small update itself. One hint per cache line of a C-ordered row, one per
+    # element of a Fortran-ordered one.
+    cdef Py_ssize_t j = 0
+    if x_is_f:
+        for j in range(n_features):
+            FASTGD_PREFETCH(x + row + j * ldx)
+    else:
+        while j < n_features:  # for j in range(0, n_features, elements per cache line)
+            FASTGD_PREFETCH(x + row * ldx + j)
+            j += 64 // sizeof(floating)
+    FASTGD_PREFETCH(&Y[row, 0])
+
+
 cdef double _rows_gradient(
     const floating[:, :] X, const floating[:, :] Y,
     const floating[:, ::1] W, const floating[::1] b, const floating[::1] weights,
     bint x_is_f, const int64_t[::1] order, Py_ssize_t lo, Py_ssize_t hi,
-    Py_ssize_t chunk_rows, int n_threads, double[:, ::1] sum_W, double[::1] sum_b, floating[:, ::1] batch_X,
+    Py_ssize_t order_end, Py_ssize_t chunk_rows, int n_threads, double[:, ::1] sum_W, double[::1] sum_b, floating[:, ::1] batch_X,
     floating[:, ::1] batch_Y, floating[::1] batch_w, double[:, ::1] grad_W,
     double[::1] grad_b, double[:, :, ::1] chunk_W, double[:, ::1] chunk_b,
     double[::1] chunk_sq, floating[:, :, ::1] block_W, floating[:, ::1] block_b,
@@ -379,6 +413,8 @@ cdef double _rows_gradient(
     # The rows are gathered, batch_X.shape[0] at a time, into C-ordered buffers that
     # stay in cache, and each piece goes through the fused gradient with a total
     # weight of 1 (dividing by 1 and by 2 is exact: the sums come back unscaled).
+    # Each gather asks for the row PREFETCH_ROWS_AHEAD entries further in order[:order_end]
+    # (into the next batch, if need be).
     cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
     cdef Py_ssize_t piece_rows = batch_X.shape[0]
     cdef bint weighted = weights.shape[0] > 0
@@ -399,6 +435,9 @@ cdef double _rows_gradient(
     while piece_lo < hi:  # NumPy: for piece_lo in range(lo, hi, piece_rows)
         n_rows = min(piece_rows, hi - piece_lo)
         for i in range(n_rows):  # NumPy: batch_X[:n_rows] = X[order[piece_lo:...]]
+            if piece_lo + i + PREFETCH_ROWS_AHEAD < order_end:
+                _prefetch_row(x, ldx, x_is_f, n_features, Y,
+                              order[piece_lo + i + PREFETCH_ROWS_AHEAD])
             row = order[piece_lo + i]
             batch_row = &batch_X[i, 0]
             if x_is_f:  # X[row, j] is x[row + j * ldx]
@@ -543,7 +582,7 @@ def fit(
                 lo = batch * batch_size
                 hi = min(lo + batch_size, n_train)
                 batch_rows = hi - lo
-                half_sq = _rows_gradient(X, Y, W, b, weights, x_is_f, order, lo, hi,
+                half_sq = _rows_gradient(X, Y, W, b, weights, x_is_f, order, lo, hi, n_train,
                                          chunk_rows,
                                          n_threads, sum_W, sum_b, batch_X, batch_Y, batch_w,
                                          grad_W, grad_b, chunk_W, chunk_b, chunk_sq,
@@ -583,8 +622,8 @@ def fit(
             validation_loss = NAN
             if early_stopping:
                 validation_loss = _rows_gradient(
-                    X, Y, W, b, weights, x_is_f, order, n_train, n_samples, chunk_rows,
-                    n_threads,
+                    X, Y, W, b, weights, x_is_f, order, n_train, n_samples, n_samples,
+                    chunk_rows, n_threads,
                     sum_W, sum_b, batch_X, batch_Y, batch_w, grad_W, grad_b, chunk_W,
                     chunk_b, chunk_sq, block_W, block_b, resid) / val_weight
             history[epochs, 0] = epoch_loss
