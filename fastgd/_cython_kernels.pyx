@@ -402,8 +402,9 @@ cdef double _rows_gradient(
     const floating[:, :] X, const floating[:, :] Y,
     const floating[:, ::1] W, const floating[::1] b, const floating[::1] weights,
     bint x_is_f, const int64_t[::1] order, Py_ssize_t lo, Py_ssize_t hi,
-    Py_ssize_t order_end, Py_ssize_t chunk_rows, int n_threads, double[:, ::1] sum_W, double[::1] sum_b, floating[:, ::1] batch_X,
-    floating[:, ::1] batch_Y, floating[::1] batch_w, double[:, ::1] grad_W,
+    Py_ssize_t order_end, Py_ssize_t chunk_rows, int n_threads, double[:, ::1] sum_W,
+    double[::1] sum_b, floating[:, ::1] batch_X, const floating[:, :] batch_Y,
+    const floating[::1] batch_w, double[:, ::1] grad_W,
     double[::1] grad_b, double[:, :, ::1] chunk_W, double[:, ::1] chunk_b,
     double[::1] chunk_sq, floating[:, :, ::1] block_W, floating[:, ::1] block_b,
     floating[:, :, ::1] resid,
@@ -421,8 +422,13 @@ cdef double _rows_gradient(
     cdef Py_ssize_t piece_lo, n_rows, i, j, k, row
     cdef double half_sq = 0.0
     cdef const floating[:, :] piece_X
-    cdef const floating[:, :] piece_Y
-    cdef const floating[::1] piece_w
+    # batch_Y and batch_w are written by the gather below through these pointers (both
+    # are C-contiguous buffers of the backend's). They are typed const, and batch_Y
+    # without its contiguity, because the fused functions they go to take such views,
+    # and a view converts to another type only by an assignment, whose reference
+    # counting (atomic operations) would cost a per-sample update a fifth of its time.
+    cdef floating* batch_y = <floating*>&batch_Y[0, 0]
+    cdef floating* batch_weight = <floating*>&batch_w[0] if weighted else NULL
     cdef const floating* x = &X[0, 0]
     cdef const floating* x_row
     cdef floating* batch_row
@@ -449,9 +455,9 @@ cdef double _rows_gradient(
                 for j in range(n_features):
                     batch_row[j] = x_row[j]
             for k in range(n_targets):
-                batch_Y[i, k] = Y[row, k]
+                batch_y[i * n_targets + k] = Y[row, k]  # batch_Y[i, k]
             if weighted:
-                batch_w[i] = weights[row]
+                batch_weight[i] = weights[row]  # batch_w[i]
         if n_rows <= resid.shape[2]:
             # One block (every small mini-batch): its sums without the chunk
             # bookkeeping of _gradient, which would add them to zeroed float64 totals
@@ -461,19 +467,17 @@ cdef double _rows_gradient(
                 block_b[0, k] = 0.0
                 for j in range(n_features):
                     block_W[0, k, j] = 0.0
-            piece_Y = batch_Y
-            piece_w = batch_w
-            half_sq += 0.5 * _accumulate_block_c(&batch_X[0, 0], n_features, piece_Y, W, b,
-                                                 piece_w, 0, n_rows, 0, block_W, block_b)
+            half_sq += 0.5 * _accumulate_block_c(&batch_X[0, 0], n_features, batch_Y, W, b,
+                                                 batch_w, 0, n_rows, 0, block_W, block_b)
             for k in range(n_targets):
                 sum_b[k] += block_b[0, k]
                 for j in range(n_features):
                     sum_W[k, j] += block_W[0, k, j]
         else:
             piece_X = batch_X[:n_rows]
-            piece_Y = batch_Y[:n_rows]
-            piece_w = batch_w[:n_rows]  # empty when unweighted: it stays empty
-            half_sq += _gradient(piece_X, piece_Y, W, b, piece_w, 1.0, False, chunk_rows,
+            half_sq += _gradient(piece_X, batch_Y[:n_rows], W, b,
+                                 batch_w[:n_rows],  # empty when unweighted: it stays empty
+                                 1.0, False, chunk_rows,
                                  n_threads, grad_W, grad_b, chunk_W, chunk_b, chunk_sq,
                                  block_W, block_b, resid)
             for k in range(n_targets):
@@ -543,7 +547,7 @@ def fit(
     double[::1] state, double[:, ::1] velocity_W, double[:, ::1] velocity_b,
     double[:, ::1] history, Py_ssize_t max_updates,
     double[:, ::1] grad_W, double[::1] grad_b, double[:, ::1] sum_W, double[::1] sum_b,
-    floating[:, ::1] batch_X, floating[:, ::1] batch_Y, floating[::1] batch_w,
+    floating[:, ::1] batch_X, const floating[:, :] batch_Y, const floating[::1] batch_w,
     double[:, :, ::1] chunk_W, double[:, ::1] chunk_b,
     double[::1] chunk_sq, floating[:, :, ::1] block_W, floating[:, ::1] block_b,
     floating[:, :, ::1] resid,
