@@ -411,7 +411,8 @@ def fit(
     >>> np.round(result.coef, 6), round(float(result.intercept), 6), result.converged
     (array([ 2., -1.]), 0.5, True)
     """
-    result, _ = fit_resumable(**{name: value for name, value in locals().items()})
+    # Every argument above, by name: fit is fit_resumable from a fresh optimiser.
+    result, _ = fit_resumable(**locals())
     return result
 
 

@@ -323,15 +323,16 @@ class GDRegressor(_Mixin, _Base):
         (array([1., 2., 3.]), 4.0, 100)
         """
         self._check_y_is_given(y)
-        optimizer = getattr(self, "_optimizer", None)
-        if optimizer is None or not hasattr(self, "coef_"):
-            feature_names, coef_init, intercept_init, optimizer = (
-                _input_feature_names(X), None, None, None)
-        else:
-            feature_names = getattr(self, "feature_names_in_", None)
+        fitted = hasattr(self, "coef_")
+        if fitted:  # continue: same features, from the coefficients and state reached
             X = self._check_X_as_fitted(X)
+            feature_names = getattr(self, "feature_names_in_", None)
             coef_init, intercept_init = self.coef_, self.intercept_
-        self._run(X, y, feature_names, append=optimizer is not None, coef_init=coef_init,
+            optimizer = self._optimizer
+        else:
+            feature_names = _input_feature_names(X)
+            coef_init = intercept_init = optimizer = None
+        self._run(X, y, feature_names, append=fitted, coef_init=coef_init,
                   intercept_init=intercept_init, sample_weight=sample_weight,
                   optimizer=optimizer, max_iter=1, tol=0.0, early_stopping=False,
                   solver="stream")
@@ -366,7 +367,7 @@ class GDRegressor(_Mixin, _Base):
         self.backend_ = result.backend
         self.solver_ = result.solver
         # The optimiser state that partial_fit resumes from (None after an interrupt:
-        # the next partial_fit starts afresh from the coefficients reached).
+        # the next partial_fit starts from the coefficients reached, with a new one).
         self._optimizer = optimizer
         self.t_ = int(optimizer.state[_reference.T]) if optimizer is not None else 0
         self._record_input_features(feature_names, result.coef.shape[-1])

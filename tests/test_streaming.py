@@ -135,3 +135,17 @@ def test_bad_early_stopping_arguments(options, error, match):
     X, y, _, _ = make_problem(20, 2, seed=0)
     with pytest.raises(error, match=match):
         fastgd.fit(X, y, **options)
+
+
+def test_partial_fit_after_fit_continues_from_its_coefficients_and_state():
+    X, y, _, _ = make_problem(200, 3, seed=7)
+    options = dict(lr=0.1, tol=0, solver="stream", backend="cython")
+    model = GDRegressor(max_iter=10, **options).fit(X, y)
+    model.partial_fit(X, y)
+    np.testing.assert_allclose(model.coef_, fastgd.fit(X, y, max_iter=11, **options).coef,
+                               rtol=1e-13)
+    assert model.n_iter_ == 11 and model.t_ == 11 and len(model.history_["loss"]) == 11
+    model._optimizer = None  # as after an interrupted fit: a new optimiser, same point
+    model.partial_fit(X, y)
+    np.testing.assert_allclose(model.coef_, fastgd.fit(X, y, max_iter=12, **options).coef,
+                               rtol=1e-13)
