@@ -280,8 +280,8 @@ def fit(
         *Mini-batches, or early stopping*: a plateau test, as scikit-learn's SGD
         but relative (so independent of the scale of y). After each epoch, its
         score (the epoch's training loss, or with ``early_stopping`` the
-        validation loss) *improves* if it is below ``(1 - tol)`` times the best
-        score so far; the fit stops after ``n_iter_no_change`` epochs in a row
+        validation loss) *improves* if it is below ``(1 - tol)`` times the lowest
+        score of the epochs before it; the fit stops after ``n_iter_no_change`` epochs in a row
         without improvement. (scikit-learn's ``tol`` is an absolute decrease of
         the loss, so the same number means different things in the two.)
     fit_intercept : bool, default=True
