@@ -102,7 +102,7 @@ cdef inline floating _dot(const floating* x, const floating* y, Py_ssize_t n) no
     return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
 
 
-cdef double _accumulate_block_c(
+cdef inline double _accumulate_block_c(
     const floating* x, Py_ssize_t ldx, const floating[:, :] Y,
     const floating[:, ::1] W, const floating[::1] b, const floating[::1] weights,
     Py_ssize_t start, Py_ssize_t stop, Py_ssize_t c,
@@ -302,7 +302,7 @@ def gradient(
     return loss
 
 
-cdef double _penalty(
+cdef inline double _penalty(
     const floating[:, ::1] W, double l1, double l2, Py_ssize_t n_penalized,
 ) noexcept nogil:
     # NumPy: _reference.penalty: l1 * |P|.sum() + l2 / 2 * (P**2).sum(), P = W[:, :p]
@@ -335,7 +335,7 @@ cdef inline double _direction(
     return gradient + momentum * v if nesterov else v
 
 
-cdef double _update(
+cdef inline double _update(
     floating[:, ::1] W, floating[::1] b, const double[:, ::1] grad_W,
     const double[::1] grad_b, double lr, bint fit_intercept, double l1, double l2,
     Py_ssize_t n_penalized, double momentum, bint nesterov, double[:, ::1] velocity_W,
@@ -398,7 +398,7 @@ cdef inline void _prefetch_row(
     FASTGD_PREFETCH(&Y[row, 0])
 
 
-cdef double _rows_gradient(
+cdef inline double _rows_gradient(
     const floating[:, :] X, const floating[:, :] Y,
     const floating[:, ::1] W, const floating[::1] b, const floating[::1] weights,
     bint x_is_f, const int64_t[::1] order, Py_ssize_t lo, Py_ssize_t hi,
