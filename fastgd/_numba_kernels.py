@@ -120,7 +120,7 @@ def _prefetch(typingctx, array, offset):
     return types.void(array, offset), codegen
 
 
-@_kernel
+@_inlined_kernel
 def _prefetch_row(X, Y, row):
     # Ask for row `row` of X and Y before it is gathered: the rows of a shuffled epoch
     # are scattered over memory, and waiting for each one's miss would cost more than
@@ -137,7 +137,7 @@ def _prefetch_row(X, Y, row):
     _prefetch(Y, row * (Y.strides[0] // Y.itemsize))
 
 
-@_kernel
+@_inlined_kernel
 def _accumulate_block_c(X, Y, W, b, weights, start, stop, c, block_W, block_b):
     # NumPy: R = X[start:stop] @ W.T + b - Y[start:stop]; S = s * R (s = weights,
     #        or 1 when weights is empty)
