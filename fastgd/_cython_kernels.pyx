@@ -134,7 +134,7 @@ cdef inline double _accumulate_block_c(
     return sq_sum
 
 
-cdef double _accumulate_block_f(
+cdef inline double _accumulate_block_f(
     const floating* x, Py_ssize_t ldx, const floating[:, :] Y,
     const floating[:, ::1] W, const floating[::1] b, const floating[::1] weights,
     Py_ssize_t start, Py_ssize_t stop, Py_ssize_t c,
@@ -414,13 +414,15 @@ cdef inline double _rows_gradient(
     # The rows are gathered, batch_X.shape[0] at a time, into C-ordered buffers that
     # stay in cache, and each piece goes through the fused gradient with a total
     # weight of 1 (dividing by 1 and by 2 is exact: the sums come back unscaled).
-    # Each gather asks for the row PREFETCH_ROWS_AHEAD entries further in order[:order_end]
+    # Each row asks for the row PREFETCH_ROWS_AHEAD entries further in order[:order_end]
     # (into the next batch, if need be).
     cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
     cdef Py_ssize_t piece_rows = batch_X.shape[0]
+    cdef Py_ssize_t block_rows = resid.shape[2]
     cdef bint weighted = weights.shape[0] > 0
-    cdef Py_ssize_t piece_lo, n_rows, i, j, k, row
-    cdef double half_sq = 0.0
+    cdef bint in_place
+    cdef Py_ssize_t piece_lo, n_rows, i, j, k, row, first
+    cdef double half_sq = 0.0, sq_sum
     cdef const floating[:, :] piece_X
     # batch_Y and batch_w are written by the gather below through these pointers (both
     # are C-contiguous buffers of the backend's). They are typed const, and batch_Y
@@ -440,10 +442,20 @@ cdef inline double _rows_gradient(
     piece_lo = lo
     while piece_lo < hi:  # NumPy: for piece_lo in range(lo, hi, piece_rows)
         n_rows = min(piece_rows, hi - piece_lo)
+        # One block of rows that are consecutive in X (a single row always is, and so
+        # are the batches of an unshuffled epoch) is read where it is, ungathered.
+        first = order[piece_lo]
+        in_place = n_rows <= block_rows
+        for i in range(1, n_rows if in_place else 0):
+            if order[piece_lo + i] != first + i:
+                in_place = False
+                break
         for i in range(n_rows):  # NumPy: batch_X[:n_rows] = X[order[piece_lo:...]]
             if piece_lo + i + PREFETCH_ROWS_AHEAD < order_end:
                 _prefetch_row(x, ldx, x_is_f, n_features, Y,
                               order[piece_lo + i + PREFETCH_ROWS_AHEAD])
+            if in_place:
+                continue
             row = order[piece_lo + i]
             batch_row = &batch_X[i, 0]
             if x_is_f:  # X[row, j] is x[row + j * ldx]
@@ -458,7 +470,7 @@ cdef inline double _rows_gradient(
                 batch_y[i * n_targets + k] = Y[row, k]  # batch_Y[i, k]
             if weighted:
                 batch_weight[i] = weights[row]  # batch_w[i]
-        if n_rows <= resid.shape[2]:
+        if n_rows <= block_rows:
             # One block (every small mini-batch): its sums without the chunk
             # bookkeeping of _gradient, which would add them to zeroed float64 totals
             # and divide by 1 and 2: the same numbers, bit for bit, at a fraction of
@@ -467,8 +479,16 @@ cdef inline double _rows_gradient(
                 block_b[0, k] = 0.0
                 for j in range(n_features):
                     block_W[0, k, j] = 0.0
-            half_sq += 0.5 * _accumulate_block_c(&batch_X[0, 0], n_features, batch_Y, W, b,
-                                                 batch_w, 0, n_rows, 0, block_W, block_b)
+            if not in_place:
+                sq_sum = _accumulate_block_c(&batch_X[0, 0], n_features, batch_Y, W, b,
+                                             batch_w, 0, n_rows, 0, block_W, block_b)
+            elif x_is_f:
+                sq_sum = _accumulate_block_f(x, ldx, Y, W, b, weights, first, first + n_rows,
+                                             0, block_W, block_b, resid)
+            else:
+                sq_sum = _accumulate_block_c(x, ldx, Y, W, b, weights, first, first + n_rows,
+                                             0, block_W, block_b)
+            half_sq += 0.5 * sq_sum
             for k in range(n_targets):
                 sum_b[k] += block_b[0, k]
                 for j in range(n_features):

@@ -160,7 +160,7 @@ def _accumulate_block_c(X, Y, W, b, weights, start, stop, c, block_W, block_b):
     return sq_sum
 
 
-@_kernel
+@_inlined_kernel
 def _accumulate_block_f(X, Y, W, b, weights, start, stop, c, block_W, block_b, resid):
     # Same as _accumulate_block_c for a Fortran-ordered X: columns are contiguous, so
     # sweep the block column by column (the block, B rows by D columns, stays in
@@ -364,10 +364,11 @@ def _rows_gradient(X, Y, W, b, weights, x_is_f, order, lo, hi, order_end, chunk_
     # The rows are gathered, batch_X.shape[0] at a time, into C-ordered buffers that
     # stay in cache, and each piece goes through the fused gradient with a total
     # weight of 1 (dividing by 1 and by 2 is exact: the sums come back unscaled).
-    # Each gather asks for the row PREFETCH_ROWS_AHEAD entries further in order[:order_end]
+    # Each row asks for the row PREFETCH_ROWS_AHEAD entries further in order[:order_end]
     # (into the next batch, if need be).
     n_targets, n_features = W.shape
     piece_rows = batch_X.shape[0]
+    block_rows = resid.shape[2]
     weighted = weights.shape[0] > 0
     for k in range(n_targets):
         sum_b[k] = 0.0
@@ -377,10 +378,20 @@ def _rows_gradient(X, Y, W, b, weights, x_is_f, order, lo, hi, order_end, chunk_
     piece_lo = lo
     while piece_lo < hi:  # NumPy: for piece_lo in range(lo, hi, piece_rows)
         n_rows = min(piece_rows, hi - piece_lo)
+        # One block of rows that are consecutive in X (a single row always is, and so
+        # are the batches of an unshuffled epoch) is read where it is, ungathered.
+        first = order[piece_lo]
+        in_place = n_rows <= block_rows
+        for i in range(1, n_rows if in_place else 0):
+            if order[piece_lo + i] != first + i:
+                in_place = False
+                break
         for i in range(n_rows):  # NumPy: batch_X[:n_rows] = X[order[piece_lo:...]]
             ahead = piece_lo + i + PREFETCH_ROWS_AHEAD
             if ahead < order_end:
                 _prefetch_row(X, Y, order[ahead])
+            if in_place:
+                continue
             row = order[piece_lo + i]
             # (x_is_f is for the Cython mirror, which reads X through a raw pointer;
             # Numba's X[row, j] follows X's strides in either layout.)
@@ -390,7 +401,7 @@ def _rows_gradient(X, Y, W, b, weights, x_is_f, order, lo, hi, order_end, chunk_
                 batch_Y[i, k] = Y[row, k]
             if weighted:
                 batch_w[i] = weights[row]
-        if n_rows <= resid.shape[2]:
+        if n_rows <= block_rows:
             # One block (every small mini-batch): its sums without the chunk
             # bookkeeping of gradient(), which would add them to zeroed float64 totals
             # and divide by 1 and 2: the same numbers, bit for bit, at a fraction of
@@ -399,8 +410,16 @@ def _rows_gradient(X, Y, W, b, weights, x_is_f, order, lo, hi, order_end, chunk_
                 block_b[0, k] = 0.0
                 for j in range(n_features):
                     block_W[0, k, j] = 0.0
-            half_sq += 0.5 * _accumulate_block_c(batch_X, batch_Y, W, b, batch_w, 0, n_rows, 0,
-                                                 block_W, block_b)
+            if not in_place:
+                sq_sum = _accumulate_block_c(batch_X, batch_Y, W, b, batch_w, 0, n_rows, 0,
+                                             block_W, block_b)
+            elif x_is_f:
+                sq_sum = _accumulate_block_f(X, Y, W, b, weights, first, first + n_rows, 0,
+                                             block_W, block_b, resid)
+            else:
+                sq_sum = _accumulate_block_c(X, Y, W, b, weights, first, first + n_rows, 0,
+                                             block_W, block_b)
+            half_sq += 0.5 * sq_sum
             for k in range(n_targets):
                 sum_b[k] += block_b[0, k]
                 for j in range(n_features):
