@@ -691,8 +691,15 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
         # NaN or inf in the inputs look like divergence to the kernel.
         _check_inputs_finite(user_X, user_Y, y_is_1d, coef_init=coef_init,
                              intercept_init=intercept_init)
-        raise _divergence_error(backend, X, x_is_f, fit_intercept, step, n_iter, history[:, 0],
-                                l2, sample_weight)
+        error = _divergence_error(backend, X, x_is_f, fit_intercept, step, n_iter,
+                                  history[:, 0], l2, sample_weight)
+        if n_batches > 1:
+            error = DivergenceError(
+                f"{error} With mini-batches of {batch_size} rows the stable step is smaller "
+                f"still (about 1 / max ||[x_i, 1]||^2 for single rows); lr='auto' takes "
+                f"that into account."
+            )
+        raise error
 
     converged = status == _reference.CONVERGED
     if not converged and not stopped_by_callback and (tol > 0 or early_stopping):

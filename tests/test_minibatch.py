@@ -223,3 +223,9 @@ def test_bad_minibatch_arguments(options, error, match):
     X, y, _, _ = make_problem(20, 2, seed=0)
     with pytest.raises(error, match=match):
         fastgd.fit(X, y, **options)
+
+
+def test_minibatch_divergence_is_reported_with_the_minibatch_bound():
+    X, y, _, _ = make_problem(200, 4, seed=11)
+    with pytest.raises(fastgd.DivergenceError, match="With mini-batches of 1 rows"):
+        fastgd.fit(X, y, lr=5.0, batch_size=1, max_iter=50, random_state=0)
