@@ -215,13 +215,13 @@ def lasso_table(table):
     return "\n".join(lines)
 
 
-def _lasso_settings(table):
-    """The settings the run's Lasso cases recorded, for the table's caption."""
-    for (kind, _, _), row in table.items():
-        if kind == "lasso":
+def _settings(table, kind, names):
+    """The settings the run's cases of ``kind`` recorded, for their table's caption
+    (None if the run has none)."""
+    for (case_kind, _, _), row in table.items():
+        if case_kind == kind:
             info = next(iter(row.values()))[1]
-            return {"alpha": info["alpha"], "tol": info["tol"],
-                    "reference_tol": info["reference_tol"]}
+            return {name: info[name] for name in names}
     return None
 
 
@@ -278,16 +278,6 @@ def sgd_table(table):
                 f"{info['coef_distance']:.1e} |"
             )
     return "\n".join(lines)
-
-
-def _sgd_settings(table):
-    """The settings the run's SGD cases recorded, for the table's caption."""
-    for (kind, _, _), row in table.items():
-        if kind == "sgd":
-            info = next(iter(row.values()))[1]
-            return {name: info[name]
-                    for name in ("epochs", "eta0", "power_t", "batch_size", "batch_lr")}
-    return None
 
 
 def sgd_caption(epochs, eta0, power_t, batch_size, batch_lr):
@@ -354,10 +344,10 @@ def markdown(table, bandwidth, data, coldstart=None, command="fastgd bench"):
         "",
         fit_table(table),
     ]
-    lasso = _lasso_settings(table)
+    lasso = _settings(table, "lasso", ("alpha", "tol", "reference_tol"))
     if lasso:
         parts += ["", lasso_caption(**lasso), "", lasso_table(table)]
-    sgd = _sgd_settings(table)
+    sgd = _settings(table, "sgd", ("epochs", "eta0", "power_t", "batch_size", "batch_lr"))
     if sgd:
         parts += ["", sgd_caption(**sgd), "", sgd_table(table)]
     targets = targets_table(table, bandwidth)

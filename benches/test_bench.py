@@ -48,54 +48,37 @@ def test_fit(benchmark, shape, dtype, name):
     benchmark.pedantic(run, rounds=1 if shape.slow else 5, iterations=1)
 
 
-@pytest.mark.parametrize("shape, dtype, name", _params("lasso"))
-def test_lasso(benchmark, shape, dtype, name):
-    run, assess = cases.setup_lasso_case(shape, dtype, name)
-    _record(benchmark, "lasso", shape, dtype, name)
+def _time_and_assess(benchmark, kind, shape, dtype, name, setup_case, make_data, contenders):
+    """Time a case whose result is scored (lasso, sgd) and return the scores."""
+    run, assess = setup_case(shape, dtype, name)
+    _record(benchmark, kind, shape, dtype, name)
     if shape.slow:
-        # A warm-up round would take seconds: warm up (and compile Numba, should this
-        # case run on its own) on a slice of the same data, then time one round.
-        X, y = cases.make_lasso_data(shape, dtype)
-        cases.LASSO_CONTENDERS[name](X[:1000], y[:1000])()
+        # Seconds per round: warm up (and compile Numba, should this case run on its
+        # own) on a slice of the same data, then time one round.
+        X, y = make_data(shape, dtype)
+        contenders[name](X[:1000], y[:1000])()
         fit = benchmark.pedantic(run, rounds=1, iterations=1)
     else:
         run()  # compile / warm caches outside the timing
-        # Rounds of a few ms: as many as --benchmark-max-time allows, as for the
-        # gradient, so that the minimum escapes other load on the machine.
+        # Rounds of a few to a few hundred ms: as many as --benchmark-max-time allows,
+        # at least --benchmark-min-rounds, so that the minimum escapes other load.
         fit = benchmark(run)
     # Scored after the timing; the report prints the accuracy next to the time.
-    benchmark.extra_info.update(assess(fit), alpha=cases.LASSO_ALPHA, tol=cases.LASSO_TOL,
+    return assess(fit)
+
+
+@pytest.mark.parametrize("shape, dtype, name", _params("lasso"))
+def test_lasso(benchmark, shape, dtype, name):
+    scores = _time_and_assess(benchmark, "lasso", shape, dtype, name, cases.setup_lasso_case,
+                              cases.make_lasso_data, cases.LASSO_CONTENDERS)
+    benchmark.extra_info.update(scores, alpha=cases.LASSO_ALPHA, tol=cases.LASSO_TOL,
                                 reference_tol=cases.LASSO_REFERENCE_TOL)
 
 
 @pytest.mark.parametrize("shape, dtype, name", _params("sgd"))
 def test_sgd(benchmark, shape, dtype, name):
-    run, assess = cases.setup_sgd_case(shape, dtype, name)
-    _record(benchmark, "sgd", shape, dtype, name)
-    if shape.slow:
-        # Seconds per round: warm up (and compile Numba, should this case run on its
-        # own) on a slice of the same data, then time one round.
-        X, y = cases.make_sgd_data(shape, dtype)
-        cases.SGD_CONTENDERS[name](X[:1000], y[:1000])()
-        fit = benchmark.pedantic(run, rounds=1, iterations=1)
-    else:
-        run()  # compile / warm caches outside the timing
-        # Rounds of 30 to 300 ms: as many as --benchmark-max-time allows, at least
-        # --benchmark-min-rounds, so that the minimum escapes some of the other load.
-        fit = benchmark(run)
-    # Scored after the timing; the report prints the accuracy next to the time.
-    benchmark.extra_info.update(assess(fit), epochs=cases.SGD_EPOCHS, eta0=cases.SGD_ETA0,
+    scores = _time_and_assess(benchmark, "sgd", shape, dtype, name, cases.setup_sgd_case,
+                              cases.make_sgd_data, cases.SGD_CONTENDERS)
+    benchmark.extra_info.update(scores, epochs=cases.SGD_EPOCHS, eta0=cases.SGD_ETA0,
                                 power_t=cases.SGD_POWER_T, batch_size=cases.SGD_BATCH_SIZE,
                                 batch_lr=cases.SGD_BATCH_LR)
-
-
-@pytest.mark.parametrize("n_bytes", [
-    pytest.param(256 << 20, id="256MB"),
-    pytest.param(512 << 20, id="512MB", marks=pytest.mark.slow),
-])
-def test_stream_read_bandwidth(benchmark, n_bytes):
-    a = probe_array(n_bytes)
-    stream_sum(a)
-    benchmark.group = "bandwidth"
-    benchmark.extra_info.update(kind="bandwidth", bytes=a.nbytes)
-    benchmark(stream_sum, a)
