@@ -517,17 +517,26 @@ class _Progress:
             self.bar.update(n_done - self.bar.n)
             self.bar.set_postfix(loss=f"{loss:.6g}", refresh=False)
         elif self.last_line is not None:
-            import sys
             import time
 
+            self.pending = (n_done, loss)
             now = time.monotonic()
-            if now - self.last_line >= 1.0:
+            if now - self.last_line >= 1.0:  # a line a second at most
                 self.last_line = now
-                print(f"fastgd: epoch {n_done}, loss {loss:.6g}", file=sys.stderr)
+                self._print()
+
+    def _print(self):
+        import sys
+
+        n_done, loss = self.pending
+        self.pending = None
+        print(f"fastgd: epoch {n_done}, loss {loss:.6g}", file=sys.stderr)
 
     def close(self):
         if self.bar is not None:
             self.bar.close()
+        elif self.last_line is not None and getattr(self, "pending", None):
+            self._print()  # the last epoch, whenever the previous line was
 
 
 def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercept_init,

@@ -128,3 +128,49 @@ def test_ctrl_c_stops_a_long_fit_and_keeps_its_coefficients(backend, tmp_path):
     assert "the coefficients reached are in this exception's .result" in lines[0]
     _, n_iter, finite, result_n_iter = lines[1].split()
     assert finite == "True" and n_iter == result_n_iter and int(n_iter) < 100_000
+
+
+@pytest.mark.parametrize("solver", ["stream", "gram"])
+def test_keyboard_interrupt_between_kernel_calls_keeps_the_coefficients(solver):
+    """A KeyboardInterrupt raised between two kernel calls (here by the callback, as
+    the SIGINT handler would) becomes FitInterrupted carrying the epochs completed."""
+    X, y, _, _ = make_problem(100, 3, 2, seed=3)
+
+    def interrupt_at_three(iteration, coef, intercept, loss):
+        if iteration == 3:
+            raise KeyboardInterrupt
+
+    options = dict(lr=0.1, tol=0, solver=solver)
+    with pytest.raises(fastgd.FitInterrupted, match="after 3 of max_iter=50 epochs") as info:
+        fastgd.fit(X, y, max_iter=50, callback=interrupt_at_three, **options)
+    assert isinstance(info.value, KeyboardInterrupt)
+    three = fastgd.fit(X, y, max_iter=3, **options)
+    result = info.value.result
+    assert result.n_iter == 3 and not result.converged
+    np.testing.assert_array_equal(result.coef, three.coef)
+    np.testing.assert_array_equal(result.intercept, three.intercept)
+    np.testing.assert_array_equal(result.history["loss"], three.history["loss"])
+    model = GDRegressor(max_iter=50, callback=interrupt_at_three, **options)
+    with pytest.raises(fastgd.FitInterrupted):
+        model.fit(X, y)
+    assert model.n_iter_ == 3
+    np.testing.assert_array_equal(model.coef_, three.coef)
+
+
+def test_verbose_without_tqdm_prints_plain_lines(monkeypatch, capfd):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tqdm(name, *args, **kwargs):
+        if name.startswith("tqdm"):
+            raise ImportError("no tqdm here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tqdm)
+    X, y, _, _ = make_problem(50, 2, seed=0)
+    fastgd.fit(X, y, max_iter=5, tol=0, verbose=1, callback=lambda *args: None)
+    lines = capfd.readouterr().err.splitlines()
+    # The first epoch at once, then a line a second at most, and the last one.
+    assert lines[0].startswith("fastgd: epoch 1, loss")
+    assert lines[-1].startswith("fastgd: epoch 5, loss") and len(lines) <= 3
