@@ -330,7 +330,12 @@ def fit(
         the gradient at the current point. With momentum the loss may rise for a
         while, so only the kernel's non-finite / 1e4-fold bar detects divergence.
     nesterov : bool, default=False
-        Nesterov's variant: the step ``-lr * (g + momentum * v)``.
+        Nesterov's variant: the step ``-lr * (g + momentum * v)``. With an L1
+        penalty, momentum acts on the proximal step so that the solution stays a
+        fixed point: heavy ball steps to ``prox(W - lr * (g + momentum * v))``
+        (iPiano), Nesterov uses the gradient map in place of g (FISTA) and returns
+        the proximal point of its last iterate, so that coefficients are exactly
+        zero (``_reference.momentum_step``).
     sample_weight : array-like of shape (n_samples,), optional
         Non-negative weights s: the objective becomes the weighted half MSE
         ``sum_i s_i ||x_i W.T + b - y_i||^2 / (2 sum(s))`` (integer weights are the
@@ -622,6 +627,8 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
         optimizer.state[_reference.FIRST_LOSS] = np.nan
         optimizer.state[_reference.BATCH] = 0.0
         step = float(optimizer.state[_reference.LR])
+        if optimizer.iterate is not None and optimizer.iterate[0].shape == W.shape:
+            W[...], b[...] = optimizer.iterate  # the iterate, not the point returned
 
     ref_grad_norm2 = 0.0
     if tol > 0 and (coef_init is not None or (fit_intercept and intercept_init is not None)):
@@ -722,12 +729,43 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
             ConvergenceWarning,
             stacklevel=3,
         )
+    optimizer.iterate = None
+    if nesterov and l1 > 0 and n_iter > 0:
+        # Nesterov's iterates with L1 are FISTA's extrapolated points, not exactly
+        # sparse: return the proximal point of the last one (one more gradient, on the
+        # training rows), and keep the iterate for partial_fit to resume from.
+        optimizer.iterate = (W.copy(), b.copy())
+        train_weight = sample_weight
+        if n_train < X.shape[0]:
+            train_weight = np.ones(X.shape[0], X.dtype) if sample_weight is None \
+                else sample_weight.copy()
+            train_weight[order[n_train:]] = 0
+        grad_W, _, _ = backend.gradient(X, Y, W, b, x_is_f, n_threads, train_weight)
+        prox_W, _ = _reference.proximal_step(W.astype(np.float64), grad_W, history[-1, 2],
+                                             l1, l2, n_penalized)
+        W[...] = prox_W
+    if solver == "gram":
+        optimizer = _stream_optimizer(optimizer, n_features, user_fit_intercept)
     # The working arrays themselves, except for the Gram solver's compressed problem.
     coef, intercept = user_coefficients(W, b) if solver == "gram" else _shape_like_y(W, b, y_is_1d)
     result = FitResult(coef, intercept, history[:, 0].copy(),
                        _history_dict(history, early_stopping), n_iter, converged,
                        backend.name, step, solver)
     return result, optimizer
+
+
+def _stream_optimizer(optimizer, n_features, fit_intercept):
+    """A Gram-solver fit's optimiser in the streaming solver's shapes (its intercept
+    is W's last column there), for a partial_fit to resume from."""
+    velocity_W = optimizer.velocity_W
+    velocity_b = velocity_W[:, n_features:] if fit_intercept else np.zeros_like(
+        optimizer.velocity_b)
+    iterate = optimizer.iterate
+    if iterate is not None:
+        W, b = iterate
+        iterate = (W[:, :n_features], W[:, n_features] if fit_intercept else b)
+    return Optimizer(optimizer.state, velocity_W[:, :n_features].copy(), velocity_b.copy(),
+                     optimizer.rng_state, iterate)
 
 
 def _history_dict(history, early_stopping):

@@ -97,6 +97,9 @@ class Optimizer:
     velocity_W: np.ndarray
     velocity_b: np.ndarray
     rng_state: np.ndarray
+    # (W, b) to resume from when the fit returned other coefficients than its iterate
+    # (Nesterov with L1 returns the proximal point of its last, extrapolated, iterate).
+    iterate: tuple = None
 
     @classmethod
     def new(cls, lr, n_targets, n_features, seed):

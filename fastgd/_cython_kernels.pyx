@@ -316,15 +316,6 @@ cdef inline double _penalty(
     return total
 
 
-cdef inline double _soft_threshold(double x, double threshold) noexcept nogil:
-    # NumPy: _reference.soft_threshold (the proximal operator of threshold * |x|)
-    if x > threshold:
-        return x - threshold
-    if x < -threshold:
-        return x + threshold
-    return 0.0
-
-
 cdef inline double _direction(
     double gradient, double[:, ::1] velocity, Py_ssize_t k, Py_ssize_t j,
     double momentum, bint nesterov,
@@ -341,7 +332,7 @@ cdef inline double _update(
     Py_ssize_t n_penalized, double momentum, bint nesterov, double[:, ::1] velocity_W,
     double[:, ::1] velocity_b,
 ) noexcept nogil:
-    # NumPy: _reference.fit's step (proximal_step, then momentum). Without penalty
+    # NumPy: _reference.fit's step (proximal_step, or momentum_step). Without penalty
     # and momentum this is W -= lr * grad_W; b -= lr * grad_b. In float64, rounded
     # once to W's dtype. Returns the squared norm of the gradient map at the current
     # point over the fitted coefficients (the stopping test).
@@ -365,10 +356,22 @@ cdef inline double _update(
                 else:
                     mapping, step = w / lr, 0.0
             grad_norm2 += mapping * mapping
-            if momentum > 0:
-                step = w - lr * _direction(smooth, velocity_W, k, j, momentum, nesterov)
-                if j < n_penalized:
-                    step = _soft_threshold(step, threshold)
+            if momentum > 0 and nesterov:
+                # torch's Nesterov step with the gradient map: FISTA, whose optimum is
+                # a fixed point (_reference.momentum_step)
+                step = w - lr * _direction(mapping, velocity_W, k, j, momentum, True)
+            elif momentum > 0:
+                # heavy ball, then the proximal step; v = the step taken / lr (iPiano)
+                direction = smooth + momentum * velocity_W[k, j]
+                step = w - lr * direction
+                if l1 > 0 and j < n_penalized:
+                    if step > threshold:
+                        step, direction = step - threshold, direction + l1
+                    elif step < -threshold:
+                        step, direction = step + threshold, direction - l1
+                    else:
+                        step, direction = 0.0, w / lr
+                velocity_W[k, j] = direction
             W[k, j] = <floating>step
         if fit_intercept:
             grad_norm2 += grad_b[k] * grad_b[k]

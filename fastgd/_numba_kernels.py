@@ -298,16 +298,6 @@ def _penalty(W, l1, l2, n_penalized):
 
 
 @_kernel
-def _soft_threshold(x, threshold):
-    # NumPy: _reference.soft_threshold (the proximal operator of threshold * |x|)
-    if x > threshold:
-        return x - threshold
-    if x < -threshold:
-        return x + threshold
-    return 0.0
-
-
-@_kernel
 def _direction(gradient, velocity, k, j, momentum, nesterov):
     # torch.optim.SGD: v = momentum * v + g; d = v, or g + momentum * v (Nesterov)
     v = momentum * velocity[k, j] + gradient
@@ -318,7 +308,7 @@ def _direction(gradient, velocity, k, j, momentum, nesterov):
 @_inlined_kernel
 def _update(W, b, grad_W, grad_b, lr, fit_intercept, l1, l2, n_penalized,
             momentum, nesterov, velocity_W, velocity_b):
-    # NumPy: _reference.fit's step (proximal_step, then momentum). Without penalty
+    # NumPy: _reference.fit's step (proximal_step, or momentum_step). Without penalty
     # and momentum this is W -= lr * grad_W; b -= lr * grad_b. In float64, rounded
     # once to W's dtype. Returns the squared norm of the gradient map at the current
     # point over the fitted coefficients (the stopping test).
@@ -341,10 +331,22 @@ def _update(W, b, grad_W, grad_b, lr, fit_intercept, l1, l2, n_penalized,
                 else:
                     mapping, step = w / lr, 0.0
             grad_norm2 += mapping * mapping
-            if momentum > 0:
-                step = w - lr * _direction(smooth, velocity_W, k, j, momentum, nesterov)
-                if j < n_penalized:
-                    step = _soft_threshold(step, threshold)
+            if momentum > 0 and nesterov:
+                # torch's Nesterov step with the gradient map: FISTA, whose optimum is
+                # a fixed point (_reference.momentum_step)
+                step = w - lr * _direction(mapping, velocity_W, k, j, momentum, True)
+            elif momentum > 0:
+                # heavy ball, then the proximal step; v = the step taken / lr (iPiano)
+                direction = smooth + momentum * velocity_W[k, j]
+                step = w - lr * direction
+                if l1 > 0 and j < n_penalized:
+                    if step > threshold:
+                        step, direction = step - threshold, direction + l1
+                    elif step < -threshold:
+                        step, direction = step + threshold, direction - l1
+                    else:
+                        step, direction = 0.0, w / lr
+                velocity_W[k, j] = direction
             W[k, j] = step
         if fit_intercept:
             grad_norm2 += grad_b[k] * grad_b[k]

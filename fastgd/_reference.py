@@ -58,11 +58,6 @@ def penalty(W, l1, l2, n_penalized):
     return float(l1 * np.abs(P).sum() + 0.5 * l2 * (P * P).sum())
 
 
-def soft_threshold(x, threshold):
-    """The proximal operator of ``threshold * |x|``: shrink towards 0, exactly to 0."""
-    return np.where(np.abs(x) > threshold, x - threshold * np.sign(x), 0.0)
-
-
 def proximal_step(W, grad_W, lr, l1, l2, n_penalized):
     """One proximal gradient step on ``W`` (float64 in and out), and its gradient map.
 
@@ -193,6 +188,43 @@ def rows_gradient(X, Y, W, b, weights, rows):
     return sR.T @ Xr, sR.sum(axis=0), float(np.sum(sR * R)) / 2
 
 
+def momentum_step(W, grad_W, mapping, grad_b, lr, l1, l2, n_penalized, momentum, nesterov,
+                  velocity_W, velocity_b):
+    """The momentum step from W (float64); updates the velocities in place and
+    returns ``(W_new, direction_b)`` (b moves by ``-lr * direction_b``).
+
+    Without an L1 penalty, both are torch.optim.SGD's: ``v = momentum * v + g`` (g the
+    smooth gradient) and the step ``-lr * v``, or ``-lr * (g + momentum * v)`` with
+    ``nesterov``. With L1 the momentum must act on the proximal step, or the optimum
+    would not be a fixed point (the velocity would carry the smooth gradient, which is
+    not zero there). Heavy ball: ``W_new = prox(W - lr * (g + momentum * v))`` and
+    ``v = (W - W_new) / lr``, the step taken (iPiano, Ochs et al. 2014): torch's ``v``
+    plus the L1 correction, so W_new is exactly sparse. Nesterov: torch's step with
+    the gradient map ``mapping`` (``(W - prox(W - lr * g)) / lr``) in place of g,
+    which is FISTA with a constant momentum; its iterates are extrapolated points,
+    so the fit returns the proximal point of the last one (``_api``).
+    """
+    p = n_penalized
+    smooth = grad_W.copy()
+    smooth[:, :p] += l2 * W[:, :p]
+    if nesterov:
+        velocity_W[...] = momentum * velocity_W + mapping
+        W_new = W - lr * (mapping + momentum * velocity_W)
+    else:
+        direction = smooth + momentum * velocity_W
+        W_new = W - lr * direction
+        velocity_W[...] = direction
+        if l1 > 0:
+            z = W_new[:, :p]
+            survives = np.abs(z) > lr * l1
+            sign = np.sign(z)
+            velocity_W[:, :p] = np.where(survives, direction[:, :p] + l1 * sign, W[:, :p] / lr)
+            W_new[:, :p] = np.where(survives, z - lr * l1 * sign, 0.0)
+    velocity_b[:, 0] = momentum * velocity_b[:, 0] + grad_b
+    direction_b = grad_b + momentum * velocity_b[:, 0] if nesterov else velocity_b[:, 0]
+    return W_new, direction_b
+
+
 def fit(X, Y, W, b, weights, order, n_train, batch_size, shuffle_rows, rng_state,
         lr, schedule, power_t, tol, n_iter_no_change, early_stopping, ref_grad_norm2,
         fit_intercept, l1, l2, n_penalized, momentum, nesterov,
@@ -211,10 +243,9 @@ def fit(X, Y, W, b, weights, order, n_train, batch_size, shuffle_rows, rng_state
 
     The update at point (W, b) with step ``step_size(...)`` is that of
     ``proximal_step`` (``W -= step * G_W`` without penalty) and ``b -= step * g_b``
-    when ``fit_intercept``; with ``momentum`` it follows torch.optim.SGD: the
-    velocity ``v = momentum * v + g`` (g the smooth gradient) and the direction
-    ``v``, or ``g + momentum * v`` with ``nesterov``, for W and b alike, the L1
-    proximal step then applying to ``W - step * direction``.
+    when ``fit_intercept``; with ``momentum`` it follows torch.optim.SGD (velocity
+    ``v = momentum * v + g``, direction ``v``, or ``g + momentum * v`` with
+    ``nesterov``), with the L1 penalty as ``momentum_step`` says.
 
     The epoch's loss is the objective (half the weighted MSE plus
     ``penalty(W, l1, l2, n_penalized)``) of each mini-batch at the point where its
@@ -281,14 +312,9 @@ def fit(X, Y, W, b, weights, order, n_train, batch_size, shuffle_rows, rng_state
             grad_norm2 += float(np.sum(grad_b * grad_b))
         direction_b = grad_b
         if momentum > 0:
-            smooth = grad_W.copy()
-            smooth[:, :n_penalized] += l2 * W[:, :n_penalized]
-            velocity_W[...] = momentum * velocity_W + smooth
-            velocity_b[:, 0] = momentum * velocity_b[:, 0] + grad_b
-            direction_W = smooth + momentum * velocity_W if nesterov else velocity_W.copy()
-            direction_b = grad_b + momentum * velocity_b[:, 0] if nesterov else velocity_b[:, 0]
-            W_new = W - step * direction_W
-            W_new[:, :n_penalized] = soft_threshold(W_new[:, :n_penalized], step * l1)
+            W_new, direction_b = momentum_step(W.astype(np.float64), grad_W, mapping, grad_b,
+                                               step, l1, l2, n_penalized, momentum, nesterov,
+                                               velocity_W, velocity_b)
         W[...] = W_new
         if fit_intercept:
             b[...] = b - step * direction_b

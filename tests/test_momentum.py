@@ -78,3 +78,44 @@ def test_nesterov_beats_plain_gd_on_an_ill_conditioned_problem(compiled_backend)
 def test_bad_momentum_arguments(options, error, match):
     with pytest.raises(error, match=match):
         fastgd.fit(np.eye(3), np.ones(3), **options)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+@pytest.mark.parametrize("batch_size", [None, 64])
+def test_momentum_with_l1_reaches_the_lasso_solution_with_exact_zeros(compiled_backend,
+                                                                      nesterov, batch_size):
+    """The optimum must be a fixed point of the momentum step with L1 (heavy ball:
+    iPiano; Nesterov: FISTA), or the fit converges to a weaker penalty's solution."""
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((500, 12))
+    true_coef = np.zeros(12)
+    true_coef[:4] = [2.0, -1.5, 1.0, 0.5]
+    y = X @ true_coef + 1.0 + 0.3 * rng.standard_normal(500)
+    lasso = sklearn.Lasso(alpha=0.1, tol=1e-12, max_iter=100_000).fit(X, y)
+    assert 0 < np.count_nonzero(lasso.coef_) < 12
+    if batch_size is None:
+        options = dict(tol=1e-10, max_iter=20_000)
+    else:  # SGD with decreasing steps: close to, not at, the solution
+        options = dict(tol=0, max_iter=300, batch_size=batch_size, schedule="invscaling",
+                       power_t=0.6, random_state=0)
+    result = fastgd.fit(X, y, penalty="l1", alpha=0.1, momentum=0.8, nesterov=nesterov,
+                        backend=compiled_backend, **options)
+    atol = 1e-7 if batch_size is None else 2e-2
+    np.testing.assert_allclose(result.coef, lasso.coef_, atol=atol)
+    assert result.intercept == pytest.approx(lasso.intercept_, abs=atol)
+    if batch_size is None:
+        assert result.converged
+        np.testing.assert_array_equal(result.coef == 0, lasso.coef_ == 0)
+
+
+def test_nesterov_l1_returns_the_proximal_point_and_resumes_from_its_iterate():
+    X, y, _, _ = make_problem(300, 6, seed=5)
+    options = dict(penalty="l1", alpha=0.3, momentum=0.7, nesterov=True, lr=0.2,
+                   solver="stream", backend="cython")
+    model = fastgd.GDRegressor(max_iter=10, tol=0, **options)
+    model.partial_fit(X, y)
+    model.partial_fit(X, y)
+    straight = fastgd.fit(X, y, max_iter=2, tol=0, **options)
+    np.testing.assert_array_equal(model.coef_, straight.coef)
+    assert np.any(straight.coef == 0)
