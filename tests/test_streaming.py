@@ -149,3 +149,15 @@ def test_partial_fit_after_fit_continues_from_its_coefficients_and_state():
     model.partial_fit(X, y)
     np.testing.assert_allclose(model.coef_, fastgd.fit(X, y, max_iter=12, **options).coef,
                                rtol=1e-13)
+
+
+def test_partial_fit_after_a_gram_fit_carries_its_momentum():
+    """The Gram solver's optimiser holds the intercept's velocity in W's last column;
+    partial_fit resumes it in the streaming solver's shapes."""
+    X, y, _, _ = make_problem(300, 4, 2, seed=8)
+    options = dict(lr=0.1, tol=0, momentum=0.6, backend="cython")
+    model = GDRegressor(max_iter=5, solver="gram", **options).fit(X, y)
+    model.partial_fit(X, y)
+    straight = fastgd.fit(X, y, max_iter=6, solver="stream", **options)
+    np.testing.assert_allclose(model.coef_, straight.coef, rtol=1e-10)
+    np.testing.assert_allclose(model.intercept_, straight.intercept, rtol=1e-10)
