@@ -363,7 +363,8 @@ def fit(
         epochs, the fit stopping once it is below ``1e-6 * lr``. "Improved" is in
         ``tol``'s sense with mini-batches or early stopping; with a full batch,
         whose loss decreases at every iteration of a stable step, it is any
-        decrease (so the step shrinks only when it is too large). ``lr="auto"`` gives the starting step in every case.
+        decrease (so the step shrinks only when it is too large). ``lr="auto"``
+        gives the starting step in every case.
     power_t : float, default=0.25
         The exponent of ``"invscaling"`` (scikit-learn's SGD default).
     early_stopping : bool, default=False
