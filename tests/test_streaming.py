@@ -161,3 +161,20 @@ def test_partial_fit_after_a_gram_fit_carries_its_momentum():
     straight = fastgd.fit(X, y, max_iter=6, solver="stream", **options)
     np.testing.assert_allclose(model.coef_, straight.coef, rtol=1e-10)
     np.testing.assert_allclose(model.intercept_, straight.intercept, rtol=1e-10)
+
+
+def test_partial_fit_sample_weight_equals_repeated_rows(compiled_backend, dtype):
+    """Integer weights are repeated rows: the same weighted half MSE, the same
+    full-batch update on each chunk."""
+    X, y, _, _ = make_problem(120, 3, 2, dtype=dtype, seed=9)
+    weights = np.random.default_rng(1).integers(1, 4, 120)
+    weighted = GDRegressor(lr=0.05, backend=compiled_backend, momentum=0.5)
+    repeated = GDRegressor(lr=0.05, backend=compiled_backend, momentum=0.5)
+    for start in range(0, 120, 40):
+        rows = slice(start, start + 40)
+        weighted.partial_fit(X[rows], y[rows], sample_weight=weights[rows])
+        repeated.partial_fit(np.repeat(X[rows], weights[rows], axis=0),
+                             np.repeat(y[rows], weights[rows], axis=0))
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(weighted.intercept_, repeated.intercept_, rtol=rtol, atol=rtol)
