@@ -113,7 +113,8 @@ class Optimizer:
 
 def _training_weights(X, sample_weight, order, n_train):
     """(weights, train_weight, val_weight): the kernels' weights (an empty array for
-    none) and the total weights of the training and validation rows."""
+    none) and the total weights of the training rows ``order[:n_train]`` and the
+    validation rows after them (all rows train when ``n_train`` is N)."""
     n_samples = X.shape[0]
     if sample_weight is None:
         return np.empty(0, dtype=X.dtype), float(n_train), float(n_samples - n_train)
@@ -202,13 +203,6 @@ class CompiledBackend:
         # Cython's prange takes the thread count as an argument (in args).
         return kernel(*args)
 
-    @staticmethod
-    def _weights(X, sample_weight):
-        """The kernels' (weights, total_weight): an empty array means unweighted."""
-        if sample_weight is None:
-            return np.empty(0, dtype=X.dtype), float(X.shape[0])
-        return sample_weight, float(np.sum(sample_weight, dtype=np.float64))
-
     def gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
         """The returned grad_W and grad_b are overwritten by this thread's next call
         with the same shapes: copy them to keep them."""
@@ -218,7 +212,7 @@ class CompiledBackend:
             kernel = self._kernel("gradient", X.dtype)
             cached = self._cache.gradient = (key, kernel, self._workspace(X, W.shape[0], n_threads))
         _, kernel, work = cached
-        weights, total_weight = self._weights(X, sample_weight)
+        weights, total_weight, _ = _training_weights(X, sample_weight, None, X.shape[0])
         loss = self._call(kernel, work[1], X, Y, W, b, weights, total_weight, x_is_f, *work)
         return work[2], work[3], loss
 
