@@ -1,8 +1,10 @@
-"""The public functions: validate -> cast -> dispatch, once per call.
+"""The public functions: validate -> cast -> dispatch.
 
-``fit`` and ``gradient`` check their arguments (``_validation.py``), pick a backend
-(``_backends.py``) and call its kernel; all iterations of a fit run inside the
-kernel. Nothing here loops over data.
+``fit`` and ``gradient`` check their arguments (``_validation.py``) once, pick a
+backend (``_backends.py``) and call its kernel. Every update of a fit runs inside the
+kernel, which returns to Python between segments of bounded work
+(``SEGMENT_WORK``) for the callback, the progress bar and Ctrl-C, and resumes from
+its state. Nothing here loops over data.
 """
 
 import math
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _reference
-from ._backends import FitOptions, Optimizer, get_backend
+from ._backends import FitOptions, Optimizer, _training_weights, get_backend
 from ._gram import choose_solver, gram_matrix, gram_problem
 from ._validation import (
     check_backend,
@@ -70,7 +72,7 @@ class FitResult:
         updates), ``"lr"`` (the step of the epoch's last update) and, with
         early stopping, ``"validation_loss"`` (at the end of the epoch).
     n_iter : int
-        Number of iterations run (updates applied).
+        Number of epochs run (iterations, with a full batch).
     converged : bool
         True if the tolerance was met before ``max_iter``.
     backend : str
@@ -264,8 +266,9 @@ def fit(
         Maximum number of epochs (passes over the training rows; with a full batch,
         an epoch is one iteration).
     tol : float, default=1e-6
-        The stopping tolerance; ``tol=0`` runs all ``max_iter`` epochs (except for
-        ``early_stopping``) and never warns. Its meaning depends on what a test
+        The stopping tolerance; ``tol=0`` runs all ``max_iter`` epochs (unless
+        ``early_stopping`` or the ``"adaptive"`` schedule stops the fit) and never
+        warns. Its meaning depends on what a test
         can see:
 
         *Full batch, no early stopping* (the default): stop after the first
@@ -618,21 +621,29 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
             coef, intercept = W.copy(), b.copy()
         return _shape_like_y(coef, intercept, y_is_1d)
 
+    _check_total_weights(X, sample_weight, order, n_train, early_stopping)
     if optimizer is None:
         step = lr
         if lr == "auto":
             step = _auto_lr(backend, X, x_is_f, fit_intercept, n_threads, sample_weight, l2,
                             batch_size, n_train, user_X, user_Y, y_is_1d)
         optimizer = Optimizer.new(step, n_targets, W.shape[1], seed)
-    else:  # partial_fit: carry on, with a fresh divergence reference for the new data
-        optimizer.state[_reference.FIRST_LOSS] = np.nan
+    else:  # partial_fit: carry on where the previous call stopped
         optimizer.state[_reference.BATCH] = 0.0
-        step = float(optimizer.state[_reference.LR])
-        if optimizer.iterate is not None and optimizer.iterate[0].shape == W.shape:
-            W[...], b[...] = optimizer.iterate  # the iterate, not the point returned
+        step = optimizer.lr
+        if optimizer.iterate is not None:
+            W[...] = optimizer.iterate  # the iterate, not the point returned
+    if np.isnan(optimizer.state[_reference.FIRST_LOSS]) and batch_size < n_train:
+        # The divergence bar's reference is the objective at the starting point. A
+        # full batch's first epoch is that point; mini-batches move during their first
+        # epoch, so take it here (one more pass over X, on the training rows).
+        optimizer.state[_reference.FIRST_LOSS] = backend.gradient(
+            X, Y, W, b, x_is_f, n_threads, _training_rows_weights(X, sample_weight, order,
+                                                                  n_train))[2] + \
+            _reference.penalty(W, l1, l2, n_penalized)
 
     ref_grad_norm2 = 0.0
-    if tol > 0 and (coef_init is not None or (fit_intercept and intercept_init is not None)):
+    if tol > 0 and (coef_init is not None or (user_fit_intercept and intercept_init is not None)):
         # tol is relative to the larger of the gradient norms at the start and at the
         # zero model (W = 0, and b = 0 when it is fitted): a fit started at or near the
         # solution then still has a meaningful scale. One extra pass over X.
@@ -675,8 +686,10 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
                 stopped_by_callback = True
                 break
     except KeyboardInterrupt as interrupt:
-        # The signal is handled between two kernel calls: W and b hold the last
-        # completed update, and the state knows how many epochs it completed.
+        # With the compiled kernels the signal is handled between two kernel calls: W
+        # and b hold the last completed update, and the state knows how many epochs
+        # it completed. (The NumPy reference can be stopped anywhere, even between
+        # its updates of W and of b.)
         progress.close()
         n_iter = int(optimizer.state[_reference.EPOCH]) - first_epoch  # rows written
         coef, intercept = user_coefficients(W, b)
@@ -734,14 +747,12 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
     if nesterov and l1 > 0 and n_iter > 0:
         # Nesterov's iterates with L1 are FISTA's extrapolated points, not exactly
         # sparse: return the proximal point of the last one (one more gradient, on the
-        # training rows), and keep the iterate for partial_fit to resume from.
-        optimizer.iterate = (W.copy(), b.copy())
-        train_weight = sample_weight
-        if n_train < X.shape[0]:
-            train_weight = np.ones(X.shape[0], X.dtype) if sample_weight is None \
-                else sample_weight.copy()
-            train_weight[order[n_train:]] = 0
-        grad_W, _, _ = backend.gradient(X, Y, W, b, x_is_f, n_threads, train_weight)
+        # training rows), and keep the iterate for partial_fit to resume from (b is
+        # the same in both).
+        optimizer.iterate = W.copy()
+        grad_W, _, _ = backend.gradient(
+            X, Y, W, b, x_is_f, n_threads,
+            _training_rows_weights(X, sample_weight, order, n_train))
         prox_W, _ = _reference.proximal_step(W.astype(np.float64), grad_W, history[-1, 2],
                                              l1, l2, n_penalized)
         W[...] = prox_W
@@ -755,6 +766,30 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
     return result, optimizer
 
 
+def _training_rows_weights(X, sample_weight, order, n_train):
+    """sample_weight (None: all ones) with zeros on the validation rows, for a
+    gradient over the training rows alone; sample_weight itself without them."""
+    if n_train == X.shape[0]:
+        return sample_weight
+    weights = np.ones(X.shape[0], X.dtype) if sample_weight is None else sample_weight.copy()
+    weights[order[n_train:]] = 0
+    return weights
+
+
+def _check_total_weights(X, sample_weight, order, n_train, early_stopping):
+    """Raise ValueError if the training (or validation) rows weigh nothing."""
+    if sample_weight is None:
+        return
+    _, train_weight, val_weight = _training_weights(X, sample_weight, order, n_train)
+    if train_weight <= 0 or (early_stopping and val_weight <= 0):
+        part = "training" if train_weight <= 0 else "validation"
+        raise ValueError(
+            f"sample_weight is zero on every {part} row of the early_stopping split "
+            f"(validation_fraction of the rows, drawn with random_state): use another "
+            f"random_state or validation_fraction, or fewer zero weights."
+        )
+
+
 def _stream_optimizer(optimizer, n_features, fit_intercept):
     """A Gram-solver fit's optimiser in the streaming solver's shapes (its intercept
     is W's last column there), for a partial_fit to resume from."""
@@ -762,11 +797,10 @@ def _stream_optimizer(optimizer, n_features, fit_intercept):
     velocity_b = velocity_W[:, n_features:] if fit_intercept else np.zeros_like(
         optimizer.velocity_b)
     iterate = optimizer.iterate
-    if iterate is not None:
-        W, b = iterate
-        iterate = (W[:, :n_features], W[:, n_features] if fit_intercept else b)
+    if iterate is not None:  # the intercept's column goes: partial_fit starts from intercept_
+        iterate = iterate[:, :n_features].copy()
     return Optimizer(optimizer.state, velocity_W[:, :n_features].copy(), velocity_b.copy(),
-                     optimizer.rng_state, iterate)
+                     optimizer.rng_state, optimizer.lr, iterate)
 
 
 def _history_dict(history, early_stopping):

@@ -97,9 +97,10 @@ class Optimizer:
     velocity_W: np.ndarray
     velocity_b: np.ndarray
     rng_state: np.ndarray
-    # (W, b) to resume from when the fit returned other coefficients than its iterate
+    lr: float  # the starting step (the state's LR is the current one)
+    # The W to resume from when the fit returned other coefficients than its iterate
     # (Nesterov with L1 returns the proximal point of its last, extrapolated, iterate).
-    iterate: tuple = None
+    iterate: np.ndarray = None
 
     @classmethod
     def new(cls, lr, n_targets, n_features, seed):
@@ -108,6 +109,7 @@ class Optimizer:
             np.zeros((n_targets, n_features)),
             np.zeros((n_targets, 1)),
             np.array([seed], dtype=np.uint64),
+            lr,
         )
 
 
@@ -139,8 +141,10 @@ class NumpyBackend:
     def fit(self, X, Y, W, b, x_is_f, sample_weight, order, options, optimizer, history,
             max_updates, workspace=None):
         o = options
+        _, train_weight, val_weight = _training_weights(X, sample_weight, order, o.n_train)
         return _reference.fit(
-            X, Y, W, b, sample_weight, order, o.n_train, o.batch_size, o.shuffle,
+            X, Y, W, b, sample_weight, train_weight, val_weight, order, o.n_train,
+            o.batch_size, o.shuffle,
             optimizer.rng_state, o.lr, o.schedule, o.power_t, o.tol, o.n_iter_no_change,
             o.early_stopping, o.ref_grad_norm2, o.fit_intercept, o.l1, o.l2, o.n_penalized,
             o.momentum, o.nesterov, optimizer.state, optimizer.velocity_W,

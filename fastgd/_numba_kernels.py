@@ -550,7 +550,6 @@ def fit(X, Y, W, b, weights, train_weight, val_weight, x_is_f, chunk_rows, n_thr
         if not last:
             continue
         state[BATCH] = 0.0
-        state[EPOCH] += 1.0
         validation_loss = np.nan
         if early_stopping:
             validation_loss = _rows_gradient(
@@ -562,6 +561,7 @@ def fit(X, Y, W, b, weights, train_weight, val_weight, x_is_f, chunk_rows, n_thr
         history[epochs, 2] = step
         history[epochs, 3] = validation_loss
         epochs += 1
+        state[EPOCH] += 1.0  # after its history row: the epoch is complete
         if n_batches == 1 and not early_stopping:
             if state[THRESHOLD] < 0:
                 state[THRESHOLD] = tol * tol * max(grad_norm2, ref_grad_norm2)

@@ -85,7 +85,7 @@ def proximal_step(W, grad_W, lr, l1, l2, n_penalized):
 
 # Indices into the optimiser state, a float64 array of N_STATE entries that every
 # backend's fit reads and updates. It is what carries a fit from one kernel call to
-# the next (the API returns to Python between calls: see _api._run) and from one
+# the next (the API returns to Python between calls: see _api.fit_resumable) and from one
 # partial_fit to the next.
 T = 0  # updates made so far: the time of the invscaling schedule
 EPOCH = 1  # epochs completed
@@ -189,7 +189,7 @@ def rows_gradient(X, Y, W, b, weights, rows):
 
 
 def momentum_step(W, grad_W, mapping, grad_b, lr, l1, l2, n_penalized, momentum, nesterov,
-                  velocity_W, velocity_b):
+                  velocity_W, velocity_b, fit_intercept=True):
     """The momentum step from W (float64); updates the velocities in place and
     returns ``(W_new, direction_b)`` (b moves by ``-lr * direction_b``).
 
@@ -220,19 +220,24 @@ def momentum_step(W, grad_W, mapping, grad_b, lr, l1, l2, n_penalized, momentum,
             sign = np.sign(z)
             velocity_W[:, :p] = np.where(survives, direction[:, :p] + l1 * sign, W[:, :p] / lr)
             W_new[:, :p] = np.where(survives, z - lr * l1 * sign, 0.0)
-    velocity_b[:, 0] = momentum * velocity_b[:, 0] + grad_b
-    direction_b = grad_b + momentum * velocity_b[:, 0] if nesterov else velocity_b[:, 0]
+    direction_b = grad_b
+    if fit_intercept:  # an intercept held fixed keeps no velocity
+        velocity_b[:, 0] = momentum * velocity_b[:, 0] + grad_b
+        direction_b = grad_b + momentum * velocity_b[:, 0] if nesterov else velocity_b[:, 0]
     return W_new, direction_b
 
 
-def fit(X, Y, W, b, weights, order, n_train, batch_size, shuffle_rows, rng_state,
+def fit(X, Y, W, b, weights, train_weight, val_weight, order, n_train, batch_size,
+        shuffle_rows, rng_state,
         lr, schedule, power_t, tol, n_iter_no_change, early_stopping, ref_grad_norm2,
         fit_intercept, l1, l2, n_penalized, momentum, nesterov,
         state, velocity_W, velocity_b, history, max_updates):
     """(Mini-batch, proximal) gradient descent; updates W, b and the state in place.
 
     The training rows are ``order[:n_train]`` (all rows, in order, unless early
-    stopping holds out ``order[n_train:]`` for validation). An epoch cuts them into
+    stopping holds out ``order[n_train:]`` for validation); ``train_weight`` and
+    ``val_weight`` are the float64 totals of their weights (their counts without
+    weights), as ``_backends._training_weights`` computes them. An epoch cuts them into
     ``ceil(n_train / batch_size)`` mini-batches of ``batch_size`` consecutive
     entries of ``order`` (the last may be smaller), after shuffling
     ``order[:n_train]`` when ``shuffle_rows`` and there is more than one batch.
@@ -263,7 +268,7 @@ def fit(X, Y, W, b, weights, order, n_train, batch_size, shuffle_rows, rng_state
     * CONVERGED, with a full batch and no early stopping, when ``tol > 0`` and the
       gradient-map norm is at most ``tol * max(||g_0||, ||g_ref||)``: ``g_0`` at the
       first update of the fit, ``||g_ref||**2 = ref_grad_norm2`` given by the caller
-      (the zero model's, see ``_api.fit``);
+      (the zero model's, see ``_api.fit_resumable``);
     * CONVERGED at a plateau (``end_of_epoch``), with early stopping, or with
       mini-batches when ``tol > 0``.
 
@@ -274,7 +279,6 @@ def fit(X, Y, W, b, weights, order, n_train, batch_size, shuffle_rows, rng_state
     n_samples = X.shape[0]
     direct = batch_size >= n_samples  # a full batch of every row in order
     n_batches = -(-n_train // batch_size)
-    train_weight = n_train if weights is None else float(np.sum(weights[order[:n_train]]))
     epochs, status = 0, MAX_ITER
     for _ in range(max_updates):
         if epochs == len(history):
@@ -314,7 +318,7 @@ def fit(X, Y, W, b, weights, order, n_train, batch_size, shuffle_rows, rng_state
         if momentum > 0:
             W_new, direction_b = momentum_step(W.astype(np.float64), grad_W, mapping, grad_b,
                                                step, l1, l2, n_penalized, momentum, nesterov,
-                                               velocity_W, velocity_b)
+                                               velocity_W, velocity_b, fit_intercept)
         W[...] = W_new
         if fit_intercept:
             b[...] = b - step * direction_b
@@ -324,15 +328,13 @@ def fit(X, Y, W, b, weights, order, n_train, batch_size, shuffle_rows, rng_state
         if not last:
             continue
         state[BATCH] = 0
-        state[EPOCH] += 1
         validation_loss = np.nan
         if early_stopping:
-            val_rows = order[n_train:]
-            val_weight = len(val_rows) if weights is None else float(np.sum(weights[val_rows]))
-            validation_loss = rows_gradient(X, Y, W, b, weights, val_rows)[2] / val_weight
+            validation_loss = rows_gradient(X, Y, W, b, weights, order[n_train:])[2] / val_weight
         history[epochs] = (epoch_loss, np.sqrt(state[EPOCH_GRAD_NORM2] / n_batches), step,
                            validation_loss)
         epochs += 1
+        state[EPOCH] += 1  # after its history row: the epoch is complete
         if n_batches == 1 and not early_stopping:
             if state[THRESHOLD] < 0:
                 state[THRESHOLD] = tol * tol * max(grad_norm2, ref_grad_norm2)

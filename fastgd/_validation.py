@@ -61,10 +61,10 @@ def _check_dtype(a, name):
             raise TypeError(
                 f"{name} has dtype object with an entry that is not a real number: {error}"
             ) from None
-        if a.size and any(isinstance(v, (bool, np.bool_, complex, np.complexfloating))
-                          for v in a.flat[:1]):
-            raise TypeError(f"{name} has dtype object holding {type(a.flat[0]).__name__} "
-                            f"values; expected real numbers (float or integer).")
+        for value in a.flat:  # astype takes booleans and complex zeros: refuse them
+            if isinstance(value, (bool, np.bool_, complex, np.complexfloating)):
+                raise TypeError(f"{name} has dtype object holding {type(value).__name__} "
+                                f"values; expected real numbers (float or integer).")
         return converted
     if kind not in "fiu":
         raise TypeError(f"{name} has dtype {a.dtype}; expected real numbers (float or integer).")
