@@ -241,11 +241,7 @@ def check_lr(lr):
 
 
 def check_max_iter(max_iter):
-    if isinstance(max_iter, (bool, np.bool_)) or not isinstance(max_iter, numbers.Integral):
-        raise TypeError(f"max_iter must be an integer >= 1; got {max_iter!r}.")
-    if max_iter < 1:
-        raise ValueError(f"max_iter must be an integer >= 1; got {max_iter}.")
-    return int(max_iter)
+    return _check_int(max_iter, "max_iter", 1)
 
 
 def check_tol(tol):
@@ -288,11 +284,10 @@ def check_momentum(momentum, nesterov):
     momentum = _check_real(momentum, "momentum")
     if not 0 <= momentum < 1:
         raise ValueError(f"momentum must be in [0, 1); got {momentum!r}.")
-    if not isinstance(nesterov, (bool, np.bool_)):
-        raise TypeError(f"nesterov must be True or False; got {nesterov!r}.")
+    nesterov = _check_bool(nesterov, "nesterov")
     if nesterov and momentum == 0:
         raise ValueError("nesterov=True needs a momentum > 0 (as torch.optim.SGD).")
-    return momentum, bool(nesterov)
+    return momentum, nesterov
 
 
 def check_sample_weight(sample_weight, n_samples, dtype):
@@ -322,13 +317,7 @@ def check_solver(solver):
 
 
 def check_n_threads(n_threads):
-    if n_threads is None:
-        return None
-    if isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, numbers.Integral):
-        raise TypeError(f"n_threads must be None or an integer >= 1; got {n_threads!r}.")
-    if n_threads < 1:
-        raise ValueError(f"n_threads must be None or an integer >= 1; got {n_threads}.")
-    return int(n_threads)
+    return _check_int(n_threads, "n_threads", 1, allow_none=True)
 
 
 def _check_int(value, name, low, allow_none=False):
@@ -420,6 +409,4 @@ def check_verbose(verbose):
 
 
 def check_fit_intercept(fit_intercept):
-    if not isinstance(fit_intercept, (bool, np.bool_)):
-        raise TypeError(f"fit_intercept must be True or False; got {fit_intercept!r}.")
-    return bool(fit_intercept)
+    return _check_bool(fit_intercept, "fit_intercept")
