@@ -316,6 +316,18 @@ cdef inline double _penalty(
     return total
 
 
+cdef inline (double, double) _prox_l1(double w, double gradient, double lr,
+                                      double l1) noexcept nogil:
+    # NumPy: _reference.prox_l1 for one coefficient: (w_new, (w - w_new) / lr)
+    cdef double z = w - lr * gradient
+    cdef double threshold = lr * l1
+    if z > threshold:
+        return z - threshold, gradient + l1
+    if z < -threshold:
+        return z + threshold, gradient - l1
+    return 0.0, w / lr
+
+
 cdef inline double _direction(
     double gradient, double[:, ::1] velocity, Py_ssize_t k, Py_ssize_t j,
     double momentum, bint nesterov,
@@ -338,7 +350,6 @@ cdef inline double _update(
     # point over the fitted coefficients (the stopping test).
     cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
     cdef Py_ssize_t j, k
-    cdef double threshold = lr * l1
     cdef double w, smooth, step, mapping, direction, grad_norm2 = 0.0
     for k in range(n_targets):
         for j in range(n_features):
@@ -349,12 +360,7 @@ cdef inline double _update(
             step = w - lr * smooth
             mapping = smooth
             if l1 > 0 and j < n_penalized:  # soft-thresholding: exact zeros
-                if step > threshold:
-                    mapping, step = smooth + l1, step - threshold
-                elif step < -threshold:
-                    mapping, step = smooth - l1, step + threshold
-                else:
-                    mapping, step = w / lr, 0.0
+                step, mapping = _prox_l1(w, smooth, lr, l1)
             grad_norm2 += mapping * mapping
             if momentum > 0 and nesterov:
                 # torch's Nesterov step with the gradient map: FISTA, whose optimum is
@@ -365,12 +371,7 @@ cdef inline double _update(
                 direction = smooth + momentum * velocity_W[k, j]
                 step = w - lr * direction
                 if l1 > 0 and j < n_penalized:
-                    if step > threshold:
-                        step, direction = step - threshold, direction + l1
-                    elif step < -threshold:
-                        step, direction = step + threshold, direction - l1
-                    else:
-                        step, direction = 0.0, w / lr
+                    step, direction = _prox_l1(w, direction, lr, l1)
                 velocity_W[k, j] = direction
             W[k, j] = <floating>step
         if fit_intercept:

@@ -298,6 +298,18 @@ def _penalty(W, l1, l2, n_penalized):
 
 
 @_kernel
+def _prox_l1(w, gradient, lr, l1):
+    # NumPy: _reference.prox_l1 for one coefficient: (w_new, (w - w_new) / lr)
+    z = w - lr * gradient
+    threshold = lr * l1
+    if z > threshold:
+        return z - threshold, gradient + l1
+    if z < -threshold:
+        return z + threshold, gradient - l1
+    return 0.0, w / lr
+
+
+@_kernel
 def _direction(gradient, velocity, k, j, momentum, nesterov):
     # torch.optim.SGD: v = momentum * v + g; d = v, or g + momentum * v (Nesterov)
     v = momentum * velocity[k, j] + gradient
@@ -313,7 +325,6 @@ def _update(W, b, grad_W, grad_b, lr, fit_intercept, l1, l2, n_penalized,
     # once to W's dtype. Returns the squared norm of the gradient map at the current
     # point over the fitted coefficients (the stopping test).
     n_targets, n_features = W.shape
-    threshold = lr * l1
     grad_norm2 = 0.0
     for k in range(n_targets):
         for j in range(n_features):
@@ -324,12 +335,7 @@ def _update(W, b, grad_W, grad_b, lr, fit_intercept, l1, l2, n_penalized,
             step = w - lr * smooth
             mapping = smooth
             if l1 > 0 and j < n_penalized:  # soft-thresholding: exact zeros
-                if step > threshold:
-                    mapping, step = smooth + l1, step - threshold
-                elif step < -threshold:
-                    mapping, step = smooth - l1, step + threshold
-                else:
-                    mapping, step = w / lr, 0.0
+                step, mapping = _prox_l1(w, smooth, lr, l1)
             grad_norm2 += mapping * mapping
             if momentum > 0 and nesterov:
                 # torch's Nesterov step with the gradient map: FISTA, whose optimum is
@@ -340,12 +346,7 @@ def _update(W, b, grad_W, grad_b, lr, fit_intercept, l1, l2, n_penalized,
                 direction = smooth + momentum * velocity_W[k, j]
                 step = w - lr * direction
                 if l1 > 0 and j < n_penalized:
-                    if step > threshold:
-                        step, direction = step - threshold, direction + l1
-                    elif step < -threshold:
-                        step, direction = step + threshold, direction - l1
-                    else:
-                        step, direction = 0.0, w / lr
+                    step, direction = _prox_l1(w, direction, lr, l1)
                 velocity_W[k, j] = direction
             W[k, j] = step
         if fit_intercept:

@@ -58,6 +58,21 @@ def penalty(W, l1, l2, n_penalized):
     return float(l1 * np.abs(P).sum() + 0.5 * l2 * (P * P).sum())
 
 
+def prox_l1(W, gradient, lr, l1):
+    """The L1 proximal step from ``W`` along ``gradient``, and the step it took.
+
+    ``z = W - lr * gradient`` is soft-thresholded by ``lr * l1`` (exact zeros).
+    Returns ``(W_new, taken)`` with ``taken = (W - W_new) / lr`` written without
+    cancellation: ``gradient + l1 * sign(z)`` where the coefficient survives, ``W /
+    lr`` where it is set to zero.
+    """
+    z = W - lr * gradient
+    survives = np.abs(z) > lr * l1
+    sign = np.sign(z)
+    return np.where(survives, z - lr * l1 * sign, 0.0), np.where(survives,
+                                                                 gradient + l1 * sign, W / lr)
+
+
 def proximal_step(W, grad_W, lr, l1, l2, n_penalized):
     """One proximal gradient step on ``W`` (float64 in and out), and its gradient map.
 
@@ -74,12 +89,8 @@ def proximal_step(W, grad_W, lr, l1, l2, n_penalized):
     step = W - lr * smooth
     mapping = smooth
     if l1 > 0:
-        s = step[:, :n_penalized]
-        survives = np.abs(s) > lr * l1
-        sign = np.sign(s)
-        mapping[:, :n_penalized] = np.where(survives, smooth[:, :n_penalized] + l1 * sign,
-                                            W[:, :n_penalized] / lr)
-        step[:, :n_penalized] = np.where(survives, s - lr * l1 * sign, 0.0)
+        p = n_penalized
+        step[:, :p], mapping[:, :p] = prox_l1(W[:, :p], smooth[:, :p], lr, l1)
     return step, mapping
 
 
@@ -215,11 +226,7 @@ def momentum_step(W, grad_W, mapping, grad_b, lr, l1, l2, n_penalized, momentum,
         W_new = W - lr * direction
         velocity_W[...] = direction
         if l1 > 0:
-            z = W_new[:, :p]
-            survives = np.abs(z) > lr * l1
-            sign = np.sign(z)
-            velocity_W[:, :p] = np.where(survives, direction[:, :p] + l1 * sign, W[:, :p] / lr)
-            W_new[:, :p] = np.where(survives, z - lr * l1 * sign, 0.0)
+            W_new[:, :p], velocity_W[:, :p] = prox_l1(W[:, :p], direction[:, :p], lr, l1)
     direction_b = grad_b
     if fit_intercept:  # an intercept held fixed keeps no velocity
         velocity_b[:, 0] = momentum * velocity_b[:, 0] + grad_b
