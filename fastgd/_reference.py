@@ -38,18 +38,9 @@ def gradient(X, Y, W, b, sample_weight=None):
     weights is s = 1. Returns ``(grad_W, grad_b, loss)`` with ``grad_W`` of shape
     (K, D), ``grad_b`` of shape (K,) (both float64) and ``loss`` a Python float.
     """
-    X64 = X.astype(np.float64, copy=False)
-    R = X64 @ W.T.astype(np.float64) + b.astype(np.float64) - Y.astype(np.float64)
-    if sample_weight is None:
-        s, total = np.ones(X.shape[0]), X.shape[0]
-    else:
-        s = sample_weight.astype(np.float64)
-        total = s.sum()
-    weighted_R = s[:, None] * R
-    grad_W = weighted_R.T @ X64 / total
-    grad_b = weighted_R.sum(axis=0) / total
-    loss = float(np.sum(weighted_R * R) / (2 * total))
-    return grad_W, grad_b, loss
+    sum_W, sum_b, half_sq = rows_gradient(X, Y, W, b, sample_weight, slice(None))
+    total = X.shape[0] if sample_weight is None else sample_weight.astype(np.float64).sum()
+    return sum_W / total, sum_b / total, float(half_sq / total)
 
 
 def penalty(W, l1, l2, n_penalized):
