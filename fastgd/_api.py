@@ -583,8 +583,10 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
     n_targets = Y.shape[1]
     n_penalized = n_features  # W's own columns, never the intercept (even in gram mode)
     sample_weight = check_sample_weight(sample_weight, n_samples, X.dtype)
-    seed, order, n_train = _seed_and_order(random_state, n_samples, early_stopping,
-                                           validation_fraction)
+    # Resuming (partial_fit), the optimiser has its generator: do not draw a seed from
+    # the caller's Generator or RandomState for nothing.
+    seed, order, n_train = _seed_and_order(random_state if optimizer is None else 0,
+                                           n_samples, early_stopping, validation_fraction)
     batch_size = n_train if batch_size is None else min(batch_size, n_train)
     full_batch = batch_size == n_samples  # every row, in order: the Gram solver applies
     if solver == "auto":

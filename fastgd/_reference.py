@@ -277,7 +277,7 @@ def fit(X, Y, W, b, weights, train_weight, val_weight, order, n_train, batch_siz
     n_samples = X.shape[0]
     direct = batch_size >= n_samples  # a full batch of every row in order
     n_batches = -(-n_train // batch_size)
-    epochs, status = 0, MAX_ITER
+    epochs = 0
     for _ in range(max_updates):
         if epochs == len(history):
             break
@@ -347,4 +347,4 @@ def fit(X, Y, W, b, weights, train_weight, val_weight, order, n_train, batch_siz
         if end_of_epoch(state, score, lr, schedule, 0.0 if exact else tol, n_iter_no_change,
                         plateau_stops):
             return epochs, CONVERGED
-    return epochs, status
+    return epochs, MAX_ITER
