@@ -82,3 +82,15 @@ def test_sgd(benchmark, shape, dtype, name):
     benchmark.extra_info.update(scores, epochs=cases.SGD_EPOCHS, eta0=cases.SGD_ETA0,
                                 power_t=cases.SGD_POWER_T, batch_size=cases.SGD_BATCH_SIZE,
                                 batch_lr=cases.SGD_BATCH_LR)
+
+
+@pytest.mark.parametrize("n_bytes", [
+    pytest.param(256 << 20, id="256MB"),
+    pytest.param(512 << 20, id="512MB", marks=pytest.mark.slow),
+])
+def test_stream_read_bandwidth(benchmark, n_bytes):
+    a = probe_array(n_bytes)
+    stream_sum(a)
+    benchmark.group = "bandwidth"
+    benchmark.extra_info.update(kind="bandwidth", bytes=a.nbytes)
+    benchmark(stream_sum, a)
