@@ -297,7 +297,7 @@ def _penalty(W, l1, l2, n_penalized):
     return total
 
 
-@_kernel
+@_inlined_kernel
 def _prox_l1(w, gradient, lr, l1):
     # NumPy: _reference.prox_l1 for one coefficient: (w_new, (w - w_new) / lr)
     z = w - lr * gradient
@@ -309,7 +309,7 @@ def _prox_l1(w, gradient, lr, l1):
     return 0.0, w / lr
 
 
-@_kernel
+@_inlined_kernel
 def _direction(gradient, velocity, k, j, momentum, nesterov):
     # torch.optim.SGD: v = momentum * v + g; d = v, or g + momentum * v (Nesterov)
     v = momentum * velocity[k, j] + gradient
