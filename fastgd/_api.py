@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _reference
+from ._accelerated import ConjugateGradient, Fista, scaled_norm
 from ._backends import FitOptions, Optimizer, _training_weights, get_backend
-from ._gram import choose_solver, gram_matrix, gram_problem
+from ._gram import choose_solver, compressed_problem
 from ._validation import (
     check_backend,
     check_batch_size,
@@ -31,6 +32,7 @@ from ._validation import (
     check_intercept,
     check_lr,
     check_max_iter,
+    check_method,
     check_momentum,
     check_n_threads,
     check_penalty,
@@ -39,6 +41,7 @@ from ._validation import (
     check_tol,
     check_X,
     check_y,
+    user_stacklevel,
 )
 
 
@@ -78,9 +81,12 @@ class FitResult:
     backend : str
         The backend that ran the fit.
     lr : float
-        The learning rate used (the estimated 1/L when ``lr="auto"``).
+        The learning rate used (the estimated 1/L when ``lr="auto"``; with
+        ``method="cg"``, the step of its first iteration along the gradient).
     solver : str
         ``"stream"`` or ``"gram"``: the solver that ran (``"auto"`` resolved).
+    method : str
+        ``"cg"``, ``"fista"`` or ``"gd"``: the method that ran (``"auto"`` resolved).
     """
 
     coef: np.ndarray
@@ -92,6 +98,7 @@ class FitResult:
     backend: str
     lr: float
     solver: str
+    method: str
 
 
 def _prepare(X, y, coef, intercept, coef_name, intercept_name):
@@ -104,23 +111,22 @@ def _prepare(X, y, coef, intercept, coef_name, intercept_name):
     return X, x_is_f, Y, y_is_1d, W, b
 
 
-def _check_inputs_finite(X, Y, y_is_1d, **starting_point):
-    """Raise ValueError naming the first argument that holds NaN or inf.
+def _check_inputs_finite(data):
+    """Raise ValueError naming the first input that holds NaN or inf (``data``: a
+    ``_Data``, or anything with its X, Y and y_is_1d).
 
     Called only after a kernel returned something non-finite (see _validation.py):
-    valid input costs no pass of its own. ``starting_point`` maps argument names
-    (coef_init, intercept, ...) to the caller's values."""
-    check_finite(X, "X")
-    check_finite(Y[:, 0] if y_is_1d else Y, "y")  # indices as the caller's y has them
-    for name, value in starting_point.items():
-        if value is not None:
-            check_finite(np.asarray(value, dtype=np.float64), name)
+    valid input costs no pass of its own. (The starting point and the weights are
+    small and are checked when they are validated.)"""
+    check_finite(data.X, "X")
+    check_finite(data.Y[:, 0] if data.y_is_1d else data.Y, "y")  # indices as the caller's y
 
 
-def _raise_for_non_finite(X, Y, y_is_1d, what, **starting_point):
-    """A kernel returned a non-finite ``what``: name the NaN or inf in the inputs
+def _raise_for_non_finite(data, what):
+    """A computation returned a non-finite ``what``: name the NaN or inf in the inputs
     (the usual cause), else report the overflow."""
-    _check_inputs_finite(X, Y, y_is_1d, **starting_point)
+    _check_inputs_finite(data)
+    X, Y = data.X, data.Y
     raise FloatingPointError(
         f"the {what} overflowed in {X.dtype} although X and y are finite: their values "
         f"are too large for this dtype (largest |X| = {np.abs(X).max():.3g}, largest |y| = "
@@ -161,9 +167,11 @@ def hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept, rtol=1e-4, max_ite
         v[-1] = 0.0
     estimate = residual = 0.0
     for _ in range(max_iter):
-        norm = np.linalg.norm(v)
+        norm = scaled_norm(v)  # v ~ L**k unnormalised: a norm that cannot overflow
         if norm == 0.0:
             return 0.0  # H v = 0: X is all zeros (and no intercept)
+        if not np.isfinite(norm):
+            return norm  # non-finite data: the caller finds out which
         v /= norm
         W = v[None, :-1].astype(dtype)
         b = v[-1:].astype(dtype)
@@ -173,8 +181,8 @@ def hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept, rtol=1e-4, max_ite
         with np.errstate(invalid="ignore", over="ignore"):  # non-finite data: see below
             previous, estimate = estimate, float(v @ hv)
         if not np.isfinite(estimate):
-            return estimate  # non-finite data: the caller finds out which
-        residual = float(np.linalg.norm(hv - estimate * v))
+            return estimate  # non-finite data (or X above ~1e154): the caller says which
+        residual = scaled_norm(hv - estimate * v)
         if abs(estimate - previous) <= rtol * estimate:
             break
         v = hv
@@ -222,6 +230,7 @@ def fit(
     backend="auto",
     n_threads=None,
     solver="auto",
+    method="auto",
     penalty=None,
     alpha=1e-4,
     l1_ratio=0.15,
@@ -239,15 +248,17 @@ def fit(
     callback=None,
     verbose=0,
 ):
-    """Fit a linear model by gradient descent on half the mean squared error.
+    """Fit a linear model by gradient methods on half the mean squared error.
 
-    Minimises ``L(W, b) = sum((X @ W.T + b - Y) ** 2) / (2 N)`` with the update
-    ``W -= lr * G_W``, ``b -= lr * g_b``, where ``R = X @ W.T + b - Y``,
-    ``G_W = R.T @ X / N`` and ``g_b = R.mean(axis=0)``: full-batch by default,
-    over mini-batches with ``batch_size``. All updates run inside compiled code,
-    which returns to Python every ~0.1 s of work (so Ctrl-C, ``callback`` and
-    ``verbose`` act within a fraction of a second); a full-batch iteration reads X
-    once.
+    Minimises ``L(W, b) = sum((X @ W.T + b - Y) ** 2) / (2 N)``, where ``R = X @ W.T
+    + b - Y``, ``G_W = R.T @ X / N`` and ``g_b = R.mean(axis=0)``. By default
+    (full batch, ``lr="auto"``) with conjugate gradients, which choose every step
+    themselves (``method``); with a float ``lr``, by plain gradient descent ``W -=
+    lr * G_W``, ``b -= lr * g_b``, exactly as given; over mini-batches with
+    ``batch_size``. Each iteration reads X once (or, with the Gram solver, a small
+    compressed problem), in compiled code that returns to Python at least every
+    ~0.1 s of work (so Ctrl-C, ``callback`` and ``verbose`` act within a fraction of
+    a second).
 
     Parameters
     ----------
@@ -258,10 +269,12 @@ def fit(
     y : array-like of shape (n_samples,) or (n_samples, n_targets)
         Targets, cast to X's dtype.
     lr : "auto" or float, default="auto"
-        Learning rate. ``"auto"`` uses ``1 / L`` where L is the largest eigenvalue of
-        the Hessian (``X.T @ X / N``, with the intercept column when
-        ``fit_intercept``), estimated by power iteration; with it the fit cannot
-        diverge. A float is used as given; a fit is stable only for ``lr < 2 / L``.
+        Learning rate of gradient descent (and FISTA). ``"auto"`` uses ``1 / L``
+        where L is the largest eigenvalue of the Hessian (``X.T @ X / N``, with the
+        intercept column when ``fit_intercept``), estimated by power iteration; with
+        it the fit cannot diverge. A float is used as given, and selects plain
+        gradient descent (``method="auto"``); it is stable only for ``lr < 2 / L``.
+        Conjugate gradients need no lr.
     max_iter : int, default=1000
         Maximum number of epochs (passes over the training rows; with a full batch,
         an epoch is one iteration).
@@ -271,14 +284,20 @@ def fit(
         warns. Its meaning depends on what a test
         can see:
 
-        *Full batch, no early stopping* (the default): stop after the first
-        iteration ``t`` whose gradient norm
-        ``sqrt(||G_W||^2 + ||g_b||^2)`` (over the fitted coefficients) is at most
-        ``tol`` times the larger of the gradient norms at the starting point and at
-        the zero model (W = 0, b = 0); without coef_init and intercept_init the two
-        are the same point. Since the gradient norm never increases along a
-        stable gradient-descent path on this quadratic, the returned coefficients
-        satisfy the bound too.
+        *Full batch, no early stopping* (the default): the fit has converged when
+        the gradient norm ``sqrt(||G_W||^2 + ||g_b||^2)`` (over the fitted
+        coefficients; with an L1 penalty, of the gradient map) *at the coefficients
+        returned, computed on the data* is at most ``tol`` times the larger of the
+        gradient norms at the starting point and at the zero model (W = 0, b = 0);
+        without coef_init and intercept_init the two are the same point. The
+        iterations stop when their own gradient meets the bound; then the gradient
+        at the point returned is computed afresh from X (one more pass; CG and
+        FISTA continue if it fails), so ``converged=True`` is a certificate. It
+        bounds the error: the objective is within ``tol**2 * cond`` (relative) of
+        its minimum and the coefficients within about ``tol * cond`` (cond: the
+        condition number of the Hessian), down to float64's own limit (a tol of
+        about 1e-15 cannot be certified on most data, and says so with a
+        ConvergenceWarning).
 
         *Mini-batches, or early stopping*: a plateau test, as scikit-learn's SGD
         but relative (so independent of the scale of y). After each epoch, its
@@ -305,13 +324,25 @@ def fit(
         for every thread count.
     solver : {"auto", "stream", "gram"}, default="auto"
         ``"stream"`` reads X once per iteration with the fused kernel. ``"gram"``
-        reads X once, forms the Gram matrix of ``[X, 1, y]`` in float64 and runs
-        every iteration on an equivalent problem of D + 1 + K rows (same loss and
-        gradient, O((D + K)^2 K) per iteration; see ``fastgd/_gram.py``). The
-        iterates are the same up to rounding; forming the Gram matrix squares the
-        condition number, as the normal equations do. ``"auto"`` picks gram when
-        its estimated cost, one pass plus the small iterations, is below
-        ``max_iter`` streaming passes (``fastgd._gram.choose_solver``).
+        reads X once to compute, in float64, the triangular factor R of the QR
+        factorization of ``[X, 1, y]`` (tall-skinny Householder QR: stable whatever
+        the scales of X and y), and runs every iteration on that equivalent problem
+        of D + 1 + K rows (same loss and gradient, O((D + K)^2 K) per iteration;
+        see ``fastgd/_gram.py``); one more pass checks convergence on X itself.
+        The iterates are the same up to rounding. ``"auto"`` picks gram when its
+        estimated cost is below ``max_iter`` streaming passes
+        (``fastgd._gram.choose_solver``).
+    method : {"auto", "cg", "fista", "gd"}, default="auto"
+        How a full batch iterates. ``"cg"``: conjugate gradients on the normal
+        equations, every step and momentum chosen exactly for this quadratic (no
+        lr, no parameter; at most about D + 1 iterations in exact arithmetic, a few
+        times sqrt(cond) at most in practice); not with an L1 penalty. ``"fista"``:
+        accelerated proximal gradient with adaptive restart (O'Donoghue & Candes
+        2015) at the step 1/L; any penalty. ``"gd"``: (mini-batch) gradient descent
+        with ``lr``, ``schedule`` and ``momentum``. ``"auto"`` runs "cg" (or
+        "fista" with an L1 penalty) for a full batch with ``lr="auto"``, no
+        momentum and the constant schedule, else "gd": so a float lr runs plain
+        gradient descent, as given. See ``fastgd/_accelerated.py`` for why.
     penalty : {None, "l2", "l1", "elasticnet"}, default=None
         Adds ``alpha * (l1_ratio * ||W||_1 + (1 - l1_ratio) / 2 * ||W||_2^2)`` to
         the objective (``l1_ratio`` is 1 for "l1" and 0 for "l2"); the intercept
@@ -394,7 +425,7 @@ def fit(
     -------
     FitResult
         ``coef``, ``intercept``, ``loss_history``, ``history``, ``n_iter``,
-        ``converged``, ``backend``, ``lr`` and ``solver``.
+        ``converged``, ``backend``, ``lr``, ``solver`` and ``method``.
 
     Raises
     ------
@@ -420,8 +451,15 @@ def fit(
     >>> np.round(result.coef, 6), round(float(result.intercept), 6), result.converged
     (array([ 2., -1.]), 0.5, True)
     """
-    # Every argument above, by name: fit is fit_resumable from a fresh optimiser.
-    result, _ = fit_resumable(**locals())
+    result, _ = fit_resumable(
+        X=X, y=y, lr=lr, max_iter=max_iter, tol=tol, fit_intercept=fit_intercept,
+        coef_init=coef_init, intercept_init=intercept_init, backend=backend,
+        n_threads=n_threads, solver=solver, method=method, penalty=penalty, alpha=alpha,
+        l1_ratio=l1_ratio, momentum=momentum, nesterov=nesterov, sample_weight=sample_weight,
+        batch_size=batch_size, shuffle=shuffle, random_state=random_state, schedule=schedule,
+        power_t=power_t, early_stopping=early_stopping,
+        validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
+        callback=callback, verbose=verbose)
     return result
 
 
@@ -457,26 +495,35 @@ def _minibatch_smoothness(X, fit_intercept, sample_weight):
 
 
 def _auto_lr(backend, X, x_is_f, fit_intercept, n_threads, sample_weight, l2, batch_size,
-             n_train, user_X, user_Y, y_is_1d):
+             n_train, data, upper=False):
     """1 / L_B, L_B the expected smoothness of the mini-batch objective.
 
     Full batch: L, the largest eigenvalue of the Hessian (power iteration), so the
-    fit cannot diverge. Mini-batches of size B drawn without replacement from n rows
-    (Gower et al., 2019, "SGD: general analysis and improved rates", Prop. 3.8):
+    fit cannot diverge; with ``upper`` (FISTA, whose step must not exceed 1/L) the
+    estimate plus its residual, an upper bound. Mini-batches of size B drawn
+    without replacement from n rows (Gower et al., 2019, "SGD: general analysis and
+    improved rates", Prop. 3.8):
     ``L_B = n (B - 1) / (B (n - 1)) L + (n - B) / (B (n - 1)) L_max``, between L
     (B = n) and L_max (B = 1, where a step of 1/L_max moves at most onto each
     sample's least-squares hyperplane: the normalised LMS step).
     """
     L = hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept, n_threads=n_threads,
-                               sample_weight=sample_weight)
+                               sample_weight=sample_weight, upper=upper)
     if not np.isfinite(L):
-        _raise_for_non_finite(user_X, user_Y, y_is_1d, "largest eigenvalue of the Hessian")
+        _raise_for_non_finite(data, "largest eigenvalue of the Hessian")
     if batch_size < n_train:
         L_max = _minibatch_smoothness(X, fit_intercept, sample_weight)
         B, n = batch_size, n_train
         L = n * (B - 1) / (B * (n - 1)) * L + (n - B) / (B * (n - 1)) * L_max
     L += l2  # the L2 term adds l2 to the Hessian's W block: a safe bound
-    return 1.0 / L if L > 0 else 1.0
+    if L == 0:
+        return 1.0  # X is all zeros: any step is stable
+    step = 1.0 / L
+    if not np.isfinite(step):
+        raise FloatingPointError(
+            f"the learning rate 1/L overflowed: the largest eigenvalue of the Hessian is "
+            f"L = {L:.3g} (largest |X| = {np.abs(data.X).max():.3g}); rescale X.")
+    return step
 
 
 # Work the kernel does per call before it returns to Python, in multiply-adds:
@@ -549,16 +596,17 @@ class _Progress:
 
 
 def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercept_init,
-                  backend, n_threads, solver, penalty, alpha, l1_ratio, momentum, nesterov,
-                  sample_weight, batch_size, shuffle, random_state, schedule, power_t,
-                  early_stopping, validation_fraction, n_iter_no_change, callback, verbose,
-                  optimizer=None):
+                  backend, n_threads, solver, method, penalty, alpha, l1_ratio, momentum,
+                  nesterov, sample_weight, batch_size, shuffle, random_state, schedule,
+                  power_t, early_stopping, validation_fraction, n_iter_no_change, callback,
+                  verbose, optimizer=None):
     """fit, resuming from (and returning) an ``Optimizer``: GDRegressor.partial_fit.
 
     With ``optimizer`` (from an earlier call on data of the same width), the step,
     the schedule's time, the momentum and the random generator carry on from where
     they were; its divergence reference is reset (each call sees new data).
-    Returns ``(FitResult, optimizer)``.
+    Returns ``(FitResult, optimizer)``; the optimizer is None after a CG or FISTA fit
+    (nothing of theirs carries over to gradient-descent steps).
     """
     lr = check_lr(lr)
     max_iter = check_max_iter(max_iter)
@@ -566,6 +614,7 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
     fit_intercept = check_fit_intercept(fit_intercept)
     n_threads = check_n_threads(n_threads)
     solver = check_solver(solver)
+    method = check_method(method)
     l1, l2 = check_penalty(penalty, alpha, l1_ratio)
     momentum, nesterov = check_momentum(momentum, nesterov)
     batch_size = check_batch_size(batch_size)
@@ -589,6 +638,8 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
                                            n_samples, early_stopping, validation_fraction)
     batch_size = n_train if batch_size is None else min(batch_size, n_train)
     full_batch = batch_size == n_samples  # every row, in order: the Gram solver applies
+    method = _resolve_method(method, full_batch, lr, momentum, schedule, l1,
+                             optimizer is not None)
     if solver == "auto":
         solver = choose_solver(n_samples, n_features, n_targets, max_iter) if full_batch \
             else "stream"
@@ -597,15 +648,16 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
             "solver='gram' runs full-batch iterations on all rows: it cannot be combined "
             "with batch_size or early_stopping; use solver='stream' or 'auto'."
         )
-    user_X, user_Y, user_W, user_b, user_fit_intercept = X, Y, W, b, fit_intercept
+    data = _Data(X, x_is_f, Y, y_is_1d, sample_weight, coef_init, intercept_init)
+    user_W, user_b, user_fit_intercept = W, b, fit_intercept
     if solver == "gram":
         # The same iterations on the compressed problem, the intercept as its last
         # coefficient (see _gram.py); from here on, X, Y, W, b are that problem's.
-        G = gram_matrix(X, Y, b, fit_intercept, sample_weight)
-        if not np.isfinite(G).all():
-            _raise_for_non_finite(X, Y, y_is_1d, "Gram matrix")
+        R = backend.compress(X, Y, b, fit_intercept, sample_weight, x_is_f, n_threads)
+        if not np.isfinite(R).all():
+            _raise_for_non_finite(data, "triangular factor of [X, 1, y]")
         total_weight = n_samples if sample_weight is None else sample_weight.sum(dtype=float)
-        X, Y = gram_problem(G, total_weight, n_targets)
+        X, Y = compressed_problem(R, total_weight, n_targets)
         sample_weight = None  # absorbed into the compressed problem
         x_is_f = False
         W = np.hstack([W, b[:, None]] if fit_intercept else [W]).astype(np.float64)
@@ -615,20 +667,21 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
         n_train = batch_size = X.shape[0]
 
     def user_coefficients(W, b):
-        """The working W, b as the caller's coef, intercept (copies)."""
-        if solver == "gram":
-            coef = W[:, :n_features].astype(user_W.dtype)
-            intercept = (W[:, n_features] if user_fit_intercept else user_b).astype(user_b.dtype)
-        else:
-            coef, intercept = W.copy(), b.copy()
-        return _shape_like_y(coef, intercept, y_is_1d)
+        """The working W, b as the caller's (K, D) coef and (K,) intercept (copies)."""
+        if solver != "gram":
+            return W.copy(), b.copy()
+        coef = W[:, :n_features].astype(user_W.dtype)
+        intercept = (W[:, n_features] if user_fit_intercept else user_b).astype(user_b.dtype)
+        return coef, intercept
 
     _check_total_weights(X, sample_weight, order, n_train, early_stopping)
     if optimizer is None:
         step = lr
-        if lr == "auto":
+        if method == "cg":
+            step = np.nan  # CG chooses every step itself
+        elif lr == "auto":
             step = _auto_lr(backend, X, x_is_f, fit_intercept, n_threads, sample_weight, l2,
-                            batch_size, n_train, user_X, user_Y, y_is_1d)
+                            batch_size, n_train, data, upper=method == "fista")
         optimizer = Optimizer.new(step, n_targets, W.shape[1], seed)
     else:  # partial_fit: carry on where the previous call stopped
         optimizer.state[_reference.BATCH] = 0.0
@@ -644,128 +697,291 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
                                                                   n_train))[2] + \
             _reference.penalty(W, l1, l2, n_penalized)
 
-    ref_grad_norm2 = 0.0
+    ref_grad_norm = 0.0
     if tol > 0 and (coef_init is not None or (user_fit_intercept and intercept_init is not None)):
         # tol is relative to the larger of the gradient norms at the start and at the
         # zero model (W = 0, and b = 0 when it is fitted): a fit started at or near the
         # solution then still has a meaningful scale. One extra pass over X.
         zero_W = np.zeros_like(W)
         zero_b = np.zeros_like(b) if fit_intercept else b
-        grad_W, grad_b, _ = backend.gradient(X, Y, zero_W, zero_b, x_is_f, n_threads,
-                                             sample_weight)
-        _, mapping = _reference.proximal_step(zero_W.astype(np.float64), grad_W, step,
-                                              l1, l2, n_penalized)
-        ref_grad_norm2 = float(np.sum(mapping**2) + (np.sum(grad_b**2) if fit_intercept else 0.0))
+        ref_grad_norm = _gradient_map_norm(backend, X, Y, zero_W, zero_b, x_is_f, n_threads,
+                                           sample_weight, 1.0 if method == "cg" else step,
+                                           l1, l2, n_penalized, fit_intercept)
 
     options = FitOptions(
         lr=step, schedule=schedule, power_t=power_t, tol=tol,
         n_iter_no_change=n_iter_no_change, early_stopping=early_stopping,
-        ref_grad_norm2=ref_grad_norm2, fit_intercept=fit_intercept, l1=l1, l2=l2,
+        ref_grad_norm2=ref_grad_norm**2, fit_intercept=fit_intercept, l1=l1, l2=l2,
         n_penalized=n_penalized, momentum=momentum, nesterov=nesterov, n_train=n_train,
         batch_size=batch_size, shuffle=shuffle,
     )
-    workspace = backend.fit_workspace(X, n_targets, sample_weight, order, options, n_threads)
-    history = np.empty((max_iter, _reference.N_HISTORY))
     n_batches = -(-n_train // batch_size)
-    max_updates = _updates_per_call(batch_size, (X.shape[0] - n_train) / n_batches,
-                                    X.shape[1], n_targets)
-    epochs_per_call = 1 if callback is not None else max_iter
+    if method == "gd":
+        stepper = _KernelSteps(backend, X, Y, W, b, x_is_f, sample_weight, order, options,
+                               optimizer, n_threads)
+        max_updates = _updates_per_call(batch_size, (X.shape[0] - n_train) / n_batches,
+                                        X.shape[1], n_targets)
+    else:
+        method_class = ConjugateGradient if method == "cg" else Fista
+        stepper = method_class((backend, X, Y, x_is_f, sample_weight, n_threads), W, b,
+                               optimizer, options, ref_grad_norm)
+        max_updates = 1  # one pass per call: each returns to Python anyway
+    history = np.empty((min(max_iter, _HISTORY_ROWS), _reference.N_HISTORY))
     n_iter, status, stopped_by_callback = 0, _reference.MAX_ITER, False
     first_epoch = int(optimizer.state[_reference.EPOCH])
+    full_batch_tol = n_batches == 1 and not early_stopping
     progress = _Progress(max_iter, verbose)
-    try:
-        while n_iter < max_iter and status == _reference.MAX_ITER:
-            n_epochs, status = backend.fit(
-                X, Y, W, b, x_is_f, sample_weight, order, options, optimizer,
-                history[n_iter:n_iter + epochs_per_call], max_updates, workspace,
-            )
-            n_iter += n_epochs
-            if n_epochs == 0 or status == _reference.DIVERGED:
-                continue
-            loss = float(history[n_iter - 1, 0])
-            progress.update(n_iter, loss)
-            if callback is not None and callback(n_iter, *user_coefficients(W, b), loss) is False:
-                stopped_by_callback = True
-                break
-    except KeyboardInterrupt as interrupt:
-        # With the compiled kernels the signal is handled between two kernel calls: W
-        # and b hold the last completed update, and the state knows how many epochs
-        # it completed. (The NumPy reference can be stopped anywhere, even between
-        # its updates of W and of b.)
-        progress.close()
-        n_iter = int(optimizer.state[_reference.EPOCH]) - first_epoch  # rows written
+    retries = 0
+    while True:
+        try:
+            history, n_iter, status, stopped_by_callback = _run_epochs(
+                stepper, max_updates, history, n_iter, max_iter, callback, progress,
+                lambda: _shape_like_y(*user_coefficients(W, b), y_is_1d))
+        except KeyboardInterrupt as interrupt:
+            # With the compiled kernels the signal is handled between two kernel calls: W
+            # and b hold the last completed update, and the state knows how many epochs
+            # it completed. (The NumPy reference can be stopped anywhere, even between
+            # its updates of W and of b.)
+            progress.close()
+            n_iter = int(optimizer.state[_reference.EPOCH]) - first_epoch  # rows written
+            coef, intercept = _shape_like_y(*user_coefficients(W, b), y_is_1d)
+            result = FitResult(coef, intercept, history[:n_iter, 0].copy(),
+                               _history_dict(history[:n_iter], early_stopping), n_iter, False,
+                               backend.name, step, solver, method)
+            raise FitInterrupted(
+                f"fit interrupted after {n_iter} of max_iter={max_iter} epochs "
+                f"({int(optimizer.state[_reference.T])} updates"
+                + (f", loss {history[n_iter - 1, 0]:.6g}" if n_iter else "")
+                + "); the coefficients reached are in this exception's .result.",
+                result,
+            ) from interrupt
+        if status == _reference.DIVERGED or not (np.isfinite(W).all() and np.isfinite(b).all()):
+            break
+        _return_proximal_point(method, nesterov, l1, n_iter, optimizer, backend, X, Y, W, b,
+                               x_is_f, n_threads, _training_rows_weights(X, sample_weight,
+                                                                         order, n_train),
+                               history, l2, n_penalized)
+        if not (status == _reference.CONVERGED and full_batch_tol
+                and (method == "gd" or solver == "gram")):
+            break  # CG and FISTA on the data check the point they return themselves
+        # The certificate: the gradient on the data, at the coefficients returned (one
+        # pass over X), meets tol's bound.
+        threshold = (stepper.threshold if method != "gd"
+                     else np.sqrt(max(optimizer.state[_reference.THRESHOLD], 0.0)))
         coef, intercept = user_coefficients(W, b)
-        result = FitResult(coef, intercept, history[:n_iter, 0].copy(),
-                           _history_dict(history[:n_iter], early_stopping), n_iter, False,
-                           backend.name, step, solver)
-        raise FitInterrupted(
-            f"fit interrupted after {n_iter} of max_iter={max_iter} epochs "
-            f"({int(optimizer.state[_reference.T])} updates"
-            + (f", loss {history[n_iter - 1, 0]:.6g}" if n_iter else "")
-            + "); the coefficients reached are in this exception's .result.",
-            result,
-        ) from interrupt
+        certificate_ratio = _gradient_map_norm(
+            backend, data.X, data.Y, coef.astype(data.X.dtype),
+            intercept.astype(data.X.dtype), data.x_is_f, n_threads, data.sample_weight,
+            1.0 if method == "cg" else step, l1, l2, n_penalized,
+            user_fit_intercept) / max(threshold, np.finfo(float).tiny)
+        if certificate_ratio <= 1:
+            break
+        # Momentum lets the returned point miss a bound that the iterate met: go on, a
+        # few times at most. Any other miss is the limit of the arithmetic: reported.
+        if not (method == "gd" and momentum > 0) or retries == _reference.MAX_CHECKS \
+                or n_iter == max_iter:
+            status = _reference.UNCERTIFIED
+            stepper.check_ratio = certificate_ratio
+            break
+        retries += 1
+        status = _reference.MAX_ITER
+        if optimizer.iterate is not None:
+            W[...] = optimizer.iterate  # back to the iterate, from its proximal point
     progress.close()
     history = history[:n_iter]
 
-    diverged = status == _reference.DIVERGED or not (
-        np.isfinite(W).all() and np.isfinite(b).all()
-    )
-    # A float lr a little above 2/L can grow the loss too slowly to trip the kernel's
-    # bar within max_iter; a clear rise of the loss is proof enough. (Momentum, the
-    # adaptive schedule and mini-batches let the loss rise and fall: there, only the
-    # kernel's bar counts.)
-    diverged = diverged or (
-        status == _reference.MAX_ITER and momentum == 0 and n_batches == 1
+    if status == _reference.DIVERGED or not (np.isfinite(W).all() and np.isfinite(b).all()) or (
+        # A float lr a little above 2/L can grow the loss too slowly to trip the
+        # kernel's bar within max_iter; a clear rise of the loss is proof enough.
+        # (Momentum, the adaptive schedule and mini-batches let the loss rise and
+        # fall: there, only the kernel's bar counts.)
+        method == "gd" and status == _reference.MAX_ITER and momentum == 0 and n_batches == 1
         and schedule != _reference.ADAPTIVE and _loss_rose(history[:, 0])
-    )
-    if diverged:
-        # NaN or inf in the inputs look like divergence to the kernel.
-        _check_inputs_finite(user_X, user_Y, y_is_1d, coef_init=coef_init,
-                             intercept_init=intercept_init)
-        error = _divergence_error(backend, X, x_is_f, fit_intercept, step, n_iter,
-                                  history[:, 0], l2, sample_weight)
-        if n_batches > 1:
-            error = DivergenceError(
-                f"{error} With mini-batches of {batch_size} rows the stable step is smaller "
-                f"still (about 1 / max ||[x_i, 1]||^2 for single rows); lr='auto' takes "
-                f"that into account."
-            )
-        raise error
-
+    ):
+        _raise_for_failure(data, history, method, early_stopping, optimizer, backend, X,
+                           x_is_f, fit_intercept, step, l2, sample_weight, n_batches,
+                           batch_size)
     converged = status == _reference.CONVERGED
     if not converged and not stopped_by_callback and (tol > 0 or early_stopping):
-        rule = ("the gradient norm is still above tol={tol:g} times its reference value"
-                if n_batches == 1 and not early_stopping else
-                "the epoch score still improved by more than tol={tol:g} (relative) within "
-                "the last n_iter_no_change epochs").format(tol=tol)
-        warnings.warn(
-            f"fastgd.fit did not converge in max_iter={max_iter} epochs: {rule} (see "
-            f"fit's tol). Increase max_iter or tol, or standardise the features.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
-    optimizer.iterate = None
-    if nesterov and l1 > 0 and n_iter > 0:
-        # Nesterov's iterates with L1 are FISTA's extrapolated points, not exactly
-        # sparse: return the proximal point of the last one (one more gradient, on the
-        # training rows), and keep the iterate for partial_fit to resume from (b is
-        # the same in both).
-        optimizer.iterate = W.copy()
-        grad_W, _, _ = backend.gradient(
-            X, Y, W, b, x_is_f, n_threads,
-            _training_rows_weights(X, sample_weight, order, n_train))
-        prox_W, _ = _reference.proximal_step(W.astype(np.float64), grad_W, history[-1, 2],
-                                             l1, l2, n_penalized)
-        W[...] = prox_W
-    if solver == "gram":
+        _warn_not_converged(max_iter, tol, full_batch_tol,
+                            stepper.check_ratio if status == _reference.UNCERTIFIED else None,
+                            solver, data.X.dtype)
+    coef, intercept = _shape_like_y(*user_coefficients(W, b), y_is_1d)
+    if method != "gd":
+        optimizer = None
+    elif solver == "gram":
         optimizer = _stream_optimizer(optimizer, n_features, user_fit_intercept)
-    # The working arrays themselves, except for the Gram solver's compressed problem.
-    coef, intercept = user_coefficients(W, b) if solver == "gram" else _shape_like_y(W, b, y_is_1d)
+    lr_used = stepper.first_step if method == "cg" else step
     result = FitResult(coef, intercept, history[:, 0].copy(),
                        _history_dict(history, early_stopping), n_iter, converged,
-                       backend.name, step, solver)
+                       backend.name, lr_used, solver, method)
     return result, optimizer
+
+
+def _run_epochs(stepper, max_updates, history, n_iter, max_iter, callback, progress,
+                current_coefficients):
+    """Call the stepper until it stops, max_iter epochs are done, or the callback says
+    stop; return ``(history, n_iter, status, stopped_by_callback)``. ``history`` is
+    grown as the fit runs, not sized by max_iter."""
+    epochs_per_call = 1 if callback is not None else max_iter
+    status = _reference.MAX_ITER
+    while n_iter < max_iter and status == _reference.MAX_ITER:
+        if n_iter == len(history):
+            history = np.concatenate([history, np.empty_like(history)])[:max_iter]
+        n_epochs, status = stepper.run(
+            history[n_iter:min(len(history), n_iter + epochs_per_call)], max_updates)
+        n_iter += n_epochs
+        if n_epochs == 0 or status == _reference.DIVERGED:
+            continue
+        loss = float(history[n_iter - 1, 0])
+        progress.update(n_iter, loss)
+        if callback is not None and callback(n_iter, *current_coefficients(), loss) is False:
+            return history, n_iter, status, True
+    return history, n_iter, status, False
+
+
+def _return_proximal_point(method, nesterov, l1, n_iter, optimizer, backend, X, Y, W, b,
+                           x_is_f, n_threads, training_weights, history, l2, n_penalized):
+    """Nesterov's iterates with L1 (method="gd") are FISTA's extrapolated points, not
+    exactly sparse: put the proximal point of the last one in W (one more gradient, on
+    the training rows), and keep the iterate for partial_fit to resume from (b is the
+    same in both)."""
+    optimizer.iterate = None
+    if not (method == "gd" and nesterov and l1 > 0 and n_iter > 0):
+        return
+    optimizer.iterate = W.copy()
+    grad_W, _, _ = backend.gradient(X, Y, W, b, x_is_f, n_threads, training_weights)
+    prox_W, _ = _reference.proximal_step(W.astype(np.float64), grad_W, history[n_iter - 1, 2],
+                                         l1, l2, n_penalized)
+    W[...] = prox_W
+
+
+# The history is allocated this many rows at first and doubled as a fit needs more,
+# so that max_iter=10**9 costs nothing before it is used.
+_HISTORY_ROWS = 1024
+
+
+@dataclass(frozen=True)
+class _Data:
+    """The caller's data as validated (before any compression), and the starting
+    point as the caller gave it: what a certificate is computed on and what error
+    messages name."""
+
+    X: np.ndarray
+    x_is_f: bool
+    Y: np.ndarray
+    y_is_1d: bool
+    sample_weight: object
+    coef_init: object
+    intercept_init: object
+
+
+class _KernelSteps:
+    """Gradient descent (method="gd"): the backend's compiled fit kernel, driven
+    with the calling convention of _accelerated's methods."""
+
+    def __init__(self, backend, X, Y, W, b, x_is_f, sample_weight, order, options, optimizer,
+                 n_threads):
+        self.arguments = (X, Y, W, b, x_is_f, sample_weight, order, options, optimizer)
+        self.backend = backend
+        self.workspace = backend.fit_workspace(X, W.shape[0], sample_weight, order, options,
+                                               n_threads)
+        self.check_ratio = None  # the failed certificate's gradient norm / its bound
+
+    def run(self, history, max_updates):
+        return self.backend.fit(*self.arguments, history, max_updates, self.workspace)
+
+
+def _resolve_method(method, full_batch, lr, momentum, schedule, l1, resuming):
+    """method="auto" -> the method that runs; an explicit one checked against the
+    options it cannot honour."""
+    plain = full_batch and not resuming
+    accelerable = plain and lr == "auto" and momentum == 0 and schedule == _reference.CONSTANT
+    if method == "auto":
+        if not accelerable:
+            return "gd"
+        return "fista" if l1 > 0 else "cg"
+    if method == "gd":
+        return method
+    conflicts = [
+        (resuming, "partial_fit (which makes gradient-descent steps)"),
+        (not full_batch, "mini-batches or early_stopping (it runs full-batch iterations)"),
+        (lr != "auto", "a float lr (it chooses its own steps)" if method == "cg"
+         else "a float lr (it steps by 1/L, lr='auto')"),
+        (momentum > 0, "momentum (it has its own)"),
+        (schedule != _reference.CONSTANT, "a schedule other than 'constant'"),
+        (method == "cg" and l1 > 0, "an L1 penalty (use method='fista')"),
+    ]
+    for conflict, what in conflicts:
+        if conflict:
+            raise ValueError(f"method={method!r} cannot be combined with {what}; use "
+                             f"method='gd' or 'auto'.")
+    return method
+
+
+def _gradient_map_norm(backend, X, Y, W, b, x_is_f, n_threads, sample_weight, step, l1, l2,
+                       n_penalized, fit_intercept):
+    """The norm of the gradient map at (W, b), the quantity tol bounds: the
+    gradient's, without L1 (see _reference.proximal_step); one pass over X."""
+    grad_W, grad_b, _ = backend.gradient(X, Y, W, b, x_is_f, n_threads, sample_weight)
+    _, mapping = _reference.proximal_step(W.astype(np.float64), grad_W, step, l1, l2,
+                                          n_penalized)
+    return scaled_norm(mapping, grad_b if fit_intercept else [])
+
+
+def _warn_not_converged(max_iter, tol, full_batch, certificate_ratio, solver, dtype):
+    if certificate_ratio is not None:
+        message = (
+            f"fastgd.fit stopped with the tol={tol:g} bound met by the iterations"
+            f"{' on the compressed problem' if solver == 'gram' else ''}, but the "
+            f"gradient norm computed on the data at the coefficients returned is "
+            f"{certificate_ratio:.3g} times that bound: tol is at or below the accuracy "
+            f"that {dtype} arithmetic on this data can certify (see fit's tol). Use a "
+            f"larger tol."
+        )
+    else:
+        rule = ("the gradient norm is still above tol={tol:g} times its reference value"
+                if full_batch else
+                "the epoch score still improved by more than tol={tol:g} (relative) within "
+                "the last n_iter_no_change epochs").format(tol=tol)
+        message = (f"fastgd.fit did not converge in max_iter={max_iter} epochs: {rule} (see "
+                   f"fit's tol). Increase max_iter or tol, or standardise the features.")
+    warnings.warn(message, ConvergenceWarning, stacklevel=user_stacklevel())
+
+
+def _raise_for_failure(data, history, method, early_stopping, optimizer, backend, X, x_is_f,
+                       fit_intercept, step, l2, sample_weight, n_batches, batch_size):
+    """The fit stopped on something non-finite or on a blow-up: raise what it was.
+
+    In this order: NaN or inf in the inputs (a ValueError naming them; the kernels
+    see them only as non-finite losses, see _validation.py); a value of the fit that
+    overflowed float64 although the inputs are finite (FloatingPointError naming it);
+    else the divergence of gradient descent (DivergenceError, with 2/L)."""
+    _check_inputs_finite(data)
+    last = history[-1]
+    overflowed = None
+    # The objective at the starting point: the first epoch's loss for a full batch;
+    # mini-batches move during their first epoch, and it was taken before it.
+    first_loss = history[0, 0] if n_batches == 1 else optimizer.state[_reference.FIRST_LOSS]
+    if not np.isfinite(first_loss):
+        overflowed = "loss at the starting point"
+    elif np.isinf(last[1]) and np.isfinite(last[0]):  # (a divergence's row has NaN there)
+        overflowed = "gradient norm"
+    elif early_stopping and not np.isfinite(last[3]):
+        overflowed = "validation loss"
+    elif method != "gd":  # CG and FISTA cannot diverge: only overflow stops them
+        overflowed = "loss"
+    if overflowed:
+        _raise_for_non_finite(data, overflowed)
+    error = _divergence_error(backend, X, x_is_f, fit_intercept, step, len(history),
+                              history[:, 0], l2, sample_weight)
+    if n_batches > 1:
+        error = DivergenceError(
+            f"{error} With mini-batches of {batch_size} rows the stable step is smaller "
+            f"still (about 1 / max ||[x_i, 1]||^2 for single rows); lr='auto' takes "
+            f"that into account."
+        )
+    raise error
 
 
 def _training_rows_weights(X, sample_weight, order, n_train):
@@ -864,6 +1080,7 @@ def gradient(X, y, coef, intercept=0.0, *, backend="auto", n_threads=None,
     sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     grad_W, grad_b, loss = backend.gradient(X, Y, W, b, x_is_f, n_threads, sample_weight)
     if not math.isfinite(loss):
-        _raise_for_non_finite(X, Y, y_is_1d, "loss", coef=coef, intercept=intercept)
+        _raise_for_non_finite(_Data(X, x_is_f, Y, y_is_1d, sample_weight, coef, intercept),
+                              "loss")
     grad_coef, grad_intercept = _shape_like_y(grad_W.astype(X.dtype), grad_b.astype(X.dtype), y_is_1d)
     return grad_coef, grad_intercept, float(loss)

@@ -53,7 +53,7 @@ def max_threads():
     threadpoolctl's limits on OpenMP), or 1 without OpenMP."""
     return omp_max_threads()
 
-from libc.float cimport DBL_MIN
+from libc.float cimport DBL_EPSILON, DBL_MAX, DBL_MIN
 from libc.math cimport NAN, fabs, isnan, pow, sqrt
 from libc.stdint cimport int64_t, uint64_t
 
@@ -66,6 +66,7 @@ cdef int CONVERGED = _reference.CONVERGED
 cdef int DIVERGED = _reference.DIVERGED
 cdef double DIVERGENCE_FACTOR = _reference.DIVERGENCE_FACTOR
 cdef double TINY = DBL_MIN  # np.finfo(np.float64).tiny
+cdef double HUGE = DBL_MAX  # np.finfo(np.float64).max
 cdef Py_ssize_t T = _reference.T
 cdef Py_ssize_t EPOCH = _reference.EPOCH
 cdef Py_ssize_t BATCH = _reference.BATCH
@@ -126,7 +127,7 @@ cdef inline double _accumulate_block_c(
         for k in range(n_targets):
             r = (b[k] - Y[i, k]) + _dot(x_row, &W[k, 0], n_features)
             r_w = r * weights[i] if weighted else r
-            sq_sum += r_w * r
+            sq_sum += <double>r_w * r  # in float64: float32 squares overflow at 1.8e19
             block_b[c, k] += r_w
             block_W_k = &block_W[c, k, 0]
             for j in range(n_features):
@@ -166,7 +167,7 @@ cdef inline double _accumulate_block_f(
         for i in range(n_rows):
             r = resid[c, k, i]
             r_w = r * weights[start + i] if weighted else r
-            sq_sum += r_w * r
+            sq_sum += <double>r_w * r  # in float64: float32 squares overflow at 1.8e19
             block_b[c, k] += r_w
             resid[c, k, i] = r_w  # the weighted residual, for the sweep below
     # block_W[c] += resid[c, :, :n_rows] @ X[start:stop]
@@ -300,6 +301,173 @@ def gradient(
         loss = _gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads,
                          grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
     return loss
+
+
+# Sums of squares inside (SAFE_MIN, SAFE_MAX) lose nothing to underflow or overflow;
+# outside, the norm of a reflector is recomputed with a scale (as LAPACK's dnrm2).
+cdef double SAFE_MIN = DBL_MIN / DBL_EPSILON
+cdef double SAFE_MAX = DBL_EPSILON / DBL_MIN
+
+
+cdef inline double _reflector_norm(double alpha, const double* v, Py_ssize_t n_rows) noexcept nogil:
+    # NumPy: np.hypot(alpha, np.linalg.norm(v[:n_rows])), 0 when v is zero (nothing
+    # to annihilate), without overflow or underflow.
+    cdef double sq = _dot(v, v, n_rows), total, scale
+    cdef Py_ssize_t i
+    if sq == 0.0:
+        return 0.0
+    total = alpha * alpha + sq
+    if SAFE_MIN < total < SAFE_MAX:
+        return sqrt(total)
+    scale = fabs(alpha)
+    for i in range(n_rows):
+        scale = max(scale, fabs(v[i]))
+    total = (alpha / scale) * (alpha / scale)
+    for i in range(n_rows):
+        total += (v[i] / scale) * (v[i] / scale)
+    return scale * sqrt(total)
+
+
+cdef void _reflect_rows(double[:, :, ::1] R, double[:, :, ::1] panel, Py_ssize_t c,
+                        Py_ssize_t n_rows) noexcept nogil:
+    # NumPy: R[c] = np.linalg.qr(np.vstack([R[c], panel[c, :, :n_rows].T]), mode="r"),
+    # up to the signs of its rows: Householder reflections annihilate the panel's rows
+    # (stored transposed, panel[c, l, i] = row i's entry l, so the loops below run over
+    # contiguous memory) into the upper-triangular R[c], column by column. The stacked
+    # matrix's column j has nonzeros only in R[c, j, j] and the panel, so reflector j
+    # touches row j of R[c] and the panel alone. R[c].T @ R[c] grows by the Gram
+    # matrix of the panel's rows, with every column's rounding relative to that
+    # column's own norm (Householder QR is column-wise backward stable).
+    cdef Py_ssize_t m = R.shape[1]
+    cdef Py_ssize_t i, j, l
+    cdef double alpha, norm, beta, tau, scale, w
+    cdef double* v
+    cdef double* column
+    for j in range(m):
+        alpha = R[c, j, j]
+        v = &panel[c, j, 0]
+        norm = _reflector_norm(alpha, v, n_rows)
+        if norm == 0.0:
+            continue
+        beta = -norm if alpha >= 0 else norm
+        tau = (beta - alpha) / beta
+        scale = 1.0 / (alpha - beta)
+        for i in range(n_rows):  # the reflector's vector v = [1; panel[c, j] / (alpha - beta)]
+            v[i] *= scale
+        R[c, j, j] = beta
+        for l in range(j + 1, m):  # NumPy: [R[c, j, l]; panel[c, l]] -= tau * v * (v @ it)
+            column = &panel[c, l, 0]
+            w = tau * (R[c, j, l] + _dot(v, column, n_rows))
+            R[c, j, l] -= w
+            for i in range(n_rows):
+                column[i] -= w * v[i]
+
+
+cdef inline void _gather_augmented_rows(
+    const floating* x, Py_ssize_t ldx, bint x_is_f, Py_ssize_t n_features,
+    const floating[:, :] Y, const floating[::1] b, const floating[::1] weights,
+    bint fit_intercept, Py_ssize_t start, Py_ssize_t n_rows, Py_ssize_t c,
+    double[:, :, ::1] panel,
+) noexcept nogil:
+    # NumPy: panel[c, :, :n_rows] = (sqrt(s) * Z[start:start + n_rows]).T in float64,
+    # Z = [X, 1, Y], or [X, Y - b] when the intercept b is held fixed (_reference.augmented_rows)
+    cdef Py_ssize_t p = n_features + 1 if fit_intercept else n_features
+    cdef Py_ssize_t i, j, k, row
+    cdef bint weighted = weights.shape[0] > 0
+    cdef double s
+    if x_is_f:  # X's part, in the loop order that reads X's memory contiguously
+        for j in range(n_features):
+            for i in range(n_rows):
+                panel[c, j, i] = x[start + i + j * ldx]  # X[start + i, j]
+    else:
+        for i in range(n_rows):
+            for j in range(n_features):
+                panel[c, j, i] = x[(start + i) * ldx + j]
+    for i in range(n_rows):
+        row = start + i
+        s = 1.0
+        if weighted:
+            s = sqrt(<double>weights[row])
+            for j in range(n_features):
+                panel[c, j, i] *= s
+        if fit_intercept:
+            panel[c, n_features, i] = s
+            for k in range(Y.shape[1]):
+                panel[c, p + k, i] = s * Y[row, k]
+        else:
+            for k in range(Y.shape[1]):
+                panel[c, p + k, i] = s * (<double>Y[row, k] - b[k])
+
+
+cdef void _compress_chunk(
+    const floating* x, Py_ssize_t ldx, bint x_is_f, Py_ssize_t n_features,
+    const floating[:, :] Y, const floating[::1] b, const floating[::1] weights,
+    bint fit_intercept, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t c,
+    double[:, :, ::1] R, double[:, :, ::1] panel,
+) noexcept nogil:
+    # R[c] = the triangular factor of the augmented rows [start, stop), a panel of
+    # panel.shape[2] rows at a time.
+    cdef Py_ssize_t m = R.shape[1], panel_rows = panel.shape[2]
+    cdef Py_ssize_t i, j, piece, n_rows
+    for i in range(m):
+        for j in range(m):
+            R[c, i, j] = 0.0
+    piece = start
+    while piece < stop:  # NumPy: for piece in range(start, stop, panel_rows)
+        n_rows = min(panel_rows, stop - piece)
+        _gather_augmented_rows(x, ldx, x_is_f, n_features, Y, b, weights, fit_intercept,
+                               piece, n_rows, c, panel)
+        _reflect_rows(R, panel, c, n_rows)
+        piece += n_rows
+
+
+cdef void _compress_chunks_in_parallel(
+    const floating* x, Py_ssize_t ldx, bint x_is_f, Py_ssize_t n_samples,
+    Py_ssize_t n_features, const floating[:, :] Y, const floating[::1] b,
+    const floating[::1] weights, bint fit_intercept, Py_ssize_t chunk_rows, int n_threads,
+    double[:, :, ::1] R, double[:, :, ::1] panel,
+) noexcept nogil:
+    cdef Py_ssize_t c, start
+    for c in prange(R.shape[0], num_threads=n_threads, schedule="static"):
+        start = c * chunk_rows
+        _compress_chunk(x, ldx, x_is_f, n_features, Y, b, weights, fit_intercept, start,
+                        min(start + chunk_rows, n_samples), c, R, panel)
+
+
+def compress(
+    const floating[:, :] X, const floating[:, :] Y, const floating[::1] b,
+    const floating[::1] weights, bint fit_intercept, bint x_is_f, Py_ssize_t chunk_rows,
+    int n_threads, double[:, :, ::1] R, double[:, :, ::1] panel,
+):
+    """Write into R[0] an upper-triangular factor of the augmented data: R[0].T @ R[0]
+    = Z.T @ diag(s) @ Z with Z = [X, 1, Y] (or [X, Y - b] when the intercept b is held
+    fixed) and s = weights (1 when weights is empty), in one pass over X, in float64.
+    Chunks, then their merge in chunk order: see the Numba kernel."""
+    cdef Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
+    cdef Py_ssize_t n_chunks = R.shape[0], m = R.shape[1], panel_rows = panel.shape[2]
+    cdef Py_ssize_t c, start, first, n_rows, i, l
+    cdef const floating* x = &X[0, 0]
+    cdef Py_ssize_t ldx = (X.strides[1] if x_is_f else X.strides[0]) // sizeof(floating)
+    with nogil:
+        if n_threads > 1:
+            _compress_chunks_in_parallel(x, ldx, x_is_f, n_samples, n_features, Y, b, weights,
+                                         fit_intercept, chunk_rows, n_threads, R, panel)
+        else:
+            for c in range(n_chunks):
+                start = c * chunk_rows
+                _compress_chunk(x, ldx, x_is_f, n_features, Y, b, weights, fit_intercept,
+                                start, min(start + chunk_rows, n_samples), c, R, panel)
+        # NumPy: R[0] = qr(vstack([R[0], R[1], ...]), mode="r"): each chunk's factor goes
+        # through panel 0 as m more rows, a panel at a time
+        for c in range(1, n_chunks):
+            first = 0
+            while first < m:  # NumPy: for first in range(0, m, panel_rows)
+                n_rows = min(panel_rows, m - first)
+                for i in range(n_rows):
+                    for l in range(m):
+                        panel[0, l, i] = R[c, first + i, l]
+                _reflect_rows(R, panel, 0, n_rows)
+                first += n_rows
 
 
 cdef inline double _penalty(
@@ -629,8 +797,10 @@ def fit(
             if last:
                 if isnan(state[FIRST_LOSS]):
                     state[FIRST_LOSS] = epoch_loss
-                # "not <=" so that NaN counts as divergence.
-                if not epoch_loss <= DIVERGENCE_FACTOR * max(state[FIRST_LOSS], TINY):
+                # "not <=" so that NaN counts, and the cap so that inf does (even when
+                # the first loss itself overflowed): the API names the cause.
+                if not epoch_loss <= min(DIVERGENCE_FACTOR * max(state[FIRST_LOSS], TINY),
+                                         HUGE):
                     history[epochs, 0] = epoch_loss
                     for column in range(1, history.shape[1]):
                         history[epochs, column] = NAN
@@ -659,6 +829,12 @@ def fit(
             history[epochs, 3] = validation_loss
             epochs += 1
             state[EPOCH] += 1.0  # after its history row: the epoch is complete
+            if not state[EPOCH_GRAD_NORM2] <= HUGE or (early_stopping
+                                                       and not validation_loss <= HUGE):
+                # An overflowing gradient norm would pass any tol test, and a NaN in the
+                # held-out rows would pass as a plateau: stop, the API names the cause.
+                status = DIVERGED
+                break
             if n_batches == 1 and not early_stopping:
                 if state[THRESHOLD] < 0:
                     state[THRESHOLD] = tol * tol * max(grad_norm2, ref_grad_norm2)

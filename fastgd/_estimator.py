@@ -8,7 +8,7 @@ import numpy as np
 from . import _reference
 from ._api import FitInterrupted
 from ._api import fit_resumable as _fit_resumable
-from ._validation import check_finite, check_X
+from ._validation import check_finite, check_X, user_stacklevel
 
 try:  # scikit-learn is optional: with it, GDRegressor is a full scikit-learn citizen
     from sklearn.base import BaseEstimator as _Base
@@ -68,7 +68,8 @@ class NotFittedError(_NotFittedBase):
 
 # The constructor parameters that are fastgd.fit's options (all but warm_start).
 _FIT_PARAMETERS = (
-    "lr", "max_iter", "tol", "fit_intercept", "backend", "n_threads", "solver", "penalty",
+    "lr", "max_iter", "tol", "fit_intercept", "backend", "n_threads", "solver", "method",
+    "penalty",
     "alpha", "l1_ratio", "momentum", "nesterov", "batch_size", "shuffle", "random_state",
     "schedule", "power_t", "early_stopping", "validation_fraction", "n_iter_no_change",
     "verbose", "callback",
@@ -147,8 +148,14 @@ class GDRegressor(_Mixin, _Base):
         Threads for the compiled kernels (None: all allowed). Results do not
         depend on it.
     solver : {"auto", "stream", "gram"}, default="auto"
-        Streaming passes over X, or (full batch only) one pass to form the Gram
-        matrix and cheap iterations after it; see :func:`fastgd.fit`.
+        Streaming passes over X, or (full batch only) one pass to compress X and y
+        to a small triangular problem and cheap iterations after it; see
+        :func:`fastgd.fit`.
+    method : {"auto", "cg", "fista", "gd"}, default="auto"
+        Conjugate gradients (the default for a full batch with ``lr="auto"``),
+        FISTA with restarts (the default with an L1 penalty), or gradient descent
+        (the default with a float lr, momentum, a schedule or mini-batches; and
+        what ``partial_fit`` runs); see :func:`fastgd.fit`.
     penalty : {None, "l2", "l1", "elasticnet"}, default=None
         Regularisation of coef_ (never of intercept_), scaled as in scikit-learn's
         ElasticNet: ``alpha * (l1_ratio * ||w||_1 + (1 - l1_ratio) / 2 * ||w||^2)``
@@ -216,6 +223,8 @@ class GDRegressor(_Mixin, _Base):
         The backend that ran the fit.
     solver_ : str
         The solver that ran the fit ("stream" or "gram").
+    method_ : str
+        The method that ran the fit ("cg", "fista" or "gd").
 
     Examples
     --------
@@ -231,7 +240,8 @@ class GDRegressor(_Mixin, _Base):
     """
 
     def __init__(self, lr="auto", max_iter=1000, tol=1e-6, fit_intercept=True, backend="auto",
-                 n_threads=None, solver="auto", penalty=None, alpha=1e-4, l1_ratio=0.15,
+                 n_threads=None, solver="auto", method="auto", penalty=None, alpha=1e-4,
+                 l1_ratio=0.15,
                  momentum=0.0, nesterov=False, batch_size=None, shuffle=True,
                  random_state=None, schedule="constant", power_t=0.25, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=5, warm_start=False, verbose=0,
@@ -243,6 +253,7 @@ class GDRegressor(_Mixin, _Base):
         self.backend = backend
         self.n_threads = n_threads
         self.solver = solver
+        self.method = method
         self.penalty = penalty
         self.alpha = alpha
         self.l1_ratio = l1_ratio
@@ -323,6 +334,9 @@ class GDRegressor(_Mixin, _Base):
         (array([1., 2., 3.]), 4.0, 100)
         """
         self._check_y_is_given(y)
+        if self.method not in ("auto", "gd"):
+            raise ValueError(f"partial_fit makes gradient-descent steps: method must be "
+                             f"'auto' or 'gd'; got {self.method!r}.")
         fitted = hasattr(self, "coef_")
         if fitted:  # continue: same features, from the coefficients and state reached
             X = self._check_X_as_fitted(X)
@@ -335,7 +349,7 @@ class GDRegressor(_Mixin, _Base):
         self._run(X, y, feature_names, append=fitted, coef_init=coef_init,
                   intercept_init=intercept_init, sample_weight=sample_weight,
                   optimizer=optimizer, max_iter=1, tol=0.0, early_stopping=False,
-                  solver="stream")
+                  solver="stream", method="gd")
         return self
 
     def _run(self, X, y, feature_names, append, optimizer, **overrides):
@@ -366,10 +380,12 @@ class GDRegressor(_Mixin, _Base):
         self.converged_ = result.converged
         self.backend_ = result.backend
         self.solver_ = result.solver
-        # The optimiser state that partial_fit resumes from (None after an interrupt:
-        # the next partial_fit starts from the coefficients reached, with a new one).
+        self.method_ = result.method
+        # The optimiser state that partial_fit resumes from (None after an interrupt
+        # or a CG / FISTA fit: the next partial_fit starts from the coefficients
+        # reached, with a new one).
         self._optimizer = optimizer
-        self.t_ = int(optimizer.state[_reference.T]) if optimizer is not None else 0
+        self.t_ = int(optimizer.state[_reference.T]) if optimizer is not None else result.n_iter
         self._record_input_features(feature_names, result.coef.shape[-1])
 
     def predict(self, X):
@@ -474,14 +490,14 @@ class GDRegressor(_Mixin, _Base):
         if fitted_names is None:
             warnings.warn(
                 f"X has feature names, but {name} was fitted without feature names",
-                UserWarning, stacklevel=4,  # the line that called predict
+                UserWarning, stacklevel=user_stacklevel(),
             )
             return
         if names is None:
             warnings.warn(
                 f"X does not have valid feature names, but {name} was fitted with "
                 f"feature names",
-                UserWarning, stacklevel=4,
+                UserWarning, stacklevel=user_stacklevel(),
             )
             return
         if len(names) == len(fitted_names) and np.all(names == fitted_names):

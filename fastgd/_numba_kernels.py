@@ -59,6 +59,7 @@ from ._reference import (
 )
 
 _TINY = np.finfo(np.float64).tiny
+_HUGE = np.finfo(np.float64).max
 # SplitMix64's constants (see _reference.next_random), as uint64 so that Numba's
 # arithmetic on them wraps at 2**64 instead of promoting to float.
 _GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
@@ -153,7 +154,7 @@ def _accumulate_block_c(X, Y, W, b, weights, start, stop, c, block_W, block_b):
         for k in range(n_targets):
             r = (b[k] - Y[i, k]) + _dot(x_row, W[k])
             r_w = r * weights[i] if weighted else r
-            sq_sum += r_w * r
+            sq_sum += np.float64(r_w) * r  # in float64: float32 squares overflow at 1.8e19
             block_b[c, k] += r_w
             for j in range(n_features):
                 block_W[c, k, j] += r_w * x_row[j]
@@ -182,7 +183,7 @@ def _accumulate_block_f(X, Y, W, b, weights, start, stop, c, block_W, block_b, r
         for i in range(n_rows):
             r = resid[c, k, i]
             r_w = r * weights[start + i] if weighted else r
-            sq_sum += r_w * r
+            sq_sum += np.float64(r_w) * r  # in float64: float32 squares overflow at 1.8e19
             block_b[c, k] += r_w
             resid[c, k, i] = r_w  # the weighted residual, for the sweep below
     # block_W[c] += resid[c, :, :n_rows] @ X[start:stop]
@@ -283,6 +284,160 @@ def gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, g
         for j in range(n_features):
             grad_W[k, j] /= total_weight
     return sq_sum / (2 * total_weight)
+
+
+# Sums of squares inside (_SAFE_MIN, _SAFE_MAX) lose nothing to underflow or overflow;
+# outside, the norm of a reflector is recomputed with a scale (as LAPACK's dnrm2).
+_SAFE_MIN = np.finfo(np.float64).tiny / np.finfo(np.float64).eps
+_SAFE_MAX = 1.0 / _SAFE_MIN
+
+
+@njit(cache=True, nogil=True, boundscheck=False, fastmath={"reassoc"})
+def _dot_panel(panel, c, j, l, n_rows):
+    # NumPy: panel[c, j, :n_rows] @ panel[c, l, :n_rows] (vectorized as _dot)
+    acc = 0.0
+    for i in range(n_rows):
+        acc += panel[c, j, i] * panel[c, l, i]
+    return acc
+
+
+@_inlined_kernel
+def _reflector_norm(alpha, panel, c, j, n_rows):
+    # NumPy: np.hypot(alpha, np.linalg.norm(panel[c, j, :n_rows])), 0 when the panel's
+    # part is zero (nothing to annihilate), without overflow or underflow.
+    sq = _dot_panel(panel, c, j, j, n_rows)
+    if sq == 0.0:
+        return 0.0
+    total = alpha * alpha + sq
+    if _SAFE_MIN < total < _SAFE_MAX:
+        return np.sqrt(total)
+    scale = abs(alpha)
+    for i in range(n_rows):
+        scale = max(scale, abs(panel[c, j, i]))
+    total = (alpha / scale) ** 2
+    for i in range(n_rows):
+        total += (panel[c, j, i] / scale) ** 2
+    return scale * np.sqrt(total)
+
+
+@_kernel
+def _reflect_rows(R, panel, c, n_rows):
+    # NumPy: R[c] = np.linalg.qr(np.vstack([R[c], panel[c, :, :n_rows].T]), mode="r"),
+    # up to the signs of its rows: Householder reflections annihilate the panel's rows
+    # (stored transposed, panel[c, l, i] = row i's entry l, so the loops below run over
+    # contiguous memory) into the upper-triangular R[c], column by column. The stacked
+    # matrix's column j has nonzeros only in R[c, j, j] and the panel, so reflector j
+    # touches row j of R[c] and the panel alone. R[c].T @ R[c] grows by the Gram
+    # matrix of the panel's rows, with every column's rounding relative to that
+    # column's own norm (Householder QR is column-wise backward stable).
+    m = R.shape[1]
+    for j in range(m):
+        alpha = R[c, j, j]
+        norm = _reflector_norm(alpha, panel, c, j, n_rows)
+        if norm == 0.0:
+            continue
+        beta = -norm if alpha >= 0 else norm
+        tau = (beta - alpha) / beta
+        scale = 1.0 / (alpha - beta)
+        for i in range(n_rows):  # the reflector's vector v = [1; panel[c, j] / (alpha - beta)]
+            panel[c, j, i] *= scale
+        R[c, j, j] = beta
+        for l in range(j + 1, m):  # NumPy: [R[c, j, l]; panel[c, l]] -= tau * v * (v @ it)
+            w = tau * (R[c, j, l] + _dot_panel(panel, c, j, l, n_rows))
+            R[c, j, l] -= w
+            for i in range(n_rows):
+                panel[c, l, i] -= w * panel[c, j, i]
+
+
+@_inlined_kernel
+def _gather_augmented_rows(X, Y, b, weights, fit_intercept, x_is_f, start, n_rows, c, panel):
+    # NumPy: panel[c, :, :n_rows] = (sqrt(s) * Z[start:start + n_rows]).T in float64,
+    # Z = [X, 1, Y], or [X, Y - b] when the intercept b is held fixed (_reference.augmented_rows)
+    n_features = X.shape[1]
+    p = n_features + 1 if fit_intercept else n_features
+    weighted = weights.shape[0] > 0
+    if x_is_f:  # X's part, in the loop order that reads X's memory contiguously
+        for j in range(n_features):
+            for i in range(n_rows):
+                panel[c, j, i] = X[start + i, j]
+    else:
+        for i in range(n_rows):
+            for j in range(n_features):
+                panel[c, j, i] = X[start + i, j]
+    for i in range(n_rows):
+        row = start + i
+        s = 1.0
+        if weighted:
+            s = np.sqrt(np.float64(weights[row]))
+            for j in range(n_features):
+                panel[c, j, i] *= s
+        if fit_intercept:
+            panel[c, n_features, i] = s
+            for k in range(Y.shape[1]):
+                panel[c, p + k, i] = s * Y[row, k]
+        else:
+            for k in range(Y.shape[1]):
+                panel[c, p + k, i] = s * (np.float64(Y[row, k]) - b[k])
+
+
+@_kernel
+def _compress_chunk(X, Y, b, weights, fit_intercept, x_is_f, start, stop, c, R, panel):
+    # R[c] = the triangular factor of the augmented rows [start, stop), a panel of
+    # panel.shape[2] rows at a time.
+    m = R.shape[1]
+    for i in range(m):
+        for j in range(m):
+            R[c, i, j] = 0.0
+    panel_rows = panel.shape[2]
+    for piece in range(start, stop, panel_rows):
+        n_rows = min(panel_rows, stop - piece)
+        _gather_augmented_rows(X, Y, b, weights, fit_intercept, x_is_f, piece, n_rows, c,
+                               panel)
+        _reflect_rows(R, panel, c, n_rows)
+
+
+@_parallel_kernel
+def _compress_chunks_in_parallel(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, R,
+                                 panel):
+    n_samples = X.shape[0]
+    for c in prange(R.shape[0]):
+        start = c * chunk_rows
+        _compress_chunk(X, Y, b, weights, fit_intercept, x_is_f, start,
+                        min(start + chunk_rows, n_samples), c, R, panel)
+
+
+@_kernel
+def compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, n_threads, R, panel):
+    """Write into R[0] an upper-triangular factor of the augmented data: R[0].T @ R[0]
+    = Z.T @ diag(s) @ Z with Z = [X, 1, Y] (or [X, Y - b] when the intercept b is held
+    fixed) and s = weights (1 when weights is empty), in one pass over X, in float64.
+
+    Tall-skinny QR: chunk c (rows [c * chunk_rows, ...), a size fixed by the shape
+    alone) is reduced to its own factor R[c] by Householder reflections, a panel of
+    rows at a time; the chunks' factors are then merged into R[0] in chunk order. So
+    the result is the same, bit for bit, for every thread count. Diagonal signs are
+    arbitrary (the API makes them non-negative).
+    """
+    n_samples = X.shape[0]
+    n_chunks, m = R.shape[0], R.shape[1]
+    if n_threads > 1:
+        _compress_chunks_in_parallel(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, R,
+                                     panel)
+    else:
+        for c in range(n_chunks):
+            start = c * chunk_rows
+            _compress_chunk(X, Y, b, weights, fit_intercept, x_is_f, start,
+                            min(start + chunk_rows, n_samples), c, R, panel)
+    # NumPy: R[0] = qr(vstack([R[0], R[1], ...]), mode="r"): each chunk's factor goes
+    # through panel 0 as m more rows, a panel at a time
+    panel_rows = panel.shape[2]
+    for c in range(1, n_chunks):
+        for first in range(0, m, panel_rows):
+            n_rows = min(panel_rows, m - first)
+            for i in range(n_rows):
+                for l in range(m):
+                    panel[0, l, i] = R[c, first + i, l]
+            _reflect_rows(R, panel, 0, n_rows)
 
 
 @_inlined_kernel
@@ -536,8 +691,9 @@ def fit(X, Y, W, b, weights, train_weight, val_weight, x_is_f, chunk_rows, n_thr
         if last:
             if np.isnan(state[FIRST_LOSS]):
                 state[FIRST_LOSS] = epoch_loss
-            # "not <=" so that NaN counts as divergence.
-            if not epoch_loss <= DIVERGENCE_FACTOR * max(state[FIRST_LOSS], _TINY):
+            # "not <=" so that NaN counts, and the cap so that inf does (even when the
+            # first loss itself overflowed): the API names the cause.
+            if not epoch_loss <= min(DIVERGENCE_FACTOR * max(state[FIRST_LOSS], _TINY), _HUGE):
                 history[epochs, 0] = epoch_loss
                 for column in range(1, history.shape[1]):
                     history[epochs, column] = np.nan
@@ -563,6 +719,11 @@ def fit(X, Y, W, b, weights, train_weight, val_weight, x_is_f, chunk_rows, n_thr
         history[epochs, 3] = validation_loss
         epochs += 1
         state[EPOCH] += 1.0  # after its history row: the epoch is complete
+        if not state[EPOCH_GRAD_NORM2] <= _HUGE or (early_stopping
+                                                    and not validation_loss <= _HUGE):
+            # An overflowing gradient norm would pass any tol test, and a NaN in the
+            # held-out rows would pass as a plateau: stop, the API names the cause.
+            return epochs, DIVERGED
         if n_batches == 1 and not early_stopping:
             if state[THRESHOLD] < 0:
                 state[THRESHOLD] = tol * tol * max(grad_norm2, ref_grad_norm2)

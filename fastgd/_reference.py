@@ -22,6 +22,11 @@ import numpy as np
 MAX_ITER = 0
 CONVERGED = 1
 DIVERGED = 2
+# ... and by the methods written in Python (_accelerated.py) and the API: the
+# iterations met tol, but the gradient computed afresh at the coefficients returned
+# did not, MAX_CHECKS times in a row (the limit of the arithmetic on this data).
+UNCERTIFIED = 3
+MAX_CHECKS = 3
 
 # A fit is declared diverged as soon as its loss is not finite or exceeds this many
 # times the loss at the starting point. With lr < 2/L gradient descent on a quadratic
@@ -41,6 +46,33 @@ def gradient(X, Y, W, b, sample_weight=None):
     sum_W, sum_b, half_sq = rows_gradient(X, Y, W, b, sample_weight, slice(None))
     total = X.shape[0] if sample_weight is None else sample_weight.astype(np.float64).sum()
     return sum_W / total, sum_b / total, float(half_sq / total)
+
+
+def augmented_rows(X, Y, b, weights, fit_intercept, rows):
+    """The rows ``rows`` of ``Z = [X, 1, Y]`` in float64, each scaled by the square
+    root of its weight; ``[X, Y - b]`` when the intercept ``b`` is held fixed
+    (``fit_intercept=False``). The least-squares objective depends on the data only
+    through ``Z.T @ diag(s) @ Z`` (see ``_gram.py``)."""
+    Xr = X[rows].astype(np.float64)
+    Yr = Y[rows].astype(np.float64)
+    columns = [Xr, np.ones((len(Xr), 1)), Yr] if fit_intercept else [Xr, Yr - b]
+    Z = np.hstack(columns)
+    if weights is not None and len(weights):
+        Z *= np.sqrt(weights[rows].astype(np.float64))[:, None]
+    return Z
+
+
+def compress(X, Y, b, weights, fit_intercept, block_rows=1 << 14):
+    """An upper-triangular ``R`` with ``R.T @ R = Z.T @ diag(s) @ Z`` (see
+    ``augmented_rows``), in one pass over X: the Householder QR of Z's rows, a block at
+    a time (``R = qr([R; Z_block])``, tall-skinny QR), so that each column's rounding
+    is relative to that column's own norm, whatever the scales of X and Y."""
+    m = X.shape[1] + (1 if fit_intercept else 0) + Y.shape[1]
+    R = np.zeros((0, m))
+    for start in range(0, X.shape[0], block_rows):
+        Z = augmented_rows(X, Y, b, weights, fit_intercept, slice(start, start + block_rows))
+        R = np.linalg.qr(np.vstack([R, Z]), mode="r")
+    return np.vstack([R, np.zeros((m - R.shape[0], m))])  # m rows even when N < m
 
 
 def penalty(W, l1, l2, n_penalized):
@@ -262,7 +294,9 @@ def fit(X, Y, W, b, weights, train_weight, val_weight, order, n_train, batch_siz
     Stopping, at the end of each epoch:
 
     * DIVERGED, before the epoch's last update, when its loss is not finite or
-      exceeds DIVERGENCE_FACTOR times the first epoch's;
+      exceeds DIVERGENCE_FACTOR times the first epoch's; and after it, when the
+      epoch's gradient norm or (with early stopping) its validation loss is not
+      finite (the API then tells NaN in the data from overflow and divergence);
     * CONVERGED, with a full batch and no early stopping, when ``tol > 0`` and the
       gradient-map norm is at most ``tol * max(||g_0||, ||g_ref||)``: ``g_0`` at the
       first update of the fit, ``||g_ref||**2 = ref_grad_norm2`` given by the caller
@@ -300,8 +334,9 @@ def fit(X, Y, W, b, weights, train_weight, val_weight, order, n_train, batch_siz
         if last:
             if np.isnan(state[FIRST_LOSS]):
                 state[FIRST_LOSS] = epoch_loss
-            if not epoch_loss <= DIVERGENCE_FACTOR * max(state[FIRST_LOSS],
-                                                         np.finfo(np.float64).tiny):
+            # NaN fails "<=", and inf fails the cap even when the first loss overflowed
+            bar = DIVERGENCE_FACTOR * max(state[FIRST_LOSS], np.finfo(np.float64).tiny)
+            if not epoch_loss <= min(bar, np.finfo(np.float64).max):
                 history[epochs] = (epoch_loss, np.nan, np.nan, np.nan)
                 return epochs + 1, DIVERGED
         step = step_size(state, schedule, power_t)
@@ -333,6 +368,11 @@ def fit(X, Y, W, b, weights, train_weight, val_weight, order, n_train, batch_siz
                            validation_loss)
         epochs += 1
         state[EPOCH] += 1  # after its history row: the epoch is complete
+        if not (np.isfinite(state[EPOCH_GRAD_NORM2])
+                and (np.isfinite(validation_loss) or not early_stopping)):
+            # An overflowing gradient norm would pass any tol test, and a NaN in the
+            # held-out rows would pass as a plateau: stop, the API names the cause.
+            return epochs, DIVERGED
         if n_batches == 1 and not early_stopping:
             if state[THRESHOLD] < 0:
                 state[THRESHOLD] = tol * tol * max(grad_norm2, ref_grad_norm2)

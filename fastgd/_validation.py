@@ -18,6 +18,8 @@ culprit (or, if they are all finite, reports an overflow).
 """
 
 import numbers
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -28,6 +30,22 @@ from ._reference import SCHEDULES
 
 class CopyWarning(UserWarning):
     """X had to be copied (converted to float, or made contiguous) before fitting."""
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def user_stacklevel():
+    """The ``stacklevel`` for ``warnings.warn`` that points at the first frame outside
+    fastgd: the caller's own line, however deep in fastgd the warning is raised (so
+    that the default filter shows it once per calling line, and users can filter by
+    their module). Call it as the argument of the warn call."""
+    frame = sys._getframe(1)  # the function that warns
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def _describe(a):
@@ -117,7 +135,7 @@ def check_X(X, name="X"):
             f"{name} was copied ({X.size * 8 / 1e6:.3g} MB): converted from {original_dtype} "
             f"to float64. Pass a float64 or float32 array to avoid the copy.",
             CopyWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     _check_dtype(X, name)
     if X.ndim != 2:
@@ -156,7 +174,7 @@ def check_X(X, name="X"):
             f"{name} was copied ({X.size * target.itemsize / 1e6:.3g} MB): {reason}. "
             f"Pass a C- or Fortran-contiguous float64 or float32 array to avoid the copy.",
             CopyWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
         X = np.asarray(X, dtype=target, order="F" if f_order and not c_order else "C")
         c_order, f_order = X.flags.c_contiguous, X.flags.f_contiguous
@@ -197,6 +215,8 @@ def check_coef(coef, n_targets, n_features, y_is_1d, dtype, name="coef_init"):
             f"{name} must have shape {expected} (the shape of coef for this X and y); "
             f"got shape {coef.shape}."
         )
+    # Small, so checked here: no kernel's non-finite loss then blames X or y for it.
+    check_finite(coef.astype(np.float64), name)
     return np.array(coef.reshape(n_targets, n_features), dtype=dtype, order="C", copy=True)
 
 
@@ -209,6 +229,9 @@ def check_intercept(intercept, n_targets, y_is_1d, dtype, name="intercept_init")
     if intercept is None:
         return np.zeros(n_targets, dtype=dtype)
     if isinstance(intercept, (int, float)) and not isinstance(intercept, bool):
+        if not np.isfinite(intercept):
+            raise ValueError(f"{name} contains {'NaN' if np.isnan(intercept) else intercept}; "
+                             f"fastgd needs a finite number.")
         b = np.empty(n_targets, dtype=dtype)  # fast path for the common plain number
         b.fill(intercept)
         return b
@@ -217,6 +240,7 @@ def check_intercept(intercept, n_targets, y_is_1d, dtype, name="intercept_init")
     if intercept.ndim != 0 and (y_is_1d or intercept.shape != (n_targets,)):
         expected = "a number" if y_is_1d else f"a number or an array of shape ({n_targets},)"
         raise ValueError(f"{name} must be {expected}; got shape {intercept.shape}.")
+    check_finite(np.atleast_1d(intercept.astype(np.float64)), name)
     if intercept.ndim == 0:
         return np.full(n_targets, intercept, dtype=dtype)
     return np.array(intercept, dtype=dtype, copy=True)
@@ -314,6 +338,15 @@ def check_solver(solver):
     if not isinstance(solver, str) or solver not in ("auto", "stream", "gram"):
         raise ValueError(f"solver must be 'auto', 'stream' or 'gram'; got {solver!r}.")
     return solver
+
+
+METHODS = ("auto", "cg", "fista", "gd")
+
+
+def check_method(method):
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}.")
+    return method
 
 
 def check_n_threads(n_threads):

@@ -40,7 +40,8 @@ def test_dot_is_vectorized_in_its_own_precision(dtype, llvm_type):
 
 def test_float32_row_kernel_converts_to_double_once_per_row_at_most():
     """_accumulate_block_c: the only float -> double conversions are the per-row loss
-    term (sq_sum is float64), never inside the loops over features."""
+    term (r_w * r is squared in float64, so that float32 residuals above 1.8e19 do not
+    overflow), never inside the loops over features."""
     X = np.ones((8, 16), dtype=np.float32)
     Y = np.ones((8, 1), dtype=np.float32)
     W = np.ones((1, 16), dtype=np.float32)
@@ -51,6 +52,6 @@ def test_float32_row_kernel_converts_to_double_once_per_row_at_most():
     converted = re.findall(r"fpext float (%[.\w]+?)(?:\.us\w*|\.peel)* to double", ir)
     vector_conversions = re.findall(r"fpext <\d+ x float>", ir)
     assert vector_conversions == []  # nothing converted across a vector of features
-    # One float value is converted (r * r, into the float64 sq_sum), possibly in
-    # several copies of the row loop that LLVM made (names suffixed .us, .peel).
-    assert len(set(converted)) == 1, converted
+    # The two factors of the loss term (r_w and r) are converted, possibly in several
+    # copies of the row loop that LLVM made (names suffixed .us, .peel).
+    assert 1 <= len(set(converted)) <= 2, converted

@@ -53,7 +53,7 @@ def test_other_bad_params_raise_at_fit(params, exc, name):
 def test_default_params():
     assert GDRegressor().get_params() == {
         "lr": "auto", "max_iter": 1000, "tol": 1e-6, "fit_intercept": True, "backend": "auto",
-        "n_threads": None, "solver": "auto", "penalty": None, "alpha": 1e-4, "l1_ratio": 0.15,
+        "n_threads": None, "solver": "auto", "method": "auto", "penalty": None, "alpha": 1e-4, "l1_ratio": 0.15,
         "momentum": 0.0, "nesterov": False, "batch_size": None, "shuffle": True,
         "random_state": None, "schedule": "constant", "power_t": 0.25, "early_stopping": False,
         "validation_fraction": 0.1, "n_iter_no_change": 5, "warm_start": False, "verbose": 0,
@@ -63,7 +63,8 @@ def test_default_params():
 
 def test_get_params_set_params_round_trip():
     params = {"lr": 0.05, "max_iter": 77, "tol": 1e-4, "fit_intercept": False,
-              "backend": "numpy", "n_threads": 1, "solver": "stream", "penalty": "l1",
+              "backend": "numpy", "n_threads": 1, "solver": "stream", "method": "gd",
+              "penalty": "l1",
               "alpha": 0.5, "l1_ratio": 0.3, "momentum": 0.5, "nesterov": True,
               "batch_size": 16, "shuffle": False, "random_state": 3, "schedule": "adaptive",
               "power_t": 0.5, "early_stopping": True, "validation_fraction": 0.2,

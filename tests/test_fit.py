@@ -119,7 +119,8 @@ def test_auto_lr_is_inverse_largest_eigenvalue(backend):
     X, y, _, _ = make_problem(500, 8, seed=3)
     X[:, 2] *= 10
     for fit_intercept in (True, False):
-        result = fastgd.fit(X, y, max_iter=1, tol=0, fit_intercept=fit_intercept, backend=backend)
+        result = fastgd.fit(X, y, max_iter=1, tol=0, fit_intercept=fit_intercept, backend=backend,
+                            method="gd")
         L = largest_hessian_eigenvalue(X, fit_intercept)
         assert result.lr == pytest.approx(1 / L, rel=1e-3)
 

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd._gram import MAX_GRAM_SIZE, choose_solver, gram_matrix, gram_problem
+from fastgd import _reference
+from fastgd._backends import get_backend
+from fastgd._gram import MAX_GRAM_SIZE, choose_solver, compressed_problem
 
 from conftest import lstsq, make_problem
 
@@ -63,7 +65,9 @@ def test_gram_float32_accuracy_on_ill_scaled_data(compiled_backend):
     X[:, 0] += 5.0
     y = X @ np.array([0.5, -0.1, 3.0, 1.0]) + 2.0 + 0.01 * rng.standard_normal(len(X))
     X32, y32 = X.astype(np.float32), y.astype(np.float32)
-    result = fastgd.fit(X32, y32, solver="gram", tol=1e-9, max_iter=1_000_000,
+    # tol=1e-8: about what float32 arithmetic can certify on this data (the gradient
+    # at the returned point is computed by the float32 kernels).
+    result = fastgd.fit(X32, y32, solver="gram", tol=1e-8, max_iter=1_000_000,
                         backend=compiled_backend)
     assert result.converged and result.coef.dtype == np.float32
     coef, intercept = lstsq(X32, y32)
@@ -80,9 +84,56 @@ def test_gram_handles_rank_deficient_data(backend):
     np.testing.assert_allclose(gram.coef, stream.coef, rtol=1e-9, atol=1e-10)
 
 
+def _compress(backend, X, Y, b, fit_intercept, weights):
+    x_is_f = X.flags.f_contiguous and not X.flags.c_contiguous
+    return get_backend(backend).compress(X, Y, b, fit_intercept, weights, x_is_f)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("shape", [(1, 3, 1), (5, 8, 2), (300, 7, 1), (5000, 12, 3)])
+def test_compress_factors_the_augmented_gram_matrix(backend, dtype, layout, fit_intercept,
+                                                    weighted, shape):
+    """R.T @ R = Z.T diag(s) Z, Z = [X, 1, Y] (or [X, Y - b]), to float64 rounding
+    relative to the column norms of Z, with R upper triangular; and every backend
+    returns the reference's R once the row signs are fixed."""
+    n, d, k = shape
+    rng = np.random.default_rng(n + d)
+    X = np.asarray(rng.standard_normal((n, d)) * 10.0 ** rng.uniform(-3, 3, d), dtype=dtype,
+                   order=layout)
+    Y = (rng.standard_normal((n, k)) * 1e5).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype)
+    weights = rng.uniform(0, 3, n).astype(dtype) if weighted else None
+    R = _compress(backend, X, Y, b, fit_intercept, weights)
+    m = d + fit_intercept + k
+    assert R.shape == (m, m) and R.dtype == np.float64
+    np.testing.assert_array_equal(np.tril(R, -1), 0)
+    Z = _reference.augmented_rows(X, Y, b.astype(np.float64), weights, fit_intercept,
+                                  slice(None))
+    scale = np.sqrt(np.sum(Z * Z, axis=0)) + 1e-300
+    np.testing.assert_allclose((R.T @ R) / np.outer(scale, scale),
+                               (Z.T @ Z) / np.outer(scale, scale), atol=1e-13)
+    signs = np.where(np.diagonal(R) < 0, -1.0, 1.0)[:, None]
+    reference = _reference.compress(X, Y, b.astype(np.float64), weights, fit_intercept)
+    ref_signs = np.where(np.diagonal(reference) < 0, -1.0, 1.0)[:, None]
+    if np.linalg.matrix_rank(Z) == m:  # a full-rank factor is unique up to row signs
+        np.testing.assert_allclose(signs * R / scale, ref_signs * reference / scale, atol=1e-12)
+
+
+def test_compress_is_the_same_for_every_thread_count(compiled_backend, layout):
+    X, y, _, _ = make_problem(200_000, 9, 2, layout=layout, seed=8)
+    backend = get_backend(compiled_backend)
+    x_is_f = layout == "F"
+    results = [backend.compress(X, y, np.zeros(2), True, None, x_is_f, n_threads)
+               for n_threads in (1, 2, 2, None)]
+    for R in results[1:]:
+        np.testing.assert_array_equal(R, results[0])
+
+
 def test_gram_problem_has_the_same_loss_and_gradient():
     X, y, _, _ = make_problem(1000, 6, 2, seed=6)
-    Xs, Ys = gram_problem(gram_matrix(X, y, np.zeros(2), fit_intercept=True), len(X), 2)
+    R = _reference.compress(X, y, np.zeros(2), None, fit_intercept=True)
+    Xs, Ys = compressed_problem(R, len(X), 2)
     assert Xs.shape == (9, 7) and Ys.shape == (9, 2)
     W = np.random.default_rng(7).standard_normal((2, 6))
     b = np.array([0.3, -0.2])
@@ -91,6 +142,21 @@ def test_gram_problem_has_the_same_loss_and_gradient():
     np.testing.assert_allclose(gs_W[:, :6], g_W, rtol=1e-11, atol=1e-12)
     np.testing.assert_allclose(gs_W[:, 6], g_b, rtol=1e-11, atol=1e-12)
     assert loss_s == pytest.approx(loss, rel=1e-11)
+
+
+@pytest.mark.parametrize("y_scale", [1e-100, 1e-6, 1.0, 1e6, 1e9, 1e100])
+def test_gram_solver_is_exact_whatever_the_scale_of_y(backend, y_scale):
+    """The issue's case: y = (X w + 3 + noise) * scale. The solver's coefficients are
+    those of lstsq to 1e-9 at every scale (the eigendecomposition of the Gram matrix
+    lost 5e-5 at 1e6 and everything at 1e9)."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((5000, 10))
+    y = (X @ rng.standard_normal(10) + 3 + 0.1 * rng.standard_normal(5000)) * y_scale
+    coef, intercept = lstsq(X, y)
+    result = fastgd.fit(X, y, solver="gram", tol=1e-10, max_iter=20_000, backend=backend)
+    assert result.converged
+    error = np.max(np.abs(np.r_[result.coef - coef, result.intercept - intercept]))
+    assert error <= 1e-9 * np.max(np.abs(np.r_[coef, intercept]))
 
 
 def test_auto_solver_rule():

@@ -58,7 +58,8 @@ def test_nesterov_beats_plain_gd_on_an_ill_conditioned_problem(compiled_backend)
     kappa = eigenvalues[-1] / eigenvalues[0]
     assert 3e3 < kappa < 3e4
     momentum = (np.sqrt(kappa) - 1) / (np.sqrt(kappa) + 1)
-    options = dict(tol=1e-8, max_iter=400_000, backend=compiled_backend, solver="stream")
+    options = dict(tol=1e-8, max_iter=400_000, backend=compiled_backend, solver="stream",
+                   method="gd")
     plain = fastgd.fit(X, y, **options)
     fast = fastgd.fit(X, y, momentum=momentum, nesterov=True, **options)
     assert plain.converged and fast.converged

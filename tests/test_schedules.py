@@ -45,7 +45,7 @@ def test_adaptive_schedule_rescues_a_too_large_step(compiled_backend):
     rise for n_iter_no_change epochs, divides the step by 5 (0.48 / L, stable)
     and goes on to the least-squares solution."""
     X, y, _, _ = make_problem(300, 5, seed=2)
-    L = fastgd.fit(X, y, max_iter=1, tol=0).lr ** -1
+    L = fastgd.fit(X, y, max_iter=1, tol=0, method="gd").lr ** -1
     with pytest.raises(fastgd.DivergenceError):
         fastgd.fit(X, y, lr=2.4 / L, max_iter=500, backend=compiled_backend)
     result = fastgd.fit(X, y, lr=2.4 / L, schedule="adaptive", n_iter_no_change=3,

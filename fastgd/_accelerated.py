@@ -1,0 +1,264 @@
+"""The accelerated full-batch methods: conjugate gradients and FISTA with restarts.
+
+``method="cg"`` and ``method="fista"`` (what a full-batch fit with ``lr="auto"``
+runs by default: see ``fit``'s ``method``) are written once, here, in Python, over
+the backends' fused gradient kernel: an iteration costs one pass over X (or over the
+compressed problem of the Gram solver) and a few vector operations on the (K, D)
+coefficients, so Python's share is a few microseconds per iteration. Both have the
+calling convention of ``backend.fit`` (``run(history, max_updates) -> (n_epochs,
+status)``, W and b updated in place, the optimiser's EPOCH and T counted), so the
+API drives every method with the same loop (Ctrl-C, callback, progress bar).
+
+Why these two (measured in ``benches/accuracy.py``; README "Accuracy"): on the
+quadratic least-squares objective, conjugate gradients choose the step and the
+momentum of every iteration exactly (the minimum of the objective over the Krylov
+space reached so far), need no estimate of L and no parameter, and converge in at
+most D + 1 iterations in exact arithmetic; in practice in a small multiple of
+sqrt(cond) or of D, whichever is smaller. FISTA (Beck & Teboulle 2009) with the
+gradient restart of O'Donoghue & Candes (2015) handles the L1 part of a penalty,
+which CG cannot, at a step 1/L.
+
+Both stop as the full-batch ``tol`` says: when the gradient (map) norm is at most
+``tol`` times the larger of its value at the start and at the zero model; and both
+check that bound with a freshly computed gradient at the coefficients they return
+(CG's gradient is otherwise a recurrence, FISTA's is taken at an extrapolated
+point), continuing from it if the check fails. Norms are computed with a scale
+(``scaled_norm``) and CG's directions are normalised before their Hessian product,
+so nothing overflows or underflows before the data themselves do.
+"""
+
+import numpy as np
+
+from . import _reference
+
+
+def scaled_norms(a):
+    """The 2-norms of the rows of ``a`` (a 2-D array), without overflow or
+    underflow in the squares (as LAPACK's dnrm2): ``||a_k|| = s_k * ||a_k / s_k||``
+    with ``s_k = max |a_k|``."""
+    a = np.asarray(a, dtype=np.float64)
+    scale = np.max(np.abs(a), axis=1, initial=0.0)
+    safe = np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        norms = safe * np.sqrt(np.sum((a / safe[:, None]) ** 2, axis=1))
+    return np.where((scale > 0) & np.isfinite(scale), norms, scale)
+
+
+def scaled_norm(*arrays):
+    """The 2-norm of all the entries of ``arrays`` together (see ``scaled_norms``)."""
+    flat = np.concatenate([np.ravel(np.asarray(a, dtype=np.float64)) for a in arrays])
+    return float(scaled_norms(flat[None, :])[0])
+
+
+class _FullBatchMethod:
+    """What CG and FISTA share: the problem, the gradient at a point (smooth part,
+    L2 included), the threshold of the ``tol`` test and the bookkeeping of an epoch.
+
+    ``problem`` is ``(backend, X, Y, x_is_f, sample_weight, n_threads)``; W (K, D)
+    and b (K,), in X's dtype, are the caller's working coefficients, updated in
+    place after every iteration (b only when ``fit_intercept``)."""
+
+    def __init__(self, problem, W, b, optimizer, options, ref_grad_norm):
+        self.backend, self.X, self.Y, self.x_is_f, self.weights, self.n_threads = problem
+        self.W, self.b, self.optimizer, self.options = W, b, optimizer, options
+        self.ref_grad_norm = ref_grad_norm
+        self.threshold = None  # tol * max(||g_0||, ref_grad_norm), set at the first iteration
+        self.failed_checks = 0
+        self.check_ratio = None  # the last failed check's gradient norm / threshold
+        self.theta_W = W.astype(np.float64)
+        self.theta_b = b.astype(np.float64)
+
+    def gradient(self, theta_W, theta_b, Y=None):
+        """The data term's gradient ``(G_W, g_b)`` in float64 and the objective (loss
+        plus penalty) at (theta_W, theta_b); with ``Y`` (zeros), the Hessian product
+        ``H_data [theta_W, theta_b]`` instead (see ConjugateGradient). ``g_b`` is
+        zero when the intercept is not fitted."""
+        o = self.options
+        dtype = self.X.dtype
+        grad_W, grad_b, loss = self.backend.gradient(
+            self.X, self.Y if Y is None else Y, theta_W.astype(dtype), theta_b.astype(dtype),
+            self.x_is_f, self.n_threads, self.weights)
+        grad_W = grad_W.copy()  # the kernel's buffers are reused by its next call
+        grad_b = grad_b.copy() if o.fit_intercept else np.zeros_like(grad_b)
+        if Y is None:
+            loss += _reference.penalty(theta_W, o.l1, o.l2, o.n_penalized)
+        return grad_W, grad_b, loss
+
+    def add_l2(self, grad_W, theta_W):
+        """``grad_W + l2 P``: the gradient of the L2 term on the penalized columns."""
+        o = self.options
+        if o.l2 > 0:
+            grad_W[:, :o.n_penalized] += o.l2 * theta_W[:, :o.n_penalized]
+        return grad_W
+
+    def is_met(self, grad_norm):
+        """The tol test (``tol > 0``), the threshold fixed at the first call."""
+        if self.threshold is None:
+            self.threshold = self.options.tol * max(grad_norm, self.ref_grad_norm)
+        return self.options.tol > 0 and grad_norm <= self.threshold
+
+    def check(self, grad_norm):
+        """The check of a point the iterations found converged: CONVERGED, None (go
+        on from it), or UNCERTIFIED after MAX_CHECKS misses in a row."""
+        if self.is_met(grad_norm):
+            return _reference.CONVERGED
+        self.failed_checks += 1
+        self.check_ratio = grad_norm / max(self.threshold, np.finfo(float).tiny)
+        return _reference.UNCERTIFIED if self.failed_checks == _reference.MAX_CHECKS else None
+
+    def publish(self):
+        """Write the current point into the caller's W and b (X's dtype)."""
+        self.W[...] = self.theta_W
+        if self.options.fit_intercept:
+            self.b[...] = self.theta_b
+
+    def end_epoch(self, history, row, loss, grad_norm, step):
+        history[row] = (loss, grad_norm, step, np.nan)
+        self.optimizer.state[_reference.T] += 1
+        self.optimizer.state[_reference.EPOCH] += 1
+
+
+class ConjugateGradient(_FullBatchMethod):
+    """Linear conjugate gradients on the normal equations ``H theta = c``.
+
+    With ``theta = [W, b]`` per target, the gradient ``g = H theta - c`` (``H =
+    A.T diag(s) A / sum(s) + l2 P``, A = [X, 1]). Per target k and iteration::
+
+        d_hat = d / ||d||                  # a unit direction: no overflow in H d
+        q = H d_hat                        # one pass: the fused kernel with Y = 0
+        alpha = -(g . d_hat) / (d_hat . q) # the exact minimum along d
+        theta += alpha d_hat;  g += alpha q
+        beta = ||g_new||^2 / ||g||^2;  d = -g_new + beta d
+
+    The gradient kernel computes ``q`` because ``H v`` is the gradient at W = v,
+    b = v_b of the problem with Y = 0 (a stride-0 view of zeros: no N-sized array).
+    The targets are independent problems with the same H, all advanced by the same
+    pass. The loss is carried along exactly by the same recurrence (``f += alpha
+    (g . d_hat) + alpha^2 / 2 (d_hat . q)``). When the recurrence says that tol is
+    met, the gradient and the loss are computed afresh at theta: if the bound holds
+    there, the fit has converged; if not, CG restarts from that true gradient.
+    """
+
+    name = "cg"
+
+    def __init__(self, problem, W, b, optimizer, options, ref_grad_norm):
+        super().__init__(problem, W, b, optimizer, options, ref_grad_norm)
+        n_samples, n_targets = self.X.shape[0], W.shape[0]
+        self.zeros_Y = np.broadcast_to(np.zeros((1, n_targets), dtype=self.X.dtype),
+                                       (n_samples, n_targets))
+        self.grad = self.direction = None  # (K, D + 1) each: [W part, b part]
+        self.first_step = np.nan
+
+    def true_gradient(self):
+        grad_W, grad_b, loss = self.gradient(self.theta_W, self.theta_b)
+        return np.hstack([self.add_l2(grad_W, self.theta_W), grad_b[:, None]]), loss
+
+    def run(self, history, max_updates):
+        n_features = self.theta_W.shape[1]
+        for row in range(min(len(history), max_updates)):
+            if self.grad is None:  # the start, or a restart from the true gradient
+                self.grad, self.loss = self.true_gradient()
+                self.direction = -self.grad
+            grad_norm = scaled_norm(self.grad)
+            if not (np.isfinite(self.loss) and np.isfinite(grad_norm)):
+                history[row] = (self.loss, grad_norm, np.nan, np.nan)
+                return row + 1, _reference.DIVERGED  # overflow: the API names it
+            self.is_met(grad_norm)  # sets the threshold at the first iteration
+            lengths = scaled_norms(self.direction)
+            moving = lengths > 0
+            unit = self.direction / np.where(moving, lengths, 1.0)[:, None]
+            unit_W = unit[:, :n_features]
+            q_W, q_b, _ = self.gradient(unit_W, unit[:, n_features], self.zeros_Y)
+            q = np.hstack([self.add_l2(q_W, unit_W), q_b[:, None]])
+            curvature = np.sum(unit * q, axis=1)
+            slope = np.sum(self.grad * unit, axis=1)
+            alpha = np.where(moving & (curvature > 0), -slope / np.where(curvature > 0,
+                                                                         curvature, 1.0), 0.0)
+            previous = scaled_norms(self.grad)
+            loss_before = self.loss
+            self.theta_W += alpha[:, None] * unit[:, :n_features]
+            if self.options.fit_intercept:
+                self.theta_b += alpha * unit[:, n_features]
+            self.grad = self.grad + alpha[:, None] * q
+            self.loss = loss_before + float(np.sum(alpha * (slope + 0.5 * alpha * curvature)))
+            ratio = np.where(previous > 0, scaled_norms(self.grad) / np.where(previous > 0,
+                                                                              previous, 1.0), 0)
+            self.direction = -self.grad + (ratio * ratio)[:, None] * self.direction
+            self.publish()
+            step = float(np.mean(alpha / np.where(moving, lengths, 1.0)))  # along d itself
+            if np.isnan(self.first_step):
+                self.first_step = step
+            self.end_epoch(history, row, loss_before, grad_norm, step)
+            if self.is_met(scaled_norm(self.grad)):
+                # The recurrence says converged: check with the gradient itself.
+                self.grad, self.loss = self.true_gradient()
+                status = self.check(scaled_norm(self.grad))
+                if status is not None:
+                    return row + 1, status
+                self.direction = -self.grad  # restart from the true gradient
+        return min(len(history), max_updates), _reference.MAX_ITER
+
+
+class Fista(_FullBatchMethod):
+    """FISTA (accelerated proximal gradient) with adaptive restart, step 1/L.
+
+    With x the returned point and y the extrapolated one where gradients are taken::
+
+        x_new = prox(y - g(y) / L)                 # _reference.proximal_step
+        if (y - x_new) . (x_new - x) > 0:          # the step turns against the
+            t = 1; y = x_new                       # momentum: restart (O'Donoghue-Candes)
+        else:
+            t_new = (1 + sqrt(1 + 4 t^2)) / 2
+            y = x_new + (t - 1) / t_new * (x_new - x)
+
+    The tol test measures the gradient map ``L (y - x_new)`` at y; once it holds, the
+    gradient map at x_new itself is computed (one more pass): if it holds there too
+    the fit has converged, else the momentum restarts from x_new.
+    """
+
+    name = "fista"
+
+    def __init__(self, problem, W, b, optimizer, options, ref_grad_norm):
+        super().__init__(problem, W, b, optimizer, options, ref_grad_norm)
+        self.step = options.lr  # 1 / L
+        self.y_W, self.y_b = self.theta_W.copy(), self.theta_b.copy()
+        self.t = 1.0
+        self.at_y = None  # the gradient and objective at y, when already known
+
+    def gradient_map(self, point_W, point_b):
+        """The proximal step from a point and its gradient map's norm, its objective."""
+        o = self.options
+        grad_W, grad_b, loss = self.gradient(point_W, point_b)
+        new_W, mapping = _reference.proximal_step(point_W, grad_W, self.step, o.l1, o.l2,
+                                                  o.n_penalized)
+        new_b = point_b - self.step * grad_b
+        return new_W, new_b, scaled_norm(mapping, grad_b), loss
+
+    def run(self, history, max_updates):
+        for row in range(min(len(history), max_updates)):
+            at_y = self.at_y or self.gradient_map(self.y_W, self.y_b)
+            self.at_y = None
+            new_W, new_b, grad_norm, loss = at_y
+            if not (np.isfinite(loss) and np.isfinite(grad_norm)):
+                history[row] = (loss, grad_norm, np.nan, np.nan)
+                return row + 1, _reference.DIVERGED  # overflow: the API names it
+            against = (np.sum((self.y_W - new_W) * (new_W - self.theta_W))
+                       + np.sum((self.y_b - new_b) * (new_b - self.theta_b)))
+            if against > 0:
+                t_new, momentum = 1.0, 0.0
+            else:
+                t_new = (1.0 + np.sqrt(1.0 + 4.0 * self.t * self.t)) / 2.0
+                momentum = (self.t - 1.0) / t_new
+            self.y_W = new_W + momentum * (new_W - self.theta_W)
+            self.y_b = new_b + momentum * (new_b - self.theta_b)
+            self.theta_W, self.theta_b, self.t = new_W, new_b, t_new
+            self.publish()
+            self.end_epoch(history, row, loss, grad_norm, self.step)
+            if self.is_met(grad_norm):
+                # Met at y: check at the point returned, x_new (one more pass).
+                self.at_y = self.gradient_map(self.theta_W, self.theta_b)
+                status = self.check(self.at_y[2])
+                if status is not None:
+                    return row + 1, status
+                self.y_W, self.y_b, self.t = self.theta_W.copy(), self.theta_b.copy(), 1.0
+        return min(len(history), max_updates), _reference.MAX_ITER
