@@ -118,41 +118,136 @@ class _FullBatchMethod:
         self.optimizer.state[_reference.EPOCH] += 1
 
 
+class StandardizedCoordinates:
+    """The coordinates in which CG iterates: those of the standardized features.
+
+    ``theta = theta_0 + T u``, with ``theta`` a row ``[W_k, b_k]`` per target and u
+    the coefficients of the features centred (when there is an intercept) and
+    divided by their standard deviation, as scikit-learn's StandardScaler would
+    make them: ``w_j = u_j / s_j`` and ``b = u_b - sum_j m_j u_j / s_j`` (m_j, s_j
+    the weighted mean and standard deviation of feature j; without an intercept,
+    m_j = 0 and s_j the root mean square). The gradient in u is ``T.T g``. So CG and
+    its ``tol`` do not depend on the units or the offsets of the features: a column
+    a million times smaller, or with a mean far from 0, costs neither iterations
+    nor accuracy. A constant column (s_j = 0) keeps its starting coefficient. With
+    the Gram solver the intercept is a column of the compressed problem
+    (``intercept``: its index in the row; None without one), whose inner products
+    are those of the data.
+    """
+
+    def __init__(self, mean, scale, intercept):
+        self.inverse = np.where(scale > 0, 1.0 / np.where(scale > 0, scale, 1.0), 0.0)
+        self.shift = mean * self.inverse  # m_j / s_j
+        self.intercept = intercept
+
+    @classmethod
+    @np.errstate(invalid="ignore", over="ignore")  # NaN or inf in X: the API names them
+    def of(cls, X, sample_weight, fit_intercept, intercept_column):
+        """For the working problem: X (N, p) with an implicit column of ones when
+        ``fit_intercept``, or, with ``intercept_column``, X's own column of that index
+        standing for it (the Gram solver's compressed problem, rows already
+        weighted). Rows are a block at a time: no N-sized temporary."""
+        n_samples, p = X.shape
+        weights = None if intercept_column is not None else sample_weight
+        total = n_samples if weights is None else float(np.sum(weights, dtype=np.float64))
+        ones = X[:, intercept_column].astype(np.float64) if intercept_column is not None \
+            else None
+        centred = fit_intercept or intercept_column is not None
+
+        def weighted_sums(function):  # sum_i s_i function(x_i), a block of rows at a time
+            sums = np.zeros(p)
+            for start in range(0, n_samples, 1 << 14):
+                values = function(X[start:start + (1 << 14)].astype(np.float64))
+                if weights is not None:
+                    values *= weights[start:start + len(values), None]
+                sums += values.sum(axis=0)
+            return sums
+
+        mean = np.zeros(p)
+        if centred and ones is None:
+            mean = weighted_sums(lambda block: block) / total
+        elif centred:  # the projection on the intercept's column
+            mean = (ones @ X.astype(np.float64)) / (ones @ ones)
+        if ones is None:
+            spread = weighted_sums(lambda block: (block - mean) ** 2)
+        else:
+            spread = np.sum((X.astype(np.float64) - ones[:, None] * mean) ** 2, axis=0)
+        # A row of theta: W's p columns, then b (scale 0: held fixed, unless fitted).
+        intercept = p if fit_intercept else intercept_column
+        full_mean, full_scale = np.zeros(p + 1), np.zeros(p + 1)
+        full_mean[:p], full_scale[:p] = mean, np.sqrt(spread / total)
+        if intercept is not None:
+            full_mean[intercept], full_scale[intercept] = 0.0, 1.0
+        return cls(full_mean, full_scale, intercept)
+
+    def to_theta(self, u):
+        """T u: a step in u as a step in theta."""
+        step = u * self.inverse
+        if self.intercept is not None:
+            step[:, self.intercept] = u[:, self.intercept] - u @ self.shift
+        return step
+
+    def gradient(self, g):
+        """T.T g: a gradient in theta as a gradient in u."""
+        g_u = g * self.inverse
+        if self.intercept is not None:
+            g_u -= g[:, self.intercept, None] * self.shift
+            g_u[:, self.intercept] = g[:, self.intercept]
+        return g_u
+
+
 class ConjugateGradient(_FullBatchMethod):
-    """Linear conjugate gradients on the normal equations ``H theta = c``.
+    """Linear conjugate gradients on the normal equations, in standardized coordinates.
 
     With ``theta = [W, b]`` per target, the gradient ``g = H theta - c`` (``H =
-    A.T diag(s) A / sum(s) + l2 P``, A = [X, 1]). Per target k and iteration::
+    A.T diag(s) A / sum(s) + l2 P``, A = [X, 1]); CG runs on u, ``theta = theta_0 +
+    T u`` (``StandardizedCoordinates``: Jacobi and centring preconditioning), whose
+    gradient is ``g_u = T.T g``. Per target k and iteration::
 
         d_hat = d / ||d||                  # a unit direction: no overflow in H d
-        q = H d_hat                        # one pass: the fused kernel with Y = 0
-        alpha = -(g . d_hat) / (d_hat . q) # the exact minimum along d
-        theta += alpha d_hat;  g += alpha q
-        beta = ||g_new||^2 / ||g||^2;  d = -g_new + beta d
+        v = T d_hat                        # the same direction in theta
+        q = T.T H v                        # one pass: the fused kernel with Y = 0
+        alpha = -(g_u . d_hat) / (d_hat . q)   # the exact minimum along d
+        theta += alpha v;  g_u += alpha q
+        beta = ||g_u new||^2 / ||g_u||^2;  d = -g_u new + beta d
 
-    The gradient kernel computes ``q`` because ``H v`` is the gradient at W = v,
+    The gradient kernel computes ``H v`` because it is the gradient at W = v_W,
     b = v_b of the problem with Y = 0 (a stride-0 view of zeros: no N-sized array).
     The targets are independent problems with the same H, all advanced by the same
     pass. The loss is carried along exactly by the same recurrence (``f += alpha
-    (g . d_hat) + alpha^2 / 2 (d_hat . q)``). When the recurrence says that tol is
-    met, the gradient and the loss are computed afresh at theta: if the bound holds
-    there, the fit has converged; if not, CG restarts from that true gradient.
+    (g_u . d_hat) + alpha^2 / 2 (d_hat . q)``). ``tol`` bounds ``||g_u||``, relative
+    to its value at the start or at the zero model. When the recurrence says that
+    tol is met, the gradient and the loss are computed afresh at theta: if the
+    bound holds there, the fit has converged; if not, CG restarts from that true
+    gradient.
     """
 
     name = "cg"
 
-    def __init__(self, problem, W, b, optimizer, options, ref_grad_norm):
-        super().__init__(problem, W, b, optimizer, options, ref_grad_norm)
+    def __init__(self, problem, W, b, optimizer, options, coordinates, zero_reference):
+        super().__init__(problem, W, b, optimizer, options, 0.0)
         n_samples, n_targets = self.X.shape[0], W.shape[0]
+        self.coordinates = coordinates
         self.zeros_Y = np.broadcast_to(np.zeros((1, n_targets), dtype=self.X.dtype),
                                        (n_samples, n_targets))
-        self.grad = self.direction = None  # (K, D + 1) each: [W part, b part]
+        self.grad = self.direction = None  # (K, D + 1) each, in u: [W part, b part]
         self.first_step = np.nan
+        if zero_reference and options.tol > 0:
+            zero_W = np.zeros_like(self.theta_W)
+            zero_b = np.zeros_like(self.theta_b) if options.fit_intercept else self.theta_b
+            self.ref_grad_norm = self.gradient_norm(*self.gradient(zero_W, zero_b)[:2], zero_W)
+
+    def gradient_norm(self, grad_W, grad_b, theta_W):
+        """The norm tol bounds: ``||T.T g||`` (the L2 term's gradient included)."""
+        g = np.hstack([self.add_l2(grad_W.copy(), theta_W), grad_b[:, None]])
+        return scaled_norm(self.coordinates.gradient(g))
 
     def true_gradient(self):
         grad_W, grad_b, loss = self.gradient(self.theta_W, self.theta_b)
-        return np.hstack([self.add_l2(grad_W, self.theta_W), grad_b[:, None]]), loss
+        g = np.hstack([self.add_l2(grad_W, self.theta_W), grad_b[:, None]])
+        return self.coordinates.gradient(g), loss
 
+    @np.errstate(invalid="ignore", over="ignore")  # non-finite data: the API names it
     def run(self, history, max_updates):
         n_features = self.theta_W.shape[1]
         for row in range(min(len(history), max_updates)):
@@ -167,18 +262,19 @@ class ConjugateGradient(_FullBatchMethod):
             lengths = scaled_norms(self.direction)
             moving = lengths > 0
             unit = self.direction / np.where(moving, lengths, 1.0)[:, None]
-            unit_W = unit[:, :n_features]
-            q_W, q_b, _ = self.gradient(unit_W, unit[:, n_features], self.zeros_Y)
-            q = np.hstack([self.add_l2(q_W, unit_W), q_b[:, None]])
+            v = self.coordinates.to_theta(unit)
+            v_W = v[:, :n_features]
+            q_W, q_b, _ = self.gradient(v_W, v[:, n_features], self.zeros_Y)
+            q = self.coordinates.gradient(np.hstack([self.add_l2(q_W, v_W), q_b[:, None]]))
             curvature = np.sum(unit * q, axis=1)
             slope = np.sum(self.grad * unit, axis=1)
             alpha = np.where(moving & (curvature > 0), -slope / np.where(curvature > 0,
                                                                          curvature, 1.0), 0.0)
             previous = scaled_norms(self.grad)
             loss_before = self.loss
-            self.theta_W += alpha[:, None] * unit[:, :n_features]
+            self.theta_W += alpha[:, None] * v_W
             if self.options.fit_intercept:
-                self.theta_b += alpha * unit[:, n_features]
+                self.theta_b += alpha * v[:, n_features]
             self.grad = self.grad + alpha[:, None] * q
             self.loss = loss_before + float(np.sum(alpha * (slope + 0.5 * alpha * curvature)))
             ratio = np.where(previous > 0, scaled_norms(self.grad) / np.where(previous > 0,
@@ -234,6 +330,7 @@ class Fista(_FullBatchMethod):
         new_b = point_b - self.step * grad_b
         return new_W, new_b, scaled_norm(mapping, grad_b), loss
 
+    @np.errstate(invalid="ignore", over="ignore")  # non-finite data: the API names it
     def run(self, history, max_updates):
         for row in range(min(len(history), max_updates)):
             at_y = self.at_y or self.gradient_map(self.y_W, self.y_b)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _reference
-from ._accelerated import ConjugateGradient, Fista, scaled_norm
+from ._accelerated import ConjugateGradient, Fista, StandardizedCoordinates, scaled_norm
 from ._backends import FitOptions, Optimizer, _training_weights, get_backend
 from ._gram import choose_solver, compressed_problem
 from ._validation import (
@@ -697,16 +697,18 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
                                                                   n_train))[2] + \
             _reference.penalty(W, l1, l2, n_penalized)
 
+    # tol is relative to the larger of the gradient norms at the start and at the
+    # zero model (W = 0, and b = 0 when it is fitted): a fit started at or near the
+    # solution then still has a meaningful scale. One extra pass over X.
+    zero_reference = tol > 0 and (coef_init is not None
+                                  or (user_fit_intercept and intercept_init is not None))
     ref_grad_norm = 0.0
-    if tol > 0 and (coef_init is not None or (user_fit_intercept and intercept_init is not None)):
-        # tol is relative to the larger of the gradient norms at the start and at the
-        # zero model (W = 0, and b = 0 when it is fitted): a fit started at or near the
-        # solution then still has a meaningful scale. One extra pass over X.
+    if zero_reference and method != "cg":  # (CG measures it in its own coordinates)
         zero_W = np.zeros_like(W)
         zero_b = np.zeros_like(b) if fit_intercept else b
         ref_grad_norm = _gradient_map_norm(backend, X, Y, zero_W, zero_b, x_is_f, n_threads,
-                                           sample_weight, 1.0 if method == "cg" else step,
-                                           l1, l2, n_penalized, fit_intercept)
+                                           sample_weight, step, l1, l2, n_penalized,
+                                           fit_intercept)
 
     options = FitOptions(
         lr=step, schedule=schedule, power_t=power_t, tol=tol,
@@ -721,10 +723,16 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
                                optimizer, n_threads)
         max_updates = _updates_per_call(batch_size, (X.shape[0] - n_train) / n_batches,
                                         X.shape[1], n_targets)
+    elif method == "cg":
+        coordinates = StandardizedCoordinates.of(
+            X, sample_weight, fit_intercept,
+            n_features if solver == "gram" and user_fit_intercept else None)
+        stepper = ConjugateGradient((backend, X, Y, x_is_f, sample_weight, n_threads), W, b,
+                                    optimizer, options, coordinates, zero_reference)
     else:
-        method_class = ConjugateGradient if method == "cg" else Fista
-        stepper = method_class((backend, X, Y, x_is_f, sample_weight, n_threads), W, b,
-                               optimizer, options, ref_grad_norm)
+        stepper = Fista((backend, X, Y, x_is_f, sample_weight, n_threads), W, b, optimizer,
+                        options, ref_grad_norm)
+    if method != "gd":
         max_updates = 1  # one pass per call: each returns to Python anyway
     history = np.empty((min(max_iter, _HISTORY_ROWS), _reference.N_HISTORY))
     n_iter, status, stopped_by_callback = 0, _reference.MAX_ITER, False
@@ -769,11 +777,17 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
         threshold = (stepper.threshold if method != "gd"
                      else np.sqrt(max(optimizer.state[_reference.THRESHOLD], 0.0)))
         coef, intercept = user_coefficients(W, b)
-        certificate_ratio = _gradient_map_norm(
-            backend, data.X, data.Y, coef.astype(data.X.dtype),
-            intercept.astype(data.X.dtype), data.x_is_f, n_threads, data.sample_weight,
-            1.0 if method == "cg" else step, l1, l2, n_penalized,
-            user_fit_intercept) / max(threshold, np.finfo(float).tiny)
+        coef, intercept = coef.astype(data.X.dtype), intercept.astype(data.X.dtype)
+        if method == "cg":  # in CG's coordinates: the data's gradient, in W and b's layout
+            grad_W, grad_b, _ = backend.gradient(data.X, data.Y, coef, intercept, data.x_is_f,
+                                                 n_threads, data.sample_weight)
+            grad_W = np.hstack([grad_W, grad_b[:, None]]) if user_fit_intercept else grad_W
+            data_grad_norm = stepper.gradient_norm(grad_W, np.zeros(n_targets), W)
+        else:
+            data_grad_norm = _gradient_map_norm(
+                backend, data.X, data.Y, coef, intercept, data.x_is_f, n_threads,
+                data.sample_weight, step, l1, l2, n_penalized, user_fit_intercept)
+        certificate_ratio = data_grad_norm / max(threshold, np.finfo(float).tiny)
         if certificate_ratio <= 1:
             break
         # Momentum lets the returned point miss a bound that the iterate met: go on, a

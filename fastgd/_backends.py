@@ -20,6 +20,7 @@ nor compiles Numba.
 
 import importlib
 import importlib.util
+import os
 import threading
 from dataclasses import dataclass
 
@@ -165,6 +166,24 @@ class NumpyBackend:
         )
 
 
+# Fork safety. GNU OpenMP (libgomp, under the Cython kernels and Numba's "omp"
+# threading layer) cannot run a parallel region in a child forked from a process that
+# has run one: the Cython kernels hang and Numba aborts ("fork() called from a process
+# already using GNU OpenMP"). Fork is multiprocessing's default start method on Linux
+# up to Python 3.13, so a child forked after a parallel fit runs every kernel on its
+# serial path, which never enters the OpenMP runtime (tests/test_threads.py).
+_fork_state = {"parallel_used": False, "serial_only": False}
+
+
+def _after_fork_in_child():
+    if _fork_state["parallel_used"]:
+        _fork_state["serial_only"] = True
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class CompiledBackend:
     """A kernel module (Numba or Cython) behind the common calling convention.
 
@@ -187,11 +206,14 @@ class CompiledBackend:
 
     def _threads(self, work, n_chunks, n_threads):
         """Threads for ``work`` multiply-adds in ``n_chunks`` independent chunks."""
-        if work < PARALLEL_MIN_WORK:
-            return 1
+        if work < PARALLEL_MIN_WORK or _fork_state["serial_only"]:
+            return 1  # (before max_threads: in a forked child, Numba's would abort)
         available = self.kernels.max_threads()
         wanted = available if n_threads is None else min(n_threads, available)
-        return max(1, min(wanted, n_chunks))
+        threads = max(1, min(wanted, n_chunks))
+        if threads > 1:
+            _fork_state["parallel_used"] = True
+        return threads
 
     @staticmethod
     def chunk_rows(n_samples):
@@ -227,7 +249,7 @@ class CompiledBackend:
     def gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
         """The returned grad_W and grad_b are overwritten by this thread's next call
         with the same shapes: copy them to keep them."""
-        key = (X.shape, X.dtype, W.shape[0], n_threads)
+        key = (X.shape, X.dtype, W.shape[0], n_threads, _fork_state["serial_only"])
         cached = getattr(self._cache, "gradient", None)
         if cached is None or cached[0] != key:
             kernel = self._kernel("gradient", X.dtype)

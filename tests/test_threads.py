@@ -103,3 +103,37 @@ def test_cython_threads_respect_threadpoolctl_limits():
     with threadpoolctl.threadpool_limits(limits=1):
         assert backend.threads_for(X, 1, None) == 1
     assert backend.threads_for(X, 1, None) == backend.kernels.max_threads()
+
+
+def _fit_in_child(backend, X, y, queue):
+    result = fastgd.fit(X, y, backend=backend, n_threads=2, solver="stream", max_iter=3,
+                        tol=0, method="gd")
+    queue.put(result.coef)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_child_forked_after_a_parallel_fit_fits(compiled_backend):
+    """GNU OpenMP cannot run a parallel region in a forked child of a process that ran
+    one (the Cython kernels hung, Numba aborted): the child runs the serial path, and
+    gets the same bits (results do not depend on the thread count)."""
+    import multiprocessing
+
+    X, y, _, _ = make_problem(200_000, 20)
+    backend = get_backend(compiled_backend)
+    if backend.kernels.max_threads() < 2:
+        pytest.skip("one thread: no parallel region to inherit")
+    parent = fastgd.fit(X, y, backend=compiled_backend, n_threads=2, solver="stream",
+                        max_iter=3, tol=0, method="gd")
+    assert backend.threads_for(X, 1, 2) == 2  # the parent did run in parallel
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_fit_in_child, args=(compiled_backend, X, y, queue))
+    child.start()
+    try:
+        coef = queue.get(timeout=120)  # a hang would stop here
+    finally:
+        child.join(10)
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0
+    np.testing.assert_array_equal(coef, parent.coef)
