@@ -770,23 +770,23 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
                                                                          order, n_train),
                                history, l2, n_penalized)
         if not (status == _reference.CONVERGED and full_batch_tol
-                and (method == "gd" or solver == "gram")):
-            break  # CG and FISTA on the data check the point they return themselves
+                and (method == "gd" or solver == "gram" or data.X.dtype != np.float64)):
+            break  # CG and FISTA on float64 data check the point they return themselves
         # The certificate: the gradient on the data, at the coefficients returned (one
-        # pass over X), meets tol's bound.
+        # pass over X, in float64 arithmetic), meets tol's bound.
         threshold = (stepper.threshold if method != "gd"
                      else np.sqrt(max(optimizer.state[_reference.THRESHOLD], 0.0)))
         coef, intercept = user_coefficients(W, b)
-        coef, intercept = coef.astype(data.X.dtype), intercept.astype(data.X.dtype)
-        if method == "cg":  # in CG's coordinates: the data's gradient, in W and b's layout
-            grad_W, grad_b, _ = backend.gradient(data.X, data.Y, coef, intercept, data.x_is_f,
-                                                 n_threads, data.sample_weight)
-            grad_W = np.hstack([grad_W, grad_b[:, None]]) if user_fit_intercept else grad_W
-            data_grad_norm = stepper.gradient_norm(grad_W, np.zeros(n_targets), W)
+        grad_W, grad_b = _float64_gradient(backend, data, coef, intercept, n_threads)
+        if method == "cg":  # in CG's coordinates, with W and b as the working problem has them
+            if solver == "gram":
+                grad_W = np.hstack([grad_W, grad_b[:, None]]) if user_fit_intercept else grad_W
+                grad_b = np.zeros(n_targets)
+            data_grad_norm = stepper.gradient_norm(grad_W, grad_b, W.astype(np.float64))
         else:
-            data_grad_norm = _gradient_map_norm(
-                backend, data.X, data.Y, coef, intercept, data.x_is_f, n_threads,
-                data.sample_weight, step, l1, l2, n_penalized, user_fit_intercept)
+            _, mapping = _reference.proximal_step(coef.astype(np.float64), grad_W, step, l1, l2,
+                                                  n_penalized)
+            data_grad_norm = scaled_norm(mapping, grad_b if user_fit_intercept else [])
         certificate_ratio = data_grad_norm / max(threshold, np.finfo(float).tiny)
         if certificate_ratio <= 1:
             break
@@ -931,6 +931,25 @@ def _resolve_method(method, full_batch, lr, momentum, schedule, l1, resuming):
             raise ValueError(f"method={method!r} cannot be combined with {what}; use "
                              f"method='gd' or 'auto'.")
     return method
+
+
+def _float64_gradient(backend, data, coef, intercept, n_threads):
+    """The data's gradient (G_W, g_b) at (coef, intercept) in float64 arithmetic: the
+    backend's kernel for float64 X; for float32 X, the reference's float64 sums a block
+    of rows at a time (float32 residuals cannot certify a tight tol)."""
+    X, Y, weights = data.X, data.Y, data.sample_weight
+    if X.dtype == np.float64:
+        grad_W, grad_b, _ = backend.gradient(X, Y, coef.astype(X.dtype),
+                                             intercept.astype(X.dtype), data.x_is_f,
+                                             n_threads, weights)
+        return grad_W.copy(), grad_b.copy()
+    sum_W, sum_b = 0.0, 0.0
+    for start in range(0, X.shape[0], 1 << 14):
+        rows = slice(start, start + (1 << 14))
+        block_W, block_b, _ = _reference.rows_gradient(X, Y, coef, intercept, weights, rows)
+        sum_W, sum_b = sum_W + block_W, sum_b + block_b
+    total = X.shape[0] if weights is None else float(np.sum(weights, dtype=np.float64))
+    return sum_W / total, sum_b / total
 
 
 def _gradient_map_norm(backend, X, Y, W, b, x_is_f, n_threads, sample_weight, step, l1, l2,

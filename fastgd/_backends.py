@@ -139,19 +139,23 @@ def _training_weights(X, sample_weight, order, n_train):
 
 
 class NumpyBackend:
-    """The plain NumPy reference (``_reference.py``): oracle and fallback."""
+    """The plain NumPy reference (``_reference.py``): oracle and fallback. Like the
+    compiled kernels, it returns non-finite values silently (the API names them)."""
 
     name = "numpy"
 
+    @np.errstate(over="ignore", invalid="ignore")
     def gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
         return _reference.gradient(X, Y, W, b, sample_weight)
 
+    @np.errstate(over="ignore", invalid="ignore")
     def compress(self, X, Y, b, fit_intercept, sample_weight, x_is_f, n_threads=None):
         return _reference.compress(X, Y, b.astype(np.float64), sample_weight, fit_intercept)
 
     def fit_workspace(self, X, n_targets, sample_weight, order, options, n_threads=None):
         return None
 
+    @np.errstate(over="ignore", invalid="ignore")
     def fit(self, X, Y, W, b, x_is_f, sample_weight, order, options, optimizer, history,
             max_updates, workspace=None):
         o = options

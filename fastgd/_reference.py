@@ -214,12 +214,20 @@ def end_of_epoch(state, score, lr, schedule, tol, n_iter_no_change, plateau_stop
 
 
 def rows_gradient(X, Y, W, b, weights, rows):
-    """Unnormalised sums over ``rows``: ``((s R).T @ X, (s R).sum(0), (s R * R).sum() / 2)``."""
+    """Unnormalised sums over ``rows``: ``((s R).T @ X, (s R).sum(0), (s R * R).sum() / 2)``.
+
+    With one target the products are matrix-vector ones, ``X.dot(w)`` and
+    ``X.T.dot(r)``, as in the seeds' loop ``w += lr * X.T.dot(y - X.dot(w)) / len(X)``:
+    so ``fit(X, y, lr=lr, fit_intercept=False, tol=0, backend="numpy")`` reproduces
+    it bit for bit (negating R and the step is exact; tests/test_defaults.py)."""
     Xr = X[rows].astype(np.float64, copy=False)
-    R = Xr @ W.T.astype(np.float64) + b.astype(np.float64) - Y[rows].astype(np.float64)
+    W64, Yr = W.astype(np.float64), Y[rows].astype(np.float64)
+    scores = Xr.dot(W64[0])[:, None] if W.shape[0] == 1 else Xr @ W64.T
+    R = scores + b.astype(np.float64) - Yr
     s = np.ones(R.shape[0]) if weights is None else weights[rows].astype(np.float64)
     sR = s[:, None] * R
-    return sR.T @ Xr, sR.sum(axis=0), float(np.sum(sR * R)) / 2
+    sum_W = Xr.T.dot(sR[:, 0])[None, :] if W.shape[0] == 1 else sR.T @ Xr
+    return sum_W, sR.sum(axis=0), float(np.sum(sR * R)) / 2
 
 
 def momentum_step(W, grad_W, mapping, grad_b, lr, l1, l2, n_penalized, momentum, nesterov,

@@ -192,3 +192,24 @@ def test_diverging_lr_raises(backend):
     X, y, _, _ = make_problem(200, 5)
     with pytest.raises(fastgd.DivergenceError, match=r"iteration \d+.*2/L = "):
         fastgd.fit(X, y, lr=100.0, backend=backend)
+
+
+@pytest.mark.parametrize("max_iter", [10**9, 10**20])
+@pytest.mark.parametrize("method", ["auto", "gd"])
+def test_a_huge_max_iter_costs_nothing_until_it_is_used(max_iter, method):
+    """The history grows as the fit runs: max_iter=10**9 asked numpy for 29.8 GiB
+    up front (MemoryError) and 10**20 for an impossible dimension."""
+    X, y, _, _ = make_problem(300, 4, seed=12)
+    result = fastgd.fit(X, y, max_iter=max_iter, tol=1e-8, method=method)
+    assert result.converged and result.n_iter < 10_000
+    assert len(result.loss_history) == result.n_iter
+    assert all(len(column) == result.n_iter for column in result.history.values())
+
+
+def test_the_history_grows_past_its_first_allocation():
+    """Past _HISTORY_ROWS epochs the history is doubled, and every row is kept."""
+    X, y, _, _ = make_problem(300, 4, seed=13)
+    n_iter = 3 * 1024 + 5
+    result = fastgd.fit(X, y, lr=1e-4, max_iter=n_iter, tol=0, method="gd", solver="stream")
+    assert result.n_iter == n_iter == len(result.loss_history)
+    assert np.all(np.diff(result.loss_history) <= 0)  # a stable step: never rises

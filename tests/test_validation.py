@@ -387,6 +387,40 @@ def test_intercept_init_non_finite(n_targets, value):
         call_fit(X, y, intercept_init=value)
 
 
+@pytest.mark.parametrize("solver", ["stream", "gram"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_a_non_finite_starting_point_is_blamed_on_itself(backend, solver, fit_intercept):
+    """intercept_init=NaN with the intercept held fixed made the Gram matrix NaN,
+    and the error told the user to rescale X and y."""
+    X, y = _good()
+    with pytest.raises(ValueError, match=r"^intercept_init contains NaN"):
+        call_fit(X, y, intercept_init=np.nan, fit_intercept=fit_intercept, solver=solver,
+                 backend=backend)
+    with pytest.raises(ValueError, match=r"^coef_init contains inf"):
+        call_fit(X, y, coef_init=np.array([0.0, np.inf, 0.0]), solver=solver, backend=backend)
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_nan_in_the_held_out_rows_of_early_stopping_raises(backend, batch_size):
+    """The validation rows are not in the training loss: a NaN there made every
+    validation loss NaN, which passed as a plateau ("converged" after 5 epochs at
+    [0.27, 0.78, 1.05] for a true [1, 2, 3]). Every row is tried."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((200, 3))
+    y = X @ [1.0, 2.0, 3.0]
+    for row in range(0, 200, 7):
+        for column, target in ((1, False), (0, True)):
+            Xi, yi = X.copy(), y.copy()
+            if target:
+                yi[row] = np.inf
+            else:
+                Xi[row, column] = np.nan
+            name = r"y contains inf" if target else r"X contains NaN"
+            with pytest.raises(ValueError, match=name):
+                fastgd.fit(Xi, yi, early_stopping=True, random_state=0, lr=0.1, tol=1e-3,
+                           batch_size=batch_size, backend=backend)
+
+
 def test_intercept_init_scalar_broadcasts_over_targets():
     X, y = _good(n_targets=2)
     result = call_fit(X, y, intercept_init=1.5, max_iter=1, fit_intercept=False)

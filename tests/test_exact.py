@@ -1,0 +1,124 @@
+"""Accuracy against truth: problems whose least-squares solution is known exactly.
+
+``benches/exact.py`` builds them (orthonormal basis, chosen singular values, a
+residual orthogonal to [X, 1]); the same cases make the README's accuracy table
+(benches/accuracy.py). Two promises are checked here:
+
+* float64 fits are within 1e-8 (relative) of the exact (W*, b*) wherever
+  cond(X.T X) <= 1e6, at every scale of y from 1e-100 to 1e100, for both solvers,
+  single and multi-output, with and without intercept and sample weights;
+* ``converged=True`` is never said of a point whose true gradient (computed from
+  the distance to the exact solution, in the coordinates ``tol`` is defined in)
+  exceeds tol's bound.
+"""
+
+import numpy as np
+import pytest
+
+import fastgd
+from benches.exact import exact_problem
+
+from conftest import COMPILED_BACKENDS
+
+CONDS = (1e2, 1e4, 1e6, 1e8)
+Y_SCALES = (1e-100, 1.0, 1e100)
+R2S = (0.5, 0.99999)
+# (n_targets, fit_intercept, weighted)
+VARIANTS = ((None, True, False), (3, True, False), (None, False, False), (2, True, True))
+# The tightest tol float64 certifies on these problems, and one a user might pick.
+TIGHT_TOL, LOOSE_TOL = 1e-14, 1e-10
+
+
+def _fit(problem, **options):
+    return fastgd.fit(problem.X, problem.y, fit_intercept=problem.fit_intercept,
+                      sample_weight=problem.sample_weight, **options)
+
+
+def _assert_certificate_is_honest(problem, result, tol):
+    """converged=True only where ||g_u|| <= tol * ||g_u(0)|| holds for the true g."""
+    if not result.converged:
+        return
+    ratio = (problem.standardized_gradient_norm(result.coef, result.intercept)
+             / problem.standardized_gradient_norm_at_zero())
+    assert ratio <= tol, f"converged=True with a true relative gradient of {ratio:.2e}"
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "K{}-{}-{}".format(
+    v[0] or 1, "b" if v[1] else "nob", "w" if v[2] else "unw"))
+@pytest.mark.parametrize("r2", R2S)
+@pytest.mark.parametrize("y_scale", Y_SCALES, ids=lambda s: f"y{s:.0e}")
+@pytest.mark.parametrize("cond", CONDS, ids=lambda c: f"cond{c:.0e}")
+@pytest.mark.parametrize("solver", ["stream", "gram"])
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS)
+def test_default_method_reaches_the_exact_solution(backend, solver, cond, y_scale, r2, variant):
+    n_targets, fit_intercept, weighted = variant
+    problem = exact_problem(600, 12, cond, r2=r2, y_scale=y_scale, n_targets=n_targets,
+                            fit_intercept=fit_intercept, weighted=weighted,
+                            seed=int(np.log10(cond)))
+    result = _fit(problem, tol=TIGHT_TOL, backend=backend, solver=solver)
+    assert result.solver == solver and result.method == "cg"
+    _assert_certificate_is_honest(problem, result, TIGHT_TOL)
+    if cond <= 1e6:
+        assert result.converged
+        assert problem.relative_error(result.coef, result.intercept) <= 1e-8
+    else:  # beyond the promise: still right to about cond * eps, or not converged
+        assert not result.converged or problem.relative_error(result.coef,
+                                                               result.intercept) <= 1e-6
+
+
+@pytest.mark.parametrize("cond", CONDS, ids=lambda c: f"cond{c:.0e}")
+@pytest.mark.parametrize("solver", ["stream", "gram"])
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS + ("numpy",))
+def test_a_loose_tol_is_honest_and_bounds_the_error(backend, solver, cond):
+    """With tol=1e-10 the coefficients are within about cond * tol; and converged
+    is still a certificate."""
+    problem = exact_problem(600, 12, cond, r2=0.9, n_targets=2, seed=7)
+    result = _fit(problem, tol=LOOSE_TOL, backend=backend, solver=solver)
+    assert result.converged
+    _assert_certificate_is_honest(problem, result, LOOSE_TOL)
+    assert problem.relative_error(result.coef, result.intercept) <= 10 * cond * LOOSE_TOL
+
+
+@pytest.mark.parametrize("method", ["gd", "fista"])
+@pytest.mark.parametrize("solver", ["stream", "gram"])
+def test_gradient_descent_and_fista_certificates_are_honest(compiled_backend, solver, method):
+    """Their tol bounds the raw gradient (map) norm, relative to the zero model's."""
+    problem = exact_problem(600, 6, 1e2, r2=0.9, seed=3, offset=0.0)
+    tol = 1e-9
+    result = _fit(problem, tol=tol, max_iter=100_000, backend=compiled_backend,
+                  solver=solver, method=method)
+    assert result.converged and result.method == method
+    A = np.hstack([problem.X, np.ones((len(problem.X), 1))])
+    delta = np.r_[result.coef - problem.coef, result.intercept - problem.intercept]
+    true_gradient = A.T @ (A @ delta) / len(A)
+    zero_gradient = A.T @ problem.y / len(A)
+    assert np.linalg.norm(true_gradient) <= tol * np.linalg.norm(zero_gradient)
+    assert problem.relative_error(result.coef, result.intercept) <= 1e-6
+
+
+@pytest.mark.parametrize("cond", (1e2, 1e4))
+@pytest.mark.parametrize("solver", ["stream", "gram"])
+def test_float32_reaches_the_float32_datas_solution(compiled_backend, solver, cond):
+    """float32 X: the Gram solver's compression and iterations are float64, so it
+    reaches the lstsq solution of the float32 data to ~1e-7; streaming runs in float32
+    arithmetic, to about cond * 1e-6. The certificate is taken in float64."""
+    problem = exact_problem(1000, 8, cond, seed=2)
+    X, y = problem.X.astype(np.float32), problem.y.astype(np.float32)
+    A = np.hstack([X.astype(np.float64), np.ones((len(X), 1))])
+    solution = np.linalg.lstsq(A, y.astype(np.float64), rcond=None)[0]
+    result = fastgd.fit(X, y, tol=1e-6, backend=compiled_backend, solver=solver)
+    assert result.converged and result.coef.dtype == np.float32
+    error = np.max(np.abs(np.r_[result.coef, result.intercept] - solution))
+    bound = 1e-6 if solver == "gram" else cond * 1e-5
+    assert error <= bound * np.max(np.abs(solution))
+
+
+def test_a_tol_below_what_the_arithmetic_can_certify_is_reported(compiled_backend):
+    """float32 data cannot certify a relative gradient of 1e-12: the fit says so
+    (converged=False, a ConvergenceWarning naming the ratio), whatever its
+    iterations on the compressed problem claimed."""
+    problem = exact_problem(1000, 8, 1e2, seed=2)
+    X, y = problem.X.astype(np.float32), problem.y.astype(np.float32)
+    with pytest.warns(fastgd.ConvergenceWarning, match="float32 arithmetic on this data"):
+        result = fastgd.fit(X, y, tol=1e-12, backend=compiled_backend, solver="gram")
+    assert not result.converged
