@@ -32,12 +32,22 @@ import numpy as np
 from . import _reference
 
 
+# When the largest magnitude is within (_SMALL, _BIG), the plain sum of squares can
+# neither overflow (for fewer than 1e20 entries) nor lose anything to underflow (an
+# entry whose square underflows is below eps times the largest).
+_SMALL, _BIG = 1e-140, 1e140
+
+
 def scaled_norms(a):
     """The 2-norms of the rows of ``a`` (a 2-D array), without overflow or
     underflow in the squares (as LAPACK's dnrm2): ``||a_k|| = s_k * ||a_k / s_k||``
-    with ``s_k = max |a_k|``."""
+    with ``s_k = max |a_k|``, when the largest entry is outside (1e-140, 1e140)."""
     a = np.asarray(a, dtype=np.float64)
-    scale = np.max(np.abs(a), axis=1, initial=0.0)
+    magnitudes = np.abs(a)
+    largest = magnitudes.max(initial=0.0)
+    if _SMALL < largest < _BIG or largest == 0.0:
+        return np.sqrt(np.einsum("ij,ij->i", a, a))
+    scale = magnitudes.max(axis=1, initial=0.0)
     safe = np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
     with np.errstate(invalid="ignore", over="ignore"):
         norms = safe * np.sqrt(np.sum((a / safe[:, None]) ** 2, axis=1))
@@ -231,6 +241,7 @@ class ConjugateGradient(_FullBatchMethod):
         self.zeros_Y = np.broadcast_to(np.zeros((1, n_targets), dtype=self.X.dtype),
                                        (n_samples, n_targets))
         self.grad = self.direction = None  # (K, D + 1) each, in u: [W part, b part]
+        self.norms = None  # the gradient's norm per target
         self.first_step = np.nan
         if zero_reference and options.tol > 0:
             zero_W = np.zeros_like(self.theta_W)
@@ -247,51 +258,56 @@ class ConjugateGradient(_FullBatchMethod):
         g = np.hstack([self.add_l2(grad_W, self.theta_W), grad_b[:, None]])
         return self.coordinates.gradient(g), loss
 
+    def restart(self):
+        """From the gradient computed afresh at theta: the steepest direction."""
+        self.grad, self.loss = self.true_gradient()
+        self.norms = scaled_norms(self.grad)  # per target
+        self.direction = -self.grad
+
     @np.errstate(invalid="ignore", over="ignore")  # non-finite data: the API names it
     def run(self, history, max_updates):
         n_features = self.theta_W.shape[1]
         for row in range(min(len(history), max_updates)):
-            if self.grad is None:  # the start, or a restart from the true gradient
-                self.grad, self.loss = self.true_gradient()
-                self.direction = -self.grad
-            grad_norm = scaled_norm(self.grad)
+            if self.grad is None:
+                self.restart()
+            grad_norm = scaled_norm(self.norms)
             if not (np.isfinite(self.loss) and np.isfinite(grad_norm)):
                 history[row] = (self.loss, grad_norm, np.nan, np.nan)
                 return row + 1, _reference.DIVERGED  # overflow: the API names it
             self.is_met(grad_norm)  # sets the threshold at the first iteration
             lengths = scaled_norms(self.direction)
             moving = lengths > 0
-            unit = self.direction / np.where(moving, lengths, 1.0)[:, None]
+            lengths[~moving] = 1.0
+            unit = self.direction / lengths[:, None]
             v = self.coordinates.to_theta(unit)
             v_W = v[:, :n_features]
             q_W, q_b, _ = self.gradient(v_W, v[:, n_features], self.zeros_Y)
-            q = self.coordinates.gradient(np.hstack([self.add_l2(q_W, v_W), q_b[:, None]]))
-            curvature = np.sum(unit * q, axis=1)
-            slope = np.sum(self.grad * unit, axis=1)
-            alpha = np.where(moving & (curvature > 0), -slope / np.where(curvature > 0,
-                                                                         curvature, 1.0), 0.0)
-            previous = scaled_norms(self.grad)
+            q_W = self.add_l2(q_W, v_W)
+            q = self.coordinates.gradient(np.hstack([q_W, q_b[:, None]]))
+            curvature = np.einsum("ij,ij->i", unit, q)
+            slope = np.einsum("ij,ij->i", self.grad, unit)
+            alpha = np.where(moving & (curvature > 0), -slope, 0.0) / np.where(
+                curvature > 0, curvature, 1.0)
             loss_before = self.loss
             self.theta_W += alpha[:, None] * v_W
             if self.options.fit_intercept:
                 self.theta_b += alpha * v[:, n_features]
-            self.grad = self.grad + alpha[:, None] * q
-            self.loss = loss_before + float(np.sum(alpha * (slope + 0.5 * alpha * curvature)))
-            ratio = np.where(previous > 0, scaled_norms(self.grad) / np.where(previous > 0,
-                                                                              previous, 1.0), 0)
-            self.direction = -self.grad + (ratio * ratio)[:, None] * self.direction
+            self.grad += alpha[:, None] * q
+            self.loss = loss_before + float(alpha @ (slope + 0.5 * alpha * curvature))
+            previous, self.norms = self.norms, scaled_norms(self.grad)
+            ratio = np.where(previous > 0, self.norms / np.where(previous > 0, previous, 1.0), 0)
+            self.direction = (ratio * ratio)[:, None] * self.direction - self.grad
             self.publish()
-            step = float(np.mean(alpha / np.where(moving, lengths, 1.0)))  # along d itself
+            step = float(np.mean(alpha / lengths))  # along d itself
             if np.isnan(self.first_step):
                 self.first_step = step
             self.end_epoch(history, row, loss_before, grad_norm, step)
-            if self.is_met(scaled_norm(self.grad)):
+            if self.is_met(scaled_norm(self.norms)):
                 # The recurrence says converged: check with the gradient itself.
-                self.grad, self.loss = self.true_gradient()
-                status = self.check(scaled_norm(self.grad))
+                self.restart()
+                status = self.check(scaled_norm(self.norms))
                 if status is not None:
                     return row + 1, status
-                self.direction = -self.grad  # restart from the true gradient
         return min(len(history), max_updates), _reference.MAX_ITER
 
 
