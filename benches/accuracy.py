@@ -32,13 +32,18 @@ Y_SCALES = (1e-100, 1.0, 1e100)
 START, END = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
 
 
-def best_time(run, repeat=3):
-    """(best wall time of ``repeat`` calls, the last result)."""
-    best, result = np.inf, None
+def best_time(run, repeat=5, budget=2.0):
+    """(best wall time of up to ``repeat`` calls, the last result): calls stop once
+    ``budget`` seconds are spent (at least one call). The machine is shared: the
+    best of several is the figure that noise inflates least."""
+    best, result, spent = np.inf, None, 0.0
     for _ in range(repeat):
         start = time.perf_counter()
         result = run()
-        best = min(best, time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        best, spent = min(best, elapsed), spent + elapsed
+        if spent > budget:
+            break
     return best, result
 
 
@@ -101,7 +106,7 @@ def method_table():
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", fastgd.ConvergenceWarning)
                     seconds, result = best_time(lambda: fastgd.fit(
-                        X, y, tol=1e-10, max_iter=200_000, solver="gram", **options), repeat=2)
+                        X, y, tol=1e-10, max_iter=200_000, solver="gram", **options))
                 error = problem.relative_error(result.coef, result.intercept)
                 status = "" if result.converged else ", not converged"
                 cells.append(f"{result.n_iter} it, {fmt_time(seconds)}, err {fmt_error(error)}"
@@ -121,32 +126,35 @@ def contender_table():
         problem = exact_problem(n_samples, n_features, cond, r2=0.9, seed=3)
         X, y = problem.X, problem.y
         contenders = {
-            "`np.linalg.lstsq` on [X, 1]": lambda: lstsq_fit(problem),
+            "`np.linalg.lstsq` on [X, 1]": lambda: (*lstsq_fit(problem), ""),
             "scikit-learn `LinearRegression`": lambda: _coef(LinearRegression().fit(X, y)),
             "scikit-learn `Ridge(alpha=1e-12, solver=\"sag\", tol=1e-12)`": lambda: _coef(
                 Ridge(alpha=1e-12, solver="sag", tol=1e-12, max_iter=1000).fit(X, y)),
-            "fastgd default (`solver=\"auto\"`), tol=1e-12": lambda: _fit(X, y, 1e-12, "auto"),
-            "fastgd `solver=\"stream\"`, tol=1e-12": lambda: _fit(X, y, 1e-12, "stream"),
+            "fastgd default (`solver=\"auto\"`), tol=1e-14, max_iter=1e5": lambda: _fit(
+                X, y, 1e-14, "auto"),
+            "fastgd `solver=\"stream\"`, tol=1e-14, max_iter=1e5": lambda: _fit(
+                X, y, 1e-14, "stream"),
         }
         reference = None
         for name, run in contenders.items():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                seconds, (coef, intercept) = best_time(run, repeat=1 if "sag" in name else 3)
+                seconds, (coef, intercept, note) = best_time(run)
             reference = seconds if reference is None else reference
             error = problem.relative_error(coef, intercept)
             lines.append(f"| {n_samples:.0e}x{n_features} | {cond:.0e} | {name} | "
-                         f"{fmt_time(seconds)} | {fmt_error(error)} | {reference / seconds:.2f}× |")
+                         f"{fmt_time(seconds)} | {fmt_error(error)}{note} | "
+                         f"{reference / seconds:.2f}× |")
     return "\n".join(lines)
 
 
 def _coef(model):
-    return model.coef_, model.intercept_
+    return model.coef_, model.intercept_, ""
 
 
 def _fit(X, y, tol, solver):
-    result = fastgd.fit(X, y, tol=tol, solver=solver)
-    return result.coef, result.intercept
+    result = fastgd.fit(X, y, tol=tol, solver=solver, max_iter=100_000)
+    return result.coef, result.intercept, "" if result.converged else " (not certified)"
 
 
 def compression_table():
@@ -209,7 +217,10 @@ def report():
         "time of the whole fit, err: relative error against the exact solution):",
         method_table(),
         "**Time to 1e-8** against the tools a user could pick instead, on the same float64 data "
-        "(exact-solution problems, R² = 0.9; the error is against the exact solution):",
+        "(exact-solution problems, R² = 0.9, features with means 3 standard deviations from 0; "
+        "the error is against the exact solution; fastgd's tol=1e-14 is what bounds the error "
+        "by 1e-8 at cond 1e6, since the error is about tol·cond; `Ridge(solver=\"sag\")` "
+        "with alpha=1e-12 is least squares to 1e-12, run for at most 1000 epochs):",
         contender_table(),
         "**The QR compression** against the Gram matrix it replaced (one pass over X each, "
         "float64, the same machine and run):",

@@ -234,7 +234,7 @@ def make_lasso_data(shape, dtype):
 class LassoFit:
     coef: np.ndarray
     intercept: float
-    n_iter: int  # fastgd: proximal gradient steps; Lasso: coordinate-descent epochs
+    n_iter: int  # fastgd: FISTA (proximal gradient) steps; Lasso: coordinate-descent epochs
     converged: bool
 
 

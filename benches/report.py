@@ -235,11 +235,12 @@ def lasso_caption(alpha, tol, reference_tol):
         f"`benches/cases.py`), until its own tolerance {tol} stops it. scikit-learn's "
         f"coordinate descent stops when its duality gap, a bound on the distance to the "
         f"optimal objective, is ≤ {tol}·‖y − ȳ‖²/N (an iteration is an epoch over the "
-        "features; `precompute=True` runs them on the Gram matrix). fastgd's proximal "
-        'gradient descent (`penalty="l1"`, `lr="auto"`, whose power iteration is in the '
-        f"time) stops when the norm of its gradient map is ≤ {tol} times its value at "
-        "w = 0 (an iteration is a step: one pass over X, or over the compressed problem "
-        'with `solver="gram"`). Objective gap: relative to the lowest objective found, '
+        "features; `precompute=True` runs them on the Gram matrix). fastgd's default "
+        'for an L1 penalty, FISTA with adaptive restart (`penalty="l1"`, `lr="auto"`: '
+        "step 1/L, whose power iteration is in the time), stops when the norm of its "
+        f"gradient map at the point it returns is ≤ {tol} times its value at w = 0 (an "
+        "iteration is a step: one pass over X, or over the compressed problem with "
+        '`solver="gram"`). Objective gap: relative to the lowest objective found, '
         f"by any contender or by `Lasso` run to tol = {reference_tol}, whose solution "
         "is w_ref:"
     )

@@ -648,7 +648,7 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
             "solver='gram' runs full-batch iterations on all rows: it cannot be combined "
             "with batch_size or early_stopping; use solver='stream' or 'auto'."
         )
-    data = _Data(X, x_is_f, Y, y_is_1d, sample_weight, coef_init, intercept_init)
+    data = _Data(X, x_is_f, Y, y_is_1d, sample_weight)
     user_W, user_b, user_fit_intercept = W, b, fit_intercept
     if solver == "gram":
         # The same iterations on the compressed problem, the intercept as its last
@@ -877,17 +877,14 @@ _HISTORY_ROWS = 1024
 
 @dataclass(frozen=True)
 class _Data:
-    """The caller's data as validated (before any compression), and the starting
-    point as the caller gave it: what a certificate is computed on and what error
-    messages name."""
+    """The caller's data as validated (before any compression): what a certificate
+    is computed on and what error messages name."""
 
     X: np.ndarray
     x_is_f: bool
     Y: np.ndarray
     y_is_1d: bool
     sample_weight: object
-    coef_init: object
-    intercept_init: object
 
 
 class _KernelSteps:
@@ -1113,7 +1110,6 @@ def gradient(X, y, coef, intercept=0.0, *, backend="auto", n_threads=None,
     sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     grad_W, grad_b, loss = backend.gradient(X, Y, W, b, x_is_f, n_threads, sample_weight)
     if not math.isfinite(loss):
-        _raise_for_non_finite(_Data(X, x_is_f, Y, y_is_1d, sample_weight, coef, intercept),
-                              "loss")
+        _raise_for_non_finite(_Data(X, x_is_f, Y, y_is_1d, sample_weight), "loss")
     grad_coef, grad_intercept = _shape_like_y(grad_W.astype(X.dtype), grad_b.astype(X.dtype), y_is_1d)
     return grad_coef, grad_intercept, float(loss)

@@ -129,14 +129,19 @@ class GDRegressor(_Mixin, _Base):
     Parameters
     ----------
     lr : "auto" or float, default="auto"
-        Learning rate (the starting step of a schedule). ``"auto"``: 1/L, L the
-        largest eigenvalue of the Hessian (full batch), or the mini-batch
-        smoothness constant between L and ``max ||x_i||^2`` (mini-batches).
+        Learning rate of gradient descent (the starting step of a schedule).
+        ``"auto"``: 1/L, L the largest eigenvalue of the Hessian (full batch), or
+        the mini-batch smoothness constant between L and ``max ||x_i||^2``
+        (mini-batches); and for a full batch, conjugate gradients, which need no
+        lr (``method``). A float runs plain gradient descent with it.
     max_iter : int, default=1000
         Maximum number of epochs (iterations, with a full batch).
     tol : float, default=1e-6
-        Full batch: stop when the gradient norm falls to ``tol`` times its value
-        at the start (or at the zero model, if larger). Mini-batches or early
+        Full batch: converged when the gradient norm at the returned coefficients,
+        computed on the data, is at most ``tol`` times its value at the start (or at
+        the zero model, if larger): a certificate (``converged_``); the
+        coefficients are then within about ``tol`` times the condition number of
+        the solution. Mini-batches or early
         stopping: stop when the epoch's training (or validation) loss has not
         fallen below ``(1 - tol)`` times its best for ``n_iter_no_change``
         epochs. 0 runs all epochs. See :func:`fastgd.fit`.
@@ -217,7 +222,7 @@ class GDRegressor(_Mixin, _Base):
         of their X as scikit-learn does: a UserWarning when only one of the two has
         names, a ValueError when the names differ.
     lr_ : float
-        The starting step used.
+        The starting step used (for conjugate gradients, their first step).
     converged_ : bool
     backend_ : str
         The backend that ran the fit.
