@@ -61,8 +61,9 @@ def scaled_norm(*arrays):
 
 
 class _FullBatchMethod:
-    """What CG and FISTA share: the problem, the gradient at a point (smooth part,
-    L2 included), the threshold of the ``tol`` test and the bookkeeping of an epoch.
+    """What CG and FISTA share: the problem, the data term's gradient at a point,
+    the threshold of the ``tol`` test, the check of a converged point and the
+    bookkeeping of an epoch.
 
     ``problem`` is ``(backend, X, Y, x_is_f, sample_weight, n_threads)``; W (K, D)
     and b (K,), in X's dtype, are the caller's working coefficients, updated in
@@ -109,7 +110,7 @@ class _FullBatchMethod:
 
     def check(self, grad_norm):
         """The check of a point the iterations found converged: CONVERGED, None (go
-        on from it), or UNCERTIFIED after MAX_CHECKS misses in a row."""
+        on from it), or UNCERTIFIED at the MAX_CHECKS-th miss."""
         if self.is_met(grad_norm):
             return _reference.CONVERGED
         self.failed_checks += 1

@@ -111,6 +111,14 @@ def _prepare(X, y, coef, intercept, coef_name, intercept_name):
     return X, x_is_f, Y, y_is_1d, W, b
 
 
+def _check_point_finite(W, b, y_is_1d, coef_name, intercept_name):
+    """Raise ValueError naming NaN or inf in the (cast) starting point or point of
+    evaluation, indexed as the caller's arrays are."""
+    coef, intercept = _shape_like_y(W, b, y_is_1d)
+    check_finite(coef, coef_name)
+    check_finite(np.atleast_1d(intercept), intercept_name)
+
+
 def _check_inputs_finite(data):
     """Raise ValueError naming the first input that holds NaN or inf (``data``: a
     ``_Data``, or anything with its X, Y and y_is_1d).
@@ -628,6 +636,9 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
     X, x_is_f, Y, y_is_1d, W, b = _prepare(
         X, y, coef_init, intercept_init, "coef_init", "intercept_init"
     )
+    # Small: checked here, so that no kernel's non-finite loss blames X or y for them
+    # (a NaN intercept_init held fixed made the Gram solver say "rescale X and y").
+    _check_point_finite(W, b, y_is_1d, "coef_init", "intercept_init")
     n_samples, n_features = X.shape
     n_targets = Y.shape[1]
     n_penalized = n_features  # W's own columns, never the intercept (even in gram mode)
@@ -1109,7 +1120,8 @@ def gradient(X, y, coef, intercept=0.0, *, backend="auto", n_threads=None,
     X, x_is_f, Y, y_is_1d, W, b = _prepare(X, y, coef, intercept, "coef", "intercept")
     sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     grad_W, grad_b, loss = backend.gradient(X, Y, W, b, x_is_f, n_threads, sample_weight)
-    if not math.isfinite(loss):
+    if not math.isfinite(loss):  # (checked only now: valid input costs no pass)
+        _check_point_finite(W, b, y_is_1d, "coef", "intercept")
         _raise_for_non_finite(_Data(X, x_is_f, Y, y_is_1d, sample_weight), "loss")
     grad_coef, grad_intercept = _shape_like_y(grad_W.astype(X.dtype), grad_b.astype(X.dtype), y_is_1d)
     return grad_coef, grad_intercept, float(loss)

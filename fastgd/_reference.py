@@ -24,7 +24,7 @@ CONVERGED = 1
 DIVERGED = 2
 # ... and by the methods written in Python (_accelerated.py) and the API: the
 # iterations met tol, but the gradient computed afresh at the coefficients returned
-# did not, MAX_CHECKS times in a row (the limit of the arithmetic on this data).
+# did not, MAX_CHECKS times (the limit of the arithmetic on this data).
 UNCERTIFIED = 3
 MAX_CHECKS = 3
 

@@ -215,8 +215,6 @@ def check_coef(coef, n_targets, n_features, y_is_1d, dtype, name="coef_init"):
             f"{name} must have shape {expected} (the shape of coef for this X and y); "
             f"got shape {coef.shape}."
         )
-    # Small, so checked here: no kernel's non-finite loss then blames X or y for it.
-    check_finite(coef.astype(np.float64), name)
     return np.array(coef.reshape(n_targets, n_features), dtype=dtype, order="C", copy=True)
 
 
@@ -229,9 +227,6 @@ def check_intercept(intercept, n_targets, y_is_1d, dtype, name="intercept_init")
     if intercept is None:
         return np.zeros(n_targets, dtype=dtype)
     if isinstance(intercept, (int, float)) and not isinstance(intercept, bool):
-        if not np.isfinite(intercept):
-            raise ValueError(f"{name} contains {'NaN' if np.isnan(intercept) else intercept}; "
-                             f"fastgd needs a finite number.")
         b = np.empty(n_targets, dtype=dtype)  # fast path for the common plain number
         b.fill(intercept)
         return b
@@ -240,7 +235,6 @@ def check_intercept(intercept, n_targets, y_is_1d, dtype, name="intercept_init")
     if intercept.ndim != 0 and (y_is_1d or intercept.shape != (n_targets,)):
         expected = "a number" if y_is_1d else f"a number or an array of shape ({n_targets},)"
         raise ValueError(f"{name} must be {expected}; got shape {intercept.shape}.")
-    check_finite(np.atleast_1d(intercept.astype(np.float64)), name)
     if intercept.ndim == 0:
         return np.full(n_targets, intercept, dtype=dtype)
     return np.array(intercept, dtype=dtype, copy=True)
