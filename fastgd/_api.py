@@ -717,8 +717,9 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
     if zero_reference and method != "cg":  # (CG measures it in its own coordinates)
         zero_W = np.zeros_like(W)
         zero_b = np.zeros_like(b) if fit_intercept else b
-        ref_grad_norm = _gradient_map_norm(backend, X, Y, zero_W, zero_b, x_is_f, n_threads,
-                                           sample_weight, step, l1, l2, n_penalized,
+        grad_W, grad_b, _ = backend.gradient(X, Y, zero_W, zero_b, x_is_f, n_threads,
+                                             sample_weight)
+        ref_grad_norm = _gradient_map_norm(zero_W, grad_W, grad_b, step, l1, l2, n_penalized,
                                            fit_intercept)
 
     options = FitOptions(
@@ -795,9 +796,8 @@ def fit_resumable(*, X, y, lr, max_iter, tol, fit_intercept, coef_init, intercep
                 grad_b = np.zeros(n_targets)
             data_grad_norm = stepper.gradient_norm(grad_W, grad_b, W.astype(np.float64))
         else:
-            _, mapping = _reference.proximal_step(coef.astype(np.float64), grad_W, step, l1, l2,
-                                                  n_penalized)
-            data_grad_norm = scaled_norm(mapping, grad_b if user_fit_intercept else [])
+            data_grad_norm = _gradient_map_norm(coef, grad_W, grad_b, step, l1, l2, n_penalized,
+                                                user_fit_intercept)
         certificate_ratio = data_grad_norm / max(threshold, np.finfo(float).tiny)
         if certificate_ratio <= 1:
             break
@@ -960,11 +960,10 @@ def _float64_gradient(backend, data, coef, intercept, n_threads):
     return sum_W / total, sum_b / total
 
 
-def _gradient_map_norm(backend, X, Y, W, b, x_is_f, n_threads, sample_weight, step, l1, l2,
-                       n_penalized, fit_intercept):
-    """The norm of the gradient map at (W, b), the quantity tol bounds: the
-    gradient's, without L1 (see _reference.proximal_step); one pass over X."""
-    grad_W, grad_b, _ = backend.gradient(X, Y, W, b, x_is_f, n_threads, sample_weight)
+def _gradient_map_norm(W, grad_W, grad_b, step, l1, l2, n_penalized, fit_intercept):
+    """The norm of the gradient map at W, given the data's gradient there: the
+    quantity tol bounds for gradient descent and FISTA (the gradient itself, plus
+    the L2 term, without L1; see _reference.proximal_step)."""
     _, mapping = _reference.proximal_step(W.astype(np.float64), grad_W, step, l1, l2,
                                           n_penalized)
     return scaled_norm(mapping, grad_b if fit_intercept else [])
