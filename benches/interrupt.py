@@ -3,7 +3,7 @@
 Each measurement starts a fit that would run for minutes in a fresh process, sends
 it SIGINT at a varying moment, and times the signal to the line the process prints
 when ``fastgd.FitInterrupted`` reaches it. The kernels return to Python after a
-bounded amount of work (``fastgd._api.SEGMENT_WORK``), which bounds this latency;
+bounded amount of work (``fastgd._fit.SEGMENT_WORK``), which bounds this latency;
 one full-batch pass over X is never split, so the largest X sets the worst case.
 
 Run as ``python -m benches.interrupt``; it prints one line per case.

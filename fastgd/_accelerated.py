@@ -29,7 +29,7 @@ so nothing overflows or underflows before the data themselves do.
 
 import numpy as np
 
-from . import _reference
+from . import _layout, _reference
 
 
 # When the largest magnitude is within (_SMALL, _BIG), the plain sum of squares can
@@ -112,10 +112,10 @@ class _FullBatchMethod:
         """The check of a point the iterations found converged: CONVERGED, None (go
         on from it), or UNCERTIFIED at the MAX_CHECKS-th miss."""
         if self.is_met(grad_norm):
-            return _reference.CONVERGED
+            return _layout.CONVERGED
         self.failed_checks += 1
         self.check_ratio = grad_norm / max(self.threshold, np.finfo(float).tiny)
-        return _reference.UNCERTIFIED if self.failed_checks == _reference.MAX_CHECKS else None
+        return _layout.UNCERTIFIED if self.failed_checks == _layout.MAX_CHECKS else None
 
     def publish(self):
         """Write the current point into the caller's W and b (X's dtype)."""
@@ -125,8 +125,8 @@ class _FullBatchMethod:
 
     def end_epoch(self, history, row, loss, grad_norm, step):
         history[row] = (loss, grad_norm, step, np.nan)
-        self.optimizer.state[_reference.T] += 1
-        self.optimizer.state[_reference.EPOCH] += 1
+        self.optimizer.state[_layout.T] += 1
+        self.optimizer.state[_layout.EPOCH] += 1
 
 
 class StandardizedCoordinates:
@@ -274,7 +274,7 @@ class ConjugateGradient(_FullBatchMethod):
             grad_norm = scaled_norm(self.norms)
             if not (np.isfinite(self.loss) and np.isfinite(grad_norm)):
                 history[row] = (self.loss, grad_norm, np.nan, np.nan)
-                return row + 1, _reference.DIVERGED  # overflow: the API names it
+                return row + 1, _layout.DIVERGED  # overflow: the API names it
             self.is_met(grad_norm)  # sets the threshold at the first iteration
             lengths = scaled_norms(self.direction)
             moving = lengths > 0
@@ -309,7 +309,7 @@ class ConjugateGradient(_FullBatchMethod):
                 status = self.check(scaled_norm(self.norms))
                 if status is not None:
                     return row + 1, status
-        return min(len(history), max_updates), _reference.MAX_ITER
+        return min(len(history), max_updates), _layout.MAX_ITER
 
 
 class Fista(_FullBatchMethod):
@@ -355,7 +355,7 @@ class Fista(_FullBatchMethod):
             new_W, new_b, grad_norm, loss = at_y
             if not (np.isfinite(loss) and np.isfinite(grad_norm)):
                 history[row] = (loss, grad_norm, np.nan, np.nan)
-                return row + 1, _reference.DIVERGED  # overflow: the API names it
+                return row + 1, _layout.DIVERGED  # overflow: the API names it
             against = (np.sum((self.y_W - new_W) * (new_W - self.theta_W))
                        + np.sum((self.y_b - new_b) * (new_b - self.theta_b)))
             if against > 0:
@@ -375,4 +375,54 @@ class Fista(_FullBatchMethod):
                 if status is not None:
                     return row + 1, status
                 self.y_W, self.y_b, self.t = self.theta_W.copy(), self.theta_b.copy(), 1.0
-        return min(len(history), max_updates), _reference.MAX_ITER
+        return min(len(history), max_updates), _layout.MAX_ITER
+
+
+def hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept, rtol=1e-4, max_iter=100,
+                           upper=False, n_threads=None, sample_weight=None):
+    """Estimate L, the largest eigenvalue of the Hessian of the half-MSE objective.
+
+    The Hessian is ``H = A.T @ A / N`` with ``A = [X, 1]`` (``A = X`` without an
+    intercept); it is the same for every target. Power iteration needs only
+    products ``H @ v``, and the fused gradient kernel computes exactly that when
+    called with ``Y = 0``, ``W = v`` and ``b = v_b``: ``G_W = (X v + v_b).T X / N``
+    and ``g_b = mean(X v + v_b)``. The zero target is a stride-0 view: no N-sized
+    array is allocated.
+
+    The Rayleigh quotient ``v.H v`` of power iteration never overestimates L and
+    increases monotonically to it; iterations stop when it changes by less than
+    ``rtol`` or after ``max_iter`` products. For ``lr="auto"`` a rough estimate is
+    enough (1/L_estimate stays below 2/L while the estimate is above L/2). With
+    ``upper=True`` the result is the Rayleigh quotient plus the residual norm
+    ``||H v - (v.H v) v||``, which bounds the eigenvalue that v approximates from
+    above: the conservative value to report as a stability limit.
+    """
+    n_samples, n_features = X.shape
+    dtype = X.dtype
+    zeros_y = np.broadcast_to(np.zeros((1, 1), dtype=dtype), (n_samples, 1))
+    rng = np.random.default_rng(0)  # fixed start: the estimate is reproducible
+    v = rng.standard_normal(n_features + 1)
+    if not fit_intercept:
+        v[-1] = 0.0
+    estimate = residual = 0.0
+    for _ in range(max_iter):
+        norm = scaled_norm(v)  # v ~ L**k unnormalised: a norm that cannot overflow
+        if norm == 0.0:
+            return 0.0  # H v = 0: X is all zeros (and no intercept)
+        if not np.isfinite(norm):
+            return norm  # non-finite data: the caller finds out which
+        v /= norm
+        W = v[None, :-1].astype(dtype)
+        b = v[-1:].astype(dtype)
+        grad_W, grad_b, _ = backend.gradient(X, zeros_y, W, b, x_is_f, n_threads,
+                                             sample_weight)
+        hv = np.concatenate([grad_W[0], grad_b if fit_intercept else [0.0]])
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite data: see below
+            previous, estimate = estimate, float(v @ hv)
+        if not np.isfinite(estimate):
+            return estimate  # non-finite data (or X above ~1e154): the caller says which
+        residual = scaled_norm(hv - estimate * v)
+        if abs(estimate - previous) <= rtol * estimate:
+            break
+        v = hv
+    return estimate + residual if upper else estimate

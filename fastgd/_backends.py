@@ -1,18 +1,20 @@
-"""The backends: which exist, how to load them, and one calling convention for all.
+"""The backends: which exist (``BACKEND_SPECS``), how to load them, and one
+calling convention for all.
 
-Every backend offers the same two operations on validated, cast arrays (see
+Every backend offers the same operations on validated, cast arrays (see
 ``_numba_kernels.py`` for the shapes):
 
 * ``gradient(X, Y, W, b, x_is_f, n_threads, sample_weight) -> (grad_W, grad_b,
   loss)``, gradients in float64;
-* ``fit_workspace(X, n_targets, sample_weight, order, options, n_threads)``, once
-  per fit, then ``fit(X, Y, W, b, x_is_f, sample_weight, order, options, optimizer,
-  history, max_updates, workspace) -> (n_epochs, status)``, called until the fit
-  ends: each call runs at most ``max_updates`` updates and ``len(history)`` epochs
-  of ``_reference.fit``, updating ``W``, ``b`` and the ``Optimizer`` in place and
-  writing one row of ``history`` per epoch. ``options`` (``FitOptions``) holds
-  what stays fixed during a fit; ``sample_weight`` is None or (N,) in X's dtype;
-  ``order`` (N,) int64 lists the training rows first (see ``_reference.fit``).
+* ``compress(X, Y, b, fit_intercept, sample_weight, x_is_f, n_threads) -> R``, the
+  triangular factor of the augmented data (the Gram solver's one pass);
+* ``fit_workspace(data, n_targets, options, n_threads)``, once per fit, then
+  ``fit(data, model, options, optimizer, history, max_updates, workspace) ->
+  (n_epochs, status)``, called until the fit ends: each call runs at most
+  ``max_updates`` updates and ``len(history)`` epochs of ``_reference.fit``,
+  updating the model and the ``Optimizer`` in place and writing one row of
+  ``history`` per epoch. ``data`` is a ``_layout.FitData`` (``fit_data`` builds it),
+  ``model`` a ``_layout.Model``, ``options`` a ``_layout.FitOptions``.
 
 The compiled backends are loaded on first use, so ``import fastgd`` neither imports
 nor compiles Numba.
@@ -26,7 +28,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _reference
+from . import _layout, _reference
+from ._layout import (  # noqa: F401 (FitOptions and Model: for the API, from here)
+    BatchScratch,
+    FitData,
+    FitOptions,
+    FitScratch,
+    GradientScratch,
+    Model,
+    OptimizerArrays,
+)
 
 # Rows per block of the compiled kernels: the unit of float32 accumulation (see
 # _numba_kernels.py). 256 rows of a few hundred features stay in L2 for the second
@@ -55,52 +66,10 @@ COMPRESS_PANEL_ROWS = 128
 COMPRESS_MAX_CHUNKS = 32
 COMPRESS_BYTES = 1 << 26
 
-BACKENDS = ("numba", "cython", "numpy")
-# backend="auto" takes the first available of these. Cython comes first: it is
-# compiled ahead of time, so the first fit in a process pays no JIT compilation.
-AUTO_ORDER = ("cython", "numba", "numpy")
-
-_MODULES = {"numba": "fastgd._numba_kernels", "cython": "fastgd._cython_kernels"}
-_HOW_TO_GET = {
-    "numba": "install it with `pip install numba`",
-    "cython": (
-        "it is built when fastgd is installed from source with a C compiler present: "
-        "reinstall with `pip install --force-reinstall --no-cache-dir -e .` and read "
-        "the build log for the error"
-    ),
-}
-
-
-@dataclass(frozen=True)
-class FitOptions:
-    """What a fit tells the kernels, fixed from its first update to its last.
-
-    See ``_reference.fit`` for each one's meaning; ``schedule`` is one of
-    ``_reference.CONSTANT, INVSCALING, ADAPTIVE``, ``lr`` the starting step.
-    """
-
-    lr: float
-    schedule: int = _reference.CONSTANT
-    power_t: float = 0.25
-    tol: float = 0.0
-    n_iter_no_change: int = 5
-    early_stopping: bool = False
-    ref_grad_norm2: float = 0.0
-    fit_intercept: bool = True
-    l1: float = 0.0
-    l2: float = 0.0
-    n_penalized: int = 0
-    momentum: float = 0.0
-    nesterov: bool = False
-    n_train: int = 0
-    batch_size: int = 0
-    shuffle: bool = False
-
-
 @dataclass
 class Optimizer:
     """What carries a fit from one kernel call to the next, and one partial_fit to
-    the next: the state array (``_reference.N_STATE`` entries), the momentum
+    the next: the state array (``_layout.N_STATE`` entries), the momentum
     velocities (float64, ``(K, D)`` and ``(K, 1)``) and the random generator's
     uint64 state."""
 
@@ -116,12 +85,23 @@ class Optimizer:
     @classmethod
     def new(cls, lr, n_targets, n_features, seed):
         return cls(
-            _reference.new_state(lr),
+            _layout.new_state(lr),
             np.zeros((n_targets, n_features)),
             np.zeros((n_targets, 1)),
             np.array([seed], dtype=np.uint64),
             lr,
         )
+
+    @property
+    def arrays(self):
+        """The kernels' view: state, velocities and generator (``_layout.OptimizerArrays``)."""
+        return OptimizerArrays(self.state, self.velocity_W, self.velocity_b, self.rng_state)
+
+
+def fit_data(X, Y, sample_weight, x_is_f, order, n_train):
+    """The rows of a fit as its kernels take them (``_layout.FitData``)."""
+    weights, train_weight, val_weight = _training_weights(X, sample_weight, order, n_train)
+    return FitData(X, Y, weights, bool(x_is_f), order, train_weight, val_weight)
 
 
 def _training_weights(X, sample_weight, order, n_train):
@@ -152,22 +132,13 @@ class NumpyBackend:
     def compress(self, X, Y, b, fit_intercept, sample_weight, x_is_f, n_threads=None):
         return _reference.compress(X, Y, b.astype(np.float64), sample_weight, fit_intercept)
 
-    def fit_workspace(self, X, n_targets, sample_weight, order, options, n_threads=None):
+    def fit_workspace(self, data, n_targets, options, n_threads=None):
         return None
 
     @np.errstate(over="ignore", invalid="ignore")
-    def fit(self, X, Y, W, b, x_is_f, sample_weight, order, options, optimizer, history,
-            max_updates, workspace=None):
-        o = options
-        _, train_weight, val_weight = _training_weights(X, sample_weight, order, o.n_train)
-        return _reference.fit(
-            X, Y, W, b, sample_weight, train_weight, val_weight, order, o.n_train,
-            o.batch_size, o.shuffle,
-            optimizer.rng_state, o.lr, o.schedule, o.power_t, o.tol, o.n_iter_no_change,
-            o.early_stopping, o.ref_grad_norm2, o.fit_intercept, o.l1, o.l2, o.n_penalized,
-            o.momentum, o.nesterov, optimizer.state, optimizer.velocity_W,
-            optimizer.velocity_b, history, max_updates,
-        )
+    def fit(self, data, model, options, optimizer, history, max_updates, workspace=None):
+        return _reference.fit(data, model, options, optimizer.arrays, None, history,
+                              max_updates)
 
 
 # Fork safety. GNU OpenMP (libgomp, under the Cython kernels and Numba's "omp"
@@ -229,11 +200,12 @@ class CompiledBackend:
         return getattr(self.kernels, name)["float" if dtype == np.float32 else "double"]
 
     def _workspace(self, X, n_targets, n_threads):
+        """The gradient kernel's scratch for X's shape (``_layout.GradientScratch``)."""
         n_samples, n_features = X.shape
         chunk_rows = self.chunk_rows(n_samples)
         n_chunks = -(-n_samples // chunk_rows)
         block_rows = min(BLOCK_ROWS, n_samples)
-        return (
+        return GradientScratch(
             chunk_rows,
             self.threads_for(X, n_targets, n_threads),
             np.empty((n_targets, n_features), dtype=np.float64),  # grad_W
@@ -247,7 +219,7 @@ class CompiledBackend:
         )
 
     def _call(self, kernel, threads, *args):
-        # Cython's prange takes the thread count as an argument (in args).
+        # Cython's prange takes the thread count from the scratch (in args).
         return kernel(*args)
 
     def gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
@@ -258,10 +230,11 @@ class CompiledBackend:
         if cached is None or cached[0] != key:
             kernel = self._kernel("gradient", X.dtype)
             cached = self._cache.gradient = (key, kernel, self._workspace(X, W.shape[0], n_threads))
-        _, kernel, work = cached
+        _, kernel, scratch = cached
         weights, total_weight, _ = _training_weights(X, sample_weight, None, X.shape[0])
-        loss = self._call(kernel, work[1], X, Y, W, b, weights, total_weight, x_is_f, *work)
-        return work[2], work[3], loss
+        loss = self._call(kernel, scratch.n_threads, X, Y, W, b, weights, total_weight,
+                          bool(x_is_f), scratch)
+        return scratch.grad_W, scratch.grad_b, loss
 
     def compress(self, X, Y, b, fit_intercept, sample_weight, x_is_f, n_threads=None):
         """The (m, m) float64 upper-triangular factor R of the augmented data
@@ -287,44 +260,38 @@ class CompiledBackend:
         row_bytes = (n_features + n_targets + 1) * itemsize
         return max(1, min(batch_size, max(BLOCK_ROWS, PIECE_BYTES // row_bytes)))
 
-    def fit_workspace(self, X, n_targets, sample_weight, order, options, n_threads=None):
-        """The kernel's weights and scratch for one fit: sized for X on the direct
-        path (a full batch of every row in order), else for a gathered piece."""
+    def fit_workspace(self, data, n_targets, options, n_threads=None):
+        """The kernel's scratch for one fit (``_layout.FitScratch``): sized for X on
+        the direct path (a full batch of every row in order), else for a gathered
+        piece of rows."""
+        X = data.X
         n_samples, n_features = X.shape
-        weights, train_weight, val_weight = _training_weights(X, sample_weight, order,
-                                                              options.n_train)
         if options.batch_size >= n_samples:  # direct: no gather buffers
             rows, batch_rows = X, 0
         else:
             batch_rows = self.piece_rows(n_features, n_targets, X.dtype.itemsize,
                                          options.batch_size)
             rows = np.empty((batch_rows, n_features), dtype=X.dtype)
-        chunk_rows, threads, grad_W, grad_b, *buffers = self._workspace(rows, n_targets,
-                                                                       n_threads)
-        batch = (
+        batch = BatchScratch(
             np.empty((n_targets, n_features)),  # sum_W
             np.empty(n_targets),  # sum_b
             rows if batch_rows else np.empty((0, n_features), dtype=X.dtype),  # batch_X
             np.empty((batch_rows, n_targets), dtype=X.dtype),  # batch_Y
-            np.empty(batch_rows if sample_weight is not None else 0, dtype=X.dtype),  # batch_w
+            np.empty(batch_rows if data.weights.shape[0] else 0, dtype=X.dtype),  # batch_w
         )
-        return (weights, train_weight, val_weight, chunk_rows, threads), (grad_W, grad_b,
-                                                                           *batch, *buffers)
+        return FitScratch(self._workspace(rows, n_targets, n_threads), batch)
 
-    def fit(self, X, Y, W, b, x_is_f, sample_weight, order, options, optimizer, history,
-            max_updates, workspace):
-        (weights, train_weight, val_weight, chunk_rows, threads), buffers = workspace
-        o, opt = options, optimizer
-        n_epochs, status = self._call(
-            self._kernel("fit", X.dtype), threads,
-            X, Y, W, b, weights, train_weight, val_weight, x_is_f, chunk_rows, threads,
-            order, o.n_train, o.batch_size, o.shuffle, opt.rng_state,
-            o.lr, o.schedule, o.power_t, o.tol, o.n_iter_no_change, o.early_stopping,
-            o.ref_grad_norm2, o.fit_intercept, o.l1, o.l2, o.n_penalized, o.momentum,
-            o.nesterov, opt.state, opt.velocity_W, opt.velocity_b, history, max_updates,
-            *buffers,
-        )
-        return n_epochs, status
+    def fit(self, data, model, options, optimizer, history, max_updates, workspace):
+        # (The Cython fit picks its specialization from X's dtype itself.)
+        return self._call(self.kernels.fit, workspace.gradient.n_threads,
+                          data, model, self._options(options), optimizer.arrays, workspace,
+                          history, max_updates)
+
+    @staticmethod
+    def _options(options):
+        # The Cython kernels take the options as a C struct, which Cython builds from
+        # a dict; Numba takes the namedtuple itself (NumbaBackend).
+        return options._asdict()
 
 
 class NumbaBackend(CompiledBackend):
@@ -334,6 +301,10 @@ class NumbaBackend(CompiledBackend):
 
     def _kernel(self, name, dtype):
         return getattr(self.kernels, name)  # one dispatcher, specialized on first call
+
+    @staticmethod
+    def _options(options):
+        return options
 
     def _call(self, kernel, threads, *args):
         import numba
@@ -348,11 +319,38 @@ class NumbaBackend(CompiledBackend):
             numba.set_num_threads(before)
 
 
-_loaded = {"numpy": NumpyBackend()}
+@dataclass(frozen=True)
+class BackendSpec:
+    """One backend: its name, the module of its kernels (None: the NumPy reference,
+    always there), the class that drives them, and what to do when it is missing."""
+
+    name: str
+    module: str
+    driver: type
+    how_to_get: str = ""
 
 
-def _is_installed(name):
-    return name in _loaded or importlib.util.find_spec(_MODULES[name]) is not None
+# Every backend, in the order backend="auto" tries them: the one list the API, the
+# tests and the benchmarks iterate over. Cython comes first: it is compiled ahead of
+# time, so the first fit in a process pays no JIT compilation.
+BACKEND_SPECS = (
+    BackendSpec("cython", "fastgd._cython_kernels", CompiledBackend, (
+        "it is built when fastgd is installed from source with a C compiler present: "
+        "reinstall with `pip install --force-reinstall --no-cache-dir -e .` and read "
+        "the build log for the error")),
+    BackendSpec("numba", "fastgd._numba_kernels", NumbaBackend,
+                "install it with `pip install numba`"),
+    BackendSpec("numpy", None, NumpyBackend),
+)
+BACKENDS = tuple(spec.name for spec in BACKEND_SPECS)
+COMPILED_BACKENDS = tuple(spec.name for spec in BACKEND_SPECS if spec.module)
+_SPECS = {spec.name: spec for spec in BACKEND_SPECS}
+_loaded = {}
+
+
+def _is_installed(spec):
+    return (spec.name in _loaded or spec.module is None
+            or importlib.util.find_spec(spec.module) is not None)
 
 
 def available_backends():
@@ -372,27 +370,32 @@ def available_backends():
     >>> "numpy" in fastgd.available_backends()
     True
     """
-    return tuple(name for name in AUTO_ORDER if _is_installed(name))
+    return tuple(spec.name for spec in BACKEND_SPECS if _is_installed(spec))
 
 
 def get_backend(name):
     """Return the loaded backend called ``name`` (already validated), loading it once.
 
-    ``"auto"`` resolves to the first installed backend of ``AUTO_ORDER``. A backend
-    that is asked for by name but is not installed raises an ImportError that says
-    how to get it.
+    ``"auto"`` resolves to the first installed backend of ``BACKEND_SPECS``. A
+    backend that is asked for by name but is not installed raises an ImportError
+    that says how to get it.
     """
     if name == "auto":
         name = available_backends()[0]
     backend = _loaded.get(name)
     if backend is None:
-        try:
-            kernels = importlib.import_module(_MODULES[name])
-        except ImportError as exc:
-            raise ImportError(
-                f"backend={name!r} is not available ({exc}); {_HOW_TO_GET[name]}. "
-                f"Installed backends: {available_backends()}."
-            ) from exc
-        backend_class = NumbaBackend if name == "numba" else CompiledBackend
-        backend = _loaded[name] = backend_class(name, kernels)
+        backend = _loaded[name] = _load(_SPECS[name])
     return backend
+
+
+def _load(spec):
+    if spec.module is None:
+        return spec.driver()
+    try:
+        kernels = importlib.import_module(spec.module)
+    except ImportError as exc:
+        raise ImportError(
+            f"backend={spec.name!r} is not available ({exc}); {spec.how_to_get}. "
+            f"Installed backends: {available_backends()}."
+        ) from exc
+    return spec.driver(spec.name, kernels)

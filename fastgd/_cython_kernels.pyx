@@ -57,30 +57,50 @@ from libc.float cimport DBL_EPSILON, DBL_MAX, DBL_MIN
 from libc.math cimport NAN, fabs, isnan, pow, sqrt
 from libc.stdint cimport int64_t, uint64_t
 
-from . import _reference
+from . import _layout
 
 # Status codes, the divergence rule, the state's layout and the schedules come from
-# the reference, the one definition.
-cdef int MAX_ITER = _reference.MAX_ITER
-cdef int CONVERGED = _reference.CONVERGED
-cdef int DIVERGED = _reference.DIVERGED
-cdef double DIVERGENCE_FACTOR = _reference.DIVERGENCE_FACTOR
+# _layout, the one definition.
+cdef int MAX_ITER = _layout.MAX_ITER
+cdef int CONVERGED = _layout.CONVERGED
+cdef int DIVERGED = _layout.DIVERGED
+cdef double DIVERGENCE_FACTOR = _layout.DIVERGENCE_FACTOR
 cdef double TINY = DBL_MIN  # np.finfo(np.float64).tiny
 cdef double HUGE = DBL_MAX  # np.finfo(np.float64).max
-cdef Py_ssize_t T = _reference.T
-cdef Py_ssize_t EPOCH = _reference.EPOCH
-cdef Py_ssize_t BATCH = _reference.BATCH
-cdef Py_ssize_t LR = _reference.LR
-cdef Py_ssize_t FIRST_LOSS = _reference.FIRST_LOSS
-cdef Py_ssize_t THRESHOLD = _reference.THRESHOLD
-cdef Py_ssize_t BEST = _reference.BEST
-cdef Py_ssize_t NO_IMPROVE = _reference.NO_IMPROVE
-cdef Py_ssize_t EPOCH_LOSS = _reference.EPOCH_LOSS
-cdef Py_ssize_t EPOCH_GRAD_NORM2 = _reference.EPOCH_GRAD_NORM2
-cdef int INVSCALING = _reference.INVSCALING
-cdef int ADAPTIVE = _reference.ADAPTIVE
-cdef double ADAPTIVE_DIVISOR = _reference.ADAPTIVE_DIVISOR
-cdef double ADAPTIVE_MIN_RATIO = _reference.ADAPTIVE_MIN_RATIO
+cdef Py_ssize_t T = _layout.T
+cdef Py_ssize_t EPOCH = _layout.EPOCH
+cdef Py_ssize_t BATCH = _layout.BATCH
+cdef Py_ssize_t LR = _layout.LR
+cdef Py_ssize_t FIRST_LOSS = _layout.FIRST_LOSS
+cdef Py_ssize_t THRESHOLD = _layout.THRESHOLD
+cdef Py_ssize_t BEST = _layout.BEST
+cdef Py_ssize_t NO_IMPROVE = _layout.NO_IMPROVE
+cdef Py_ssize_t EPOCH_LOSS = _layout.EPOCH_LOSS
+cdef Py_ssize_t EPOCH_GRAD_NORM2 = _layout.EPOCH_GRAD_NORM2
+cdef int INVSCALING = _layout.INVSCALING
+cdef int ADAPTIVE = _layout.ADAPTIVE
+cdef double ADAPTIVE_DIVISOR = _layout.ADAPTIVE_DIVISOR
+cdef double ADAPTIVE_MIN_RATIO = _layout.ADAPTIVE_MIN_RATIO
+
+
+# _layout.FitOptions as a C struct (Cython builds it from the namedtuple's _asdict()).
+cdef struct FitOptions:
+    double lr
+    int schedule
+    double power_t
+    double tol
+    Py_ssize_t n_iter_no_change
+    bint early_stopping
+    double ref_grad_norm2
+    bint fit_intercept
+    double l1
+    double l2
+    Py_ssize_t n_penalized
+    double momentum
+    bint nesterov
+    Py_ssize_t n_train
+    Py_ssize_t batch_size
+    bint shuffle
 
 
 cdef inline floating _dot(const floating* x, const floating* y, Py_ssize_t n) noexcept nogil:
@@ -288,14 +308,22 @@ cdef double _gradient(
 def gradient(
     const floating[:, :] X, const floating[:, :] Y,
     const floating[:, ::1] W, const floating[::1] b, const floating[::1] weights,
-    double total_weight, bint x_is_f,
-    Py_ssize_t chunk_rows, int n_threads, double[:, ::1] grad_W, double[::1] grad_b,
-    double[:, :, ::1] chunk_W, double[:, ::1] chunk_b, double[::1] chunk_sq,
-    floating[:, :, ::1] block_W, floating[:, ::1] block_b, floating[:, :, ::1] resid,
+    double total_weight, bint x_is_f, s,
 ):
-    """Write G_W = (s R).T @ X / sum(s) into grad_W and (s R).sum(0) / sum(s) into
-    grad_b; return the loss sum(s R**2) / (2 sum(s)). s = weights (N,), or 1 when
-    weights is empty; total_weight = sum(s) (N without weights). One pass over X."""
+    """Write G_W = (s R).T @ X / sum(s) into s.grad_W and (s R).sum(0) / sum(s) into
+    s.grad_b; return the loss sum(s R**2) / (2 sum(s)). s = weights (N,), or 1 when
+    weights is empty; total_weight = sum(s) (N without weights). One pass over X.
+    ``s`` is the scratch (``_layout.GradientScratch``), unpacked here once."""
+    cdef double[:, ::1] grad_W = s.grad_W
+    cdef double[::1] grad_b = s.grad_b
+    cdef double[:, :, ::1] chunk_W = s.chunk_W
+    cdef double[:, ::1] chunk_b = s.chunk_b
+    cdef double[::1] chunk_sq = s.chunk_sq
+    cdef floating[:, :, ::1] block_W = s.block_W
+    cdef floating[:, ::1] block_b = s.block_b
+    cdef floating[:, :, ::1] resid = s.resid
+    cdef Py_ssize_t chunk_rows = s.chunk_rows
+    cdef int n_threads = s.n_threads
     cdef double loss
     with nogil:
         loss = _gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads,
@@ -508,45 +536,46 @@ cdef inline double _direction(
 
 cdef inline double _update(
     floating[:, ::1] W, floating[::1] b, const double[:, ::1] grad_W,
-    const double[::1] grad_b, double lr, bint fit_intercept, double l1, double l2,
-    Py_ssize_t n_penalized, double momentum, bint nesterov, double[:, ::1] velocity_W,
+    const double[::1] grad_b, double lr, FitOptions o, double[:, ::1] velocity_W,
     double[:, ::1] velocity_b,
 ) noexcept nogil:
-    # NumPy: _reference.fit's step (proximal_step, or momentum_step). Without penalty
+    # NumPy: _reference._update (proximal_step, or momentum_step). Without penalty
     # and momentum this is W -= lr * grad_W; b -= lr * grad_b. In float64, rounded
     # once to W's dtype. Returns the squared norm of the gradient map at the current
-    # point over the fitted coefficients (the stopping test).
+    # point over the fitted coefficients (the stopping test). o: the FitOptions.
     cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
     cdef Py_ssize_t j, k
+    cdef bint penalized
     cdef double w, smooth, step, mapping, direction, grad_norm2 = 0.0
     for k in range(n_targets):
         for j in range(n_features):
             w = W[k, j]
+            penalized = j < o.n_penalized
             smooth = grad_W[k, j]
-            if j < n_penalized:
-                smooth += l2 * w
+            if penalized:
+                smooth += o.l2 * w
             step = w - lr * smooth
             mapping = smooth
-            if l1 > 0 and j < n_penalized:  # soft-thresholding: exact zeros
-                step, mapping = _prox_l1(w, smooth, lr, l1)
+            if o.l1 > 0 and penalized:  # soft-thresholding: exact zeros
+                step, mapping = _prox_l1(w, smooth, lr, o.l1)
             grad_norm2 += mapping * mapping
-            if momentum > 0 and nesterov:
+            if o.momentum > 0 and o.nesterov:
                 # torch's Nesterov step with the gradient map: FISTA, whose optimum is
                 # a fixed point (_reference.momentum_step)
-                step = w - lr * _direction(mapping, velocity_W, k, j, momentum, True)
-            elif momentum > 0:
+                step = w - lr * _direction(mapping, velocity_W, k, j, o.momentum, True)
+            elif o.momentum > 0:
                 # heavy ball, then the proximal step; v = the step taken / lr (iPiano)
-                direction = smooth + momentum * velocity_W[k, j]
+                direction = smooth + o.momentum * velocity_W[k, j]
                 step = w - lr * direction
-                if l1 > 0 and j < n_penalized:
-                    step, direction = _prox_l1(w, direction, lr, l1)
+                if o.l1 > 0 and penalized:
+                    step, direction = _prox_l1(w, direction, lr, o.l1)
                 velocity_W[k, j] = direction
             W[k, j] = <floating>step
-        if fit_intercept:
+        if o.fit_intercept:
             grad_norm2 += grad_b[k] * grad_b[k]
             direction = grad_b[k]
-            if momentum > 0:
-                direction = _direction(grad_b[k], velocity_b, k, 0, momentum, nesterov)
+            if o.momentum > 0:
+                direction = _direction(grad_b[k], velocity_b, k, 0, o.momentum, o.nesterov)
             b[k] = <floating>(b[k] - lr * direction)
     return grad_norm2
 
@@ -701,7 +730,7 @@ cdef void _shuffle(int64_t[::1] order, Py_ssize_t n, uint64_t[::1] rng_state) no
 
 
 cdef inline double _step_size(double[::1] state, int schedule, double power_t) noexcept nogil:
-    # _reference.step_size
+    # _layout.step_size
     if schedule == INVSCALING:
         return state[LR] / pow(1.0 + state[T], power_t)
     return state[LR]
@@ -711,7 +740,7 @@ cdef bint _end_of_epoch(
     double[::1] state, double score, double lr, int schedule, double tol,
     Py_ssize_t n_iter_no_change, bint plateau_stops,
 ) noexcept nogil:
-    # _reference.end_of_epoch: the plateau test; True if the fit must stop
+    # _layout.end_of_epoch: the plateau test; True if the fit must stop
     if score < (1.0 - tol) * state[BEST]:
         state[NO_IMPROVE] = 0.0
     else:
@@ -726,34 +755,55 @@ cdef bint _end_of_epoch(
     return False
 
 
-def fit(
-    const floating[:, :] X, const floating[:, :] Y,
-    floating[:, ::1] W, floating[::1] b, const floating[::1] weights, double train_weight,
-    double val_weight, bint x_is_f, Py_ssize_t chunk_rows, int n_threads,
-    int64_t[::1] order, Py_ssize_t n_train, Py_ssize_t batch_size, bint shuffle_rows,
-    uint64_t[::1] rng_state,
-    double lr, int schedule, double power_t, double tol, Py_ssize_t n_iter_no_change,
-    bint early_stopping, double ref_grad_norm2,
-    bint fit_intercept, double l1, double l2, Py_ssize_t n_penalized, double momentum,
-    bint nesterov,
-    double[::1] state, double[:, ::1] velocity_W, double[:, ::1] velocity_b,
-    double[:, ::1] history, Py_ssize_t max_updates,
-    double[:, ::1] grad_W, double[::1] grad_b, double[:, ::1] sum_W, double[::1] sum_b,
-    floating[:, ::1] batch_X, const floating[:, :] batch_Y, const floating[::1] batch_w,
-    double[:, :, ::1] chunk_W, double[:, ::1] chunk_b,
-    double[::1] chunk_sq, floating[:, :, ::1] block_W, floating[:, ::1] block_b,
-    floating[:, :, ::1] resid,
-):
+def fit(data, model, FitOptions options, optimizer, scratch, double[:, ::1] history,
+        Py_ssize_t max_updates):
     """Run at most max_updates updates and len(history) epochs of (mini-batch)
-    gradient descent, updating W, b and the optimiser state in place; return
-    (n_epochs, status). The algorithm, its stopping rules and the state:
-    _reference.fit. The scratch buffers are sized by _backends.CompiledBackend:
-    for X itself on the direct path (a full batch of every row in order), for a
-    gathered piece of rows (batch_X) otherwise."""
+    gradient descent, updating the model (W, b) and the optimiser in place; return
+    (n_epochs, status). The bundles are _layout's (FitData, Model, FitOptions as a
+    dict, OptimizerArrays, FitScratch); the algorithm, its stopping rules and the
+    state: _reference.fit. The bundles are unpacked here, once per call, into the
+    typed views of X's dtype that the nogil loop takes."""
+    if data.X.dtype.itemsize == 4:
+        return _fit[float](data.X, data, model, options, optimizer, scratch, history,
+                           max_updates)
+    return _fit[double](data.X, data, model, options, optimizer, scratch, history,
+                        max_updates)
+
+
+cdef _fit(const floating[:, :] X, data, model, FitOptions o, optimizer, scratch,
+          double[:, ::1] history, Py_ssize_t max_updates):
+    # The bundles' arrays as typed views (the Numba kernel reads them as data.Y, ...).
+    cdef const floating[:, :] Y = data.Y
+    cdef const floating[::1] weights = data.weights
+    cdef int64_t[::1] order = data.order
+    cdef bint x_is_f = data.x_is_f
+    cdef double train_weight = data.train_weight, val_weight = data.val_weight
+    cdef floating[:, ::1] W = model.W
+    cdef floating[::1] b = model.b
+    cdef double[::1] state = optimizer.state
+    cdef double[:, ::1] velocity_W = optimizer.velocity_W
+    cdef double[:, ::1] velocity_b = optimizer.velocity_b
+    cdef uint64_t[::1] rng_state = optimizer.rng_state
+    s, batch_scratch = scratch.gradient, scratch.batch
+    cdef Py_ssize_t chunk_rows = s.chunk_rows
+    cdef int n_threads = s.n_threads
+    cdef double[:, ::1] grad_W = s.grad_W
+    cdef double[::1] grad_b = s.grad_b
+    cdef double[:, :, ::1] chunk_W = s.chunk_W
+    cdef double[:, ::1] chunk_b = s.chunk_b
+    cdef double[::1] chunk_sq = s.chunk_sq
+    cdef floating[:, :, ::1] block_W = s.block_W
+    cdef floating[:, ::1] block_b = s.block_b
+    cdef floating[:, :, ::1] resid = s.resid
+    cdef double[:, ::1] sum_W = batch_scratch.sum_W
+    cdef double[::1] sum_b = batch_scratch.sum_b
+    cdef floating[:, ::1] batch_X = batch_scratch.batch_X
+    cdef const floating[:, :] batch_Y = batch_scratch.batch_Y
+    cdef const floating[::1] batch_w = batch_scratch.batch_w
     cdef Py_ssize_t n_samples = X.shape[0]
     cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
-    cdef bint direct = batch_size >= n_samples
-    cdef Py_ssize_t n_batches = (n_train + batch_size - 1) // batch_size
+    cdef bint direct = o.batch_size >= n_samples
+    cdef Py_ssize_t n_batches = (o.n_train + o.batch_size - 1) // o.batch_size
     cdef Py_ssize_t max_epochs = history.shape[0]
     cdef Py_ssize_t epochs = 0, update, batch, lo, hi, batch_rows, j, k, column
     cdef int status = MAX_ITER
@@ -765,8 +815,8 @@ def fit(
                 break
             batch = <Py_ssize_t>state[BATCH]
             if batch == 0:
-                if shuffle_rows and n_batches > 1:
-                    _shuffle(order, n_train, rng_state)
+                if o.shuffle and n_batches > 1:
+                    _shuffle(order, o.n_train, rng_state)
                 state[EPOCH_LOSS] = 0.0
                 state[EPOCH_GRAD_NORM2] = 0.0
             if direct:
@@ -775,23 +825,23 @@ def fit(
                                  n_threads, grad_W, grad_b, chunk_W, chunk_b, chunk_sq,
                                  block_W, block_b, resid)
             else:
-                lo = batch * batch_size
-                hi = min(lo + batch_size, n_train)
+                lo = batch * o.batch_size
+                hi = min(lo + o.batch_size, o.n_train)
                 batch_rows = hi - lo
-                half_sq = _rows_gradient(X, Y, W, b, weights, x_is_f, order, lo, hi, n_train,
-                                         chunk_rows,
+                half_sq = _rows_gradient(X, Y, W, b, weights, x_is_f, order, lo, hi,
+                                         o.n_train, chunk_rows,
                                          n_threads, sum_W, sum_b, batch_X, batch_Y, batch_w,
                                          grad_W, grad_b, chunk_W, chunk_b, chunk_sq,
                                          block_W, block_b, resid)
                 # NumPy: grad_W = sum_W / (|B| * mean(s)): the unbiased estimate
-                scale = batch_rows * train_weight / n_train
+                scale = batch_rows * train_weight / o.n_train
                 for k in range(n_targets):
                     grad_b[k] = sum_b[k] / scale
                     for j in range(n_features):
                         grad_W[k, j] = sum_W[k, j] / scale
                 loss = half_sq / train_weight
-            state[EPOCH_LOSS] += loss + (<double>batch_rows / n_train
-                                         * _penalty(W, l1, l2, n_penalized))
+            state[EPOCH_LOSS] += loss + (<double>batch_rows / o.n_train
+                                         * _penalty(W, o.l1, o.l2, o.n_penalized))
             last = batch == n_batches - 1
             epoch_loss = state[EPOCH_LOSS]
             if last:
@@ -807,9 +857,8 @@ def fit(
                     epochs += 1
                     status = DIVERGED
                     break
-            step = _step_size(state, schedule, power_t)
-            grad_norm2 = _update(W, b, grad_W, grad_b, step, fit_intercept, l1, l2,
-                                 n_penalized, momentum, nesterov, velocity_W, velocity_b)
+            step = _step_size(state, o.schedule, o.power_t)
+            grad_norm2 = _update(W, b, grad_W, grad_b, step, o, velocity_W, velocity_b)
             state[T] += 1.0
             state[EPOCH_GRAD_NORM2] += grad_norm2
             state[BATCH] = batch + 1
@@ -817,9 +866,9 @@ def fit(
                 continue
             state[BATCH] = 0.0
             validation_loss = NAN
-            if early_stopping:
+            if o.early_stopping:
                 validation_loss = _rows_gradient(
-                    X, Y, W, b, weights, x_is_f, order, n_train, n_samples, n_samples,
+                    X, Y, W, b, weights, x_is_f, order, o.n_train, n_samples, n_samples,
                     chunk_rows, n_threads,
                     sum_W, sum_b, batch_X, batch_Y, batch_w, grad_W, grad_b, chunk_W,
                     chunk_b, chunk_sq, block_W, block_b, resid) / val_weight
@@ -829,24 +878,24 @@ def fit(
             history[epochs, 3] = validation_loss
             epochs += 1
             state[EPOCH] += 1.0  # after its history row: the epoch is complete
-            if not state[EPOCH_GRAD_NORM2] <= HUGE or (early_stopping
+            if not state[EPOCH_GRAD_NORM2] <= HUGE or (o.early_stopping
                                                        and not validation_loss <= HUGE):
                 # An overflowing gradient norm would pass any tol test, and a NaN in the
                 # held-out rows would pass as a plateau: stop, the API names the cause.
                 status = DIVERGED
                 break
-            if n_batches == 1 and not early_stopping:
+            exact = n_batches == 1 and not o.early_stopping
+            if exact:
                 if state[THRESHOLD] < 0:
-                    state[THRESHOLD] = tol * tol * max(grad_norm2, ref_grad_norm2)
-                if tol > 0 and grad_norm2 <= state[THRESHOLD]:
+                    state[THRESHOLD] = o.tol * o.tol * max(grad_norm2, o.ref_grad_norm2)
+                if o.tol > 0 and grad_norm2 <= state[THRESHOLD]:
                     status = CONVERGED
                     break
-            score = validation_loss if early_stopping else epoch_loss
+            score = validation_loss if o.early_stopping else epoch_loss
             # A full batch: only a loss that does not decrease at all is a plateau.
-            exact = n_batches == 1 and not early_stopping
-            plateau_stops = early_stopping or (n_batches > 1 and tol > 0)
-            if _end_of_epoch(state, score, lr, schedule, 0.0 if exact else tol,
-                             n_iter_no_change, plateau_stops):
+            plateau_stops = o.early_stopping or (n_batches > 1 and o.tol > 0)
+            if _end_of_epoch(state, score, o.lr, o.schedule, 0.0 if exact else o.tol,
+                             o.n_iter_no_change, plateau_stops):
                 status = CONVERGED
                 break
     return epochs, status

@@ -5,9 +5,10 @@ import warnings
 
 import numpy as np
 
-from . import _reference
-from ._api import FitInterrupted
-from ._api import fit_resumable as _fit_resumable
+from . import _layout
+from ._diagnostics import FitInterrupted
+from ._fit import fit_resumable
+from ._spec import FIT_PARAMETERS, FitSpec
 from ._validation import check_finite, check_X, user_stacklevel
 
 try:  # scikit-learn is optional: with it, GDRegressor is a full scikit-learn citizen
@@ -64,16 +65,6 @@ class NotFittedError(_NotFittedBase):
     A ValueError and an AttributeError; with scikit-learn installed, also a
     :class:`sklearn.exceptions.NotFittedError`, which scikit-learn's tools catch.
     """
-
-
-# The constructor parameters that are fastgd.fit's options (all but warm_start).
-_FIT_PARAMETERS = (
-    "lr", "max_iter", "tol", "fit_intercept", "backend", "n_threads", "solver", "method",
-    "penalty",
-    "alpha", "l1_ratio", "momentum", "nesterov", "batch_size", "shuffle", "random_state",
-    "schedule", "power_t", "early_stopping", "validation_fraction", "n_iter_no_change",
-    "verbose", "callback",
-)
 
 
 def _input_feature_names(X):
@@ -357,13 +348,16 @@ class GDRegressor(_Mixin, _Base):
                   solver="stream", method="gd")
         return self
 
-    def _run(self, X, y, feature_names, append, optimizer, **overrides):
+    def _run(self, X, y, feature_names, append, optimizer, coef_init, intercept_init,
+             sample_weight, **overrides):
         """Run fastgd's fit with this estimator's parameters (and ``overrides``) and
         store what it returns; on Ctrl-C, store what it got to and re-raise."""
-        options = {name: getattr(self, name) for name in _FIT_PARAMETERS}
-        options.update(overrides)
+        options = {name: getattr(self, name) for name in FIT_PARAMETERS}
+        spec = FitSpec(**{**options, **overrides})
         try:
-            result, optimizer = _fit_resumable(X=X, y=y, optimizer=optimizer, **options)
+            result, optimizer = fit_resumable(X, y, spec, coef_init=coef_init,
+                                              intercept_init=intercept_init,
+                                              sample_weight=sample_weight, optimizer=optimizer)
         except FitInterrupted as interrupted:
             self._store(interrupted.result, None, feature_names, append)
             raise
@@ -390,7 +384,7 @@ class GDRegressor(_Mixin, _Base):
         # or a CG / FISTA fit: the next partial_fit starts from the coefficients
         # reached, with a new one).
         self._optimizer = optimizer
-        self.t_ = int(optimizer.state[_reference.T]) if optimizer is not None else result.n_iter
+        self.t_ = int(optimizer.state[_layout.T]) if optimizer is not None else result.n_iter
         self._record_input_features(feature_names, result.coef.shape[-1])
 
     def predict(self, X):

@@ -37,12 +37,9 @@ from numba import get_num_threads, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._reference import (
-    ADAPTIVE,
-    ADAPTIVE_DIVISOR,
-    ADAPTIVE_MIN_RATIO,
+from . import _layout
+from ._layout import (
     BATCH,
-    BEST,
     CONVERGED,
     DIVERGED,
     DIVERGENCE_FACTOR,
@@ -50,10 +47,7 @@ from ._reference import (
     EPOCH_GRAD_NORM2,
     EPOCH_LOSS,
     FIRST_LOSS,
-    INVSCALING,
-    LR,
     MAX_ITER,
-    NO_IMPROVE,
     THRESHOLD,
     T,
 )
@@ -195,14 +189,14 @@ def _accumulate_block_f(X, Y, W, b, weights, start, stop, c, block_W, block_b, r
 
 
 @_kernel
-def _accumulate_chunk(X, Y, W, b, weights, x_is_f, start, stop, c, chunk_W, chunk_b,
-                      block_W, block_b, resid):
+def _accumulate_chunk(X, Y, W, b, weights, x_is_f, start, stop, c, s):
     # Rows [start, stop) in blocks of resid.shape[2] rows: each block's sums are made
-    # in X's dtype (block_W[c], block_b[c]), then added to the chunk's float64 totals
-    # (chunk_W[c], chunk_b[c]). Arrays are indexed with c rather than sliced: a slice
-    # per call costs more than a whole iteration of a small problem.
+    # in X's dtype (s.block_W[c], s.block_b[c]), then added to the chunk's float64
+    # totals (s.chunk_W[c], s.chunk_b[c]). Arrays are indexed with c rather than
+    # sliced: a slice per call costs more than a whole iteration of a small problem.
     n_targets, n_features = W.shape
-    block_rows = resid.shape[2]
+    chunk_W, chunk_b, block_W, block_b = s.chunk_W, s.chunk_b, s.block_W, s.block_b
+    block_rows = s.resid.shape[2]
     for k in range(n_targets):
         chunk_b[c, k] = 0.0
         for j in range(n_features):
@@ -218,7 +212,7 @@ def _accumulate_chunk(X, Y, W, b, weights, x_is_f, start, stop, c, chunk_W, chun
                 block_W[c, k, j] = 0.0
         if x_is_f:
             sq_sum += _accumulate_block_f(X, Y, W, b, weights, block_start, block_stop, c,
-                                          block_W, block_b, resid)
+                                          block_W, block_b, s.resid)
         else:
             sq_sum += _accumulate_block_c(X, Y, W, b, weights, block_start, block_stop, c,
                                           block_W, block_b)
@@ -230,43 +224,44 @@ def _accumulate_chunk(X, Y, W, b, weights, x_is_f, start, stop, c, chunk_W, chun
 
 
 @_parallel_kernel
-def _accumulate_chunks_in_parallel(X, Y, W, b, weights, x_is_f, chunk_rows, chunk_W,
-                                   chunk_b, chunk_sq, block_W, block_b, resid):
+def _accumulate_chunks_in_parallel(X, Y, W, b, weights, x_is_f, s):
     # The caller has set numba's thread count (see _backends.NumbaBackend). This is
     # the only parallel=True function: calling one costs microseconds even when it
     # would not start threads, so the serial path stays outside it.
+    # (The scratch's arrays are taken out of the bundle before the loop: a store
+    # through s.chunk_sq inside a prange was lost.)
     n_samples = X.shape[0]
-    for c in prange(chunk_W.shape[0]):
+    chunk_rows, chunk_sq = s.chunk_rows, s.chunk_sq
+    for c in prange(chunk_sq.shape[0]):
         start = c * chunk_rows
-        chunk_sq[c] = _accumulate_chunk(
-            X, Y, W, b, weights, x_is_f, start, min(start + chunk_rows, n_samples), c,
-            chunk_W, chunk_b, block_W, block_b, resid)
+        chunk_sq[c] = _accumulate_chunk(X, Y, W, b, weights, x_is_f, start,
+                                        min(start + chunk_rows, n_samples), c, s)
 
 
 @_kernel
-def gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, grad_W,
-             grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid):
-    """Write G_W = (s R).T @ X / sum(s) into grad_W and (s R).sum(0) / sum(s) into
-    grad_b; return the loss sum(s R**2) / (2 sum(s)). s = weights (N,), or 1 when
+def gradient(X, Y, W, b, weights, total_weight, x_is_f, s):
+    """Write G_W = (s R).T @ X / sum(s) into s.grad_W and (s R).sum(0) / sum(s) into
+    s.grad_b; return the loss sum(s R**2) / (2 sum(s)). s = weights (N,), or 1 when
     weights is empty; total_weight = sum(s) (N without weights). One pass over X.
+    ``s`` is the scratch (``_layout.GradientScratch``).
 
-    Rows are cut into chunks of chunk_rows (a multiple of the block size, fixed by
+    Rows are cut into chunks of s.chunk_rows (a multiple of the block size, fixed by
     the shape alone); chunk c's sums go to chunk_W[c], chunk_b[c], chunk_sq[c], and
     the chunks are added in order 0, 1, ... at the end. The result is therefore the
     same, bit for bit, whether the chunks run on one thread or many.
     """
     n_samples = X.shape[0]
     n_targets, n_features = W.shape
-    n_chunks = chunk_W.shape[0]
-    if n_threads > 1:
-        _accumulate_chunks_in_parallel(X, Y, W, b, weights, x_is_f, chunk_rows, chunk_W,
-                                       chunk_b, chunk_sq, block_W, block_b, resid)
+    n_chunks = s.chunk_W.shape[0]
+    grad_W, grad_b = s.grad_W, s.grad_b
+    chunk_W, chunk_b, chunk_sq = s.chunk_W, s.chunk_b, s.chunk_sq
+    if s.n_threads > 1:
+        _accumulate_chunks_in_parallel(X, Y, W, b, weights, x_is_f, s)
     else:  # the same work without starting threads
         for c in range(n_chunks):
-            start = c * chunk_rows
-            chunk_sq[c] = _accumulate_chunk(
-                X, Y, W, b, weights, x_is_f, start, min(start + chunk_rows, n_samples), c,
-                chunk_W, chunk_b, block_W, block_b, resid)
+            start = c * s.chunk_rows
+            chunk_sq[c] = _accumulate_chunk(X, Y, W, b, weights, x_is_f, start,
+                                            min(start + s.chunk_rows, n_samples), c, s)
     # NumPy: grad_W = chunk_W.sum(0) / N, summed in chunk order
     sq_sum = 0.0
     for k in range(n_targets):
@@ -473,123 +468,140 @@ def _direction(gradient, velocity, k, j, momentum, nesterov):
 
 
 @_inlined_kernel
-def _update(W, b, grad_W, grad_b, lr, fit_intercept, l1, l2, n_penalized,
-            momentum, nesterov, velocity_W, velocity_b):
-    # NumPy: _reference.fit's step (proximal_step, or momentum_step). Without penalty
+def _update(model, grad_W, grad_b, lr, o, optimizer):
+    # NumPy: _reference._update (proximal_step, or momentum_step). Without penalty
     # and momentum this is W -= lr * grad_W; b -= lr * grad_b. In float64, rounded
     # once to W's dtype. Returns the squared norm of the gradient map at the current
-    # point over the fitted coefficients (the stopping test).
+    # point over the fitted coefficients (the stopping test). o: the FitOptions.
+    W, b = model.W, model.b
+    velocity_W, velocity_b = optimizer.velocity_W, optimizer.velocity_b
     n_targets, n_features = W.shape
     grad_norm2 = 0.0
     for k in range(n_targets):
         for j in range(n_features):
             w = np.float64(W[k, j])
+            penalized = j < o.n_penalized
             smooth = grad_W[k, j]
-            if j < n_penalized:
-                smooth += l2 * w
+            if penalized:
+                smooth += o.l2 * w
             step = w - lr * smooth
             mapping = smooth
-            if l1 > 0 and j < n_penalized:  # soft-thresholding: exact zeros
-                step, mapping = _prox_l1(w, smooth, lr, l1)
+            if o.l1 > 0 and penalized:  # soft-thresholding: exact zeros
+                step, mapping = _prox_l1(w, smooth, lr, o.l1)
             grad_norm2 += mapping * mapping
-            if momentum > 0 and nesterov:
+            if o.momentum > 0 and o.nesterov:
                 # torch's Nesterov step with the gradient map: FISTA, whose optimum is
                 # a fixed point (_reference.momentum_step)
-                step = w - lr * _direction(mapping, velocity_W, k, j, momentum, True)
-            elif momentum > 0:
+                step = w - lr * _direction(mapping, velocity_W, k, j, o.momentum, True)
+            elif o.momentum > 0:
                 # heavy ball, then the proximal step; v = the step taken / lr (iPiano)
-                direction = smooth + momentum * velocity_W[k, j]
+                direction = smooth + o.momentum * velocity_W[k, j]
                 step = w - lr * direction
-                if l1 > 0 and j < n_penalized:
-                    step, direction = _prox_l1(w, direction, lr, l1)
+                if o.l1 > 0 and penalized:
+                    step, direction = _prox_l1(w, direction, lr, o.l1)
                 velocity_W[k, j] = direction
             W[k, j] = step
-        if fit_intercept:
+        if o.fit_intercept:
             grad_norm2 += grad_b[k] * grad_b[k]
             direction = grad_b[k]
-            if momentum > 0:
-                direction = _direction(grad_b[k], velocity_b, k, 0, momentum, nesterov)
+            if o.momentum > 0:
+                direction = _direction(grad_b[k], velocity_b, k, 0, o.momentum, o.nesterov)
             b[k] = b[k] - lr * direction
     return grad_norm2
 
 
 @_inlined_kernel
-def _rows_gradient(X, Y, W, b, weights, x_is_f, order, lo, hi, order_end, chunk_rows,
-                   n_threads, sum_W, sum_b, batch_X, batch_Y, batch_w, grad_W, grad_b, chunk_W,
-                   chunk_b, chunk_sq, block_W, block_b, resid):
-    # NumPy: _reference.rows_gradient(X, Y, W, b, weights, order[lo:hi]): unnormalised
-    # sums (s R).T @ X[rows] into sum_W, (s R).sum(0) into sum_b; returns sum(s R R) / 2.
-    # The rows are gathered, batch_X.shape[0] at a time, into C-ordered buffers that
-    # stay in cache, and each piece goes through the fused gradient with a total
-    # weight of 1 (dividing by 1 and by 2 is exact: the sums come back unscaled).
-    # Each row asks for the row PREFETCH_ROWS_AHEAD entries further in order[:order_end]
-    # (into the next batch, if need be).
+def _gather_piece(data, piece_lo, n_rows, order_end, block_rows, batch):
+    # NumPy: batch.batch_X[:n_rows] = X[order[piece_lo:piece_lo + n_rows]] (and Y, the
+    # weights), unless the rows are one block of consecutive rows of X (a single row
+    # always is, and so are the batches of an unshuffled epoch), read where they are:
+    # returns whether they are. Each row asks for the row PREFETCH_ROWS_AHEAD entries
+    # further in order[:order_end] (into the next batch, if need be).
+    X, Y, weights, order = data.X, data.Y, data.weights, data.order
+    first = order[piece_lo]
+    in_place = n_rows <= block_rows
+    for i in range(1, n_rows if in_place else 0):
+        if order[piece_lo + i] != first + i:
+            in_place = False
+            break
+    for i in range(n_rows):
+        ahead = piece_lo + i + PREFETCH_ROWS_AHEAD
+        if ahead < order_end:
+            _prefetch_row(X, Y, order[ahead])
+        if in_place:
+            continue
+        row = order[piece_lo + i]
+        # (x_is_f is for the Cython mirror, which reads X through a raw pointer;
+        # Numba's X[row, j] follows X's strides in either layout.)
+        for j in range(X.shape[1]):
+            batch.batch_X[i, j] = X[row, j]
+        for k in range(Y.shape[1]):
+            batch.batch_Y[i, k] = Y[row, k]
+        if weights.shape[0] > 0:
+            batch.batch_w[i] = weights[row]
+    return in_place
+
+
+@_inlined_kernel
+def _block_sums(data, W, b, first, n_rows, in_place, s, batch):
+    # One block (every small mini-batch): its sums without the chunk bookkeeping of
+    # gradient(), which would add them to zeroed float64 totals and divide by 1 and
+    # 2: the same numbers, bit for bit, at a fraction of the cost of a per-sample
+    # update. Adds them to batch.sum_W, batch.sum_b; returns sum(s R R) / 2.
+    block_W, block_b = s.block_W, s.block_b
     n_targets, n_features = W.shape
-    piece_rows = batch_X.shape[0]
-    block_rows = resid.shape[2]
-    weighted = weights.shape[0] > 0
     for k in range(n_targets):
-        sum_b[k] = 0.0
+        block_b[0, k] = 0.0
         for j in range(n_features):
-            sum_W[k, j] = 0.0
+            block_W[0, k, j] = 0.0
+    if not in_place:
+        sq_sum = _accumulate_block_c(batch.batch_X, batch.batch_Y, W, b, batch.batch_w, 0,
+                                     n_rows, 0, block_W, block_b)
+    elif data.x_is_f:
+        sq_sum = _accumulate_block_f(data.X, data.Y, W, b, data.weights, first, first + n_rows,
+                                     0, block_W, block_b, s.resid)
+    else:
+        sq_sum = _accumulate_block_c(data.X, data.Y, W, b, data.weights, first, first + n_rows,
+                                     0, block_W, block_b)
+    for k in range(n_targets):
+        batch.sum_b[k] += block_b[0, k]
+        for j in range(n_features):
+            batch.sum_W[k, j] += block_W[0, k, j]
+    return 0.5 * sq_sum
+
+
+@_inlined_kernel
+def _rows_gradient(data, model, lo, hi, order_end, scratch):
+    # NumPy: _reference.rows_gradient(X, Y, W, b, weights, order[lo:hi]): unnormalised
+    # sums (s R).T @ X[rows] into batch.sum_W, (s R).sum(0) into batch.sum_b; returns
+    # sum(s R R) / 2. The rows are gathered, batch_X.shape[0] at a time, into
+    # C-ordered buffers that stay in cache, and each piece goes through the fused
+    # gradient with a total weight of 1 (dividing by 1 and by 2 is exact: the sums
+    # come back unscaled).
+    W, b = model.W, model.b
+    s, batch = scratch.gradient, scratch.batch
+    n_targets, n_features = W.shape
+    piece_rows = batch.batch_X.shape[0]
+    block_rows = s.resid.shape[2]
+    for k in range(n_targets):
+        batch.sum_b[k] = 0.0
+        for j in range(n_features):
+            batch.sum_W[k, j] = 0.0
     half_sq = 0.0
     piece_lo = lo
     while piece_lo < hi:  # NumPy: for piece_lo in range(lo, hi, piece_rows)
         n_rows = min(piece_rows, hi - piece_lo)
-        # One block of rows that are consecutive in X (a single row always is, and so
-        # are the batches of an unshuffled epoch) is read where it is, ungathered.
-        first = order[piece_lo]
-        in_place = n_rows <= block_rows
-        for i in range(1, n_rows if in_place else 0):
-            if order[piece_lo + i] != first + i:
-                in_place = False
-                break
-        for i in range(n_rows):  # NumPy: batch_X[:n_rows] = X[order[piece_lo:...]]
-            ahead = piece_lo + i + PREFETCH_ROWS_AHEAD
-            if ahead < order_end:
-                _prefetch_row(X, Y, order[ahead])
-            if in_place:
-                continue
-            row = order[piece_lo + i]
-            # (x_is_f is for the Cython mirror, which reads X through a raw pointer;
-            # Numba's X[row, j] follows X's strides in either layout.)
-            for j in range(n_features):
-                batch_X[i, j] = X[row, j]
-            for k in range(n_targets):
-                batch_Y[i, k] = Y[row, k]
-            if weighted:
-                batch_w[i] = weights[row]
+        in_place = _gather_piece(data, piece_lo, n_rows, order_end, block_rows, batch)
         if n_rows <= block_rows:
-            # One block (every small mini-batch): its sums without the chunk
-            # bookkeeping of gradient(), which would add them to zeroed float64 totals
-            # and divide by 1 and 2: the same numbers, bit for bit, at a fraction of
-            # the cost of a per-sample update.
-            for k in range(n_targets):
-                block_b[0, k] = 0.0
-                for j in range(n_features):
-                    block_W[0, k, j] = 0.0
-            if not in_place:
-                sq_sum = _accumulate_block_c(batch_X, batch_Y, W, b, batch_w, 0, n_rows, 0,
-                                             block_W, block_b)
-            elif x_is_f:
-                sq_sum = _accumulate_block_f(X, Y, W, b, weights, first, first + n_rows, 0,
-                                             block_W, block_b, resid)
-            else:
-                sq_sum = _accumulate_block_c(X, Y, W, b, weights, first, first + n_rows, 0,
-                                             block_W, block_b)
-            half_sq += 0.5 * sq_sum
-            for k in range(n_targets):
-                sum_b[k] += block_b[0, k]
-                for j in range(n_features):
-                    sum_W[k, j] += block_W[0, k, j]
+            half_sq += _block_sums(data, W, b, data.order[piece_lo], n_rows, in_place, s,
+                                   batch)
         else:
-            half_sq += gradient(batch_X[:n_rows], batch_Y[:n_rows], W, b, batch_w[:n_rows],
-                                1.0, False, chunk_rows, n_threads, grad_W, grad_b, chunk_W,
-                                chunk_b, chunk_sq, block_W, block_b, resid)
+            half_sq += gradient(batch.batch_X[:n_rows], batch.batch_Y[:n_rows], W, b,
+                                batch.batch_w[:n_rows], 1.0, False, s)
             for k in range(n_targets):
-                sum_b[k] += grad_b[k]
+                batch.sum_b[k] += s.grad_b[k]
                 for j in range(n_features):
-                    sum_W[k, j] += grad_W[k, j]
+                    batch.sum_W[k, j] += s.grad_W[k, j]
         piece_lo += n_rows
     return half_sq
 
@@ -612,130 +624,124 @@ def _shuffle(order, n, rng_state):
         order[i], order[j] = order[j], order[i]
 
 
+# The schedule's rules, written once in _layout (the reference runs them as they are).
+_step_size = _inlined_kernel(_layout.step_size)
+_end_of_epoch = _kernel(_layout.end_of_epoch)
+
+
 @_inlined_kernel
-def _step_size(state, schedule, power_t):
-    # _reference.step_size
-    if schedule == INVSCALING:
-        return state[LR] / (1.0 + state[T]) ** power_t
-    return state[LR]
-
-
-@_kernel
-def _end_of_epoch(state, score, lr, schedule, tol, n_iter_no_change, plateau_stops):
-    # _reference.end_of_epoch: the plateau test; True if the fit must stop
-    if score < (1.0 - tol) * state[BEST]:
-        state[NO_IMPROVE] = 0.0
+def _batch_gradient(data, model, o, state, batch, scratch):
+    # NumPy: _reference._batch_gradient: the batch's gradient (the unbiased estimate
+    # with mini-batches) into scratch.gradient.grad_W, grad_b; adds the batch's share
+    # of the objective to the epoch's loss.
+    s = scratch.gradient
+    W = model.W
+    n_samples = data.X.shape[0]
+    if o.batch_size >= n_samples:  # direct: every row, in order, no gather
+        batch_rows = n_samples
+        loss = gradient(data.X, data.Y, W, model.b, data.weights, data.train_weight,
+                        data.x_is_f, s)
     else:
-        state[NO_IMPROVE] += 1.0
-    state[BEST] = min(state[BEST], score)
-    if state[NO_IMPROVE] >= n_iter_no_change:
-        if schedule == ADAPTIVE:
-            state[NO_IMPROVE] = 0.0
-            state[LR] /= ADAPTIVE_DIVISOR
-            return state[LR] < ADAPTIVE_MIN_RATIO * lr
-        return plateau_stops
-    return False
+        lo = batch * o.batch_size
+        hi = min(lo + o.batch_size, o.n_train)
+        batch_rows = hi - lo
+        half_sq = _rows_gradient(data, model, lo, hi, o.n_train, scratch)
+        # NumPy: grad_W = sum_W / (|B| * mean(s)): the unbiased estimate
+        scale = batch_rows * data.train_weight / o.n_train
+        for k in range(W.shape[0]):
+            s.grad_b[k] = scratch.batch.sum_b[k] / scale
+            for j in range(W.shape[1]):
+                s.grad_W[k, j] = scratch.batch.sum_W[k, j] / scale
+        loss = half_sq / data.train_weight
+    state[EPOCH_LOSS] += loss + batch_rows / o.n_train * _penalty(W, o.l1, o.l2,
+                                                                  o.n_penalized)
+
+
+@_inlined_kernel
+def _loss_diverged(state):
+    # _reference._loss_diverged. "not <=" so that NaN counts, and the cap so that inf
+    # does (even when the first loss itself overflowed): the API names the cause.
+    if np.isnan(state[FIRST_LOSS]):
+        state[FIRST_LOSS] = state[EPOCH_LOSS]
+    bar = min(DIVERGENCE_FACTOR * max(state[FIRST_LOSS], _TINY), _HUGE)
+    return not state[EPOCH_LOSS] <= bar
+
+
+@_inlined_kernel
+def _end_epoch(data, model, o, state, history, epochs, step, grad_norm2, n_batches, scratch):
+    # _reference._end_epoch: the epoch's history row and its stopping tests
+    n_samples = data.X.shape[0]
+    validation_loss = np.nan
+    if o.early_stopping:
+        validation_loss = _rows_gradient(data, model, o.n_train, n_samples, n_samples,
+                                         scratch) / data.val_weight
+    history[epochs, 0] = state[EPOCH_LOSS]
+    history[epochs, 1] = np.sqrt(state[EPOCH_GRAD_NORM2] / n_batches)
+    history[epochs, 2] = step
+    history[epochs, 3] = validation_loss
+    epochs += 1
+    state[EPOCH] += 1.0  # after its history row: the epoch is complete
+    if not state[EPOCH_GRAD_NORM2] <= _HUGE or (o.early_stopping
+                                                and not validation_loss <= _HUGE):
+        # An overflowing gradient norm would pass any tol test, and a NaN in the
+        # held-out rows would pass as a plateau: stop, the API names the cause.
+        return epochs, DIVERGED
+    exact = n_batches == 1 and not o.early_stopping
+    if exact:
+        if state[THRESHOLD] < 0:
+            state[THRESHOLD] = o.tol * o.tol * max(grad_norm2, o.ref_grad_norm2)
+        if o.tol > 0 and grad_norm2 <= state[THRESHOLD]:
+            return epochs, CONVERGED
+    score = validation_loss if o.early_stopping else state[EPOCH_LOSS]
+    # A full batch: only a loss that does not decrease at all is a plateau.
+    plateau_stops = o.early_stopping or (n_batches > 1 and o.tol > 0)
+    if _end_of_epoch(state, score, o.lr, o.schedule, 0.0 if exact else o.tol,
+                     o.n_iter_no_change, plateau_stops):
+        return epochs, CONVERGED
+    return epochs, MAX_ITER
 
 
 @_kernel
-def fit(X, Y, W, b, weights, train_weight, val_weight, x_is_f, chunk_rows, n_threads,
-        order, n_train, batch_size, shuffle_rows, rng_state,
-        lr, schedule, power_t, tol, n_iter_no_change, early_stopping, ref_grad_norm2,
-        fit_intercept, l1, l2, n_penalized, momentum, nesterov,
-        state, velocity_W, velocity_b, history, max_updates,
-        grad_W, grad_b, sum_W, sum_b, batch_X, batch_Y, batch_w,
-        chunk_W, chunk_b, chunk_sq, block_W, block_b, resid):
+def fit(data, model, options, optimizer, scratch, history, max_updates):
     """Run at most max_updates updates and len(history) epochs of (mini-batch)
-    gradient descent, updating W, b and the optimiser state in place; return
-    (n_epochs, status). The algorithm, its stopping rules and the state:
+    gradient descent, updating the model (W, b) and the optimiser in place; return
+    (n_epochs, status). The bundles are _layout's (FitData, Model, FitOptions,
+    OptimizerArrays, FitScratch); the algorithm, its stopping rules and the state:
     _reference.fit. The scratch buffers are sized by _backends.CompiledBackend:
     for X itself on the direct path (a full batch of every row in order), for a
     gathered piece of rows (batch_X) otherwise."""
-    n_samples = X.shape[0]
-    n_targets, n_features = W.shape
-    direct = batch_size >= n_samples
-    n_batches = (n_train + batch_size - 1) // batch_size
-    max_epochs = history.shape[0]
+    o, state = options, optimizer.state
+    n_batches = (o.n_train + o.batch_size - 1) // o.batch_size
     epochs = 0
     for _ in range(max_updates):
-        if epochs == max_epochs:
+        if epochs == history.shape[0]:
             break
         batch = np.int64(state[BATCH])
         if batch == 0:
-            if shuffle_rows and n_batches > 1:
-                _shuffle(order, n_train, rng_state)
+            if o.shuffle and n_batches > 1:
+                _shuffle(data.order, o.n_train, optimizer.rng_state)
             state[EPOCH_LOSS] = 0.0
             state[EPOCH_GRAD_NORM2] = 0.0
-        if direct:
-            batch_rows = n_samples
-            loss = gradient(X, Y, W, b, weights, train_weight, x_is_f, chunk_rows, n_threads,
-                            grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
-        else:
-            lo = batch * batch_size
-            hi = min(lo + batch_size, n_train)
-            batch_rows = hi - lo
-            half_sq = _rows_gradient(X, Y, W, b, weights, x_is_f, order, lo, hi, n_train,
-                                     chunk_rows, n_threads, sum_W, sum_b, batch_X, batch_Y, batch_w,
-                                     grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W,
-                                     block_b, resid)
-            # NumPy: grad_W = sum_W / (|B| * mean(s)): the unbiased estimate
-            scale = batch_rows * train_weight / n_train
-            for k in range(n_targets):
-                grad_b[k] = sum_b[k] / scale
-                for j in range(n_features):
-                    grad_W[k, j] = sum_W[k, j] / scale
-            loss = half_sq / train_weight
-        state[EPOCH_LOSS] += loss + batch_rows / n_train * _penalty(W, l1, l2, n_penalized)
+        _batch_gradient(data, model, o, state, batch, scratch)
         last = batch == n_batches - 1
-        epoch_loss = state[EPOCH_LOSS]
-        if last:
-            if np.isnan(state[FIRST_LOSS]):
-                state[FIRST_LOSS] = epoch_loss
-            # "not <=" so that NaN counts, and the cap so that inf does (even when the
-            # first loss itself overflowed): the API names the cause.
-            if not epoch_loss <= min(DIVERGENCE_FACTOR * max(state[FIRST_LOSS], _TINY), _HUGE):
-                history[epochs, 0] = epoch_loss
-                for column in range(1, history.shape[1]):
-                    history[epochs, column] = np.nan
-                return epochs + 1, DIVERGED
-        step = _step_size(state, schedule, power_t)
-        grad_norm2 = _update(W, b, grad_W, grad_b, step, fit_intercept, l1, l2, n_penalized,
-                             momentum, nesterov, velocity_W, velocity_b)
+        if last and _loss_diverged(state):
+            history[epochs, 0] = state[EPOCH_LOSS]
+            for column in range(1, history.shape[1]):
+                history[epochs, column] = np.nan
+            return epochs + 1, DIVERGED
+        step = _step_size(state, o.schedule, o.power_t)
+        grad_norm2 = _update(model, scratch.gradient.grad_W, scratch.gradient.grad_b, step, o,
+                             optimizer)
         state[T] += 1.0
         state[EPOCH_GRAD_NORM2] += grad_norm2
         state[BATCH] = batch + 1
         if not last:
             continue
         state[BATCH] = 0.0
-        validation_loss = np.nan
-        if early_stopping:
-            validation_loss = _rows_gradient(
-                X, Y, W, b, weights, x_is_f, order, n_train, n_samples, n_samples,
-                chunk_rows, n_threads, sum_W, sum_b, batch_X, batch_Y, batch_w, grad_W, grad_b,
-                chunk_W, chunk_b, chunk_sq, block_W, block_b, resid) / val_weight
-        history[epochs, 0] = epoch_loss
-        history[epochs, 1] = np.sqrt(state[EPOCH_GRAD_NORM2] / n_batches)
-        history[epochs, 2] = step
-        history[epochs, 3] = validation_loss
-        epochs += 1
-        state[EPOCH] += 1.0  # after its history row: the epoch is complete
-        if not state[EPOCH_GRAD_NORM2] <= _HUGE or (early_stopping
-                                                    and not validation_loss <= _HUGE):
-            # An overflowing gradient norm would pass any tol test, and a NaN in the
-            # held-out rows would pass as a plateau: stop, the API names the cause.
-            return epochs, DIVERGED
-        if n_batches == 1 and not early_stopping:
-            if state[THRESHOLD] < 0:
-                state[THRESHOLD] = tol * tol * max(grad_norm2, ref_grad_norm2)
-            if tol > 0 and grad_norm2 <= state[THRESHOLD]:
-                return epochs, CONVERGED
-        score = validation_loss if early_stopping else epoch_loss
-        # A full batch: only a loss that does not decrease at all is a plateau.
-        exact = n_batches == 1 and not early_stopping
-        plateau_stops = early_stopping or (n_batches > 1 and tol > 0)
-        if _end_of_epoch(state, score, lr, schedule, 0.0 if exact else tol, n_iter_no_change,
-                         plateau_stops):
-            return epochs, CONVERGED
+        epochs, status = _end_epoch(data, model, o, state, history, epochs, step, grad_norm2,
+                                    n_batches, scratch)
+        if status != MAX_ITER:
+            return epochs, status
     return epochs, MAX_ITER
 
 

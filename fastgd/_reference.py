@@ -18,21 +18,23 @@ Model, residual, objective and gradient::
 
 import numpy as np
 
-# Status codes returned by every backend's fit (kernels return the same integers).
-MAX_ITER = 0
-CONVERGED = 1
-DIVERGED = 2
-# ... and by the methods written in Python (_accelerated.py) and the API: the
-# iterations met tol, but the gradient computed afresh at the coefficients returned
-# did not, MAX_CHECKS times (the limit of the arithmetic on this data).
-UNCERTIFIED = 3
-MAX_CHECKS = 3
+from ._layout import (
+    BATCH,
+    CONVERGED,
+    DIVERGED,
+    DIVERGENCE_FACTOR,
+    EPOCH,
+    EPOCH_GRAD_NORM2,
+    EPOCH_LOSS,
+    FIRST_LOSS,
+    MAX_ITER,
+    THRESHOLD,
+    T,
+    end_of_epoch,
+    step_size,
+)
 
-# A fit is declared diverged as soon as its loss is not finite or exceeds this many
-# times the loss at the starting point. With lr < 2/L gradient descent on a quadratic
-# never increases the loss, so crossing this bar is proof of divergence, long before
-# the coefficients overflow. The compiled kernels use the same constant.
-DIVERGENCE_FACTOR = 1e4
+_MASK64 = (1 << 64) - 1
 
 
 def gradient(X, Y, W, b, sample_weight=None):
@@ -117,45 +119,7 @@ def proximal_step(W, grad_W, lr, l1, l2, n_penalized):
     return step, mapping
 
 
-# Indices into the optimiser state, a float64 array of N_STATE entries that every
-# backend's fit reads and updates. It is what carries a fit from one kernel call to
-# the next (the API returns to Python between calls: see _api.fit_resumable) and from one
-# partial_fit to the next.
-T = 0  # updates made so far: the time of the invscaling schedule
-EPOCH = 1  # epochs completed
-BATCH = 2  # the next mini-batch of the current epoch (0: a new epoch starts)
-LR = 3  # the base step: lr, divided by ADAPTIVE_DIVISOR at each plateau of "adaptive"
-FIRST_LOSS = 4  # the loss of the first epoch: the divergence bar's reference (NaN: unset)
-THRESHOLD = 5  # squared gradient-norm threshold of the full-batch tol test (< 0: unset)
-BEST = 6  # the lowest epoch score so far (training or validation loss)
-NO_IMPROVE = 7  # consecutive epochs whose score did not improve on BEST by tol
-EPOCH_LOSS = 8  # the current epoch's loss, summed over its mini-batches so far
-EPOCH_GRAD_NORM2 = 9  # the current epoch's squared gradient-map norms, summed
-N_STATE = 10
 
-# Step-size schedules (the integer the kernels take).
-SCHEDULES = ("constant", "invscaling", "adaptive")
-CONSTANT, INVSCALING, ADAPTIVE = range(3)
-# "adaptive" divides the step by this at each plateau, and stops once it is below
-# ADAPTIVE_MIN_RATIO times the starting step (scikit-learn's SGD divides by 5 too).
-ADAPTIVE_DIVISOR = 5.0
-ADAPTIVE_MIN_RATIO = 1e-6
-
-# Columns of the history array: one row per epoch.
-HISTORY_COLUMNS = ("loss", "grad_norm", "lr", "validation_loss")
-N_HISTORY = len(HISTORY_COLUMNS)
-
-_MASK64 = (1 << 64) - 1
-
-
-def new_state(lr):
-    """The optimiser state at the start of a fit with step ``lr``."""
-    state = np.zeros(N_STATE)
-    state[LR] = lr
-    state[FIRST_LOSS] = np.nan
-    state[THRESHOLD] = -1.0
-    state[BEST] = np.inf
-    return state
 
 
 def next_random(rng_state):
@@ -183,35 +147,6 @@ def shuffle(order, n, rng_state):
         order[i], order[j] = order[j], order[i]
 
 
-def step_size(state, schedule, power_t):
-    """The step of the next update: ``LR``, or ``LR / (1 + T) ** power_t`` (invscaling)."""
-    if schedule == INVSCALING:
-        return state[LR] / (1.0 + state[T]) ** power_t
-    return state[LR]
-
-
-def end_of_epoch(state, score, lr, schedule, tol, n_iter_no_change, plateau_stops):
-    """The plateau test at the end of an epoch; True if the fit must stop.
-
-    An epoch improves when its score (the training loss, or the validation loss with
-    early stopping) is below ``(1 - tol) * BEST``. After ``n_iter_no_change``
-    epochs in a row without improvement, "adaptive" divides the step by
-    ADAPTIVE_DIVISOR (and stops once it is below ADAPTIVE_MIN_RATIO * lr); the
-    other schedules stop if ``plateau_stops``.
-    """
-    if score < (1.0 - tol) * state[BEST]:
-        state[NO_IMPROVE] = 0.0
-    else:
-        state[NO_IMPROVE] += 1.0
-    state[BEST] = min(state[BEST], score)
-    if state[NO_IMPROVE] >= n_iter_no_change:
-        if schedule == ADAPTIVE:
-            state[NO_IMPROVE] = 0.0
-            state[LR] /= ADAPTIVE_DIVISOR
-            return state[LR] < ADAPTIVE_MIN_RATIO * lr
-        return plateau_stops
-    return False
-
 
 def rows_gradient(X, Y, W, b, weights, rows):
     """Unnormalised sums over ``rows``: ``((s R).T @ X, (s R).sum(0), (s R * R).sum() / 2)``.
@@ -224,14 +159,14 @@ def rows_gradient(X, Y, W, b, weights, rows):
     W64, Yr = W.astype(np.float64), Y[rows].astype(np.float64)
     scores = Xr.dot(W64[0])[:, None] if W.shape[0] == 1 else Xr @ W64.T
     R = scores + b.astype(np.float64) - Yr
-    s = np.ones(R.shape[0]) if weights is None else weights[rows].astype(np.float64)
+    s = np.ones(R.shape[0]) if weights is None or not len(weights) else \
+        weights[rows].astype(np.float64)
     sR = s[:, None] * R
     sum_W = Xr.T.dot(sR[:, 0])[None, :] if W.shape[0] == 1 else sR.T @ Xr
     return sum_W, sR.sum(axis=0), float(np.sum(sR * R)) / 2
 
 
-def momentum_step(W, grad_W, mapping, grad_b, lr, l1, l2, n_penalized, momentum, nesterov,
-                  velocity_W, velocity_b, fit_intercept=True):
+def momentum_step(W, grad_W, mapping, grad_b, lr, options, velocity_W, velocity_b):
     """The momentum step from W (float64); updates the velocities in place and
     returns ``(W_new, direction_b)`` (b moves by ``-lr * direction_b``).
 
@@ -246,39 +181,36 @@ def momentum_step(W, grad_W, mapping, grad_b, lr, l1, l2, n_penalized, momentum,
     which is FISTA with a constant momentum; its iterates are extrapolated points,
     so the fit returns the proximal point of the last one (``_api``).
     """
-    p = n_penalized
+    o, p = options, options.n_penalized
     smooth = grad_W.copy()
-    smooth[:, :p] += l2 * W[:, :p]
-    if nesterov:
-        velocity_W[...] = momentum * velocity_W + mapping
-        W_new = W - lr * (mapping + momentum * velocity_W)
+    smooth[:, :p] += o.l2 * W[:, :p]
+    if o.nesterov:
+        velocity_W[...] = o.momentum * velocity_W + mapping
+        W_new = W - lr * (mapping + o.momentum * velocity_W)
     else:
-        direction = smooth + momentum * velocity_W
+        direction = smooth + o.momentum * velocity_W
         W_new = W - lr * direction
         velocity_W[...] = direction
-        if l1 > 0:
-            W_new[:, :p], velocity_W[:, :p] = prox_l1(W[:, :p], direction[:, :p], lr, l1)
+        if o.l1 > 0:
+            W_new[:, :p], velocity_W[:, :p] = prox_l1(W[:, :p], direction[:, :p], lr, o.l1)
     direction_b = grad_b
-    if fit_intercept:  # an intercept held fixed keeps no velocity
-        velocity_b[:, 0] = momentum * velocity_b[:, 0] + grad_b
-        direction_b = grad_b + momentum * velocity_b[:, 0] if nesterov else velocity_b[:, 0]
+    if o.fit_intercept:  # an intercept held fixed keeps no velocity
+        velocity_b[:, 0] = o.momentum * velocity_b[:, 0] + grad_b
+        direction_b = grad_b + o.momentum * velocity_b[:, 0] if o.nesterov else velocity_b[:, 0]
     return W_new, direction_b
 
 
-def fit(X, Y, W, b, weights, train_weight, val_weight, order, n_train, batch_size,
-        shuffle_rows, rng_state,
-        lr, schedule, power_t, tol, n_iter_no_change, early_stopping, ref_grad_norm2,
-        fit_intercept, l1, l2, n_penalized, momentum, nesterov,
-        state, velocity_W, velocity_b, history, max_updates):
+def fit(data, model, options, optimizer, scratch, history, max_updates):
     """(Mini-batch, proximal) gradient descent; updates W, b and the state in place.
 
-    The training rows are ``order[:n_train]`` (all rows, in order, unless early
-    stopping holds out ``order[n_train:]`` for validation); ``train_weight`` and
-    ``val_weight`` are the float64 totals of their weights (their counts without
-    weights), as ``_backends._training_weights`` computes them. An epoch cuts them into
+    The bundles are those of ``_layout`` (``scratch`` is unused here). The training
+    rows are ``order[:n_train]`` (all rows, in order, unless early stopping holds
+    out ``order[n_train:]`` for validation); ``train_weight`` and ``val_weight`` are
+    the float64 totals of their weights (their counts without weights), as
+    ``_backends._training_weights`` computes them. An epoch cuts them into
     ``ceil(n_train / batch_size)`` mini-batches of ``batch_size`` consecutive
     entries of ``order`` (the last may be smaller), after shuffling
-    ``order[:n_train]`` when ``shuffle_rows`` and there is more than one batch.
+    ``order[:n_train]`` when ``shuffle`` and there is more than one batch.
     Each mini-batch B makes one update with the unbiased estimate of the full
     gradient ``sum_B s_i r_i x_i / (|B| * mean(s))`` (s = weights, 1 without them;
     the mean is over the training rows): a full batch gives the exact gradient
@@ -316,83 +248,115 @@ def fit(X, Y, W, b, weights, train_weight, val_weight, order, n_train, batch_siz
     the state then holds where to resume. Returns ``(n_epochs, status)``: the
     number of epochs completed in this call (rows of history written).
     """
-    n_samples = X.shape[0]
-    direct = batch_size >= n_samples  # a full batch of every row in order
-    n_batches = -(-n_train // batch_size)
+    o, state = options, optimizer.state
+    n_batches = -(-o.n_train // o.batch_size)
     epochs = 0
     for _ in range(max_updates):
         if epochs == len(history):
             break
         batch = int(state[BATCH])
         if batch == 0:
-            if shuffle_rows and n_batches > 1:
-                shuffle(order, n_train, rng_state)
+            if o.shuffle and n_batches > 1:
+                shuffle(data.order, o.n_train, optimizer.rng_state)
             state[EPOCH_LOSS] = state[EPOCH_GRAD_NORM2] = 0.0
-        # A slice for the full batch: X[rows] is then a view, not a copy of X.
-        rows = slice(None) if direct else order[batch * batch_size:
-                                                min((batch + 1) * batch_size, n_train)]
-        batch_rows = n_samples if direct else len(rows)
-        sum_W, sum_b, half_sq = rows_gradient(X, Y, W, b, weights, rows)
-        scale = batch_rows * train_weight / n_train
-        grad_W, grad_b = sum_W / scale, sum_b / scale
-        state[EPOCH_LOSS] += half_sq / train_weight + batch_rows / n_train * penalty(
-            W, l1, l2, n_penalized)
+        grad_W, grad_b = _batch_gradient(data, model, o, state, batch)
         last = batch == n_batches - 1
-        epoch_loss = state[EPOCH_LOSS]
-        if last:
-            if np.isnan(state[FIRST_LOSS]):
-                state[FIRST_LOSS] = epoch_loss
-            # NaN fails "<=", and inf fails the cap even when the first loss overflowed
-            bar = DIVERGENCE_FACTOR * max(state[FIRST_LOSS], np.finfo(np.float64).tiny)
-            if not epoch_loss <= min(bar, np.finfo(np.float64).max):
-                history[epochs] = (epoch_loss, np.nan, np.nan, np.nan)
-                return epochs + 1, DIVERGED
-        step = step_size(state, schedule, power_t)
-        # The step is taken in float64 and rounded once to the coefficients' dtype,
-        # as the kernels do.
-        W_new, mapping = proximal_step(W.astype(np.float64), grad_W, step, l1, l2,
-                                       n_penalized)
-        grad_norm2 = float(np.sum(mapping * mapping))
-        if fit_intercept:
-            grad_norm2 += float(np.sum(grad_b * grad_b))
-        direction_b = grad_b
-        if momentum > 0:
-            W_new, direction_b = momentum_step(W.astype(np.float64), grad_W, mapping, grad_b,
-                                               step, l1, l2, n_penalized, momentum, nesterov,
-                                               velocity_W, velocity_b, fit_intercept)
-        W[...] = W_new
-        if fit_intercept:
-            b[...] = b - step * direction_b
+        if last and _loss_diverged(state):
+            history[epochs] = (state[EPOCH_LOSS], np.nan, np.nan, np.nan)
+            return epochs + 1, DIVERGED
+        step = step_size(state, o.schedule, o.power_t)
+        grad_norm2 = _update(model, grad_W, grad_b, step, o, optimizer)
         state[T] += 1
         state[EPOCH_GRAD_NORM2] += grad_norm2
         state[BATCH] = batch + 1
         if not last:
             continue
         state[BATCH] = 0
-        validation_loss = np.nan
-        if early_stopping:
-            validation_loss = rows_gradient(X, Y, W, b, weights, order[n_train:])[2] / val_weight
-        history[epochs] = (epoch_loss, np.sqrt(state[EPOCH_GRAD_NORM2] / n_batches), step,
-                           validation_loss)
-        epochs += 1
-        state[EPOCH] += 1  # after its history row: the epoch is complete
-        if not (np.isfinite(state[EPOCH_GRAD_NORM2])
-                and (np.isfinite(validation_loss) or not early_stopping)):
-            # An overflowing gradient norm would pass any tol test, and a NaN in the
-            # held-out rows would pass as a plateau: stop, the API names the cause.
-            return epochs, DIVERGED
-        if n_batches == 1 and not early_stopping:
-            if state[THRESHOLD] < 0:
-                state[THRESHOLD] = tol * tol * max(grad_norm2, ref_grad_norm2)
-            if tol > 0 and grad_norm2 <= state[THRESHOLD]:
-                return epochs, CONVERGED
-        score = validation_loss if early_stopping else epoch_loss
-        # Full-batch gradient descent with a stable step decreases the loss at every
-        # iteration: there, only a loss that does not decrease at all is a plateau
-        # (the sign of too large a step), whatever tol says about the gradient.
-        exact = n_batches == 1 and not early_stopping
-        plateau_stops = early_stopping or (n_batches > 1 and tol > 0)
-        if end_of_epoch(state, score, lr, schedule, 0.0 if exact else tol, n_iter_no_change,
-                        plateau_stops):
+        epochs, status = _end_epoch(data, model, o, state, history, epochs, step, grad_norm2,
+                                    n_batches)
+        if status != MAX_ITER:
+            return epochs, status
+    return epochs, MAX_ITER
+
+
+def _batch_rows(data, options, batch):
+    """The rows of mini-batch ``batch``: a slice for a full batch of every row in
+    order (X[rows] is then a view, not a copy of X)."""
+    if options.batch_size >= data.X.shape[0]:
+        return slice(None), data.X.shape[0]
+    rows = data.order[batch * options.batch_size:
+                      min((batch + 1) * options.batch_size, options.n_train)]
+    return rows, len(rows)
+
+
+def _batch_gradient(data, model, o, state, batch):
+    """The mini-batch's unbiased gradient estimate; adds its share of the objective
+    to the epoch's loss."""
+    rows, batch_rows = _batch_rows(data, o, batch)
+    sum_W, sum_b, half_sq = rows_gradient(data.X, data.Y, model.W, model.b, data.weights, rows)
+    scale = batch_rows * data.train_weight / o.n_train
+    state[EPOCH_LOSS] += half_sq / data.train_weight + batch_rows / o.n_train * penalty(
+        model.W, o.l1, o.l2, o.n_penalized)
+    return sum_W / scale, sum_b / scale
+
+
+def _loss_diverged(state):
+    """At an epoch's last batch: is its loss non-finite or above the divergence bar?"""
+    epoch_loss = state[EPOCH_LOSS]
+    if np.isnan(state[FIRST_LOSS]):
+        state[FIRST_LOSS] = epoch_loss
+    # NaN fails "<=", and inf fails the cap even when the first loss overflowed
+    bar = DIVERGENCE_FACTOR * max(state[FIRST_LOSS], np.finfo(np.float64).tiny)
+    return not epoch_loss <= min(bar, np.finfo(np.float64).max)
+
+
+def _update(model, grad_W, grad_b, step, o, optimizer):
+    """The (proximal, momentum) step, taken in float64 and rounded once to the
+    coefficients' dtype, as the kernels do; returns the squared gradient-map norm."""
+    W, b = model
+    W_new, mapping = proximal_step(W.astype(np.float64), grad_W, step, o.l1, o.l2,
+                                   o.n_penalized)
+    grad_norm2 = float(np.sum(mapping * mapping))
+    if o.fit_intercept:
+        grad_norm2 += float(np.sum(grad_b * grad_b))
+    direction_b = grad_b
+    if o.momentum > 0:
+        W_new, direction_b = momentum_step(W.astype(np.float64), grad_W, mapping, grad_b,
+                                           step, o, optimizer.velocity_W, optimizer.velocity_b)
+    W[...] = W_new
+    if o.fit_intercept:
+        b[...] = b - step * direction_b
+    return grad_norm2
+
+
+def _end_epoch(data, model, o, state, history, epochs, step, grad_norm2, n_batches):
+    """The epoch's history row and its stopping tests; returns (epochs, status)."""
+    validation_loss = np.nan
+    if o.early_stopping:
+        validation_loss = rows_gradient(data.X, data.Y, model.W, model.b, data.weights,
+                                        data.order[o.n_train:])[2] / data.val_weight
+    epoch_loss = state[EPOCH_LOSS]
+    history[epochs] = (epoch_loss, np.sqrt(state[EPOCH_GRAD_NORM2] / n_batches), step,
+                       validation_loss)
+    epochs += 1
+    state[EPOCH] += 1  # after its history row: the epoch is complete
+    if not (np.isfinite(state[EPOCH_GRAD_NORM2])
+            and (np.isfinite(validation_loss) or not o.early_stopping)):
+        # An overflowing gradient norm would pass any tol test, and a NaN in the
+        # held-out rows would pass as a plateau: stop, the API names the cause.
+        return epochs, DIVERGED
+    exact = n_batches == 1 and not o.early_stopping
+    if exact:
+        if state[THRESHOLD] < 0:
+            state[THRESHOLD] = o.tol * o.tol * max(grad_norm2, o.ref_grad_norm2)
+        if o.tol > 0 and grad_norm2 <= state[THRESHOLD]:
             return epochs, CONVERGED
+    score = validation_loss if o.early_stopping else epoch_loss
+    # Full-batch gradient descent with a stable step decreases the loss at every
+    # iteration: there, only a loss that does not decrease at all is a plateau
+    # (the sign of too large a step), whatever tol says about the gradient.
+    plateau_stops = o.early_stopping or (n_batches > 1 and o.tol > 0)
+    if end_of_epoch(state, score, o.lr, o.schedule, 0.0 if exact else o.tol,
+                    o.n_iter_no_change, plateau_stops):
+        return epochs, CONVERGED
     return epochs, MAX_ITER

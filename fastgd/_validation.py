@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 
 from ._backends import BACKENDS
-from ._reference import SCHEDULES
+from ._layout import SCHEDULES
 
 
 class CopyWarning(UserWarning):

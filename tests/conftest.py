@@ -7,8 +7,9 @@ the oracle for the math, over the same parameters.
 import numpy as np
 import pytest
 
-COMPILED_BACKENDS = ("numba", "cython")
-ALL_BACKENDS = COMPILED_BACKENDS + ("numpy",)
+from fastgd._backends import BACKENDS as ALL_BACKENDS  # the one registry
+from fastgd._backends import COMPILED_BACKENDS
+
 DTYPES = (np.float64, np.float32)
 LAYOUTS = ("C", "F")
 # (n_samples, n_features, n_targets); n_targets=None means 1-D y. Includes N=1, D=1,

@@ -1,5 +1,6 @@
 """Backend discovery, lazy loading, the missing-extension path and the main job."""
 
+import dataclasses
 import subprocess
 import sys
 
@@ -37,8 +38,12 @@ def test_import_does_not_import_numba():
 @pytest.fixture
 def cython_missing(monkeypatch):
     """Make the Cython extension look uninstalled, as after a failed build."""
-    monkeypatch.setitem(_backends._MODULES, "cython", "fastgd._no_such_extension")
-    monkeypatch.setattr(_backends, "_loaded", {"numpy": _backends.NumpyBackend()})
+    cython = _backends._SPECS["cython"]
+    missing = dataclasses.replace(cython, module="fastgd._no_such_extension")
+    specs = tuple(missing if spec is cython else spec for spec in _backends.BACKEND_SPECS)
+    monkeypatch.setattr(_backends, "BACKEND_SPECS", specs)
+    monkeypatch.setitem(_backends._SPECS, "cython", missing)
+    monkeypatch.setattr(_backends, "_loaded", {})
 
 
 def test_missing_cython_raises_import_error_saying_how(cython_missing):
@@ -50,10 +55,19 @@ def test_missing_cython_raises_import_error_saying_how(cython_missing):
     assert result.backend == "numba"
 
 
-def test_cython_reports_openmp_flag():
+def test_cython_is_built_with_openmp():
+    # The test environment builds with GCC, which has OpenMP: an extension built
+    # without it would run every fit on one thread (max_threads() == 1) in silence.
     from fastgd import _cython_kernels
 
-    assert isinstance(_cython_kernels.OPENMP, bool)
+    assert _cython_kernels.OPENMP is True
+
+
+def test_registry_lists_every_backend_once_in_auto_order():
+    names = [spec.name for spec in _backends.BACKEND_SPECS]
+    assert names == list(_backends.BACKENDS) and len(set(names)) == len(names)
+    assert names[-1] == "numpy"  # the reference: always there, tried last
+    assert set(_backends.COMPILED_BACKENDS) == set(names) - {"numpy"}
 
 
 def test_main_job_runs_every_backend():

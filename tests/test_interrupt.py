@@ -1,6 +1,6 @@
 """Long fits a person can watch and stop: callback, verbose, Ctrl-C.
 
-The kernels return to Python between bounded segments of work (fastgd._api's
+The kernels return to Python between bounded segments of work (fastgd._fit's
 SEGMENT_WORK); these tests check what happens there, without timing anything: the
 SIGINT test only asserts that the fit stopped early and kept what it reached.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd import GDRegressor, _api
+from fastgd import GDRegressor, _fit
 
 from conftest import make_problem
 
@@ -69,19 +69,19 @@ def test_verbose_shows_progress_with_the_loss(capfd):
 def test_segments_bound_the_work_between_returns_to_python():
     """Each kernel call makes at most SEGMENT_WORK multiply-adds (in the model of
     _updates_per_call), at least one update, and the fit is the same as in one call."""
-    assert _api._updates_per_call(10**7, 0, 100, 1) == 1
-    per_sample = _api._updates_per_call(1, 0, 100, 1)
-    assert 1000 < per_sample < _api.SEGMENT_WORK // 100
+    assert _fit.updates_per_call(10**7, 0, 100, 1) == 1
+    per_sample = _fit.updates_per_call(1, 0, 100, 1)
+    assert 1000 < per_sample < _fit.SEGMENT_WORK // 100
     X, y, _, _ = make_problem(400, 8, seed=2)
     options = dict(lr=0.01, max_iter=3, tol=0, batch_size=1, random_state=0,
                    backend="cython")
     whole = fastgd.fit(X, y, **options)
-    original = _api.SEGMENT_WORK
+    original = _fit.SEGMENT_WORK
     try:
-        _api.SEGMENT_WORK = 1  # one update per call
+        _fit.SEGMENT_WORK = 1  # one update per call
         pieces = fastgd.fit(X, y, **options)
     finally:
-        _api.SEGMENT_WORK = original
+        _fit.SEGMENT_WORK = original
     assert pieces.coef.tobytes() == whole.coef.tobytes()
 
 

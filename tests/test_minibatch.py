@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd import _backends, _reference
+from fastgd import _backends, _layout, _reference
 
 from conftest import assert_stopped_at_a_plateau, lstsq, make_problem
 
@@ -54,13 +54,14 @@ def test_every_backend_draws_the_same_permutations():
         backend = _backends.get_backend(name)
         W, b = np.zeros((1, 2)), np.zeros(1)
         order = np.arange(50, dtype=np.int64)
-        options = _backends.FitOptions(lr=0.01, n_train=50, batch_size=10, shuffle=True,
-                                       n_penalized=2)
+        options = _backends.FitOptions.of(lr=0.01, n_train=50, batch_size=10, shuffle=True,
+                                          n_penalized=2)
         optimizer = _backends.Optimizer.new(0.01, 1, 2, seed=12345)
-        workspace = backend.fit_workspace(X, 1, None, order, options)
-        history = np.empty((3, _reference.N_HISTORY))
-        n_epochs, _ = backend.fit(X, y[:, None], W, b, False, None, order, options, optimizer,
-                                  history, 10**6, workspace)
+        data = _backends.fit_data(X, y[:, None], None, False, order, 50)
+        workspace = backend.fit_workspace(data, 1, options)
+        history = np.empty((3, _layout.N_HISTORY))
+        n_epochs, _ = backend.fit(data, _backends.Model(W, b), options, optimizer, history,
+                                  10**6, workspace)
         assert n_epochs == 3
         orders[name] = order
     expected = np.arange(50)

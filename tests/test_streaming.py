@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd import GDRegressor, _api
+from fastgd import GDRegressor, _fit
 from fastgd._validation import check_random_state
 
 from conftest import assert_stopped_at_a_plateau, lstsq, make_problem
@@ -93,7 +93,7 @@ def test_early_stopping_validation_loss_is_the_held_out_half_mse(compiled_backen
                         backend=compiled_backend).fit(X, y)
     assert model.converged_ and model.n_iter_ < 2000
     # The held-out rows: ceil(0.2 * 500) = 100 of them, chosen by the seed.
-    _, order, n_train = _api._seed_and_order(5, 500, True, 0.2)
+    _, order, n_train = _fit.seed_and_order(5, 500, True, 0.2)
     assert n_train == 400
     held_out = order[n_train:]
     residual = X[held_out] @ model.coef_.T + model.intercept_ - y[held_out]
@@ -111,7 +111,7 @@ def test_early_stopping_validation_loss_is_the_held_out_half_mse(compiled_backen
 
 def test_early_stopping_split_does_not_depend_on_the_backend_or_the_shuffles():
     seed = check_random_state(9)
-    _, order, n_train = _api._seed_and_order(9, 10, True, 0.25)
+    _, order, n_train = _fit.seed_and_order(9, 10, True, 0.25)
     assert n_train == 7 and sorted(order) == list(range(10))
     assert list(order[:n_train]) == sorted(order[:n_train])
     assert seed == check_random_state(9)

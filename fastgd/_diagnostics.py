@@ -1,0 +1,148 @@
+"""What a fit says when it cannot return a right answer: every error and warning
+message of the fit pipeline, and the tests that tell their causes apart.
+
+A fit that stops on something non-finite raises, in this order: a ValueError naming
+NaN or inf in the inputs (the kernels see them only as non-finite losses, and
+check nothing themselves: see _validation.py); a FloatingPointError naming the
+value that overflowed although the inputs are finite; else a DivergenceError
+giving 2/L. A fit that stops short of its tolerance warns (ConvergenceWarning).
+"""
+
+import warnings
+
+import numpy as np
+
+from . import _layout
+from ._accelerated import hessian_max_eigenvalue
+from ._validation import check_finite, user_stacklevel
+
+
+class DivergenceError(FloatingPointError):
+    """Gradient descent diverged: the learning rate is too large for this data."""
+
+
+class ConvergenceWarning(UserWarning):
+    """The fit stopped at max_iter before meeting its tolerance."""
+
+
+class FitInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a fit; ``result`` (a FitResult) holds where it got to.
+
+    A KeyboardInterrupt, so code that does not know fastgd still stops."""
+
+    def __init__(self, message, result):
+        super().__init__(message)
+        self.result = result
+
+
+def interrupted(result, max_iter, n_updates):
+    """The FitInterrupted for a fit stopped by Ctrl-C at ``result``."""
+    loss = f", loss {result.loss_history[-1]:.6g}" if result.n_iter else ""
+    return FitInterrupted(
+        f"fit interrupted after {result.n_iter} of max_iter={max_iter} epochs "
+        f"({n_updates} updates{loss}); the coefficients reached are in this exception's "
+        f".result.", result)
+
+
+def check_inputs_finite(data):
+    """Raise ValueError naming the first input that holds NaN or inf (``data``: a
+    ``_fit.Data``). Called only after a kernel returned something non-finite:
+    valid input costs no pass of its own."""
+    check_finite(data.X, "X")
+    check_finite(data.Y[:, 0] if data.y_is_1d else data.Y, "y")  # indices as the caller's y
+
+
+def raise_for_non_finite(data, what):
+    """A computation returned a non-finite ``what``: name the NaN or inf in the inputs
+    (the usual cause), else report the overflow."""
+    check_inputs_finite(data)
+    X, Y = data.X, data.Y
+    raise FloatingPointError(
+        f"the {what} overflowed in {X.dtype} although X and y are finite: their values "
+        f"are too large for this dtype (largest |X| = {np.abs(X).max():.3g}, largest |y| = "
+        f"{np.abs(Y).max():.3g}); rescale them."
+    )
+
+
+def loss_rose(loss_history):
+    """True if the loss clearly rose from its minimum: proof of an unstable lr.
+
+    With lr < 2/L the loss of gradient descent on a quadratic never increases, up to
+    rounding. A rise to twice the lowest loss that is also more than 1e-6 of the
+    starting loss is far above any rounding noise (the second condition covers fits
+    whose lowest loss is itself rounding noise, as on noise-free data).
+    """
+    lowest = loss_history.min()
+    rise = loss_history[-1] - lowest
+    return loss_history[-1] > 2 * lowest and rise > 1e-6 * loss_history[0]
+
+
+def _divergence_error(problem, step, loss_history, l2):
+    L = hessian_max_eigenvalue(
+        problem.backend, problem.X, problem.x_is_f, problem.fit_intercept, rtol=1e-10,
+        max_iter=500, upper=True, sample_weight=problem.sample_weight) + l2
+    error = DivergenceError(
+        f"gradient descent diverged at iteration {len(loss_history)} with lr={step:.6g}: the "
+        f"loss went from {loss_history[0]:.6g} (lowest {np.nanmin(loss_history):.6g}) to "
+        f"{loss_history[-1]:.6g}. The largest stable learning rate for this data is "
+        f"2/L = {2 / L:.6g} (L = {L:.6g}, the largest eigenvalue of the Hessian). Use a "
+        f"smaller lr, lr='auto', or standardise the features."
+    )
+    if problem.n_batches > 1:
+        error = DivergenceError(
+            f"{error} With mini-batches of {problem.batch_size} rows the stable step is "
+            f"smaller still (about 1 / max ||[x_i, 1]||^2 for single rows); lr='auto' "
+            f"takes that into account.")
+    return error
+
+
+def raise_for_failure(problem, history, optimizer, step, settings):
+    """The fit stopped on something non-finite or on a blow-up: raise what it was
+    (see the module's docstring for the order)."""
+    check_inputs_finite(problem.data)
+    last = history[-1]
+    overflowed = None
+    # The objective at the starting point: the first epoch's loss for a full batch;
+    # mini-batches move during their first epoch, and it was taken before it.
+    first_loss = (history[0, 0] if problem.n_batches == 1
+                  else optimizer.state[_layout.FIRST_LOSS])
+    if not np.isfinite(first_loss):
+        overflowed = "loss at the starting point"
+    elif np.isinf(last[1]) and np.isfinite(last[0]):  # (a divergence's row has NaN there)
+        overflowed = "gradient norm"
+    elif settings.early_stopping and not np.isfinite(last[3]):
+        overflowed = "validation loss"
+    elif problem.method != "gd":  # CG and FISTA cannot diverge: only overflow stops them
+        overflowed = "loss"
+    if overflowed:
+        raise_for_non_finite(problem.data, overflowed)
+    raise _divergence_error(problem, step, history[:, 0], settings.l2)
+
+
+def warn_not_converged(settings, full_batch, certificate_ratio, solver, dtype):
+    """The ConvergenceWarning of a fit that stopped short of its tolerance: at
+    max_iter, or (``certificate_ratio``) with a certificate that failed."""
+    tol = settings.tol
+    if certificate_ratio is not None:
+        message = (
+            f"fastgd.fit stopped with the tol={tol:g} bound met by the iterations"
+            f"{' on the compressed problem' if solver == 'gram' else ''}, but the "
+            f"gradient norm computed on the data at the coefficients returned is "
+            f"{certificate_ratio:.3g} times that bound: tol is at or below the accuracy "
+            f"that {dtype} arithmetic on this data can certify (see fit's tol). Use a "
+            f"larger tol."
+        )
+    else:
+        rule = ("the gradient norm is still above tol={tol:g} times its reference value"
+                if full_batch else
+                "the epoch score still improved by more than tol={tol:g} (relative) within "
+                "the last n_iter_no_change epochs").format(tol=tol)
+        message = (f"fastgd.fit did not converge in max_iter={settings.max_iter} epochs: "
+                   f"{rule} (see fit's tol). Increase max_iter or tol, or standardise the "
+                   f"features.")
+    warnings.warn(message, ConvergenceWarning, stacklevel=user_stacklevel())
+
+
+def method_conflict(method, what):
+    return ValueError(f"method={method!r} cannot be combined with {what}; use method='gd' "
+                      f"or 'auto'.")

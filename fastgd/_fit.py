@@ -1,0 +1,707 @@
+"""The fit pipeline: prepare the problem, start a method, run segments, finish.
+
+``fit_resumable`` is all of ``fastgd.fit`` and ``GDRegressor.partial_fit``::
+
+    settings = spec.validated()                      # _spec.py: every option, once
+    problem  = prepare(X, y, ..., settings)          # arrays, rows, method, solver
+    steps    = start(problem, settings, optimizer)   # lr, optimiser, the method
+    status   = run_segments(problem, steps, ...)     # kernel calls, Ctrl-C, callback,
+                                                     # progress, the certificate
+    result   = finish(problem, steps, status, ...)   # errors, warnings, FitResult
+
+Each method (``_KernelSteps`` for gradient descent, ``_accelerated``'s CG and FISTA)
+runs ``run(history, max_updates) -> (n_epochs, status)``: at most that many updates,
+one history row per epoch, returning to Python between segments of bounded work
+(``SEGMENT_WORK``). Nothing here loops over data.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _diagnostics, _layout, _reference
+from ._accelerated import (
+    ConjugateGradient,
+    Fista,
+    StandardizedCoordinates,
+    hessian_max_eigenvalue,
+    scaled_norm,
+)
+from ._backends import FitOptions, Model, Optimizer, _training_weights, fit_data
+from ._gram import choose_solver, compressed_problem
+from ._progress import Progress
+from ._validation import (
+    check_coef,
+    check_finite,
+    check_intercept,
+    check_random_state,
+    check_sample_weight,
+    check_X,
+    check_y,
+)
+
+# The history is allocated this many rows at first and doubled as a fit needs more,
+# so that max_iter=10**9 costs nothing before it is used.
+HISTORY_ROWS = 1024
+
+# Work the kernel does per call before it returns to Python, in multiply-adds:
+# 0.005 to 0.1 s on one core here (mini-batches gathered from a Fortran-ordered X
+# are the slowest per unit), so that Ctrl-C, callbacks and the progress bar act
+# within a fraction of a second, while a return (~10 us) costs under 0.5%. An update
+# counts its multiply-adds, the gather of its rows, and a fixed overhead of about
+# UPDATE_OVERHEAD multiply-adds (zeroing and adding the partial sums, the step):
+# what dominates a per-sample update. (One update is never split: a full-batch
+# pass over a huge X returns only when it is done.)
+SEGMENT_WORK = 1 << 24
+UPDATE_OVERHEAD = 500
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What :func:`fastgd.fit` returns.
+
+    Attributes
+    ----------
+    coef : ndarray of shape (n_features,) or (n_targets, n_features)
+        Fitted coefficients W, in X's float dtype.
+    intercept : float or ndarray of shape (n_targets,)
+        Fitted intercept b (a NumPy scalar for 1-D y), in X's float dtype.
+    loss_history : ndarray of shape (n_iter,), float64
+        ``loss_history[t]`` is the objective at the start of iteration ``t``,
+        before its update (with mini-batches: the epoch's loss, see
+        ``history``).
+    history : dict of ndarray of shape (n_iter,)
+        One entry per epoch: ``"loss"`` (``loss_history``: the objective; with
+        mini-batches, that of each mini-batch at the point its update started,
+        weighted by its share of the rows), ``"grad_norm"`` (the norm of the
+        gradient map; with mini-batches, the root mean square over the epoch's
+        updates), ``"lr"`` (the step of the epoch's last update) and, with
+        early stopping, ``"validation_loss"`` (at the end of the epoch).
+    n_iter : int
+        Number of epochs run (iterations, with a full batch).
+    converged : bool
+        True if the tolerance was met before ``max_iter``.
+    backend : str
+        The backend that ran the fit.
+    lr : float
+        The learning rate used (the estimated 1/L when ``lr="auto"``; with
+        ``method="cg"``, the step of its first iteration along the gradient).
+    solver : str
+        ``"stream"`` or ``"gram"``: the solver that ran (``"auto"`` resolved).
+    method : str
+        ``"cg"``, ``"fista"`` or ``"gd"``: the method that ran (``"auto"`` resolved).
+    """
+
+    coef: np.ndarray
+    intercept: object
+    loss_history: np.ndarray
+    history: dict
+    n_iter: int
+    converged: bool
+    backend: str
+    lr: float
+    solver: str
+    method: str
+
+
+@dataclass(frozen=True)
+class Data:
+    """The caller's data as validated (before any compression): what a certificate
+    is computed on and what error messages name."""
+
+    X: np.ndarray
+    x_is_f: bool
+    Y: np.ndarray
+    y_is_1d: bool
+    sample_weight: object
+
+
+@dataclass
+class Problem:
+    """What the iterations run on. With the Gram solver, X, Y, W and b are the
+    compressed problem's (the intercept as W's last column, see _gram.py); ``data``
+    and the ``user_*`` fields keep the caller's."""
+
+    data: Data
+    backend: object
+    X: np.ndarray
+    Y: np.ndarray
+    W: np.ndarray
+    b: np.ndarray
+    x_is_f: bool
+    sample_weight: object
+    fit_intercept: bool
+    order: np.ndarray
+    n_train: int
+    batch_size: int
+    method: str
+    solver: str
+    seed: int
+    user_fit_intercept: bool
+    user_b: np.ndarray
+    n_features: int  # the caller's D: W's own columns, the penalized ones
+
+    @property
+    def n_batches(self):
+        return -(-self.n_train // self.batch_size)
+
+    def full_batch_tol(self, settings):
+        """Whether tol is the full-batch gradient test (else the plateau test)."""
+        return self.n_batches == 1 and not settings.early_stopping
+
+    def user_coefficients(self):
+        """The working W, b as the caller's (K, D) coef and (K,) intercept (copies)."""
+        if self.solver != "gram":
+            return self.W.copy(), self.b.copy()
+        coef = self.W[:, :self.n_features].astype(self.user_b.dtype)
+        intercept = self.W[:, self.n_features] if self.user_fit_intercept else self.user_b
+        return coef, intercept.astype(self.user_b.dtype)
+
+    def caller_coefficients(self):
+        """``user_coefficients`` in the shapes of the caller's y (1-D y: coef (D,))."""
+        return shape_like_y(*self.user_coefficients(), self.data.y_is_1d)
+
+
+def shape_like_y(W, b, y_is_1d):
+    """(K, D) and (K,) kernel arrays -> the user's shapes (coef (D,), scalar b for 1-D y)."""
+    return (W[0], b[0]) if y_is_1d else (W, b)
+
+
+def validate_arrays(X, y, coef, intercept, coef_name, intercept_name):
+    """Validate and cast the data and coefficients for a kernel call."""
+    X, x_is_f = check_X(X)
+    Y, y_is_1d = check_y(y, X.shape[0], X.dtype)
+    n_targets, n_features = Y.shape[1], X.shape[1]
+    W = check_coef(coef, n_targets, n_features, y_is_1d, X.dtype, coef_name)
+    b = check_intercept(intercept, n_targets, y_is_1d, X.dtype, intercept_name)
+    return X, x_is_f, Y, y_is_1d, W, b
+
+
+def check_point_finite(W, b, y_is_1d, coef_name, intercept_name):
+    """Raise ValueError naming NaN or inf in the (cast) starting point or point of
+    evaluation, indexed as the caller's arrays are."""
+    coef, intercept = shape_like_y(W, b, y_is_1d)
+    check_finite(coef, coef_name)
+    check_finite(np.atleast_1d(intercept), intercept_name)
+
+
+def fit_resumable(X, y, spec, *, coef_init=None, intercept_init=None, sample_weight=None,
+                  optimizer=None):
+    """fastgd.fit, resuming from (and returning) an ``Optimizer``: GDRegressor.partial_fit.
+
+    ``spec`` is a ``_spec.FitSpec``. With ``optimizer`` (from an earlier call on data
+    of the same width), the step, the schedule's time, the momentum and the random
+    generator carry on from where they were; its divergence reference is reset (each
+    call sees new data). Returns ``(FitResult, optimizer)``; the optimizer is None
+    after a CG or FISTA fit (nothing of theirs carries over to gradient-descent steps).
+    """
+    settings = spec.validated()
+    problem = prepare(X, y, coef_init, intercept_init, sample_weight, settings,
+                      resuming=optimizer is not None)
+    zero_reference = settings.tol > 0 and (
+        coef_init is not None or (problem.user_fit_intercept and intercept_init is not None))
+    steps = start(problem, settings, optimizer, zero_reference)
+    history, n_iter, status, stopped = run_segments(problem, steps, settings)
+    return finish(problem, steps, settings, history[:n_iter], status, stopped)
+
+
+def prepare(X, y, coef_init, intercept_init, sample_weight, settings, resuming):
+    """Validate the arrays, split the rows, choose the method and the solver, and
+    compress the data for the Gram solver: the Problem the iterations run on."""
+    X, x_is_f, Y, y_is_1d, W, b = validate_arrays(X, y, coef_init, intercept_init,
+                                                  "coef_init", "intercept_init")
+    # Small: checked here, so that no kernel's non-finite loss blames X or y for them
+    # (a NaN intercept_init held fixed made the Gram solver say "rescale X and y").
+    check_point_finite(W, b, y_is_1d, "coef_init", "intercept_init")
+    n_samples, n_features = X.shape
+    sample_weight = check_sample_weight(sample_weight, n_samples, X.dtype)
+    # Resuming (partial_fit), the optimiser has its generator: do not draw a seed from
+    # the caller's Generator or RandomState for nothing.
+    seed, order, n_train = seed_and_order(0 if resuming else settings.random_state,
+                                          n_samples, settings.early_stopping,
+                                          settings.validation_fraction)
+    batch_size = n_train if settings.batch_size is None else min(settings.batch_size, n_train)
+    full_batch = batch_size == n_samples  # every row, in order: the Gram solver applies
+    method = resolve_method(settings, full_batch, resuming)
+    solver = resolve_solver(settings, full_batch, n_samples, n_features, Y.shape[1])
+    problem = Problem(Data(X, x_is_f, Y, y_is_1d, sample_weight), settings.backend, X, Y, W,
+                      b, x_is_f, sample_weight, settings.fit_intercept, order, n_train,
+                      batch_size, method, solver, seed, settings.fit_intercept, b, n_features)
+    if solver == "gram":
+        compress(problem, settings.n_threads)
+    check_total_weights(problem, settings.early_stopping)
+    return problem
+
+
+def compress(problem, n_threads):
+    """The same iterations on the compressed problem, the intercept as its last
+    coefficient (see _gram.py): from here on, the Problem's X, Y, W, b are its."""
+    p, data = problem, problem.data
+    R = p.backend.compress(p.X, p.Y, p.b, p.fit_intercept, p.sample_weight, p.x_is_f,
+                           n_threads)
+    if not np.isfinite(R).all():
+        _diagnostics.raise_for_non_finite(data, "triangular factor of [X, 1, y]")
+    total_weight = (data.X.shape[0] if p.sample_weight is None
+                    else p.sample_weight.sum(dtype=float))
+    p.X, p.Y = compressed_problem(R, total_weight, p.Y.shape[1])
+    p.sample_weight = None  # absorbed into the compressed problem
+    p.x_is_f = False
+    p.W = np.hstack([p.W, p.b[:, None]] if p.fit_intercept else [p.W]).astype(np.float64)
+    p.b = np.zeros(p.Y.shape[1])
+    p.fit_intercept = False
+    p.order = np.arange(p.X.shape[0], dtype=np.int64)
+    p.n_train = p.batch_size = p.X.shape[0]
+
+
+def resolve_method(settings, full_batch, resuming):
+    """method="auto" -> the method that runs; an explicit one checked against the
+    options it cannot honour."""
+    s, method = settings, settings.method
+    plain = full_batch and not resuming
+    accelerable = plain and s.lr == "auto" and s.momentum == 0 and s.schedule == _layout.CONSTANT
+    if method == "auto":
+        if not accelerable:
+            return "gd"
+        return "fista" if s.l1 > 0 else "cg"
+    if method == "gd":
+        return method
+    conflicts = [
+        (resuming, "partial_fit (which makes gradient-descent steps)"),
+        (not full_batch, "mini-batches or early_stopping (it runs full-batch iterations)"),
+        (s.lr != "auto", "a float lr (it chooses its own steps)" if method == "cg"
+         else "a float lr (it steps by 1/L, lr='auto')"),
+        (s.momentum > 0, "momentum (it has its own)"),
+        (s.schedule != _layout.CONSTANT, "a schedule other than 'constant'"),
+        (method == "cg" and s.l1 > 0, "an L1 penalty (use method='fista')"),
+    ]
+    for conflict, what in conflicts:
+        if conflict:
+            raise _diagnostics.method_conflict(method, what)
+    return method
+
+
+def resolve_solver(settings, full_batch, n_samples, n_features, n_targets):
+    """solver="auto" -> "stream" or "gram" (by their estimated costs)."""
+    if settings.solver == "auto":
+        if not full_batch:
+            return "stream"
+        return choose_solver(n_samples, n_features, n_targets, settings.max_iter)
+    if settings.solver == "gram" and not full_batch:
+        raise ValueError(
+            "solver='gram' runs full-batch iterations on all rows: it cannot be combined "
+            "with batch_size or early_stopping; use solver='stream' or 'auto'."
+        )
+    return settings.solver
+
+
+def seed_and_order(random_state, n_samples, early_stopping, validation_fraction):
+    """The generator's seed, the row order (training rows first) and n_train."""
+    seed = check_random_state(random_state)
+    order = np.arange(n_samples, dtype=np.int64)
+    if not early_stopping:
+        return seed, order, n_samples
+    n_val = math.ceil(validation_fraction * n_samples)
+    n_train = n_samples - n_val
+    if n_train < 1:
+        raise ValueError(
+            f"early_stopping needs at least one training row: validation_fraction="
+            f"{validation_fraction} of {n_samples} samples leaves none; use more samples "
+            f"or a smaller validation_fraction."
+        )
+    # The split comes from its own stream of the seed: the shuffles draw from another.
+    held_out = np.random.default_rng([seed, 1]).permutation(n_samples)[:n_val]
+    is_val = np.zeros(n_samples, dtype=bool)
+    is_val[held_out] = True
+    # Sorted within each part: the full-batch gather then reads X front to back.
+    return seed, np.concatenate([order[~is_val], order[is_val]]), n_train
+
+
+def check_total_weights(problem, early_stopping):
+    """Raise ValueError if the training (or validation) rows weigh nothing."""
+    p = problem
+    if p.sample_weight is None:
+        return
+    _, train_weight, val_weight = _training_weights(p.X, p.sample_weight, p.order, p.n_train)
+    if train_weight <= 0 or (early_stopping and val_weight <= 0):
+        part = "training" if train_weight <= 0 else "validation"
+        raise ValueError(
+            f"sample_weight is zero on every {part} row of the early_stopping split "
+            f"(validation_fraction of the rows, drawn with random_state): use another "
+            f"random_state or validation_fraction, or fewer zero weights."
+        )
+
+
+def training_rows_weights(problem):
+    """sample_weight (None: all ones) with zeros on the validation rows, for a
+    gradient over the training rows alone; sample_weight itself without them."""
+    p = problem
+    if p.n_train == p.X.shape[0]:
+        return p.sample_weight
+    weights = (np.ones(p.X.shape[0], p.X.dtype) if p.sample_weight is None
+               else p.sample_weight.copy())
+    weights[p.order[p.n_train:]] = 0
+    return weights
+
+
+
+
+# ------------------------------------------------------------------------- start
+
+
+@dataclass
+class Steps:
+    """A started method: its stepper (``run(history, max_updates)``), the optimiser
+    it updates, its step (NaN for CG, which chooses its own) and the updates per
+    kernel call."""
+
+    stepper: object
+    optimizer: Optimizer
+    step: float
+    max_updates: int
+    first_epoch: int  # the optimiser's epoch count when this call began
+
+
+def start(problem, settings, optimizer, zero_reference):
+    """The step (lr, or 1/L for lr="auto"), the optimiser (new, or resumed), the
+    reference gradient norm of tol, and the method's stepper."""
+    p, s = problem, settings
+    if optimizer is None:
+        step = s.lr
+        if p.method == "cg":
+            step = np.nan  # CG chooses every step itself
+        elif s.lr == "auto":
+            step = auto_lr(p, s, upper=p.method == "fista")
+        optimizer = Optimizer.new(step, p.Y.shape[1], p.W.shape[1], p.seed)
+    else:  # partial_fit: carry on where the previous call stopped
+        optimizer.state[_layout.BATCH] = 0.0
+        step = optimizer.lr
+        if optimizer.iterate is not None:
+            p.W[...] = optimizer.iterate  # the iterate, not the point returned
+    if np.isnan(optimizer.state[_layout.FIRST_LOSS]) and p.batch_size < p.n_train:
+        # The divergence bar's reference is the objective at the starting point. A
+        # full batch's first epoch is that point; mini-batches move during their first
+        # epoch, so take it here (one more pass over X, on the training rows).
+        loss = p.backend.gradient(p.X, p.Y, p.W, p.b, p.x_is_f, s.n_threads,
+                                  training_rows_weights(p))[2]
+        optimizer.state[_layout.FIRST_LOSS] = loss + _reference.penalty(p.W, s.l1, s.l2,
+                                                                        p.n_features)
+    # tol is relative to the larger of the gradient norms at the start and at the zero
+    # model: a fit started at or near the solution then still has a meaningful scale.
+    # (CG measures it in its own coordinates.)
+    ref_grad_norm = 0.0
+    if zero_reference and p.method != "cg":
+        ref_grad_norm = zero_model_gradient_norm(p, s, step)
+    options = FitOptions.of(
+        lr=step, schedule=s.schedule, power_t=s.power_t, tol=s.tol,
+        n_iter_no_change=s.n_iter_no_change, early_stopping=s.early_stopping,
+        ref_grad_norm2=ref_grad_norm**2, fit_intercept=p.fit_intercept, l1=s.l1, l2=s.l2,
+        n_penalized=p.n_features, momentum=s.momentum, nesterov=s.nesterov,
+        n_train=p.n_train, batch_size=p.batch_size, shuffle=s.shuffle)
+    stepper, max_updates = make_stepper(p, s, optimizer, options, zero_reference,
+                                        ref_grad_norm)
+    return Steps(stepper, optimizer, step, max_updates, int(optimizer.state[_layout.EPOCH]))
+
+
+def make_stepper(problem, settings, optimizer, options, zero_reference, ref_grad_norm):
+    """The method's stepper and how many updates one call of it may make."""
+    p = problem
+    if p.method == "gd":
+        stepper = KernelSteps(p, options, optimizer, settings.n_threads)
+        return stepper, updates_per_call(p.batch_size, (p.X.shape[0] - p.n_train) / p.n_batches,
+                                         p.X.shape[1], p.Y.shape[1])
+    arrays = (p.backend, p.X, p.Y, p.x_is_f, p.sample_weight, settings.n_threads)
+    if p.method == "cg":
+        intercept_column = p.n_features if p.solver == "gram" and p.user_fit_intercept else None
+        coordinates = StandardizedCoordinates.of(p.X, p.sample_weight, p.fit_intercept,
+                                                 intercept_column)
+        stepper = ConjugateGradient(arrays, p.W, p.b, optimizer, options, coordinates,
+                                    zero_reference)
+    else:
+        stepper = Fista(arrays, p.W, p.b, optimizer, options, ref_grad_norm)
+    return stepper, 1  # one pass per call: each returns to Python anyway
+
+
+class KernelSteps:
+    """Gradient descent (method="gd"): the backend's compiled fit kernel, driven
+    with the calling convention of _accelerated's methods."""
+
+    def __init__(self, problem, options, optimizer, n_threads):
+        p = problem
+        self.data = fit_data(p.X, p.Y, p.sample_weight, p.x_is_f, p.order, options.n_train)
+        self.model = Model(p.W, p.b)
+        self.options, self.optimizer, self.backend = options, optimizer, p.backend
+        self.workspace = p.backend.fit_workspace(self.data, p.W.shape[0], options, n_threads)
+        self.check_ratio = None  # the failed certificate's gradient norm / its bound
+
+    def run(self, history, max_updates):
+        return self.backend.fit(self.data, self.model, self.options, self.optimizer, history,
+                                max_updates, self.workspace)
+
+
+def updates_per_call(batch_rows, validation_rows_per_update, n_features, n_targets):
+    """Updates per kernel call: about SEGMENT_WORK multiply-adds of work."""
+    row_work = n_features * (n_targets + 1)  # the multiply-adds and the gather of a row
+    work = (batch_rows + validation_rows_per_update) * row_work + 8 * n_features * n_targets
+    return max(1, int(SEGMENT_WORK // (work + UPDATE_OVERHEAD)))
+
+
+def zero_model_gradient_norm(problem, settings, step):
+    """The gradient-map norm at the zero model (W = 0, and b = 0 when fitted): one
+    more pass over X."""
+    p, s = problem, settings
+    zero_W = np.zeros_like(p.W)
+    zero_b = np.zeros_like(p.b) if p.fit_intercept else p.b
+    grad_W, grad_b, _ = p.backend.gradient(p.X, p.Y, zero_W, zero_b, p.x_is_f, s.n_threads,
+                                           p.sample_weight)
+    return gradient_map_norm(zero_W, grad_W, grad_b, step, s, p.n_features, p.fit_intercept)
+
+
+def minibatch_smoothness(X, fit_intercept, sample_weight):
+    """L_max = max_i s_i / mean(s) * ||[x_i, 1]||^2: the largest curvature of one
+    sample's term of the objective (1 stands for the intercept column)."""
+    sq_norms = np.einsum("ij,ij->i", X, X, dtype=np.float64) + (1.0 if fit_intercept else 0.0)
+    if sample_weight is not None:
+        sq_norms *= sample_weight / np.mean(sample_weight, dtype=np.float64)
+    return float(sq_norms.max())
+
+
+def auto_lr(problem, settings, upper=False):
+    """1 / L_B, L_B the expected smoothness of the mini-batch objective.
+
+    Full batch: L, the largest eigenvalue of the Hessian (power iteration), so the
+    fit cannot diverge; with ``upper`` (FISTA, whose step must not exceed 1/L) the
+    estimate plus its residual, an upper bound. Mini-batches of size B drawn
+    without replacement from n rows (Gower et al., 2019, "SGD: general analysis and
+    improved rates", Prop. 3.8):
+    ``L_B = n (B - 1) / (B (n - 1)) L + (n - B) / (B (n - 1)) L_max``, between L
+    (B = n) and L_max (B = 1, where a step of 1/L_max moves at most onto each
+    sample's least-squares hyperplane: the normalised LMS step).
+    """
+    p = problem
+    L = hessian_max_eigenvalue(p.backend, p.X, p.x_is_f, p.fit_intercept,
+                               n_threads=settings.n_threads, sample_weight=p.sample_weight,
+                               upper=upper)
+    if not np.isfinite(L):
+        _diagnostics.raise_for_non_finite(p.data, "largest eigenvalue of the Hessian")
+    if p.batch_size < p.n_train:
+        L_max = minibatch_smoothness(p.X, p.fit_intercept, p.sample_weight)
+        B, n = p.batch_size, p.n_train
+        L = n * (B - 1) / (B * (n - 1)) * L + (n - B) / (B * (n - 1)) * L_max
+    L += settings.l2  # the L2 term adds l2 to the Hessian's W block: a safe bound
+    if L == 0:
+        return 1.0  # X is all zeros: any step is stable
+    step = 1.0 / L
+    if not np.isfinite(step):
+        raise FloatingPointError(
+            f"the learning rate 1/L overflowed: the largest eigenvalue of the Hessian is "
+            f"L = {L:.3g} (largest |X| = {np.abs(p.data.X).max():.3g}); rescale X.")
+    return step
+
+
+def gradient_map_norm(W, grad_W, grad_b, step, settings, n_penalized, fit_intercept):
+    """The norm of the gradient map at W, given the data's gradient there: the
+    quantity tol bounds for gradient descent and FISTA (the gradient itself, plus
+    the L2 term, without L1; see _reference.proximal_step)."""
+    _, mapping = _reference.proximal_step(W.astype(np.float64), grad_W, step, settings.l1,
+                                          settings.l2, n_penalized)
+    return scaled_norm(mapping, grad_b if fit_intercept else [])
+
+
+# ----------------------------------------------------------------- run segments
+
+
+def run_segments(problem, steps, settings):
+    """Call the method until it stops, and certify what it returns: returns
+    ``(history, n_iter, status, stopped_by_callback)``. Ctrl-C raises FitInterrupted
+    with the coefficients reached."""
+    progress = Progress(settings.max_iter, settings.verbose)
+    history = np.empty((min(settings.max_iter, HISTORY_ROWS), _layout.N_HISTORY))
+    n_iter, retries = 0, 0
+    try:
+        while True:
+            history, n_iter, status, stopped = run_epochs(problem, steps, settings, history,
+                                                          n_iter, progress)
+            if status == _layout.DIVERGED or not coefficients_finite(problem):
+                break
+            return_proximal_point(problem, steps, settings, history, n_iter)
+            status, retry = certify(problem, steps, settings, status, retries, n_iter)
+            if not retry:
+                break
+            retries += 1
+    except KeyboardInterrupt as interrupt:
+        # With the compiled kernels the signal is handled between two kernel calls: W
+        # and b hold the last completed update, and the state knows how many epochs
+        # it completed. (The NumPy reference can be stopped anywhere, even between
+        # its updates of W and of b.)
+        progress.close()
+        optimizer = steps.optimizer
+        n_iter = int(optimizer.state[_layout.EPOCH]) - steps.first_epoch  # rows written
+        result = make_result(problem, steps, settings, history[:n_iter], False)
+        raise _diagnostics.interrupted(result, settings.max_iter,
+                                       int(optimizer.state[_layout.T])) from interrupt
+    progress.close()
+    return history, n_iter, status, stopped
+
+
+def run_epochs(problem, steps, settings, history, n_iter, progress):
+    """Call the stepper until it stops, max_iter epochs are done, or the callback says
+    stop; return ``(history, n_iter, status, stopped_by_callback)``. ``history`` is
+    grown as the fit runs, not sized by max_iter."""
+    max_iter, callback = settings.max_iter, settings.callback
+    epochs_per_call = 1 if callback is not None else max_iter
+    status = _layout.MAX_ITER
+    while n_iter < max_iter and status == _layout.MAX_ITER:
+        if n_iter == len(history):
+            history = np.concatenate([history, np.empty_like(history)])[:max_iter]
+        n_epochs, status = steps.stepper.run(
+            history[n_iter:min(len(history), n_iter + epochs_per_call)], steps.max_updates)
+        n_iter += n_epochs
+        if n_epochs == 0 or status == _layout.DIVERGED:
+            continue
+        loss = float(history[n_iter - 1, 0])
+        progress.update(n_iter, loss)
+        if callback is not None and callback(n_iter, *problem.caller_coefficients(),
+                                             loss) is False:
+            return history, n_iter, status, True
+    return history, n_iter, status, False
+
+
+def coefficients_finite(problem):
+    return np.isfinite(problem.W).all() and np.isfinite(problem.b).all()
+
+
+def return_proximal_point(problem, steps, settings, history, n_iter):
+    """Nesterov's iterates with L1 (method="gd") are FISTA's extrapolated points, not
+    exactly sparse: put the proximal point of the last one in W (one more gradient, on
+    the training rows), and keep the iterate for partial_fit to resume from (b is the
+    same in both)."""
+    p, s, optimizer = problem, settings, steps.optimizer
+    optimizer.iterate = None
+    if not (p.method == "gd" and s.nesterov and s.l1 > 0 and n_iter > 0):
+        return
+    optimizer.iterate = p.W.copy()
+    grad_W, _, _ = p.backend.gradient(p.X, p.Y, p.W, p.b, p.x_is_f, s.n_threads,
+                                      training_rows_weights(p))
+    prox_W, _ = _reference.proximal_step(p.W.astype(np.float64), grad_W, history[n_iter - 1, 2],
+                                         s.l1, s.l2, p.n_features)
+    p.W[...] = prox_W
+
+
+def certify(problem, steps, settings, status, retries, n_iter):
+    """The certificate of a converged full-batch fit: the gradient on the data at the
+    coefficients returned (one pass over X, in float64 arithmetic) meets tol's bound.
+    Returns ``(status, retry)``: momentum may miss a bound its iterate met, and goes
+    on a few times; any other miss is the limit of the arithmetic (UNCERTIFIED)."""
+    p, s, stepper = problem, settings, steps.stepper
+    if not (status == _layout.CONVERGED and p.full_batch_tol(s)
+            and (p.method == "gd" or p.solver == "gram" or p.data.X.dtype != np.float64)):
+        return status, False  # CG and FISTA on float64 data check the point they return
+    ratio = certificate_ratio(p, steps, s)
+    if ratio <= 1:
+        return status, False
+    if not (p.method == "gd" and s.momentum > 0) or retries == _layout.MAX_CHECKS             or n_iter == s.max_iter:
+        stepper.check_ratio = ratio
+        return _layout.UNCERTIFIED, False
+    if steps.optimizer.iterate is not None:
+        p.W[...] = steps.optimizer.iterate  # back to the iterate, from its proximal point
+    return _layout.MAX_ITER, True
+
+
+def certificate_ratio(problem, steps, settings):
+    """The data's gradient norm at the coefficients returned, over tol's bound."""
+    p, stepper = problem, steps.stepper
+    threshold = (stepper.threshold if p.method != "gd"
+                 else np.sqrt(max(steps.optimizer.state[_layout.THRESHOLD], 0.0)))
+    coef, intercept = p.user_coefficients()
+    grad_W, grad_b = float64_gradient(p, coef, intercept, settings.n_threads)
+    if p.method == "cg":  # in CG's coordinates, with W and b as the working problem has them
+        if p.solver == "gram":
+            grad_W = np.hstack([grad_W, grad_b[:, None]]) if p.user_fit_intercept else grad_W
+            grad_b = np.zeros(p.Y.shape[1])
+        norm = stepper.gradient_norm(grad_W, grad_b, p.W.astype(np.float64))
+    else:
+        norm = gradient_map_norm(coef, grad_W, grad_b, steps.step, settings, p.n_features,
+                                 p.user_fit_intercept)
+    return norm / max(threshold, np.finfo(float).tiny)
+
+
+def float64_gradient(problem, coef, intercept, n_threads):
+    """The data's gradient (G_W, g_b) at (coef, intercept) in float64 arithmetic: the
+    backend's kernel for float64 X; for float32 X, the reference's float64 sums a block
+    of rows at a time (float32 residuals cannot certify a tight tol)."""
+    data, backend = problem.data, problem.backend
+    X, Y, weights = data.X, data.Y, data.sample_weight
+    if X.dtype == np.float64:
+        grad_W, grad_b, _ = backend.gradient(X, Y, coef.astype(X.dtype),
+                                             intercept.astype(X.dtype), data.x_is_f,
+                                             n_threads, weights)
+        return grad_W.copy(), grad_b.copy()
+    sum_W, sum_b = 0.0, 0.0
+    for start in range(0, X.shape[0], 1 << 14):
+        rows = slice(start, start + (1 << 14))
+        block_W, block_b, _ = _reference.rows_gradient(X, Y, coef, intercept, weights, rows)
+        sum_W, sum_b = sum_W + block_W, sum_b + block_b
+    total = X.shape[0] if weights is None else float(np.sum(weights, dtype=np.float64))
+    return sum_W / total, sum_b / total
+
+
+# ------------------------------------------------------------------------ finish
+
+
+def finish(problem, steps, settings, history, status, stopped_by_callback):
+    """Raise for a failed fit, warn for an unconverged one, and return ``(FitResult,
+    optimizer)``."""
+    p, s = problem, settings
+    if status == _layout.DIVERGED or not coefficients_finite(p) or (
+        # A float lr a little above 2/L can grow the loss too slowly to trip the
+        # kernel's bar within max_iter; a clear rise of the loss is proof enough.
+        # (Momentum, the adaptive schedule and mini-batches let the loss rise and
+        # fall: there, only the kernel's bar counts.)
+        p.method == "gd" and status == _layout.MAX_ITER and s.momentum == 0
+        and p.n_batches == 1 and s.schedule != _layout.ADAPTIVE
+        and _diagnostics.loss_rose(history[:, 0])
+    ):
+        _diagnostics.raise_for_failure(p, history, steps.optimizer, steps.step, s)
+    converged = status == _layout.CONVERGED
+    if not converged and not stopped_by_callback and (s.tol > 0 or s.early_stopping):
+        ratio = steps.stepper.check_ratio if status == _layout.UNCERTIFIED else None
+        _diagnostics.warn_not_converged(s, p.full_batch_tol(s), ratio, p.solver,
+                                        p.data.X.dtype)
+    optimizer = steps.optimizer
+    if p.method != "gd":
+        optimizer = None
+    elif p.solver == "gram":
+        optimizer = stream_optimizer(optimizer, p.n_features, p.user_fit_intercept)
+    return make_result(p, steps, s, history, converged), optimizer
+
+
+def make_result(problem, steps, settings, history, converged):
+    p = problem
+    coef, intercept = p.caller_coefficients()
+    lr_used = steps.stepper.first_step if p.method == "cg" else steps.step
+    return FitResult(coef, intercept, history[:, 0].copy(),
+                     history_dict(history, settings.early_stopping), len(history), converged,
+                     p.backend.name, lr_used, p.solver, p.method)
+
+
+def stream_optimizer(optimizer, n_features, fit_intercept):
+    """A Gram-solver fit's optimiser in the streaming solver's shapes (its intercept
+    is W's last column there), for a partial_fit to resume from."""
+    velocity_W = optimizer.velocity_W
+    velocity_b = velocity_W[:, n_features:] if fit_intercept else np.zeros_like(
+        optimizer.velocity_b)
+    iterate = optimizer.iterate
+    if iterate is not None:  # the intercept's column goes: partial_fit starts from intercept_
+        iterate = iterate[:, :n_features].copy()
+    return Optimizer(optimizer.state, velocity_W[:, :n_features].copy(), velocity_b.copy(),
+                     optimizer.rng_state, optimizer.lr, iterate)
+
+
+def history_dict(history, early_stopping):
+    """The kernel's history rows as a dict of 1-D arrays (validation_loss only with
+    early stopping)."""
+    columns = {name: history[:, i].copy() for i, name in enumerate(_layout.HISTORY_COLUMNS)}
+    if not early_stopping:
+        del columns["validation_loss"]
+    return columns

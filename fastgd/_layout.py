@@ -1,0 +1,148 @@
+"""What the kernels, the reference and the API agree on: status codes, the layout of
+the optimiser state and of the history, the schedules, and the bundles a fit kernel
+takes.
+
+One small module that every backend imports (the Cython kernels read these values
+at import), so that a number such as ``DIVERGED`` or ``state[LR]`` has one meaning
+everywhere. ``step_size`` and ``end_of_epoch`` are written once here in plain
+Python over the state array: the NumPy reference calls them as they are and the
+Numba kernels compile them (the Cython kernels mirror them line by line).
+"""
+
+from collections import namedtuple
+
+import numpy as np
+
+# Status codes returned by every backend's fit (kernels return the same integers).
+MAX_ITER = 0
+CONVERGED = 1
+DIVERGED = 2
+# ... and by the methods written in Python (_accelerated.py) and the fit pipeline:
+# the iterations met tol, but the gradient computed afresh at the coefficients
+# returned did not, MAX_CHECKS times (the limit of the arithmetic on this data).
+UNCERTIFIED = 3
+MAX_CHECKS = 3
+
+# A fit is declared diverged as soon as its loss is not finite or exceeds this many
+# times the loss at the starting point. With lr < 2/L gradient descent on a quadratic
+# never increases the loss, so crossing this bar is proof of divergence, long before
+# the coefficients overflow.
+DIVERGENCE_FACTOR = 1e4
+
+# Indices into the optimiser state, a float64 array of N_STATE entries that every
+# backend's fit reads and updates. It is what carries a fit from one kernel call to
+# the next (the fit returns to Python between calls: see _fit.run_segments) and from
+# one partial_fit to the next.
+T = 0  # updates made so far: the time of the invscaling schedule
+EPOCH = 1  # epochs completed
+BATCH = 2  # the next mini-batch of the current epoch (0: a new epoch starts)
+LR = 3  # the base step: lr, divided by ADAPTIVE_DIVISOR at each plateau of "adaptive"
+FIRST_LOSS = 4  # the loss of the first epoch: the divergence bar's reference (NaN: unset)
+THRESHOLD = 5  # squared gradient-norm threshold of the full-batch tol test (< 0: unset)
+BEST = 6  # the lowest epoch score so far (training or validation loss)
+NO_IMPROVE = 7  # consecutive epochs whose score did not improve on BEST by tol
+EPOCH_LOSS = 8  # the current epoch's loss, summed over its mini-batches so far
+EPOCH_GRAD_NORM2 = 9  # the current epoch's squared gradient-map norms, summed
+N_STATE = 10
+
+# Step-size schedules (the integer the kernels take).
+SCHEDULES = ("constant", "invscaling", "adaptive")
+CONSTANT, INVSCALING, ADAPTIVE = range(3)
+# "adaptive" divides the step by this at each plateau, and stops once it is below
+# ADAPTIVE_MIN_RATIO times the starting step (scikit-learn's SGD divides by 5 too).
+ADAPTIVE_DIVISOR = 5.0
+ADAPTIVE_MIN_RATIO = 1e-6
+
+# Columns of the history array: one row per epoch.
+HISTORY_COLUMNS = ("loss", "grad_norm", "lr", "validation_loss")
+N_HISTORY = len(HISTORY_COLUMNS)
+
+
+def new_state(lr):
+    """The optimiser state at the start of a fit with step ``lr``."""
+    state = np.zeros(N_STATE)
+    state[LR] = lr
+    state[FIRST_LOSS] = np.nan
+    state[THRESHOLD] = -1.0
+    state[BEST] = np.inf
+    return state
+
+
+def step_size(state, schedule, power_t):
+    """The step of the next update: ``LR``, or ``LR / (1 + T) ** power_t`` (invscaling)."""
+    if schedule == INVSCALING:
+        return state[LR] / (1.0 + state[T]) ** power_t
+    return state[LR]
+
+
+def end_of_epoch(state, score, lr, schedule, tol, n_iter_no_change, plateau_stops):
+    """The plateau test at the end of an epoch; True if the fit must stop.
+
+    An epoch improves when its score (the training loss, or the validation loss with
+    early stopping) is below ``(1 - tol) * BEST``. After ``n_iter_no_change``
+    epochs in a row without improvement, "adaptive" divides the step by
+    ADAPTIVE_DIVISOR (and stops once it is below ADAPTIVE_MIN_RATIO * lr); the
+    other schedules stop if ``plateau_stops``.
+    """
+    if score < (1.0 - tol) * state[BEST]:
+        state[NO_IMPROVE] = 0.0
+    else:
+        state[NO_IMPROVE] += 1.0
+    state[BEST] = min(state[BEST], score)
+    if state[NO_IMPROVE] >= n_iter_no_change:
+        if schedule == ADAPTIVE:
+            state[NO_IMPROVE] = 0.0
+            state[LR] /= ADAPTIVE_DIVISOR
+            return state[LR] < ADAPTIVE_MIN_RATIO * lr
+        return plateau_stops
+    return False
+
+
+# The bundles a fit kernel takes: fit(data, model, options, optimizer, scratch,
+# history, max_updates), the same on every backend (_reference.fit included). They
+# are namedtuples, which Numba takes as they are and the Cython kernels unpack once
+# per call; their shapes and dtypes are in _numba_kernels.py's header.
+
+# The rows: X (N, D), Y (N, K), the weights (N,) or empty, whether X is Fortran
+# ordered, ``order`` (N,) int64 listing the training rows first, and the float64
+# totals of the training and validation rows' weights (their counts without weights).
+FitData = namedtuple("FitData", "X Y weights x_is_f order train_weight val_weight")
+# The coefficients W (K, D) and b (K,), in X's dtype, updated in place.
+Model = namedtuple("Model", "W b")
+# What carries a fit over from one call to the next: the state (N_STATE,) float64,
+# the momentum velocities (K, D) and (K, 1) float64, the generator's (1,) uint64.
+OptimizerArrays = namedtuple("OptimizerArrays", "state velocity_W velocity_b rng_state")
+# The compiled kernels' scratch (sized by _backends.CompiledBackend): the chunking,
+# the float64 gradient and its partial sums, the gather buffers of mini-batches.
+GradientScratch = namedtuple(
+    "GradientScratch",
+    "chunk_rows n_threads grad_W grad_b chunk_W chunk_b chunk_sq block_W block_b resid")
+BatchScratch = namedtuple("BatchScratch", "sum_W sum_b batch_X batch_Y batch_w")
+
+
+class FitOptions(namedtuple("FitOptions", (
+        "lr schedule power_t tol n_iter_no_change early_stopping ref_grad_norm2 "
+        "fit_intercept l1 l2 n_penalized momentum nesterov n_train batch_size shuffle"))):
+    """What a fit tells the kernels, fixed from its first update to its last (see
+    ``_reference.fit`` for each one's meaning; ``schedule`` is one of CONSTANT,
+    INVSCALING, ADAPTIVE, ``lr`` the starting step).
+
+    ``FitOptions.of(**values)`` gives every field its one Python type, so that a
+    compiled kernel is specialized once, not once per mix of int and float."""
+
+    __slots__ = ()
+    _TYPES = dict(lr=float, schedule=int, power_t=float, tol=float, n_iter_no_change=int,
+                  early_stopping=bool, ref_grad_norm2=float, fit_intercept=bool, l1=float,
+                  l2=float, n_penalized=int, momentum=float, nesterov=bool, n_train=int,
+                  batch_size=int, shuffle=bool)
+    _DEFAULTS = dict(schedule=CONSTANT, power_t=0.25, tol=0.0, n_iter_no_change=5,
+                     early_stopping=False, ref_grad_norm2=0.0, fit_intercept=True, l1=0.0,
+                     l2=0.0, n_penalized=0, momentum=0.0, nesterov=False, n_train=0,
+                     batch_size=0, shuffle=False)
+
+    @classmethod
+    def of(cls, **values):
+        values = {**cls._DEFAULTS, **values}
+        return cls(**{name: cls._TYPES[name](values[name]) for name in cls._fields})
+# A fit kernel's scratch: the gradient's, and the mini-batches' gather buffers.
+FitScratch = namedtuple("FitScratch", "gradient batch")
