@@ -29,8 +29,7 @@ so nothing overflows or underflows before the data themselves do.
 
 import numpy as np
 
-from . import _layout, _reference
-
+from . import _layout, _steps
 
 # When the largest magnitude is within (_SMALL, _BIG), the plain sum of squares can
 # neither overflow (for fewer than 1e20 entries) nor lose anything to underflow (an
@@ -92,7 +91,7 @@ class _FullBatchMethod:
         grad_W = grad_W.copy()  # the kernel's buffers are reused by its next call
         grad_b = grad_b.copy() if o.fit_intercept else np.zeros_like(grad_b)
         if Y is None:
-            loss += _reference.penalty(theta_W, o.l1, o.l2, o.n_penalized)
+            loss += _steps.penalty(theta_W, o.l1, o.l2, o.n_penalized)
         return grad_W, grad_b, loss
 
     def add_l2(self, grad_W, theta_W):
@@ -125,8 +124,7 @@ class _FullBatchMethod:
 
     def end_epoch(self, history, row, loss, grad_norm, step):
         history[row] = (loss, grad_norm, step, np.nan)
-        self.optimizer.state[_layout.T] += 1
-        self.optimizer.state[_layout.EPOCH] += 1
+        self.optimizer.count_update()
 
 
 class StandardizedCoordinates:
@@ -317,7 +315,7 @@ class Fista(_FullBatchMethod):
 
     With x the returned point and y the extrapolated one where gradients are taken::
 
-        x_new = prox(y - g(y) / L)                 # _reference.proximal_step
+        x_new = prox(y - g(y) / L)                 # _steps.proximal_step
         if (y - x_new) . (x_new - x) > 0:          # the step turns against the
             t = 1; y = x_new                       # momentum: restart (O'Donoghue-Candes)
         else:
@@ -342,7 +340,7 @@ class Fista(_FullBatchMethod):
         """The proximal step from a point and its gradient map's norm, its objective."""
         o = self.options
         grad_W, grad_b, loss = self.gradient(point_W, point_b)
-        new_W, mapping = _reference.proximal_step(point_W, grad_W, self.step, o.l1, o.l2,
+        new_W, mapping = _steps.proximal_step(point_W, grad_W, self.step, o.l1, o.l2,
                                                   o.n_penalized)
         new_b = point_b - self.step * grad_b
         return new_W, new_b, scaled_norm(mapping, grad_b), loss

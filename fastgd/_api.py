@@ -176,7 +176,7 @@ def fit(
         fixed point: heavy ball steps to ``prox(W - lr * (g + momentum * v))``
         (iPiano), Nesterov uses the gradient map in place of g (FISTA) and returns
         the proximal point of its last iterate, so that coefficients are exactly
-        zero (``_reference.momentum_step``).
+        zero (``fastgd/_steps.py``).
     sample_weight : array-like of shape (n_samples,), optional
         Non-negative weights s: the objective becomes the weighted half MSE
         ``sum_i s_i ||x_i W.T + b - y_i||^2 / (2 sum(s))`` (integer weights are the

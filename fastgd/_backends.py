@@ -11,7 +11,7 @@ Every backend offers the same operations on validated, cast arrays (see
 * ``fit_workspace(data, n_targets, options, n_threads)``, once per fit, then
   ``fit(data, model, options, optimizer, history, max_updates, workspace) ->
   (n_epochs, status)``, called until the fit ends: each call runs at most
-  ``max_updates`` updates and ``len(history)`` epochs of ``_reference.fit``,
+  ``max_updates`` updates and ``len(history)`` epochs of ``_epochs.fit``,
   updating the model and the ``Optimizer`` in place and writing one row of
   ``history`` per epoch. ``data`` is a ``_layout.FitData`` (``fit_data`` builds it),
   ``model`` a ``_layout.Model``, ``options`` a ``_layout.FitOptions``.
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _layout, _reference
+from . import _epochs, _layout, _reference
 from ._layout import (  # noqa: F401 (FitOptions and Model: for the API, from here)
     BatchScratch,
     FitData,
@@ -92,6 +92,38 @@ class Optimizer:
             lr,
         )
 
+    # The entries of the state the fit pipeline reads, by name (_layout has the layout).
+    @property
+    def n_updates(self):
+        return int(self.state[_layout.T])
+
+    @property
+    def n_epochs(self):
+        return int(self.state[_layout.EPOCH])
+
+    @property
+    def first_loss(self):
+        """The divergence bar's reference, the objective at the start (NaN: unset)."""
+        return self.state[_layout.FIRST_LOSS]
+
+    @first_loss.setter
+    def first_loss(self, value):
+        self.state[_layout.FIRST_LOSS] = value
+
+    @property
+    def tol_threshold(self):
+        """The gradient norm the full-batch tol test stops at (0 until it is set)."""
+        return float(np.sqrt(max(self.state[_layout.THRESHOLD], 0.0)))
+
+    def start_segment(self):
+        """A new call (partial_fit) starts a new epoch at its first mini-batch."""
+        self.state[_layout.BATCH] = 0.0
+
+    def count_update(self):
+        """One full-batch update, one epoch (the methods written in Python)."""
+        self.state[_layout.T] += 1
+        self.state[_layout.EPOCH] += 1
+
     @property
     def arrays(self):
         """The kernels' view: state, velocities and generator (``_layout.OptimizerArrays``)."""
@@ -120,13 +152,24 @@ def _training_weights(X, sample_weight, order, n_train):
 
 class NumpyBackend:
     """The plain NumPy reference (``_reference.py``): oracle and fallback. Like the
-    compiled kernels, it returns non-finite values silently (the API names them)."""
+    compiled kernels, it returns non-finite values silently (the API names them).
+    Its fit is the epoch loop of ``_epochs.py`` over its own leaves."""
 
     name = "numpy"
 
     @np.errstate(over="ignore", invalid="ignore")
     def gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
         return _reference.gradient(X, Y, W, b, sample_weight)
+
+    @np.errstate(over="ignore", invalid="ignore")
+    def partial_gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
+        return _reference.rows_gradient(X, Y, W, b, sample_weight, slice(None))
+
+    def update(self, model, grad_W, grad_b, lr, options, optimizer):
+        return _reference.update(model, grad_W, grad_b, lr, options, optimizer)
+
+    def shuffle(self, order, n, rng_state):
+        _reference.shuffle(order, n, rng_state)
 
     @np.errstate(over="ignore", invalid="ignore")
     def compress(self, X, Y, b, fit_intercept, sample_weight, x_is_f, n_threads=None):
@@ -137,8 +180,7 @@ class NumpyBackend:
 
     @np.errstate(over="ignore", invalid="ignore")
     def fit(self, data, model, options, optimizer, history, max_updates, workspace=None):
-        return _reference.fit(data, model, options, optimizer.arrays, None, history,
-                              max_updates)
+        return _epochs.fit(self, data, model, options, optimizer.arrays, history, max_updates)
 
 
 # Fork safety. GNU OpenMP (libgomp, under the Cython kernels and Numba's "omp"
@@ -225,16 +267,36 @@ class CompiledBackend:
     def gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
         """The returned grad_W and grad_b are overwritten by this thread's next call
         with the same shapes: copy them to keep them."""
+        weights, total_weight, _ = _training_weights(X, sample_weight, None, X.shape[0])
+        return self._gradient_kernel(X, Y, W, b, x_is_f, n_threads, weights, total_weight)
+
+    def partial_gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
+        """The unnormalised sums ``((s R).T @ X, (s R).sum(0), (s R * R).sum() / 2)``
+        over X's rows: the gradient kernel with a total weight of 1 (dividing by 1
+        and by 2 is exact). Overwritten by the next call, as gradient's."""
+        no_weights = sample_weight is None or not len(sample_weight)
+        weights = np.empty(0, dtype=X.dtype) if no_weights else sample_weight
+        return self._gradient_kernel(X, Y, W, b, x_is_f, n_threads, weights, 1.0)
+
+    def _gradient_kernel(self, X, Y, W, b, x_is_f, n_threads, weights, total_weight):
         key = (X.shape, X.dtype, W.shape[0], n_threads, _fork_state["serial_only"])
         cached = getattr(self._cache, "gradient", None)
         if cached is None or cached[0] != key:
             kernel = self._kernel("gradient", X.dtype)
             cached = self._cache.gradient = (key, kernel, self._workspace(X, W.shape[0], n_threads))
         _, kernel, scratch = cached
-        weights, total_weight, _ = _training_weights(X, sample_weight, None, X.shape[0])
         loss = self._call(kernel, scratch.n_threads, X, Y, W, b, weights, total_weight,
                           bool(x_is_f), scratch)
         return scratch.grad_W, scratch.grad_b, loss
+
+    def update(self, model, grad_W, grad_b, lr, options, optimizer):
+        """The kernels' step on the model (``_update``); returns the squared norm of
+        the gradient map. ``optimizer``: an OptimizerArrays."""
+        return self.kernels.update(model, grad_W, grad_b, lr, self._options(options),
+                                   optimizer)
+
+    def shuffle(self, order, n, rng_state):
+        self.kernels.shuffle(order, n, rng_state)
 
     def compress(self, X, Y, b, fit_intercept, sample_weight, x_is_f, n_threads=None):
         """The (m, m) float64 upper-triangular factor R of the augmented data

@@ -539,7 +539,7 @@ cdef inline double _update(
     const double[::1] grad_b, double lr, FitOptions o, double[:, ::1] velocity_W,
     double[:, ::1] velocity_b,
 ) noexcept nogil:
-    # NumPy: _reference._update (proximal_step, or momentum_step). Without penalty
+    # NumPy: _steps.update (proximal_step, or momentum_step). Without penalty
     # and momentum this is W -= lr * grad_W; b -= lr * grad_b. In float64, rounded
     # once to W's dtype. Returns the squared norm of the gradient map at the current
     # point over the fitted coefficients (the stopping test). o: the FitOptions.
@@ -755,13 +755,40 @@ cdef bint _end_of_epoch(
     return False
 
 
+def update(model, const double[:, ::1] grad_W, const double[::1] grad_b, double lr,
+           FitOptions options, optimizer):
+    """The step of gradient descent on the model (W, b), in place: the backends'
+    ``update`` leaf (_reference.update); returns the squared gradient-map norm.
+    The bundles are _layout's Model, FitOptions (as a dict) and OptimizerArrays."""
+    if model.W.dtype.itemsize == 4:
+        return _update_model[float](model.W, model.b, grad_W, grad_b, lr, options,
+                                    optimizer.velocity_W, optimizer.velocity_b)
+    return _update_model[double](model.W, model.b, grad_W, grad_b, lr, options,
+                                 optimizer.velocity_W, optimizer.velocity_b)
+
+
+cdef double _update_model(
+    floating[:, ::1] W, floating[::1] b, const double[:, ::1] grad_W,
+    const double[::1] grad_b, double lr, FitOptions o, double[:, ::1] velocity_W,
+    double[:, ::1] velocity_b,
+):
+    with nogil:
+        return _update(W, b, grad_W, grad_b, lr, o, velocity_W, velocity_b)
+
+
+def shuffle(int64_t[::1] order, Py_ssize_t n, uint64_t[::1] rng_state):
+    """The backends' ``shuffle`` leaf: _reference.shuffle of order[:n], in place."""
+    with nogil:
+        _shuffle(order, n, rng_state)
+
+
 def fit(data, model, FitOptions options, optimizer, scratch, double[:, ::1] history,
         Py_ssize_t max_updates):
     """Run at most max_updates updates and len(history) epochs of (mini-batch)
     gradient descent, updating the model (W, b) and the optimiser in place; return
     (n_epochs, status). The bundles are _layout's (FitData, Model, FitOptions as a
     dict, OptimizerArrays, FitScratch); the algorithm, its stopping rules and the
-    state: _reference.fit. The bundles are unpacked here, once per call, into the
+    state: _epochs.fit. The bundles are unpacked here, once per call, into the
     typed views of X's dtype that the nogil loop takes."""
     if data.X.dtype.itemsize == 4:
         return _fit[float](data.X, data, model, options, optimizer, scratch, history,

@@ -12,7 +12,6 @@ import warnings
 
 import numpy as np
 
-from . import _layout
 from ._accelerated import hessian_max_eigenvalue
 from ._validation import check_finite, user_stacklevel
 
@@ -104,8 +103,7 @@ def raise_for_failure(problem, history, optimizer, step, settings):
     overflowed = None
     # The objective at the starting point: the first epoch's loss for a full batch;
     # mini-batches move during their first epoch, and it was taken before it.
-    first_loss = (history[0, 0] if problem.n_batches == 1
-                  else optimizer.state[_layout.FIRST_LOSS])
+    first_loss = history[0, 0] if problem.n_batches == 1 else optimizer.first_loss
     if not np.isfinite(first_loss):
         overflowed = "loss at the starting point"
     elif np.isinf(last[1]) and np.isfinite(last[0]):  # (a divergence's row has NaN there)

@@ -5,7 +5,6 @@ import warnings
 
 import numpy as np
 
-from . import _layout
 from ._diagnostics import FitInterrupted
 from ._fit import fit_resumable
 from ._spec import FIT_PARAMETERS, FitSpec
@@ -384,7 +383,7 @@ class GDRegressor(_Mixin, _Base):
         # or a CG / FISTA fit: the next partial_fit starts from the coefficients
         # reached, with a new one).
         self._optimizer = optimizer
-        self.t_ = int(optimizer.state[_layout.T]) if optimizer is not None else result.n_iter
+        self.t_ = optimizer.n_updates if optimizer is not None else result.n_iter
         self._record_input_features(feature_names, result.coef.shape[-1])
 
     def predict(self, X):

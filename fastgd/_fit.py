@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _diagnostics, _layout, _reference
+from . import _diagnostics, _layout, _steps
 from ._accelerated import (
     ConjugateGradient,
     Fista,
@@ -28,7 +28,7 @@ from ._accelerated import (
     hessian_max_eigenvalue,
     scaled_norm,
 )
-from ._backends import FitOptions, Model, Optimizer, _training_weights, fit_data
+from ._backends import FitOptions, Model, Optimizer, _training_weights, fit_data, get_backend
 from ._gram import choose_solver, compressed_problem
 from ._progress import Progress
 from ._validation import (
@@ -374,18 +374,17 @@ def start(problem, settings, optimizer, zero_reference):
             step = auto_lr(p, s, upper=p.method == "fista")
         optimizer = Optimizer.new(step, p.Y.shape[1], p.W.shape[1], p.seed)
     else:  # partial_fit: carry on where the previous call stopped
-        optimizer.state[_layout.BATCH] = 0.0
+        optimizer.start_segment()
         step = optimizer.lr
         if optimizer.iterate is not None:
             p.W[...] = optimizer.iterate  # the iterate, not the point returned
-    if np.isnan(optimizer.state[_layout.FIRST_LOSS]) and p.batch_size < p.n_train:
+    if np.isnan(optimizer.first_loss) and p.batch_size < p.n_train:
         # The divergence bar's reference is the objective at the starting point. A
         # full batch's first epoch is that point; mini-batches move during their first
         # epoch, so take it here (one more pass over X, on the training rows).
         loss = p.backend.gradient(p.X, p.Y, p.W, p.b, p.x_is_f, s.n_threads,
                                   training_rows_weights(p))[2]
-        optimizer.state[_layout.FIRST_LOSS] = loss + _reference.penalty(p.W, s.l1, s.l2,
-                                                                        p.n_features)
+        optimizer.first_loss = loss + _steps.penalty(p.W, s.l1, s.l2, p.n_features)
     # tol is relative to the larger of the gradient norms at the start and at the zero
     # model: a fit started at or near the solution then still has a meaningful scale.
     # (CG measures it in its own coordinates.)
@@ -400,7 +399,7 @@ def start(problem, settings, optimizer, zero_reference):
         n_train=p.n_train, batch_size=p.batch_size, shuffle=s.shuffle)
     stepper, max_updates = make_stepper(p, s, optimizer, options, zero_reference,
                                         ref_grad_norm)
-    return Steps(stepper, optimizer, step, max_updates, int(optimizer.state[_layout.EPOCH]))
+    return Steps(stepper, optimizer, step, max_updates, optimizer.n_epochs)
 
 
 def make_stepper(problem, settings, optimizer, options, zero_reference, ref_grad_norm):
@@ -502,8 +501,8 @@ def auto_lr(problem, settings, upper=False):
 def gradient_map_norm(W, grad_W, grad_b, step, settings, n_penalized, fit_intercept):
     """The norm of the gradient map at W, given the data's gradient there: the
     quantity tol bounds for gradient descent and FISTA (the gradient itself, plus
-    the L2 term, without L1; see _reference.proximal_step)."""
-    _, mapping = _reference.proximal_step(W.astype(np.float64), grad_W, step, settings.l1,
+    the L2 term, without L1; see _steps.proximal_step)."""
+    _, mapping = _steps.proximal_step(W.astype(np.float64), grad_W, step, settings.l1,
                                           settings.l2, n_penalized)
     return scaled_norm(mapping, grad_b if fit_intercept else [])
 
@@ -536,10 +535,10 @@ def run_segments(problem, steps, settings):
         # its updates of W and of b.)
         progress.close()
         optimizer = steps.optimizer
-        n_iter = int(optimizer.state[_layout.EPOCH]) - steps.first_epoch  # rows written
+        n_iter = optimizer.n_epochs - steps.first_epoch  # rows written
         result = make_result(problem, steps, settings, history[:n_iter], False)
         raise _diagnostics.interrupted(result, settings.max_iter,
-                                       int(optimizer.state[_layout.T])) from interrupt
+                                       optimizer.n_updates) from interrupt
     progress.close()
     return history, n_iter, status, stopped
 
@@ -583,7 +582,7 @@ def return_proximal_point(problem, steps, settings, history, n_iter):
     optimizer.iterate = p.W.copy()
     grad_W, _, _ = p.backend.gradient(p.X, p.Y, p.W, p.b, p.x_is_f, s.n_threads,
                                       training_rows_weights(p))
-    prox_W, _ = _reference.proximal_step(p.W.astype(np.float64), grad_W, history[n_iter - 1, 2],
+    prox_W, _ = _steps.proximal_step(p.W.astype(np.float64), grad_W, history[n_iter - 1, 2],
                                          s.l1, s.l2, p.n_features)
     p.W[...] = prox_W
 
@@ -612,7 +611,7 @@ def certificate_ratio(problem, steps, settings):
     """The data's gradient norm at the coefficients returned, over tol's bound."""
     p, stepper = problem, steps.stepper
     threshold = (stepper.threshold if p.method != "gd"
-                 else np.sqrt(max(steps.optimizer.state[_layout.THRESHOLD], 0.0)))
+                 else steps.optimizer.tol_threshold)
     coef, intercept = p.user_coefficients()
     grad_W, grad_b = float64_gradient(p, coef, intercept, settings.n_threads)
     if p.method == "cg":  # in CG's coordinates, with W and b as the working problem has them
@@ -637,10 +636,13 @@ def float64_gradient(problem, coef, intercept, n_threads):
                                              intercept.astype(X.dtype), data.x_is_f,
                                              n_threads, weights)
         return grad_W.copy(), grad_b.copy()
+    numpy = get_backend("numpy")  # its leaf sums in float64 whatever X's dtype
     sum_W, sum_b = 0.0, 0.0
     for start in range(0, X.shape[0], 1 << 14):
         rows = slice(start, start + (1 << 14))
-        block_W, block_b, _ = _reference.rows_gradient(X, Y, coef, intercept, weights, rows)
+        block_W, block_b, _ = numpy.partial_gradient(
+            X[rows], Y[rows], coef, intercept, data.x_is_f, None,
+            None if weights is None else weights[rows])
         sum_W, sum_b = sum_W + block_W, sum_b + block_b
     total = X.shape[0] if weights is None else float(np.sum(weights, dtype=np.float64))
     return sum_W / total, sum_b / total

@@ -99,7 +99,7 @@ def end_of_epoch(state, score, lr, schedule, tol, n_iter_no_change, plateau_stop
 
 
 # The bundles a fit kernel takes: fit(data, model, options, optimizer, scratch,
-# history, max_updates), the same on every backend (_reference.fit included). They
+# history, max_updates), the same on every backend (and _epochs.fit, the loop in Python, over a backend). They
 # are namedtuples, which Numba takes as they are and the Cython kernels unpack once
 # per call; their shapes and dtypes are in _numba_kernels.py's header.
 
@@ -124,7 +124,7 @@ class FitOptions(namedtuple("FitOptions", (
         "lr schedule power_t tol n_iter_no_change early_stopping ref_grad_norm2 "
         "fit_intercept l1 l2 n_penalized momentum nesterov n_train batch_size shuffle"))):
     """What a fit tells the kernels, fixed from its first update to its last (see
-    ``_reference.fit`` for each one's meaning; ``schedule`` is one of CONSTANT,
+    ``_epochs.fit`` for each one's meaning; ``schedule`` is one of CONSTANT,
     INVSCALING, ADAPTIVE, ``lr`` the starting step).
 
     ``FitOptions.of(**values)`` gives every field its one Python type, so that a

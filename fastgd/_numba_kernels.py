@@ -469,7 +469,7 @@ def _direction(gradient, velocity, k, j, momentum, nesterov):
 
 @_inlined_kernel
 def _update(model, grad_W, grad_b, lr, o, optimizer):
-    # NumPy: _reference._update (proximal_step, or momentum_step). Without penalty
+    # NumPy: _steps.update (proximal_step, or momentum_step). Without penalty
     # and momentum this is W -= lr * grad_W; b -= lr * grad_b. In float64, rounded
     # once to W's dtype. Returns the squared norm of the gradient map at the current
     # point over the fitted coefficients (the stopping test). o: the FitOptions.
@@ -624,6 +624,20 @@ def _shuffle(order, n, rng_state):
         order[i], order[j] = order[j], order[i]
 
 
+@_kernel
+def update(model, grad_W, grad_b, lr, options, optimizer):
+    """The step of gradient descent on the model (W, b), in place: the backends'
+    ``update`` leaf (_reference.update); returns the squared gradient-map norm.
+    The bundles are _layout's Model, FitOptions and OptimizerArrays."""
+    return _update(model, grad_W, grad_b, lr, options, optimizer)
+
+
+@_kernel
+def shuffle(order, n, rng_state):
+    """The backends' ``shuffle`` leaf: _reference.shuffle of order[:n], in place."""
+    _shuffle(order, n, rng_state)
+
+
 # The schedule's rules, written once in _layout (the reference runs them as they are).
 _step_size = _inlined_kernel(_layout.step_size)
 _end_of_epoch = _kernel(_layout.end_of_epoch)
@@ -631,7 +645,7 @@ _end_of_epoch = _kernel(_layout.end_of_epoch)
 
 @_inlined_kernel
 def _batch_gradient(data, model, o, state, batch, scratch):
-    # NumPy: _reference._batch_gradient: the batch's gradient (the unbiased estimate
+    # NumPy: _epochs._batch_gradient: the batch's gradient (the unbiased estimate
     # with mini-batches) into scratch.gradient.grad_W, grad_b; adds the batch's share
     # of the objective to the epoch's loss.
     s = scratch.gradient
@@ -659,7 +673,7 @@ def _batch_gradient(data, model, o, state, batch, scratch):
 
 @_inlined_kernel
 def _loss_diverged(state):
-    # _reference._loss_diverged. "not <=" so that NaN counts, and the cap so that inf
+    # _epochs._loss_diverged. "not <=" so that NaN counts, and the cap so that inf
     # does (even when the first loss itself overflowed): the API names the cause.
     if np.isnan(state[FIRST_LOSS]):
         state[FIRST_LOSS] = state[EPOCH_LOSS]
@@ -669,7 +683,7 @@ def _loss_diverged(state):
 
 @_inlined_kernel
 def _end_epoch(data, model, o, state, history, epochs, step, grad_norm2, n_batches, scratch):
-    # _reference._end_epoch: the epoch's history row and its stopping tests
+    # _epochs._end_epoch: the epoch's history row and its stopping tests
     n_samples = data.X.shape[0]
     validation_loss = np.nan
     if o.early_stopping:
@@ -707,7 +721,7 @@ def fit(data, model, options, optimizer, scratch, history, max_updates):
     gradient descent, updating the model (W, b) and the optimiser in place; return
     (n_epochs, status). The bundles are _layout's (FitData, Model, FitOptions,
     OptimizerArrays, FitScratch); the algorithm, its stopping rules and the state:
-    _reference.fit. The scratch buffers are sized by _backends.CompiledBackend:
+    _epochs.fit. The scratch buffers are sized by _backends.CompiledBackend:
     for X itself on the direct path (a full batch of every row in order), for a
     gathered piece of rows (batch_X) otherwise."""
     o, state = options, optimizer.state
