@@ -1,6 +1,6 @@
 """The ``fastgd`` command.
 
-    fastgd bench                      the quick shapes (about a minute)
+    fastgd bench                      the quick shapes (a minute or two)
     fastgd bench --full               every shape, including 2e6 x 32 and 1e6 x 32 (minutes)
     fastgd bench --cases fit,lasso    the cases whose id (kind/shape/dtype/contender)
                                       starts with one of these (wildcards allowed)
