@@ -26,11 +26,10 @@ import numpy as np
 
 import fastgd
 from benches.exact import exact_problem
-from benches.report import _fmt_time
+from fastgd.bench.report import fmt_time, splice
 
 CONDS = (1e2, 1e4, 1e6, 1e8)
 Y_SCALES = (1e-100, 1.0, 1e100)
-START, END = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
 
 
 def best_time(run, repeat=5, budget=2.0):
@@ -103,7 +102,7 @@ def method_table():
                         X, y, tol=1e-10, max_iter=200_000, solver="gram", **options))
                 error = problem.relative_error(result.coef, result.intercept)
                 status = "" if result.converged else ", not converged"
-                cells.append(f"{result.n_iter} it, {_fmt_time(seconds)}, err {fmt_error(error)}"
+                cells.append(f"{result.n_iter} it, {fmt_time(seconds)}, err {fmt_error(error)}"
                              f"{status}")
             lines.append(f"| {cond:.0e} | {n_features} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -137,7 +136,7 @@ def contender_table():
             reference = seconds if reference is None else reference
             error = problem.relative_error(coef, intercept)
             lines.append(f"| {n_samples:.0e}x{n_features} | {cond:.0e} | {name} | "
-                         f"{_fmt_time(seconds)} | {fmt_error(error)}{note} | "
+                         f"{fmt_time(seconds)} | {fmt_error(error)}{note} | "
                          f"{reference / seconds:.2f}× |")
     return "\n".join(lines)
 
@@ -164,19 +163,19 @@ def compression_table():
         Y = (X @ rng.standard_normal(n_features))[:, None]
         b = np.zeros(1)
         gram, _ = best_time(lambda: _gram_matrix(X, Y))
-        cells = [_fmt_time(gram)]
+        cells = [fmt_time(gram)]
         qr_times = []
         for name in ("cython", "numba"):
             backend = get_backend(name)
             backend.compress(X, Y, b, True, None, False)  # compiled, warm
             seconds, _ = best_time(lambda: backend.compress(X, Y, b, True, None, False))
             qr_times.append(seconds)
-            cells.append(_fmt_time(seconds))
+            cells.append(fmt_time(seconds))
         cells.append(f"{min(qr_times) / gram:.2f}×")
         backend = get_backend("cython")
         W = np.zeros((1, n_features))
         pass_time, _ = best_time(lambda: backend.gradient(X, Y, W, b, False))
-        cells.append(_fmt_time(pass_time))
+        cells.append(fmt_time(pass_time))
         lines.append(f"| {n_samples:.0e}x{n_features} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -241,12 +240,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     text = report()
     print(text)
-    if args.update_readme:
-        readme = Path(__file__).resolve().parent.parent / "README.md"
-        content = readme.read_text()
-        head, rest = content.split(START)
-        _, tail = rest.split(END)
-        readme.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    if args.update_readme:  # between <!-- accuracy:start --> and <!-- accuracy:end -->
+        splice(Path(__file__).resolve().parent.parent / "README.md", text, "accuracy")
 
 
 if __name__ == "__main__":

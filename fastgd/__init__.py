@@ -14,7 +14,14 @@ The math (one convention everywhere), for X (N, D), Y (N, K), W (K, D), b (K,)::
     W -= lr * G_W            b -= lr * g_b
 """
 
-from ._api import ConvergenceWarning, DivergenceError, FitInterrupted, FitResult, fit, gradient
+from ._api import (
+    ConvergenceWarning,
+    DivergenceError,
+    FitInterrupted,
+    FitResult,
+    fit,
+    gradient,
+)
 from ._backends import available_backends
 from ._validation import CopyWarning
 

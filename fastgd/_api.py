@@ -8,7 +8,12 @@ arrays and calls the backend's kernel once. Nothing here loops over data.
 import math
 
 from ._backends import get_backend
-from ._diagnostics import ConvergenceWarning, DivergenceError, FitInterrupted, raise_for_non_finite
+from ._diagnostics import (
+    ConvergenceWarning,
+    DivergenceError,
+    FitInterrupted,
+    raise_for_non_finite,
+)
 from ._fit import (
     Data,
     FitResult,

@@ -1,6 +1,11 @@
-"""GDRegressor: the scikit-learn style estimator around :func:`fastgd.fit`."""
+"""GDRegressor: the scikit-learn estimator around :func:`fastgd.fit`.
 
-import inspect
+It needs scikit-learn (``pip install "fastgd[sklearn]"``): importing this module
+without it raises one ImportError that says so. ``import fastgd`` and
+``fastgd.fit`` never import scikit-learn (``fastgd/__init__.py`` loads this module
+on first use of ``fastgd.GDRegressor``).
+"""
+
 import warnings
 
 import numpy as np
@@ -10,102 +15,31 @@ from ._fit import fit_resumable
 from ._spec import FIT_PARAMETERS, FitSpec
 from ._validation import check_finite, check_X, user_stacklevel
 
-try:  # scikit-learn is optional: with it, GDRegressor is a full scikit-learn citizen
-    from sklearn.base import BaseEstimator as _Base
-    from sklearn.base import RegressorMixin as _Mixin
-    from sklearn.exceptions import NotFittedError as _NotFittedBase
-except ImportError:  # pragma: no cover - exercised in environments without sklearn
-
-    class _Base:
-        """get_params / set_params as scikit-learn defines them, for flat estimators."""
-
-        @classmethod
-        def _get_param_names(cls):
-            signature = inspect.signature(cls.__init__)
-            return sorted(p.name for p in signature.parameters.values() if p.name != "self")
-
-        def get_params(self, deep=True):
-            return {name: getattr(self, name) for name in self._get_param_names()}
-
-        def set_params(self, **params):
-            valid = self._get_param_names()
-            for name, value in params.items():
-                if name not in valid:
-                    raise ValueError(
-                        f"Invalid parameter {name!r} for {type(self).__name__}; "
-                        f"valid parameters are {valid}."
-                    )
-                setattr(self, name, value)
-            return self
-
-        def __repr__(self):
-            params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-            return f"{type(self).__name__}({params})"
-
-    class _Mixin:
-        pass
-
-    class _NotFittedBase(ValueError, AttributeError):
-        pass
-
-
 try:
-    # scikit-learn's reader of dataframe column names (pandas, polars, ... through
-    # narwhals in recent versions). Private, but in this module since scikit-learn
-    # 1.0; if it moves, the fallback in _input_feature_names reads pandas the same way.
-    from sklearn.utils.validation import _get_feature_names as _sklearn_feature_names
-except ImportError:  # pragma: no cover - depends on the scikit-learn installed
-    _sklearn_feature_names = None
+    from sklearn.base import BaseEstimator, RegressorMixin
+    from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
-
-class NotFittedError(_NotFittedBase):
-    """The estimator is used before ``fit`` (as scikit-learn's NotFittedError).
-
-    A ValueError and an AttributeError; with scikit-learn installed, also a
-    :class:`sklearn.exceptions.NotFittedError`, which scikit-learn's tools catch.
-    """
-
-
-def _input_feature_names(X):
-    """The column names of a dataframe X as scikit-learn records them, or None.
-
-    Names are kept only when every column name is a str (then as an object array, as
-    scikit-learn's ``feature_names_in_``); non-string names (pandas' default
-    integers, say) give None, and a mix of str and non-str raises TypeError. With
-    scikit-learn installed its own reader decides, so exactly the dataframes it
-    knows have names; without it, any object with a ``columns`` attribute (pandas,
-    polars) is read the same way.
-    """
-    if _sklearn_feature_names is not None:
-        return _sklearn_feature_names(X)
-    columns = getattr(X, "columns", None)
-    if columns is None:
-        return None
-    names = np.fromiter(columns, dtype=object)  # 1-D even for tuple names
-    if len(names) == 0:
-        return None
-    types = sorted({type(name).__qualname__ for name in names})
-    if len(types) > 1 and "str" in types:
-        # scikit-learn's wording (sklearn.utils.validation._get_feature_names)
-        raise TypeError(
-            "Feature names are only supported if all input features have string names, "
-            f"but your input has {types} as feature name / column name types. "
-            "If you want feature names to be stored and validated, you must convert "
-            "them all to strings, by using X.columns = X.columns.astype(str) for "
-            "example. Otherwise you can remove feature / column names from your input "
-            "data, or convert them all to a non-string data type."
-        )
-    return names if types == ["str"] else None
-
-
-def _list_names(names, max_names=5):
-    """``- name`` lines for an error message, at most ``max_names`` (scikit-learn's)."""
-    return "".join(f"- {name}\n" for name in names[:max_names]) + (
-        "- ...\n" if len(names) > max_names else ""
+    # Feature-name and width checks exactly as scikit-learn's own estimators make
+    # them (validate_data's parts, applied around fastgd's own array validation).
+    from sklearn.utils.validation import (
+        _check_feature_names,
+        _check_n_features,
+        _get_feature_names,
     )
+except ImportError as error:  # the one place that needs scikit-learn
+    raise ImportError(
+        "fastgd.GDRegressor needs scikit-learn >= 1.6: install it with "
+        "`pip install \"fastgd[sklearn]\"` (fastgd.fit and fastgd.gradient work "
+        f"without it). ({error})"
+    ) from error
 
 
-class GDRegressor(_Mixin, _Base):
+class NotFittedError(_SklearnNotFittedError):
+    """The estimator is used before ``fit``: scikit-learn's NotFittedError (a
+    ValueError and an AttributeError), which scikit-learn's tools catch."""
+
+
+class GDRegressor(RegressorMixin, BaseEstimator):
     """Linear least squares fitted by gradient descent in compiled code.
 
     A scikit-learn style estimator around :func:`fastgd.fit`: it minimises half
@@ -288,12 +222,11 @@ class GDRegressor(_Mixin, _Base):
             says how many epochs ran) and the exception's message says how far it got.
         """
         self._check_y_is_given(y)
-        # Read before the fit, so that unusable column names fail before the work.
-        feature_names = _input_feature_names(X)
+        _get_feature_names(X)  # before the work: unusable column names fail here
         if self.warm_start and hasattr(self, "coef_"):
             coef_init = self.coef_ if coef_init is None else coef_init
             intercept_init = self.intercept_ if intercept_init is None else intercept_init
-        self._run(X, y, feature_names, append=False, coef_init=coef_init,
+        self._run(X, y, X, append=False, coef_init=coef_init,
                   intercept_init=intercept_init, sample_weight=sample_weight, optimizer=None)
         return self
 
@@ -333,24 +266,25 @@ class GDRegressor(_Mixin, _Base):
             raise ValueError(f"partial_fit makes gradient-descent steps: method must be "
                              f"'auto' or 'gd'; got {self.method!r}.")
         fitted = hasattr(self, "coef_")
+        X_given = X
         if fitted:  # continue: same features, from the coefficients and state reached
             X = self._check_X_as_fitted(X)
-            feature_names = getattr(self, "feature_names_in_", None)
             coef_init, intercept_init = self.coef_, self.intercept_
             optimizer = self._optimizer
         else:
-            feature_names = _input_feature_names(X)
+            _get_feature_names(X)  # before the work: unusable column names fail here
             coef_init = intercept_init = optimizer = None
-        self._run(X, y, feature_names, append=fitted, coef_init=coef_init,
+        self._run(X, y, X_given, append=fitted, coef_init=coef_init,
                   intercept_init=intercept_init, sample_weight=sample_weight,
                   optimizer=optimizer, max_iter=1, tol=0.0, early_stopping=False,
                   solver="stream", method="gd")
         return self
 
-    def _run(self, X, y, feature_names, append, optimizer, coef_init, intercept_init,
+    def _run(self, X, y, X_given, append, optimizer, coef_init, intercept_init,
              sample_weight, **overrides):
         """Run fastgd's fit with this estimator's parameters (and ``overrides``) and
-        store what it returns; on Ctrl-C, store what it got to and re-raise."""
+        store what it returns; on Ctrl-C, store what it got to and re-raise. ``X_given``
+        is X as the caller gave it (its column names are recorded)."""
         options = {name: getattr(self, name) for name in FIT_PARAMETERS}
         spec = FitSpec(**{**options, **overrides})
         try:
@@ -358,11 +292,11 @@ class GDRegressor(_Mixin, _Base):
                                               intercept_init=intercept_init,
                                               sample_weight=sample_weight, optimizer=optimizer)
         except FitInterrupted as interrupted:
-            self._store(interrupted.result, None, feature_names, append)
+            self._store(interrupted.result, None, X_given, append)
             raise
-        self._store(result, optimizer, feature_names, append)
+        self._store(result, optimizer, X_given, append)
 
-    def _store(self, result, optimizer, feature_names, append):
+    def _store(self, result, optimizer, X_given, append):
         """Set the fitted attributes from a FitResult (appending the history of a
         partial_fit to that of the previous calls)."""
         history = result.history
@@ -384,7 +318,10 @@ class GDRegressor(_Mixin, _Base):
         # reached, with a new one).
         self._optimizer = optimizer
         self.t_ = optimizer.n_updates if optimizer is not None else result.n_iter
-        self._record_input_features(feature_names, result.coef.shape[-1])
+        # n_features_in_ and feature_names_in_ as scikit-learn's validate_data(reset=True)
+        # sets them, after the fit: a fit that fails leaves those of the previous one.
+        _check_feature_names(self, X_given, reset=True)
+        self.n_features_in_ = result.coef.shape[-1]
 
     def predict(self, X):
         """Predict ``X @ coef_.T + intercept_``.
@@ -433,12 +370,8 @@ class GDRegressor(_Mixin, _Base):
         return float(np.mean(r2))
 
     # -------------------------------------------------------------- scikit-learn glue
-    # Small helpers so that every method taking X keeps feature names and counts the
-    # way scikit-learn's validate_data does, with or without scikit-learn installed;
-    # X itself is validated by check_X only. A method that fits from scratch (fit, a
-    # first partial_fit) reads _input_feature_names(X) before the fit and calls
-    # _record_input_features after it; a method that needs a fitted model (predict,
-    # score, a later partial_fit) starts with X = self._check_X_as_fitted(X).
+    # X itself is validated by check_X only (no copy of a float array); its feature
+    # names and width are checked as scikit-learn's validate_data checks them.
 
     def __sklearn_tags__(self):
         # Called by scikit-learn >= 1.6 only, so BaseEstimator's method is there.
@@ -461,69 +394,12 @@ class GDRegressor(_Mixin, _Base):
                 f"target y is None."
             )
 
-    def _record_input_features(self, feature_names, n_features):
-        """Set ``n_features_in_`` and ``feature_names_in_`` (None: X had no names).
-
-        Called after a successful fit: a fit that fails leaves the attributes of the
-        previous one. A fit without names removes those of an earlier fit.
-        """
-        self.n_features_in_ = n_features
-        if feature_names is not None:
-            self.feature_names_in_ = feature_names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-
-    def _check_feature_names(self, X):
-        """Compare the column names of X with ``feature_names_in_``, as scikit-learn.
-
-        Warns (UserWarning) when only one of X and the fit data had names, and raises
-        ValueError when both had names and they differ, listing the names unseen at
-        fit and those missing (the wording of scikit-learn's _check_feature_names).
-        """
-        fitted_names = getattr(self, "feature_names_in_", None)
-        names = _input_feature_names(X)
-        name = type(self).__name__
-        if fitted_names is None and names is None:
-            return
-        if fitted_names is None:
-            warnings.warn(
-                f"X has feature names, but {name} was fitted without feature names",
-                UserWarning, stacklevel=user_stacklevel(),
-            )
-            return
-        if names is None:
-            warnings.warn(
-                f"X does not have valid feature names, but {name} was fitted with "
-                f"feature names",
-                UserWarning, stacklevel=user_stacklevel(),
-            )
-            return
-        if len(names) == len(fitted_names) and np.all(names == fitted_names):
-            return
-        unseen = sorted(set(names) - set(fitted_names))
-        missing = sorted(set(fitted_names) - set(names))
-        message = "The feature names should match those that were passed during fit.\n"
-        if unseen:
-            message += "Feature names unseen at fit time:\n" + _list_names(unseen)
-        if missing:
-            message += "Feature names seen at fit time, yet now missing:\n" + _list_names(missing)
-        if not unseen and not missing:
-            message += "Feature names must be in the same order as they were in fit.\n"
-        raise ValueError(message)
-
-    def _check_n_features(self, n_features):
-        """Raise ValueError unless X has ``n_features_in_`` columns (scikit-learn's wording)."""
-        if n_features != self.n_features_in_:
-            raise ValueError(
-                f"X has {n_features} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input."
-            )
-
     def _check_X_as_fitted(self, X):
         """Return X validated by check_X for a fitted model: names and width as at fit.
 
         Raises NotFittedError before fit. The order is scikit-learn's: feature names
-        (on X as given), then the array, then its number of features.
+        (on X as given: a UserWarning when only one side had names, ValueError when
+        they differ), then the array, then its number of features.
         """
         if not hasattr(self, "coef_"):
             raise NotFittedError(
@@ -532,5 +408,19 @@ class GDRegressor(_Mixin, _Base):
             )
         self._check_feature_names(X)
         X, _ = check_X(X)
-        self._check_n_features(X.shape[1])
+        _check_n_features(self, X, reset=False)
         return X
+
+    def _check_feature_names(self, X):
+        """scikit-learn's check of X's column names against ``feature_names_in_``,
+        its warnings (names on one side only, in its words) pointing at the caller's
+        line rather than inside scikit-learn; differing names raise there."""
+        fitted, given = hasattr(self, "feature_names_in_"), _get_feature_names(X) is not None
+        if fitted == given:
+            _check_feature_names(self, X, reset=False)  # ValueError if they differ
+            return
+        name = type(self).__name__
+        message = (f"X has feature names, but {name} was fitted without feature names"
+                   if given else f"X does not have valid feature names, but {name} was "
+                   f"fitted with feature names")
+        warnings.warn(message, UserWarning, stacklevel=user_stacklevel())

@@ -28,7 +28,14 @@ from ._accelerated import (
     hessian_max_eigenvalue,
     scaled_norm,
 )
-from ._backends import FitOptions, Model, Optimizer, _training_weights, fit_data, get_backend
+from ._backends import (
+    FitOptions,
+    Model,
+    Optimizer,
+    _training_weights,
+    fit_data,
+    get_backend,
+)
 from ._gram import choose_solver, compressed_problem
 from ._progress import Progress
 from ._validation import (

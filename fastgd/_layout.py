@@ -10,6 +10,7 @@ Numba kernels compile them (the Cython kernels mirror them line by line).
 """
 
 from collections import namedtuple
+from types import MappingProxyType
 
 import numpy as np
 
@@ -131,14 +132,18 @@ class FitOptions(namedtuple("FitOptions", (
     compiled kernel is specialized once, not once per mix of int and float."""
 
     __slots__ = ()
-    _TYPES = dict(lr=float, schedule=int, power_t=float, tol=float, n_iter_no_change=int,
-                  early_stopping=bool, ref_grad_norm2=float, fit_intercept=bool, l1=float,
-                  l2=float, n_penalized=int, momentum=float, nesterov=bool, n_train=int,
-                  batch_size=int, shuffle=bool)
-    _DEFAULTS = dict(schedule=CONSTANT, power_t=0.25, tol=0.0, n_iter_no_change=5,
-                     early_stopping=False, ref_grad_norm2=0.0, fit_intercept=True, l1=0.0,
-                     l2=0.0, n_penalized=0, momentum=0.0, nesterov=False, n_train=0,
-                     batch_size=0, shuffle=False)
+    # Each field's one type, and the defaults of all but lr (read-only mappings).
+    _TYPES = MappingProxyType({
+        "lr": float, "schedule": int, "power_t": float, "tol": float,
+        "n_iter_no_change": int, "early_stopping": bool, "ref_grad_norm2": float,
+        "fit_intercept": bool, "l1": float, "l2": float, "n_penalized": int,
+        "momentum": float, "nesterov": bool, "n_train": int, "batch_size": int,
+        "shuffle": bool})
+    _DEFAULTS = MappingProxyType({
+        "schedule": CONSTANT, "power_t": 0.25, "tol": 0.0, "n_iter_no_change": 5,
+        "early_stopping": False, "ref_grad_norm2": 0.0, "fit_intercept": True, "l1": 0.0,
+        "l2": 0.0, "n_penalized": 0, "momentum": 0.0, "nesterov": False, "n_train": 0,
+        "batch_size": 0, "shuffle": False})
 
     @classmethod
     def of(cls, **values):

@@ -18,7 +18,6 @@ Model, residual, objective and gradient::
 
 import numpy as np
 
-
 # The update math (penalty, proximal and momentum steps) lives in _steps.py, which
 # the Python methods also run; it is part of this oracle. The epoch loop that
 # combines these functions is _epochs.fit.

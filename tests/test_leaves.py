@@ -4,10 +4,9 @@ compiled loop: what a new backend, or a distributed engine, must provide."""
 
 import numpy as np
 import pytest
+from conftest import COMPILED_BACKENDS, GRAD_RTOL, make_problem
 
 from fastgd import _backends, _epochs, _layout, _reference
-
-from conftest import COMPILED_BACKENDS, GRAD_RTOL, make_problem
 
 
 def _block_sums(backend, X, Y, W, b, weights, block_rows):
@@ -43,7 +42,7 @@ def test_partial_gradient_blocks_add_up_to_the_unnormalised_sums(name, weighted,
     np.testing.assert_allclose(sum_b, ref_b, rtol=0, atol=rtol * R.sum(axis=0).max())
     assert half_sq == pytest.approx(ref_half_sq, rel=rtol)
     # ... and the gradient is those sums over the total weight.
-    grad_W, grad_b, loss = backend.gradient(X, Y, W, b, not X.flags.c_contiguous, None, weights)
+    grad_W, _, loss = backend.gradient(X, Y, W, b, not X.flags.c_contiguous, None, weights)
     total = 700 if weights is None else float(weights.sum(dtype=np.float64))
     np.testing.assert_allclose(grad_W, ref_W / total, rtol=0, atol=rtol * scale_W / total)
     assert loss == pytest.approx(ref_half_sq / total, rel=rtol)
@@ -51,14 +50,14 @@ def test_partial_gradient_blocks_add_up_to_the_unnormalised_sums(name, weighted,
 
 UPDATE_OPTIONS = {
     "plain": {},
-    "no intercept": dict(fit_intercept=False),
-    "l2": dict(l2=0.3),
-    "l1": dict(l1=0.5),
-    "elasticnet, 2 of 3 columns penalized": dict(l1=0.2, l2=0.1, n_penalized=2),
-    "momentum": dict(momentum=0.9),
-    "momentum, l1": dict(momentum=0.9, l1=0.5),
-    "nesterov": dict(momentum=0.9, nesterov=True),
-    "nesterov, l1": dict(momentum=0.9, nesterov=True, l1=0.5),
+    "no intercept": {"fit_intercept": False},
+    "l2": {"l2": 0.3},
+    "l1": {"l1": 0.5},
+    "elasticnet, 2 of 3 columns penalized": {"l1": 0.2, "l2": 0.1, "n_penalized": 2},
+    "momentum": {"momentum": 0.9},
+    "momentum, l1": {"momentum": 0.9, "l1": 0.5},
+    "nesterov": {"momentum": 0.9, "nesterov": True},
+    "nesterov, l1": {"momentum": 0.9, "nesterov": True, "l1": 0.5},
 }
 
 

@@ -1,0 +1,12 @@
+"""fastgd's benchmark suite, shipped with the package: ``fastgd bench``.
+
+cases.py   the registry: kinds, shapes, dtypes, data, contenders, assessments, targets
+timer.py   the plain timer (minimum over rounds)
+run.py     selects and runs the cases, writes bench.json
+report.py  tables, plot and README splicing, named by the registry
+probes.py  measurements outside a fastgd call: read bandwidth, fresh processes
+
+Importing it needs neither scikit-learn nor matplotlib: the contenders that need
+scikit-learn import it when they run (and are skipped with a note without it), and
+the plot is skipped with a note without matplotlib.
+"""

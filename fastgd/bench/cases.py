@@ -1,0 +1,762 @@
+"""The benchmark registry: every kind, shape, dtype, contender and target, in one place.
+
+``fastgd bench`` times it (``fastgd/bench/run.py``), the report names its rows and
+checks its targets from it (``fastgd/bench/report.py``), and the default test run
+checks that every contender computes what it claims (``tests/test_bench_cases.py``).
+
+One convention for every contender: ``setup(data) -> run``, where ``data`` is the
+kind's :class:`CaseData` for one shape and dtype; ``setup`` does all preparation,
+``run()`` is what is timed (or, for a kind that is not timed, what measures) and
+returns what the kind's ``assess(data, result, baseline) -> dict`` scores, outside
+the timing (``baseline`` is the result of the kind's first contender on the same
+data). Ratios are "baseline time / contender time".
+
+Kinds of measurement:
+
+* ``gradient``: one evaluation of the full-batch gradient. The baseline is the
+  seeds' vectorised NumPy, ``X.T.dot(X.dot(w) - y) / len(X)``.
+* ``fit``: a whole fit of ``FIT_ITERATIONS[shape]`` iterations with a fixed learning
+  rate and no intercept (the seeds' model). The baseline is the NumPy loop
+  ``w -= lr * X.T.dot(X.dot(w) - y) / len(X)``; fastgd's streaming kernels and its
+  Gram solver run the same iterations. scikit-learn's SGDRegressor (the same number
+  of epochs, constant step) and ``np.linalg.lstsq`` (the direct solve) are there as
+  the tools a user could pick instead: they are timed, but they do not run the same
+  iterations, so they are not checked against the baseline (``same_result=False``).
+* ``lasso``: a whole L1-regularised fit, run to convergence, against scikit-learn's
+  ``Lasso`` on the same float64 data and the same objective,
+  ``||X w + b - y||^2 / (2N) + LASSO_ALPHA * ||w||_1`` with the intercept fitted and
+  not penalised. Each contender stops at its own tolerance ``LASSO_TOL`` (see
+  ``LASSO``'s contenders), so they are compared by time *and* accuracy: every result
+  is scored against a Lasso run to a much tighter tolerance (``lasso_reference``) by
+  its objective, its distance to that solution and its exact zeros
+  (``assess_lasso``). ``run()`` returns a ``LassoFit``.
+* ``sgd``: stochastic gradient descent against scikit-learn's ``SGDRegressor`` on
+  the same float64 data and the same objective, half the MSE with intercept, with
+  the same step schedule (``invscaling``: step ``eta0 / (1 + t) ** power_t`` at
+  update t) and the same fixed number of epochs ``SGD_EPOCHS`` for everyone (no
+  tolerance stops anyone). fastgd runs the per-sample updates that SGDRegressor
+  makes (``batch_size=1``; shuffled with another generator, so statistically the
+  same, not bitwise) and mini-batches of ``SGD_BATCH_SIZE``, to show what
+  mini-batching buys at equal epochs. Every result is scored against the
+  least-squares solution (``sgd_reference``) by its objective and its distance to it
+  (``assess_sgd``). ``run()`` returns an ``SGDFit``.
+* ``bandwidth``: the machine's streaming-read bandwidth, measured in the same run
+  (``fastgd.bench.probes.stream_sum``): the floor under a memory-bound gradient.
+* ``coldstart``: ``import fastgd`` and the first fit in a fresh process, with
+  Numba's on-disk cache present and (``--full``) empty. Not timed: ``run()``
+  measures in child processes and returns the seconds.
+* ``interrupt``: seconds from a SIGINT to ``fastgd.FitInterrupted`` in a fitting
+  child process, per-sample SGD to full passes over an 800 MB X. Not timed either.
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+import fastgd
+from fastgd._backends import BACKENDS, COMPILED_BACKENDS
+from fastgd.bench import probes
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    n_samples: int
+    n_features: int
+    slow: bool = False  # left out of the quick run (``fastgd bench --full`` runs it)
+    order: str = "C"  # X's memory layout (the interrupt kind varies it)
+    batch_size: int = None  # the fit's batch size (the interrupt kind varies it)
+
+    @property
+    def size(self):
+        return self.n_samples * self.n_features
+
+
+@dataclass(frozen=True)
+class CaseData:
+    """What a kind's contenders receive: one shape and dtype, and its arrays (None
+    for the kinds that measure in child processes)."""
+
+    shape: Shape
+    dtype: str
+    X: np.ndarray = None
+    y: np.ndarray = None
+
+    def head(self, n_rows):
+        """The first rows of the same data: a cheap warm-up for a slow case."""
+        return replace(self, X=self.X[:n_rows], y=None if self.y is None else self.y[:n_rows])
+
+
+@dataclass(frozen=True)
+class Contender:
+    name: str  # in case ids and the JSON
+    label: str  # in the report's tables
+    setup: Callable  # setup(data) -> run
+    same_result: bool = True  # returns the baseline's result, to rounding (checked)
+    backend: str = None  # the fastgd backend it needs (skipped with a note if absent)
+    requires: tuple = ()  # modules it needs (skipped with a note if absent)
+    # The contender it measures under other conditions: the report puts it in that
+    # one's row (the gradient's 1-thread column, the cold start's empty-cache column).
+    variant_of: str = None
+    slow: bool = False  # left out of the quick run
+    skip: frozenset = frozenset()  # shape names it is not run on (too slow there)
+
+
+@dataclass(frozen=True, eq=False)
+class Kind:
+    name: str
+    shapes: tuple
+    dtypes: tuple
+    contenders: tuple  # the first is the baseline of the kind's ratios
+    make_data: Callable  # make_data(shape, dtype) -> CaseData
+    assess: Callable  # assess(data, result, baseline) -> dict (JSON), outside timing
+    timed: bool = True  # False: run() measures (in child processes) and returns it
+    requires: tuple = ()  # modules its assess needs (its cases are skipped without them)
+    rounds: int = None  # rounds per case; None: as many as the time budget allows
+    slow_rounds: int = None  # the same, for slow shapes
+    settings: dict = field(default_factory=dict)  # the constants the captions state
+
+    @property
+    def baseline(self):
+        return self.contenders[0]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A promise about one case: ``measure`` of the best of ``contenders`` is at
+    least (or at most) ``bound``. Measures: ``"speedup"`` (baseline time / time),
+    ``"bandwidth"`` (bytes of X / time, as a share of the run's bandwidth) and
+    ``"seconds"``. ``text`` may name ``{dtype}``."""
+
+    text: str
+    kind: str
+    shape: str
+    dtypes: tuple
+    contenders: tuple
+    measure: str
+    bound: float
+    at_most: bool = False
+
+
+def make_data(shape, dtype, seed=0):
+    """Deterministic regression data: X (N, D) C-ordered, y = X w + noise."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((shape.n_samples, shape.n_features)).astype(dtype)
+    w = rng.standard_normal(shape.n_features)
+    y = (X @ w.astype(dtype) + 0.1 * rng.standard_normal(shape.n_samples)).astype(dtype)
+    return CaseData(shape, dtype, X, y)
+
+
+def stable_lr(X):
+    """A fixed learning rate 1/L (L exactly, from X.T X / N), the same for everyone."""
+    X64 = X.astype(np.float64)
+    return 1.0 / np.linalg.eigvalsh(X64.T @ X64 / len(X))[-1]
+
+
+# How closely a same_result contender must match its baseline, relative to the
+# result's scale (tests/test_bench_cases.py checks it; the JSON records the error).
+AGREEMENT = {"float64": 1e-9, "float32": 2e-3}
+
+
+def assess_agreement(data, result, baseline):
+    """{"error": max |result - baseline| / max |baseline|} (None without a baseline)."""
+    if baseline is None:
+        return {"error": None}
+    got = np.asarray(result, dtype=np.float64)
+    expected = np.asarray(baseline, dtype=np.float64)
+    if got.shape != expected.shape:
+        return {"error": math.inf}
+    scale = max(float(np.abs(expected).max()), np.finfo(np.float64).tiny)
+    return {"error": float(np.abs(got - expected).max() / scale)}
+
+
+# ----------------------------------------------------------------------- gradient
+
+
+def numpy_gradient(data):
+    X, y = data.X, data.y
+    w = np.zeros(X.shape[1], dtype=X.dtype)
+
+    def run():
+        return X.T.dot(X.dot(w) - y) / len(X)
+
+    return run
+
+
+def fastgd_gradient(backend, n_threads=None):
+    def setup(data):
+        X, y = data.X, data.y
+        w = np.zeros(X.shape[1], dtype=X.dtype)
+
+        def run():
+            return fastgd.gradient(X, y, w, backend=backend, n_threads=n_threads)[0]
+
+        return run
+
+    return setup
+
+
+DTYPES = ("float64", "float32")
+# The 4x2 shape is the size of seed 003's worked example (4 samples, 2 features).
+GRADIENT = Kind(
+    "gradient",
+    shapes=(Shape("4x2", 4, 2), Shape("100x10", 100, 10), Shape("1e4x20", 10_000, 20),
+            Shape("1e5x100", 100_000, 100), Shape("2e6x32", 2_000_000, 32, slow=True)),
+    dtypes=DTYPES,
+    contenders=(
+        Contender("numpy", "NumPy", numpy_gradient),
+        *(Contender(name, name, fastgd_gradient(name), backend=name)
+          for name in COMPILED_BACKENDS),
+        # The same kernels on one thread: the report's thread-scaling column.
+        *(Contender(f"{name}-1t", f"{name}, 1 thread", fastgd_gradient(name, n_threads=1),
+                    backend=name, variant_of=name) for name in COMPILED_BACKENDS),
+    ),
+    make_data=make_data,
+    assess=assess_agreement,
+)
+
+# ---------------------------------------------------------------------------- fit
+
+FIT_ITERATIONS = {"4x2": 1000, "100x10": 1000, "1e4x20": 1000, "1e6x32": 1000}
+
+
+def numpy_fit(data):
+    X, y, n_iter = data.X, data.y, FIT_ITERATIONS[data.shape.name]
+    lr = stable_lr(X)
+
+    def run():
+        w = np.zeros(X.shape[1], dtype=X.dtype)
+        for _ in range(n_iter):
+            w -= lr * X.T.dot(X.dot(w) - y) / len(X)
+        return w
+
+    return run
+
+
+def fastgd_fit(backend, solver):
+    def setup(data):
+        X, y, n_iter = data.X, data.y, FIT_ITERATIONS[data.shape.name]
+        lr = stable_lr(X)
+
+        def run():
+            return fastgd.fit(X, y, lr=lr, max_iter=n_iter, tol=0, fit_intercept=False,
+                              backend=backend, solver=solver).coef
+
+        return run
+
+    return setup
+
+
+def sklearn_sgd(data):
+    from sklearn.linear_model import SGDRegressor
+
+    X, y, n_iter = data.X, data.y, FIT_ITERATIONS[data.shape.name]
+    lr = stable_lr(X)
+
+    def run():
+        model = SGDRegressor(max_iter=n_iter, tol=None, fit_intercept=False, penalty=None,
+                             learning_rate="constant", eta0=lr / 10, shuffle=False,
+                             random_state=0)
+        return model.fit(X, y).coef_
+
+    return run
+
+
+def lstsq_fit(data):
+    X, y = data.X, data.y
+
+    def run():
+        return np.linalg.lstsq(X, y, rcond=None)[0]
+
+    return run
+
+
+def assess_fit(data, result, baseline):
+    return {**assess_agreement(data, result, baseline),
+            "iterations": FIT_ITERATIONS[data.shape.name]}
+
+
+FIT = Kind(
+    "fit",
+    shapes=(Shape("4x2", 4, 2), Shape("100x10", 100, 10), Shape("1e4x20", 10_000, 20),
+            Shape("1e6x32", 1_000_000, 32, slow=True)),
+    dtypes=DTYPES,
+    contenders=(
+        Contender("numpy", "NumPy loop", numpy_fit),
+        *(Contender(name, name, fastgd_fit(name, "stream"), backend=name)
+          for name in COMPILED_BACKENDS),
+        Contender("gram", "gram", fastgd_fit("auto", "gram")),
+        # Seconds per round on 1e6 x 32: left out there.
+        Contender("sklearn-sgd", "sklearn-sgd", sklearn_sgd, same_result=False,
+                  requires=("sklearn",), skip=frozenset({"1e6x32"})),
+        Contender("lstsq", "lstsq", lstsq_fit, same_result=False),
+    ),
+    make_data=make_data,
+    assess=assess_fit,
+    rounds=5,
+    slow_rounds=1,
+)
+
+# -------------------------------------------------------------------------- lasso
+
+LASSO_ALPHA = 0.05  # keeps the 10 true coefficients and zeroes the other 90
+LASSO_TOL = 1e-8
+LASSO_MAX_ITER = 100_000  # far above what LASSO_TOL needs: the tolerance stops everyone
+# The reference solution's tolerance: its objective is the optimum to float64
+# rounding on these shapes (1e-14 gives the same objective, bit for bit).
+LASSO_REFERENCE_TOL = 1e-12
+
+
+def make_lasso_data(shape, dtype):
+    """Deterministic sparse regression data, X C-ordered and read-only.
+
+    Features are standard normal with correlation ``0.5 ** |i - j|`` (an AR(1)
+    design: correlated enough that the solvers need more than a few passes, as
+    real Lasso data does), 10 true coefficients are nonzero (magnitudes 0.5 to 2,
+    random signs), the intercept is 2 and the noise has standard deviation 1.
+    """
+    rng = np.random.default_rng(0)
+    rho = 0.5
+    X = rng.standard_normal((shape.n_samples, shape.n_features))
+    for j in range(1, shape.n_features):
+        X[:, j] = rho * X[:, j - 1] + np.sqrt(1 - rho**2) * X[:, j]
+    w = np.zeros(shape.n_features)
+    support = rng.choice(shape.n_features, 10, replace=False)
+    w[support] = rng.choice([-1.0, 1.0], 10) * rng.uniform(0.5, 2.0, 10)
+    y = X @ w + 2.0 + rng.standard_normal(shape.n_samples)
+    return _read_only(CaseData(shape, dtype, X.astype(dtype), y.astype(dtype)))
+
+
+def _read_only(data):
+    # The arrays are shared by every contender of the shape, so none may change them
+    # (scikit-learn's Lasso centres a copy of X, as copy_X=True asks).
+    data.X.flags.writeable = False
+    data.y.flags.writeable = False
+    return data
+
+
+@dataclass(frozen=True)
+class LassoFit:
+    coef: np.ndarray
+    intercept: float
+    n_iter: int  # fastgd: FISTA (proximal gradient) steps; Lasso: coordinate-descent epochs
+    converged: bool
+
+
+def lasso_objective(X, y, coef, intercept):
+    """The objective every contender minimises, evaluated in float64."""
+    residual = X.astype(np.float64, copy=False) @ coef + intercept - y
+    return float(residual @ residual / (2 * len(X)) + LASSO_ALPHA * np.abs(coef).sum())
+
+
+def fastgd_lasso(backend, solver):
+    def setup(data):
+        X, y = data.X, data.y
+
+        def run():
+            # lr="auto" is what a user would pass: the power iteration that estimates
+            # the step is timed with the fit, as Lasso's own preparation is.
+            result = fastgd.fit(X, y, penalty="l1", alpha=LASSO_ALPHA, lr="auto",
+                                tol=LASSO_TOL, max_iter=LASSO_MAX_ITER, fit_intercept=True,
+                                backend=backend, solver=solver)
+            return LassoFit(result.coef, float(result.intercept), result.n_iter,
+                            result.converged)
+
+        return run
+
+    return setup
+
+
+def _sklearn_lasso(X, y, tol, precompute=False):
+    from sklearn.linear_model import Lasso
+
+    model = Lasso(alpha=LASSO_ALPHA, fit_intercept=True, tol=tol, max_iter=LASSO_MAX_ITER,
+                  precompute=precompute).fit(X, y)
+    return LassoFit(model.coef_, float(model.intercept_), int(model.n_iter_),
+                    model.n_iter_ < LASSO_MAX_ITER)
+
+
+def sklearn_lasso(precompute):
+    def setup(data):
+        def run():
+            return _sklearn_lasso(data.X, data.y, LASSO_TOL, precompute)
+
+        return run
+
+    return setup
+
+
+_lasso_references = {}
+
+
+def lasso_reference(data):
+    """Lasso run to LASSO_REFERENCE_TOL on the case's data: (LassoFit, objective)."""
+    key = (data.shape, data.dtype)
+    if key not in _lasso_references:
+        fit = _sklearn_lasso(data.X, data.y, LASSO_REFERENCE_TOL)
+        _lasso_references[key] = fit, lasso_objective(data.X, data.y, fit.coef, fit.intercept)
+    return _lasso_references[key]
+
+
+def assess_lasso(data, fit, baseline):
+    """Scores a LassoFit against ``lasso_reference`` (the baseline is not needed)."""
+    reference, reference_objective = lasso_reference(data)
+    return {
+        "objective": lasso_objective(data.X, data.y, fit.coef, fit.intercept),
+        "reference_objective": reference_objective,
+        "coef_error": float(np.abs(fit.coef - reference.coef).max()),
+        "intercept_error": abs(fit.intercept - reference.intercept),
+        "nonzeros": int(np.count_nonzero(fit.coef)),
+        "reference_nonzeros": int(np.count_nonzero(reference.coef)),
+        "same_zeros": bool(np.array_equal(fit.coef == 0, reference.coef == 0)),
+        "n_iter": int(fit.n_iter),
+        "converged": bool(fit.converged),
+    }
+
+
+# What stops each: fastgd when the norm of its gradient map (W_t - W_t+1) / lr is at
+# most LASSO_TOL times its value at the zero model (fastgd.fit's tol); Lasso when its
+# largest coordinate update is at most LASSO_TOL times max |w| and then its duality
+# gap, a bound on the objective's distance to the optimum, is at most LASSO_TOL times
+# ||y - mean(y)||^2 / N. fastgd's NumPy reference backend is not a contender: it runs
+# the compiled kernels' iterates but copies the rows of X at every step, and took
+# about 2 s per fit on 1e4 x 100 here, too long for the quick run.
+LASSO = Kind(
+    "lasso",
+    shapes=(Shape("1e4x100", 10_000, 100), Shape("1e6x100", 1_000_000, 100, slow=True)),
+    # float64 only: LASSO_TOL is below what float32 rounding lets either solver certify.
+    dtypes=("float64",),
+    contenders=(
+        Contender("sklearn-lasso", "scikit-learn `Lasso`", sklearn_lasso(precompute=False),
+                  requires=("sklearn",)),  # Lasso's default
+        # Coordinate descent on the precomputed Gram matrix: the counterpart of fastgd's gram.
+        Contender("sklearn-lasso-gram", "scikit-learn `Lasso(precompute=True)`",
+                  sklearn_lasso(precompute=True), requires=("sklearn",)),
+        *(Contender(name, f"fastgd {name}", fastgd_lasso(name, "stream"), backend=name)
+          for name in COMPILED_BACKENDS),
+        # solver="auto" picks gram here: fastgd's default for these shapes.
+        Contender("gram", 'fastgd `solver="gram"`', fastgd_lasso("auto", "gram")),
+    ),
+    make_data=make_lasso_data,
+    assess=assess_lasso,
+    requires=("sklearn",),  # the reference solution is scikit-learn's Lasso
+    slow_rounds=1,
+    settings={"alpha": LASSO_ALPHA, "tol": LASSO_TOL, "reference_tol": LASSO_REFERENCE_TOL},
+)
+
+# ---------------------------------------------------------------------------- sgd
+
+# What SGDRegressor's defaults (tol=1e-3, n_iter_no_change=5) run on this data,
+# quick and slow shape alike: a user's number of epochs.
+SGD_EPOCHS = 7
+SGD_ETA0 = 0.01  # SGDRegressor's default eta0 and power_t
+SGD_POWER_T = 0.25
+SGD_BATCH_SIZE = 32
+# Linear scaling (Goyal et al., 2017, "Accurate, large minibatch SGD"): a mini-batch
+# update averages SGD_BATCH_SIZE rows' gradients, so this step moves it as far as
+# that many per-sample updates at SGD_ETA0 would: the same start for everyone, with
+# no tuning on the data. It is below 1/L_B, fastgd's stable step for such batches
+# (lr="auto": 0.34 on 1e5x20; tests/test_bench_cases.py checks it), and a fixed
+# number leaves lr="auto"'s power iteration out of the time.
+SGD_BATCH_LR = SGD_BATCH_SIZE * SGD_ETA0
+SGD_RANDOM_STATE = 0
+
+
+def make_sgd_data(shape, dtype="float64"):
+    """Deterministic standardised regression data, X C-ordered and read-only.
+
+    Each column of X is standardised exactly (mean 0, variance 1, as a user would
+    before SGD); y = X w + 2 + noise, w standard normal, noise standard deviation 0.5.
+    """
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((shape.n_samples, shape.n_features))
+    X -= X.mean(axis=0)
+    X /= X.std(axis=0)
+    w = rng.standard_normal(shape.n_features)
+    y = X @ w + 2.0 + 0.5 * rng.standard_normal(shape.n_samples)
+    X, y = X.astype(dtype, copy=False), y.astype(dtype, copy=False)
+    return _read_only(CaseData(shape, dtype, X, y))
+
+
+@dataclass(frozen=True)
+class SGDFit:
+    coef: np.ndarray
+    intercept: float
+    n_epochs: int
+    n_updates: int
+    last_step: float  # the step of the last update: what the schedule came down to
+    batch_size: int
+
+
+def half_mse(X, y, coef, intercept):
+    """The objective every contender minimises, evaluated in float64."""
+    residual = X.astype(np.float64, copy=False) @ coef + intercept - y
+    return float(residual @ residual / (2 * len(X)))
+
+
+def _sklearn_sgd_regressor(X, y, shuffle):
+    from sklearn.linear_model import SGDRegressor
+
+    model = SGDRegressor(loss="squared_error", penalty=None, alpha=0.0,
+                         learning_rate="invscaling", eta0=SGD_ETA0, power_t=SGD_POWER_T,
+                         max_iter=SGD_EPOCHS, tol=None, shuffle=shuffle,
+                         random_state=SGD_RANDOM_STATE, average=False).fit(X, y)
+    # t_ starts at 1 and counts the updates made: update t's step is eta0 / t ** power_t.
+    n_updates = int(model.t_) - 1
+    return SGDFit(model.coef_, float(model.intercept_[0]), int(model.n_iter_), n_updates,
+                  SGD_ETA0 / n_updates**SGD_POWER_T, batch_size=1)
+
+
+def _fastgd_sgd(X, y, backend, batch_size, lr, shuffle):
+    result = fastgd.fit(X, y, batch_size=batch_size, shuffle=shuffle,
+                        random_state=SGD_RANDOM_STATE, schedule="invscaling",
+                        power_t=SGD_POWER_T, lr=lr, max_iter=SGD_EPOCHS, tol=0,
+                        fit_intercept=True, backend=backend)
+    n_updates = result.n_iter * math.ceil(len(X) / batch_size)
+    return SGDFit(result.coef, float(result.intercept), result.n_iter, n_updates,
+                  float(result.history["lr"][-1]), batch_size)
+
+
+def sklearn_sgd_regressor(data):
+    def run():
+        return _sklearn_sgd_regressor(data.X, data.y, shuffle=True)
+
+    return run
+
+
+def fastgd_sgd(backend, batch_size, lr):
+    def setup(data):
+        def run():
+            return _fastgd_sgd(data.X, data.y, backend, batch_size, lr, shuffle=True)
+
+        return run
+
+    return setup
+
+
+def unshuffled_sgd_fits(X, y, backend):
+    """(SGDRegressor, fastgd batch_size=1) with shuffle=False and otherwise the
+    per-sample contenders' settings: the same updates in the same order, so the
+    same coefficients to rounding (tests/test_bench_cases.py checks this)."""
+    return (_sklearn_sgd_regressor(X, y, shuffle=False),
+            _fastgd_sgd(X, y, backend, 1, SGD_ETA0, shuffle=False))
+
+
+_sgd_references = {}
+
+
+def sgd_reference(data):
+    """The least-squares solution by np.linalg.lstsq on [X, 1]: (coef, intercept,
+    objective), the optimum every contender's objective is measured against."""
+    key = (data.shape, data.dtype)
+    if key not in _sgd_references:
+        X, y = data.X, data.y
+        A = np.hstack([X.astype(np.float64, copy=False), np.ones((len(X), 1))])
+        solution = np.linalg.lstsq(A, y.astype(np.float64), rcond=None)[0]
+        del A
+        coef, intercept = solution[:-1], float(solution[-1])
+        _sgd_references[key] = coef, intercept, half_mse(X, y, coef, intercept)
+    return _sgd_references[key]
+
+
+def assess_sgd(data, fit, baseline):
+    """Scores an SGDFit against the least-squares solution (the baseline is not needed)."""
+    coef, intercept, optimum = sgd_reference(data)
+    return {
+        "objective": half_mse(data.X, data.y, fit.coef, fit.intercept),
+        "optimal_objective": optimum,
+        "coef_distance": float(np.linalg.norm(fit.coef - coef)),
+        "intercept_error": abs(fit.intercept - intercept),
+        "n_epochs": fit.n_epochs,
+        "n_updates": fit.n_updates,
+        "last_step": fit.last_step,
+        # An update averages its batch's gradients: its step per row. SGD's noise
+        # floor, the objective gap it ends at, grows with it.
+        "last_step_per_row": fit.last_step / fit.batch_size,
+    }
+
+
+def _sgd_batches(backend):
+    return Contender(f"{backend}-batch{SGD_BATCH_SIZE}",
+                     f"fastgd {backend}, mini-batch of {SGD_BATCH_SIZE}",
+                     fastgd_sgd(backend, SGD_BATCH_SIZE, SGD_BATCH_LR), backend=backend)
+
+
+# All run SGD_EPOCHS epochs with tol=None / tol=0: nothing else stops them.
+SGD = Kind(
+    "sgd",
+    shapes=(Shape("1e5x20", 100_000, 20), Shape("1e6x50", 1_000_000, 50, slow=True)),
+    # float64 only: SGDRegressor computes in float64 and would convert float32 data (a
+    # copy, timed), so float32 would not compare the same work.
+    dtypes=("float64",),
+    contenders=(
+        Contender("sklearn-sgd", "scikit-learn `SGDRegressor`", sklearn_sgd_regressor,
+                  requires=("sklearn",)),
+        *(Contender(name, f"fastgd {name}, per sample", fastgd_sgd(name, 1, SGD_ETA0),
+                    backend=name) for name in COMPILED_BACKENDS),
+        *(_sgd_batches(name) for name in COMPILED_BACKENDS),
+    ),
+    make_data=make_sgd_data,
+    assess=assess_sgd,
+    slow_rounds=1,
+    settings={"epochs": SGD_EPOCHS, "eta0": SGD_ETA0, "power_t": SGD_POWER_T,
+              "batch_size": SGD_BATCH_SIZE, "batch_lr": SGD_BATCH_LR},
+)
+
+# ------------------------------------------------------------------------- probes
+
+
+def make_probe_data(shape, dtype):
+    """An array of shape.size elements, written once (pages mapped before timing)."""
+    return CaseData(shape, dtype, np.ones(shape.size, dtype=dtype))
+
+
+def stream_sum(data):
+    def run():
+        return probes.stream_sum(data.X)
+
+    return run
+
+
+def assess_nothing(data, result, baseline):
+    return {}
+
+
+# A full-batch gradient must read X once, so bytes(X) / bandwidth is a floor on its
+# time once X is larger than the caches.
+BANDWIDTH = Kind(
+    "bandwidth",
+    shapes=(Shape("256MB", (256 << 20) // 8, 1), Shape("512MB", (512 << 20) // 8, 1, slow=True)),
+    dtypes=("float64",),
+    contenders=(Contender("parallel-sum", "parallel sum (Numba)", stream_sum),),
+    make_data=make_probe_data,
+    assess=assess_nothing,
+)
+
+
+def no_data(shape, dtype):
+    return CaseData(shape, dtype)
+
+
+def assess_measured(data, result, baseline):
+    return dict(result)
+
+
+COLDSTART_REPEATS = 3
+
+
+def coldstart(backend, empty_cache=False):
+    def setup(data):
+        if not empty_cache:
+            probes.first_fit(backend, data.shape, repeats=1)  # the on-disk cache exists
+
+        def run():
+            repeats = 1 if empty_cache else COLDSTART_REPEATS
+            return probes.first_fit(backend, data.shape, repeats, empty_cache=empty_cache)
+
+        return run
+
+    return setup
+
+
+COLDSTART = Kind(
+    "coldstart",
+    shapes=(Shape("1e3x10", 1000, 10),),
+    dtypes=("float64",),
+    contenders=(
+        *(Contender(name, name, coldstart(name), backend=name) for name in BACKENDS),
+        # Numba compiles every kernel the fit needs: about 15 s.
+        Contender("numba-empty-cache", "numba, empty Numba cache",
+                  coldstart("numba", empty_cache=True), backend="numba",
+                  variant_of="numba", slow=True),
+    ),
+    make_data=no_data,
+    assess=assess_measured,
+    timed=False,
+    settings={"repeats": COLDSTART_REPEATS},
+)
+
+INTERRUPT_DELAYS = (1.0, 1.37, 1.74)  # seconds of fitting before the SIGINT
+
+
+def interrupt(backend):
+    def setup(data):
+        def run():
+            return {"latencies": probes.interrupt_latencies(backend, data.shape,
+                                                            INTERRUPT_DELAYS)}
+
+        return run
+
+    return setup
+
+
+# Per-sample SGD, mini-batches gathered from a Fortran-ordered X (the slowest
+# gather), full-batch passes over 800 MB (one pass is never split: the largest X
+# sets the worst case).
+INTERRUPT = Kind(
+    "interrupt",
+    shapes=(Shape("2e4x50-C-batch1", 20_000, 50, batch_size=1),
+            Shape("1e6x20-F-batch32", 1_000_000, 20, slow=True, order="F", batch_size=32),
+            Shape("1e6x100-C-full", 1_000_000, 100, slow=True),
+            Shape("1e6x100-F-full", 1_000_000, 100, slow=True, order="F")),
+    dtypes=("float64",),
+    contenders=(
+        *(Contender(name, name, interrupt(name), backend=name) for name in COMPILED_BACKENDS),
+    ),
+    make_data=no_data,
+    assess=assess_measured,
+    timed=False,
+    settings={"delays": INTERRUPT_DELAYS},
+)
+
+KINDS = {kind.name: kind for kind in (GRADIENT, FIT, LASSO, SGD, BANDWIDTH, COLDSTART,
+                                      INTERRUPT)}
+
+# The targets of issue 3, checked against every run.
+TARGETS = (
+    Target("2e6×32 {dtype} gradient ≥ 1.8× NumPy", "gradient", "2e6x32", DTYPES,
+           COMPILED_BACKENDS, "speedup", 1.8),
+    Target("2e6×32 {dtype} gradient ≥ 85% of read bandwidth", "gradient", "2e6x32", DTYPES,
+           COMPILED_BACKENDS, "bandwidth", 0.85),
+    Target("1e4x20 {dtype} gradient ≥ 2× NumPy", "gradient", "1e4x20", DTYPES,
+           COMPILED_BACKENDS, "speedup", 2),
+    Target("1e5x100 {dtype} gradient ≥ 2× NumPy", "gradient", "1e5x100", DTYPES,
+           COMPILED_BACKENDS, "speedup", 2),
+    Target("4x2 {dtype} fit, 1000 iterations, ≥ 100× NumPy loop", "fit", "4x2", DTYPES,
+           COMPILED_BACKENDS, "speedup", 100),
+    Target("100x10 {dtype} fit, 1000 iterations, ≥ 100× NumPy loop", "fit", "100x10", DTYPES,
+           COMPILED_BACKENDS, "speedup", 100),
+    Target("one `fastgd.gradient` call on 4×2 ≤ 10 µs (kernel included)", "gradient", "4x2",
+           ("float64",), COMPILED_BACKENDS, "seconds", 10e-6, at_most=True),
+    Target("Gram 1e6×32 {dtype}, 1000 iterations, ≥ 50× NumPy loop", "fit", "1e6x32", DTYPES,
+           ("gram",), "speedup", 50),
+)
+
+
+def cases(kinds=None, full=False):
+    """Yield (kind, shape, dtype, contender) in registry order.
+
+    Parameters
+    ----------
+    kinds : iterable of str, optional
+        Kind names (default: all of ``KINDS``).
+    full : bool
+        Include the slow shapes and contenders (``fastgd bench --full``).
+
+    Examples
+    --------
+    >>> [c.name for _, shape, dtype, c in cases(["fit"]) if shape.name == "4x2"
+    ...  and dtype == "float64"]
+    ['numpy', 'cython', 'numba', 'gram', 'sklearn-sgd', 'lstsq']
+    """
+    for kind in (KINDS[name] for name in (kinds or KINDS)):
+        for shape in kind.shapes:
+            if shape.slow and not full:
+                continue
+            for dtype in kind.dtypes:
+                for contender in kind.contenders:
+                    if (contender.slow and not full) or shape.name in contender.skip:
+                        continue
+                    yield kind, shape, dtype, contender

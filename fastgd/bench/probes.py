@@ -1,0 +1,103 @@
+"""Measurements that are not a call of fastgd: the machine's read bandwidth, and what
+fresh processes see (cold start, Ctrl-C latency).
+
+Each process measurement runs in a new interpreter of this Python (NumPy is imported
+first and not counted), so it works from any installation and any directory.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from numba import njit, prange
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def stream_sum(a):
+    """The simplest kernel that reads every byte of ``a`` once, on every thread: a
+    parallel sum (vectorized, order irrelevant). bytes / its time is the bandwidth."""
+    total = 0.0
+    for i in prange(a.shape[0]):
+        total += a[i]
+    return total
+
+
+FIRST_FIT = """
+import time, json, numpy as np
+t0 = time.perf_counter()
+import fastgd
+t1 = time.perf_counter()
+X = np.random.default_rng(0).standard_normal(({n}, {d})); y = X.sum(axis=1)
+fastgd.fit(X, y, backend={backend!r}, max_iter=10, tol=0, solver="stream")
+t2 = time.perf_counter()
+print(json.dumps({{"import_s": t1 - t0, "first_fit_s": t2 - t1}}))
+"""
+
+
+def first_fit(backend, shape, repeats, empty_cache=False):
+    """``import fastgd`` and a first 10-iteration fit on ``shape`` in fresh processes:
+    {"import_s", "first_fit_s"} of the process with the fastest fit. With
+    ``empty_cache``, every process starts from an empty Numba cache (Numba compiles
+    its kernels on first use and caches them on disk)."""
+    env = dict(os.environ)
+    best = None
+    with tempfile.TemporaryDirectory() as cache_dir:
+        for _ in range(repeats):
+            if empty_cache:
+                env["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(dir=cache_dir)
+            code = FIRST_FIT.format(backend=backend, n=shape.n_samples, d=shape.n_features)
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 env=env, check=True)
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            if best is None or result["first_fit_s"] < best["first_fit_s"]:
+                best = result
+    return best
+
+
+INTERRUPTED_FIT = """
+import sys, numpy as np, fastgd
+backend, n, d, order, batch_size = sys.argv[1:]
+batch_size = None if batch_size == "None" else int(batch_size)
+rng = np.random.default_rng(0)
+X = np.asarray(rng.standard_normal((int(n), int(d))), order=order)
+y = X @ rng.standard_normal(int(d))
+options = dict(backend=backend, batch_size=batch_size, tol=0, solver="stream", lr=1e-4)
+fastgd.fit(X[:1000].copy(order=order), y[:1000], max_iter=2, **options)  # compile, warm up
+print("fitting", flush=True)
+try:
+    fastgd.fit(X, y, max_iter=10**6, **options)
+except fastgd.FitInterrupted as interrupted:
+    print("interrupted after", interrupted.result.n_iter, "epochs", flush=True)
+"""
+
+
+def interrupt_latencies(backend, shape, delays):
+    """Seconds from SIGINT to the interrupted fit's report, one per delay: each starts
+    a fit on ``shape`` (its order and batch size) that would run for minutes in a
+    fresh process, sends it SIGINT after the delay, and times the signal to the line
+    the process prints when ``fastgd.FitInterrupted`` reaches it."""
+    args = [sys.executable, "-c", INTERRUPTED_FIT, backend, str(shape.n_samples),
+            str(shape.n_features), shape.order, str(shape.batch_size)]
+    measured = []
+    for delay in delays:
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        try:
+            if process.stdout.readline().strip() != "fitting":
+                raise RuntimeError(f"the fitting process failed: {args[3:]}")
+            time.sleep(delay)
+            start = time.perf_counter()
+            process.send_signal(signal.SIGINT)
+            line = process.stdout.readline()
+            measured.append(time.perf_counter() - start)
+            if not line.startswith("interrupted after"):
+                raise RuntimeError(f"the fit did not report FitInterrupted: {line!r}")
+            process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return measured

@@ -1,0 +1,431 @@
+"""Turn a run's results (``bench.json``) into the tables, the plot and the README.
+
+Rows, labels and targets come from the registry (``fastgd/bench/cases.py``), the
+figures and the settings the captions state from the run. Every ratio is "baseline
+time / contender time" for the same shape and dtype, from the same run (NumPy for
+the gradient and the fit, scikit-learn's ``Lasso`` and ``SGDRegressor`` for the
+Lasso and SGD tables); times are the minimum over rounds (the least disturbed by
+other load). Nothing in the tables is typed by hand.
+"""
+
+import json
+import re
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+from fastgd.bench import cases as registry
+
+
+def write_json(results, path):
+    Path(path).write_text(json.dumps(results, indent=1) + "\n")
+
+
+def index(results):
+    """{(kind, shape, dtype): {contender: record}} of a run's records."""
+    table = defaultdict(dict)
+    for rec in results["results"]:
+        table[(rec["kind"], rec["shape"], rec["dtype"])][rec["contender"]] = rec
+    return table
+
+
+def read_bandwidth(table):
+    """The run's streaming-read bandwidth in bytes per second (None if not measured)."""
+    rates = [rec["bytes"] / rec["seconds"] for (kind, _, _), row in table.items()
+             if kind == registry.BANDWIDTH.name for rec in row.values()]
+    return max(rates) if rates else None
+
+
+def fmt_time(seconds):
+    """A duration with 3 significant digits and its unit.
+
+    Examples
+    --------
+    >>> fmt_time(0.0123), fmt_time(7.9e-6), fmt_time(31.2)
+    ('12.3 ms', '7.9 µs', '31.2 s')
+    """
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def fmt_number(x):
+    """1e-08 -> 1e-8: a tolerance or alpha as one would type it."""
+    return re.sub(r"e([+-])0+(\d)", r"e\1\2", f"{x:g}")
+
+
+def fmt_gap(gap):
+    # Objectives are evaluated in float64: below about 1e-15 relative, a "gap" is
+    # rounding, not a worse solution.
+    return "< 1e-15" if gap < 1e-15 else f"{gap:.1e}"
+
+
+def _rows(table, kind, need_baseline=True):
+    """(shape, dtype, row) in registry order, for the shapes and dtypes of the run."""
+    for shape in kind.shapes:
+        for dtype in kind.dtypes:
+            row = table.get((kind.name, shape.name, dtype))
+            if row and (kind.baseline.name in row or not need_baseline):
+                yield shape, dtype, row
+
+
+def _columns(kind):
+    """A ratio table's columns: every contender but the baseline and the variants."""
+    return [c for c in kind.contenders[1:] if not c.variant_of]
+
+
+def _ratio_cell(row, base, name, spec):
+    if name not in row:
+        return "–"
+    seconds = row[name]["seconds"]
+    return f"{base / seconds:{spec}}× ({fmt_time(seconds)})"
+
+
+def gradient_table(table):
+    kind = registry.GRADIENT
+    bandwidth = read_bandwidth(table)
+    columns = _columns(kind)
+    one_thread = {c.variant_of: c.name for c in kind.contenders if c.variant_of}
+    lines = [f"| shape | dtype | {kind.baseline.label} | "
+             + " | ".join(c.label for c in columns)
+             + f" | fastgd GB/s | % of read bandwidth | all threads vs 1 ({', '.join(one_thread)}) |",
+             "|---|---|---|" + "---|" * len(columns) + "---|---|---|"]
+    for shape, dtype, row in _rows(table, kind):
+        base = row[kind.baseline.name]["seconds"]
+        cells = [_ratio_cell(row, base, c.name, ".2f") for c in columns]
+        times = [row[c.name]["seconds"] for c in columns if c.name in row]
+        rate = row[kind.baseline.name]["bytes"] / min(times) if times else None
+        share = f"{100 * rate / bandwidth:.0f}%" if bandwidth and rate else "–"
+        scaling = ", ".join(
+            f"{row[single]['seconds'] / row[name]['seconds']:.2f}×"
+            if single in row and name in row else "–" for name, single in one_thread.items())
+        lines.append(f"| {shape.name} | {dtype} | {fmt_time(base)} | {' | '.join(cells)} | "
+                     f"{f'{rate / 1e9:.1f}' if rate else '–'} | {share} | {scaling} |")
+    return "\n".join(lines)
+
+
+def fit_table(table):
+    kind = registry.FIT
+    columns = _columns(kind)
+    lines = [f"| shape | dtype | iterations | {kind.baseline.label} | "
+             + " | ".join(c.label for c in columns) + " |",
+             "|---|---|---|---|" + "---|" * len(columns)]
+    for shape, dtype, row in _rows(table, kind):
+        base_rec = row[kind.baseline.name]
+        cells = [_ratio_cell(row, base_rec["seconds"], c.name, ".3g") for c in columns]
+        lines.append(f"| {shape.name} | {dtype} | {base_rec['scores']['iterations']} | "
+                     f"{fmt_time(base_rec['seconds'])} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def _contender_rows(table, kind):
+    """(shape, dtype, contender, record, ratio to the baseline) in registry order."""
+    for shape, dtype, row in _rows(table, kind, need_baseline=False):
+        base = row.get(kind.baseline.name)
+        for contender in kind.contenders:
+            if contender.name in row:
+                rec = row[contender.name]
+                ratio = f"{base['seconds'] / rec['seconds']:.3g}×" if base else "–"
+                yield shape, dtype, contender, rec, ratio
+
+
+def lasso_table(table):
+    """One row per shape and contender: time, ratio to Lasso, and accuracy.
+
+    The objective gap is relative to the lowest objective found for the shape: by
+    any contender of this run or by the tightly converged reference Lasso."""
+    header = ("| shape, dtype | contender | time | `Lasso` time / time | iterations "
+              "| objective gap | max \\|w − w_ref\\| | nonzeros (w_ref's) | same zeros as w_ref |")
+    lines = [header, "|---|---|---|---|---|---|---|---|---|"]
+    best = {}
+    for shape, dtype, row in _rows(table, registry.LASSO, need_baseline=False):
+        best[shape.name, dtype] = min([r["scores"]["objective"] for r in row.values()]
+                                      + [r["scores"]["reference_objective"] for r in row.values()])
+    for shape, dtype, contender, rec, ratio in _contender_rows(table, registry.LASSO):
+        s = rec["scores"]
+        lowest = best[shape.name, dtype]
+        converged = "" if s["converged"] else " (not converged)"
+        lines.append(
+            f"| {shape.name} {dtype} | {contender.label} | {fmt_time(rec['seconds'])} | {ratio} | "
+            f"{s['n_iter']}{converged} | {fmt_gap((s['objective'] - lowest) / lowest)} | "
+            f"{s['coef_error']:.1e} | {s['nonzeros']} ({s['reference_nonzeros']}) | "
+            f"{'yes' if s['same_zeros'] else '**no**'} |"
+        )
+    return "\n".join(lines)
+
+
+def lasso_caption(settings):
+    alpha, tol, reference_tol = (fmt_number(settings[key])
+                                 for key in ("alpha", "tol", "reference_tol"))
+    return (
+        f"**A Lasso fit** run to convergence: every contender minimises "
+        f"‖Xw + b − y‖²/(2N) + {alpha}·‖w‖₁ (scikit-learn's `Lasso(alpha={alpha})`; "
+        "intercept fitted, not penalised) on the same float64 data (features "
+        "correlated 0.5^|i−j|, 10 true coefficients nonzero, noise σ = 1; see "
+        f"`fastgd/bench/cases.py`), until its own tolerance {tol} stops it. scikit-learn's "
+        f"coordinate descent stops when its duality gap, a bound on the distance to the "
+        f"optimal objective, is ≤ {tol}·‖y − ȳ‖²/N (an iteration is an epoch over the "
+        "features; `precompute=True` runs them on the Gram matrix). fastgd's default "
+        'for an L1 penalty, FISTA with adaptive restart (`penalty="l1"`, `lr="auto"`: '
+        "step 1/L, whose power iteration is in the time), stops when the norm of its "
+        f"gradient map at the point it returns is ≤ {tol} times its value at w = 0 (an "
+        "iteration is a step: one pass over X, or over the compressed problem with "
+        '`solver="gram"`). Objective gap: relative to the lowest objective found, '
+        f"by any contender or by `Lasso` run to tol = {reference_tol}, whose solution "
+        "is w_ref:"
+    )
+
+
+def sgd_table(table):
+    """One row per shape and contender: time, ratio to SGDRegressor, and accuracy
+    against the least-squares solution (objectives in float64)."""
+    header = ("| shape, dtype | contender | time | `SGDRegressor` time / time "
+              "| epochs (updates) | last step per row | objective | gap to lstsq optimum "
+              "| ‖w − w_lstsq‖ |")
+    lines = [header, "|---|---|---|---|---|---|---|---|---|"]
+    for shape, dtype, contender, rec, ratio in _contender_rows(table, registry.SGD):
+        s = rec["scores"]
+        optimum = s["optimal_objective"]
+        lines.append(
+            f"| {shape.name} {dtype} | {contender.label} | {fmt_time(rec['seconds'])} | {ratio} | "
+            f"{s['n_epochs']} ({s['n_updates']:,}) | {s['last_step_per_row']:.2g} | "
+            f"{s['objective']:.6g} | {fmt_gap((s['objective'] - optimum) / optimum)} | "
+            f"{s['coef_distance']:.1e} |"
+        )
+    return "\n".join(lines)
+
+
+def sgd_caption(settings):
+    epochs, batch_size = settings["epochs"], settings["batch_size"]
+    eta0, power_t, batch_lr = (fmt_number(settings[key])
+                               for key in ("eta0", "power_t", "batch_lr"))
+    return (
+        f"**Stochastic gradient descent**, {epochs} epochs for every contender: all "
+        "minimise half the MSE with intercept, ‖Xw + b − y‖²/(2N), on the same float64 "
+        "data (standardised features, y = Xw + 2 + noise of σ = 0.5; see "
+        "`fastgd/bench/cases.py`) with the same schedule, step "
+        f"lr/(1 + t)^{power_t} at update t. Nothing but the epoch count stops them "
+        "(scikit-learn `tol=None`, fastgd `tol=0`). scikit-learn's "
+        f'`SGDRegressor(penalty=None, learning_rate="invscaling", eta0={eta0}, '
+        f"power_t={power_t})` and fastgd's `batch_size=1, lr={eta0}` make the same "
+        "per-sample updates (the same coefficients to rounding without shuffling, as "
+        "`tests/test_bench_cases.py` checks); here both shuffle every epoch, each "
+        "with its own generator, so their results are statistically, not bitwise, "
+        f"the same. fastgd's mini-batches of {batch_size} take lr = {batch_size} × "
+        f"{eta0} = {batch_lr} (linear scaling: the per-sample start), so they make "
+        f"{batch_size}× fewer updates per epoch and their schedule, which counts "
+        "updates, ends at a larger step per row (the last update's step divided by "
+        "the batch size): SGD's noise floor, the objective gap it ends at, grows with "
+        "that step. Gap: (objective − optimum) / optimum, the optimum and w_lstsq "
+        "from `np.linalg.lstsq` on [X, 1]:"
+    )
+
+
+def _target_measured(target, table, bandwidth, dtype):
+    """(value, as printed) of a target on this run, or None if it did not run."""
+    row = table.get((target.kind, target.shape, dtype), {})
+    times = [row[name]["seconds"] for name in target.contenders if name in row]
+    if not times:
+        return None
+    best = min(times)
+    if target.measure == "seconds":
+        return best, fmt_time(best)
+    if target.measure == "speedup":
+        base = row.get(registry.KINDS[target.kind].baseline.name)
+        return (base["seconds"] / best, f"{base['seconds'] / best:.3g}×") if base else None
+    if target.measure == "bandwidth" and bandwidth:
+        share = next(iter(row.values()))["bytes"] / best / bandwidth
+        return share, f"{100 * share:.0f}%"
+    return None
+
+
+def targets_table(table, targets=registry.TARGETS):
+    """The targets against this run's figures (best of each target's contenders)."""
+    bandwidth = read_bandwidth(table)
+    rows = []
+    for target in targets:
+        for dtype in target.dtypes:
+            measured = _target_measured(target, table, bandwidth, dtype)
+            if measured is not None:
+                value, printed = measured
+                met = value <= target.bound if target.at_most else value >= target.bound
+                rows.append(f"| {target.text.format(dtype=dtype)} | {printed} | "
+                            f"{'met' if met else '**missed**'} |")
+    return "\n".join(["| target | measured | |", "|---|---|---|"] + rows) if rows else ""
+
+
+def coldstart_table(table):
+    kind = registry.COLDSTART
+    empty_cache = {c.variant_of: c.name for c in kind.contenders if c.variant_of}
+    lines = [("| backend | `import fastgd` | first fit, fresh process "
+              "| first fit, empty Numba cache |"), "|---|---|---|---|"]
+    for _, _, row in _rows(table, kind, need_baseline=False):
+        for contender in kind.contenders:
+            warm, cold = row.get(contender.name), row.get(empty_cache.get(contender.name))
+            if contender.variant_of or not (warm or cold):
+                continue
+            cells = [fmt_time(warm["scores"][key]) if warm else "–"
+                     for key in ("import_s", "first_fit_s")]
+            cells.append(fmt_time(cold["scores"]["first_fit_s"]) if cold else "–")
+            lines.append(f"| {contender.label} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def interrupt_table(table):
+    kind = registry.INTERRUPT
+    lines = ["| X | batch_size | " + " | ".join(c.label for c in kind.contenders) + " |",
+             "|---|---|" + "---|" * len(kind.contenders)]
+    for shape, _, row in _rows(table, kind, need_baseline=False):
+        cells = [", ".join(f"{1e3 * s:.0f}" for s in row[c.name]["scores"]["latencies"]) + " ms"
+                 if c.name in row else "–" for c in kind.contenders]
+        lines.append(f"| {shape.n_samples:,} × {shape.n_features}, {shape.order} order | "
+                     f"{shape.batch_size or 'all rows'} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def machine_note(results, bandwidth):
+    machine = results["machine"]
+    parts = [
+        (f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['system']}; "
+         f"Python {machine['python']}."),
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + ".",
+        f"Threads: {results['threads']}.",
+    ]
+    if bandwidth:
+        smallest = min(rec["bytes"] for rec in results["results"]
+                       if rec["kind"] == registry.BANDWIDTH.name)
+        parts.append(f"Streaming-read bandwidth measured in the same run: "
+                     f"{bandwidth / 1e9:.1f} GB/s (parallel sum of a {smallest >> 20} MB+ array).")
+    parts.append(f"Run on {results['datetime'][:19]} with `{results['command']}`.")
+    return " ".join(parts + results.get("notes", []))
+
+
+def gradient_caption(settings):
+    return ("**One gradient evaluation** (ratio = NumPy time / fastgd time; NumPy is "
+            "`X.T.dot(X.dot(w) - y) / len(X)`; fastgd is the public `fastgd.gradient` call):")
+
+
+def fit_caption(settings):
+    return ("**A whole fit**, the same iterations everywhere (fixed lr = 1/L, no intercept; "
+            "ratio = NumPy loop time / contender time; scikit-learn's SGDRegressor runs the "
+            "same number of epochs and lstsq is the direct solve, for reference):")
+
+
+def coldstart_caption(settings):
+    return f"**Cold start** (best of {settings['repeats']} fresh processes):"
+
+
+def interrupt_caption(settings):
+    delays = ", ".join(fmt_number(delay) for delay in settings["delays"])
+    return ("**Ctrl-C latency**: milliseconds from a SIGINT to `fastgd.FitInterrupted` in a "
+            f"fitting process, sent after {delays} s of fitting (one full-batch pass over X "
+            "is never split, so the largest X sets the worst case):")
+
+
+# (kind, caption(the kind's settings), table(the run's index)), in the report's order.
+SECTIONS = (
+    ("gradient", gradient_caption, gradient_table),
+    ("fit", fit_caption, fit_table),
+    ("lasso", lasso_caption, lasso_table),
+    ("sgd", sgd_caption, sgd_table),
+    ("coldstart", coldstart_caption, coldstart_table),
+    ("interrupt", interrupt_caption, interrupt_table),
+)
+
+
+def markdown(results):
+    """The report of a run: its tables with their captions, the targets after the
+    speed tables, and the footnote (machine, versions, threads, command, notes)."""
+    table = index(results)
+    kinds_run = {kind for kind, _, _ in table}
+    settings = results.get("settings", {})
+    parts = []
+    for name, caption, make_table in SECTIONS:
+        if name in kinds_run:
+            parts += [caption(settings.get(name, {})), "", make_table(table), ""]
+        if name == "sgd" and targets_table(table):
+            parts += ["**Targets** (issue 3) against this run:", "", targets_table(table), ""]
+    return "\n".join(parts + [machine_note(results, read_bandwidth(table))])
+
+
+def plot(results, path):
+    """The gradient's speedup over NumPy against problem size, as a PNG (matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kind = registry.GRADIENT
+    table = index(results)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for contender, marker in zip(_columns(kind), "os^vD"):
+        for dtype, style in zip(kind.dtypes, ("-", "--", ":")):
+            points = [(shape.size, row[kind.baseline.name]["seconds"]
+                       / row[contender.name]["seconds"])
+                      for shape, dt, row in _rows(table, kind)
+                      if dt == dtype and contender.name in row]
+            if points:
+                xs, ys = zip(*points)
+                ax.plot(xs, ys, style, marker=marker, label=f"{contender.label} {dtype}")
+    ax.axhline(1.0, color="grey", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("problem size N·D")
+    ax.set_ylabel("speedup over NumPy (one gradient)")
+    ax.set_title("fastgd.gradient vs X.T.dot(X.dot(w) - y) / len(X)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_or_note(results, path):
+    """Write the plot and return its path; without gradient cases or matplotlib,
+    say why on the terminal and return None."""
+    if not any(rec["kind"] == registry.GRADIENT.name for rec in results["results"]):
+        return None
+    try:
+        import matplotlib  # noqa: F401  (only the bench extra installs it)
+    except ImportError:
+        print(f'\nNo {Path(path).name}: matplotlib is not installed (pip install "fastgd[bench]").')
+        return None
+    plot(results, path)
+    return Path(path)
+
+
+def splice(path, text, name):
+    """Replace what lies between ``<!-- name:start -->`` and ``<!-- name:end -->`` in
+    the file at ``path`` with ``text``."""
+    content = Path(path).read_text()
+    pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)", re.DOTALL)
+    if not pattern.search(content):
+        raise SystemExit(f"{path} has no <!-- {name}:start --> / <!-- {name}:end --> markers")
+    Path(path).write_text(pattern.sub(lambda m: m.group(1) + text + m.group(2), content))
+
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the installed fastgd/
+
+
+def checkout_readme(package_dir=PACKAGE_DIR):
+    """The README.md of the source checkout this fastgd runs from (an editable
+    install), or SystemExit saying there is none."""
+    readme = package_dir.parent / "README.md"
+    if (package_dir.parent / "pyproject.toml").is_file() and readme.is_file() and (
+            "<!-- bench:start -->" in readme.read_text()):
+        return readme
+    raise SystemExit(
+        "fastgd bench --update-readme writes the tables into the README of a source "
+        f"checkout, and this fastgd ({package_dir}) is not installed from one: clone the "
+        'repository and run `pip install -e ".[bench]"` there. Without --update-readme, '
+        "fastgd bench runs anywhere."
+    )
+
+
+def update_readme(readme, text, png):
+    """Write the tables between the README's bench markers, and the plot of the same
+    run to docs/speedup.png (which the README shows)."""
+    splice(readme, text, "bench")
+    if png:
+        docs = Path(readme).parent / "docs"
+        docs.mkdir(exist_ok=True)
+        shutil.copyfile(png, docs / "speedup.png")

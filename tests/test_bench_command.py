@@ -1,0 +1,150 @@
+"""``fastgd bench`` itself: the command on a tiny case list, its case selection, the
+timer's rounds, the report's ratios and targets, the optional plot and the README.
+
+No figure is checked against a wall-clock bound: what is checked is that the
+printed tables say what the run's JSON measured.
+"""
+
+import json
+import sys
+from dataclasses import replace
+
+import pytest
+
+from fastgd import _cli
+from fastgd.bench import cases, report, run
+from fastgd.bench.timer import time_calls
+
+TINY = "gradient/4x2/float64/cython,fit/4x2/float32/numba"
+
+
+def test_fastgd_bench_runs_a_tiny_case_list_and_prints_what_it_measured(tmp_path, capsys):
+    _cli.main(["bench", "--cases", TINY, "--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    results = json.loads((tmp_path / "bench.json").read_text())
+    ran = {(r["kind"], r["dtype"], r["contender"]): r for r in results["results"]}
+    # The selected cases, and the baselines of their ratios.
+    assert set(ran) == {("gradient", "float64", "numpy"), ("gradient", "float64", "cython"),
+                        ("fit", "float32", "numpy"), ("fit", "float32", "numba")}
+    assert ran["gradient", "float64", "cython"]["scores"]["error"] <= cases.AGREEMENT["float64"]
+    assert ran["fit", "float32", "numba"]["scores"]["error"] <= cases.AGREEMENT["float32"]
+    assert ran["fit", "float32", "numba"]["rounds"] == cases.FIT.rounds
+    # The printed rows carry the JSON's times and their ratios.
+    for kind, dtype, name, spec in (("gradient", "float64", "cython", ".2f"),
+                                    ("fit", "float32", "numba", ".3g")):
+        base, seconds = ran[kind, dtype, "numpy"]["seconds"], ran[kind, dtype, name]["seconds"]
+        assert f"{base / seconds:{spec}}× ({report.fmt_time(seconds)})" in printed
+    assert f"`{results['command']}`" in printed and "--cases " + TINY in results["command"]
+    assert (tmp_path / "report.md").read_text().strip() in printed
+
+
+def test_cases_match_by_id_prefix_with_wildcards():
+    ids = [case.id for case in run.select(["*/1e4x20/float32/cy*"])]
+    assert ids == ["gradient/1e4x20/float32/numpy", "gradient/1e4x20/float32/cython",
+                   "gradient/1e4x20/float32/cython-1t", "fit/1e4x20/float32/numpy",
+                   "fit/1e4x20/float32/cython"]
+    # An untimed kind has no ratios, so no baseline is added.
+    assert [c.id for c in run.select(["coldstart/*/*/numba"])] == [
+        "coldstart/1e3x10/float64/numba"]
+    assert {c.kind.name for c in run.select(["lasso"])} == {"lasso"}
+
+
+def test_a_pattern_that_matches_nothing_says_what_ids_look_like():
+    with pytest.raises(SystemExit, match="kind/shape/dtype/contender.*kinds: gradient, fit"):
+        run.select(["gradient/3x3"])
+    with pytest.raises(SystemExit, match="slow shapes need --full"):
+        run.select(["gradient/2e6x32"])
+
+
+def test_a_case_whose_backend_or_module_is_missing_is_skipped_with_a_note():
+    def case(contender, kind=cases.GRADIENT):
+        return run.Case(kind, kind.shapes[0], "float64", contender)
+
+    no_backend = replace(cases.GRADIENT.baseline, name="x", backend="no-such-backend")
+    assert "no-such-backend backend is not installed" in run.unavailable(case(no_backend))
+    needs = replace(cases.GRADIENT.baseline, name="y", requires=("no_such_module_xyz",))
+    assert "no_such_module_xyz is not installed" in run.unavailable(case(needs))
+    assessed_with = replace(cases.GRADIENT, requires=("no_such_module_xyz",))
+    assert "no_such_module_xyz" in run.unavailable(case(cases.GRADIENT.baseline, assessed_with))
+    assert run.unavailable(case(cases.GRADIENT.baseline)) is None
+    records, notes = run.run_cases([case(cases.GRADIENT.baseline), case(needs)], max_time=0.001)
+    assert [r["contender"] for r in records] == ["numpy"]
+    assert len(notes) == 1 and "no_such_module_xyz" in notes[0]
+
+
+def test_the_timer_runs_the_rounds_it_reports():
+    calls = []
+    timing, result = time_calls(lambda: calls.append(1) or len(calls), rounds=4)
+    assert (timing.rounds, timing.number, result, len(calls)) == (4, 1, 4, 4)
+    calls.clear()
+    timing, result = time_calls(lambda: calls.append(1) or len(calls), max_time=0.0,
+                                min_rounds=3, min_round_time=1e-3)
+    assert timing.rounds == 3 and timing.number > 1  # an append takes far under 1 ms
+    # Calibration doubles the calls per round up to ``number``: 1 + 2 + ... + number.
+    assert len(calls) == result == 3 * timing.number + 2 * timing.number - 1
+    assert timing.best <= timing.median
+
+
+def _results(records, **extra):
+    return {"command": "fastgd bench", "datetime": "2026-01-01T00:00:00",
+            "machine": {"cpu": "cpu", "cores": 2, "system": "Linux", "python": "3.11"},
+            "versions": {"fastgd": "0"}, "threads": "numba 2", "settings": {},
+            "notes": [], "results": records, **extra}
+
+
+def _record(kind, shape, dtype, contender, seconds, **scores):
+    return {"kind": kind, "shape": shape, "dtype": dtype, "contender": contender,
+            "bytes": 64, "seconds": seconds, "scores": scores}
+
+
+def test_targets_are_met_or_missed_by_the_best_of_their_contenders():
+    table = report.index(_results([
+        _record("gradient", "1e4x20", "float64", "numpy", 1.0),
+        _record("gradient", "1e4x20", "float64", "numba", 0.6),
+        _record("gradient", "1e4x20", "float64", "cython", 0.4),  # 2.5x: met
+        _record("gradient", "1e4x20", "float32", "numpy", 1.0),
+        _record("gradient", "1e4x20", "float32", "numba", 0.6),  # 1.67x: missed
+        _record("gradient", "4x2", "float64", "numpy", 1e-6),
+        _record("gradient", "4x2", "float64", "cython", 11e-6),  # over 10 µs: missed
+    ]))
+    lines = report.targets_table(table).splitlines()
+    assert "| 1e4x20 float64 gradient ≥ 2× NumPy | 2.5× | met |" in lines
+    assert "| 1e4x20 float32 gradient ≥ 2× NumPy | 1.67× | **missed** |" in lines
+    assert "| one `fastgd.gradient` call on 4×2 ≤ 10 µs (kernel included) | 11 µs | **missed** |" in lines
+    assert len(lines) == 2 + 3  # header, and only the targets whose cases ran
+
+
+def test_the_plot_is_skipped_with_a_note_without_matplotlib(tmp_path, monkeypatch, capsys):
+    results = _results([_record("gradient", "4x2", "float64", "numpy", 2e-6),
+                        _record("gradient", "4x2", "float64", "numba", 1e-6)])
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib fails
+    assert report.plot_or_note(results, tmp_path / "speedup.png") is None
+    assert "No speedup.png: matplotlib is not installed" in capsys.readouterr().out
+    assert not (tmp_path / "speedup.png").exists()
+
+
+def test_the_plot_is_written_with_matplotlib(tmp_path):
+    pytest.importorskip("matplotlib")
+    results = _results([_record("gradient", "4x2", "float64", "numpy", 2e-6),
+                        _record("gradient", "4x2", "float64", "numba", 1e-6)])
+    path = report.plot_or_note(results, tmp_path / "speedup.png")
+    assert path == tmp_path / "speedup.png" and path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_update_readme_needs_a_source_checkout(tmp_path):
+    with pytest.raises(SystemExit, match="README of a source checkout.*runs anywhere"):
+        report.checkout_readme(tmp_path / "site-packages" / "fastgd")
+    with pytest.raises(SystemExit, match="leave out --cases"):
+        _cli.main(["bench", "--update-readme", "--cases", "fit", "--out", str(tmp_path)])
+
+
+def test_update_readme_replaces_only_the_text_between_the_markers(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("")
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- bench:start -->\nold\ntables\n<!-- bench:end -->\nrest\n")
+    assert report.checkout_readme(tmp_path / "fastgd") == readme
+    png = tmp_path / "speedup.png"
+    png.write_bytes(b"png")
+    report.update_readme(readme, "new tables", png)
+    assert readme.read_text() == "intro\n<!-- bench:start -->\nnew tables\n<!-- bench:end -->\nrest\n"
+    assert (tmp_path / "docs" / "speedup.png").read_bytes() == b"png"
