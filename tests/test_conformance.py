@@ -12,7 +12,7 @@ Feature test files keep the tests against outside oracles (lstsq, scikit-learn,
 closed forms, the seeds' loops); a compiled-vs-reference comparison belongs here,
 as one entry of ``OPTION_SETS``.
 
-How the matrix is cut (the full cross, about 45 option sets x 2 backends x 2 dtypes x
+How the matrix is cut (the full cross, 47 option sets x 2 backends x 2 dtypes x
 3 layouts x 7 shapes, would be some 4,000 tests; this is about a quarter of that):
 
 - backend (numba, cython) x dtype (float64, float32): always all four.
