@@ -24,9 +24,9 @@ How the matrix is cut (the full cross, 47 option sets x 2 backends x 2 dtypes x
   (the reference's Python loop makes one step per row).
 - layouts (``LAYOUTS``): C and F everywhere; "view" (a read-only X and a read-only,
   non-contiguous y) only with the sets flagged ``views=True`` (the plain step,
-  sample weights, per-sample updates, the gradient) and on the small shapes with
-  more than one row (one row of y is contiguous whatever its strides), since the API
-  makes y one contiguous array before any kernel sees it.
+  sample weights, per-sample updates, the gradient) on ``SHAPES_FOR_ALL`` and D = 1
+  (one row of y is contiguous whatever its strides), since the API makes y one
+  contiguous array before any kernel sees it.
 - the "large" shape (``SLOW_SHAPES``) is marked slow.
 """
 
