@@ -5,12 +5,12 @@ SEGMENT_WORK); these tests check what happens there, without timing anything: th
 SIGINT test only asserts that the fit stopped early and kept what it reached.
 """
 
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -54,8 +54,16 @@ def test_callback_gets_the_users_shapes_with_the_gram_solver():
 
 
 def test_stopping_by_callback_does_not_warn():
+    """A fit the user stopped did not fail to converge: no ConvergenceWarning."""
     X, y, _, _ = make_problem(50, 2, seed=0)
-    GDRegressor(max_iter=100, tol=1e-12, callback=lambda *args: False).fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = GDRegressor(max_iter=100, tol=1e-12, callback=lambda *args: False).fit(X, y)
+    assert model.n_iter_ == 1 and not model.converged_
+    assert [w for w in caught if issubclass(w.category, fastgd.ConvergenceWarning)] == []
+    # ... where the same fit stopped by max_iter=1 warns.
+    with pytest.warns(fastgd.ConvergenceWarning):
+        GDRegressor(max_iter=1, tol=1e-12).fit(X, y)
 
 
 def test_verbose_shows_progress_with_the_loss(capfd):

@@ -2,12 +2,14 @@
 FloatingPointError naming what overflowed; never "converged" at a wrong point,
 never a ZeroDivisionError."""
 
+import warnings
+
 import numpy as np
 import pytest
 
 import fastgd
 
-from conftest import COMPILED_BACKENDS, lstsq
+from conftest import ALL_BACKENDS, COMPILED_BACKENDS, lstsq
 
 
 def _data(seed=0):
@@ -85,3 +87,15 @@ def test_no_zero_division_for_any_scale():
             fastgd.fit(X * x_scale, y, method="gd")
         except FloatingPointError:
             pass  # overflow named: allowed; a ZeroDivisionError would fail the test
+
+
+def test_finite_y_whose_loss_overflows_says_overflow_not_nan():
+    # Every y is finite but the loss (sum of y**2 at coef = 0) overflows: the error
+    # must say so, not claim that y holds NaN or inf, and no inf is returned.
+    X, _ = _data()
+    y = np.full(len(X), 1.5e308)
+    with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for backend in ALL_BACKENDS:
+            with pytest.raises(FloatingPointError, match="overflowed.*finite.*largest"):
+                fastgd.gradient(X, y, np.zeros(3), backend=backend)

@@ -116,11 +116,6 @@ def test_not_fitted_error_is_sklearns():
         GDRegressor().predict(np.zeros((2, 3)))
 
 
-def test_fit_without_y_raises():
-    with pytest.raises(ValueError, match="requires y to be passed, but the target y is None"):
-        GDRegressor().fit(np.zeros((4, 2)), None)
-
-
 # ----------------------------------------------------------------------- meta-estimators
 
 
