@@ -167,8 +167,3 @@ def test_auto_solver_rule():
     X, y, _, _ = make_problem(50_000, 8)
     assert fastgd.fit(X, y, tol=1e-3).solver == "gram"
     assert fastgd.fit(X[:8], y[:8], max_iter=3, tol=0).solver == "stream"
-
-
-def test_bad_solver():
-    with pytest.raises(ValueError, match="solver"):
-        fastgd.fit(np.eye(3), np.ones(3), solver="newton")

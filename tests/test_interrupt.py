@@ -76,7 +76,7 @@ def test_verbose_shows_progress_with_the_loss(capfd):
 
 def test_segments_bound_the_work_between_returns_to_python():
     """Each kernel call makes at most SEGMENT_WORK multiply-adds (in the model of
-    _updates_per_call), at least one update, and the fit is the same as in one call."""
+    _fit.updates_per_call), at least one update, and the fit is the same as in one call."""
     assert _fit.updates_per_call(10**7, 0, 100, 1) == 1
     per_sample = _fit.updates_per_call(1, 0, 100, 1)
     assert 1000 < per_sample < _fit.SEGMENT_WORK // 100

@@ -83,16 +83,6 @@ def test_n_threads_is_capped_at_what_is_available(compiled_backend):
     assert backend.threads_for(X, 1, 1) == 1
 
 
-@pytest.mark.parametrize("bad, error", [(0, ValueError), (-1, ValueError), (1.5, TypeError),
-                                        (True, TypeError), ("2", TypeError)])
-def test_bad_n_threads(bad, error):
-    X, y, _, _ = make_problem(20, 2)
-    with pytest.raises(error, match="n_threads"):
-        fastgd.fit(X, y, n_threads=bad)
-    with pytest.raises(error, match="n_threads"):
-        fastgd.gradient(X, y, np.zeros(2), n_threads=bad)
-
-
 def test_cython_threads_respect_threadpoolctl_limits():
     """threadpoolctl limits OpenMP (our Cython extension's runtime), so a fit inside
     `threadpool_limits(1)` runs the Cython kernels on one thread, as it would NumPy's
