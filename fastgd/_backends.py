@@ -286,8 +286,14 @@ class CompiledBackend:
             cached = self._cache.gradient = (key, kernel, self._workspace(X, W.shape[0], n_threads))
         _, kernel, scratch = cached
         loss = self._call(kernel, scratch.n_threads, X, Y, W, b, weights, total_weight,
-                          bool(x_is_f), scratch)
+                          bool(x_is_f), self._scratch(scratch))
         return scratch.grad_W, scratch.grad_b, loss
+
+    @staticmethod
+    def _scratch(scratch):
+        # The Cython kernel reads the scratch's fields by name; Numba takes the plain
+        # tuple of them (NumbaBackend), which its dispatcher types in C.
+        return scratch
 
     def update(self, model, grad_W, grad_b, lr, options, optimizer):
         """The kernels' step on the model (``_update``); returns the squared norm of
@@ -367,6 +373,12 @@ class NumbaBackend(CompiledBackend):
     @staticmethod
     def _options(options):
         return options
+
+    @staticmethod
+    def _scratch(scratch):
+        # Numba's dispatcher types a namedtuple argument in Python (about 1.2 us for
+        # the scratch's ten fields) and a plain tuple in C.
+        return tuple(scratch)
 
     def _call(self, kernel, threads, *args):
         import numba

@@ -69,12 +69,18 @@ PREFETCH_ROWS_AHEAD = 4
 _PREFETCH_NAME = "llvm.prefetch.p0" if _llvm.llvm_version_info >= (15,) else "llvm.prefetch.p0i8"
 
 # No fastmath (but in _dot): the compiler must not reorder sums behind our back.
-_kernel = njit(cache=True, nogil=True, boundscheck=False)
+# _nrt=False: the kernels never allocate (the backend passes every buffer), so they
+# need none of Numba's reference counting, whose atomic increments and decrements,
+# for each array taken out of a bundle, made a 4 x 2 fit 1.6x slower; without the
+# runtime an allocation in a kernel is a compile error, which enforces the rule.
+# (A private flag of njit's options, numba.core.options; the parallel kernel keeps
+# the runtime, which parfors need.)
+_kernel = njit(cache=True, nogil=True, boundscheck=False, _nrt=False)
 _parallel_kernel = njit(cache=True, nogil=True, boundscheck=False, parallel=True)
 # The functions of a mini-batch update: inlined into fit at Numba's level, so that
 # the reference counts of their many array arguments (atomic increments and
 # decrements, every call) are pruned; otherwise they cost more than a per-sample update.
-_inlined_kernel = njit(cache=True, nogil=True, boundscheck=False, inline="always")
+_inlined_kernel = njit(cache=True, nogil=True, boundscheck=False, inline="always", _nrt=False)
 
 
 @njit(cache=True, nogil=True, boundscheck=False, fastmath={"reassoc"})
@@ -189,14 +195,14 @@ def _accumulate_block_f(X, Y, W, b, weights, start, stop, c, block_W, block_b, r
 
 
 @_kernel
-def _accumulate_chunk(X, Y, W, b, weights, x_is_f, start, stop, c, s):
+def _accumulate_chunk(X, Y, W, b, weights, x_is_f, start, stop, c, chunk_W, chunk_b,
+                      block_W, block_b, resid):
     # Rows [start, stop) in blocks of resid.shape[2] rows: each block's sums are made
-    # in X's dtype (s.block_W[c], s.block_b[c]), then added to the chunk's float64
-    # totals (s.chunk_W[c], s.chunk_b[c]). Arrays are indexed with c rather than
-    # sliced: a slice per call costs more than a whole iteration of a small problem.
+    # in X's dtype (block_W[c], block_b[c]), then added to the chunk's float64 totals
+    # (chunk_W[c], chunk_b[c]). Arrays are indexed with c rather than sliced: a slice
+    # per call costs more than a whole iteration of a small problem.
     n_targets, n_features = W.shape
-    chunk_W, chunk_b, block_W, block_b = s.chunk_W, s.chunk_b, s.block_W, s.block_b
-    block_rows = s.resid.shape[2]
+    block_rows = resid.shape[2]
     for k in range(n_targets):
         chunk_b[c, k] = 0.0
         for j in range(n_features):
@@ -212,7 +218,7 @@ def _accumulate_chunk(X, Y, W, b, weights, x_is_f, start, stop, c, s):
                 block_W[c, k, j] = 0.0
         if x_is_f:
             sq_sum += _accumulate_block_f(X, Y, W, b, weights, block_start, block_stop, c,
-                                          block_W, block_b, s.resid)
+                                          block_W, block_b, resid)
         else:
             sq_sum += _accumulate_block_c(X, Y, W, b, weights, block_start, block_stop, c,
                                           block_W, block_b)
@@ -224,44 +230,43 @@ def _accumulate_chunk(X, Y, W, b, weights, x_is_f, start, stop, c, s):
 
 
 @_parallel_kernel
-def _accumulate_chunks_in_parallel(X, Y, W, b, weights, x_is_f, s):
+def _accumulate_chunks_in_parallel(X, Y, W, b, weights, x_is_f, chunk_rows, chunk_W,
+                                   chunk_b, chunk_sq, block_W, block_b, resid):
     # The caller has set numba's thread count (see _backends.NumbaBackend). This is
     # the only parallel=True function: calling one costs microseconds even when it
     # would not start threads, so the serial path stays outside it.
-    # (The scratch's arrays are taken out of the bundle before the loop: a store
-    # through s.chunk_sq inside a prange was lost.)
     n_samples = X.shape[0]
-    chunk_rows, chunk_sq = s.chunk_rows, s.chunk_sq
-    for c in prange(chunk_sq.shape[0]):
+    for c in prange(chunk_W.shape[0]):
         start = c * chunk_rows
-        chunk_sq[c] = _accumulate_chunk(X, Y, W, b, weights, x_is_f, start,
-                                        min(start + chunk_rows, n_samples), c, s)
+        chunk_sq[c] = _accumulate_chunk(
+            X, Y, W, b, weights, x_is_f, start, min(start + chunk_rows, n_samples), c,
+            chunk_W, chunk_b, block_W, block_b, resid)
 
 
 @_kernel
-def gradient(X, Y, W, b, weights, total_weight, x_is_f, s):
-    """Write G_W = (s R).T @ X / sum(s) into s.grad_W and (s R).sum(0) / sum(s) into
-    s.grad_b; return the loss sum(s R**2) / (2 sum(s)). s = weights (N,), or 1 when
-    weights is empty; total_weight = sum(s) (N without weights). One pass over X.
-    ``s`` is the scratch (``_layout.GradientScratch``).
-
-    Rows are cut into chunks of s.chunk_rows (a multiple of the block size, fixed by
-    the shape alone); chunk c's sums go to chunk_W[c], chunk_b[c], chunk_sq[c], and
-    the chunks are added in order 0, 1, ... at the end. The result is therefore the
-    same, bit for bit, whether the chunks run on one thread or many.
-    """
+def _gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, grad_W,
+              grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid):
+    # gradient() with the scratch's arrays one by one, in _layout.GradientScratch's
+    # order (_gradient_into takes the bundle). The hot path takes
+    # arrays, not bundles: each array taken out of a bundle in a function that is not
+    # inlined costs an atomic reference-count increment and decrement, which made a
+    # small fit's iteration 0.3 us slower. Rows are cut into chunks of chunk_rows (a
+    # multiple of the block size, fixed by the shape alone); chunk c's sums go to
+    # chunk_W[c], chunk_b[c], chunk_sq[c], and the chunks are added in order 0, 1, ...
+    # at the end. The result is therefore the same, bit for bit, whether the chunks
+    # run on one thread or many.
     n_samples = X.shape[0]
     n_targets, n_features = W.shape
-    n_chunks = s.chunk_W.shape[0]
-    grad_W, grad_b = s.grad_W, s.grad_b
-    chunk_W, chunk_b, chunk_sq = s.chunk_W, s.chunk_b, s.chunk_sq
-    if s.n_threads > 1:
-        _accumulate_chunks_in_parallel(X, Y, W, b, weights, x_is_f, s)
+    n_chunks = chunk_W.shape[0]
+    if n_threads > 1:
+        _accumulate_chunks_in_parallel(X, Y, W, b, weights, x_is_f, chunk_rows, chunk_W,
+                                       chunk_b, chunk_sq, block_W, block_b, resid)
     else:  # the same work without starting threads
         for c in range(n_chunks):
-            start = c * s.chunk_rows
-            chunk_sq[c] = _accumulate_chunk(X, Y, W, b, weights, x_is_f, start,
-                                            min(start + s.chunk_rows, n_samples), c, s)
+            start = c * chunk_rows
+            chunk_sq[c] = _accumulate_chunk(
+                X, Y, W, b, weights, x_is_f, start, min(start + chunk_rows, n_samples), c,
+                chunk_W, chunk_b, block_W, block_b, resid)
     # NumPy: grad_W = chunk_W.sum(0) / N, summed in chunk order
     sq_sum = 0.0
     for k in range(n_targets):
@@ -279,6 +284,28 @@ def gradient(X, Y, W, b, weights, total_weight, x_is_f, s):
         for j in range(n_features):
             grad_W[k, j] /= total_weight
     return sq_sum / (2 * total_weight)
+
+
+@_kernel
+def gradient(X, Y, W, b, weights, total_weight, x_is_f, scratch):
+    """Write G_W = (s R).T @ X / sum(s) into the scratch's grad_W and (s R).sum(0) /
+    sum(s) into its grad_b; return the loss sum(s R**2) / (2 sum(s)). s = weights
+    (N,), or 1 when weights is empty; total_weight = sum(s) (N without weights). One
+    pass over X. ``scratch``: a _layout.GradientScratch, or the plain tuple of its
+    fields (which Numba's dispatcher types faster: what _backends passes)."""
+    (chunk_rows, n_threads, grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b,
+     resid) = scratch
+    return _gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, grad_W,
+                     grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
+
+
+@_inlined_kernel
+def _gradient_into(X, Y, W, b, weights, total_weight, x_is_f, s):
+    # _gradient with the arrays of the GradientScratch s, taken out here: in the
+    # caller (fit), into which this is inlined.
+    return _gradient(X, Y, W, b, weights, total_weight, x_is_f, s.chunk_rows, s.n_threads,
+                     s.grad_W, s.grad_b, s.chunk_W, s.chunk_b, s.chunk_sq, s.block_W,
+                     s.block_b, s.resid)
 
 
 # Sums of squares inside (_SAFE_MIN, _SAFE_MAX) lose nothing to underflow or overflow;
@@ -596,8 +623,8 @@ def _rows_gradient(data, model, lo, hi, order_end, scratch):
             half_sq += _block_sums(data, W, b, data.order[piece_lo], n_rows, in_place, s,
                                    batch)
         else:
-            half_sq += gradient(batch.batch_X[:n_rows], batch.batch_Y[:n_rows], W, b,
-                                batch.batch_w[:n_rows], 1.0, False, s)
+            half_sq += _gradient_into(batch.batch_X[:n_rows], batch.batch_Y[:n_rows], W, b,
+                                      batch.batch_w[:n_rows], 1.0, False, s)
             for k in range(n_targets):
                 batch.sum_b[k] += s.grad_b[k]
                 for j in range(n_features):
@@ -653,8 +680,8 @@ def _batch_gradient(data, model, o, state, batch, scratch):
     n_samples = data.X.shape[0]
     if o.batch_size >= n_samples:  # direct: every row, in order, no gather
         batch_rows = n_samples
-        loss = gradient(data.X, data.Y, W, model.b, data.weights, data.train_weight,
-                        data.x_is_f, s)
+        loss = _gradient_into(data.X, data.Y, W, model.b, data.weights, data.train_weight,
+                              data.x_is_f, s)
     else:
         lo = batch * o.batch_size
         hi = min(lo + o.batch_size, o.n_train)
