@@ -10,7 +10,7 @@ runs with. The data of a call (X, y, sample_weight, coef_init, intercept_init)
 are not options: they are validated with the arrays.
 """
 
-from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 from ._backends import get_backend
 from ._validation import (
@@ -33,9 +33,10 @@ from ._validation import (
 )
 
 
-@dataclass(frozen=True)
-class FitSpec:
-    """The options of a fit, as the caller gave them (see ``fastgd.fit``)."""
+class FitSpec(NamedTuple):
+    """The options of a fit, as the caller gave them (see ``fastgd.fit``). A
+    NamedTuple, not a frozen dataclass: built on every fit, it costs a tuple's
+    construction, not 23 ``object.__setattr__`` calls."""
 
     lr: object = "auto"
     max_iter: int = 1000
@@ -84,11 +85,10 @@ class FitSpec:
 
 
 # The names of the options, in order: what GDRegressor forwards to the fit.
-FIT_PARAMETERS = tuple(field.name for field in fields(FitSpec))
+FIT_PARAMETERS = FitSpec._fields
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """A fit's options after validation: the penalty as its L1 and L2 strengths, the
     schedule as ``_layout``'s integer, the backend loaded. ``random_state`` is
     checked when the seed is drawn (a partial_fit that resumes draws none)."""

@@ -2,7 +2,6 @@
 GDRegressor's constructor, their docstrings and what the estimator forwards are
 checked against that list."""
 
-import dataclasses
 import inspect
 import re
 
@@ -19,7 +18,7 @@ ESTIMATOR_ONLY = ("warm_start",)
 
 
 def _spec_defaults():
-    return {field.name: field.default for field in dataclasses.fields(_spec.FitSpec)}
+    return {name: _spec.FitSpec._field_defaults[name] for name in _spec.FitSpec._fields}
 
 
 def _documented_parameters(docstring):
