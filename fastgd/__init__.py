@@ -6,6 +6,8 @@ fit                 fit W and b by full-batch gradient descent (returns a FitRes
 GDRegressor         the scikit-learn style estimator around fit
 gradient            one fused evaluation of the gradient and the loss
 available_backends  which of "cython", "numba", "numpy" are installed here
+kernels             the gradient and the step for your own @njit loops (imports Numba)
+get_include         the directory for Cython's include path: cimport fastgd.cython_kernels
 
 The math (one convention everywhere), for X (N, D), Y (N, K), W (K, D), b (K,)::
 
@@ -13,6 +15,8 @@ The math (one convention everywhere), for X (N, D), Y (N, K), W (K, D), b (K,)::
     G_W = R.T @ X / N        g_b = R.mean(axis=0)
     W -= lr * G_W            b -= lr * g_b
 """
+
+import os as _os
 
 from ._api import (
     ConvergenceWarning,
@@ -34,7 +38,34 @@ def __getattr__(name):
         from . import _estimator
 
         return getattr(_estimator, name)
+    # fastgd.kernels imports Numba: only when it is asked for (import fastgd.kernels,
+    # or this attribute).
+    if name == "kernels":
+        import importlib
+
+        return importlib.import_module(".kernels", __name__)
     raise AttributeError(f"module 'fastgd' has no attribute {name!r}")
+
+
+def get_include():
+    """The directory to put on Cython's include path to ``cimport`` fastgd's kernels.
+
+    ``from fastgd.cython_kernels cimport gradient_float64, ...`` in your .pyx needs
+    it (README: "Kernels for your own compiled loops"); no C header is needed.
+
+    Returns
+    -------
+    str
+        The directory that holds the ``fastgd`` package (and its .pxd files).
+
+    Examples
+    --------
+    >>> import os, fastgd
+    >>> os.path.isfile(os.path.join(fastgd.get_include(), "fastgd", "cython_kernels.pxd"))
+    True
+    """
+    return _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+
 
 __version__ = "0.1.0"
 
@@ -48,5 +79,6 @@ __all__ = [
     "NotFittedError",
     "available_backends",
     "fit",
+    "get_include",
     "gradient",
 ]

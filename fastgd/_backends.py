@@ -473,3 +473,20 @@ def _load(spec):
             f"Installed backends: {available_backends()}."
         ) from exc
     return spec.driver(spec.name, kernels)
+
+
+def serial_gradient_scratch(backend_name, n_samples, n_features, n_targets, dtype):
+    """The gradient kernel's scratch (a ``GradientScratch``) for an X of this shape
+    and dtype, on one thread: ``CompiledBackend._workspace``'s, for the kernels that
+    users call from their own compiled loops (``fastgd.kernels``, the Cython
+    ``GradientWorkspace``), whose parallelism is the users' own threads."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64; got {dtype}.")
+    for name, value in (("n_samples", n_samples), ("n_features", n_features),
+                        ("n_targets", n_targets)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
+    # _workspace reads X's shape and dtype alone: one element, broadcast to X's shape.
+    shape_of_X = np.broadcast_to(np.zeros((), dtype), (int(n_samples), int(n_features)))
+    return get_backend(backend_name)._workspace(shape_of_X, int(n_targets), 1)

@@ -926,3 +926,157 @@ cdef _fit(const floating[:, :] X, data, model, FitOptions o, optimizer, scratch,
                 status = CONVERGED
                 break
     return epochs, status
+
+
+# ---------------------------------------------------------------------------------
+# Kernels for users' own compiled loops. Declared in _cython_kernels.pxd, so that
+# Cython exports them through this module's __pyx_capi__ and users' Cython code
+# cimports them (from fastgd/cython_kernels.pxd). They call the kernels above.
+# ---------------------------------------------------------------------------------
+
+from cython.view cimport array as cython_array
+from libc.string cimport memset
+
+# The velocities of a step without momentum, which _update does not read.
+cdef double[:, ::1] NO_VELOCITY = cython_array(shape=(1, 1), itemsize=sizeof(double),
+                                               format="d")
+
+
+cdef class GradientWorkspace:
+    """GradientWorkspace(n_samples, n_features, n_targets=1, dtype="float64")
+
+    The scratch of ``gradient_float64`` / ``gradient_float32`` for an X of this shape
+    and dtype, and their outputs: the Cython mirror of
+    ``fastgd.kernels.gradient_workspace``, for users' Cython code (cimported from
+    fastgd/cython_kernels.pxd; README: "Kernels for your own compiled loops").
+
+    Make one per thread, outside the loop (it allocates; the kernels do not), with
+    the GIL. Its chunk and block sizes are those of ``fastgd.gradient``
+    (``_backends.CompiledBackend._workspace``) on one thread.
+
+    Parameters
+    ----------
+    n_samples, n_features : int
+        X's shape (N, D).
+    n_targets : int, default=1
+        K, the number of columns of Y (rows of W).
+    dtype : {"float64", "float32"} or a NumPy dtype, default="float64"
+        X's dtype: call ``gradient_float64`` or ``gradient_float32`` with it.
+
+    Attributes
+    ----------
+    grad_W : double[:, ::1] (K, D)
+    grad_b : double[::1] (K,)
+        The gradient of the last call (``np.asarray`` views them from Python).
+    dtype : numpy.dtype
+    """
+
+    def __init__(self, n_samples, n_features, n_targets=1, dtype="float64"):
+        from . import _backends
+
+        scratch = _backends.serial_gradient_scratch("cython", n_samples, n_features,
+                                                    n_targets, dtype)
+        self.dtype = scratch.block_W.dtype
+        self.grad_W = scratch.grad_W
+        self.grad_b = scratch.grad_b
+        self.chunk_rows = scratch.chunk_rows
+        self.n_threads = scratch.n_threads
+        self.chunk_W = scratch.chunk_W
+        self.chunk_b = scratch.chunk_b
+        self.chunk_sq = scratch.chunk_sq
+        if self.dtype.itemsize == 4:
+            self.block_W_float32 = scratch.block_W
+            self.block_b_float32 = scratch.block_b
+            self.resid_float32 = scratch.resid
+        else:
+            self.block_W_float64 = scratch.block_W
+            self.block_b_float64 = scratch.block_b
+            self.resid_float64 = scratch.resid
+
+
+cdef double _total_weight(const floating[::1] sample_weight) noexcept nogil:
+    # NumPy: sample_weight.sum(dtype=np.float64)
+    cdef double total = 0.0
+    cdef Py_ssize_t i
+    for i in range(sample_weight.shape[0]):
+        total += sample_weight[i]
+    return total
+
+
+cdef double gradient_float64(
+    const double[:, :] X, const double[:, :] Y, const double[:, ::1] W,
+    const double[::1] b, GradientWorkspace workspace,
+    const double[::1] sample_weight=None) noexcept nogil:
+    """Write G_W = (s R).T @ X / sum(s) into workspace.grad_W and (s R).sum(0) /
+    sum(s) into workspace.grad_b, R = X @ W.T + b - Y; return the loss
+    sum(s R**2) / (2 sum(s)) (s = sample_weight, or 1). One pass over X, float64.
+
+    X (N, D) C- or Fortran-contiguous (other strides give wrong numbers); Y (N, K)
+    any strides; W (K, D) and b (K,) C-contiguous; sample_weight (N,) or None;
+    workspace made for (N, D, K, float64). Nothing is checked.
+    """
+    cdef bint x_is_f = X.strides[1] != sizeof(double)
+    cdef double total_weight = X.shape[0]
+    cdef const double[::1] weights
+    if sample_weight is None:
+        weights = workspace.block_b_float64[0, :0]  # empty, in X's dtype: no weights
+    else:
+        weights = sample_weight
+        total_weight = _total_weight(sample_weight)
+    return _gradient(X, Y, W, b, weights, total_weight, x_is_f, workspace.chunk_rows,
+                     workspace.n_threads, workspace.grad_W, workspace.grad_b,
+                     workspace.chunk_W, workspace.chunk_b, workspace.chunk_sq,
+                     workspace.block_W_float64, workspace.block_b_float64,
+                     workspace.resid_float64)
+
+
+cdef double gradient_float32(
+    const float[:, :] X, const float[:, :] Y, const float[:, ::1] W,
+    const float[::1] b, GradientWorkspace workspace,
+    const float[::1] sample_weight=None) noexcept nogil:
+    """gradient_float64 for float32 X, Y, W, b and sample_weight (the gradient and
+    the loss are float64): a workspace made for float32."""
+    cdef bint x_is_f = X.strides[1] != sizeof(float)
+    cdef double total_weight = X.shape[0]
+    cdef const float[::1] weights
+    if sample_weight is None:
+        weights = workspace.block_b_float32[0, :0]  # empty, in X's dtype: no weights
+    else:
+        weights = sample_weight
+        total_weight = _total_weight(sample_weight)
+    return _gradient(X, Y, W, b, weights, total_weight, x_is_f, workspace.chunk_rows,
+                     workspace.n_threads, workspace.grad_W, workspace.grad_b,
+                     workspace.chunk_W, workspace.chunk_b, workspace.chunk_sq,
+                     workspace.block_W_float32, workspace.block_b_float32,
+                     workspace.resid_float32)
+
+
+cdef inline FitOptions _step_options(double l1, double l2, Py_ssize_t n_features,
+                                     bint fit_intercept) noexcept nogil:
+    # The options _update reads for a plain step, every feature penalized.
+    cdef FitOptions o
+    memset(&o, 0, sizeof(o))
+    o.l1 = l1
+    o.l2 = l2
+    o.n_penalized = n_features
+    o.fit_intercept = fit_intercept
+    return o
+
+
+cdef double step_float64(
+    double[:, ::1] W, double[::1] b, const double[:, ::1] grad_W, const double[::1] grad_b,
+    double lr, double l1=0.0, double l2=0.0, bint fit_intercept=True) noexcept nogil:
+    """One step of (proximal) gradient descent on W (K, D) and b (K,), in place:
+    W -= lr * (grad_W + l2 * W), then soft-thresholding by lr * l1 (exact zeros);
+    b -= lr * grad_b if fit_intercept. Returns the squared norm of the gradient
+    map (W - W_new, b - b_new) / lr (0 at the optimum: a stopping test)."""
+    return _update(W, b, grad_W, grad_b, lr, _step_options(l1, l2, W.shape[1], fit_intercept),
+                   NO_VELOCITY, NO_VELOCITY)
+
+
+cdef double step_float32(
+    float[:, ::1] W, float[::1] b, const double[:, ::1] grad_W, const double[::1] grad_b,
+    double lr, double l1=0.0, double l2=0.0, bint fit_intercept=True) noexcept nogil:
+    """step_float64 on float32 W and b (the step is made in float64, rounded once)."""
+    return _update(W, b, grad_W, grad_b, lr, _step_options(l1, l2, W.shape[1], fit_intercept),
+                   NO_VELOCITY, NO_VELOCITY)

@@ -789,3 +789,16 @@ def fit(data, model, options, optimizer, scratch, history, max_updates):
 def max_threads():
     """Threads a prange may use here: NUMBA_NUM_THREADS, or numba.set_num_threads."""
     return get_num_threads()
+
+
+# Launch Numba's threading layer at import (get_num_threads does). The code of every
+# kernel that reaches _gradient or compress links in a parallel=True function, which
+# needs the layer's scheduler. Numba launches the layer before it runs code read from
+# its cache, but forgets to when that code was compiled against a callee itself read
+# from the cache (numba issue #9938, seen in 0.68.1): e.g. fit compiled for a new
+# signature in a process that loaded _gradient from the cache. A later process that
+# runs such a kernel before anything launched the layer (a small fit, which stays on
+# the serial path) crashed: "LLVM ERROR: Symbol not found: allocate_sched", or a
+# segfault (tests/test_interrupt.py's long fit, tests/test_user_kernels.py's fresh
+# processes).
+get_num_threads()
