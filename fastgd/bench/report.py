@@ -345,7 +345,7 @@ def markdown(results):
         if name in kinds_run:
             parts += [caption(settings.get(name, {})), "", make_table(table), ""]
         if name == "sgd" and targets_table(table):
-            parts += ["**Targets** (issue 3) against this run:", "", targets_table(table), ""]
+            parts += ["**Targets** (issue 10) against this run:", "", targets_table(table), ""]
     return "\n".join(parts + [machine_note(results, read_bandwidth(table))])
 
 
