@@ -623,8 +623,11 @@ def _rows_gradient(data, model, lo, hi, order_end, scratch):
             half_sq += _block_sums(data, W, b, data.order[piece_lo], n_rows, in_place, s,
                                    batch)
         else:
+            # (The gathered rows are C-ordered. bool(0), not the literal False: a literal
+            # would type a second specialization of _gradient, with its own parallel
+            # loop, and double what the first fit compiles.)
             half_sq += _gradient_into(batch.batch_X[:n_rows], batch.batch_Y[:n_rows], W, b,
-                                      batch.batch_w[:n_rows], 1.0, False, s)
+                                      batch.batch_w[:n_rows], 1.0, bool(0), s)
             for k in range(n_targets):
                 batch.sum_b[k] += s.grad_b[k]
                 for j in range(n_features):

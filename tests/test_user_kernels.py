@@ -309,11 +309,12 @@ def step(W, b, const double[:, ::1] grad_W, const double[::1] grad_b, double lr,
 '''
 
 
-def readme_cython_example():
+def readme_blocks(language):
+    """The code blocks in ``language`` of the README's section on these kernels."""
     text = README.read_text()
     start = text.index("## Kernels for your own compiled loops")
     section = text[start:text.find("\n## ", start + 1)]
-    return re.findall(r"```cython\n(.*?)```", section, flags=re.DOTALL)[0]
+    return re.findall(rf"```{language}\n(.*?)```", section, flags=re.DOTALL)
 
 
 def c_compiler():
@@ -333,7 +334,7 @@ def user_cython_module(tmp_path_factory):
 
     directory = tmp_path_factory.mktemp("user_cython")
     source = directory / "user_loop.pyx"
-    source.write_text(readme_cython_example()
+    source.write_text(readme_blocks("cython")[0]
                       + "\nimport numpy as np\n" + textwrap.dedent(CYTHON_TEST_FUNCTIONS))
     extensions = cythonize([Extension("user_loop", [str(source)])],
                            include_path=[fastgd.get_include()], build_dir=str(directory),
@@ -393,9 +394,6 @@ def test_cython_step_matches_numpy(user_cython_module, dtype, options):
 
 
 def test_readme_numba_example_runs():
-    text = README.read_text()
-    start = text.index("## Kernels for your own compiled loops")
-    section = text[start:text.find("\n## ", start + 1)]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    blocks = readme_blocks("python")
     assert blocks  # the first is the Numba example (the second, a setup.py)
     exec(compile(blocks[0], "README numba kernels example", "exec"), {})
