@@ -97,21 +97,22 @@ def _record(kind, shape, dtype, contender, seconds, **scores):
             "bytes": 64, "seconds": seconds, "scores": scores}
 
 
-def test_targets_are_met_or_missed_by_the_best_of_their_contenders():
+def test_each_backend_meets_or_misses_its_targets_on_its_own():
     table = report.index(_results([
         _record("gradient", "1e4x20", "float64", "numpy", 1.0),
-        _record("gradient", "1e4x20", "float64", "numba", 0.6),
+        _record("gradient", "1e4x20", "float64", "numba", 0.6),  # 1.67x: missed
         _record("gradient", "1e4x20", "float64", "cython", 0.4),  # 2.5x: met
         _record("gradient", "1e4x20", "float32", "numpy", 1.0),
         _record("gradient", "1e4x20", "float32", "numba", 0.6),  # 1.67x: missed
         _record("gradient", "4x2", "float64", "numpy", 1e-6),
-        _record("gradient", "4x2", "float64", "cython", 11e-6),  # over 10 µs: missed
+        _record("gradient", "4x2", "float64", "cython", 11e-6),  # 0.0909x: missed
     ]))
     lines = report.targets_table(table).splitlines()
-    assert "| 1e4x20 float64 gradient ≥ 2× NumPy | 2.5× | met |" in lines
-    assert "| 1e4x20 float32 gradient ≥ 2× NumPy | 1.67× | **missed** |" in lines
-    assert "| one `fastgd.gradient` call on 4×2 ≤ 10 µs (kernel included) | 11 µs | **missed** |" in lines
-    assert len(lines) == 2 + 3  # header, and only the targets whose cases ran
+    assert "| 1e4x20 float64 gradient ≥ 2× NumPy (cython) | 2.5× | met |" in lines
+    assert "| 1e4x20 float64 gradient ≥ 2× NumPy (numba) | 1.67× | **missed** |" in lines
+    assert "| 1e4x20 float32 gradient ≥ 2× NumPy (numba) | 1.67× | **missed** |" in lines
+    assert "| 4x2 float64 gradient ≥ 1× NumPy (cython) | 0.0909× | **missed** |" in lines
+    assert len(lines) == 2 + 4  # header, and only the targets whose cases ran
 
 
 def test_the_plot_is_skipped_with_a_note_without_matplotlib(tmp_path, monkeypatch, capsys):
