@@ -1003,6 +1003,26 @@ cdef double _total_weight(const floating[::1] sample_weight) noexcept nogil:
     return total
 
 
+cdef inline double _user_gradient(
+    const floating[:, :] X, const floating[:, :] Y, const floating[:, ::1] W,
+    const floating[::1] b, GradientWorkspace workspace, const floating[::1] sample_weight,
+    floating[:, :, ::1] block_W, floating[:, ::1] block_b, floating[:, :, ::1] resid,
+) noexcept nogil:
+    # gradient_float64 / gradient_float32, given the workspace's scratch in X's dtype.
+    cdef bint x_is_f = X.strides[1] != sizeof(floating)
+    cdef double total_weight = X.shape[0]
+    cdef const floating[::1] weights
+    if sample_weight is None:
+        weights = block_b[0, :0]  # empty, in X's dtype: no weights
+    else:
+        weights = sample_weight
+        total_weight = _total_weight(sample_weight)
+    return _gradient(X, Y, W, b, weights, total_weight, x_is_f, workspace.chunk_rows,
+                     workspace.n_threads, workspace.grad_W, workspace.grad_b,
+                     workspace.chunk_W, workspace.chunk_b, workspace.chunk_sq,
+                     block_W, block_b, resid)
+
+
 cdef double gradient_float64(
     const double[:, :] X, const double[:, :] Y, const double[:, ::1] W,
     const double[::1] b, GradientWorkspace workspace,
@@ -1015,19 +1035,8 @@ cdef double gradient_float64(
     any strides; W (K, D) and b (K,) C-contiguous; sample_weight (N,) or None;
     workspace made for (N, D, K, float64). Nothing is checked.
     """
-    cdef bint x_is_f = X.strides[1] != sizeof(double)
-    cdef double total_weight = X.shape[0]
-    cdef const double[::1] weights
-    if sample_weight is None:
-        weights = workspace.block_b_float64[0, :0]  # empty, in X's dtype: no weights
-    else:
-        weights = sample_weight
-        total_weight = _total_weight(sample_weight)
-    return _gradient(X, Y, W, b, weights, total_weight, x_is_f, workspace.chunk_rows,
-                     workspace.n_threads, workspace.grad_W, workspace.grad_b,
-                     workspace.chunk_W, workspace.chunk_b, workspace.chunk_sq,
-                     workspace.block_W_float64, workspace.block_b_float64,
-                     workspace.resid_float64)
+    return _user_gradient(X, Y, W, b, workspace, sample_weight, workspace.block_W_float64,
+                          workspace.block_b_float64, workspace.resid_float64)
 
 
 cdef double gradient_float32(
@@ -1036,19 +1045,8 @@ cdef double gradient_float32(
     const float[::1] sample_weight=None) noexcept nogil:
     """gradient_float64 for float32 X, Y, W, b and sample_weight (the gradient and
     the loss are float64): a workspace made for float32."""
-    cdef bint x_is_f = X.strides[1] != sizeof(float)
-    cdef double total_weight = X.shape[0]
-    cdef const float[::1] weights
-    if sample_weight is None:
-        weights = workspace.block_b_float32[0, :0]  # empty, in X's dtype: no weights
-    else:
-        weights = sample_weight
-        total_weight = _total_weight(sample_weight)
-    return _gradient(X, Y, W, b, weights, total_weight, x_is_f, workspace.chunk_rows,
-                     workspace.n_threads, workspace.grad_W, workspace.grad_b,
-                     workspace.chunk_W, workspace.chunk_b, workspace.chunk_sq,
-                     workspace.block_W_float32, workspace.block_b_float32,
-                     workspace.resid_float32)
+    return _user_gradient(X, Y, W, b, workspace, sample_weight, workspace.block_W_float32,
+                          workspace.block_b_float32, workspace.resid_float32)
 
 
 cdef inline FitOptions _step_options(double l1, double l2, Py_ssize_t n_features,
