@@ -126,6 +126,22 @@ STEP_OPTIONS = {
 }
 
 
+def assert_step_matches_numpy(step, dtype, options):
+    """One step by ``step`` (a kernel's) against numpy_step on the same random point;
+    returns the stepped W."""
+    rng = np.random.default_rng(4)
+    W = rng.standard_normal((2, 6)).astype(dtype)
+    b = rng.standard_normal(2).astype(dtype)
+    grad_W, grad_b = rng.standard_normal((2, 6)), rng.standard_normal(2)
+    W_new, b_new, norm2 = numpy_step(W, b, grad_W, grad_b, 0.2, **options)
+    got = step(W, b, grad_W, grad_b, 0.2, **options)
+    tol = {np.float64: 1e-15, np.float32: 1e-7}[dtype]
+    np.testing.assert_allclose(W, W_new, rtol=tol, atol=tol)
+    np.testing.assert_allclose(b, b_new, rtol=tol, atol=tol)
+    assert got == pytest.approx(norm2, rel=1e-6 if dtype == np.float32 else 1e-12)
+    return W
+
+
 # --- Numba: fastgd.kernels ----------------------------------------------------------
 
 
@@ -179,18 +195,9 @@ def test_numba_gradient_matches_numpy(case, weighted):
 @pytest.mark.parametrize("options", STEP_OPTIONS.values(), ids=STEP_OPTIONS.keys())
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 def test_numba_step_matches_numpy(dtype, options):
-    rng = np.random.default_rng(4)
-    W = rng.standard_normal((2, 6)).astype(dtype)
-    b = rng.standard_normal(2).astype(dtype)
-    grad_W, grad_b = rng.standard_normal((2, 6)), rng.standard_normal(2)
-    W_new, b_new, norm2 = numpy_step(W, b, grad_W, grad_b, 0.2, **options)
-    got = kernels.step(W, b, grad_W, grad_b, 0.2, **options)
+    W = assert_step_matches_numpy(kernels.step, dtype, options)
     if options.get("l1"):
         assert np.any(W == 0)  # the case tests soft-thresholding
-    tol = {np.float64: 1e-15, np.float32: 1e-7}[dtype]
-    np.testing.assert_allclose(W, W_new, rtol=tol, atol=tol)
-    np.testing.assert_allclose(b, b_new, rtol=tol, atol=tol)
-    assert got == pytest.approx(norm2, rel=1e-6 if dtype == np.float32 else 1e-12)
 
 
 @pytest.mark.parametrize("nesterov", [False, True], ids=["heavy ball", "nesterov"])
@@ -381,16 +388,7 @@ def test_cython_gradient_matches_numpy(user_cython_module, case):
 @pytest.mark.parametrize("options", STEP_OPTIONS.values(), ids=STEP_OPTIONS.keys())
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 def test_cython_step_matches_numpy(user_cython_module, dtype, options):
-    rng = np.random.default_rng(4)
-    W = rng.standard_normal((2, 6)).astype(dtype)
-    b = rng.standard_normal(2).astype(dtype)
-    grad_W, grad_b = rng.standard_normal((2, 6)), rng.standard_normal(2)
-    W_new, b_new, norm2 = numpy_step(W, b, grad_W, grad_b, 0.2, **options)
-    got = user_cython_module.step(W, b, grad_W, grad_b, 0.2, **options)
-    tol = {np.float64: 1e-15, np.float32: 1e-7}[dtype]
-    np.testing.assert_allclose(W, W_new, rtol=tol, atol=tol)
-    np.testing.assert_allclose(b, b_new, rtol=tol, atol=tol)
-    assert got == pytest.approx(norm2, rel=1e-6 if dtype == np.float32 else 1e-12)
+    assert_step_matches_numpy(user_cython_module.step, dtype, options)
 
 
 def test_readme_numba_example_runs():
