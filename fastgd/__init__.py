@@ -3,6 +3,7 @@
 Public API
 ----------
 fit                 fit W and b by full-batch gradient descent (returns a FitResult)
+fit_many            many independent small fits in one call (per group, per pixel)
 GDRegressor         the scikit-learn style estimator around fit
 gradient            one fused evaluation of the gradient and the loss
 available_backends  which of "cython", "numba", "numpy" are installed here
@@ -27,6 +28,7 @@ from ._api import (
     gradient,
 )
 from ._backends import available_backends
+from ._many import FitManyResult, fit_many
 from ._validation import CopyWarning
 
 
@@ -74,11 +76,13 @@ __all__ = [
     "CopyWarning",
     "DivergenceError",
     "FitInterrupted",
+    "FitManyResult",
     "FitResult",
     "GDRegressor",
     "NotFittedError",
     "available_backends",
     "fit",
+    "fit_many",
     "get_include",
     "gradient",
 ]

@@ -66,6 +66,11 @@ COMPRESS_PANEL_ROWS = 128
 COMPRESS_MAX_CHUNKS = 32
 COMPRESS_BYTES = 1 << 26
 
+# fit_many reads each problem's rows a panel of at most this many rows at a time,
+# transposed into scratch that stays in L1 (a problem of this many rows or fewer is
+# gathered once for all its passes).
+MANY_PANEL_ROWS = 128
+
 @dataclass
 class Optimizer:
     """What carries a fit from one kernel call to the next, and one partial_fit to
@@ -321,6 +326,37 @@ class CompiledBackend:
         self._call(self._kernel("compress", X.dtype), threads, X, Y, b, weights, fit_intercept,
                    x_is_f, chunk_rows, threads, R, panel)
         return R[0].copy()
+
+    def fit_many(self, data, options, result, n_threads=None):
+        """Fit the problems of data (``_layout.ManyData``) into result
+        (``_layout.ManyResult``): chunks of problems in parallel, each chunk with its
+        slot of the scratch (``_layout.ManyScratch``). One problem is computed by one
+        thread alone, so the results are the same for every thread count."""
+        n_rows, n_features = data.X.shape
+        n_targets, n_problems = data.Y.shape[1], len(data.offsets) - 1
+        n_chunks = min(n_problems, MAX_CHUNKS)
+        per_chunk = -(-n_problems // n_chunks)
+        n_chunks = -(-n_problems // per_chunk)
+        n_coords, n_columns = n_features + 1, n_features + n_targets
+        panel_rows = min(MANY_PANEL_ROWS, int(np.max(np.diff(data.offsets))))
+        scratch = _layout.ManyScratch(
+            np.empty((n_chunks, n_columns, n_columns)),  # gram
+            np.empty((n_chunks, n_columns)),  # mean
+            np.empty((n_chunks, n_features)),  # inverse
+            np.empty((n_chunks, n_columns + 1, panel_rows)),  # panel
+            np.empty((n_chunks, n_columns + 1, panel_rows)),  # centred
+            np.empty((n_chunks, n_targets, n_coords)),  # u
+            np.empty((n_chunks, n_targets, n_coords)),  # grad
+            np.empty((n_chunks, n_targets, n_coords)),  # direction
+            np.empty((n_chunks, 1, n_coords)),  # unit
+            np.empty((n_chunks, n_coords)),  # q
+            np.empty((n_chunks, n_targets)),  # norm2
+        )
+        work = n_rows * (n_features + n_targets) ** 2
+        threads = self._threads(work, n_chunks, n_threads)
+        # (The Cython kernel picks its specialization from X's dtype itself, as fit.)
+        self._call(self.kernels.fit_many, threads, data, options, scratch,
+                   result, per_chunk, threads)
 
     @staticmethod
     def piece_rows(n_features, n_targets, itemsize, batch_size):

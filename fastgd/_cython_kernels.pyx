@@ -929,6 +929,453 @@ cdef _fit(const floating[:, :] X, data, model, FitOptions o, optimizer, scratch,
 
 
 # ---------------------------------------------------------------------------------
+# fit_many: G independent small problems (_layout.ManyData), each fitted as fit's
+# default (conjugate gradients in standardized coordinates) on its centred Gram
+# matrix, then certified on its own rows (see _many.py). Mirrors the fit_many section
+# of _numba_kernels.py; here chunk c's slot of the scratch is a struct of pointers
+# (ManySlot), row-major as the (C, ...) arrays it points into.
+# ---------------------------------------------------------------------------------
+
+cdef int UNCERTIFIED = _layout.UNCERTIFIED
+cdef int MAX_CHECKS = _layout.MAX_CHECKS
+
+cdef struct ManyOptions:
+    bint fit_intercept
+    double l2
+    double tol
+    Py_ssize_t max_iter
+
+
+cdef struct ManySlot:
+    Py_ssize_t n_features, n_targets, n_columns, n_coords, stride, panel_rows
+    double* gram       # (M, M), M = n_columns = D + K
+    double* mean       # (M,)
+    double* inverse    # (D,)
+    double* panel      # (M + 1, panel_rows)
+    double* centred    # (M + 1, panel_rows)
+    double* u          # (K, stride), stride = D + 1
+    double* grad       # (K, stride)
+    double* direction  # (K, stride)
+    double* unit       # (stride,)
+    double* q          # (stride,)
+    double* norm2      # (K,)
+
+
+cdef void _gather_rows(const floating[:, :] X, const floating[:, :] Y,
+                       const floating[::1] weights, const int64_t[::1] order, Py_ssize_t lo,
+                       Py_ssize_t first, Py_ssize_t n_rows, ManySlot* s) noexcept nogil:
+    # NumPy: panel[:, :n_rows] = [Xg, Yg, sg][first:first + n_rows].T in float64: the
+    # rows of a panel transposed, so that every sum over them is a contiguous dot.
+    cdef Py_ssize_t i, j, k, row
+    cdef bint ordered = order.shape[0] > 0
+    cdef double* panel = s.panel
+    cdef Py_ssize_t n = s.panel_rows
+    for j in range(s.n_features):
+        for i in range(n_rows):
+            row = order[lo + first + i] if ordered else lo + first + i
+            panel[j * n + i] = X[row, j]
+    for k in range(s.n_targets):
+        for i in range(n_rows):
+            row = order[lo + first + i] if ordered else lo + first + i
+            panel[(s.n_features + k) * n + i] = Y[row, k]
+    for i in range(n_rows):
+        row = order[lo + first + i] if ordered else lo + first + i
+        panel[s.n_columns * n + i] = weights[row] if weights.shape[0] > 0 else 1.0
+
+
+cdef inline void _centre_rows(ManySlot* s, Py_ssize_t n_rows) noexcept nogil:
+    # NumPy: centred[:-1, :n_rows] = sqrt(sg) * (panel[:-1, :n_rows] - mean[:, None]),
+    # and the roots of the weights sg in centred's last row
+    cdef Py_ssize_t i, j, n = s.panel_rows
+    cdef double* root = s.centred + s.n_columns * n
+    for i in range(n_rows):
+        root[i] = sqrt(s.panel[s.n_columns * n + i])
+    for j in range(s.n_columns):
+        for i in range(n_rows):
+            s.centred[j * n + i] = root[i] * (s.panel[j * n + i] - s.mean[j])
+
+
+cdef inline void _residuals(ManySlot* s, const double* W, double b, Py_ssize_t k,
+                            Py_ssize_t n_rows) noexcept nogil:
+    # NumPy: r0 = Xg @ W[k] + b - Yg[:, k] and r1 = sg * r0 over the panel's rows, in
+    # rows 0 and 1 of centred
+    cdef Py_ssize_t i, j, n = s.panel_rows
+    cdef double w
+    cdef double* r0 = s.centred
+    cdef double* r1 = s.centred + n
+    for i in range(n_rows):
+        r0[i] = b - s.panel[(s.n_features + k) * n + i]
+    for j in range(s.n_features):
+        w = W[j]
+        for i in range(n_rows):
+            r0[i] += s.panel[j * n + i] * w
+    for i in range(n_rows):
+        r1[i] = s.panel[s.n_columns * n + i] * r0[i]
+
+
+cdef inline double _add_weighted_sums(ManySlot* s, Py_ssize_t n_rows) noexcept nogil:
+    # NumPy: mean += panel[:-1, :n_rows] @ panel[-1, :n_rows]; returns the weights' sum
+    cdef Py_ssize_t j, n = s.panel_rows
+    cdef double* weights = s.panel + s.n_columns * n
+    cdef double total = 0.0
+    cdef Py_ssize_t i
+    for j in range(s.n_columns):
+        s.mean[j] += _dot(s.panel + j * n, weights, n_rows)
+    for i in range(n_rows):
+        total += weights[i]
+    return total
+
+
+cdef inline void _add_gram(ManySlot* s, Py_ssize_t n_rows) noexcept nogil:
+    # NumPy: gram += centred[:-1, :n_rows] @ centred[:-1, :n_rows].T, upper triangle
+    cdef Py_ssize_t j, l, n = s.panel_rows
+    for j in range(s.n_columns):
+        for l in range(j, s.n_columns):
+            s.gram[j * s.n_columns + l] += _dot(s.centred + j * n, s.centred + l * n, n_rows)
+
+
+cdef inline void _matvec(ManySlot* s, const double* x) noexcept nogil:
+    # NumPy: q[:D] = gram[:D, :D] @ x[:D]
+    cdef Py_ssize_t j, l
+    cdef double acc
+    for j in range(s.n_features):
+        acc = 0.0
+        for l in range(s.n_features):
+            acc += s.gram[j * s.n_columns + l] * x[l]
+        s.q[j] = acc
+
+
+cdef inline double _add_residual_sums(ManySlot* s, Py_ssize_t k, Py_ssize_t n_rows) noexcept nogil:
+    # NumPy: grad[k, :D] += panel[:D, :n_rows] @ r1; grad[k, D] += r1.sum(); returns
+    # r0 @ r1 (the residuals and the weighted residuals in rows 0 and 1 of centred)
+    cdef Py_ssize_t i, j, n = s.panel_rows
+    cdef double* r0 = s.centred
+    cdef double* r1 = s.centred + n
+    cdef double total = 0.0
+    for j in range(s.n_features):
+        s.grad[k * s.stride + j] += _dot(s.panel + j * n, r1, n_rows)
+    for i in range(n_rows):
+        total += r1[i]
+    s.grad[k * s.stride + s.n_features] += total
+    return _dot(r0, r1, n_rows)
+
+
+cdef double _problem_means(const floating[:, :] X, const floating[:, :] Y,
+                           const floating[::1] weights, const int64_t[::1] order,
+                           Py_ssize_t lo, Py_ssize_t hi, bint fit_intercept,
+                           ManySlot* s) noexcept nogil:
+    # NumPy: total = sg.sum(); mean = sg @ [Xg, Yg] / total (zeros without an
+    # intercept). Returns total.
+    cdef Py_ssize_t j, first, n_rows
+    cdef double total = 0.0
+    for j in range(s.n_columns):
+        s.mean[j] = 0.0
+    first = 0
+    while first < hi - lo:  # for first in range(0, hi - lo, panel_rows)
+        n_rows = min(s.panel_rows, hi - lo - first)
+        _gather_rows(X, Y, weights, order, lo, first, n_rows, s)
+        total += _add_weighted_sums(s, n_rows)
+        first += s.panel_rows
+    for j in range(s.n_columns):
+        s.mean[j] = s.mean[j] / total if fit_intercept else 0.0
+    return total
+
+
+cdef void _centred_gram(const floating[:, :] X, const floating[:, :] Y,
+                        const floating[::1] weights, const int64_t[::1] order, Py_ssize_t lo,
+                        Py_ssize_t hi, double total, ManySlot* s) noexcept nogil:
+    # NumPy, with Zc = sqrt(sg) * ([Xg, Yg] - mean): gram = Zc.T @ Zc / total (no gather
+    # when the problem is one panel)
+    cdef Py_ssize_t j, l, first, n_rows, m = s.n_columns
+    for j in range(m * m):
+        s.gram[j] = 0.0
+    first = 0
+    while first < hi - lo:  # for first in range(0, hi - lo, panel_rows)
+        n_rows = min(s.panel_rows, hi - lo - first)
+        if hi - lo > s.panel_rows:
+            _gather_rows(X, Y, weights, order, lo, first, n_rows, s)
+        _centre_rows(s, n_rows)
+        _add_gram(s, n_rows)
+        first += s.panel_rows
+    for j in range(m):
+        for l in range(j, m):
+            s.gram[j * m + l] /= total
+            s.gram[l * m + j] = s.gram[j * m + l]
+
+
+cdef inline void _standardize(ManySlot* s, double l2) noexcept nogil:
+    # StandardizedCoordinates: inverse = 1 / std of each feature (0 for a constant
+    # one); the Hessian in u, inverse * gram * inverse + l2 diag(inverse**2), and the
+    # cross products inverse * gram[:D, D:], both in place.
+    cdef Py_ssize_t j, l, k, m = s.n_columns
+    cdef double scale
+    for j in range(s.n_features):
+        scale = sqrt(s.gram[j * m + j])
+        s.inverse[j] = 1.0 / scale if scale > 0 else 0.0
+    for j in range(s.n_features):
+        for l in range(s.n_features):
+            s.gram[j * m + l] *= s.inverse[j] * s.inverse[l]
+        s.gram[j * m + j] += l2 * s.inverse[j] * s.inverse[j]
+        for k in range(s.n_targets):
+            s.gram[j * m + s.n_features + k] *= s.inverse[j]
+
+
+cdef inline void _hessian_product(ManySlot* s) noexcept nogil:
+    # q = H @ unit: the standardized Gram matrix on the features, 1 on the intercept's
+    # coordinate (centred features are orthogonal to it)
+    _matvec(s, s.unit)
+    if s.n_coords > s.n_features:
+        s.q[s.n_features] = s.unit[s.n_features]
+
+
+cdef double _restart(ManySlot* s) noexcept nogil:
+    # CG's restart: grad = H @ u - cross (u_b - y_mean on the intercept's coordinate),
+    # computed afresh, and direction = -grad. Returns the squared norm of grad.
+    cdef Py_ssize_t j, k, D = s.n_features
+    cdef double total = 0.0, sq
+    cdef double* u
+    cdef double* grad
+    for k in range(s.n_targets):
+        sq = 0.0
+        u = s.u + k * s.stride
+        grad = s.grad + k * s.stride
+        _matvec(s, u)
+        for j in range(D):
+            grad[j] = s.q[j] - s.gram[j * s.n_columns + D + k]
+        if s.n_coords > D:
+            grad[D] = u[D] - s.mean[D + k]
+        for j in range(s.n_coords):
+            sq += grad[j] * grad[j]
+            s.direction[k * s.stride + j] = -grad[j]
+        s.norm2[k] = sq
+        total += sq
+    return total
+
+
+cdef double _cg_iteration(ManySlot* s) noexcept nogil:
+    # One iteration of ConjugateGradient.run for every target: the exact minimum along
+    # the unit direction, then the next conjugate direction. Returns the squared norm
+    # of the new gradient (by the recurrence).
+    cdef Py_ssize_t j, k
+    cdef double total = 0.0, length, curvature, slope, alpha, sq, ratio2
+    cdef double* u
+    cdef double* grad
+    cdef double* direction
+    for k in range(s.n_targets):
+        u = s.u + k * s.stride
+        grad = s.grad + k * s.stride
+        direction = s.direction + k * s.stride
+        length = 0.0
+        for j in range(s.n_coords):
+            length += direction[j] * direction[j]
+        length = sqrt(length)
+        if length > 0:
+            for j in range(s.n_coords):
+                s.unit[j] = direction[j] / length
+            _hessian_product(s)
+            curvature = 0.0
+            slope = 0.0
+            for j in range(s.n_coords):
+                curvature += s.unit[j] * s.q[j]
+                slope += grad[j] * s.unit[j]
+            alpha = -slope / curvature if curvature > 0 else 0.0
+            sq = 0.0
+            for j in range(s.n_coords):
+                u[j] += alpha * s.unit[j]
+                grad[j] += alpha * s.q[j]
+                sq += grad[j] * grad[j]
+            ratio2 = sq / s.norm2[k] if s.norm2[k] > 0 else 0.0
+            for j in range(s.n_coords):
+                direction[j] = ratio2 * direction[j] - grad[j]
+            s.norm2[k] = sq
+        total += s.norm2[k]
+    return total
+
+
+cdef (int, Py_ssize_t, double) _conjugate_gradients(ManySlot* s, double tol,
+                                                    Py_ssize_t max_iter) noexcept nogil:
+    # ConjugateGradient.run on one problem from u = 0 (W = 0, b = 0): returns (status,
+    # n_iter, threshold), threshold = tol * the gradient norm at the start. When the
+    # recurrence says tol is met, the gradient is computed afresh and checked.
+    cdef Py_ssize_t j, iteration
+    cdef int failed_checks = 0
+    cdef double sq, threshold
+    for j in range(s.n_targets * s.stride):
+        s.u[j] = 0.0
+    sq = _restart(s)
+    threshold = tol * sqrt(sq)
+    for iteration in range(max_iter):
+        if not sq <= HUGE:  # NaN or overflow: _many.py refits the problem or names it
+            return DIVERGED, iteration, threshold
+        sq = _cg_iteration(s)
+        if tol > 0 and sqrt(sq) <= threshold:
+            sq = _restart(s)
+            if sqrt(sq) <= threshold:
+                return CONVERGED, iteration + 1, threshold
+            failed_checks += 1
+            if failed_checks == MAX_CHECKS:
+                return UNCERTIFIED, iteration + 1, threshold
+    return MAX_ITER, max_iter, threshold
+
+
+cdef inline void _coefficients(ManySlot* s, double* W, double* b, bint fit_intercept,
+                               bint single) noexcept nogil:
+    # theta = T u: w = inverse * u, b = u_b - mean @ w (0 without an intercept), rounded
+    # to float32 when X is (single): the certificate is of the coefficients returned
+    cdef Py_ssize_t j, k, D = s.n_features
+    cdef double intercept, w
+    for k in range(s.n_targets):
+        intercept = 0.0
+        for j in range(D):
+            w = s.inverse[j] * s.u[k * s.stride + j]
+            W[k * D + j] = <double><float>w if single else w
+            intercept -= s.mean[j] * w
+        intercept = intercept + s.u[k * s.stride + D] if fit_intercept else 0.0
+        b[k] = <double><float>intercept if single else intercept
+
+
+cdef double _residual_sums(const floating[:, :] X, const floating[:, :] Y,
+                           const floating[::1] weights, const int64_t[::1] order,
+                           Py_ssize_t lo, Py_ssize_t hi, ManySlot* s, const double* W,
+                           const double* b) noexcept nogil:
+    # The gradient's sums on the problem's own rows at (W, b), in float64 (NumPy: r =
+    # Xg @ w + b - Yg; grad[:, :D] = (sg * r).T @ Xg, grad[:, D] = sg @ r), a panel at
+    # a time. Returns sg @ r**2.
+    cdef Py_ssize_t j, k, first, n_rows
+    cdef double sq = 0.0
+    for k in range(s.n_targets):
+        for j in range(s.n_features + 1):
+            s.grad[k * s.stride + j] = 0.0
+    first = 0
+    while first < hi - lo:  # for first in range(0, hi - lo, panel_rows)
+        n_rows = min(s.panel_rows, hi - lo - first)
+        if hi - lo > s.panel_rows:
+            _gather_rows(X, Y, weights, order, lo, first, n_rows, s)
+        for k in range(s.n_targets):
+            _residuals(s, W + k * s.n_features, b[k], k, n_rows)
+            sq += _add_residual_sums(s, k, n_rows)
+        first += s.panel_rows
+    return sq
+
+
+cdef int _certify_problem(const floating[:, :] X, const floating[:, :] Y,
+                          const floating[::1] weights, const int64_t[::1] order,
+                          Py_ssize_t lo, Py_ssize_t hi, ManyOptions o, double total,
+                          ManySlot* s, double* W, double* b, double* loss, double* ratio,
+                          int status, double threshold) noexcept nogil:
+    # The coefficients into (W, b), and the certificate: the gradient on the problem's
+    # own rows at them, in CG's coordinates (T.T g), over tol's bound (into ratio); the
+    # objective there (into loss). Returns the status.
+    cdef Py_ssize_t j, k, D = s.n_features
+    cdef double penalty = 0.0, sq = 0.0, g_b, g_u, w, sums
+    _coefficients(s, W, b, o.fit_intercept, sizeof(floating) == 4)
+    sums = _residual_sums(X, Y, weights, order, lo, hi, s, W, b)
+    for k in range(s.n_targets):
+        g_b = s.grad[k * s.stride + D] / total if o.fit_intercept else 0.0
+        for j in range(D):
+            w = W[k * D + j]
+            penalty += w * w
+            g_u = (s.grad[k * s.stride + j] / total + o.l2 * w - g_b * s.mean[j]) * s.inverse[j]
+            sq += g_u * g_u
+        sq += g_b * g_b
+    loss[0] = sums / (2.0 * total) + 0.5 * o.l2 * penalty
+    ratio[0] = sqrt(sq) / max(threshold, TINY)
+    if not loss[0] <= HUGE:
+        return DIVERGED
+    if status == CONVERGED and ratio[0] > 1.0:
+        return UNCERTIFIED
+    return status
+
+
+cdef void _fit_problems(const floating[:, :] X, const floating[:, :] Y,
+                        const floating[::1] weights, const int64_t[::1] order,
+                        const int64_t[::1] offsets, ManyOptions o, ManySlot s,
+                        double[:, :, ::1] W, double[:, ::1] b, double[::1] loss,
+                        int64_t[::1] n_iter, int64_t[::1] status_out, double[::1] ratio,
+                        Py_ssize_t first, Py_ssize_t last) noexcept nogil:
+    # Problems [first, last), one after the other, in the slot s.
+    cdef Py_ssize_t g, lo, hi, iterations
+    cdef double total, threshold
+    cdef int status
+    for g in range(first, last):
+        lo = offsets[g]
+        hi = offsets[g + 1]
+        total = _problem_means(X, Y, weights, order, lo, hi, o.fit_intercept, &s)
+        _centred_gram(X, Y, weights, order, lo, hi, total, &s)
+        _standardize(&s, o.l2)
+        status, iterations, threshold = _conjugate_gradients(&s, o.tol, o.max_iter)
+        n_iter[g] = iterations
+        status_out[g] = _certify_problem(X, Y, weights, order, lo, hi, o, total, &s,
+                                         &W[g, 0, 0], &b[g, 0], &loss[g], &ratio[g],
+                                         status, threshold)
+
+
+cdef ManySlot _slot(double[:, :, ::1] gram, double[:, ::1] mean, double[:, ::1] inverse,
+                    double[:, :, ::1] panel, double[:, :, ::1] centred, double[:, :, ::1] u,
+                    double[:, :, ::1] grad, double[:, :, ::1] direction,
+                    double[:, :, ::1] unit, double[:, ::1] q, double[:, ::1] norm2,
+                    Py_ssize_t n_features, bint fit_intercept, Py_ssize_t c) noexcept nogil:
+    # Chunk c's slot of the scratch (_layout.ManyScratch), as pointers.
+    cdef ManySlot s
+    s.n_features = n_features
+    s.n_targets = u.shape[1]
+    s.n_columns = n_features + s.n_targets
+    s.n_coords = n_features + 1 if fit_intercept else n_features
+    s.stride = u.shape[2]
+    s.panel_rows = panel.shape[2]
+    s.gram = &gram[c, 0, 0]
+    s.mean = &mean[c, 0]
+    s.inverse = &inverse[c, 0]
+    s.panel = &panel[c, 0, 0]
+    s.centred = &centred[c, 0, 0]
+    s.u = &u[c, 0, 0]
+    s.grad = &grad[c, 0, 0]
+    s.direction = &direction[c, 0, 0]
+    s.unit = &unit[c, 0, 0]
+    s.q = &q[c, 0]
+    s.norm2 = &norm2[c, 0]
+    return s
+
+
+def fit_many(data, options, scratch, result, Py_ssize_t per_chunk, int n_threads):
+    """Fit every problem of data (_layout.ManyData) into result (_layout.ManyResult),
+    chunks of per_chunk problems in parallel (each with its own slot of the
+    _layout.ManyScratch scratch). The bundles are unpacked here into typed views."""
+    if data.X.dtype.itemsize == 4:
+        _fit_many[float](data.X, data.Y, data.weights, data, options, scratch, result,
+                         per_chunk, n_threads)
+    else:
+        _fit_many[double](data.X, data.Y, data.weights, data, options, scratch, result,
+                          per_chunk, n_threads)
+
+
+cdef _fit_many(const floating[:, :] X, const floating[:, :] Y, const floating[::1] weights,
+               data, options, scratch, result, Py_ssize_t per_chunk, int n_threads):
+    cdef const int64_t[::1] order = data.order
+    cdef const int64_t[::1] offsets = data.offsets
+    cdef ManyOptions o = ManyOptions(options.fit_intercept, options.l2, options.tol,
+                                     options.max_iter)
+    cdef double[:, :, ::1] gram = scratch.gram, panel = scratch.panel
+    cdef double[:, :, ::1] centred = scratch.centred, u = scratch.u, grad = scratch.grad
+    cdef double[:, :, ::1] direction = scratch.direction, unit = scratch.unit
+    cdef double[:, ::1] mean = scratch.mean, inverse = scratch.inverse, q = scratch.q
+    cdef double[:, ::1] norm2 = scratch.norm2
+    cdef double[:, :, ::1] W = result.W
+    cdef double[:, ::1] b = result.b
+    cdef double[::1] loss = result.loss, ratio = result.ratio
+    cdef int64_t[::1] n_iter = result.n_iter, status = result.status
+    cdef Py_ssize_t c, n_chunks = gram.shape[0], n_problems = offsets.shape[0] - 1
+    cdef Py_ssize_t n_features = X.shape[1]
+    with nogil:
+        for c in prange(n_chunks, num_threads=n_threads, schedule="static"):
+            _fit_problems(X, Y, weights, order, offsets, o,
+                          _slot(gram, mean, inverse, panel, centred, u, grad, direction,
+                                unit, q, norm2, n_features, o.fit_intercept, c),
+                          W, b, loss, n_iter, status, ratio, c * per_chunk,
+                          min((c + 1) * per_chunk, n_problems))
+
+
+# ---------------------------------------------------------------------------------
 # Kernels for users' own compiled loops. Declared in _cython_kernels.pxd, so that
 # Cython exports them through this module's __pyx_capi__ and users' Cython code
 # cimports them (from fastgd/cython_kernels.pxd). They call the kernels above.

@@ -151,3 +151,25 @@ class FitOptions(namedtuple("FitOptions", (
         return cls(**{name: cls._TYPES[name](values[name]) for name in cls._fields})
 # A fit kernel's scratch: the gradient's, and the mini-batches' gather buffers.
 FitScratch = namedtuple("FitScratch", "gradient batch")
+
+# fit_many (_many.py): G independent problems in one call. Problem g's rows are
+# ``order[offsets[g]:offsets[g + 1]]`` of X (N, D), Y (N, K) and weights (N,) or
+# empty; with an empty order, rows ``offsets[g]`` to ``offsets[g + 1]`` themselves.
+ManyData = namedtuple("ManyData", "X Y weights order offsets")
+# What every problem is fitted with (``ManyOptions.of`` fixes the types, as FitOptions').
+ManyOptions = namedtuple("ManyOptions", "fit_intercept l2 tol max_iter")
+ManyOptions.of = staticmethod(lambda fit_intercept, l2, tol, max_iter: ManyOptions(
+    bool(fit_intercept), float(l2), float(tol), int(max_iter)))
+# Per chunk c of problems, float64, with D + K columns [X, Y]: their centred Gram matrix
+# ``gram`` (C, D + K, D + K) (the features' block standardized in place), their means
+# ``mean`` (C, D + K), the features' inverse scales ``inverse`` (C, D), a panel of rows
+# transposed ``panel`` (C, D + K + 1, PANEL) (the weights in its last row) and the same
+# centred ``centred`` (C, D + K + 1, PANEL) (the roots of the weights last); CG's point ``u``, gradient ``grad`` and
+# direction ``direction`` (C, K, P), its unit direction ``unit`` (C, 1, P) and Hessian
+# product ``q`` (C, P), per-target squared norms ``norm2`` (C, K); P = D + 1.
+ManyScratch = namedtuple(
+    "ManyScratch", "gram mean inverse panel centred u grad direction unit q norm2")
+# Per problem: coefficients W (G, K, D) and intercepts b (G, K) in float64, the objective
+# at them ``loss`` (G,), the iterations ``n_iter`` and the status (G,) int64, and the
+# certificate's gradient norm over tol's bound, ``ratio`` (G,).
+ManyResult = namedtuple("ManyResult", "W b loss n_iter status ratio")

@@ -47,8 +47,10 @@ from ._layout import (
     EPOCH_GRAD_NORM2,
     EPOCH_LOSS,
     FIRST_LOSS,
+    MAX_CHECKS,
     MAX_ITER,
     THRESHOLD,
+    UNCERTIFIED,
     T,
 )
 
@@ -75,15 +77,19 @@ _PREFETCH_NAME = "llvm.prefetch.p0" if _llvm.llvm_version_info >= (15,) else "ll
 # runtime an allocation in a kernel is a compile error, which enforces the rule.
 # (A private flag of njit's options, numba.core.options; the parallel kernel keeps
 # the runtime, which parfors need.)
-_kernel = njit(cache=True, nogil=True, boundscheck=False, _nrt=False)
-_parallel_kernel = njit(cache=True, nogil=True, boundscheck=False, parallel=True)
+# error_model="numpy": a division by zero gives inf or NaN, as in C and NumPy, which the
+# API then names (NaN in X); Numba's default raised ZeroDivisionError from the Gram
+# solver's reflections on data with a NaN.
+_OPTIONS = {"cache": True, "nogil": True, "boundscheck": False, "error_model": "numpy"}
+_kernel = njit(**_OPTIONS, _nrt=False)
+_parallel_kernel = njit(**_OPTIONS, parallel=True)
 # The functions of a mini-batch update: inlined into fit at Numba's level, so that
 # the reference counts of their many array arguments (atomic increments and
 # decrements, every call) are pruned; otherwise they cost more than a per-sample update.
-_inlined_kernel = njit(cache=True, nogil=True, boundscheck=False, inline="always", _nrt=False)
+_inlined_kernel = njit(**_OPTIONS, inline="always", _nrt=False)
 
 
-@njit(cache=True, nogil=True, boundscheck=False, fastmath={"reassoc"})
+@njit(**_OPTIONS, fastmath={"reassoc"})
 def _dot(x, y):
     # NumPy: x @ y. A single running sum is a chain of dependent additions that cannot
     # use SIMD. The Cython kernel writes 8 partial sums by hand, which GCC vectorizes;
@@ -314,7 +320,7 @@ _SAFE_MIN = np.finfo(np.float64).tiny / np.finfo(np.float64).eps
 _SAFE_MAX = 1.0 / _SAFE_MIN
 
 
-@njit(cache=True, nogil=True, boundscheck=False, fastmath={"reassoc"})
+@njit(**_OPTIONS, fastmath={"reassoc"})
 def _dot_panel(panel, c, j, l, n_rows):
     # NumPy: panel[c, j, :n_rows] @ panel[c, l, :n_rows] (vectorized as _dot)
     acc = 0.0
@@ -787,6 +793,370 @@ def fit(data, model, options, optimizer, scratch, history, max_updates):
         if status != MAX_ITER:
             return epochs, status
     return epochs, MAX_ITER
+
+
+# ----------------------------------------------------------------------- fit_many
+# G independent small problems (_layout.ManyData), each fitted as fit's default
+# (conjugate gradients in standardized coordinates, _accelerated.ConjugateGradient)
+# on its centred Gram matrix, then certified on its own rows (see _many.py). One
+# problem is one serial computation: the result does not depend on the chunking.
+
+
+@_kernel
+def _gather_rows(X, Y, weights, order, lo, first, n_rows, c, panel):
+    # NumPy: panel[c, :, :n_rows] = [Xg, Yg, sg][first:first + n_rows].T in float64
+    # (Xg, Yg, sg: the problem's rows from offset lo and their weights, 1 when none):
+    # the rows of a panel transposed, so that every sum over them is a contiguous dot
+    # product. A column at a time: with the row loop outside, LLVM vectorized it with
+    # gathers and ran 7x slower (Zen 2); and not inlined (inline="always" made this
+    # loop 7x slower again).
+    n_features, n_targets = X.shape[1], Y.shape[1]
+    ordered = order.shape[0] > 0
+    for j in range(n_features):
+        for i in range(n_rows):
+            panel[c, j, i] = X[order[lo + first + i] if ordered else lo + first + i, j]
+    for k in range(n_targets):
+        for i in range(n_rows):
+            panel[c, n_features + k, i] = Y[order[lo + first + i] if ordered
+                                            else lo + first + i, k]
+    for i in range(n_rows):
+        row = order[lo + first + i] if ordered else lo + first + i
+        panel[c, n_features + n_targets, i] = weights[row] if weights.shape[0] > 0 else 1.0
+
+
+@_kernel
+def _centre_rows(panel, mean, c, n_columns, n_rows, centred):
+    # NumPy: centred[c, :-1, :n_rows] = sqrt(sg) * (panel[c, :-1, :n_rows] - mean[c, :, None])
+    # and the roots of the weights sg in centred's last row (not inlined: see above)
+    for i in range(n_rows):
+        centred[c, n_columns, i] = np.sqrt(panel[c, n_columns, i])
+    for j in range(n_columns):
+        for i in range(n_rows):
+            centred[c, j, i] = centred[c, n_columns, i] * (panel[c, j, i] - mean[c, j])
+
+
+@_kernel
+def _residuals(panel, W, b, g, k, c, n_features, n_rows, r):
+    # NumPy: r[c, 0, :n_rows] = Xg @ W[g, k] + b[g, k] - Yg[:, k] and r[c, 1] = sg * r[c, 0],
+    # over the panel's rows (not inlined: see _gather_rows)
+    for i in range(n_rows):
+        r[c, 0, i] = b[g, k] - panel[c, n_features + k, i]
+    for j in range(n_features):
+        w = W[g, k, j]
+        for i in range(n_rows):
+            r[c, 0, i] += panel[c, j, i] * w
+    n_weight = panel.shape[1] - 1
+    for i in range(n_rows):
+        r[c, 1, i] = panel[c, n_weight, i] * r[c, 0, i]
+
+
+@_inlined_kernel
+def _gather_problem_rows(data, lo, first, n_rows, c, s):
+    _gather_rows(data.X, data.Y, data.weights, data.order, lo, first, n_rows, c, s.panel)
+
+
+@_inlined_kernel
+def _problem_means(data, lo, hi, fit_intercept, c, s):
+    # NumPy: total = sg.sum(); mean = sg @ [Xg, Yg] / total (zeros without an
+    # intercept), Xg, Yg, sg the problem's rows and weights. Returns total.
+    n_columns = data.X.shape[1] + data.Y.shape[1]
+    total = 0.0
+    for j in range(n_columns):
+        s.mean[c, j] = 0.0
+    panel_rows = s.panel.shape[2]
+    for first in range(0, hi - lo, panel_rows):
+        n_rows = min(panel_rows, hi - lo - first)
+        _gather_problem_rows(data, lo, first, n_rows, c, s)
+        total += _add_weighted_sums(s.panel, c, n_columns, n_rows, s.mean)
+    for j in range(n_columns):
+        s.mean[c, j] = s.mean[c, j] / total if fit_intercept else 0.0
+    return total
+
+
+@_inlined_kernel
+def _centred_gram(data, lo, hi, total, c, s):
+    # NumPy, with Zc = sqrt(sg) * ([Xg, Yg] - mean): gram = Zc.T @ Zc / total, of which
+    # the features' block is the Gram matrix, the cross block the features' products
+    # with the targets, and the targets' diagonal their variances. A second pass over
+    # rows still in cache (no gather when the problem is one panel): centring first
+    # keeps the sums free of the cancellation of raw moments.
+    n_columns = data.X.shape[1] + data.Y.shape[1]
+    for j in range(n_columns):
+        for l in range(n_columns):
+            s.gram[c, j, l] = 0.0
+    panel_rows = s.panel.shape[2]
+    for first in range(0, hi - lo, panel_rows):
+        n_rows = min(panel_rows, hi - lo - first)
+        if hi - lo > panel_rows:
+            _gather_problem_rows(data, lo, first, n_rows, c, s)
+        _centre_rows(s.panel, s.mean, c, n_columns, n_rows, s.centred)
+        _add_gram(s.centred, c, n_columns, n_rows, s.gram)
+    for j in range(n_columns):
+        for l in range(j, n_columns):
+            s.gram[c, j, l] /= total
+            s.gram[c, l, j] = s.gram[c, j, l]
+
+
+# The sums of fit_many over the rows of a panel, each loop a reduction that fastmath's
+# reassociation lets LLVM vectorize (the callers are inlined, which would drop it).
+_sum_kernel = njit(**_OPTIONS, fastmath={"reassoc"})
+
+
+@_sum_kernel
+def _add_weighted_sums(panel, c, n_columns, n_rows, sums):
+    # NumPy: sums[c] += panel[c, :n_columns, :n_rows] @ panel[c, n_columns, :n_rows]
+    # (the weights' row); returns the weights' sum.
+    for j in range(n_columns):
+        acc = 0.0
+        for i in range(n_rows):
+            acc += panel[c, j, i] * panel[c, n_columns, i]
+        sums[c, j] += acc
+    total = 0.0
+    for i in range(n_rows):
+        total += panel[c, n_columns, i]
+    return total
+
+
+@_sum_kernel
+def _add_gram(a, c, n_columns, n_rows, gram):
+    # NumPy: gram[c] += a[c, :, :n_rows] @ a[c, :, :n_rows].T, upper triangle
+    for j in range(n_columns):
+        for l in range(j, n_columns):
+            acc = 0.0
+            for i in range(n_rows):
+                acc += a[c, j, i] * a[c, l, i]
+            gram[c, j, l] += acc
+
+
+@_sum_kernel
+def _matvec(gram, c, n, x, k, out):
+    # NumPy: out[c, :n] = gram[c, :n, :n] @ x[c, k, :n]
+    for j in range(n):
+        acc = 0.0
+        for l in range(n):
+            acc += gram[c, j, l] * x[c, k, l]
+        out[c, j] = acc
+
+
+@_sum_kernel
+def _add_residual_sums(panel, r, c, n_features, n_rows, grad, k):
+    # NumPy: grad[c, k, :D] += panel[c, :D, :n_rows] @ r[c, 1, :n_rows]; grad[c, k, D]
+    # += r[c, 1, :n_rows].sum(); returns r[c, 0, :n_rows] @ r[c, 1, :n_rows] (the
+    # residuals and the weighted residuals in rows 0 and 1 of r)
+    for j in range(n_features):
+        acc = 0.0
+        for i in range(n_rows):
+            acc += panel[c, j, i] * r[c, 1, i]
+        grad[c, k, j] += acc
+    total, sq = 0.0, 0.0
+    for i in range(n_rows):
+        total += r[c, 1, i]
+        sq += r[c, 0, i] * r[c, 1, i]
+    grad[c, k, n_features] += total
+    return sq
+
+
+@_inlined_kernel
+def _standardize(s, c, n_features, n_targets, l2):
+    # StandardizedCoordinates: inverse = 1 / std of each feature (0 for a constant
+    # one, which keeps its coefficient 0); the Hessian in u, inverse * gram * inverse
+    # + l2 diag(inverse**2) (the L2 term of w = inverse * u), and the cross products
+    # inverse * gram[:D, D:], both in place.
+    for j in range(n_features):
+        scale = np.sqrt(s.gram[c, j, j])
+        s.inverse[c, j] = 1.0 / scale if scale > 0 else 0.0
+    for j in range(n_features):
+        for l in range(n_features):
+            s.gram[c, j, l] *= s.inverse[c, j] * s.inverse[c, l]
+        s.gram[c, j, j] += l2 * s.inverse[c, j] * s.inverse[c, j]
+        for k in range(n_targets):
+            s.gram[c, j, n_features + k] *= s.inverse[c, j]
+
+
+@_inlined_kernel
+def _hessian_product(s, c, n_features, n_coords):
+    # q = H @ unit: the standardized Gram matrix on the features, 1 on the intercept's
+    # coordinate (centred features are orthogonal to it)
+    _matvec(s.gram, c, n_features, s.unit, 0, s.q)
+    if n_coords > n_features:
+        s.q[c, n_features] = s.unit[c, 0, n_features]
+
+
+@_inlined_kernel
+def _restart(s, c, n_features, n_targets, n_coords):
+    # CG's restart: grad = H @ u - cross (u_b - y_mean on the intercept's coordinate),
+    # computed afresh, and direction = -grad. Returns the squared norm of grad.
+    total = 0.0
+    for k in range(n_targets):
+        sq = 0.0
+        _matvec(s.gram, c, n_features, s.u, k, s.q)
+        for j in range(n_features):
+            s.grad[c, k, j] = s.q[c, j] - s.gram[c, j, n_features + k]
+        if n_coords > n_features:
+            s.grad[c, k, n_features] = s.u[c, k, n_features] - s.mean[c, n_features + k]
+        for j in range(n_coords):
+            sq += s.grad[c, k, j] * s.grad[c, k, j]
+            s.direction[c, k, j] = -s.grad[c, k, j]
+        s.norm2[c, k] = sq
+        total += sq
+    return total
+
+
+@_inlined_kernel
+def _cg_iteration(s, c, n_features, n_targets, n_coords):
+    # One iteration of ConjugateGradient.run for every target: the exact minimum along
+    # the unit direction, then the next conjugate direction. Returns the squared norm
+    # of the new gradient (by the recurrence).
+    total = 0.0
+    for k in range(n_targets):
+        length = 0.0
+        for j in range(n_coords):
+            length += s.direction[c, k, j] * s.direction[c, k, j]
+        length = np.sqrt(length)
+        if length > 0:
+            for j in range(n_coords):
+                s.unit[c, 0, j] = s.direction[c, k, j] / length
+            _hessian_product(s, c, n_features, n_coords)
+            curvature, slope = 0.0, 0.0
+            for j in range(n_coords):
+                curvature += s.unit[c, 0, j] * s.q[c, j]
+                slope += s.grad[c, k, j] * s.unit[c, 0, j]
+            alpha = -slope / curvature if curvature > 0 else 0.0
+            sq = 0.0
+            for j in range(n_coords):
+                s.u[c, k, j] += alpha * s.unit[c, 0, j]
+                s.grad[c, k, j] += alpha * s.q[c, j]
+                sq += s.grad[c, k, j] * s.grad[c, k, j]
+            ratio2 = sq / s.norm2[c, k] if s.norm2[c, k] > 0 else 0.0
+            for j in range(n_coords):
+                s.direction[c, k, j] = ratio2 * s.direction[c, k, j] - s.grad[c, k, j]
+            s.norm2[c, k] = sq
+        total += s.norm2[c, k]
+    return total
+
+
+@_inlined_kernel
+def _conjugate_gradients(s, c, n_features, n_targets, n_coords, tol, max_iter):
+    # ConjugateGradient.run on one problem from u = 0 (W = 0, b = 0): returns (status,
+    # n_iter, threshold), threshold = tol * the gradient norm at the start. When the
+    # recurrence says tol is met, the gradient is computed afresh and checked.
+    for k in range(n_targets):
+        for j in range(n_coords):
+            s.u[c, k, j] = 0.0
+    sq = _restart(s, c, n_features, n_targets, n_coords)
+    threshold = tol * np.sqrt(sq)
+    failed_checks = 0
+    for iteration in range(max_iter):
+        if not sq <= _HUGE:  # NaN or overflow: _many.py refits the problem or names it
+            return DIVERGED, iteration, threshold
+        sq = _cg_iteration(s, c, n_features, n_targets, n_coords)
+        if tol > 0 and np.sqrt(sq) <= threshold:
+            sq = _restart(s, c, n_features, n_targets, n_coords)
+            if np.sqrt(sq) <= threshold:
+                return CONVERGED, iteration + 1, threshold
+            failed_checks += 1
+            if failed_checks == MAX_CHECKS:
+                return UNCERTIFIED, iteration + 1, threshold
+    return MAX_ITER, max_iter, threshold
+
+
+@_inlined_kernel
+def _coefficients(s, c, g, out, n_features, n_targets, fit_intercept, single):
+    # theta = T u: w = inverse * u, b = u_b - mean @ w (0 without an intercept), rounded
+    # to float32 when X is (single): the certificate is of the coefficients returned
+    for k in range(n_targets):
+        b = 0.0
+        for j in range(n_features):
+            w = s.inverse[c, j] * s.u[c, k, j]
+            out.W[g, k, j] = np.float64(np.float32(w)) if single else w
+            b -= s.mean[c, j] * w
+        b = b + s.u[c, k, n_features] if fit_intercept else 0.0
+        out.b[g, k] = np.float64(np.float32(b)) if single else b
+
+
+@_inlined_kernel
+def _residual_sums(data, lo, hi, c, s, g, out):
+    # The gradient's sums on the problem's own rows at out's coefficients, in float64
+    # (NumPy: r = Xg @ w + b - Yg; grad[:, :D] = (sg * r).T @ Xg, grad[:, D] = sg @ r),
+    # a panel at a time (r and sg * r in rows 0 and 1 of centred). Returns sg @ r**2.
+    n_features, n_targets = data.X.shape[1], data.Y.shape[1]
+    for k in range(n_targets):
+        for j in range(n_features + 1):
+            s.grad[c, k, j] = 0.0
+    sq = 0.0
+    panel_rows = s.panel.shape[2]
+    for first in range(0, hi - lo, panel_rows):
+        n_rows = min(panel_rows, hi - lo - first)
+        if hi - lo > panel_rows:
+            _gather_problem_rows(data, lo, first, n_rows, c, s)
+        for k in range(n_targets):
+            _residuals(s.panel, out.W, out.b, g, k, c, n_features, n_rows, s.centred)
+            sq += _add_residual_sums(s.panel, s.centred, c, n_features, n_rows, s.grad, k)
+    return sq
+
+
+@_inlined_kernel
+def _certify_problem(data, lo, hi, o, total, c, s, g, out, status, threshold):
+    # The coefficients into out, and the certificate: the gradient on the problem's own
+    # rows at them (G_W = sums / total + l2 w, g_b), in CG's coordinates (T.T g), over
+    # tol's bound; and the objective there.
+    n_features, n_targets = data.X.shape[1], data.Y.shape[1]
+    _coefficients(s, c, g, out, n_features, n_targets, o.fit_intercept,
+                  data.X.itemsize == 4)
+    loss = _residual_sums(data, lo, hi, c, s, g, out)
+    penalty, sq = 0.0, 0.0
+    for k in range(n_targets):
+        g_b = s.grad[c, k, n_features] / total if o.fit_intercept else 0.0
+        for j in range(n_features):
+            w = out.W[g, k, j]
+            penalty += w * w
+            g_u = (s.grad[c, k, j] / total + o.l2 * w - g_b * s.mean[c, j]) * s.inverse[c, j]
+            sq += g_u * g_u
+        sq += g_b * g_b
+    out.loss[g] = loss / (2.0 * total) + 0.5 * o.l2 * penalty
+    out.ratio[g] = np.sqrt(sq) / max(threshold, _TINY)
+    if not out.loss[g] <= _HUGE:
+        status = DIVERGED
+    elif status == CONVERGED and out.ratio[g] > 1.0:
+        status = UNCERTIFIED
+    out.status[g] = status
+
+
+@_kernel
+def _fit_problems(data, o, s, out, first, last, c):
+    # Problems [first, last), one after the other, in chunk c's scratch.
+    n_features, n_targets = data.X.shape[1], data.Y.shape[1]
+    n_coords = n_features + 1 if o.fit_intercept else n_features
+    for g in range(first, last):
+        lo, hi = data.offsets[g], data.offsets[g + 1]
+        total = _problem_means(data, lo, hi, o.fit_intercept, c, s)
+        _centred_gram(data, lo, hi, total, c, s)
+        _standardize(s, c, n_features, n_targets, o.l2)
+        status, n_iter, threshold = _conjugate_gradients(s, c, n_features, n_targets,
+                                                         n_coords, o.tol, o.max_iter)
+        out.n_iter[g] = n_iter
+        _certify_problem(data, lo, hi, o, total, c, s, g, out, status, threshold)
+
+
+@_parallel_kernel
+def _fit_problems_in_parallel(data, o, s, out, per_chunk):
+    n_problems = data.offsets.shape[0] - 1
+    for c in prange(s.gram.shape[0]):
+        _fit_problems(data, o, s, out, c * per_chunk, min((c + 1) * per_chunk, n_problems), c)
+
+
+@_kernel
+def fit_many(data, options, scratch, result, per_chunk, n_threads):
+    """Fit every problem of data (_layout.ManyData) into result (_layout.ManyResult),
+    chunks of per_chunk problems in parallel (each with its own slot of the
+    _layout.ManyScratch scratch)."""
+    if n_threads > 1:
+        _fit_problems_in_parallel(data, options, scratch, result, per_chunk)
+        return
+    n_problems = data.offsets.shape[0] - 1
+    for c in range(scratch.gram.shape[0]):
+        _fit_problems(data, options, scratch, result, c * per_chunk,
+                      min((c + 1) * per_chunk, n_problems), c)
 
 
 def max_threads():

@@ -403,3 +403,15 @@ def test_nan_in_the_held_out_rows_of_early_stopping_is_named(backend, batch_size
             with pytest.raises(ValueError, match=name):
                 fastgd.fit(Xi, yi, early_stopping=True, random_state=0, lr=0.1, tol=1e-3,
                            batch_size=batch_size, backend=backend)
+
+
+@pytest.mark.parametrize("solver", ["auto", "gram", "stream"])
+@pytest.mark.parametrize("n_samples", [4, 10, 300])
+def test_nan_in_a_small_x_is_named_not_a_zero_division(backend, solver, n_samples):
+    """Numba's default error model raised ZeroDivisionError from the Gram solver's
+    reflections on a 10 x 2 X with one NaN; the kernels now divide as C does and the
+    API names the NaN."""
+    X = np.random.default_rng(8).standard_normal((n_samples, 2))
+    X[n_samples // 2, 0] = np.nan
+    with pytest.raises(ValueError, match=r"X contains NaN at index"):
+        fastgd.fit(X, np.ones(n_samples), solver=solver, backend=backend)

@@ -1,0 +1,327 @@
+"""``fit_many``: thousands of independent small fits in one call.
+
+Each problem is fitted as ``fastgd.fit`` would fit it alone, with the same options.
+For the options of fit's default path (full batch, ``lr="auto"``: conjugate gradients
+in standardized coordinates, ``penalty`` None or ``"l2"``), a compiled kernel fits
+every problem without returning to Python, the problems in parallel (``fit_many`` in
+``_numba_kernels.py`` and ``_cython_kernels.pyx``): per problem, one pass for the
+means and one for the centred Gram matrix of its rows (in float64), CG on that
+(D + 1)-sized system, and the certificate of ``fit``, the gradient on the problem's
+own rows at the coefficients returned, within tol's bound. The few problems whose
+certificate fails there (the normal equations square the condition number; ``fit``'s
+Gram solver works on a QR factor instead) are fitted again by ``fastgd.fit`` itself.
+Any other option (a float lr, L1, momentum, mini-batches, ...) runs a loop of
+``fastgd.fit`` over the problems: the same answers, at the speed of that loop.
+"""
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _layout, _steps
+from ._diagnostics import ConvergenceWarning
+from ._spec import FitSpec
+from ._validation import (
+    CopyWarning,
+    check_sample_weight,
+    check_X,
+    check_y,
+    user_stacklevel,
+)
+
+# The options of fastgd.fit that fit_many does not take: the data and starting points
+# of one problem, and the per-fit hooks.
+_NOT_OPTIONS = ("coef_init", "intercept_init", "callback")
+
+
+@dataclass(frozen=True)
+class FitManyResult:
+    """What :func:`fastgd.fit_many` returns: the problems' results stacked, problem
+    ``g`` first.
+
+    Attributes
+    ----------
+    coef : ndarray of shape (n_problems, n_features) or (n_problems, n_targets, n_features)
+        The coefficients of each problem, in X's float dtype.
+    intercept : ndarray of shape (n_problems,) or (n_problems, n_targets)
+    loss : ndarray of shape (n_problems,), float64
+        The objective (half the mean squared error, plus the penalty) at them.
+    n_iter : ndarray of shape (n_problems,), int64
+    converged : ndarray of shape (n_problems,), bool
+        As ``FitResult.converged``: the gradient on the problem's rows at its
+        coefficients meets tol's bound.
+    groups : ndarray of shape (n_problems,)
+        The label of each problem: the sorted distinct values of ``groups``, or
+        ``0 ... G - 1`` for a 3-D X.
+    backend : str
+    """
+
+    coef: np.ndarray
+    intercept: np.ndarray
+    loss: np.ndarray
+    n_iter: np.ndarray
+    converged: np.ndarray
+    groups: np.ndarray
+    backend: str
+
+
+def fit_many(X, y, groups=None, *, sample_weight=None, **fit_options):
+    """Fit many independent linear models at once: per group, per pixel, per series.
+
+    Problem ``g`` is ``fastgd.fit(X_g, y_g, **fit_options)``, and its result is the
+    same to the precision of ``tol``; the problems run in compiled code, in parallel,
+    with no Python between them, when the options are those of fit's default path.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_problems, n_samples, n_features), or (n_rows, n_features)
+        with ``groups``
+        The data of every problem: stacked (problem g is ``X[g]``), or all rows in one
+        array, each row's problem given by ``groups``. float32 and float64 are used as
+        they are; a stacked X must be C-contiguous (else it is copied, with a
+        ``fastgd.CopyWarning``).
+    y : array-like of shape (n_problems, n_samples) or (n_problems, n_samples, n_targets),
+        or (n_rows,) or (n_rows, n_targets) with ``groups``
+        The targets, cast to X's dtype.
+    groups : array-like of shape (n_rows,), optional
+        The label of each row's problem (any sortable values; the rows of a problem
+        need not be adjacent). Only with a 2-D X.
+    sample_weight : array-like of shape (n_problems, n_samples), or (n_rows,) with
+        ``groups``, optional
+        Per-row weights, as ``fastgd.fit``'s.
+    **fit_options
+        The keyword arguments of :func:`fastgd.fit` (``lr``, ``max_iter``, ``tol``,
+        ``fit_intercept``, ``penalty``, ``alpha``, ``backend``, ``n_threads``, ...),
+        applied to every problem; all but ``coef_init``, ``intercept_init`` and
+        ``callback``. The compiled batch runs for full-batch fits with ``lr="auto"``,
+        ``method`` "auto" or "cg", ``penalty`` None or "l2" (or an elastic net with
+        ``l1_ratio=0``), no momentum, no ``verbose``, ``solver`` "auto" or "gram", on the
+        cython or numba backend; any other option fits the problems one by one with
+        ``fastgd.fit``.
+
+    Returns
+    -------
+    FitManyResult
+        ``coef``, ``intercept``, ``loss``, ``n_iter``, ``converged``, ``groups``,
+        ``backend``.
+
+    Raises
+    ------
+    ValueError
+        For bad arrays or options (as ``fastgd.fit``), and for a problem whose data
+        are not finite, naming it.
+
+    Warns
+    -----
+    ConvergenceWarning
+        Once, if some problems did not meet ``tol`` within ``max_iter``, saying how
+        many and which.
+
+    Examples
+    --------
+    >>> import numpy as np, fastgd
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((1000, 50, 3))            # 1000 problems of 50 x 3
+    >>> true_coef = rng.standard_normal((1000, 3))
+    >>> y = np.einsum("gnd,gd->gn", X, true_coef) + 2.0
+    >>> result = fastgd.fit_many(X, y, tol=1e-10)
+    >>> result.coef.shape, bool(result.converged.all())
+    ((1000, 3), True)
+    >>> bool(np.allclose(result.coef, true_coef) and np.allclose(result.intercept, 2.0))
+    True
+    """
+    for name in _NOT_OPTIONS:
+        if name in fit_options:
+            raise TypeError(f"fit_many() does not take {name}: it fits every problem "
+                            f"from zero, without callbacks; use fastgd.fit for that.")
+    try:
+        spec = FitSpec(**fit_options)
+    except TypeError:
+        unknown = sorted(set(fit_options) - set(FitSpec._fields))
+        raise TypeError(f"fit_many() got unexpected keyword arguments {unknown}; it takes "
+                        f"fastgd.fit's options: {', '.join(FitSpec._fields)}.") from None
+    settings = spec.validated()
+    problems = Problems.of(X, y, groups, sample_weight)
+    backend = settings.backend
+    if _batchable(settings) and hasattr(backend, "fit_many"):
+        result = _fit_batched(problems, settings, fit_options)
+    else:
+        result = _fit_each(problems, range(problems.n_problems), settings, fit_options,
+                           _empty_result(problems))
+    not_converged = np.flatnonzero(result.status != _layout.CONVERGED)
+    if len(not_converged) and settings.tol > 0:
+        labels = ", ".join(repr(problems.labels[g].item()) for g in not_converged[:5])
+        more = ", ..." if len(not_converged) > 5 else ""
+        warnings.warn(
+            f"{len(not_converged)} of {problems.n_problems} problems did not converge "
+            f"within max_iter={settings.max_iter} to tol={settings.tol} (groups {labels}"
+            f"{more}; FitManyResult.converged says which). Increase max_iter or tol, or "
+            f"fit one of them with fastgd.fit to see why.",
+            ConvergenceWarning, stacklevel=user_stacklevel())
+    return problems.shaped(result, backend.name)
+
+
+def _batchable(settings):
+    """Whether fit's own choice for these options is CG on the full batch, which the
+    compiled batch runs (``_fit.resolve_method`` and ``resolve_solver``)."""
+    s = settings
+    return (s.lr == "auto" and s.method in ("auto", "cg") and s.l1 == 0 and s.momentum == 0
+            and s.schedule == _layout.CONSTANT and s.batch_size is None
+            and not s.early_stopping and s.verbose == 0 and s.solver in ("auto", "gram"))
+
+
+@dataclass(frozen=True)
+class Problems:
+    """The validated data of fit_many: X (n_rows, D), Y (n_rows, K) and weights as the
+    kernels take them (``_layout.ManyData``), the problems' labels, and the shapes to
+    return."""
+
+    data: _layout.ManyData
+    weights: object  # the (n_rows,) weights or None
+    labels: np.ndarray
+    y_is_1d: bool
+
+    @property
+    def n_problems(self):
+        return len(self.labels)
+
+    @classmethod
+    def of(cls, X, y, groups, sample_weight):
+        if groups is None:
+            X, Y, y_is_1d, weights, offsets = _stacked(X, y, sample_weight)
+            order = np.empty(0, dtype=np.int64)
+            labels = np.arange(len(offsets) - 1)
+        else:
+            X, _ = check_X(X)
+            Y, y_is_1d = check_y(y, X.shape[0], X.dtype)
+            weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+            labels, order, offsets = _group_rows(groups, X.shape[0])
+        kernel_weights = np.empty(0, dtype=X.dtype) if weights is None else weights
+        return cls(_layout.ManyData(X, Y, kernel_weights, order, offsets), weights, labels,
+                   y_is_1d)
+
+    def rows(self, g):
+        """The indices (or slice) of problem g's rows."""
+        lo, hi = self.data.offsets[g], self.data.offsets[g + 1]
+        return self.data.order[lo:hi] if len(self.data.order) else slice(lo, hi)
+
+    def shaped(self, result, backend_name):
+        """The FitManyResult, in the caller's shapes and X's dtype."""
+        dtype = self.data.X.dtype
+        coef, intercept = result.W.astype(dtype), result.b.astype(dtype)
+        if self.y_is_1d:
+            coef, intercept = coef[:, 0], intercept[:, 0]
+        return FitManyResult(coef, intercept, result.loss, result.n_iter,
+                             result.status == _layout.CONVERGED, self.labels, backend_name)
+
+
+def _stacked(X, y, sample_weight):
+    """A stacked X (G, N, D) as its (G * N, D) rows: a view of a C-contiguous X."""
+    X = np.asarray(X)
+    if X.ndim != 3:
+        raise ValueError(
+            f"X must be a 3-D array of shape (n_problems, n_samples, n_features), or a 2-D "
+            f"array of all rows with groups= giving each row's problem; got shape {X.shape}.")
+    n_problems, n_samples, n_features = X.shape
+    if 0 in X.shape:
+        raise ValueError(f"X must have at least one problem, sample and feature; got shape "
+                         f"{X.shape}.")
+    if not X.flags.c_contiguous:
+        warnings.warn(
+            f"X was copied ({X.size * X.dtype.itemsize / 1e6:.3g} MB): a stacked X must be "
+            f"C-contiguous (np.ascontiguousarray). Pass it so to avoid the copy.",
+            CopyWarning, stacklevel=user_stacklevel())
+        X = np.ascontiguousarray(X)
+    rows, _ = check_X(X.reshape(n_problems * n_samples, n_features))
+    y = np.asarray(y)
+    if y.ndim not in (2, 3) or y.shape[:2] != (n_problems, n_samples):
+        raise ValueError(
+            f"y must have shape ({n_problems}, {n_samples}) or ({n_problems}, {n_samples}, "
+            f"n_targets), the leading shape of X {X.shape}; got shape {y.shape}.")
+    Y, y_is_1d = check_y(y.reshape((n_problems * n_samples,) + y.shape[2:]), len(rows),
+                         rows.dtype)
+    weights = None
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight)
+        if sample_weight.shape != (n_problems, n_samples):
+            raise ValueError(f"sample_weight must have shape ({n_problems}, {n_samples}), "
+                             f"one weight per row of each problem; got shape "
+                             f"{sample_weight.shape}.")
+        weights = check_sample_weight(sample_weight.reshape(-1), len(rows), rows.dtype)
+    offsets = np.arange(n_problems + 1, dtype=np.int64) * n_samples
+    return rows, Y, y_is_1d, weights, offsets
+
+
+def _group_rows(groups, n_rows):
+    """(labels, order, offsets): the distinct labels, sorted, and each one's rows
+    ``order[offsets[g]:offsets[g + 1]]`` (order empty when they already are in order)."""
+    groups = np.asarray(groups)
+    if groups.shape != (n_rows,):
+        raise ValueError(f"groups must have shape ({n_rows},), one label per row of X; got "
+                         f"shape {groups.shape}.")
+    try:
+        labels, inverse = np.unique(groups, return_inverse=True)
+    except TypeError as exc:
+        raise TypeError(f"groups must hold sortable labels (numbers or strings): {exc}") \
+            from None
+    inverse = inverse.reshape(-1)
+    offsets = np.zeros(len(labels) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(inverse, minlength=len(labels)), out=offsets[1:])
+    if np.all(inverse[1:] >= inverse[:-1]):
+        return labels, np.empty(0, dtype=np.int64), offsets
+    return labels, np.argsort(inverse, kind="stable").astype(np.int64), offsets
+
+
+def _empty_result(problems):
+    data = problems.data
+    n_problems, n_features, n_targets = problems.n_problems, data.X.shape[1], data.Y.shape[1]
+    return _layout.ManyResult(
+        np.zeros((n_problems, n_targets, n_features)), np.zeros((n_problems, n_targets)),
+        np.zeros(n_problems), np.zeros(n_problems, dtype=np.int64),
+        np.zeros(n_problems, dtype=np.int64), np.zeros(n_problems))
+
+
+def _fit_batched(problems, settings, fit_options):
+    """The compiled batch, then fastgd.fit on the problems it could not certify."""
+    result = _empty_result(problems)
+    options = _layout.ManyOptions.of(settings.fit_intercept, settings.l2, settings.tol,
+                                     settings.max_iter)
+    settings.backend.fit_many(problems.data, options, result, settings.n_threads)
+    refit = np.flatnonzero((result.status == _layout.UNCERTIFIED)
+                           | (result.status == _layout.DIVERGED))
+    return _fit_each(problems, refit, settings, fit_options, result)
+
+
+def _fit_each(problems, which, settings, fit_options, result):
+    """fastgd.fit on the problems ``which``, one by one, into ``result``."""
+    from ._api import fit
+
+    data = problems.data
+    for g in which:
+        rows = problems.rows(g)
+        weights = None if problems.weights is None else problems.weights[rows]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)  # fit_many warns once
+                one = fit(data.X[rows], data.Y[rows], sample_weight=weights, **fit_options)
+        except (ValueError, FloatingPointError) as exc:
+            raise type(exc)(f"problem {problems.labels[g].item()!r} of fit_many: {exc}") \
+                from exc
+        result.W[g] = one.coef
+        result.b[g] = one.intercept
+        result.n_iter[g] = one.n_iter
+        result.status[g] = _layout.CONVERGED if one.converged else _layout.MAX_ITER
+        result.loss[g] = _objective(one, data.X[rows], data.Y[rows], weights, settings)
+    return result
+
+
+def _objective(one, X, Y, weights, settings):
+    """The objective at a fit's coefficients, in float64 (for FitManyResult.loss)."""
+    from ._api import gradient
+
+    W = np.asarray(one.coef, dtype=np.float64).reshape(Y.shape[1], X.shape[1])
+    b = np.asarray(one.intercept, dtype=np.float64).reshape(Y.shape[1])
+    loss = gradient(X.astype(np.float64), Y.astype(np.float64), W, b, backend="numpy",
+                    sample_weight=weights)[2]
+    return loss + _steps.penalty(W, settings.l1, settings.l2, X.shape[1])

@@ -1,0 +1,241 @@
+"""fastgd.fit_many: many independent problems in one call, held to truth.
+
+Oracles: stacks of problems with exact least-squares solutions (benches/exact.py:
+chosen singular values, residuals orthogonal to [X, 1]) at every scale of y, and
+fastgd.fit itself on each problem (fit_many promises fit's result, to tol). Both
+compiled backends run the batched kernel; the NumPy backend, and options the kernel
+does not take, run fit problem by problem.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from conftest import ALL_BACKENDS, COMPILED_BACKENDS, lstsq
+
+import fastgd
+from benches.exact import exact_problem
+
+# (n_targets, fit_intercept, weighted)
+VARIANTS = ((None, True, False), (3, True, False), (None, False, False), (2, True, True))
+VARIANT_IDS = ["K1-b", "K3-b", "K1-nob", "K2-b-w"]
+
+
+def exact_stack(n_problems, n_samples, n_features, conds, variant, y_scale=1.0):
+    """G exact problems of the same shape, cond cycling through ``conds``."""
+    n_targets, fit_intercept, weighted = variant
+    problems = [exact_problem(n_samples, n_features, conds[g % len(conds)], r2=0.9,
+                              y_scale=y_scale, n_targets=n_targets,
+                              fit_intercept=fit_intercept, weighted=weighted, seed=g)
+                for g in range(n_problems)]
+    X = np.stack([p.X for p in problems])
+    y = np.stack([p.y for p in problems])
+    weights = np.stack([p.sample_weight for p in problems]) if weighted else None
+    return problems, X, y, weights
+
+
+def fit_each(X, y, sample_weight=None, **options):
+    """The oracle of fit_many: fastgd.fit on every problem of a stacked X."""
+    results = [fastgd.fit(X[g], y[g], sample_weight=None if sample_weight is None
+                          else sample_weight[g], **options) for g in range(len(X))]
+    return (np.stack([r.coef for r in results]), np.stack([r.intercept for r in results]),
+            np.array([r.converged for r in results]))
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=VARIANT_IDS)
+@pytest.mark.parametrize("y_scale", [1e-100, 1.0, 1e100], ids=lambda s: f"y{s:.0e}")
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_every_problem_reaches_its_exact_solution(backend, y_scale, variant):
+    problems, X, y, weights = exact_stack(12, 40, 5, (1e1, 1e3, 1e6), variant, y_scale)
+    result = fastgd.fit_many(X, y, sample_weight=weights, fit_intercept=variant[1],
+                             tol=1e-10, backend=backend)
+    assert result.converged.all() and result.backend == backend
+    for g, problem in enumerate(problems):
+        assert problem.relative_error(result.coef[g], result.intercept[g]) < 1e-7, g
+        # converged=True is a certificate on the problem's own data
+        ratio = (problem.standardized_gradient_norm(result.coef[g], result.intercept[g])
+                 / problem.standardized_gradient_norm_at_zero())
+        assert ratio <= 1e-10 * 1.01, g
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("options", [{}, {"penalty": "l2", "alpha": 0.3},
+                                     {"fit_intercept": False}, {"max_iter": 3, "tol": 0.0}],
+                         ids=["default", "l2", "no-intercept", "max_iter3"])
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS)
+def test_batched_kernel_matches_fit_on_each_problem(backend, options, dtype):
+    rng = np.random.default_rng(1)
+    X = (rng.standard_normal((30, 25, 4)) * [1.0, 10.0, 0.1, 3.0] + 2.0).astype(dtype)
+    y = (np.einsum("gnd,gd->gn", X, rng.standard_normal((30, 4)))
+         + rng.standard_normal((30, 25))).astype(dtype)
+    # (float32 coefficients certify a relative gradient of about 1e-6 at best)
+    options = {"tol": 1e-10 if dtype == np.float64 else 1e-5, **options}
+    result = fastgd.fit_many(X, y, backend=backend, **options)
+    coef, intercept, converged = fit_each(X, y, backend=backend, **options)
+    assert result.coef.dtype == dtype and result.coef.shape == (30, 4)
+    assert result.intercept.shape == (30,)
+    np.testing.assert_array_equal(result.converged, converged)
+    # The same CG in the same coordinates, on the centred Gram matrix instead of fit's
+    # QR factor: the same iterates up to rounding (max_iter=3 stops both early).
+    rtol = 1e-9 if dtype == np.float64 else 2e-4
+    scale = np.abs(coef).max()
+    np.testing.assert_allclose(result.coef, coef, rtol=rtol, atol=rtol * scale)
+    np.testing.assert_allclose(result.intercept, intercept, rtol=rtol,
+                               atol=rtol * np.abs(intercept).max())
+
+
+def test_backends_agree_and_threads_do_not_change_a_bit():
+    _, X, y, weights = exact_stack(300, 30, 6, (1e2, 1e4), VARIANTS[3])
+    results = {(backend, threads): fastgd.fit_many(X, y, sample_weight=weights, tol=1e-12,
+                                                   backend=backend, n_threads=threads)
+               for backend in COMPILED_BACKENDS for threads in (1, 2)}
+    for backend in COMPILED_BACKENDS:
+        one, two = results[backend, 1], results[backend, 2]
+        np.testing.assert_array_equal(one.coef, two.coef)
+        np.testing.assert_array_equal(one.intercept, two.intercept)
+        np.testing.assert_array_equal(one.n_iter, two.n_iter)
+    first, *others = [results[backend, 1] for backend in COMPILED_BACKENDS]
+    for other in others:
+        # (the two backends round differently: they agree to the tol they both met)
+        np.testing.assert_allclose(other.coef, first.coef, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_groups_of_rows_match_the_stacked_problems(backend):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((7, 20, 3))
+    y = np.einsum("gnd,gd->gn", X, rng.standard_normal((7, 3))) + rng.standard_normal((7, 20))
+    stacked = fastgd.fit_many(X, y, backend=backend)
+    # the same rows in a random order, labelled by strings, with X in Fortran order
+    labels = np.repeat(np.array([f"site-{g}" for g in range(7)]), 20)
+    shuffled = rng.permutation(140)
+    rows_X, rows_y = X.reshape(140, 3)[shuffled], y.reshape(140)[shuffled]
+    by_label = fastgd.fit_many(np.asfortranarray(rows_X), rows_y, groups=labels[shuffled],
+                               backend=backend)
+    assert list(by_label.groups) == [f"site-{g}" for g in range(7)]
+    np.testing.assert_allclose(by_label.coef, stacked.coef, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(by_label.intercept, stacked.intercept, rtol=1e-9, atol=1e-12)
+
+
+def test_groups_of_unequal_sizes_match_lstsq():
+    rng = np.random.default_rng(3)
+    sizes = [1, 2, 9, 130, 300, 7]  # one row, fewer rows than columns, several panels
+    labels = np.repeat(np.arange(len(sizes)) * 10, sizes)
+    X = rng.standard_normal((sum(sizes), 4))
+    y = X @ [1.0, -2.0, 3.0, 0.5] + 4.0 + 0.01 * rng.standard_normal(len(X))
+    result = fastgd.fit_many(X, y, groups=labels, tol=1e-12)
+    assert result.converged.all()
+    np.testing.assert_array_equal(result.groups, np.arange(len(sizes)) * 10)
+    for g, label in enumerate(result.groups):
+        rows = labels == label
+        if rows.sum() > 5:  # a unique least-squares solution
+            coef, intercept = lstsq(X[rows], y[rows])
+            np.testing.assert_allclose(result.coef[g], coef, rtol=1e-8, atol=1e-10)
+            np.testing.assert_allclose(result.intercept[g], intercept, rtol=1e-8)
+        else:  # what fit says, to tol
+            one = fastgd.fit(X[rows], y[rows], tol=1e-12)
+            np.testing.assert_allclose(result.coef[g], one.coef, atol=1e-8)
+
+
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS)
+def test_an_ill_conditioned_problem_is_refitted_and_right(backend):
+    # cond(X.T X) = 1e13: the normal equations cannot certify it; fit's QR factor can.
+    problems, X, y, _ = exact_stack(4, 200, 5, (1e2, 1e13), VARIANTS[0])
+    result = fastgd.fit_many(X, y, tol=1e-8, backend=backend)
+    assert result.converged.all()
+    for g, problem in enumerate(problems):
+        ratio = (problem.standardized_gradient_norm(result.coef[g], result.intercept[g])
+                 / problem.standardized_gradient_norm_at_zero())
+        assert ratio <= 1e-8 * 1.01, g
+
+
+@pytest.mark.parametrize("options", [{"lr": 0.05, "max_iter": 5000, "tol": 1e-8},
+                                     {"penalty": "l1", "alpha": 0.05},
+                                     {"batch_size": 8, "random_state": 0, "tol": 0.0,
+                                      "max_iter": 5}],
+                         ids=["float-lr", "l1", "minibatch"])
+def test_other_options_fit_each_problem_with_fit(options):
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((5, 40, 3))
+    y = np.einsum("gnd,gd->gn", X, rng.standard_normal((5, 3)))
+    result = fastgd.fit_many(X, y, **options)
+    coef, intercept, converged = fit_each(X, y, **options)
+    np.testing.assert_array_equal(result.coef, coef)
+    np.testing.assert_array_equal(result.intercept, intercept)
+    np.testing.assert_array_equal(result.converged, converged)
+
+
+def test_loss_is_the_objective_at_the_coefficients():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((6, 30, 3))
+    y = rng.standard_normal((6, 30, 2))
+    for options in ({}, {"penalty": "l2", "alpha": 0.5}):
+        result = fastgd.fit_many(X, y, **options)
+        assert result.coef.shape == (6, 2, 3) and result.intercept.shape == (6, 2)
+        for g in range(6):
+            R = X[g] @ result.coef[g].T + result.intercept[g] - y[g]
+            expected = (R**2).sum() / 60 + 0.5 * options.get("alpha", 0) * (
+                result.coef[g] ** 2).sum()
+            np.testing.assert_allclose(result.loss[g], expected, rtol=1e-12)
+
+
+def test_the_callers_arrays_are_not_written():
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((4, 10, 2))
+    y = rng.standard_normal((4, 10))
+    weights = rng.uniform(0.5, 1.0, (4, 10))
+    copies = X.copy(), y.copy(), weights.copy()
+    X.flags.writeable = y.flags.writeable = weights.flags.writeable = False
+    fastgd.fit_many(X, y, sample_weight=weights)
+    for array, copy in zip((X, y, weights), copies):
+        np.testing.assert_array_equal(array, copy)
+
+
+def test_unconverged_problems_warn_once_and_say_which():
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((5, 30, 6)) * np.logspace(0, 3, 6)
+    y = rng.standard_normal((5, 30))
+    with pytest.warns(fastgd.ConvergenceWarning, match=r"5 of 5 problems .*\(groups 0, 1, "):
+        result = fastgd.fit_many(X, y, max_iter=1, tol=1e-12)
+    assert not result.converged.any() and (result.n_iter == 1).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fastgd.fit_many(X, y, max_iter=1, tol=0.0)  # tol=0 never warns
+
+
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_a_problem_with_nan_is_named(backend):
+    X = np.random.default_rng(8).standard_normal((3, 10, 2))
+    y = np.ones((3, 10))
+    X[1, 4, 0] = np.nan
+    with pytest.raises(ValueError, match="problem 1 of fit_many.*X"):
+        fastgd.fit_many(X, y, backend=backend)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda X, y: fastgd.fit_many(X[0], y[0]), ValueError, "3-D array .* groups="),
+    (lambda X, y: fastgd.fit_many(X, y[:, :5]), ValueError, r"y must have shape \(3, 10\)"),
+    (lambda X, y: fastgd.fit_many(X[0], y[0], groups=[1, 2]), ValueError,
+     r"groups must have shape \(10,\)"),
+    (lambda X, y: fastgd.fit_many(X, y, sample_weight=np.ones(10)), ValueError,
+     r"sample_weight must have shape \(3, 10\)"),
+    (lambda X, y: fastgd.fit_many(X, y, callback=print), TypeError, "callback"),
+    (lambda X, y: fastgd.fit_many(X, y, coef_init=np.zeros(2)), TypeError, "coef_init"),
+    (lambda X, y: fastgd.fit_many(X, y, learning_rate=0.1), TypeError,
+     r"unexpected keyword arguments \['learning_rate'\]"),
+    (lambda X, y: fastgd.fit_many(X, y, tol=-1), ValueError, "tol"),
+    (lambda X, y: fastgd.fit_many(X[:, :0], y[:, :0]), ValueError, "at least one"),
+])
+def test_bad_arguments_are_named(call, error, match):
+    X = np.zeros((3, 10, 2))
+    y = np.zeros((3, 10))
+    with pytest.raises(error, match=match):
+        call(X, y)
+
+
+def test_a_strided_stack_is_copied_with_a_warning():
+    X = np.random.default_rng(9).standard_normal((10, 4, 3)).transpose(1, 0, 2)
+    y = np.ones((4, 10))
+    with pytest.warns(fastgd.CopyWarning, match="C-contiguous"):
+        result = fastgd.fit_many(X, y)
+    assert result.coef.shape == (4, 3)
