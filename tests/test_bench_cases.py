@@ -48,6 +48,21 @@ def test_contenders_agree_with_the_baseline(kind):
     assert checked >= 6
 
 
+def test_fit_many_contenders_all_return_the_least_squares_solutions():
+    kind = cases.MANY
+    shape = kind.shapes[0]
+    data = kind.make_data(shape, "float64").head(300)  # 300 of the problems: quick
+    ones = np.ones((shape.n_samples, 1))
+    exact = np.stack([np.linalg.lstsq(np.hstack([X, ones]), y, rcond=None)[0]
+                      for X, y in zip(data.X, data.y)])
+    baseline = kind.baseline.setup(data)()
+    for contender in kind.contenders:
+        result = contender.setup(data)()
+        assert result.shape == (300, shape.n_features + 1), contender.name
+        assert cases.assess_agreement(data, result, exact)["error"] <= 1e-9, contender.name
+        assert kind.assess(data, result, baseline)["error"] <= cases.AGREEMENT["float64"]
+
+
 def test_agreement_measures_the_distance_to_the_baseline():
     baseline = np.array([1.0, -4.0, 2.0])
     assert cases.assess_agreement(None, baseline, baseline)["error"] == 0

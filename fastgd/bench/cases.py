@@ -40,6 +40,11 @@ Kinds of measurement:
   mini-batching buys at equal epochs. Every result is scored against the
   least-squares solution (``sgd_reference``) by its objective and its distance to it
   (``assess_sgd``). ``run()`` returns an ``SGDFit``.
+* ``many``: ``fastgd.fit_many`` on ``MANY_PROBLEMS[shape]`` independent problems of
+  the shape, stacked (G, N, D), each with an intercept, against what a user could
+  run instead: batched normal equations with ``np.linalg.solve`` (the fastest, the
+  baseline), a Python loop of ``np.linalg.lstsq`` and one of scikit-learn's
+  ``LinearRegression``. All return the (G, D + 1) least-squares solutions.
 * ``bandwidth``: the machine's streaming-read bandwidth, measured in the same run
   (``fastgd.bench.probes.stream_sum``): the floor under a memory-bound gradient.
 * ``coldstart``: ``import fastgd`` and the first fit in a fresh process, with
@@ -605,6 +610,96 @@ SGD = Kind(
               "batch_size": SGD_BATCH_SIZE, "batch_lr": SGD_BATCH_LR},
 )
 
+# ----------------------------------------------------------------------- fit_many
+
+# Problems per shape: G independent regressions of n_samples x n_features each.
+MANY_PROBLEMS = {"1e4x50x5": 10_000}
+# Every contender solves each problem to float64 accuracy: fastgd's tol is set tight
+# enough that its coefficients agree with the direct solves to AGREEMENT.
+MANY_TOL = 1e-10
+
+
+def make_many_data(shape, dtype):
+    """G stacked problems, X (G, N, D) C-ordered, y = X w_g + 1 + noise, read-only."""
+    rng = np.random.default_rng(0)
+    n_problems = MANY_PROBLEMS[shape.name]
+    X = rng.standard_normal((n_problems, shape.n_samples, shape.n_features))
+    w = rng.standard_normal((n_problems, shape.n_features))
+    y = np.einsum("gnd,gd->gn", X, w) + 1.0 + 0.1 * rng.standard_normal(X.shape[:2])
+    return _read_only(CaseData(shape, dtype, X.astype(dtype), y.astype(dtype)))
+
+
+def _stacked_solution(coef, intercept):
+    return np.hstack([np.asarray(coef, dtype=np.float64),
+                      np.asarray(intercept, dtype=np.float64)[:, None]])
+
+
+def numpy_normal_equations(data):
+    """Batched normal equations: A_g = [X_g, 1], solve (A_g.T A_g) x = A_g.T y_g at once."""
+    X, y = data.X, data.y
+
+    def run():
+        A = np.concatenate([X, np.ones(X.shape[:2] + (1,), dtype=X.dtype)], axis=2)
+        At = A.transpose(0, 2, 1)
+        return np.linalg.solve(At @ A, (At @ y[..., None]))[..., 0]
+
+    return run
+
+
+def lstsq_loop(data):
+    X, y = data.X, data.y
+
+    def run():
+        ones = np.ones((X.shape[1], 1), dtype=X.dtype)
+        return np.stack([np.linalg.lstsq(np.hstack([X[g], ones]), y[g], rcond=None)[0]
+                         for g in range(len(X))])
+
+    return run
+
+
+def sklearn_loop(data):
+    from sklearn.linear_model import LinearRegression
+
+    X, y = data.X, data.y
+
+    def run():
+        models = [LinearRegression().fit(X[g], y[g]) for g in range(len(X))]
+        return _stacked_solution([m.coef_ for m in models], [m.intercept_ for m in models])
+
+    return run
+
+
+def fastgd_many(backend):
+    def setup(data):
+        def run():
+            result = fastgd.fit_many(data.X, data.y, tol=MANY_TOL, backend=backend)
+            return _stacked_solution(result.coef, result.intercept)
+
+        return run
+
+    return setup
+
+
+MANY = Kind(
+    "many",
+    shapes=(Shape("1e4x50x5", 50, 5),),
+    # float64 only: lstsq and LinearRegression compute in float64.
+    dtypes=("float64",),
+    contenders=(
+        # The fastest of the three alternatives (the baseline of the ratios).
+        Contender("numpy-solve", "batched `np.linalg.solve`", numpy_normal_equations),
+        Contender("lstsq-loop", "loop of `np.linalg.lstsq`", lstsq_loop),
+        Contender("sklearn-loop", "loop of `LinearRegression`", sklearn_loop,
+                  requires=("sklearn",)),
+        *(Contender(name, f"fastgd {name}", fastgd_many(name), backend=name)
+          for name in COMPILED_BACKENDS),
+    ),
+    make_data=make_many_data,
+    assess=assess_agreement,
+    rounds=3,
+    settings={"problems": MANY_PROBLEMS, "tol": MANY_TOL},
+)
+
 # ------------------------------------------------------------------------- probes
 
 
@@ -711,7 +806,7 @@ INTERRUPT = Kind(
     settings={"delays": INTERRUPT_DELAYS},
 )
 
-KINDS = {kind.name: kind for kind in (GRADIENT, FIT, LASSO, SGD, BANDWIDTH, COLDSTART,
+KINDS = {kind.name: kind for kind in (GRADIENT, FIT, LASSO, SGD, MANY, BANDWIDTH, COLDSTART,
                                       INTERRUPT)}
 
 # The targets of issue 10, checked against every run, for each compiled backend on
@@ -743,6 +838,8 @@ TARGETS = (
                                  "sgd", shape, ("float64",), "speedup", 2)),
     Target("Gram 1e6×32 {dtype}, 1000 iterations, ≥ 50× NumPy loop", "fit", "1e6x32", DTYPES,
            ("gram",), "speedup", 50),
+    *_per_backend("fit_many, 1e4 problems of 50×5, ≥ 10× the fastest alternative", "many",
+                  "1e4x50x5", ("float64",), "speedup", 10),
 )
 
 def cases(kinds=None, full=False):

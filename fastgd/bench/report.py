@@ -119,6 +119,26 @@ def fit_table(table):
     return "\n".join(lines)
 
 
+def many_table(table):
+    kind = registry.MANY
+    columns = _columns(kind)
+    lines = [f"| problems | shape | dtype | {kind.baseline.label} | "
+             + " | ".join(c.label for c in columns) + " |",
+             "|---|---|---|---|" + "---|" * len(columns)]
+    for shape, dtype, row in _rows(table, kind):
+        base = row[kind.baseline.name]["seconds"]
+        cells = [_ratio_cell(row, base, c.name, ".3g") for c in columns]
+        lines.append(f"| {registry.MANY_PROBLEMS[shape.name]:,} | {shape.n_samples}×"
+                     f"{shape.n_features} | {dtype} | {fmt_time(base)} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def many_caption(settings):
+    return ("**Many small fits in one call** (`fastgd.fit_many` on stacked problems, each "
+            f"with an intercept, tol={fmt_number(settings.get('tol', registry.MANY_TOL))}; "
+            "ratio = batched `np.linalg.solve` time / contender time):")
+
+
 def _contender_rows(table, kind):
     """(shape, dtype, contender, record, ratio to the baseline) in registry order."""
     for shape, dtype, row in _rows(table, kind, need_baseline=False):
@@ -329,6 +349,7 @@ SECTIONS = (
     ("fit", fit_caption, fit_table),
     ("lasso", lasso_caption, lasso_table),
     ("sgd", sgd_caption, sgd_table),
+    ("many", many_caption, many_table),
     ("coldstart", coldstart_caption, coldstart_table),
     ("interrupt", interrupt_caption, interrupt_table),
 )
@@ -344,7 +365,7 @@ def markdown(results):
     for name, caption, make_table in SECTIONS:
         if name in kinds_run:
             parts += [caption(settings.get(name, {})), "", make_table(table), ""]
-        if name == "sgd" and targets_table(table):
+        if name == "many" and targets_table(table):
             parts += ["**Targets** (issue 10) against this run:", "", targets_table(table), ""]
     return "\n".join(parts + [machine_note(results, read_bandwidth(table))])
 
