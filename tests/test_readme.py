@@ -1,5 +1,6 @@
-"""The README's code runs: its quickstart as written, and every example of its
-"Fitting options" section on a small problem (X, y and weights w)."""
+"""The README's code runs: its quickstart and its "Many small fits" example as
+written, and every example of its "Fitting options" section on a small problem (X, y
+and weights w)."""
 
 import re
 from pathlib import Path
@@ -27,6 +28,12 @@ def test_quickstart_runs():
     assert blocks
     for block in blocks:
         exec(compile(block, "README quickstart", "exec"), {})
+
+
+def test_many_small_fits_example_runs():
+    blocks = python_blocks(section(README.read_text(), "Many small fits"))
+    assert len(blocks) == 1  # its asserts check the coefficients it fits
+    exec(compile(blocks[0], "README many small fits", "exec"), {})
 
 
 @pytest.mark.filterwarnings("ignore::fastgd.ConvergenceWarning")
