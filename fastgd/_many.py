@@ -265,6 +265,8 @@ def _group_rows(groups, n_rows):
     except TypeError as exc:
         raise TypeError(f"groups must hold sortable labels (numbers or strings): {exc}") \
             from None
+    if labels.dtype.kind in "fc" and np.isnan(labels).any():
+        raise ValueError("groups contains NaN: every row needs the label of its problem.")
     inverse = inverse.reshape(-1)
     offsets = np.zeros(len(labels) + 1, dtype=np.int64)
     np.cumsum(np.bincount(inverse, minlength=len(labels)), out=offsets[1:])
