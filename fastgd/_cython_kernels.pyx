@@ -64,6 +64,8 @@ from . import _layout
 cdef int MAX_ITER = _layout.MAX_ITER
 cdef int CONVERGED = _layout.CONVERGED
 cdef int DIVERGED = _layout.DIVERGED
+cdef int UNCERTIFIED = _layout.UNCERTIFIED
+cdef int MAX_CHECKS = _layout.MAX_CHECKS
 cdef double DIVERGENCE_FACTOR = _layout.DIVERGENCE_FACTOR
 cdef double TINY = DBL_MIN  # np.finfo(np.float64).tiny
 cdef double HUGE = DBL_MAX  # np.finfo(np.float64).max
@@ -935,9 +937,6 @@ cdef _fit(const floating[:, :] X, data, model, FitOptions o, optimizer, scratch,
 # of _numba_kernels.py; here chunk c's slot of the scratch is a struct of pointers
 # (ManySlot), row-major as the (C, ...) arrays it points into.
 # ---------------------------------------------------------------------------------
-
-cdef int UNCERTIFIED = _layout.UNCERTIFIED
-cdef int MAX_CHECKS = _layout.MAX_CHECKS
 
 cdef struct ManyOptions:
     bint fit_intercept

@@ -105,32 +105,32 @@ def gradient_table(table):
     return "\n".join(lines)
 
 
-def fit_table(table):
-    kind = registry.FIT
+def _ratio_table(table, kind, headers, lead):
+    """A ratio table: the ``headers`` columns (``lead(shape, dtype, row)`` gives their
+    cells), the baseline's time, then each contender's ratio and time."""
     columns = _columns(kind)
-    lines = [f"| shape | dtype | iterations | {kind.baseline.label} | "
+    lines = [f"| {' | '.join(headers)} | {kind.baseline.label} | "
              + " | ".join(c.label for c in columns) + " |",
-             "|---|---|---|---|" + "---|" * len(columns)]
-    for shape, dtype, row in _rows(table, kind):
-        base_rec = row[kind.baseline.name]
-        cells = [_ratio_cell(row, base_rec["seconds"], c.name, ".3g") for c in columns]
-        lines.append(f"| {shape.name} | {dtype} | {base_rec['scores']['iterations']} | "
-                     f"{fmt_time(base_rec['seconds'])} | {' | '.join(cells)} |")
-    return "\n".join(lines)
-
-
-def many_table(table):
-    kind = registry.MANY
-    columns = _columns(kind)
-    lines = [f"| problems | shape | dtype | {kind.baseline.label} | "
-             + " | ".join(c.label for c in columns) + " |",
-             "|---|---|---|---|" + "---|" * len(columns)]
+             "|" + "---|" * (len(headers) + 1 + len(columns))]
     for shape, dtype, row in _rows(table, kind):
         base = row[kind.baseline.name]["seconds"]
         cells = [_ratio_cell(row, base, c.name, ".3g") for c in columns]
-        lines.append(f"| {registry.MANY_PROBLEMS[shape.name]:,} | {shape.n_samples}×"
-                     f"{shape.n_features} | {dtype} | {fmt_time(base)} | {' | '.join(cells)} |")
+        lines.append(f"| {' | '.join(lead(shape, dtype, row))} | {fmt_time(base)} | "
+                     f"{' | '.join(cells)} |")
     return "\n".join(lines)
+
+
+def fit_table(table):
+    kind = registry.FIT
+    return _ratio_table(table, kind, ("shape", "dtype", "iterations"), lambda shape, dtype, row: (
+        shape.name, dtype, str(row[kind.baseline.name]["scores"]["iterations"])))
+
+
+def many_table(table):
+    return _ratio_table(table, registry.MANY, ("problems", "shape", "dtype"),
+                        lambda shape, dtype, row: (f"{registry.MANY_PROBLEMS[shape.name]:,}",
+                                                   f"{shape.n_samples}×{shape.n_features}",
+                                                   dtype))
 
 
 def many_caption(settings):
