@@ -24,6 +24,7 @@ import importlib
 import importlib.util
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -354,9 +355,17 @@ class CompiledBackend:
         )
         work = n_rows * (n_features + n_targets) ** 2
         threads = self._threads(work, n_chunks, n_threads)
-        # (The Cython kernel picks its specialization from X's dtype itself, as fit.)
-        self._call(self.kernels.fit_many, threads, data, options, scratch,
-                   result, per_chunk, threads)
+        kernel = self.kernels.fit_many  # (Cython's picks its specialization from X's dtype)
+        # Python threads, each a contiguous range of chunks (the kernels release the GIL):
+        # no parallel=True function for Numba to compile, and no OpenMP region.
+        bounds = [n_chunks * t // threads for t in range(threads + 1)]
+        if threads == 1:
+            kernel(data, options, scratch, result, per_chunk, 0, n_chunks)
+            return
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for done in [pool.submit(kernel, data, options, scratch, result, per_chunk,
+                                     bounds[t], bounds[t + 1]) for t in range(threads)]:
+                done.result()
 
     @staticmethod
     def piece_rows(n_features, n_targets, itemsize, batch_size):

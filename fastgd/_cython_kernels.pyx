@@ -1336,20 +1336,23 @@ cdef ManySlot _slot(double[:, :, ::1] gram, double[:, ::1] mean, double[:, ::1] 
     return s
 
 
-def fit_many(data, options, scratch, result, Py_ssize_t per_chunk, int n_threads):
-    """Fit every problem of data (_layout.ManyData) into result (_layout.ManyResult),
-    chunks of per_chunk problems in parallel (each with its own slot of the
-    _layout.ManyScratch scratch). The bundles are unpacked here into typed views."""
+def fit_many(data, options, scratch, result, Py_ssize_t per_chunk, Py_ssize_t first_chunk,
+             Py_ssize_t last_chunk):
+    """Fit the problems of chunks [first_chunk, last_chunk) of data (_layout.ManyData),
+    per_chunk problems each, into result (_layout.ManyResult), chunk c in slot c of
+    the _layout.ManyScratch, without the GIL: the backend runs ranges of chunks in
+    threads of its own. The bundles are unpacked here into typed views."""
     if data.X.dtype.itemsize == 4:
         _fit_many[float](data.X, data.Y, data.weights, data, options, scratch, result,
-                         per_chunk, n_threads)
+                         per_chunk, first_chunk, last_chunk)
     else:
         _fit_many[double](data.X, data.Y, data.weights, data, options, scratch, result,
-                          per_chunk, n_threads)
+                          per_chunk, first_chunk, last_chunk)
 
 
 cdef _fit_many(const floating[:, :] X, const floating[:, :] Y, const floating[::1] weights,
-               data, options, scratch, result, Py_ssize_t per_chunk, int n_threads):
+               data, options, scratch, result, Py_ssize_t per_chunk, Py_ssize_t first_chunk,
+               Py_ssize_t last_chunk):
     cdef const int64_t[::1] order = data.order
     cdef const int64_t[::1] offsets = data.offsets
     cdef ManyOptions o = ManyOptions(options.fit_intercept, options.l2, options.tol,
@@ -1363,10 +1366,10 @@ cdef _fit_many(const floating[:, :] X, const floating[:, :] Y, const floating[::
     cdef double[:, ::1] b = result.b
     cdef double[::1] loss = result.loss, ratio = result.ratio
     cdef int64_t[::1] n_iter = result.n_iter, status = result.status
-    cdef Py_ssize_t c, n_chunks = gram.shape[0], n_problems = offsets.shape[0] - 1
+    cdef Py_ssize_t c, n_problems = offsets.shape[0] - 1
     cdef Py_ssize_t n_features = X.shape[1]
     with nogil:
-        for c in prange(n_chunks, num_threads=n_threads, schedule="static"):
+        for c in range(first_chunk, last_chunk):
             _fit_problems(X, Y, weights, order, offsets, o,
                           _slot(gram, mean, inverse, panel, centred, u, grad, direction,
                                 unit, q, norm2, n_features, o.fit_intercept, c),

@@ -1138,23 +1138,14 @@ def _fit_problems(data, o, s, out, first, last, c):
         _certify_problem(data, lo, hi, o, total, c, s, g, out, status, threshold)
 
 
-@_parallel_kernel
-def _fit_problems_in_parallel(data, o, s, out, per_chunk):
-    n_problems = data.offsets.shape[0] - 1
-    for c in prange(s.gram.shape[0]):
-        _fit_problems(data, o, s, out, c * per_chunk, min((c + 1) * per_chunk, n_problems), c)
-
-
 @_kernel
-def fit_many(data, options, scratch, result, per_chunk, n_threads):
-    """Fit every problem of data (_layout.ManyData) into result (_layout.ManyResult),
-    chunks of per_chunk problems in parallel (each with its own slot of the
-    _layout.ManyScratch scratch)."""
-    if n_threads > 1:
-        _fit_problems_in_parallel(data, options, scratch, result, per_chunk)
-        return
+def fit_many(data, options, scratch, result, per_chunk, first_chunk, last_chunk):
+    """Fit the problems of chunks [first_chunk, last_chunk) of data (_layout.ManyData),
+    per_chunk problems each, into result (_layout.ManyResult), chunk c in slot c of
+    the _layout.ManyScratch. Serial: the backend runs ranges of chunks in threads of
+    its own (no parallel=True function to compile: that took 10 s of a first call)."""
     n_problems = data.offsets.shape[0] - 1
-    for c in range(scratch.gram.shape[0]):
+    for c in range(first_chunk, last_chunk):
         _fit_problems(data, options, scratch, result, c * per_chunk,
                       min((c + 1) * per_chunk, n_problems), c)
 
