@@ -194,7 +194,7 @@ class GradientPlan:
     count, and the buffers the API fills (the intercept of a number, no weights).
     ``run`` is then one kernel call (``CompiledBackend.gradient_plan`` keeps them)."""
 
-    __slots__ = ("run", "scratch", "n_threads", "intercept", "no_weights")
+    __slots__ = ("intercept", "n_threads", "no_weights", "run", "scratch")
 
     def __init__(self, backend, scratch, buffers):
         dtype = buffers[1].dtype
@@ -299,7 +299,7 @@ class CompiledBackend:
     def _gradient_kernel(self, X, Y, W, b, x_is_f, n_threads, weights, total_weight):
         n_samples, n_features = X.shape
         plan = self.gradient_plan(n_samples, n_features, W.shape[0], X.dtype, n_threads)
-        loss = plan.run(X, Y, W, b, weights, total_weight, x_is_f)
+        loss = plan.run(X, Y, W, b, weights, total_weight, bool(x_is_f))
         return plan.scratch.grad_W, plan.scratch.grad_b, loss
 
     def gradient_plan(self, n_samples, n_features, n_targets, dtype, n_threads):

@@ -320,7 +320,7 @@ cdef inline double _workspace_gradient(
 def gradient(
     const floating[:, :] X, const floating[:, :] Y,
     const floating[:, ::1] W, const floating[::1] b, const floating[::1] weights,
-    double total_weight, bint x_is_f, GradientWorkspace workspace,
+    double total_weight, bint x_is_f, GradientWorkspace workspace not None,
 ):
     """Write G_W = (s R).T @ X / sum(s) into workspace.grad_W and (s R).sum(0) /
     sum(s) into workspace.grad_b; return the loss sum(s R**2) / (2 sum(s)). s =
@@ -965,7 +965,8 @@ cdef class GradientWorkspace:
 
     Make one per thread, outside the loop (it allocates; the kernels do not), with
     the GIL. Its chunk and block sizes are those of ``fastgd.gradient``
-    (``_backends.CompiledBackend._workspace``) on one thread.
+    (``_backends.CompiledBackend._workspace``) on one thread. (``fastgd.gradient``
+    itself passes one to ``gradient``, made by ``workspace_of`` for its thread count.)
 
     Parameters
     ----------

@@ -63,7 +63,7 @@ def test_fast_path_is_the_validated_path_bit_for_bit(monkeypatch, compiled_backe
     coef = np.ascontiguousarray(W, dtype=dtype) * 0.5
     if read_only:
         X.flags.writeable = y.flags.writeable = False
-    for name, intercept in intercepts(b, shape[2], dtype).items():
+    for intercept in intercepts(b, shape[2], dtype).values():
         for n_threads in (None, 1):
             slow = validated(monkeypatch, X, y, coef, intercept, backend=compiled_backend,
                              n_threads=n_threads)
@@ -162,7 +162,7 @@ def test_returned_arrays_are_not_overwritten_by_the_next_call(compiled_backend, 
 
 def test_one_d_y_gives_a_scalar_intercept_gradient_in_xs_dtype(compiled_backend, dtype,
                                                                no_validation):
-    X, y, W, b = make_problem(4, 2, dtype=dtype)
+    X, y, W, _ = make_problem(4, 2, dtype=dtype)
     grad_coef, grad_intercept, loss = fastgd.gradient(X, y, W.astype(dtype), 0.5,
                                                       backend=compiled_backend)
     assert grad_coef.shape == (2,) and grad_coef.dtype == dtype
