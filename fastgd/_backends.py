@@ -307,7 +307,9 @@ class CompiledBackend:
         its first use and kept (the MAX_PLANS made last, per thread)."""
         key = (n_samples, n_features, n_targets, dtype.num, n_threads,
                _fork_state["serial_only"])
-        plans = self._cache.__dict__  # this thread's
+        plans = getattr(self._cache, "plans", None)  # this thread's
+        if plans is None:
+            plans = self._cache.plans = {}
         plan = plans.get(key)
         if plan is None:
             if len(plans) >= MAX_PLANS:
