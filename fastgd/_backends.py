@@ -189,6 +189,31 @@ class NumpyBackend:
         return _epochs.fit(self, data, model, options, optimizer.arrays, history, max_updates)
 
 
+# Gradient plans kept per thread and backend (a user's loop over a few shapes,
+# e.g. mini-batches and a last, smaller one, keeps all of them).
+MAX_PLANS = 8
+
+
+class GradientPlan:
+    """Everything one thread's gradient calls of one shape and dtype need, made once:
+    the kernel's specialization, its scratch as the kernel takes it, the thread
+    count, and the buffers the API fills (the intercept of a number, no weights).
+    ``run`` is then one kernel call (``CompiledBackend.gradient_plan`` keeps them)."""
+
+    __slots__ = ("intercept", "n_threads", "no_weights", "run", "scratch")
+
+    def __init__(self, backend, scratch, buffers):
+        dtype = buffers[1].dtype
+        self.scratch = scratch  # its grad_W and grad_b: the gradient of the last run
+        self.n_threads = scratch.n_threads
+        # run(X, Y, W, b, weights, total_weight, x_is_f) -> loss: one kernel call, on
+        # X of the plan's shape and dtype (CompiledBackend._runner)
+        self.run = backend._runner(backend._kernel("gradient", dtype), scratch.n_threads,
+                                   scratch, buffers)
+        self.intercept = np.empty(scratch.grad_b.shape[0], dtype=dtype)
+        self.no_weights = backend._no_weights(dtype)
+
+
 # Fork safety. GNU OpenMP (libgomp, under the Cython kernels and Numba's "omp"
 # threading layer) cannot run a parallel region in a child forked from a process that
 # has run one: the Cython kernels hang and Numba aborts ("fork() called from a process
@@ -217,8 +242,8 @@ class CompiledBackend:
     def __init__(self, name, kernels):
         self.name = name
         self.kernels = kernels
-        # gradient() is called in users' loops: its workspace is kept for the next
-        # call of the same shape, per thread (threads must not share scratch).
+        # gradient() is called in users' loops: its plans are kept for the next calls
+        # of the same shapes, per thread (threads must not share scratch).
         self._cache = threading.local()
 
     def threads_for(self, X, n_targets, n_threads):
@@ -247,24 +272,17 @@ class CompiledBackend:
         # Cython: the specialization for this dtype, skipping the fused dispatch.
         return getattr(self.kernels, name)["float" if dtype == np.float32 else "double"]
 
-    def _workspace(self, X, n_targets, n_threads):
-        """The gradient kernel's scratch for X's shape (``_layout.GradientScratch``)."""
-        n_samples, n_features = X.shape
+    def _workspace(self, n_samples, n_features, n_targets, dtype, n_threads):
+        """The gradient kernel's scratch for an X of this shape and dtype: a
+        ``_layout.GradientScratch`` and its two flat buffers (``_layout.gradient_views``)."""
         chunk_rows = self.chunk_rows(n_samples)
         n_chunks = -(-n_samples // chunk_rows)
         block_rows = min(BLOCK_ROWS, n_samples)
-        return GradientScratch(
-            chunk_rows,
-            self.threads_for(X, n_targets, n_threads),
-            np.empty((n_targets, n_features), dtype=np.float64),  # grad_W
-            np.empty(n_targets, dtype=np.float64),  # grad_b
-            np.empty((n_chunks, n_targets, n_features), dtype=np.float64),  # chunk_W
-            np.empty((n_chunks, n_targets), dtype=np.float64),  # chunk_b
-            np.empty(n_chunks, dtype=np.float64),  # chunk_sq
-            np.empty((n_chunks, n_targets, n_features), dtype=X.dtype),  # block_W
-            np.empty((n_chunks, n_targets), dtype=X.dtype),  # block_b
-            np.empty((n_chunks, n_targets, block_rows), dtype=X.dtype),  # resid
-        )
+        sizes = _layout.gradient_buffer_sizes(n_chunks, n_targets, n_features, block_rows)
+        buffers = np.empty(sizes[0], dtype=np.float64), np.empty(sizes[1], dtype=dtype)
+        threads = self._threads(n_samples * n_features * n_targets, n_chunks, n_threads)
+        views = _layout.gradient_views(*buffers, n_chunks, n_targets, n_features, block_rows)
+        return GradientScratch(chunk_rows, threads, *views), buffers
 
     def _call(self, kernel, threads, *args):
         # Cython's prange takes the thread count from the scratch (in args).
@@ -285,21 +303,44 @@ class CompiledBackend:
         return self._gradient_kernel(X, Y, W, b, x_is_f, n_threads, weights, 1.0)
 
     def _gradient_kernel(self, X, Y, W, b, x_is_f, n_threads, weights, total_weight):
-        key = (X.shape, X.dtype, W.shape[0], n_threads, _fork_state["serial_only"])
-        cached = getattr(self._cache, "gradient", None)
-        if cached is None or cached[0] != key:
-            kernel = self._kernel("gradient", X.dtype)
-            cached = self._cache.gradient = (key, kernel, self._workspace(X, W.shape[0], n_threads))
-        _, kernel, scratch = cached
-        loss = self._call(kernel, scratch.n_threads, X, Y, W, b, weights, total_weight,
-                          bool(x_is_f), self._scratch(scratch))
-        return scratch.grad_W, scratch.grad_b, loss
+        n_samples, n_features = X.shape
+        plan = self.gradient_plan(n_samples, n_features, W.shape[0], X.dtype, n_threads)
+        loss = plan.run(X, Y, W, b, weights, total_weight, bool(x_is_f))
+        return plan.scratch.grad_W, plan.scratch.grad_b, loss
+
+    def gradient_plan(self, n_samples, n_features, n_targets, dtype, n_threads):
+        """This thread's ``GradientPlan`` for an X of this shape and dtype, made on
+        its first use and kept (the MAX_PLANS made last, per thread)."""
+        key = (n_samples, n_features, n_targets, dtype.num, n_threads,
+               _fork_state["serial_only"])
+        plans = getattr(self._cache, "plans", None)  # this thread's
+        if plans is None:
+            plans = self._cache.plans = {}
+        plan = plans.get(key)
+        if plan is None:
+            if len(plans) >= MAX_PLANS:
+                del plans[next(iter(plans))]  # the oldest
+            scratch, buffers = self._workspace(n_samples, n_features, n_targets, dtype,
+                                               n_threads)
+            plan = plans[key] = GradientPlan(self, scratch, buffers)
+        return plan
+
+    def _runner(self, kernel, threads, scratch, buffers):
+        """A plan's ``run``: the kernel, given the plan's scratch after the seven
+        arguments of each call. The Cython kernel takes it as a GradientWorkspace of
+        typed memoryviews, made once (a call acquires no buffer of the scratch), with
+        the thread count in it."""
+        workspace = self.kernels.workspace_of(scratch)
+
+        def run(X, Y, W, b, weights, total_weight, x_is_f):
+            return kernel(X, Y, W, b, weights, total_weight, x_is_f, workspace)
+        return run
 
     @staticmethod
-    def _scratch(scratch):
-        # The Cython kernel reads the scratch's fields by name; Numba takes the plain
-        # tuple of them (NumbaBackend), which its dispatcher types in C.
-        return scratch
+    def _no_weights(dtype):
+        # What the gradient kernel takes for no weights: an empty array (Numba), or
+        # None, which costs the Cython kernel no buffer acquisition.
+        return None
 
     def update(self, model, grad_W, grad_b, lr, options, optimizer):
         """The kernels' step on the model (``_update``); returns the squared norm of
@@ -392,7 +433,8 @@ class CompiledBackend:
             np.empty((batch_rows, n_targets), dtype=X.dtype),  # batch_Y
             np.empty(batch_rows if data.weights.shape[0] else 0, dtype=X.dtype),  # batch_w
         )
-        return FitScratch(self._workspace(rows, n_targets, n_threads), batch)
+        scratch, _ = self._workspace(*rows.shape, n_targets, X.dtype, n_threads)
+        return FitScratch(scratch, batch)
 
     def fit(self, data, model, options, optimizer, history, max_updates, workspace):
         # (The Cython fit picks its specialization from X's dtype itself.)
@@ -419,17 +461,30 @@ class NumbaBackend(CompiledBackend):
     def _options(options):
         return options
 
+    def _runner(self, kernel, threads, scratch, buffers):
+        # The chunking and the two flat buffers, which the kernel cuts itself
+        # (_layout.gradient_views): the dispatcher types 2 arrays, not 8. Numba's
+        # prange takes its thread count from numba.set_num_threads (_call).
+        chunk_rows, block_rows = scratch.chunk_rows, scratch.resid.shape[2]
+        scratch64, scratchx = buffers
+
+        def run(X, Y, W, b, weights, total_weight, x_is_f):
+            return kernel(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, threads,
+                          block_rows, scratch64, scratchx)
+
+        def run_in_parallel(X, Y, W, b, weights, total_weight, x_is_f):
+            return self._call(run, threads, X, Y, W, b, weights, total_weight, x_is_f)
+        return run if threads <= 1 else run_in_parallel
+
     @staticmethod
-    def _scratch(scratch):
-        # Numba's dispatcher types a namedtuple argument in Python (about 1.2 us for
-        # the scratch's ten fields) and a plain tuple in C.
-        return tuple(scratch)
+    def _no_weights(dtype):
+        return np.empty(0, dtype=dtype)
 
     def _call(self, kernel, threads, *args):
-        import numba
-
         if threads <= 1:
             return kernel(*args)
+        import numba
+
         before = numba.get_num_threads()
         numba.set_num_threads(threads)
         try:
@@ -499,12 +554,21 @@ def get_backend(name):
     backend that is asked for by name but is not installed raises an ImportError
     that says how to get it.
     """
-    if name == "auto":
-        name = available_backends()[0]
     backend = _loaded.get(name)
     if backend is None:
-        backend = _loaded[name] = _load(_SPECS[name])
+        resolved = available_backends()[0] if name == "auto" else name
+        backend = _loaded.get(resolved) or _load(_SPECS[resolved])
+        # "auto" too, resolved once: available_backends() looks for the modules (~10 us).
+        _loaded[resolved] = _loaded[name] = backend
     return backend
+
+
+def loaded_compiled_backend(name):
+    """The compiled backend called ``name`` ("auto" included) if it is loaded, else
+    None (anything else: a backend not loaded yet, the NumPy one, a wrong name): the
+    API's fast path, which leaves loading and errors to get_backend."""
+    backend = _loaded.get(name) if type(name) is str else None
+    return backend if isinstance(backend, CompiledBackend) else None
 
 
 def _load(spec):
@@ -532,6 +596,6 @@ def serial_gradient_scratch(backend_name, n_samples, n_features, n_targets, dtyp
                         ("n_targets", n_targets)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
-    # _workspace reads X's shape and dtype alone: one element, broadcast to X's shape.
-    shape_of_X = np.broadcast_to(np.zeros((), dtype), (int(n_samples), int(n_features)))
-    return get_backend(backend_name)._workspace(shape_of_X, int(n_targets), 1)
+    scratch, _ = get_backend(backend_name)._workspace(int(n_samples), int(n_features),
+                                                      int(n_targets), dtype, 1)
+    return scratch

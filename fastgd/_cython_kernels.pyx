@@ -307,29 +307,42 @@ cdef double _gradient(
     return sq_sum / (2 * total_weight)
 
 
+cdef inline double _workspace_gradient(
+    const floating[:, :] X, const floating[:, :] Y, const floating[:, ::1] W,
+    const floating[::1] b, const floating[::1] weights, double total_weight, bint x_is_f,
+    GradientWorkspace s,
+    floating[:, :, ::1] block_W, floating[:, ::1] block_b, floating[:, :, ::1] resid,
+) noexcept nogil:
+    # _gradient on the scratch of the workspace s, given its arrays in X's dtype.
+    return _gradient(X, Y, W, b, weights, total_weight, x_is_f, s.chunk_rows, s.n_threads,
+                     s.grad_W, s.grad_b, s.chunk_W, s.chunk_b, s.chunk_sq, block_W, block_b,
+                     resid)
+
+
 def gradient(
     const floating[:, :] X, const floating[:, :] Y,
     const floating[:, ::1] W, const floating[::1] b, const floating[::1] weights,
-    double total_weight, bint x_is_f, s,
+    double total_weight, bint x_is_f, GradientWorkspace workspace not None,
 ):
-    """Write G_W = (s R).T @ X / sum(s) into s.grad_W and (s R).sum(0) / sum(s) into
-    s.grad_b; return the loss sum(s R**2) / (2 sum(s)). s = weights (N,), or 1 when
-    weights is empty; total_weight = sum(s) (N without weights). One pass over X.
-    ``s`` is the scratch (``_layout.GradientScratch``), unpacked here once."""
-    cdef double[:, ::1] grad_W = s.grad_W
-    cdef double[::1] grad_b = s.grad_b
-    cdef double[:, :, ::1] chunk_W = s.chunk_W
-    cdef double[:, ::1] chunk_b = s.chunk_b
-    cdef double[::1] chunk_sq = s.chunk_sq
-    cdef floating[:, :, ::1] block_W = s.block_W
-    cdef floating[:, ::1] block_b = s.block_b
-    cdef floating[:, :, ::1] resid = s.resid
-    cdef Py_ssize_t chunk_rows = s.chunk_rows
-    cdef int n_threads = s.n_threads
+    """Write G_W = (s R).T @ X / sum(s) into workspace.grad_W and (s R).sum(0) /
+    sum(s) into workspace.grad_b; return the loss sum(s R**2) / (2 sum(s)). s =
+    weights (N,), or 1 when weights is empty or None; total_weight = sum(s) (N
+    without weights). One pass over X. ``workspace`` holds the scratch as typed
+    memoryviews (``workspace_of``, made once per shape), so that a call acquires no
+    buffer of it (and none for weights=None)."""
+    cdef GradientWorkspace s = workspace
     cdef double loss
     with nogil:
-        loss = _gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads,
-                         grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
+        if floating is float:
+            if weights is None:
+                weights = s.block_b_float32[0, :0]
+            loss = _workspace_gradient(X, Y, W, b, weights, total_weight, x_is_f, s,
+                                       s.block_W_float32, s.block_b_float32, s.resid_float32)
+        else:
+            if weights is None:
+                weights = s.block_b_float64[0, :0]
+            loss = _workspace_gradient(X, Y, W, b, weights, total_weight, x_is_f, s,
+                                       s.block_W_float64, s.block_b_float64, s.resid_float64)
     return loss
 
 
@@ -1401,7 +1414,8 @@ cdef class GradientWorkspace:
 
     Make one per thread, outside the loop (it allocates; the kernels do not), with
     the GIL. Its chunk and block sizes are those of ``fastgd.gradient``
-    (``_backends.CompiledBackend._workspace``) on one thread.
+    (``_backends.CompiledBackend._workspace``) on one thread. (``fastgd.gradient``
+    itself passes one to ``gradient``, made by ``workspace_of`` for its thread count.)
 
     Parameters
     ----------
@@ -1423,24 +1437,37 @@ cdef class GradientWorkspace:
     def __init__(self, n_samples, n_features, n_targets=1, dtype="float64"):
         from . import _backends
 
-        scratch = _backends.serial_gradient_scratch("cython", n_samples, n_features,
-                                                    n_targets, dtype)
-        self.dtype = scratch.block_W.dtype
-        self.grad_W = scratch.grad_W
-        self.grad_b = scratch.grad_b
-        self.chunk_rows = scratch.chunk_rows
-        self.n_threads = scratch.n_threads
-        self.chunk_W = scratch.chunk_W
-        self.chunk_b = scratch.chunk_b
-        self.chunk_sq = scratch.chunk_sq
-        if self.dtype.itemsize == 4:
-            self.block_W_float32 = scratch.block_W
-            self.block_b_float32 = scratch.block_b
-            self.resid_float32 = scratch.resid
-        else:
-            self.block_W_float64 = scratch.block_W
-            self.block_b_float64 = scratch.block_b
-            self.resid_float64 = scratch.resid
+        _take_scratch(self, _backends.serial_gradient_scratch("cython", n_samples, n_features,
+                                                              n_targets, dtype))
+
+
+def workspace_of(scratch):
+    """A GradientWorkspace holding the arrays of ``scratch`` (a
+    ``_layout.GradientScratch``, any thread count): what ``_backends`` passes to
+    ``gradient``, made once per shape."""
+    cdef GradientWorkspace workspace = GradientWorkspace.__new__(GradientWorkspace)
+    _take_scratch(workspace, scratch)
+    return workspace
+
+
+cdef _take_scratch(GradientWorkspace workspace, scratch):
+    # The workspace's typed memoryviews of the scratch's arrays (acquired here, once).
+    workspace.dtype = scratch.block_W.dtype
+    workspace.grad_W = scratch.grad_W
+    workspace.grad_b = scratch.grad_b
+    workspace.chunk_rows = scratch.chunk_rows
+    workspace.n_threads = scratch.n_threads
+    workspace.chunk_W = scratch.chunk_W
+    workspace.chunk_b = scratch.chunk_b
+    workspace.chunk_sq = scratch.chunk_sq
+    if workspace.dtype.itemsize == 4:
+        workspace.block_W_float32 = scratch.block_W
+        workspace.block_b_float32 = scratch.block_b
+        workspace.resid_float32 = scratch.resid
+    else:
+        workspace.block_W_float64 = scratch.block_W
+        workspace.block_b_float64 = scratch.block_b
+        workspace.resid_float64 = scratch.resid
 
 
 cdef double _total_weight(const floating[::1] sample_weight) noexcept nogil:
@@ -1466,10 +1493,8 @@ cdef inline double _user_gradient(
     else:
         weights = sample_weight
         total_weight = _total_weight(sample_weight)
-    return _gradient(X, Y, W, b, weights, total_weight, x_is_f, workspace.chunk_rows,
-                     workspace.n_threads, workspace.grad_W, workspace.grad_b,
-                     workspace.chunk_W, workspace.chunk_b, workspace.chunk_sq,
-                     block_W, block_b, resid)
+    return _workspace_gradient(X, Y, W, b, weights, total_weight, x_is_f, workspace, block_W,
+                               block_b, resid)
 
 
 cdef double gradient_float64(

@@ -118,6 +118,41 @@ OptimizerArrays = namedtuple("OptimizerArrays", "state velocity_W velocity_b rng
 GradientScratch = namedtuple(
     "GradientScratch",
     "chunk_rows n_threads grad_W grad_b chunk_W chunk_b chunk_sq block_W block_b resid")
+
+
+# The arrays of a GradientScratch are cut from two flat buffers, one float64 and one
+# in X's dtype, so that a call of the gradient kernel from Python hands over two
+# arrays instead of eight (each costs the Numba dispatcher a typing and Cython a
+# buffer acquisition). For C chunks, K targets, D features and blocks of B rows:
+def gradient_buffer_sizes(n_chunks, n_targets, n_features, block_rows):
+    """(entries of the float64 buffer, entries of the buffer in X's dtype): what
+    ``gradient_views`` cuts, in its order."""
+    C, K, D, B = n_chunks, n_targets, n_features, block_rows
+    return K * D + K + C * K * D + C * K + C, C * K * D + C * K + C * K * B
+
+
+def gradient_views(scratch64, scratchx, n_chunks, n_targets, n_features, block_rows):
+    """The arrays of a GradientScratch, as C-contiguous views of its two flat buffers
+    (sized by ``gradient_buffer_sizes``): grad_W (K, D), grad_b (K,), chunk_W (C, K,
+    D), chunk_b (C, K), chunk_sq (C,) from the float64 ``scratch64``; block_W (C, K,
+    D), block_b (C, K), resid (C, K, B) from ``scratchx``. Plain slicing: the
+    backends call it as it is, the Numba kernels compile it."""
+    C, K, D, B = n_chunks, n_targets, n_features, block_rows
+    grad_W = scratch64[:K * D].reshape((K, D))
+    at = K * D
+    grad_b = scratch64[at:at + K]
+    at += K
+    chunk_W = scratch64[at:at + C * K * D].reshape((C, K, D))
+    at += C * K * D
+    chunk_b = scratch64[at:at + C * K].reshape((C, K))
+    at += C * K
+    chunk_sq = scratch64[at:at + C]
+    block_W = scratchx[:C * K * D].reshape((C, K, D))
+    at = C * K * D
+    block_b = scratchx[at:at + C * K].reshape((C, K))
+    at += C * K
+    resid = scratchx[at:at + C * K * B].reshape((C, K, B))
+    return grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid
 BatchScratch = namedtuple("BatchScratch", "sum_W sum_b batch_X batch_Y batch_w")
 
 

@@ -292,15 +292,24 @@ def _gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, 
     return sq_sum / (2 * total_weight)
 
 
+# The scratch's arrays, cut from its two flat buffers (written once, in _layout).
+_gradient_views = _inlined_kernel(_layout.gradient_views)
+
+
 @_kernel
-def gradient(X, Y, W, b, weights, total_weight, x_is_f, scratch):
+def gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, block_rows,
+             scratch64, scratchx):
     """Write G_W = (s R).T @ X / sum(s) into the scratch's grad_W and (s R).sum(0) /
     sum(s) into its grad_b; return the loss sum(s R**2) / (2 sum(s)). s = weights
     (N,), or 1 when weights is empty; total_weight = sum(s) (N without weights). One
-    pass over X. ``scratch``: a _layout.GradientScratch, or the plain tuple of its
-    fields (which Numba's dispatcher types faster: what _backends passes)."""
-    (chunk_rows, n_threads, grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b,
-     resid) = scratch
+    pass over X. The scratch is its two flat buffers, cut here by
+    _layout.gradient_views into the arrays of a GradientScratch (whose chunk_rows,
+    n_threads and resid.shape[2] are the ints): what _backends passes, as the
+    dispatcher types two arrays faster than eight."""
+    n_targets, n_features = W.shape
+    n_chunks = (X.shape[0] + chunk_rows - 1) // chunk_rows
+    grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid = _gradient_views(
+        scratch64, scratchx, n_chunks, n_targets, n_features, block_rows)
     return _gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, grad_W,
                      grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
 
