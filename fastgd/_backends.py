@@ -365,8 +365,8 @@ class CompiledBackend:
         panel = np.empty((n_chunks, m, min(COMPRESS_PANEL_ROWS, max(n_samples, m))))
         weights, _, _ = _training_weights(X, sample_weight, None, n_samples)
         threads = self._threads(n_samples * m * m, n_chunks, n_threads)
-        self._call(self._kernel("compress", X.dtype), threads, X, Y, b, weights, fit_intercept,
-                   x_is_f, chunk_rows, threads, R, panel)
+        self._call(self._compress_kernel(X.dtype, threads), threads, X, Y, b, weights,
+                   fit_intercept, x_is_f, chunk_rows, threads, R, panel)
         return R[0].copy()
 
     def fit_many(self, data, options, result, n_threads=None):
@@ -407,6 +407,9 @@ class CompiledBackend:
             for done in [pool.submit(kernel, data, options, scratch, result, per_chunk,
                                      bounds[t], bounds[t + 1]) for t in range(threads)]:
                 done.result()
+
+    def _compress_kernel(self, dtype, threads):
+        return self._kernel("compress", dtype)
 
     @staticmethod
     def piece_rows(n_features, n_targets, itemsize, batch_size):
@@ -457,6 +460,10 @@ class NumbaBackend(CompiledBackend):
     def _kernel(self, name, dtype):
         return getattr(self.kernels, name)  # one dispatcher, specialized on first call
 
+    def _compress_kernel(self, dtype, threads):
+        # on one thread, the kernel that never reaches (so never compiles) prange
+        return self.kernels.compress if threads > 1 else self.kernels.serial_compress
+
     @staticmethod
     def _options(options):
         return options
@@ -467,6 +474,8 @@ class NumbaBackend(CompiledBackend):
         # prange takes its thread count from numba.set_num_threads (_call).
         chunk_rows, block_rows = scratch.chunk_rows, scratch.resid.shape[2]
         scratch64, scratchx = buffers
+        if threads <= 1:  # the kernel that never reaches (so never compiles) prange
+            kernel = self.kernels.serial_gradient
 
         def run(X, Y, W, b, weights, total_weight, x_is_f):
             return kernel(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, threads,

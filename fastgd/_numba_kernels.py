@@ -261,25 +261,39 @@ def _gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, 
     # chunk_W[c], chunk_b[c], chunk_sq[c], and the chunks are added in order 0, 1, ...
     # at the end. The result is therefore the same, bit for bit, whether the chunks
     # run on one thread or many.
-    n_samples = X.shape[0]
-    n_targets, n_features = W.shape
-    n_chunks = chunk_W.shape[0]
     if n_threads > 1:
         _accumulate_chunks_in_parallel(X, Y, W, b, weights, x_is_f, chunk_rows, chunk_W,
                                        chunk_b, chunk_sq, block_W, block_b, resid)
-    else:  # the same work without starting threads
-        for c in range(n_chunks):
-            start = c * chunk_rows
-            chunk_sq[c] = _accumulate_chunk(
-                X, Y, W, b, weights, x_is_f, start, min(start + chunk_rows, n_samples), c,
-                chunk_W, chunk_b, block_W, block_b, resid)
-    # NumPy: grad_W = chunk_W.sum(0) / N, summed in chunk order
+        return _add_chunks(total_weight, grad_W, grad_b, chunk_W, chunk_b, chunk_sq)
+    return _serial_gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, grad_W,
+                            grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
+
+
+@_inlined_kernel
+def _serial_gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, grad_W, grad_b,
+                     chunk_W, chunk_b, chunk_sq, block_W, block_b, resid):
+    # _gradient's work on one thread, the chunks one after the other: what
+    # serial_gradient runs without reaching the parallel loop (which Numba would
+    # otherwise compile, 4 s per specialization, in a process that never uses it).
+    n_samples = X.shape[0]
+    for c in range(chunk_W.shape[0]):
+        start = c * chunk_rows
+        chunk_sq[c] = _accumulate_chunk(
+            X, Y, W, b, weights, x_is_f, start, min(start + chunk_rows, n_samples), c,
+            chunk_W, chunk_b, block_W, block_b, resid)
+    return _add_chunks(total_weight, grad_W, grad_b, chunk_W, chunk_b, chunk_sq)
+
+
+@_inlined_kernel
+def _add_chunks(total_weight, grad_W, grad_b, chunk_W, chunk_b, chunk_sq):
+    # NumPy: grad_W = chunk_W.sum(0) / N, summed in chunk order; returns the loss
+    n_targets, n_features = grad_W.shape
     sq_sum = 0.0
     for k in range(n_targets):
         grad_b[k] = 0.0
         for j in range(n_features):
             grad_W[k, j] = 0.0
-    for c in range(n_chunks):
+    for c in range(chunk_W.shape[0]):
         sq_sum += chunk_sq[c]
         for k in range(n_targets):
             grad_b[k] += chunk_b[c, k]
@@ -312,6 +326,19 @@ def gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, b
         scratch64, scratchx, n_chunks, n_targets, n_features, block_rows)
     return _gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, grad_W,
                      grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
+
+
+@_kernel
+def serial_gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads,
+                    block_rows, scratch64, scratchx):
+    """gradient on one thread (n_threads is 1): a kernel of its own, so that a process
+    whose gradients all run on one thread never compiles the parallel loop."""
+    n_targets, n_features = W.shape
+    n_chunks = (X.shape[0] + chunk_rows - 1) // chunk_rows
+    grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid = _gradient_views(
+        scratch64, scratchx, n_chunks, n_targets, n_features, block_rows)
+    return _serial_gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, grad_W,
+                            grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
 
 
 @_inlined_kernel
@@ -455,18 +482,36 @@ def compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, n_threads, R, 
     the result is the same, bit for bit, for every thread count. Diagonal signs are
     arbitrary (the API makes them non-negative).
     """
-    n_samples = X.shape[0]
-    n_chunks, m = R.shape[0], R.shape[1]
     if n_threads > 1:
         _compress_chunks_in_parallel(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, R,
                                      panel)
+        _merge_chunk_factors(R, panel)
     else:
-        for c in range(n_chunks):
-            start = c * chunk_rows
-            _compress_chunk(X, Y, b, weights, fit_intercept, x_is_f, start,
-                            min(start + chunk_rows, n_samples), c, R, panel)
+        _serial_compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, R, panel)
+
+
+@_kernel
+def serial_compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, n_threads, R, panel):
+    """compress on one thread (n_threads is 1): a kernel of its own, so that a process
+    that compresses on one thread never compiles the parallel loop."""
+    _serial_compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, R, panel)
+
+
+@_inlined_kernel
+def _serial_compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, R, panel):
+    n_samples = X.shape[0]
+    for c in range(R.shape[0]):
+        start = c * chunk_rows
+        _compress_chunk(X, Y, b, weights, fit_intercept, x_is_f, start,
+                        min(start + chunk_rows, n_samples), c, R, panel)
+    _merge_chunk_factors(R, panel)
+
+
+@_inlined_kernel
+def _merge_chunk_factors(R, panel):
     # NumPy: R[0] = qr(vstack([R[0], R[1], ...]), mode="r"): each chunk's factor goes
     # through panel 0 as m more rows, a panel at a time
+    n_chunks, m = R.shape[0], R.shape[1]
     panel_rows = panel.shape[2]
     for c in range(1, n_chunks):
         for first in range(0, m, panel_rows):
