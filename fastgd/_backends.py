@@ -369,43 +369,40 @@ class CompiledBackend:
                    fit_intercept, x_is_f, chunk_rows, threads, R, panel)
         return R[0].copy()
 
-    def fit_many(self, data, options, result, n_threads=None):
-        """Fit the problems of data (``_layout.ManyData``) into result
-        (``_layout.ManyResult``): chunks of problems in parallel, each chunk with its
-        slot of the scratch (``_layout.ManyScratch``). One problem is computed by one
-        thread alone, so the results are the same for every thread count."""
-        n_rows, n_features = data.X.shape
-        n_targets, n_problems = data.Y.shape[1], len(data.offsets) - 1
-        n_chunks = min(n_problems, MAX_CHUNKS)
-        per_chunk = -(-n_problems // n_chunks)
-        n_chunks = -(-n_problems // per_chunk)
+    def fit_many(self, data, options, result, first, last, n_threads=None):
+        """Fit problems [first, last) of data (``_layout.ManyData``) into result
+        (``_layout.ManyResult``), in Python threads that each take a contiguous range
+        of them (the kernels release the GIL) with a slot of the scratch of its own
+        (``_layout.ManyScratch``): no parallel=True function for Numba to compile, no
+        OpenMP region. One problem is computed by one thread alone, so the results are
+        the same for every thread count."""
+        n_rows = int(data.offsets[last] - data.offsets[first])
+        n_features, n_targets = data.X.shape[1], data.Y.shape[1]
         n_coords, n_columns = n_features + 1, n_features + n_targets
-        panel_rows = min(MANY_PANEL_ROWS, int(np.max(np.diff(data.offsets))))
+        threads = self._threads(n_rows * n_columns**2, last - first, n_threads)
+        panel_rows = min(MANY_PANEL_ROWS,
+                         int(np.max(np.diff(data.offsets[first:last + 1]))))
         scratch = _layout.ManyScratch(
-            np.empty((n_chunks, n_columns, n_columns)),  # gram
-            np.empty((n_chunks, n_columns)),  # mean
-            np.empty((n_chunks, n_features)),  # inverse
-            np.empty((n_chunks, n_columns + 1, panel_rows)),  # panel
-            np.empty((n_chunks, n_columns + 1, panel_rows)),  # centred
-            np.empty((n_chunks, n_targets, n_coords)),  # u
-            np.empty((n_chunks, n_targets, n_coords)),  # grad
-            np.empty((n_chunks, n_targets, n_coords)),  # direction
-            np.empty((n_chunks, 1, n_coords)),  # unit
-            np.empty((n_chunks, n_coords)),  # q
-            np.empty((n_chunks, n_targets)),  # norm2
+            np.empty((threads, n_columns, n_columns)),  # gram
+            np.empty((threads, n_columns)),  # mean
+            np.empty((threads, n_features)),  # inverse
+            np.empty((threads, n_columns + 1, panel_rows)),  # panel
+            np.empty((threads, n_columns + 1, panel_rows)),  # centred
+            np.empty((threads, n_targets, n_coords)),  # u
+            np.empty((threads, n_targets, n_coords)),  # grad
+            np.empty((threads, n_targets, n_coords)),  # direction
+            np.empty((threads, 1, n_coords)),  # unit
+            np.empty((threads, n_coords)),  # q
+            np.empty((threads, n_targets)),  # norm2
         )
-        work = n_rows * (n_features + n_targets) ** 2
-        threads = self._threads(work, n_chunks, n_threads)
         kernel = self.kernels.fit_many  # (Cython's picks its specialization from X's dtype)
-        # Python threads, each a contiguous range of chunks (the kernels release the GIL):
-        # no parallel=True function for Numba to compile, and no OpenMP region.
-        bounds = [n_chunks * t // threads for t in range(threads + 1)]
         if threads == 1:
-            kernel(data, options, scratch, result, per_chunk, 0, n_chunks)
+            kernel(data, options, scratch, result, first, last, 0)
             return
+        bounds = [first + (last - first) * t // threads for t in range(threads + 1)]
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            for done in [pool.submit(kernel, data, options, scratch, result, per_chunk,
-                                     bounds[t], bounds[t + 1]) for t in range(threads)]:
+            for done in [pool.submit(kernel, data, options, scratch, result, bounds[t],
+                                     bounds[t + 1], t) for t in range(threads)]:
                 done.result()
 
     def _compress_kernel(self, dtype, threads):

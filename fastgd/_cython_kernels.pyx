@@ -1290,7 +1290,9 @@ cdef int _certify_problem(const floating[:, :] X, const floating[:, :] Y,
             g_u = (s.grad[k * s.stride + j] / total + o.l2 * w - g_b * s.mean[j]) * s.inverse[j]
             sq += g_u * g_u
         sq += g_b * g_b
-    loss[0] = sums / (2.0 * total) + 0.5 * o.l2 * penalty
+    loss[0] = sums / (2.0 * total)
+    if o.l2 > 0:  # (0 * inf is NaN: coefficients beyond 1e154 are no penalty without one)
+        loss[0] += 0.5 * o.l2 * penalty
     ratio[0] = sqrt(sq) / max(threshold, TINY)
     if not loss[0] <= HUGE:
         return DIVERGED
@@ -1349,23 +1351,23 @@ cdef ManySlot _slot(double[:, :, ::1] gram, double[:, ::1] mean, double[:, ::1] 
     return s
 
 
-def fit_many(data, options, scratch, result, Py_ssize_t per_chunk, Py_ssize_t first_chunk,
-             Py_ssize_t last_chunk):
-    """Fit the problems of chunks [first_chunk, last_chunk) of data (_layout.ManyData),
-    per_chunk problems each, into result (_layout.ManyResult), chunk c in slot c of
-    the _layout.ManyScratch, without the GIL: the backend runs ranges of chunks in
+def fit_many(data, options, scratch, result, Py_ssize_t first, Py_ssize_t last,
+             Py_ssize_t slot):
+    """Fit problems [first, last) of data (_layout.ManyData) into result
+    (_layout.ManyResult), one after the other, in the scratch's slot (a
+    _layout.ManyScratch), without the GIL: the backend runs ranges of problems in
     threads of its own. The bundles are unpacked here into typed views."""
     if data.X.dtype.itemsize == 4:
         _fit_many[float](data.X, data.Y, data.weights, data, options, scratch, result,
-                         per_chunk, first_chunk, last_chunk)
+                         first, last, slot)
     else:
         _fit_many[double](data.X, data.Y, data.weights, data, options, scratch, result,
-                          per_chunk, first_chunk, last_chunk)
+                          first, last, slot)
 
 
 cdef _fit_many(const floating[:, :] X, const floating[:, :] Y, const floating[::1] weights,
-               data, options, scratch, result, Py_ssize_t per_chunk, Py_ssize_t first_chunk,
-               Py_ssize_t last_chunk):
+               data, options, scratch, result, Py_ssize_t first, Py_ssize_t last,
+               Py_ssize_t slot):
     cdef const int64_t[::1] order = data.order
     cdef const int64_t[::1] offsets = data.offsets
     cdef ManyOptions o = ManyOptions(options.fit_intercept, options.l2, options.tol,
@@ -1379,15 +1381,11 @@ cdef _fit_many(const floating[:, :] X, const floating[:, :] Y, const floating[::
     cdef double[:, ::1] b = result.b
     cdef double[::1] loss = result.loss, ratio = result.ratio
     cdef int64_t[::1] n_iter = result.n_iter, status = result.status
-    cdef Py_ssize_t c, n_problems = offsets.shape[0] - 1
-    cdef Py_ssize_t n_features = X.shape[1]
+    cdef ManySlot s = _slot(gram, mean, inverse, panel, centred, u, grad, direction, unit, q,
+                            norm2, X.shape[1], o.fit_intercept, slot)
     with nogil:
-        for c in range(first_chunk, last_chunk):
-            _fit_problems(X, Y, weights, order, offsets, o,
-                          _slot(gram, mean, inverse, panel, centred, u, grad, direction,
-                                unit, q, norm2, n_features, o.fit_intercept, c),
-                          W, b, loss, n_iter, status, ratio, c * per_chunk,
-                          min((c + 1) * per_chunk, n_problems))
+        _fit_problems(X, Y, weights, order, offsets, o, s, W, b, loss, n_iter, status, ratio,
+                      first, last)
 
 
 # ---------------------------------------------------------------------------------

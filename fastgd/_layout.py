@@ -195,7 +195,7 @@ ManyData = namedtuple("ManyData", "X Y weights order offsets")
 ManyOptions = namedtuple("ManyOptions", "fit_intercept l2 tol max_iter")
 ManyOptions.of = staticmethod(lambda fit_intercept, l2, tol, max_iter: ManyOptions(
     bool(fit_intercept), float(l2), float(tol), int(max_iter)))
-# Per chunk c of problems, float64, with D + K columns [X, Y]: their centred Gram matrix
+# Per slot c (one per thread), float64, with D + K columns [X, Y]: their centred Gram matrix
 # ``gram`` (C, D + K, D + K) (the features' block standardized in place), their means
 # ``mean`` (C, D + K), the features' inverse scales ``inverse`` (C, D), a panel of rows
 # transposed ``panel`` (C, D + K + 1, PANEL) (the weights in its last row) and the same

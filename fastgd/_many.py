@@ -21,6 +21,7 @@ import numpy as np
 
 from . import _layout, _steps
 from ._diagnostics import ConvergenceWarning
+from ._fit import SEGMENT_WORK, UPDATE_OVERHEAD
 from ._spec import FitSpec
 from ._validation import (
     CopyWarning,
@@ -260,19 +261,36 @@ def _group_rows(groups, n_rows):
     if groups.shape != (n_rows,):
         raise ValueError(f"groups must have shape ({n_rows},), one label per row of X; got "
                          f"shape {groups.shape}.")
+    if groups.dtype.kind == "O" and _has_missing(groups):  # (before np.unique sorts them)
+        raise ValueError("groups contains NaN (or NaT, or None): every row needs the label "
+                         "of its problem.")
     try:
         labels, inverse = np.unique(groups, return_inverse=True)
     except TypeError as exc:
         raise TypeError(f"groups must hold sortable labels (numbers or strings): {exc}") \
             from None
-    if labels.dtype.kind in "fc" and np.isnan(labels).any():
-        raise ValueError("groups contains NaN: every row needs the label of its problem.")
+    if _has_missing(labels):
+        raise ValueError("groups contains NaN (or NaT, or None): every row needs the label "
+                         "of its problem.")
     inverse = inverse.reshape(-1)
     offsets = np.zeros(len(labels) + 1, dtype=np.int64)
     np.cumsum(np.bincount(inverse, minlength=len(labels)), out=offsets[1:])
     if np.all(inverse[1:] >= inverse[:-1]):
         return labels, np.empty(0, dtype=np.int64), offsets
     return labels, np.argsort(inverse, kind="stable").astype(np.int64), offsets
+
+
+def _has_missing(labels):
+    """Whether the labels hold a missing value, which np.unique neither sorts nor merges
+    consistently (NaN in an object array)."""
+    if labels.dtype.kind in "fc":
+        return bool(np.isnan(labels).any())
+    if labels.dtype.kind in "mM":
+        return bool(np.isnat(labels).any())
+    if labels.dtype.kind == "O":
+        return any(label is None or (isinstance(label, float) and label != label)
+                   for label in labels)
+    return False
 
 
 def _empty_result(problems):
@@ -289,10 +307,27 @@ def _fit_batched(problems, settings, fit_options):
     result = _empty_result(problems)
     options = _layout.ManyOptions.of(settings.fit_intercept, settings.l2, settings.tol,
                                      settings.max_iter)
-    settings.backend.fit_many(problems.data, options, result, settings.n_threads)
+    for first, last in _segments(problems.data, settings.max_iter):
+        settings.backend.fit_many(problems.data, options, result, first, last,
+                                  settings.n_threads)
     refit = np.flatnonzero((result.status == _layout.UNCERTIFIED)
                            | (result.status == _layout.DIVERGED))
     return _fit_each(problems, refit, settings, fit_options, result)
+
+
+def _segments(data, max_iter):
+    """Ranges of problems of about SEGMENT_WORK multiply-adds each (_fit's unit of work
+    between two returns to Python), so that Ctrl-C acts within a fraction of a second:
+    a problem of n rows costs about n (D + K)^2 for its Gram matrix and its
+    certificate, and up to (D + 1)^2 K per CG iteration (D + 1 iterations, typically)."""
+    n_features, n_targets = data.X.shape[1], data.Y.shape[1]
+    rows = np.diff(data.offsets)
+    iterations = min(max_iter, 2 * (n_features + 1))
+    work = np.cumsum(rows * (n_features + n_targets) ** 2
+                     + iterations * (n_features + 1) ** 2 * n_targets + UPDATE_OVERHEAD)
+    bounds = np.searchsorted(work, np.arange(SEGMENT_WORK, work[-1], SEGMENT_WORK))
+    edges = [0, *(int(b) + 1 for b in bounds), len(rows)]
+    return [(lo, hi) for lo, hi in zip(edges, edges[1:]) if hi > lo]
 
 
 def _fit_each(problems, which, settings, fit_options, result):
@@ -302,11 +337,14 @@ def _fit_each(problems, which, settings, fit_options, result):
     data = problems.data
     for g in which:
         rows = problems.rows(g)
+        # One problem's rows, contiguous (a slice of a Fortran-ordered X is not): a copy
+        # of one small problem, not of the caller's array.
+        X, Y = np.ascontiguousarray(data.X[rows]), data.Y[rows]
         weights = None if problems.weights is None else problems.weights[rows]
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)  # fit_many warns once
-                one = fit(data.X[rows], data.Y[rows], sample_weight=weights, **fit_options)
+                one = fit(X, Y, sample_weight=weights, **fit_options)
         except (ValueError, FloatingPointError) as exc:
             raise type(exc)(f"problem {problems.labels[g].item()!r} of fit_many: {exc}") \
                 from exc
@@ -314,7 +352,7 @@ def _fit_each(problems, which, settings, fit_options, result):
         result.b[g] = one.intercept
         result.n_iter[g] = one.n_iter
         result.status[g] = _layout.CONVERGED if one.converged else _layout.MAX_ITER
-        result.loss[g] = _objective(one, data.X[rows], data.Y[rows], weights, settings)
+        result.loss[g] = _objective(one, X, Y, weights, settings)
     return result
 
 
@@ -326,4 +364,6 @@ def _objective(one, X, Y, weights, settings):
     b = np.asarray(one.intercept, dtype=np.float64).reshape(Y.shape[1])
     loss = gradient(X.astype(np.float64), Y.astype(np.float64), W, b, backend="numpy",
                     sample_weight=weights)[2]
+    if settings.l1 == 0 and settings.l2 == 0:
+        return loss  # (0 * inf is NaN: coefficients beyond 1e154 are not a penalty)
     return loss + _steps.penalty(W, settings.l1, settings.l2, X.shape[1])

@@ -1167,7 +1167,9 @@ def _certify_problem(data, lo, hi, o, total, c, s, g, out, status, threshold):
             g_u = (s.grad[c, k, j] / total + o.l2 * w - g_b * s.mean[c, j]) * s.inverse[c, j]
             sq += g_u * g_u
         sq += g_b * g_b
-    out.loss[g] = loss / (2.0 * total) + 0.5 * o.l2 * penalty
+    out.loss[g] = loss / (2.0 * total)
+    if o.l2 > 0:  # (0 * inf is NaN: coefficients beyond 1e154 are no penalty without one)
+        out.loss[g] += 0.5 * o.l2 * penalty
     out.ratio[g] = np.sqrt(sq) / max(threshold, _TINY)
     if not out.loss[g] <= _HUGE:
         status = DIVERGED
@@ -1178,7 +1180,7 @@ def _certify_problem(data, lo, hi, o, total, c, s, g, out, status, threshold):
 
 @_kernel
 def _fit_problems(data, o, s, out, first, last, c):
-    # Problems [first, last), one after the other, in chunk c's scratch.
+    # Problems [first, last), one after the other, in slot c of the scratch.
     n_features, n_targets = data.X.shape[1], data.Y.shape[1]
     n_coords = n_features + 1 if o.fit_intercept else n_features
     for g in range(first, last):
@@ -1193,15 +1195,12 @@ def _fit_problems(data, o, s, out, first, last, c):
 
 
 @_kernel
-def fit_many(data, options, scratch, result, per_chunk, first_chunk, last_chunk):
-    """Fit the problems of chunks [first_chunk, last_chunk) of data (_layout.ManyData),
-    per_chunk problems each, into result (_layout.ManyResult), chunk c in slot c of
-    the _layout.ManyScratch. Serial: the backend runs ranges of chunks in threads of
+def fit_many(data, options, scratch, result, first, last, slot):
+    """Fit problems [first, last) of data (_layout.ManyData) into result
+    (_layout.ManyResult), one after the other, in the scratch's slot (a
+    _layout.ManyScratch). Serial: the backend runs ranges of problems in threads of
     its own (no parallel=True function to compile: that took 10 s of a first call)."""
-    n_problems = data.offsets.shape[0] - 1
-    for c in range(first_chunk, last_chunk):
-        _fit_problems(data, options, scratch, result, c * per_chunk,
-                      min((c + 1) * per_chunk, n_problems), c)
+    _fit_problems(data, options, scratch, result, first, last, slot)
 
 
 def max_threads():

@@ -243,3 +243,45 @@ def test_a_strided_stack_is_copied_with_a_warning():
     with pytest.warns(fastgd.CopyWarning, match="C-contiguous"):
         result = fastgd.fit_many(X, y)
     assert result.coef.shape == (4, 3)
+
+
+@pytest.mark.parametrize("labels", [
+    np.array([1.0, np.nan, 2.0, 1.0] * 5, dtype=object),
+    np.array([1, None, 2, 1] * 5, dtype=object),
+    np.array(["2026-01-01", "NaT", "2026-01-02", "2026-01-01"] * 5, dtype="datetime64[D]"),
+], ids=["object-nan", "object-none", "nat"])
+def test_missing_group_labels_are_refused(labels):
+    X = np.random.default_rng(10).standard_normal((20, 2))
+    with pytest.raises(ValueError, match="groups contains NaN"):
+        fastgd.fit_many(X, np.ones(20), groups=labels)
+
+
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS)
+def test_huge_coefficients_have_a_finite_loss(backend):
+    # |coef| ~ 1e160: coef**2 overflows, and 0 * inf made the unpenalized loss NaN
+    rng = np.random.default_rng(11)
+    X = (rng.standard_normal((2, 20, 3)) + 1) * 1e-100
+    y = np.einsum("gnd,gd->gn", X * 1e100, rng.standard_normal((2, 3))) * 1e60 + 1e60
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = fastgd.fit_many(X, y, backend=backend)
+    assert np.isfinite(result.loss).all() and result.converged.all()
+
+
+def test_the_loop_path_on_fortran_rows_copies_nothing_of_the_callers():
+    X = np.asfortranarray(np.random.default_rng(12).standard_normal((40, 3)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no CopyWarning per problem
+        fastgd.fit_many(X, X.sum(axis=1), groups=np.repeat(np.arange(4), 10), lr=0.1)
+
+
+def test_segments_cover_every_problem_once_in_order():
+    from fastgd import _many
+
+    sizes = np.random.default_rng(13).integers(1, 3000, 400)
+    labels = np.repeat(np.arange(400), sizes)
+    problems = _many.Problems.of(np.zeros((len(labels), 6)), np.zeros(len(labels)), labels,
+                                 None)
+    segments = _many._segments(problems.data, 1000)
+    assert len(segments) > 1 and segments[0][0] == 0 and segments[-1][1] == 400
+    assert all(a[1] == b[0] for a, b in zip(segments, segments[1:]))
