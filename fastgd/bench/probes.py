@@ -66,7 +66,7 @@ rng = np.random.default_rng(0)
 X = np.asarray(rng.standard_normal((int(n), int(d))), order=order)
 y = X @ rng.standard_normal(int(d))
 options = dict(backend=backend, batch_size=batch_size, tol=0, solver="stream", lr=1e-4)
-fastgd.fit(X[:1000].copy(order=order), y[:1000], max_iter=2, **options)  # compile, warm up
+fastgd.fit(X, y, max_iter=1, **options)  # compile every kernel the fit uses, warm up
 print("fitting", flush=True)
 try:
     fastgd.fit(X, y, max_iter=10**6, **options)
