@@ -261,7 +261,7 @@ def _group_rows(groups, n_rows):
     if groups.shape != (n_rows,):
         raise ValueError(f"groups must have shape ({n_rows},), one label per row of X; got "
                          f"shape {groups.shape}.")
-    if groups.dtype.kind == "O" and _has_missing(groups):  # (before np.unique sorts them)
+    if _has_missing(groups):  # (before np.unique, which mis-sorts NaN in object arrays)
         raise ValueError("groups contains NaN (or NaT, or None): every row needs the label "
                          "of its problem.")
     try:
@@ -269,9 +269,6 @@ def _group_rows(groups, n_rows):
     except TypeError as exc:
         raise TypeError(f"groups must hold sortable labels (numbers or strings): {exc}") \
             from None
-    if _has_missing(labels):
-        raise ValueError("groups contains NaN (or NaT, or None): every row needs the label "
-                         "of its problem.")
     inverse = inverse.reshape(-1)
     offsets = np.zeros(len(labels) + 1, dtype=np.int64)
     np.cumsum(np.bincount(inverse, minlength=len(labels)), out=offsets[1:])
