@@ -44,14 +44,14 @@ class ExactProblem:
         if not self.fit_intercept:
             delta = delta[:, :-1]
         g = (A.T @ (s[:, None] * (A @ delta.T))).T / s.sum()
-        return float(np.linalg.norm(self._standardize(g)))
+        return _scaled_norm(self._standardize(g))
 
     def standardized_gradient_norm_at_zero(self):
         """The same at the zero model (its reference in tol's bound)."""
         A, s = self._design()
         Y = self.y.reshape(len(self.y), -1)
         g = -(A.T @ (s[:, None] * Y)).T / s.sum()
-        return float(np.linalg.norm(self._standardize(g)))
+        return _scaled_norm(self._standardize(g))
 
     def _design(self):
         n = len(self.X)
@@ -62,7 +62,10 @@ class ExactProblem:
     def _standardize(self, g):
         _, s = self._design()
         mean = (s @ self.X) / s.sum() if self.fit_intercept else np.zeros(self.X.shape[1])
-        scale = np.sqrt((s @ (self.X - mean) ** 2) / s.sum())
+        # each column's spread divided by its largest deviation first: the squares of a
+        # column near 1e-170 or 1e170 would underflow or overflow
+        largest = np.abs(self.X - mean).max(axis=0)
+        scale = largest * np.sqrt((s @ ((self.X - mean) / largest) ** 2) / s.sum())
         g_u = g.copy()
         d = self.X.shape[1]
         if self.fit_intercept:
@@ -72,15 +75,24 @@ class ExactProblem:
         return g_u
 
 
+def _scaled_norm(a):
+    """np.linalg.norm(a), without the underflow of squares near 1e-300."""
+    largest = np.max(np.abs(a))
+    return float(largest * np.linalg.norm(a / largest)) if largest > 0 else 0.0
+
+
 def exact_problem(n_samples, n_features, cond, r2=0.9, y_scale=1.0, n_targets=None,
-                  fit_intercept=True, weighted=False, offset=3.0, seed=0):
+                  fit_intercept=True, weighted=False, offset=3.0, seed=0, column_scale=1.0):
     """A problem with the exact least-squares solution (see the module docstring).
 
     ``cond`` is cond(X.T X) (of the centred X with an intercept): singular values
     spread log-uniformly from 1 to ``cond ** -0.5``, in a random orthonormal basis,
     columns then given means of ``offset`` standard deviations (a realistic
     conditioning that centring removes). ``r2`` is R^2 of the exact fit; y is
-    multiplied by ``y_scale`` (so are W*, b* and r).
+    multiplied by ``y_scale`` (so are W*, b* and r). X's columns are then multiplied
+    by ``column_scale`` (a number, or one per column) and W*'s divided by it: the
+    same span, so the same residual r and the same fitted values (``cond`` is then
+    that of the problem before this scaling, which standardized coordinates undo).
     """
     rng = np.random.default_rng(seed)
     k = 1 if n_targets is None else n_targets
@@ -116,6 +128,7 @@ def exact_problem(n_samples, n_features, cond, r2=0.9, y_scale=1.0, n_targets=No
     r *= np.sqrt(signal_var * (1 - r2) / r2 / r_var)
     Y = (signal + r) * y_scale
     W, b = W * y_scale, b * y_scale
+    X, W = X * column_scale, W / column_scale
     if n_targets is None:
         Y, W, b = Y[:, 0], W[0], b[0]
     return ExactProblem(X, Y, W, b, s if weighted else None, fit_intercept, float(cond))

@@ -163,28 +163,38 @@ class StandardizedCoordinates:
             else None
         centred = fit_intercept or intercept_column is not None
 
-        def weighted_sums(function):  # sum_i s_i function(x_i), a block of rows at a time
-            sums = np.zeros(p)
+        def blocks():  # (float64 rows, their weights or None), 2**14 rows at a time
             for start in range(0, n_samples, 1 << 14):
-                values = function(X[start:start + (1 << 14)].astype(np.float64))
-                if weights is not None:
-                    values *= weights[start:start + len(values), None]
-                sums += values.sum(axis=0)
-            return sums
+                yield (X[start:start + (1 << 14)].astype(np.float64),
+                       None if weights is None else weights[start:start + (1 << 14), None])
 
+        # The spread of each feature scaled by a power of two, 2**e >= max |x_j| (exact
+        # to divide by, as LAPACK's dnrm2 scales): the squares of a feature near 1e-160
+        # would underflow to 0, and one near 1e160 overflow, each making it a
+        # "constant" column held at its start, and that fit certified converged.
+        sums, largest = np.zeros(p), np.zeros(p)
+        for block, block_weights in blocks():
+            largest = np.maximum(largest, np.abs(block).max(axis=0, initial=0.0))
+            if centred and ones is None:
+                sums += (block if block_weights is None else block * block_weights).sum(axis=0)
+        unit = np.ldexp(1.0, np.frexp(np.where(np.isfinite(largest) & (largest > 0),
+                                               largest, 1.0))[1])
         mean = np.zeros(p)
         if centred and ones is None:
-            mean = weighted_sums(lambda block: block) / total
+            mean = sums / total
         elif centred:  # the projection on the intercept's column
             mean = (ones @ X.astype(np.float64)) / (ones @ ones)
+        spread = np.zeros(p)  # sum_i s_i ((x_ij - m_j) / unit_j)^2
         if ones is None:
-            spread = weighted_sums(lambda block: (block - mean) ** 2)
+            for block, block_weights in blocks():
+                values = ((block - mean) / unit) ** 2
+                spread += (values if block_weights is None else values * block_weights).sum(axis=0)
         else:
-            spread = np.sum((X.astype(np.float64) - ones[:, None] * mean) ** 2, axis=0)
+            spread = np.sum(((X.astype(np.float64) - ones[:, None] * mean) / unit) ** 2, axis=0)
         # A row of theta: W's p columns, then b (scale 0: held fixed, unless fitted).
         intercept = p if fit_intercept else intercept_column
         full_mean, full_scale = np.zeros(p + 1), np.zeros(p + 1)
-        full_mean[:p], full_scale[:p] = mean, np.sqrt(spread / total)
+        full_mean[:p], full_scale[:p] = mean, unit * np.sqrt(spread / total)
         if intercept is not None:
             full_mean[intercept], full_scale[intercept] = 0.0, 1.0
         return cls(full_mean, full_scale, intercept)

@@ -350,21 +350,28 @@ def gradient(
 # outside, the norm of a reflector is recomputed with a scale (as LAPACK's dnrm2).
 cdef double SAFE_MIN = DBL_MIN / DBL_EPSILON
 cdef double SAFE_MAX = DBL_EPSILON / DBL_MIN
+# fit_many forms its Gram matrix by plain products: a column of X or Y whose largest
+# magnitude is outside (2**-500, 2**500) could underflow to a "constant" column, or overflow.
+# Such a problem goes to fastgd.fit, whose factor and coordinates are scaled.
+cdef double PRODUCT_MIN = 2.0 ** -500
+cdef double PRODUCT_MAX = 2.0 ** 500
 
 
 cdef inline double _reflector_norm(double alpha, const double* v, Py_ssize_t n_rows) noexcept nogil:
-    # NumPy: np.hypot(alpha, np.linalg.norm(v[:n_rows])), 0 when v is zero (nothing
-    # to annihilate), without overflow or underflow.
-    cdef double sq = _dot(v, v, n_rows), total, scale
+    # NumPy: np.hypot(alpha, np.linalg.norm(v[:n_rows])), 0 when v is zero or
+    # negligible beside alpha (nothing to annihilate), without overflow or underflow.
+    # (A column near 1e-170 has squares that underflow to 0: it is zero only if its
+    # largest entry is.)
+    cdef double sq = _dot(v, v, n_rows), total, scale, largest = 0.0
     cdef Py_ssize_t i
-    if sq == 0.0:
-        return 0.0
     total = alpha * alpha + sq
     if SAFE_MIN < total < SAFE_MAX:
-        return sqrt(total)
-    scale = fabs(alpha)
+        return sqrt(total) if sq > 0.0 else 0.0
     for i in range(n_rows):
-        scale = max(scale, fabs(v[i]))
+        largest = max(largest, fabs(v[i]))
+    if largest == 0.0:
+        return 0.0
+    scale = max(fabs(alpha), largest)
     total = (alpha / scale) * (alpha / scale)
     for i in range(n_rows):
         total += (v[i] / scale) * (v[i] / scale)
@@ -971,6 +978,7 @@ cdef struct ManySlot:
     double* unit       # (stride,)
     double* q          # (stride,)
     double* norm2      # (K,)
+    double* largest    # (M,)
 
 
 cdef void _gather_rows(const floating[:, :] X, const floating[:, :] Y,
@@ -1038,6 +1046,17 @@ cdef inline double _add_weighted_sums(ManySlot* s, Py_ssize_t n_rows) noexcept n
     return total
 
 
+cdef inline void _add_largest(ManySlot* s, Py_ssize_t n_rows) noexcept nogil:
+    # NumPy: largest = np.maximum(largest, abs(panel[:-1, :n_rows]).max(axis=1))
+    cdef Py_ssize_t i, j, n = s.panel_rows
+    cdef double top
+    for j in range(s.n_columns):
+        top = s.largest[j]
+        for i in range(n_rows):
+            top = max(top, fabs(s.panel[j * n + i]))
+        s.largest[j] = top
+
+
 cdef inline void _add_gram(ManySlot* s, Py_ssize_t n_rows) noexcept nogil:
     # NumPy: gram += centred[:-1, :n_rows] @ centred[:-1, :n_rows].T, upper triangle
     cdef Py_ssize_t j, l, n = s.panel_rows
@@ -1077,16 +1096,19 @@ cdef double _problem_means(const floating[:, :] X, const floating[:, :] Y,
                            Py_ssize_t lo, Py_ssize_t hi, bint fit_intercept,
                            ManySlot* s) noexcept nogil:
     # NumPy: total = sg.sum(); mean = sg @ [Xg, Yg] / total (zeros without an
-    # intercept). Returns total.
+    # intercept), and the largest magnitude of each column, abs([Xg, Yg]).max(axis=0).
+    # Returns total.
     cdef Py_ssize_t j, first, n_rows
     cdef double total = 0.0
     for j in range(s.n_columns):
         s.mean[j] = 0.0
+        s.largest[j] = 0.0
     first = 0
     while first < hi - lo:  # for first in range(0, hi - lo, panel_rows)
         n_rows = min(s.panel_rows, hi - lo - first)
         _gather_rows(X, Y, weights, order, lo, first, n_rows, s)
         total += _add_weighted_sums(s, n_rows)
+        _add_largest(s, n_rows)
         first += s.panel_rows
     for j in range(s.n_columns):
         s.mean[j] = s.mean[j] / total if fit_intercept else 0.0
@@ -1115,12 +1137,17 @@ cdef void _centred_gram(const floating[:, :] X, const floating[:, :] Y,
             s.gram[l * m + j] = s.gram[j * m + l]
 
 
-cdef inline void _standardize(ManySlot* s, double l2) noexcept nogil:
+cdef inline bint _standardize(ManySlot* s, double l2) noexcept nogil:
     # StandardizedCoordinates: inverse = 1 / std of each feature (0 for a constant
     # one); the Hessian in u, inverse * gram * inverse + l2 diag(inverse**2), and the
-    # cross products inverse * gram[:D, D:], both in place.
+    # cross products inverse * gram[:D, D:], both in place. Returns False if a
+    # column's largest magnitude is outside the range of plain products.
     cdef Py_ssize_t j, l, k, m = s.n_columns
-    cdef double scale
+    cdef double scale, largest
+    cdef bint scalable = True
+    for j in range(m):
+        largest = s.largest[j]
+        scalable &= largest == 0.0 or PRODUCT_MIN < largest < PRODUCT_MAX
     for j in range(s.n_features):
         scale = sqrt(s.gram[j * m + j])
         s.inverse[j] = 1.0 / scale if scale > 0 else 0.0
@@ -1130,6 +1157,7 @@ cdef inline void _standardize(ManySlot* s, double l2) noexcept nogil:
         s.gram[j * m + j] += l2 * s.inverse[j] * s.inverse[j]
         for k in range(s.n_targets):
             s.gram[j * m + s.n_features + k] *= s.inverse[j]
+    return scalable
 
 
 cdef inline void _hessian_product(ManySlot* s) noexcept nogil:
@@ -1311,13 +1339,16 @@ cdef void _fit_problems(const floating[:, :] X, const floating[:, :] Y,
     cdef Py_ssize_t g, lo, hi, iterations
     cdef double total, threshold
     cdef int status
+    cdef bint scalable
     for g in range(first, last):
         lo = offsets[g]
         hi = offsets[g + 1]
         total = _problem_means(X, Y, weights, order, lo, hi, o.fit_intercept, &s)
         _centred_gram(X, Y, weights, order, lo, hi, total, &s)
-        _standardize(&s, o.l2)
+        scalable = _standardize(&s, o.l2)
         status, iterations, threshold = _conjugate_gradients(&s, o.tol, o.max_iter)
+        if not scalable:  # finite, but not to be trusted: _many.py refits it
+            status = UNCERTIFIED
         n_iter[g] = iterations
         status_out[g] = _certify_problem(X, Y, weights, order, lo, hi, o, total, &s,
                                          &W[g, 0, 0], &b[g, 0], &loss[g], &ratio[g],
@@ -1328,7 +1359,7 @@ cdef ManySlot _slot(double[:, :, ::1] gram, double[:, ::1] mean, double[:, ::1] 
                     double[:, :, ::1] panel, double[:, :, ::1] centred, double[:, :, ::1] u,
                     double[:, :, ::1] grad, double[:, :, ::1] direction,
                     double[:, :, ::1] unit, double[:, ::1] q, double[:, ::1] norm2,
-                    Py_ssize_t n_features, bint fit_intercept, Py_ssize_t c) noexcept nogil:
+                    double[:, ::1] largest, Py_ssize_t n_features, bint fit_intercept, Py_ssize_t c) noexcept nogil:
     # Chunk c's slot of the scratch (_layout.ManyScratch), as pointers.
     cdef ManySlot s
     s.n_features = n_features
@@ -1348,6 +1379,7 @@ cdef ManySlot _slot(double[:, :, ::1] gram, double[:, ::1] mean, double[:, ::1] 
     s.unit = &unit[c, 0, 0]
     s.q = &q[c, 0]
     s.norm2 = &norm2[c, 0]
+    s.largest = &largest[c, 0]
     return s
 
 
@@ -1376,13 +1408,13 @@ cdef _fit_many(const floating[:, :] X, const floating[:, :] Y, const floating[::
     cdef double[:, :, ::1] centred = scratch.centred, u = scratch.u, grad = scratch.grad
     cdef double[:, :, ::1] direction = scratch.direction, unit = scratch.unit
     cdef double[:, ::1] mean = scratch.mean, inverse = scratch.inverse, q = scratch.q
-    cdef double[:, ::1] norm2 = scratch.norm2
+    cdef double[:, ::1] norm2 = scratch.norm2, largest = scratch.largest
     cdef double[:, :, ::1] W = result.W
     cdef double[:, ::1] b = result.b
     cdef double[::1] loss = result.loss, ratio = result.ratio
     cdef int64_t[::1] n_iter = result.n_iter, status = result.status
     cdef ManySlot s = _slot(gram, mean, inverse, panel, centred, u, grad, direction, unit, q,
-                            norm2, X.shape[1], o.fit_intercept, slot)
+                            norm2, largest, X.shape[1], o.fit_intercept, slot)
     with nogil:
         _fit_problems(X, Y, weights, order, offsets, o, s, W, b, loss, n_iter, status, ratio,
                       first, last)

@@ -354,6 +354,10 @@ def _gradient_into(X, Y, W, b, weights, total_weight, x_is_f, s):
 # outside, the norm of a reflector is recomputed with a scale (as LAPACK's dnrm2).
 _SAFE_MIN = np.finfo(np.float64).tiny / np.finfo(np.float64).eps
 _SAFE_MAX = 1.0 / _SAFE_MIN
+# fit_many forms its Gram matrix by plain products: a column of X or Y whose largest
+# magnitude is outside (2**-500, 2**500) could underflow to a "constant" column, or overflow.
+# Such a problem goes to fastgd.fit, whose factor and coordinates are scaled.
+_PRODUCT_MIN, _PRODUCT_MAX = 2.0 ** -500, 2.0 ** 500
 
 
 @njit(**_OPTIONS, fastmath={"reassoc"})
@@ -368,16 +372,19 @@ def _dot_panel(panel, c, j, l, n_rows):
 @_inlined_kernel
 def _reflector_norm(alpha, panel, c, j, n_rows):
     # NumPy: np.hypot(alpha, np.linalg.norm(panel[c, j, :n_rows])), 0 when the panel's
-    # part is zero (nothing to annihilate), without overflow or underflow.
+    # part is zero or negligible beside alpha (nothing to annihilate), without overflow
+    # or underflow. (A column near 1e-170 has squares that underflow to 0: it is zero
+    # only if its largest entry is.)
     sq = _dot_panel(panel, c, j, j, n_rows)
-    if sq == 0.0:
-        return 0.0
     total = alpha * alpha + sq
     if _SAFE_MIN < total < _SAFE_MAX:
-        return np.sqrt(total)
-    scale = abs(alpha)
+        return np.sqrt(total) if sq > 0.0 else 0.0
+    largest = 0.0
     for i in range(n_rows):
-        scale = max(scale, abs(panel[c, j, i]))
+        largest = max(largest, abs(panel[c, j, i]))
+    if largest == 0.0:
+        return 0.0
+    scale = max(abs(alpha), largest)
     total = (alpha / scale) ** 2
     for i in range(n_rows):
         total += (panel[c, j, i] / scale) ** 2
@@ -912,16 +919,19 @@ def _gather_problem_rows(data, lo, first, n_rows, c, s):
 @_inlined_kernel
 def _problem_means(data, lo, hi, fit_intercept, c, s):
     # NumPy: total = sg.sum(); mean = sg @ [Xg, Yg] / total (zeros without an
-    # intercept), Xg, Yg, sg the problem's rows and weights. Returns total.
+    # intercept), Xg, Yg, sg the problem's rows and weights, and the largest magnitude
+    # of each column, abs([Xg, Yg]).max(axis=0). Returns total.
     n_columns = data.X.shape[1] + data.Y.shape[1]
     total = 0.0
     for j in range(n_columns):
         s.mean[c, j] = 0.0
+        s.largest[c, j] = 0.0
     panel_rows = s.panel.shape[2]
     for first in range(0, hi - lo, panel_rows):
         n_rows = min(panel_rows, hi - lo - first)
         _gather_problem_rows(data, lo, first, n_rows, c, s)
         total += _add_weighted_sums(s.panel, c, n_columns, n_rows, s.mean)
+        _add_largest(s.panel, c, n_columns, n_rows, s.largest)
     for j in range(n_columns):
         s.mean[c, j] = s.mean[c, j] / total if fit_intercept else 0.0
     return total
@@ -972,6 +982,16 @@ def _add_weighted_sums(panel, c, n_columns, n_rows, sums):
 
 
 @_sum_kernel
+def _add_largest(panel, c, n_columns, n_rows, largest):
+    # NumPy: largest[c] = np.maximum(largest[c], abs(panel[c, :-1, :n_rows]).max(axis=1))
+    for j in range(n_columns):
+        top = largest[c, j]
+        for i in range(n_rows):
+            top = max(top, abs(panel[c, j, i]))
+        largest[c, j] = top
+
+
+@_sum_kernel
 def _add_gram(a, c, n_columns, n_rows, gram):
     # NumPy: gram[c] += a[c, :, :n_rows] @ a[c, :, :n_rows].T, upper triangle
     for j in range(n_columns):
@@ -1015,7 +1035,12 @@ def _standardize(s, c, n_features, n_targets, l2):
     # StandardizedCoordinates: inverse = 1 / std of each feature (0 for a constant
     # one, which keeps its coefficient 0); the Hessian in u, inverse * gram * inverse
     # + l2 diag(inverse**2) (the L2 term of w = inverse * u), and the cross products
-    # inverse * gram[:D, D:], both in place.
+    # inverse * gram[:D, D:], both in place. Returns False if a column's largest
+    # magnitude is outside the range of plain products.
+    scalable = True
+    for j in range(n_features + n_targets):
+        largest = s.largest[c, j]
+        scalable &= largest == 0.0 or _PRODUCT_MIN < largest < _PRODUCT_MAX
     for j in range(n_features):
         scale = np.sqrt(s.gram[c, j, j])
         s.inverse[c, j] = 1.0 / scale if scale > 0 else 0.0
@@ -1025,6 +1050,7 @@ def _standardize(s, c, n_features, n_targets, l2):
         s.gram[c, j, j] += l2 * s.inverse[c, j] * s.inverse[c, j]
         for k in range(n_targets):
             s.gram[c, j, n_features + k] *= s.inverse[c, j]
+    return scalable
 
 
 @_inlined_kernel
@@ -1187,9 +1213,11 @@ def _fit_problems(data, o, s, out, first, last, c):
         lo, hi = data.offsets[g], data.offsets[g + 1]
         total = _problem_means(data, lo, hi, o.fit_intercept, c, s)
         _centred_gram(data, lo, hi, total, c, s)
-        _standardize(s, c, n_features, n_targets, o.l2)
+        scalable = _standardize(s, c, n_features, n_targets, o.l2)
         status, n_iter, threshold = _conjugate_gradients(s, c, n_features, n_targets,
                                                          n_coords, o.tol, o.max_iter)
+        if not scalable:  # finite, but not to be trusted: _many.py refits it
+            status = UNCERTIFIED
         out.n_iter[g] = n_iter
         _certify_problem(data, lo, hi, o, total, c, s, g, out, status, threshold)
 

@@ -66,6 +66,45 @@ def test_default_method_reaches_the_exact_solution(backend, solver, cond, y_scal
                                                                result.intercept) <= 1e-6
 
 
+def scaled_error(problem, coef, intercept, column_scale):
+    """relative_error in the units of the columns before ``column_scale``: a feature
+    at 1e-170 has a coefficient near 1e170, which would hide the others' errors."""
+    got = np.hstack([np.atleast_2d(coef) * column_scale, np.reshape(intercept, (-1, 1))])
+    exact = np.hstack([np.atleast_2d(problem.coef) * column_scale,
+                       np.reshape(problem.intercept, (-1, 1))])
+    return float(np.max(np.abs(got - exact)) / np.max(np.abs(exact)))
+
+
+# One feature, or every feature, at the edges of float64: their squares underflow to
+# 0 or overflow (a column at 1e-170 was once taken for a constant one, given the
+# coefficient 0, and the fit certified converged).
+EXTREME_COLUMNS = [("one", 1e-170), ("one", 1e-300), ("all", 1e-170), ("one", 1e170),
+                   ("all", 1e300)]
+
+
+def extreme_column_scale(which, value, n_features):
+    if which == "all":
+        return np.full(n_features, value)
+    return np.r_[value, np.ones(n_features - 1)]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "K{}-{}-{}".format(
+    v[0] or 1, "b" if v[1] else "nob", "w" if v[2] else "unw"))
+@pytest.mark.parametrize("columns", EXTREME_COLUMNS, ids=lambda c: f"{c[0]}{c[1]:.0e}")
+@pytest.mark.parametrize("solver", ["stream", "gram"])
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS + ("numpy",))
+def test_features_at_the_edges_of_float64_reach_the_exact_solution(backend, solver, columns,
+                                                                    variant):
+    n_targets, fit_intercept, weighted = variant
+    scale = extreme_column_scale(*columns, 6)
+    problem = exact_problem(300, 6, 1e3, n_targets=n_targets, fit_intercept=fit_intercept,
+                            weighted=weighted, seed=4, column_scale=scale)
+    result = _fit(problem, tol=LOOSE_TOL, backend=backend, solver=solver)
+    assert result.converged and result.method == "cg"
+    _assert_certificate_is_honest(problem, result, LOOSE_TOL)
+    assert scaled_error(problem, result.coef, result.intercept, scale) <= 1e-8
+
+
 @pytest.mark.parametrize("cond", CONDS, ids=lambda c: f"cond{c:.0e}")
 @pytest.mark.parametrize("solver", ["stream", "gram"])
 @pytest.mark.parametrize("backend", COMPILED_BACKENDS + ("numpy",))

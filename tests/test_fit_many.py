@@ -15,18 +15,21 @@ from conftest import ALL_BACKENDS, COMPILED_BACKENDS, lstsq
 
 import fastgd
 from benches.exact import exact_problem
+from test_exact import EXTREME_COLUMNS, extreme_column_scale, scaled_error
 
 # (n_targets, fit_intercept, weighted)
 VARIANTS = ((None, True, False), (3, True, False), (None, False, False), (2, True, True))
 VARIANT_IDS = ["K1-b", "K3-b", "K1-nob", "K2-b-w"]
 
 
-def exact_stack(n_problems, n_samples, n_features, conds, variant, y_scale=1.0):
+def exact_stack(n_problems, n_samples, n_features, conds, variant, y_scale=1.0,
+                column_scale=1.0):
     """G exact problems of the same shape, cond cycling through ``conds``."""
     n_targets, fit_intercept, weighted = variant
     problems = [exact_problem(n_samples, n_features, conds[g % len(conds)], r2=0.9,
                               y_scale=y_scale, n_targets=n_targets,
-                              fit_intercept=fit_intercept, weighted=weighted, seed=g)
+                              fit_intercept=fit_intercept, weighted=weighted, seed=g,
+                              column_scale=column_scale)
                 for g in range(n_problems)]
     X = np.stack([p.X for p in problems])
     y = np.stack([p.y for p in problems])
@@ -43,7 +46,8 @@ def fit_each(X, y, sample_weight=None, **options):
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=VARIANT_IDS)
-@pytest.mark.parametrize("y_scale", [1e-100, 1.0, 1e100], ids=lambda s: f"y{s:.0e}")
+@pytest.mark.parametrize("y_scale", [1e-300, 1e-170, 1e-100, 1.0, 1e100],
+                         ids=lambda s: f"y{s:.0e}")
 @pytest.mark.parametrize("backend", ALL_BACKENDS)
 def test_every_problem_reaches_its_exact_solution(backend, y_scale, variant):
     problems, X, y, weights = exact_stack(12, 40, 5, (1e1, 1e3, 1e6), variant, y_scale)
@@ -56,6 +60,19 @@ def test_every_problem_reaches_its_exact_solution(backend, y_scale, variant):
         ratio = (problem.standardized_gradient_norm(result.coef[g], result.intercept[g])
                  / problem.standardized_gradient_norm_at_zero())
         assert ratio <= 1e-10 * 1.01, g
+
+
+@pytest.mark.parametrize("columns", EXTREME_COLUMNS, ids=lambda c: f"{c[0]}{c[1]:.0e}")
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_features_at_the_edges_of_float64_reach_the_exact_solution(backend, columns):
+    """Beyond the range where the kernel's plain products are safe, a problem is
+    refitted by fit (its factor and coordinates scaled): right, and certified."""
+    scale = extreme_column_scale(*columns, 5)
+    problems, X, y, _ = exact_stack(6, 40, 5, (1e1, 1e3), VARIANTS[0], column_scale=scale)
+    result = fastgd.fit_many(X, y, tol=1e-10, backend=backend)
+    assert result.converged.all()
+    for g, problem in enumerate(problems):
+        assert scaled_error(problem, result.coef[g], result.intercept[g], scale) < 1e-7, g
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
