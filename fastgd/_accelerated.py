@@ -127,6 +127,15 @@ class _FullBatchMethod:
         self.optimizer.count_update()
 
 
+def constant_columns(variance, mean, n_rows):
+    """The columns whose variance is within the rounding error of computing it, a
+    constant column's (Chan, Golub & LeVeque's bound, as scikit-learn's
+    StandardScaler): held fixed, not divided by a standard deviation of rounding
+    errors, which made a column of 1s amplify its noise by 1e16 and the fit fail."""
+    eps = np.finfo(np.float64).eps
+    return variance <= n_rows * eps * variance + (n_rows * eps * mean) ** 2
+
+
 class StandardizedCoordinates:
     """The coordinates in which CG iterates: those of the standardized features.
 
@@ -151,11 +160,12 @@ class StandardizedCoordinates:
 
     @classmethod
     @np.errstate(invalid="ignore", over="ignore")  # NaN or inf in X: the API names them
-    def of(cls, X, sample_weight, fit_intercept, intercept_column):
+    def of(cls, X, sample_weight, fit_intercept, intercept_column, n_rows):
         """For the working problem: X (N, p) with an implicit column of ones when
         ``fit_intercept``, or, with ``intercept_column``, X's own column of that index
         standing for it (the Gram solver's compressed problem, rows already
-        weighted). Rows are a block at a time: no N-sized temporary."""
+        weighted). ``n_rows``: the rows of the data (more than the compressed
+        problem's). Rows are a block at a time: no N-sized temporary."""
         n_samples, p = X.shape
         weights = None if intercept_column is not None else sample_weight
         total = n_samples if weights is None else float(np.sum(weights, dtype=np.float64))
@@ -191,10 +201,13 @@ class StandardizedCoordinates:
                 spread += (values if block_weights is None else values * block_weights).sum(axis=0)
         else:
             spread = np.sum(((X.astype(np.float64) - ones[:, None] * mean) / unit) ** 2, axis=0)
+        variance = spread / total  # in units of unit**2
+        if centred:  # a constant column's centred values are the rounding of its mean
+            variance[constant_columns(variance, mean / unit, n_rows)] = 0.0
         # A row of theta: W's p columns, then b (scale 0: held fixed, unless fitted).
         intercept = p if fit_intercept else intercept_column
         full_mean, full_scale = np.zeros(p + 1), np.zeros(p + 1)
-        full_mean[:p], full_scale[:p] = mean, unit * np.sqrt(spread / total)
+        full_mean[:p], full_scale[:p] = mean, unit * np.sqrt(variance)
         if intercept is not None:
             full_mean[intercept], full_scale[intercept] = 0.0, 1.0
         return cls(full_mean, full_scale, intercept)

@@ -369,7 +369,7 @@ cdef inline double _reflector_norm(double alpha, const double* v, Py_ssize_t n_r
         return sqrt(total) if sq > 0.0 else 0.0
     for i in range(n_rows):
         largest = max(largest, fabs(v[i]))
-    if largest == 0.0:
+    if largest == 0.0 and sq == 0.0:  # (a NaN, which max may skip, stays in sq)
         return 0.0
     scale = max(fabs(alpha), largest)
     total = (alpha / scale) * (alpha / scale)
@@ -1137,20 +1137,23 @@ cdef void _centred_gram(const floating[:, :] X, const floating[:, :] Y,
             s.gram[l * m + j] = s.gram[j * m + l]
 
 
-cdef inline bint _standardize(ManySlot* s, double l2) noexcept nogil:
+cdef inline bint _standardize(ManySlot* s, double l2, Py_ssize_t n_rows) noexcept nogil:
     # StandardizedCoordinates: inverse = 1 / std of each feature (0 for a constant
-    # one); the Hessian in u, inverse * gram * inverse + l2 diag(inverse**2), and the
+    # one, _accelerated.constant_columns); the Hessian in u, inverse * gram * inverse + l2 diag(inverse**2), and the
     # cross products inverse * gram[:D, D:], both in place. Returns False if a
     # column's largest magnitude is outside the range of plain products.
     cdef Py_ssize_t j, l, k, m = s.n_columns
-    cdef double scale, largest
+    cdef double variance, bound, largest
+    cdef bint constant
     cdef bint scalable = True
     for j in range(m):
         largest = s.largest[j]
         scalable &= largest == 0.0 or PRODUCT_MIN < largest < PRODUCT_MAX
     for j in range(s.n_features):
-        scale = sqrt(s.gram[j * m + j])
-        s.inverse[j] = 1.0 / scale if scale > 0 else 0.0
+        variance = s.gram[j * m + j]
+        bound = n_rows * DBL_EPSILON * s.mean[j]
+        constant = variance <= n_rows * DBL_EPSILON * variance + bound * bound
+        s.inverse[j] = 0.0 if constant else 1.0 / sqrt(variance)
     for j in range(s.n_features):
         for l in range(s.n_features):
             s.gram[j * m + l] *= s.inverse[j] * s.inverse[l]
@@ -1345,7 +1348,7 @@ cdef void _fit_problems(const floating[:, :] X, const floating[:, :] Y,
         hi = offsets[g + 1]
         total = _problem_means(X, Y, weights, order, lo, hi, o.fit_intercept, &s)
         _centred_gram(X, Y, weights, order, lo, hi, total, &s)
-        scalable = _standardize(&s, o.l2)
+        scalable = _standardize(&s, o.l2, hi - lo)
         status, iterations, threshold = _conjugate_gradients(&s, o.tol, o.max_iter)
         if not scalable:  # finite, but not to be trusted: _many.py refits it
             status = UNCERTIFIED

@@ -56,6 +56,7 @@ from ._layout import (
 
 _TINY = np.finfo(np.float64).tiny
 _HUGE = np.finfo(np.float64).max
+_EPS = np.finfo(np.float64).eps
 # SplitMix64's constants (see _reference.next_random), as uint64 so that Numba's
 # arithmetic on them wraps at 2**64 instead of promoting to float.
 _GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
@@ -382,7 +383,7 @@ def _reflector_norm(alpha, panel, c, j, n_rows):
     largest = 0.0
     for i in range(n_rows):
         largest = max(largest, abs(panel[c, j, i]))
-    if largest == 0.0:
+    if largest == 0.0 and sq == 0.0:  # (a NaN, which max may skip, stays in sq)
         return 0.0
     scale = max(abs(alpha), largest)
     total = (alpha / scale) ** 2
@@ -1031,9 +1032,9 @@ def _add_residual_sums(panel, r, c, n_features, n_rows, grad, k):
 
 
 @_inlined_kernel
-def _standardize(s, c, n_features, n_targets, l2):
+def _standardize(s, c, n_features, n_targets, l2, n_rows):
     # StandardizedCoordinates: inverse = 1 / std of each feature (0 for a constant
-    # one, which keeps its coefficient 0); the Hessian in u, inverse * gram * inverse
+    # one, _accelerated.constant_columns, which keeps its coefficient 0); the Hessian in u, inverse * gram * inverse
     # + l2 diag(inverse**2) (the L2 term of w = inverse * u), and the cross products
     # inverse * gram[:D, D:], both in place. Returns False if a column's largest
     # magnitude is outside the range of plain products.
@@ -1042,8 +1043,9 @@ def _standardize(s, c, n_features, n_targets, l2):
         largest = s.largest[c, j]
         scalable &= largest == 0.0 or _PRODUCT_MIN < largest < _PRODUCT_MAX
     for j in range(n_features):
-        scale = np.sqrt(s.gram[c, j, j])
-        s.inverse[c, j] = 1.0 / scale if scale > 0 else 0.0
+        variance, bound = s.gram[c, j, j], n_rows * _EPS * s.mean[c, j]
+        constant = variance <= n_rows * _EPS * variance + bound * bound
+        s.inverse[c, j] = 0.0 if constant else 1.0 / np.sqrt(variance)
     for j in range(n_features):
         for l in range(n_features):
             s.gram[c, j, l] *= s.inverse[c, j] * s.inverse[c, l]
@@ -1213,7 +1215,7 @@ def _fit_problems(data, o, s, out, first, last, c):
         lo, hi = data.offsets[g], data.offsets[g + 1]
         total = _problem_means(data, lo, hi, o.fit_intercept, c, s)
         _centred_gram(data, lo, hi, total, c, s)
-        scalable = _standardize(s, c, n_features, n_targets, o.l2)
+        scalable = _standardize(s, c, n_features, n_targets, o.l2, hi - lo)
         status, n_iter, threshold = _conjugate_gradients(s, c, n_features, n_targets,
                                                          n_coords, o.tol, o.max_iter)
         if not scalable:  # finite, but not to be trusted: _many.py refits it

@@ -105,6 +105,54 @@ def test_features_at_the_edges_of_float64_reach_the_exact_solution(backend, solv
     assert scaled_error(problem, result.coef, result.intercept, scale) <= 1e-8
 
 
+def with_constant_column(problem, value, position=1):
+    """The problem with a column of ``value`` inserted at ``position``, and its
+    answer: with an intercept the column is in the intercept's span, so the fitted
+    values do not change, and its coefficient is 0 (scikit-learn's convention: a
+    constant feature has no spread to standardize); without one, the column is the
+    intercept, and its coefficient b* / value."""
+    n = len(problem.X)
+    X = np.insert(problem.X, position, np.full(n, value), axis=1)
+    coef = np.insert(np.atleast_2d(problem.coef), position, 0.0, axis=1)
+    if problem.y.ndim == 1:
+        coef = coef[0]
+    return X, coef
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0, 3.7, 0.1, -2.5e6])
+@pytest.mark.parametrize("variant", VARIANTS[:2] + VARIANTS[3:],
+                         ids=["K1-b-unw", "K3-b-unw", "K2-b-w"])
+@pytest.mark.parametrize("solver", ["stream", "gram"])
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS + ("numpy",))
+def test_a_constant_column_with_an_intercept_gets_coefficient_zero(backend, solver, variant,
+                                                                   value):
+    """A column of 1s beside the intercept made the fit fail (its centred values,
+    the rounding of its mean, were divided by their own tiny spread: coefficients of
+    1e15, converged=False)."""
+    n_targets, fit_intercept, weighted = variant
+    problem = exact_problem(300, 5, 1e3, n_targets=n_targets, weighted=weighted, seed=5)
+    X, coef = with_constant_column(problem, value)
+    result = fastgd.fit(X, problem.y, sample_weight=problem.sample_weight, tol=LOOSE_TOL,
+                        backend=backend, solver=solver)
+    assert result.converged
+    assert np.all(np.atleast_2d(result.coef)[:, 1] == 0.0)
+    exact = np.hstack([np.atleast_2d(coef), np.reshape(problem.intercept, (-1, 1))])
+    got = np.hstack([np.atleast_2d(result.coef), np.reshape(result.intercept, (-1, 1))])
+    assert np.max(np.abs(got - exact)) <= 1e-8 * np.max(np.abs(exact))
+
+
+@pytest.mark.parametrize("solver", ["stream", "gram"])
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS + ("numpy",))
+def test_without_an_intercept_a_constant_column_is_one(backend, solver):
+    problem = exact_problem(300, 5, 1e3, n_targets=2, seed=6)
+    X, _ = with_constant_column(problem, 4.0, position=5)
+    result = fastgd.fit(X, problem.y, fit_intercept=False, tol=LOOSE_TOL, backend=backend,
+                        solver=solver)
+    exact = np.hstack([problem.coef, problem.intercept[:, None] / 4.0])
+    assert result.converged
+    assert np.max(np.abs(result.coef - exact)) <= 1e-8 * np.max(np.abs(exact))
+
+
 @pytest.mark.parametrize("cond", CONDS, ids=lambda c: f"cond{c:.0e}")
 @pytest.mark.parametrize("solver", ["stream", "gram"])
 @pytest.mark.parametrize("backend", COMPILED_BACKENDS + ("numpy",))

@@ -75,6 +75,18 @@ def test_features_at_the_edges_of_float64_reach_the_exact_solution(backend, colu
         assert scaled_error(problem, result.coef[g], result.intercept[g], scale) < 1e-7, g
 
 
+@pytest.mark.parametrize("value", [0.0, 1.0, 3.7, 0.1, -2.5e6])
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_a_constant_column_with_an_intercept_gets_coefficient_zero(backend, value):
+    problems, X, y, weights = exact_stack(8, 40, 4, (1e1, 1e3), VARIANTS[3])
+    X = np.insert(X, 1, value, axis=2)
+    result = fastgd.fit_many(X, y, sample_weight=weights, tol=1e-10, backend=backend)
+    assert result.converged.all() and np.all(result.coef[:, :, 1] == 0.0)
+    for g, problem in enumerate(problems):
+        assert problem.relative_error(np.delete(result.coef[g], 1, axis=1),
+                                      result.intercept[g]) < 1e-7, g
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("options", [{}, {"penalty": "l2", "alpha": 0.3},
                                      {"fit_intercept": False}, {"max_iter": 3, "tol": 0.0}],
