@@ -65,6 +65,7 @@ cdef int MAX_ITER = _layout.MAX_ITER
 cdef int CONVERGED = _layout.CONVERGED
 cdef int DIVERGED = _layout.DIVERGED
 cdef int UNCERTIFIED = _layout.UNCERTIFIED
+cdef int ROUNDED = _layout.ROUNDED
 cdef int MAX_CHECKS = _layout.MAX_CHECKS
 cdef double DIVERGENCE_FACTOR = _layout.DIVERGENCE_FACTOR
 cdef double TINY = DBL_MIN  # np.finfo(np.float64).tiny
@@ -1328,7 +1329,7 @@ cdef int _certify_problem(const floating[:, :] X, const floating[:, :] Y,
     if not loss[0] <= HUGE:
         return DIVERGED
     if status == CONVERGED and ratio[0] > 1.0:
-        return UNCERTIFIED
+        return ROUNDED if sizeof(floating) == 4 else UNCERTIFIED
     return status
 
 

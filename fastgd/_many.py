@@ -146,21 +146,39 @@ def fit_many(X, y, groups=None, *, sample_weight=None, **fit_options):
     problems = Problems.of(X, y, groups, sample_weight)
     backend = settings.backend
     if _batchable(settings) and hasattr(backend, "fit_many"):
-        result = _fit_batched(problems, settings, fit_options)
+        result, fit_said = _fit_batched(problems, settings, fit_options)
     else:
-        result = _fit_each(problems, range(problems.n_problems), settings, fit_options,
-                           _empty_result(problems))
-    not_converged = np.flatnonzero(result.status != _layout.CONVERGED)
-    if len(not_converged) and settings.tol > 0:
-        labels = ", ".join(repr(problems.labels[g].item()) for g in not_converged[:5])
-        more = ", ..." if len(not_converged) > 5 else ""
-        warnings.warn(
-            f"{len(not_converged)} of {problems.n_problems} problems did not converge "
-            f"within max_iter={settings.max_iter} to tol={settings.tol} (groups {labels}"
-            f"{more}; FitManyResult.converged says which). Increase max_iter or tol, or "
-            f"fit one of them with fastgd.fit to see why.",
-            ConvergenceWarning, stacklevel=user_stacklevel())
+        result, fit_said = _fit_each(problems, range(problems.n_problems), settings,
+                                     fit_options, _empty_result(problems))
+    if settings.tol > 0:
+        _warn_not_converged(problems, result, settings, fit_said)
     return problems.shaped(result, backend.name)
+
+
+def _warn_not_converged(problems, result, settings, fit_said):
+    """One ConvergenceWarning: how many problems missed tol, which, and why
+    (``fit_said``: None, or the label of a problem fastgd.fit fitted and the
+    ConvergenceWarning it gave)."""
+    rounded = result.status == _layout.ROUNDED
+    missed = np.flatnonzero(result.status != _layout.CONVERGED)
+    if not len(missed):
+        return
+    labels = ", ".join(repr(problems.labels[g].item()) for g in missed[:5])
+    more = ", ..." if len(missed) > 5 else ""
+    if rounded.any():
+        why = (f"{int(rounded.sum())} of them met tol in float64 arithmetic, but not at "
+               f"their coefficients rounded to float32: tol is below what float32 "
+               f"coefficients can meet on these problems. Use a larger tol (float32 "
+               f"certifies about 1e-6), or float64 X.")
+    elif fit_said is not None:
+        why = f"fastgd.fit said of problem {fit_said[0]!r}: {fit_said[1]}"
+    else:
+        why = "Increase max_iter or tol, or fit one of them with fastgd.fit to see why."
+    warnings.warn(
+        f"{len(missed)} of {problems.n_problems} problems did not converge within "
+        f"max_iter={settings.max_iter} to tol={settings.tol} (groups {labels}{more}; "
+        f"FitManyResult.converged says which). {why}",
+        ConvergenceWarning, stacklevel=user_stacklevel())
 
 
 def _batchable(settings):
@@ -182,6 +200,7 @@ class Problems:
     weights: object  # the (n_rows,) weights or None
     labels: np.ndarray
     y_is_1d: bool
+    n_samples: int  # the rows of each problem of a stacked X; 0 with groups
 
     @property
     def n_problems(self):
@@ -199,8 +218,9 @@ class Problems:
             weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
             labels, order, offsets = _group_rows(groups, X.shape[0])
         kernel_weights = np.empty(0, dtype=X.dtype) if weights is None else weights
+        n_samples = 0 if groups is not None else int(offsets[1])
         return cls(_layout.ManyData(X, Y, kernel_weights, order, offsets), weights, labels,
-                   y_is_1d)
+                   y_is_1d, n_samples)
 
     def rows(self, g):
         """The indices (or slice) of problem g's rows."""
@@ -235,6 +255,8 @@ def _stacked(X, y, sample_weight):
             CopyWarning, stacklevel=user_stacklevel())
         X = np.ascontiguousarray(X)
     rows, _ = check_X(X.reshape(n_problems * n_samples, n_features))
+    if y is None:
+        raise TypeError("y is None; fastgd needs the targets of a supervised fit.")
     y = np.asarray(y)
     if y.ndim not in (2, 3) or y.shape[:2] != (n_problems, n_samples):
         raise ValueError(
@@ -300,7 +322,9 @@ def _empty_result(problems):
 
 
 def _fit_batched(problems, settings, fit_options):
-    """The compiled batch, then fastgd.fit on the problems it could not certify."""
+    """The compiled batch, then fastgd.fit on the problems it could not certify (not
+    those of float32 data it solved in float64: fit would round them the same).
+    Returns ``(result, fit_said)`` as _fit_each."""
     result = _empty_result(problems)
     options = _layout.ManyOptions.of(settings.fit_intercept, settings.l2, settings.tol,
                                      settings.max_iter)
@@ -328,10 +352,13 @@ def _segments(data, max_iter):
 
 
 def _fit_each(problems, which, settings, fit_options, result):
-    """fastgd.fit on the problems ``which``, one by one, into ``result``."""
+    """fastgd.fit on the problems ``which``, one by one, into ``result``. Returns
+    ``(result, fit_said)``: fit_said is None, or (label, message) of the first
+    ConvergenceWarning fit gave."""
     from ._api import fit
 
     data = problems.data
+    fit_said = None
     for g in which:
         rows = problems.rows(g)
         # One problem's rows, contiguous (a slice of a Fortran-ordered X is not): a copy
@@ -339,18 +366,48 @@ def _fit_each(problems, which, settings, fit_options, result):
         X, Y = np.ascontiguousarray(data.X[rows]), data.Y[rows]
         weights = None if problems.weights is None else problems.weights[rows]
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)  # fit_many warns once
+            with warnings.catch_warnings(record=True) as caught:  # fit_many warns once
+                warnings.simplefilter("always", ConvergenceWarning)
                 one = fit(X, Y, sample_weight=weights, **fit_options)
         except (ValueError, FloatingPointError) as exc:
-            raise type(exc)(f"problem {problems.labels[g].item()!r} of fit_many: {exc}") \
+            message = _non_finite(problems, g) or str(exc)
+            raise type(exc)(f"problem {problems.labels[g].item()!r} of fit_many: {message}") \
                 from exc
+        for warning in caught:
+            if not issubclass(warning.category, ConvergenceWarning):
+                warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                       warning.lineno)
+            elif fit_said is None:
+                fit_said = (problems.labels[g].item(), str(warning.message))
         result.W[g] = one.coef
         result.b[g] = one.intercept
         result.n_iter[g] = one.n_iter
         result.status[g] = _layout.CONVERGED if one.converged else _layout.MAX_ITER
         result.loss[g] = _objective(one, X, Y, weights, settings)
-    return result
+    return result, fit_said
+
+
+def _non_finite(problems, g):
+    """"X contains NaN at index (g, i, j)" for problem g's first non-finite value,
+    at its index in the caller's array (stacked, or of all rows); None if none."""
+    rows = problems.rows(g)
+    arrays = (("X", problems.data.X), ("y", problems.data.Y),
+              ("sample_weight", problems.weights))
+    for name, array in arrays:
+        if array is None:
+            continue
+        bad = np.argwhere(~np.isfinite(array[rows]))
+        if not len(bad):
+            continue
+        i, *rest = (int(n) for n in bad[0])
+        value = array[rows][tuple(bad[0])]
+        row = int(rows.start + i if isinstance(rows, slice) else rows[i])
+        if name == "y" and problems.y_is_1d:
+            rest = []
+        index = (*(divmod(row, problems.n_samples) if problems.n_samples else (row,)), *rest)
+        kind = "NaN" if np.isnan(value) else "inf"
+        return f"{name} contains {kind} at index {index[0] if len(index) == 1 else index}."
+    return None
 
 
 def _objective(one, X, Y, weights, settings):

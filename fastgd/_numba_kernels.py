@@ -51,6 +51,7 @@ from ._layout import (
     MAX_ITER,
     THRESHOLD,
     UNCERTIFIED,
+    ROUNDED,
     T,
 )
 
@@ -1202,7 +1203,7 @@ def _certify_problem(data, lo, hi, o, total, c, s, g, out, status, threshold):
     if not out.loss[g] <= _HUGE:
         status = DIVERGED
     elif status == CONVERGED and out.ratio[g] > 1.0:
-        status = UNCERTIFIED
+        status = ROUNDED if data.X.itemsize == 4 else UNCERTIFIED
     out.status[g] = status
 
 

@@ -233,12 +233,43 @@ def test_unconverged_problems_warn_once_and_say_which():
 
 
 @pytest.mark.parametrize("backend", ALL_BACKENDS)
-def test_a_problem_with_nan_is_named(backend):
+def test_a_problem_with_nan_is_named_at_its_index_in_the_callers_array(backend):
     X = np.random.default_rng(8).standard_normal((3, 10, 2))
     y = np.ones((3, 10))
     X[1, 4, 0] = np.nan
-    with pytest.raises(ValueError, match="problem 1 of fit_many.*X"):
+    with pytest.raises(ValueError, match=r"problem 1 of fit_many: X contains NaN at index "
+                                         r"\(1, 4, 0\)"):
         fastgd.fit_many(X, y, backend=backend)
+    # with groups, the row of the 2-D X (not the row within its problem)
+    X2, y2 = X.reshape(30, 2).copy(), np.ones((30, 2))
+    y2[17, 1] = -np.inf
+    labels = np.arange(30) % 3  # row 17 is row 5 of problem 2
+    with pytest.raises(ValueError, match=r"problem 2 of fit_many: y contains inf at index "
+                                         r"\(17, 1\)"):
+        fastgd.fit_many(X2, y2, groups=labels, backend=backend)
+
+
+def test_float32_below_its_limit_is_reported_not_refitted(monkeypatch):
+    """float32 coefficients cannot meet tol=1e-10: the kernel's float64 solutions are
+    kept (fit would round them the same) and the warning says why, not "increase
+    max_iter"."""
+    problems, X, y, _ = exact_stack(20, 50, 5, (1e1, 1e3), VARIANTS[0])
+    X32, y32 = X.astype(np.float32), y.astype(np.float32)
+    calls = []
+    fit = fastgd._api.fit
+    monkeypatch.setattr(fastgd._api, "fit", lambda *a, **k: calls.append(1) or fit(*a, **k))
+    with pytest.warns(fastgd.ConvergenceWarning, match="rounded to float32"):
+        result = fastgd.fit_many(X32, y32, tol=1e-10)
+    assert not result.converged.any() and not calls
+    for g, problem in enumerate(problems):  # still float32's best
+        assert problem.relative_error(result.coef[g], result.intercept[g]) < 1e-5, g
+
+
+def test_the_warning_says_what_fit_said():
+    X = np.random.default_rng(3).standard_normal((4, 30, 3))
+    with pytest.warns(fastgd.ConvergenceWarning, match="fastgd.fit said of problem 0: "
+                                                       "fastgd.fit did not converge"):
+        fastgd.fit_many(X, X[:, :, 0] + 1, lr=0.01, max_iter=2, tol=1e-9)
 
 
 @pytest.mark.parametrize("call, error, match", [
@@ -257,6 +288,7 @@ def test_a_problem_with_nan_is_named(backend):
     (lambda X, y: fastgd.fit_many(X, y, learning_rate=0.1), TypeError,
      r"unexpected keyword arguments \['learning_rate'\]"),
     (lambda X, y: fastgd.fit_many(X, y, tol=-1), ValueError, "tol"),
+    (lambda X, y: fastgd.fit_many(X, None), TypeError, "y is None"),
     (lambda X, y: fastgd.fit_many(X[:, :0], y[:, :0]), ValueError, "at least one"),
 ])
 def test_bad_arguments_are_named(call, error, match):
