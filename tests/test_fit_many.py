@@ -242,6 +242,7 @@ def test_a_problem_with_nan_is_named_at_its_index_in_the_callers_array(backend):
         fastgd.fit_many(X, y, backend=backend)
     # with groups, the row of the 2-D X (not the row within its problem)
     X2, y2 = X.reshape(30, 2).copy(), np.ones((30, 2))
+    X2[14] = 0.0  # (X[1, 4]: its NaN would be named first)
     y2[17, 1] = -np.inf
     labels = np.arange(30) % 3  # row 17 is row 5 of problem 2
     with pytest.raises(ValueError, match=r"problem 2 of fit_many: y contains inf at index "
