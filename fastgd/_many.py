@@ -418,6 +418,4 @@ def _objective(one, X, Y, weights, settings):
     b = np.asarray(one.intercept, dtype=np.float64).reshape(Y.shape[1])
     loss = gradient(X.astype(np.float64), Y.astype(np.float64), W, b, backend="numpy",
                     sample_weight=weights)[2]
-    if settings.l1 == 0 and settings.l2 == 0:
-        return loss  # (0 * inf is NaN: coefficients beyond 1e154 are not a penalty)
     return loss + _steps.penalty(W, settings.l1, settings.l2, X.shape[1])

@@ -13,7 +13,12 @@ import numpy as np
 def penalty(W, l1, l2, n_penalized):
     """The penalty ``l1 * ||P||_1 + l2 / 2 * ||P||_2^2`` of ``P = W[:, :n_penalized]``."""
     P = W[:, :n_penalized].astype(np.float64)
-    return float(l1 * np.abs(P).sum() + 0.5 * l2 * (P * P).sum())
+    value = 0.0  # a term only when its weight is not 0: 0 * inf would be NaN
+    if l1 != 0:
+        value += l1 * np.abs(P).sum()
+    if l2 != 0:
+        value += 0.5 * l2 * (P * P).sum()
+    return float(value)
 
 
 def prox_l1(W, gradient, lr, l1):

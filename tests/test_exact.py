@@ -101,6 +101,7 @@ def test_features_at_the_edges_of_float64_reach_the_exact_solution(backend, solv
                             weighted=weighted, seed=4, column_scale=scale)
     result = _fit(problem, tol=LOOSE_TOL, backend=backend, solver=solver)
     assert result.converged and result.method == "cg"
+    assert np.isfinite(result.loss_history).all()  # (no 0 * inf penalty near 1e300)
     _assert_certificate_is_honest(problem, result, LOOSE_TOL)
     assert scaled_error(problem, result.coef, result.intercept, scale) <= 1e-8
 
