@@ -339,3 +339,31 @@ def test_compiled_backend_conforms_to_the_reference(name, shape_name, layout, ba
                f"layout={layout}, shape={SHAPES[shape_name]}")
     assert_conforms(got, want, rtol, context)
 
+
+
+# The fused pass takes a tile of 4 rows at a time, each row's dot product in 8
+# lanes (the Cython kernel's _lanes.h): every remainder of N mod 4 (within a block of
+# 256 rows, and after one) and D mod 8, with and without weights, both layouts.
+TILE_SHAPES = [(n, d, k) for n in (4, 5, 6, 7, 259) for d in (1, 7, 8, 9, 17)
+               for k in (None, 3)]
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("layout", ["C", "F"])
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
+@pytest.mark.parametrize("backend", COMPILED)
+def test_gradient_at_every_tile_remainder_conforms(backend, dtype_name, layout, weighted):
+    dtype = DTYPES[dtype_name]
+    for n, d, k in TILE_SHAPES:
+        X, y, W, b = make_problem(n, d, k, dtype=dtype, layout=layout, seed=n * d)
+        W, b = (0.5 * np.asarray(W)).astype(dtype), (0.5 * np.asarray(b)).astype(dtype)
+        weights = np.linspace(0.5, 2.0, n).astype(dtype) if weighted else None
+        want = fastgd.gradient(X, y, W, b, backend="numpy", sample_weight=weights)
+        got = fastgd.gradient(X, y, W, b, backend=backend, sample_weight=weights)
+        rtol = TOLERANCE[dtype]
+        for name, actual, expected in zip(("grad_W", "grad_b", "loss"), got, want):
+            actual, expected = np.asarray(actual), np.asarray(expected)
+            assert actual.dtype == expected.dtype and actual.shape == expected.shape
+            np.testing.assert_allclose(actual, expected, rtol=rtol,
+                                       atol=rtol * np.max(np.abs(expected)),
+                                       err_msg=f"{name}: {backend} {layout} {(n, d, k)}")
