@@ -12,7 +12,7 @@
  * itself, vectorized _dot's loop of 8 scalar sums with interleaving permutes.
  *
  * GCC and Clang vector extensions; any other compiler gets the same sums in plain
- * scalar loops (the same order, so the same bits).
+ * scalar loops (the same order, so the same bits; -DFASTGD_SCALAR_LANES forces them).
  */
 #ifndef FASTGD_LANES_H
 #define FASTGD_LANES_H
@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#if defined(__GNUC__) || defined(__clang__)
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(FASTGD_SCALAR_LANES)
 
 typedef double fastgd_d4 __attribute__((vector_size(32)));
 typedef float fastgd_f8 __attribute__((vector_size(32)));

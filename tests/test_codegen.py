@@ -55,3 +55,68 @@ def test_float32_row_kernel_converts_to_double_once_per_row_at_most():
     # The two factors of the loss term (r_w and r) are converted, possibly in several
     # copies of the row loop that LLVM made (names suffixed .us, .peel).
     assert 1 <= len(set(converted)) <= 2, converted
+
+
+_LANES_PROGRAM = r"""
+#include <stdio.h>
+#include "_lanes.h"
+int main(void) {
+    static double x[4][41], w[41], out[4];
+    static float xf[4][41], wf[41], outf[4];
+    unsigned state = 12345u;
+    for (int j = 0; j < 41; j++) {
+        state = state * 1103515245u + 12345u;
+        w[j] = (double)(state >> 8) / 16777216.0 - 0.5;
+        wf[j] = (float)w[j];
+        for (int r = 0; r < 4; r++) {
+            state = state * 1103515245u + 12345u;
+            x[r][j] = (double)(state >> 8) / 16777216.0 - 0.5;
+            xf[r][j] = (float)x[r][j];
+        }
+    }
+    for (int n = 0; n <= 41; n++) {
+        fastgd_dot4_d(x[0], x[1], x[2], x[3], w, n, out);
+        fastgd_dot4_f(xf[0], xf[1], xf[2], xf[3], wf, n, outf);
+        for (int r = 0; r < 4; r++)
+            printf("%a %a\n", out[r], (double)outf[r]);
+    }
+    return 0;
+}
+"""
+
+
+def test_the_explicit_lanes_sum_in_the_order_of_their_scalar_fallback(tmp_path):
+    """_lanes.h (the Cython kernels' tile): the vector-extension dot products and the
+    plain scalar loops of other compilers give the same bits, for every length
+    (every remainder mod 8), in float64 and float32; and they are dot products."""
+    import pathlib
+    import shutil
+    import subprocess
+    import sysconfig
+
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        pytest.skip("no C compiler")
+    source = tmp_path / "lanes.c"
+    source.write_text(_LANES_PROGRAM)
+    header_dir = pathlib.Path(_numba_kernels.__file__).parent
+    outputs = []
+    for flags in ([], ["-DFASTGD_SCALAR_LANES"]):
+        binary = tmp_path / f"lanes{len(flags)}"
+        subprocess.run([compiler, "-O3", "-march=native", *flags, f"-I{header_dir}",
+                        str(source), "-o", str(binary)], check=True)
+        outputs.append(subprocess.run([str(binary)], check=True, capture_output=True,
+                                      text=True).stdout)
+    assert outputs[0] == outputs[1]
+    values = np.array([[float.fromhex(v) for v in line.split()]
+                       for line in outputs[0].split("\n") if line])
+    state, x, w = 12345, np.zeros((4, 41)), np.zeros(41)
+    for j in range(41):  # the program's generator
+        state = (state * 1103515245 + 12345) % 2**32
+        w[j] = (state >> 8) / 16777216.0 - 0.5
+        for r in range(4):
+            state = (state * 1103515245 + 12345) % 2**32
+            x[r, j] = (state >> 8) / 16777216.0 - 0.5
+    expected = np.array([x[r, :n] @ w[:n] for n in range(42) for r in range(4)])
+    np.testing.assert_allclose(values[:, 0], expected, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(values[:, 1], expected, rtol=0, atol=2e-5)
