@@ -127,13 +127,23 @@ class _FullBatchMethod:
         self.optimizer.count_update()
 
 
-def constant_columns(variance, mean, n_rows):
-    """The columns whose variance is within the rounding error of computing it, a
-    constant column's (Chan, Golub & LeVeque's bound, as scikit-learn's
-    StandardScaler): held fixed, not divided by a standard deviation of rounding
-    errors, which made a column of 1s amplify its noise by 1e16 and the fit fail."""
+def constant_columns(variance, mean, X, sample_weight):
+    """The columns of the data X (rows of weight 0 aside) whose values are all equal:
+    held fixed, not divided by their computed spread, which is the rounding error of
+    their mean (a column of 1s had its noise amplified by 1e16, and the fit failed).
+    Only the columns whose variance is within that rounding error (Chan, Golub &
+    LeVeque's bound, as scikit-learn's StandardScaler uses) are read again; a column
+    that varies, however little beside its mean (timestamps near 1.7e18 a few
+    milliseconds apart), is a feature like any other."""
     eps = np.finfo(np.float64).eps
-    return variance <= n_rows * eps * variance + (n_rows * eps * mean) ** 2
+    n_rows = X.shape[0]
+    suspects = np.flatnonzero(variance <= n_rows * eps * variance + (n_rows * eps * mean) ** 2)
+    rows = slice(None) if sample_weight is None else np.asarray(sample_weight) > 0
+    constant = np.zeros(len(variance), dtype=bool)
+    for j in suspects[suspects < X.shape[1]]:
+        column = X[rows, j]
+        constant[j] = column.size == 0 or column.min() == column.max()
+    return constant
 
 
 class StandardizedCoordinates:
@@ -160,12 +170,12 @@ class StandardizedCoordinates:
 
     @classmethod
     @np.errstate(invalid="ignore", over="ignore")  # NaN or inf in X: the API names them
-    def of(cls, X, sample_weight, fit_intercept, intercept_column, n_rows):
+    def of(cls, X, sample_weight, fit_intercept, intercept_column, data):
         """For the working problem: X (N, p) with an implicit column of ones when
         ``fit_intercept``, or, with ``intercept_column``, X's own column of that index
         standing for it (the Gram solver's compressed problem, rows already
-        weighted). ``n_rows``: the rows of the data (more than the compressed
-        problem's). Rows are a block at a time: no N-sized temporary."""
+        weighted). ``data``: the caller's (a _fit.Data), whose columns say which are
+        constant. Rows are a block at a time: no N-sized temporary."""
         n_samples, p = X.shape
         weights = None if intercept_column is not None else sample_weight
         total = n_samples if weights is None else float(np.sum(weights, dtype=np.float64))
@@ -203,7 +213,7 @@ class StandardizedCoordinates:
             spread = np.sum(((X.astype(np.float64) - ones[:, None] * mean) / unit) ** 2, axis=0)
         variance = spread / total  # in units of unit**2
         if centred:  # a constant column's centred values are the rounding of its mean
-            variance[constant_columns(variance, mean / unit, n_rows)] = 0.0
+            variance[constant_columns(variance, mean / unit, data.X, data.sample_weight)] = 0.0
         # A row of theta: W's p columns, then b (scale 0: held fixed, unless fitted).
         intercept = p if fit_intercept else intercept_column
         full_mean, full_scale = np.zeros(p + 1), np.zeros(p + 1)

@@ -394,7 +394,7 @@ class CompiledBackend:
             np.empty((threads, 1, n_coords)),  # unit
             np.empty((threads, n_coords)),  # q
             np.empty((threads, n_targets)),  # norm2
-            np.empty((threads, n_columns)),  # largest
+            np.empty((threads, 2, n_columns)),  # extremes
         )
         kernel = self.kernels.fit_many  # (Cython's picks its specialization from X's dtype)
         if threads == 1:

@@ -55,7 +55,7 @@ def max_threads():
 
 from libc.stddef cimport ptrdiff_t
 from libc.float cimport DBL_EPSILON, DBL_MAX, DBL_MIN
-from libc.math cimport NAN, fabs, isnan, pow, sqrt
+from libc.math cimport INFINITY, NAN, fabs, isnan, pow, sqrt
 from libc.stdint cimport int64_t, uint64_t
 
 from . import _layout
@@ -1026,7 +1026,7 @@ cdef struct ManySlot:
     double* unit       # (stride,)
     double* q          # (stride,)
     double* norm2      # (K,)
-    double* largest    # (M,)
+    double* extremes   # (2, M): each column's smallest value, then its largest
 
 
 cdef void _gather_rows(const floating[:, :] X, const floating[:, :] Y,
@@ -1094,15 +1094,19 @@ cdef inline double _add_weighted_sums(ManySlot* s, Py_ssize_t n_rows) noexcept n
     return total
 
 
-cdef inline void _add_largest(ManySlot* s, Py_ssize_t n_rows) noexcept nogil:
-    # NumPy: largest = np.maximum(largest, abs(panel[:-1, :n_rows]).max(axis=1))
-    cdef Py_ssize_t i, j, n = s.panel_rows
-    cdef double top
-    for j in range(s.n_columns):
-        top = s.largest[j]
+cdef inline void _add_extremes(ManySlot* s, Py_ssize_t n_rows) noexcept nogil:
+    # NumPy: extremes[0] = np.minimum(extremes[0], panel[:-1, :n_rows].min(axis=1)), and
+    # extremes[1] likewise with the maximum
+    cdef Py_ssize_t i, j, n = s.panel_rows, m = s.n_columns
+    cdef double low, high
+    for j in range(m):
+        low = s.extremes[j]
+        high = s.extremes[m + j]
         for i in range(n_rows):
-            top = max(top, fabs(s.panel[j * n + i]))
-        s.largest[j] = top
+            low = min(low, s.panel[j * n + i])
+            high = max(high, s.panel[j * n + i])
+        s.extremes[j] = low
+        s.extremes[m + j] = high
 
 
 cdef inline void _add_gram(ManySlot* s, Py_ssize_t n_rows) noexcept nogil:
@@ -1144,19 +1148,20 @@ cdef double _problem_means(const floating[:, :] X, const floating[:, :] Y,
                            Py_ssize_t lo, Py_ssize_t hi, bint fit_intercept,
                            ManySlot* s) noexcept nogil:
     # NumPy: total = sg.sum(); mean = sg @ [Xg, Yg] / total (zeros without an
-    # intercept), and the largest magnitude of each column, abs([Xg, Yg]).max(axis=0).
+    # intercept), and the extremes of each column, [Xg, Yg].min(axis=0) and .max(axis=0).
     # Returns total.
     cdef Py_ssize_t j, first, n_rows
     cdef double total = 0.0
     for j in range(s.n_columns):
         s.mean[j] = 0.0
-        s.largest[j] = 0.0
+        s.extremes[j] = INFINITY
+        s.extremes[s.n_columns + j] = -INFINITY
     first = 0
     while first < hi - lo:  # for first in range(0, hi - lo, panel_rows)
         n_rows = min(s.panel_rows, hi - lo - first)
         _gather_rows(X, Y, weights, order, lo, first, n_rows, s)
         total += _add_weighted_sums(s, n_rows)
-        _add_largest(s, n_rows)
+        _add_extremes(s, n_rows)
         first += s.panel_rows
     for j in range(s.n_columns):
         s.mean[j] = s.mean[j] / total if fit_intercept else 0.0
@@ -1187,20 +1192,25 @@ cdef void _centred_gram(const floating[:, :] X, const floating[:, :] Y,
 
 cdef inline bint _standardize(ManySlot* s, double l2, Py_ssize_t n_rows) noexcept nogil:
     # StandardizedCoordinates: inverse = 1 / std of each feature (0 for a constant
-    # one, _accelerated.constant_columns); the Hessian in u, inverse * gram * inverse + l2 diag(inverse**2), and the
-    # cross products inverse * gram[:D, D:], both in place. Returns False if a
-    # column's largest magnitude is outside the range of plain products.
+    # one, whose values are all equal: _accelerated.constant_columns); the Hessian in
+    # u, inverse * gram * inverse + l2 diag(inverse**2), and the cross products
+    # inverse * gram[:D, D:], both in place. Returns False (fastgd.fit is to fit the
+    # problem) if a column's largest magnitude is outside the range of plain products,
+    # or a feature's variance is within the rounding of its mean although its values
+    # differ.
     cdef Py_ssize_t j, l, k, m = s.n_columns
     cdef double variance, bound, largest
-    cdef bint constant
+    cdef bint constant, suspect
     cdef bint scalable = True
     for j in range(m):
-        largest = s.largest[j]
+        largest = max(fabs(s.extremes[j]), fabs(s.extremes[m + j]))
         scalable &= largest == 0.0 or PRODUCT_MIN < largest < PRODUCT_MAX
     for j in range(s.n_features):
         variance = s.gram[j * m + j]
         bound = n_rows * DBL_EPSILON * s.mean[j]
-        constant = variance <= n_rows * DBL_EPSILON * variance + bound * bound
+        suspect = variance <= n_rows * DBL_EPSILON * variance + bound * bound
+        constant = suspect and s.extremes[j] == s.extremes[m + j]
+        scalable &= constant or not suspect
         s.inverse[j] = 0.0 if constant else 1.0 / sqrt(variance)
     for j in range(s.n_features):
         for l in range(s.n_features):
@@ -1410,7 +1420,7 @@ cdef ManySlot _slot(double[:, :, ::1] gram, double[:, ::1] mean, double[:, ::1] 
                     double[:, :, ::1] panel, double[:, :, ::1] centred, double[:, :, ::1] u,
                     double[:, :, ::1] grad, double[:, :, ::1] direction,
                     double[:, :, ::1] unit, double[:, ::1] q, double[:, ::1] norm2,
-                    double[:, ::1] largest, Py_ssize_t n_features, bint fit_intercept, Py_ssize_t c) noexcept nogil:
+                    double[:, :, ::1] extremes, Py_ssize_t n_features, bint fit_intercept, Py_ssize_t c) noexcept nogil:
     # Chunk c's slot of the scratch (_layout.ManyScratch), as pointers.
     cdef ManySlot s
     s.n_features = n_features
@@ -1430,7 +1440,7 @@ cdef ManySlot _slot(double[:, :, ::1] gram, double[:, ::1] mean, double[:, ::1] 
     s.unit = &unit[c, 0, 0]
     s.q = &q[c, 0]
     s.norm2 = &norm2[c, 0]
-    s.largest = &largest[c, 0]
+    s.extremes = &extremes[c, 0, 0]
     return s
 
 
@@ -1459,13 +1469,14 @@ cdef _fit_many(const floating[:, :] X, const floating[:, :] Y, const floating[::
     cdef double[:, :, ::1] centred = scratch.centred, u = scratch.u, grad = scratch.grad
     cdef double[:, :, ::1] direction = scratch.direction, unit = scratch.unit
     cdef double[:, ::1] mean = scratch.mean, inverse = scratch.inverse, q = scratch.q
-    cdef double[:, ::1] norm2 = scratch.norm2, largest = scratch.largest
+    cdef double[:, ::1] norm2 = scratch.norm2
+    cdef double[:, :, ::1] extremes = scratch.extremes
     cdef double[:, :, ::1] W = result.W
     cdef double[:, ::1] b = result.b
     cdef double[::1] loss = result.loss, ratio = result.ratio
     cdef int64_t[::1] n_iter = result.n_iter, status = result.status
     cdef ManySlot s = _slot(gram, mean, inverse, panel, centred, u, grad, direction, unit, q,
-                            norm2, largest, X.shape[1], o.fit_intercept, slot)
+                            norm2, extremes, X.shape[1], o.fit_intercept, slot)
     with nogil:
         _fit_problems(X, Y, weights, order, offsets, o, s, W, b, loss, n_iter, status, ratio,
                       first, last)

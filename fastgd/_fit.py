@@ -420,7 +420,7 @@ def make_stepper(problem, settings, optimizer, options, zero_reference, ref_grad
     if p.method == "cg":
         intercept_column = p.n_features if p.solver == "gram" and p.user_fit_intercept else None
         coordinates = StandardizedCoordinates.of(p.X, p.sample_weight, p.fit_intercept,
-                                                 intercept_column, p.data.X.shape[0])
+                                                 intercept_column, p.data)
         stepper = ConjugateGradient(arrays, p.W, p.b, optimizer, options, coordinates,
                                     zero_reference)
     else:

@@ -206,9 +206,9 @@ ManyOptions.of = staticmethod(lambda fit_intercept, l2, tol, max_iter: ManyOptio
 # centred ``centred`` (C, D + K + 1, PANEL) (the roots of the weights last); CG's point ``u``, gradient ``grad`` and
 # direction ``direction`` (C, K, P), its unit direction ``unit`` (C, 1, P) and Hessian
 # product ``q`` (C, P), per-target squared norms ``norm2`` (C, K); P = D + 1; and the
-# largest magnitude of each column of [X, Y] ``largest`` (C, D + K).
+# smallest and largest value of each column of [X, Y] ``extremes`` (C, 2, D + K).
 ManyScratch = namedtuple(
-    "ManyScratch", "gram mean inverse panel centred u grad direction unit q norm2 largest")
+    "ManyScratch", "gram mean inverse panel centred u grad direction unit q norm2 extremes")
 # Per problem: coefficients W (G, K, D) and intercepts b (G, K) in float64, the objective
 # at them ``loss`` (G,), the iterations ``n_iter`` and the status (G,) int64, and the
 # certificate's gradient norm over tol's bound, ``ratio`` (G,).

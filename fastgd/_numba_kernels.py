@@ -107,6 +107,83 @@ def _dot(x, y):
 
 
 @intrinsic
+def _dot4_lanes(typingctx, X, i, w):
+    """``X[i:i + 4] @ w`` for a 2-D X whose rows have unit element stride and a
+    contiguous w: the Cython kernel's _lanes.h, in LLVM vector types. Each row's 8
+    partial sums (partial sum l takes the elements j = l mod 8 of the first n - n % 8,
+    the rest go to partial sum 0) are the lanes of vectors (8 floats, or 2 x 4
+    doubles), updated by fused multiply-adds, then ((a0 + a1) + (a2 + a3)) + ((a4 +
+    a5) + (a6 + a7)): an order written out, so no compiler choice (vector width,
+    inlining context) changes a bit, and four independent chains. (Numba compiles with
+    LLVM's SLP vectorizer off and reassociating _dot was vectorized differently once
+    inlined elsewhere: explicit lanes are the way to both speed and determinism.)"""
+    if not (isinstance(X, types.Array) and X.ndim == 2 and isinstance(w, types.Array)
+            and w.ndim == 1 and X.dtype == w.dtype and X.dtype in (types.float32, types.float64)
+            and isinstance(i, types.Integer)):
+        return None
+    dtype = X.dtype
+    lanes = 8 if dtype == types.float32 else 4
+    n_vectors = 8 // lanes
+
+    def codegen(context, builder, signature, args):
+        X_arg, i_arg, w_arg = args
+        intp = context.get_value_type(types.intp)
+        ftype = context.get_value_type(dtype)
+        vtype = _ir.VectorType(ftype, lanes)
+        size = context.get_abi_sizeof(ftype)
+        x_arr = context.make_array(signature.args[0])(context, builder, X_arg)
+        w_arr = context.make_array(signature.args[2])(context, builder, w_arg)
+        row = context.cast(builder, i_arg, signature.args[1], types.intp)
+        row_bytes = builder.extract_value(x_arr.strides, 0)
+        n = builder.extract_value(w_arr.shape, 0)
+        byte_ptr = _ir.IntType(8).as_pointer()
+        x_base = builder.bitcast(x_arr.data, byte_ptr)
+        rows = [builder.bitcast(builder.gep(x_base, [builder.mul(builder.add(row, intp(r)), row_bytes)]),
+                                ftype.as_pointer()) for r in range(4)]
+        w_data = w_arr.data
+        n8 = builder.sub(n, builder.srem(n, intp(8)))
+        zero_vector = _ir.Constant(vtype, [0.0] * lanes)
+        acc = [[cgutils.alloca_once_value(builder, zero_vector) for _ in range(n_vectors)]
+               for _ in range(4)]
+
+        suffix = "f32" if dtype == types.float32 else "f64"
+        vector_fma = cgutils.get_or_insert_function(
+            builder.module, _ir.FunctionType(vtype, [vtype] * 3), f"llvm.fma.v{lanes}{suffix}")
+        scalar_fma = cgutils.get_or_insert_function(
+            builder.module, _ir.FunctionType(ftype, [ftype] * 3), f"llvm.fma.{suffix}")
+
+        def load_vector(pointer, offset):
+            address = builder.bitcast(builder.gep(pointer, [offset]), vtype.as_pointer())
+            return builder.load(address, align=size)
+
+        with cgutils.for_range_slice(builder, intp(0), n8, intp(8), intp=intp) as (j, _):
+            for v in range(n_vectors):
+                offset = builder.add(j, intp(v * lanes))
+                w_vector = load_vector(w_data, offset)
+                for r in range(4):
+                    x_vector = load_vector(rows[r], offset)
+                    builder.store(builder.call(vector_fma, [x_vector, w_vector, builder.load(acc[r][v])]),
+                                  acc[r][v])
+        sums = []
+        for r in range(4):
+            partial = [builder.extract_element(builder.load(acc[r][l // lanes]), intp(l % lanes))
+                       for l in range(8)]
+            first = cgutils.alloca_once_value(builder, partial[0])
+            with cgutils.for_range_slice(builder, n8, n, intp(1), intp=intp) as (j, _):
+                x_j = builder.load(builder.gep(rows[r], [j]))
+                w_j = builder.load(builder.gep(w_data, [j]))
+                builder.store(builder.call(scalar_fma, [x_j, w_j, builder.load(first)]), first)
+            partial[0] = builder.load(first)
+            add = builder.fadd
+            sums.append(add(add(add(partial[0], partial[1]), add(partial[2], partial[3])),
+                            add(add(partial[4], partial[5]), add(partial[6], partial[7]))))
+        return context.make_tuple(builder, signature.return_type, sums)
+
+    return types.UniTuple(dtype, 4)(X, i, w), codegen
+
+
+
+@intrinsic
 def _prefetch(typingctx, array, offset):
     """Hint the CPU to load the cache line holding ``array``'s element at ``offset``
     elements from its data pointer (a read, kept briefly): GCC's __builtin_prefetch,
@@ -152,12 +229,41 @@ def _accumulate_block_c(X, Y, W, b, weights, start, stop, c, block_W, block_b):
     #        or 1 when weights is empty)
     #        block_W[c] += S.T @ X[start:stop]; block_b[c] += S.sum(0)
     #        return (S * R).sum()
-    # Row by row: the row of X is read from memory once and reused from L1 for the
-    # residual and the update of every target.
+    # A tile of 4 rows at a time (when X's rows and W are contiguous), then the
+    # block's last rows one by one: the tile's rows are read from memory once and
+    # reused from L1 for the residuals and the update of every target. Their dot
+    # products run in 4 independent chains (_dot4_lanes), and their 4 terms are
+    # added to block_W in one sweep, in the order of the rows.
     n_targets, n_features = W.shape
     weighted = weights.shape[0] > 0
     sq_sum = 0.0
-    for i in range(start, stop):
+    tiled_stop = start
+    if X.strides[1] == X.itemsize and W.strides[1] == W.itemsize:
+        tiled_stop = stop - (stop - start) % 4
+    for i in range(start, tiled_stop, 4):
+        for k in range(n_targets):
+            d0, d1, d2, d3 = _dot4_lanes(X, i, W[k])
+            r0 = (b[k] - Y[i, k]) + d0
+            r1 = (b[k] - Y[i + 1, k]) + d1
+            r2 = (b[k] - Y[i + 2, k]) + d2
+            r3 = (b[k] - Y[i + 3, k]) + d3
+            s0, s1, s2, s3 = r0, r1, r2, r3
+            if weighted:
+                s0, s1 = r0 * weights[i], r1 * weights[i + 1]
+                s2, s3 = r2 * weights[i + 2], r3 * weights[i + 3]
+            # in float64: float32 squares overflow at 1.8e19
+            sq_sum += np.float64(s0) * r0
+            sq_sum += np.float64(s1) * r1
+            sq_sum += np.float64(s2) * r2
+            sq_sum += np.float64(s3) * r3
+            block_b[c, k] += s0
+            block_b[c, k] += s1
+            block_b[c, k] += s2
+            block_b[c, k] += s3
+            for j in range(n_features):
+                block_W[c, k, j] = (((block_W[c, k, j] + s0 * X[i, j]) + s1 * X[i + 1, j])
+                                    + s2 * X[i + 2, j]) + s3 * X[i + 3, j]
+    for i in range(tiled_stop, stop):
         x_row = X[i]
         for k in range(n_targets):
             r = (b[k] - Y[i, k]) + _dot(x_row, W[k])
@@ -921,19 +1027,20 @@ def _gather_problem_rows(data, lo, first, n_rows, c, s):
 @_inlined_kernel
 def _problem_means(data, lo, hi, fit_intercept, c, s):
     # NumPy: total = sg.sum(); mean = sg @ [Xg, Yg] / total (zeros without an
-    # intercept), Xg, Yg, sg the problem's rows and weights, and the largest magnitude
-    # of each column, abs([Xg, Yg]).max(axis=0). Returns total.
+    # intercept), Xg, Yg, sg the problem's rows and weights, and the extremes of each
+    # column, [Xg, Yg].min(axis=0) and .max(axis=0). Returns total.
     n_columns = data.X.shape[1] + data.Y.shape[1]
     total = 0.0
     for j in range(n_columns):
         s.mean[c, j] = 0.0
-        s.largest[c, j] = 0.0
+        s.extremes[c, 0, j] = np.inf
+        s.extremes[c, 1, j] = -np.inf
     panel_rows = s.panel.shape[2]
     for first in range(0, hi - lo, panel_rows):
         n_rows = min(panel_rows, hi - lo - first)
         _gather_problem_rows(data, lo, first, n_rows, c, s)
         total += _add_weighted_sums(s.panel, c, n_columns, n_rows, s.mean)
-        _add_largest(s.panel, c, n_columns, n_rows, s.largest)
+        _add_extremes(s.panel, c, n_columns, n_rows, s.extremes)
     for j in range(n_columns):
         s.mean[c, j] = s.mean[c, j] / total if fit_intercept else 0.0
     return total
@@ -984,13 +1091,15 @@ def _add_weighted_sums(panel, c, n_columns, n_rows, sums):
 
 
 @_sum_kernel
-def _add_largest(panel, c, n_columns, n_rows, largest):
-    # NumPy: largest[c] = np.maximum(largest[c], abs(panel[c, :-1, :n_rows]).max(axis=1))
+def _add_extremes(panel, c, n_columns, n_rows, extremes):
+    # NumPy: extremes[c, 0] = np.minimum(extremes[c, 0], panel[c, :-1, :n_rows].min(axis=1)),
+    # and extremes[c, 1] likewise with the maximum
     for j in range(n_columns):
-        top = largest[c, j]
+        low, high = extremes[c, 0, j], extremes[c, 1, j]
         for i in range(n_rows):
-            top = max(top, abs(panel[c, j, i]))
-        largest[c, j] = top
+            low = min(low, panel[c, j, i])
+            high = max(high, panel[c, j, i])
+        extremes[c, 0, j], extremes[c, 1, j] = low, high
 
 
 @_sum_kernel
@@ -1035,17 +1144,21 @@ def _add_residual_sums(panel, r, c, n_features, n_rows, grad, k):
 @_inlined_kernel
 def _standardize(s, c, n_features, n_targets, l2, n_rows):
     # StandardizedCoordinates: inverse = 1 / std of each feature (0 for a constant
-    # one, _accelerated.constant_columns, which keeps its coefficient 0); the Hessian in u, inverse * gram * inverse
-    # + l2 diag(inverse**2) (the L2 term of w = inverse * u), and the cross products
-    # inverse * gram[:D, D:], both in place. Returns False if a column's largest
-    # magnitude is outside the range of plain products.
+    # one, whose values are all equal: _accelerated.constant_columns); the Hessian in
+    # u, inverse * gram * inverse + l2 diag(inverse**2) (the L2 term of w = inverse *
+    # u), and the cross products inverse * gram[:D, D:], both in place. Returns False
+    # (fastgd.fit is to fit the problem) if a column's largest magnitude is outside the
+    # range of plain products, or a feature's variance is within the rounding of its
+    # mean although its values differ.
     scalable = True
     for j in range(n_features + n_targets):
-        largest = s.largest[c, j]
+        largest = max(abs(s.extremes[c, 0, j]), abs(s.extremes[c, 1, j]))
         scalable &= largest == 0.0 or _PRODUCT_MIN < largest < _PRODUCT_MAX
     for j in range(n_features):
         variance, bound = s.gram[c, j, j], n_rows * _EPS * s.mean[c, j]
-        constant = variance <= n_rows * _EPS * variance + bound * bound
+        suspect = variance <= n_rows * _EPS * variance + bound * bound
+        constant = suspect and s.extremes[c, 0, j] == s.extremes[c, 1, j]
+        scalable &= constant or not suspect
         s.inverse[c, j] = 0.0 if constant else 1.0 / np.sqrt(variance)
     for j in range(n_features):
         for l in range(n_features):

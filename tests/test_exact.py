@@ -142,6 +142,30 @@ def test_a_constant_column_with_an_intercept_gets_coefficient_zero(backend, solv
     assert np.max(np.abs(got - exact)) <= 1e-8 * np.max(np.abs(exact))
 
 
+def timestamps(n_samples, seed=0):
+    """Nanosecond timestamps near 1.7e18 over 20 ms (distinct values, a spread of 6e6
+    beside a mean 3e11 times larger) and a target linear in them."""
+    rng = np.random.default_rng(seed)
+    t = 1.7e18 + rng.uniform(0.0, 2e7, n_samples)
+    return t[:, None], (t - 1.7e18) * 1e-6 + 0.01 * rng.standard_normal(n_samples)
+
+
+@pytest.mark.parametrize("solver", ["stream", "gram"])
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS + ("numpy",))
+def test_a_column_that_varies_little_beside_its_mean_is_fitted(backend, solver):
+    """Its variance is within the worst-case rounding bound of a constant column's,
+    but its values differ: a feature, fitted (it was once given coefficient 0 and the
+    fit certified converged), to what float64 data of 3e11 times their spread hold."""
+    import warnings
+    X, y = timestamps(20_000)
+    centred = X[:, 0] - X[:, 0].mean()
+    slope = (centred @ (y - y.mean())) / (centred @ centred)  # scikit-learn's way
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fastgd.ConvergenceWarning)  # honest, if it is
+        result = fastgd.fit(X, y, backend=backend, solver=solver)
+    assert abs(result.coef[0] - slope) <= 1e-4 * abs(slope)
+
+
 @pytest.mark.parametrize("solver", ["stream", "gram"])
 @pytest.mark.parametrize("backend", COMPILED_BACKENDS + ("numpy",))
 def test_without_an_intercept_a_constant_column_is_one(backend, solver):

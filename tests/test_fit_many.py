@@ -15,7 +15,7 @@ from conftest import ALL_BACKENDS, COMPILED_BACKENDS, lstsq
 
 import fastgd
 from benches.exact import exact_problem
-from test_exact import EXTREME_COLUMNS, extreme_column_scale, scaled_error
+from test_exact import EXTREME_COLUMNS, extreme_column_scale, scaled_error, timestamps
 
 # (n_targets, fit_intercept, weighted)
 VARIANTS = ((None, True, False), (3, True, False), (None, False, False), (2, True, True))
@@ -85,6 +85,19 @@ def test_a_constant_column_with_an_intercept_gets_coefficient_zero(backend, valu
     for g, problem in enumerate(problems):
         assert problem.relative_error(np.delete(result.coef[g], 1, axis=1),
                                       result.intercept[g]) < 1e-7, g
+
+
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS)
+def test_a_column_that_varies_little_beside_its_mean_is_fitted(backend):
+    X, y = zip(*(timestamps(2000, seed=g) for g in range(4)))
+    X, y = np.stack(X), np.stack(y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fastgd.ConvergenceWarning)
+        result = fastgd.fit_many(X, y, backend=backend)
+    for g in range(4):
+        centred = X[g, :, 0] - X[g, :, 0].mean()
+        slope = (centred @ (y[g] - y[g].mean())) / (centred @ centred)
+        assert abs(result.coef[g, 0] - slope) <= 1e-4 * abs(slope), g
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
