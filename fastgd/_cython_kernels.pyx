@@ -157,8 +157,8 @@ cdef inline double _accumulate_block_c(
     #        return (S * R).sum()
     # A tile of 4 rows at a time, then the block's last rows one by one: the tile's
     # rows are read from memory once and reused from L1 for the residuals and the
-    # update of every target. Their dot products run in 4 independent chains
-    # (_dot4), and their 4 terms are added to block_W in one sweep (a quarter of the
+    # update of every target. Their dot products run in 4 independent chains of
+    # vector multiply-adds (_dot4), and their 4 terms are added to block_W in one sweep (a quarter of the
     # loads and stores of block_W), in the order of the rows: the gradient is the
     # row-by-row loop's, bit for bit (the loss too for one target; with several, its
     # sum is taken target by target).
@@ -1359,17 +1359,15 @@ cdef double _residual_sums(const floating[:, :] X, const floating[:, :] Y,
     return sq
 
 
-cdef int _certify_problem(const floating[:, :] X, const floating[:, :] Y,
-                          const floating[::1] weights, const int64_t[::1] order,
-                          Py_ssize_t lo, Py_ssize_t hi, ManyOptions o, double total,
-                          ManySlot* s, double* W, double* b, double* loss, double* ratio,
-                          int status, double threshold) noexcept nogil:
-    # The coefficients into (W, b), and the certificate: the gradient on the problem's
-    # own rows at them, in CG's coordinates (T.T g), over tol's bound (into ratio); the
-    # objective there (into loss). Returns the status.
+cdef (double, double, double) _certificate(
+        const floating[:, :] X, const floating[:, :] Y, const floating[::1] weights,
+        const int64_t[::1] order, Py_ssize_t lo, Py_ssize_t hi, ManyOptions o, double total,
+        ManySlot* s, double* W, double* b) noexcept nogil:
+    # At (W, b): (sg @ r**2, the squared norm of the gradient on the problem's own rows
+    # in CG's coordinates, T.T g with G_W = sums / total + l2 w and g_b, and the
+    # squared norm of W).
     cdef Py_ssize_t j, k, D = s.n_features
     cdef double penalty = 0.0, sq = 0.0, g_b, g_u, w, sums
-    _coefficients(s, W, b, o.fit_intercept, sizeof(floating) == 4)
     sums = _residual_sums(X, Y, weights, order, lo, hi, s, W, b)
     for k in range(s.n_targets):
         g_b = s.grad[k * s.stride + D] / total if o.fit_intercept else 0.0
@@ -1379,6 +1377,23 @@ cdef int _certify_problem(const floating[:, :] X, const floating[:, :] Y,
             g_u = (s.grad[k * s.stride + j] / total + o.l2 * w - g_b * s.mean[j]) * s.inverse[j]
             sq += g_u * g_u
         sq += g_b * g_b
+    return sums, sq, penalty
+
+
+cdef int _certify_problem(const floating[:, :] X, const floating[:, :] Y,
+                          const floating[::1] weights, const int64_t[::1] order,
+                          Py_ssize_t lo, Py_ssize_t hi, ManyOptions o, double total,
+                          ManySlot* s, double* W, double* b, double* loss, double* ratio,
+                          int status, double threshold) noexcept nogil:
+    # The coefficients into (W, b), and the certificate: the gradient on the problem's
+    # own rows at them over tol's bound (into ratio); the objective there (into loss).
+    # Returns the status. For float32 X, a miss at the coefficients rounded to float32
+    # is checked again at the float64 ones: if those meet the bound, the miss is
+    # float32's (ROUNDED); if not, the normal equations' (UNCERTIFIED).
+    cdef double penalty, sq, sums, sq64, unused
+    cdef bint single = sizeof(floating) == 4
+    _coefficients(s, W, b, o.fit_intercept, single)
+    sums, sq, penalty = _certificate(X, Y, weights, order, lo, hi, o, total, s, W, b)
     loss[0] = sums / (2.0 * total)
     if o.l2 > 0:  # (0 * inf is NaN: coefficients beyond 1e154 are no penalty without one)
         loss[0] += 0.5 * o.l2 * penalty
@@ -1386,7 +1401,14 @@ cdef int _certify_problem(const floating[:, :] X, const floating[:, :] Y,
     if not loss[0] <= HUGE:
         return DIVERGED
     if status == CONVERGED and ratio[0] > 1.0:
-        return ROUNDED if sizeof(floating) == 4 else UNCERTIFIED
+        status = UNCERTIFIED
+        if single:
+            _coefficients(s, W, b, o.fit_intercept, False)
+            unused, sq64, unused = _certificate(X, Y, weights, order, lo, hi, o, total, s,
+                                                W, b)
+            if sqrt(sq64) <= threshold:
+                status = ROUNDED
+            _coefficients(s, W, b, o.fit_intercept, True)
     return status
 
 

@@ -7,7 +7,8 @@
  * elements j = l (mod 8) of the first n - n % 8, the rest added to partial sum 0,
  * then ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)). Here the 8 partial sums are
  * the lanes of vectors (one of 8 floats, or two of 4 doubles: 32 bytes each, AVX),
- * and four rows make four independent chains of vector FMAs. One row alone is a
+ * and four rows make four independent chains of vector multiply-adds (not fused: the
+ * kernels are built with -ffp-contract=off, see setup.py). One row alone is a
  * single chain that waits on its own additions at every step; and GCC, left to
  * itself, vectorized _dot's loop of 8 scalar sums with interleaving permutes.
  *

@@ -165,15 +165,21 @@ def _warn_not_converged(problems, result, settings, fit_said):
         return
     labels = ", ".join(repr(problems.labels[g].item()) for g in missed[:5])
     more = ", ..." if len(missed) > 5 else ""
-    if rounded.any():
-        why = (f"{int(rounded.sum())} of them met tol in float64 arithmetic, but not at "
-               f"their coefficients rounded to float32: tol is below what float32 "
-               f"coefficients can meet on these problems. Use a larger tol (float32 "
-               f"certifies about 1e-6), or float64 X.")
-    elif fit_said is not None:
-        why = f"fastgd.fit said of problem {fit_said[0]!r}: {fit_said[1]}"
-    else:
-        why = "Increase max_iter or tol, or fit one of them with fastgd.fit to see why."
+    why = []
+    n_rounded = int(rounded.sum())
+    if n_rounded:
+        why.append(f"{n_rounded} of them met tol at their float64 coefficients, but not at "
+                   f"them rounded to float32: tol is at the limit of what float32 "
+                   f"coefficients can meet on these problems (fastgd.fit's, float32 too, "
+                   f"land inside or outside it by rounding). Use a larger tol, or float64 X.")
+    if len(missed) > n_rounded:
+        others = f"The other {len(missed) - n_rounded}: " if n_rounded else ""
+        if fit_said is not None:
+            why.append(f"{others}fastgd.fit said of problem {fit_said[0]!r}: {fit_said[1]}")
+        else:
+            advice = "increase max_iter or tol, or fit one of them with fastgd.fit to see why."
+            why.append(f"{others}{advice}" if others else advice.capitalize())
+    why = " ".join(why)
     warnings.warn(
         f"{len(missed)} of {problems.n_problems} problems did not converge within "
         f"max_iter={settings.max_iter} to tol={settings.tol} (groups {labels}{more}; "
@@ -323,7 +329,8 @@ def _empty_result(problems):
 
 def _fit_batched(problems, settings, fit_options):
     """The compiled batch, then fastgd.fit on the problems it could not certify (not
-    those of float32 data it solved in float64: fit would round them the same).
+    the ROUNDED ones of float32 data, certified at their float64 coefficients: fit's
+    float32 coefficients are at the same limit).
     Returns ``(result, fit_said)`` as _fit_each."""
     result = _empty_result(problems)
     options = _layout.ManyOptions.of(settings.fit_intercept, settings.l2, settings.tol,

@@ -112,11 +112,11 @@ def _dot4_lanes(typingctx, X, i, w):
     contiguous w: the Cython kernel's _lanes.h, in LLVM vector types. Each row's 8
     partial sums (partial sum l takes the elements j = l mod 8 of the first n - n % 8,
     the rest go to partial sum 0) are the lanes of vectors (8 floats, or 2 x 4
-    doubles), updated by fused multiply-adds, then ((a0 + a1) + (a2 + a3)) + ((a4 +
-    a5) + (a6 + a7)): an order written out, so no compiler choice (vector width,
-    inlining context) changes a bit, and four independent chains. (Numba compiles with
-    LLVM's SLP vectorizer off and reassociating _dot was vectorized differently once
-    inlined elsewhere: explicit lanes are the way to both speed and determinism.)"""
+    doubles), each a multiply then an add (not fused, as the Cython kernels, built
+    with -ffp-contract=off), then ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)):
+    an order written out, so that no compiler choice (vector width, the context it is
+    inlined in) changes a bit, in four independent chains. (Numba compiles with LLVM's
+    SLP vectorizer off, and a loop written with 8 scalar partial sums stays scalar.)"""
     if not (isinstance(X, types.Array) and X.ndim == 2 and isinstance(w, types.Array)
             and w.ndim == 1 and X.dtype == w.dtype and X.dtype in (types.float32, types.float64)
             and isinstance(i, types.Integer)):
@@ -146,12 +146,6 @@ def _dot4_lanes(typingctx, X, i, w):
         acc = [[cgutils.alloca_once_value(builder, zero_vector) for _ in range(n_vectors)]
                for _ in range(4)]
 
-        suffix = "f32" if dtype == types.float32 else "f64"
-        vector_fma = cgutils.get_or_insert_function(
-            builder.module, _ir.FunctionType(vtype, [vtype] * 3), f"llvm.fma.v{lanes}{suffix}")
-        scalar_fma = cgutils.get_or_insert_function(
-            builder.module, _ir.FunctionType(ftype, [ftype] * 3), f"llvm.fma.{suffix}")
-
         def load_vector(pointer, offset):
             address = builder.bitcast(builder.gep(pointer, [offset]), vtype.as_pointer())
             return builder.load(address, align=size)
@@ -162,8 +156,8 @@ def _dot4_lanes(typingctx, X, i, w):
                 w_vector = load_vector(w_data, offset)
                 for r in range(4):
                     x_vector = load_vector(rows[r], offset)
-                    builder.store(builder.call(vector_fma, [x_vector, w_vector, builder.load(acc[r][v])]),
-                                  acc[r][v])
+                    product = builder.fmul(x_vector, w_vector)
+                    builder.store(builder.fadd(builder.load(acc[r][v]), product), acc[r][v])
         sums = []
         for r in range(4):
             partial = [builder.extract_element(builder.load(acc[r][l // lanes]), intp(l % lanes))
@@ -172,7 +166,7 @@ def _dot4_lanes(typingctx, X, i, w):
             with cgutils.for_range_slice(builder, n8, n, intp(1), intp=intp) as (j, _):
                 x_j = builder.load(builder.gep(rows[r], [j]))
                 w_j = builder.load(builder.gep(w_data, [j]))
-                builder.store(builder.call(scalar_fma, [x_j, w_j, builder.load(first)]), first)
+                builder.store(builder.fadd(builder.load(first), builder.fmul(x_j, w_j)), first)
             partial[0] = builder.load(first)
             add = builder.fadd
             sums.append(add(add(add(partial[0], partial[1]), add(partial[2], partial[3])),
@@ -1292,13 +1286,11 @@ def _residual_sums(data, lo, hi, c, s, g, out):
 
 
 @_inlined_kernel
-def _certify_problem(data, lo, hi, o, total, c, s, g, out, status, threshold):
-    # The coefficients into out, and the certificate: the gradient on the problem's own
-    # rows at them (G_W = sums / total + l2 w, g_b), in CG's coordinates (T.T g), over
-    # tol's bound; and the objective there.
+def _certificate(data, lo, hi, o, total, c, s, g, out):
+    # At out's coefficients of problem g: (sg @ r**2, the squared norm of the gradient
+    # on the problem's own rows in CG's coordinates, T.T g with G_W = sums / total +
+    # l2 w and g_b, and the squared norm of W).
     n_features, n_targets = data.X.shape[1], data.Y.shape[1]
-    _coefficients(s, c, g, out, n_features, n_targets, o.fit_intercept,
-                  data.X.itemsize == 4)
     loss = _residual_sums(data, lo, hi, c, s, g, out)
     penalty, sq = 0.0, 0.0
     for k in range(n_targets):
@@ -1309,6 +1301,20 @@ def _certify_problem(data, lo, hi, o, total, c, s, g, out, status, threshold):
             g_u = (s.grad[c, k, j] / total + o.l2 * w - g_b * s.mean[c, j]) * s.inverse[c, j]
             sq += g_u * g_u
         sq += g_b * g_b
+    return loss, sq, penalty
+
+
+@_inlined_kernel
+def _certify_problem(data, lo, hi, o, total, c, s, g, out, status, threshold):
+    # The coefficients into out, and the certificate: the gradient on the problem's own
+    # rows at them, over tol's bound; and the objective there. For float32 X, a miss
+    # at the coefficients rounded to float32 is checked again at the float64 ones: if
+    # those meet the bound, the miss is float32's (ROUNDED: fit would round them the
+    # same); if not, the normal equations' (UNCERTIFIED: fit's QR may do better).
+    n_features, n_targets = data.X.shape[1], data.Y.shape[1]
+    single = data.X.itemsize == 4
+    _coefficients(s, c, g, out, n_features, n_targets, o.fit_intercept, single)
+    loss, sq, penalty = _certificate(data, lo, hi, o, total, c, s, g, out)
     out.loss[g] = loss / (2.0 * total)
     if o.l2 > 0:  # (0 * inf is NaN: coefficients beyond 1e154 are no penalty without one)
         out.loss[g] += 0.5 * o.l2 * penalty
@@ -1316,7 +1322,13 @@ def _certify_problem(data, lo, hi, o, total, c, s, g, out, status, threshold):
     if not out.loss[g] <= _HUGE:
         status = DIVERGED
     elif status == CONVERGED and out.ratio[g] > 1.0:
-        status = ROUNDED if data.X.itemsize == 4 else UNCERTIFIED
+        status = UNCERTIFIED
+        if single:
+            _coefficients(s, c, g, out, n_features, n_targets, o.fit_intercept, False)
+            _, sq64, _ = _certificate(data, lo, hi, o, total, c, s, g, out)
+            if np.sqrt(sq64) <= threshold:
+                status = ROUNDED
+            _coefficients(s, c, g, out, n_features, n_targets, o.fit_intercept, True)
     out.status[g] = status
 
 

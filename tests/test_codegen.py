@@ -104,7 +104,9 @@ def test_the_explicit_lanes_sum_in_the_order_of_their_scalar_fallback(tmp_path):
     outputs = []
     for flags in ([], ["-DFASTGD_SCALAR_LANES"]):
         binary = tmp_path / f"lanes{len(flags)}"
-        subprocess.run([compiler, "-O3", "-march=native", *flags, f"-I{header_dir}",
+        # (setup.py's flags for the kernels: no fused multiply-add)
+        subprocess.run([compiler, "-O3", "-march=native", "-ffp-contract=off", *flags,
+                        f"-I{header_dir}",
                         str(source), "-o", str(binary)], check=True)
         outputs.append(subprocess.run([str(binary)], check=True, capture_output=True,
                                       text=True).stdout)
