@@ -107,77 +107,6 @@ def _dot(x, y):
 
 
 @intrinsic
-def _dot4_lanes(typingctx, X, i, w):
-    """``X[i:i + 4] @ w`` for a 2-D X whose rows have unit element stride and a
-    contiguous w: the Cython kernel's _lanes.h, in LLVM vector types. Each row's 8
-    partial sums (partial sum l takes the elements j = l mod 8 of the first n - n % 8,
-    the rest go to partial sum 0) are the lanes of vectors (8 floats, or 2 x 4
-    doubles), each a multiply then an add (not fused, as the Cython kernels, built
-    with -ffp-contract=off), then ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)):
-    an order written out, so that no compiler choice (vector width, the context it is
-    inlined in) changes a bit, in four independent chains. (Numba compiles with LLVM's
-    SLP vectorizer off, and a loop written with 8 scalar partial sums stays scalar.)"""
-    if not (isinstance(X, types.Array) and X.ndim == 2 and isinstance(w, types.Array)
-            and w.ndim == 1 and X.dtype == w.dtype and X.dtype in (types.float32, types.float64)
-            and isinstance(i, types.Integer)):
-        return None
-    dtype = X.dtype
-    lanes = 8 if dtype == types.float32 else 4
-    n_vectors = 8 // lanes
-
-    def codegen(context, builder, signature, args):
-        X_arg, i_arg, w_arg = args
-        intp = context.get_value_type(types.intp)
-        ftype = context.get_value_type(dtype)
-        vtype = _ir.VectorType(ftype, lanes)
-        size = context.get_abi_sizeof(ftype)
-        x_arr = context.make_array(signature.args[0])(context, builder, X_arg)
-        w_arr = context.make_array(signature.args[2])(context, builder, w_arg)
-        row = context.cast(builder, i_arg, signature.args[1], types.intp)
-        row_bytes = builder.extract_value(x_arr.strides, 0)
-        n = builder.extract_value(w_arr.shape, 0)
-        byte_ptr = _ir.IntType(8).as_pointer()
-        x_base = builder.bitcast(x_arr.data, byte_ptr)
-        rows = [builder.bitcast(builder.gep(x_base, [builder.mul(builder.add(row, intp(r)), row_bytes)]),
-                                ftype.as_pointer()) for r in range(4)]
-        w_data = w_arr.data
-        n8 = builder.sub(n, builder.srem(n, intp(8)))
-        zero_vector = _ir.Constant(vtype, [0.0] * lanes)
-        acc = [[cgutils.alloca_once_value(builder, zero_vector) for _ in range(n_vectors)]
-               for _ in range(4)]
-
-        def load_vector(pointer, offset):
-            address = builder.bitcast(builder.gep(pointer, [offset]), vtype.as_pointer())
-            return builder.load(address, align=size)
-
-        with cgutils.for_range_slice(builder, intp(0), n8, intp(8), intp=intp) as (j, _):
-            for v in range(n_vectors):
-                offset = builder.add(j, intp(v * lanes))
-                w_vector = load_vector(w_data, offset)
-                for r in range(4):
-                    x_vector = load_vector(rows[r], offset)
-                    product = builder.fmul(x_vector, w_vector)
-                    builder.store(builder.fadd(builder.load(acc[r][v]), product), acc[r][v])
-        sums = []
-        for r in range(4):
-            partial = [builder.extract_element(builder.load(acc[r][l // lanes]), intp(l % lanes))
-                       for l in range(8)]
-            first = cgutils.alloca_once_value(builder, partial[0])
-            with cgutils.for_range_slice(builder, n8, n, intp(1), intp=intp) as (j, _):
-                x_j = builder.load(builder.gep(rows[r], [j]))
-                w_j = builder.load(builder.gep(w_data, [j]))
-                builder.store(builder.fadd(builder.load(first), builder.fmul(x_j, w_j)), first)
-            partial[0] = builder.load(first)
-            add = builder.fadd
-            sums.append(add(add(add(partial[0], partial[1]), add(partial[2], partial[3])),
-                            add(add(partial[4], partial[5]), add(partial[6], partial[7]))))
-        return context.make_tuple(builder, signature.return_type, sums)
-
-    return types.UniTuple(dtype, 4)(X, i, w), codegen
-
-
-
-@intrinsic
 def _prefetch(typingctx, array, offset):
     """Hint the CPU to load the cache line holding ``array``'s element at ``offset``
     elements from its data pointer (a read, kept briefly): GCC's __builtin_prefetch,
@@ -223,41 +152,14 @@ def _accumulate_block_c(X, Y, W, b, weights, start, stop, c, block_W, block_b):
     #        or 1 when weights is empty)
     #        block_W[c] += S.T @ X[start:stop]; block_b[c] += S.sum(0)
     #        return (S * R).sum()
-    # A tile of 4 rows at a time (when X's rows and W are contiguous), then the
-    # block's last rows one by one: the tile's rows are read from memory once and
-    # reused from L1 for the residuals and the update of every target. Their dot
-    # products run in 4 independent chains (_dot4_lanes), and their 4 terms are
-    # added to block_W in one sweep, in the order of the rows.
+    # Row by row: the row of X is read from memory once and reused from L1 for the
+    # residual and the update of every target. (A 4-row tile, as the Cython kernel's,
+    # with explicit vector lanes made the kernels that inline this loop take 50-75%
+    # longer to compile: see the README.)
     n_targets, n_features = W.shape
     weighted = weights.shape[0] > 0
     sq_sum = 0.0
-    tiled_stop = start
-    if X.strides[1] == X.itemsize and W.strides[1] == W.itemsize:
-        tiled_stop = stop - (stop - start) % 4
-    for i in range(start, tiled_stop, 4):
-        for k in range(n_targets):
-            d0, d1, d2, d3 = _dot4_lanes(X, i, W[k])
-            r0 = (b[k] - Y[i, k]) + d0
-            r1 = (b[k] - Y[i + 1, k]) + d1
-            r2 = (b[k] - Y[i + 2, k]) + d2
-            r3 = (b[k] - Y[i + 3, k]) + d3
-            s0, s1, s2, s3 = r0, r1, r2, r3
-            if weighted:
-                s0, s1 = r0 * weights[i], r1 * weights[i + 1]
-                s2, s3 = r2 * weights[i + 2], r3 * weights[i + 3]
-            # in float64: float32 squares overflow at 1.8e19
-            sq_sum += np.float64(s0) * r0
-            sq_sum += np.float64(s1) * r1
-            sq_sum += np.float64(s2) * r2
-            sq_sum += np.float64(s3) * r3
-            block_b[c, k] += s0
-            block_b[c, k] += s1
-            block_b[c, k] += s2
-            block_b[c, k] += s3
-            for j in range(n_features):
-                block_W[c, k, j] = (((block_W[c, k, j] + s0 * X[i, j]) + s1 * X[i + 1, j])
-                                    + s2 * X[i + 2, j]) + s3 * X[i + 3, j]
-    for i in range(tiled_stop, stop):
+    for i in range(start, stop):
         x_row = X[i]
         for k in range(n_targets):
             r = (b[k] - Y[i, k]) + _dot(x_row, W[k])
