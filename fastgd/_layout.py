@@ -23,9 +23,9 @@ DIVERGED = 2
 # returned did not, MAX_CHECKS times (the limit of the arithmetic on this data).
 UNCERTIFIED = 3
 MAX_CHECKS = 3
-# ... and by fit_many's kernels, for float32 data: CG met tol in float64, but the
-# certificate at the coefficients rounded to float32 did not (fit would round them
-# the same: a tol below what float32 coefficients can meet, not refitted).
+# ... and by fit_many's kernels, for float32 data: the certificate is met at the
+# float64 coefficients but not at them rounded to float32 (tol at the limit of what
+# float32 coefficients can meet on that problem; kept, not refitted by fit).
 ROUNDED = 4
 
 # A fit is declared diverged as soon as its loss is not finite or exceeds this many

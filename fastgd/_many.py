@@ -403,11 +403,12 @@ def _non_finite(problems, g):
     for name, array in arrays:
         if array is None:
             continue
-        bad = np.argwhere(~np.isfinite(array[rows]))
+        part = array[rows]  # (a copy with groups: gathered once)
+        bad = np.argwhere(~np.isfinite(part))
         if not len(bad):
             continue
         i, *rest = (int(n) for n in bad[0])
-        value = array[rows][tuple(bad[0])]
+        value = part[tuple(bad[0])]
         row = int(rows.start + i if isinstance(rows, slice) else rows[i])
         if name == "y" and problems.y_is_1d:
             rest = []
