@@ -35,10 +35,12 @@ from llvmlite import binding as _llvm
 from llvmlite import ir as _ir
 from numba import get_num_threads, njit, prange, types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.core.imputils import impl_ret_borrowed
+from numba.extending import intrinsic, overload
 
 from . import _layout
 from ._layout import (
+    FitData,
     BATCH,
     CONVERGED,
     DIVERGED,
@@ -129,6 +131,36 @@ def _prefetch(typingctx, array, offset):
     return types.void(array, offset), codegen
 
 
+def _retyping(layout):
+    """An intrinsic that returns its array argument as it is, typed read-only (and
+    with ``layout``, if given: "A", any strides)."""
+    @intrinsic
+    def retype(typingctx, array):
+        if not isinstance(array, types.Array):
+            return None
+        target = array.copy(layout=layout or array.layout, readonly=True)
+
+        def codegen(context, builder, signature, args):
+            # the same struct (an array's data model depends on its ndim alone);
+            # borrowed: a reference more where Numba's runtime counts them
+            return impl_ret_borrowed(context, builder, signature.return_type, args[0])
+
+        return target(array), codegen
+    return retype
+
+
+# Numba compiles a function once per tuple of argument types, and an array's type
+# holds its layout and whether it is writable: the same fit on a read-only X, on a
+# y column of a DataFrame (strided) or a 1-D y (contiguous) compiled three times
+# over, ~2.5 s each. Each entry point below therefore retypes its inputs before
+# the work: X read-only in its own layout (C or F: the loops over a contiguous row
+# or column need it to vectorize), Y and the weights read-only with any strides
+# (read one element at a time). Every call then reaches one compiled body per
+# dtype and layout of X.
+_read_only = _retyping(None)
+_any_strides = _retyping("A")
+
+
 @_inlined_kernel
 def _prefetch_row(X, Y, row):
     # Ask for row `row` of X and Y before it is gathered: the rows of a shuffled epoch
@@ -204,6 +236,37 @@ def _accumulate_block_f(X, Y, W, b, weights, start, stop, c, block_W, block_b, r
     return sq_sum
 
 
+def _accumulate_block(X, Y, W, b, weights, start, stop, c, block_W, block_b, resid, x_is_f):
+    """_accumulate_block_f if X is Fortran-ordered (x_is_f), else _accumulate_block_c:
+    compiled code only (see the overload below)."""
+    raise NotImplementedError("a Numba overload: call it from compiled code")
+
+
+@overload(_accumulate_block, inline="always", jit_options=dict(_OPTIONS, _nrt=False))
+def _accumulate_block_of_layout(X, Y, W, b, weights, start, stop, c, block_W, block_b, resid,
+                                x_is_f):
+    # Picks the loop from X's type, when it is compiled: a kernel compiled for a
+    # C-ordered X holds no Fortran loop, and the other way round (the runtime x_is_f
+    # agrees, as the API gives it: Fortran-ordered and not C-ordered). Both loops
+    # were in every kernel, for ~0.6 s of compilation each. (The Cython kernels test
+    # x_is_f, at no cost: they are compiled ahead of time.)
+    if X.layout == "C":
+        return (lambda X, Y, W, b, weights, start, stop, c, block_W, block_b, resid, x_is_f:
+                _accumulate_block_c(X, Y, W, b, weights, start, stop, c, block_W, block_b))
+    if X.layout == "F":
+        return (lambda X, Y, W, b, weights, start, stop, c, block_W, block_b, resid, x_is_f:
+                _accumulate_block_f(X, Y, W, b, weights, start, stop, c, block_W, block_b,
+                                    resid))
+
+    def either(X, Y, W, b, weights, start, stop, c, block_W, block_b, resid, x_is_f):
+        # (an X of any strides, from a user's own loop: fastgd.kernels)
+        if x_is_f:
+            return _accumulate_block_f(X, Y, W, b, weights, start, stop, c, block_W, block_b,
+                                       resid)
+        return _accumulate_block_c(X, Y, W, b, weights, start, stop, c, block_W, block_b)
+    return either
+
+
 @_kernel
 def _accumulate_chunk(X, Y, W, b, weights, x_is_f, start, stop, c, chunk_W, chunk_b,
                       block_W, block_b, resid):
@@ -226,12 +289,8 @@ def _accumulate_chunk(X, Y, W, b, weights, x_is_f, start, stop, c, chunk_W, chun
             block_b[c, k] = 0.0
             for j in range(n_features):
                 block_W[c, k, j] = 0.0
-        if x_is_f:
-            sq_sum += _accumulate_block_f(X, Y, W, b, weights, block_start, block_stop, c,
-                                          block_W, block_b, resid)
-        else:
-            sq_sum += _accumulate_block_c(X, Y, W, b, weights, block_start, block_stop, c,
-                                          block_W, block_b)
+        sq_sum += _accumulate_block(X, Y, W, b, weights, block_start, block_stop, c, block_W,
+                                    block_b, resid, x_is_f)
         for k in range(n_targets):
             chunk_b[c, k] += block_b[c, k]
             for j in range(n_features):
@@ -246,16 +305,32 @@ def _accumulate_chunks_in_parallel(X, Y, W, b, weights, x_is_f, chunk_rows, chun
     # the only parallel=True function: calling one costs microseconds even when it
     # would not start threads, so the serial path stays outside it.
     n_samples = X.shape[0]
-    for c in prange(chunk_W.shape[0]):
+    for chunk in prange(chunk_W.shape[0]):
+        c = np.int64(chunk)  # (prange's index is unsigned: _accumulate_chunk's int64 c)
         start = c * chunk_rows
         chunk_sq[c] = _accumulate_chunk(
             X, Y, W, b, weights, x_is_f, start, min(start + chunk_rows, n_samples), c,
             chunk_W, chunk_b, block_W, block_b, resid)
 
 
+@_inlined_kernel
+def _retyped_rows(X, Y, weights):
+    # The rows as the kernels behind the entry points take them: read-only, Y and the
+    # weights with any strides (see _retyping).
+    return _read_only(X), _any_strides(Y), _any_strides(weights)
+
+
+@_inlined_kernel
+def _retyped_inputs(X, Y, W, b, weights):
+    # The gradient's inputs as _gradient and _serial_gradient take them.
+    X, Y, weights = _retyped_rows(X, Y, weights)
+    return X, Y, _read_only(W), _read_only(b), weights
+
+
 @_kernel
 def _gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, grad_W,
               grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid):
+    # (X, Y, W, b, weights retyped by _retyped_inputs.)
     # gradient() with the scratch's arrays one by one, in _layout.GradientScratch's
     # order (_gradient_into takes the bundle). The hot path takes
     # arrays, not bundles: each array taken out of a bundle in a function that is not
@@ -273,12 +348,13 @@ def _gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, 
                             grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
 
 
-@_inlined_kernel
+@_kernel
 def _serial_gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, grad_W, grad_b,
                      chunk_W, chunk_b, chunk_sq, block_W, block_b, resid):
     # _gradient's work on one thread, the chunks one after the other: what
     # serial_gradient runs without reaching the parallel loop (which Numba would
     # otherwise compile, 4 s per specialization, in a process that never uses it).
+    # (Inputs retyped by _retyped_inputs.)
     n_samples = X.shape[0]
     for c in range(chunk_W.shape[0]):
         start = c * chunk_rows
@@ -328,6 +404,7 @@ def gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, b
     n_chunks = (X.shape[0] + chunk_rows - 1) // chunk_rows
     grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid = _gradient_views(
         scratch64, scratchx, n_chunks, n_targets, n_features, block_rows)
+    X, Y, W, b, weights = _retyped_inputs(X, Y, W, b, weights)
     return _gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, grad_W,
                      grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
 
@@ -341,6 +418,7 @@ def serial_gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_thr
     n_chunks = (X.shape[0] + chunk_rows - 1) // chunk_rows
     grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid = _gradient_views(
         scratch64, scratchx, n_chunks, n_targets, n_features, block_rows)
+    X, Y, W, b, weights = _retyped_inputs(X, Y, W, b, weights)
     return _serial_gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, grad_W,
                             grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
 
@@ -349,6 +427,7 @@ def serial_gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_thr
 def _gradient_into(X, Y, W, b, weights, total_weight, x_is_f, s):
     # _gradient with the arrays of the GradientScratch s, taken out here: in the
     # caller (fit), into which this is inlined.
+    X, Y, W, b, weights = _retyped_inputs(X, Y, W, b, weights)
     return _gradient(X, Y, W, b, weights, total_weight, x_is_f, s.chunk_rows, s.n_threads,
                      s.grad_W, s.grad_b, s.chunk_W, s.chunk_b, s.chunk_sq, s.block_W,
                      s.block_b, s.resid)
@@ -475,7 +554,8 @@ def _compress_chunk(X, Y, b, weights, fit_intercept, x_is_f, start, stop, c, R, 
 def _compress_chunks_in_parallel(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, R,
                                  panel):
     n_samples = X.shape[0]
-    for c in prange(R.shape[0]):
+    for chunk in prange(R.shape[0]):
+        c = np.int64(chunk)  # (prange's index is unsigned: _compress_chunk's int64 c)
         start = c * chunk_rows
         _compress_chunk(X, Y, b, weights, fit_intercept, x_is_f, start,
                         min(start + chunk_rows, n_samples), c, R, panel)
@@ -492,24 +572,27 @@ def compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, n_threads, R, 
     rows at a time; the chunks' factors are then merged into R[0] in chunk order. So
     the result is the same, bit for bit, for every thread count. Diagonal signs are
     arbitrary (the API makes them non-negative).
+
+    On n_threads > 1 threads (numba.set_num_threads: the backend's _call), and
+    serial_compress on one, so that neither compiles the other's loop.
     """
-    if n_threads > 1:
-        _compress_chunks_in_parallel(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, R,
-                                     panel)
-        _merge_chunk_factors(R, panel)
-    else:
-        _serial_compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, R, panel)
+    X, Y, weights = _retyped_rows(X, Y, weights)
+    _compress_chunks_in_parallel(X, Y, _read_only(b), weights, fit_intercept, x_is_f,
+                                 chunk_rows, R, panel)
+    _merge_chunk_factors(R, panel)
 
 
 @_kernel
 def serial_compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, n_threads, R, panel):
     """compress on one thread (n_threads is 1): a kernel of its own, so that a process
     that compresses on one thread never compiles the parallel loop."""
-    _serial_compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, R, panel)
+    X, Y, weights = _retyped_rows(X, Y, weights)
+    _serial_compress(X, Y, _read_only(b), weights, fit_intercept, x_is_f, chunk_rows, R, panel)
 
 
-@_inlined_kernel
+@_kernel
 def _serial_compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, R, panel):
+    # (Inputs retyped by the entry points.)
     n_samples = X.shape[0]
     for c in range(R.shape[0]):
         start = c * chunk_rows
@@ -518,7 +601,7 @@ def _serial_compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, R, pan
     _merge_chunk_factors(R, panel)
 
 
-@_inlined_kernel
+@_kernel
 def _merge_chunk_factors(R, panel):
     # NumPy: R[0] = qr(vstack([R[0], R[1], ...]), mode="r"): each chunk's factor goes
     # through panel 0 as m more rows, a panel at a time
@@ -530,7 +613,8 @@ def _merge_chunk_factors(R, panel):
             for i in range(n_rows):
                 for l in range(m):
                     panel[0, l, i] = R[c, first + i, l]
-            _reflect_rows(R, panel, 0, n_rows)
+            _reflect_rows(R, panel, np.int64(0), n_rows)  # (int64: a literal 0 would
+            # compile _reflect_rows once more)
 
 
 @_inlined_kernel
@@ -655,12 +739,9 @@ def _block_sums(data, W, b, first, n_rows, in_place, s, batch):
     if not in_place:
         sq_sum = _accumulate_block_c(batch.batch_X, batch.batch_Y, W, b, batch.batch_w, 0,
                                      n_rows, 0, block_W, block_b)
-    elif data.x_is_f:
-        sq_sum = _accumulate_block_f(data.X, data.Y, W, b, data.weights, first, first + n_rows,
-                                     0, block_W, block_b, s.resid)
     else:
-        sq_sum = _accumulate_block_c(data.X, data.Y, W, b, data.weights, first, first + n_rows,
-                                     0, block_W, block_b)
+        sq_sum = _accumulate_block(data.X, data.Y, W, b, data.weights, first, first + n_rows, 0,
+                                   block_W, block_b, s.resid, data.x_is_f)
     for k in range(n_targets):
         batch.sum_b[k] += block_b[0, k]
         for j in range(n_features):
@@ -705,6 +786,12 @@ def _rows_gradient(data, model, lo, hi, order_end, scratch):
                     batch.sum_W[k, j] += s.grad_W[k, j]
         piece_lo += n_rows
     return half_sq
+
+
+# The same, called rather than inlined: where it runs once per epoch (the held-out
+# rows), a call costs nothing, and a second inlined copy of the gather and of three
+# block loops made fit's compilation ~40% longer.
+_called_rows_gradient = _kernel(_rows_gradient.py_func)
 
 
 @_kernel
@@ -788,8 +875,8 @@ def _end_epoch(data, model, o, state, history, epochs, step, grad_norm2, n_batch
     n_samples = data.X.shape[0]
     validation_loss = np.nan
     if o.early_stopping:
-        validation_loss = _rows_gradient(data, model, o.n_train, n_samples, n_samples,
-                                         scratch) / data.val_weight
+        validation_loss = _called_rows_gradient(data, model, o.n_train, n_samples, n_samples,
+                                                scratch) / data.val_weight
     history[epochs, 0] = state[EPOCH_LOSS]
     history[epochs, 1] = np.sqrt(state[EPOCH_GRAD_NORM2] / n_batches)
     history[epochs, 2] = step
@@ -825,6 +912,15 @@ def fit(data, model, options, optimizer, scratch, history, max_updates):
     _epochs.fit. The scratch buffers are sized by _backends.CompiledBackend:
     for X itself on the direct path (a full batch of every row in order), for a
     gathered piece of rows (batch_X) otherwise."""
+    X, Y, weights = _retyped_rows(data.X, data.Y, data.weights)
+    retyped = FitData(X, Y, weights, data.x_is_f, data.order, data.train_weight,
+                      data.val_weight)
+    return _fit(retyped, model, options, optimizer, scratch, history, max_updates)
+
+
+@_kernel
+def _fit(data, model, options, optimizer, scratch, history, max_updates):
+    # fit, on its data retyped (see _retyping)
     o, state = options, optimizer.state
     n_batches = (o.n_train + o.batch_size - 1) // o.batch_size
     epochs = 0
