@@ -30,6 +30,8 @@ float64 totals, and the loss is summed in float64. The float32 rounding error
 therefore grows with B, not with N.
 """
 
+from collections import namedtuple
+
 import numpy as np
 from llvmlite import binding as _llvm
 from llvmlite import ir as _ir
@@ -41,6 +43,7 @@ from numba.extending import intrinsic, overload
 from . import _layout
 from ._layout import (
     FitData,
+    Model,
     BATCH,
     CONVERGED,
     DIVERGED,
@@ -387,6 +390,8 @@ def _add_chunks(total_weight, grad_W, grad_b, chunk_W, chunk_b, chunk_sq):
 
 
 # The scratch's arrays, cut from its two flat buffers (written once, in _layout).
+# (Numba keys a cached kernel to its own file: after editing _layout.py's compiled
+# functions, touch this file, or the cached kernels keep the old code.)
 _gradient_views = _inlined_kernel(_layout.gradient_views)
 
 
@@ -1355,6 +1360,178 @@ def fit_many(data, options, scratch, result, first, last, slot):
     _layout.ManyScratch). Serial: the backend runs ranges of problems in threads of
     its own (no parallel=True function to compile: that took 10 s of a first call)."""
     _fit_problems(data, options, scratch, result, first, last, slot)
+
+
+# ------------------------------------------------------------ for users' loops
+# The kernels of fastgd.kernels (documented there), defined here rather than in
+# kernels.py: Numba invalidates a function's cache when its own file changes, not
+# when a function it inlines or links changes in another file; so the kernels that
+# users call would keep running the code of an older _numba_kernels.py.
+
+
+def _exported_as(name):
+    """Give a function fastgd.kernels' public name and module (help(), doctests)."""
+    def exported(py_func):
+        py_func.__name__ = py_func.__qualname__ = name
+        py_func.__module__ = "fastgd.kernels"
+        return py_func
+    return exported
+
+
+# What _update reads of a fit's FitOptions and OptimizerArrays: built in the
+# kernels below, so that users pass plain numbers and arrays.
+_StepOptions = namedtuple("_StepOptions", "l1 l2 n_penalized momentum nesterov fit_intercept")
+_Velocities = namedtuple("_Velocities", "velocity_W velocity_b")
+
+
+@_kernel
+@_exported_as("gradient")
+def gradient_for_users(X, Y, W, b, workspace, sample_weight=None):
+    """The gradient of the (weighted) half mean squared error and the loss, in one
+    pass over X.
+
+    With R = X @ W.T + b - Y and s = sample_weight (1 without weights), writes
+    ``G_W = (s R).T @ X / sum(s)`` into ``workspace.grad_W`` and
+    ``g_b = (s R).sum(0) / sum(s)`` into ``workspace.grad_b`` (float64), and returns
+    ``sum(s R**2) / (2 sum(s))``: ``fastgd.gradient``'s numbers (with weights, to
+    the rounding of sum(s), summed here in order).
+
+    Parameters
+    ----------
+    X : ndarray (N, D), float32 or float64, C- or Fortran-contiguous
+    Y : ndarray (N, K), X's dtype, any strides
+    W : ndarray (K, D), X's dtype, C-contiguous
+    b : ndarray (K,), X's dtype
+    workspace : GradientScratch
+        From ``gradient_workspace(N, D, K, X.dtype)``; this thread's own.
+    sample_weight : ndarray (N,), X's dtype, optional
+
+    Returns
+    -------
+    float
+        The loss at (W, b).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgd import kernels
+    >>> X = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    >>> Y = np.array([[1.0], [2.0], [4.0]])
+    >>> W, b = np.zeros((1, 2)), np.zeros(1)
+    >>> workspace = kernels.gradient_workspace(3, 2)
+    >>> kernels.gradient(X, Y, W, b, workspace)
+    3.5
+    >>> workspace.grad_W, workspace.grad_b  # NumPy: (X @ W.T + b - Y).T @ X / 3, ...
+    (array([[ -9.        , -11.33333333]]), array([-2.33333333]))
+    """
+    if sample_weight is None:
+        weights = workspace.block_b[0, :0]  # empty, in X's dtype: no weights
+        total_weight = np.float64(X.shape[0])
+    else:
+        weights = sample_weight
+        total_weight = 0.0  # NumPy: sample_weight.sum(dtype=np.float64)
+        for i in range(sample_weight.shape[0]):
+            total_weight += sample_weight[i]
+    x_is_f = X.strides[1] != X.itemsize
+    s = workspace
+    X, Y, W, b, weights = _retyped_inputs(X, Y, W, b, weights)
+    return _gradient(X, Y, W, b, weights, total_weight, x_is_f, s.chunk_rows, s.n_threads,
+                     s.grad_W, s.grad_b, s.chunk_W, s.chunk_b, s.chunk_sq, s.block_W,
+                     s.block_b, s.resid)
+
+
+@_kernel
+@_exported_as("step")
+def step_for_users(W, b, grad_W, grad_b, lr, l1=0.0, l2=0.0, fit_intercept=True):
+    """One step of (proximal) gradient descent on W and b, in place.
+
+    ``W -= lr * (grad_W + l2 * W)``, then soft-thresholding by ``lr * l1`` (exact
+    zeros) when ``l1 > 0``; ``b -= lr * grad_b`` if ``fit_intercept`` (b is not
+    penalized). In float64, rounded once to W's dtype: ``fastgd.fit``'s update.
+
+    Parameters
+    ----------
+    W : ndarray (K, D), float32 or float64, C-contiguous
+    b : ndarray (K,), W's dtype
+    grad_W : ndarray (K, D), float64
+    grad_b : ndarray (K,), float64
+        The gradient of the data term (``gradient``'s ``workspace.grad_W``, ...).
+    lr : float
+        The step size.
+    l1, l2 : float, default=0.0
+        The penalty ``l1 * |W|.sum() + l2 / 2 * (W**2).sum()``.
+    fit_intercept : bool, default=True
+        Whether b is updated.
+
+    Returns
+    -------
+    float
+        The squared norm of the gradient map ``(old - new) / lr`` over the
+        coefficients updated: 0 exactly at the optimum, a stopping test.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgd import kernels
+    >>> W, b = np.array([[1.0, -0.05]]), np.array([2.0])
+    >>> kernels.step(W, b, np.array([[0.5, 0.0]]), np.array([1.0]), 0.1, l1=1.0)
+    3.5
+    >>> W, b  # 1 - 0.1 * 0.5 - 0.1 * 1, an exact zero, 2 - 0.1 * 1
+    (array([[0.85, 0.  ]]), array([1.9]))
+
+    The gradient map is (1.5, -0.5) for W and 1 for b: 1.5**2 + 0.5**2 + 1**2 = 3.5.
+    """
+    no_velocity = grad_W[:0]  # no momentum: _update does not read the velocities
+    options = _StepOptions(float(l1), float(l2), W.shape[1], 0.0, False, fit_intercept)
+    return _update(Model(W, b), grad_W, grad_b, lr, options,
+                   _Velocities(no_velocity, no_velocity))
+
+
+@_kernel
+@_exported_as("momentum_step")
+def momentum_step_for_users(W, b, grad_W, grad_b, lr, velocity_W, velocity_b, momentum,
+                  nesterov=False, l1=0.0, l2=0.0, fit_intercept=True):
+    """``step`` with momentum (torch.optim.SGD's), in place on W, b and the velocities.
+
+    Heavy ball: ``v = momentum * v + g; W -= lr * v`` with g = grad_W + l2 * W (then
+    the soft-thresholding of ``step``, v being the step taken / lr); Nesterov:
+    ``W -= lr * (g + momentum * v)`` with g the gradient map (FISTA's step). The
+    same for b and ``velocity_b`` (not penalized). ``fastgd.fit``'s update with
+    ``momentum``, ``nesterov``.
+
+    Parameters
+    ----------
+    W, b, grad_W, grad_b, lr, l1, l2, fit_intercept
+        As in ``step``.
+    velocity_W : ndarray (K, D), float64, C-contiguous
+    velocity_b : ndarray (K,), float64, C-contiguous
+        The velocities, zeros at the start of a fit, updated in place.
+    momentum : float
+        In [0, 1).
+    nesterov : bool, default=False
+
+    Returns
+    -------
+    float
+        The squared norm of the gradient map at the current point (see ``step``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgd import kernels
+    >>> W, b = np.array([[1.0]]), np.array([0.0])
+    >>> velocity_W, velocity_b = np.array([[2.0]]), np.zeros(1)
+    >>> kernels.momentum_step(W, b, np.array([[1.0]]), np.array([0.0]), 0.1,
+    ...                       velocity_W, velocity_b, 0.5)
+    1.0
+    >>> velocity_W, W  # 0.5 * 2 + 1, 1 - 0.1 * 2
+    (array([[2.]]), array([[0.8]]))
+    """
+    options = _StepOptions(float(l1), float(l2), W.shape[1], float(momentum), nesterov,
+                           fit_intercept)
+    # _update keeps fastgd's (K, 1) velocity of b: the same memory, viewed so
+    velocities = _Velocities(velocity_W, velocity_b.reshape((velocity_b.shape[0], 1)))
+    return _update(Model(W, b), grad_W, grad_b, lr, options, velocities)
 
 
 def max_threads():
