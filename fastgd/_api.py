@@ -347,6 +347,8 @@ def _fast_gradient(X, y, coef, intercept, backend, n_threads, sample_weight):
             n_threads is None or (type(n_threads) is int and n_threads >= 1)):
         return None
     backend = loaded_compiled_backend(backend)
+    if backend is not None and backend.gradient_fast_path is not None:
+        return backend.gradient_fast_path(X, y, coef, intercept, n_threads, backend)
     arrays = None if backend is None else _kernel_arrays(X, y, coef)
     if arrays is None:
         return None

@@ -200,7 +200,7 @@ class GradientPlan:
     count, and the buffers the API fills (the intercept of a number, no weights).
     ``run`` is then one kernel call (``CompiledBackend.gradient_plan`` keeps them)."""
 
-    __slots__ = ("intercept", "n_threads", "no_weights", "run", "scratch")
+    __slots__ = ("intercept", "n_threads", "no_weights", "run", "scratch", "workspace")
 
     def __init__(self, backend, scratch, buffers):
         dtype = buffers[1].dtype
@@ -208,8 +208,12 @@ class GradientPlan:
         self.n_threads = scratch.n_threads
         # run(X, Y, W, b, weights, total_weight, x_is_f) -> loss: one kernel call, on
         # X of the plan's shape and dtype (CompiledBackend._runner)
+        # the scratch as the Cython kernels take it: a GradientWorkspace of typed
+        # memoryviews, made once (a call acquires no buffer of the scratch); None for Numba
+        workspace_of = getattr(backend.kernels, "workspace_of", None)
+        self.workspace = None if workspace_of is None else workspace_of(scratch)
         self.run = backend._runner(backend._kernel("gradient", dtype), scratch.n_threads,
-                                   scratch, buffers)
+                                   scratch, buffers, self.workspace)
         self.intercept = np.empty(scratch.grad_b.shape[0], dtype=dtype)
         self.no_weights = backend._no_weights(dtype)
 
@@ -245,6 +249,11 @@ class CompiledBackend:
         # gradient() is called in users' loops: its plans are kept for the next calls
         # of the same shapes, per thread (threads must not share scratch).
         self._cache = threading.local()
+        # fastgd.gradient's checks and dispatch in compiled code, if the kernels have
+        # them (Cython's gradient_fast_path; for Numba, _api's Python ones)
+        # (called with this backend: it reads thread_plans, fork_state, gradient_plan)
+        self.gradient_fast_path = getattr(kernels, "gradient_fast_path", None)
+        self.fork_state = _fork_state
 
     def threads_for(self, X, n_targets, n_threads):
         """Threads for a gradient: 1 for tiny problems, else n_threads (None = all allowed)."""
@@ -311,11 +320,10 @@ class CompiledBackend:
     def gradient_plan(self, n_samples, n_features, n_targets, dtype, n_threads):
         """This thread's ``GradientPlan`` for an X of this shape and dtype, made on
         its first use and kept (the MAX_PLANS made last, per thread)."""
+        # (Cython's gradient_fast_path looks plans up by the same key)
         key = (n_samples, n_features, n_targets, dtype.num, n_threads,
                _fork_state["serial_only"])
-        plans = getattr(self._cache, "plans", None)  # this thread's
-        if plans is None:
-            plans = self._cache.plans = {}
+        plans = self.thread_plans()
         plan = plans.get(key)
         if plan is None:
             if len(plans) >= MAX_PLANS:
@@ -325,13 +333,17 @@ class CompiledBackend:
             plan = plans[key] = GradientPlan(self, scratch, buffers)
         return plan
 
-    def _runner(self, kernel, threads, scratch, buffers):
-        """A plan's ``run``: the kernel, given the plan's scratch after the seven
-        arguments of each call. The Cython kernel takes it as a GradientWorkspace of
-        typed memoryviews, made once (a call acquires no buffer of the scratch), with
-        the thread count in it."""
-        workspace = self.kernels.workspace_of(scratch)
+    def thread_plans(self):
+        """This thread's plans, by key (``gradient_plan``)."""
+        plans = getattr(self._cache, "plans", None)
+        if plans is None:
+            plans = self._cache.plans = {}
+        return plans
 
+    def _runner(self, kernel, threads, scratch, buffers, workspace):
+        """A plan's ``run``: the kernel, given the plan's scratch after the seven
+        arguments of each call: for the Cython kernel, its GradientWorkspace (with the
+        thread count in it)."""
         def run(X, Y, W, b, weights, total_weight, x_is_f):
             return kernel(X, Y, W, b, weights, total_weight, x_is_f, workspace)
         return run
@@ -466,7 +478,7 @@ class NumbaBackend(CompiledBackend):
     def _options(options):
         return options
 
-    def _runner(self, kernel, threads, scratch, buffers):
+    def _runner(self, kernel, threads, scratch, buffers, workspace):
         # The chunking and the two flat buffers, which the kernel cuts itself
         # (_layout.gradient_views): the dispatcher types 2 arrays, not 8. Numba's
         # prange takes its thread count from numba.set_num_threads (_call).

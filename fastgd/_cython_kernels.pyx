@@ -1666,3 +1666,206 @@ cdef double step_float32(
     """step_float64 on float32 W and b (the step is made in float64, rounded once)."""
     return _update(W, b, grad_W, grad_b, lr, _step_options(l1, l2, W.shape[1], fit_intercept),
                    NO_VELOCITY, NO_VELOCITY)
+
+
+# ------------------------------------------------------- fastgd.gradient's fast path
+# fastgd.gradient on arrays the kernel takes as they are, checked and dispatched in C:
+# the same tests as _api._kernel_arrays and _api._kernel_intercept (one source: those
+# say what passes; this is their compiled form, tested against them), then the plan
+# of this shape (_backends.GradientPlan) and one kernel call. In Python these steps
+# cost ~5 us, more than the whole gradient of a small problem.
+import numpy as np
+
+cimport numpy as cnp
+
+cnp.import_array()
+
+cdef extern from "numpy/arrayobject.h":
+    object PyArray_Scalar(void* data, cnp.dtype descr, object base)
+
+# gradient_fast_path keeps its views of an X of at most this many bytes (and of its
+# y) for the next call with the same arrays: acquiring a buffer costs ~0.3 us, and
+# the arrays it holds stay alive until the plan is dropped, a bounded cost.
+cdef Py_ssize_t FAST_VIEW_BYTES = 1 << 20
+cdef int _CARRAY = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED | cnp.NPY_ARRAY_WRITEABLE
+
+
+cdef inline bint _plain_array(object a, int typenum):
+    # an ndarray (no subclass) of this dtype, in native byte order
+    return (type(a) is cnp.ndarray and cnp.PyArray_TYPE(<cnp.ndarray>a) == typenum
+            and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>a))
+
+
+cdef inline void _fill(cnp.ndarray buffer, int typenum, double value) noexcept:
+    # NumPy: buffer[...] = value (buffer: (K,) C-contiguous, of typenum)
+    cdef Py_ssize_t k, n = cnp.PyArray_DIM(buffer, 0)
+    for k in range(n):
+        if typenum == cnp.NPY_DOUBLE:
+            (<double*>cnp.PyArray_DATA(buffer))[k] = value
+        else:
+            (<float*>cnp.PyArray_DATA(buffer))[k] = <float>value
+
+
+cdef inline bint _fill_intercept(object intercept, cnp.ndarray buffer, int typenum,
+                                 bint y_is_1d) except -1:
+    # _api._kernel_intercept: a number, or an ndarray of X's dtype, 0-d or (K,) with
+    # 2-D y, written into the plan's buffer; False for anything else
+    if type(intercept) is float:
+        _fill(buffer, typenum, <double>intercept)
+        return True
+    if isinstance(intercept, (int, float)) and not isinstance(intercept, bool):
+        buffer.fill(intercept)  # (an int of any size, as NumPy converts it)
+        return True
+    if _plain_array(intercept, typenum) and (
+            cnp.PyArray_NDIM(<cnp.ndarray>intercept) == 0
+            or (not y_is_1d and cnp.PyArray_NDIM(<cnp.ndarray>intercept) == 1
+                and cnp.PyArray_DIM(<cnp.ndarray>intercept, 0) == cnp.PyArray_DIM(buffer, 0))):
+        np.copyto(buffer, intercept)
+        return True
+    return False
+
+
+cdef object _plain_gradient(floating zero, object X_object, object y, object coef,
+                            object b_object, bint y_is_1d, bint x_is_f, GradientWorkspace s,
+                            int typenum):
+    # The kernel on X, y (N,) or (N, K), coef (D,) or (K, D); then the gradient in
+    # X's dtype, in the user's shapes (_fit.shape_like_y), and the loss; None if the
+    # loss is not finite (the validated path names the cause). zero: 0 in X's dtype,
+    # which picks the specialization.
+    cdef const floating[:, :] X = None
+    cdef const floating[:, ::1] W = None
+    cdef const floating[::1] b
+    # (A memoryview attribute is not None before its first assignment but empty, so
+    # the arrays viewed are kept beside the views, and compared.)
+    if s.fast_b is not b_object:  # the plan's intercept buffer, viewed once
+        s.fast_b = b_object
+        if floating is float:
+            s.b_float32 = b_object
+        else:
+            s.b_float64 = b_object
+    if floating is float:
+        b = s.b_float32
+    else:
+        b = s.b_float64
+    cdef const floating[:] y_1d
+    cdef const floating[:, :] Y
+    if floating is float:
+        if X_object is s.fast_X and y is s.fast_y:  # views of these arrays are kept
+            X, Y = s.X_float32, s.Y_float32
+    else:
+        if X_object is s.fast_X and y is s.fast_y:
+            X, Y = s.X_float64, s.Y_float64
+    if X is None:
+        X = X_object
+        if y_is_1d:  # NumPy: y[:, None]
+            y_1d = y
+            Y = y_1d[:, None]
+        else:
+            Y = y
+        if X.shape[0] * X.shape[1] * sizeof(floating) <= FAST_VIEW_BYTES:
+            s.fast_X, s.fast_y = X_object, y
+            if floating is float:
+                s.X_float32, s.Y_float32 = X, Y
+            else:
+                s.X_float64, s.Y_float64 = X, Y
+    if floating is float:
+        if coef is s.fast_coef:
+            W = s.W_float32
+    else:
+        if coef is s.fast_coef:
+            W = s.W_float64
+    if W is None:
+        # NumPy: coef[None] (a memoryview's [None, :] is not typed C-contiguous)
+        W = coef[None] if y_is_1d else coef
+        s.fast_coef = coef  # (K x D: small)
+        if floating is float:
+            s.W_float32 = W
+        else:
+            s.W_float64 = W
+    cdef double loss
+    cdef double total_weight = X.shape[0]
+    with nogil:
+        if floating is float:
+            loss = _workspace_gradient(X, Y, W, b, s.block_b_float32[0, :0], total_weight,
+                                       x_is_f, s, s.block_W_float32, s.block_b_float32,
+                                       s.resid_float32)
+        else:
+            loss = _workspace_gradient(X, Y, W, b, s.block_b_float64[0, :0], total_weight,
+                                       x_is_f, s, s.block_W_float64, s.block_b_float64,
+                                       s.resid_float64)
+    if not (loss - loss == 0.0):  # NaN or inf
+        return None
+    cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1], j, k
+    cdef cnp.npy_intp dims[2]
+    dims[0], dims[1] = n_targets, n_features
+    cdef cnp.ndarray grad_coef = (cnp.PyArray_EMPTY(1, &dims[1], typenum, 0) if y_is_1d
+                                  else cnp.PyArray_EMPTY(2, dims, typenum, 0))
+    cdef floating* out = <floating*>cnp.PyArray_DATA(grad_coef)
+    for k in range(n_targets):
+        for j in range(n_features):
+            out[k * n_features + j] = <floating>s.grad_W[k, j]
+    cdef floating intercept_value
+    if y_is_1d:  # a NumPy scalar of X's dtype
+        intercept_value = <floating>s.grad_b[0]
+        grad_intercept = PyArray_Scalar(&intercept_value, cnp.PyArray_DescrFromType(typenum), None)
+    else:
+        grad_intercept = cnp.PyArray_EMPTY(1, dims, typenum, 0)
+        out = <floating*>cnp.PyArray_DATA(grad_intercept)
+        for k in range(n_targets):
+            out[k] = <floating>s.grad_b[k]
+    return grad_coef, grad_intercept, loss
+
+
+def gradient_fast_path(X, y, coef, intercept, n_threads, backend):
+    """``fastgd.gradient(X, y, coef, intercept, n_threads=n_threads)`` for X, y, coef
+    that ``_api._kernel_arrays`` passes and an intercept that ``_kernel_intercept``
+    passes: ``(grad_coef, grad_intercept, loss)``; None for anything else, and for a
+    non-finite loss (the validated path then runs). ``backend``: the
+    ``_backends.CompiledBackend`` whose plans (``gradient_plan``) this thread's calls
+    keep. Reads the caller's arrays, writes none."""
+    if type(X) is not cnp.ndarray:
+        return None
+    cdef cnp.ndarray x = <cnp.ndarray>X
+    cdef int typenum = cnp.PyArray_TYPE(x)
+    if typenum != cnp.NPY_DOUBLE and typenum != cnp.NPY_FLOAT:
+        return None
+    if not (_plain_array(X, typenum) and _plain_array(y, typenum)
+            and _plain_array(coef, typenum)):
+        return None
+    cdef int flags = cnp.PyArray_FLAGS(x)
+    if (cnp.PyArray_NDIM(x) != 2 or cnp.PyArray_SIZE(x) == 0
+            or not flags & (cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_F_CONTIGUOUS)
+            or cnp.PyArray_FLAGS(<cnp.ndarray>coef) & _CARRAY != _CARRAY):
+        return None
+    cdef bint x_is_f = not flags & cnp.NPY_ARRAY_C_CONTIGUOUS
+    cdef Py_ssize_t n_samples = cnp.PyArray_DIM(x, 0), n_features = cnp.PyArray_DIM(x, 1)
+    cdef Py_ssize_t n_targets
+    cdef cnp.ndarray y_array = <cnp.ndarray>y, coef_array = <cnp.ndarray>coef
+    cdef bint y_is_1d = cnp.PyArray_NDIM(y_array) == 1
+    if y_is_1d:
+        n_targets = 1
+        if (cnp.PyArray_DIM(y_array, 0) != n_samples or cnp.PyArray_NDIM(coef_array) != 1
+                or cnp.PyArray_DIM(coef_array, 0) != n_features):
+            return None
+    elif cnp.PyArray_NDIM(y_array) == 2 and cnp.PyArray_NDIM(coef_array) == 2:
+        n_targets = cnp.PyArray_DIM(y_array, 1)
+        if (cnp.PyArray_DIM(y_array, 0) != n_samples or n_targets == 0
+                or cnp.PyArray_DIM(coef_array, 0) != n_targets
+                or cnp.PyArray_DIM(coef_array, 1) != n_features):
+            return None
+    else:
+        return None
+    # (gradient_plan's key, looked up in this thread's plans)
+    plans = getattr(backend._cache, "plans", None)
+    plan = None if plans is None else (<dict>plans).get(
+        (n_samples, n_features, n_targets, typenum, n_threads,
+         backend.fork_state["serial_only"]))
+    if plan is None:
+        plan = backend.gradient_plan(n_samples, n_features, n_targets, x.dtype, n_threads)
+    cdef cnp.ndarray b = plan.intercept
+    if not _fill_intercept(intercept, b, typenum, y_is_1d):
+        return None
+    cdef GradientWorkspace workspace = plan.workspace
+    if typenum == cnp.NPY_DOUBLE:
+        return _plain_gradient(<double>0, X, y, coef, b, y_is_1d, x_is_f, workspace, typenum)
+    return _plain_gradient(<float>0, X, y, coef, b, y_is_1d, x_is_f, workspace, typenum)

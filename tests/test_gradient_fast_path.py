@@ -6,8 +6,10 @@ arrays are never written, the returned arrays are the caller's own, and bad inpu
 raises the same errors.
 """
 
+import gc
 import threading
 import warnings
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -99,6 +101,11 @@ FALLBACKS = (
     ("sample_weight", lambda X, y, c, b: (X, y, c, b, {"sample_weight": np.ones(len(X))}),
      None),
     ("n_threads numpy int", lambda X, y, c, b: (X, y, c, b, {"n_threads": np.int64(1)}), None),
+    ("byte-swapped X", lambda X, y, c, b: (X.astype(X.dtype.newbyteorder()), y, c, b, {}),
+     fastgd.CopyWarning),
+    ("masked y", lambda X, y, c, b: (X, np.ma.masked_array(y), c, b, {}), None),
+    ("byte-swapped coef", lambda X, y, c, b: (X, y, c.astype(c.dtype.newbyteorder()), b, {}),
+     None),
 )
 
 
@@ -211,6 +218,42 @@ def test_a_thread_keeps_at_most_max_plans(compiled_backend):
 
     with ThreadPoolExecutor(1) as pool:  # a fresh thread: no plans yet
         assert pool.submit(count).result() == _backends.MAX_PLANS
+
+
+def test_arrays_changed_in_place_between_calls_give_their_new_gradient(compiled_backend,
+                                                                       dtype, no_validation):
+    # The Cython fast path keeps its views of the last small X, y and coef for the
+    # next call with the same arrays: they must see what the caller wrote since.
+    X, y, W, b = make_problem(37, 5, None, dtype=dtype)
+    coef = np.ascontiguousarray(W, dtype=dtype)
+    other_X = (X * 2).astype(dtype)
+    for step in range(4):
+        for data in (X, other_X, X):  # and another X of the same shape in between
+            got = fastgd.gradient(data, y, coef, 0.5, backend=compiled_backend)
+            residual = data.astype(float) @ coef + 0.5 - y  # NumPy, in float64
+            expected = (residual @ data / len(y), residual.mean(),
+                        residual @ residual / (2 * len(y)))
+            rtol = GRAD_RTOL[dtype]
+            np.testing.assert_allclose(got[0], expected[0], rtol=rtol,
+                                       atol=rtol * np.abs(expected[0]).max())
+            assert got[1] == pytest.approx(expected[1], rel=rtol, abs=rtol * abs(expected[1]))
+            assert got[2] == pytest.approx(expected[2], rel=rtol)
+        coef -= np.asarray(0.1 * got[0], dtype)  # the loop a user writes
+        X[step, :] += 1
+        y[step] -= 1
+
+
+def test_a_large_x_is_not_kept_alive_by_the_fast_path(compiled_backend):
+    # The views kept for the next call hold their arrays; only small ones are kept.
+    def release(n_rows):
+        X, y = np.ones((n_rows, 4)), np.ones(n_rows)
+        fastgd.gradient(X, y, np.zeros(4), backend=compiled_backend)
+        ref = weakref.ref(X)
+        del X, y
+        gc.collect()
+        return ref() is None
+    assert release(1 << 16)  # 2 MiB: not kept
+    release(10)  # (a small X may be kept until its plan is dropped)
 
 
 def _nan_at(a, index, value=np.nan):
