@@ -22,14 +22,10 @@ cdef class GradientWorkspace:
     cdef float[:, :, ::1] block_W_float32
     cdef float[:, ::1] block_b_float32
     cdef float[:, :, ::1] resid_float32
-    # gradient_fast_path's views of the last small X and y it was called with (their
-    # buffers, acquired once for a loop over the same arrays), and those arrays:
-    cdef object fast_X, fast_y, fast_coef, fast_b
-    cdef const double[:, :] X_float64, Y_float64
-    cdef const float[:, :] X_float32, Y_float32
-    cdef const double[:, ::1] W_float64
-    cdef const float[:, ::1] W_float32
-    cdef const double[::1] b_float64  # (the plan's intercept buffer)
+    # gradient_fast_path's view of its plan's intercept buffer (acquired once), and
+    # that buffer:
+    cdef object fast_b
+    cdef const double[::1] b_float64
     cdef const float[::1] b_float32
 
 cdef double gradient_float64(

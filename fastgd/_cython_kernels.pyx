@@ -1683,10 +1683,6 @@ cnp.import_array()
 cdef extern from "numpy/arrayobject.h":
     object PyArray_Scalar(void* data, cnp.dtype descr, object base)
 
-# gradient_fast_path keeps its views of an X of at most this many bytes (and of its
-# y) for the next call with the same arrays: acquiring a buffer costs ~0.3 us, and
-# the arrays it holds stay alive until the plan is dropped, a bounded cost.
-cdef Py_ssize_t FAST_VIEW_BYTES = 1 << 20
 cdef int _CARRAY = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED | cnp.NPY_ARRAY_WRITEABLE
 
 
@@ -1732,8 +1728,8 @@ cdef object _plain_gradient(floating zero, object X_object, object y, object coe
     # X's dtype, in the user's shapes (_fit.shape_like_y), and the loss; None if the
     # loss is not finite (the validated path names the cause). zero: 0 in X's dtype,
     # which picks the specialization.
-    cdef const floating[:, :] X = None
-    cdef const floating[:, ::1] W = None
+    cdef const floating[:, :] X
+    cdef const floating[:, ::1] W
     cdef const floating[::1] b
     # (A memoryview attribute is not None before its first assignment but empty, so
     # the arrays viewed are kept beside the views, and compared.)
@@ -1749,39 +1745,17 @@ cdef object _plain_gradient(floating zero, object X_object, object y, object coe
         b = s.b_float64
     cdef const floating[:] y_1d
     cdef const floating[:, :] Y
-    if floating is float:
-        if X_object is s.fast_X and y is s.fast_y:  # views of these arrays are kept
-            X, Y = s.X_float32, s.Y_float32
+    # The caller's arrays are viewed for this call only: a view kept for the next one
+    # would keep them alive and their buffers exported (no resize, no mmap.close),
+    # and would not see a change of strides.
+    X = X_object
+    if y_is_1d:  # NumPy: y[:, None], coef[None] (a memoryview's [None, :] is not
+        y_1d = y  # typed C-contiguous)
+        Y = y_1d[:, None]
+        W = coef[None]
     else:
-        if X_object is s.fast_X and y is s.fast_y:
-            X, Y = s.X_float64, s.Y_float64
-    if X is None:
-        X = X_object
-        if y_is_1d:  # NumPy: y[:, None]
-            y_1d = y
-            Y = y_1d[:, None]
-        else:
-            Y = y
-        if X.shape[0] * X.shape[1] * sizeof(floating) <= FAST_VIEW_BYTES:
-            s.fast_X, s.fast_y = X_object, y
-            if floating is float:
-                s.X_float32, s.Y_float32 = X, Y
-            else:
-                s.X_float64, s.Y_float64 = X, Y
-    if floating is float:
-        if coef is s.fast_coef:
-            W = s.W_float32
-    else:
-        if coef is s.fast_coef:
-            W = s.W_float64
-    if W is None:
-        # NumPy: coef[None] (a memoryview's [None, :] is not typed C-contiguous)
-        W = coef[None] if y_is_1d else coef
-        s.fast_coef = coef  # (K x D: small)
-        if floating is float:
-            s.W_float32 = W
-        else:
-            s.W_float64 = W
+        Y = y
+        W = coef
     cdef double loss
     cdef double total_weight = X.shape[0]
     with nogil:

@@ -7,6 +7,7 @@ raises the same errors.
 """
 
 import gc
+import mmap
 import threading
 import warnings
 import weakref
@@ -222,8 +223,8 @@ def test_a_thread_keeps_at_most_max_plans(compiled_backend):
 
 def test_arrays_changed_in_place_between_calls_give_their_new_gradient(compiled_backend,
                                                                        dtype, no_validation):
-    # The Cython fast path keeps its views of the last small X, y and coef for the
-    # next call with the same arrays: they must see what the caller wrote since.
+    # A loop over the same arrays, changed in place between calls: every call sees
+    # what the caller wrote since (no view or plan keeps a stale copy).
     X, y, W, b = make_problem(37, 5, None, dtype=dtype)
     coef = np.ascontiguousarray(W, dtype=dtype)
     other_X = (X * 2).astype(dtype)
@@ -243,17 +244,25 @@ def test_arrays_changed_in_place_between_calls_give_their_new_gradient(compiled_
         y[step] -= 1
 
 
-def test_a_large_x_is_not_kept_alive_by_the_fast_path(compiled_backend):
-    # The views kept for the next call hold their arrays; only small ones are kept.
-    def release(n_rows):
-        X, y = np.ones((n_rows, 4)), np.ones(n_rows)
-        fastgd.gradient(X, y, np.zeros(4), backend=compiled_backend)
-        ref = weakref.ref(X)
-        del X, y
-        gc.collect()
-        return ref() is None
-    assert release(1 << 16)  # 2 MiB: not kept
-    release(10)  # (a small X may be kept until its plan is dropped)
+@pytest.mark.parametrize("n_rows", [10, 1 << 16])
+def test_the_callers_arrays_are_not_kept_after_the_call(compiled_backend, n_rows):
+    # No view of X, y or coef outlives the call: they are freed when the caller drops
+    # them, an array that owns its data can be resized, and a memory map closed.
+    X, y, coef = np.ones((n_rows, 4)), np.ones(n_rows), np.zeros(4)
+    fastgd.gradient(X, y, coef, backend=compiled_backend)
+    refs = [weakref.ref(a) for a in (X, y, coef)]
+    del X, y, coef
+    gc.collect()
+    assert [ref() for ref in refs] == [None] * 3
+
+    X = np.ones((n_rows, 4))
+    fastgd.gradient(X, np.ones(n_rows), np.zeros(4), backend=compiled_backend)
+    X.resize((n_rows + 1, 4))  # ValueError if anything still referenced it
+    mapped = mmap.mmap(-1, 8 * 4 * n_rows)
+    X = np.frombuffer(mapped, np.float64).reshape(n_rows, 4)
+    fastgd.gradient(X, np.ones(n_rows), np.zeros(4), backend=compiled_backend)
+    del X
+    mapped.close()  # BufferError if a buffer of it were still exported
 
 
 def _nan_at(a, index, value=np.nan):
