@@ -112,6 +112,76 @@ def _dot(x, y):
 
 
 @intrinsic
+def _dot4_lanes(typingctx, X, i, w):
+    """``X[i:i + 4] @ w`` for a 2-D X whose rows have unit element stride and a
+    contiguous w: the Cython kernel's _lanes.h, in LLVM vector types. Each row's 8
+    partial sums (partial sum l takes the elements j = l mod 8 of the first n - n % 8,
+    the rest go to partial sum 0) are the lanes of vectors (8 floats, or 2 x 4
+    doubles), each a multiply then an add (not fused, as the Cython kernels, built
+    with -ffp-contract=off), then ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)):
+    an order written out, so that no compiler choice (vector width, the context it is
+    inlined in) changes a bit, in four independent chains. (Numba compiles with LLVM's
+    SLP vectorizer off, and a loop written with 8 scalar partial sums stays scalar.)"""
+    if not (isinstance(X, types.Array) and X.ndim == 2 and isinstance(w, types.Array)
+            and w.ndim == 1 and X.dtype == w.dtype and X.dtype in (types.float32, types.float64)
+            and isinstance(i, types.Integer)):
+        return None
+    dtype = X.dtype
+    lanes = 8 if dtype == types.float32 else 4
+    n_vectors = 8 // lanes
+
+    def codegen(context, builder, signature, args):
+        X_arg, i_arg, w_arg = args
+        intp = context.get_value_type(types.intp)
+        ftype = context.get_value_type(dtype)
+        vtype = _ir.VectorType(ftype, lanes)
+        size = context.get_abi_sizeof(ftype)
+        x_arr = context.make_array(signature.args[0])(context, builder, X_arg)
+        w_arr = context.make_array(signature.args[2])(context, builder, w_arg)
+        row = context.cast(builder, i_arg, signature.args[1], types.intp)
+        row_bytes = builder.extract_value(x_arr.strides, 0)
+        n = builder.extract_value(w_arr.shape, 0)
+        byte_ptr = _ir.IntType(8).as_pointer()
+        x_base = builder.bitcast(x_arr.data, byte_ptr)
+        rows = [builder.bitcast(builder.gep(x_base, [builder.mul(builder.add(row, intp(r)), row_bytes)]),
+                                ftype.as_pointer()) for r in range(4)]
+        w_data = w_arr.data
+        n8 = builder.sub(n, builder.srem(n, intp(8)))
+        zero_vector = _ir.Constant(vtype, [0.0] * lanes)
+        acc = [[cgutils.alloca_once_value(builder, zero_vector) for _ in range(n_vectors)]
+               for _ in range(4)]
+
+        def load_vector(pointer, offset):
+            address = builder.bitcast(builder.gep(pointer, [offset]), vtype.as_pointer())
+            return builder.load(address, align=size)
+
+        with cgutils.for_range_slice(builder, intp(0), n8, intp(8), intp=intp) as (j, _):
+            for v in range(n_vectors):
+                offset = builder.add(j, intp(v * lanes))
+                w_vector = load_vector(w_data, offset)
+                for r in range(4):
+                    x_vector = load_vector(rows[r], offset)
+                    product = builder.fmul(x_vector, w_vector)
+                    builder.store(builder.fadd(builder.load(acc[r][v]), product), acc[r][v])
+        sums = []
+        for r in range(4):
+            partial = [builder.extract_element(builder.load(acc[r][l // lanes]), intp(l % lanes))
+                       for l in range(8)]
+            first = cgutils.alloca_once_value(builder, partial[0])
+            with cgutils.for_range_slice(builder, n8, n, intp(1), intp=intp) as (j, _):
+                x_j = builder.load(builder.gep(rows[r], [j]))
+                w_j = builder.load(builder.gep(w_data, [j]))
+                builder.store(builder.fadd(builder.load(first), builder.fmul(x_j, w_j)), first)
+            partial[0] = builder.load(first)
+            add = builder.fadd
+            sums.append(add(add(add(partial[0], partial[1]), add(partial[2], partial[3])),
+                            add(add(partial[4], partial[5]), add(partial[6], partial[7]))))
+        return context.make_tuple(builder, signature.return_type, sums)
+
+    return types.UniTuple(dtype, 4)(X, i, w), codegen
+
+
+@intrinsic
 def _prefetch(typingctx, array, offset):
     """Hint the CPU to load the cache line holding ``array``'s element at ``offset``
     elements from its data pointer (a read, kept briefly): GCC's __builtin_prefetch,
@@ -207,6 +277,53 @@ def _accumulate_block_c(X, Y, W, b, weights, start, stop, c, block_W, block_b):
 
 
 @_inlined_kernel
+def _accumulate_tiles(X, Y, W, b, weights, start, stop, c, block_W, block_b):
+    # _accumulate_block_c on rows [start, stop), stop - start a multiple of 4, for a
+    # C-ordered X: a tile of 4 rows at a time, as the Cython kernel's. The tile's rows
+    # are read from memory once and reused from L1 for the residuals and the update
+    # of every target; their dot products run in 4 independent chains (_dot4_lanes),
+    # and their 4 terms are added to block_W in one sweep, in the order of the rows.
+    # Only _accumulate_chunk takes tiles: each inlined copy of this loop costs ~0.7 s
+    # of compilation, and the mini-batches of fit (_block_sums) keep the row loop.
+    n_targets, n_features = W.shape
+    weighted = weights.shape[0] > 0
+    sq_sum = 0.0
+    for i in range(start, stop, 4):
+        for k in range(n_targets):
+            d0, d1, d2, d3 = _dot4_lanes(X, i, W[k])
+            r0 = (b[k] - Y[i, k]) + d0
+            r1 = (b[k] - Y[i + 1, k]) + d1
+            r2 = (b[k] - Y[i + 2, k]) + d2
+            r3 = (b[k] - Y[i + 3, k]) + d3
+            s0, s1, s2, s3 = r0, r1, r2, r3
+            if weighted:
+                s0, s1 = r0 * weights[i], r1 * weights[i + 1]
+                s2, s3 = r2 * weights[i + 2], r3 * weights[i + 3]
+            # in float64: float32 squares overflow at 1.8e19
+            sq_sum += np.float64(s0) * r0
+            sq_sum += np.float64(s1) * r1
+            sq_sum += np.float64(s2) * r2
+            sq_sum += np.float64(s3) * r3
+            block_b[c, k] += s0
+            block_b[c, k] += s1
+            block_b[c, k] += s2
+            block_b[c, k] += s3
+            for j in range(n_features):
+                block_W[c, k, j] = (((block_W[c, k, j] + s0 * X[i, j]) + s1 * X[i + 1, j])
+                                    + s2 * X[i + 2, j]) + s3 * X[i + 3, j]
+    return sq_sum
+
+
+@_inlined_kernel
+def _accumulate_tiled_block_c(X, Y, W, b, weights, start, stop, c, block_W, block_b):
+    # _accumulate_block_c in tiles of 4 rows, then the block's last rows one by one.
+    tiled_stop = stop - (stop - start) % 4
+    sq_sum = _accumulate_tiles(X, Y, W, b, weights, start, tiled_stop, c, block_W, block_b)
+    return sq_sum + _accumulate_block_c(X, Y, W, b, weights, tiled_stop, stop, c, block_W,
+                                        block_b)
+
+
+@_inlined_kernel
 def _accumulate_block_f(X, Y, W, b, weights, start, stop, c, block_W, block_b, resid):
     # Same as _accumulate_block_c for a Fortran-ordered X: columns are contiguous, so
     # sweep the block column by column (the block, B rows by D columns, stays in
@@ -241,33 +358,47 @@ def _accumulate_block_f(X, Y, W, b, weights, start, stop, c, block_W, block_b, r
 
 def _accumulate_block(X, Y, W, b, weights, start, stop, c, block_W, block_b, resid, x_is_f):
     """_accumulate_block_f if X is Fortran-ordered (x_is_f), else _accumulate_block_c:
-    compiled code only (see the overload below)."""
+    compiled code only (the overload below)."""
     raise NotImplementedError("a Numba overload: call it from compiled code")
 
 
-@overload(_accumulate_block, inline="always", jit_options=dict(_OPTIONS, _nrt=False))
-def _accumulate_block_of_layout(X, Y, W, b, weights, start, stop, c, block_W, block_b, resid,
-                                x_is_f):
-    # Picks the loop from X's type, when it is compiled: a kernel compiled for a
-    # C-ordered X holds no Fortran loop, and the other way round (the runtime x_is_f
-    # agrees, as the API gives it: Fortran-ordered and not C-ordered). Both loops
-    # were in every kernel, for ~0.6 s of compilation each. (The Cython kernels test
-    # x_is_f, at no cost: they are compiled ahead of time.)
-    if X.layout == "C":
-        return (lambda X, Y, W, b, weights, start, stop, c, block_W, block_b, resid, x_is_f:
-                _accumulate_block_c(X, Y, W, b, weights, start, stop, c, block_W, block_b))
-    if X.layout == "F":
-        return (lambda X, Y, W, b, weights, start, stop, c, block_W, block_b, resid, x_is_f:
-                _accumulate_block_f(X, Y, W, b, weights, start, stop, c, block_W, block_b,
-                                    resid))
+def _accumulate_tiled_block(X, Y, W, b, weights, start, stop, c, block_W, block_b, resid,
+                            x_is_f):
+    """_accumulate_block, with _accumulate_tiled_block_c for a C-ordered X."""
+    raise NotImplementedError("a Numba overload: call it from compiled code")
 
-    def either(X, Y, W, b, weights, start, stop, c, block_W, block_b, resid, x_is_f):
-        # (an X of any strides, from a user's own loop: fastgd.kernels)
-        if x_is_f:
-            return _accumulate_block_f(X, Y, W, b, weights, start, stop, c, block_W, block_b,
-                                       resid)
-        return _accumulate_block_c(X, Y, W, b, weights, start, stop, c, block_W, block_b)
-    return either
+
+def _block_loop_of_layout(c_loop):
+    """The overload of a block loop whose C-ordered loop is c_loop.
+
+    It picks the loop from X's type, when it is compiled: a kernel compiled for a
+    C-ordered X holds no Fortran loop, and the other way round (the runtime x_is_f
+    agrees, as the API gives it: Fortran-ordered and not C-ordered). Both loops were
+    in every kernel, for ~0.6 s of compilation each. (The Cython kernels test
+    x_is_f, at no cost: they are compiled ahead of time.)"""
+    def of_layout(X, Y, W, b, weights, start, stop, c, block_W, block_b, resid, x_is_f):
+        if X.layout == "C":
+            return (lambda X, Y, W, b, weights, start, stop, c, block_W, block_b, resid,
+                    x_is_f: c_loop(X, Y, W, b, weights, start, stop, c, block_W, block_b))
+        if X.layout == "F":
+            return (lambda X, Y, W, b, weights, start, stop, c, block_W, block_b, resid,
+                    x_is_f: _accumulate_block_f(X, Y, W, b, weights, start, stop, c, block_W,
+                                                block_b, resid))
+
+        def either(X, Y, W, b, weights, start, stop, c, block_W, block_b, resid, x_is_f):
+            # (an X of any strides, from a user's own loop: fastgd.kernels)
+            if x_is_f:
+                return _accumulate_block_f(X, Y, W, b, weights, start, stop, c, block_W,
+                                           block_b, resid)
+            return _accumulate_block_c(X, Y, W, b, weights, start, stop, c, block_W, block_b)
+        return either
+    return of_layout
+
+
+_BLOCK_LOOP_OPTIONS = {"inline": "always", "jit_options": dict(_OPTIONS, _nrt=False)}
+overload(_accumulate_block, **_BLOCK_LOOP_OPTIONS)(_block_loop_of_layout(_accumulate_block_c))
+overload(_accumulate_tiled_block, **_BLOCK_LOOP_OPTIONS)(
+    _block_loop_of_layout(_accumulate_tiled_block_c))
 
 
 @_kernel
@@ -292,8 +423,8 @@ def _accumulate_chunk(X, Y, W, b, weights, x_is_f, start, stop, c, chunk_W, chun
             block_b[c, k] = 0.0
             for j in range(n_features):
                 block_W[c, k, j] = 0.0
-        sq_sum += _accumulate_block(X, Y, W, b, weights, block_start, block_stop, c, block_W,
-                                    block_b, resid, x_is_f)
+        sq_sum += _accumulate_tiled_block(X, Y, W, b, weights, block_start, block_stop, c,
+                                          block_W, block_b, resid, x_is_f)
         for k in range(n_targets):
             chunk_b[c, k] += block_b[c, k]
             for j in range(n_features):

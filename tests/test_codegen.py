@@ -38,8 +38,14 @@ def test_dot_is_vectorized_in_its_own_precision(dtype, llvm_type):
         assert "fpext" not in ir
 
 
-def test_float32_row_kernel_converts_to_double_once_per_row_at_most():
-    """_accumulate_block_c: the only float -> double conversions are the per-row loss
+# The two factors of the loss term (r_w and r) are converted once per row: in the
+# row loop (2), or for each of the 4 rows of a tile and in the loop over the block's
+# last rows (10), possibly in several copies of those loops that LLVM made (.us, .peel),
+# and, after a tile, one name more where LLVM splits the row loop on `weighted`.
+@pytest.mark.parametrize("loop, most", [("_accumulate_block_c", 2),
+                                        ("_accumulate_tiled_block_c", 11)])
+def test_float32_block_loop_converts_to_double_once_per_row_at_most(loop, most):
+    """The only float -> double conversions of the block loops are the per-row loss
     term (r_w * r is squared in float64, so that float32 residuals above 1.8e19 do not
     overflow), never inside the loops over features."""
     X = np.ones((8, 16), dtype=np.float32)
@@ -47,14 +53,12 @@ def test_float32_row_kernel_converts_to_double_once_per_row_at_most():
     W = np.ones((1, 16), dtype=np.float32)
     b = np.ones(1, dtype=np.float32)
     no_weights = np.empty(0, dtype=np.float32)
-    ir = _llvm(_numba_kernels._accumulate_block_c, X, Y, W, b, no_weights, 0, 8, 0,
+    ir = _llvm(getattr(_numba_kernels, loop), X, Y, W, b, no_weights, 0, 8, 0,
                np.zeros((1, 1, 16), np.float32), np.zeros((1, 1), np.float32))
     converted = re.findall(r"fpext float (%[.\w]+?)(?:\.us\w*|\.peel)* to double", ir)
     vector_conversions = re.findall(r"fpext <\d+ x float>", ir)
     assert vector_conversions == []  # nothing converted across a vector of features
-    # The two factors of the loss term (r_w and r) are converted, possibly in several
-    # copies of the row loop that LLVM made (names suffixed .us, .peel).
-    assert 1 <= len(set(converted)) <= 2, converted
+    assert 1 <= len(set(converted)) <= most, converted
 
 
 _LANES_PROGRAM = r"""

@@ -341,8 +341,8 @@ def test_compiled_backend_conforms_to_the_reference(name, shape_name, layout, ba
 
 
 
-# The Cython fused pass takes a tile of 4 rows at a time, each row's dot product in
-# 8 lanes (_lanes.h): every remainder of N mod 4 (within a block of
+# The fused pass takes a tile of 4 rows at a time, each row's dot product in 8
+# lanes (the Cython kernel's _lanes.h): every remainder of N mod 4 (within a block of
 # 256 rows, and after one) and D mod 8, with and without weights, both layouts.
 TILE_SHAPES = [(n, d, k) for n in (4, 5, 6, 7, 259) for d in (1, 7, 8, 9, 17)
                for k in (None, 3)]
@@ -368,3 +368,22 @@ def test_gradient_at_every_tile_remainder_conforms(backend, dtype_name, layout, 
                                        atol=rtol * np.max(np.abs(expected)),
                                        err_msg=f"{name}: {backend} {layout} {(n, d, k)}")
 
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
+def test_the_two_backends_tiles_give_the_same_bits(dtype_name, weighted):
+    """The 4-row tile is written out lane by lane in both backends (_lanes.h and
+    _numba_kernels._dot4_lanes): where every row is in a tile (N a multiple of 4, X
+    C-ordered), the two compiled backends give the same gradient, bit for bit. (The
+    rows after the last tile still take each backend's own _dot.)"""
+    dtype = DTYPES[dtype_name]
+    for n, d, k in [(n, d, k) for n in (4, 256, 1028) for d in (1, 7, 8, 9, 20, 33)
+                    for k in (None, 2)]:
+        X, y, W, b = make_problem(n, d, k, dtype=dtype, seed=n + d)
+        W, b = (0.5 * np.asarray(W)).astype(dtype), (0.5 * np.asarray(b)).astype(dtype)
+        weights = np.linspace(0.5, 2.0, n).astype(dtype) if weighted else None
+        numba, cython = (fastgd.gradient(X, y, W, b, backend=backend, n_threads=1,
+                                         sample_weight=weights)
+                         for backend in COMPILED)
+        assert np.array_equal(numba[0], cython[0]) and np.array_equal(numba[1], cython[1]), \
+            (n, d, k)
