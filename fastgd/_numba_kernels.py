@@ -276,15 +276,17 @@ def _accumulate_block_c(X, Y, W, b, weights, start, stop, c, block_W, block_b):
     return sq_sum
 
 
-@_inlined_kernel
+@_kernel
 def _accumulate_tiles(X, Y, W, b, weights, start, stop, c, block_W, block_b):
     # _accumulate_block_c on rows [start, stop), stop - start a multiple of 4, for a
     # C-ordered X: a tile of 4 rows at a time, as the Cython kernel's. The tile's rows
     # are read from memory once and reused from L1 for the residuals and the update
     # of every target; their dot products run in 4 independent chains (_dot4_lanes),
     # and their 4 terms are added to block_W in one sweep, in the order of the rows.
-    # Only _accumulate_chunk takes tiles: each inlined copy of this loop costs ~0.7 s
-    # of compilation, and the mini-batches of fit (_block_sums) keep the row loop.
+    # Only _accumulate_chunk takes tiles (fit's mini-batches, _block_sums, keep the row
+    # loop), and calls this once per block rather than inlining it: an inlined copy
+    # is typed anew in its caller, ~1 s more of compilation (a call costs nothing
+    # beside a block of 256 rows).
     n_targets, n_features = W.shape
     weighted = weights.shape[0] > 0
     sq_sum = 0.0
