@@ -20,8 +20,9 @@ checks them):
 Determinism: the chunk and block sizes depend only on the shape of X and every sum
 is made in an order fixed at compile time, so results are bitwise identical for
 every thread count, from run to run and whatever the alignment of X
-(tests/test_threads.py). The two backends vectorize their dot products differently
-(see _dot) and agree to rounding.
+(tests/test_threads.py). The two backends agree bit for bit on the gradient pass's
+4-row tiles (_dot4_lanes, the Cython kernel's _lanes.h); elsewhere they vectorize
+their dot products differently (see _dot) and agree to rounding.
 
 Accumulation precision (pinned by tests/test_kernels.py::test_float32_accuracy):
 within a block, residuals and the block's partial gradient are computed in X's dtype
@@ -866,8 +867,10 @@ def _gather_piece(data, piece_lo, n_rows, order_end, block_rows, batch):
 def _block_sums(data, W, b, first, n_rows, in_place, s, batch):
     # One block (every small mini-batch): its sums without the chunk bookkeeping of
     # gradient(), which would add them to zeroed float64 totals and divide by 1 and
-    # 2: the same numbers, bit for bit, at a fraction of the cost of a per-sample
-    # update. Adds them to batch.sum_W, batch.sum_b; returns sum(s R R) / 2.
+    # 2, at a fraction of the cost of a per-sample update. Row by row: gradient()
+    # takes 4-row tiles on a C-ordered X, whose sums agree with these to rounding
+    # (the Cython mirror's, tiled too, are the same bits). Adds them to batch.sum_W,
+    # batch.sum_b; returns sum(s R R) / 2.
     block_W, block_b = s.block_W, s.block_b
     n_targets, n_features = W.shape
     for k in range(n_targets):
