@@ -1732,7 +1732,7 @@ cdef object _plain_gradient(floating zero, object X_object, object y, object coe
     cdef const floating[:, ::1] W
     cdef const floating[::1] b
     # (A memoryview attribute is not None before its first assignment but empty, so
-    # the arrays viewed are kept beside the views, and compared.)
+    # the buffer viewed is kept beside the view, and compared.)
     if s.fast_b is not b_object:  # the plan's intercept buffer, viewed once
         s.fast_b = b_object
         if floating is float:
