@@ -123,10 +123,11 @@ def _dot4_lanes(typingctx, X, i, w):
     an order written out, so that no compiler choice (vector width, the context it is
     inlined in) changes a bit, in four independent chains. (Numba compiles with LLVM's
     SLP vectorizer off, and a loop written with 8 scalar partial sums stays scalar.)"""
-    if not (isinstance(X, types.Array) and X.ndim == 2 and isinstance(w, types.Array)
-            and w.ndim == 1 and X.dtype == w.dtype and X.dtype in (types.float32, types.float64)
+    if not (isinstance(X, types.Array) and X.ndim == 2 and X.layout == "C"
+            and isinstance(w, types.Array) and w.ndim == 1 and w.layout == "C"
+            and X.dtype == w.dtype and X.dtype in (types.float32, types.float64)
             and isinstance(i, types.Integer)):
-        return None
+        return None  # (a typing error: the lanes read rows of unit stride)
     dtype = X.dtype
     lanes = 8 if dtype == types.float32 else 4
     n_vectors = 8 // lanes
