@@ -251,7 +251,8 @@ class CompiledBackend:
         self._cache = threading.local()
         # fastgd.gradient's checks and dispatch in compiled code, if the kernels have
         # them (Cython's gradient_fast_path; for Numba, _api's Python ones)
-        # (called with this backend: it reads thread_plans, fork_state, gradient_plan)
+        # (called with this backend: it reads the plans of _cache, fork_state, and calls
+        # gradient_plan for a shape without one)
         self.gradient_fast_path = getattr(kernels, "gradient_fast_path", None)
         self.fork_state = _fork_state
 
