@@ -127,22 +127,22 @@ class _FullBatchMethod:
         self.optimizer.count_update()
 
 
-def constant_columns(variance, mean, X, sample_weight):
-    """The columns of the data X (rows of weight 0 aside) whose values are all equal:
+def constant_columns(variance, mean, data):
+    """The columns of the data (rows of weight 0 aside) whose values are all equal:
     held fixed, not divided by their computed spread, which is the rounding error of
     their mean (a column of 1s had its noise amplified by 1e16, and the fit failed).
     Only the columns whose variance is within that rounding error (Chan, Golub &
-    LeVeque's bound, as scikit-learn's StandardScaler uses) are read again; a column
-    that varies, however little beside its mean (timestamps near 1.7e18 a few
-    milliseconds apart), is a feature like any other."""
+    LeVeque's bound, as scikit-learn's StandardScaler uses) are read again
+    (``data.constant_columns``); a column that varies, however little beside its
+    mean (timestamps near 1.7e18 a few milliseconds apart), is a feature like any
+    other."""
     eps = np.finfo(np.float64).eps
-    n_rows = X.shape[0]
+    n_rows = data.n_samples
     suspects = np.flatnonzero(variance <= n_rows * eps * variance + (n_rows * eps * mean) ** 2)
-    rows = slice(None) if sample_weight is None else np.asarray(sample_weight) > 0
+    suspects = suspects[suspects < data.n_features]  # (not the intercept's column)
     constant = np.zeros(len(variance), dtype=bool)
-    for j in suspects[suspects < X.shape[1]]:
-        column = X[rows, j]
-        constant[j] = column.size == 0 or column.min() == column.max()
+    if len(suspects):
+        constant[suspects] = data.constant_columns(suspects)
     return constant
 
 
@@ -213,7 +213,7 @@ class StandardizedCoordinates:
             spread = np.sum(((X.astype(np.float64) - ones[:, None] * mean) / unit) ** 2, axis=0)
         variance = spread / total  # in units of unit**2
         if centred:  # a constant column's centred values are the rounding of its mean
-            variance[constant_columns(variance, mean / unit, data.X, data.sample_weight)] = 0.0
+            variance[constant_columns(variance, mean / unit, data)] = 0.0
         # A row of theta: W's p columns, then b (scale 0: held fixed, unless fitted).
         intercept = p if fit_intercept else intercept_column
         full_mean, full_scale = np.zeros(p + 1), np.zeros(p + 1)

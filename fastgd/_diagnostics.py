@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from ._accelerated import hessian_max_eigenvalue
-from ._validation import check_finite, user_stacklevel
+from ._validation import user_stacklevel
 
 
 class DivergenceError(FloatingPointError):
@@ -47,19 +47,18 @@ def check_inputs_finite(data):
     """Raise ValueError naming the first input that holds NaN or inf (``data``: a
     ``_fit.Data``). Called only after a kernel returned something non-finite:
     valid input costs no pass of its own."""
-    check_finite(data.X, "X")
-    check_finite(data.Y[:, 0] if data.y_is_1d else data.Y, "y")  # indices as the caller's y
+    data.check_finite()
 
 
 def raise_for_non_finite(data, what):
     """A computation returned a non-finite ``what``: name the NaN or inf in the inputs
     (the usual cause), else report the overflow."""
     check_inputs_finite(data)
-    X, Y = data.X, data.Y
+    largest_X, largest_y = data.largest_abs()
     raise FloatingPointError(
-        f"the {what} overflowed in {X.dtype} although X and y are finite: their values "
-        f"are too large for this dtype (largest |X| = {np.abs(X).max():.3g}, largest |y| = "
-        f"{np.abs(Y).max():.3g}); rescale them."
+        f"the {what} overflowed in {data.dtype} although X and y are finite: their values "
+        f"are too large for this dtype (largest |X| = {largest_X:.3g}, largest |y| = "
+        f"{largest_y:.3g}); rescale them."
     )
 
 

@@ -114,14 +114,83 @@ class FitResult:
 
 @dataclass(frozen=True)
 class Data:
-    """The caller's data as validated (before any compression): what a certificate
-    is computed on and what error messages name."""
+    """The caller's data as validated (before any compression): what the factor of
+    the Gram solver and the certificate are computed on, and what error messages
+    name. ``_dask.BlockedData`` has the same methods for data held in blocks by Dask."""
 
     X: np.ndarray
     x_is_f: bool
     Y: np.ndarray
     y_is_1d: bool
     sample_weight: object
+
+    @property
+    def dtype(self):
+        return self.X.dtype
+
+    @property
+    def n_samples(self):
+        return self.X.shape[0]
+
+    @property
+    def n_features(self):
+        return self.X.shape[1]
+
+    def check_finite(self):
+        """Raise ValueError naming the first input that holds NaN or inf."""
+        check_finite(self.X, "X")
+        check_finite(self.Y[:, 0] if self.y_is_1d else self.Y, "y")  # the caller's indices
+
+    def largest_abs(self):
+        """``(max |X|, max |y|)``, for the message of an overflow."""
+        return float(np.abs(self.X).max()), float(np.abs(self.Y).max())
+
+    def constant_columns(self, columns):
+        """Whether each of X's ``columns`` holds one value on the rows of positive
+        weight (read only for the few columns asked about)."""
+        rows = slice(None) if self.sample_weight is None else self.sample_weight > 0
+        constant = []
+        for j in columns:
+            column = self.X[rows, j]
+            constant.append(column.size == 0 or column.min() == column.max())
+        return np.array(constant, dtype=bool)
+
+    def factor(self, backend, b, fit_intercept, n_threads):
+        """``(R, total_weight)``: the triangular factor of the augmented data
+        (``backend.compress``) and N, or the sum of the weights."""
+        R = backend.compress(self.X, self.Y, b, fit_intercept, self.sample_weight,
+                             self.x_is_f, n_threads)
+        total = (self.n_samples if self.sample_weight is None
+                 else self.sample_weight.sum(dtype=float))
+        return R, total
+
+    def float64_gradient(self, backend, coef, intercept, n_threads):
+        """The gradient (G_W, g_b) at (coef, intercept) in float64 arithmetic: the
+        backend's kernel for float64 X; for float32 X, float64 sums a block of rows
+        at a time (float32 residuals cannot certify a tight tol)."""
+        X, Y, weights = self.X, self.Y, self.sample_weight
+        if X.dtype == np.float64:
+            grad_W, grad_b, _ = backend.gradient(X, Y, coef.astype(X.dtype),
+                                                 intercept.astype(X.dtype), self.x_is_f,
+                                                 n_threads, weights)
+            return grad_W.copy(), grad_b.copy()
+        sum_W, sum_b = float64_sums(X, Y, coef, intercept, self.x_is_f, weights)
+        total = X.shape[0] if weights is None else float(np.sum(weights, dtype=np.float64))
+        return sum_W / total, sum_b / total
+
+
+def float64_sums(X, Y, coef, intercept, x_is_f, weights):
+    """The unnormalised gradient sums ``((s R).T @ X, (s R).sum(0))`` in float64
+    arithmetic whatever X's dtype: the reference's sums, 2**14 rows at a time."""
+    numpy = get_backend("numpy")  # its leaf sums in float64 whatever X's dtype
+    sum_W, sum_b = 0.0, 0.0
+    for start in range(0, X.shape[0], 1 << 14):
+        rows = slice(start, start + (1 << 14))
+        block_W, block_b, _ = numpy.partial_gradient(
+            X[rows], Y[rows], coef, intercept, x_is_f, None,
+            None if weights is None else weights[rows])
+        sum_W, sum_b = sum_W + block_W, sum_b + block_b
+    return sum_W, sum_b
 
 
 @dataclass
@@ -245,12 +314,9 @@ def compress(problem, n_threads):
     """The same iterations on the compressed problem, the intercept as its last
     coefficient (see _gram.py): from here on, the Problem's X, Y, W, b are its."""
     p, data = problem, problem.data
-    R = p.backend.compress(p.X, p.Y, p.b, p.fit_intercept, p.sample_weight, p.x_is_f,
-                           n_threads)
+    R, total_weight = data.factor(p.backend, p.b, p.fit_intercept, n_threads)
     if not np.isfinite(R).all():
         _diagnostics.raise_for_non_finite(data, "triangular factor of [X, 1, y]")
-    total_weight = (data.X.shape[0] if p.sample_weight is None
-                    else p.sample_weight.sum(dtype=float))
     p.X, p.Y = compressed_problem(R, total_weight, p.Y.shape[1])
     p.sample_weight = None  # absorbed into the compressed problem
     p.x_is_f = False
@@ -501,7 +567,7 @@ def auto_lr(problem, settings, upper=False):
     if not np.isfinite(step):
         raise FloatingPointError(
             f"the learning rate 1/L overflowed: the largest eigenvalue of the Hessian is "
-            f"L = {L:.3g} (largest |X| = {np.abs(p.data.X).max():.3g}); rescale X.")
+            f"L = {L:.3g} (largest |X| = {p.data.largest_abs()[0]:.3g}); rescale X.")
     return step
 
 
@@ -601,7 +667,7 @@ def certify(problem, steps, settings, status, retries, n_iter):
     on a few times; any other miss is the limit of the arithmetic (UNCERTIFIED)."""
     p, s, stepper = problem, settings, steps.stepper
     if not (status == _layout.CONVERGED and p.full_batch_tol(s)
-            and (p.method == "gd" or p.solver == "gram" or p.data.X.dtype != np.float64)):
+            and (p.method == "gd" or p.solver == "gram" or p.data.dtype != np.float64)):
         return status, False  # CG and FISTA on float64 data check the point they return
     ratio = certificate_ratio(p, steps, s)
     if ratio <= 1:
@@ -620,7 +686,7 @@ def certificate_ratio(problem, steps, settings):
     threshold = (stepper.threshold if p.method != "gd"
                  else steps.optimizer.tol_threshold)
     coef, intercept = p.user_coefficients()
-    grad_W, grad_b = float64_gradient(p, coef, intercept, settings.n_threads)
+    grad_W, grad_b = p.data.float64_gradient(p.backend, coef, intercept, settings.n_threads)
     if p.method == "cg":  # in CG's coordinates, with W and b as the working problem has them
         if p.solver == "gram":
             grad_W = np.hstack([grad_W, grad_b[:, None]]) if p.user_fit_intercept else grad_W
@@ -630,29 +696,6 @@ def certificate_ratio(problem, steps, settings):
         norm = gradient_map_norm(coef, grad_W, grad_b, steps.step, settings, p.n_features,
                                  p.user_fit_intercept)
     return norm / max(threshold, np.finfo(float).tiny)
-
-
-def float64_gradient(problem, coef, intercept, n_threads):
-    """The data's gradient (G_W, g_b) at (coef, intercept) in float64 arithmetic: the
-    backend's kernel for float64 X; for float32 X, the reference's float64 sums a block
-    of rows at a time (float32 residuals cannot certify a tight tol)."""
-    data, backend = problem.data, problem.backend
-    X, Y, weights = data.X, data.Y, data.sample_weight
-    if X.dtype == np.float64:
-        grad_W, grad_b, _ = backend.gradient(X, Y, coef.astype(X.dtype),
-                                             intercept.astype(X.dtype), data.x_is_f,
-                                             n_threads, weights)
-        return grad_W.copy(), grad_b.copy()
-    numpy = get_backend("numpy")  # its leaf sums in float64 whatever X's dtype
-    sum_W, sum_b = 0.0, 0.0
-    for start in range(0, X.shape[0], 1 << 14):
-        rows = slice(start, start + (1 << 14))
-        block_W, block_b, _ = numpy.partial_gradient(
-            X[rows], Y[rows], coef, intercept, data.x_is_f, None,
-            None if weights is None else weights[rows])
-        sum_W, sum_b = sum_W + block_W, sum_b + block_b
-    total = X.shape[0] if weights is None else float(np.sum(weights, dtype=np.float64))
-    return sum_W / total, sum_b / total
 
 
 # ------------------------------------------------------------------------ finish
@@ -676,7 +719,7 @@ def finish(problem, steps, settings, history, status, stopped_by_callback):
     if not converged and not stopped_by_callback and (s.tol > 0 or s.early_stopping):
         ratio = steps.stepper.check_ratio if status == _layout.UNCERTIFIED else None
         _diagnostics.warn_not_converged(s, p.full_batch_tol(s), ratio, p.solver,
-                                        p.data.X.dtype)
+                                        p.data.dtype)
     optimizer = steps.optimizer
     if p.method != "gd":
         optimizer = None
