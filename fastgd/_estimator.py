@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 
+from . import _dask
 from ._diagnostics import FitInterrupted
 from ._fit import fit_resumable
 from ._spec import FIT_PARAMETERS, FitSpec
@@ -222,7 +223,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             says how many epochs ran) and the exception's message says how far it got.
         """
         self._check_y_is_given(y)
-        _get_feature_names(X)  # before the work: unusable column names fail here
+        _get_feature_names(_dask.named_like(X))  # before the work: unusable names fail here
         if self.warm_start and hasattr(self, "coef_"):
             coef_init = self.coef_ if coef_init is None else coef_init
             intercept_init = self.intercept_ if intercept_init is None else intercept_init
@@ -272,7 +273,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             coef_init, intercept_init = self.coef_, self.intercept_
             optimizer = self._optimizer
         else:
-            _get_feature_names(X)  # before the work: unusable column names fail here
+            _get_feature_names(_dask.named_like(X))  # before the work: unusable names fail here
             coef_init = intercept_init = optimizer = None
         self._run(X, y, X_given, append=fitted, coef_init=coef_init,
                   intercept_init=intercept_init, sample_weight=sample_weight,
@@ -320,7 +321,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.t_ = optimizer.n_updates if optimizer is not None else result.n_iter
         # n_features_in_ and feature_names_in_ as scikit-learn's validate_data(reset=True)
         # sets them, after the fit: a fit that fails leaves those of the previous one.
-        _check_feature_names(self, X_given, reset=True)
+        _check_feature_names(self, _dask.named_like(X_given), reset=True)
         self.n_features_in_ = result.coef.shape[-1]
 
     def predict(self, X):
@@ -335,12 +336,17 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_targets), in X's float dtype
+            A Dask array when X is a Dask array or DataFrame, computed block by
+            block where X's blocks are.
 
         Raises
         ------
         NotFittedError
             Before ``fit``.
         """
+        if _dask.is_dask_collection(X):  # a Dask array, block by block on the workers
+            self._check_blocks_as_fitted(X)
+            return _dask.predict(X, self.coef_, self.intercept_)
         X = self._check_X_as_fitted(X)
         # Computed in X's dtype: casting the small coefficients, never the large X.
         coef = np.asarray(self.coef_, dtype=X.dtype)
@@ -355,8 +361,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
         Uses :func:`sklearn.metrics.r2_score` semantics: 1 is a perfect fit, 0 is
         the constant prediction of the mean of y, and it can be negative. X is
-        checked as in :meth:`predict`.
+        checked as in :meth:`predict`. With Dask collections, each block's sums are
+        computed on its worker and combined on the client.
         """
+        if _dask.holds_blocks(X, y, sample_weight):  # sums per block, on the workers
+            return _dask.r2_score(self.predict(X), y, sample_weight)
         y = np.asarray(y, dtype=np.float64)
         y_pred = np.asarray(self.predict(X), dtype=np.float64)
         if y_pred.shape != y.shape:
@@ -394,6 +403,22 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 f"target y is None."
             )
 
+    def _check_fitted(self):
+        if not hasattr(self, "coef_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet; call fit(X, y) "
+                f"before predict or score."
+            )
+
+    def _check_blocks_as_fitted(self, X):
+        """_check_X_as_fitted for a Dask collection: names and width, nothing read."""
+        self._check_fitted()
+        self._check_feature_names(X)
+        n_features = _dask.n_columns(X)
+        if n_features != self.n_features_in_:
+            raise ValueError(f"X has {n_features} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input.")
+
     def _check_X_as_fitted(self, X):
         """Return X validated by check_X for a fitted model: names and width as at fit.
 
@@ -401,11 +426,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         (on X as given: a UserWarning when only one side had names, ValueError when
         they differ), then the array, then its number of features.
         """
-        if not hasattr(self, "coef_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet; call fit(X, y) "
-                f"before predict or score."
-            )
+        self._check_fitted()
         self._check_feature_names(X)
         X, _ = check_X(X)
         _check_n_features(self, X, reset=False)
@@ -415,6 +436,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         """scikit-learn's check of X's column names against ``feature_names_in_``,
         its warnings (names on one side only, in its words) pointing at the caller's
         line rather than inside scikit-learn; differing names raise there."""
+        X = _dask.named_like(X)
         fitted, given = hasattr(self, "feature_names_in_"), _get_feature_names(X) is not None
         if fitted == given:
             _check_feature_names(self, X, reset=False)  # ValueError if they differ

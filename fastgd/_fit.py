@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _diagnostics, _layout, _steps
+from . import _dask, _diagnostics, _layout, _steps
 from ._accelerated import (
     ConjugateGradient,
     Fista,
@@ -36,7 +36,7 @@ from ._backends import (
     fit_data,
     get_backend,
 )
-from ._gram import choose_solver, compressed_problem
+from ._gram import MAX_GRAM_SIZE, choose_solver, compressed_problem
 from ._progress import Progress
 from ._validation import (
     check_coef,
@@ -285,6 +285,9 @@ def fit_resumable(X, y, spec, *, coef_init=None, intercept_init=None, sample_wei
 def prepare(X, y, coef_init, intercept_init, sample_weight, settings, resuming):
     """Validate the arrays, split the rows, choose the method and the solver, and
     compress the data for the Gram solver: the Problem the iterations run on."""
+    if _dask.holds_blocks(X, y, sample_weight):
+        return prepare_blocked(X, y, coef_init, intercept_init, sample_weight, settings,
+                               resuming)
     X, x_is_f, Y, y_is_1d, W, b = validate_arrays(X, y, coef_init, intercept_init,
                                                   "coef_init", "intercept_init")
     # Small: checked here, so that no kernel's non-finite loss blames X or y for them
@@ -310,6 +313,45 @@ def prepare(X, y, coef_init, intercept_init, sample_weight, settings, resuming):
     return problem
 
 
+def prepare_blocked(X, y, coef_init, intercept_init, sample_weight, settings, resuming):
+    """``prepare`` for data in Dask collections (``_dask.BlockedData``): the Gram
+    solver, whose factor is computed where the blocks are; every iteration then
+    runs on the client, on the compressed problem."""
+    data = _dask.BlockedData.of(X, y, sample_weight)
+    check_blocked_options(settings, resuming, data)
+    K, D, dtype = data.n_targets, data.n_features, data.dtype
+    W = check_coef(coef_init, K, D, data.y_is_1d, dtype, "coef_init")
+    b = check_intercept(intercept_init, K, data.y_is_1d, dtype, "intercept_init")
+    check_point_finite(W, b, data.y_is_1d, "coef_init", "intercept_init")
+    method = resolve_method(settings, True, resuming)
+    seed = check_random_state(settings.random_state)
+    problem = Problem(data, settings.backend, None, None, W, b, False, None,
+                      settings.fit_intercept, None, 0, 0, method, "gram", seed,
+                      settings.fit_intercept, b, D)
+    compress(problem, settings.n_threads)
+    return problem
+
+
+def check_blocked_options(settings, resuming, data):
+    """Raise ValueError for what a fit of Dask collections does not run (yet)."""
+    s = settings
+    m = data.n_features + 1 + data.n_targets
+    unsupported = [
+        (resuming, "partial_fit"),
+        (s.solver == "stream", "solver='stream'"),
+        (s.batch_size is not None, "batch_size (mini-batches)"),
+        (s.early_stopping, "early_stopping"),
+        (m > MAX_GRAM_SIZE, f"more than {MAX_GRAM_SIZE} features and targets "
+                            f"(D + 1 + K = {m})"),
+    ]
+    for conflict, what in unsupported:
+        if conflict:
+            raise ValueError(
+                f"fastgd fits Dask collections with the Gram solver (one distributed pass, "
+                f"then iterations on the client), which cannot run {what}; fit a NumPy "
+                f"array for it, or use the Gram solver's full-batch options.")
+
+
 def compress(problem, n_threads):
     """The same iterations on the compressed problem, the intercept as its last
     coefficient (see _gram.py): from here on, the Problem's X, Y, W, b are its."""
@@ -317,7 +359,7 @@ def compress(problem, n_threads):
     R, total_weight = data.factor(p.backend, p.b, p.fit_intercept, n_threads)
     if not np.isfinite(R).all():
         _diagnostics.raise_for_non_finite(data, "triangular factor of [X, 1, y]")
-    p.X, p.Y = compressed_problem(R, total_weight, p.Y.shape[1])
+    p.X, p.Y = compressed_problem(R, total_weight, p.W.shape[0])
     p.sample_weight = None  # absorbed into the compressed problem
     p.x_is_f = False
     p.W = np.hstack([p.W, p.b[:, None]] if p.fit_intercept else [p.W]).astype(np.float64)

@@ -1,0 +1,492 @@
+"""Data in Dask collections: fitted where its blocks live.
+
+``fastgd.fit(X, y)`` with a Dask array or DataFrame X (y and sample_weight Dask
+collections with the same row blocks, or NumPy arrays) runs the Gram solver over the
+blocks, on whatever scheduler Dask is using (a ``distributed.Client``, or its local
+threads)::
+
+    each block      -> its factor R_i (backend.compress), on the worker that holds it
+    factors, merged pairwise in a binary tree fixed by the number of blocks -> R
+    the iterations on R's compressed problem, on the client (O(m^2 K) each)
+    the certificate: each block's float64 gradient sums, added in block order
+
+What reaches the client is O(m^2) per pass (m = D + 1 + K), plus a few numbers per
+block: never the data. Every block's factor and sums are computed the same way on
+whichever worker runs them (one thread each: Dask runs the blocks in parallel), and
+they are combined in an order fixed by the block layout, so the coefficients are the
+same bits for any number of workers and any placement of the blocks, and after a
+lost worker's blocks have been recomputed from their source.
+
+Nothing here imports Dask unless the caller's data is already a Dask collection.
+"""
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._backends import get_backend
+from ._validation import _check_dtype
+
+# Threads of a block's kernel: Dask's workers run the blocks in parallel.
+BLOCK_THREADS = 1
+
+
+def is_dask_collection(x):
+    """Whether x is a Dask collection (array, DataFrame, Series), without importing
+    Dask for anything else."""
+    if "dask" not in sys.modules:
+        return False  # a Dask collection's module has imported dask
+    import dask
+
+    return dask.is_dask_collection(x)
+
+
+def holds_blocks(*arrays):
+    return any(is_dask_collection(a) for a in arrays)
+
+
+# --------------------------------------------------------------- the caller's data
+
+
+def _target_dtype(dtype, name):
+    """The kernels' dtype for a collection of ``dtype`` (as check_X casts arrays)."""
+    _check_dtype(np.empty(0, dtype=dtype), name)  # bool, complex, object: errors
+    if dtype.kind == "f" and dtype.itemsize <= 4:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def _is_frame(x):
+    return hasattr(x, "npartitions") and hasattr(x, "dtypes")
+
+
+def _collection_dtype(x, name):
+    if _is_frame(x):
+        dtypes = [x.dtypes] if getattr(x, "ndim", 2) == 1 else list(x.dtypes)
+        for column, dtype in zip(getattr(x, "columns", [name]), dtypes):
+            if not (isinstance(dtype, np.dtype) and dtype.kind in "iuf"):
+                raise TypeError(f"{name}'s column {column!r} has dtype {dtype}; fastgd "
+                                f"needs numeric columns (integers or floats).")
+        return np.result_type(*dtypes)
+    return np.dtype(x.dtype)
+
+
+def _row_blocks(x, name, n_blocks=None, row_chunks=None):
+    """x's blocks of rows as a list of Delayed objects (one column block), and the
+    rows of each when Dask knows them (None for DataFrames, whose partition lengths
+    are known only once they are read)."""
+    if _is_frame(x):
+        if n_blocks is not None and x.npartitions != n_blocks:
+            raise ValueError(f"{name} has {x.npartitions} partitions and X {n_blocks}: "
+                             f"they must have the same row partitions (take both from one "
+                             f"DataFrame).")
+        return list(x.to_delayed()), None
+    if x.ndim not in (1, 2):
+        raise ValueError(f"{name} must be a 1-D or 2-D Dask array; got {x.ndim}-D.")
+    if row_chunks is not None and x.chunks[0] != row_chunks:
+        if any(np.isnan(row_chunks)) or any(np.isnan(x.chunks[0])):
+            raise ValueError(f"{name} and X have different row blocks of unknown sizes: "
+                             f"give both the same row chunks.")
+        x = x.rechunk({0: row_chunks})
+    if x.ndim == 2 and x.numblocks[1] > 1:
+        x = x.rechunk({1: -1})  # a block holds whole rows
+    return list(x.to_delayed().ravel()), x.chunks[0]
+
+
+def _numpy_row_blocks(a, name, row_chunks):
+    """A NumPy y or sample_weight beside a Dask X: sliced as X's row blocks."""
+    if row_chunks is None or any(np.isnan(row_chunks)):
+        raise TypeError(f"{name} is a NumPy array and X a Dask collection whose blocks' "
+                        f"sizes are unknown: pass {name} as a Dask collection with X's "
+                        f"partitions (a column of the same DataFrame).")
+    a = np.asarray(a)
+    if a.shape[0] != sum(row_chunks):
+        raise ValueError(f"X and {name} have different numbers of samples: X has "
+                         f"{int(sum(row_chunks))} rows, {name} has {a.shape[0]}.")
+    bounds = np.concatenate([[0], np.cumsum(row_chunks)]).astype(int)
+    return [a[bounds[i]:bounds[i + 1]] for i in range(len(row_chunks))]
+
+
+def _n_columns(x, name):
+    if _is_frame(x):
+        return 1 if getattr(x, "ndim", 2) == 1 else len(x.columns)
+    if x.ndim == 1:
+        return 1
+    if np.isnan(x.shape[1]):
+        raise ValueError(f"{name} has an unknown number of columns.")
+    return int(x.shape[1])
+
+
+class BlockedData:
+    """The caller's data as Dask holds it: blocks of whole rows, each a Delayed (X,
+    y, weights) triple, with the methods of ``_fit.Data`` computed block by block on
+    the workers. ``n_samples`` and the rows of each block are known after the first
+    pass (``factor``), which also records each column's extremes."""
+
+    def __init__(self, blocks, n_features, n_targets, y_is_1d, dtype, weighted,
+                 block_rows=None):
+        self.blocks, self.n_features, self.n_targets = blocks, n_features, n_targets
+        self.y_is_1d, self.dtype, self.weighted = y_is_1d, dtype, weighted
+        self.block_rows = block_rows  # None until a pass has counted them
+        self.extremes = None
+
+    @classmethod
+    def of(cls, X, y, sample_weight):
+        """Validate what can be seen without reading the data (dimensions, dtypes,
+        partitions); the rest is checked block by block on the workers."""
+        if y is None:
+            raise TypeError("y is None; fastgd needs the targets of a supervised fit.")
+        if not is_dask_collection(X):
+            raise TypeError("X is a NumPy array and y or sample_weight a Dask collection: "
+                            "pass X as a Dask collection too (dask.array.from_array(X, "
+                            "chunks=...)), or compute y.")
+        if not _is_frame(X) and X.ndim != 2:
+            raise ValueError(f"X must be a 2-D Dask array of shape (n_samples, n_features); "
+                             f"got a {X.ndim}-D one.")
+        dtype = _target_dtype(_collection_dtype(X, "X"), "X")
+        x_blocks, row_chunks = _row_blocks(X, "X")
+        n_features = _n_columns(X, "X")
+        if n_features == 0:
+            raise ValueError("X must have at least one feature; found 0 feature(s).")
+        y_is_1d = (getattr(y, "ndim", 1) == 1)
+        if is_dask_collection(y):
+            _target_dtype(_collection_dtype(y, "y"), "y")
+            y_blocks, _ = _row_blocks(y, "y", len(x_blocks), row_chunks)
+        else:
+            y = _check_dtype(np.asarray(y), "y")
+            y_is_1d = y.ndim == 1
+            if y.ndim not in (1, 2):
+                raise ValueError(f"y must be 1-D or 2-D; got {y.ndim}-D.")
+            y_blocks = _numpy_row_blocks(y, "y", row_chunks)
+        n_targets = _n_columns(y, "y")
+        if n_targets == 0:
+            raise ValueError("y must have at least one target column.")
+        weight_blocks = [None] * len(x_blocks)
+        if sample_weight is not None:
+            if is_dask_collection(sample_weight):
+                if getattr(sample_weight, "ndim", 1) != 1:
+                    raise ValueError("sample_weight must be 1-D, one weight per sample.")
+                weight_blocks, _ = _row_blocks(sample_weight, "sample_weight",
+                                               len(x_blocks), row_chunks)
+            else:
+                weight_blocks = _numpy_row_blocks(sample_weight, "sample_weight",
+                                                  row_chunks)
+        blocks = list(zip(x_blocks, y_blocks, weight_blocks))
+        known = None if row_chunks is None else tuple(int(r) for r in row_chunks)
+        return cls(blocks, n_features, n_targets, y_is_1d, dtype, sample_weight is not None,
+                   known)
+
+    @property
+    def n_samples(self):
+        return None if self.block_rows is None else sum(self.block_rows)
+
+    def offsets(self):
+        return np.concatenate([[0], np.cumsum(self.block_rows)]).astype(np.int64)
+
+    def _spec(self):
+        return BlockSpec(self.n_features, self.n_targets, self.dtype)
+
+    def factor(self, backend, b, fit_intercept, n_threads):
+        """``(R, total_weight)`` in one distributed pass: each block's factor where the
+        block is, merged in a binary tree whose shape depends on the number of blocks
+        alone. Also records the rows of each block and each column's extremes."""
+        import dask
+
+        spec, name = self._spec(), backend.name
+        factor_of = dask.delayed(block_factor, pure=True)
+        merge = dask.delayed(merge_factors, pure=True)
+        level = [factor_of(i, X, Y, w, spec, b, fit_intercept, name)
+                 for i, (X, Y, w) in enumerate(self.blocks)]
+        while len(level) > 1:  # pairs (0, 1), (2, 3), ...; an odd last one goes up as it is
+            level = [merge(level[i], level[i + 1], name) if i + 1 < len(level)
+                     else level[i] for i in range(0, len(level), 2)]
+        (root,) = dask.compute(level[0])
+        self.block_rows = root.block_rows
+        self.extremes = root.low, root.high
+        if self.n_samples == 0:
+            raise ValueError("X must have at least one sample; its blocks hold none.")
+        if self.weighted and not root.total_weight > 0:
+            raise ValueError("sample_weight must have a positive sum (not all zero).")
+        if root.bad is not None:
+            self._raise_bad(root.bad)
+        return root.R, root.total_weight
+
+    def float64_gradient(self, backend, coef, intercept, n_threads):
+        """The gradient (G_W, g_b) at (coef, intercept) in float64 arithmetic: each
+        block's sums on its worker, added on the client in block order."""
+        import dask
+
+        spec = self._spec()
+        sums_of = dask.delayed(block_gradient_sums, pure=True)
+        sums = dask.compute(*[sums_of(X, Y, w, spec, coef, intercept, backend.name)
+                              for X, Y, w in self.blocks])
+        sum_W, sum_b, total = sums[0]
+        for block_W, block_b, block_total in sums[1:]:  # block order: the same bits always
+            sum_W, sum_b, total = sum_W + block_W, sum_b + block_b, total + block_total
+        return sum_W / total, sum_b / total
+
+    def _scan(self):
+        """One pass: (rows, first non-finite entry or None, max |X|, max |y|) per block."""
+        import dask
+
+        scan = dask.delayed(block_scan, pure=True)
+        results = dask.compute(*[scan(X, Y, w, self._spec()) for X, Y, w in self.blocks])
+        self.block_rows = tuple(r[0] for r in results)
+        return results
+
+    def check_finite(self):
+        """Raise ValueError naming the first NaN or inf of X or y (global indices)."""
+        for block, (_, bad, _, _) in enumerate(self._scan()):
+            if bad is not None:
+                self._raise_bad((block,) + bad)
+
+    def _raise_bad(self, bad):
+        block, name, row, column, value = bad
+        row = int(self.offsets()[block] + row)
+        index = (row,) if (name == "y" and self.y_is_1d) else (row, column)
+        raise ValueError(f"{name} contains {'NaN' if np.isnan(value) else value} at index "
+                         f"{index} (block {block}); fastgd needs finite values (remove or "
+                         f"impute missing data first).")
+
+    def largest_abs(self):
+        results = self._scan()
+        return max(r[2] for r in results), max(r[3] for r in results)
+
+    def constant_columns(self, columns):
+        """From the extremes the factor's pass recorded (over rows of positive weight)."""
+        if self.extremes is None:
+            raise RuntimeError("constant_columns needs the factor's pass first")
+        low, high = self.extremes
+        return np.array([low[j] >= high[j] for j in columns], dtype=bool)
+
+
+# ------------------------------------------------------------ what a worker runs
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """What a worker needs to turn a block into the kernels' arrays."""
+
+    n_features: int
+    n_targets: int
+    dtype: np.dtype
+
+
+def block_arrays(X, Y, weights, spec):
+    """A block (NumPy arrays or pandas frames) as the kernels' arrays: ``(X, x_is_f, Y,
+    weights)``, X C- or F-contiguous in the fit's dtype, Y of shape (n, K). The
+    block's own copy when it must be cast (a block, never the whole data)."""
+    X = np.asarray(X, dtype=spec.dtype)
+    if not (X.flags.c_contiguous or X.flags.f_contiguous):
+        X = np.ascontiguousarray(X)
+    n_rows = X.shape[0]
+    if X.ndim != 2 or X.shape[1] != spec.n_features:
+        raise ValueError(f"X's block has shape {X.shape}; expected ({n_rows}, "
+                         f"{spec.n_features}).")
+    Y = np.asarray(Y, dtype=spec.dtype)
+    if Y.shape[0] != n_rows:
+        raise ValueError(f"X and y have different numbers of samples in a block: "
+                         f"{n_rows} and {Y.shape[0]} (their row partitions must match).")
+    Y = Y.reshape(n_rows, spec.n_targets)
+    if weights is not None:
+        weights = np.ascontiguousarray(weights, dtype=spec.dtype)
+        if weights.shape != (n_rows,):
+            raise ValueError(f"sample_weight's block has shape {weights.shape}; expected "
+                             f"({n_rows},), one weight per sample of X's block.")
+        if not (np.isfinite(weights).all() and (weights >= 0).all()):
+            raise ValueError("sample_weight must hold finite, non-negative numbers.")
+    x_is_f = X.flags.f_contiguous and not X.flags.c_contiguous
+    return X, x_is_f, Y, weights
+
+
+def first_non_finite(X, Y):
+    """``(name, row, column, value)`` of the first NaN or inf of X, then of Y, or None."""
+    for name, a in (("X", X), ("y", Y)):
+        bad = ~np.isfinite(a)
+        if bad.any():
+            row, column = np.unravel_index(int(np.argmax(bad)), a.shape)
+            return name, int(row), int(column), float(a[row, column])
+    return None
+
+
+@dataclass(frozen=True)
+class BlockFactor:
+    """A block's (or a subtree's) part of the factor pass."""
+
+    R: np.ndarray  # (m, m), float64 upper triangular
+    total_weight: float
+    block_rows: tuple  # rows of each block, in block order
+    low: np.ndarray  # each column's smallest and largest value (rows of positive weight)
+    high: np.ndarray
+    bad: object  # (block, name, row, column, value) of the first non-finite entry, or None
+
+
+def block_factor(index, X, Y, weights, spec, b, fit_intercept, backend_name):
+    """A block's triangular factor (``backend.compress``) and what the client checks."""
+    X, x_is_f, Y, weights = block_arrays(X, Y, weights, spec)
+    n_rows = X.shape[0]
+    m = spec.n_features + (1 if fit_intercept else 0) + spec.n_targets
+    if n_rows == 0:  # an empty partition: nothing to add
+        low = np.full(spec.n_features, np.inf)
+        return BlockFactor(np.zeros((m, m)), 0.0, (0,), low, -low, None)
+    R = get_backend(backend_name).compress(X, Y, b, fit_intercept, weights, x_is_f,
+                                           BLOCK_THREADS)
+    total = float(n_rows) if weights is None else float(weights.sum(dtype=np.float64))
+    rows = slice(None) if weights is None else weights > 0
+    with np.errstate(invalid="ignore"):
+        low = np.min(X[rows], axis=0, initial=np.inf).astype(np.float64)
+        high = np.max(X[rows], axis=0, initial=-np.inf).astype(np.float64)
+    bad = None
+    if not np.isfinite(R).all():
+        found = first_non_finite(X, Y)
+        bad = None if found is None else (index,) + found
+    return BlockFactor(R, total, (n_rows,), low, high, bad)
+
+
+def merge_factors(left, right, backend_name):
+    """The factor of two subtrees' rows: the triangular factor of [R_left; R_right]
+    (the backend's compress of those 2m rows, so the same kernel always merges)."""
+    m = left.R.shape[0]
+    stacked = np.vstack([left.R, right.R])
+    # compress's augmented rows with the intercept held at 0 are [X, Y - 0]: stacked itself
+    R = get_backend(backend_name).compress(
+        np.ascontiguousarray(stacked[:, :m - 1]), np.ascontiguousarray(stacked[:, m - 1:]),
+        np.zeros(1), False, None, False, BLOCK_THREADS)
+    return BlockFactor(R, left.total_weight + right.total_weight,
+                       left.block_rows + right.block_rows, np.minimum(left.low, right.low),
+                       np.maximum(left.high, right.high),
+                       left.bad if left.bad is not None else right.bad)
+
+
+def block_gradient_sums(X, Y, weights, spec, coef, intercept, backend_name):
+    """A block's unnormalised float64 gradient sums and its total weight."""
+    from ._fit import float64_sums
+
+    X, x_is_f, Y, weights = block_arrays(X, Y, weights, spec)
+    total = float(X.shape[0]) if weights is None else float(weights.sum(dtype=np.float64))
+    if X.shape[0] == 0:
+        return np.zeros((spec.n_targets, spec.n_features)), np.zeros(spec.n_targets), total
+    if X.dtype == np.float64:
+        sum_W, sum_b, _ = get_backend(backend_name).partial_gradient(
+            X, Y, coef.astype(X.dtype), intercept.astype(X.dtype), x_is_f, BLOCK_THREADS,
+            weights)
+        return sum_W.copy(), sum_b.copy(), total
+    sum_W, sum_b = float64_sums(X, Y, coef, intercept, x_is_f, weights)
+    return sum_W, sum_b, total
+
+
+def block_scan(X, Y, weights, spec):
+    """A block's rows, first non-finite entry (or None) and largest |X| and |y|."""
+    X, _, Y, _ = block_arrays(X, Y, weights, spec)
+    if X.shape[0] == 0:
+        return 0, None, 0.0, 0.0
+    with np.errstate(invalid="ignore"):
+        return (X.shape[0], first_non_finite(X, Y), float(np.abs(X).max()),
+                float(np.abs(Y).max()))
+
+
+# ------------------------------------------------------------ predict and score
+
+
+def as_row_blocks_array(X):
+    """A Dask array or DataFrame X as a Dask array with one column block (a
+    DataFrame's partition lengths stay unknown: nothing is read)."""
+    if _is_frame(X):
+        X = X.to_dask_array()
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D Dask array of shape (n_samples, n_features); "
+                         f"got a {X.ndim}-D one.")
+    return X.rechunk({1: -1}) if X.numblocks[1] > 1 else X
+
+
+def named_like(X):
+    """What scikit-learn reads column names from: a Dask DataFrame's empty pandas
+    frame of the same columns (``_meta``); any other X as it is."""
+    return X._meta if is_dask_collection(X) and _is_frame(X) else X
+
+
+def n_columns(X):
+    return _n_columns(X, "X")
+
+
+def predict(X, coef, intercept):
+    """``X @ coef.T + intercept`` as a Dask array, block by block on the workers, in
+    X's float dtype (coef of shape (D,) gives 1-D predictions)."""
+    dtype = _target_dtype(_collection_dtype(X, "X"), "X")
+    X = as_row_blocks_array(X)
+    coef, intercept = np.asarray(coef, dtype=dtype), np.asarray(intercept, dtype=dtype)
+    if coef.ndim == 1:
+        return X.map_blocks(predict_block, coef, intercept, dtype, dtype=dtype, drop_axis=1)
+    return X.map_blocks(predict_block, coef, intercept, dtype, dtype=dtype,
+                        chunks=(X.chunks[0], (coef.shape[0],)))
+
+
+def predict_block(X, coef, intercept, dtype, block_info=None):
+    X = np.asarray(X, dtype=dtype)
+    prediction = X @ coef.T + intercept
+    if not np.isfinite(prediction).all():
+        bad = first_non_finite(X, np.zeros((X.shape[0], 0)))
+        if bad is not None:
+            first_row = 0 if block_info is None else block_info[0]["array-location"][0][0]
+            _, row, column, value = bad
+            raise ValueError(f"X contains {'NaN' if np.isnan(value) else value} at index "
+                             f"{(first_row + row, column)}; fastgd needs finite values "
+                             f"(remove or impute missing data first).")
+    return prediction
+
+
+def r2_score(prediction, y, sample_weight):
+    """scikit-learn's R² (averaged over targets) of a Dask ``prediction`` against y:
+    each block's weight, mean, sum of squares about its mean and residual sum of
+    squares on its worker, combined on the client in block order (Chan, Golub and
+    LeVeque's pairwise update: no cancellation from a large mean)."""
+    import dask
+    import dask.array as da
+
+    chunks = prediction.chunks[0]
+    y = y if is_dask_collection(y) else da.from_array(np.asarray(y), chunks=(chunks,)
+                                                       + ((-1,) if np.ndim(y) == 2 else ()))
+    if _is_frame(y):
+        y = y.to_dask_array(lengths=list(chunks))
+    if y.shape[1:] != prediction.shape[1:] or (
+            not np.isnan(y.shape[0]) and not np.isnan(prediction.shape[0])
+            and y.shape[0] != prediction.shape[0]):
+        raise ValueError(f"y must have shape {prediction.shape}; got {y.shape}.")
+    y = y.rechunk((chunks,) + ((-1,) if y.ndim == 2 else ()))
+    blocks = [prediction.to_delayed().ravel(), y.to_delayed().ravel()]
+    if sample_weight is None:
+        blocks.append([None] * len(blocks[0]))
+    else:
+        weights = (sample_weight if is_dask_collection(sample_weight)
+                   else da.from_array(np.asarray(sample_weight), chunks=(chunks,)))
+        if _is_frame(weights):
+            weights = weights.to_dask_array(lengths=list(chunks))
+        blocks.append(weights.rechunk((chunks,)).to_delayed().ravel())
+    moments_of = dask.delayed(block_moments, pure=True)
+    moments = dask.compute(*[moments_of(p, t, w) for p, t, w in zip(*blocks)])
+    total, mean, spread, residual = moments[0]
+    for weight, block_mean, block_spread, block_residual in moments[1:]:
+        both = total + weight
+        delta = block_mean - mean
+        share = np.divide(weight, both, out=np.zeros_like(both), where=both > 0)
+        mean = mean + delta * share
+        spread = spread + block_spread + delta**2 * total * share
+        total, residual = both, residual + block_residual
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(spread > 0, 1 - residual / spread, np.where(residual == 0, 1.0, 0.0))
+    return float(np.mean(r2))
+
+
+def block_moments(prediction, y, weights):
+    """Per target: the block's total weight, weighted mean of y, weighted sum of
+    squares of y about that mean, and weighted residual sum of squares."""
+    prediction = np.asarray(prediction, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(prediction.shape)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = w.reshape((-1,) + (1,) * (y.ndim - 1))
+    total = np.broadcast_to(w.sum(axis=0), y.shape[1:]).astype(np.float64)
+    mean = np.divide((w * y).sum(axis=0), total, out=np.zeros_like(total), where=total > 0)
+    spread = (w * (y - mean) ** 2).sum(axis=0)
+    residual = (w * (y - prediction) ** 2).sum(axis=0)
+    return total, mean, spread, residual
