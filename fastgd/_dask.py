@@ -124,11 +124,10 @@ class BlockedData:
     the workers. ``n_samples`` and the rows of each block are known after the first
     pass (``factor``), which also records each column's extremes."""
 
-    def __init__(self, blocks, n_features, n_targets, y_is_1d, dtype, weighted,
-                 block_rows=None):
-        self.blocks, self.n_features, self.n_targets = blocks, n_features, n_targets
-        self.y_is_1d, self.dtype, self.weighted = y_is_1d, dtype, weighted
-        self.block_rows = block_rows  # None until a pass has counted them
+    def __init__(self, blocks, spec, y_is_1d, weighted, block_rows):
+        self.blocks, self.spec, self.y_is_1d, self.weighted = blocks, spec, y_is_1d, weighted
+        self.n_features, self.n_targets, self.dtype = spec.n_features, spec.n_targets, spec.dtype
+        self.block_rows = block_rows  # None (DataFrames) until a pass has counted them
         self.extremes = None
 
     @classmethod
@@ -145,10 +144,12 @@ class BlockedData:
             raise ValueError(f"X must be a 2-D Dask array of shape (n_samples, n_features); "
                              f"got a {X.ndim}-D one.")
         dtype = _target_dtype(_collection_dtype(X, "X"), "X")
-        x_blocks, row_chunks = _row_blocks(X, "X")
         n_features = _n_columns(X, "X")
         if n_features == 0:
             raise ValueError("X must have at least one feature; found 0 feature(s).")
+        if _is_frame(X):
+            return cls._of_frames(X, y, sample_weight, n_features, dtype)
+        x_blocks, row_chunks = _row_blocks(X, "X")
         y_is_1d = (getattr(y, "ndim", 1) == 1)
         if is_dask_collection(y):
             _target_dtype(_collection_dtype(y, "y"), "y")
@@ -173,9 +174,44 @@ class BlockedData:
                 weight_blocks = _numpy_row_blocks(sample_weight, "sample_weight",
                                                   row_chunks)
         blocks = list(zip(x_blocks, y_blocks, weight_blocks))
-        known = None if row_chunks is None else tuple(int(r) for r in row_chunks)
-        return cls(blocks, n_features, n_targets, y_is_1d, dtype, sample_weight is not None,
-                   known)
+        return cls(blocks, BlockSpec(n_features, n_targets, dtype, False), y_is_1d,
+                   sample_weight is not None, tuple(int(r) for r in row_chunks))
+
+    @classmethod
+    def _of_frames(cls, X, y, sample_weight, n_features, dtype):
+        """A Dask DataFrame X, with y (and the weights) Series or DataFrames: one
+        frame of their columns side by side, aligned on the index as pandas aligns
+        them, so that a block holds the same rows of each. (Taken apart, each
+        column selection of a Parquet read may be partitioned differently.)"""
+        import dask.dataframe as dd
+
+        parts = {"y": y} if sample_weight is None else {"y": y, "sample_weight": sample_weight}
+        for name, part in parts.items():
+            if not (is_dask_collection(part) and _is_frame(part)):
+                raise TypeError(f"X is a Dask DataFrame: {name} must be a Dask Series or "
+                                f"DataFrame with its rows (a column of the same frame); got "
+                                f"{type(part).__name__}.")
+            _target_dtype(_collection_dtype(part, name), name)
+        y_is_1d = y.ndim == 1
+        n_targets = _n_columns(y, "y")
+        if n_targets == 0:
+            raise ValueError("y must have at least one target column.")
+        if sample_weight is not None and sample_weight.ndim != 1:
+            raise ValueError("sample_weight must be 1-D, one weight per sample.")
+        columns = [X.rename(columns=dict(zip(X.columns, [f"x{j}" for j in range(n_features)])))]
+        columns.append(y.to_frame(name="y0") if y_is_1d else
+                       y.rename(columns=dict(zip(y.columns, [f"y{k}" for k in range(n_targets)]))))
+        if sample_weight is not None:
+            columns.append(sample_weight.to_frame(name="weight"))
+        try:
+            frame = dd.concat(columns, axis=1)
+        except ValueError as error:
+            raise ValueError(f"X, y and sample_weight must have the same rows (the columns "
+                             f"of one DataFrame, or frames with the same index and "
+                             f"partitions): {error}") from error
+        blocks = [(block, None, None) for block in frame.to_delayed()]
+        return cls(blocks, BlockSpec(n_features, n_targets, dtype, True), y_is_1d,
+                   sample_weight is not None, None)
 
     @property
     def n_samples(self):
@@ -184,16 +220,13 @@ class BlockedData:
     def offsets(self):
         return np.concatenate([[0], np.cumsum(self.block_rows)]).astype(np.int64)
 
-    def _spec(self):
-        return BlockSpec(self.n_features, self.n_targets, self.dtype)
-
     def factor(self, backend, b, fit_intercept, n_threads):
         """``(R, total_weight)`` in one distributed pass: each block's factor where the
         block is, merged in a binary tree whose shape depends on the number of blocks
         alone. Also records the rows of each block and each column's extremes."""
         import dask
 
-        spec, name = self._spec(), backend.name
+        spec, name = self.spec, backend.name
         factor_of = dask.delayed(block_factor, pure=True)
         merge = dask.delayed(merge_factors, pure=True)
         level = [factor_of(i, X, Y, w, spec, b, fit_intercept, name)
@@ -217,7 +250,7 @@ class BlockedData:
         block's sums on its worker, added on the client in block order."""
         import dask
 
-        spec = self._spec()
+        spec = self.spec
         sums_of = dask.delayed(block_gradient_sums, pure=True)
         sums = dask.compute(*[sums_of(X, Y, w, spec, coef, intercept, backend.name)
                               for X, Y, w in self.blocks])
@@ -231,7 +264,7 @@ class BlockedData:
         import dask
 
         scan = dask.delayed(block_scan, pure=True)
-        results = dask.compute(*[scan(X, Y, w, self._spec()) for X, Y, w in self.blocks])
+        results = dask.compute(*[scan(X, Y, w, self.spec) for X, Y, w in self.blocks])
         self.block_rows = tuple(r[0] for r in results)
         return results
 
@@ -271,12 +304,18 @@ class BlockSpec:
     n_features: int
     n_targets: int
     dtype: np.dtype
+    packed: bool  # a block is one frame of X's, y's and the weights' columns (X is it)
 
 
 def block_arrays(X, Y, weights, spec):
     """A block (NumPy arrays or pandas frames) as the kernels' arrays: ``(X, x_is_f, Y,
     weights)``, X C- or F-contiguous in the fit's dtype, Y of shape (n, K). The
     block's own copy when it must be cast (a block, never the whole data)."""
+    if spec.packed:
+        D, K = spec.n_features, spec.n_targets
+        frame = X
+        X, Y = frame.iloc[:, :D], frame.iloc[:, D:D + K]
+        weights = frame.iloc[:, D + K] if frame.shape[1] > D + K else None
     X = np.asarray(X, dtype=spec.dtype)
     if not (X.flags.c_contiguous or X.flags.f_contiguous):
         X = np.ascontiguousarray(X)
@@ -436,35 +475,20 @@ def predict_block(X, coef, intercept, dtype, block_info=None):
     return prediction
 
 
-def r2_score(prediction, y, sample_weight):
-    """scikit-learn's R² (averaged over targets) of a Dask ``prediction`` against y:
-    each block's weight, mean, sum of squares about its mean and residual sum of
-    squares on its worker, combined on the client in block order (Chan, Golub and
-    LeVeque's pairwise update: no cancellation from a large mean)."""
+def r2_score(X, y, sample_weight, coef, intercept):
+    """scikit-learn's R² (averaged over targets) of ``X @ coef.T + intercept`` against
+    y: each block's weight, mean, sum of squares about its mean and residual sum of
+    squares on its worker (the blocks of X, y and the weights as a fit takes them),
+    combined on the client in block order (Chan, Golub and LeVeque's pairwise
+    update: no cancellation beside a large mean)."""
     import dask
-    import dask.array as da
 
-    chunks = prediction.chunks[0]
-    y = y if is_dask_collection(y) else da.from_array(np.asarray(y), chunks=(chunks,)
-                                                       + ((-1,) if np.ndim(y) == 2 else ()))
-    if _is_frame(y):
-        y = y.to_dask_array(lengths=list(chunks))
-    if y.shape[1:] != prediction.shape[1:] or (
-            not np.isnan(y.shape[0]) and not np.isnan(prediction.shape[0])
-            and y.shape[0] != prediction.shape[0]):
-        raise ValueError(f"y must have shape {prediction.shape}; got {y.shape}.")
-    y = y.rechunk((chunks,) + ((-1,) if y.ndim == 2 else ()))
-    blocks = [prediction.to_delayed().ravel(), y.to_delayed().ravel()]
-    if sample_weight is None:
-        blocks.append([None] * len(blocks[0]))
-    else:
-        weights = (sample_weight if is_dask_collection(sample_weight)
-                   else da.from_array(np.asarray(sample_weight), chunks=(chunks,)))
-        if _is_frame(weights):
-            weights = weights.to_dask_array(lengths=list(chunks))
-        blocks.append(weights.rechunk((chunks,)).to_delayed().ravel())
+    data = BlockedData.of(X, y, sample_weight)
+    coef = np.asarray(coef, dtype=np.float64).reshape(data.n_targets, data.n_features)
+    intercept = np.asarray(intercept, dtype=np.float64).reshape(data.n_targets)
     moments_of = dask.delayed(block_moments, pure=True)
-    moments = dask.compute(*[moments_of(p, t, w) for p, t, w in zip(*blocks)])
+    moments = dask.compute(*[moments_of(X, Y, w, data.spec, coef, intercept)
+                             for X, Y, w in data.blocks])
     total, mean, spread, residual = moments[0]
     for weight, block_mean, block_spread, block_residual in moments[1:]:
         both = total + weight
@@ -478,15 +502,16 @@ def r2_score(prediction, y, sample_weight):
     return float(np.mean(r2))
 
 
-def block_moments(prediction, y, weights):
-    """Per target: the block's total weight, weighted mean of y, weighted sum of
-    squares of y about that mean, and weighted residual sum of squares."""
-    prediction = np.asarray(prediction, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64).reshape(prediction.shape)
-    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
-    w = w.reshape((-1,) + (1,) * (y.ndim - 1))
-    total = np.broadcast_to(w.sum(axis=0), y.shape[1:]).astype(np.float64)
-    mean = np.divide((w * y).sum(axis=0), total, out=np.zeros_like(total), where=total > 0)
-    spread = (w * (y - mean) ** 2).sum(axis=0)
-    residual = (w * (y - prediction) ** 2).sum(axis=0)
+def block_moments(X, Y, weights, spec, coef, intercept):
+    """Per target, over the block: the total weight, the weighted mean of y, the
+    weighted sum of squares of y about that mean and the weighted residual sum of
+    squares of the prediction (in X's dtype, as predict computes it)."""
+    X, _, Y, weights = block_arrays(X, Y, weights, spec)
+    prediction = (X @ coef.T.astype(X.dtype) + intercept.astype(X.dtype)).astype(np.float64)
+    Y = Y.astype(np.float64)
+    w = np.ones((len(Y), 1)) if weights is None else weights.astype(np.float64)[:, None]
+    total = np.broadcast_to(w.sum(axis=0), (spec.n_targets,)).astype(np.float64)
+    mean = np.divide((w * Y).sum(axis=0), total, out=np.zeros_like(total), where=total > 0)
+    spread = (w * (Y - mean) ** 2).sum(axis=0)
+    residual = (w * (Y - prediction) ** 2).sum(axis=0)
     return total, mean, spread, residual

@@ -263,6 +263,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         (array([1., 2., 3.]), 4.0, 100)
         """
         self._check_y_is_given(y)
+        if _dask.holds_blocks(X, y, sample_weight):
+            raise ValueError(
+                "partial_fit on Dask collections is not available: fit(X, y) fits them on "
+                "the cluster (the Gram solver), or call partial_fit on each block as a "
+                "NumPy array.")
         if self.method not in ("auto", "gd"):
             raise ValueError(f"partial_fit makes gradient-descent steps: method must be "
                              f"'auto' or 'gd'; got {self.method!r}.")
@@ -365,7 +370,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         computed on its worker and combined on the client.
         """
         if _dask.holds_blocks(X, y, sample_weight):  # sums per block, on the workers
-            return _dask.r2_score(self.predict(X), y, sample_weight)
+            self._check_blocks_as_fitted(X)
+            return _dask.r2_score(X, y, sample_weight, self.coef_, self.intercept_)
         y = np.asarray(y, dtype=np.float64)
         y_pred = np.asarray(self.predict(X), dtype=np.float64)
         if y_pred.shape != y.shape:

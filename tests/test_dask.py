@@ -1,0 +1,318 @@
+"""Dask collections fitted on a real distributed cluster (fastgd/_dask.py).
+
+Oracles: np.linalg.lstsq and the local fit of the same arrays (to 1e-12); 1 and 2
+worker processes give the same bits; a worker killed in the middle of a fit changes
+no bit; nothing larger than the factor reaches the client.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+import fastgd
+
+da = pytest.importorskip("dask.array")
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+pd = pytest.importorskip("pandas")
+
+N, D = 6000, 6
+BLOCK_ROWS = 700  # 9 blocks, the last one short
+
+
+def make_problem(n=N, d=D, n_targets=None, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    X = (rng.standard_normal((n, d)) * np.logspace(-1, 1, d)).astype(dtype)
+    coef = rng.standard_normal((d,) if n_targets is None else (n_targets, d))
+    y = X @ coef.T + 3.0 + rng.standard_normal(n if n_targets is None else (n, n_targets))
+    return X, y.astype(dtype)
+
+
+def as_dask(a, rows=BLOCK_ROWS):
+    return da.from_array(a, chunks=(rows,) + a.shape[1:])
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two workers in this process (threads): quick to start, each block on a
+    worker thread; the process-based clusters are started by the tests that need
+    them."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+
+
+def lstsq(X, y, sample_weight=None):
+    """The weighted least-squares solution with an intercept, from np.linalg.lstsq."""
+    X, y = X.astype(np.float64), y.astype(np.float64)
+    s = np.ones(len(X)) if sample_weight is None else sample_weight
+    A = np.hstack([X, np.ones((len(X), 1))]) * np.sqrt(s)[:, None]
+    target = y * (np.sqrt(s) if y.ndim == 1 else np.sqrt(s)[:, None])
+    solution = np.linalg.lstsq(A, target, rcond=None)[0]
+    return solution[:-1].T, solution[-1]
+
+
+OPTIONS = {
+    "default": {"tol": 1e-10},
+    "weights": {"sample_weight": True, "tol": 1e-10},
+    "l2": {"penalty": "l2", "alpha": 0.5, "tol": 1e-10},
+    "l1": {"penalty": "l1", "alpha": 0.05, "tol": 1e-10},
+    "elasticnet": {"penalty": "elasticnet", "alpha": 0.05, "l1_ratio": 0.5, "tol": 1e-10},
+    "fixed-intercept": {"fit_intercept": False, "intercept_init": 2.5, "tol": 1e-10},
+    "start": {"coef_init": 0.5, "intercept_init": -1.0, "tol": 1e-10},
+    "default-tol": {},
+    "gd": {"method": "gd", "tol": 1e-8, "max_iter": 100_000},
+    "momentum": {"lr": "auto", "method": "gd", "momentum": 0.9, "tol": 1e-8,
+                 "max_iter": 100_000},
+}
+
+
+def _options(name, X, y):
+    options = dict(OPTIONS[name])
+    if options.pop("sample_weight", False):
+        options["sample_weight"] = np.random.default_rng(1).uniform(0, 3, len(X))
+    if "coef_init" in options:
+        options["coef_init"] = np.full((X.shape[1],) if y.ndim == 1
+                                       else (y.shape[1], X.shape[1]), options["coef_init"])
+    return options
+
+
+@pytest.mark.parametrize("backend", fastgd.available_backends())
+@pytest.mark.parametrize("name", OPTIONS)
+@pytest.mark.parametrize("n_targets", [None, 3])
+def test_a_dask_fit_is_the_local_fit(client, backend, name, n_targets):
+    X, y = make_problem(n_targets=n_targets)
+    options = _options(name, X, y)
+    weights = options.pop("sample_weight", None)
+    local = fastgd.fit(X, y, backend=backend, sample_weight=weights, **options)
+    blocked = fastgd.fit(as_dask(X), as_dask(y), backend=backend,
+                         sample_weight=None if weights is None else as_dask(weights),
+                         **options)
+    assert blocked.converged and local.converged
+    if name == "default-tol":  # both within tol's bound of the solution (fit's tol)
+        np.testing.assert_allclose(blocked.coef, local.coef, rtol=1e-4)
+        return
+    assert (blocked.solver, blocked.method) == (local.solver, local.method)
+    scale = np.abs(local.coef).max()
+    np.testing.assert_allclose(blocked.coef, local.coef, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(blocked.intercept, local.intercept, rtol=0,
+                               atol=1e-12 * max(1.0, np.abs(local.intercept).max()))
+    assert blocked.coef.dtype == X.dtype and np.shape(blocked.intercept) == np.shape(
+        local.intercept)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("n_targets", [None, 3])
+def test_the_solution_is_lstsq(client, weighted, n_targets):
+    X, y = make_problem(n_targets=n_targets)
+    weights = np.random.default_rng(1).uniform(0, 3, N) if weighted else None
+    blocked = fastgd.fit(as_dask(X), as_dask(y), tol=1e-10,
+                         sample_weight=None if weights is None else as_dask(weights))
+    coef, intercept = lstsq(X, y, weights)
+    assert blocked.converged
+    np.testing.assert_allclose(blocked.coef, coef, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(blocked.intercept, intercept, rtol=1e-8, atol=1e-10)
+
+
+def test_float32_blocks(client):
+    X, y = make_problem(dtype=np.float32)
+    local = fastgd.fit(X, y)
+    blocked = fastgd.fit(as_dask(X), as_dask(y))
+    assert blocked.coef.dtype == np.float32 and blocked.converged
+    np.testing.assert_allclose(blocked.coef, local.coef, rtol=1e-6)
+    coef, _ = lstsq(X, y)
+    np.testing.assert_allclose(blocked.coef, coef, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [1e-100, 1e-10, 1.0, 1e10, 1e100])
+def test_y_at_every_scale(client, scale):
+    X, y = make_problem()
+    blocked = fastgd.fit(as_dask(X), as_dask(y * scale), tol=1e-10)
+    coef, intercept = lstsq(X, y)
+    np.testing.assert_allclose(blocked.coef / scale, coef, rtol=1e-6)
+    np.testing.assert_allclose(blocked.intercept / scale, intercept, rtol=1e-6)
+
+
+def test_the_block_layout_changes_only_rounding(client):
+    X, y = make_problem()
+    fits = [fastgd.fit(as_dask(X, rows), as_dask(y, rows)) for rows in (N, 1000, 313)]
+    for other in fits[1:]:
+        np.testing.assert_allclose(other.coef, fits[0].coef, rtol=1e-12)
+
+
+def test_a_numpy_y_and_weights_beside_a_dask_x(client):
+    X, y = make_problem()
+    weights = np.random.default_rng(3).uniform(0.5, 2, N)
+    blocked = fastgd.fit(as_dask(X), y, sample_weight=weights)
+    local = fastgd.fit(X, y, sample_weight=weights)
+    np.testing.assert_allclose(blocked.coef, local.coef, rtol=1e-12)
+
+
+def test_dask_dataframes_from_parquet(client, tmp_path):
+    X, y = make_problem()
+    frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(D)]).assign(target=y)
+    dd.from_pandas(frame, npartitions=5).to_parquet(tmp_path / "data")
+    data = dd.read_parquet(tmp_path / "data")
+    features = [f"x{j}" for j in range(D)]
+    blocked = fastgd.fit(data[features], data["target"])
+    np.testing.assert_allclose(blocked.coef, fastgd.fit(X, y).coef, rtol=1e-12)
+    model = fastgd.GDRegressor().fit(data[features], data["target"])
+    assert list(model.feature_names_in_) == features
+    expected = fastgd.GDRegressor().fit(X, y).predict(X)
+    np.testing.assert_allclose(model.predict(data[features]).compute(), expected, rtol=0,
+                               atol=1e-12 * np.abs(expected).max())
+    assert model.score(data[features], data["target"]) == pytest.approx(
+        fastgd.GDRegressor().fit(X, y).score(X, y), rel=1e-12)
+
+
+@pytest.mark.parametrize("n_targets", [None, 2])
+def test_predict_and_score_are_dask_computations(client, n_targets):
+    X, y = make_problem(n_targets=n_targets)
+    weights = np.random.default_rng(2).uniform(0, 2, N)
+    model = fastgd.GDRegressor().fit(as_dask(X), as_dask(y))
+    local = fastgd.GDRegressor().fit(X, y)
+    prediction = model.predict(as_dask(X))
+    assert isinstance(prediction, da.Array) and prediction.chunks[0] == as_dask(X).chunks[0]
+    np.testing.assert_allclose(prediction.compute(), local.predict(X), rtol=1e-12, atol=1e-12)
+    for w in (None, weights):
+        assert model.score(as_dask(X), as_dask(y), sample_weight=w) == pytest.approx(
+            local.score(X, y, sample_weight=w), rel=1e-12)
+
+
+def test_score_keeps_its_precision_beside_a_large_mean(client):
+    X, y = make_problem()
+    model = fastgd.GDRegressor().fit(X, y + 1e9)
+    assert model.score(as_dask(X), as_dask(y + 1e9)) == pytest.approx(
+        model.score(X, y + 1e9), rel=1e-9)
+
+
+def test_what_reaches_the_client_is_the_size_of_the_factor(client, monkeypatch):
+    """No block of X or y is pulled into the client: every result Dask returns is
+    O(m^2) or a few numbers per block, and converting X to NumPy raises."""
+    import dask
+
+    X, y = make_problem(n=40_000)
+    received = []
+    compute = dask.compute
+
+    def recording_compute(*args, **kwargs):
+        results = compute(*args, **kwargs)
+        received.append(_nbytes(results))
+        return results
+
+    def no_conversion(self, *args, **kwargs):
+        raise AssertionError("a Dask array was converted to NumPy on the client")
+
+    monkeypatch.setattr(dask, "compute", recording_compute)
+    monkeypatch.setattr(da.Array, "__array__", no_conversion)
+    result = fastgd.fit(as_dask(X, 4000), as_dask(y, 4000))
+    assert result.converged and len(received) == 2  # the factor and the certificate
+    m = D + 2
+    assert max(received) < 8 * (m * m + 10 * m) + 2000 and X.nbytes > 100 * max(received)
+
+
+def _nbytes(value):
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, (tuple, list)):
+        return sum(_nbytes(v) for v in value)
+    if hasattr(value, "__dataclass_fields__"):
+        return sum(_nbytes(getattr(value, f)) for f in value.__dataclass_fields__)
+    return 8
+
+
+def test_errors_name_the_argument_and_the_global_index(client):
+    X, y = make_problem()
+    bad = X.copy()
+    bad[4321, 2] = np.nan
+    with pytest.raises(ValueError, match=r"X contains NaN at index \(4321, 2\)"):
+        fastgd.fit(as_dask(bad), as_dask(y))
+    bad_y = y.copy()
+    bad_y[5999] = np.inf
+    with pytest.raises(ValueError, match=r"y contains inf at index \(5999,\)"):
+        fastgd.fit(as_dask(X), as_dask(bad_y))
+    with pytest.raises(ValueError, match="non-negative"):
+        fastgd.fit(as_dask(X), as_dask(y), sample_weight=as_dask(-np.ones(N)))
+    with pytest.raises(ValueError, match="positive sum"):
+        fastgd.fit(as_dask(X), as_dask(y), sample_weight=as_dask(np.zeros(N)))
+    with pytest.raises(ValueError, match="different numbers of samples"):
+        fastgd.fit(as_dask(X), y[:-1])
+    with pytest.raises(TypeError, match="pass X as a Dask collection"):
+        fastgd.fit(X, as_dask(y))
+    with pytest.raises(ValueError, match="2-D Dask array"):
+        fastgd.fit(as_dask(X[:, 0]), as_dask(y))
+    with pytest.raises(TypeError, match="boolean"):
+        fastgd.fit(as_dask(X > 0), as_dask(y))
+    frame = dd.from_pandas(pd.DataFrame({"a": X[:, 0], "b": ["x"] * N}), npartitions=3)
+    with pytest.raises(TypeError, match="column 'b'"):
+        fastgd.fit(frame, as_dask(y))
+    with pytest.raises(TypeError, match="Dask Series"):
+        fastgd.fit(frame[["a"]], as_dask(y))
+    for options in ({"solver": "stream"}, {"batch_size": 32}, {"early_stopping": True}):
+        with pytest.raises(ValueError, match="Gram solver"):
+            fastgd.fit(as_dask(X), as_dask(y), **options)
+    with pytest.raises(ValueError, match="partial_fit"):
+        fastgd.GDRegressor().partial_fit(as_dask(X), as_dask(y))
+
+
+def test_extreme_scales_of_x_give_the_local_answer(client):
+    X, y = make_problem()
+    for scale in (1e-300, 1e300):
+        np.testing.assert_allclose(fastgd.fit(as_dask(X * scale), as_dask(y)).coef,
+                                   fastgd.fit(X * scale, y).coef, rtol=1e-10)
+
+
+def test_a_dask_array_without_a_cluster_runs_on_dask_threads():
+    X, y = make_problem()
+    np.testing.assert_allclose(fastgd.fit(as_dask(X), as_dask(y)).coef,
+                               fastgd.fit(X, y).coef, rtol=1e-12)
+
+
+# --------------------------------------------- worker processes: bits and failures
+
+
+def _slow_identity(block, delay):
+    import time
+
+    time.sleep(delay)
+    return block
+
+
+def _dies_once(block, flag, block_info=None):
+    """The identity, except that the first time block 3 is computed the worker
+    process running it dies (a killed worker in the middle of the fit)."""
+    if block_info[0]["chunk-location"][0] == 3 and not os.path.exists(flag):
+        open(flag, "w").close()
+        os._exit(1)
+    return block
+
+
+def _cluster(n_workers):
+    return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
+                                    processes=True, dashboard_address=None)
+
+
+def test_one_and_two_worker_processes_give_the_same_bits():
+    X, y = make_problem(n_targets=2)
+    fits = []
+    for n_workers in (1, 2):
+        with _cluster(n_workers) as cluster, distributed.Client(cluster):
+            fits.append(fastgd.fit(as_dask(X), as_dask(y), penalty="l2", alpha=0.1))
+    assert fits[0].coef.tobytes() == fits[1].coef.tobytes()
+    assert fits[0].intercept.tobytes() == fits[1].intercept.tobytes()
+
+
+def test_a_worker_killed_in_the_middle_of_a_fit_changes_no_bit(tmp_path):
+    X, y = make_problem()
+    with _cluster(2) as cluster, distributed.Client(cluster) as client:
+        undisturbed = fastgd.fit(as_dask(X), as_dask(y))
+        flag = str(tmp_path / "died")
+        dying = as_dask(X).map_blocks(_dies_once, flag, dtype=X.dtype)
+        survived = fastgd.fit(dying, as_dask(y))
+        assert os.path.exists(flag)  # the worker did die
+        assert len(client.scheduler_info()["workers"]) >= 1
+    assert survived.coef.tobytes() == undisturbed.coef.tobytes()
+    assert np.float64(survived.intercept).tobytes() == np.float64(
+        undisturbed.intercept).tobytes()
