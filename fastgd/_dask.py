@@ -6,7 +6,7 @@ blocks, on whatever scheduler Dask is using (a ``distributed.Client``, or its lo
 threads)::
 
     each block      -> its factor R_i (backend.compress), on the worker that holds it
-    factors, merged pairwise in a binary tree fixed by the number of blocks -> R
+    factors, merged MERGE_FAN_IN at a time in a tree fixed by the number of blocks -> R
     the iterations on R's compressed problem, on the client (O(m^2 K) each)
     the certificate: each block's float64 gradient sums, added in block order
 
@@ -30,6 +30,10 @@ from ._validation import _check_dtype
 
 # Threads of a block's kernel: Dask's workers run the blocks in parallel.
 BLOCK_THREADS = 1
+# Factors merged by one task: the tree of the factor pass is ceil(log_F(blocks)) deep,
+# each level a round trip through the scheduler (~10 ms), and a merge of F factors
+# of m rows costs F m^3 (microseconds for m = 22).
+MERGE_FAN_IN = 8
 
 
 def is_dask_collection(x):
@@ -222,8 +226,7 @@ class BlockedData:
 
     def factor(self, backend, b, fit_intercept, n_threads):
         """``(R, total_weight)`` in one distributed pass: each block's factor where the
-        block is, merged in a binary tree whose shape depends on the number of blocks
-        alone. Also records the rows of each block and each column's extremes."""
+        block is, merged in a tree whose shape depends on the number of blocks alone. Also records the rows of each block and each column's extremes."""
         import dask
 
         spec, name = self.spec, backend.name
@@ -231,10 +234,15 @@ class BlockedData:
         merge = dask.delayed(merge_factors, pure=True)
         level = [factor_of(i, X, Y, w, spec, b, fit_intercept, name)
                  for i, (X, Y, w) in enumerate(self.blocks)]
-        while len(level) > 1:  # pairs (0, 1), (2, 3), ...; an odd last one goes up as it is
-            level = [merge(level[i], level[i + 1], name) if i + 1 < len(level)
-                     else level[i] for i in range(0, len(level), 2)]
-        (root,) = dask.compute(level[0])
+        while len(level) > MERGE_FAN_IN:  # groups [0, F), [F, 2F), ...; a last one
+            # alone goes up as it is
+            level = [merge(name, *level[i:i + MERGE_FAN_IN]) if i + 1 < len(level)
+                     else level[i] for i in range(0, len(level), MERGE_FAN_IN)]
+        # The root's merge on the client: at most F factors reach it, and a round trip
+        # through the scheduler is saved (the same kernel on the same inputs: the
+        # same bits as on a worker).
+        top = dask.compute(*level)
+        root = merge_factors(name, *top) if len(top) > 1 else top[0]
         self.block_rows = root.block_rows
         self.extremes = root.low, root.high
         if self.n_samples == 0:
@@ -383,19 +391,24 @@ def block_factor(index, X, Y, weights, spec, b, fit_intercept, backend_name):
     return BlockFactor(R, total, (n_rows,), low, high, bad)
 
 
-def merge_factors(left, right, backend_name):
-    """The factor of two subtrees' rows: the triangular factor of [R_left; R_right]
-    (the backend's compress of those 2m rows, so the same kernel always merges)."""
-    m = left.R.shape[0]
-    stacked = np.vstack([left.R, right.R])
+def merge_factors(backend_name, *parts):
+    """The factor of consecutive subtrees' rows: the triangular factor of their
+    factors stacked (the backend's compress of those rows, so the same kernel
+    always merges); their totals added and their extremes combined, in order."""
+    m = parts[0].R.shape[0]
+    stacked = np.vstack([part.R for part in parts])
     # compress's augmented rows with the intercept held at 0 are [X, Y - 0]: stacked itself
     R = get_backend(backend_name).compress(
         np.ascontiguousarray(stacked[:, :m - 1]), np.ascontiguousarray(stacked[:, m - 1:]),
         np.zeros(1), False, None, False, BLOCK_THREADS)
-    return BlockFactor(R, left.total_weight + right.total_weight,
-                       left.block_rows + right.block_rows, np.minimum(left.low, right.low),
-                       np.maximum(left.high, right.high),
-                       left.bad if left.bad is not None else right.bad)
+    total = parts[0].total_weight
+    for part in parts[1:]:
+        total += part.total_weight
+    bad = [part.bad for part in parts if part.bad is not None]
+    return BlockFactor(R, total, sum((part.block_rows for part in parts), ()),
+                       np.min([part.low for part in parts], axis=0),
+                       np.max([part.high for part in parts], axis=0),
+                       bad[0] if bad else None)
 
 
 def block_gradient_sums(X, Y, weights, spec, coef, intercept, backend_name):

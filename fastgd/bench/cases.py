@@ -45,6 +45,12 @@ Kinds of measurement:
   run instead: batched normal equations with ``np.linalg.solve`` (the fastest, the
   baseline), a Python loop of ``np.linalg.lstsq`` and one of scikit-learn's
   ``LinearRegression``. All return the (G, D + 1) least-squares solutions.
+* ``dask``: a fit of Dask arrays persisted on a ``distributed.LocalCluster`` of
+  worker processes: fastgd's default on 2 and 1 workers and on the same NumPy arrays
+  in one process, against dask-ml's ``LinearRegression`` solvers, each run at the
+  fewest iterations of a ladder that reach the relative objective gap ``DASK_GAP``
+  to the least-squares optimum (``assess_dask`` scores every result against it).
+  ``run()`` returns a ``DaskFit``.
 * ``bandwidth``: the machine's streaming-read bandwidth, measured in the same run
   (``fastgd.bench.probes.stream_sum``): the floor under a memory-bound gradient.
 * ``coldstart``: ``import fastgd`` and the first fit in a fresh process, with
@@ -700,6 +706,128 @@ MANY = Kind(
     settings={"problems": MANY_PROBLEMS, "tol": MANY_TOL},
 )
 
+# --------------------------------------------------------------------------- dask
+
+DASK_BLOCKS = 8
+DASK_GAP = 1e-8  # the relative objective gap to the lstsq optimum every contender reaches
+# dask-ml's iteration counts tried, lowest first: a solver's time is that of the first
+# count whose fit reaches DASK_GAP (found in setup, not timed)
+DASK_ML_ITERATIONS = (3, 5, 10, 20, 50, 100, 200, 500, 1000)
+DASK_ML_C = 1e12  # dask-ml's L2 penalty is 1/C: negligible, as the others have none
+
+
+@dataclass(frozen=True)
+class DaskFit:
+    coef: np.ndarray
+    intercept: float
+    n_iter: int  # fastgd: CG iterations on the compressed problem; dask-ml: max_iter
+    n_workers: int  # 0: in the client's process, on NumPy arrays
+    block_seconds: float = None  # one block's factor on one worker thread (fastgd)
+
+
+def dask_arrays(data, n_workers):
+    """The case's X and y as Dask arrays of DASK_BLOCKS row blocks, persisted on a
+    LocalCluster of ``n_workers`` processes: the data lives on the workers, as a
+    user's would (not timed)."""
+    import dask.array as da
+    import distributed
+
+    client = probes.dask_client(n_workers)
+    rows = -(-data.shape.n_samples // DASK_BLOCKS)
+    X = client.persist(da.from_array(data.X, chunks=(rows, data.X.shape[1])))
+    y = client.persist(da.from_array(data.y, chunks=rows))
+    distributed.wait([X, y])
+    return client, X, y
+
+
+def fastgd_on_dask(n_workers):
+    def setup(data):
+        client, X, y = dask_arrays(data, n_workers)
+        block_seconds = probes.block_factor_seconds(client, X.blocks[0])
+
+        def run():
+            result = fastgd.fit(X, y)
+            return DaskFit(result.coef, float(result.intercept), result.n_iter, n_workers,
+                           block_seconds)
+
+        return run
+
+    return setup
+
+
+def fastgd_in_process(data):
+    def run():
+        result = fastgd.fit(data.X, data.y)
+        return DaskFit(result.coef, float(result.intercept), result.n_iter, 0)
+
+    return run
+
+
+def dask_ml_solver(solver):
+    def setup(data):
+        from dask_ml.linear_model import LinearRegression
+
+        _, X, y = dask_arrays(data, 2)
+
+        def fit(max_iter):
+            model = LinearRegression(solver=solver, C=DASK_ML_C, max_iter=max_iter,
+                                     tol=1e-14).fit(X, y)
+            return DaskFit(np.asarray(model.coef_), float(model.intercept_), max_iter, 2)
+
+        for max_iter in DASK_ML_ITERATIONS:  # the fewest iterations that reach DASK_GAP
+            if objective_gap(data, fit(max_iter)) <= DASK_GAP:
+                break
+        return lambda: fit(max_iter)
+
+    return setup
+
+
+def objective_gap(data, fit):
+    _, _, optimum = sgd_reference(data)
+    return (half_mse(data.X, data.y, fit.coef, fit.intercept) - optimum) / optimum
+
+
+def assess_dask(data, fit, baseline):
+    coef, intercept, _ = sgd_reference(data)
+    gap = objective_gap(data, fit)
+    return {
+        "objective_gap": gap,
+        "reached": bool(gap <= DASK_GAP),
+        "coef_distance": float(np.linalg.norm(fit.coef - coef)),
+        "n_iter": fit.n_iter,
+        "n_workers": fit.n_workers,
+        "block_seconds": fit.block_seconds,
+        "block_rows": -(-data.shape.n_samples // DASK_BLOCKS),
+    }
+
+
+# A Dask array's fit on a LocalCluster of worker processes (one thread each), the
+# arrays persisted on the workers: fastgd's default (the Gram solver's distributed
+# factor) against dask-ml's LinearRegression solvers, each at the fewest iterations
+# that reach the same accuracy, and fastgd's fit of the same NumPy arrays in one
+# process. The first contender is the reference of the report's ratios.
+DASK = Kind(
+    "dask",
+    shapes=(Shape("4e5x20", 400_000, 20),),
+    dtypes=("float64",),
+    contenders=(
+        Contender("fastgd-2-workers", "fastgd, 2 workers", fastgd_on_dask(2),
+                  requires=("distributed",)),
+        Contender("fastgd-local", "fastgd, NumPy arrays in one process", fastgd_in_process),
+        *(Contender(f"dask-ml-{solver}", f"dask-ml `LinearRegression(solver=\"{solver}\")`",
+                    dask_ml_solver(solver), same_result=False, requires=("dask_ml",))
+          for solver in ("lbfgs", "admm", "gradient_descent")),
+        # Last: it closes the 2-worker cluster and starts a 1-worker one.
+        Contender("fastgd-1-worker", "fastgd, 1 worker", fastgd_on_dask(1),
+                  requires=("distributed",)),
+    ),
+    make_data=make_sgd_data,
+    assess=assess_dask,
+    requires=("distributed",),
+    rounds=3,
+    settings={"blocks": DASK_BLOCKS, "gap": DASK_GAP, "dask_ml_C": DASK_ML_C},
+)
+
 # ------------------------------------------------------------------------- probes
 
 
@@ -807,7 +935,7 @@ INTERRUPT = Kind(
 )
 
 KINDS = {kind.name: kind for kind in (GRADIENT, FIT, LASSO, SGD, MANY, BANDWIDTH, COLDSTART,
-                                      INTERRUPT)}
+                                      INTERRUPT, DASK)}
 
 # The targets of issue 10, checked against every run, for each compiled backend on
 # its own ("both backends"): the report marks each one met or missed.

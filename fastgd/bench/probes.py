@@ -101,3 +101,62 @@ def interrupt_latencies(backend, shape, delays):
                 process.kill()
                 process.wait()
     return measured
+
+
+# ------------------------------------------------------------- a Dask cluster
+
+_dask_clusters = {}
+
+
+def dask_client(n_workers):
+    """A ``distributed.Client`` of a LocalCluster of ``n_workers`` worker processes of
+    one thread each, started on first use and kept for the cases that follow (one
+    cluster at a time: asking for another size closes the current one; the last is
+    closed at exit). It is Dask's default client: dask.compute runs on it."""
+    import atexit
+
+    import distributed
+
+    if n_workers not in _dask_clusters:
+        close_dask_clusters()
+        cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
+                                           processes=True, dashboard_address=None)
+        if not _dask_clusters:
+            atexit.register(close_dask_clusters)
+        _dask_clusters[n_workers] = cluster, distributed.Client(cluster)
+    return _dask_clusters[n_workers][1]  # (a new Client is Dask's default one)
+
+
+def close_dask_clusters():
+    for cluster, client in _dask_clusters.values():
+        client.close()
+        cluster.close()
+    _dask_clusters.clear()
+
+
+def block_factor_seconds(client, X_block, repeats=5):
+    """The fastest of ``repeats`` timings of one block's factor (the Gram solver's
+    per-block work, ``fastgd._dask.block_factor``) on a worker, in seconds."""
+
+    def timed(block):
+        import numpy as np
+
+        from fastgd._backends import get_backend
+        from fastgd._dask import BLOCK_THREADS
+
+        backend = get_backend(fastgd_default_backend())
+        zeros = np.zeros((len(block), 1))
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            backend.compress(block, zeros, np.zeros(1), True, None, False, BLOCK_THREADS)
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    return client.submit(timed, client.compute(X_block), pure=False).result()
+
+
+def fastgd_default_backend():
+    import fastgd
+
+    return fastgd.available_backends()[0]
