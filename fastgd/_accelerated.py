@@ -29,7 +29,7 @@ so nothing overflows or underflows before the data themselves do.
 
 import numpy as np
 
-from . import _layout, _steps
+from . import _dask, _layout, _steps
 
 # When the largest magnitude is within (_SMALL, _BIG), the plain sum of squares can
 # neither overflow (for fewer than 1e20 entries) nor lose anything to underflow (an
@@ -146,6 +146,61 @@ def constant_columns(variance, mean, data):
     return constant
 
 
+STATISTICS_ROWS = 1 << 14  # rows of X converted to float64 at a time
+
+
+def column_statistics(X, sample_weight, centred):
+    """``(unit, mean, spread, total)`` of X's columns: ``unit_j`` a power of two >=
+    max |x_j|, the weighted ``mean_j`` (0 unless ``centred``), ``spread_j = sum_i s_i
+    ((x_ij - mean_j) / unit_j)^2`` and the total weight, in two passes over X.
+    Blocks on a Dask cluster (``_dask.BlockedData``) make each pass there.
+
+    The spread is scaled by a power of two (exact to divide by, as LAPACK's dnrm2
+    scales): the squares of a feature near 1e-160 would underflow to 0, and one near
+    1e160 overflow, each making it a "constant" column held at its start, and that
+    fit certified converged."""
+    if isinstance(X, _dask.BlockedData):
+        return X.column_statistics(centred)
+    total = X.shape[0] if sample_weight is None else float(
+        np.sum(sample_weight, dtype=np.float64))
+    largest, sums = column_sums(X, sample_weight, centred)
+    unit, mean = unit_and_mean(largest, sums, total, centred)
+    return unit, mean, column_spread(X, sample_weight, mean, unit), total
+
+
+def _row_blocks(X, weights):
+    """(float64 rows, their weights as a column or None), STATISTICS_ROWS at a time."""
+    for start in range(0, X.shape[0], STATISTICS_ROWS):
+        rows = slice(start, start + STATISTICS_ROWS)
+        yield X[rows].astype(np.float64), None if weights is None else weights[rows, None]
+
+
+def column_sums(X, weights, centred):
+    """``(max_i |x_ij|, sum_i s_i x_ij)`` per column (the sums only when ``centred``)."""
+    sums, largest = np.zeros(X.shape[1]), np.zeros(X.shape[1])
+    for block, block_weights in _row_blocks(X, weights):
+        largest = np.maximum(largest, np.abs(block).max(axis=0, initial=0.0))
+        if centred:
+            sums += (block if block_weights is None else block * block_weights).sum(axis=0)
+    return largest, sums
+
+
+def unit_and_mean(largest, sums, total, centred):
+    """Each column's unit, the power of two 2**e >= max |x_j|, and its mean."""
+    unit = np.ldexp(1.0, np.frexp(np.where(np.isfinite(largest) & (largest > 0),
+                                           largest, 1.0))[1])
+    return unit, (sums / total if centred else np.zeros(len(sums)))
+
+
+def column_spread(X, weights, mean, unit):
+    """``sum_i s_i ((x_ij - mean_j) / unit_j)^2`` per column."""
+    spread = np.zeros(X.shape[1])
+    for block, block_weights in _row_blocks(X, weights):
+        values = ((block - mean) / unit) ** 2
+        spread += (values if block_weights is None else values * block_weights).sum(axis=0)
+    return spread
+
+
 class StandardizedCoordinates:
     """The coordinates in which CG iterates: those of the standardized features.
 
@@ -177,40 +232,16 @@ class StandardizedCoordinates:
         weighted). ``data``: the caller's (a _fit.Data), whose columns say which are
         constant. Rows are a block at a time: no N-sized temporary."""
         n_samples, p = X.shape
-        weights = None if intercept_column is not None else sample_weight
-        total = n_samples if weights is None else float(np.sum(weights, dtype=np.float64))
-        ones = X[:, intercept_column].astype(np.float64) if intercept_column is not None \
-            else None
         centred = fit_intercept or intercept_column is not None
-
-        def blocks():  # (float64 rows, their weights or None), 2**14 rows at a time
-            for start in range(0, n_samples, 1 << 14):
-                yield (X[start:start + (1 << 14)].astype(np.float64),
-                       None if weights is None else weights[start:start + (1 << 14), None])
-
-        # The spread of each feature scaled by a power of two, 2**e >= max |x_j| (exact
-        # to divide by, as LAPACK's dnrm2 scales): the squares of a feature near 1e-160
-        # would underflow to 0, and one near 1e160 overflow, each making it a
-        # "constant" column held at its start, and that fit certified converged.
-        sums, largest = np.zeros(p), np.zeros(p)
-        for block, block_weights in blocks():
-            largest = np.maximum(largest, np.abs(block).max(axis=0, initial=0.0))
-            if centred and ones is None:
-                sums += (block if block_weights is None else block * block_weights).sum(axis=0)
-        unit = np.ldexp(1.0, np.frexp(np.where(np.isfinite(largest) & (largest > 0),
-                                               largest, 1.0))[1])
-        mean = np.zeros(p)
-        if centred and ones is None:
-            mean = sums / total
-        elif centred:  # the projection on the intercept's column
-            mean = (ones @ X.astype(np.float64)) / (ones @ ones)
-        spread = np.zeros(p)  # sum_i s_i ((x_ij - m_j) / unit_j)^2
-        if ones is None:
-            for block, block_weights in blocks():
-                values = ((block - mean) / unit) ** 2
-                spread += (values if block_weights is None else values * block_weights).sum(axis=0)
-        else:
-            spread = np.sum(((X.astype(np.float64) - ones[:, None] * mean) / unit) ** 2, axis=0)
+        if intercept_column is None:  # the caller's rows, with their weights
+            unit, mean, spread, total = column_statistics(X, sample_weight, centred)
+        else:  # centred by the projection on the intercept's column
+            X64 = X.astype(np.float64)
+            ones = X64[:, intercept_column]
+            unit, _ = unit_and_mean(column_sums(X, None, False)[0], np.zeros(p), 1.0, False)
+            mean = (ones @ X64) / (ones @ ones)
+            spread = np.sum(((X64 - ones[:, None] * mean) / unit) ** 2, axis=0)
+            total = n_samples
         variance = spread / total  # in units of unit**2
         if centred:  # a constant column's centred values are the rounding of its mean
             variance[constant_columns(variance, mean / unit, data)] = 0.0

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from . import _dask
 from ._backends import get_backend, loaded_compiled_backend
 from ._diagnostics import (
     ConvergenceWarning,
@@ -25,7 +26,13 @@ from ._fit import (
     validate_arrays,
 )
 from ._spec import FitSpec
-from ._validation import check_backend, check_n_threads, check_sample_weight
+from ._validation import (
+    check_backend,
+    check_coef,
+    check_intercept,
+    check_n_threads,
+    check_sample_weight,
+)
 
 __all__ = ["ConvergenceWarning", "DivergenceError", "FitInterrupted", "FitResult", "fit",
            "gradient"]
@@ -79,7 +86,10 @@ def fit(
     X : array-like of shape (n_samples, n_features)
         Training data. float32 and float64 are used as they are (C or Fortran
         order, read-only arrays and memmaps included); integers are converted to
-        float64 and other inputs copied, with a ``fastgd.CopyWarning``.
+        float64 and other inputs copied, with a ``fastgd.CopyWarning``. A Dask array
+        or DataFrame is fitted where its blocks are, on Dask's scheduler (y and
+        sample_weight then Dask collections with the same rows, or NumPy arrays
+        beside a Dask array): see ``fastgd/_dask.py``.
     y : array-like of shape (n_samples,) or (n_samples, n_targets)
         Targets, cast to X's dtype.
     lr : "auto" or float, default="auto"
@@ -288,7 +298,8 @@ def gradient(X, y, coef, intercept=0.0, *, backend="auto", n_threads=None,
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
-        Data; see :func:`fastgd.fit` for accepted dtypes and layouts.
+        Data; see :func:`fastgd.fit` for accepted dtypes and layouts (a Dask array
+        or DataFrame: each block's sums on its worker, added in block order).
     y : array-like of shape (n_samples,) or (n_samples, n_targets)
         Targets.
     coef : array-like of shape (n_features,) or (n_targets, n_features)
@@ -319,6 +330,8 @@ def gradient(X, y, coef, intercept=0.0, *, backend="auto", n_threads=None,
     >>> g_coef, float(g_intercept), loss
     (array([-3.5, -5. ]), -1.5, 1.25)
     """
+    if _dask.holds_blocks(X, y, sample_weight):
+        return _blocked_gradient(X, y, coef, intercept, backend, sample_weight)
     result = _fast_gradient(X, y, coef, intercept, backend, n_threads, sample_weight)
     if result is not None:
         return result
@@ -334,6 +347,27 @@ def gradient(X, y, coef, intercept=0.0, *, backend="auto", n_threads=None,
         raise_for_non_finite(Data(X, x_is_f, Y, y_is_1d, sample_weight), "loss")
     grad_coef, grad_intercept = shape_like_y(grad_W.astype(X.dtype), grad_b.astype(X.dtype),
                                              y_is_1d)
+    return grad_coef, grad_intercept, float(loss)
+
+
+def _blocked_gradient(X, y, coef, intercept, backend, sample_weight):
+    """``gradient`` of Dask collections: each block's sums on its worker, added on
+    the client in block order (``_dask.BlockedData.gradient_sums``)."""
+    if coef is None:
+        raise TypeError("coef is required: the point at which to evaluate the gradient.")
+    backend = get_backend(check_backend(backend))
+    data = _dask.BlockedData.of(X, y, sample_weight)
+    W = check_coef(coef, data.n_targets, data.n_features, data.y_is_1d, data.dtype, "coef")
+    b = check_intercept(intercept, data.n_targets, data.y_is_1d, data.dtype, "intercept")
+    sum_W, sum_b, half_sq, total = data.gradient_sums(backend.name, W, b)
+    if data.weighted and not total > 0:
+        raise ValueError("sample_weight must have a positive sum (not all zero).")
+    loss = half_sq / total
+    if not math.isfinite(loss):
+        check_point_finite(W, b, data.y_is_1d, "coef", "intercept")
+        raise_for_non_finite(data, "loss")
+    grad_coef, grad_intercept = shape_like_y((sum_W / total).astype(data.dtype),
+                                             (sum_b / total).astype(data.dtype), data.y_is_1d)
     return grad_coef, grad_intercept, float(loss)
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _epochs
 from ._backends import get_backend
 from ._validation import _check_dtype
 
@@ -133,6 +134,8 @@ class BlockedData:
         self.n_features, self.n_targets, self.dtype = spec.n_features, spec.n_targets, spec.dtype
         self.block_rows = block_rows  # None (DataFrames) until a pass has counted them
         self.extremes = None
+        self.runner = None  # the persisted blocks (persist)
+        self.total_weight = self.targets = None
 
     @classmethod
     def of(cls, X, y, sample_weight):
@@ -221,18 +224,64 @@ class BlockedData:
     def n_samples(self):
         return None if self.block_rows is None else sum(self.block_rows)
 
+    @property
+    def shape(self):
+        """(N, D): the data stands for X in the streaming solver (``persist``)."""
+        return self.n_samples, self.n_features
+
     def offsets(self):
         return np.concatenate([[0], np.cumsum(self.block_rows)]).astype(np.int64)
 
+    def map_blocks(self, function, *args):
+        """``[function(arrays, *args) for each block]`` in block order, ``arrays`` a
+        block's ``block_arrays``: on the persisted blocks (``persist``), else on
+        blocks computed from their source, on Dask's scheduler."""
+        if self.runner is not None:
+            return self.runner.map(function, *args)
+        import dask
+
+        on_source = dask.delayed(apply_to_block, pure=True)
+        return list(dask.compute(*[on_source(function, X, Y, w, self.spec, *args)
+                                   for X, Y, w in self.blocks]))
+
+    def persist(self):
+        """Compute the blocks' kernel arrays once and keep them where they are (the
+        workers' memory, on a distributed client): every pass of the streaming solver
+        reads them. Records the rows, the total weight and each column's extremes,
+        and raises for NaN or inf, in the same pass."""
+        import dask
+
+        arrays_of = dask.delayed(block_arrays, pure=True)
+        self.runner = BlockRunner([arrays_of(X, Y, w, self.spec) for X, Y, w in self.blocks])
+        summaries = self.runner.map(block_summary)
+        self.block_rows = tuple(summary[0] for summary in summaries)
+        self.total_weight = summaries[0][1]
+        for summary in summaries[1:]:  # block order
+            self.total_weight += summary[1]
+        self.extremes = (np.min([summary[2] for summary in summaries], axis=0),
+                         np.max([summary[3] for summary in summaries], axis=0))
+        self._check_totals(self.total_weight)
+        for block, summary in enumerate(summaries):
+            if summary[4] is not None:
+                self._raise_bad((block,) + summary[4])
+        self.targets = BlockedTargets((self.n_samples, self.n_targets), self.dtype)
+
+    def _check_totals(self, total_weight):
+        if self.n_samples == 0:
+            raise ValueError("X must have at least one sample; its blocks hold none.")
+        if self.weighted and not total_weight > 0:
+            raise ValueError("sample_weight must have a positive sum (not all zero).")
+
     def factor(self, backend, b, fit_intercept, n_threads):
         """``(R, total_weight)`` in one distributed pass: each block's factor where the
-        block is, merged in a tree whose shape depends on the number of blocks alone. Also records the rows of each block and each column's extremes."""
+        block is, merged in a tree whose shape depends on the number of blocks alone.
+        Also records the rows of each block and each column's extremes."""
         import dask
 
         spec, name = self.spec, backend.name
-        factor_of = dask.delayed(block_factor, pure=True)
+        factor_of = dask.delayed(apply_to_block, pure=True)
         merge = dask.delayed(merge_factors, pure=True)
-        level = [factor_of(i, X, Y, w, spec, b, fit_intercept, name)
+        level = [factor_of(block_factor, X, Y, w, spec, i, b, fit_intercept, name)
                  for i, (X, Y, w) in enumerate(self.blocks)]
         while len(level) > MERGE_FAN_IN:  # groups [0, F), [F, 2F), ...; a last one
             # alone goes up as it is
@@ -245,23 +294,25 @@ class BlockedData:
         root = merge_factors(name, *top) if len(top) > 1 else top[0]
         self.block_rows = root.block_rows
         self.extremes = root.low, root.high
-        if self.n_samples == 0:
-            raise ValueError("X must have at least one sample; its blocks hold none.")
-        if self.weighted and not root.total_weight > 0:
-            raise ValueError("sample_weight must have a positive sum (not all zero).")
+        self._check_totals(root.total_weight)
         if root.bad is not None:
             self._raise_bad(root.bad)
         return root.R, root.total_weight
 
+    def gradient_sums(self, backend_name, W, b, zero_targets=False):
+        """``(sum_W, sum_b, half_sq, total_weight)``: each block's ``partial_gradient``
+        on its worker, added on the client in block order (the same bits always)."""
+        sums = self.map_blocks(block_partial_gradient, W, b, zero_targets, backend_name)
+        sum_W, sum_b, half_sq, total = sums[0]
+        for block_W, block_b, block_sq, block_total in sums[1:]:
+            sum_W, sum_b = sum_W + block_W, sum_b + block_b
+            half_sq, total = half_sq + block_sq, total + block_total
+        return sum_W, sum_b, half_sq, total
+
     def float64_gradient(self, backend, coef, intercept, n_threads):
         """The gradient (G_W, g_b) at (coef, intercept) in float64 arithmetic: each
         block's sums on its worker, added on the client in block order."""
-        import dask
-
-        spec = self.spec
-        sums_of = dask.delayed(block_gradient_sums, pure=True)
-        sums = dask.compute(*[sums_of(X, Y, w, spec, coef, intercept, backend.name)
-                              for X, Y, w in self.blocks])
+        sums = self.map_blocks(block_gradient_sums, coef, intercept, backend.name)
         sum_W, sum_b, total = sums[0]
         for block_W, block_b, block_total in sums[1:]:  # block order: the same bits always
             sum_W, sum_b, total = sum_W + block_W, sum_b + block_b, total + block_total
@@ -269,10 +320,7 @@ class BlockedData:
 
     def _scan(self):
         """One pass: (rows, first non-finite entry or None, max |X|, max |y|) per block."""
-        import dask
-
-        scan = dask.delayed(block_scan, pure=True)
-        results = dask.compute(*[scan(X, Y, w, self.spec) for X, Y, w in self.blocks])
+        results = self.map_blocks(block_scan)
         self.block_rows = tuple(r[0] for r in results)
         return results
 
@@ -295,11 +343,109 @@ class BlockedData:
         return max(r[2] for r in results), max(r[3] for r in results)
 
     def constant_columns(self, columns):
-        """From the extremes the factor's pass recorded (over rows of positive weight)."""
-        if self.extremes is None:
-            raise RuntimeError("constant_columns needs the factor's pass first")
+        """From the extremes the first pass recorded (over rows of positive weight)."""
         low, high = self.extremes
         return np.array([low[j] >= high[j] for j in columns], dtype=bool)
+
+    def column_statistics(self, centred):
+        """``_accelerated.column_statistics`` over the blocks: two passes, each
+        block's sums on its worker, added in block order."""
+        parts = self.map_blocks(block_column_sums, centred)
+        largest, sums = parts[0]
+        for block_largest, block_sums in parts[1:]:
+            largest, sums = np.maximum(largest, block_largest), sums + block_sums
+        from ._accelerated import unit_and_mean
+
+        unit, mean = unit_and_mean(largest, sums, self.total_weight, centred)
+        spreads = self.map_blocks(block_column_spread, mean, unit)
+        spread = spreads[0]
+        for block_spread in spreads[1:]:
+            spread = spread + block_spread
+        return unit, mean, spread, self.total_weight
+
+
+class BlockedTargets:
+    """Stands for Y in the streaming solver over blocks: its shape and dtype (the
+    targets themselves are in the blocks). Any other Y given to DistributedBackend
+    is a broadcast zero (a Hessian product)."""
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = shape, dtype
+
+
+def current_client():
+    """The distributed Client Dask computes on, or None (Dask's local schedulers)."""
+    if "distributed" not in sys.modules:
+        return None
+    from distributed import default_client
+
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+class BlockRunner:
+    """Blocks computed once and kept: as futures on a distributed client's workers
+    (each call of ``map`` submits one task per block, where the block is; a lost
+    worker's blocks are recomputed by Dask from their source), or, on Dask's local
+    schedulers, as arrays in this process."""
+
+    def __init__(self, delayed_blocks):
+        import dask
+
+        self.client = current_client()
+        if self.client is None:
+            self.blocks = list(dask.compute(*delayed_blocks))
+        else:
+            self.blocks = self.client.compute(delayed_blocks)
+
+    def map(self, function, *args):
+        """``[function(block, *args) for each block]``, in block order."""
+        if self.client is None:
+            return [function(block, *args) for block in self.blocks]
+        futures = [self.client.submit(function, block, *args, pure=False)
+                   for block in self.blocks]
+        return self.client.gather(futures)
+
+
+class DistributedBackend:
+    """A backend's calling convention over persisted blocks (``BlockedData`` as X,
+    its ``targets`` as Y): every gradient is one task per block on its worker, the
+    sums added on the client in block order; the steps are the local backend's, on
+    the client. What the streaming solver (CG, FISTA, full-batch gradient descent
+    through ``_epochs.fit``) runs on."""
+
+    def __init__(self, local):
+        self.local, self.name = local, local.name
+
+    def partial_gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
+        """The unnormalised sums over every block (the weights are the blocks'; a Y
+        other than X's targets is zero: ``H [W, b]``, the Hessian product)."""
+        sum_W, sum_b, half_sq, _ = X.gradient_sums(self.name, W, b, Y is not X.targets)
+        return sum_W, sum_b, half_sq
+
+    def gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
+        sum_W, sum_b, half_sq = self.partial_gradient(X, Y, W, b, x_is_f)
+        total = X.total_weight
+        return sum_W / total, sum_b / total, float(half_sq / total)
+
+    def update(self, model, grad_W, grad_b, lr, options, optimizer):
+        return self.local.update(model, grad_W, grad_b, lr, options, optimizer)
+
+    def shuffle(self, order, n, rng_state):
+        self.local.shuffle(order, n, rng_state)
+
+    def fit_workspace(self, data, n_targets, options, n_threads=None):
+        return None
+
+    def fit(self, data, model, options, optimizer, history, max_updates, workspace=None):
+        """Full-batch gradient descent: ``_epochs.fit`` over these leaves (the
+        weights, and so the total, are the blocks')."""
+        data = data._replace(train_weight=data.X.total_weight)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _epochs.fit(self, data, model, options, optimizer.arrays, history,
+                               max_updates)
 
 
 # ------------------------------------------------------------ what a worker runs
@@ -347,6 +493,12 @@ def block_arrays(X, Y, weights, spec):
     return X, x_is_f, Y, weights
 
 
+def apply_to_block(function, X, Y, weights, spec, *args):
+    """``function(block_arrays(X, Y, weights, spec), *args)``: a pass that reads the
+    blocks from their source."""
+    return function(block_arrays(X, Y, weights, spec), *args)
+
+
 def first_non_finite(X, Y):
     """``(name, row, column, value)`` of the first NaN or inf of X, then of Y, or None."""
     for name, a in (("X", X), ("y", Y)):
@@ -355,6 +507,18 @@ def first_non_finite(X, Y):
             row, column = np.unravel_index(int(np.argmax(bad)), a.shape)
             return name, int(row), int(column), float(a[row, column])
     return None
+
+
+def _total_weight(X, weights):
+    return float(X.shape[0]) if weights is None else float(weights.sum(dtype=np.float64))
+
+
+def _column_extremes(X, weights):
+    """Each column's smallest and largest value over the rows of positive weight."""
+    rows = slice(None) if weights is None else weights > 0
+    with np.errstate(invalid="ignore"):
+        return (np.min(X[rows], axis=0, initial=np.inf).astype(np.float64),
+                np.max(X[rows], axis=0, initial=-np.inf).astype(np.float64))
 
 
 @dataclass(frozen=True)
@@ -369,26 +533,22 @@ class BlockFactor:
     bad: object  # (block, name, row, column, value) of the first non-finite entry, or None
 
 
-def block_factor(index, X, Y, weights, spec, b, fit_intercept, backend_name):
+def block_factor(arrays, index, b, fit_intercept, backend_name):
     """A block's triangular factor (``backend.compress``) and what the client checks."""
-    X, x_is_f, Y, weights = block_arrays(X, Y, weights, spec)
-    n_rows = X.shape[0]
-    m = spec.n_features + (1 if fit_intercept else 0) + spec.n_targets
-    if n_rows == 0:  # an empty partition: nothing to add
-        low = np.full(spec.n_features, np.inf)
+    X, x_is_f, Y, weights = arrays
+    n_features, n_targets = X.shape[1], Y.shape[1]
+    m = n_features + (1 if fit_intercept else 0) + n_targets
+    if X.shape[0] == 0:  # an empty partition: nothing to add
+        low = np.full(n_features, np.inf)
         return BlockFactor(np.zeros((m, m)), 0.0, (0,), low, -low, None)
     R = get_backend(backend_name).compress(X, Y, b, fit_intercept, weights, x_is_f,
                                            BLOCK_THREADS)
-    total = float(n_rows) if weights is None else float(weights.sum(dtype=np.float64))
-    rows = slice(None) if weights is None else weights > 0
-    with np.errstate(invalid="ignore"):
-        low = np.min(X[rows], axis=0, initial=np.inf).astype(np.float64)
-        high = np.max(X[rows], axis=0, initial=-np.inf).astype(np.float64)
     bad = None
     if not np.isfinite(R).all():
         found = first_non_finite(X, Y)
         bad = None if found is None else (index,) + found
-    return BlockFactor(R, total, (n_rows,), low, high, bad)
+    return BlockFactor(R, _total_weight(X, weights), (X.shape[0],),
+                       *_column_extremes(X, weights), bad)
 
 
 def merge_factors(backend_name, *parts):
@@ -411,14 +571,36 @@ def merge_factors(backend_name, *parts):
                        bad[0] if bad else None)
 
 
-def block_gradient_sums(X, Y, weights, spec, coef, intercept, backend_name):
+def block_summary(arrays):
+    """A persisted block's rows, total weight, column extremes and first non-finite
+    entry (or None)."""
+    X, _, Y, weights = arrays
+    bad = None if np.isfinite(X).all() and np.isfinite(Y).all() else first_non_finite(X, Y)
+    return (X.shape[0], _total_weight(X, weights), *_column_extremes(X, weights), bad)
+
+
+def block_partial_gradient(arrays, W, b, zero_targets, backend_name):
+    """A block's unnormalised gradient sums ``((s R).T X, (s R).sum(0), (s R R).sum() /
+    2)`` (the backend's ``partial_gradient``), with Y = 0 when ``zero_targets``, and
+    its total weight."""
+    X, x_is_f, Y, weights = arrays
+    if zero_targets:
+        Y = np.broadcast_to(np.zeros((1, W.shape[0]), dtype=X.dtype), (X.shape[0], W.shape[0]))
+    if X.shape[0] == 0:
+        return np.zeros(W.shape), np.zeros(W.shape[0]), 0.0, 0.0
+    sum_W, sum_b, half_sq = get_backend(backend_name).partial_gradient(
+        X, Y, W, b, x_is_f, BLOCK_THREADS, weights)
+    return sum_W.copy(), sum_b.copy(), float(half_sq), _total_weight(X, weights)
+
+
+def block_gradient_sums(arrays, coef, intercept, backend_name):
     """A block's unnormalised float64 gradient sums and its total weight."""
     from ._fit import float64_sums
 
-    X, x_is_f, Y, weights = block_arrays(X, Y, weights, spec)
-    total = float(X.shape[0]) if weights is None else float(weights.sum(dtype=np.float64))
+    X, x_is_f, Y, weights = arrays
+    total = _total_weight(X, weights)
     if X.shape[0] == 0:
-        return np.zeros((spec.n_targets, spec.n_features)), np.zeros(spec.n_targets), total
+        return np.zeros(coef.shape), np.zeros(coef.shape[0]), total
     if X.dtype == np.float64:
         sum_W, sum_b, _ = get_backend(backend_name).partial_gradient(
             X, Y, coef.astype(X.dtype), intercept.astype(X.dtype), x_is_f, BLOCK_THREADS,
@@ -428,9 +610,25 @@ def block_gradient_sums(X, Y, weights, spec, coef, intercept, backend_name):
     return sum_W, sum_b, total
 
 
-def block_scan(X, Y, weights, spec):
+def block_column_sums(arrays, centred):
+    """A block's share of ``_accelerated.column_statistics``' first pass."""
+    from ._accelerated import column_sums
+
+    X, _, _, weights = arrays
+    return column_sums(X, weights, centred)
+
+
+def block_column_spread(arrays, mean, unit):
+    """A block's share of ``_accelerated.column_statistics``' second pass."""
+    from ._accelerated import column_spread
+
+    X, _, _, weights = arrays
+    return column_spread(X, weights, mean, unit)
+
+
+def block_scan(arrays):
     """A block's rows, first non-finite entry (or None) and largest |X| and |y|."""
-    X, _, Y, _ = block_arrays(X, Y, weights, spec)
+    X, _, Y, _ = arrays
     if X.shape[0] == 0:
         return 0, None, 0.0, 0.0
     with np.errstate(invalid="ignore"):
@@ -494,14 +692,10 @@ def r2_score(X, y, sample_weight, coef, intercept):
     squares on its worker (the blocks of X, y and the weights as a fit takes them),
     combined on the client in block order (Chan, Golub and LeVeque's pairwise
     update: no cancellation beside a large mean)."""
-    import dask
-
     data = BlockedData.of(X, y, sample_weight)
     coef = np.asarray(coef, dtype=np.float64).reshape(data.n_targets, data.n_features)
     intercept = np.asarray(intercept, dtype=np.float64).reshape(data.n_targets)
-    moments_of = dask.delayed(block_moments, pure=True)
-    moments = dask.compute(*[moments_of(X, Y, w, data.spec, coef, intercept)
-                             for X, Y, w in data.blocks])
+    moments = data.map_blocks(block_moments, coef, intercept)
     total, mean, spread, residual = moments[0]
     for weight, block_mean, block_spread, block_residual in moments[1:]:
         both = total + weight
@@ -515,15 +709,15 @@ def r2_score(X, y, sample_weight, coef, intercept):
     return float(np.mean(r2))
 
 
-def block_moments(X, Y, weights, spec, coef, intercept):
+def block_moments(arrays, coef, intercept):
     """Per target, over the block: the total weight, the weighted mean of y, the
     weighted sum of squares of y about that mean and the weighted residual sum of
     squares of the prediction (in X's dtype, as predict computes it)."""
-    X, _, Y, weights = block_arrays(X, Y, weights, spec)
+    X, _, Y, weights = arrays
     prediction = (X @ coef.T.astype(X.dtype) + intercept.astype(X.dtype)).astype(np.float64)
     Y = Y.astype(np.float64)
     w = np.ones((len(Y), 1)) if weights is None else weights.astype(np.float64)[:, None]
-    total = np.broadcast_to(w.sum(axis=0), (spec.n_targets,)).astype(np.float64)
+    total = np.broadcast_to(w.sum(axis=0), (Y.shape[1],)).astype(np.float64)
     mean = np.divide((w * Y).sum(axis=0), total, out=np.zeros_like(total), where=total > 0)
     spread = (w * (Y - mean) ** 2).sum(axis=0)
     residual = (w * (Y - prediction) ** 2).sum(axis=0)

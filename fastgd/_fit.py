@@ -314,42 +314,50 @@ def prepare(X, y, coef_init, intercept_init, sample_weight, settings, resuming):
 
 
 def prepare_blocked(X, y, coef_init, intercept_init, sample_weight, settings, resuming):
-    """``prepare`` for data in Dask collections (``_dask.BlockedData``): the Gram
-    solver, whose factor is computed where the blocks are; every iteration then
-    runs on the client, on the compressed problem."""
+    """``prepare`` for data in Dask collections (``_dask.BlockedData``). The Gram
+    solver computes its factor where the blocks are, and every iteration then runs on
+    the client; the streaming solver persists the blocks on the workers and makes
+    every pass there (``_dask.DistributedBackend``)."""
     data = _dask.BlockedData.of(X, y, sample_weight)
-    check_blocked_options(settings, resuming, data)
+    check_blocked_options(settings, resuming)
     K, D, dtype = data.n_targets, data.n_features, data.dtype
     W = check_coef(coef_init, K, D, data.y_is_1d, dtype, "coef_init")
     b = check_intercept(intercept_init, K, data.y_is_1d, dtype, "intercept_init")
     check_point_finite(W, b, data.y_is_1d, "coef_init", "intercept_init")
     method = resolve_method(settings, True, resuming)
+    # Gram unless asked otherwise, or too wide: a pass over the cluster costs a round
+    # trip through the scheduler, and the Gram solver makes two in all.
+    solver = settings.solver
+    if solver == "auto":
+        solver = "gram" if D + 1 + K <= MAX_GRAM_SIZE else "stream"
     seed = check_random_state(settings.random_state)
     problem = Problem(data, settings.backend, None, None, W, b, False, None,
-                      settings.fit_intercept, None, 0, 0, method, "gram", seed,
+                      settings.fit_intercept, np.arange(0), 0, 0, method, solver, seed,
                       settings.fit_intercept, b, D)
-    compress(problem, settings.n_threads)
+    if solver == "gram":
+        compress(problem, settings.n_threads)
+        return problem
+    data.persist()
+    problem.backend = _dask.DistributedBackend(settings.backend)
+    problem.X, problem.Y = data, data.targets
+    problem.n_train = problem.batch_size = data.n_samples
     return problem
 
 
-def check_blocked_options(settings, resuming, data):
-    """Raise ValueError for what a fit of Dask collections does not run (yet)."""
+def check_blocked_options(settings, resuming):
+    """Raise ValueError for what a fit of Dask collections does not run."""
     s = settings
-    m = data.n_features + 1 + data.n_targets
     unsupported = [
         (resuming, "partial_fit"),
-        (s.solver == "stream", "solver='stream'"),
         (s.batch_size is not None, "batch_size (mini-batches)"),
         (s.early_stopping, "early_stopping"),
-        (m > MAX_GRAM_SIZE, f"more than {MAX_GRAM_SIZE} features and targets "
-                            f"(D + 1 + K = {m})"),
     ]
     for conflict, what in unsupported:
         if conflict:
             raise ValueError(
-                f"fastgd fits Dask collections with the Gram solver (one distributed pass, "
-                f"then iterations on the client), which cannot run {what}; fit a NumPy "
-                f"array for it, or use the Gram solver's full-batch options.")
+                f"fastgd fits Dask collections with full-batch iterations (the Gram "
+                f"solver's distributed factor, or the streaming solver's distributed "
+                f"passes), which cannot run {what}; fit a NumPy array for it.")
 
 
 def compress(problem, n_threads):

@@ -39,7 +39,7 @@ def client():
     worker thread; the process-based clusters are started by the tests that need
     them."""
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         yield client
 
@@ -54,14 +54,17 @@ def lstsq(X, y, sample_weight=None):
     return solution[:-1].T, solution[-1]
 
 
+# tol=1e-12 (and gradient descent to 1e-8): both fits reach the solution, whose
+# rounding is all that differs (at a looser tol, one may stop an iteration earlier than
+# the other, and they then agree to within tol's bound, not to 1e-12).
 OPTIONS = {
-    "default": {"tol": 1e-10},
-    "weights": {"sample_weight": True, "tol": 1e-10},
-    "l2": {"penalty": "l2", "alpha": 0.5, "tol": 1e-10},
-    "l1": {"penalty": "l1", "alpha": 0.05, "tol": 1e-10},
-    "elasticnet": {"penalty": "elasticnet", "alpha": 0.05, "l1_ratio": 0.5, "tol": 1e-10},
-    "fixed-intercept": {"fit_intercept": False, "intercept_init": 2.5, "tol": 1e-10},
-    "start": {"coef_init": 0.5, "intercept_init": -1.0, "tol": 1e-10},
+    "default": {"tol": 1e-12},
+    "weights": {"sample_weight": True, "tol": 1e-12},
+    "l2": {"penalty": "l2", "alpha": 0.5, "tol": 1e-12},
+    "l1": {"penalty": "l1", "alpha": 0.05, "tol": 1e-12},
+    "elasticnet": {"penalty": "elasticnet", "alpha": 0.05, "l1_ratio": 0.5, "tol": 1e-12},
+    "fixed-intercept": {"fit_intercept": False, "intercept_init": 2.5, "tol": 1e-12},
+    "start": {"coef_init": 0.5, "intercept_init": -1.0, "tol": 1e-12},
     "default-tol": {},
     "gd": {"method": "gd", "tol": 1e-8, "max_iter": 100_000},
     "momentum": {"lr": "auto", "method": "gd", "momentum": 0.9, "tol": 1e-8,
@@ -114,6 +117,68 @@ def test_the_solution_is_lstsq(client, weighted, n_targets):
     assert blocked.converged
     np.testing.assert_allclose(blocked.coef, coef, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(blocked.intercept, intercept, rtol=1e-8, atol=1e-10)
+
+
+# The streaming solver: every pass on the workers. CG to a tight tol, and a fixed
+# number of FISTA and gradient-descent steps (the same iterates as the local fit's).
+STREAM_OPTIONS = {
+    "default": {"tol": 1e-12},
+    "weights": {"sample_weight": True, "tol": 1e-12},
+    "l2": {"penalty": "l2", "alpha": 0.5, "tol": 1e-12},
+    "fixed-intercept": {"fit_intercept": False, "intercept_init": 2.5, "tol": 1e-12},
+    "start": {"coef_init": 0.5, "intercept_init": -1.0, "tol": 1e-12},
+    "l1-steps": {"penalty": "l1", "alpha": 0.05, "max_iter": 20, "tol": 0},
+    "elasticnet-steps": {"penalty": "elasticnet", "alpha": 0.05, "sample_weight": True,
+                         "max_iter": 20, "tol": 0},
+    "gd-steps": {"lr": 0.002, "max_iter": 30, "tol": 0},
+    "nesterov-steps": {"lr": 0.002, "momentum": 0.9, "nesterov": True, "penalty": "l1",
+                       "alpha": 0.01, "max_iter": 30, "tol": 0},
+}
+
+
+@pytest.mark.parametrize("backend", fastgd.available_backends())
+@pytest.mark.parametrize("name", STREAM_OPTIONS)
+@pytest.mark.parametrize("n_targets", [None, 3])
+def test_a_streaming_dask_fit_is_the_local_one(client, backend, name, n_targets):
+    X, y = make_problem(n_targets=n_targets)
+    options = dict(STREAM_OPTIONS[name])
+    if options.pop("sample_weight", False):
+        options["sample_weight"] = np.random.default_rng(1).uniform(0, 3, len(X))
+    if "coef_init" in options:
+        options["coef_init"] = np.full((D,) if n_targets is None else (n_targets, D),
+                                       options["coef_init"])
+    weights = options.pop("sample_weight", None)
+    local = fastgd.fit(X, y, backend=backend, solver="stream", sample_weight=weights,
+                       **options)
+    blocked = fastgd.fit(as_dask(X), as_dask(y), backend=backend, solver="stream",
+                         sample_weight=None if weights is None else as_dask(weights),
+                         **options)
+    assert (blocked.solver, blocked.method, blocked.n_iter, blocked.converged) == (
+        local.solver, local.method, local.n_iter, local.converged)
+    scale = np.abs(local.coef).max()
+    np.testing.assert_allclose(blocked.coef, local.coef, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(blocked.intercept, local.intercept, rtol=0,
+                               atol=1e-12 * max(1.0, np.abs(local.intercept).max()))
+    np.testing.assert_allclose(blocked.loss_history, local.loss_history, rtol=1e-12)
+
+
+@pytest.mark.parametrize("n_targets", [None, 2])
+def test_gradient_of_dask_collections(client, n_targets):
+    X, y = make_problem(n_targets=n_targets)
+    weights = np.random.default_rng(4).uniform(0, 2, N)
+    coef = np.full((D,) if n_targets is None else (n_targets, D), 0.25)
+    intercept = 0.5
+    for w in (None, weights):
+        expected = fastgd.gradient(X, y, coef, intercept, sample_weight=w)
+        got = fastgd.gradient(as_dask(X), as_dask(y), coef, intercept,
+                              sample_weight=None if w is None else as_dask(w))
+        for g, e in zip(got, expected):
+            np.testing.assert_allclose(g, e, rtol=1e-12)
+        assert np.shape(got[1]) == np.shape(expected[1])
+    bad = X.copy()
+    bad[17, 1] = np.inf
+    with pytest.raises(ValueError, match=r"X contains inf at index \(17, 1\)"):
+        fastgd.gradient(as_dask(bad), as_dask(y), coef)
 
 
 def test_float32_blocks(client):
@@ -205,12 +270,25 @@ def test_what_reaches_the_client_is_the_size_of_the_factor(client, monkeypatch):
     def no_conversion(self, *args, **kwargs):
         raise AssertionError("a Dask array was converted to NumPy on the client")
 
+    runner_map = fastgd._dask.BlockRunner.map
+
+    def recording_map(self, function, *args):
+        results = runner_map(self, function, *args)
+        received.append(_nbytes(results))
+        return results
+
     monkeypatch.setattr(dask, "compute", recording_compute)
+    monkeypatch.setattr(fastgd._dask.BlockRunner, "map", recording_map)
     monkeypatch.setattr(da.Array, "__array__", no_conversion)
     result = fastgd.fit(as_dask(X, 4000), as_dask(y, 4000))
     assert result.converged and len(received) == 2  # the factor and the certificate
-    m = D + 2
+    m, n_blocks = D + 2, 10
     assert max(received) < 8 * (m * m + 10 * m) + 2000 and X.nbytes > 100 * max(received)
+    received.clear()
+    result = fastgd.fit(as_dask(X, 4000), as_dask(y, 4000), solver="stream")
+    assert result.converged and len(received) > result.n_iter  # a pass per iteration or more
+    # (the persisted blocks stay on the workers: client.compute returns futures)
+    assert max(received) < n_blocks * 8 * (4 * m + 10) + 2000
 
 
 def _nbytes(value):
@@ -250,8 +328,8 @@ def test_errors_name_the_argument_and_the_global_index(client):
         fastgd.fit(frame, as_dask(y))
     with pytest.raises(TypeError, match="Dask Series"):
         fastgd.fit(frame[["a"]], as_dask(y))
-    for options in ({"solver": "stream"}, {"batch_size": 32}, {"early_stopping": True}):
-        with pytest.raises(ValueError, match="Gram solver"):
+    for options in ({"batch_size": 32}, {"early_stopping": True}):
+        with pytest.raises(ValueError, match="full-batch iterations"):
             fastgd.fit(as_dask(X), as_dask(y), **options)
     with pytest.raises(ValueError, match="partial_fit"):
         fastgd.GDRegressor().partial_fit(as_dask(X), as_dask(y))
@@ -291,7 +369,7 @@ def _dies_once(block, flag, block_info=None):
 
 def _cluster(n_workers):
     return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                    processes=True, dashboard_address=None)
+                                    processes=True, dashboard_address=":0")
 
 
 def test_one_and_two_worker_processes_give_the_same_bits():
@@ -302,6 +380,27 @@ def test_one_and_two_worker_processes_give_the_same_bits():
             fits.append(fastgd.fit(as_dask(X), as_dask(y), penalty="l2", alpha=0.1))
     assert fits[0].coef.tobytes() == fits[1].coef.tobytes()
     assert fits[0].intercept.tobytes() == fits[1].intercept.tobytes()
+
+
+def test_a_worker_killed_in_the_middle_of_a_streaming_fit_changes_no_bit():
+    """The streaming solver's blocks persisted on a worker that dies between two
+    iterations are recomputed from their source by Dask: the same bits."""
+    import signal
+
+    X, y = make_problem()
+    with _cluster(2) as cluster, distributed.Client(cluster) as client:
+        undisturbed = fastgd.fit(as_dask(X), as_dask(y), solver="stream")
+        pids = list(client.run(os.getpid).values())
+        killed = []
+
+        def kill_a_worker(iteration, coef, intercept, loss):
+            if iteration == 2:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(iteration)
+
+        survived = fastgd.fit(as_dask(X), as_dask(y), solver="stream", callback=kill_a_worker)
+        assert killed and survived.n_iter == undisturbed.n_iter > 2
+    assert survived.coef.tobytes() == undisturbed.coef.tobytes()
 
 
 def test_a_worker_killed_in_the_middle_of_a_fit_changes_no_bit(tmp_path):

@@ -1,5 +1,5 @@
-"""The README's code runs: its quickstart and its "Many small fits" example as
-written, and every example of its "Fitting options" section on a small problem (X, y
+"""The README's code runs: its quickstart, its "Many small fits" and "Data on a Dask
+cluster" examples as written, and every example of its "Fitting options" section on a small problem (X, y
 and weights w)."""
 
 import re
@@ -34,6 +34,13 @@ def test_many_small_fits_example_runs():
     blocks = python_blocks(section(README.read_text(), "Many small fits"))
     assert len(blocks) == 1  # its asserts check the coefficients it fits
     exec(compile(blocks[0], "README many small fits", "exec"), {})
+
+
+def test_dask_example_runs():
+    pytest.importorskip("distributed")
+    blocks = python_blocks(section(README.read_text(), "Data on a Dask cluster"))
+    assert len(blocks) == 1  # its asserts check the fit (a cluster of worker processes)
+    exec(compile(blocks[0], "README dask", "exec"), {"__name__": "__main__"})
 
 
 @pytest.mark.filterwarnings("ignore::fastgd.ConvergenceWarning")

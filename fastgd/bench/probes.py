@@ -120,7 +120,7 @@ def dask_client(n_workers):
     if n_workers not in _dask_clusters:
         close_dask_clusters()
         cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                           processes=True, dashboard_address=None)
+                                           processes=True, dashboard_address=":0")
         if not _dask_clusters:
             atexit.register(close_dask_clusters)
         _dask_clusters[n_workers] = cluster, distributed.Client(cluster)
