@@ -20,6 +20,7 @@ lost worker's blocks have been recomputed from their source.
 Nothing here imports Dask unless the caller's data is already a Dask collection.
 """
 
+import copy
 import sys
 from dataclasses import dataclass
 
@@ -634,6 +635,37 @@ def block_scan(arrays):
     with np.errstate(invalid="ignore"):
         return (X.shape[0], first_non_finite(X, Y), float(np.abs(X).max()),
                 float(np.abs(Y).max()))
+
+
+# ------------------------------------------------------------ partial_fit
+
+
+def partial_fit_blocks(estimator, X, y, sample_weight):
+    """``estimator.partial_fit`` on each block in order, each a task on the worker
+    that holds the block (Dask places a task where its largest input is): a chain
+    whose only travelling value is the small estimator. Returns the estimator after
+    the last block (a copy; the caller's is not touched)."""
+    import dask
+
+    data = BlockedData.of(X, y, sample_weight)
+    step = dask.delayed(partial_fit_block, pure=True)
+    model = estimator
+    for block, (X_block, Y_block, w_block) in enumerate(data.blocks):
+        model = step(model, X_block, Y_block, w_block, data.spec, data.y_is_1d, block)
+    (model,) = dask.compute(model)
+    return model
+
+
+def partial_fit_block(model, X, Y, weights, spec, y_is_1d, block):
+    """One block's ``partial_fit`` (an empty block leaves the model as it is)."""
+    X, _, Y, weights = block_arrays(X, Y, weights, spec)
+    if X.shape[0] == 0:
+        return model
+    model = copy.deepcopy(model)  # a task's inputs are not changed (Dask may rerun it)
+    try:
+        return model.partial_fit(X, Y[:, 0] if y_is_1d else Y, sample_weight=weights)
+    except ValueError as error:  # name the block: its rows are not the caller's indices
+        raise ValueError(f"in block {block}: {error}") from error
 
 
 # ------------------------------------------------------------ predict and score

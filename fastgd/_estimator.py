@@ -6,6 +6,7 @@ without it raises one ImportError that says so. ``import fastgd`` and
 on first use of ``fastgd.GDRegressor``).
 """
 
+import copy
 import warnings
 
 import numpy as np
@@ -242,6 +243,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         shuffling generator. ``max_iter``, ``tol`` and ``early_stopping`` do not
         apply: the caller decides when to stop. ``fit`` starts afresh.
 
+        A Dask array or DataFrame is taken one block at a time, in order, each on
+        the worker that holds it (the model travels, the data stays): the same as
+        calling ``partial_fit`` on its blocks as NumPy arrays, one epoch per block.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -263,14 +268,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         (array([1., 2., 3.]), 4.0, 100)
         """
         self._check_y_is_given(y)
-        if _dask.holds_blocks(X, y, sample_weight):
-            raise ValueError(
-                "partial_fit on Dask collections is not available: fit(X, y) fits them on "
-                "the cluster (the Gram solver), or call partial_fit on each block as a "
-                "NumPy array.")
         if self.method not in ("auto", "gd"):
             raise ValueError(f"partial_fit makes gradient-descent steps: method must be "
                              f"'auto' or 'gd'; got {self.method!r}.")
+        if _dask.holds_blocks(X, y, sample_weight):
+            return self._partial_fit_blocks(X, y, sample_weight)
         fitted = hasattr(self, "coef_")
         X_given = X
         if fitted:  # continue: same features, from the coefficients and state reached
@@ -284,6 +286,26 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                   intercept_init=intercept_init, sample_weight=sample_weight,
                   optimizer=optimizer, max_iter=1, tol=0.0, early_stopping=False,
                   solver="stream", method="gd")
+        return self
+
+    def _partial_fit_blocks(self, X, y, sample_weight):
+        """partial_fit on each block of Dask collections in turn, on the worker that
+        holds it: the model (coefficients and optimiser state, O(D K)) travels from
+        block to block, the data stays where it is. The same as calling partial_fit
+        on the blocks as NumPy arrays, in order."""
+        if hasattr(self, "coef_"):
+            self._check_blocks_as_fitted(X)
+        else:
+            _get_feature_names(_dask.named_like(X))  # before the work
+        names = getattr(self, "feature_names_in_", None)
+        traveller = copy.copy(self)
+        traveller.__dict__.pop("feature_names_in_", None)  # the blocks are NumPy arrays
+        fitted = _dask.partial_fit_blocks(traveller, X, y, sample_weight)
+        self.__dict__.update(fitted.__dict__)
+        if names is None:
+            _check_feature_names(self, _dask.named_like(X), reset=True)
+        else:
+            self.feature_names_in_ = names
         return self
 
     def _run(self, X, y, X_given, append, optimizer, coef_init, intercept_init,

@@ -348,16 +348,18 @@ def check_blocked_options(settings, resuming):
     """Raise ValueError for what a fit of Dask collections does not run."""
     s = settings
     unsupported = [
-        (resuming, "partial_fit"),
+        (resuming, "an optimiser resumed"),
         (s.batch_size is not None, "batch_size (mini-batches)"),
         (s.early_stopping, "early_stopping"),
     ]
     for conflict, what in unsupported:
         if conflict:
             raise ValueError(
-                f"fastgd fits Dask collections with full-batch iterations (the Gram "
+                f"fastgd.fit fits Dask collections with full-batch iterations (the Gram "
                 f"solver's distributed factor, or the streaming solver's distributed "
-                f"passes), which cannot run {what}; fit a NumPy array for it.")
+                f"passes), which cannot run {what}. For mini-batch SGD over the blocks, "
+                f"call GDRegressor(batch_size=...).partial_fit(X, y) once per epoch: it "
+                f"takes the blocks in order, each on its worker.")
 
 
 def compress(problem, n_threads):

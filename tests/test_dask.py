@@ -181,6 +181,40 @@ def test_gradient_of_dask_collections(client, n_targets):
         fastgd.gradient(as_dask(bad), as_dask(y), coef)
 
 
+@pytest.mark.parametrize("options", [
+    {"batch_size": 32, "random_state": 0},
+    {"batch_size": 1, "lr": 0.0005, "random_state": 1, "momentum": 0.5},
+    {"batch_size": 100, "penalty": "l1", "alpha": 0.01, "schedule": "invscaling",
+     "random_state": 2},
+])
+def test_partial_fit_takes_the_blocks_in_order_on_their_workers(client, options):
+    X, y = make_problem(n_targets=2)
+    weights = np.random.default_rng(5).uniform(0, 2, N)
+    blocked = fastgd.GDRegressor(**options)
+    local = fastgd.GDRegressor(**options)
+    bounds = np.arange(0, N + BLOCK_ROWS, BLOCK_ROWS)
+    for _ in range(2):  # epochs
+        blocked.partial_fit(as_dask(X), as_dask(y), sample_weight=as_dask(weights))
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            local.partial_fit(X[start:stop], y[start:stop], sample_weight=weights[start:stop])
+    assert blocked.coef_.tobytes() == local.coef_.tobytes()
+    assert blocked.intercept_.tobytes() == local.intercept_.tobytes()
+    assert (blocked.n_iter_, blocked.t_) == (local.n_iter_, local.t_)
+    np.testing.assert_array_equal(blocked.loss_curve_, local.loss_curve_)
+
+
+def test_partial_fit_of_dataframes_keeps_the_feature_names(client):
+    X, y = make_problem()
+    names = [f"x{j}" for j in range(D)]
+    frame = dd.from_pandas(pd.DataFrame(X, columns=names).assign(t=y), npartitions=4)
+    model = fastgd.GDRegressor(batch_size=50, random_state=0)
+    model.partial_fit(frame[names], frame["t"]).partial_fit(frame[names], frame["t"])
+    assert list(model.feature_names_in_) == names and model.n_iter_ == 8
+    assert model.score(frame[names], frame["t"]) > 0.9
+    with pytest.raises(ValueError, match="feature names"):
+        model.partial_fit(frame[names[::-1]], frame["t"])
+
+
 def test_float32_blocks(client):
     X, y = make_problem(dtype=np.float32)
     local = fastgd.fit(X, y)
@@ -329,10 +363,8 @@ def test_errors_name_the_argument_and_the_global_index(client):
     with pytest.raises(TypeError, match="Dask Series"):
         fastgd.fit(frame[["a"]], as_dask(y))
     for options in ({"batch_size": 32}, {"early_stopping": True}):
-        with pytest.raises(ValueError, match="full-batch iterations"):
+        with pytest.raises(ValueError, match="full-batch iterations.*partial_fit"):
             fastgd.fit(as_dask(X), as_dask(y), **options)
-    with pytest.raises(ValueError, match="partial_fit"):
-        fastgd.GDRegressor().partial_fit(as_dask(X), as_dask(y))
 
 
 def test_extreme_scales_of_x_give_the_local_answer(client):
