@@ -447,3 +447,58 @@ def test_a_worker_killed_in_the_middle_of_a_fit_changes_no_bit(tmp_path):
     assert survived.coef.tobytes() == undisturbed.coef.tobytes()
     assert np.float64(survived.intercept).tobytes() == np.float64(
         undisturbed.intercept).tobytes()
+
+
+CLIENT_MEMORY = """
+import json, resource, sys
+import numpy as np, dask.array as da, distributed, fastgd
+
+if __name__ == "__main__":
+    n, solver = int(sys.argv[1]), sys.argv[2]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, \\
+            distributed.Client(cluster):
+        X = da.random.default_rng(0).standard_normal((n, 20), chunks=(n // 8, 20))
+        y = X @ np.arange(20.0) + 1.0
+        fastgd.fit(X[:1000], y[:1000], solver=solver)  # imports and first calls
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        result = fastgd.fit(X, y, solver=solver)
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        print(json.dumps({"growth": after - before, "bytes": n * 20 * 8,
+                          "converged": bool(result.converged)}))
+"""
+
+
+@pytest.mark.parametrize("solver", ["gram", "stream"])
+def test_the_clients_memory_does_not_grow_with_the_data(tmp_path, solver):
+    """The issue's symptom: a Dask array pulled into the client raised its peak memory
+    by twice the array's size. Here X (160 MB) is made on the workers, and the
+    client's peak resident memory grows by less than 5% of it during the fit."""
+    import json
+    import subprocess
+    import sys
+
+    script = tmp_path / "client_memory.py"
+    script.write_text(CLIENT_MEMORY)
+    out = subprocess.run([sys.executable, str(script), "1000000", solver],
+                         capture_output=True, text=True, timeout=300, check=True)
+    measured = json.loads(out.stdout.strip().splitlines()[-1])
+    assert measured["converged"]
+    assert measured["growth"] < 0.05 * measured["bytes"], measured
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("solver", ["gram", "stream"])
+def test_a_large_fit_on_worker_processes(solver):
+    """2e6 x 50 (800 MB) in 40 blocks on two worker processes: the factor tree merges
+    the 40 factors 8 at a time into 5 on the workers, and those on the client; the
+    local fit's answer."""
+    X, y = make_problem(n=2_000_000, d=50, seed=7)
+    with _cluster(2) as cluster, distributed.Client(cluster):
+        blocked = fastgd.fit(as_dask(X, 50_000), as_dask(y, 50_000), solver=solver,
+                             tol=1e-12)
+    local = fastgd.fit(X, y, solver=solver, tol=1e-12)
+    np.testing.assert_allclose(blocked.coef, local.coef, rtol=0,
+                               atol=1e-12 * np.abs(local.coef).max())
+    coef, intercept = lstsq(X, y)
+    np.testing.assert_allclose(blocked.coef, coef, rtol=1e-9, atol=1e-11)
