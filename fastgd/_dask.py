@@ -90,19 +90,35 @@ def _row_blocks(x, name, n_blocks=None, row_chunks=None):
         return list(x.to_delayed()), None
     if x.ndim not in (1, 2):
         raise ValueError(f"{name} must be a 1-D or 2-D Dask array; got {x.ndim}-D.")
-    if row_chunks is not None and x.chunks[0] != row_chunks:
-        if any(np.isnan(row_chunks)) or any(np.isnan(x.chunks[0])):
-            raise ValueError(f"{name} and X have different row blocks of unknown sizes: "
-                             f"give both the same row chunks.")
-        x = x.rechunk({0: row_chunks})
+    if row_chunks is not None and not _same_chunks(x.chunks[0], row_chunks):
+        if _unknown(row_chunks) or _unknown(x.chunks[0]):
+            if len(x.chunks[0]) != len(row_chunks):
+                raise ValueError(f"{name} and X have different row blocks of unknown "
+                                 f"sizes: give both the same row chunks.")
+            # the same number of blocks: their rows are compared on the workers
+        else:
+            if sum(x.chunks[0]) != sum(row_chunks):
+                raise ValueError(f"X and {name} have different numbers of samples: X has "
+                                 f"{int(sum(row_chunks))} rows, {name} has "
+                                 f"{int(sum(x.chunks[0]))}.")
+            x = x.rechunk({0: row_chunks})
     if x.ndim == 2 and x.numblocks[1] > 1:
         x = x.rechunk({1: -1})  # a block holds whole rows
     return list(x.to_delayed().ravel()), x.chunks[0]
 
 
+def _unknown(chunks):
+    return any(np.isnan(c) for c in chunks)
+
+
+def _same_chunks(a, b):
+    return len(a) == len(b) and all(x == y or (np.isnan(x) and np.isnan(y))
+                                    for x, y in zip(a, b))
+
+
 def _numpy_row_blocks(a, name, row_chunks):
     """A NumPy y or sample_weight beside a Dask X: sliced as X's row blocks."""
-    if row_chunks is None or any(np.isnan(row_chunks)):
+    if row_chunks is None or _unknown(row_chunks):
         raise TypeError(f"{name} is a NumPy array and X a Dask collection whose blocks' "
                         f"sizes are unknown: pass {name} as a Dask collection with X's "
                         f"partitions (a column of the same DataFrame).")
@@ -182,8 +198,9 @@ class BlockedData:
                 weight_blocks = _numpy_row_blocks(sample_weight, "sample_weight",
                                                   row_chunks)
         blocks = list(zip(x_blocks, y_blocks, weight_blocks))
+        known = None if _unknown(row_chunks) else tuple(int(r) for r in row_chunks)
         return cls(blocks, BlockSpec(n_features, n_targets, dtype, False), y_is_1d,
-                   sample_weight is not None, tuple(int(r) for r in row_chunks))
+                   sample_weight is not None, known)  # (unknown: counted by the first pass)
 
     @classmethod
     def _of_frames(cls, X, y, sample_weight, n_features, dtype):
@@ -710,11 +727,14 @@ def predict_block(X, coef, intercept, dtype, block_info=None):
     if not np.isfinite(prediction).all():
         bad = first_non_finite(X, np.zeros((X.shape[0], 0)))
         if bad is not None:
-            first_row = 0 if block_info is None else block_info[0]["array-location"][0][0]
             _, row, column, value = bad
-            raise ValueError(f"X contains {'NaN' if np.isnan(value) else value} at index "
-                             f"{(first_row + row, column)}; fastgd needs finite values "
-                             f"(remove or impute missing data first).")
+            first_row = np.nan if block_info is None else block_info[0]["array-location"][0][0]
+            where = (f"index {(int(first_row) + row, column)}" if not np.isnan(first_row)
+                     else f"row {row} of block {block_info[0]['chunk-location'][0]}, "
+                          f"column {column}")  # (a DataFrame's partitions: sizes unknown)
+            raise ValueError(f"X contains {'NaN' if np.isnan(value) else value} at {where}; "
+                             f"fastgd needs finite values (remove or impute missing data "
+                             f"first).")
     return prediction
 
 
@@ -725,6 +745,10 @@ def r2_score(X, y, sample_weight, coef, intercept):
     combined on the client in block order (Chan, Golub and LeVeque's pairwise
     update: no cancellation beside a large mean)."""
     data = BlockedData.of(X, y, sample_weight)
+    expected = 1 if np.ndim(coef) == 1 else np.shape(coef)[0]
+    if data.n_targets != expected or data.y_is_1d != (np.ndim(coef) == 1):
+        raise ValueError(f"y must have {'1 dimension' if np.ndim(coef) == 1 else f'{expected} columns'} "
+                         f"(the model's targets); got {data.n_targets} column(s).")
     coef = np.asarray(coef, dtype=np.float64).reshape(data.n_targets, data.n_features)
     intercept = np.asarray(intercept, dtype=np.float64).reshape(data.n_targets)
     moments = data.map_blocks(block_moments, coef, intercept)
@@ -736,6 +760,9 @@ def r2_score(X, y, sample_weight, coef, intercept):
         mean = mean + delta * share
         spread = spread + block_spread + delta**2 * total * share
         total, residual = both, residual + block_residual
+    if not np.all(total > 0):
+        raise ValueError("sample_weight must have a positive sum (not all zero)." if
+                         data.weighted else "X must have at least one sample.")
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(spread > 0, 1 - residual / spread, np.where(residual == 0, 1.0, 0.0))
     return float(np.mean(r2))

@@ -502,3 +502,37 @@ def test_a_large_fit_on_worker_processes(solver):
                                atol=1e-12 * np.abs(local.coef).max())
     coef, intercept = lstsq(X, y)
     np.testing.assert_allclose(blocked.coef, coef, rtol=1e-9, atol=1e-11)
+
+
+def test_blocks_of_unknown_sizes(client):
+    """Boolean indexing (or a DataFrame's .values) leaves the row chunks unknown: the
+    first pass counts them."""
+    X, y = make_problem()
+    keep = as_dask(X)[:, 0] > -100
+    for solver in ("gram", "stream"):
+        blocked = fastgd.fit(as_dask(X)[keep], as_dask(y)[keep], solver=solver, tol=1e-12)
+        np.testing.assert_allclose(blocked.coef, fastgd.fit(X, y, tol=1e-12).coef,
+                                   rtol=1e-12)
+    bad = X.copy()
+    bad[4000, 1] = np.nan
+    with pytest.raises(ValueError, match=r"X contains NaN at index \(4000, 1\)"):
+        fastgd.fit(as_dask(bad)[keep], as_dask(y)[keep])
+
+
+def test_more_errors_name_what_is_wrong(client):
+    X, y = make_problem()
+    with pytest.raises(ValueError, match="X has 6000 rows, y has 5999"):
+        fastgd.fit(as_dask(X), as_dask(y[:-1]))
+    model = fastgd.GDRegressor().fit(as_dask(X), as_dask(y))
+    with pytest.raises(ValueError, match="positive sum"):
+        model.score(as_dask(X), as_dask(y), sample_weight=as_dask(np.zeros(N)))
+    with pytest.raises(ValueError, match="y must have 1 dimension"):
+        model.score(as_dask(X), as_dask(np.stack([y, y], 1)))
+    bad = X.copy()
+    bad[333, 2] = np.nan
+    frame = dd.from_pandas(pd.DataFrame(bad), npartitions=3)
+    model = fastgd.GDRegressor().fit(as_dask(X), as_dask(y))
+    # (a DataFrame's partition sizes may be unknown: then the block and its row)
+    with pytest.raises(ValueError, match=r"NaN at (index \(333, 2\)|row 333 of block 0, "
+                                         r"column 2)"):
+        model.predict(frame).compute()

@@ -720,7 +720,7 @@ DASK_ML_C = 1e12  # dask-ml's L2 penalty is 1/C: negligible, as the others have 
 class DaskFit:
     coef: np.ndarray
     intercept: float
-    n_iter: int  # fastgd: CG iterations on the compressed problem; dask-ml: max_iter
+    n_iter: int  # fastgd: CG iterations (on the compressed problem, or passes); dask-ml: max_iter
     n_workers: int  # 0: in the client's process, on NumPy arrays
     block_seconds: float = None  # one block's factor on one worker thread (fastgd)
 
@@ -740,13 +740,13 @@ def dask_arrays(data, n_workers):
     return client, X, y
 
 
-def fastgd_on_dask(n_workers):
+def fastgd_on_dask(n_workers, solver="auto"):
     def setup(data):
         client, X, y = dask_arrays(data, n_workers)
         block_seconds = probes.block_factor_seconds(client, X.blocks[0])
 
         def run():
-            result = fastgd.fit(X, y)
+            result = fastgd.fit(X, y, solver=solver)
             return DaskFit(result.coef, float(result.intercept), result.n_iter, n_workers,
                            block_seconds)
 
@@ -813,6 +813,8 @@ DASK = Kind(
     contenders=(
         Contender("fastgd-2-workers", "fastgd, 2 workers", fastgd_on_dask(2),
                   requires=("distributed",)),
+        Contender("fastgd-stream-2-workers", 'fastgd `solver="stream"`, 2 workers',
+                  fastgd_on_dask(2, "stream"), requires=("distributed",)),
         Contender("fastgd-local", "fastgd, NumPy arrays in one process", fastgd_in_process),
         *(Contender(f"dask-ml-{solver}", f"dask-ml `LinearRegression(solver=\"{solver}\")`",
                     dask_ml_solver(solver), same_result=False, requires=("dask_ml",))
