@@ -273,9 +273,7 @@ class BlockedData:
         self.runner = BlockRunner([arrays_of(X, Y, w, self.spec) for X, Y, w in self.blocks])
         summaries = self.runner.map(block_summary)
         self.block_rows = tuple(summary[0] for summary in summaries)
-        self.total_weight = summaries[0][1]
-        for summary in summaries[1:]:  # block order
-            self.total_weight += summary[1]
+        (self.total_weight,) = in_block_order([(summary[1],) for summary in summaries])
         self.extremes = (np.min([summary[2] for summary in summaries], axis=0),
                          np.max([summary[3] for summary in summaries], axis=0))
         self._check_totals(self.total_weight)
@@ -320,20 +318,14 @@ class BlockedData:
     def gradient_sums(self, backend_name, W, b, zero_targets=False):
         """``(sum_W, sum_b, half_sq, total_weight)``: each block's ``partial_gradient``
         on its worker, added on the client in block order (the same bits always)."""
-        sums = self.map_blocks(block_partial_gradient, W, b, zero_targets, backend_name)
-        sum_W, sum_b, half_sq, total = sums[0]
-        for block_W, block_b, block_sq, block_total in sums[1:]:
-            sum_W, sum_b = sum_W + block_W, sum_b + block_b
-            half_sq, total = half_sq + block_sq, total + block_total
-        return sum_W, sum_b, half_sq, total
+        return in_block_order(self.map_blocks(block_partial_gradient, W, b, zero_targets,
+                                              backend_name))
 
     def float64_gradient(self, backend, coef, intercept, n_threads):
         """The gradient (G_W, g_b) at (coef, intercept) in float64 arithmetic: each
         block's sums on its worker, added on the client in block order."""
-        sums = self.map_blocks(block_gradient_sums, coef, intercept, backend.name)
-        sum_W, sum_b, total = sums[0]
-        for block_W, block_b, block_total in sums[1:]:  # block order: the same bits always
-            sum_W, sum_b, total = sum_W + block_W, sum_b + block_b, total + block_total
+        sum_W, sum_b, total = in_block_order(
+            self.map_blocks(block_gradient_sums, coef, intercept, backend.name))
         return sum_W / total, sum_b / total
 
     def _scan(self):
@@ -375,11 +367,19 @@ class BlockedData:
         from ._accelerated import unit_and_mean
 
         unit, mean = unit_and_mean(largest, sums, self.total_weight, centred)
-        spreads = self.map_blocks(block_column_spread, mean, unit)
-        spread = spreads[0]
-        for block_spread in spreads[1:]:
-            spread = spread + block_spread
+        (spread,) = in_block_order([(part,) for part in
+                                    self.map_blocks(block_column_spread, mean, unit)])
         return unit, mean, spread, self.total_weight
+
+
+def in_block_order(parts):
+    """The element-wise sums of the blocks' tuples of sums, added in block order: a
+    fixed order of the floating-point additions, so the same bits for any number of
+    workers and any placement of the blocks."""
+    total = tuple(parts[0])
+    for part in parts[1:]:
+        total = tuple(a + b for a, b in zip(total, part))
+    return total
 
 
 class BlockedTargets:
