@@ -344,9 +344,7 @@ class BlockedData:
         block, name, row, column, value = bad
         row = int(self.offsets()[block] + row)
         index = (row,) if (name == "y" and self.y_is_1d) else (row, column)
-        raise ValueError(f"{name} contains {'NaN' if np.isnan(value) else value} at index "
-                         f"{index} (block {block}); fastgd needs finite values (remove or "
-                         f"impute missing data first).")
+        raise non_finite_error(name, value, f"index {index} (block {block})")
 
     def largest_abs(self):
         results = self._scan()
@@ -515,6 +513,12 @@ def apply_to_block(function, X, Y, weights, spec, *args):
     """``function(block_arrays(X, Y, weights, spec), *args)``: a pass that reads the
     blocks from their source."""
     return function(block_arrays(X, Y, weights, spec), *args)
+
+
+def non_finite_error(name, value, where):
+    """The ValueError for NaN or inf in ``name`` at ``where`` (check_finite's words)."""
+    return ValueError(f"{name} contains {'NaN' if np.isnan(value) else value} at {where}; "
+                      f"fastgd needs finite values (remove or impute missing data first).")
 
 
 def first_non_finite(X, Y):
@@ -732,9 +736,7 @@ def predict_block(X, coef, intercept, dtype, block_info=None):
             where = (f"index {(int(first_row) + row, column)}" if not np.isnan(first_row)
                      else f"row {row} of block {block_info[0]['chunk-location'][0]}, "
                           f"column {column}")  # (a DataFrame's partitions: sizes unknown)
-            raise ValueError(f"X contains {'NaN' if np.isnan(value) else value} at {where}; "
-                             f"fastgd needs finite values (remove or impute missing data "
-                             f"first).")
+            raise non_finite_error("X", value, where)
     return prediction
 
 
