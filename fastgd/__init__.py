@@ -6,6 +6,7 @@ fit                 fit W and b by full-batch gradient descent (returns a FitRes
 fit_many            many independent small fits in one call (per group, per pixel)
 GDRegressor         the scikit-learn style estimator around fit
 gradient            one fused evaluation of the gradient and the loss
+read_files          columns of Parquet / CSV files, fitted a block at a time (Files)
 available_backends  which of "cython", "numba", "numpy" are installed here
 kernels             the gradient and the step for your own @njit loops (imports Numba)
 get_include         the directory for Cython's include path: cimport fastgd.cython_kernels
@@ -28,6 +29,7 @@ from ._api import (
     gradient,
 )
 from ._backends import available_backends
+from ._files import Files, read_files
 from ._many import FitManyResult, fit_many
 from ._validation import CopyWarning
 
@@ -78,6 +80,7 @@ __all__ = [
     "FitInterrupted",
     "FitManyResult",
     "FitResult",
+    "Files",
     "GDRegressor",
     "NotFittedError",
     "available_backends",
@@ -85,4 +88,5 @@ __all__ = [
     "fit_many",
     "get_include",
     "gradient",
+    "read_files",
 ]

@@ -40,7 +40,7 @@ __all__ = ["ConvergenceWarning", "DivergenceError", "FitInterrupted", "FitResult
 
 def fit(
     X,
-    y,
+    y=None,
     *,
     lr="auto",
     max_iter=1000,
@@ -89,9 +89,11 @@ def fit(
         float64 and other inputs copied, with a ``fastgd.CopyWarning``. A Dask array
         or DataFrame is fitted where its blocks are, on Dask's scheduler (y and
         sample_weight then Dask collections with the same rows, or NumPy arrays
-        beside a Dask array): see ``fastgd/_dask.py``.
+        beside a Dask array): see ``fastgd/_dask.py``. Files from
+        :func:`fastgd.read_files` are read a block at a time, with y and
+        sample_weight their columns.
     y : array-like of shape (n_samples,) or (n_samples, n_targets)
-        Targets, cast to X's dtype.
+        Targets, cast to X's dtype (None when X is files).
     lr : "auto" or float, default="auto"
         Learning rate of gradient descent (and FISTA). ``"auto"`` uses ``1 / L``
         where L is the largest eigenvalue of the Hessian (``X.T @ X / N``, with the

@@ -49,7 +49,14 @@ def is_dask_collection(x):
 
 
 def holds_blocks(*arrays):
-    return any(is_dask_collection(a) for a in arrays)
+    """Whether any of the arrays is read block by block: a Dask collection, or
+    files (``_files.Files``)."""
+    return any(getattr(a, "holds_blocks", False) is True or is_dask_collection(a)
+               for a in arrays)
+
+
+def is_files(x):
+    return getattr(x, "holds_blocks", False) is True
 
 
 # --------------------------------------------------------------- the caller's data
@@ -153,11 +160,14 @@ class BlockedData:
         self.extremes = None
         self.runner = None  # the persisted blocks (persist)
         self.total_weight = self.targets = None
+        self.files = None  # the files the blocks are read from (of_files)
 
     @classmethod
     def of(cls, X, y, sample_weight):
         """Validate what can be seen without reading the data (dimensions, dtypes,
         partitions); the rest is checked block by block on the workers."""
+        if is_files(X):
+            return cls.of_files(X, y, sample_weight)
         if y is None:
             raise TypeError("y is None; fastgd needs the targets of a supervised fit.")
         if not is_dask_collection(X):
@@ -237,6 +247,24 @@ class BlockedData:
         blocks = [(block, None, None) for block in frame.to_delayed()]
         return cls(blocks, BlockSpec(n_features, n_targets, dtype, True), y_is_1d,
                    sample_weight is not None, None)
+
+    @classmethod
+    def of_files(cls, files, y, sample_weight):
+        """Files (``_files.Files``): each block one read of its columns, X's, y's
+        and the weights' side by side."""
+        for name, given in (("y", y), ("sample_weight", sample_weight)):
+            if given is not None:
+                raise TypeError(f"{name} must be None when X is files: it comes from "
+                                f"their columns (fastgd.read_files' target= and "
+                                f"sample_weight=).")
+        if files.n_targets == 0:
+            raise ValueError("the files have no target column: name it, "
+                             "fastgd.read_files(paths, target=COLUMN).")
+        data = cls([(block, None, None) for block in files.blocks()],
+                   BlockSpec(files.n_features, files.n_targets, files.dtype, True),
+                   files.y_is_1d, files.weight is not None, None)
+        data.files = files
+        return data
 
     @property
     def n_samples(self):
@@ -342,6 +370,9 @@ class BlockedData:
 
     def _raise_bad(self, bad):
         block, name, row, column, value = bad
+        if self.files is not None:
+            where = self.files.where(self.block_rows, block, row, name, column)
+            raise non_finite_error(name, value, where)
         row = int(self.offsets()[block] + row)
         index = (row,) if (name == "y" and self.y_is_1d) else (row, column)
         raise non_finite_error(name, value, f"index {index} (block {block})")
@@ -481,11 +512,11 @@ def block_arrays(X, Y, weights, spec):
     """A block (NumPy arrays or pandas frames) as the kernels' arrays: ``(X, x_is_f, Y,
     weights)``, X C- or F-contiguous in the fit's dtype, Y of shape (n, K). The
     block's own copy when it must be cast (a block, never the whole data)."""
-    if spec.packed:
-        D, K = spec.n_features, spec.n_targets
-        frame = X
-        X, Y = frame.iloc[:, :D], frame.iloc[:, D:D + K]
-        weights = frame.iloc[:, D + K] if frame.shape[1] > D + K else None
+    if spec.packed:  # a pandas frame (Dask's), or a Fortran array (a file's block)
+        D, K, width = spec.n_features, spec.n_targets, X.shape[1]
+        frame = X.iloc if hasattr(X, "iloc") else X
+        X, Y = frame[:, :D], frame[:, D:D + K]
+        weights = frame[:, D + K] if width > D + K else None
     X = np.asarray(X, dtype=spec.dtype)
     if not (X.flags.c_contiguous or X.flags.f_contiguous):
         X = np.ascontiguousarray(X)
@@ -705,17 +736,26 @@ def as_row_blocks_array(X):
 
 def named_like(X):
     """What scikit-learn reads column names from: a Dask DataFrame's empty pandas
-    frame of the same columns (``_meta``); any other X as it is."""
+    frame of the same columns (``_meta``), the feature columns of files; any other X
+    as it is."""
+    if is_files(X):
+        return X.columns_frame
     return X._meta if is_dask_collection(X) and _is_frame(X) else X
 
 
 def n_columns(X):
-    return _n_columns(X, "X")
+    return X.n_features if is_files(X) else _n_columns(X, "X")
 
 
 def predict(X, coef, intercept):
     """``X @ coef.T + intercept`` as a Dask array, block by block on the workers, in
-    X's float dtype (coef of shape (D,) gives 1-D predictions)."""
+    X's float dtype (coef of shape (D,) gives 1-D predictions). For files, a NumPy
+    array, read and computed a few blocks at a time."""
+    if is_files(X):
+        from ._files import iter_predictions
+
+        parts = [prediction for _, prediction in iter_predictions(X, coef, intercept)]
+        return np.concatenate(parts)
     dtype = _target_dtype(_collection_dtype(X, "X"), "X")
     X = as_row_blocks_array(X)
     coef, intercept = np.asarray(coef, dtype=dtype), np.asarray(intercept, dtype=dtype)

@@ -202,12 +202,14 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.verbose = verbose
         self.callback = callback
 
-    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+    def fit(self, X, y=None, coef_init=None, intercept_init=None, sample_weight=None):
         """Fit the model; return self.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Or files from :func:`fastgd.read_files`, read a block at a time (y and
+            sample_weight are then their columns).
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
         coef_init : array-like of shape (n_features,) or (n_targets, n_features), optional
             Starting coefficients (as in scikit-learn's SGDRegressor.fit). With
@@ -223,7 +225,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             On Ctrl-C: the model then holds the coefficients reached (``n_iter_``
             says how many epochs ran) and the exception's message says how far it got.
         """
-        self._check_y_is_given(y)
+        self._check_y_is_given(X, y)
         _get_feature_names(_dask.named_like(X))  # before the work: unusable names fail here
         if self.warm_start and hasattr(self, "coef_"):
             coef_init = self.coef_ if coef_init is None else coef_init
@@ -232,7 +234,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                   intercept_init=intercept_init, sample_weight=sample_weight, optimizer=None)
         return self
 
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X, y=None, sample_weight=None):
         """One epoch over ``(X, y)``, continuing from the current state; return self.
 
         For data that arrives in chunks (read from disk, say): each call makes one
@@ -267,7 +269,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         >>> np.round(model.coef_, 3), round(float(model.intercept_), 3), model.n_iter_
         (array([1., 2., 3.]), 4.0, 100)
         """
-        self._check_y_is_given(y)
+        self._check_y_is_given(X, y)
         if self.method not in ("auto", "gd"):
             raise ValueError(f"partial_fit makes gradient-descent steps: method must be "
                              f"'auto' or 'gd'; got {self.method!r}.")
@@ -371,7 +373,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         NotFittedError
             Before ``fit``.
         """
-        if _dask.is_dask_collection(X):  # a Dask array, block by block on the workers
+        if _dask.holds_blocks(X):  # a Dask array (or files), block by block
             self._check_blocks_as_fitted(X)
             return _dask.predict(X, self.coef_, self.intercept_)
         X = self._check_X_as_fitted(X)
@@ -383,7 +385,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             check_finite(X, "X")  # NaN or inf in X (checked only now: no extra pass)
         return prediction
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y=None, sample_weight=None):
         """Coefficient of determination R² of the prediction (averaged over targets).
 
         Uses :func:`sklearn.metrics.r2_score` semantics: 1 is a perfect fit, 0 is
@@ -391,6 +393,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         checked as in :meth:`predict`. With Dask collections, each block's sums are
         computed on its worker and combined on the client.
         """
+        self._check_y_is_given(X, y)
         if _dask.holds_blocks(X, y, sample_weight):  # sums per block, on the workers
             self._check_blocks_as_fitted(X)
             return _dask.r2_score(X, y, sample_weight, self.coef_, self.intercept_)
@@ -423,9 +426,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         tags.input_tags.positive_only = False
         return tags
 
-    def _check_y_is_given(self, y):
-        """Raise ValueError if y is None (scikit-learn's wording for regressors)."""
-        if y is None:
+    def _check_y_is_given(self, X, y):
+        """Raise ValueError if y is None (scikit-learn's wording for regressors),
+        unless X is files (fastgd.read_files), whose columns hold y."""
+        if y is None and not _dask.is_files(X):
             raise ValueError(
                 f"This {type(self).__name__} estimator requires y to be passed, but the "
                 f"target y is None."

@@ -39,3 +39,53 @@ class Progress:
             self.bar.close()
         elif self.last_line is not None and getattr(self, "pending", None):
             self._print()  # the last epoch, whenever the previous line was
+
+
+class BlockProgress:
+    """The progress bar of ``fastgd fit`` and ``fastgd predict`` (tqdm, on stderr;
+    nothing without tqdm). With ``total``, a bar the caller advances with ``update``
+    (blocks written); without, one bar for each pass Dask's local scheduler runs,
+    over its tasks (a block's read and its work, the merges)."""
+
+    def __init__(self, total=None):
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            tqdm = None
+        self.tqdm, self.bar, self.callback, self.passes = tqdm, None, None, 0
+        if tqdm is None:
+            return
+        if total is not None:
+            self.bar = tqdm(total=total, unit="block", desc="fastgd", leave=False)
+            return
+        from dask.callbacks import Callback
+
+        self.callback = Callback(start_state=self._start_pass, posttask=self._task_done,
+                                 finish=self._end_pass)
+        self.callback.register()
+
+    def _start_pass(self, dsk, state):
+        self.passes += 1
+        tasks = len(state["ready"]) + len(state["waiting"]) + len(state["running"])
+        self.bar = self.tqdm(total=tasks, unit="task", desc=f"fastgd pass {self.passes}",
+                             leave=False)
+
+    def _task_done(self, key, result, dsk, state, worker_id):
+        self.bar.update(1)
+
+    def _end_pass(self, dsk, state, failed):
+        self.close_bar()
+
+    def update(self, n):
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close_bar(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def close(self):
+        self.close_bar()
+        if self.callback is not None:
+            self.callback.unregister()

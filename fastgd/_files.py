@@ -1,0 +1,421 @@
+"""Columns of Parquet and CSV files, fitted a block at a time.
+
+``fastgd.read_files(paths, target=...)`` reads the files' schemas and nothing else,
+and cuts the files into blocks: runs of Parquet row groups, or byte ranges of a CSV
+file that end at a line's end, of about ``block_rows`` rows each. A fit (or
+``GDRegressor.fit``, ``predict``, ``score``) then reads each block when a pass needs
+it, through pyarrow, as one Dask task: ``_dask.BlockedData`` runs the Gram solver's
+two passes over them on Dask's scheduler (its local threads, or a
+``distributed.Client``'s workers, which must see the same paths). Nothing keeps a
+block after its task, so the memory a fit takes is a few blocks, whatever the size
+of the files (the streaming solver is the exception: it keeps every block, see
+``fastgd.fit``'s ``solver``).
+
+Nothing here imports pyarrow or Dask until files are read.
+"""
+
+import io
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+# Rows of a block (a CSV block's bytes are estimated from its first lines): a few
+# megabytes of float64 for tens of columns, and one Dask task per block.
+BLOCK_ROWS = 1 << 16
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv")
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+
+
+def file_kind(path):
+    """"parquet" or "csv", from the name's suffix."""
+    name = os.fspath(path).lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith((".csv", ".tsv")):
+        return "csv"
+    raise ValueError(f"{os.fspath(path)!r} is neither a Parquet file (.parquet, .pq) nor "
+                     f"a CSV file (.csv, .tsv): fastgd reads those two formats.")
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One block of one file: Parquet row groups, or a CSV byte range of whole lines."""
+
+    path: str
+    kind: str
+    part: tuple  # parquet: the row groups' indices; csv: (first byte, end byte)
+    header: bytes = b""  # csv: the header line, put before the block's bytes
+
+
+def read_files(paths, target, *, features=None, sample_weight=None, block_rows=BLOCK_ROWS):
+    """Columns of Parquet or CSV files, for a fit that reads them a block at a time.
+
+    Only the files' schemas are read here. ``fastgd.fit(files)``,
+    ``GDRegressor().fit(files)``, ``predict(files)`` and ``score(files)`` then read
+    each block (a run of Parquet row groups, or a CSV byte range of whole lines)
+    when a pass needs it, on Dask's scheduler: its local threads, or the workers of
+    a ``distributed.Client`` (which must see the same paths). The memory a fit takes
+    is a few blocks, whatever the size of the files.
+
+    Parameters
+    ----------
+    paths : str, path or list of them
+        Files (``.parquet``, ``.pq``, ``.csv``, ``.tsv``), directories (their
+        Parquet and CSV files, sorted by name) or glob patterns. Every file must
+        have the first one's columns.
+    target : str, list of str or None
+        The column of y (a list: the columns of a 2-D y, one model per column).
+        None for files to predict on only.
+    features : str or list of str, optional
+        The columns of X, in order (a string: names separated by commas). Default:
+        every column but the target and the weights.
+    sample_weight : str, optional
+        The column of the sample weights.
+    block_rows : int, default 65536
+        About how many rows a block holds (a Parquet row group larger than that is a
+        block of its own).
+
+    Returns
+    -------
+    fastgd.Files
+        What ``fit``, ``GDRegressor.fit`` / ``partial_fit`` / ``predict`` / ``score``
+        take in place of X, with y omitted.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a path that does not exist.
+    ValueError
+        For a missing column (named, with the file's columns) or an unreadable file.
+    TypeError
+        For a column that is not numeric.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np, pandas as pd, fastgd
+    >>> path = os.path.join(tempfile.mkdtemp(), "data.csv")
+    >>> x = np.linspace(0.0, 1.0, 50)
+    >>> pd.DataFrame({"x": x, "y": 2.0 * x + 1.0}).to_csv(path, index=False)
+    >>> result = fastgd.fit(fastgd.read_files(path, target="y"))
+    >>> print(np.round(result.coef, 6), round(result.intercept, 6))
+    [2.] 1.0
+    """
+    if not (isinstance(block_rows, (int, np.integer)) and block_rows >= 1):
+        raise ValueError(f"block_rows must be a positive integer; got {block_rows!r}.")
+    if not (target is None or isinstance(target, (str, list, tuple))):
+        raise TypeError(f"target must be a column name or a list of them; got {target!r}.")
+    return Files(paths, target, features, sample_weight, int(block_rows))
+
+
+class Files:
+    """The columns of one or more Parquet or CSV files that a fit reads, a block at
+    a time (made by :func:`fastgd.read_files`)."""
+
+    holds_blocks = True  # what _dask.holds_blocks looks for
+
+    def __init__(self, paths, target, features, sample_weight, block_rows):
+        import pyarrow  # noqa: F401  (the error of a missing pyarrow, here)
+
+        self.paths = expand_paths(paths)
+        self.y_is_1d = isinstance(target, str)
+        self.targets = ([] if target is None else [target] if self.y_is_1d
+                        else _names(target, "target"))
+        schema = self._common_schema()
+        self.weight = sample_weight
+        named = self.targets + ([] if sample_weight is None else [sample_weight])
+        for name in named:
+            _check_column(schema, name, self.paths[0])
+        if features is None:
+            features = [name for name in schema.names if name not in named]
+        self.features = _names(features, "features")
+        if not self.features:
+            raise ValueError(f"features: no columns left besides the target in "
+                             f"{self.paths[0]!r}.")
+        for name in self.features:
+            _check_column(schema, name, self.paths[0])
+        self.columns = self.features + named  # a block's array, column by column
+        self.dtype = _fit_dtype([schema.field(name).type for name in self.features])
+        self.pieces = [piece for path in self.paths
+                       for piece in file_pieces(path, self.columns, block_rows)]
+
+    def _common_schema(self):
+        """The first file's schema; every other file must have its columns."""
+        schemas = [file_schema(path) for path in self.paths]
+        for path, schema in zip(self.paths[1:], schemas[1:]):
+            missing = [name for name in schemas[0].names if name not in schema.names]
+            if missing:
+                raise ValueError(f"{path!r} has no column {missing[0]!r}, which "
+                                 f"{self.paths[0]!r} has: the files must have the same "
+                                 f"columns.")
+        return schemas[0]
+
+    @property
+    def n_features(self):
+        return len(self.features)
+
+    @property
+    def n_targets(self):
+        return len(self.targets)
+
+    @property
+    def columns_frame(self):
+        """An empty pandas frame of the feature columns: what scikit-learn reads
+        feature names from."""
+        import pandas
+
+        return pandas.DataFrame(columns=self.features)
+
+    def blocks(self):
+        """Each block as a Delayed read: its (rows, columns) array, in Fortran order."""
+        import dask
+
+        read = dask.delayed(read_piece, pure=True)
+        return [read(piece, self.columns, self.dtype) for piece in self.pieces]
+
+    def where(self, block_rows, block, row, name, column):
+        """A block's row in words: the file and the row in it (0-based, the header
+        not counted), and the column's name."""
+        path = self.pieces[block].path
+        before = sum(rows for piece, rows in zip(self.pieces[:block], block_rows)
+                     if piece.path == path)
+        names = self.features if name == "X" else self.targets
+        return f"row {before + row} of {path!r}, column {names[column]!r}"
+
+    def __repr__(self):
+        return (f"fastgd.Files({len(self.paths)} file(s), {len(self.pieces)} block(s), "
+                f"target={self.targets[0] if self.y_is_1d else self.targets or None!r}, "
+                f"{self.n_features} features)")
+
+
+def expand_paths(paths):
+    """Paths, directories (their files, sorted) and glob patterns -> file paths."""
+    import glob
+
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    found = []
+    for path in map(os.fspath, paths):
+        if os.path.isdir(path):
+            found += sorted(os.path.join(path, name) for name in os.listdir(path)
+                            if name.lower().endswith(PARQUET_SUFFIXES + CSV_SUFFIXES))
+        elif glob.has_magic(path):
+            found += sorted(glob.glob(path))
+        elif os.path.exists(path):
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"no file {path!r}.")
+    if not found:
+        raise FileNotFoundError(f"no Parquet or CSV file in {list(paths)!r}.")
+    return found
+
+
+def _names(names, what):
+    if isinstance(names, str):
+        names = names.split(",")
+    names = list(names)
+    if not all(isinstance(name, str) and name for name in names):
+        raise TypeError(f"{what} must be column names (strings); got {names!r}.")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what} names a column twice: {names!r}.")
+    return names
+
+
+def _check_column(schema, name, path):
+    import pyarrow as pa
+
+    if name not in schema.names:
+        raise ValueError(f"{path!r} has no column {name!r}; its columns are "
+                         f"{', '.join(schema.names)}.")
+    kind = schema.field(name).type
+    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)):
+        raise TypeError(f"column {name!r} of {path!r} is {kind}, not numeric: fastgd needs "
+                        f"numbers (integers or floats).")
+
+
+def _fit_dtype(types):
+    """float32 when every feature column is float32 or narrower, else float64 (as a
+    frame of those columns is cast)."""
+    import pyarrow as pa
+
+    narrow = all(pa.types.is_floating(kind) and kind.bit_width <= 32 for kind in types)
+    return np.dtype(np.float32 if narrow else np.float64)
+
+
+# -------------------------------------------------------------- a file's blocks
+
+
+def file_schema(path):
+    """The file's columns and their types (a CSV's inferred from its first lines)."""
+    import pyarrow as pa
+
+    try:
+        if file_kind(path) == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_schema(path)
+        import pyarrow.csv as pcsv
+
+        with pcsv.open_csv(path, parse_options=_csv_parse(path)) as reader:
+            return reader.schema
+    except (pa.ArrowInvalid, OSError) as error:
+        raise ValueError(f"cannot read {path!r}: {error}") from None
+
+
+def _csv_parse(path):
+    import pyarrow.csv as pcsv
+
+    return pcsv.ParseOptions(delimiter="\t" if path.lower().endswith(".tsv") else ",")
+
+
+def file_pieces(path, columns, block_rows):
+    if file_kind(path) == "parquet":
+        return parquet_pieces(path, block_rows)
+    return csv_pieces(path, len(columns), block_rows)
+
+
+def parquet_pieces(path, block_rows):
+    """Consecutive row groups of about block_rows rows (a larger group alone)."""
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(path).metadata
+    pieces, groups, rows = [], [], 0
+    for group in range(metadata.num_row_groups):
+        groups.append(group)
+        rows += metadata.row_group(group).num_rows
+        if rows >= block_rows:
+            pieces.append(Piece(path, "parquet", tuple(groups)))
+            groups, rows = [], 0
+    if groups or not pieces:
+        pieces.append(Piece(path, "parquet", tuple(groups)))
+    return pieces
+
+
+def csv_pieces(path, n_columns, block_rows):
+    """Byte ranges of whole lines, of about block_rows rows each (the bytes a row
+    takes measured on the first lines)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as file:
+        header = file.readline()
+        start = file.tell()
+        sample = file.read(1 << 16)
+        lines = max(1, sample.count(b"\n"))
+        block_bytes = max(1 << 12, len(sample) * block_rows // lines)
+        bounds = [start]
+        while bounds[-1] < size:
+            file.seek(min(bounds[-1] + block_bytes, size))
+            file.readline()  # on to the end of the line it is in
+            bounds.append(min(file.tell(), size))
+    return [Piece(path, "csv", (a, b), header) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def read_piece(piece, columns, dtype):
+    """A block's columns as one (rows, columns) array in Fortran order: X, y and
+    the weights are then contiguous slices of it, with no copy."""
+    import pyarrow as pa
+
+    try:
+        table = _read_parquet(piece, columns) if piece.kind == "parquet" else _read_csv(piece, columns)
+    except (pa.ArrowInvalid, OSError) as error:
+        if piece.kind == "csv":
+            _raise_for_a_word(piece, columns)
+        raise ValueError(f"cannot read {piece.path!r}: {error}") from None
+    block = np.empty((table.num_rows, len(columns)), dtype=dtype, order="F")
+    for j, name in enumerate(columns):
+        start = 0
+        for chunk in table.column(name).chunks:  # chunk by chunk: no concatenated copy
+            # nulls (a CSV's empty fields) become NaN: the fit names their row and file
+            block[start:start + len(chunk), j] = chunk.to_numpy(zero_copy_only=False)
+            start += len(chunk)
+    return block
+
+
+def _read_parquet(piece, columns):
+    import pyarrow.parquet as pq
+
+    # Column chunk by column chunk (pre_buffer=False holds less of the row group), on
+    # one thread: Dask runs the blocks in parallel.
+    return pq.ParquetFile(piece.path, pre_buffer=False).read_row_groups(
+        list(piece.part), columns=columns, use_threads=False)
+
+
+def _read_csv(piece, columns):
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    start, end = piece.part
+    with open(piece.path, "rb") as file:
+        file.seek(start)
+        text = piece.header + file.read(end - start)
+    convert = pcsv.ConvertOptions(include_columns=columns,
+                                  column_types={name: pa.float64() for name in columns})
+    return pcsv.read_csv(io.BytesIO(text), parse_options=_csv_parse(piece.path),
+                         convert_options=convert,
+                         read_options=pcsv.ReadOptions(use_threads=False))
+
+
+def _raise_for_a_word(piece, columns):
+    """A CSV block that does not convert to numbers: find the first field that is
+    not one, and raise naming its column, row and file (an error path: slow is
+    fine)."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    start, end = piece.part
+    with open(piece.path, "rb") as file:
+        before = file.read(start).count(b"\n") - 1  # the data rows before the block
+        text = piece.header + file.read(end - start)
+    convert = pcsv.ConvertOptions(include_columns=columns,
+                                  column_types={name: pa.string() for name in columns})
+    table = pcsv.read_csv(io.BytesIO(text), parse_options=_csv_parse(piece.path),
+                          convert_options=convert)
+    for row in range(table.num_rows):
+        for name in columns:
+            value = table.column(name)[row].as_py()
+            try:
+                float(value if value else "nan")
+            except ValueError:
+                raise ValueError(f"column {name!r} of {piece.path!r} holds {value!r} at "
+                                 f"row {before + row}, not a number: fastgd needs numbers "
+                                 f"(integers or floats).") from None
+
+
+# -------------------------------------------------------------- predictions
+
+
+def iter_predictions(files, coef, intercept, window=4):
+    """Each block's ``X @ coef.T + intercept``, in file order, ``window`` blocks at
+    a time on Dask's scheduler (memory: a window's blocks). Raises ValueError naming
+    the file and row of a NaN or inf in X."""
+    import dask
+
+    from ._dask import non_finite_error
+
+    coef = np.asarray(coef, dtype=files.dtype)
+    intercept = np.asarray(intercept, dtype=files.dtype)
+    task = dask.delayed(predict_piece, pure=True)
+    rows = []
+    for start in range(0, len(files.pieces), window):
+        pieces = files.pieces[start:start + window]
+        for piece, (prediction, bad) in zip(pieces, dask.compute(
+                *[task(piece, files.features, files.dtype, coef, intercept)
+                  for piece in pieces])):
+            rows.append(len(prediction))
+            if bad is not None:
+                _, row, column, value = bad
+                where = files.where(rows, len(rows) - 1, row, "X", column)
+                raise non_finite_error("X", value, where)
+            yield piece, prediction
+
+
+def predict_piece(piece, features, dtype, coef, intercept):
+    """A block's predictions, and its first non-finite X entry (or None)."""
+    from ._dask import first_non_finite
+
+    X = read_piece(piece, features, dtype)
+    prediction = X @ coef.T + intercept
+    bad = None
+    if not np.isfinite(prediction).all():
+        bad = first_non_finite(X, np.zeros((X.shape[0], 0)))
+    return prediction, bad

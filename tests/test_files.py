@@ -1,0 +1,306 @@
+"""Parquet and CSV files fitted a block at a time (fastgd/_files.py).
+
+Oracles: np.linalg.lstsq and the in-memory fit of the same columns (to 1e-12);
+the errors name the file, the row and the column; the peak memory of a subprocess
+fitting a file does not grow with the file's size.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import fastgd
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+pd = pytest.importorskip("pandas")
+pytest.importorskip("dask")
+
+N, D = 5000, 4
+FEATURES = [f"x{j}" for j in range(D)]
+
+
+def make_frame(n=N, n_targets=1, seed=0, weights=False):
+    """Columns x0..x3 of different scales, targets y (or y0, y1, ...), weights w."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, D)) * np.logspace(-2, 2, D)
+    frame = pd.DataFrame(X, columns=FEATURES)
+    coef = rng.standard_normal((n_targets, D))
+    Y = X @ coef.T + 3.0 + rng.standard_normal((n, n_targets))
+    names = ["y"] if n_targets == 1 else [f"y{k}" for k in range(n_targets)]
+    for k, name in enumerate(names):
+        frame[name] = Y[:, k]
+    if weights:
+        frame["w"] = rng.uniform(0.0, 2.0, n)
+    return frame, names
+
+
+def write(frame, directory, kind, parts=1, row_group_size=700):
+    """The frame as ``parts`` files of consecutive rows (Parquet: row groups of
+    row_group_size rows; CSV: pandas' shortest round-trip repr of each float)."""
+    paths = []
+    for part, rows in enumerate(np.array_split(np.arange(len(frame)), parts)):
+        path = os.path.join(directory, f"part{part}.{kind}")
+        piece = frame.iloc[rows]
+        if kind == "parquet":
+            pq.write_table(pa.Table.from_pandas(piece, preserve_index=False), path,
+                           row_group_size=row_group_size)
+        else:
+            piece.to_csv(path, index=False)
+        paths.append(path)
+    return paths
+
+
+def lstsq(X, Y, s=None):
+    s = np.ones(len(X)) if s is None else s
+    A = np.hstack([X, np.ones((len(X), 1))]) * np.sqrt(s)[:, None]
+    solution = np.linalg.lstsq(A, Y * np.sqrt(s)[:, None], rcond=None)[0]
+    return solution[:-1].T, solution[-1]
+
+
+def relative(a, b):
+    return np.max(np.abs(np.asarray(a) - b)) / max(np.max(np.abs(b)), 1e-300)
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+@pytest.mark.parametrize("parts,block_rows", [(1, 10**6), (3, 1000), (2, 300)])
+@pytest.mark.parametrize("n_targets,weights", [(1, False), (1, True), (3, False)])
+def test_fit_of_files_is_the_in_memory_fit(tmp_path, kind, parts, block_rows, n_targets,
+                                           weights):
+    frame, targets = make_frame(n_targets=n_targets, weights=weights)
+    paths = write(frame, tmp_path, kind, parts)
+    target = targets[0] if n_targets == 1 else targets
+    files = fastgd.read_files(paths, target=target, sample_weight="w" if weights else None,
+                              block_rows=block_rows)
+    expected_blocks = parts if block_rows >= N else None
+    if expected_blocks is not None:
+        assert len(files.pieces) == expected_blocks
+    else:
+        assert len(files.pieces) > parts  # the files are cut into blocks
+    assert files.features == FEATURES
+    result = fastgd.fit(files, tol=1e-12)
+    X, Y = frame[FEATURES].to_numpy(), frame[target].to_numpy()
+    s = frame["w"].to_numpy() if weights else None
+    local = fastgd.fit(X, Y, tol=1e-12, sample_weight=s)
+    assert result.converged and result.solver == "gram"
+    assert relative(result.coef, local.coef) < 1e-12
+    assert relative(result.intercept, local.intercept) < 1e-12
+    coef, intercept = lstsq(X, Y.reshape(len(X), -1), s)
+    assert relative(result.coef, coef.reshape(np.shape(result.coef))) < 1e-9
+    assert relative(np.atleast_1d(result.intercept), intercept) < 1e-9
+
+
+def test_the_estimator_fits_predicts_and_scores_files(tmp_path):
+    frame, _ = make_frame()
+    paths = write(frame, tmp_path, "parquet", parts=2)
+    files = fastgd.read_files(paths, target="y", block_rows=500)
+    model = fastgd.GDRegressor(tol=1e-12).fit(files)
+    local = fastgd.GDRegressor(tol=1e-12).fit(frame[FEATURES], frame["y"])
+    assert list(model.feature_names_in_) == FEATURES
+    assert relative(model.coef_, local.coef_) < 1e-12
+    prediction = model.predict(files)
+    assert isinstance(prediction, np.ndarray) and prediction.shape == (N,)
+    np.testing.assert_allclose(prediction, model.predict(frame[FEATURES]), rtol=1e-13,
+                               atol=1e-12)
+    assert model.score(files) == pytest.approx(local.score(frame[FEATURES], frame["y"]),
+                                               rel=1e-12)
+
+
+def test_partial_fit_of_files_takes_the_blocks_in_order(tmp_path):
+    frame, _ = make_frame()
+    files = fastgd.read_files(write(frame, tmp_path, "csv", parts=2), target="y",
+                              block_rows=800)
+    options = dict(batch_size=64, random_state=0)
+    model = fastgd.GDRegressor(**options).partial_fit(files)
+    by_hand = fastgd.GDRegressor(**options)
+    blocks = [fastgd._files.read_piece(piece, files.columns, files.dtype)
+              for piece in files.pieces]
+    np.testing.assert_array_equal(np.vstack(blocks), frame[FEATURES + ["y"]].to_numpy())
+    for block in blocks:  # one partial_fit per block, in the files' order
+        by_hand.partial_fit(pd.DataFrame(block[:, :D], columns=FEATURES), block[:, D])
+    np.testing.assert_array_equal(model.coef_, by_hand.coef_)
+    assert model.intercept_ == by_hand.intercept_
+
+
+def test_features_choose_and_order_the_columns(tmp_path):
+    frame, _ = make_frame()
+    frame["id"] = np.arange(N)  # an integer column left out by name
+    files = fastgd.read_files(write(frame, tmp_path, "parquet"), target="y",
+                              features="x2,x0")
+    result = fastgd.fit(files, tol=1e-12)
+    local = fastgd.fit(np.ascontiguousarray(frame[["x2", "x0"]]), frame["y"].to_numpy(),
+                       tol=1e-12)
+    assert relative(result.coef, local.coef) < 1e-12
+
+
+def test_float32_columns_fit_in_float32(tmp_path):
+    frame, _ = make_frame()
+    frame = frame.astype(np.float32)
+    files = fastgd.read_files(write(frame, tmp_path, "parquet"), target="y")
+    assert files.dtype == np.float32
+    result = fastgd.fit(files, tol=1e-6)
+    local = fastgd.fit(frame[FEATURES].to_numpy(), frame["y"].to_numpy(), tol=1e-6)
+    assert result.coef.dtype == np.float32
+    assert relative(result.coef, local.coef) < 1e-5
+
+
+@pytest.mark.parametrize("scale", [1e-100, 1.0, 1e100])
+def test_the_scale_of_y_changes_nothing_but_the_scale(tmp_path, scale):
+    frame, _ = make_frame()
+    frame["y"] *= scale
+    result = fastgd.fit(fastgd.read_files(write(frame, tmp_path, "csv", 2), target="y",
+                                          block_rows=900), tol=1e-12)
+    coef, intercept = lstsq(frame[FEATURES].to_numpy(), frame[["y"]].to_numpy())
+    assert relative(result.coef, coef[0]) < 1e-9
+
+
+# ------------------------------------------------------------------ errors
+
+
+def test_a_missing_column_is_named_with_the_columns_there(tmp_path):
+    paths = write(make_frame()[0], tmp_path, "csv")
+    with pytest.raises(ValueError, match=r"has no column 'price'; its columns are x0, x1"):
+        fastgd.read_files(paths, target="price")
+    with pytest.raises(ValueError, match="has no column 'x9'"):
+        fastgd.read_files(paths, target="y", features=["x0", "x9"])
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_a_non_numeric_column_is_named(tmp_path, kind):
+    frame, _ = make_frame()
+    frame["city"] = "Paris"
+    paths = write(frame, tmp_path, kind)
+    with pytest.raises(TypeError, match=r"column 'city' of .*part0.* is \w*string, not numeric"):
+        fastgd.read_files(paths, target="y")
+    fastgd.read_files(paths, target="y", features=FEATURES)  # left out: no error
+
+
+def test_a_word_far_into_a_csv_file_names_the_file(tmp_path):
+    """Past the lines pyarrow infers the types from, a non-number is met by the block
+    that reads it."""
+    frame, _ = make_frame(n=60_000)
+    frame = frame.astype(object)
+    frame.loc[59_000, "x1"] = "n/a?"
+    path = write(frame, tmp_path, "csv")
+    files = fastgd.read_files(path, target="y", block_rows=5000)
+    with pytest.raises(ValueError, match=r"column 'x1' of '.*part0.csv' holds 'n/a\?' at "
+                                         r"row 59000, not a number"):
+        fastgd.fit(files)
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+@pytest.mark.parametrize("column,value", [("x2", np.nan), ("y", np.inf), ("x0", None)])
+def test_nan_or_inf_is_named_by_file_row_and_column(tmp_path, kind, column, value):
+    frame, _ = make_frame()
+    frame[column] = frame[column].astype(object if value is None else float)
+    frame.loc[3333, column] = value  # None: a null in Parquet, an empty field in CSV
+    paths = write(frame, tmp_path, kind, parts=2, row_group_size=500)  # 2500 rows a file
+    files = fastgd.read_files(paths, target="y", block_rows=600)
+    name = "y" if column == "y" else "X"
+    shown = "inf" if value == np.inf else "NaN"
+    with pytest.raises(ValueError, match=rf"{name} contains {shown} at row 833 of "
+                                         rf"'.*part1.{kind}', column '{column}'"):
+        fastgd.fit(files)
+
+
+def test_predict_names_the_file_and_row_of_a_nan(tmp_path):
+    frame, _ = make_frame()
+    model = fastgd.GDRegressor().fit(frame[FEATURES], frame["y"])
+    frame.loc[4100, "x3"] = np.nan
+    files = fastgd.read_files(write(frame, tmp_path, "parquet", parts=2), target=None,
+                              features=FEATURES, block_rows=700)
+    with pytest.raises(ValueError, match=r"X contains NaN at row 1600 of '.*part1.parquet', "
+                                         r"column 'x3'"):
+        model.predict(files)
+
+
+def test_other_bad_inputs(tmp_path):
+    frame, _ = make_frame()
+    paths = write(frame, tmp_path, "parquet")
+    with pytest.raises(FileNotFoundError, match="no file"):
+        fastgd.read_files(tmp_path / "missing.parquet", target="y")
+    (tmp_path / "data.txt").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="neither a Parquet file"):
+        fastgd.read_files(tmp_path / "data.txt", target="b")
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(ValueError, match="cannot read .*broken.parquet"):
+        fastgd.read_files(tmp_path / "broken.parquet", target="y")
+    other = tmp_path / "other"
+    other.mkdir()
+    write(frame.drop(columns="x3"), other, "parquet")
+    with pytest.raises(ValueError, match="has no column 'x3'.*the same columns"):
+        fastgd.read_files(paths + [str(other / "part0.parquet")], target="y")
+    files = fastgd.read_files(paths, target="y")
+    with pytest.raises(TypeError, match="y must be None when X is files"):
+        fastgd.fit(files, frame["y"].to_numpy())
+    with pytest.raises(ValueError, match="no target column"):
+        fastgd.fit(fastgd.read_files(paths, target=None))
+    with pytest.raises(ValueError, match="block_rows must be a positive integer"):
+        fastgd.read_files(paths, target="y", block_rows=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        fastgd.fit(files, batch_size=32)
+    with pytest.raises(ValueError, match="names a column twice"):
+        fastgd.read_files(paths, target="y", features="x0,x0")
+
+
+def test_a_directory_and_a_glob_read_their_files_in_name_order(tmp_path):
+    frame, _ = make_frame()
+    paths = write(frame, tmp_path, "csv", parts=3)
+    assert fastgd.read_files(tmp_path, target="y").paths == paths
+    assert fastgd.read_files(str(tmp_path / "part*.csv"), target="y").paths == paths
+
+
+# ------------------------------------------------------------------ bounded memory
+
+MEASURE = textwrap.dedent("""
+    import resource, sys
+    import numpy as np, fastgd
+    fastgd.fit(np.ones((10, 2)) + np.eye(10, 2), np.arange(10.0))  # the kernels loaded
+    files = fastgd.read_files(sys.argv[1], target="y", block_rows=16384)
+    fastgd.fit(fastgd.read_files(sys.argv[2], target="y"))  # pyarrow and Dask loaded
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = fastgd.fit(files)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print((after - before) * 1024, result.converged)
+""")
+
+
+def write_large(path, n_rows, n_features=20):
+    """A Parquet file of random rows, written 100,000 rows at a time."""
+    rng = np.random.default_rng(0)
+    writer = None
+    for _ in range(n_rows // 100_000):
+        X = rng.standard_normal((100_000, n_features))
+        table = pa.table({**{f"x{j}": X[:, j] for j in range(n_features)},
+                          "y": X @ np.arange(n_features) + 1.0})
+        writer = writer or pq.ParquetWriter(path, table.schema)
+        writer.write_table(table, row_group_size=16384)
+    writer.close()
+    return n_rows * (n_features + 1) * 8  # the bytes of its columns as float64
+
+
+def peak_growth(path, small):
+    out = subprocess.run([sys.executable, "-c", MEASURE, str(path), str(small)],
+                         capture_output=True, text=True, check=True, timeout=600)
+    growth, converged = out.stdout.split()
+    assert converged == "True"
+    return int(growth)
+
+
+def test_the_memory_of_a_fit_does_not_grow_with_the_file(tmp_path):
+    """A fit of a 1e6-row file (168 MB as float64) and of one 8 times smaller: the
+    peak RSS grows by a few blocks' worth in both, the same within a margin."""
+    small = tmp_path / "small.parquet"
+    write_large(small, 100_000)
+    big = tmp_path / "big.parquet"
+    data_bytes = write_large(big, 1_000_000)
+    tiny = tmp_path / "tiny.parquet"
+    write_large(tiny, 100_000, n_features=2)
+    growth_big = peak_growth(big, tiny)
+    growth_small = peak_growth(small, tiny)
+    assert growth_big < 0.4 * data_bytes, (growth_big, data_bytes)
+    assert growth_big < growth_small + 0.1 * data_bytes, (growth_big, growth_small)
