@@ -7,6 +7,7 @@ fit_many            many independent small fits in one call (per group, per pixe
 GDRegressor         the scikit-learn style estimator around fit
 gradient            one fused evaluation of the gradient and the loss
 read_files          columns of Parquet / CSV files, fitted a block at a time (Files)
+load                a model saved by GDRegressor.save (no pickle: loading runs no code)
 available_backends  which of "cython", "numba", "numpy" are installed here
 kernels             the gradient and the step for your own @njit loops (imports Numba)
 get_include         the directory for Cython's include path: cimport fastgd.cython_kernels
@@ -31,6 +32,7 @@ from ._api import (
 from ._backends import available_backends
 from ._files import Files, read_files
 from ._many import FitManyResult, fit_many
+from ._persist import ModelFileError, load
 from ._validation import CopyWarning
 
 
@@ -81,6 +83,7 @@ __all__ = [
     "FitManyResult",
     "FitResult",
     "Files",
+    "ModelFileError",
     "GDRegressor",
     "NotFittedError",
     "available_backends",
@@ -88,5 +91,6 @@ __all__ = [
     "fit_many",
     "get_include",
     "gradient",
+    "load",
     "read_files",
 ]

@@ -1,29 +1,355 @@
-"""The ``fastgd`` command.
+"""fastgd: fit linear models on Parquet and CSV files, predict, inspect, benchmark.
 
-    fastgd bench                      the quick shapes (a minute or two)
-    fastgd bench --full               every shape, including 2e6 x 32 and 1e6 x 32 (minutes)
-    fastgd bench --cases fit,lasso    the cases whose id (kind/shape/dtype/contender)
-                                      starts with one of these (wildcards allowed)
+  fastgd fit DATA... --target COL --out MODEL     fit Parquet / CSV files, save the model
+  fastgd predict MODEL DATA... --out PREDICTIONS  predict, written as Parquet or CSV
+  fastgd info MODEL                               what a saved model holds
+  fastgd bench                                    the benchmark suite (fastgd bench -h)
 
-It prints the tables and writes ``bench.json``, ``report.md`` and ``speedup.png`` to
-``--out`` (default: ./fastgd-bench). It runs from any installation: install the
-extras first (``pip install "fastgd[bench]"``: scikit-learn's contenders, the
-progress bar, the plot). In a source checkout (an editable install),
-``--update-readme`` also writes the tables into README.md.
+Files are read a block at a time (memory: a few blocks, whatever their size), on
+this machine's threads or, with --scheduler ADDRESS, on a running Dask cluster (its
+workers must see the same paths). Models are saved without pickle: loading one
+runs no code. Errors are one line on stderr and exit status 1.
+
+examples:
+  fastgd fit sales/*.parquet --target price --out price.fastgd
+  fastgd fit data.csv --target y --features a,b,c --penalty l1 --alpha 0.01 --out m.fastgd
+  fastgd predict price.fastgd new.csv --out predicted.parquet
+  fastgd info price.fastgd
 """
 
 import argparse
+import os
+import re
+import sys
+import time
+import warnings
+
+from ._spec import FIT_PARAMETERS, FitSpec
+
+# Options of fastgd.fit that a fit of files does not take: mini-batches and early
+# stopping run on one process's arrays (GDRegressor.partial_fit takes the blocks
+# instead), and the Python-only ones (a callback; verbose is --verbose).
+NOT_FOR_FILES = ("batch_size", "shuffle", "early_stopping", "validation_fraction",
+                 "n_iter_no_change", "callback", "verbose")
+FILE_FIT_OPTIONS = tuple(name for name in FIT_PARAMETERS if name not in NOT_FOR_FILES)
+
+
+class CommandError(Exception):
+    """An error the command reports in one line (no traceback)."""
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    if args.command == "bench":
+        from fastgd.bench import run  # numba and the registry: only for this command
+
+        return run.main(args)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            status = COMMANDS[args.command](args)
+        for warning in caught:
+            print(f"fastgd: warning: {warning.message}", file=sys.stderr)
+        return status
+    except KeyboardInterrupt:
+        print("fastgd: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except (CommandError, ValueError, TypeError, OSError) as error:
+        # the library's errors name the argument and what was expected: one line
+        print(f"fastgd {args.command}: error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+# ------------------------------------------------------------------ the commands
+
+
+def fit_command(args):
+    from . import _persist
+    from ._estimator import GDRegressor
+    from ._files import read_files
+
+    options = {name: getattr(args, name) for name in FILE_FIT_OPTIONS}
+    options["verbose"] = int(args.verbose)
+    FitSpec(**options).validated()  # option errors before any file is read
+    files = read_files(args.data, target=_target(args.target), features=args.features,
+                       sample_weight=args.weight, block_rows=args.block_rows)
+    start = time.perf_counter()
+    with _scheduler(args.scheduler), _progress(args):
+        model = GDRegressor(**options).fit(files)
+    seconds = time.perf_counter() - start
+    extra = {"target": files.targets, "trained_on": [os.path.abspath(p) for p in files.paths]}
+    _persist.save(model, args.out, extra=extra)
+    if not args.quiet:
+        state = "converged" if model.converged_ else "did NOT converge"
+        print(f"fastgd: fitted {files.n_features} features of {len(files.paths)} file(s) "
+              f"in {seconds:.2f} s: {state} in {model.n_iter_} iterations "
+              f"({model.solver_}, {model.method_}); model written to {args.out}")
+    return 0
+
+
+def predict_command(args):
+    from . import _persist
+    from ._files import file_kind, iter_predictions, read_files
+
+    file_kind(args.out)  # an output format fastgd cannot write fails before any work
+    model = _persist.load(args.model)
+    info = _persist.read_info(args.model)
+    features = [str(name) for name in getattr(model, "feature_names_in_", [])]
+    if not features:
+        raise CommandError(f"{args.model} was fitted on unnamed columns: fastgd predict "
+                           f"needs a model with feature names (fitted on files or a "
+                           f"DataFrame).")
+    files = read_files(args.data, target=None, features=features,
+                       block_rows=args.block_rows)
+    names = prediction_columns(info.get("extra", {}).get("target"), model.coef_.ndim)
+    with _scheduler(args.scheduler), _progress(args, total=len(files.pieces)) as bar:
+        blocks = iter_predictions(files, model.coef_, model.intercept_)
+        rows = write_table(args.out, names, blocks, bar)
+    if not args.quiet:
+        print(f"fastgd: {rows} predictions written to {args.out}")
+    return 0
+
+
+def info_command(args):
+    from . import _persist
+
+    from ._estimator import GDRegressor
+
+    info = _persist.read_info(args.model)
+    defaults = GDRegressor().get_params()
+    changed = [f"{name}={value!r}" for name, value in info["params"].items()
+               if value != defaults[name]]
+    info["params"] = ", ".join(changed) + " (the others at their defaults)" if changed \
+        else "all at their defaults"
+    width = max(len(key) for key in info)
+    for key, value in info.items():
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+COMMANDS = {"fit": fit_command, "predict": predict_command, "info": info_command}
+
+
+def _target(text):
+    names = text.split(",")
+    return names[0] if len(names) == 1 else names
+
+
+def prediction_columns(targets, coef_ndim):
+    """'prediction' for one target; 'prediction_<target>' for each of several."""
+    if coef_ndim == 1:
+        return ["prediction"]
+    return [f"prediction_{name}" for name in targets]
+
+
+def write_table(path, names, blocks, bar=None):
+    """Write each block's predictions (in order) to a Parquet or CSV file, through
+    a temporary file renamed at the end: an interrupted run leaves no half file."""
+    import pyarrow as pa
+
+    from ._files import file_kind
+
+    kind = file_kind(path)
+    temporary = f"{path}.part{os.getpid()}"
+    writer, rows = None, 0
+    try:
+        for _, prediction in blocks:
+            columns = prediction.reshape(len(prediction), -1).T
+            table = pa.table(dict(zip(names, columns)))
+            writer = writer or _writer(kind, temporary, table.schema)
+            writer.write_table(table)
+            rows += len(prediction)
+            if bar is not None:
+                bar.update(1)
+        if writer is None:  # no blocks: an empty table of the columns
+            writer = _writer(kind, temporary, pa.schema([(n, pa.float64()) for n in names]))
+        writer.close()
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return rows
+
+
+def _writer(kind, path, schema):
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetWriter(path, schema)
+    import pyarrow.csv as pcsv
+
+    return pcsv.CSVWriter(path, schema)
+
+
+class _scheduler:
+    """``--scheduler ADDRESS``: a distributed Client for the command's duration."""
+
+    def __init__(self, address):
+        self.address, self.client = address, None
+
+    def __enter__(self):
+        if self.address:
+            from distributed import Client
+
+            try:
+                self.client = Client(self.address, timeout="10s")
+            except OSError as error:
+                raise CommandError(f"--scheduler: cannot connect to {self.address}: "
+                                   f"{error}") from None
+        return self.client
+
+    def __exit__(self, *exc):
+        if self.client is not None:
+            self.client.close()
+
+
+class _progress:
+    """``_progress.BlockProgress`` unless --quiet (and on a cluster: its dashboard
+    shows the tasks)."""
+
+    def __init__(self, args, total=None):
+        self.show = not args.quiet and not args.scheduler
+        self.total, self.bar = total, None
+
+    def __enter__(self):
+        if not self.show:
+            return None
+        from ._progress import BlockProgress
+
+        self.bar = BlockProgress(self.total)
+        return self.bar
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+
+
+# ------------------------------------------------------------------ the parser
+
+
+def parser():
+    top = argparse.ArgumentParser(prog="fastgd", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_fit(commands)
+    _add_predict(commands)
+    info = commands.add_parser("info", help="print what a saved model holds",
+                               description="Print a saved model's metadata: the fastgd "
+                                           "version that wrote it, its parameters, "
+                                           "features, targets and fit.")
+    info.add_argument("model", metavar="MODEL")
+    _add_bench(commands)
+    return top
+
+
+def _add_fit(commands):
+    fit = commands.add_parser(
+        "fit", help="fit Parquet / CSV files and save the model",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Fit a linear model on the columns of Parquet or CSV files, read a "
+                    "block at a time, and save it (no pickle).",
+        epilog="examples:\n"
+               "  fastgd fit data.parquet --target y --out model.fastgd\n"
+               "  fastgd fit 'parts/*.csv' --target y --features a,b --weight w "
+               "--out model.fastgd\n"
+               "  fastgd fit data.parquet --target y1,y2 --penalty l2 --alpha 0.1 "
+               "--out model.fastgd\n"
+               "  fastgd fit data.parquet --target y --scheduler tcp://10.0.0.1:8786 "
+               "--out model.fastgd")
+    _add_data(fit)
+    fit.add_argument("--target", required=True, metavar="COL[,COL...]",
+                     help="the target column (several, comma-separated: one model each)")
+    fit.add_argument("--features", metavar="COL[,COL...]",
+                     help="the feature columns (default: every other column)")
+    fit.add_argument("--weight", metavar="COL", help="a column of sample weights")
+    fit.add_argument("--out", required=True, metavar="MODEL", help="the model file to write")
+    fit.add_argument("--verbose", action="store_true", help="a progress bar over the iterations")
+    options = fit.add_argument_group("fit options (those of fastgd.fit; see its docstring)")
+    documented = parameter_help()
+    for name in FILE_FIT_OPTIONS:
+        _add_option(options, name, FitSpec._field_defaults[name], documented.get(name, ""))
+
+
+def _add_predict(commands):
+    predict = commands.add_parser(
+        "predict", help="predict from Parquet / CSV files with a saved model",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Predict with a saved model from the model's feature columns of "
+                    "Parquet or CSV files, a block at a time, in the files' row order. "
+                    "The output has one column, 'prediction' (or 'prediction_<target>' "
+                    "for each target).",
+        epilog="examples:\n"
+               "  fastgd predict model.fastgd new.parquet --out predicted.parquet\n"
+               "  fastgd predict model.fastgd a.csv b.csv --out predicted.csv")
+    predict.add_argument("model", metavar="MODEL")
+    _add_data(predict)
+    predict.add_argument("--out", required=True, metavar="PREDICTIONS",
+                         help="the file to write (.parquet or .csv)")
+
+
+def _add_data(command):
+    command.add_argument("data", nargs="+", metavar="DATA",
+                         help="Parquet or CSV files, directories or glob patterns")
+    command.add_argument("--scheduler", metavar="ADDRESS",
+                         help="a Dask scheduler to run on (its workers read the files)")
+    command.add_argument("--block-rows", type=int, default=1 << 16, metavar="N",
+                         help="rows read at a time per block (default: %(default)s)")
+    command.add_argument("--quiet", action="store_true",
+                         help="no progress bar, no summary line")
+
+
+def _add_option(group, name, default, help_text):
+    flag = "--" + name.replace("_", "-")
+    if isinstance(default, bool):
+        group.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
+                           help=help_text)
+        return
+    kind = type(default) if isinstance(default, (int, float)) else _number_or_word
+    group.add_argument(flag, type=kind, default=default, metavar=name.upper(),
+                       help=f"{help_text} (default: {default})")
+
+
+def _number_or_word(text):
+    """An option that takes a number or a word (lr: 'auto' or 0.1)."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return None if text.lower() == "none" else text
+
+
+def parameter_help():
+    """Each fit option's first sentence in fastgd.fit's docstring: one text for both."""
+    from ._api import fit
+
+    section = fit.__doc__.split("Parameters\n    ----------\n", 1)[1]
+    entries = re.findall(r"^    (\w+) : ([^\n]*)\n((?:        [^\n]*\n)+)", section,
+                         flags=re.MULTILINE)
+    helps = {}
+    for name, kind, text in entries:
+        text = re.sub(r":\w+:`([^`]*)`", r"\1", " ".join(text.split()).replace("``", ""))
+        first = re.split(r"(?<=\.)\s", text, maxsplit=1)[0].rstrip(".")
+        choices = re.match(r"\{[^}]*\}", kind)  # {"auto", "numba", ...}
+        helps[name] = first + (f"; one of {choices.group(0)}" if choices else "")
+    return helps
 
 
 def _case_patterns(text):
     return [pattern for pattern in text.split(",") if pattern]
 
 
-def parser():
-    top = argparse.ArgumentParser(prog="fastgd", description=__doc__,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = top.add_subparsers(dest="command", required=True)
-    bench = commands.add_parser("bench", help="run the benchmark suite and print its tables")
+def _add_bench(commands):
+    bench = commands.add_parser(
+        "bench", help="run the benchmark suite and print its tables",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run the benchmark suite. It prints the tables and writes "
+                    "bench.json, report.md and speedup.png to --out. Install the "
+                    "extras first: pip install 'fastgd[bench]'.",
+        epilog="examples:\n"
+               "  fastgd bench                      the quick shapes (a minute or two)\n"
+               "  fastgd bench --full               every shape (minutes)\n"
+               "  fastgd bench --cases fit,lasso    the cases whose id starts so")
     bench.add_argument("--full", action="store_true",
                        help="also the large (slow) shapes and the empty-cache cold start")
     bench.add_argument("--cases", type=_case_patterns, metavar="PATTERN[,PATTERN...]",
@@ -32,15 +358,6 @@ def parser():
     bench.add_argument("--out", default="fastgd-bench", help="directory for the results")
     bench.add_argument("--update-readme", action="store_true",
                        help="write the tables into README.md (a source checkout only)")
-    return top
-
-
-def main(argv=None):
-    args = parser().parse_args(argv)
-    if args.command == "bench":
-        from fastgd.bench import run  # numba and the registry: only for this command
-
-        run.main(args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,385 @@
+"""A fitted GDRegressor saved in one file that loads without pickle.
+
+The file is a ZIP archive (stored, not compressed) of:
+
+- ``model.json``: the format's name and version, the fastgd version that wrote it,
+  the estimator's parameters (``get_params``), the fitted scalars (``n_iter_``,
+  ``lr_``, ...), the feature names, each array's shape and dtype, and the caller's
+  ``extra`` metadata (the command line records the target columns there);
+- one ``.npy`` file per array (``coef_``, ``intercept_`` and the three curves of
+  ``history_``), read back with ``allow_pickle=False``.
+
+Loading runs no code from the file: JSON holds only numbers, strings, lists and
+dicts, and NumPy refuses an ``.npy`` that holds Python objects. Every field is then
+checked against what a fit produces (names, types, shapes, dtypes, finiteness, the
+version); anything else raises ``ModelFileError`` naming the field. Why not
+``skops.io``: it serialises any estimator, but its loader refuses fastgd's class
+unless the user lists it as trusted, and it is one more dependency for a handful
+of arrays whose layout fastgd knows exactly.
+"""
+
+import io
+import json
+import math
+import os
+import struct
+import zipfile
+
+import numpy as np
+
+FORMAT = "fastgd-model"
+FORMAT_VERSION = 1
+METADATA = "model.json"
+# The fitted scalars and the JSON type each must have (bool before int: in Python a
+# bool is an int, and n_iter_ must not be True).
+FITTED_SCALARS = {"n_iter_": int, "t_": int, "n_features_in_": int, "lr_": float,
+                  "converged_": bool, "backend_": str, "solver_": str, "method_": str}
+HISTORY = ("loss", "grad_norm", "lr")
+ARRAYS = ("coef_", "intercept_") + tuple(f"history_{name}" for name in HISTORY)
+FLOAT_DTYPES = ("float32", "float64")
+# No real model's metadata comes near this; a bigger member is not a model file.
+MAX_METADATA_BYTES = 1 << 22
+NPY_HEADER_BYTES = 4096
+
+
+class ModelFileError(ValueError):
+    """A model file that fastgd cannot load: not one, damaged, or of another version."""
+
+
+# ------------------------------------------------------------------ save
+
+
+def save(model, path, extra=None):
+    """Write a fitted GDRegressor to ``path`` (see GDRegressor.save)."""
+    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                "fastgd_version": _version(), "class": type(model).__name__,
+                "params": _params(model),
+                "fitted": {name: FITTED_SCALARS[name](getattr(model, name))
+                           for name in FITTED_SCALARS},
+                "feature_names": _feature_names(model),
+                "arrays": {}, "extra": {} if extra is None else extra}
+    arrays = _arrays(model)
+    for name, array in arrays.items():
+        metadata["arrays"][name] = {"shape": list(array.shape), "dtype": array.dtype.name}
+    try:
+        text = json.dumps(metadata, allow_nan=False, indent=1)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"extra: the metadata must be JSON (numbers, strings, lists, "
+                         f"dicts): {error}") from None
+    _write_atomically(os.fspath(path), text, arrays)
+
+
+def _params(model):
+    params = model.get_params()
+    if params["callback"] is not None:
+        raise ValueError("callback: a model with a callback cannot be saved (a function "
+                         "is code, which this format never stores); set callback=None.")
+    if not (params["random_state"] is None or _is_int(params["random_state"])):
+        raise ValueError(f"random_state: only None or an int can be saved; got "
+                         f"{type(params['random_state']).__name__}.")
+    return {name: value.item() if isinstance(value, np.generic) else value
+            for name, value in params.items()}
+
+
+def _feature_names(model):
+    names = getattr(model, "feature_names_in_", None)
+    return None if names is None else [str(name) for name in names]
+
+
+def _arrays(model):
+    arrays = {"coef_": np.asarray(model.coef_), "intercept_": np.asarray(model.intercept_)}
+    for name in HISTORY:
+        arrays[f"history_{name}"] = np.asarray(model.history_[name], dtype=np.float64)
+    return arrays
+
+
+def _write_atomically(path, text, arrays):
+    """The archive in a temporary file beside ``path``, renamed over it at the end:
+    an interrupted save never leaves a half-written model at ``path``."""
+    temporary = f"{path}.part{os.getpid()}"
+    try:
+        with zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED) as archive:
+            archive.writestr(METADATA, text)
+            for name, array in arrays.items():
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, np.asarray(array, order="C"),
+                                          allow_pickle=False)
+                archive.writestr(f"{name}.npy", buffer.getvalue())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+# ------------------------------------------------------------------ load
+
+
+def load(path):
+    """Load a model written by :meth:`GDRegressor.save`, running no code from the file.
+
+    Every field is checked (its name, type, shape, dtype, that coefficients are
+    finite, the fastgd version that wrote it); the optimiser's internal state is
+    not saved, so a ``partial_fit`` after ``load`` continues from ``coef_`` and
+    ``intercept_`` with a new one (a fresh momentum and shuffling state).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model file.
+
+    Returns
+    -------
+    GDRegressor
+        Fitted: ``predict`` equals the saved model's bit for bit.
+
+    Raises
+    ------
+    fastgd.ModelFileError
+        (a ValueError) for a file that is not a fastgd model, is truncated or
+        changed, or was written by another fastgd release (MAJOR.MINOR).
+    OSError
+        When the file cannot be read.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import fastgd
+    >>> X = np.arange(8.0).reshape(4, 2)
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.fastgd")
+    >>> fastgd.GDRegressor().fit(X, X @ [1.0, 1.0]).save(path)
+    >>> fastgd.load(path).n_features_in_
+    2
+    """
+    from ._estimator import GDRegressor
+
+    metadata, arrays = _read(path)
+    model = GDRegressor(**metadata["params"])
+    for name, value in metadata["fitted"].items():
+        setattr(model, name, value)
+    model.coef_, model.intercept_ = arrays["coef_"], _intercept(arrays["intercept_"])
+    model.history_ = {name: arrays[f"history_{name}"] for name in HISTORY}
+    model.loss_curve_ = model.history_["loss"]
+    if metadata["feature_names"] is not None:
+        model.feature_names_in_ = np.array(metadata["feature_names"], dtype=object)
+    # The optimiser's state (velocity, shuffling generator) is not saved: a
+    # partial_fit after load continues from coef_ and intercept_ with a new one.
+    model._optimizer = None
+    return model
+
+
+def read_info(path):
+    """What the model file at ``path`` holds, as a dict for ``fastgd info`` (the
+    whole file is checked, and no estimator is built)."""
+    metadata, arrays = _read(path)
+    coef = arrays["coef_"]
+    info = {"file": os.fspath(path), "format": f"{FORMAT} {FORMAT_VERSION}",
+            "fastgd_version": metadata["fastgd_version"], "class": metadata["class"],
+            "dtype": coef.dtype.name, "n_features": coef.shape[-1],
+            "n_targets": 1 if coef.ndim == 1 else coef.shape[0],
+            "feature_names": metadata["feature_names"]}
+    info.update(metadata["fitted"])
+    info["coef_"] = coef.tolist()
+    info["intercept_"] = arrays["intercept_"].tolist()
+    loss = arrays["history_loss"]
+    info["final_loss"] = float(loss[-1]) if len(loss) else None
+    info["params"] = metadata["params"]
+    info["extra"] = metadata["extra"]
+    return info
+
+
+def _intercept(array):
+    # a fit's intercept_ is a NumPy scalar for one target (as scikit-learn's)
+    return array[()] if array.ndim == 0 else array
+
+
+def _read(path):
+    """(metadata, arrays) of a model file, each field checked."""
+    path = os.fspath(path)
+    with open(path, "rb") as file:  # a missing or unreadable file: its own OSError
+        try:
+            with zipfile.ZipFile(file) as archive:
+                members = _members(archive, path)
+                metadata = _metadata(_read_member(archive, members[METADATA], path), path)
+                arrays = {name: _array(archive, members[f"{name}.npy"], metadata, name, path)
+                          for name in ARRAYS}
+        except ModelFileError:
+            raise
+        except zipfile.BadZipFile as error:
+            raise ModelFileError(f"{path} is not a fastgd model file, or it is damaged "
+                                 f"(truncated or changed): {error}.") from None
+        # what zipfile raises on a damaged archive's offsets, sizes and flags
+        except (OSError, EOFError, ValueError, OverflowError, struct.error,
+                zipfile.LargeZipFile, NotImplementedError, RuntimeError) as error:
+            raise ModelFileError(f"{path} is damaged (truncated or changed): "
+                                 f"{type(error).__name__}: {error}.") from None
+    _check_consistent(metadata, arrays, path)
+    return metadata, arrays
+
+
+def _members(archive, path):
+    members = {info.filename: info for info in archive.infolist()}
+    expected = {METADATA} | {f"{name}.npy" for name in ARRAYS}
+    if set(members) != expected:
+        missing, unexpected = sorted(expected - set(members)), sorted(set(members) - expected)
+        raise ModelFileError(f"{path} is not a fastgd model file: its members should be "
+                             f"{sorted(expected)}; missing {missing}, unexpected "
+                             f"{unexpected}.")
+    return members
+
+
+def _read_member(archive, info, path, limit=MAX_METADATA_BYTES):
+    if info.file_size > limit:
+        raise ModelFileError(f"{path}: {info.filename} is {info.file_size} bytes, more "
+                             f"than a model's {limit}: not a fastgd model file.")
+    return archive.read(info)  # checks the CRC: a changed byte raises BadZipFile
+
+
+def _metadata(raw, path):
+    def no_constant(name):  # NaN, Infinity: allow_nan=False never writes them
+        raise ModelFileError(f"{path}: {METADATA} holds {name}, which a model never has.")
+
+    try:
+        metadata = json.loads(raw.decode("utf-8"), parse_constant=no_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{path}: {METADATA} is not valid JSON: {error}.") from None
+    _check_type(metadata, dict, METADATA, path)
+    _check_format(metadata, path)
+    _check_params(metadata.get("params"), path)
+    _check_fitted(metadata.get("fitted"), path)
+    names = metadata.get("feature_names")
+    if names is not None:
+        _check_type(names, list, "feature_names", path)
+        if not all(isinstance(name, str) for name in names):
+            raise ModelFileError(f"{path}: feature_names must be strings.")
+    _check_type(metadata.get("arrays"), dict, "arrays", path)
+    _check_type(metadata.get("extra"), dict, "extra", path)
+    return metadata
+
+
+def _check_format(metadata, path):
+    if metadata.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not a fastgd model file (format "
+                             f"{metadata.get('format')!r}, expected {FORMAT!r}).")
+    written_by = metadata.get("fastgd_version")
+    if not isinstance(written_by, str) or _release(written_by) != _release(_version()):
+        raise ModelFileError(f"{path} was saved by fastgd {written_by}; this is fastgd "
+                             f"{_version()}, which loads models of fastgd "
+                             f"{'.'.join(_release(_version()))}.x only: refit the model "
+                             f"with this version (or load it with fastgd {written_by}).")
+    if metadata.get("format_version") != FORMAT_VERSION or metadata.get("class") != "GDRegressor":
+        raise ModelFileError(f"{path}: format_version {metadata.get('format_version')!r} "
+                             f"of class {metadata.get('class')!r}; this fastgd reads "
+                             f"format_version {FORMAT_VERSION} of GDRegressor.")
+
+
+def _check_params(params, path):
+    from ._estimator import GDRegressor
+
+    _check_type(params, dict, "params", path)
+    expected = set(GDRegressor().get_params())
+    if set(params) != expected:
+        raise ModelFileError(f"{path}: params should be {sorted(expected)}; missing "
+                             f"{sorted(expected - set(params))}, unexpected "
+                             f"{sorted(set(params) - expected)}.")
+    for name, value in params.items():
+        if not (value is None or isinstance(value, (bool, int, float, str))):
+            raise ModelFileError(f"{path}: params[{name!r}] is a "
+                                 f"{type(value).__name__}; a saved parameter is a number, "
+                                 f"a string, a bool or null.")
+    if params["callback"] is not None:
+        raise ModelFileError(f"{path}: params['callback'] must be null.")
+    from ._spec import FIT_PARAMETERS, FitSpec
+
+    try:  # the same checks as fit makes: a tampered penalty="l3" fails here
+        FitSpec(**{name: params[name] for name in FIT_PARAMETERS}).validated()
+    except (TypeError, ValueError) as error:
+        raise ModelFileError(f"{path}: params: {error}") from None
+
+
+def _check_fitted(fitted, path):
+    _check_type(fitted, dict, "fitted", path)
+    if set(fitted) != set(FITTED_SCALARS):
+        raise ModelFileError(f"{path}: fitted should hold {sorted(FITTED_SCALARS)}; it "
+                             f"holds {sorted(fitted)}.")
+    for name, kind in FITTED_SCALARS.items():
+        value = fitted[name]
+        if kind is float and _is_int(value):
+            value = fitted[name] = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ModelFileError(f"{path}: fitted[{name!r}] should be a {kind.__name__}; "
+                                 f"got {value!r}.")
+        if kind is int and value < 0:
+            raise ModelFileError(f"{path}: fitted[{name!r}] is negative ({value}).")
+
+
+def _array(archive, info, metadata, name, path):
+    declared = metadata["arrays"].get(name)
+    _check_type(declared, dict, f"arrays[{name!r}]", path)
+    shape, dtype = declared.get("shape"), declared.get("dtype")
+    if (not isinstance(shape, list) or len(shape) > 2
+            or not all(_is_int(n) and 0 <= n < 1 << 40 for n in shape)
+            or dtype not in FLOAT_DTYPES):
+        raise ModelFileError(f"{path}: arrays[{name!r}] should have a shape of at most "
+                             f"2 sizes and a dtype in {FLOAT_DTYPES}; got {declared}.")
+    size = math.prod(shape) * np.dtype(dtype).itemsize
+    raw = _read_member(archive, info, path, limit=size + NPY_HEADER_BYTES)
+    try:
+        array = np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
+    except ValueError as error:  # an object array ("allow_pickle=False") or a bad header
+        raise ModelFileError(f"{path}: {info.filename} is not a plain array of "
+                             f"numbers: {error}.") from None
+    if array.shape != tuple(shape) or array.dtype != np.dtype(dtype):
+        raise ModelFileError(f"{path}: {info.filename} holds a {array.dtype} array of "
+                             f"shape {array.shape}; model.json says {dtype} {tuple(shape)}.")
+    if array.dtype.byteorder == ">":  # a file written on a big-endian machine
+        array = array.astype(array.dtype.newbyteorder("="))
+    return array
+
+
+def _check_consistent(metadata, arrays, path):
+    """The arrays fit together as one fitted model's do."""
+    coef, intercept = arrays["coef_"], arrays["intercept_"]
+    n_features = metadata["fitted"]["n_features_in_"]
+    targets = () if coef.ndim == 1 else coef.shape[:1]
+    problems = []
+    if coef.ndim not in (1, 2) or coef.shape[-1] != n_features:
+        problems.append(f"coef_ has shape {coef.shape}, for n_features_in_={n_features}")
+    if intercept.shape != targets or intercept.dtype != coef.dtype:
+        problems.append(f"intercept_ is {intercept.dtype} {intercept.shape}, for coef_ "
+                        f"{coef.dtype} {coef.shape}")
+    names = metadata["feature_names"]
+    if names is not None and len(names) != n_features:
+        problems.append(f"{len(names)} feature_names for n_features_in_={n_features}")
+    lengths = {arrays[f"history_{name}"].shape for name in HISTORY}
+    if len(lengths) != 1 or len(next(iter(lengths))) != 1:
+        problems.append(f"the history_ curves have shapes {sorted(lengths)}")
+    if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+        problems.append("coef_ or intercept_ holds NaN or inf")
+    if problems:
+        raise ModelFileError(f"{path} is not a consistent fastgd model: "
+                             f"{'; '.join(problems)}.")
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _check_type(value, kind, name, path):
+    if not isinstance(value, kind):
+        raise ModelFileError(f"{path}: {name} should be a {kind.__name__}; got "
+                             f"{type(value).__name__}.")
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _version():
+    from . import __version__
+
+    return __version__
+
+
+def _release(version):
+    """MAJOR.MINOR: the models of one release series load in another of its versions."""
+    return tuple(str(version).split(".")[:2])
