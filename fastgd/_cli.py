@@ -54,9 +54,19 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("fastgd: interrupted", file=sys.stderr)
         sys.exit(130)
-    except (CommandError, ValueError, TypeError, OSError) as error:
+    except ImportError as error:  # an extra that is not installed
+        print(f"fastgd {args.command}: error: {error.name or error} is not installed: "
+              f"the {args.command} command needs python -m pip install 'fastgd[files]'",
+              file=sys.stderr)
+        sys.exit(1)
+    except (CommandError, ValueError, TypeError, OSError, ArithmeticError) as error:
         # the library's errors name the argument and what was expected: one line
+        # (ArithmeticError: DivergenceError, an overflow named by the fit)
         print(f"fastgd {args.command}: error: {error}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as error:  # a Dask worker lost for good, memory, ...: one line too
+        print(f"fastgd {args.command}: error: {type(error).__name__}: {error}",
+              file=sys.stderr)
         sys.exit(1)
 
 
@@ -73,12 +83,13 @@ def fit_command(args):
     FitSpec(**options).validated()  # option errors before any file is read
     files = read_files(args.data, target=_target(args.target), features=args.features,
                        sample_weight=args.weight, block_rows=args.block_rows)
+    _refuse_to_overwrite(args.out, files.paths)
     start = time.perf_counter()
     with _scheduler(args.scheduler), _progress(args):
         model = GDRegressor(**options).fit(files)
     seconds = time.perf_counter() - start
-    extra = {"target": files.targets, "trained_on": [os.path.abspath(p) for p in files.paths]}
-    _persist.save(model, args.out, extra=extra)
+    _persist.save(model, args.out, target_names=files.targets,
+                  extra={"trained_on": [os.path.abspath(p) for p in files.paths]})
     if not args.quiet:
         state = "converged" if model.converged_ else "did NOT converge"
         print(f"fastgd: fitted {files.n_features} features of {len(files.paths)} file(s) "
@@ -92,8 +103,8 @@ def predict_command(args):
     from ._files import file_kind, iter_predictions, read_files
 
     file_kind(args.out)  # an output format fastgd cannot write fails before any work
-    model = _persist.load(args.model)
-    info = _persist.read_info(args.model)
+    metadata, arrays = _persist.read(args.model)
+    model = _persist.build(metadata, arrays)
     features = [str(name) for name in getattr(model, "feature_names_in_", [])]
     if not features:
         raise CommandError(f"{args.model} was fitted on unnamed columns: fastgd predict "
@@ -101,7 +112,8 @@ def predict_command(args):
                            f"DataFrame).")
     files = read_files(args.data, target=None, features=features,
                        block_rows=args.block_rows)
-    names = prediction_columns(info.get("extra", {}).get("target"), model.coef_.ndim)
+    _refuse_to_overwrite(args.out, files.paths + [args.model])
+    names = prediction_columns(metadata["target_names"], model.coef_.shape)
     with _scheduler(args.scheduler), _progress(args, total=len(files.pieces)) as bar:
         blocks = iter_predictions(files, model.coef_, model.intercept_)
         rows = write_table(args.out, names, blocks, bar)
@@ -135,11 +147,20 @@ def _target(text):
     return names[0] if len(names) == 1 else names
 
 
-def prediction_columns(targets, coef_ndim):
-    """'prediction' for one target; 'prediction_<target>' for each of several."""
-    if coef_ndim == 1:
+def prediction_columns(targets, coef_shape):
+    """'prediction' for one target; 'prediction_<target>' for each of several
+    (numbered from 0 for a model saved without its targets' names)."""
+    if len(coef_shape) == 1:
         return ["prediction"]
-    return [f"prediction_{name}" for name in targets]
+    names = targets if targets is not None else range(coef_shape[0])
+    return [f"prediction_{name}" for name in names]
+
+
+def _refuse_to_overwrite(out, inputs):
+    """--out must not be one of the command's own inputs."""
+    for path in inputs:
+        if os.path.exists(out) and os.path.samefile(out, path):
+            raise CommandError(f"--out {out} is one of the inputs: choose another file.")
 
 
 def write_table(path, names, blocks, bar=None):
@@ -154,7 +175,7 @@ def write_table(path, names, blocks, bar=None):
     writer, rows = None, 0
     try:
         for _, prediction in blocks:
-            columns = prediction.reshape(len(prediction), -1).T
+            columns = prediction.reshape(len(prediction), len(names)).T
             table = pa.table(dict(zip(names, columns)))
             writer = writer or _writer(kind, temporary, table.schema)
             writer.write_table(table)

@@ -116,7 +116,8 @@ class Files:
     holds_blocks = True  # what _dask.holds_blocks looks for
 
     def __init__(self, paths, target, features, sample_weight, block_rows):
-        import pyarrow  # noqa: F401  (the error of a missing pyarrow, here)
+        _require("pyarrow")
+        _require("dask")
 
         self.paths = expand_paths(paths)
         self.y_is_1d = isinstance(target, str)
@@ -187,6 +188,17 @@ class Files:
         return (f"fastgd.Files({len(self.paths)} file(s), {len(self.pieces)} block(s), "
                 f"target={self.targets[0] if self.y_is_1d else self.targets or None!r}, "
                 f"{self.n_features} features)")
+
+
+def _require(module):
+    """ImportError naming the extra that brings ``module``, before any file is read."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(f"fastgd.read_files needs {module}: python -m pip install "
+                          f"'fastgd[files]'", name=module) from error
 
 
 def expand_paths(paths):

@@ -4,8 +4,8 @@ The file is a ZIP archive (stored, not compressed) of:
 
 - ``model.json``: the format's name and version, the fastgd version that wrote it,
   the estimator's parameters (``get_params``), the fitted scalars (``n_iter_``,
-  ``lr_``, ...), the feature names, each array's shape and dtype, and the caller's
-  ``extra`` metadata (the command line records the target columns there);
+  ``lr_``, ...), the feature names, the target names (the command line's target
+  columns), each array's shape and dtype, and the caller's ``extra`` metadata;
 - one ``.npy`` file per array (``coef_``, ``intercept_`` and the three curves of
   ``history_``), read back with ``allow_pickle=False``.
 
@@ -49,24 +49,34 @@ class ModelFileError(ValueError):
 # ------------------------------------------------------------------ save
 
 
-def save(model, path, extra=None):
-    """Write a fitted GDRegressor to ``path`` (see GDRegressor.save)."""
+def save(model, path, extra=None, target_names=None):
+    """Write a fitted GDRegressor to ``path`` (see GDRegressor.save); the command
+    line also records the target columns' names (``target_names``)."""
+    extra = {} if extra is None else extra
+    if not isinstance(extra, dict) or not _kept_by_json(extra):
+        raise ValueError(f"extra must be a dict that JSON keeps as it is (string keys; "
+                         f"lists, strings, finite numbers, bools, None); got {extra!r}.")
+    arrays = _arrays(model)
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION,
                 "fastgd_version": _version(), "class": type(model).__name__,
                 "params": _params(model),
                 "fitted": {name: FITTED_SCALARS[name](getattr(model, name))
                            for name in FITTED_SCALARS},
                 "feature_names": _feature_names(model),
-                "arrays": {}, "extra": {} if extra is None else extra}
-    arrays = _arrays(model)
-    for name, array in arrays.items():
-        metadata["arrays"][name] = {"shape": list(array.shape), "dtype": array.dtype.name}
+                "target_names": None if target_names is None else list(target_names),
+                "arrays": {name: {"shape": list(array.shape), "dtype": array.dtype.name}
+                           for name, array in arrays.items()},
+                "extra": extra}
+    _write_atomically(os.fspath(path), json.dumps(metadata, allow_nan=False, indent=1),
+                      arrays)
+
+
+def _kept_by_json(value):
+    """True if JSON gives ``value`` back equal (no tuple, no int key, no NaN)."""
     try:
-        text = json.dumps(metadata, allow_nan=False, indent=1)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"extra: the metadata must be JSON (numbers, strings, lists, "
-                         f"dicts): {error}") from None
-    _write_atomically(os.fspath(path), text, arrays)
+        return json.loads(json.dumps(value, allow_nan=False)) == value
+    except (TypeError, ValueError):
+        return False
 
 
 def _params(model):
@@ -151,9 +161,13 @@ def load(path):
     >>> fastgd.load(path).n_features_in_
     2
     """
+    return build(*read(path))
+
+
+def build(metadata, arrays):
+    """The GDRegressor of a model file's checked ``read``."""
     from ._estimator import GDRegressor
 
-    metadata, arrays = _read(path)
     model = GDRegressor(**metadata["params"])
     for name, value in metadata["fitted"].items():
         setattr(model, name, value)
@@ -171,13 +185,14 @@ def load(path):
 def read_info(path):
     """What the model file at ``path`` holds, as a dict for ``fastgd info`` (the
     whole file is checked, and no estimator is built)."""
-    metadata, arrays = _read(path)
+    metadata, arrays = read(path)
     coef = arrays["coef_"]
     info = {"file": os.fspath(path), "format": f"{FORMAT} {FORMAT_VERSION}",
             "fastgd_version": metadata["fastgd_version"], "class": metadata["class"],
             "dtype": coef.dtype.name, "n_features": coef.shape[-1],
             "n_targets": 1 if coef.ndim == 1 else coef.shape[0],
-            "feature_names": metadata["feature_names"]}
+            "feature_names": metadata["feature_names"],
+            "target_names": metadata["target_names"]}
     info.update(metadata["fitted"])
     info["coef_"] = coef.tolist()
     info["intercept_"] = arrays["intercept_"].tolist()
@@ -193,13 +208,16 @@ def _intercept(array):
     return array[()] if array.ndim == 0 else array
 
 
-def _read(path):
-    """(metadata, arrays) of a model file, each field checked."""
+def read(path):
+    """(metadata, arrays) of a model file, each field checked. Memory: at most the
+    file's size (its members are stored, not compressed, and read only when their
+    declared sizes fit in the file)."""
     path = os.fspath(path)
     with open(path, "rb") as file:  # a missing or unreadable file: its own OSError
+        size = os.fstat(file.fileno()).st_size
         try:
             with zipfile.ZipFile(file) as archive:
-                members = _members(archive, path)
+                members = _members(archive, path, size)
                 metadata = _metadata(_read_member(archive, members[METADATA], path), path)
                 arrays = {name: _array(archive, members[f"{name}.npy"], metadata, name, path)
                           for name in ARRAYS}
@@ -209,17 +227,27 @@ def _read(path):
             raise ModelFileError(f"{path} is not a fastgd model file, or it is damaged "
                                  f"(truncated or changed): {error}.") from None
         # what zipfile raises on a damaged archive's offsets, sizes and flags
-        except (OSError, EOFError, ValueError, OverflowError, struct.error,
-                zipfile.LargeZipFile, NotImplementedError, RuntimeError) as error:
+        except (OSError, EOFError, ValueError, OverflowError, struct.error, MemoryError,
+                RecursionError, zipfile.LargeZipFile, NotImplementedError,
+                RuntimeError) as error:
             raise ModelFileError(f"{path} is damaged (truncated or changed): "
                                  f"{type(error).__name__}: {error}.") from None
     _check_consistent(metadata, arrays, path)
     return metadata, arrays
 
 
-def _members(archive, path):
-    members = {info.filename: info for info in archive.infolist()}
+def _members(archive, path, archive_size):
+    infos = archive.infolist()
+    members = {info.filename: info for info in infos}
     expected = {METADATA} | {f"{name}.npy" for name in ARRAYS}
+    if len(infos) != len(members):  # a name twice: which would be the model?
+        raise ModelFileError(f"{path} is not a fastgd model file: a member appears "
+                             f"twice.")
+    for info in infos:
+        # a stored member's bytes are in the file: no member can inflate past it
+        if info.compress_type != zipfile.ZIP_STORED or info.file_size > archive_size:
+            raise ModelFileError(f"{path} is not a fastgd model file: {info.filename} is "
+                                 f"compressed or larger than the file.")
     if set(members) != expected:
         missing, unexpected = sorted(expected - set(members)), sorted(set(members) - expected)
         raise ModelFileError(f"{path} is not a fastgd model file: its members should be "
@@ -291,10 +319,18 @@ def _check_params(params, path):
         raise ModelFileError(f"{path}: params['callback'] must be null.")
     from ._spec import FIT_PARAMETERS, FitSpec
 
+    from ._validation import check_backend
+
+    options = {name: params[name] for name in FIT_PARAMETERS}
     try:  # the same checks as fit makes: a tampered penalty="l3" fails here
-        FitSpec(**{name: params[name] for name in FIT_PARAMETERS}).validated()
+        check_backend(options.pop("backend"))  # the name only: a model of the cython
+        FitSpec(**options).validated()         # backend loads where it is not built
     except (TypeError, ValueError) as error:
         raise ModelFileError(f"{path}: params: {error}") from None
+    if not (params["random_state"] is None or _is_int(params["random_state"])):
+        raise ModelFileError(f"{path}: params['random_state'] must be null or an int.")
+    if not isinstance(params["warm_start"], bool):
+        raise ModelFileError(f"{path}: params['warm_start'] must be a bool.")
 
 
 def _check_fitted(fitted, path):
@@ -324,17 +360,35 @@ def _array(archive, info, metadata, name, path):
                              f"2 sizes and a dtype in {FLOAT_DTYPES}; got {declared}.")
     size = math.prod(shape) * np.dtype(dtype).itemsize
     raw = _read_member(archive, info, path, limit=size + NPY_HEADER_BYTES)
+    return _parse_npy(raw, tuple(shape), np.dtype(dtype), f"{path}: {info.filename}")
+
+
+def _parse_npy(raw, shape, dtype, where):
+    """The array of an .npy file's bytes, which must hold ``shape`` and ``dtype`` (in
+    either byte order): the header is checked before anything is allocated, and no
+    object array (pickle) is ever read."""
+    fp = io.BytesIO(raw)
     try:
-        array = np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
-    except ValueError as error:  # an object array ("allow_pickle=False") or a bad header
-        raise ModelFileError(f"{path}: {info.filename} is not a plain array of "
-                             f"numbers: {error}.") from None
-    if array.shape != tuple(shape) or array.dtype != np.dtype(dtype):
-        raise ModelFileError(f"{path}: {info.filename} holds a {array.dtype} array of "
-                             f"shape {array.shape}; model.json says {dtype} {tuple(shape)}.")
-    if array.dtype.byteorder == ">":  # a file written on a big-endian machine
-        array = array.astype(array.dtype.newbyteorder("="))
-    return array
+        version = np.lib.format.read_magic(fp)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise ValueError(f"npy format version {version}")
+        stored_shape, fortran_order, stored_dtype = read_header(
+            fp, max_header_size=NPY_HEADER_BYTES)
+    except (ValueError, SyntaxError, TypeError) as error:  # a bad magic or header
+        raise ModelFileError(f"{where} is not a plain array of numbers: {error}.") from None
+    if stored_dtype.hasobject or stored_dtype.kind != "f":
+        raise ModelFileError(f"{where} is not a plain array of numbers: it holds "
+                             f"{stored_dtype}.")
+    native = stored_dtype.newbyteorder("=")
+    data = raw[fp.tell():]
+    if stored_shape != shape or native != dtype or len(data) != math.prod(shape) * dtype.itemsize:
+        raise ModelFileError(f"{where} holds a {stored_dtype} array of shape {stored_shape} "
+                             f"in {len(data)} bytes; model.json says {dtype} {shape}.")
+    array = np.frombuffer(data, dtype=stored_dtype).reshape(
+        shape, order="F" if fortran_order else "C")
+    return np.array(array, dtype=native, order="C")  # writable, native, C-ordered
 
 
 def _check_consistent(metadata, arrays, path):
@@ -348,6 +402,14 @@ def _check_consistent(metadata, arrays, path):
     if intercept.shape != targets or intercept.dtype != coef.dtype:
         problems.append(f"intercept_ is {intercept.dtype} {intercept.shape}, for coef_ "
                         f"{coef.dtype} {coef.shape}")
+    targets = metadata["target_names"]
+    n_targets = 1 if coef.ndim == 1 else coef.shape[0]
+    if targets is not None and not (
+            isinstance(targets, list) and len(targets) == n_targets
+            and all(isinstance(name, str) for name in targets)
+            and len(set(targets)) == n_targets):
+        problems.append(f"target_names should name the {n_targets} target(s), distinct; "
+                        f"got {targets!r}")
     names = metadata["feature_names"]
     if names is not None and len(names) != n_features:
         problems.append(f"{len(names)} feature_names for n_features_in_={n_features}")

@@ -158,3 +158,23 @@ def test_quick_run_leaves_out_slow_shapes_and_skipped_contenders():
     assert "fit/1e6x32/float64/gram" in full
     assert "fit/1e6x32/float64/sklearn-sgd" not in full  # skipped on that shape
     assert "coldstart/1e3x10/float64/numba-empty-cache" in full - quick  # a slow contender
+
+
+def test_file_contenders_fit_the_file_they_time(monkeypatch):
+    """The files kind's processes (one each) on a small Parquet file: the two fits
+    reach lstsq's solution, every contender reports its rows per second and memory."""
+    pytest.importorskip("pyarrow")
+    pytest.importorskip("dask")
+    monkeypatch.setattr(cases, "FILE_REPEATS", 1)
+    kind = cases.FILES
+    data = kind.make_data(cases.Shape("2e4x5", 20_000, 5), "float64")
+    baseline = None
+    for contender in kind.contenders:
+        result = contender.setup(data)()
+        baseline = baseline or result
+        scores = kind.assess(data, result, baseline)
+        assert scores["rows_per_second"] > 0 and scores["peak_rss"] > scores["rss_growth"] >= 0
+        if contender is kind.baseline:
+            assert "coef_error" not in scores
+        else:
+            assert scores["converged"] and scores["coef_error"] < 1e-6, contender.name

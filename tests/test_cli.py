@@ -276,3 +276,37 @@ def test_the_installed_command_prints_no_traceback(tmp_path):
     assert out.returncode == 1
     assert out.stderr.startswith("fastgd fit: error: no file") and "Traceback" not in out.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_a_diverging_fit_is_one_line(tmp_path, capsys, trained):
+    _, data, _ = trained
+    assert run("fit", data, "--target", "y", "--method", "gd", "--lr", "1e6", "--max-iter",
+               "50", "--quiet", "--out", tmp_path / "m") == 1
+    assert "diverged" in one_line_error(capsys, "fit")
+    assert not (tmp_path / "m").exists()
+
+
+def test_out_never_overwrites_an_input(tmp_path, capsys, trained):
+    _, data, model_path = trained
+    before = open(data, "rb").read()
+    assert run("fit", data, "--target", "y", "--quiet", "--out", data) == 1
+    assert "is one of the inputs" in one_line_error(capsys, "fit")
+    assert run("predict", model_path, data, "--quiet", "--out", data) == 1
+    assert "is one of the inputs" in one_line_error(capsys, "predict")
+    assert open(data, "rb").read() == before
+    assert fastgd.load(model_path).n_features_in_ == 3
+
+
+def test_predict_an_empty_file_and_a_model_saved_from_python(tmp_path, capsys):
+    frame = make_frame()
+    model = fastgd.GDRegressor().fit(frame[FEATURES], frame[["y", "z"]])
+    model.save(tmp_path / "two.fastgd")  # no target names: prediction_0, prediction_1
+    data = write(frame, tmp_path / "d.parquet")
+    empty = write(frame.iloc[:0], tmp_path / "empty.parquet")
+    out = tmp_path / "p.csv"
+    assert run("predict", tmp_path / "two.fastgd", data, empty, "--quiet", "--out", out) == 0
+    written = read(out)
+    assert list(written.columns) == ["prediction_0", "prediction_1"]
+    np.testing.assert_array_equal(written.to_numpy(), model.predict(frame[FEATURES]))
+    assert run("info", tmp_path / "two.fastgd") == 0
+    assert "target_names    None" in capsys.readouterr().out

@@ -167,9 +167,11 @@ def test_every_changed_byte_is_an_error_or_the_same_model(tmp_path, model_bytes)
         np.testing.assert_array_equal(model.predict(X), original, err_msg=str(position))
 
 
-def rewritten(model_bytes, change_metadata=None, members=None):
-    """The archive with model.json changed by ``change_metadata`` and members
-    replaced (or removed, for None) by ``members``."""
+def rewritten(model_bytes, change_metadata=None, members=None, compression=zipfile.ZIP_STORED,
+              duplicate=None):
+    """The archive with model.json changed by ``change_metadata``, members replaced
+    (or removed, for None) by ``members``, written with ``compression``, and the
+    member ``duplicate`` = (name, bytes) added a second time."""
     with zipfile.ZipFile(io.BytesIO(model_bytes)) as archive:
         contents = {name: archive.read(name) for name in archive.namelist()}
     if change_metadata is not None:
@@ -182,9 +184,12 @@ def rewritten(model_bytes, change_metadata=None, members=None):
         else:
             contents[name] = data
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
         for name, data in contents.items():
             archive.writestr(name, data)
+        if duplicate is not None:
+            with pytest.warns(UserWarning, match="Duplicate name"):
+                archive.writestr(*duplicate)
     return buffer.getvalue()
 
 
@@ -246,6 +251,8 @@ TAMPERED = {
                                "model.json says"),
     "huge declared shape": (set_key("arrays", "coef_", "shape", [1 << 50]), "shape"),
     "extra not a dict": (set_key("extra", [1]), "extra"),
+    "target names of another width": (set_key("target_names", ["y"]), "target_names"),
+    "target names twice": (set_key("target_names", ["y", "y"]), "distinct"),
 }
 
 
@@ -284,3 +291,55 @@ def test_not_a_model_file(tmp_path):
     with pytest.raises(FileNotFoundError):
         fastgd.load(tmp_path / "absent.fastgd")
     assert issubclass(ModelFileError, ValueError)
+
+
+def npy_header_only(shape, dtype="<f8"):
+    """An .npy file's header that declares ``shape``, and no data."""
+    header = {"descr": dtype, "fortran_order": False, "shape": shape}
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, header)
+    return buffer.getvalue()
+
+
+def test_files_that_would_take_memory_are_refused_before_it_is_taken(tmp_path, model_bytes):
+    # a header declaring 8 TiB (model.json agreeing): no allocation, an error
+    huge = (1 << 20, 1 << 20)
+    data = rewritten(model_bytes, set_key("arrays", "coef_", "shape", list(huge)),
+                     members={"coef_.npy": npy_header_only(huge)})
+    with pytest.raises(ModelFileError):
+        load_bytes(tmp_path, data)
+    data = rewritten(model_bytes, members={"coef_.npy": npy_header_only((2, 4))})
+    with pytest.raises(ModelFileError, match="in 0 bytes"):
+        load_bytes(tmp_path, data)
+    # a compressed member (a zip bomb inflates to far more than the file)
+    bomb = npy(np.zeros(1 << 22))
+    data = rewritten(model_bytes, set_key("arrays", "coef_", "shape", [1 << 22]),
+                     members={"coef_.npy": bomb}, compression=zipfile.ZIP_DEFLATED)
+    assert len(data) < len(bomb) / 100
+    with pytest.raises(ModelFileError, match="compressed"):
+        load_bytes(tmp_path, data)
+
+
+def test_a_member_twice_is_refused(tmp_path, model_bytes):
+    other = npy(np.full((2, 4), 100.0))
+    with pytest.raises(ModelFileError, match="twice"):
+        load_bytes(tmp_path, rewritten(model_bytes, duplicate=("coef_.npy", other)))
+
+
+def test_arrays_of_the_other_byte_order_load_as_the_same_numbers(tmp_path):
+    model, _ = fitted("multi-target")
+    data = saved(model, tmp_path).read_bytes()
+    swapped = {name: npy(getattr(model, name).astype(">f8"))
+               for name in ("coef_", "intercept_")}
+    loaded = load_bytes(tmp_path, rewritten(data, members={f"{name}.npy": array
+                                                           for name, array in swapped.items()}))
+    assert loaded.coef_.dtype == np.float64 and loaded.coef_.dtype.isnative
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("extra", [[1, 2], {1: 2}, {"a": (1, 2)}, {"x": float("nan")}])
+def test_extra_that_json_would_change_is_refused(tmp_path, extra):
+    model, _ = fitted("default")
+    with pytest.raises(ValueError, match="extra must be a dict"):
+        model.save(tmp_path / "m", extra=extra)
+    assert os.listdir(tmp_path) == []

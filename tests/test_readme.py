@@ -1,6 +1,7 @@
-"""The README's code runs: its quickstart, its "Many small fits" and "Data on a Dask
-cluster" examples as written, and every example of its "Fitting options" section on a small problem (X, y
-and weights w)."""
+"""The README's code runs: its quickstart, its "Many small fits", "Data on a Dask
+cluster" and "Files, the command line and saved models" examples as written (the
+latter's shell commands too), and every example of its "Fitting options" section on a
+small problem (X, y and weights w)."""
 
 import re
 from pathlib import Path
@@ -55,3 +56,32 @@ def test_fitting_options_examples_run():
     for i, block in enumerate(blocks):
         exec(compile(block, f"README fitting options example {i}", "exec"),
              {"fastgd": fastgd, "np": np, "X": X, "y": y, "w": w})
+
+
+def test_files_example_and_its_commands_run(tmp_path, monkeypatch):
+    """The section's Python block, then its shell commands (through fastgd._cli.main,
+    as the console script runs them) on the files the block wrote."""
+    import shlex
+
+    pytest.importorskip("pyarrow")
+    pytest.importorskip("sklearn")
+    from fastgd._cli import main
+
+    monkeypatch.chdir(tmp_path)
+    text = section(README.read_text(), "Files, the command line and saved models")
+    blocks = python_blocks(text)
+    assert len(blocks) == 1  # its asserts check the fit and the round trip
+    exec(compile(blocks[0], "README files", "exec"), {})
+    commands = re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL)[0].splitlines()
+    assert [line.split()[:2] for line in commands] == [
+        ["fastgd", "fit"], ["fastgd", "info"], ["fastgd", "predict"]]
+    for line in commands:
+        assert main(shlex.split(line)[1:]) == 0, line
+    import pyarrow.csv as pcsv
+
+    import fastgd
+
+    predicted = pcsv.read_csv("predicted.csv").column("prediction").to_numpy()
+    houses = __import__("pandas").read_parquet("houses.parquet")
+    expected = fastgd.load("price.fastgd").predict(houses[["rooms", "area", "age"]])
+    np.testing.assert_array_equal(predicted, expected)

@@ -51,6 +51,11 @@ Kinds of measurement:
   fewest iterations of a ladder that reach the relative objective gap ``DASK_GAP``
   to the least-squares optimum (``assess_dask`` scores every result against it).
   ``run()`` returns a ``DaskFit``.
+* ``files``: a pass over a Parquet file in fresh processes: fastgd's fit of
+  ``fastgd.read_files`` (a block at a time) against pyarrow reading the same row
+  groups into NumPy arrays and nothing else (the limit), and against reading the
+  whole file and fitting the arrays; rows per second and the peak memory of each
+  process (``assess_file_pass``). Not timed: ``run()`` measures and returns them.
 * ``bandwidth``: the machine's streaming-read bandwidth, measured in the same run
   (``fastgd.bench.probes.stream_sum``): the floor under a memory-bound gradient.
 * ``coldstart``: ``import fastgd`` and the first fit in a fresh process, with
@@ -94,6 +99,7 @@ class CaseData:
     dtype: str
     X: np.ndarray = None
     y: np.ndarray = None
+    files: object = None  # the files kind: its FileData (paths and the exact solution)
 
     def head(self, n_rows):
         """The first rows of the same data: a cheap warm-up for a slow case."""
@@ -830,6 +836,97 @@ DASK = Kind(
     settings={"blocks": DASK_BLOCKS, "gap": DASK_GAP, "dask_ml_C": DASK_ML_C},
 )
 
+# -------------------------------------------------------------------------- files
+
+FILE_ROW_GROUP = 1 << 16  # rows per row group of the files written (fastgd's block_rows)
+FILE_REPEATS = 3  # fresh processes per contender; the fastest is reported
+
+
+@dataclass(frozen=True, eq=False)
+class FileData:
+    """The files kind's Parquet files (in a temporary directory that is removed when
+    this is collected) and the least-squares solution of the large one."""
+
+    directory: object  # a tempfile.TemporaryDirectory
+    path: str
+    small_path: str  # for each process's warm-up
+    coef: np.ndarray
+    intercept: float
+
+
+def _write_parquet(path, X, y):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = {f"x{j}": X[:, j] for j in range(X.shape[1])}
+    pq.write_table(pa.table({**columns, "y": y}), path, row_group_size=FILE_ROW_GROUP)
+
+
+def make_file_data(shape, dtype):
+    """A Parquet file of the shape's rows, columns x0, x1, ... and y = X w + 2 +
+    noise (float64), in row groups of FILE_ROW_GROUP, and its lstsq solution."""
+    import tempfile
+
+    data = make_sgd_data(shape)
+    directory = tempfile.TemporaryDirectory(prefix="fastgd-bench-")
+    path = f"{directory.name}/data.parquet"
+    small_path = f"{directory.name}/small.parquet"
+    _write_parquet(path, data.X, data.y)
+    _write_parquet(small_path, data.X[:1000], data.y[:1000])
+    coef, intercept, _ = sgd_reference(data)
+    return CaseData(shape, dtype, files=FileData(directory, path, small_path, coef, intercept))
+
+
+def file_pass(mode):
+    def setup(data):
+        def run():
+            return probes.file_pass(mode, data.files.path, data.files.small_path,
+                                    FILE_REPEATS)
+
+        return run
+
+    return setup
+
+
+def assess_file_pass(data, result, baseline):
+    """Rows per second, memory, and for a fit its distance to the lstsq solution."""
+    import os
+
+    shape = data.shape
+    scores = {"seconds": result["seconds"], "rows_per_second": shape.n_samples / result["seconds"],
+              "peak_rss": result["peak_rss"], "rss_growth": result["rss_growth"],
+              "file_bytes": os.path.getsize(data.files.path),
+              "column_bytes": shape.n_samples * (shape.n_features + 1) * 8}
+    if "coef" in result:
+        exact = np.append(data.files.coef, data.files.intercept)
+        fitted = np.append(result["coef"], result["intercept"])
+        scores["coef_error"] = float(np.linalg.norm(fitted - exact) / np.linalg.norm(exact))
+        scores["converged"] = result["converged"]
+    return scores
+
+
+# A fit of a Parquet file (fastgd.read_files: a block at a time, on Dask's threads)
+# against reading the file with pyarrow alone (the limit), and against reading it
+# whole and fitting the arrays; each in fresh processes, from the page cache.
+FILES = Kind(
+    "files",
+    shapes=(Shape("2e6x20", 2_000_000, 20), Shape("1e7x20", 10_000_000, 20, slow=True)),
+    dtypes=("float64",),
+    contenders=(
+        Contender("pyarrow-read", "pyarrow alone: every row group to NumPy arrays",
+                  file_pass("pyarrow"), requires=("pyarrow",)),
+        Contender("fastgd-files", "fastgd: `fit(read_files(path, target=\"y\"))`",
+                  file_pass("fastgd"), requires=("pyarrow", "dask")),
+        Contender("read-whole-then-fit", "`pyarrow.parquet.read_table`, then `fit(X, y)`",
+                  file_pass("in-memory"), requires=("pyarrow",)),
+    ),
+    make_data=make_file_data,
+    assess=assess_file_pass,
+    timed=False,
+    requires=("pyarrow",),
+    settings={"row_group": FILE_ROW_GROUP, "repeats": FILE_REPEATS},
+)
+
 # ------------------------------------------------------------------------- probes
 
 
@@ -937,7 +1034,7 @@ INTERRUPT = Kind(
 )
 
 KINDS = {kind.name: kind for kind in (GRADIENT, FIT, LASSO, SGD, MANY, BANDWIDTH, COLDSTART,
-                                      INTERRUPT, DASK)}
+                                      INTERRUPT, DASK, FILES)}
 
 # The targets of issue 10, checked against every run, for each compiled backend on
 # its own ("both backends"): the report marks each one met or missed.

@@ -1,5 +1,5 @@
 """Measurements that are not a call of fastgd: the machine's read bandwidth, and what
-fresh processes see (cold start, Ctrl-C latency).
+fresh processes see (cold start, Ctrl-C latency, a pass over a Parquet file).
 
 Each process measurement runs in a new interpreter of this Python (NumPy is imported
 first and not counted), so it works from any installation and any directory.
@@ -101,6 +101,87 @@ def interrupt_latencies(backend, shape, delays):
                 process.kill()
                 process.wait()
     return measured
+
+
+# ------------------------------------------------------------- Parquet files
+
+# A child process's peak memory over a stretch of its run, for the scripts below and
+# tests/test_files.py. Not getrusage's ru_maxrss: Linux carries it over fork and exec,
+# so a child of a large process reports its parent's peak. /proc/self/status's VmHWM
+# is the peak of this process's own memory, and writing 5 to /proc/self/clear_refs
+# resets it to the current RSS (Linux >= 4.0).
+PEAK_MEMORY = """
+def _status_bytes(field):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+
+def reset_peak_memory():
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+    return _status_bytes("VmRSS")
+
+def peak_memory():
+    return _status_bytes("VmHWM")
+"""
+
+# One way of going through a Parquet file, in a fresh process: warmed up on a small
+# file (pyarrow, Dask and the kernels loaded), then timed on the large one, with the
+# peak RSS of the process and its growth over the warmed-up process.
+FILE_PASS = PEAK_MEMORY + """
+import json, sys, time
+import numpy as np
+mode, path, small = sys.argv[1:]
+
+def pyarrow_read(path):  # every column of every row group as NumPy arrays
+    import pyarrow.parquet as pq
+    file = pq.ParquetFile(path)
+    for group in range(file.num_row_groups):
+        table = file.read_row_group(group)
+        arrays = [column.to_numpy() for column in table.columns]
+    return {}
+
+def fastgd_files(path):  # a block at a time
+    import fastgd
+    result = fastgd.fit(fastgd.read_files(path, target="y"))
+    return {"coef": result.coef.tolist(), "intercept": float(result.intercept),
+            "converged": result.converged}
+
+def in_memory(path):  # the whole file as arrays, then the fit of the arrays
+    import pyarrow.parquet as pq, fastgd
+    table = pq.read_table(path)
+    X = np.column_stack([table.column(name).to_numpy() for name in table.column_names
+                         if name != "y"])
+    result = fastgd.fit(X, table.column("y").to_numpy())
+    return {"coef": result.coef.tolist(), "intercept": float(result.intercept),
+            "converged": result.converged}
+
+run = {"pyarrow": pyarrow_read, "fastgd": fastgd_files, "in-memory": in_memory}[mode]
+run(small)
+start_rss = reset_peak_memory()
+start = time.perf_counter()
+measured = run(path)
+seconds = time.perf_counter() - start
+peak = peak_memory()
+print(json.dumps({"seconds": seconds, "peak_rss": peak, "rss_growth": peak - start_rss,
+                  **measured}))
+"""
+
+
+def file_pass(mode, path, small_path, repeats):
+    """The fastest of ``repeats`` fresh processes that go through the Parquet file
+    at ``path`` as ``mode`` says ("pyarrow": read alone; "fastgd": fastgd.fit of
+    fastgd.read_files; "in-memory": pyarrow.parquet.read_table, then the fit of the
+    arrays): {"seconds", "peak_rss", "rss_growth"} (bytes) and the fit's result."""
+    best = None
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", FILE_PASS, mode, path, small_path],
+                             capture_output=True, text=True, check=True)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        if best is None or result["seconds"] < best["seconds"]:
+            best = result
+    return best
 
 
 # ------------------------------------------------------------- a Dask cluster

@@ -308,6 +308,53 @@ def dask_caption(settings):
     )
 
 
+def fmt_bytes(n):
+    """Bytes in MB or GB, 3 significant digits.
+
+    Examples
+    --------
+    >>> fmt_bytes(3.36e8), fmt_bytes(1.7e9)
+    ('336 MB', '1.7 GB')
+    """
+    return f"{n / 1e9:.3g} GB" if n >= 1e9 else f"{n / 1e6:.3g} MB"
+
+
+def files_table(table):
+    """One row per contender and file: rows per second, time over pyarrow's, memory."""
+    kind = registry.FILES
+    lines = ["| file | contender | rows / s | time | time / pyarrow's | peak RSS | RSS "
+             "growth | coefficients vs lstsq |", "|---|---|---|---|---|---|---|---|"]
+    for shape, _, row in _rows(table, kind, need_baseline=False):
+        base = row.get(kind.baseline.name)
+        for contender in kind.contenders:
+            if contender.name not in row:
+                continue
+            s = row[contender.name]["scores"]
+            ratio = f"{s['seconds'] / base['scores']['seconds']:.3g}×" if base else "–"
+            error = "–" if "coef_error" not in s else (
+                f"{s['coef_error']:.1e}" + ("" if s["converged"] else " (not converged)"))
+            lines.append(f"| {shape.n_samples:,} × {shape.n_features} + y "
+                         f"({fmt_bytes(s['file_bytes'])} file, {fmt_bytes(s['column_bytes'])} "
+                         f"as float64) | {contender.label} | {s['rows_per_second']:.3g} | "
+                         f"{fmt_time(s['seconds'])} | {ratio} | {fmt_bytes(s['peak_rss'])} | "
+                         f"{fmt_bytes(s['rss_growth'])} | {error} |")
+    return "\n".join(lines)
+
+
+def files_caption(settings):
+    return (
+        f"**A fit of a Parquet file** (written by the run in row groups of "
+        f"{settings['row_group']:,} rows, read from the page cache; the fastest of "
+        f"{settings['repeats']} fresh processes each, every one warmed up on a small "
+        f"file first): fastgd's fit of `fastgd.read_files` reads a block at a time "
+        f"on Dask's threads, against pyarrow reading every row group into NumPy "
+        f"arrays and doing nothing else (the limit), and against reading the whole "
+        f"file and fitting the arrays. Peak RSS is the process's; its growth is over "
+        f"the warmed-up process (pyarrow, Dask and the kernels loaded). Coefficients: "
+        f"relative distance of [w, b] to `np.linalg.lstsq`'s:"
+    )
+
+
 def _target_measured(target, table, bandwidth, dtype):
     """(value, as printed) of a target on this run, or None if it did not run."""
     row = table.get((target.kind, target.shape, dtype), {})
@@ -417,6 +464,7 @@ SECTIONS = (
     ("sgd", sgd_caption, sgd_table),
     ("many", many_caption, many_table),
     ("dask", dask_caption, dask_table),
+    ("files", files_caption, files_table),
     ("coldstart", coldstart_caption, coldstart_table),
     ("interrupt", interrupt_caption, interrupt_table),
 )
