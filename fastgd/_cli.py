@@ -254,29 +254,34 @@ def parser():
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_fit(commands)
     _add_predict(commands)
-    info = commands.add_parser("info", help="print what a saved model holds",
-                               description="Print a saved model's metadata: the fastgd "
-                                           "version that wrote it, its parameters, "
-                                           "features, targets and fit.")
+    info = _command(commands, "info", "print what a saved model holds",
+                    "Print a saved model's metadata: the fastgd version that wrote it, "
+                    "its parameters, features, targets and fit.",
+                    ["fastgd info model.fastgd"])
     info.add_argument("model", metavar="MODEL")
     _add_bench(commands)
     return top
 
 
-def _add_fit(commands):
-    fit = commands.add_parser(
-        "fit", help="fit Parquet / CSV files and save the model",
+def _command(commands, name, summary, description, examples):
+    """A sub-command's parser: its line in ``fastgd --help``, its description, and
+    its examples under ``fastgd NAME --help``."""
+    return commands.add_parser(
+        name, help=summary, description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Fit a linear model on the columns of Parquet or CSV files, read a "
-                    "block at a time, and save it (no pickle).",
-        epilog="examples:\n"
-               "  fastgd fit data.parquet --target y --out model.fastgd\n"
-               "  fastgd fit 'parts/*.csv' --target y --features a,b --weight w "
-               "--out model.fastgd\n"
-               "  fastgd fit data.parquet --target y1,y2 --penalty l2 --alpha 0.1 "
-               "--out model.fastgd\n"
-               "  fastgd fit data.parquet --target y --scheduler tcp://10.0.0.1:8786 "
-               "--out model.fastgd")
+        epilog="examples:\n" + "\n".join(f"  {example}" for example in examples))
+
+
+def _add_fit(commands):
+    fit = _command(
+        commands, "fit", "fit Parquet / CSV files and save the model",
+        "Fit a linear model on the columns of Parquet or CSV files, read a block at a "
+        "time, and save it (no pickle).",
+        ["fastgd fit data.parquet --target y --out model.fastgd",
+         "fastgd fit 'parts/*.csv' --target y --features a,b --weight w --out model.fastgd",
+         "fastgd fit data.parquet --target y1,y2 --penalty l2 --alpha 0.1 --out model.fastgd",
+         "fastgd fit data.parquet --target y --scheduler tcp://10.0.0.1:8786 "
+         "--out model.fastgd"])
     _add_data(fit)
     fit.add_argument("--target", required=True, metavar="COL[,COL...]",
                      help="the target column (several, comma-separated: one model each)")
@@ -292,16 +297,13 @@ def _add_fit(commands):
 
 
 def _add_predict(commands):
-    predict = commands.add_parser(
-        "predict", help="predict from Parquet / CSV files with a saved model",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Predict with a saved model from the model's feature columns of "
-                    "Parquet or CSV files, a block at a time, in the files' row order. "
-                    "The output has one column, 'prediction' (or 'prediction_<target>' "
-                    "for each target).",
-        epilog="examples:\n"
-               "  fastgd predict model.fastgd new.parquet --out predicted.parquet\n"
-               "  fastgd predict model.fastgd a.csv b.csv --out predicted.csv")
+    predict = _command(
+        commands, "predict", "predict from Parquet / CSV files with a saved model",
+        "Predict with a saved model from the model's feature columns of Parquet or CSV "
+        "files, a block at a time, in the files' row order. The output has one column, "
+        "'prediction' (or 'prediction_<target>' for each target).",
+        ["fastgd predict model.fastgd new.parquet --out predicted.parquet",
+         "fastgd predict model.fastgd a.csv b.csv --out predicted.csv"])
     predict.add_argument("model", metavar="MODEL")
     _add_data(predict)
     predict.add_argument("--out", required=True, metavar="PREDICTIONS",
@@ -361,16 +363,13 @@ def _case_patterns(text):
 
 
 def _add_bench(commands):
-    bench = commands.add_parser(
-        "bench", help="run the benchmark suite and print its tables",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Run the benchmark suite. It prints the tables and writes "
-                    "bench.json, report.md and speedup.png to --out. Install the "
-                    "extras first: pip install 'fastgd[bench]'.",
-        epilog="examples:\n"
-               "  fastgd bench                      the quick shapes (a minute or two)\n"
-               "  fastgd bench --full               every shape (minutes)\n"
-               "  fastgd bench --cases fit,lasso    the cases whose id starts so")
+    bench = _command(
+        commands, "bench", "run the benchmark suite and print its tables",
+        "Run the benchmark suite. It prints the tables and writes bench.json, report.md "
+        "and speedup.png to --out. Install the extras first: pip install 'fastgd[bench]'.",
+        ["fastgd bench                      the quick shapes (a minute or two)",
+         "fastgd bench --full               every shape (minutes)",
+         "fastgd bench --cases fit,lasso    the cases whose id starts so"])
     bench.add_argument("--full", action="store_true",
                        help="also the large (slow) shapes and the empty-cache cold start")
     bench.add_argument("--cases", type=_case_patterns, metavar="PATTERN[,PATTERN...]",
