@@ -124,7 +124,6 @@ def predict_command(args):
 
 def info_command(args):
     from . import _persist
-
     from ._estimator import GDRegressor
 
     info = _persist.read_info(args.model)
@@ -168,27 +167,26 @@ def write_table(path, names, blocks, bar=None):
     a temporary file renamed at the end: an interrupted run leaves no half file."""
     import pyarrow as pa
 
-    from ._files import file_kind
+    from ._files import file_kind, written_atomically
 
     kind = file_kind(path)
-    temporary = f"{path}.part{os.getpid()}"
     writer, rows = None, 0
-    try:
-        for _, prediction in blocks:
-            columns = prediction.reshape(len(prediction), len(names)).T
-            table = pa.table(dict(zip(names, columns)))
-            writer = writer or _writer(kind, temporary, table.schema)
-            writer.write_table(table)
-            rows += len(prediction)
-            if bar is not None:
-                bar.update(1)
-        if writer is None:  # no blocks: an empty table of the columns
-            writer = _writer(kind, temporary, pa.schema([(n, pa.float64()) for n in names]))
-        writer.close()
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    with written_atomically(path) as temporary:
+        try:
+            for _, prediction in blocks:
+                columns = prediction.reshape(len(prediction), len(names)).T
+                table = pa.table(dict(zip(names, columns)))
+                writer = writer or _writer(kind, temporary, table.schema)
+                writer.write_table(table)
+                rows += len(prediction)
+                if bar is not None:
+                    bar.update(1)
+            if writer is None:  # no blocks: an empty table of the columns
+                writer = _writer(kind, temporary,
+                                 pa.schema([(name, pa.float64()) for name in names]))
+        finally:
+            if writer is not None:
+                writer.close()
     return rows
 
 

@@ -14,6 +14,7 @@ of the files (the streaming solver is the exception: it keeps every block, see
 Nothing here imports pyarrow or Dask until files are read.
 """
 
+import contextlib
 import io
 import os
 from dataclasses import dataclass
@@ -188,6 +189,20 @@ class Files:
         return (f"fastgd.Files({len(self.paths)} file(s), {len(self.pieces)} block(s), "
                 f"target={self.targets[0] if self.y_is_1d else self.targets or None!r}, "
                 f"{self.n_features} features)")
+
+
+@contextlib.contextmanager
+def written_atomically(path):
+    """A temporary path beside ``path``, renamed to ``path`` when the block ends
+    without an error and removed otherwise: an interrupted write (an error, Ctrl-C)
+    never leaves a half-written file at ``path``."""
+    temporary = f"{path}.part{os.getpid()}"
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
 
 
 def _require(module):

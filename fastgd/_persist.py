@@ -106,8 +106,9 @@ def _arrays(model):
 def _write_atomically(path, text, arrays):
     """The archive in a temporary file beside ``path``, renamed over it at the end:
     an interrupted save never leaves a half-written model at ``path``."""
-    temporary = f"{path}.part{os.getpid()}"
-    try:
+    from ._files import written_atomically
+
+    with written_atomically(path) as temporary:
         with zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED) as archive:
             archive.writestr(METADATA, text)
             for name, array in arrays.items():
@@ -115,10 +116,6 @@ def _write_atomically(path, text, arrays):
                 np.lib.format.write_array(buffer, np.asarray(array, order="C"),
                                           allow_pickle=False)
                 archive.writestr(f"{name}.npy", buffer.getvalue())
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 # ------------------------------------------------------------------ load
