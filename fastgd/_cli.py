@@ -105,12 +105,7 @@ def predict_command(args):
     file_kind(args.out)  # an output format fastgd cannot write fails before any work
     metadata, arrays = _persist.read(args.model)
     model = _persist.build(metadata, arrays)
-    features = [str(name) for name in getattr(model, "feature_names_in_", [])]
-    if not features:
-        raise CommandError(f"{args.model} was fitted on unnamed columns: fastgd predict "
-                           f"needs a model with feature names (fitted on files or a "
-                           f"DataFrame).")
-    files = read_files(args.data, target=None, features=features,
+    files = read_files(args.data, target=None, features=_features(model, args.features),
                        block_rows=args.block_rows)
     _refuse_to_overwrite(args.out, files.paths + [args.model])
     names = prediction_columns(metadata["target_names"], model.coef_.shape)
@@ -139,6 +134,23 @@ def info_command(args):
 
 
 COMMANDS = {"fit": fit_command, "predict": predict_command, "info": info_command}
+
+
+def _features(model, given):
+    """The columns predict reads: the model's feature names, or --features (which,
+    for a model that has names, must be those names)."""
+    names = [str(name) for name in getattr(model, "feature_names_in_", [])]
+    if given is None:
+        if not names:
+            raise CommandError(f"the model was fitted on {model.n_features_in_} unnamed "
+                               f"columns: name the data's columns, in order, with "
+                               f"--features COL,COL,...")
+        return names
+    columns = given.split(",")
+    if len(columns) != model.n_features_in_ or (names and columns != names):
+        expected = ",".join(names) if names else f"{model.n_features_in_} columns"
+        raise CommandError(f"--features {given}: the model takes {expected}.")
+    return columns
 
 
 def _target(text):
@@ -301,9 +313,13 @@ def _add_predict(commands):
         "files, a block at a time, in the files' row order. The output has one column, "
         "'prediction' (or 'prediction_<target>' for each target).",
         ["fastgd predict model.fastgd new.parquet --out predicted.parquet",
-         "fastgd predict model.fastgd a.csv b.csv --out predicted.csv"])
+         "fastgd predict model.fastgd a.csv b.csv --out predicted.csv",
+         "fastgd predict numpy_model.fastgd new.csv --features a,b,c --out p.csv"])
     predict.add_argument("model", metavar="MODEL")
     _add_data(predict)
+    predict.add_argument("--features", metavar="COL[,COL...]",
+                         help="the data's columns for the model's features, in order "
+                              "(default: the model's feature names)")
     predict.add_argument("--out", required=True, metavar="PREDICTIONS",
                          help="the file to write (.parquet or .csv)")
 

@@ -24,8 +24,9 @@ import numpy as np
 # Rows of a block (a CSV block's bytes are estimated from its first lines): a few
 # megabytes of float64 for tens of columns, and one Dask task per block.
 BLOCK_ROWS = 1 << 16
-CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv")
+CSV_SUFFIXES = (".csv", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4")
 
 
 def file_kind(path):
@@ -33,10 +34,17 @@ def file_kind(path):
     name = os.fspath(path).lower()
     if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
-    if name.endswith((".csv", ".tsv")):
+    if name.endswith(CSV_SUFFIXES):
         return "csv"
-    raise ValueError(f"{os.fspath(path)!r} is neither a Parquet file (.parquet, .pq) nor "
-                     f"a CSV file (.csv, .tsv): fastgd reads those two formats.")
+    known = f"a Parquet file ({', '.join(PARQUET_SUFFIXES)}) nor a CSV file " \
+            f"({', '.join(CSV_SUFFIXES)})"
+    if name.endswith(COMPRESSED_SUFFIXES):  # blocks are byte ranges: no stream codecs
+        raise ValueError(f"{os.fspath(path)!r} is a compressed file, neither {known}: "
+                         f"fastgd reads a CSV file in byte ranges, so decompress it "
+                         f"first (or convert it to Parquet, which compresses its row "
+                         f"groups).")
+    raise ValueError(f"{os.fspath(path)!r} is neither {known}: fastgd reads those two "
+                     f"formats.")
 
 
 @dataclass(frozen=True)

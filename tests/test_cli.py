@@ -310,3 +310,22 @@ def test_predict_an_empty_file_and_a_model_saved_from_python(tmp_path, capsys):
     np.testing.assert_array_equal(written.to_numpy(), model.predict(frame[FEATURES]))
     assert run("info", tmp_path / "two.fastgd") == 0
     assert "target_names    None" in capsys.readouterr().out
+
+
+def test_predict_with_features_for_a_model_fitted_on_arrays(tmp_path, capsys, trained):
+    frame, data, model_path = trained
+    arrays_model = fastgd.GDRegressor().fit(frame[FEATURES].to_numpy(), frame["y"])
+    arrays_model.save(tmp_path / "arrays.fastgd")
+    out = tmp_path / "p.parquet"
+    assert run("predict", tmp_path / "arrays.fastgd", data, "--out", out, "--quiet") == 1
+    assert "--features" in one_line_error(capsys, "predict")
+    assert run("predict", tmp_path / "arrays.fastgd", data, "--features", "a,b,c", "--out",
+               out, "--quiet") == 0
+    np.testing.assert_array_equal(read(out)["prediction"],
+                                  arrays_model.predict(frame[FEATURES].to_numpy()))
+    assert run("predict", tmp_path / "arrays.fastgd", data, "--features", "a,b", "--out",
+               out, "--quiet") == 1
+    assert "the model takes 3 columns" in one_line_error(capsys, "predict")
+    assert run("predict", model_path, data, "--features", "c,b,a", "--out", out,
+               "--quiet") == 1
+    assert "the model takes a,b,c" in one_line_error(capsys, "predict")

@@ -227,6 +227,9 @@ def test_other_bad_inputs(tmp_path):
     (tmp_path / "data.txt").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="neither a Parquet file"):
         fastgd.read_files(tmp_path / "data.txt", target="b")
+    frame.to_csv(tmp_path / "data.csv.gz", index=False)
+    with pytest.raises(ValueError, match="compressed file.*decompress it"):
+        fastgd.read_files(tmp_path / "data.csv.gz", target="y")
     (tmp_path / "broken.parquet").write_bytes(b"not parquet at all")
     with pytest.raises(ValueError, match="cannot read .*broken.parquet"):
         fastgd.read_files(tmp_path / "broken.parquet", target="y")
