@@ -568,10 +568,26 @@ def _total_weight(X, weights):
 
 def _column_extremes(X, weights):
     """Each column's smallest and largest value over the rows of positive weight."""
-    rows = slice(None) if weights is None else weights > 0
+    rows = X if weights is None else X[weights > 0]
     with np.errstate(invalid="ignore"):
-        return (np.min(X[rows], axis=0, initial=np.inf).astype(np.float64),
-                np.max(X[rows], axis=0, initial=-np.inf).astype(np.float64))
+        return (_reduce_rows(np.minimum, rows, np.inf).astype(np.float64),
+                _reduce_rows(np.maximum, rows, -np.inf).astype(np.float64))
+
+
+def _reduce_rows(op, X, identity):
+    """``op.reduce(X, axis=0, initial=identity)``. On a C-ordered X that reduce runs
+    a loop of D elements per row (3 ms for 50,000 x 20, most of a block's factor
+    time); halving the rows instead makes each step one long contiguous loop (4x
+    faster). min and max are exact: the order of the comparisons changes nothing."""
+    if not X.flags.c_contiguous:
+        return op.reduce(X, axis=0, initial=identity)
+    while len(X) > 64:
+        half = len(X) // 2
+        folded = op(X[:half], X[half:2 * half])
+        if len(X) % 2:
+            op(folded[0], X[-1], out=folded[0])  # the odd row
+        X = folded
+    return op.reduce(X, axis=0, initial=identity)
 
 
 @dataclass(frozen=True)
