@@ -15,6 +15,7 @@ Nothing here imports pyarrow or Dask until files are read.
 """
 
 import contextlib
+import functools
 import io
 import os
 from dataclasses import dataclass
@@ -370,9 +371,21 @@ def _read_parquet(piece, columns):
     import pyarrow.parquet as pq
 
     # Column chunk by column chunk (pre_buffer=False holds less of the row group), on
-    # one thread: Dask runs the blocks in parallel.
-    return pq.ParquetFile(piece.path, pre_buffer=False).read_row_groups(
+    # one thread: Dask runs the blocks in parallel. The footer is parsed once per
+    # file and process, not once per block (1.3 ms each for 21 columns x 31 groups).
+    stat = os.stat(piece.path)
+    metadata = _parquet_metadata(piece.path, stat.st_mtime_ns, stat.st_size)
+    return pq.ParquetFile(piece.path, metadata=metadata, pre_buffer=False).read_row_groups(
         list(piece.part), columns=columns, use_threads=False)
+
+
+@functools.lru_cache(maxsize=64)
+def _parquet_metadata(path, mtime_ns, size):
+    """A Parquet file's footer, for as long as the file is unchanged (the key holds
+    its modification time and size)."""
+    import pyarrow.parquet as pq
+
+    return pq.read_metadata(path)
 
 
 def _read_csv(piece, columns):

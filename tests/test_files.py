@@ -219,6 +219,18 @@ def test_predict_names_the_file_and_row_of_a_nan(tmp_path):
         model.predict(files)
 
 
+def test_a_file_rewritten_between_fits_is_read_anew(tmp_path):
+    """Each process keeps a Parquet file's footer while the file is unchanged: a
+    file written again at the same path (other rows, other row groups) is read as
+    it now is."""
+    for seed, n_rows, group in ((0, N, 700), (1, N // 2 + 17, 300)):
+        frame, _ = make_frame(n=n_rows, seed=seed)
+        paths = write(frame, tmp_path, "parquet", row_group_size=group)
+        result = fastgd.fit(fastgd.read_files(paths, target="y", block_rows=500), tol=1e-12)
+        local = fastgd.fit(frame[FEATURES].to_numpy(), frame["y"].to_numpy(), tol=1e-12)
+        np.testing.assert_allclose(result.coef, local.coef, rtol=1e-12)
+
+
 def test_other_bad_inputs(tmp_path):
     frame, _ = make_frame()
     paths = write(frame, tmp_path, "parquet")
