@@ -129,8 +129,19 @@ def info_command(args):
         else "all at their defaults"
     width = max(len(key) for key in info)
     for key, value in info.items():
-        print(f"{key:<{width}}  {value}")
+        print(f"{key:<{width}}  {brief(value)}")
     return 0
+
+
+def brief(value, shown=8):
+    """A list of more than 2 * shown items as its first and last ``shown`` and its
+    length (a model of 10,000 features prints on one screen); lists of lists too."""
+    if not isinstance(value, list):
+        return str(value)
+    items = [brief(item, shown) if isinstance(item, list) else repr(item) for item in value]
+    if len(items) > 2 * shown:
+        items = items[:shown] + [f"... ({len(value)} in all) ..."] + items[-shown:]
+    return "[" + ", ".join(items) + "]"
 
 
 COMMANDS = {"fit": fit_command, "predict": predict_command, "info": info_command}

@@ -34,6 +34,8 @@ METADATA = "model.json"
 # bool is an int, and n_iter_ must not be True).
 FITTED_SCALARS = {"n_iter_": int, "t_": int, "n_features_in_": int, "lr_": float,
                   "converged_": bool, "backend_": str, "solver_": str, "method_": str}
+METADATA_KEYS = {"format", "format_version", "fastgd_version", "class", "params", "fitted",
+                 "feature_names", "target_names", "arrays", "extra"}
 HISTORY = ("loss", "grad_norm", "lr")
 ARRAYS = ("coef_", "intercept_") + tuple(f"history_{name}" for name in HISTORY)
 FLOAT_DTYPES = ("float32", "float64")
@@ -270,6 +272,10 @@ def _metadata(raw, path):
         raise ModelFileError(f"{path}: {METADATA} is not valid JSON: {error}.") from None
     _check_type(metadata, dict, METADATA, path)
     _check_format(metadata, path)
+    if set(metadata) != METADATA_KEYS:
+        raise ModelFileError(f"{path}: {METADATA} should hold {sorted(METADATA_KEYS)}; "
+                             f"missing {sorted(METADATA_KEYS - set(metadata))}, unexpected "
+                             f"{sorted(set(metadata) - METADATA_KEYS)}.")
     _check_params(metadata.get("params"), path)
     _check_fitted(metadata.get("fitted"), path)
     names = metadata.get("feature_names")

@@ -329,3 +329,17 @@ def test_predict_with_features_for_a_model_fitted_on_arrays(tmp_path, capsys, tr
     assert run("predict", model_path, data, "--features", "c,b,a", "--out", out,
                "--quiet") == 1
     assert "the model takes a,b,c" in one_line_error(capsys, "predict")
+
+
+def test_info_shortens_long_lists(tmp_path, capsys):
+    frame = pd.DataFrame(np.random.default_rng(0).standard_normal((500, 40)),
+                         columns=[f"c{j}" for j in range(40)])
+    frame["y"] = frame.sum(axis=1)
+    data = write(frame, tmp_path / "wide.parquet")
+    assert run("fit", data, "--target", "y", "--quiet", "--out", tmp_path / "w") == 0
+    capsys.readouterr()
+    assert run("info", tmp_path / "w") == 0
+    lines = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+    assert lines["feature_names"].startswith("['c0', 'c1',")
+    assert "... (40 in all) ..." in lines["feature_names"] and "'c39']" in lines["feature_names"]
+    assert lines["coef_"].count(",") == 16 and lines["class"] == "GDRegressor"

@@ -251,6 +251,8 @@ TAMPERED = {
                                "model.json says"),
     "huge declared shape": (set_key("arrays", "coef_", "shape", [1 << 50]), "shape"),
     "extra not a dict": (set_key("extra", [1]), "extra"),
+    "a key missing": (lambda m: m.pop("target_names"), "missing \\['target_names'\\]"),
+    "a key added": (set_key("code", "import os"), "unexpected \\['code'\\]"),
     "target names of another width": (set_key("target_names", ["y"]), "target_names"),
     "target names twice": (set_key("target_names", ["y", "y"]), "distinct"),
 }
