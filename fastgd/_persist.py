@@ -247,11 +247,7 @@ def _members(archive, path, archive_size):
         if info.compress_type != zipfile.ZIP_STORED or info.file_size > archive_size:
             raise ModelFileError(f"{path} is not a fastgd model file: {info.filename} is "
                                  f"compressed or larger than the file.")
-    if set(members) != expected:
-        missing, unexpected = sorted(expected - set(members)), sorted(set(members) - expected)
-        raise ModelFileError(f"{path} is not a fastgd model file: its members should be "
-                             f"{sorted(expected)}; missing {missing}, unexpected "
-                             f"{unexpected}.")
+    _check_names(members, expected, "not a fastgd model file; its members", path)
     return members
 
 
@@ -272,10 +268,7 @@ def _metadata(raw, path):
         raise ModelFileError(f"{path}: {METADATA} is not valid JSON: {error}.") from None
     _check_type(metadata, dict, METADATA, path)
     _check_format(metadata, path)
-    if set(metadata) != METADATA_KEYS:
-        raise ModelFileError(f"{path}: {METADATA} should hold {sorted(METADATA_KEYS)}; "
-                             f"missing {sorted(METADATA_KEYS - set(metadata))}, unexpected "
-                             f"{sorted(set(metadata) - METADATA_KEYS)}.")
+    _check_names(metadata, METADATA_KEYS, f"{METADATA}'s keys", path)
     _check_params(metadata.get("params"), path)
     _check_fitted(metadata.get("fitted"), path)
     names = metadata.get("feature_names")
@@ -308,11 +301,7 @@ def _check_params(params, path):
     from ._estimator import GDRegressor
 
     _check_type(params, dict, "params", path)
-    expected = set(GDRegressor().get_params())
-    if set(params) != expected:
-        raise ModelFileError(f"{path}: params should be {sorted(expected)}; missing "
-                             f"{sorted(expected - set(params))}, unexpected "
-                             f"{sorted(set(params) - expected)}.")
+    _check_names(params, set(GDRegressor().get_params()), "params", path)
     for name, value in params.items():
         if not (value is None or isinstance(value, (bool, int, float, str))):
             raise ModelFileError(f"{path}: params[{name!r}] is a "
@@ -338,9 +327,7 @@ def _check_params(params, path):
 
 def _check_fitted(fitted, path):
     _check_type(fitted, dict, "fitted", path)
-    if set(fitted) != set(FITTED_SCALARS):
-        raise ModelFileError(f"{path}: fitted should hold {sorted(FITTED_SCALARS)}; it "
-                             f"holds {sorted(fitted)}.")
+    _check_names(fitted, set(FITTED_SCALARS), "fitted", path)
     for name, kind in FITTED_SCALARS.items():
         value = fitted[name]
         if kind is float and _is_int(value):
@@ -427,6 +414,14 @@ def _check_consistent(metadata, arrays, path):
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def _check_names(found, expected, what, path):
+    """``found``'s names (a dict's keys, an archive's members) must be ``expected``."""
+    if set(found) != set(expected):
+        raise ModelFileError(f"{path}: {what} should be {sorted(expected)}; missing "
+                             f"{sorted(set(expected) - set(found))}, unexpected "
+                             f"{sorted(set(found) - set(expected))}.")
 
 
 def _check_type(value, kind, name, path):
