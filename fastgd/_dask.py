@@ -151,13 +151,12 @@ class BlockedData:
     """The caller's data as Dask holds it: blocks of whole rows, each a Delayed (X,
     y, weights) triple, with the methods of ``_fit.Data`` computed block by block on
     the workers. ``n_samples`` and the rows of each block are known after the first
-    pass (``factor``), which also records each column's extremes."""
+    pass (``factor`` or ``persist``)."""
 
     def __init__(self, blocks, spec, y_is_1d, weighted, block_rows):
         self.blocks, self.spec, self.y_is_1d, self.weighted = blocks, spec, y_is_1d, weighted
         self.n_features, self.n_targets, self.dtype = spec.n_features, spec.n_targets, spec.dtype
         self.block_rows = block_rows  # None (DataFrames) until a pass has counted them
-        self.extremes = None
         self.runner = None  # the persisted blocks (persist)
         self.total_weight = self.targets = None
         self.files = None  # the files the blocks are read from (of_files)
@@ -293,8 +292,8 @@ class BlockedData:
     def persist(self):
         """Compute the blocks' kernel arrays once and keep them where they are (the
         workers' memory, on a distributed client): every pass of the streaming solver
-        reads them. Records the rows, the total weight and each column's extremes,
-        and raises for NaN or inf, in the same pass."""
+        reads them. Records the rows and the total weight, and raises for NaN or inf,
+        in the same pass."""
         import dask
 
         arrays_of = dask.delayed(block_arrays, pure=True)
@@ -302,12 +301,10 @@ class BlockedData:
         summaries = self.runner.map(block_summary)
         self.block_rows = tuple(summary[0] for summary in summaries)
         (self.total_weight,) = in_block_order([(summary[1],) for summary in summaries])
-        self.extremes = (np.min([summary[2] for summary in summaries], axis=0),
-                         np.max([summary[3] for summary in summaries], axis=0))
         self._check_totals(self.total_weight)
         for block, summary in enumerate(summaries):
-            if summary[4] is not None:
-                self._raise_bad((block,) + summary[4])
+            if summary[2] is not None:
+                self._raise_bad((block,) + summary[2])
         self.targets = BlockedTargets((self.n_samples, self.n_targets), self.dtype)
 
     def _check_totals(self, total_weight):
@@ -319,7 +316,7 @@ class BlockedData:
     def factor(self, backend, b, fit_intercept, n_threads):
         """``(R, total_weight)`` in one distributed pass: each block's factor where the
         block is, merged in a tree whose shape depends on the number of blocks alone.
-        Also records the rows of each block and each column's extremes."""
+        Also records the rows of each block."""
         import dask
 
         spec, name = self.spec, backend.name
@@ -337,7 +334,6 @@ class BlockedData:
         top = dask.compute(*level)
         root = merge_factors(name, *top) if len(top) > 1 else top[0]
         self.block_rows = root.block_rows
-        self.extremes = root.low, root.high
         self._check_totals(root.total_weight)
         if root.bad is not None:
             self._raise_bad(root.bad)
@@ -382,9 +378,13 @@ class BlockedData:
         return max(r[2] for r in results), max(r[3] for r in results)
 
     def constant_columns(self, columns):
-        """From the extremes the first pass recorded (over rows of positive weight)."""
-        low, high = self.extremes
-        return np.array([low[j] >= high[j] for j in columns], dtype=bool)
+        """``_fit.Data.constant_columns`` over the blocks: a pass that reads only the
+        few columns asked about (they are rare: the factor pass does not spend a
+        reduction over every column of every block on them)."""
+        parts = self.map_blocks(block_column_extremes, columns)
+        low = np.min([part[0] for part in parts], axis=0)
+        high = np.max([part[1] for part in parts], axis=0)
+        return low >= high
 
     def column_statistics(self, centred):
         """``_accelerated.column_statistics`` over the blocks: two passes, each
@@ -566,30 +566,6 @@ def _total_weight(X, weights):
     return float(X.shape[0]) if weights is None else float(weights.sum(dtype=np.float64))
 
 
-def _column_extremes(X, weights):
-    """Each column's smallest and largest value over the rows of positive weight."""
-    rows = X if weights is None else X[weights > 0]
-    with np.errstate(invalid="ignore"):
-        return (_reduce_rows(np.minimum, rows, np.inf).astype(np.float64),
-                _reduce_rows(np.maximum, rows, -np.inf).astype(np.float64))
-
-
-def _reduce_rows(op, X, identity):
-    """``op.reduce(X, axis=0, initial=identity)``. On a C-ordered X that reduce runs
-    a loop of D elements per row (3 ms for 50,000 x 20, most of a block's factor
-    time); halving the rows instead makes each step one long contiguous loop (4x
-    faster). min and max are exact: the order of the comparisons changes nothing."""
-    if not X.flags.c_contiguous:
-        return op.reduce(X, axis=0, initial=identity)
-    while len(X) > 64:
-        half = len(X) // 2
-        folded = op(X[:half], X[half:2 * half])
-        if len(X) % 2:
-            op(folded[0], X[-1], out=folded[0])  # the odd row
-        X = folded
-    return op.reduce(X, axis=0, initial=identity)
-
-
 @dataclass(frozen=True)
 class BlockFactor:
     """A block's (or a subtree's) part of the factor pass."""
@@ -597,8 +573,6 @@ class BlockFactor:
     R: np.ndarray  # (m, m), float64 upper triangular
     total_weight: float
     block_rows: tuple  # rows of each block, in block order
-    low: np.ndarray  # each column's smallest and largest value (rows of positive weight)
-    high: np.ndarray
     bad: object  # (block, name, row, column, value) of the first non-finite entry, or None
 
 
@@ -608,22 +582,20 @@ def block_factor(arrays, index, b, fit_intercept, backend_name):
     n_features, n_targets = X.shape[1], Y.shape[1]
     m = n_features + (1 if fit_intercept else 0) + n_targets
     if X.shape[0] == 0:  # an empty partition: nothing to add
-        low = np.full(n_features, np.inf)
-        return BlockFactor(np.zeros((m, m)), 0.0, (0,), low, -low, None)
+        return BlockFactor(np.zeros((m, m)), 0.0, (0,), None)
     R = get_backend(backend_name).compress(X, Y, b, fit_intercept, weights, x_is_f,
                                            BLOCK_THREADS)
     bad = None
     if not np.isfinite(R).all():
         found = first_non_finite(X, Y)
         bad = None if found is None else (index,) + found
-    return BlockFactor(R, _total_weight(X, weights), (X.shape[0],),
-                       *_column_extremes(X, weights), bad)
+    return BlockFactor(R, _total_weight(X, weights), (X.shape[0],), bad)
 
 
 def merge_factors(backend_name, *parts):
     """The factor of consecutive subtrees' rows: the triangular factor of their
     factors stacked (the backend's compress of those rows, so the same kernel
-    always merges); their totals added and their extremes combined, in order."""
+    always merges); their totals added, in order."""
     m = parts[0].R.shape[0]
     stacked = np.vstack([part.R for part in parts])
     # compress's augmented rows with the intercept held at 0 are [X, Y - 0]: stacked itself
@@ -635,17 +607,22 @@ def merge_factors(backend_name, *parts):
         total += part.total_weight
     bad = [part.bad for part in parts if part.bad is not None]
     return BlockFactor(R, total, sum((part.block_rows for part in parts), ()),
-                       np.min([part.low for part in parts], axis=0),
-                       np.max([part.high for part in parts], axis=0),
                        bad[0] if bad else None)
 
 
 def block_summary(arrays):
-    """A persisted block's rows, total weight, column extremes and first non-finite
-    entry (or None)."""
+    """A persisted block's rows, total weight and first non-finite entry (or None)."""
     X, _, Y, weights = arrays
     bad = None if np.isfinite(X).all() and np.isfinite(Y).all() else first_non_finite(X, Y)
-    return (X.shape[0], _total_weight(X, weights), *_column_extremes(X, weights), bad)
+    return X.shape[0], _total_weight(X, weights), bad
+
+
+def block_column_extremes(arrays, columns):
+    """A block's ``_fit.column_extremes`` of ``columns``."""
+    from ._fit import column_extremes
+
+    X, _, _, weights = arrays
+    return column_extremes(X, weights, columns)
 
 
 def block_partial_gradient(arrays, W, b, zero_targets, backend_name):

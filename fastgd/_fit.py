@@ -112,6 +112,18 @@ class FitResult:
     method: str
 
 
+def column_extremes(X, sample_weight, columns):
+    """``(low, high)``: the smallest and largest value of each of X's ``columns`` over
+    the rows of positive weight (inf and -inf where there is none), in float64."""
+    rows = slice(None) if sample_weight is None else sample_weight > 0
+    low, high = np.full(len(columns), np.inf), np.full(len(columns), -np.inf)
+    for i, j in enumerate(columns):
+        column = X[rows, j]
+        if column.size:
+            low[i], high[i] = column.min(), column.max()
+    return low, high
+
+
 @dataclass(frozen=True)
 class Data:
     """The caller's data as validated (before any compression): what the factor of
@@ -148,12 +160,8 @@ class Data:
     def constant_columns(self, columns):
         """Whether each of X's ``columns`` holds one value on the rows of positive
         weight (read only for the few columns asked about)."""
-        rows = slice(None) if self.sample_weight is None else self.sample_weight > 0
-        constant = []
-        for j in columns:
-            column = self.X[rows, j]
-            constant.append(column.size == 0 or column.min() == column.max())
-        return np.array(constant, dtype=bool)
+        low, high = column_extremes(self.X, self.sample_weight, columns)
+        return low >= high  # (no row of positive weight: inf >= -inf, constant)
 
     def factor(self, backend, b, fit_intercept, n_threads):
         """``(R, total_weight)``: the triangular factor of the augmented data

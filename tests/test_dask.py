@@ -554,22 +554,33 @@ def test_more_errors_name_what_is_wrong(client):
         model.predict(frame).compute()
 
 
-@pytest.mark.parametrize("n_rows", [0, 1, 2, 3, 63, 64, 65, 127, 1000, 50_001])
-@pytest.mark.parametrize("order", ["C", "F"])
-def test_column_extremes_are_numpys_min_and_max(n_rows, order):
-    """The factor pass's column extremes (by halving the rows of a C-ordered block)
-    against NumPy's reductions: with weights (rows of zero or negative weight left
-    out), an odd row count, a NaN, and a row equal to the first."""
-    from fastgd._dask import _column_extremes
+@pytest.mark.parametrize("weighted", [False, True])
+def test_constant_columns_of_a_streaming_dask_fit_are_the_local_ones(client, weighted):
+    """The streaming solver holds a constant column fixed (a column of 1s, and one
+    whose rows of positive weight are all 5) and fits one that varies little beside
+    its mean like any other: the Dask fit finds them by a pass over those columns of
+    the blocks, as the local fit does; the two agree, and agree with lstsq on the
+    columns that vary."""
+    X, y = make_problem()
+    weights = np.random.default_rng(2).uniform(0.5, 2.0, len(X)) if weighted else None
+    X[:, 1] = 1.0
+    X[:, 3] = 5.0
+    X[:, 4] += 1e3
+    if weighted:
+        weights[::7] = 0.0
+        X[::7, 3] = 1.0  # only on rows of weight 0: still constant
+    blocks = [None if a is None else as_dask(a) for a in (X, y, weights)]
+    local = fastgd.fit(X, y, solver="stream", tol=1e-8, sample_weight=weights)
+    blocked = fastgd.fit(blocks[0], blocks[1], solver="stream", tol=1e-8,
+                         sample_weight=blocks[2])
+    assert local.converged and blocked.converged and local.n_iter == blocked.n_iter
+    np.testing.assert_allclose(blocked.coef, local.coef, rtol=1e-12, atol=1e-12)
+    assert blocked.coef[1] == blocked.coef[3] == 0.0  # held at the start
+    varying = [0, 2, 4, 5]
+    coef, _ = lstsq(X[:, varying], y, weights)
+    np.testing.assert_allclose(blocked.coef[varying], coef, rtol=1e-6)
+    from fastgd._dask import BlockedData
 
-    rng = np.random.default_rng(n_rows)
-    X = np.asarray(rng.standard_normal((n_rows, 7)), order=order)
-    if n_rows:
-        X[rng.integers(n_rows)] = np.nan if n_rows % 2 else X[0]
-    for weights in (None, rng.uniform(-1.0, 1.0, n_rows)):
-        rows = X if weights is None else X[weights > 0]
-        with np.errstate(invalid="ignore"):
-            expected = (np.min(rows, axis=0, initial=np.inf),
-                        np.max(rows, axis=0, initial=-np.inf))
-        for got, want in zip(_column_extremes(X, weights), expected):
-            np.testing.assert_array_equal(got, want)
+    data = BlockedData.of(*blocks)
+    np.testing.assert_array_equal(data.constant_columns([1, 3, 4, 0]),
+                                  [True, True, False, False])
