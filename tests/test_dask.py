@@ -584,3 +584,28 @@ def test_constant_columns_of_a_streaming_dask_fit_are_the_local_ones(client, wei
     data = BlockedData.of(*blocks)
     np.testing.assert_array_equal(data.constant_columns([1, 3, 4, 0]),
                                   [True, True, False, False])
+
+
+def test_local_fits_keep_their_threads_after_a_local_cluster_starts():
+    """distributed's Nanny sets OMP_NUM_THREADS=1 in the client's environment when it
+    starts a worker process: fastgd's OpenMP runtime, loaded with fastgd, has read the
+    environment before, and local fits keep the threads they had without a cluster."""
+    if "cython" not in fastgd.available_backends():
+        pytest.skip("the cython backend (OpenMP) is not built")
+    count = ("import fastgd, {extra}; from fastgd._backends import get_backend; "
+             "{start}print(get_backend('cython').kernels.max_threads())")
+    start = ("c = distributed.LocalCluster(n_workers=1, threads_per_worker=1, "
+             "processes=True, dashboard_address=':0'); import os; "
+             "assert os.environ['OMP_NUM_THREADS'] == '1'; ")
+    import subprocess
+
+    def threads(code):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return int(done.stdout.split()[-1])
+
+    alone = threads(count.format(extra="os", start=""))
+    with_cluster = threads("if __name__ == '__main__':\n    " + count.format(
+        extra="distributed", start=start).replace("; ", "\n    "))
+    assert with_cluster == alone
