@@ -149,3 +149,20 @@ def test_update_readme_replaces_only_the_text_between_the_markers(tmp_path):
     report.update_readme(readme, "new tables", png)
     assert readme.read_text() == "intro\n<!-- bench:start -->\nnew tables\n<!-- bench:end -->\nrest\n"
     assert (tmp_path / "docs" / "speedup.png").read_bytes() == b"png"
+
+
+def test_the_dask_table_says_what_the_scheduling_alone_costs():
+    """The sentence under the Dask table comes from the run's records: the no-op
+    passes' time, its ratio to the local fit, and the fit's own time."""
+    scores = dict(n_iter=3, reached=True, objective_gap=1e-12, block_seconds=0.005,
+                  block_rows=50_000, scheduling_seconds=0.05)
+    table = report.index(_results([
+        _record("dask", "4e5x20", "float64", "fastgd-2-workers", 0.09, **scores),
+        _record("dask", "4e5x20", "float64", "fastgd-local", 0.025,
+                **dict(scores, block_seconds=None, scheduling_seconds=None)),
+    ]))
+    text = report.dask_table(table)
+    assert ("with every task a no-op took 50 ms on the 2 workers (the fastest of 21), "
+            "2× the local fit's whole time, against 90 ms for the fit itself.") in text
+    del table[("dask", "4e5x20", "float64")]["fastgd-local"]
+    assert "no-op" not in report.dask_table(table)  # (no local fit: no sentence)

@@ -609,3 +609,17 @@ def test_local_fits_keep_their_threads_after_a_local_cluster_starts():
     with_cluster = threads("if __name__ == '__main__':\n    " + count.format(
         extra="distributed", start=start).replace("; ", "\n    "))
     assert with_cluster == alone
+
+
+def test_the_scheduling_probe_times_the_fits_two_passes_of_no_ops(client):
+    """fastgd bench's floor for the dask kind (probes.dask_scheduling_seconds): two
+    dask.compute calls of one task per block, each given its blocks and doing
+    nothing (Dask's task stream counts them)."""
+    from fastgd.bench import probes
+
+    X, y = make_problem()
+    with distributed.get_task_stream(client) as stream:
+        seconds = probes.dask_scheduling_seconds(as_dask(X), as_dask(y), repeats=2)
+    assert seconds > 0
+    no_ops = [task for task in stream.data if "_no_op" in str(task["key"])]
+    assert len(no_ops) == 2 * 2 * -(-N // BLOCK_ROWS)  # repeats x passes x blocks

@@ -729,6 +729,7 @@ class DaskFit:
     n_iter: int  # fastgd: CG iterations (on the compressed problem, or passes); dask-ml: max_iter
     n_workers: int  # 0: in the client's process, on NumPy arrays
     block_seconds: float = None  # one block's factor on one worker thread (fastgd)
+    scheduling_seconds: float = None  # the fit's two passes with no-op tasks (fastgd)
 
 
 def dask_arrays(data, n_workers):
@@ -750,11 +751,12 @@ def fastgd_on_dask(n_workers, solver="auto"):
     def setup(data):
         client, X, y = dask_arrays(data, n_workers)
         block_seconds = probes.block_factor_seconds(client, X.blocks[0])
+        scheduling_seconds = probes.dask_scheduling_seconds(X, y)
 
         def run():
             result = fastgd.fit(X, y, solver=solver)
             return DaskFit(result.coef, float(result.intercept), result.n_iter, n_workers,
-                           block_seconds)
+                           block_seconds, scheduling_seconds)
 
         return run
 
@@ -803,6 +805,7 @@ def assess_dask(data, fit, baseline):
         "n_iter": fit.n_iter,
         "n_workers": fit.n_workers,
         "block_seconds": fit.block_seconds,
+        "scheduling_seconds": fit.scheduling_seconds,
         "block_rows": -(-data.shape.n_samples // DASK_BLOCKS),
     }
 
