@@ -243,7 +243,10 @@ def fastgd_default_backend():
     return fastgd.available_backends()[0]
 
 
-def dask_scheduling_seconds(X, y, repeats=21):
+SCHEDULING_REPEATS = 21  # dask_scheduling_seconds' timings (the report says how many)
+
+
+def dask_scheduling_seconds(X, y, repeats=SCHEDULING_REPEATS):
     """The fastest of ``repeats`` timings of Dask's scheduling alone for a Gram fit of
     the Dask arrays X and y: the fit's two passes (one ``dask.compute`` of one task per
     block of X and y each), with every task a no-op. What no work in the tasks can

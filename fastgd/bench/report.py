@@ -17,6 +17,7 @@ from pathlib import Path
 
 from fastgd import _dask
 from fastgd.bench import cases as registry
+from fastgd.bench import probes
 
 
 def write_json(results, path):
@@ -277,7 +278,8 @@ def dask_scheduling(table):
         return [
             f"Dask's scheduling alone, measured in the same run: the fit's two passes "
             f"(one `dask.compute` of one task per block each) with every task a no-op "
-            f"took {fmt_time(seconds)} on the 2 workers (the fastest of 21), "
+            f"took {fmt_time(seconds)} on the 2 workers (the fastest of "
+            f"{probes.SCHEDULING_REPEATS}), "
             f"{seconds / local['seconds']:.2g}× the local fit's whole time, against "
             f"{fmt_time(rec['seconds'])} for the fit itself.", ""]
     return []
