@@ -132,3 +132,141 @@ def exact_problem(n_samples, n_features, cond, r2=0.9, y_scale=1.0, n_targets=No
     if n_targets is None:
         Y, W, b = Y[:, 0], W[0], b[0]
     return ExactProblem(X, Y, W, b, s if weighted else None, fit_intercept, float(cond))
+
+
+# ------------------------------------------------------- the exact rational oracle
+
+
+def _integer_columns(A):
+    """A (n, p) float64 as Python integers: column j is ``ints[j] * 2**shift[j]``
+    exactly (every finite float is a dyadic rational)."""
+    columns, shifts = [], []
+    for column in np.asarray(A, dtype=np.float64).T:
+        mantissa, exponent = np.frexp(column)  # column = mantissa * 2**exponent
+        ints = [int(v) for v in np.ldexp(mantissa, 53).astype(np.int64)]
+        low = int(exponent.min()) - 53 if len(column) else 0
+        columns.append([m << int(e - 53 - low) for m, e in zip(ints, exponent)])
+        shifts.append(low)
+    return columns, shifts
+
+
+def exact_least_squares(A, y, sample_weight=None):
+    """The least-squares solution of ``min sum_i s_i (A_i theta - y_i)^2`` for the
+    float64 data as stored, computed exactly (rational arithmetic: the normal
+    equations of the exact data, solved by Gauss-Jordan elimination over fractions),
+    then rounded once to float64. The oracle of the direct solve's accuracy: it has
+    no rounding of its own, so the digits it agrees with are the digits the data
+    hold. Small problems only (a few hundred rows, a dozen columns)."""
+    from fractions import Fraction
+
+    A = np.asarray(A, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(len(A), -1)
+    n, p = A.shape
+    Z = np.hstack([A, y])
+    if sample_weight is not None:  # s_i (A_i theta - y_i)^2 with s_i = w_i exactly
+        weights, (shift_w,) = _integer_columns(np.asarray(sample_weight, float)[:, None])
+        weights = weights[0]
+    else:
+        weights, shift_w = [1] * n, 0
+    columns, shifts = _integer_columns(Z)
+
+    def entry(a, b):
+        total = sum(w * u * v for w, u, v in zip(weights, columns[a], columns[b]))
+        return Fraction(total) * Fraction(2) ** (shifts[a] + shifts[b] + shift_w)
+
+    K = Z.shape[1] - p
+    G = [[entry(a, b) for b in range(p + K)] for a in range(p)]  # [A^T S A | A^T S y]
+    for c in range(p):
+        pivot = next((r for r in range(c, p) if G[r][c] != 0), None)
+        if pivot is None:
+            raise ValueError("exact_least_squares: the columns are linearly dependent")
+        G[c], G[pivot] = G[pivot], G[c]
+        inverse = 1 / G[c][c]
+        G[c] = [v * inverse for v in G[c]]
+        for r in range(p):
+            if r != c and G[r][c] != 0:
+                factor = G[r][c]
+                G[r] = [u - factor * v for u, v in zip(G[r], G[c])]
+    solution = np.array([[float(G[r][p + k]) for k in range(K)] for r in range(p)])
+    return solution[:, 0] if K == 1 else solution
+
+
+def correct_digits(estimate, exact):
+    """The smallest log relative error over the coefficients (the NIST StRD's LRE):
+    ``-log10(|estimate - exact| / |exact|)``, or ``-log10|estimate|`` where the exact
+    value is 0; capped at 15.9, and 0 for a non-finite estimate."""
+    estimate, exact = np.ravel(estimate).astype(float), np.ravel(exact).astype(float)
+    if not np.all(np.isfinite(estimate)):
+        return 0.0
+    error = np.abs(estimate - exact)
+    relative = np.where(exact != 0, error / np.where(exact != 0, np.abs(exact), 1.0), error)
+    with np.errstate(divide="ignore"):
+        digits = -np.log10(relative)
+    return float(np.clip(np.min(digits), 0.0, 15.9))
+
+
+# ------------------------------------------------- polynomial designs in raw units
+
+
+@dataclass(frozen=True)
+class PolynomialProblem:
+    """y = sum_k c_k x**k (+ noise), fitted on the columns x, x**2, ..., x**degree in
+    their raw units: the classic test of regression software (the NIST StRD's
+    Wampler problems are of this kind), and everyday data (calibration curves,
+    np.polyfit). ``solution`` is the exact least-squares solution of the stored
+    data, intercept first (``exact_least_squares``)."""
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    fit_intercept: bool
+    solution: np.ndarray  # [b, w_1, ..., w_degree] (or [w...] without an intercept)
+
+    def digits(self, coef, intercept):
+        estimate = np.r_[intercept, coef] if self.fit_intercept else np.ravel(coef)
+        return correct_digits(estimate, self.solution)
+
+
+def polynomial_problem(degree, low, high, n_samples=41, noise=0.0, fit_intercept=True,
+                       coefficients="ones", seed=0):
+    """A polynomial design on ``n_samples`` points evenly spaced in [low, high].
+    ``coefficients``: "ones" (Wampler1's), or "tenths" (Wampler2's: 0.1**k); ``noise``:
+    the standard deviation of Gaussian noise relative to that of the exact y (0: an
+    exact fit; 20: R^2 about 0.0025)."""
+    x = np.linspace(low, high, n_samples)
+    X = x[:, None] ** np.arange(1, degree + 1)
+    c = np.ones(degree + 1) if coefficients == "ones" else 0.1 ** np.arange(degree + 1)
+    if not fit_intercept:
+        c[0] = 0.0
+    y = c[0] + X @ c[1:]
+    if noise:
+        y = y + noise * y.std() * np.random.default_rng(seed).standard_normal(n_samples)
+    A = np.hstack([np.ones((n_samples, 1)), X]) if fit_intercept else X
+    name = (f"deg{degree} x[{low:g},{high:g}] {coefficients}"
+            f"{'' if fit_intercept else ' no-b'}{f' noise{noise:g}' if noise else ''}")
+    return PolynomialProblem(name, X, y, fit_intercept, exact_least_squares(A, y))
+
+
+def wampler1():
+    """NIST StRD Wampler1: y = 1 + x + x**2 + x**3 + x**4 + x**5 at x = 0, 1, ..., 20:
+    an exact fit, every certified coefficient 1 (the example of the exact-direct-path
+    issue)."""
+    return polynomial_problem(5, 0.0, 20.0, n_samples=21)
+
+
+def polynomial_problems():
+    """The polynomial designs of the accuracy suite (tests/test_direct.py, the README's
+    "correct digits" table): degrees 1 to 10, x near 0 and far from it, exact and
+    noisy y (R^2 from about 0.0025 to 1), with and without an intercept."""
+    problems = [wampler1(), polynomial_problem(5, 0.0, 20.0, n_samples=21,
+                                               coefficients="tenths")]
+    for degree in range(1, 11):
+        for noise in (0.0, 0.01, 1.0, 20.0):
+            problems.append(polynomial_problem(degree, 0.0, 10.0, noise=noise, seed=degree))
+        problems.append(polynomial_problem(degree, 0.0, 10.0, fit_intercept=False,
+                                           noise=0.01, seed=degree))
+    for degree in range(1, 7):
+        for noise in (0.0, 1.0):
+            problems.append(polynomial_problem(degree, 100.0, 110.0, noise=noise,
+                                               seed=degree))
+    return problems

@@ -40,13 +40,13 @@ _SMALL, _BIG = 1e-140, 1e140
 def scaled_norms(a):
     """The 2-norms of the rows of ``a`` (a 2-D array), without overflow or
     underflow in the squares (as LAPACK's dnrm2): ``||a_k|| = s_k * ||a_k / s_k||``
-    with ``s_k = max |a_k|``, when the largest entry is outside (1e-140, 1e140)."""
+    with ``s_k = max |a_k|``, when a row's largest entry is outside (1e-140, 1e140)
+    (each row on its own: one near 1e-170 among rows near 1 is not 0)."""
     a = np.asarray(a, dtype=np.float64)
     magnitudes = np.abs(a)
-    largest = magnitudes.max(initial=0.0)
-    if _SMALL < largest < _BIG or largest == 0.0:
-        return np.sqrt(np.einsum("ij,ij->i", a, a))
     scale = magnitudes.max(axis=1, initial=0.0)
+    if np.all(((_SMALL < scale) & (scale < _BIG)) | (scale == 0.0)):
+        return np.sqrt(np.einsum("ij,ij->i", a, a))
     safe = np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
     with np.errstate(invalid="ignore", over="ignore"):
         norms = safe * np.sqrt(np.sum((a / safe[:, None]) ** 2, axis=1))

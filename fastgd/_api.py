@@ -69,15 +69,20 @@ def fit(
     callback=None,
     verbose=0,
 ):
-    """Fit a linear model by gradient methods on half the mean squared error.
+    """Fit a linear model on half the mean squared error: solved exactly where the
+    math allows, by gradient methods where they are the tool.
 
     Minimises ``L(W, b) = sum((X @ W.T + b - Y) ** 2) / (2 N)``, where ``R = X @ W.T
-    + b - Y``, ``G_W = R.T @ X / N`` and ``g_b = R.mean(axis=0)``. By default
-    (full batch, ``lr="auto"``) with conjugate gradients, which choose every step
-    themselves (``method``); with a float ``lr``, by plain gradient descent ``W -=
-    lr * G_W``, ``b -= lr * g_b``, exactly as given; over mini-batches with
-    ``batch_size``. Each iteration reads X once (or, with the Gram solver, a small
-    compressed problem), in compiled code that returns to Python at least every
+    + b - Y``, ``G_W = R.T @ X / N`` and ``g_b = R.mean(axis=0)``. By default (full
+    batch, ``lr="auto"``, no L1 penalty, data that compress) directly: one pass
+    reduces the data to a small triangular factor, whose problem is solved exactly,
+    then refined with the data's own gradient until the coefficients are as accurate
+    as the data allow, and certified (``method="qr"``, ``FitResult.error_bound``);
+    with an L1 penalty by FISTA, on data too wide to compress by conjugate gradients
+    (``method``); with a float ``lr``, by plain gradient descent ``W -= lr * G_W``,
+    ``b -= lr * g_b``, exactly as given; over mini-batches with ``batch_size``. Each
+    iteration reads X once (or, with the Gram solver, a small compressed problem),
+    in compiled code that returns to Python at least every
     ~0.1 s of work (so Ctrl-C, ``callback`` and ``verbose`` act within a fraction of
     a second).
 
@@ -106,11 +111,19 @@ def fit(
         an epoch is one iteration).
     tol : float, default=1e-6
         The stopping tolerance; ``tol=0`` runs all ``max_iter`` epochs (unless
-        ``early_stopping`` or the ``"adaptive"`` schedule stops the fit) and never
-        warns. Its meaning depends on what a test
-        can see:
+        ``early_stopping`` or the ``"adaptive"`` schedule stops the fit, or the direct
+        solve reaches the rounding of the data) and never warns. Its meaning depends
+        on what a test can see:
 
-        *Full batch, no early stopping* (the default): the fit has converged when
+        *The direct solve* (``method="qr"``, the default of tall data): the fit has
+        converged when ``error_bound``, a bound on the relative error of every
+        coefficient against the exact least-squares (or ridge) solution of the data
+        as given, is at most tol (a coefficient that is zero within its bound is
+        measured against the largest coefficient of the standardized features).
+        The coefficients returned do not depend on tol: they are refined until
+        the data's rounding stops them.
+
+        *Full batch, iterative methods, no early stopping*: the fit has converged when
         the gradient norm ``sqrt(||G_W||^2 + ||g_b||^2)`` (over the fitted
         coefficients; with an L1 penalty, of the gradient map) *at the coefficients
         returned, computed on the data* is at most ``tol`` times the larger of the
@@ -152,23 +165,32 @@ def fit(
         ``"stream"`` reads X once per iteration with the fused kernel. ``"gram"``
         reads X once to compute, in float64, the triangular factor R of the QR
         factorization of ``[X, 1, y]`` (tall-skinny Householder QR: stable whatever
-        the scales of X and y), and runs every iteration on that equivalent problem
-        of D + 1 + K rows (same loss and gradient, O((D + K)^2 K) per iteration;
-        see ``fastgd/_gram.py``); one more pass checks convergence on X itself.
-        The iterates are the same up to rounding. ``"auto"`` picks gram when its
-        estimated cost is below ``max_iter`` streaming passes
+        the scales of X and y), and solves (``method="qr"``) or runs every iteration
+        on that equivalent problem of D + 1 + K rows (same loss and gradient,
+        O((D + K)^2 K) per iteration; see ``fastgd/_gram.py``); the passes after it
+        refine and certify on X itself. ``"auto"`` picks gram for the direct solve,
+        and otherwise when its estimated cost is below ``max_iter`` streaming passes
         (``fastgd._gram.choose_solver``).
-    method : {"auto", "cg", "fista", "gd"}, default="auto"
-        How a full batch iterates. ``"cg"``: conjugate gradients on the normal
+    method : {"auto", "qr", "cg", "fista", "gd"}, default="auto"
+        How a full batch is solved. ``"qr"``: directly, from the Gram solver's
+        factor, in the coordinates of the standardized features (an SVD of the
+        small factor: linearly dependent columns are seen, named in a
+        ConvergenceWarning, and given the minimum-norm coefficients), then refined
+        with the data's gradient computed as if in twice the working precision,
+        and certified (``tol``, ``FitResult.error_bound``; ``fastgd/_direct.py``);
+        no L1 penalty; each epoch is a pass over the data. ``"cg"``: conjugate
+        gradients on the normal
         equations, every step and momentum chosen exactly for this quadratic (no
         lr, no parameter; at most about D + 1 iterations in exact arithmetic, a few
         times sqrt(cond) at most in practice); not with an L1 penalty. ``"fista"``:
         accelerated proximal gradient with adaptive restart (O'Donoghue & Candes
         2015) at the step 1/L; any penalty. ``"gd"``: (mini-batch) gradient descent
-        with ``lr``, ``schedule`` and ``momentum``. ``"auto"`` runs "cg" (or
-        "fista" with an L1 penalty) for a full batch with ``lr="auto"``, no
-        momentum and the constant schedule, else "gd": so a float lr runs plain
-        gradient descent, as given. See ``fastgd/_accelerated.py`` for why.
+        with ``lr``, ``schedule`` and ``momentum``. ``"auto"`` runs "qr" for a full
+        batch with ``lr="auto"``, no momentum, the constant schedule and no L1
+        penalty, on data that compress (more rows than columns of [X, 1, y], at most
+        4096 of them; up to 256 coefficients, or 10 rows per coefficient), "cg" on
+        other such data, "fista" with an L1 penalty, else "gd": so a float lr runs
+        plain gradient descent, as given. See ``fastgd/_accelerated.py`` for why.
     penalty : {None, "l2", "l1", "elasticnet"}, default=None
         Adds ``alpha * (l1_ratio * ||W||_1 + (1 - l1_ratio) / 2 * ||W||_2^2)`` to
         the objective (``l1_ratio`` is 1 for "l1" and 0 for "l2"); the intercept
@@ -251,7 +273,8 @@ def fit(
     -------
     FitResult
         ``coef``, ``intercept``, ``loss_history``, ``history``, ``n_iter``,
-        ``converged``, ``backend``, ``lr``, ``solver`` and ``method``.
+        ``converged``, ``backend``, ``lr``, ``solver``, ``method`` and
+        ``error_bound``.
 
     Raises
     ------
@@ -265,17 +288,22 @@ def fit(
     Warns
     -----
     ConvergenceWarning
-        If ``tol > 0`` and the tolerance is not met within ``max_iter``.
+        If ``tol > 0`` and the tolerance is not met within ``max_iter``, or the
+        direct solve cannot certify it (saying why: linearly dependent columns,
+        float32 coefficients, or float64's limit on nearly collinear ones).
 
     Examples
     --------
+    NIST's Wampler1, a polynomial in raw units (columns from 20 to 3.2e6), whose
+    every coefficient is 1:
+
     >>> import numpy as np
     >>> import fastgd
-    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [2.0, 1.0]])
-    >>> y = X @ np.array([2.0, -1.0]) + 0.5
-    >>> result = fastgd.fit(X, y, max_iter=5000, tol=1e-10)
-    >>> np.round(result.coef, 6), round(float(result.intercept), 6), result.converged
-    (array([ 2., -1.]), 0.5, True)
+    >>> x = np.arange(21.0)
+    >>> X = np.c_[x, x**2, x**3, x**4, x**5]
+    >>> result = fastgd.fit(X, 1 + X.sum(axis=1))
+    >>> result.coef, float(result.intercept), result.method, result.converged
+    (array([1., 1., 1., 1., 1.]), 1.0, 'qr', True)
     """
     spec = FitSpec(
         lr=lr, max_iter=max_iter, tol=tol, fit_intercept=fit_intercept, backend=backend,

@@ -67,6 +67,11 @@ COMPRESS_PANEL_ROWS = 128
 COMPRESS_MAX_CHUNKS = 32
 COMPRESS_BYTES = 1 << 26
 
+# The accurate sums (the direct solve's refinement and certificate, _direct.py) cut
+# the rows into at most ACCURATE_MAX_CHUNKS chunks (and no more than COMPRESS_BYTES of
+# lanes' pairs in all), of sizes fixed by the shape, added in chunk order.
+ACCURATE_MAX_CHUNKS = 32
+
 # fit_many reads each problem's rows a panel of at most this many rows at a time,
 # transposed into scratch that stays in L1 (a problem of this many rows or fewer is
 # gathered once for all its passes).
@@ -170,6 +175,10 @@ class NumpyBackend:
     @np.errstate(over="ignore", invalid="ignore")
     def partial_gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
         return _reference.rows_gradient(X, Y, W, b, sample_weight, slice(None))
+
+    @np.errstate(over="ignore", invalid="ignore")
+    def accurate_sums(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
+        return _reference.accurate_sums(X, Y, W, b, sample_weight)
 
     def update(self, model, grad_W, grad_b, lr, options, optimizer):
         return _reference.update(model, grad_W, grad_b, lr, options, optimizer)
@@ -304,6 +313,26 @@ class CompiledBackend:
         weights, total_weight, _ = _training_weights(X, sample_weight, None, X.shape[0])
         return self._gradient_kernel(X, Y, W, b, x_is_f, n_threads, weights, total_weight)
 
+    def accurate_sums(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
+        """The gradient sums as pairs (hi, lo) of (K, D + 2), as if in twice the
+        working precision (``_reference.accurate_sums``), for float64 W and b, in one
+        pass over X."""
+        n_samples, n_features = X.shape
+        n_targets, lanes = W.shape[0], _layout.ACCURATE_LANES
+        n_groups = -(-n_samples // lanes)
+        by_memory = COMPRESS_BYTES // (16 * n_targets * (n_features + 2) * lanes)
+        n_chunks = max(1, min(ACCURATE_MAX_CHUNKS, n_groups, by_memory))
+        chunk_rows = lanes * -(-n_groups // n_chunks)
+        n_chunks = -(-n_samples // chunk_rows)
+        sums = np.empty((n_chunks, 2, n_targets, n_features + 2))
+        pairs = np.empty((n_chunks, 2, n_targets, n_features + 2, lanes))
+        residuals = np.empty((n_chunks, 4, lanes))
+        weights, _, _ = _training_weights(X, sample_weight, None, n_samples)
+        threads = self._threads(n_samples * n_features * n_targets * 8, n_chunks, n_threads)
+        self._call(self._threaded_kernel("accurate_sums", X.dtype, threads), threads, X, Y,
+                   W, b, weights, chunk_rows, threads, sums, pairs, residuals)
+        return sums[0, 0].copy(), sums[0, 1].copy()
+
     def partial_gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
         """The unnormalised sums ``((s R).T @ X, (s R).sum(0), (s R * R).sum() / 2)``
         over X's rows: the gradient kernel with a total weight of 1 (dividing by 1
@@ -378,8 +407,8 @@ class CompiledBackend:
         panel = np.empty((n_chunks, m, min(COMPRESS_PANEL_ROWS, max(n_samples, m))))
         weights, _, _ = _training_weights(X, sample_weight, None, n_samples)
         threads = self._threads(n_samples * m * m, n_chunks, n_threads)
-        self._call(self._compress_kernel(X.dtype, threads), threads, X, Y, b, weights,
-                   fit_intercept, x_is_f, chunk_rows, threads, R, panel)
+        self._call(self._threaded_kernel("compress", X.dtype, threads), threads, X, Y, b,
+                   weights, fit_intercept, x_is_f, chunk_rows, threads, R, panel)
         return R[0].copy()
 
     def fit_many(self, data, options, result, first, last, n_threads=None):
@@ -419,8 +448,9 @@ class CompiledBackend:
                                      bounds[t + 1], t) for t in range(threads)]:
                 done.result()
 
-    def _compress_kernel(self, dtype, threads):
-        return self._kernel("compress", dtype)
+    def _threaded_kernel(self, name, dtype, threads):
+        """A kernel that runs its chunks on ``threads`` threads (Cython's takes the count)."""
+        return self._kernel(name, dtype)
 
     @staticmethod
     def piece_rows(n_features, n_targets, itemsize, batch_size):
@@ -471,9 +501,9 @@ class NumbaBackend(CompiledBackend):
     def _kernel(self, name, dtype):
         return getattr(self.kernels, name)  # one dispatcher, specialized on first call
 
-    def _compress_kernel(self, dtype, threads):
+    def _threaded_kernel(self, name, dtype, threads):
         # on one thread, the kernel that never reaches (so never compiles) prange
-        return self.kernels.compress if threads > 1 else self.kernels.serial_compress
+        return getattr(self.kernels, name if threads > 1 else f"serial_{name}")
 
     @staticmethod
     def _options(options):

@@ -55,7 +55,7 @@ def max_threads():
 
 from libc.stddef cimport ptrdiff_t
 from libc.float cimport DBL_EPSILON, DBL_MAX, DBL_MIN
-from libc.math cimport INFINITY, NAN, fabs, isnan, pow, sqrt
+from libc.math cimport INFINITY, NAN, fabs, fma, isnan, pow, sqrt
 from libc.stdint cimport int64_t, uint64_t
 
 from . import _layout
@@ -566,6 +566,163 @@ def compress(
                         panel[0, l, i] = R[c, first + i, l]
                 _reflect_rows(R, panel, 0, n_rows)
                 first += n_rows
+
+
+# ------------------------------------------------------------- the accurate sums
+#
+# The gradient sums of _reference.accurate_sums, as if computed in twice the working
+# precision (Dot2): see the Numba kernel, which this mirrors.
+
+cdef Py_ssize_t ACCURATE_LANES = _layout.ACCURATE_LANES
+
+
+cdef inline (double, double) _two_sum(double a, double b) noexcept nogil:
+    # a + b = s + e exactly (Knuth): _reference.two_sum
+    cdef double s = a + b
+    cdef double virtual = s - a
+    return s, (a - (s - virtual)) + (b - virtual)
+
+
+cdef inline void _add_product(double[:, :, :, :, ::1] pairs, Py_ssize_t c, Py_ssize_t k,
+                              Py_ssize_t j, Py_ssize_t l, double a, double b_hi,
+                              double b_lo) noexcept nogil:
+    # NumPy: the pair pairs[c, :, k, j, l] += a * (b_hi + b_lo), exactly up to its lo
+    # part's rounding: the product's error by a fused multiply-add (_reference.two_product)
+    cdef double p = a * b_hi
+    cdef double p_error = fma(a, b_hi, -p) + a * b_lo
+    cdef double s, s_error
+    s, s_error = _two_sum(pairs[c, 0, k, j, l], p)
+    pairs[c, 0, k, j, l] = s
+    pairs[c, 1, k, j, l] += s_error + p_error
+
+
+cdef inline (double, double) _add_pair(double hi, double lo, double other_hi,
+                                       double other_lo) noexcept nogil:
+    # the pair (hi, lo) + (other_hi, other_lo): _reference.add_double
+    cdef double s, error
+    s, error = _two_sum(hi, other_hi)
+    return _two_sum(s, error + (lo + other_lo))
+
+
+cdef void _accurate_group(
+    const floating[:, :] X, const floating[:, :] Y, const double[:, ::1] W,
+    const double[::1] b, const floating[::1] weights, Py_ssize_t first, Py_ssize_t n,
+    Py_ssize_t c, double[:, :, :, :, ::1] lanes, double[:, :, ::1] residuals,
+) noexcept nogil:
+    # Rows [first, first + n), n <= ACCURATE_LANES, row first + l in lane l.
+    # NumPy: R = X[rows] @ W.T + b - Y[rows] (_reference.accurate_residuals: each a
+    #        Dot2 in residuals[c, 0:2], a pair); sR = s * R (a pair in residuals[c, 2:4])
+    #        lanes[c, :, k, :D, l] += X[rows][l] * sR[l, k]; lanes[c, :, k, D, l] += sR[l, k]
+    #        lanes[c, :, k, D + 1, l] += R[l, k] * sR[l, k] / 2
+    cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
+    cdef bint weighted = weights.shape[0] > 0
+    cdef Py_ssize_t k, j, l
+    cdef double s, error, w, x, p, p_error, s_error, r, r_error
+    for k in range(n_targets):
+        for l in range(n):
+            s, error = _two_sum(b[k], -<double>Y[first + l, k])
+            residuals[c, 0, l] = s
+            residuals[c, 1, l] = error
+        for j in range(n_features):
+            w = W[k, j]
+            for l in range(n):
+                x = <double>X[first + l, j]
+                p = x * w
+                p_error = fma(x, w, -p)
+                s, s_error = _two_sum(residuals[c, 0, l], p)
+                residuals[c, 0, l] = s
+                residuals[c, 1, l] += s_error + p_error
+        for l in range(n):
+            r, r_error = _two_sum(residuals[c, 0, l], residuals[c, 1, l])
+            residuals[c, 0, l] = r
+            residuals[c, 1, l] = r_error
+            residuals[c, 2, l] = r
+            residuals[c, 3, l] = r_error
+            if weighted:
+                s = <double>weights[first + l]
+                residuals[c, 2, l] = r * s
+                residuals[c, 3, l] = fma(r, s, -residuals[c, 2, l]) + r_error * s
+        for j in range(n_features):
+            for l in range(n):
+                _add_product(lanes, c, k, j, l, <double>X[first + l, j],
+                             residuals[c, 2, l], residuals[c, 3, l])
+        for l in range(n):
+            _add_product(lanes, c, k, n_features, l, 1.0, residuals[c, 2, l],
+                         residuals[c, 3, l])
+            _add_product(lanes, c, k, n_features + 1, l, 0.5 * residuals[c, 0, l],
+                         residuals[c, 2, l], residuals[c, 3, l])
+
+
+cdef void _accurate_chunk(
+    const floating[:, :] X, const floating[:, :] Y, const double[:, ::1] W,
+    const double[::1] b, const floating[::1] weights, Py_ssize_t start, Py_ssize_t stop,
+    Py_ssize_t c, double[:, :, :, ::1] sums, double[:, :, :, :, ::1] lanes,
+    double[:, :, ::1] residuals,
+) noexcept nogil:
+    # sums[c] = the pairs of the rows [start, stop): groups of ACCURATE_LANES rows,
+    # then the lanes added in lane order
+    cdef Py_ssize_t h, k, j, l, first
+    cdef double hi, lo
+    for h in range(2):
+        for k in range(lanes.shape[2]):
+            for j in range(lanes.shape[3]):
+                for l in range(ACCURATE_LANES):
+                    lanes[c, h, k, j, l] = 0.0
+    first = start
+    while first < stop:  # NumPy: for first in range(start, stop, ACCURATE_LANES)
+        _accurate_group(X, Y, W, b, weights, first, min(ACCURATE_LANES, stop - first), c,
+                        lanes, residuals)
+        first += ACCURATE_LANES
+    for k in range(lanes.shape[2]):
+        for j in range(lanes.shape[3]):
+            hi, lo = lanes[c, 0, k, j, 0], lanes[c, 1, k, j, 0]
+            for l in range(1, ACCURATE_LANES):
+                hi, lo = _add_pair(hi, lo, lanes[c, 0, k, j, l], lanes[c, 1, k, j, l])
+            sums[c, 0, k, j] = hi
+            sums[c, 1, k, j] = lo
+
+
+cdef void _accurate_chunks_in_parallel(
+    const floating[:, :] X, const floating[:, :] Y, const double[:, ::1] W,
+    const double[::1] b, const floating[::1] weights, Py_ssize_t chunk_rows, int n_threads,
+    double[:, :, :, ::1] sums, double[:, :, :, :, ::1] lanes, double[:, :, ::1] residuals,
+) noexcept nogil:
+    cdef Py_ssize_t n_samples = X.shape[0]
+    cdef Py_ssize_t c, start
+    for c in prange(sums.shape[0], num_threads=n_threads, schedule="static"):
+        start = c * chunk_rows
+        _accurate_chunk(X, Y, W, b, weights, start, min(start + chunk_rows, n_samples), c,
+                        sums, lanes, residuals)
+
+
+cdef void _add_chunk_pairs(double[:, :, :, ::1] sums) noexcept nogil:
+    # NumPy: sums[0] = the pairs of every chunk, added in chunk order (_reference.add_double)
+    cdef Py_ssize_t c, k, j
+    for c in range(1, sums.shape[0]):
+        for k in range(sums.shape[2]):
+            for j in range(sums.shape[3]):
+                sums[0, 0, k, j], sums[0, 1, k, j] = _add_pair(
+                    sums[0, 0, k, j], sums[0, 1, k, j], sums[c, 0, k, j], sums[c, 1, k, j])
+
+
+def accurate_sums(
+    const floating[:, :] X, const floating[:, :] Y, const double[:, ::1] W,
+    const double[::1] b, const floating[::1] weights, Py_ssize_t chunk_rows, int n_threads,
+    double[:, :, :, ::1] sums, double[:, :, :, :, ::1] lanes, double[:, :, ::1] residuals,
+):
+    """Write into sums[0] the gradient sums as pairs: see the Numba kernel."""
+    cdef Py_ssize_t n_samples = X.shape[0]
+    cdef Py_ssize_t c, start
+    with nogil:
+        if n_threads > 1:
+            _accurate_chunks_in_parallel(X, Y, W, b, weights, chunk_rows, n_threads, sums,
+                                         lanes, residuals)
+        else:
+            for c in range(sums.shape[0]):
+                start = c * chunk_rows
+                _accurate_chunk(X, Y, W, b, weights, start,
+                                min(start + chunk_rows, n_samples), c, sums, lanes, residuals)
+        _add_chunk_pairs(sums)
 
 
 cdef inline double _penalty(

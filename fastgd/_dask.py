@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _epochs
+from . import _epochs, _reference
 from ._backends import get_backend
 from ._validation import _check_dtype
 
@@ -345,12 +345,25 @@ class BlockedData:
         return in_block_order(self.map_blocks(block_partial_gradient, W, b, zero_targets,
                                               backend_name))
 
-    def float64_gradient(self, backend, coef, intercept, n_threads):
-        """The gradient (G_W, g_b) at (coef, intercept) in float64 arithmetic: each
-        block's sums on its worker, added on the client in block order."""
-        sum_W, sum_b, total = in_block_order(
+    def float64_gradient(self, backend, coef, intercept, n_threads, with_loss=False):
+        """The gradient (G_W, g_b) at (coef, intercept) in float64 arithmetic (and,
+        ``with_loss``, the loss there): each block's sums on its worker, added on the
+        client in block order."""
+        sum_W, sum_b, half_sq, total = in_block_order(
             self.map_blocks(block_gradient_sums, coef, intercept, backend.name))
-        return sum_W / total, sum_b / total
+        gradient = (sum_W / total, sum_b / total)
+        return gradient + (half_sq / total,) if with_loss else gradient
+
+    def accurate_gradient(self, backend, coef, intercept, n_threads):
+        """``_fit.Data.accurate_gradient`` over the blocks: each block's pairs of sums
+        on its worker, added on the client in block order (``_reference.add_double``)."""
+        parts = self.map_blocks(block_accurate_sums, coef.astype(np.float64),
+                                intercept.astype(np.float64), backend.name)
+        hi, lo, total = parts[0]
+        for part_hi, part_lo, part_total in parts[1:]:
+            hi, lo = _reference.add_double(hi, lo, part_hi, part_lo)
+            total = total + part_total
+        return _reference.gradient_of_sums(hi, lo, total, self.n_features)
 
     def _scan(self):
         """One pass: (rows, first non-finite entry or None, max |X|, max |y|) per block."""
@@ -640,20 +653,34 @@ def block_partial_gradient(arrays, W, b, zero_targets, backend_name):
 
 
 def block_gradient_sums(arrays, coef, intercept, backend_name):
-    """A block's unnormalised float64 gradient sums and its total weight."""
+    """A block's unnormalised float64 gradient sums (with half its weighted sum of
+    squared residuals) and its total weight."""
     from ._fit import float64_sums
 
     X, x_is_f, Y, weights = arrays
     total = _total_weight(X, weights)
     if X.shape[0] == 0:
-        return np.zeros(coef.shape), np.zeros(coef.shape[0]), total
+        return np.zeros(coef.shape), np.zeros(coef.shape[0]), 0.0, total
     if X.dtype == np.float64:
-        sum_W, sum_b, _ = get_backend(backend_name).partial_gradient(
+        sum_W, sum_b, half_sq = get_backend(backend_name).partial_gradient(
             X, Y, coef.astype(X.dtype), intercept.astype(X.dtype), x_is_f, BLOCK_THREADS,
             weights)
-        return sum_W.copy(), sum_b.copy(), total
-    sum_W, sum_b = float64_sums(X, Y, coef, intercept, x_is_f, weights)
-    return sum_W, sum_b, total
+        return sum_W.copy(), sum_b.copy(), half_sq, total
+    sum_W, sum_b, half_sq = float64_sums(X, Y, coef, intercept, x_is_f, weights)
+    return sum_W, sum_b, half_sq, total
+
+
+def block_accurate_sums(arrays, coef, intercept, backend_name):
+    """A block's accurate gradient sums (``_reference.accurate_sums``) and its total
+    weight."""
+    X, x_is_f, Y, weights = arrays
+    total = _total_weight(X, weights)
+    if X.shape[0] == 0:
+        zeros = np.zeros((coef.shape[0], coef.shape[1] + 2))
+        return zeros, zeros.copy(), total
+    hi, lo = get_backend(backend_name).accurate_sums(X, Y, coef, intercept, x_is_f,
+                                                     BLOCK_THREADS, weights)
+    return hi.copy(), lo.copy(), total
 
 
 def block_column_sums(arrays, centred):
@@ -760,7 +787,7 @@ def predict(X, coef, intercept):
 
 def predict_block(X, coef, intercept, dtype, block_info=None):
     X = np.asarray(X, dtype=dtype)
-    prediction = X @ coef.T + intercept
+    prediction = _reference.predictions(X, coef, intercept)
     if not np.isfinite(prediction).all():
         bad = first_non_finite(X, np.zeros((X.shape[0], 0)))
         if bad is not None:

@@ -140,6 +140,41 @@ def warn_not_converged(settings, full_batch, certificate_ratio, solver, dtype):
     warnings.warn(message, ConvergenceWarning, stacklevel=user_stacklevel())
 
 
+def warn_uncertified_coefficients(tol, error_bound, condition, columns, rank_deficient,
+                                  dtype, max_iter=None):
+    """The ConvergenceWarning of a direct solve (method="qr") whose coefficients are
+    not certified to tol: linearly dependent columns, float32 coefficients, the
+    refinement cut short by ``max_iter``, or float64's limit on ill-conditioned data."""
+    named = ", ".join(str(j) for j in columns)
+    float32_eps = float(np.finfo(np.float32).eps)
+    if rank_deficient:
+        message = (
+            f"fastgd.fit: the columns {named} of X are linearly dependent (to float64 "
+            f"precision, after the constant columns and the intercept): their "
+            f"coefficients are not unique, and the minimum-norm ones (in the units of "
+            f"the standardized features) are returned; the fitted values are those of "
+            f"the least-squares solution. Drop one of them, or add penalty='l2'.")
+    elif dtype == np.float32 and error_bound <= 4 * float32_eps:
+        message = (
+            f"fastgd.fit: the coefficients are certified to a relative error of "
+            f"{error_bound:.2g}, above tol={tol:g}: X is float32, and so are the "
+            f"coefficients, whose own rounding is {float32_eps / 2:.1e} (relative). Fit "
+            f"float64 data (X.astype(np.float64)) to certify a smaller tol.")
+    elif max_iter is not None:
+        message = (
+            f"fastgd.fit: the coefficients are certified to a relative error of "
+            f"{error_bound:.2g}, above tol={tol:g}, when max_iter={max_iter} passes of "
+            f"refinement were done (each a pass over the data); increase max_iter.")
+    else:
+        message = (
+            f"fastgd.fit: the coefficients are certified to a relative error of "
+            f"{error_bound:.2g}, above tol={tol:g}: float64 arithmetic on this data cannot "
+            f"determine them more closely (the condition number of the standardized "
+            f"features is {condition:.3g}; the columns most involved: {named}). Use a "
+            f"larger tol, drop or combine nearly collinear columns, or add penalty='l2'.")
+    warnings.warn(message, ConvergenceWarning, stacklevel=user_stacklevel())
+
+
 def method_conflict(method, what):
     return ValueError(f"method={method!r} cannot be combined with {what}; use method='gd' "
                       f"or 'auto'.")

@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from . import _dask
+from . import _dask, _reference
 from ._diagnostics import FitInterrupted
 from ._fit import fit_resumable
 from ._spec import FIT_PARAMETERS, FitSpec
@@ -42,12 +42,13 @@ class NotFittedError(_SklearnNotFittedError):
 
 
 class GDRegressor(RegressorMixin, BaseEstimator):
-    """Linear least squares fitted by gradient descent in compiled code.
+    """Linear least squares, solved directly or by gradient methods in compiled code.
 
     A scikit-learn style estimator around :func:`fastgd.fit`: it minimises half
     the mean squared error ``sum((X @ coef_.T + intercept_ - y) ** 2) / (2 N)``
-    (weighted, plus a penalty, if asked), by full-batch or mini-batch gradient
-    descent. y may be 2-D (one linear model per column). The constructor only
+    (weighted, plus a penalty, if asked): by default exactly (the direct solve,
+    refined and certified: ``error_bound_``), or by full-batch or mini-batch gradient
+    methods. y may be 2-D (one linear model per column). The constructor only
     stores its parameters; they are checked in :meth:`fit`. Every option runs on
     both compiled backends, in float32 and float64, for single and multiple
     outputs; :func:`fastgd.fit` gives the exact formulas.
@@ -58,16 +59,19 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         Learning rate of gradient descent (the starting step of a schedule).
         ``"auto"``: 1/L, L the largest eigenvalue of the Hessian (full batch), or
         the mini-batch smoothness constant between L and ``max ||x_i||^2``
-        (mini-batches); and for a full batch, conjugate gradients, which need no
-        lr (``method``). A float runs plain gradient descent with it.
+        (mini-batches); and for a full batch, the direct solve or conjugate
+        gradients, which need no lr (``method``). A float runs plain gradient
+        descent with it.
     max_iter : int, default=1000
         Maximum number of epochs (iterations, with a full batch).
     tol : float, default=1e-6
-        Full batch: converged when the gradient norm at the returned coefficients,
-        computed on the data, is at most ``tol`` times its value at the start (or at
-        the zero model, if larger): a certificate (``converged_``); the
-        coefficients are then within about ``tol`` times the condition number of
-        the solution. Mini-batches or early
+        The direct solve (the default): converged when every coefficient is
+        certified within ``tol`` (relative) of the exact least-squares solution
+        (``error_bound_``). Iterative full-batch methods: converged when the gradient
+        norm at the returned coefficients, computed on the data, is at most ``tol``
+        times its value at the start (or at the zero model, if larger): a
+        certificate (``converged_``); the coefficients are then within about
+        ``tol`` times the condition number of the solution. Mini-batches or early
         stopping: stop when the epoch's training (or validation) loss has not
         fallen below ``(1 - tol)`` times its best for ``n_iter_no_change``
         epochs. 0 runs all epochs. See :func:`fastgd.fit`.
@@ -82,11 +86,12 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         Streaming passes over X, or (full batch only) one pass to compress X and y
         to a small triangular problem and cheap iterations after it; see
         :func:`fastgd.fit`.
-    method : {"auto", "cg", "fista", "gd"}, default="auto"
-        Conjugate gradients (the default for a full batch with ``lr="auto"``),
-        FISTA with restarts (the default with an L1 penalty), or gradient descent
-        (the default with a float lr, momentum, a schedule or mini-batches; and
-        what ``partial_fit`` runs); see :func:`fastgd.fit`.
+    method : {"auto", "qr", "cg", "fista", "gd"}, default="auto"
+        The direct solve (the default for a full batch with ``lr="auto"`` on data
+        that compress), conjugate gradients (on wider data), FISTA with restarts
+        (the default with an L1 penalty), or gradient descent (the default with a
+        float lr, momentum, a schedule or mini-batches; and what ``partial_fit``
+        runs); see :func:`fastgd.fit`.
     penalty : {None, "l2", "l1", "elasticnet"}, default=None
         Regularisation of coef_ (never of intercept_), scaled as in scikit-learn's
         ElasticNet: ``alpha * (l1_ratio * ||w||_1 + (1 - l1_ratio) / 2 * ||w||^2)``
@@ -155,7 +160,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     solver_ : str
         The solver that ran the fit ("stream" or "gram").
     method_ : str
-        The method that ran the fit ("cg", "fista" or "gd").
+        The method that ran the fit ("qr", "cg", "fista" or "gd").
+    error_bound_ : float
+        With the direct solve: the certified bound on the relative error of every
+        coefficient (:class:`fastgd.FitResult`); NaN for the iterative methods.
 
     Examples
     --------
@@ -343,6 +351,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.backend_ = result.backend
         self.solver_ = result.solver
         self.method_ = result.method
+        self.error_bound_ = result.error_bound
         # The optimiser state that partial_fit resumes from (None after an interrupt
         # or a CG / FISTA fit: the next partial_fit starts from the coefficients
         # reached, with a new one).
@@ -380,7 +389,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         # Computed in X's dtype: casting the small coefficients, never the large X.
         coef = np.asarray(self.coef_, dtype=X.dtype)
         intercept = np.asarray(self.intercept_, dtype=X.dtype)
-        prediction = X @ coef.T + intercept
+        prediction = _reference.predictions(X, coef, intercept)
         if not np.isfinite(prediction).all():
             check_finite(X, "X")  # NaN or inf in X (checked only now: no extra pass)
         return prediction

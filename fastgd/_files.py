@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _reference
+
 # Rows of a block (a CSV block's bytes are estimated from its first lines): a few
 # megabytes of float64 for tens of columns, and one Dask task per block.
 BLOCK_ROWS = 1 << 16
@@ -462,7 +464,7 @@ def predict_piece(piece, features, dtype, coef, intercept):
     from ._dask import first_non_finite
 
     X = read_piece(piece, features, dtype)
-    prediction = X @ coef.T + intercept
+    prediction = _reference.predictions(X, coef, intercept)
     bad = None
     if not np.isfinite(prediction).all():
         bad = first_non_finite(X, np.zeros((X.shape[0], 0)))

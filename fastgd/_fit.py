@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _dask, _diagnostics, _layout, _steps
+from . import _dask, _diagnostics, _layout, _reference, _steps
 from ._accelerated import (
     ConjugateGradient,
     Fista,
@@ -28,6 +28,7 @@ from ._accelerated import (
     hessian_max_eigenvalue,
     scaled_norm,
 )
+from ._direct import DirectSolve
 from ._backends import (
     FitOptions,
     Model,
@@ -97,7 +98,14 @@ class FitResult:
     solver : str
         ``"stream"`` or ``"gram"``: the solver that ran (``"auto"`` resolved).
     method : str
-        ``"cg"``, ``"fista"`` or ``"gd"``: the method that ran (``"auto"`` resolved).
+        ``"qr"``, ``"cg"``, ``"fista"`` or ``"gd"``: the method that ran (``"auto"``
+        resolved).
+    error_bound : float
+        With ``method="qr"``: a bound on the relative error of every coefficient
+        against the exact least-squares (or ridge) solution of the data as given
+        (see ``fastgd/_direct.py``); ``converged`` is ``error_bound <= tol``. inf
+        when the coefficients are not unique (linearly dependent columns). NaN for
+        the iterative methods, whose ``tol`` bounds a gradient instead.
     """
 
     coef: np.ndarray
@@ -110,6 +118,7 @@ class FitResult:
     lr: float
     solver: str
     method: str
+    error_bound: float
 
 
 def column_extremes(X, sample_weight, columns):
@@ -172,33 +181,48 @@ class Data:
                  else self.sample_weight.sum(dtype=float))
         return R, total
 
-    def float64_gradient(self, backend, coef, intercept, n_threads):
-        """The gradient (G_W, g_b) at (coef, intercept) in float64 arithmetic: the
-        backend's kernel for float64 X; for float32 X, float64 sums a block of rows
-        at a time (float32 residuals cannot certify a tight tol)."""
+    def accurate_gradient(self, backend, coef, intercept, n_threads):
+        """``(G_W, g_b, half_sq)`` at (coef, intercept), as if computed in twice the
+        working precision (``_reference.accurate_sums``): what the direct solve
+        refines and certifies with."""
+        hi, lo = backend.accurate_sums(self.X, self.Y, coef.astype(np.float64),
+                                       intercept.astype(np.float64), self.x_is_f,
+                                       n_threads, self.sample_weight)
+        total = (self.n_samples if self.sample_weight is None
+                 else float(np.sum(self.sample_weight, dtype=np.float64)))
+        return _reference.gradient_of_sums(hi, lo, total, self.n_features)
+
+    def float64_gradient(self, backend, coef, intercept, n_threads, with_loss=False):
+        """The gradient (G_W, g_b) at (coef, intercept) in float64 arithmetic (and,
+        ``with_loss``, the loss there): the backend's kernel for float64 X; for
+        float32 X, float64 sums a block of rows at a time (float32 residuals cannot
+        certify a tight tol)."""
         X, Y, weights = self.X, self.Y, self.sample_weight
         if X.dtype == np.float64:
-            grad_W, grad_b, _ = backend.gradient(X, Y, coef.astype(X.dtype),
-                                                 intercept.astype(X.dtype), self.x_is_f,
-                                                 n_threads, weights)
-            return grad_W.copy(), grad_b.copy()
-        sum_W, sum_b = float64_sums(X, Y, coef, intercept, self.x_is_f, weights)
-        total = X.shape[0] if weights is None else float(np.sum(weights, dtype=np.float64))
-        return sum_W / total, sum_b / total
+            grad_W, grad_b, loss = backend.gradient(X, Y, coef.astype(X.dtype),
+                                                    intercept.astype(X.dtype), self.x_is_f,
+                                                    n_threads, weights)
+            grad_W, grad_b = grad_W.copy(), grad_b.copy()
+        else:
+            sum_W, sum_b, half_sq = float64_sums(X, Y, coef, intercept, self.x_is_f, weights)
+            total = X.shape[0] if weights is None else float(np.sum(weights, dtype=np.float64))
+            grad_W, grad_b, loss = sum_W / total, sum_b / total, half_sq / total
+        return (grad_W, grad_b, loss) if with_loss else (grad_W, grad_b)
 
 
 def float64_sums(X, Y, coef, intercept, x_is_f, weights):
-    """The unnormalised gradient sums ``((s R).T @ X, (s R).sum(0))`` in float64
-    arithmetic whatever X's dtype: the reference's sums, 2**14 rows at a time."""
+    """The unnormalised gradient sums ``((s R).T @ X, (s R).sum(0), (s R * R).sum() /
+    2)`` in float64 arithmetic whatever X's dtype: the reference's sums, 2**14 rows
+    at a time."""
     numpy = get_backend("numpy")  # its leaf sums in float64 whatever X's dtype
-    sum_W, sum_b = 0.0, 0.0
+    sum_W, sum_b, half_sq = 0.0, 0.0, 0.0
     for start in range(0, X.shape[0], 1 << 14):
         rows = slice(start, start + (1 << 14))
-        block_W, block_b, _ = numpy.partial_gradient(
+        block_W, block_b, block_sq = numpy.partial_gradient(
             X[rows], Y[rows], coef, intercept, x_is_f, None,
             None if weights is None else weights[rows])
-        sum_W, sum_b = sum_W + block_W, sum_b + block_b
-    return sum_W, sum_b
+        sum_W, sum_b, half_sq = sum_W + block_W, sum_b + block_b, half_sq + block_sq
+    return sum_W, sum_b, half_sq
 
 
 @dataclass
@@ -310,8 +334,9 @@ def prepare(X, y, coef_init, intercept_init, sample_weight, settings, resuming):
                                           settings.validation_fraction)
     batch_size = n_train if settings.batch_size is None else min(settings.batch_size, n_train)
     full_batch = batch_size == n_samples  # every row, in order: the Gram solver applies
-    method = resolve_method(settings, full_batch, resuming)
-    solver = resolve_solver(settings, full_batch, n_samples, n_features, Y.shape[1])
+    method = resolve_method(settings, full_batch, resuming,
+                            direct_applies(settings, n_samples, n_features, Y.shape[1]))
+    solver = resolve_solver(settings, full_batch, n_samples, n_features, Y.shape[1], method)
     problem = Problem(Data(X, x_is_f, Y, y_is_1d, sample_weight), settings.backend, X, Y, W,
                       b, x_is_f, sample_weight, settings.fit_intercept, order, n_train,
                       batch_size, method, solver, seed, settings.fit_intercept, b, n_features)
@@ -332,12 +357,15 @@ def prepare_blocked(X, y, coef_init, intercept_init, sample_weight, settings, re
     W = check_coef(coef_init, K, D, data.y_is_1d, dtype, "coef_init")
     b = check_intercept(intercept_init, K, data.y_is_1d, dtype, "intercept_init")
     check_point_finite(W, b, data.y_is_1d, "coef_init", "intercept_init")
-    method = resolve_method(settings, True, resuming)
+    # (the number of rows may be unknown before the first pass: blocks are many rows)
+    method = resolve_method(settings, True, resuming,
+                            direct_applies(settings, np.inf, D, K))
     # Gram unless asked otherwise, or too wide: a pass over the cluster costs a round
     # trip through the scheduler, and the Gram solver makes two in all.
     solver = settings.solver
     if solver == "auto":
         solver = "gram" if D + 1 + K <= MAX_GRAM_SIZE else "stream"
+    check_direct_solver(method, solver)
     seed = check_random_state(settings.random_state)
     problem = Problem(data, settings.backend, None, None, W, b, False, None,
                       settings.fit_intercept, np.arange(0), 0, 0, method, solver, seed,
@@ -387,8 +415,24 @@ def compress(problem, n_threads):
     p.n_train = p.batch_size = p.X.shape[0]
 
 
-def resolve_method(settings, full_batch, resuming):
-    """method="auto" -> the method that runs; an explicit one checked against the
+# The direct solve's small work is O(p^3) in the p = D + 1 coefficients (an SVD):
+# method="auto" takes it when that is small beside the compression, O(N m^2), or small
+# in itself (p <= DIRECT_ALWAYS_P); conjugate gradients otherwise.
+DIRECT_ALWAYS_P = 256
+DIRECT_ROWS_PER_COEFFICIENT = 10
+
+
+def direct_applies(settings, n_samples, n_features, n_targets):
+    """Whether method="auto" may solve directly: the data compress (the Gram solver,
+    more rows than columns of [X, 1, Y]) to a factor small enough to solve exactly."""
+    m, p = n_features + 1 + n_targets, n_features + 1
+    return (settings.solver != "stream" and m <= MAX_GRAM_SIZE and n_samples > m
+            and (p <= DIRECT_ALWAYS_P or n_samples >= DIRECT_ROWS_PER_COEFFICIENT * p))
+
+
+def resolve_method(settings, full_batch, resuming, direct):
+    """method="auto" -> the method that runs (``direct``: whether the direct solve
+    applies to the data, ``direct_applies``); an explicit one checked against the
     options it cannot honour."""
     s, method = settings, settings.method
     plain = full_batch and not resuming
@@ -396,17 +440,21 @@ def resolve_method(settings, full_batch, resuming):
     if method == "auto":
         if not accelerable:
             return "gd"
-        return "fista" if s.l1 > 0 else "cg"
+        if s.l1 > 0:
+            return "fista"
+        return "qr" if direct else "cg"
     if method == "gd":
         return method
     conflicts = [
         (resuming, "partial_fit (which makes gradient-descent steps)"),
         (not full_batch, "mini-batches or early_stopping (it runs full-batch iterations)"),
-        (s.lr != "auto", "a float lr (it chooses its own steps)" if method == "cg"
+        (s.lr != "auto", "a float lr (it chooses its own steps)" if method in ("cg", "qr")
          else "a float lr (it steps by 1/L, lr='auto')"),
         (s.momentum > 0, "momentum (it has its own)"),
         (s.schedule != _layout.CONSTANT, "a schedule other than 'constant'"),
-        (method == "cg" and s.l1 > 0, "an L1 penalty (use method='fista')"),
+        (method in ("cg", "qr") and s.l1 > 0, "an L1 penalty (use method='fista')"),
+        (method == "qr" and s.solver == "stream",
+         "solver='stream' (it solves the compressed problem of solver='gram')"),
     ]
     for conflict, what in conflicts:
         if conflict:
@@ -414,11 +462,16 @@ def resolve_method(settings, full_batch, resuming):
     return method
 
 
-def resolve_solver(settings, full_batch, n_samples, n_features, n_targets):
-    """solver="auto" -> "stream" or "gram" (by their estimated costs)."""
+def resolve_solver(settings, full_batch, n_samples, n_features, n_targets, method):
+    """solver="auto" -> "stream" or "gram" (by their estimated costs; "gram" for the
+    direct solve, which solves its compressed problem)."""
     if settings.solver == "auto":
         if not full_batch:
             return "stream"
+        if method == "qr":
+            check_direct_solver(method, "gram" if n_features + 1 + n_targets <= MAX_GRAM_SIZE
+                                else "stream")
+            return "gram"
         return choose_solver(n_samples, n_features, n_targets, settings.max_iter)
     if settings.solver == "gram" and not full_batch:
         raise ValueError(
@@ -426,6 +479,15 @@ def resolve_solver(settings, full_batch, n_samples, n_features, n_targets):
             "with batch_size or early_stopping; use solver='stream' or 'auto'."
         )
     return settings.solver
+
+
+def check_direct_solver(method, solver):
+    """Raise ValueError for method="qr" on data too wide to compress."""
+    if method == "qr" and solver != "gram":
+        raise ValueError(
+            f"method='qr' solves the compressed problem of solver='gram', which needs at "
+            f"most {MAX_GRAM_SIZE} columns in [X, 1, y]: use method='cg' (or 'auto') for "
+            f"wider data.")
 
 
 def seed_and_order(random_state, n_samples, early_stopping, validation_fraction):
@@ -501,8 +563,8 @@ def start(problem, settings, optimizer, zero_reference):
     p, s = problem, settings
     if optimizer is None:
         step = s.lr
-        if p.method == "cg":
-            step = np.nan  # CG chooses every step itself
+        if p.method in ("cg", "qr"):
+            step = np.nan  # CG chooses every step itself; qr takes Newton steps
         elif s.lr == "auto":
             step = auto_lr(p, s, upper=p.method == "fista")
         optimizer = Optimizer.new(step, p.Y.shape[1], p.W.shape[1], p.seed)
@@ -522,7 +584,7 @@ def start(problem, settings, optimizer, zero_reference):
     # model: a fit started at or near the solution then still has a meaningful scale.
     # (CG measures it in its own coordinates.)
     ref_grad_norm = 0.0
-    if zero_reference and p.method != "cg":
+    if zero_reference and p.method not in ("cg", "qr"):
         ref_grad_norm = zero_model_gradient_norm(p, s, step)
     options = FitOptions.of(
         lr=step, schedule=s.schedule, power_t=s.power_t, tol=s.tol,
@@ -538,6 +600,8 @@ def start(problem, settings, optimizer, zero_reference):
 def make_stepper(problem, settings, optimizer, options, zero_reference, ref_grad_norm):
     """The method's stepper and how many updates one call of it may make."""
     p = problem
+    if p.method == "qr":
+        return DirectSolve(p, settings, optimizer), 1  # one pass over the data per call
     if p.method == "gd":
         stepper = KernelSteps(p, options, optimizer, settings.n_threads)
         return stepper, updates_per_call(p.batch_size, (p.X.shape[0] - p.n_train) / p.n_batches,
@@ -726,9 +790,10 @@ def certify(problem, steps, settings, status, retries, n_iter):
     Returns ``(status, retry)``: momentum may miss a bound its iterate met, and goes
     on a few times; any other miss is the limit of the arithmetic (UNCERTIFIED)."""
     p, s, stepper = problem, settings, steps.stepper
-    if not (status == _layout.CONVERGED and p.full_batch_tol(s)
+    if not (status == _layout.CONVERGED and p.full_batch_tol(s) and p.method != "qr"
             and (p.method == "gd" or p.solver == "gram" or p.data.dtype != np.float64)):
-        return status, False  # CG and FISTA on float64 data check the point they return
+        # CG and FISTA on float64 data check the point they return; qr certifies its own
+        return status, False
     ratio = certificate_ratio(p, steps, s)
     if ratio <= 1:
         return status, False
@@ -777,9 +842,16 @@ def finish(problem, steps, settings, history, status, stopped_by_callback):
         _diagnostics.raise_for_failure(p, history, steps.optimizer, steps.step, s)
     converged = status == _layout.CONVERGED
     if not converged and not stopped_by_callback and (s.tol > 0 or s.early_stopping):
-        ratio = steps.stepper.check_ratio if status == _layout.UNCERTIFIED else None
-        _diagnostics.warn_not_converged(s, p.full_batch_tol(s), ratio, p.solver,
-                                        p.data.dtype)
+        if p.method == "qr":
+            stepper = steps.stepper
+            _diagnostics.warn_uncertified_coefficients(
+                s.tol, stepper.error_bound, stepper.small.condition,
+                stepper.small.collinear_columns(), stepper.small.rank_deficient,
+                p.user_b.dtype, s.max_iter if stepper.cut_short else None)
+        else:
+            ratio = steps.stepper.check_ratio if status == _layout.UNCERTIFIED else None
+            _diagnostics.warn_not_converged(s, p.full_batch_tol(s), ratio, p.solver,
+                                            p.data.dtype)
     optimizer = steps.optimizer
     if p.method != "gd":
         optimizer = None
@@ -791,10 +863,11 @@ def finish(problem, steps, settings, history, status, stopped_by_callback):
 def make_result(problem, steps, settings, history, converged):
     p = problem
     coef, intercept = p.caller_coefficients()
-    lr_used = steps.stepper.first_step if p.method == "cg" else steps.step
+    lr_used = steps.stepper.first_step if p.method in ("cg", "qr") else steps.step
+    error_bound = steps.stepper.error_bound if p.method == "qr" else np.nan
     return FitResult(coef, intercept, history[:, 0].copy(),
                      history_dict(history, settings.early_stopping), len(history), converged,
-                     p.backend.name, lr_used, p.solver, p.method)
+                     p.backend.name, lr_used, p.solver, p.method, error_bound)
 
 
 def stream_optimizer(optimizer, n_features, fit_intercept):

@@ -58,6 +58,10 @@ CONSTANT, INVSCALING, ADAPTIVE = range(3)
 ADAPTIVE_DIVISOR = 5.0
 ADAPTIVE_MIN_RATIO = 1e-6
 
+# The accurate sums (the direct solve's gradient, in twice the working precision)
+# take rows in groups of this many, one per lane of independent pairs of sums.
+ACCURATE_LANES = 8
+
 # Columns of the history array: one row per epoch.
 HISTORY_COLUMNS = ("loss", "grad_norm", "lr", "validation_loss")
 N_HISTORY = len(HISTORY_COLUMNS)

@@ -206,6 +206,21 @@ def _prefetch(typingctx, array, offset):
     return types.void(array, offset), codegen
 
 
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """``a * b + c`` rounded once (a fused multiply-add: LLVM's llvm.fma, one
+    instruction where the CPU has it): the C library's fma(), which the Cython kernel
+    calls. Only the accurate sums use it (every other product and sum is rounded
+    separately, as in the Cython kernels, built with -ffp-contract=off)."""
+    if not (a == b == c == types.float64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return types.float64(a, b, c), codegen
+
+
 def _retyping(layout):
     """An intrinsic that returns its array argument as it is, typed read-only (and
     with ``layout``, if given: "A", any strides)."""
@@ -755,6 +770,163 @@ def _merge_chunk_factors(R, panel):
                     panel[0, l, i] = R[c, first + i, l]
             _reflect_rows(R, panel, np.int64(0), n_rows)  # (int64: a literal 0 would
             # compile _reflect_rows once more)
+
+
+# ------------------------------------------------------------- the accurate sums
+#
+# The gradient sums of _reference.accurate_sums, as if computed in twice the working
+# precision (Dot2): every product's and every sum's rounding error is kept, with a
+# fused multiply-add and Knuth's two_sum, and added into a second float64. Rows go
+# in groups of ACCURATE_LANES, one row per lane: each lane has its own pairs of
+# sums (independent chains, which the CPU overlaps), added in lane order at the end
+# of its chunk, and the chunks' pairs in chunk order: the same bits for every thread
+# count. The direct solve (_direct.py) refines and certifies with them.
+
+ACCURATE_LANES = _layout.ACCURATE_LANES
+
+
+@_inlined_kernel
+def _two_sum(a, b):
+    # a + b = s + e exactly (Knuth): _reference.two_sum
+    s = a + b
+    virtual = s - a
+    return s, (a - (s - virtual)) + (b - virtual)
+
+
+@_inlined_kernel
+def _add_product(pairs, c, k, j, l, a, b_hi, b_lo):
+    # NumPy: the pair pairs[c, :, k, j, l] += a * (b_hi + b_lo), exactly up to its lo
+    # part's rounding: the product's error by a fused multiply-add (_reference.two_product)
+    p = a * b_hi
+    p_error = _fma(a, b_hi, -p) + a * b_lo
+    s, s_error = _two_sum(pairs[c, 0, k, j, l], p)
+    pairs[c, 0, k, j, l] = s
+    pairs[c, 1, k, j, l] += s_error + p_error
+
+
+@_inlined_kernel
+def _add_pair(hi, lo, other_hi, other_lo):
+    # the pair (hi, lo) + (other_hi, other_lo): _reference.add_double
+    s, error = _two_sum(hi, other_hi)
+    return _two_sum(s, error + (lo + other_lo))
+
+
+@_kernel
+def _accurate_group(X, Y, W, b, weights, first, n, c, lanes, residuals):
+    # Rows [first, first + n), n <= ACCURATE_LANES, row first + l in lane l.
+    # NumPy: R = X[rows] @ W.T + b - Y[rows] (_reference.accurate_residuals: each a
+    #        Dot2 in residuals[c, 0:2], a pair); sR = s * R (a pair in residuals[c, 2:4])
+    #        lanes[c, :, k, :D, l] += X[rows][l] * sR[l, k]; lanes[c, :, k, D, l] += sR[l, k]
+    #        lanes[c, :, k, D + 1, l] += R[l, k] * sR[l, k] / 2
+    n_targets, n_features = W.shape
+    weighted = weights.shape[0] > 0
+    for k in range(n_targets):
+        for l in range(n):
+            s, error = _two_sum(b[k], -np.float64(Y[first + l, k]))
+            residuals[c, 0, l] = s
+            residuals[c, 1, l] = error
+        for j in range(n_features):
+            w = W[k, j]
+            for l in range(n):
+                x = np.float64(X[first + l, j])
+                p = x * w
+                p_error = _fma(x, w, -p)
+                s, s_error = _two_sum(residuals[c, 0, l], p)
+                residuals[c, 0, l] = s
+                residuals[c, 1, l] += s_error + p_error
+        for l in range(n):
+            r, r_error = _two_sum(residuals[c, 0, l], residuals[c, 1, l])
+            residuals[c, 0, l] = r
+            residuals[c, 1, l] = r_error
+            residuals[c, 2, l] = r
+            residuals[c, 3, l] = r_error
+            if weighted:
+                s = np.float64(weights[first + l])
+                residuals[c, 2, l] = r * s
+                residuals[c, 3, l] = _fma(r, s, -residuals[c, 2, l]) + r_error * s
+        for j in range(n_features):
+            for l in range(n):
+                _add_product(lanes, c, k, j, l, np.float64(X[first + l, j]),
+                             residuals[c, 2, l], residuals[c, 3, l])
+        for l in range(n):
+            _add_product(lanes, c, k, n_features, l, 1.0, residuals[c, 2, l],
+                         residuals[c, 3, l])
+            _add_product(lanes, c, k, n_features + 1, l, 0.5 * residuals[c, 0, l],
+                         residuals[c, 2, l], residuals[c, 3, l])
+
+
+@_kernel
+def _accurate_chunk(X, Y, W, b, weights, start, stop, c, sums, lanes, residuals):
+    # sums[c] = the pairs of the rows [start, stop): groups of ACCURATE_LANES rows,
+    # then the lanes added in lane order
+    for h in range(2):
+        for k in range(lanes.shape[2]):
+            for j in range(lanes.shape[3]):
+                for l in range(ACCURATE_LANES):
+                    lanes[c, h, k, j, l] = 0.0
+    for first in range(start, stop, ACCURATE_LANES):
+        _accurate_group(X, Y, W, b, weights, first, min(ACCURATE_LANES, stop - first), c,
+                        lanes, residuals)
+    for k in range(lanes.shape[2]):
+        for j in range(lanes.shape[3]):
+            hi, lo = lanes[c, 0, k, j, 0], lanes[c, 1, k, j, 0]
+            for l in range(1, ACCURATE_LANES):
+                hi, lo = _add_pair(hi, lo, lanes[c, 0, k, j, l], lanes[c, 1, k, j, l])
+            sums[c, 0, k, j] = hi
+            sums[c, 1, k, j] = lo
+
+
+@_parallel_kernel
+def _accurate_chunks_in_parallel(X, Y, W, b, weights, chunk_rows, sums, lanes, residuals):
+    n_samples = X.shape[0]
+    for chunk in prange(sums.shape[0]):
+        c = np.int64(chunk)  # (prange's index is unsigned)
+        start = c * chunk_rows
+        _accurate_chunk(X, Y, W, b, weights, start, min(start + chunk_rows, n_samples), c,
+                        sums, lanes, residuals)
+
+
+@_kernel
+def _add_chunk_pairs(sums):
+    # NumPy: sums[0] = the pairs of every chunk, added in chunk order (_reference.add_double)
+    for c in range(1, sums.shape[0]):
+        for k in range(sums.shape[2]):
+            for j in range(sums.shape[3]):
+                sums[0, 0, k, j], sums[0, 1, k, j] = _add_pair(
+                    sums[0, 0, k, j], sums[0, 1, k, j], sums[c, 0, k, j], sums[c, 1, k, j])
+
+
+@_kernel
+def accurate_sums(X, Y, W, b, weights, chunk_rows, n_threads, sums, lanes, residuals):
+    """Write into sums[0] (2, K, D + 2) the gradient sums ``(s R).T @ X``, ``(s R).sum(0)``
+    and ``(s R * R).sum(0) / 2`` as pairs (sums[0, 0] + sums[0, 1] within about eps of
+    each exact value: _reference.accurate_sums), for W (K, D) and b (K,) in float64,
+    whatever X's dtype. Chunks of ``chunk_rows`` rows (on n_threads > 1 threads, as
+    compress; serial_accurate_sums on one), their pairs added in chunk order.
+    Scratch: sums (C, 2, K, D + 2), lanes (C, 2, K, D + 2, ACCURATE_LANES) and
+    residuals (C, 4, ACCURATE_LANES)."""
+    X, Y, weights = _retyped_rows(X, Y, weights)
+    _accurate_chunks_in_parallel(X, Y, _read_only(W), _read_only(b), weights, chunk_rows,
+                                 sums, lanes, residuals)
+    _add_chunk_pairs(sums)
+
+
+@_kernel
+def serial_accurate_sums(X, Y, W, b, weights, chunk_rows, n_threads, sums, lanes, residuals):
+    """accurate_sums on one thread: a kernel of its own, which never compiles prange."""
+    X, Y, weights = _retyped_rows(X, Y, weights)
+    _serial_accurate_sums(X, Y, _read_only(W), _read_only(b), weights, chunk_rows, sums,
+                          lanes, residuals)
+
+
+@_kernel
+def _serial_accurate_sums(X, Y, W, b, weights, chunk_rows, sums, lanes, residuals):
+    n_samples = X.shape[0]
+    for c in range(sums.shape[0]):
+        start = c * chunk_rows
+        _accurate_chunk(X, Y, W, b, weights, start, min(start + chunk_rows, n_samples), c,
+                        sums, lanes, residuals)
+    _add_chunk_pairs(sums)
 
 
 @_inlined_kernel

@@ -66,6 +66,30 @@ def compress(X, Y, b, weights, fit_intercept, block_rows=1 << 14):
     return np.vstack([R, np.zeros((m - R.shape[0], m))])  # m rows even when N < m
 
 
+# Rows of X per block of predictions: a block's columns (a copy, for C-ordered X)
+# stay in L2 while they are added.
+PREDICT_ROWS = 2048
+
+
+def predictions(X, coef, intercept):
+    """``X @ coef.T + intercept`` in X's dtype, each row's sum made in one fixed order
+    (the intercept, then the features in column order, each term a product then an
+    add), so that a row's prediction has the same bits whatever block of rows it is
+    computed in and whatever X's memory layout: a file read a block at a time, a Dask
+    array of any chunks and the array in memory give the same predictions. (BLAS's
+    matrix-vector products round a row by where it falls in its block.)"""
+    coef = np.asarray(coef, dtype=X.dtype)
+    weights = np.atleast_2d(coef)  # (K, D)
+    out = np.empty((X.shape[0], weights.shape[0]), dtype=X.dtype)
+    for start in range(0, X.shape[0], PREDICT_ROWS):
+        block = np.asfortranarray(X[start:start + PREDICT_ROWS])
+        total = out[start:start + len(block)]
+        total[...] = intercept
+        for j in range(X.shape[1]):
+            total += block[:, j, None] * weights[:, j]
+    return out[:, 0] if coef.ndim == 1 else out
+
+
 def next_random(rng_state):
     """SplitMix64 (Steele, Lea and Flood, 2014): the next 64-bit random integer.
 
@@ -108,3 +132,116 @@ def rows_gradient(X, Y, W, b, weights, rows):
     sR = s[:, None] * R
     sum_W = Xr.T.dot(sR[:, 0])[None, :] if W.shape[0] == 1 else sR.T @ Xr
     return sum_W, sR.sum(axis=0), float(np.sum(sR * R)) / 2
+
+
+# ------------------------------------------------------ the accurate gradient sums
+#
+# The direct solve (_direct.py) refines and certifies its coefficients with the
+# gradient on the data, which must then be exact to the last bits: in float64, the
+# gradient's rounding (about sqrt(N) eps ||x_j|| ||r|| per entry) is amplified by the
+# condition number of the Hessian. So the residuals and the sums over the rows are
+# computed as if in twice the working precision ("Dot2", Ogita, Rump & Oishi, SIAM J.
+# Sci. Comput. 26(6), 2005): every product's rounding error and every sum's are kept
+# (the error-free transformations below) and added in a second float64. The result
+# is a pair (hi, lo), hi + lo within about eps |sum| + n^2 eps^2 sum |terms| of the
+# exact sum.
+
+
+def two_sum(a, b):
+    """``(s, e)`` with ``s = fl(a + b)`` and ``a + b = s + e`` exactly (Knuth)."""
+    s = a + b
+    b_virtual = s - a
+    return s, (a - (s - b_virtual)) + (b - b_virtual)
+
+
+def _split(a):
+    """``(high, low)``, ``a = high + low`` exactly, each of at most 26 significant
+    bits, so that products of parts are exact (Dekker's split, by frexp: no overflow
+    near the largest floats)."""
+    mantissa, exponent = np.frexp(a)
+    high = np.ldexp(np.round(np.ldexp(mantissa, 26)), exponent - 26)
+    return high, a - high
+
+
+def two_product(a, b):
+    """``(p, e)`` with ``p = fl(a * b)`` and ``a * b = p + e`` exactly (Dekker; the
+    compiled kernels use a fused multiply-add: ``e = fma(a, b, -p)``)."""
+    p = a * b
+    a_high, a_low = _split(a)
+    b_high, b_low = _split(b)
+    return p, ((a_high * b_high - p) + a_high * b_low + a_low * b_high) + a_low * b_low
+
+
+def add_double(hi, lo, other_hi, other_lo):
+    """The pair sum ``(hi, lo) + (other_hi, other_lo)``, as a pair: how the kernels'
+    chunks, and Dask's blocks, are added in their fixed order."""
+    s, e = two_sum(hi, other_hi)
+    return two_sum(s, e + (lo + other_lo))
+
+
+def _pairwise_sum(hi, lo):
+    """The pair sum over axis 0 of the pairs (hi, lo): halved level by level with
+    two_sum (the errors of each level added into lo)."""
+    while hi.shape[0] > 1:
+        if hi.shape[0] % 2:
+            hi = np.concatenate([hi, np.zeros_like(hi[:1])])
+            lo = np.concatenate([lo, np.zeros_like(lo[:1])])
+        s, e = two_sum(hi[0::2], hi[1::2])
+        hi, lo = s, lo[0::2] + lo[1::2] + e
+    return hi[0], lo[0]
+
+
+def gradient_of_sums(sums_hi, sums_lo, total_weight, n_features):
+    """``(G_W, g_b, half_sq)`` from accurate sums (pairs of (K, D + 2): ``accurate_sums``):
+    the gradient and half the weighted mean squared residual of each target, each
+    within about eps of its exact value."""
+    sums = (sums_hi + sums_lo) / total_weight
+    return sums[:, :n_features], sums[:, n_features], sums[:, n_features + 1]
+
+
+def accurate_residuals(X, Y, W, b):
+    """``R = X @ W.T + b - Y`` (N, K) as pairs ``(R_hi, R_lo)``, each sum within
+    (D + 2)^2 eps^2 (sum_j |x_ij w_kj| + |b_k| + |y_ik|) of the exact value: a Dot2
+    over the row, not rounded to one float64 (that rounding, eps |R|, would limit
+    the coefficients to eps ||r|| of accuracy, which the low part keeps)."""
+    X64, Y64, W64 = X.astype(np.float64), Y.astype(np.float64), W.astype(np.float64)
+    n_targets = W.shape[0]
+    R_hi, R_lo = np.empty((X.shape[0], n_targets)), np.empty((X.shape[0], n_targets))
+    for k in range(n_targets):
+        hi, lo = two_sum(np.full(len(X), b[k]), -Y64[:, k])
+        for j in range(X.shape[1]):
+            p, e = two_product(X64[:, j], W64[k, j])
+            hi, error = two_sum(hi, p)
+            lo += error + e
+        R_hi[:, k], R_lo[:, k] = two_sum(hi, lo)
+    return R_hi, R_lo
+
+
+def accurate_sums(X, Y, W, b, weights, block_rows=1 << 14):
+    """``(hi, lo)``, each (K, D + 2): the unnormalised gradient sums ``(s R).T @ X``,
+    ``(s R).sum(0)`` and half the weighted sum of squared residuals, ``(s R * R).sum(0)
+    / 2``, as pairs whose sum is within about eps of each exact value (the residuals
+    themselves pairs: ``accurate_residuals``; the squares from their high parts), in
+    float64 whatever X's dtype. Rows a block at a time; the blocks' pairs added in
+    order."""
+    n_samples, n_features = X.shape
+    n_targets = W.shape[0]
+    total_hi = np.zeros((n_targets, n_features + 2))
+    total_lo = np.zeros_like(total_hi)
+    for start in range(0, n_samples, block_rows):
+        rows = slice(start, start + block_rows)
+        R_hi, R_lo = accurate_residuals(X[rows], Y[rows], W, b)
+        sR_hi, sR_lo = R_hi, R_lo
+        if weights is not None and len(weights):
+            s = weights[rows].astype(np.float64)[:, None]
+            sR_hi, error = two_product(R_hi, s)
+            sR_lo = error + R_lo * s
+        X64 = X[rows].astype(np.float64)
+        terms = np.concatenate([X64[:, None, :] * np.ones((1, n_targets, 1)),
+                                np.ones((len(R_hi), n_targets, 1)), 0.5 * R_hi[:, :, None]],
+                               axis=2)
+        p, e = two_product(terms, sR_hi[:, :, None])
+        e += terms * sR_lo[:, :, None]
+        hi, lo = _pairwise_sum(p, e)
+        total_hi, total_lo = add_double(total_hi, total_lo, hi, lo)
+    return total_hi, total_lo

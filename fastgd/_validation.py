@@ -334,7 +334,7 @@ def check_solver(solver):
     return solver
 
 
-METHODS = ("auto", "cg", "fista", "gd")
+METHODS = ("auto", "qr", "cg", "fista", "gd")
 
 
 def check_method(method):

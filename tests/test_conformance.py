@@ -12,8 +12,8 @@ Feature test files keep the tests against outside oracles (lstsq, scikit-learn,
 closed forms, the seeds' loops); a compiled-vs-reference comparison belongs here,
 as one entry of ``OPTION_SETS``.
 
-How the matrix is cut (the full cross, 47 option sets x 2 backends x 2 dtypes x
-3 layouts x 7 shapes, would be some 4,000 tests; this is about a quarter of that):
+How the matrix is cut (the full cross, 52 option sets x 2 backends x 2 dtypes x
+3 layouts x 7 shapes, would be some 4,400 tests; this is about a quarter of that):
 
 - backend (numba, cython) x dtype (float64, float32): always all four.
 - shapes (``SHAPES``): every option set runs on ``SHAPES_FOR_ALL``, a multi-output
@@ -87,7 +87,7 @@ class FromData:
 @dataclass(frozen=True)
 class OptionSet:
     options: dict
-    call: str = "fit"  # "fit", "partial_fit" (GDRegressor) or "gradient"
+    call: str = "fit"  # "fit", "direct", "partial_fit" (GDRegressor) or "gradient"
     shapes: tuple = SHAPES_FOR_ALL
     views: bool = False  # also run on the "view" layout
 
@@ -136,9 +136,19 @@ OPTION_SETS = {
                                               fit_intercept=False, solver="gram")),
     "gd-weighted": OptionSet(dict(GD, sample_weight=WEIGHTS, solver="stream"), views=True),
     "gd-weighted-gram": OptionSet(dict(GD, sample_weight=WEIGHTS, solver="gram")),
-    # The default method (CG), to convergence: the same iterations and certificate.
+    # The default method of tall data: the direct solve, refined and certified (the
+    # same coefficients; how many refinement passes it takes is decided by rounding,
+    # so the call "direct" compares the end, not the path).
+    "qr": OptionSet(dict(), call="direct", shapes=SHAPES_FOR_ALL + ("threads", "large")),
+    "qr-weighted": OptionSet(dict(sample_weight=WEIGHTS), call="direct"),
+    "qr-no-intercept": OptionSet(dict(fit_intercept=False), call="direct"),
+    "qr-fixed-intercept": OptionSet(dict(fit_intercept=False, intercept_init=INTERCEPT_INIT),
+                                    call="direct"),
+    "qr-ridge": OptionSet(dict(penalty="l2", alpha=0.05), call="direct"),
+    # Conjugate gradients, to convergence: the same iterations and certificate (the
+    # default where the data do not compress: solver="stream").
     "cg": OptionSet(dict(tol=1e-4, max_iter=500, solver="stream"), shapes=EVERY_SHAPE),
-    "cg-gram": OptionSet(dict(tol=1e-4, max_iter=500, solver="gram"),
+    "cg-gram": OptionSet(dict(tol=1e-4, max_iter=500, solver="gram", method="cg"),
                          shapes=SHAPES_FOR_ALL + ("large",)),
     "cg-weighted": OptionSet(dict(tol=1e-4, max_iter=500, sample_weight=WEIGHTS,
                                   solver="stream")),
@@ -248,6 +258,15 @@ def _fit(X, y, backend, options):
                 **{f"history[{name}]": values for name, values in result.history.items()})
 
 
+def _direct_fit(X, y, backend, options):
+    """The direct solve: its end, not its path (the number of refinement passes, each
+    correction at the rounding level, differs with the rounding of the factor)."""
+    result = fastgd.fit(X, y, backend=backend, **options)
+    return dict(coef=result.coef, intercept=result.intercept, lr=result.lr,
+                converged=bool(result.converged), method=result.method,
+                solver=result.solver, loss=result.loss_history[-1])
+
+
 def _partial_fit(X, y, backend, options):
     """Three chunks of rows, in X's layout, twice: the optimiser's state crosses calls."""
     weights = options.pop("sample_weight", None)
@@ -273,7 +292,8 @@ def _gradient(X, y, backend, options):
     return dict(coef=np.copy(grad_coef), intercept=np.copy(grad_intercept), loss=loss)
 
 
-CALLS = {"fit": _fit, "partial_fit": _partial_fit, "gradient": _gradient}
+CALLS = {"fit": _fit, "direct": _direct_fit, "partial_fit": _partial_fit,
+         "gradient": _gradient}
 
 
 def _run(name, backend, shape_name, dtype_name, layout):

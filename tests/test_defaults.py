@@ -50,8 +50,9 @@ def _r2(model, X, y):
 def test_longley_certified_coefficients(compiled_backend, solver, scaled):
     """Near-collinear real data (cond(X.T X) = 1.2e4 standardized, about 1e16 raw):
     the default fit meets NIST's certified values to 1e-7 with the default tol,
-    with or without a StandardScaler in front (CG iterates in standardized
-    coordinates either way). Gradient descent stopped 1e-3 away, "converged"."""
+    with or without a StandardScaler in front (the direct solve and CG work in
+    standardized coordinates either way). Gradient descent stopped 1e-3 away,
+    "converged"."""
     model = fastgd.GDRegressor(backend=compiled_backend, solver=solver)
     if scaled:
         pipeline = make_pipeline(StandardScaler(), model).fit(LONGLEY_X, LONGLEY_Y)
@@ -67,11 +68,13 @@ def test_longley_certified_coefficients(compiled_backend, solver, scaled):
 
 
 def test_longley_to_the_limit_of_float64(compiled_backend):
-    """A tight tol on the raw data: within 3e-9 of the certified values (lstsq itself
-    is 1e-11 away; the fastgd iterations work on the normal equations' gradient)."""
+    """A tight tol on the raw data: NIST's 15 certified digits, to the last one or two
+    (lstsq itself is 1.5e-12 away): the direct solve refines with the data's gradient
+    in twice the working precision, and certifies 1e-13."""
     model = fastgd.GDRegressor(tol=1e-13, backend=compiled_backend).fit(LONGLEY_X, LONGLEY_Y)
-    assert model.converged_
-    np.testing.assert_allclose(model.coef_, LONGLEY_COEF, rtol=3e-9)
+    assert model.converged_ and model.method_ == "qr"
+    np.testing.assert_allclose(model.coef_, LONGLEY_COEF, rtol=1e-14)
+    assert model.intercept_ == pytest.approx(LONGLEY_INTERCEPT, rel=1e-14)
 
 
 @pytest.mark.parametrize("loader", [load_diabetes, load_linnerud], ids=["diabetes", "linnerud"])
@@ -92,7 +95,7 @@ def test_pipeline_defaults_reach_the_least_squares_r2(compiled_backend, cond, n_
     X, y = problem.X, problem.y
     ours = make_pipeline(StandardScaler(), fastgd.GDRegressor(backend=compiled_backend)).fit(X, y)
     theirs = make_pipeline(StandardScaler(), LinearRegression()).fit(X, y)
-    assert ours[-1].converged_ and ours[-1].method_ == "cg"
+    assert ours[-1].converged_ and ours[-1].method_ == "qr"
     assert _r2(ours, X, y) == pytest.approx(_r2(theirs, X, y), rel=1e-6)
 
 

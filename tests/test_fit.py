@@ -133,9 +133,10 @@ def test_auto_lr_is_inverse_largest_eigenvalue(backend):
 
 
 def test_tolerance_certifies_gradient_norm(backend):
+    """An iterative method's tol (conjugate gradients here): the gradient norm."""
     X, y, _, _ = make_problem(300, 5, 2, seed=4)
     tol = 1e-6
-    result = fastgd.fit(X, y, tol=tol, max_iter=10_000, backend=backend)
+    result = fastgd.fit(X, y, tol=tol, max_iter=10_000, backend=backend, method="cg")
     assert result.converged and result.n_iter < 10_000
     g0_W, g0_b, _ = fastgd.gradient(X, y, np.zeros((2, 5)), np.zeros(2), backend="numpy")
     g_W, g_b, _ = fastgd.gradient(X, y, result.coef, result.intercept, backend="numpy")
@@ -144,7 +145,8 @@ def test_tolerance_certifies_gradient_norm(backend):
     # ... and it stopped at the first iteration that met it, not later: iteration t
     # checks the point reached after t updates, and the last one run met the bound,
     # so the point after n_iter - 2 updates did not.
-    shorter = fastgd.fit(X, y, tol=0, max_iter=result.n_iter - 2, backend=backend)
+    shorter = fastgd.fit(X, y, tol=0, max_iter=result.n_iter - 2, backend=backend,
+                         method="cg")
     g_W, g_b, _ = fastgd.gradient(X, y, shorter.coef, shorter.intercept, backend="numpy")
     assert np.sqrt(np.sum(g_W**2) + np.sum(g_b**2)) > tol * np.sqrt(np.sum(g0_W**2) + np.sum(g0_b**2))
 
@@ -168,14 +170,14 @@ def test_tol_zero_runs_every_iteration_silently(backend):
     X, y, _, _ = make_problem(50, 3)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        result = fastgd.fit(X, y, tol=0, max_iter=777, backend=backend)
+        result = fastgd.fit(X, y, tol=0, max_iter=777, backend=backend, method="cg")
     assert result.n_iter == 777 and len(result.loss_history) == 777 and not result.converged
 
 
 def test_not_converging_warns(backend):
     X, y, _, _ = make_problem(100, 4)
     with pytest.warns(fastgd.ConvergenceWarning, match="max_iter=3"):
-        result = fastgd.fit(X, y, max_iter=3, backend=backend)
+        result = fastgd.fit(X, y, max_iter=3, backend=backend, method="cg")
     assert result.n_iter == 3 and not result.converged
 
 

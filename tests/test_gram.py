@@ -67,7 +67,7 @@ def test_gram_float32_accuracy_on_ill_scaled_data(compiled_backend):
     X32, y32 = X.astype(np.float32), y.astype(np.float32)
     # tol=1e-7: about what float32 arithmetic can certify on this data (the gradient
     # at the returned point is computed by the float32 kernels).
-    result = fastgd.fit(X32, y32, solver="gram", tol=1e-7, max_iter=1_000_000,
+    result = fastgd.fit(X32, y32, solver="gram", method="cg", tol=1e-7, max_iter=1_000_000,
                         backend=compiled_backend)
     assert result.converged and result.coef.dtype == np.float32
     coef, intercept = lstsq(X32, y32)

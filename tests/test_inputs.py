@@ -110,7 +110,7 @@ def test_lr_accepted(lr):
 
 def test_max_iter_numpy_integer_accepted():
     X, y = _good()
-    assert call_fit(X, y, max_iter=np.int64(4)).n_iter == 4
+    assert call_fit(X, y, max_iter=np.int64(4), method="cg").n_iter == 4
 
 
 def test_fit_intercept_numpy_bool_accepted():

@@ -58,18 +58,19 @@ def test_stopping_by_callback_does_not_warn():
     X, y, _, _ = make_problem(50, 2, seed=0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = GDRegressor(max_iter=100, tol=1e-12, callback=lambda *args: False).fit(X, y)
+        model = GDRegressor(max_iter=100, tol=1e-12, method="cg",
+                            callback=lambda *args: False).fit(X, y)
     assert model.n_iter_ == 1 and not model.converged_
     assert [w for w in caught if issubclass(w.category, fastgd.ConvergenceWarning)] == []
     # ... where the same fit stopped by max_iter=1 warns.
     with pytest.warns(fastgd.ConvergenceWarning):
-        GDRegressor(max_iter=1, tol=1e-12).fit(X, y)
+        GDRegressor(max_iter=1, tol=1e-12, method="cg").fit(X, y)
 
 
 def test_verbose_shows_progress_with_the_loss(capfd):
     pytest.importorskip("tqdm")
     X, y, _, _ = make_problem(50, 2, seed=0)
-    GDRegressor(max_iter=20, tol=0, verbose=1, callback=lambda *a: None).fit(X, y)
+    GDRegressor(max_iter=20, tol=0, verbose=1, method="cg", callback=lambda *a: None).fit(X, y)
     err = capfd.readouterr().err
     assert "fastgd" in err and "20/20" in err and "loss=" in err
 
@@ -177,7 +178,7 @@ def test_verbose_without_tqdm_prints_plain_lines(monkeypatch, capfd):
 
     monkeypatch.setattr(builtins, "__import__", no_tqdm)
     X, y, _, _ = make_problem(50, 2, seed=0)
-    fastgd.fit(X, y, max_iter=5, tol=0, verbose=1, callback=lambda *args: None)
+    fastgd.fit(X, y, max_iter=5, tol=0, verbose=1, method="cg", callback=lambda *args: None)
     lines = capfd.readouterr().err.splitlines()
     # The first epoch at once, then a line a second at most, and the last one.
     assert lines[0].startswith("fastgd: epoch 1, loss")

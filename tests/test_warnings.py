@@ -60,7 +60,8 @@ def test_feature_name_warnings():
 
 def test_through_a_pipeline_the_warning_points_outside_fastgd():
     sklearn_pipeline = pytest.importorskip("sklearn.pipeline")
-    pipeline = sklearn_pipeline.make_pipeline(fastgd.GDRegressor(max_iter=1, tol=1e-12))
+    pipeline = sklearn_pipeline.make_pipeline(fastgd.GDRegressor(max_iter=1, tol=1e-12,
+                                                                 method="cg"))
     package = os.path.dirname(fastgd.__file__) + os.sep
     for w in _caught(lambda: pipeline.fit(X, y), fastgd.ConvergenceWarning):
         assert not w.filename.startswith(package), w.filename

@@ -1,0 +1,235 @@
+"""The direct solve (method="qr", the default full-batch least-squares and ridge fit)
+against truth: exact rational solutions of the stored data (benches/exact.py's
+oracle), the classic polynomial designs in raw units, np.linalg.lstsq and
+statsmodels' OLS.
+
+Promises checked here:
+
+* on polynomial designs of degree 1 to 10 (exact and noisy, with and without an
+  intercept), at least as many correct digits as lstsq and statsmodels, and every
+  digit float64 holds wherever the design allows it;
+* ``error_bound`` is never below the true error of a coefficient (a sweep over
+  conditioning, scales of y, weights, targets), so ``converged=True`` (the bound met
+  tol) is a certificate of the coefficients themselves;
+* what cannot be certified says why: linearly dependent columns, or float64's limit.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import fastgd
+from benches.exact import (
+    correct_digits,
+    exact_least_squares,
+    exact_problem,
+    polynomial_problems,
+    wampler1,
+)
+
+from conftest import COMPILED_BACKENDS
+
+BACKENDS = COMPILED_BACKENDS + ("numpy",)
+POLYNOMIALS = polynomial_problems()
+
+
+def fit_quietly(X, y, **options):
+    """fastgd.fit, and the ConvergenceWarning it gave (or None)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", fastgd.ConvergenceWarning)
+        result = fastgd.fit(X, y, **options)
+    warned = [w for w in caught if issubclass(w.category, fastgd.ConvergenceWarning)]
+    return result, (str(warned[0].message) if warned else None)
+
+
+def whole_digits(digits):
+    """Correct digits as whole digits (the NIST StRD's LRE to the digit below): the
+    last tenth of a digit of a float64 answer is its rounding, not its method."""
+    return int(np.floor(digits + 1e-9))
+
+
+def lstsq_digits(problem):
+    A = (np.hstack([np.ones((len(problem.X), 1)), problem.X]) if problem.fit_intercept
+         else problem.X)
+    return correct_digits(np.linalg.lstsq(A, problem.y, rcond=None)[0], problem.solution)
+
+
+def statsmodels_digits(problem):
+    sm = pytest.importorskip("statsmodels.api")
+    A = (np.hstack([np.ones((len(problem.X), 1)), problem.X]) if problem.fit_intercept
+         else problem.X)
+    return correct_digits(sm.OLS(problem.y, A).fit().params, problem.solution)
+
+
+def assert_within_bound(coef, intercept, exact_coef, exact_intercept, X, sample_weight,
+                        fit_intercept, error_bound):
+    """Every coefficient within ``error_bound`` of the exact one, relative to it (for
+    the slopes in the units of the standardized features), or, for a coefficient
+    whose bound holds 0, relative to the largest standardized slope: the meaning of
+    FitResult.error_bound (fastgd/_direct.py)."""
+    s = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
+    mean = s @ X / s.sum() if fit_intercept else np.zeros(X.shape[1])
+    spread = np.sqrt(s @ (X - mean) ** 2 / s.sum())
+    got, exact = np.atleast_2d(coef) * spread, np.atleast_2d(exact_coef) * spread
+    scale = np.max(np.abs(exact), axis=1, keepdims=True)
+    if fit_intercept:
+        got = np.hstack([got, np.reshape(intercept, (-1, 1))])
+        exact = np.hstack([exact, np.reshape(exact_intercept, (-1, 1))])
+    allowed = error_bound * np.maximum(np.abs(exact), scale) * (1 + 1e-9) + 1e-300
+    error = np.abs(got - exact)
+    assert np.all(error <= allowed), (
+        f"a coefficient's error {np.max(error / allowed) * error_bound:.3g} (relative) is "
+        f"above error_bound={error_bound:.3g}")
+
+
+@pytest.mark.parametrize("problem", POLYNOMIALS, ids=[p.name for p in POLYNOMIALS])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_polynomial_designs_against_their_exact_solutions(backend, problem):
+    result, warned = fit_quietly(problem.X, problem.y, fit_intercept=problem.fit_intercept,
+                                 backend=backend)
+    assert result.method == "qr" and result.solver == "gram"
+    digits = problem.digits(result.coef, result.intercept)
+    references = (lstsq_digits(problem), statsmodels_digits(problem))
+    # at least as many correct digits as lstsq and statsmodels' OLS, on every problem
+    assert whole_digits(digits) >= max(whole_digits(d) for d in references)
+    exact = problem.solution
+    coef, intercept = (exact[1:], exact[0]) if problem.fit_intercept else (exact, 0.0)
+    assert_within_bound(result.coef, result.intercept, coef, intercept, problem.X, None,
+                        problem.fit_intercept, result.error_bound)
+    if result.converged:
+        assert warned is None and result.error_bound <= 1e-6
+    else:  # what stops it is said
+        assert warned is not None and "certified to a relative error" in warned
+
+
+def test_wampler1_is_solved_exactly(compiled_backend):
+    """NIST's Wampler1 (the example of the issue: the old default returned no correct
+    digit, marked converged): every coefficient is 1 to the last bit."""
+    problem = wampler1()
+    result = fastgd.fit(problem.X, problem.y, backend=compiled_backend)
+    assert result.converged and result.method == "qr"
+    assert np.all(result.coef == 1.0) and result.intercept == 1.0
+
+
+def test_polynomial_digits_where_float64_holds_them():
+    """Every degree up to 10 on [0, 10], exact or noisy, and up to 4 on [100, 110]
+    (whose centred design is a thousand times worse conditioned): at least 10 correct
+    digits, and certified (lstsq gets 4 to 15 there, statsmodels the same)."""
+    for problem in POLYNOMIALS:
+        degree = problem.X.shape[1]
+        near_zero = problem.X[0, 0] < 50
+        if not (near_zero or degree <= 4):
+            continue
+        result = fastgd.fit(problem.X, problem.y, fit_intercept=problem.fit_intercept)
+        assert problem.digits(result.coef, result.intercept) >= 10, problem.name
+        assert result.converged, problem.name
+
+
+CONDS = (1e2, 1e6, 1e10, 1e12)
+Y_SCALES = (1e-100, 1.0, 1e100)
+# (n_targets, fit_intercept, weighted)
+VARIANTS = ((None, True, False), (3, True, False), (None, False, False), (2, True, True))
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "K{}-{}-{}".format(
+    v[0] or 1, "b" if v[1] else "nob", "w" if v[2] else "unw"))
+@pytest.mark.parametrize("r2", (0.5, 0.999999))
+@pytest.mark.parametrize("y_scale", Y_SCALES, ids=lambda s: f"y{s:.0e}")
+@pytest.mark.parametrize("cond", CONDS, ids=lambda c: f"cond{c:.0e}")
+def test_the_bound_is_never_below_the_true_error(compiled_backend, cond, y_scale, r2,
+                                                  variant):
+    """Against the exact solution of the stored data (benches/exact.py's problems are
+    exact only up to the rounding of their construction, about cond * eps)."""
+    n_targets, fit_intercept, weighted = variant
+    problem = exact_problem(300, 6, cond, r2=r2, y_scale=y_scale, n_targets=n_targets,
+                            fit_intercept=fit_intercept, weighted=weighted, seed=11)
+    A = np.hstack([problem.X, np.ones((300, 1))]) if fit_intercept else problem.X
+    exact = exact_least_squares(A, problem.y, problem.sample_weight).T
+    exact = np.atleast_2d(exact)
+    exact_coef, exact_intercept = (exact[:, :-1], exact[:, -1]) if fit_intercept else (
+        exact, np.zeros(len(exact)))
+    result, warned = fit_quietly(problem.X, problem.y, fit_intercept=fit_intercept,
+                                 sample_weight=problem.sample_weight,
+                                 backend=compiled_backend)
+    assert result.method == "qr"
+    assert_within_bound(result.coef, result.intercept, exact_coef, exact_intercept,
+                        problem.X, problem.sample_weight, fit_intercept, result.error_bound)
+    if cond <= 1e10:  # the refinement reaches float64's limit, and certifies it
+        assert result.converged and result.error_bound <= 1e-11 + cond * 1e-15
+    assert result.converged == (warned is None)
+
+
+def test_linearly_dependent_columns_are_named_and_not_certified(compiled_backend):
+    """A column repeated (or a sum of others): the coefficients are not unique. The
+    fit returns the minimum-norm least-squares solution in standardized units (the
+    repeated column's two coefficients equal), its fitted values those of lstsq, and
+    says which columns, with converged=False."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((200, 4))
+    X = np.hstack([X, X[:, [1]], X[:, [0]] + X[:, [2]]])  # columns 4 = 1, 5 = 0 + 2
+    y = X[:, :4] @ [1.0, 2.0, -1.0, 0.5] + 3.0 + 0.1 * rng.standard_normal(200)
+    with pytest.warns(fastgd.ConvergenceWarning, match=r"columns 0, 1, 2, 4, 5 of X are "
+                                                       r"linearly dependent"):
+        result = fastgd.fit(X, y, backend=compiled_backend)
+    assert not result.converged and result.error_bound == np.inf
+    assert result.coef[1] == pytest.approx(result.coef[4], rel=1e-10)
+    A = np.hstack([X, np.ones((200, 1))])
+    fitted = X @ result.coef + result.intercept
+    np.testing.assert_allclose(fitted, A @ np.linalg.lstsq(A, y, rcond=None)[0], rtol=1e-10)
+
+
+def test_ridge_is_the_exact_ridge_solution(compiled_backend):
+    """penalty="l2": the exact solution of the augmented least-squares problem
+    ``[A; sqrt(N alpha) P] theta = [y; 0]`` (the intercept not penalized), and
+    scikit-learn's Ridge(alpha * N)."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((150, 5)) * [1.0, 10.0, 0.1, 1.0, 3.0] + 2.0
+    y = X @ [1.0, -0.5, 4.0, 0.0, 2.0] + 1.0 + rng.standard_normal(150)
+    alpha = 0.3
+    result = fastgd.fit(X, y, penalty="l2", alpha=alpha, backend=compiled_backend)
+    assert result.method == "qr" and result.converged
+    A = np.vstack([np.hstack([X, np.ones((150, 1))]),
+                   np.hstack([np.sqrt(150 * alpha) * np.eye(5), np.zeros((5, 1))])])
+    exact = exact_least_squares(A, np.r_[y, np.zeros(5)])
+    assert_within_bound(result.coef, result.intercept, exact[:5], exact[5], X, None, True,
+                        result.error_bound)
+    assert result.error_bound <= 1e-12
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    ridge = sklearn.Ridge(alpha=alpha * 150).fit(X, y)
+    np.testing.assert_allclose(result.coef, ridge.coef_, rtol=1e-10)
+
+
+def test_float32_coefficients_count_their_own_rounding(compiled_backend):
+    problem = wampler1()
+    X, y = problem.X.astype(np.float32), problem.y.astype(np.float32)
+    result = fastgd.fit(X, y, backend=compiled_backend)
+    assert result.coef.dtype == np.float32 and result.converged
+    assert 0.5 * np.finfo(np.float32).eps <= result.error_bound <= 1e-6
+    result, warned = fit_quietly(X, y, backend=compiled_backend, tol=1e-9)
+    assert not result.converged and "certified to a relative error" in warned
+
+
+@pytest.mark.parametrize("options, what", [
+    ({"penalty": "l1"}, "an L1 penalty"),
+    ({"lr": 0.1}, "a float lr"),
+    ({"batch_size": 10}, "mini-batches"),
+    ({"solver": "stream"}, "solver='stream'"),
+    ({"momentum": 0.5}, "momentum"),
+])
+def test_what_the_direct_solve_cannot_run_is_refused(options, what):
+    X = np.random.default_rng(0).standard_normal((50, 3))
+    with pytest.raises(ValueError, match=f"method='qr' cannot be combined with {what}"):
+        fastgd.fit(X, X.sum(axis=1), method="qr", **options)
+
+
+def test_the_defaults_solve_directly_and_iterate_where_iteration_is_the_tool():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((500, 8))
+    y = X @ np.arange(8.0) + 1.0
+    assert fastgd.fit(X, y).method == "qr"
+    assert fastgd.fit(X, y, penalty="l2").method == "qr"
+    assert fastgd.fit(X, y, penalty="l1").method == "fista"
+    assert fastgd.fit(X, y, lr=0.01, max_iter=5, tol=0).method == "gd"
+    assert fastgd.fit(X, y, solver="stream").method == "cg"
+    assert fastgd.fit(X[:5], y[:5], penalty="l2").method == "cg"  # more columns than rows
