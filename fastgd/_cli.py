@@ -91,11 +91,20 @@ def fit_command(args):
     _persist.save(model, args.out, target_names=files.targets,
                   extra={"trained_on": [os.path.abspath(p) for p in files.paths]})
     if not args.quiet:
-        state = "converged" if model.converged_ else "did NOT converge"
         print(f"fastgd: fitted {files.n_features} features of {len(files.paths)} file(s) "
-              f"in {seconds:.2f} s: {state} in {model.n_iter_} iterations "
-              f"({model.solver_}, {model.method_}); model written to {args.out}")
+              f"in {seconds:.2f} s: {_outcome(model)} ({model.solver_}, "
+              f"{model.method_}); model written to {args.out}")
     return 0
+
+
+def _outcome(model):
+    """What the fit's summary line says of how it ended."""
+    if model.method_ == "qr":
+        state = (f"converged: coefficients certified to {model.error_bound_:.1g}"
+                 if model.converged_ else f"did NOT converge ({model.stopped_})")
+        return f"{state}, {model.n_iter_} pass(es) over the data after the factor's"
+    state = "converged" if model.converged_ else f"did NOT converge ({model.stopped_})"
+    return f"{state} in {model.n_iter_} iterations"
 
 
 def predict_command(args):

@@ -164,6 +164,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     error_bound_ : float
         With the direct solve: the certified bound on the relative error of every
         coefficient (:class:`fastgd.FitResult`); NaN for the iterative methods.
+    stopped_ : str
+        Why the fit ended (:class:`fastgd.FitResult`): "converged", "max_iter",
+        "loss plateau" (mini-batches: ``converged_`` is then False), ...
 
     Examples
     --------
@@ -352,6 +355,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.solver_ = result.solver
         self.method_ = result.method
         self.error_bound_ = result.error_bound
+        self.stopped_ = result.stopped
         # The optimiser state that partial_fit resumes from (None after an interrupt
         # or a CG / FISTA fit: the next partial_fit starts from the coefficients
         # reached, with a new one).

@@ -89,7 +89,10 @@ class FitResult:
     n_iter : int
         Number of epochs run (iterations, with a full batch).
     converged : bool
-        True if the tolerance was met before ``max_iter``.
+        True if the coefficients returned are certified on the data: the direct
+        solve's ``error_bound`` or a full-batch method's gradient met ``tol`` (see
+        :func:`fastgd.fit`). A stochastic fit (mini-batches, early stopping) is never
+        certified: it stops at a plateau of its loss, which ``stopped`` names.
     backend : str
         The backend that ran the fit.
     lr : float
@@ -106,6 +109,15 @@ class FitResult:
         (see ``fastgd/_direct.py``); ``converged`` is ``error_bound <= tol``. inf
         when the coefficients are not unique (linearly dependent columns). NaN for
         the iterative methods, whose ``tol`` bounds a gradient instead.
+    stopped : str
+        Why the fit ended: ``"converged"`` (certified), ``"max_iter"``,
+        ``"uncertified"`` (the certificate is not met, at the limit of the
+        arithmetic: a ConvergenceWarning says why), ``"refined"`` (the direct solve
+        with ``tol=0``: refined to the rounding of the data), ``"loss plateau"`` or
+        ``"validation loss plateau"`` (mini-batches, early stopping: no improvement
+        by ``tol`` for ``n_iter_no_change`` epochs), ``"small step"`` (the
+        ``"adaptive"`` schedule's step fell below 1e-6 lr), ``"callback"`` or
+        ``"interrupted"`` (Ctrl-C: FitInterrupted's result).
     """
 
     coef: np.ndarray
@@ -119,6 +131,7 @@ class FitResult:
     solver: str
     method: str
     error_bound: float
+    stopped: str
 
 
 def column_extremes(X, sample_weight, columns):
@@ -733,7 +746,8 @@ def run_segments(problem, steps, settings):
         progress.close()
         optimizer = steps.optimizer
         n_iter = optimizer.n_epochs - steps.first_epoch  # rows written
-        result = make_result(problem, steps, settings, history[:n_iter], False)
+        result = make_result(problem, steps, settings, history[:n_iter], False,
+                             "interrupted")
         raise _diagnostics.interrupted(result, settings.max_iter,
                                        optimizer.n_updates) from interrupt
     progress.close()
@@ -840,8 +854,12 @@ def finish(problem, steps, settings, history, status, stopped_by_callback):
         and _diagnostics.loss_rose(history[:, 0])
     ):
         _diagnostics.raise_for_failure(p, history, steps.optimizer, steps.step, s)
-    converged = status == _layout.CONVERGED
-    if not converged and not stopped_by_callback and (s.tol > 0 or s.early_stopping):
+    # Mini-batches and early stopping stop at a plateau of their loss: a stop, not a
+    # certificate of the point returned (converged is False; stopped says why).
+    converged = status == _layout.CONVERGED and p.full_batch_tol(s)
+    stopped = stop_reason(p, s, status, stopped_by_callback)
+    if (status != _layout.CONVERGED and not stopped_by_callback
+            and (s.tol > 0 or s.early_stopping)):
         if p.method == "qr":
             stepper = steps.stepper
             _diagnostics.warn_uncertified_coefficients(
@@ -857,17 +875,33 @@ def finish(problem, steps, settings, history, status, stopped_by_callback):
         optimizer = None
     elif p.solver == "gram":
         optimizer = stream_optimizer(optimizer, p.n_features, p.user_fit_intercept)
-    return make_result(p, steps, s, history, converged), optimizer
+    return make_result(p, steps, s, history, converged, stopped), optimizer
 
 
-def make_result(problem, steps, settings, history, converged):
+def stop_reason(problem, settings, status, stopped_by_callback):
+    """FitResult.stopped: why the fit ended (see FitResult)."""
+    p, s = problem, settings
+    if stopped_by_callback:
+        return "callback"
+    if status == _layout.MAX_ITER:
+        return "max_iter"
+    if status == _layout.UNCERTIFIED:
+        return "refined" if p.method == "qr" and s.tol == 0 else "uncertified"
+    if p.full_batch_tol(s):
+        return "converged"
+    if s.schedule == _layout.ADAPTIVE:
+        return "small step"
+    return "validation loss plateau" if s.early_stopping else "loss plateau"
+
+
+def make_result(problem, steps, settings, history, converged, stopped):
     p = problem
     coef, intercept = p.caller_coefficients()
     lr_used = steps.stepper.first_step if p.method in ("cg", "qr") else steps.step
     error_bound = steps.stepper.error_bound if p.method == "qr" else np.nan
     return FitResult(coef, intercept, history[:, 0].copy(),
                      history_dict(history, settings.early_stopping), len(history), converged,
-                     p.backend.name, lr_used, p.solver, p.method, error_bound)
+                     p.backend.name, lr_used, p.solver, p.method, error_bound, stopped)
 
 
 def stream_optimizer(optimizer, n_features, fit_intercept):

@@ -28,12 +28,33 @@ import zipfile
 import numpy as np
 
 FORMAT = "fastgd-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 METADATA = "model.json"
+
+
+class Number:
+    """The JSON of a float that may be NaN or inf, which JSON holds as the strings
+    "nan", "inf" and "-inf" (error_bound_ is NaN for the iterative methods, inf for
+    dependent columns)."""
+
+    @staticmethod
+    def to_json(value):
+        value = float(value)
+        return value if np.isfinite(value) else str(value)
+
+    @staticmethod
+    def of_json(value):
+        if isinstance(value, str) and value in ("nan", "inf", "-inf"):
+            return float(value)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(
+            value, bool) else None
+
+
 # The fitted scalars and the JSON type each must have (bool before int: in Python a
 # bool is an int, and n_iter_ must not be True).
 FITTED_SCALARS = {"n_iter_": int, "t_": int, "n_features_in_": int, "lr_": float,
-                  "converged_": bool, "backend_": str, "solver_": str, "method_": str}
+                  "converged_": bool, "backend_": str, "solver_": str, "method_": str,
+                  "error_bound_": Number, "stopped_": str}
 METADATA_KEYS = {"format", "format_version", "fastgd_version", "class", "params", "fitted",
                  "feature_names", "target_names", "arrays", "extra"}
 HISTORY = ("loss", "grad_norm", "lr")
@@ -62,8 +83,9 @@ def save(model, path, extra=None, target_names=None):
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION,
                 "fastgd_version": _version(), "class": type(model).__name__,
                 "params": _params(model),
-                "fitted": {name: FITTED_SCALARS[name](getattr(model, name))
-                           for name in FITTED_SCALARS},
+                "fitted": {name: (Number.to_json(getattr(model, name)) if kind is Number
+                                  else kind(getattr(model, name)))
+                           for name, kind in FITTED_SCALARS.items()},
                 "feature_names": _feature_names(model),
                 "target_names": None if target_names is None else list(target_names),
                 "arrays": {name: {"shape": list(array.shape), "dtype": array.dtype.name}
@@ -330,6 +352,12 @@ def _check_fitted(fitted, path):
     _check_names(fitted, set(FITTED_SCALARS), "fitted", path)
     for name, kind in FITTED_SCALARS.items():
         value = fitted[name]
+        if kind is Number:
+            fitted[name] = Number.of_json(value)
+            if fitted[name] is None:
+                raise ModelFileError(f"{path}: fitted[{name!r}] should be a number; got "
+                                     f"{value!r}.")
+            continue
         if kind is float and _is_int(value):
             value = fitted[name] = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):

@@ -91,7 +91,9 @@ def test_early_stopping_validation_loss_is_the_held_out_half_mse(compiled_backen
     model = GDRegressor(early_stopping=True, validation_fraction=0.2, n_iter_no_change=3,
                         tol=1e-4, batch_size=batch_size, random_state=5, max_iter=2000,
                         backend=compiled_backend).fit(X, y)
-    assert model.converged_ and model.n_iter_ < 2000
+    # a plateau of the validation loss: a stop, not a certificate (converged_ False)
+    assert model.stopped_ == "validation loss plateau" and not model.converged_
+    assert model.n_iter_ < 2000
     # The held-out rows: ceil(0.2 * 500) = 100 of them, chosen by the seed.
     _, order, n_train = _fit.seed_and_order(5, 500, True, 0.2)
     assert n_train == 400
