@@ -150,13 +150,20 @@ def _integer_columns(A):
     return columns, shifts
 
 
-def exact_least_squares(A, y, sample_weight=None):
+def exact_least_squares(A, y, sample_weight=None, l1=0.0, l2=0.0, signs=None):
     """The least-squares solution of ``min sum_i s_i (A_i theta - y_i)^2`` for the
     float64 data as stored, computed exactly (rational arithmetic: the normal
     equations of the exact data, solved by Gauss-Jordan elimination over fractions),
     then rounded once to float64. The oracle of the direct solve's accuracy: it has
     no rounding of its own, so the digits it agrees with are the digits the data
-    hold. Small problems only (a few hundred rows, a dozen columns)."""
+    hold. Small problems only (a few hundred rows, a dozen columns).
+
+    With ``l1``, ``l2`` and ``signs`` (one per column of A: +1 or -1 on the nonzero
+    penalized coefficients, 0 on the others; the columns whose coefficient is zero
+    are to be left out of A): the solution of the elastic net's optimality conditions
+    on that support, ``(A.T S A + sum(s) l2 P) theta = A.T S y - sum(s) l1 signs`` (P
+    the penalized columns, those with a sign), the exact penalized solution when
+    those are its support and signs. l1 and l2 are taken as the floats given."""
     from fractions import Fraction
 
     A = np.asarray(A, dtype=np.float64)
@@ -176,6 +183,13 @@ def exact_least_squares(A, y, sample_weight=None):
 
     K = Z.shape[1] - p
     G = [[entry(a, b) for b in range(p + K)] for a in range(p)]  # [A^T S A | A^T S y]
+    if signs is not None:  # the penalty's terms, exactly
+        total = sum(Fraction(w) for w in weights) * Fraction(2) ** shift_w
+        for a in range(p):
+            if signs[a] != 0:
+                G[a][a] += total * Fraction(float(l2))
+                for k in range(K):
+                    G[a][p + k] -= total * Fraction(float(l1)) * int(np.sign(signs[a]))
     for c in range(p):
         pivot = next((r for r in range(c, p) if G[r][c] != 0), None)
         if pivot is None:

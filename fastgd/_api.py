@@ -73,18 +73,18 @@ def fit(
     math allows, by gradient methods where they are the tool.
 
     Minimises ``L(W, b) = sum((X @ W.T + b - Y) ** 2) / (2 N)``, where ``R = X @ W.T
-    + b - Y``, ``G_W = R.T @ X / N`` and ``g_b = R.mean(axis=0)``. By default (full
-    batch, ``lr="auto"``, no L1 penalty, data that compress) directly: one pass
-    reduces the data to a small triangular factor, whose problem is solved exactly,
-    then refined with the data's own gradient until the coefficients are as accurate
-    as the data allow, and certified (``method="qr"``, ``FitResult.error_bound``);
-    with an L1 penalty by FISTA, on data too wide to compress by conjugate gradients
-    (``method``); with a float ``lr``, by plain gradient descent ``W -= lr * G_W``,
-    ``b -= lr * g_b``, exactly as given; over mini-batches with ``batch_size``. Each
-    iteration reads X once (or, with the Gram solver, a small compressed problem),
-    in compiled code that returns to Python at least every
-    ~0.1 s of work (so Ctrl-C, ``callback`` and ``verbose`` act within a fraction of
-    a second).
+    + b - Y``, ``G_W = R.T @ X / N`` and ``g_b = R.mean(axis=0)``, plus a penalty. By
+    default (full batch, ``lr="auto"``, data that compress) directly: one pass reduces
+    the data to a small triangular factor, whose problem is solved exactly (with an L1
+    penalty, by the Lasso's homotopy), then refined with the data's own gradient until
+    the coefficients are as accurate as the data allow, and certified (``method="qr"``,
+    ``FitResult.error_bound``); on data too wide to compress by conjugate gradients, or
+    with an L1 penalty FISTA (``method``); with a float ``lr``, by plain gradient
+    descent ``W -= lr * G_W``, ``b -= lr * g_b``, exactly as given; over mini-batches
+    with ``batch_size``. Each iteration reads X once (or, with the Gram solver, a small
+    compressed problem), in compiled code that returns to Python at least every ~0.1 s
+    of work (so Ctrl-C, ``callback`` and ``verbose`` act within a fraction of a
+    second).
 
     Parameters
     ----------
@@ -178,7 +178,9 @@ def fit(
         ConvergenceWarning, and given the minimum-norm coefficients), then refined
         with the data's gradient computed as if in twice the working precision,
         and certified (``tol``, ``FitResult.error_bound``; ``fastgd/_direct.py``);
-        no L1 penalty; each epoch is a pass over the data. ``"cg"``: conjugate
+        with an L1 penalty, the small problem is a weighted Lasso solved exactly by
+        its homotopy, and the zero pattern is certified too; each epoch is a pass
+        over the data. ``"cg"``: conjugate
         gradients on the normal
         equations, every step and momentum chosen exactly for this quadratic (no
         lr, no parameter; at most about D + 1 iterations in exact arithmetic, a few
@@ -186,20 +188,22 @@ def fit(
         accelerated proximal gradient with adaptive restart (O'Donoghue & Candes
         2015) at the step 1/L; any penalty. ``"gd"``: (mini-batch) gradient descent
         with ``lr``, ``schedule`` and ``momentum``. ``"auto"`` runs "qr" for a full
-        batch with ``lr="auto"``, no momentum, the constant schedule and no L1
-        penalty, on data that compress (more rows than columns of [X, 1, y], at most
-        4096 of them; up to 256 coefficients, or 10 rows per coefficient), "cg" on
-        other such data, "fista" with an L1 penalty, else "gd": so a float lr runs
+        batch with ``lr="auto"``, no momentum and the constant schedule, on data
+        that compress (more rows than columns of [X, 1, y], at most 4096 of them; up
+        to 256 coefficients, or 10 rows per coefficient), "cg" on other such data
+        ("fista" with an L1 penalty), else "gd": so a float lr runs
         plain gradient descent, as given. See ``fastgd/_accelerated.py`` for why.
     penalty : {None, "l2", "l1", "elasticnet"}, default=None
         Adds ``alpha * (l1_ratio * ||W||_1 + (1 - l1_ratio) / 2 * ||W||_2^2)`` to
         the objective (``l1_ratio`` is 1 for "l1" and 0 for "l2"); the intercept
         is never penalised. The scaling is scikit-learn's ElasticNet / Lasso /
         SGDRegressor one, so their ``alpha`` means the same here; ``Ridge(alpha=a)``
-        is ``penalty="l2", alpha=a / N``. The L1 part is applied by its proximal
-        step (soft-thresholding), so coefficients become exactly zero; ``tol`` then
-        applies to the gradient map ``(W_t - W_t+1) / lr``, which is zero exactly
-        at the optimum, and ``loss_history`` records the whole objective.
+        is ``penalty="l2", alpha=a / N``. The L1 part makes coefficients exactly
+        zero: the direct solve's homotopy finds them (and certifies them, with a
+        ConvergenceWarning at a tie it cannot decide), the iterative methods apply
+        it by its proximal step (soft-thresholding), their ``tol`` then bounding
+        the gradient map ``(W_t - W_t+1) / lr``, which is zero exactly at the
+        optimum; ``loss_history`` records the whole objective.
     alpha : float, default=1e-4
         Strength of the penalty (ignored when ``penalty=None``).
     l1_ratio : float, default=0.15

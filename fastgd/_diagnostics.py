@@ -141,13 +141,22 @@ def warn_not_converged(settings, full_batch, certificate_ratio, solver, dtype):
 
 
 def warn_uncertified_coefficients(tol, error_bound, condition, columns, rank_deficient,
-                                  dtype, max_iter=None):
+                                  dtype, max_iter=None, support_uncertain=False):
     """The ConvergenceWarning of a direct solve (method="qr") whose coefficients are
-    not certified to tol: linearly dependent columns, float32 coefficients, the
-    refinement cut short by ``max_iter``, or float64's limit on ill-conditioned data."""
+    not certified to tol: linearly dependent columns, an L1 penalty's zero pattern at
+    a tie, float32 coefficients, the refinement cut short by ``max_iter``, or float64's
+    limit on ill-conditioned data."""
     named = ", ".join(str(j) for j in columns)
     float32_eps = float(np.finfo(np.float32).eps)
-    if rank_deficient:
+    if support_uncertain:
+        message = (
+            "fastgd.fit: the zero pattern of the L1 penalty's solution is not certified: a "
+            "coefficient is at the edge of the active set (its gradient is within "
+            "rounding of the penalty's weight, or its value within its error of 0), so "
+            "which coefficients are exactly zero is decided by rounding at this alpha. "
+            "The objective is optimal to rounding; use a slightly different alpha for a "
+            "certified zero pattern.")
+    elif rank_deficient:
         message = (
             f"fastgd.fit: the columns {named} of X are linearly dependent (to float64 "
             f"precision, after the constant columns and the intercept): their "

@@ -1,43 +1,51 @@
-"""The direct solve (``method="qr"``): least squares solved, refined and certified.
+"""The direct solve (``method="qr"``): least squares, ridge, Lasso and elastic net
+solved exactly, refined with the data's gradient, and certified.
 
 After one pass has compressed the data to the triangular factor R of ``Z = [X, 1, Y]``
-(``_gram.py``), the least-squares problem, or the ridge one, is small: it is solved
-exactly rather than iterated on. Three steps, all on the small problem but the
-second, which is the fused gradient pass over the data:
+(``_gram.py``), the problem is small: it is solved exactly rather than iterated on.
+Three steps, all on the small problem but the second, which is the fused gradient
+pass over the data:
 
 1. **Solve in standardized coordinates.** The factor's columns are re-triangularized
    with the intercept's first, which centres the features exactly as in exact
    arithmetic (row 0 holds the weighted means, the rest the factor of the centred
    columns), and each column is divided by its weighted standard deviation (its root
    mean square without an intercept): ``u_j = s_j w_j``, ``u_b = b + m . w``. The
-   centred, standardized problem ``A u = C`` (A's columns of norm 1: its Gram matrix
-   is the correlation matrix of the features) is solved by the SVD of A (of the
-   stacked ``[A; sqrt(l2) diag(1 / s)]`` for ridge), so that a rank deficiency is
-   seen (singular values below ``RCOND`` times the largest), and the minimum-norm
-   solution taken, and the condition number is known exactly. Constant columns
-   (beside the intercept, or all-zero without one) get coefficient 0, as
-   scikit-learn's LinearRegression gives them.
+   centred, standardized design A (columns of norm 1: its Gram matrix is the
+   correlation matrix of the features; ``[A; sqrt(l2) diag(1 / s)]`` with an L2
+   part) is decomposed by its SVD, so that a rank deficiency is seen (singular values
+   below ``RCOND`` times the largest) and the condition number known exactly.
+   Without an L1 part the solution is ``A^+ C``, the minimum-norm one when columns
+   are dependent. With one, ``l1 ||w||_1 = sum_j (l1 / s_j) |u_j|`` makes the small
+   problem a weighted Lasso, ``0.5 u.H u - q.u + sum_j l1_j |u_j|``, solved exactly by
+   its homotopy (``lasso_solution``). Constant columns (beside the intercept, or
+   all-zero without one) get coefficient 0, as scikit-learn's LinearRegression gives
+   them.
 
-2. **Refine with the data's gradient.** The float64 gradient of the objective on the
-   data at the solution, ``g``, gives the Newton correction ``H^-1 g`` (H the
-   Hessian, from the factor): the exact error of that point, up to the rounding of
-   g and of the factor. While the correction is larger than what rounding alone can
-   explain, it is applied and the gradient taken again (one more pass each);
-   usually no pass or one is needed after the first.
+2. **Refine with the data's gradient.** The gradient on the data at the point, ``g``,
+   computed as if in twice the working precision (``_reference.accurate_sums``: float64
+   residuals would limit the coefficients to eps ||r|| of accuracy, and the sums'
+   rounding would be amplified by the condition number), gives the correction: the
+   Newton step ``H^-1 g``, the exact error of the point up to rounding; with an L1
+   part, the step to the solution of the small problem whose smooth part has that
+   gradient at the point (``q = H u - g``). While the correction is more than rounding
+   can explain, it is applied and the gradient taken again (one more pass each).
 
-3. **Certify the coefficients.** The error of the point whose gradient was taken
-   last is bounded by its correction plus what the rounding of the gradient can
-   hide: the rounding of each residual, at most ``gamma(D + 3) (|x_i| |w| + |b| +
-   |y_i|)``, through the pseudo-inverse of the design (its norm: 1 / the smallest
-   singular value), and the rounding of the sums over the rows, ``LAMBDA sqrt(N) eps
-   ||x_j|| ||r||`` per gradient entry (the probabilistic bound of Higham and Mary,
-   2019, which holds with probability above 1 - 1e-13 at LAMBDA = 8), through
-   ``|H^-1|``. The bound is per coefficient (raw ``w_j`` and ``b``, whose errors are
-   those of ``u_j`` and of ``u_b - (m / s) . u``); ``error_bound`` is the largest
-   relative error it allows, a coefficient whose interval holds 0 counting
-   relative to the largest standardized coefficient (an exact zero, such as in
-   ``y = 2 x_1`` with a second feature, is certified as a zero). ``converged`` is
-   ``error_bound <= tol``.
+3. **Certify the coefficients.** The error of the point whose gradient was taken last
+   is bounded by its correction (times ``FACTOR_SLACK``, for the factor's own
+   rounding) plus what the rounding of the gradient can hide: the residuals' (pairs,
+   within ``gamma(D + 3)^2 (|x_i| |w| + |b| + |y_i|)``), through the design's
+   pseudo-inverse (row j of norm ``sqrt(H^-1_jj)``), and the sums' and the float64
+   gradient's own rounding, through ``|H^-1|`` (which amplifies it up to cond(H)
+   times: float64's limit on nearly collinear columns). The bound is per coefficient
+   (raw ``w_j`` and ``b``, whose errors are those of ``u_j`` and of ``u_b - (m / s) .
+   u``); ``error_bound`` is the largest relative error it allows, a coefficient whose
+   interval holds 0 counting relative to the largest standardized coefficient (an
+   exact zero, such as in ``y = 2 x_1`` with a second feature, is certified as a
+   zero). With an L1 part, ``H^-1`` is that of the active set, whose zeros are
+   certified exact when every inactive gradient stays below its ``l1_j`` by more than
+   the errors can move it (strict complementarity), and whose signs when no active
+   coefficient's interval holds 0. ``converged`` is ``error_bound <= tol``.
 
 The NumPy equivalent of step 1 without the care for constants, ranks and bounds::
 
@@ -56,16 +64,15 @@ EPS = np.finfo(np.float64).eps
 # zero: the columns are then linearly dependent to float64 precision (the factor's
 # own rounding is a few eps relative to each column's norm).
 RCOND = 64 * EPS
-# The probabilistic rounding bound of a sum of n terms, LAMBDA * sqrt(n) * eps
-# (Higham & Mary, SIAM J. Sci. Comput. 41(5), 2019, Theorem 3.1: it holds with
-# probability at least 1 - 2 exp(-LAMBDA**2 / 2) ~ 1 - 3e-14).
-LAMBDA = 8.0
 # A correction at most this fraction of the one before it is still converging: a pass
 # more is worth it. Above it, the refinement has reached the rounding of the data.
 CONTRACTION = 0.5
 # The correction of a factor that is exact to rounding bounds the error of the point
 # within a factor (1 + rho) / (1 - rho) <= FACTOR_SLACK for rho <= 1/3.
 FACTOR_SLACK = 2.0
+# The homotopy of the Lasso takes at most this many steps per coefficient (a join or a
+# drop each; typically about one per nonzero coefficient).
+HOMOTOPY_STEPS = 20
 
 
 def gamma(n):
@@ -82,7 +89,7 @@ class StandardizedProblem:
     the intercept is A's last column when ``fit_intercept``. ``constant`` marks the
     features held at 0 (see the module docstring)."""
 
-    def __init__(self, A, C, n_features, fit_intercept, l2, constant):
+    def __init__(self, A, C, n_features, fit_intercept, l1, l2, constant):
         n_rows = A.shape[0]
         D = n_features
         if fit_intercept:
@@ -118,6 +125,15 @@ class StandardizedProblem:
         # the inverse Hessian of the objective in u (per unit of total weight)
         self.u = Vt.T @ (inverse[:, None] * (U.T @ rhs))
         self.inverse_hessian = (Vt.T * inverse**2) @ Vt
+        # The L1 part, l1 ||w||_1 = sum_j (l1 / s_j) |u_j|: the weighted Lasso of the
+        # small problem, 0.5 u.H u - q.u + sum_j l1_j |u_j|, H = design.T design and
+        # q = design.T rhs (lasso_solution)
+        self.l1 = l1 / s if l1 > 0 else None
+        self.hessian = design.T @ design
+        if l1 > 0:
+            cross = design.T @ rhs
+            self.u = np.column_stack([lasso_solution(self.hessian, cross[:, k], self.l1)
+                                      for k in range(rhs.shape[1])])
         self.fit_intercept = fit_intercept
         self.n_features = D
         self.rms = _accelerated.scaled_norms(A[:, :D].T) / np.sqrt(n_rows)  # raw columns
@@ -142,6 +158,10 @@ class StandardizedProblem:
         weights = np.max(np.abs(directions), axis=0)
         return [int(j) for j in kept[weights >= 0.1 * weights.max()]]
 
+    def u_of(self, W):
+        """The standardized slopes (d, K) of the coefficients W (K, D)."""
+        return W[:, self.kept].T * self.scale[self.kept, None]
+
     def coefficients(self, u, u_b):
         """(W (K, D), b (K,)) of the point u (d, K), u_b (K,): ``w = u / s``,
         ``b = u_b - m . w``. (Its rounding, eps sum_j |m_j w_j| in b, would come back
@@ -151,15 +171,98 @@ class StandardizedProblem:
         b = u_b - W @ self.mean if self.fit_intercept else np.zeros(u.shape[1])
         return W, b
 
-    def correction(self, grad_W, grad_b):
-        """The Newton correction ``H^-1 g`` in u (d, K) and u_b (K,), from the
-        gradient (G_W, g_b) in the raw coordinates: ``dL/du_j = (G_Wj - g_b m_j) / s_j``
-        and ``dL/du_b = g_b`` (the centred columns are orthogonal to the intercept's,
-        whose Hessian is 1)."""
+    def gradient_in_u(self, grad_W, grad_b):
+        """The gradient (G_W, g_b) in the raw coordinates as ``(g_u (d, K), g_b)``:
+        ``dL/du_j = (G_Wj - g_b m_j) / s_j`` and ``dL/du_b = g_b`` (0 without an
+        intercept; the centred columns are orthogonal to the intercept's, whose
+        Hessian is 1)."""
         k = self.kept
         g_u = ((grad_W[:, k] - grad_b[:, None] * self.mean[k]) / self.scale[k]).T
-        return self.inverse_hessian @ g_u, (grad_b if self.fit_intercept
-                                           else np.zeros_like(grad_b))
+        return g_u, grad_b if self.fit_intercept else np.zeros_like(grad_b)
+
+    def step(self, u, g_u):
+        """``(delta_u, hinv)``: the step from the point u (d, K), whose gradient is
+        g_u, to the solution of the small problem with that gradient there, and the
+        inverse Hessian it was taken with, (d, d, K): without an L1 part, the Newton
+        correction ``H^-1 g``; with one, the step to the weighted Lasso with ``q = H u -
+        g``, and the inverse of H on its active set (zeros elsewhere)."""
+        n_targets = u.shape[1]
+        if self.l1 is None:
+            return self.inverse_hessian @ g_u, np.repeat(self.inverse_hessian[:, :, None],
+                                                         n_targets, axis=2)
+        delta_u, hinv = np.zeros_like(u), np.zeros((len(u), len(u), n_targets))
+        for k in range(n_targets):  # the Lasso separates the targets
+            solution = lasso_solution(self.hessian, self.hessian @ u[:, k] - g_u[:, k],
+                                      self.l1)
+            delta_u[:, k] = u[:, k] - solution
+            active = solution != 0
+            if active.any():
+                hinv[np.ix_(active, active, [k])] = np.linalg.inv(
+                    self.hessian[np.ix_(active, active)])[:, :, None]
+        return delta_u, hinv
+
+
+def lasso_solution(H, q, weights):
+    """The minimizer u of ``0.5 u.H u - q.u + sum_j weights_j |u_j|`` (H positive
+    definite, weights > 0), by its homotopy (LARS with the Lasso modification: Efron,
+    Hastie, Johnstone & Tibshirani, 2004; Osborne, Presnell & Turlach, 2000): the
+    solution with the weights ``t weights`` is 0 for ``t >= max_j |q_j| / weights_j``
+    and piecewise linear in t below, ``u_S = H_SS^-1 (q_S - t weights_S signs_S)`` on
+    its active set S, which changes where an inactive ``|q_j - (H u)_j|`` reaches ``t
+    weights_j`` (a join) or an active u_j reaches 0 (a drop). Followed down to t = 1,
+    it is exact: no tolerance, no iteration count. A column whose join would make H_SS
+    singular (dependent on the active ones) is left out."""
+    d = len(q)
+    active, signs = np.zeros(d, dtype=bool), np.zeros(d)
+    dependent = np.zeros(d, dtype=bool)
+    ratio = np.abs(q) / weights
+    t = float(np.max(ratio, initial=0.0))
+    if t <= 1.0:
+        return np.zeros(d)
+    changed = int(np.argmax(ratio))  # the index of the last event, not its next one at t
+    active[changed], signs[changed] = True, np.sign(q[changed])
+    for _ in range(HOMOTOPY_STEPS * d + 10):
+        S = np.flatnonzero(active)
+        H_SS = H[np.ix_(S, S)]
+        a = np.linalg.solve(H_SS, q[S])  # u_S(t') = a - t' v on this piece
+        v = np.linalg.solve(H_SS, weights[S] * signs[S])
+        c0 = q - H[:, S] @ a  # the correlations c(t') = q - H u(t') = c0 + t' e
+        e = H[:, S] @ v
+        # the next event below t: the largest t' in (1, t] (the index that just
+        # changed only strictly below t, where rounding cannot bring it back)
+        ceiling = np.full(d, t)
+        ceiling[changed] = t * (1 - 1e-9)
+        next_t, event = 1.0, None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for sign in (1.0, -1.0):  # joins: c0_j + t' e_j = sign t' weights_j
+                hits = c0 / (sign * weights - e)
+                usable = ~active & ~dependent & (hits <= ceiling) & (hits > next_t)
+                if usable.any():
+                    j = int(np.argmax(np.where(usable, hits, -np.inf)))
+                    next_t, event = float(hits[j]), ("join", j)
+            drops = a / v  # u_j(t') = 0
+            usable = (drops <= ceiling[S]) & (drops > next_t)
+            if usable.any():
+                i = int(np.argmax(np.where(usable, drops, -np.inf)))
+                next_t, event = float(drops[i]), ("drop", int(S[i]))
+        t = next_t
+        if event is None:  # no event above t = 1: the solution
+            break
+        kind, changed = event
+        if kind == "drop":
+            active[changed], signs[changed] = False, 0.0
+            dependent[:] = False  # (the active columns changed)
+        else:
+            active[changed] = True
+            signs[changed] = np.sign(c0[changed] + t * e[changed])
+            joined = np.flatnonzero(active)
+            if np.linalg.cond(H[np.ix_(joined, joined)]) > 1.0 / (64 * EPS):
+                active[changed], signs[changed] = False, 0.0  # dependent on the active
+                dependent[changed] = True
+    u = np.zeros(d)
+    S = np.flatnonzero(active)
+    u[S] = np.linalg.solve(H[np.ix_(S, S)], q[S] - t * weights[S] * signs[S])
+    return u
 
 
 class DirectSolve:
@@ -176,7 +279,7 @@ class DirectSolve:
         p, s = problem, settings
         self.problem, self.settings, self.optimizer = p, s, optimizer
         D, fit_intercept = p.n_features, p.user_fit_intercept
-        self.small = StandardizedProblem(p.X, p.Y, D, fit_intercept, s.l2,
+        self.small = StandardizedProblem(p.X, p.Y, D, fit_intercept, s.l1, s.l2,
                                          np.zeros(D, dtype=bool))
         if fit_intercept:  # constant columns: their spread is the rounding of their mean
             # (spread and mean in units of a power of two >= both: no overflow in squares)
@@ -186,12 +289,14 @@ class DirectSolve:
             found = _accelerated.constant_columns((small.scale / unit) ** 2,
                                                   small.mean / unit, p.data)
             if found.any():
-                self.small = StandardizedProblem(p.X, p.Y, D, fit_intercept, s.l2, found)
+                self.small = StandardizedProblem(p.X, p.Y, D, fit_intercept, s.l1, s.l2,
+                                                 found)
         self.W, self.b = self.small.coefficients(self.small.u, self.small.centre)
         self.error_bound = np.inf  # of the point returned (the best certified one)
         self.previous_size = np.inf
         self.first_step = 1.0  # each refinement is a Newton step: FitResult.lr
         self.cut_short = False  # max_iter stopped a refinement that was still converging
+        self.support_uncertain = False  # an L1 zero pattern that rounding decides
 
     def run(self, history, max_updates):
         p, s, small = self.problem, self.settings, self.small
@@ -204,14 +309,16 @@ class DirectSolve:
                 history[row] = (loss, np.nan, np.nan, np.nan)
                 return row + 1, _layout.DIVERGED  # overflow: the API names it
             grad_W = grad_W + s.l2 * coef.astype(np.float64)  # the L2 term's gradient
-            delta_u, delta_b = small.correction(grad_W, grad_b)
-            bound, refinable = self.bound(coef, intercept, grad_W, grad_b, half_sq,
-                                          delta_u, delta_b)
+            g_u, delta_b = small.gradient_in_u(grad_W, grad_b)
+            u = small.u_of(coef.astype(np.float64))
+            delta_u, hinv = small.step(u, g_u)
+            bound, refinable = self.bound(coef, intercept, grad_W, grad_b, g_u, half_sq,
+                                          delta_u, delta_b, hinv)
             if bound < self.error_bound or row + self.optimizer.n_epochs == 0:
                 self.error_bound = bound
                 self.publish(coef, intercept)
             size = _accelerated.scaled_norm(delta_u, delta_b)
-            objective = loss + _steps.penalty(coef.astype(np.float64), 0.0, s.l2,
+            objective = loss + _steps.penalty(coef.astype(np.float64), s.l1, s.l2,
                                               p.n_features)
             history[row] = (objective, size, self.first_step, np.nan)
             self.optimizer.count_update()
@@ -219,6 +326,8 @@ class DirectSolve:
             self.previous_size = size
             step_W, step_b = small.coefficients(delta_u, delta_b)
             self.W, self.b = self.W - step_W, self.b - step_b
+            if small.l1 is not None:  # the Lasso's zeros exactly: W from its solution
+                self.W = small.coefficients(u - delta_u, self.b)[0]
             if not (converging and refinable) or self.optimizer.n_epochs >= s.max_iter:
                 self.cut_short = converging and refinable
                 converged = s.tol > 0 and self.error_bound <= s.tol
@@ -240,18 +349,19 @@ class DirectSolve:
         if p.user_fit_intercept:
             p.W[:, p.n_features] = intercept
 
-    def bound(self, coef, intercept, grad_W, grad_b, half_sq, delta_u, delta_b):
+    def bound(self, coef, intercept, grad_W, grad_b, g_u, half_sq, delta_u, delta_b, hinv):
         """``(error_bound, refinable)`` of the point (coef, intercept): the largest
         relative error of a coefficient that its correction and the rounding of its
         gradient allow (module docstring), and whether its correction is more than
         that rounding (a pass more may then improve it)."""
         small = self.small
-        if small.rank_deficient:
+        if small.rank_deficient and small.l1 is None:
             return np.inf, False
-        values, correction, rounding = coefficient_errors(
-            small, coef, intercept, grad_W, grad_b, half_sq, delta_u, delta_b,
+        values, correction, rounding, g_rounding = coefficient_errors(
+            small, coef, intercept, grad_W, grad_b, half_sq, delta_u, delta_b, hinv,
             self.problem.data.n_samples)
-        scale = np.max(values[:small.u.shape[0]], axis=0, initial=0.0)
+        d = len(delta_u)
+        scale = np.max(values[:d], axis=0, initial=0.0)
         if small.fit_intercept:  # no slope: the intercept is the scale
             scale = np.where(scale > 0, scale, values[-1])
         errors = FACTOR_SLACK * correction + rounding
@@ -262,16 +372,37 @@ class DirectSolve:
         refinable = bool(np.any(np.max(correction, axis=0, initial=0.0)
                                 > np.max(rounding, axis=0, initial=0.0))
                          and np.any(correction > 0.5 * EPS * values))
+        if small.l1 is not None:
+            active = values[:d] > 0
+            changing = bool(np.any((delta_u != 0) & ~active))  # a pass more may settle it
+            self.support_uncertain = changing or not support_certified(
+                small, values[:d], errors[:d], g_u, g_rounding, active)
+            if self.support_uncertain:
+                return np.inf, changing or refinable
         return relative_error(values, errors, scale), refinable
 
 
+def support_certified(small, values_u, errors_u, g_u, g_rounding, active):
+    """Whether the zero pattern and the signs of the point are the solution's: every
+    active coefficient's interval excludes 0, and every inactive gradient stays below
+    its weight l1_j by more than the active coefficients' errors (through H) and its
+    own rounding can move it (then the point corrected on its active set satisfies
+    the optimality conditions strictly, so it is the solution: the Lasso's objective
+    is convex)."""
+    moved = np.abs(small.hessian) @ np.where(active, errors_u, 0.0)
+    strictly_inside = np.abs(g_u) + moved + g_rounding < small.l1[:, None]
+    return bool(np.all(np.where(active, values_u > errors_u, strictly_inside)))
+
+
 def coefficient_errors(small, coef, intercept, grad_W, grad_b, half_sq, delta_u, delta_b,
-                       n_samples):
-    """``(values, correction, rounding)``, each (d [+ 1], K): the magnitudes of the
-    standardized slopes u (and of the intercept b), the magnitudes of their Newton
-    correction, and the bound on what the rounding of the gradient can hide in each
-    (module docstring, step 3). Units: those of y. ``half_sq``: half the mean
-    squared residual of each target; (grad_W, grad_b): the gradient there."""
+                       hinv, n_samples):
+    """``(values, correction, rounding, g_rounding)``: the magnitudes of the
+    standardized slopes u (and of the intercept b), of their correction, and the bound
+    on what the rounding of the gradient can hide in each (module docstring, step 3),
+    each (d [+ 1], K), in the units of y; and the bound on the rounding of the
+    gradient in u itself, (d, K). ``half_sq``: half the mean squared residual of each
+    target; (grad_W, grad_b): the gradient there; hinv (d, d, K): the inverse Hessian
+    of each target's correction."""
     k = small.kept
     coef64, b64 = coef.astype(np.float64), intercept.astype(np.float64)
     rms_residual = np.sqrt(np.maximum(2.0 * half_sq, 0.0))  # (K,)
@@ -289,20 +420,24 @@ def coefficient_errors(small, coef, intercept, grad_W, grad_b, half_sq, delta_u,
     absolute_g = (np.abs(grad_W[:, k]) + np.outer(np.abs(grad_b), np.abs(small.mean[k])))
     gradient_rounding = (np.outer((small.rms[k] + np.abs(small.mean[k])), sum_rounding)
                          + (len(small.scale) + 3) * EPS * absolute_g.T) / small.scale[k, None]
-    hinv = small.inverse_hessian
-    through_hinv = np.abs(hinv) @ gradient_rounding  # (d, K)
+    through_hinv = np.einsum("jlk,lk->jk", np.abs(hinv), gradient_rounding)  # (d, K)
     # the residuals' rounding through the design's pseudo-inverse, whose row j has
     # norm sqrt(H^-1_jj)
     values = [np.abs(coef64[:, k] * small.scale[k]).T]
     correction = [np.abs(delta_u)]
-    rounding = [np.sqrt(np.diag(hinv))[:, None] * residual_rounding + through_hinv]
+    diagonal = np.sqrt(np.maximum(np.einsum("jjk->jk", hinv), 0.0))
+    rounding = [diagonal * residual_rounding + through_hinv]
     if small.fit_intercept:  # b = u_b - t . u
         t = small.mean[k] / small.scale[k]
         values.append(np.abs(b64)[None])
         correction.append(np.abs(delta_b - t @ delta_u)[None])
-        rounding.append((np.sqrt(1.0 + t @ hinv @ t) * residual_rounding + sum_rounding
-                         + 2 * EPS * np.abs(grad_b) + np.abs(t) @ through_hinv)[None])
-    return np.vstack(values), np.vstack(correction), np.vstack(rounding)
+        t_hinv_t = np.einsum("j,jlk,l->k", t, hinv, t)
+        rounding.append((np.sqrt(1.0 + np.maximum(t_hinv_t, 0.0)) * residual_rounding
+                         + sum_rounding + 2 * EPS * np.abs(grad_b)
+                         + np.abs(t) @ through_hinv)[None])
+    # the gradient in u's own rounding: the residuals' (through a unit column) and the rest
+    g_rounding = gradient_rounding + residual_rounding[None, :]
+    return np.vstack(values), np.vstack(correction), np.vstack(rounding), g_rounding
 
 
 def relative_error(values, errors, scale):

@@ -88,10 +88,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         :func:`fastgd.fit`.
     method : {"auto", "qr", "cg", "fista", "gd"}, default="auto"
         The direct solve (the default for a full batch with ``lr="auto"`` on data
-        that compress), conjugate gradients (on wider data), FISTA with restarts
-        (the default with an L1 penalty), or gradient descent (the default with a
-        float lr, momentum, a schedule or mini-batches; and what ``partial_fit``
-        runs); see :func:`fastgd.fit`.
+        that compress, any penalty), conjugate gradients (on wider data), FISTA with
+        restarts (on wider data with an L1 penalty), or gradient descent (the
+        default with a float lr, momentum, a schedule or mini-batches; and what
+        ``partial_fit`` runs); see :func:`fastgd.fit`.
     penalty : {None, "l2", "l1", "elasticnet"}, default=None
         Regularisation of coef_ (never of intercept_), scaled as in scikit-learn's
         ElasticNet: ``alpha * (l1_ratio * ||w||_1 + (1 - l1_ratio) / 2 * ||w||^2)``

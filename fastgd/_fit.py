@@ -453,9 +453,9 @@ def resolve_method(settings, full_batch, resuming, direct):
     if method == "auto":
         if not accelerable:
             return "gd"
-        if s.l1 > 0:
-            return "fista"
-        return "qr" if direct else "cg"
+        if direct:
+            return "qr"
+        return "fista" if s.l1 > 0 else "cg"
     if method == "gd":
         return method
     conflicts = [
@@ -465,7 +465,7 @@ def resolve_method(settings, full_batch, resuming, direct):
          else "a float lr (it steps by 1/L, lr='auto')"),
         (s.momentum > 0, "momentum (it has its own)"),
         (s.schedule != _layout.CONSTANT, "a schedule other than 'constant'"),
-        (method in ("cg", "qr") and s.l1 > 0, "an L1 penalty (use method='fista')"),
+        (method == "cg" and s.l1 > 0, "an L1 penalty (use method='fista' or 'qr')"),
         (method == "qr" and s.solver == "stream",
          "solver='stream' (it solves the compressed problem of solver='gram')"),
     ]
@@ -865,7 +865,8 @@ def finish(problem, steps, settings, history, status, stopped_by_callback):
             _diagnostics.warn_uncertified_coefficients(
                 s.tol, stepper.error_bound, stepper.small.condition,
                 stepper.small.collinear_columns(), stepper.small.rank_deficient,
-                p.user_b.dtype, s.max_iter if stepper.cut_short else None)
+                p.user_b.dtype, s.max_iter if stepper.cut_short else None,
+                stepper.support_uncertain)
         else:
             ratio = steps.stepper.check_ratio if status == _layout.UNCERTIFIED else None
             _diagnostics.warn_not_converged(s, p.full_batch_tol(s), ratio, p.solver,

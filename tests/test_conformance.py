@@ -12,8 +12,8 @@ Feature test files keep the tests against outside oracles (lstsq, scikit-learn,
 closed forms, the seeds' loops); a compiled-vs-reference comparison belongs here,
 as one entry of ``OPTION_SETS``.
 
-How the matrix is cut (the full cross, 52 option sets x 2 backends x 2 dtypes x
-3 layouts x 7 shapes, would be some 4,400 tests; this is about a quarter of that):
+How the matrix is cut (the full cross, 54 option sets x 2 backends x 2 dtypes x
+3 layouts x 7 shapes, would be some 4,500 tests; this is about a quarter of that):
 
 - backend (numba, cython) x dtype (float64, float32): always all four.
 - shapes (``SHAPES``): every option set runs on ``SHAPES_FOR_ALL``, a multi-output
@@ -145,6 +145,9 @@ OPTION_SETS = {
     "qr-fixed-intercept": OptionSet(dict(fit_intercept=False, intercept_init=INTERCEPT_INIT),
                                     call="direct"),
     "qr-ridge": OptionSet(dict(penalty="l2", alpha=0.05), call="direct"),
+    "qr-lasso": OptionSet(dict(penalty="l1", alpha=0.05), call="direct"),
+    "qr-elasticnet": OptionSet(dict(penalty="elasticnet", alpha=0.05, l1_ratio=0.5,
+                                    sample_weight=WEIGHTS), call="direct"),
     # Conjugate gradients, to convergence: the same iterations and certificate (the
     # default where the data do not compress: solver="stream").
     "cg": OptionSet(dict(tol=1e-4, max_iter=500, solver="stream"), shapes=EVERY_SHAPE),
@@ -156,11 +159,11 @@ OPTION_SETS = {
                                       solver="stream")),
     "cg-coef-init": OptionSet(dict(tol=1e-4, max_iter=500, coef_init=COEF_INIT,
                                    intercept_init=INTERCEPT_INIT, solver="stream")),
-    # The default method with an L1 penalty (FISTA with restarts).
+    # FISTA with restarts: the default with an L1 penalty where the data do not compress.
     "fista-l1": OptionSet(dict(penalty="l1", alpha=0.05, tol=1e-4, max_iter=2000,
                                solver="stream")),
     "fista-l1-gram": OptionSet(dict(penalty="l1", alpha=0.05, tol=1e-4, max_iter=2000,
-                                    solver="gram")),
+                                    solver="gram", method="fista")),
     # Penalties with plain steps (proximal gradient for the L1 part).
     "l2": OptionSet(dict(GD, penalty="l2", alpha=0.05, max_iter=60, solver="stream")),
     "l1": OptionSet(dict(GD, penalty="l1", alpha=0.05, max_iter=60, solver="stream")),
