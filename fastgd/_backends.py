@@ -67,6 +67,11 @@ COMPRESS_PANEL_ROWS = 128
 COMPRESS_MAX_CHUNKS = 32
 COMPRESS_BYTES = 1 << 26
 
+# The Gram matrix of [X, 1, Y] (the direct solve's fast factor: _gram.factor_of_gram)
+# is summed a panel of GRAM_PANEL_ROWS rows at a time (row-major, in L1 while its tiles
+# stream through it), in chunks as the compression's.
+GRAM_PANEL_ROWS = 64
+
 # The accurate sums (the direct solve's refinement and certificate, _direct.py) cut
 # the rows into at most ACCURATE_MAX_CHUNKS chunks (and no more than COMPRESS_BYTES of
 # lanes' pairs in all), of sizes fixed by the shape, added in chunk order.
@@ -189,6 +194,11 @@ class NumpyBackend:
     @np.errstate(over="ignore", invalid="ignore")
     def compress(self, X, Y, b, fit_intercept, sample_weight, x_is_f, n_threads=None):
         return _reference.compress(X, Y, b.astype(np.float64), sample_weight, fit_intercept)
+
+    @np.errstate(over="ignore", invalid="ignore")
+    def gram(self, X, Y, b, fit_intercept, sample_weight, x_is_f, n_threads=None):
+        return (_reference.gram(X, Y, b.astype(np.float64), sample_weight, fit_intercept),
+                X.shape[0])
 
     def fit_workspace(self, data, n_targets, options, n_threads=None):
         return None
@@ -327,10 +337,11 @@ class CompiledBackend:
         sums = np.empty((n_chunks, 2, n_targets, n_features + 2))
         pairs = np.empty((n_chunks, 2, n_targets, n_features + 2, lanes))
         residuals = np.empty((n_chunks, 4, lanes))
+        columns = np.empty((n_chunks, n_features, lanes))
         weights, _, _ = _training_weights(X, sample_weight, None, n_samples)
         threads = self._threads(n_samples * n_features * n_targets * 8, n_chunks, n_threads)
         self._call(self._threaded_kernel("accurate_sums", X.dtype, threads), threads, X, Y,
-                   W, b, weights, chunk_rows, threads, sums, pairs, residuals)
+                   W, b, weights, chunk_rows, threads, sums, pairs, residuals, columns)
         return sums[0, 0].copy(), sums[0, 1].copy()
 
     def partial_gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
@@ -410,6 +421,29 @@ class CompiledBackend:
         self._call(self._threaded_kernel("compress", X.dtype, threads), threads, X, Y, b,
                    weights, fit_intercept, x_is_f, chunk_rows, threads, R, panel)
         return R[0].copy()
+
+    def gram(self, X, Y, b, fit_intercept, sample_weight, x_is_f, n_threads=None):
+        """``(G, chain)``: the (m, m) float64 Gram matrix ``Z.T @ diag(s) @ Z`` of the
+        augmented data (``_reference.gram``), in one pass over X: each entry a sum over
+        the rows in order, in chunks of sizes fixed by the shape added in chunk order;
+        and the most operations in an entry's sum (for ``_gram.gram_factor_error``)."""
+        n_samples, n_features = X.shape
+        m = n_features + (1 if fit_intercept else 0) + Y.shape[1]
+        m_pad = _layout.GRAM_TILE_COLUMNS * -(-m // _layout.GRAM_TILE_COLUMNS)
+        n_panels = -(-n_samples // GRAM_PANEL_ROWS)
+        by_memory = COMPRESS_BYTES // (8 * m_pad * (m_pad + GRAM_PANEL_ROWS))
+        n_chunks = max(1, min(COMPRESS_MAX_CHUNKS, n_panels, by_memory))
+        chunk_rows = GRAM_PANEL_ROWS * -(-n_panels // n_chunks)
+        n_chunks = -(-n_samples // chunk_rows)
+        G = np.empty((n_chunks, m_pad, m_pad))
+        panel = np.empty((n_chunks, min(GRAM_PANEL_ROWS, n_samples), m_pad))
+        weights, _, _ = _training_weights(X, sample_weight, None, n_samples)
+        threads = self._threads(n_samples * m * m // 2, n_chunks, n_threads)
+        self._call(self._threaded_kernel("gram", X.dtype, threads), threads, X, Y,
+                   b.astype(np.float64), weights, fit_intercept, x_is_f, chunk_rows, threads,
+                   G, panel)
+        upper = np.triu(G[0, :m, :m])
+        return upper + np.triu(upper, 1).T, chunk_rows + n_chunks
 
     def fit_many(self, data, options, result, first, last, n_threads=None):
         """Fit problems [first, last) of data (``_layout.ManyData``) into result

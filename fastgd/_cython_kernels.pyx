@@ -568,6 +568,119 @@ def compress(
                 first += n_rows
 
 
+# ----------------------------------------------------------------------- the Gram
+#
+# The Gram matrix of the direct solve's fast factor, in tiles: see the Numba kernel,
+# which this mirrors (its _gram_tile intrinsic is _gram.h here).
+
+cdef Py_ssize_t GRAM_TILE_COLUMNS = _layout.GRAM_TILE_COLUMNS
+
+cdef extern from "_gram.h" nogil:
+    const Py_ssize_t GRAM_TILE_ROWS "FASTGD_GRAM_TILE_ROWS"
+    void fastgd_gram_tile(const double* P, ptrdiff_t columns, ptrdiff_t n, ptrdiff_t a,
+                          ptrdiff_t b, double* G, ptrdiff_t g_columns)
+
+
+cdef inline void _gram_tile(double[:, :, ::1] panel, Py_ssize_t c, Py_ssize_t n_rows,
+                            Py_ssize_t a, Py_ssize_t b, double[:, :, ::1] G) noexcept nogil:
+    # NumPy: G[c, a:a + TA, b:b + 8] += panel[c, :n_rows, a:a + TA].T @
+    # panel[c, :n_rows, b:b + 8], each entry summed over the rows in order, each term
+    # one fused multiply-add (TA = GRAM_TILE_ROWS; _gram.h)
+    fastgd_gram_tile(&panel[c, 0, 0], panel.shape[2], n_rows, a, b, &G[c, 0, 0], G.shape[2])
+
+
+cdef inline void _gather_gram_rows(
+    const floating[:, :] X, const floating[:, :] Y, const double[::1] b,
+    const floating[::1] weights, bint fit_intercept, Py_ssize_t start, Py_ssize_t n_rows,
+    Py_ssize_t c, double[:, :, ::1] panel,
+) noexcept nogil:
+    # NumPy: panel[c, :n_rows, :m] = sqrt(s) * Z[start:start + n_rows] in float64, row
+    # by row, Z = [X, 1, Y] or [X, Y - b] (_reference.augmented_rows); the columns past
+    # m stay 0
+    cdef Py_ssize_t n_features = X.shape[1], n_targets = Y.shape[1]
+    cdef Py_ssize_t p = n_features + 1 if fit_intercept else n_features
+    cdef bint weighted = weights.shape[0] > 0
+    cdef Py_ssize_t i, j, k, row
+    cdef double s
+    for i in range(n_rows):
+        row = start + i
+        s = sqrt(<double>weights[row]) if weighted else 1.0
+        for j in range(n_features):
+            panel[c, i, j] = s * <double>X[row, j] if weighted else <double>X[row, j]
+        if fit_intercept:
+            panel[c, i, n_features] = s
+            for k in range(n_targets):
+                panel[c, i, p + k] = s * <double>Y[row, k]
+        else:
+            for k in range(n_targets):
+                panel[c, i, p + k] = s * (<double>Y[row, k] - b[k])
+
+
+cdef void _gram_chunk(
+    const floating[:, :] X, const floating[:, :] Y, const double[::1] b,
+    const floating[::1] weights, bint fit_intercept, Py_ssize_t start, Py_ssize_t stop,
+    Py_ssize_t c, double[:, :, ::1] G, double[:, :, ::1] panel,
+) noexcept nogil:
+    # G[c] = the upper triangle (in tiles) of Z.T Z over the rows [start, stop), a panel
+    # of panel.shape[1] rows at a time
+    cdef Py_ssize_t m_pad = G.shape[1], panel_rows = panel.shape[1]
+    cdef Py_ssize_t i, j, first, n_rows, a, column
+    for i in range(m_pad):
+        for j in range(m_pad):
+            G[c, i, j] = 0.0
+    for i in range(panel_rows):
+        for j in range(m_pad):
+            panel[c, i, j] = 0.0
+    first = start
+    while first < stop:  # NumPy: for first in range(start, stop, panel_rows)
+        n_rows = min(panel_rows, stop - first)
+        _gather_gram_rows(X, Y, b, weights, fit_intercept, first, n_rows, c, panel)
+        a = 0
+        while a < m_pad:
+            column = a - a % GRAM_TILE_COLUMNS
+            while column < m_pad:
+                _gram_tile(panel, c, n_rows, a, column, G)
+                column += GRAM_TILE_COLUMNS
+            a += GRAM_TILE_ROWS
+        first += n_rows
+
+
+cdef void _gram_chunks_in_parallel(
+    const floating[:, :] X, const floating[:, :] Y, const double[::1] b,
+    const floating[::1] weights, bint fit_intercept, Py_ssize_t chunk_rows, int n_threads,
+    double[:, :, ::1] G, double[:, :, ::1] panel,
+) noexcept nogil:
+    cdef Py_ssize_t n_samples = X.shape[0]
+    cdef Py_ssize_t c, start
+    for c in prange(G.shape[0], num_threads=n_threads, schedule="static"):
+        start = c * chunk_rows
+        _gram_chunk(X, Y, b, weights, fit_intercept, start, min(start + chunk_rows, n_samples),
+                    c, G, panel)
+
+
+def gram(
+    const floating[:, :] X, const floating[:, :] Y, const double[::1] b,
+    const floating[::1] weights, bint fit_intercept, bint x_is_f, Py_ssize_t chunk_rows,
+    int n_threads, double[:, :, ::1] G, double[:, :, ::1] panel,
+):
+    """Write into G[0] the upper triangle of Z.T @ diag(s) @ Z: see the Numba kernel."""
+    cdef Py_ssize_t n_samples = X.shape[0]
+    cdef Py_ssize_t c, start, i, j
+    with nogil:
+        if n_threads > 1:
+            _gram_chunks_in_parallel(X, Y, b, weights, fit_intercept, chunk_rows, n_threads,
+                                     G, panel)
+        else:
+            for c in range(G.shape[0]):
+                start = c * chunk_rows
+                _gram_chunk(X, Y, b, weights, fit_intercept, start,
+                            min(start + chunk_rows, n_samples), c, G, panel)
+        for c in range(1, G.shape[0]):  # NumPy: G[0] = G.sum(axis=0), in chunk order
+            for i in range(G.shape[1]):
+                for j in range(G.shape[2]):
+                    G[0, i, j] += G[c, i, j]
+
+
 # ------------------------------------------------------------- the accurate sums
 #
 # The gradient sums of _reference.accurate_sums, as if computed in twice the working
@@ -608,9 +721,11 @@ cdef void _accurate_group(
     const floating[:, :] X, const floating[:, :] Y, const double[:, ::1] W,
     const double[::1] b, const floating[::1] weights, Py_ssize_t first, Py_ssize_t n,
     Py_ssize_t c, double[:, :, :, :, ::1] lanes, double[:, :, ::1] residuals,
+    double[:, :, ::1] columns,
 ) noexcept nogil:
     # Rows [first, first + n), n <= ACCURATE_LANES, row first + l in lane l.
-    # NumPy: R = X[rows] @ W.T + b - Y[rows] (_reference.accurate_residuals: each a
+    # NumPy: columns[c, :, :n] = X[rows].T in float64
+    #        R = X[rows] @ W.T + b - Y[rows] (_reference.accurate_residuals: each a
     #        Dot2 in residuals[c, 0:2], a pair); sR = s * R (a pair in residuals[c, 2:4])
     #        lanes[c, :, k, :D, l] += X[rows][l] * sR[l, k]; lanes[c, :, k, D, l] += sR[l, k]
     #        lanes[c, :, k, D + 1, l] += R[l, k] * sR[l, k] / 2
@@ -618,6 +733,9 @@ cdef void _accurate_group(
     cdef bint weighted = weights.shape[0] > 0
     cdef Py_ssize_t k, j, l
     cdef double s, error, w, x, p, p_error, s_error, r, r_error
+    for l in range(n):
+        for j in range(n_features):
+            columns[c, j, l] = <double>X[first + l, j]
     for k in range(n_targets):
         for l in range(n):
             s, error = _two_sum(b[k], -<double>Y[first + l, k])
@@ -626,7 +744,7 @@ cdef void _accurate_group(
         for j in range(n_features):
             w = W[k, j]
             for l in range(n):
-                x = <double>X[first + l, j]
+                x = columns[c, j, l]
                 p = x * w
                 p_error = fma(x, w, -p)
                 s, s_error = _two_sum(residuals[c, 0, l], p)
@@ -644,8 +762,8 @@ cdef void _accurate_group(
                 residuals[c, 3, l] = fma(r, s, -residuals[c, 2, l]) + r_error * s
         for j in range(n_features):
             for l in range(n):
-                _add_product(lanes, c, k, j, l, <double>X[first + l, j],
-                             residuals[c, 2, l], residuals[c, 3, l])
+                _add_product(lanes, c, k, j, l, columns[c, j, l], residuals[c, 2, l],
+                             residuals[c, 3, l])
         for l in range(n):
             _add_product(lanes, c, k, n_features, l, 1.0, residuals[c, 2, l],
                          residuals[c, 3, l])
@@ -657,7 +775,7 @@ cdef void _accurate_chunk(
     const floating[:, :] X, const floating[:, :] Y, const double[:, ::1] W,
     const double[::1] b, const floating[::1] weights, Py_ssize_t start, Py_ssize_t stop,
     Py_ssize_t c, double[:, :, :, ::1] sums, double[:, :, :, :, ::1] lanes,
-    double[:, :, ::1] residuals,
+    double[:, :, ::1] residuals, double[:, :, ::1] columns,
 ) noexcept nogil:
     # sums[c] = the pairs of the rows [start, stop): groups of ACCURATE_LANES rows,
     # then the lanes added in lane order
@@ -671,7 +789,7 @@ cdef void _accurate_chunk(
     first = start
     while first < stop:  # NumPy: for first in range(start, stop, ACCURATE_LANES)
         _accurate_group(X, Y, W, b, weights, first, min(ACCURATE_LANES, stop - first), c,
-                        lanes, residuals)
+                        lanes, residuals, columns)
         first += ACCURATE_LANES
     for k in range(lanes.shape[2]):
         for j in range(lanes.shape[3]):
@@ -686,13 +804,14 @@ cdef void _accurate_chunks_in_parallel(
     const floating[:, :] X, const floating[:, :] Y, const double[:, ::1] W,
     const double[::1] b, const floating[::1] weights, Py_ssize_t chunk_rows, int n_threads,
     double[:, :, :, ::1] sums, double[:, :, :, :, ::1] lanes, double[:, :, ::1] residuals,
+    double[:, :, ::1] columns,
 ) noexcept nogil:
     cdef Py_ssize_t n_samples = X.shape[0]
     cdef Py_ssize_t c, start
     for c in prange(sums.shape[0], num_threads=n_threads, schedule="static"):
         start = c * chunk_rows
         _accurate_chunk(X, Y, W, b, weights, start, min(start + chunk_rows, n_samples), c,
-                        sums, lanes, residuals)
+                        sums, lanes, residuals, columns)
 
 
 cdef void _add_chunk_pairs(double[:, :, :, ::1] sums) noexcept nogil:
@@ -709,6 +828,7 @@ def accurate_sums(
     const floating[:, :] X, const floating[:, :] Y, const double[:, ::1] W,
     const double[::1] b, const floating[::1] weights, Py_ssize_t chunk_rows, int n_threads,
     double[:, :, :, ::1] sums, double[:, :, :, :, ::1] lanes, double[:, :, ::1] residuals,
+    double[:, :, ::1] columns,
 ):
     """Write into sums[0] the gradient sums as pairs: see the Numba kernel."""
     cdef Py_ssize_t n_samples = X.shape[0]
@@ -716,12 +836,13 @@ def accurate_sums(
     with nogil:
         if n_threads > 1:
             _accurate_chunks_in_parallel(X, Y, W, b, weights, chunk_rows, n_threads, sums,
-                                         lanes, residuals)
+                                         lanes, residuals, columns)
         else:
             for c in range(sums.shape[0]):
                 start = c * chunk_rows
                 _accurate_chunk(X, Y, W, b, weights, start,
-                                min(start + chunk_rows, n_samples), c, sums, lanes, residuals)
+                                min(start + chunk_rows, n_samples), c, sums, lanes, residuals,
+                                columns)
         _add_chunk_pairs(sums)
 
 

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _epochs, _reference
-from ._backends import get_backend
+from ._backends import COMPRESS_PANEL_ROWS, get_backend
+from ._gram import householder_factor_error
 from ._validation import _check_dtype
 
 # Threads of a block's kernel: Dask's workers run the blocks in parallel.
@@ -313,9 +314,10 @@ class BlockedData:
         if self.weighted and not total_weight > 0:
             raise ValueError("sample_weight must have a positive sum (not all zero).")
 
-    def factor(self, backend, b, fit_intercept, n_threads):
-        """``(R, total_weight)`` in one distributed pass: each block's factor where the
-        block is, merged in a tree whose shape depends on the number of blocks alone.
+    def factor(self, backend, b, fit_intercept, n_threads, fast=False):
+        """``(R, total_weight, "qr", error)`` (``Data.factor``) in one distributed pass: each block's Householder
+        factor where the block is, merged in a tree whose shape depends on the number
+        of blocks alone (``fast`` is not taken: the blocks' factors must merge stably).
         Also records the rows of each block."""
         import dask
 
@@ -337,7 +339,9 @@ class BlockedData:
         self._check_totals(root.total_weight)
         if root.bad is not None:
             self._raise_bad(root.bad)
-        return root.R, root.total_weight
+        m = root.R.shape[1]
+        return (root.R, root.total_weight, "qr",
+                householder_factor_error(sum(self.block_rows), m, COMPRESS_PANEL_ROWS))
 
     def gradient_sums(self, backend_name, W, b, zero_targets=False):
         """``(sum_W, sum_b, half_sq, total_weight)``: each block's ``partial_gradient``

@@ -47,6 +47,17 @@ pass over the data:
    the errors can move it (strict complementarity), and whose signs when no active
    coefficient's interval holds 0. ``converged`` is ``error_bound <= tol``.
 
+   For least squares and ridge, the point after the correction is certified too,
+   before any pass at it: the gradient is ``H (theta - theta*)``, so its error is what
+   the gradient's rounding hides plus the factor's error acting on the correction,
+   ``H^-1 E delta``, with ``|E| <= error v v.T`` from the factor's backward error
+   (``_gram.gram_factor_error``: the Cholesky factor of the Gram matrix, or
+   Householder QR's) and the columns' means and spreads (``DirectSolve.factor_reach``).
+   One pass then usually certifies the coefficients to within an ulp or two; a pass
+   more is taken only while the factor's part of that bound is above the rounding's.
+   A factor whose error could contract the point's by more than MAX_CONTRACTION
+   certifies nothing before a pass (the Gram's is then replaced by Householder's).
+
 The NumPy equivalent of step 1 without the care for constants, ranks and bounds::
 
     theta = np.linalg.lstsq(np.c_[X, np.ones(N)], y)[0]
@@ -58,6 +69,7 @@ raw units, against exact rational solutions of the stored data).
 import numpy as np
 
 from . import _accelerated, _layout, _steps
+from ._gram import gamma
 
 EPS = np.finfo(np.float64).eps
 # Singular values of the standardized design below RCOND * the largest are taken as
@@ -67,18 +79,15 @@ RCOND = 64 * EPS
 # A correction at most this fraction of the one before it is still converging: a pass
 # more is worth it. Above it, the refinement has reached the rounding of the data.
 CONTRACTION = 0.5
-# The correction of a factor that is exact to rounding bounds the error of the point
-# within a factor (1 + rho) / (1 - rho) <= FACTOR_SLACK for rho <= 1/3.
+# The correction of a factor whose error contracts the point's by at most rho bounds
+# the error of the point within a factor (1 + rho) / (1 - rho) <= FACTOR_SLACK, for rho
+# <= MAX_CONTRACTION. Beyond it, the factor from the Gram matrix (about cond(H) eps
+# relative) is replaced by Householder QR's, and no point is certified before a pass.
 FACTOR_SLACK = 2.0
+MAX_CONTRACTION = 1.0 / 3.0
 # The homotopy of the Lasso takes at most this many steps per coefficient (a join or a
 # drop each; typically about one per nonzero coefficient).
 HOMOTOPY_STEPS = 20
-
-
-def gamma(n):
-    """Higham's gamma_n = n eps / (1 - n eps): the worst-case relative rounding of n
-    sequential operations."""
-    return n * EPS / (1 - n * EPS)
 
 
 class StandardizedProblem:
@@ -161,6 +170,14 @@ class StandardizedProblem:
     def u_of(self, W):
         """The standardized slopes (d, K) of the coefficients W (K, D)."""
         return W[:, self.kept].T * self.scale[self.kept, None]
+
+    def perturbation_weights(self):
+        """v (d,): a factor whose Hessian differs from the data's by E, ``|E_jl| <=
+        error ||z_j|| ||z_l|| / N`` in the raw coordinates (``_gram.gram_factor_error``),
+        differs in u by at most ``error v_j v_l`` (the intercept's v is 1): ``v_j =
+        (rms_j + |m_j|) / s_j``, through ``w_j = u_j / s_j``, ``b = u_b - (m / s) . u``."""
+        k = self.kept
+        return (self.rms[k] + np.abs(self.mean[k])) / self.scale[k]
 
     def coefficients(self, u, u_b):
         """(W (K, D), b (K,)) of the point u (d, K), u_b (K,): ``w = u / s``,
@@ -275,12 +292,19 @@ class DirectSolve:
 
     name = "qr"
 
-    def __init__(self, problem, settings, optimizer):
+    def __init__(self, problem, settings, optimizer, refactor):
         p, s = problem, settings
         self.problem, self.settings, self.optimizer = p, s, optimizer
         D, fit_intercept = p.n_features, p.user_fit_intercept
         self.small = StandardizedProblem(p.X, p.Y, D, fit_intercept, s.l1, s.l2,
                                          np.zeros(D, dtype=bool))
+        if p.factor_kind == "gram" and (self.small.rank_deficient
+                                        or self.factor_reach()[2] > MAX_CONTRACTION):
+            # the Gram's factor is too far from the data's to refine quickly, or to
+            # judge a rank: Householder QR's (refactor())
+            refactor()
+            self.small = StandardizedProblem(p.X, p.Y, D, fit_intercept, s.l1, s.l2,
+                                             np.zeros(D, dtype=bool))
         if fit_intercept:  # constant columns: their spread is the rounding of their mean
             # (spread and mean in units of a power of two >= both: no overflow in squares)
             small = self.small
@@ -292,6 +316,10 @@ class DirectSolve:
                 self.small = StandardizedProblem(p.X, p.Y, D, fit_intercept, s.l1, s.l2,
                                                  found)
         self.W, self.b = self.small.coefficients(self.small.u, self.small.centre)
+        self.reach = self.factor_reach()
+        # least squares and ridge: the next point is certified before its pass
+        self.next_certified = (self.small.l1 is None and not self.small.rank_deficient
+                               and self.reach[2] <= MAX_CONTRACTION)
         self.error_bound = np.inf  # of the point returned (the best certified one)
         self.previous_size = np.inf
         self.first_step = 1.0  # each refinement is a Newton step: FitResult.lr
@@ -312,11 +340,19 @@ class DirectSolve:
             g_u, delta_b = small.gradient_in_u(grad_W, grad_b)
             u = small.u_of(coef.astype(np.float64))
             delta_u, hinv = small.step(u, g_u)
-            bound, refinable = self.bound(coef, intercept, grad_W, grad_b, g_u, half_sq,
-                                          delta_u, delta_b, hinv)
+            bound, refinable, rounding = self.bound(coef, intercept, grad_W, grad_b, g_u,
+                                                    half_sq, delta_u, delta_b, hinv)
             if bound < self.error_bound or row + self.optimizer.n_epochs == 0:
                 self.error_bound = bound
                 self.publish(coef, intercept)
+            step_W, step_b = small.coefficients(delta_u, delta_b)
+            if self.next_certified:
+                next_coef, next_intercept = self.returned(self.W - step_W, self.b - step_b)
+                next_bound, refinable = self.next_bound(next_coef, next_intercept, delta_u,
+                                                        delta_b, rounding)
+                if next_bound < self.error_bound:
+                    self.error_bound = next_bound
+                    self.publish(next_coef, next_intercept)
             size = _accelerated.scaled_norm(delta_u, delta_b)
             objective = loss + _steps.penalty(coef.astype(np.float64), s.l1, s.l2,
                                               p.n_features)
@@ -324,7 +360,6 @@ class DirectSolve:
             self.optimizer.count_update()
             converging = size <= CONTRACTION * self.previous_size
             self.previous_size = size
-            step_W, step_b = small.coefficients(delta_u, delta_b)
             self.W, self.b = self.W - step_W, self.b - step_b
             if small.l1 is not None:  # the Lasso's zeros exactly: W from its solution
                 self.W = small.coefficients(u - delta_u, self.b)[0]
@@ -349,24 +384,39 @@ class DirectSolve:
         if p.user_fit_intercept:
             p.W[:, p.n_features] = intercept
 
+    def factor_reach(self):
+        """``(hv, v, rho, error)``: how far the factor's error moves a correction. The
+        Hessian of the factor differs from the data's by E, ``|E| <= error v v.T`` in u
+        (``StandardizedProblem.perturbation_weights``; ``error``: the factor's backward
+        error, and the small problem's own rounding, normwise within gamma(4 m^2) (1 +
+        2 sigma_max^2) <= that times v_j v_l as v >= 1), so a correction delta taken
+        with it is off by at most ``error |H~^-1| v (v . |delta|)``: hv = |H~^-1| v
+        (with the intercept's row, 1), and rho = error max(hv) sum(v) the most it can
+        contract an error."""
+        small = self.small
+        v = small.perturbation_weights()
+        hv = np.abs(small.inverse_hessian) @ v
+        if small.fit_intercept:
+            v, hv = np.append(v, 1.0), np.append(hv, 1.0)
+        m = self.problem.X.shape[1] + self.problem.Y.shape[1]
+        sigma = small.singular[0] if len(small.singular) else 0.0
+        error = self.problem.factor_error + gamma(4 * m * m) * (1 + 2 * sigma**2)
+        return hv, v, error * np.max(hv, initial=0.0) * np.sum(v), error
+
     def bound(self, coef, intercept, grad_W, grad_b, g_u, half_sq, delta_u, delta_b, hinv):
-        """``(error_bound, refinable)`` of the point (coef, intercept): the largest
-        relative error of a coefficient that its correction and the rounding of its
-        gradient allow (module docstring), and whether its correction is more than
-        that rounding (a pass more may then improve it)."""
+        """``(error_bound, refinable, rounding)`` of the point (coef, intercept): the
+        largest relative error of a coefficient that its correction and the rounding of
+        its gradient allow (module docstring), whether its correction is more than
+        that rounding (a pass more may then improve it), and that rounding's bound per
+        coefficient (``coefficient_errors``)."""
         small = self.small
         if small.rank_deficient and small.l1 is None:
-            return np.inf, False
+            return np.inf, False, None
         values, correction, rounding, g_rounding = coefficient_errors(
             small, coef, intercept, grad_W, grad_b, half_sq, delta_u, delta_b, hinv,
             self.problem.data.n_samples)
         d = len(delta_u)
-        scale = np.max(values[:d], axis=0, initial=0.0)
-        if small.fit_intercept:  # no slope: the intercept is the scale
-            scale = np.where(scale > 0, scale, values[-1])
-        errors = FACTOR_SLACK * correction + rounding
-        if coef.dtype != np.float64:  # the returned coefficients' own rounding
-            errors = errors + values * (0.5 * np.finfo(coef.dtype).eps) * (1 + EPS)
+        errors = with_own_rounding(values, FACTOR_SLACK * correction + rounding, coef.dtype)
         # a pass more may help if a correction is above what rounding explains and
         # would move a coefficient by more than half its last bit
         refinable = bool(np.any(np.max(correction, axis=0, initial=0.0)
@@ -378,8 +428,37 @@ class DirectSolve:
             self.support_uncertain = changing or not support_certified(
                 small, values[:d], errors[:d], g_u, g_rounding, active)
             if self.support_uncertain:
-                return np.inf, changing or refinable
-        return relative_error(values, errors, scale), refinable
+                return np.inf, changing or refinable, rounding
+        return relative_error(values, errors, scale_of(values, d, small.fit_intercept)), \
+            refinable, rounding
+
+    def next_bound(self, coef, intercept, delta_u, delta_b, rounding):
+        """``(error_bound, refinable)`` of the next point (coef, intercept), the point
+        less its correction delta, before a pass at it. For least squares and ridge the
+        gradient is ``H (theta - theta*)``, so the next point's error is ``H^-1 e +
+        H^-1 E delta``: e the gradient's rounding (within ``rounding``, the point's),
+        and the factor's error E (``factor_reach``), within FACTOR_SLACK error |H~^-1| v
+        (v . |delta|); with an ulp for the step's own rounding. A pass more helps only
+        where that second part is above the first."""
+        small, (hv, v, _, error) = self.small, self.reach
+        d = len(delta_u)
+        delta = np.abs(delta_u)
+        if small.fit_intercept:
+            delta = np.vstack([delta, np.abs(delta_b)[None]])
+        reach = FACTOR_SLACK * error * (v @ delta)  # (K,)
+        factor_part = hv[:d, None] * reach
+        values = [np.abs(coef[:, small.kept].astype(np.float64) * small.scale[small.kept]).T]
+        if small.fit_intercept:  # b = u_b - t . u
+            t = small.mean[small.kept] / small.scale[small.kept]
+            factor_part = np.vstack([factor_part, ((1.0 + np.abs(t) @ hv[:d]) * reach)[None]])
+            values.append(np.abs(intercept.astype(np.float64))[None])
+        values = np.vstack(values)
+        errors = with_own_rounding(values, rounding + factor_part + EPS * values, coef.dtype)
+        refinable = bool(np.any(np.max(factor_part, axis=0, initial=0.0)
+                                > np.max(rounding, axis=0, initial=0.0))
+                         and np.any(factor_part > 0.5 * EPS * values))
+        return relative_error(values, errors, scale_of(values, d, small.fit_intercept)), \
+            refinable
 
 
 def support_certified(small, values_u, errors_u, g_u, g_rounding, active):
@@ -438,6 +517,21 @@ def coefficient_errors(small, coef, intercept, grad_W, grad_b, half_sq, delta_u,
     # the gradient in u's own rounding: the residuals' (through a unit column) and the rest
     g_rounding = gradient_rounding + residual_rounding[None, :]
     return np.vstack(values), np.vstack(correction), np.vstack(rounding), g_rounding
+
+
+def with_own_rounding(values, errors, dtype):
+    """The errors of coefficients returned in ``dtype``: float32's rounding added."""
+    if dtype == np.float64:
+        return errors
+    return errors + values * (0.5 * np.finfo(dtype).eps) * (1 + EPS)
+
+
+def scale_of(values, d, fit_intercept):
+    """Each target's largest standardized slope (the intercept where there is none)."""
+    scale = np.max(values[:d], axis=0, initial=0.0)
+    if fit_intercept:
+        scale = np.where(scale > 0, scale, values[-1])
+    return scale
 
 
 def relative_error(values, errors, scale):

@@ -30,6 +30,7 @@ from ._accelerated import (
 )
 from ._direct import DirectSolve
 from ._backends import (
+    COMPRESS_PANEL_ROWS,
     FitOptions,
     Model,
     Optimizer,
@@ -37,7 +38,15 @@ from ._backends import (
     fit_data,
     get_backend,
 )
-from ._gram import MAX_GRAM_SIZE, choose_solver, compressed_problem
+from ._gram import (
+    GRAM_MIN_WORK,
+    MAX_GRAM_SIZE,
+    choose_solver,
+    compressed_problem,
+    factor_of_gram,
+    gram_factor_error,
+    householder_factor_error,
+)
 from ._progress import Progress
 from ._validation import (
     check_coef,
@@ -185,14 +194,27 @@ class Data:
         low, high = column_extremes(self.X, self.sample_weight, columns)
         return low >= high  # (no row of positive weight: inf >= -inf, constant)
 
-    def factor(self, backend, b, fit_intercept, n_threads):
-        """``(R, total_weight)``: the triangular factor of the augmented data
-        (``backend.compress``) and N, or the sum of the weights."""
-        R = backend.compress(self.X, self.Y, b, fit_intercept, self.sample_weight,
-                             self.x_is_f, n_threads)
+    def factor(self, backend, b, fit_intercept, n_threads, fast=False):
+        """``(R, total_weight, kind, error)``: a triangular factor of the augmented
+        data, N (or the sum of the weights), and the factor's backward error
+        (``_gram.gram_factor_error``). ``kind`` "gram": with ``fast``, on data worth
+        it, the Cholesky factor of their Gram matrix (``backend.gram``: half the work,
+        in tiles; its error, about cond^2 eps, is for the direct solve's refinement to
+        remove), if it is usable (``_gram.factor_of_gram``); else "qr": Householder QR
+        (``backend.compress``), stable whatever the data."""
         total = (self.n_samples if self.sample_weight is None
                  else self.sample_weight.sum(dtype=float))
-        return R, total
+        m = self.n_features + (1 if fit_intercept else 0) + self.Y.shape[1]
+        if fast and self.n_samples * m * m >= GRAM_MIN_WORK:
+            G, chain = backend.gram(self.X, self.Y, b, fit_intercept, self.sample_weight,
+                                    self.x_is_f, n_threads)
+            R = factor_of_gram(G, self.Y.shape[1])
+            if R is not None:
+                return R, total, "gram", gram_factor_error(chain, m)
+        R = backend.compress(self.X, self.Y, b, fit_intercept, self.sample_weight,
+                             self.x_is_f, n_threads)
+        return R, total, "qr", householder_factor_error(self.n_samples, m,
+                                                         COMPRESS_PANEL_ROWS)
 
     def accurate_gradient(self, backend, coef, intercept, n_threads):
         """``(G_W, g_b, half_sq)`` at (coef, intercept), as if computed in twice the
@@ -262,6 +284,8 @@ class Problem:
     user_fit_intercept: bool
     user_b: np.ndarray
     n_features: int  # the caller's D: W's own columns, the penalized ones
+    factor_kind: str = "qr"  # the compressed problem's factor: "qr" or "gram" ...
+    factor_error: float = 0.0  # ... and its backward error (_gram.gram_factor_error)
 
     @property
     def n_batches(self):
@@ -414,11 +438,8 @@ def check_blocked_options(settings, resuming):
 def compress(problem, n_threads):
     """The same iterations on the compressed problem, the intercept as its last
     coefficient (see _gram.py): from here on, the Problem's X, Y, W, b are its."""
-    p, data = problem, problem.data
-    R, total_weight = data.factor(p.backend, p.b, p.fit_intercept, n_threads)
-    if not np.isfinite(R).all():
-        _diagnostics.raise_for_non_finite(data, "triangular factor of [X, 1, y]")
-    p.X, p.Y = compressed_problem(R, total_weight, p.W.shape[0])
+    p = problem
+    set_factor(p, n_threads, fast=p.method == "qr")
     p.sample_weight = None  # absorbed into the compressed problem
     p.x_is_f = False
     p.W = np.hstack([p.W, p.b[:, None]] if p.fit_intercept else [p.W]).astype(np.float64)
@@ -426,6 +447,17 @@ def compress(problem, n_threads):
     p.fit_intercept = False
     p.order = np.arange(p.X.shape[0], dtype=np.int64)
     p.n_train = p.batch_size = p.X.shape[0]
+
+
+def set_factor(problem, n_threads, fast):
+    """The compressed problem's X and Y (``_gram.compressed_problem``) from the data's
+    factor (``Data.factor``; ``fast``: the Gram's, if usable), and its kind."""
+    p, data = problem, problem.data
+    R, total_weight, p.factor_kind, p.factor_error = data.factor(
+        p.backend, p.user_b, p.user_fit_intercept, n_threads, fast)
+    if not np.isfinite(R).all():
+        _diagnostics.raise_for_non_finite(data, "triangular factor of [X, 1, y]")
+    p.X, p.Y = compressed_problem(R, total_weight, p.W.shape[0])
 
 
 # The direct solve's small work is O(p^3) in the p = D + 1 coefficients (an SVD):
@@ -613,8 +645,9 @@ def start(problem, settings, optimizer, zero_reference):
 def make_stepper(problem, settings, optimizer, options, zero_reference, ref_grad_norm):
     """The method's stepper and how many updates one call of it may make."""
     p = problem
-    if p.method == "qr":
-        return DirectSolve(p, settings, optimizer), 1  # one pass over the data per call
+    if p.method == "qr":  # one pass over the data per call
+        return DirectSolve(p, settings, optimizer,
+                           lambda: set_factor(p, settings.n_threads, fast=False)), 1
     if p.method == "gd":
         stepper = KernelSteps(p, options, optimizer, settings.n_threads)
         return stepper, updates_per_call(p.batch_size, (p.X.shape[0] - p.n_train) / p.n_batches,

@@ -58,9 +58,13 @@ CONSTANT, INVSCALING, ADAPTIVE = range(3)
 ADAPTIVE_DIVISOR = 5.0
 ADAPTIVE_MIN_RATIO = 1e-6
 
+# The Gram matrix of the direct solve's fast factor is computed in tiles this many
+# columns wide (one vector of doubles); its dimension is padded to a multiple of it.
+GRAM_TILE_COLUMNS = 8
+
 # The accurate sums (the direct solve's gradient, in twice the working precision)
 # take rows in groups of this many, one per lane of independent pairs of sums.
-ACCURATE_LANES = 8
+ACCURATE_LANES = 32
 
 # Columns of the history array: one row per epoch.
 HISTORY_COLUMNS = ("loss", "grad_norm", "lr", "validation_loss")

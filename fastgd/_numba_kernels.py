@@ -772,15 +772,169 @@ def _merge_chunk_factors(R, panel):
             # compile _reflect_rows once more)
 
 
+# ----------------------------------------------------------------------- the Gram
+
+# The Gram matrix's tiles: GRAM_TILE_ROWS rows of G by GRAM_TILE_COLUMNS (one vector of
+# 8 doubles) at a time, their sums in vector registers while the panel's rows stream
+# through. 8 rows with AVX-512's 32 vector registers, 4 with AVX2's 16 (the sums of
+# each entry are the same whatever the tile: the tile decides only speed).
+GRAM_TILE_COLUMNS = _layout.GRAM_TILE_COLUMNS
+GRAM_TILE_ROWS = 8 if _llvm.get_host_cpu_features().get("avx512f") else 4
+
+
+@intrinsic
+def _gram_tile(typingctx, panel, c, n_rows, a, b, G):
+    """NumPy: G[c, a:a + TA, b:b + TB] += panel[c, :n_rows, a:a + TA].T @
+    panel[c, :n_rows, b:b + TB] (TA = GRAM_TILE_ROWS, TB = GRAM_TILE_COLUMNS), each
+    entry summed over the rows in order, each term one fused multiply-add: the
+    Cython kernel's _gram.h, in LLVM vector types (a vector of TB doubles; AVX2
+    splits it in two)."""
+    if not (isinstance(panel, types.Array) and panel.ndim == 3 and panel.layout == "C"
+            and panel.dtype == types.float64 and isinstance(G, types.Array)
+            and G.ndim == 3 and G.layout == "C" and G.dtype == types.float64):
+        return None
+    rows_of_tile, width = GRAM_TILE_ROWS, GRAM_TILE_COLUMNS
+
+    def codegen(context, builder, signature, args):
+        intp = context.get_value_type(types.intp)
+        f64 = context.get_value_type(types.float64)
+        vector = _ir.VectorType(f64, width)
+        index = _ir.IntType(32)
+        fma = cgutils.get_or_insert_function(
+            builder.module, _ir.FunctionType(vector, [vector] * 3), f"llvm.fma.v{width}f64")
+        p = context.make_array(signature.args[0])(context, builder, args[0])
+        g = context.make_array(signature.args[5])(context, builder, args[5])
+        c, n, a, b = (context.cast(builder, value, kind, types.intp)
+                      for value, kind in zip(args[1:5], signature.args[1:5]))
+        _, rows, columns = cgutils.unpack_tuple(builder, p.shape, 3)
+        _, g_rows, g_columns = cgutils.unpack_tuple(builder, g.shape, 3)
+        base = builder.gep(p.data, [builder.mul(c, builder.mul(rows, columns))])
+        sums = [cgutils.alloca_once_value(builder, _ir.Constant(vector, [0.0] * width))
+                for _ in range(rows_of_tile)]
+        undefined = _ir.Constant(vector, _ir.Undefined)
+        splat = _ir.Constant(_ir.VectorType(index, width), [0] * width)
+        with cgutils.for_range(builder, n, intp=intp) as loop:
+            row = builder.gep(base, [builder.mul(loop.index, columns)])
+            z_b = builder.load(builder.bitcast(builder.gep(row, [b]), vector.as_pointer()),
+                               align=8)
+            for r in range(rows_of_tile):
+                z_a = builder.load(builder.gep(row, [builder.add(a, intp(r))]))
+                z_a = builder.shuffle_vector(
+                    builder.insert_element(undefined, z_a, index(0)), undefined, splat)
+                builder.store(builder.call(fma, [z_a, z_b, builder.load(sums[r])]), sums[r])
+        g_base = builder.gep(g.data, [builder.mul(c, builder.mul(g_rows, g_columns))])
+        for r in range(rows_of_tile):
+            offset = builder.add(builder.mul(builder.add(a, intp(r)), g_columns), b)
+            target = builder.bitcast(builder.gep(g_base, [offset]), vector.as_pointer())
+            builder.store(builder.fadd(builder.load(target, align=8), builder.load(sums[r])),
+                          target, align=8)
+        return context.get_dummy_value()
+
+    return types.void(panel, c, n_rows, a, b, G), codegen
+
+
+@_inlined_kernel
+def _gather_gram_rows(X, Y, b, weights, fit_intercept, start, n_rows, c, panel):
+    # NumPy: panel[c, :n_rows, :m] = sqrt(s) * Z[start:start + n_rows] in float64, row
+    # by row, Z = [X, 1, Y] or [X, Y - b] (_reference.augmented_rows); the columns past
+    # m stay 0
+    n_features, n_targets = X.shape[1], Y.shape[1]
+    p = n_features + 1 if fit_intercept else n_features
+    weighted = weights.shape[0] > 0
+    for i in range(n_rows):
+        row = start + i
+        s = np.sqrt(np.float64(weights[row])) if weighted else 1.0
+        for j in range(n_features):
+            panel[c, i, j] = s * np.float64(X[row, j]) if weighted else np.float64(X[row, j])
+        if fit_intercept:
+            panel[c, i, n_features] = s
+            for k in range(n_targets):
+                panel[c, i, p + k] = s * np.float64(Y[row, k])
+        else:
+            for k in range(n_targets):
+                panel[c, i, p + k] = s * (np.float64(Y[row, k]) - b[k])
+
+
+@_kernel
+def _gram_chunk(X, Y, b, weights, fit_intercept, start, stop, c, G, panel):
+    # G[c] = the upper triangle (in tiles) of Z.T Z over the rows [start, stop), a panel
+    # of panel.shape[1] rows at a time
+    m_pad, panel_rows = G.shape[1], panel.shape[1]
+    for i in range(m_pad):
+        for j in range(m_pad):
+            G[c, i, j] = 0.0
+    for i in range(panel_rows):
+        for j in range(m_pad):
+            panel[c, i, j] = 0.0
+    for first in range(start, stop, panel_rows):
+        n_rows = min(panel_rows, stop - first)
+        _gather_gram_rows(X, Y, b, weights, fit_intercept, first, n_rows, c, panel)
+        for a in range(0, m_pad, GRAM_TILE_ROWS):
+            for column in range(a - a % GRAM_TILE_COLUMNS, m_pad, GRAM_TILE_COLUMNS):
+                _gram_tile(panel, c, n_rows, a, column, G)
+
+
+@_parallel_kernel
+def _gram_chunks_in_parallel(X, Y, b, weights, fit_intercept, chunk_rows, G, panel):
+    n_samples = X.shape[0]
+    for chunk in prange(G.shape[0]):
+        c = np.int64(chunk)  # (prange's index is unsigned)
+        start = c * chunk_rows
+        _gram_chunk(X, Y, b, weights, fit_intercept, start, min(start + chunk_rows, n_samples),
+                    c, G, panel)
+
+
+@_kernel
+def _add_chunk_grams(G):
+    # NumPy: G[0] = G.sum(axis=0), added in chunk order
+    for c in range(1, G.shape[0]):
+        for i in range(G.shape[1]):
+            for j in range(G.shape[2]):
+                G[0, i, j] += G[c, i, j]
+
+
+@_kernel
+def gram(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, n_threads, G, panel):
+    """Write into G[0] the upper triangle of Z.T @ diag(s) @ Z (Z = [X, 1, Y], or [X, Y
+    - b] when the intercept b is held fixed; s = weights, 1 when empty), in one pass
+    over X, in float64: chunks of chunk_rows rows (on n_threads > 1 threads, as
+    compress; serial_gram on one), each a panel of panel.shape[1] rows at a time, in
+    tiles (_gram_tile), the chunks' matrices added in chunk order: the same bits for
+    every thread count. G (C, m_pad, m_pad), m_pad a multiple of GRAM_TILE_COLUMNS;
+    panel (C, P, m_pad). The direct solve's fast factor (_gram.factor_of_gram)."""
+    X, Y, weights = _retyped_rows(X, Y, weights)
+    _gram_chunks_in_parallel(X, Y, _read_only(b), weights, fit_intercept, chunk_rows, G,
+                             panel)
+    _add_chunk_grams(G)
+
+
+@_kernel
+def serial_gram(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, n_threads, G, panel):
+    """gram on one thread: a kernel of its own, which never compiles prange."""
+    X, Y, weights = _retyped_rows(X, Y, weights)
+    _serial_gram(X, Y, _read_only(b), weights, fit_intercept, chunk_rows, G, panel)
+
+
+@_kernel
+def _serial_gram(X, Y, b, weights, fit_intercept, chunk_rows, G, panel):
+    n_samples = X.shape[0]
+    for c in range(G.shape[0]):
+        start = c * chunk_rows
+        _gram_chunk(X, Y, b, weights, fit_intercept, start, min(start + chunk_rows, n_samples),
+                    c, G, panel)
+    _add_chunk_grams(G)
+
+
 # ------------------------------------------------------------- the accurate sums
 #
 # The gradient sums of _reference.accurate_sums, as if computed in twice the working
 # precision (Dot2): every product's and every sum's rounding error is kept, with a
 # fused multiply-add and Knuth's two_sum, and added into a second float64. Rows go
-# in groups of ACCURATE_LANES, one row per lane: each lane has its own pairs of
-# sums (independent chains, which the CPU overlaps), added in lane order at the end
-# of its chunk, and the chunks' pairs in chunk order: the same bits for every thread
-# count. The direct solve (_direct.py) refines and certifies with them.
+# in groups of ACCURATE_LANES, one row per lane, the group's X copied transposed
+# (columns[c, j, l] = X[row l, j]) so that every loop runs over the lanes, in SIMD:
+# each lane has its own pairs of sums (independent chains), added in lane order at
+# the end of its chunk, and the chunks' pairs in chunk order: the same bits for every
+# thread count. The direct solve (_direct.py) refines and certifies with them.
 
 ACCURATE_LANES = _layout.ACCURATE_LANES
 
@@ -812,14 +966,18 @@ def _add_pair(hi, lo, other_hi, other_lo):
 
 
 @_kernel
-def _accurate_group(X, Y, W, b, weights, first, n, c, lanes, residuals):
+def _accurate_group(X, Y, W, b, weights, first, n, c, lanes, residuals, columns):
     # Rows [first, first + n), n <= ACCURATE_LANES, row first + l in lane l.
-    # NumPy: R = X[rows] @ W.T + b - Y[rows] (_reference.accurate_residuals: each a
+    # NumPy: columns[c, :, :n] = X[rows].T in float64
+    #        R = X[rows] @ W.T + b - Y[rows] (_reference.accurate_residuals: each a
     #        Dot2 in residuals[c, 0:2], a pair); sR = s * R (a pair in residuals[c, 2:4])
     #        lanes[c, :, k, :D, l] += X[rows][l] * sR[l, k]; lanes[c, :, k, D, l] += sR[l, k]
     #        lanes[c, :, k, D + 1, l] += R[l, k] * sR[l, k] / 2
     n_targets, n_features = W.shape
     weighted = weights.shape[0] > 0
+    for l in range(n):
+        for j in range(n_features):
+            columns[c, j, l] = np.float64(X[first + l, j])
     for k in range(n_targets):
         for l in range(n):
             s, error = _two_sum(b[k], -np.float64(Y[first + l, k]))
@@ -828,7 +986,7 @@ def _accurate_group(X, Y, W, b, weights, first, n, c, lanes, residuals):
         for j in range(n_features):
             w = W[k, j]
             for l in range(n):
-                x = np.float64(X[first + l, j])
+                x = columns[c, j, l]
                 p = x * w
                 p_error = _fma(x, w, -p)
                 s, s_error = _two_sum(residuals[c, 0, l], p)
@@ -846,8 +1004,8 @@ def _accurate_group(X, Y, W, b, weights, first, n, c, lanes, residuals):
                 residuals[c, 3, l] = _fma(r, s, -residuals[c, 2, l]) + r_error * s
         for j in range(n_features):
             for l in range(n):
-                _add_product(lanes, c, k, j, l, np.float64(X[first + l, j]),
-                             residuals[c, 2, l], residuals[c, 3, l])
+                _add_product(lanes, c, k, j, l, columns[c, j, l], residuals[c, 2, l],
+                             residuals[c, 3, l])
         for l in range(n):
             _add_product(lanes, c, k, n_features, l, 1.0, residuals[c, 2, l],
                          residuals[c, 3, l])
@@ -856,7 +1014,7 @@ def _accurate_group(X, Y, W, b, weights, first, n, c, lanes, residuals):
 
 
 @_kernel
-def _accurate_chunk(X, Y, W, b, weights, start, stop, c, sums, lanes, residuals):
+def _accurate_chunk(X, Y, W, b, weights, start, stop, c, sums, lanes, residuals, columns):
     # sums[c] = the pairs of the rows [start, stop): groups of ACCURATE_LANES rows,
     # then the lanes added in lane order
     for h in range(2):
@@ -866,7 +1024,7 @@ def _accurate_chunk(X, Y, W, b, weights, start, stop, c, sums, lanes, residuals)
                     lanes[c, h, k, j, l] = 0.0
     for first in range(start, stop, ACCURATE_LANES):
         _accurate_group(X, Y, W, b, weights, first, min(ACCURATE_LANES, stop - first), c,
-                        lanes, residuals)
+                        lanes, residuals, columns)
     for k in range(lanes.shape[2]):
         for j in range(lanes.shape[3]):
             hi, lo = lanes[c, 0, k, j, 0], lanes[c, 1, k, j, 0]
@@ -877,13 +1035,14 @@ def _accurate_chunk(X, Y, W, b, weights, start, stop, c, sums, lanes, residuals)
 
 
 @_parallel_kernel
-def _accurate_chunks_in_parallel(X, Y, W, b, weights, chunk_rows, sums, lanes, residuals):
+def _accurate_chunks_in_parallel(X, Y, W, b, weights, chunk_rows, sums, lanes, residuals,
+                                 columns):
     n_samples = X.shape[0]
     for chunk in prange(sums.shape[0]):
         c = np.int64(chunk)  # (prange's index is unsigned)
         start = c * chunk_rows
         _accurate_chunk(X, Y, W, b, weights, start, min(start + chunk_rows, n_samples), c,
-                        sums, lanes, residuals)
+                        sums, lanes, residuals, columns)
 
 
 @_kernel
@@ -897,35 +1056,37 @@ def _add_chunk_pairs(sums):
 
 
 @_kernel
-def accurate_sums(X, Y, W, b, weights, chunk_rows, n_threads, sums, lanes, residuals):
+def accurate_sums(X, Y, W, b, weights, chunk_rows, n_threads, sums, lanes, residuals,
+                  columns):
     """Write into sums[0] (2, K, D + 2) the gradient sums ``(s R).T @ X``, ``(s R).sum(0)``
     and ``(s R * R).sum(0) / 2`` as pairs (sums[0, 0] + sums[0, 1] within about eps of
     each exact value: _reference.accurate_sums), for W (K, D) and b (K,) in float64,
     whatever X's dtype. Chunks of ``chunk_rows`` rows (on n_threads > 1 threads, as
     compress; serial_accurate_sums on one), their pairs added in chunk order.
     Scratch: sums (C, 2, K, D + 2), lanes (C, 2, K, D + 2, ACCURATE_LANES) and
-    residuals (C, 4, ACCURATE_LANES)."""
+    residuals (C, 4, ACCURATE_LANES), columns (C, D, ACCURATE_LANES)."""
     X, Y, weights = _retyped_rows(X, Y, weights)
     _accurate_chunks_in_parallel(X, Y, _read_only(W), _read_only(b), weights, chunk_rows,
-                                 sums, lanes, residuals)
+                                 sums, lanes, residuals, columns)
     _add_chunk_pairs(sums)
 
 
 @_kernel
-def serial_accurate_sums(X, Y, W, b, weights, chunk_rows, n_threads, sums, lanes, residuals):
+def serial_accurate_sums(X, Y, W, b, weights, chunk_rows, n_threads, sums, lanes, residuals,
+                         columns):
     """accurate_sums on one thread: a kernel of its own, which never compiles prange."""
     X, Y, weights = _retyped_rows(X, Y, weights)
     _serial_accurate_sums(X, Y, _read_only(W), _read_only(b), weights, chunk_rows, sums,
-                          lanes, residuals)
+                          lanes, residuals, columns)
 
 
 @_kernel
-def _serial_accurate_sums(X, Y, W, b, weights, chunk_rows, sums, lanes, residuals):
+def _serial_accurate_sums(X, Y, W, b, weights, chunk_rows, sums, lanes, residuals, columns):
     n_samples = X.shape[0]
     for c in range(sums.shape[0]):
         start = c * chunk_rows
         _accurate_chunk(X, Y, W, b, weights, start, min(start + chunk_rows, n_samples), c,
-                        sums, lanes, residuals)
+                        sums, lanes, residuals, columns)
     _add_chunk_pairs(sums)
 
 

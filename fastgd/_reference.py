@@ -90,6 +90,17 @@ def predictions(X, coef, intercept):
     return out[:, 0] if coef.ndim == 1 else out
 
 
+def gram(X, Y, b, weights, fit_intercept, block_rows=1 << 14):
+    """``Z.T @ diag(s) @ Z`` (see ``augmented_rows``) in float64, a block of rows at a
+    time: the direct solve's fast factor is its Cholesky factor (``_gram.py``)."""
+    m = X.shape[1] + (1 if fit_intercept else 0) + Y.shape[1]
+    G = np.zeros((m, m))
+    for start in range(0, X.shape[0], block_rows):
+        Z = augmented_rows(X, Y, b, weights, fit_intercept, slice(start, start + block_rows))
+        G += Z.T @ Z
+    return G
+
+
 def next_random(rng_state):
     """SplitMix64 (Steele, Lea and Flood, 2014): the next 64-bit random integer.
 

@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 
 import fastgd
+from fastgd import _fit
+from fastgd._gram import factor_of_gram
 from benches.exact import (
     correct_digits,
     exact_least_squares,
@@ -139,10 +141,18 @@ VARIANTS = ((None, True, False), (3, True, False), (None, False, False), (2, Tru
 @pytest.mark.parametrize("r2", (0.5, 0.999999))
 @pytest.mark.parametrize("y_scale", Y_SCALES, ids=lambda s: f"y{s:.0e}")
 @pytest.mark.parametrize("cond", CONDS, ids=lambda c: f"cond{c:.0e}")
+@pytest.mark.parametrize("factor", ("qr", "gram"))
 def test_the_bound_is_never_below_the_true_error(compiled_backend, cond, y_scale, r2,
-                                                  variant):
+                                                  variant, factor, monkeypatch):
     """Against the exact solution of the stored data (benches/exact.py's problems are
-    exact only up to the rounding of their construction, about cond * eps)."""
+    exact only up to the rounding of their construction, about cond * eps), from
+    Householder QR's factor and from the Gram matrix's (taken here on small data too;
+    where its error is too large to certify with, Householder's replaces it)."""
+    grams = []
+    if factor == "gram":
+        monkeypatch.setattr(_fit, "GRAM_MIN_WORK", 0)
+        monkeypatch.setattr(_fit, "factor_of_gram",
+                            lambda G, K: grams.append(factor_of_gram(G, K)) or grams[-1])
     n_targets, fit_intercept, weighted = variant
     problem = exact_problem(300, 6, cond, r2=r2, y_scale=y_scale, n_targets=n_targets,
                             fit_intercept=fit_intercept, weighted=weighted, seed=11)
@@ -160,6 +170,37 @@ def test_the_bound_is_never_below_the_true_error(compiled_backend, cond, y_scale
     if cond <= 1e10:  # the refinement reaches float64's limit, and certifies it
         assert result.converged and result.error_bound <= 1e-11 + cond * 1e-15
     assert result.converged == (warned is None)
+    if factor == "gram" and cond <= 1e6 and y_scale == 1.0:  # (usable: it was taken)
+        assert grams and grams[0] is not None
+    if cond <= 1e2:  # the point after the first correction is certified: one pass
+        assert result.n_iter == 1
+
+
+@pytest.mark.parametrize("error", (1e-9, 1e-7))
+@pytest.mark.parametrize("cond", (1e1, 1e3))
+def test_a_factor_as_poor_as_its_backward_error_still_certifies_honestly(
+        compiled_backend, cond, error, monkeypatch):
+    """The Gram matrix perturbed by ``error`` sqrt(G_jj G_ll) (random signs) and that
+    error declared (_gram.gram_factor_error): the point after each correction, which
+    is certified before a pass at it, is within its bound of the exact solution."""
+    rng = np.random.default_rng(int(cond))
+
+    def perturbed(G, K):
+        scale = np.sqrt(np.outer(np.diagonal(G), np.diagonal(G)))
+        E = np.triu(error * scale * rng.choice([-1.0, 1.0], G.shape))
+        return factor_of_gram(G + E + np.triu(E, 1).T, K)
+
+    monkeypatch.setattr(_fit, "GRAM_MIN_WORK", 0)
+    monkeypatch.setattr(_fit, "factor_of_gram", perturbed)
+    monkeypatch.setattr(_fit, "gram_factor_error", lambda chain, m: error)
+    problem = exact_problem(400, 6, cond, r2=0.9, seed=3)
+    exact = exact_least_squares(np.hstack([problem.X, np.ones((400, 1))]), problem.y)
+    for max_iter in (1, 2, 100):
+        result, _ = fit_quietly(problem.X, problem.y, max_iter=max_iter,
+                                backend=compiled_backend)
+        assert_within_bound(result.coef, result.intercept, exact[:-1], exact[-1], problem.X,
+                            None, True, result.error_bound)
+        assert result.error_bound < 1e-3
 
 
 def test_linearly_dependent_columns_are_named_and_not_certified(compiled_backend):

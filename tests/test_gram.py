@@ -1,5 +1,7 @@
 """The Gram solver: the streaming solver's iterates from one pass over X."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -167,3 +169,129 @@ def test_auto_solver_rule():
     X, y, _, _ = make_problem(50_000, 8)
     assert fastgd.fit(X, y, tol=1e-3).solver == "gram"
     assert fastgd.fit(X[:8], y[:8], max_iter=3, tol=0).solver == "stream"
+
+
+def _gram(backend, X, Y, b, fit_intercept, weights, n_threads=None):
+    x_is_f = X.flags.f_contiguous and not X.flags.c_contiguous
+    return get_backend(backend).gram(X, Y, b, fit_intercept, weights, x_is_f, n_threads)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("shape", [(1, 3, 1), (5, 8, 2), (300, 7, 1), (5000, 12, 3)])
+def test_gram_kernel_is_the_augmented_gram_matrix(backend, dtype, layout, fit_intercept,
+                                                  weighted, shape):
+    """``backend.gram``: Z.T diag(s) Z, Z = [X, 1, Y] (or [X, Y - b]), symmetric, each
+    entry within its chain's rounding (gamma(chain) |z_j|.|z_l|) of the sums in exact
+    arithmetic (math.fsum of the products of the float64 columns)."""
+    import math
+
+    n, d, k = shape
+    rng = np.random.default_rng(n + d)
+    X = np.asarray(rng.standard_normal((n, d)) * 10.0 ** rng.uniform(-3, 3, d), dtype=dtype,
+                   order=layout)
+    Y = (rng.standard_normal((n, k)) * 1e5).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype)
+    weights = rng.uniform(0, 3, n).astype(dtype) if weighted else None
+    G, chain = _gram(backend, X, Y, b, fit_intercept, weights)
+    m = d + fit_intercept + k
+    assert G.shape == (m, m) and G.dtype == np.float64 and 1 <= chain <= n + 64
+    np.testing.assert_array_equal(G, G.T)
+    s = np.ones(n) if weights is None else weights.astype(np.float64)
+    columns = [X[:, j].astype(np.float64) for j in range(d)]
+    if fit_intercept:
+        columns += [np.ones(n)] + [Y[:, j].astype(np.float64) for j in range(k)]
+    else:
+        columns += [Y[:, j].astype(np.float64) - np.float64(b[j]) for j in range(k)]
+    for j in range(m):
+        for l in range(j, m):
+            products = s * columns[j] * columns[l]
+            exact = math.fsum(products)
+            allowed = gamma_of(chain + 4) * math.fsum(np.abs(products)) * 1.01 + 1e-300
+            assert abs(G[j, l] - exact) <= allowed, (j, l, G[j, l], exact)
+
+
+def gamma_of(n):
+    eps = np.finfo(np.float64).eps
+    return n * eps / (1 - n * eps)
+
+
+def test_gram_kernel_is_the_same_for_every_thread_count_and_backend(layout):
+    X, y, _, _ = make_problem(200_000, 9, 2, layout=layout, seed=8)
+    weights = np.random.default_rng(9).uniform(0, 2, len(X))
+    results = [_gram(name, X, y, np.zeros(2), True, weights, n_threads)[0]
+               for name in ("cython", "numba") for n_threads in (1, 2, None)]
+    for G in results[1:]:
+        np.testing.assert_array_equal(G, results[0])
+
+
+def _accurate_sums(backend, X, Y, W, b, weights=None, n_threads=None):
+    x_is_f = X.flags.f_contiguous and not X.flags.c_contiguous
+    return get_backend(backend).accurate_sums(X, Y, W, b, x_is_f, n_threads, weights)
+
+
+@functools.lru_cache(maxsize=None)
+def near_solution(shape, dtype, weighted):
+    """Data whose residuals at (W, b) cancel to 1e-9 of their terms (a plain float64
+    sum would lose 9 digits of them), and the gradient sums there in exact arithmetic
+    (fractions): ``(X, Y, W, b, weights, exact, size)``, exact and size (K, D + 2) the
+    sums and the sums of the terms' magnitudes."""
+    from fractions import Fraction
+
+    n, d, k = shape
+    rng = np.random.default_rng(n + d + 1)
+    X = (rng.standard_normal((n, d)) * 10.0 ** rng.uniform(-2, 2, d)).astype(dtype)
+    W, b = rng.standard_normal((k, d)), rng.standard_normal(k)
+    X64 = X.astype(np.float64)
+    Y = (X64 @ W.T + b + 1e-9 * rng.standard_normal((n, k))).astype(dtype)
+    weights = rng.uniform(0, 3, n).astype(dtype) if weighted else None
+    s = [Fraction(1)] * n if weights is None else [Fraction(float(v)) for v in weights]
+    x = [[Fraction(float(v)) for v in row] for row in X64]
+    exact, size = np.empty((k, d + 2)), np.empty((k, d + 2))
+    for t in range(k):
+        w = [Fraction(v) for v in W[t]]
+        R = [s[i] * sum((x[i][j] * w[j] for j in range(d)), Fraction(b[t]) - Fraction(float(Y[i, t])))
+             for i in range(n)]  # s r_i
+        r = [R[i] / s[i] if s[i] else Fraction(0) for i in range(n)]
+        columns = [[R[i] * x[i][j] for i in range(n)] for j in range(d)]
+        columns += [R, [R[i] * r[i] / 2 for i in range(n)]]
+        for j, column in enumerate(columns):
+            exact[t, j] = float(sum(column, Fraction(0)))
+            size[t, j] = float(sum((abs(term) for term in column), Fraction(0)))
+    return X, Y, W, b, weights, exact, size
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("shape", [(1, 3, 1), (37, 8, 2), (200, 33, 1), (600, 12, 3)])
+def test_accurate_sums_are_exact_to_about_eps(backend, dtype, layout, weighted, shape):
+    """The gradient sums near the solution (``near_solution``) against their exact
+    values: within eps of the value, and the residuals' Dot2 rounding, (D + 2)^2 eps^2
+    of each term's magnitude (_reference.accurate_residuals), beside it."""
+    X, Y, W, b, weights, exact, size = near_solution(shape, dtype, weighted)
+    X = np.asarray(X, order=layout)
+    hi, lo = _accurate_sums(backend, X, Y, W, b, weights)
+    n, d, k = shape
+    assert hi.shape == lo.shape == (k, d + 2)
+    eps = np.finfo(np.float64).eps
+    gamma = gamma_of
+    X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
+    # each residual within gamma(D + 3)^2 of its terms, at most a (K,) ...
+    a = np.abs(X64).max(axis=0) @ np.abs(W).T + np.abs(b) + np.abs(Y64).max(axis=0)
+    # ... which reaches a sum through s_i times |x_ij|, 1, or |r_i| <= a
+    through = np.hstack([np.broadcast_to(np.abs(X64).max(axis=0), (k, d)), np.ones((k, 1)),
+                         a[:, None]])
+    s_max = 1.0 if weights is None else float(np.max(weights))
+    allowed = (2 * eps * np.abs(exact) + gamma(2 * n + 2) ** 2 * size
+               + gamma(d + 3) ** 2 * n * s_max * a[:, None] * through + 1e-300)
+    np.testing.assert_array_less(np.abs((hi - exact) + lo), allowed)
+
+
+def test_accurate_sums_are_the_same_for_every_thread_count_and_backend(layout):
+    X, y, _, _ = make_problem(200_003, 9, 2, layout=layout, seed=10)
+    W = np.random.default_rng(11).standard_normal((2, 9))
+    weights = np.random.default_rng(12).uniform(0, 2, len(X))
+    results = [_accurate_sums(name, X, y, W, np.array([0.5, -1.0]), weights, n_threads)
+               for name in ("cython", "numba") for n_threads in (1, 2, None)]
+    for hi, lo in results[1:]:
+        np.testing.assert_array_equal(hi, results[0][0])
+        np.testing.assert_array_equal(lo, results[0][1])

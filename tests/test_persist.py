@@ -276,7 +276,7 @@ def test_tampered_members(tmp_path, model_bytes):
         "intercept of another dtype": ({"intercept_.npy": npy(np.zeros(2, np.float32))},
                                        "model.json says"),
         "not npy": ({"coef_.npy": b"\x93NUMPY garbage"}, "not a plain array"),
-        "history of another length": ({"history_lr.npy": npy(np.zeros(1))},
+        "history of another length": ({"history_lr.npy": npy(np.zeros(2))},
                                        "model.json says"),
         "metadata not JSON": ({"model.json": b"{'format': "}, "not valid JSON"),
         "metadata not UTF-8": ({"model.json": b"\xff\xfe"}, "not valid JSON"),
