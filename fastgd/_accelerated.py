@@ -43,10 +43,14 @@ def scaled_norms(a):
     with ``s_k = max |a_k|``, when a row's largest entry is outside (1e-140, 1e140)
     (each row on its own: one near 1e-170 among rows near 1 is not 0)."""
     a = np.asarray(a, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        norms = np.sqrt(np.einsum("ij,ij->i", a, a))
+    if np.all((_SMALL < norms) & (norms < _BIG)):  # (then so is every row's largest
+        return norms  # entry, within sqrt(columns): the squares were safe)
     magnitudes = np.abs(a)
     scale = magnitudes.max(axis=1, initial=0.0)
     if np.all(((_SMALL < scale) & (scale < _BIG)) | (scale == 0.0)):
-        return np.sqrt(np.einsum("ij,ij->i", a, a))
+        return norms
     safe = np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
     with np.errstate(invalid="ignore", over="ignore"):
         norms = safe * np.sqrt(np.sum((a / safe[:, None]) ** 2, axis=1))

@@ -418,10 +418,10 @@ class DirectSolve:
         d = len(delta_u)
         errors = with_own_rounding(values, FACTOR_SLACK * correction + rounding, coef.dtype)
         # a pass more may help if a correction is above what rounding explains and
-        # would move a coefficient by more than half its last bit
+        # would move a coefficient by more than half its last bit (in coef's dtype)
         refinable = bool(np.any(np.max(correction, axis=0, initial=0.0)
                                 > np.max(rounding, axis=0, initial=0.0))
-                         and np.any(correction > 0.5 * EPS * values))
+                         and np.any(correction > half_ulp(values, coef.dtype)))
         if small.l1 is not None:
             active = values[:d] > 0
             changing = bool(np.any((delta_u != 0) & ~active))  # a pass more may settle it
@@ -456,7 +456,7 @@ class DirectSolve:
         errors = with_own_rounding(values, rounding + factor_part + EPS * values, coef.dtype)
         refinable = bool(np.any(np.max(factor_part, axis=0, initial=0.0)
                                 > np.max(rounding, axis=0, initial=0.0))
-                         and np.any(factor_part > 0.5 * EPS * values))
+                         and np.any(factor_part > half_ulp(values, coef.dtype)))
         return relative_error(values, errors, scale_of(values, d, small.fit_intercept)), \
             refinable
 
@@ -517,6 +517,12 @@ def coefficient_errors(small, coef, intercept, grad_W, grad_b, half_sq, delta_u,
     # the gradient in u's own rounding: the residuals' (through a unit column) and the rest
     g_rounding = gradient_rounding + residual_rounding[None, :]
     return np.vstack(values), np.vstack(correction), np.vstack(rounding), g_rounding
+
+
+def half_ulp(values, dtype):
+    """About half a unit in the last place of each value in ``dtype``: a correction
+    below it does not change the coefficients returned."""
+    return 0.5 * np.finfo(dtype).eps * values
 
 
 def with_own_rounding(values, errors, dtype):

@@ -138,6 +138,38 @@ def test_sgd_batch_lr_is_a_stable_step():
     assert cases.SGD_BATCH_LR < auto
 
 
+def test_direct_contenders_return_the_least_squares_solution():
+    """Every fit of the direct kind returns [intercept, coef] of lstsq's solution (to
+    float32's rounding on float32 data); the measurements (a read of X, the Gram pass,
+    the matrix product) return nothing to score."""
+    pytest.importorskip("sklearn")
+    checked = 0
+    for shape, dtype, contender, data, result, scores in _results(cases.DIRECT):
+        where = f"direct {shape.name} {dtype} {contender.name}"
+        if contender.variant_of == "measurement":
+            assert result is None and scores == {}, where
+            continue
+        assert result.shape == (shape.n_features + 1,), where
+        ours = contender.name in fastgd.available_backends() or contender.name == "estimator"
+        # (Ridge's alpha moves its solution by about 1e-11; the others' float32
+        # arithmetic loses more than fastgd's, whose sums are float64)
+        allowed = {"float64": 1e-12 if ours else 1e-9, "float32": 1e-6 if ours else 1e-4}
+        assert scores["error"] <= allowed[dtype], (where, scores)
+        checked += 1
+    assert checked >= 2 * 3 * 6
+
+
+def test_a_target_against_another_contender_reads_its_time():
+    from fastgd.bench import report
+
+    target = cases.Target("t", "direct", "1e5x20", ("float64",), ("cython",), "speedup", 2,
+                          against="sklearn-ridge")
+    row = {"sklearn-lr": {"seconds": 10.0}, "sklearn-ridge": {"seconds": 3.0},
+           "cython": {"seconds": 1.0}}
+    assert report._target_measured(target, {("direct", "1e5x20", "float64"): row}, None,
+                                   "float64") == (3.0, "3×")
+
+
 def test_every_target_names_cases_of_the_registry():
     """A target whose kind, shape, dtype or contender is renamed would silently drop
     out of the report's targets table."""

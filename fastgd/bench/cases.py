@@ -22,6 +22,17 @@ Kinds of measurement:
   of epochs, constant step) and ``np.linalg.lstsq`` (the direct solve) are there as
   the tools a user could pick instead: they are timed, but they do not run the same
   iterations, so they are not checked against the baseline (``same_result=False``).
+* ``direct``: a default least-squares fit with an intercept (fastgd's direct solve,
+  ``method="auto"``: the one pass, the exact solve of the compressed problem and its
+  refinement and certificate), against scikit-learn's ``LinearRegression`` (the
+  baseline), ``Ridge(solver="cholesky")`` with a negligible penalty and the normal
+  equations in NumPy (``np.linalg.solve(A.T @ A, A.T @ y)``, ``A = [X, 1]``): what
+  a user would run instead. Every result is scored against ``np.linalg.lstsq`` on
+  the float64 data (``direct_reference``). The same run measures the floor under a
+  fit, one read of X (the parallel sum of ``bandwidth``), fastgd's Gram pass alone
+  (``backend.gram``, N m (m + 1) / 2 multiply-adds for m = D + 2) and a large
+  float64 matrix product (``GEMM_SIZE`` cubed multiply-adds), the machine's
+  practical multiply-add rate: the report puts the pass's rate beside it.
 * ``lasso``: a whole L1-regularised fit, run to convergence, against scikit-learn's
   ``Lasso`` on the same float64 data and the same objective,
   ``||X w + b - y||^2 / (2N) + LASSO_ALPHA * ||w||_1`` with the intercept fitted and
@@ -155,6 +166,7 @@ class Target:
     measure: str
     bound: float
     at_most: bool = False
+    against: str = None  # "speedup" over this contender (default: the kind's baseline)
 
 
 def make_data(shape, dtype, seed=0):
@@ -314,6 +326,146 @@ FIT = Kind(
     assess=assess_fit,
     rounds=5,
     slow_rounds=1,
+)
+
+# ------------------------------------------------------------------------- direct
+
+GEMM_SIZE = 2048  # the large matrix product whose rate is the machine's practical peak
+_direct_references = {}
+
+
+def direct_reference(data):
+    """``[intercept, coef...]`` by ``np.linalg.lstsq`` on the float64 data, once per case."""
+    key = (data.shape, data.dtype)
+    if key not in _direct_references:
+        X = data.X.astype(np.float64)
+        A = np.hstack([np.ones((len(X), 1)), X])
+        _direct_references[key] = np.linalg.lstsq(A, data.y.astype(np.float64), rcond=None)[0]
+    return _direct_references[key]
+
+
+def _solution(coef, intercept):
+    return np.concatenate([[float(intercept)], np.asarray(coef, dtype=np.float64)])
+
+
+def sklearn_linear_regression(data):
+    from sklearn.linear_model import LinearRegression
+
+    def run():
+        model = LinearRegression().fit(data.X, data.y)
+        return _solution(model.coef_, model.intercept_)
+
+    return run
+
+
+def sklearn_ridge_cholesky(data):
+    from sklearn.linear_model import Ridge
+
+    def run():  # (alpha: negligible beside X.T X, so the solution is least squares')
+        model = Ridge(alpha=1e-9, solver="cholesky").fit(data.X, data.y)
+        return _solution(model.coef_, model.intercept_)
+
+    return run
+
+
+def normal_equations(data):
+    def run():
+        A = np.hstack([data.X, np.ones((len(data.X), 1), dtype=data.X.dtype)])
+        theta = np.linalg.solve(A.T @ A, A.T @ data.y)
+        return _solution(theta[:-1], theta[-1])
+
+    return run
+
+
+def fastgd_default(backend):
+    def setup(data):
+        def run():
+            result = fastgd.fit(data.X, data.y, backend=backend)
+            return _solution(result.coef, result.intercept)
+
+        return run
+
+    return setup
+
+
+def fastgd_estimator(data):
+    def run():
+        model = fastgd.GDRegressor().fit(data.X, data.y)
+        return _solution(model.coef_, model.intercept_)
+
+    return run
+
+
+def read_of_x(data):
+    flat = data.X.reshape(-1)
+
+    def run():
+        probes.stream_sum(flat)
+
+    return run
+
+
+def gram_pass(data):
+    from fastgd._backends import get_backend
+
+    backend = get_backend("cython" if "cython" in fastgd.available_backends() else "numba")
+    Y, b = data.y[:, None], np.zeros(1)
+
+    def run():
+        backend.gram(data.X, Y, b, True, None, False)
+
+    return run
+
+
+def large_product(data):
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((2, GEMM_SIZE, GEMM_SIZE))
+
+    def run():
+        A @ B
+
+    return run
+
+
+def assess_direct(data, result, baseline):
+    """{"error": max |theta - lstsq| / max |lstsq|} (the measurements: {})."""
+    if result is None:
+        return {}
+    reference = direct_reference(data)
+    return {"error": float(np.abs(result - reference).max() / np.abs(reference).max())}
+
+
+DIRECT_SMALL = ("200x4", "1e3x10")
+DIRECT_TALL = ("1e5x20", "1e6x50", "1e6x100", "1e6x200")
+DIRECT = Kind(
+    "direct",
+    shapes=(Shape("200x4", 200, 4), Shape("1e3x10", 1000, 10), Shape("1e5x20", 100_000, 20),
+            Shape("1e6x50", 1_000_000, 50, slow=True),
+            Shape("1e6x100", 1_000_000, 100, slow=True),
+            Shape("1e6x200", 1_000_000, 200, slow=True)),
+    dtypes=DTYPES,
+    contenders=(
+        Contender("sklearn-lr", "scikit-learn `LinearRegression`", sklearn_linear_regression,
+                  requires=("sklearn",)),
+        Contender("sklearn-ridge", '`Ridge(solver="cholesky")`', sklearn_ridge_cholesky,
+                  requires=("sklearn",)),
+        Contender("normal-equations", "normal equations (NumPy)", normal_equations),
+        *(Contender(name, f"fastgd {name}", fastgd_default(name), backend=name)
+          for name in COMPILED_BACKENDS),
+        Contender("estimator", "`GDRegressor()`", fastgd_estimator),
+        # The floor and the peak: not fits (the report reads them in its own columns)
+        Contender("read", "one read of X", read_of_x, same_result=False,
+                  variant_of="measurement"),
+        Contender("gram-pass", "fastgd's Gram pass", gram_pass, same_result=False,
+                  variant_of="measurement"),
+        Contender("matmul", f"{GEMM_SIZE}² matrix product", large_product, same_result=False,
+                  variant_of="measurement"),
+    ),
+    make_data=make_data,
+    assess=assess_direct,
+    requires=("sklearn",),
+    slow_rounds=3,
+    settings={"gemm_size": GEMM_SIZE},
 )
 
 # -------------------------------------------------------------------------- lasso
@@ -1036,8 +1188,8 @@ INTERRUPT = Kind(
     settings={"delays": INTERRUPT_DELAYS},
 )
 
-KINDS = {kind.name: kind for kind in (GRADIENT, FIT, LASSO, SGD, MANY, BANDWIDTH, COLDSTART,
-                                      INTERRUPT, DASK, FILES)}
+KINDS = {kind.name: kind for kind in (GRADIENT, FIT, DIRECT, LASSO, SGD, MANY, BANDWIDTH,
+                                      COLDSTART, INTERRUPT, DASK, FILES)}
 
 # The targets of issue 10, checked against every run, for each compiled backend on
 # its own ("both backends"): the report marks each one met or missed.
@@ -1070,6 +1222,18 @@ TARGETS = (
            ("gram",), "speedup", 50),
     *_per_backend("fit_many, 1e4 problems of 50×5, ≥ 10× the fastest alternative", "many",
                   "1e4x50x5", ("float64",), "speedup", 10),
+    # issue 25: the default least-squares fit
+    *(target for shape in DIRECT_SMALL for target in (
+        *_per_backend(f"{shape} {{dtype}} default fit ≥ 1× LinearRegression", "direct",
+                      shape, DTYPES, "speedup", 1),
+        Target(f"{shape} {{dtype}} GDRegressor().fit ≥ 1× LinearRegression", "direct",
+               shape, DTYPES, ("estimator",), "speedup", 1))),
+    *(target for shape in DIRECT_TALL for target in (
+        *_per_backend(f"{shape} {{dtype}} default fit ≥ 25× LinearRegression", "direct",
+                      shape, DTYPES, "speedup", 25),
+        *(Target(f"{shape} {{dtype}} default fit ≥ 2× Ridge(solver=\"cholesky\") ({name})",
+                 "direct", shape, DTYPES, (name,), "speedup", 2, against="sklearn-ridge")
+          for name in COMPILED_BACKENDS))),
 )
 
 def cases(kinds=None, full=False):

@@ -129,6 +129,46 @@ def fit_table(table):
         shape.name, dtype, str(row[kind.baseline.name]["scores"]["iterations"])))
 
 
+def direct_table(table):
+    """Each fit's ratio to LinearRegression (and time), the worst error of fastgd's
+    fits against lstsq, and the floor and the peak measured beside them: fastgd's
+    best fit over one read of X, and its Gram pass's multiply-add rate (N m (m + 1) /
+    2 for m = D + 2) against the large matrix product's (``GEMM_SIZE`` cubed)."""
+    kind = registry.DIRECT
+    columns = _columns(kind)
+    fits = [c.name for c in columns if c.name in registry.COMPILED_BACKENDS + ("estimator",)]
+    lines = [f"| shape | dtype | {kind.baseline.label} | "
+             + " | ".join(c.label for c in columns)
+             + " | fastgd's error | fastgd ÷ one read of X | Gram pass (share of matrix product) |",
+             "|---|---|---|" + "---|" * len(columns) + "---|---|---|"]
+    for shape, dtype, row in _rows(table, kind):
+        base = row[kind.baseline.name]["seconds"]
+        cells = [_ratio_cell(row, base, c.name, ".3g") for c in columns]
+        errors = [row[name]["scores"]["error"] for name in fits if name in row]
+        times = [row[name]["seconds"] for name in fits if name in row]
+        read, gram, product = (row.get(name) for name in ("read", "gram-pass", "matmul"))
+        over_read = f"{min(times) / read['seconds']:.3g}×" if times and read else "–"
+        m = shape.n_features + 2
+        if gram and product:
+            rate = shape.n_samples * m * (m + 1) / 2 / gram["seconds"]
+            peak = registry.GEMM_SIZE ** 3 / product["seconds"]
+            pass_cell = f"{rate / 1e9:.3g} GMAC/s ({100 * rate / peak:.0f}% of {peak / 1e9:.3g})"
+        else:
+            pass_cell = "–"
+        lines.append(f"| {shape.name} | {dtype} | {fmt_time(base)} | {' | '.join(cells)} | "
+                     f"{f'{max(errors):.1e}' if errors else '–'} | {over_read} | {pass_cell} |")
+    return "\n".join(lines)
+
+
+def direct_caption(settings):
+    return ("**Least squares, defaults** (a fit with an intercept: fastgd's one pass, exact "
+            "solve, refinement and certificate; ratio = `LinearRegression` time / contender "
+            "time; fastgd's error = max |θ − lstsq| / max |lstsq| over its fits; the last "
+            "columns measured in the same run: fastgd's best fit over one parallel read of "
+            "X, and its Gram pass's multiply-adds per second against a "
+            f"{settings.get('gemm_size', registry.GEMM_SIZE)}² float64 matrix product's):")
+
+
 def many_table(table):
     return _ratio_table(table, registry.MANY, ("problems", "shape", "dtype"),
                         lambda shape, dtype, row: (f"{registry.MANY_PROBLEMS[shape.name]:,}",
@@ -385,7 +425,7 @@ def _target_measured(target, table, bandwidth, dtype):
     if target.measure == "seconds":
         return best, fmt_time(best)
     if target.measure == "speedup":
-        base = row.get(registry.KINDS[target.kind].baseline.name)
+        base = row.get(target.against or registry.KINDS[target.kind].baseline.name)
         return (base["seconds"] / best, f"{base['seconds'] / best:.3g}×") if base else None
     if target.measure == "bandwidth" and bandwidth:
         share = next(iter(row.values()))["bytes"] / best / bandwidth
@@ -480,6 +520,7 @@ def interrupt_caption(settings):
 SECTIONS = (
     ("gradient", gradient_caption, gradient_table),
     ("fit", fit_caption, fit_table),
+    ("direct", direct_caption, direct_table),
     ("lasso", lasso_caption, lasso_table),
     ("sgd", sgd_caption, sgd_table),
     ("many", many_caption, many_table),
