@@ -466,10 +466,7 @@ class CompiledBackend:
             np.empty((threads, n_columns + 1, panel_rows)),  # centred
             np.empty((threads, n_targets, n_coords)),  # u
             np.empty((threads, n_targets, n_coords)),  # grad
-            np.empty((threads, n_targets, n_coords)),  # direction
-            np.empty((threads, 1, n_coords)),  # unit
-            np.empty((threads, n_coords)),  # q
-            np.empty((threads, n_targets)),  # norm2
+            np.empty((threads, n_coords)),  # work
             np.empty((threads, 2, n_columns)),  # extremes
         )
         kernel = self.kernels.fit_many  # (Cython's picks its specialization from X's dtype)

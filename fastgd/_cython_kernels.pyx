@@ -54,7 +54,7 @@ def max_threads():
     return omp_max_threads()
 
 from libc.stddef cimport ptrdiff_t
-from libc.float cimport DBL_EPSILON, DBL_MAX, DBL_MIN
+from libc.float cimport DBL_EPSILON, DBL_MAX, DBL_MIN, FLT_EPSILON
 from libc.math cimport INFINITY, NAN, fabs, fma, isnan, pow, sqrt
 from libc.stdint cimport int64_t, uint64_t
 
@@ -67,10 +67,13 @@ cdef int CONVERGED = _layout.CONVERGED
 cdef int DIVERGED = _layout.DIVERGED
 cdef int UNCERTIFIED = _layout.UNCERTIFIED
 cdef int ROUNDED = _layout.ROUNDED
-cdef int MAX_CHECKS = _layout.MAX_CHECKS
+cdef Py_ssize_t MAX_PASSES = _layout.MAX_PASSES
 cdef double DIVERGENCE_FACTOR = _layout.DIVERGENCE_FACTOR
 cdef double TINY = DBL_MIN  # np.finfo(np.float64).tiny
 cdef double HUGE = DBL_MAX  # np.finfo(np.float64).max
+# Half an ulp of float32, relative (with float64's rounding of the product): what
+# rounding a float64 coefficient to float32 adds to its relative error
+cdef double HALF_ULP32 = 0.5 * FLT_EPSILON * (1.0 + DBL_EPSILON)
 cdef Py_ssize_t T = _layout.T
 cdef Py_ssize_t EPOCH = _layout.EPOCH
 cdef Py_ssize_t BATCH = _layout.BATCH
@@ -1278,8 +1281,8 @@ cdef _fit(const floating[:, :] X, data, model, FitOptions o, optimizer, scratch,
 
 # ---------------------------------------------------------------------------------
 # fit_many: G independent small problems (_layout.ManyData), each fitted as fit's
-# default (conjugate gradients in standardized coordinates) on its centred Gram
-# matrix, then certified on its own rows (see _many.py). Mirrors the fit_many section
+# default (the direct solve, on the Cholesky factor of its centred, standardized Gram
+# matrix), certified and refined on its own rows (see _many.py). Mirrors the fit_many section
 # of _numba_kernels.py; here chunk c's slot of the scratch is a struct of pointers
 # (ManySlot), row-major as the (C, ...) arrays it points into.
 # ---------------------------------------------------------------------------------
@@ -1300,10 +1303,7 @@ cdef struct ManySlot:
     double* centred    # (M + 1, panel_rows)
     double* u          # (K, stride), stride = D + 1
     double* grad       # (K, stride)
-    double* direction  # (K, stride)
-    double* unit       # (stride,)
-    double* q          # (stride,)
-    double* norm2      # (K,)
+    double* work       # (stride,)
     double* extremes   # (2, M): each column's smallest value, then its largest
 
 
@@ -1393,17 +1393,6 @@ cdef inline void _add_gram(ManySlot* s, Py_ssize_t n_rows) noexcept nogil:
     for j in range(s.n_columns):
         for l in range(j, s.n_columns):
             s.gram[j * s.n_columns + l] += _dot(s.centred + j * n, s.centred + l * n, n_rows)
-
-
-cdef inline void _matvec(ManySlot* s, const double* x) noexcept nogil:
-    # NumPy: q[:D] = gram[:D, :D] @ x[:D]
-    cdef Py_ssize_t j, l
-    cdef double acc
-    for j in range(s.n_features):
-        acc = 0.0
-        for l in range(s.n_features):
-            acc += s.gram[j * s.n_columns + l] * x[l]
-        s.q[j] = acc
 
 
 cdef inline double _add_residual_sums(ManySlot* s, Py_ssize_t k, Py_ssize_t n_rows) noexcept nogil:
@@ -1499,102 +1488,92 @@ cdef inline bint _standardize(ManySlot* s, double l2, Py_ssize_t n_rows) noexcep
     return scalable
 
 
-cdef inline void _hessian_product(ManySlot* s) noexcept nogil:
-    # q = H @ unit: the standardized Gram matrix on the features, 1 on the intercept's
-    # coordinate (centred features are orthogonal to it)
-    _matvec(s, s.unit)
-    if s.n_coords > s.n_features:
-        s.q[s.n_features] = s.unit[s.n_features]
+cdef inline bint _cholesky(ManySlot* s) noexcept nogil:
+    # NumPy: L = np.linalg.cholesky(H) in place in gram[:D, :D] (its lower triangle; H
+    # the standardized Gram matrix with its L2 term, _standardize), with an identity
+    # row for a constant feature (inverse 0: its row and column of H are 0), whose
+    # coordinate then stays 0. Returns False at a pivot that is not positive: the
+    # features are dependent to the normal equations' precision (_many.py refits).
+    cdef Py_ssize_t j, l, t, m = s.n_columns
+    cdef double acc
+    for j in range(s.n_features):
+        if s.inverse[j] == 0.0:
+            for t in range(j):
+                s.gram[j * m + t] = 0.0
+            s.gram[j * m + j] = 1.0
+            continue
+        for l in range(j + 1):
+            acc = s.gram[j * m + l]
+            for t in range(l):
+                acc -= s.gram[j * m + t] * s.gram[l * m + t]
+            if l < j:
+                s.gram[j * m + l] = acc / s.gram[l * m + l]
+            elif acc > 0.0:
+                s.gram[j * m + j] = sqrt(acc)
+            else:  # (NaN too)
+                return False
+    return True
 
 
-cdef double _restart(ManySlot* s) noexcept nogil:
-    # CG's restart: grad = H @ u - cross (u_b - y_mean on the intercept's coordinate),
-    # computed afresh, and direction = -grad. Returns the squared norm of grad.
+cdef inline void _solve(ManySlot* s) noexcept nogil:
+    # NumPy: work[:D] = H^-1 work[:D], by the factor in gram (L z = x, L.T x = z)
+    cdef Py_ssize_t j, t, m = s.n_columns
+    cdef double acc
+    for j in range(s.n_features):
+        acc = s.work[j]
+        for t in range(j):
+            acc -= s.gram[j * m + t] * s.work[t]
+        s.work[j] = acc / s.gram[j * m + j]
+    for j in range(s.n_features - 1, -1, -1):
+        acc = s.work[j]
+        for t in range(j + 1, s.n_features):
+            acc -= s.gram[t * m + j] * s.work[t]
+        s.work[j] = acc / s.gram[j * m + j]
+
+
+cdef inline (double, double) _factor_norms(ManySlot* s) noexcept nogil:
+    # (trace(H^-1), trace(H)) from the factor: ||L^-1||_F^2, a column of L^-1 at a time
+    # (L z = e_j, in work), and ||L||_F^2
+    cdef Py_ssize_t j, l, t, m = s.n_columns
+    cdef double acc, inverse_trace = 0.0, trace = 0.0
+    for j in range(s.n_features):
+        for l in range(j, s.n_features):
+            acc = 1.0 if l == j else 0.0
+            for t in range(j, l):
+                acc -= s.gram[l * m + t] * s.work[t]
+            s.work[l] = acc / s.gram[l * m + l]
+            inverse_trace += s.work[l] * s.work[l]
+        for t in range(j + 1):
+            trace += s.gram[j * m + t] * s.gram[j * m + t]
+    return inverse_trace, trace
+
+
+cdef inline void _solution(ManySlot* s) noexcept nogil:
+    # The small problem solved: u[k, :D] = H^-1 cross[:, k] and, on the intercept's
+    # coordinate (centred features are orthogonal to it), u_b = the mean of y
     cdef Py_ssize_t j, k, D = s.n_features
-    cdef double total = 0.0, sq
-    cdef double* u
-    cdef double* grad
     for k in range(s.n_targets):
-        sq = 0.0
-        u = s.u + k * s.stride
-        grad = s.grad + k * s.stride
-        _matvec(s, u)
         for j in range(D):
-            grad[j] = s.q[j] - s.gram[j * s.n_columns + D + k]
+            s.work[j] = s.gram[j * s.n_columns + D + k]
+        _solve(s)
+        for j in range(D):
+            s.u[k * s.stride + j] = s.work[j]
         if s.n_coords > D:
-            grad[D] = u[D] - s.mean[D + k]
-        for j in range(s.n_coords):
-            sq += grad[j] * grad[j]
-            s.direction[k * s.stride + j] = -grad[j]
-        s.norm2[k] = sq
-        total += sq
-    return total
+            s.u[k * s.stride + D] = s.mean[D + k]
 
 
-cdef double _cg_iteration(ManySlot* s) noexcept nogil:
-    # One iteration of ConjugateGradient.run for every target: the exact minimum along
-    # the unit direction, then the next conjugate direction. Returns the squared norm
-    # of the new gradient (by the recurrence).
-    cdef Py_ssize_t j, k
-    cdef double total = 0.0, length, curvature, slope, alpha, sq, ratio2
-    cdef double* u
-    cdef double* grad
-    cdef double* direction
+cdef inline void _refine(ManySlot* s) noexcept nogil:
+    # The Newton step from the gradient on the rows (in grad, in u): u -= H^-1 g, and
+    # u_b -= g_b (the intercept coordinate's Hessian is 1)
+    cdef Py_ssize_t j, k, D = s.n_features
     for k in range(s.n_targets):
-        u = s.u + k * s.stride
-        grad = s.grad + k * s.stride
-        direction = s.direction + k * s.stride
-        length = 0.0
-        for j in range(s.n_coords):
-            length += direction[j] * direction[j]
-        length = sqrt(length)
-        if length > 0:
-            for j in range(s.n_coords):
-                s.unit[j] = direction[j] / length
-            _hessian_product(s)
-            curvature = 0.0
-            slope = 0.0
-            for j in range(s.n_coords):
-                curvature += s.unit[j] * s.q[j]
-                slope += grad[j] * s.unit[j]
-            alpha = -slope / curvature if curvature > 0 else 0.0
-            sq = 0.0
-            for j in range(s.n_coords):
-                u[j] += alpha * s.unit[j]
-                grad[j] += alpha * s.q[j]
-                sq += grad[j] * grad[j]
-            ratio2 = sq / s.norm2[k] if s.norm2[k] > 0 else 0.0
-            for j in range(s.n_coords):
-                direction[j] = ratio2 * direction[j] - grad[j]
-            s.norm2[k] = sq
-        total += s.norm2[k]
-    return total
-
-
-cdef (int, Py_ssize_t, double) _conjugate_gradients(ManySlot* s, double tol,
-                                                    Py_ssize_t max_iter) noexcept nogil:
-    # ConjugateGradient.run on one problem from u = 0 (W = 0, b = 0): returns (status,
-    # n_iter, threshold), threshold = tol * the gradient norm at the start. When the
-    # recurrence says tol is met, the gradient is computed afresh and checked.
-    cdef Py_ssize_t j, iteration
-    cdef int failed_checks = 0
-    cdef double sq, threshold
-    for j in range(s.n_targets * s.stride):
-        s.u[j] = 0.0
-    sq = _restart(s)
-    threshold = tol * sqrt(sq)
-    for iteration in range(max_iter):
-        if not sq <= HUGE:  # NaN or overflow: _many.py refits the problem or names it
-            return DIVERGED, iteration, threshold
-        sq = _cg_iteration(s)
-        if tol > 0 and sqrt(sq) <= threshold:
-            sq = _restart(s)
-            if sqrt(sq) <= threshold:
-                return CONVERGED, iteration + 1, threshold
-            failed_checks += 1
-            if failed_checks == MAX_CHECKS:
-                return UNCERTIFIED, iteration + 1, threshold
-    return MAX_ITER, max_iter, threshold
+        for j in range(D):
+            s.work[j] = s.grad[k * s.stride + j]
+        _solve(s)
+        for j in range(D):
+            s.u[k * s.stride + j] -= s.work[j]
+        if s.n_coords > D:
+            s.u[k * s.stride + D] -= s.grad[k * s.stride + D]
 
 
 cdef inline void _coefficients(ManySlot* s, double* W, double* b, bint fit_intercept,
@@ -1637,90 +1616,181 @@ cdef double _residual_sums(const floating[:, :] X, const floating[:, :] Y,
     return sq
 
 
-cdef (double, double, double) _certificate(
+cdef (double, double) _certificate(
         const floating[:, :] X, const floating[:, :] Y, const floating[::1] weights,
         const int64_t[::1] order, Py_ssize_t lo, Py_ssize_t hi, ManyOptions o, double total,
         ManySlot* s, double* W, double* b) noexcept nogil:
-    # At (W, b): (sg @ r**2, the squared norm of the gradient on the problem's own rows
-    # in CG's coordinates, T.T g with G_W = sums / total + l2 w and g_b, and the
-    # squared norm of W).
+    # At (W, b): the gradient on the problem's own rows, in u (T.T g: g_u = inverse *
+    # (G_W + l2 w - g_b mean), and g_b), into grad; returns (sg @ r**2, the squared norm
+    # of W).
     cdef Py_ssize_t j, k, D = s.n_features
-    cdef double penalty = 0.0, sq = 0.0, g_b, g_u, w, sums
+    cdef double penalty = 0.0, g_b, w, sums
+    cdef double* grad
     sums = _residual_sums(X, Y, weights, order, lo, hi, s, W, b)
     for k in range(s.n_targets):
-        g_b = s.grad[k * s.stride + D] / total if o.fit_intercept else 0.0
+        grad = s.grad + k * s.stride
+        g_b = grad[D] / total if o.fit_intercept else 0.0
         for j in range(D):
             w = W[k * D + j]
             penalty += w * w
-            g_u = (s.grad[k * s.stride + j] / total + o.l2 * w - g_b * s.mean[j]) * s.inverse[j]
-            sq += g_u * g_u
-        sq += g_b * g_b
-    return sums, sq, penalty
+            grad[j] = (grad[j] / total + o.l2 * w - g_b * s.mean[j]) * s.inverse[j]
+        grad[D] = g_b
+    return sums, penalty
 
 
-cdef int _certify_problem(const floating[:, :] X, const floating[:, :] Y,
-                          const floating[::1] weights, const int64_t[::1] order,
-                          Py_ssize_t lo, Py_ssize_t hi, ManyOptions o, double total,
-                          ManySlot* s, double* W, double* b, double* loss, double* ratio,
-                          int status, double threshold) noexcept nogil:
-    # The coefficients into (W, b), and the certificate: the gradient on the problem's
-    # own rows at them over tol's bound (into ratio); the objective there (into loss).
-    # Returns the status. For float32 X, a miss at the coefficients rounded to float32
-    # is checked again at the float64 ones: if those meet the bound, the miss is
-    # float32's (ROUNDED); if not, the normal equations' (UNCERTIFIED).
-    cdef double penalty, sq, sums, sq64, unused
-    cdef bint single = sizeof(floating) == 4
+cdef inline double _gamma(double n) noexcept nogil:
+    # Higham's gamma_n: the worst-case relative rounding of n sequential operations
+    return n * DBL_EPSILON / (1.0 - n * DBL_EPSILON)
+
+
+cdef double _coefficient_bound(ManyOptions o, double total, ManySlot* s, const double* W,
+                               const double* b, Py_ssize_t n_rows, double loss,
+                               double inverse_trace, double trace) noexcept nogil:
+    # The largest relative error of a coefficient at (W, b), from the gradient on the
+    # rows there (in grad) and the factor: see the Numba kernel, which this mirrors.
+    cdef Py_ssize_t j, k, D = s.n_features, m = s.n_columns
+    cdef double root = sqrt(total)
+    cdef double v2 = 0.0, reach2 = 0.0, shift2 = 0.0, t, rho, residual_norm, worst = 0.0
+    cdef double a, g2, own2, own, rms_j, sums, rounding, error, scale, b_error, value, e
+    cdef double relative
+    cdef double* grad
+    for j in range(D):
+        if s.inverse[j] > 0:
+            t = fabs(s.mean[j]) * s.inverse[j]
+            v2 += 1.0 + t * t
+            reach2 += (sqrt(1.0 + t * t) + t) ** 2
+            shift2 += t * t
+    rho = inverse_trace * (_gamma(n_rows + 4) * D + _gamma(n_rows) ** 2 * v2
+                           + _gamma(D + 1) * trace)
+    if not rho < 0.5:
+        return INFINITY
+    residual_norm = sqrt(max(loss, 0.0))
+    for k in range(s.n_targets):
+        grad = s.grad + k * s.stride
+        a = root * (fabs(b[k]) + sqrt(s.gram[(D + k) * m + D + k] + s.mean[D + k] ** 2))
+        g2 = 0.0
+        for j in range(D):
+            if s.inverse[j] > 0:
+                rms_j = sqrt(1.0 / (s.inverse[j] * s.inverse[j]) + s.mean[j] ** 2)
+            else:
+                rms_j = fabs(s.mean[j])
+            a += root * fabs(W[k * D + j]) * rms_j
+        own2 = 0.0
+        for j in range(s.n_coords):
+            g2 += grad[j] * grad[j]
+            own = fabs(grad[j])
+            if j < D:
+                own += 2 * s.inverse[j] * (fabs(o.l2 * W[k * D + j]) + fabs(grad[D] * s.mean[j]))
+            own2 += own * own
+        sums = (_gamma(D + 2) * a + _gamma(n_rows + 2) * residual_norm) / root
+        rounding = (sums * sqrt(reach2 + (1.0 if o.fit_intercept else 0.0))
+                    + 4 * DBL_EPSILON * sqrt(own2))
+        error = max(inverse_trace, 1.0) * (sqrt(g2) + rounding) / (1.0 - rho)
+        scale = 0.0
+        for j in range(D):
+            if s.inverse[j] > 0:
+                scale = max(scale, fabs(W[k * D + j]) / s.inverse[j])
+        b_error = error * (1.0 + sqrt(shift2))
+        if scale == 0.0:
+            scale = fabs(b[k])
+        for j in range(D + 1):
+            if j == D:
+                if not o.fit_intercept:
+                    continue
+                value = fabs(b[k])
+                e = b_error
+            elif s.inverse[j] > 0:
+                value = fabs(W[k * D + j]) / s.inverse[j]
+                e = error
+            else:
+                continue
+            if e == 0.0:
+                continue
+            if value > e:
+                relative = e / (value - e)
+            else:
+                relative = e / scale if scale > 0 else INFINITY
+            worst = max(worst, relative)
+    return worst
+
+
+cdef double _certify(const floating[:, :] X, const floating[:, :] Y,
+                     const floating[::1] weights, const int64_t[::1] order, Py_ssize_t lo,
+                     Py_ssize_t hi, ManyOptions o, double total, ManySlot* s, double* W,
+                     double* b, double* loss, bint single, double inverse_trace,
+                     double trace) noexcept nogil:
+    # The coefficients into (W, b), their gradient on the rows (into grad), the
+    # objective there into loss; returns their coefficient bound
+    cdef double sums, penalty
     _coefficients(s, W, b, o.fit_intercept, single)
-    sums, sq, penalty = _certificate(X, Y, weights, order, lo, hi, o, total, s, W, b)
+    sums, penalty = _certificate(X, Y, weights, order, lo, hi, o, total, s, W, b)
     loss[0] = sums / (2.0 * total)
     if o.l2 > 0:  # (0 * inf is NaN: coefficients beyond 1e154 are no penalty without one)
         loss[0] += 0.5 * o.l2 * penalty
-    ratio[0] = sqrt(sq) / max(threshold, TINY)
     if not loss[0] <= HUGE:
-        return DIVERGED
-    if status == CONVERGED and ratio[0] > 1.0:
-        status = UNCERTIFIED
-        if single:
-            _coefficients(s, W, b, o.fit_intercept, False)
-            unused, sq64, unused = _certificate(X, Y, weights, order, lo, hi, o, total, s,
-                                                W, b)
-            if sqrt(sq64) <= threshold:
-                status = ROUNDED
-            _coefficients(s, W, b, o.fit_intercept, True)
-    return status
+        return INFINITY
+    return _coefficient_bound(o, total, s, W, b, hi - lo, sums, inverse_trace, trace)
+
+
+cdef (int, Py_ssize_t) _direct_solve(
+        const floating[:, :] X, const floating[:, :] Y, const floating[::1] weights,
+        const int64_t[::1] order, Py_ssize_t lo, Py_ssize_t hi, ManyOptions o, double total,
+        ManySlot* s, double* W, double* b, double* loss, double* bound_out) noexcept nogil:
+    # _direct.DirectSolve on the normal equations of the problem: see the Numba kernel.
+    cdef bint single = sizeof(floating) == 4
+    cdef double inverse_trace, trace, bound, previous = INFINITY
+    cdef Py_ssize_t done = 0, passes = min(max(o.max_iter, 1), MAX_PASSES)
+    cdef int status = UNCERTIFIED
+    inverse_trace, trace = _factor_norms(s)
+    _solution(s)
+    while done < passes:
+        done += 1
+        bound = _certify(X, Y, weights, order, lo, hi, o, total, s, W, b, loss, False,
+                         inverse_trace, trace)
+        bound_out[0] = bound + HALF_ULP32 * (1.0 + bound) if single else bound
+        if not loss[0] <= HUGE:
+            return DIVERGED, done
+        if o.tol > 0 and bound_out[0] <= o.tol:
+            status = CONVERGED
+            break
+        if done == passes or not bound < 0.5 * previous:
+            status = ROUNDED if single and o.tol > 0 and bound <= o.tol else UNCERTIFIED
+            break
+        previous = bound
+        _refine(s)
+    if single:  # the coefficients returned, and the objective at them
+        _certify(X, Y, weights, order, lo, hi, o, total, s, W, b, loss, True, inverse_trace,
+                 trace)
+    return (MAX_ITER if o.tol == 0 else status), done
 
 
 cdef void _fit_problems(const floating[:, :] X, const floating[:, :] Y,
                         const floating[::1] weights, const int64_t[::1] order,
                         const int64_t[::1] offsets, ManyOptions o, ManySlot s,
                         double[:, :, ::1] W, double[:, ::1] b, double[::1] loss,
-                        int64_t[::1] n_iter, int64_t[::1] status_out, double[::1] ratio,
+                        int64_t[::1] n_iter, int64_t[::1] status_out, double[::1] bound,
                         Py_ssize_t first, Py_ssize_t last) noexcept nogil:
     # Problems [first, last), one after the other, in the slot s.
-    cdef Py_ssize_t g, lo, hi, iterations
-    cdef double total, threshold
-    cdef int status
-    cdef bint scalable
+    cdef Py_ssize_t g, lo, hi
+    cdef double total
     for g in range(first, last):
         lo = offsets[g]
         hi = offsets[g + 1]
         total = _problem_means(X, Y, weights, order, lo, hi, o.fit_intercept, &s)
         _centred_gram(X, Y, weights, order, lo, hi, total, &s)
-        scalable = _standardize(&s, o.l2, hi - lo)
-        status, iterations, threshold = _conjugate_gradients(&s, o.tol, o.max_iter)
-        if not scalable:  # finite, but not to be trusted: _many.py refits it
-            status = UNCERTIFIED
-        n_iter[g] = iterations
-        status_out[g] = _certify_problem(X, Y, weights, order, lo, hi, o, total, &s,
-                                         &W[g, 0, 0], &b[g, 0], &loss[g], &ratio[g],
-                                         status, threshold)
+        if not (_standardize(&s, o.l2, hi - lo) and _cholesky(&s)):
+            # not to be trusted, or dependent: _many.py refits it with fastgd.fit
+            n_iter[g] = 0
+            status_out[g] = UNCERTIFIED
+            continue
+        status_out[g], n_iter[g] = _direct_solve(X, Y, weights, order, lo, hi, o, total, &s,
+                                                 &W[g, 0, 0], &b[g, 0], &loss[g], &bound[g])
 
 
 cdef ManySlot _slot(double[:, :, ::1] gram, double[:, ::1] mean, double[:, ::1] inverse,
                     double[:, :, ::1] panel, double[:, :, ::1] centred, double[:, :, ::1] u,
-                    double[:, :, ::1] grad, double[:, :, ::1] direction,
-                    double[:, :, ::1] unit, double[:, ::1] q, double[:, ::1] norm2,
-                    double[:, :, ::1] extremes, Py_ssize_t n_features, bint fit_intercept, Py_ssize_t c) noexcept nogil:
+                    double[:, :, ::1] grad, double[:, ::1] work, double[:, :, ::1] extremes,
+                    Py_ssize_t n_features, bint fit_intercept, Py_ssize_t c) noexcept nogil:
     # Chunk c's slot of the scratch (_layout.ManyScratch), as pointers.
     cdef ManySlot s
     s.n_features = n_features
@@ -1736,10 +1806,7 @@ cdef ManySlot _slot(double[:, :, ::1] gram, double[:, ::1] mean, double[:, ::1] 
     s.centred = &centred[c, 0, 0]
     s.u = &u[c, 0, 0]
     s.grad = &grad[c, 0, 0]
-    s.direction = &direction[c, 0, 0]
-    s.unit = &unit[c, 0, 0]
-    s.q = &q[c, 0]
-    s.norm2 = &norm2[c, 0]
+    s.work = &work[c, 0]
     s.extremes = &extremes[c, 0, 0]
     return s
 
@@ -1767,18 +1834,16 @@ cdef _fit_many(const floating[:, :] X, const floating[:, :] Y, const floating[::
                                      options.max_iter)
     cdef double[:, :, ::1] gram = scratch.gram, panel = scratch.panel
     cdef double[:, :, ::1] centred = scratch.centred, u = scratch.u, grad = scratch.grad
-    cdef double[:, :, ::1] direction = scratch.direction, unit = scratch.unit
-    cdef double[:, ::1] mean = scratch.mean, inverse = scratch.inverse, q = scratch.q
-    cdef double[:, ::1] norm2 = scratch.norm2
+    cdef double[:, ::1] mean = scratch.mean, inverse = scratch.inverse, work = scratch.work
     cdef double[:, :, ::1] extremes = scratch.extremes
     cdef double[:, :, ::1] W = result.W
     cdef double[:, ::1] b = result.b
-    cdef double[::1] loss = result.loss, ratio = result.ratio
+    cdef double[::1] loss = result.loss, bound = result.bound
     cdef int64_t[::1] n_iter = result.n_iter, status = result.status
-    cdef ManySlot s = _slot(gram, mean, inverse, panel, centred, u, grad, direction, unit, q,
-                            norm2, extremes, X.shape[1], o.fit_intercept, slot)
+    cdef ManySlot s = _slot(gram, mean, inverse, panel, centred, u, grad, work, extremes,
+                            X.shape[1], o.fit_intercept, slot)
     with nogil:
-        _fit_problems(X, Y, weights, order, offsets, o, s, W, b, loss, n_iter, status, ratio,
+        _fit_problems(X, Y, weights, order, offsets, o, s, W, b, loss, n_iter, status, bound,
                       first, last)
 
 

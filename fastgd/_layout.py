@@ -27,6 +27,10 @@ MAX_CHECKS = 3
 # float64 coefficients but not at them rounded to float32 (tol at the limit of what
 # float32 coefficients can meet on that problem; kept, not refitted by fit).
 ROUNDED = 4
+# fit_many's kernels take at most this many passes over a problem's rows for its
+# certificate (the solution's, then each refinement's: _direct.py's, on the normal
+# equations), stopping sooner when tol is met or a pass does not halve the bound.
+MAX_PASSES = 3
 
 # A fit is declared diverged as soon as its loss is not finite or exceeds this many
 # times the loss at the starting point. With lr < 2/L gradient descent on a quadratic
@@ -208,16 +212,15 @@ ManyOptions = namedtuple("ManyOptions", "fit_intercept l2 tol max_iter")
 ManyOptions.of = staticmethod(lambda fit_intercept, l2, tol, max_iter: ManyOptions(
     bool(fit_intercept), float(l2), float(tol), int(max_iter)))
 # Per slot c (one per thread), float64, with D + K columns [X, Y]: their centred Gram matrix
-# ``gram`` (C, D + K, D + K) (the features' block standardized in place), their means
-# ``mean`` (C, D + K), the features' inverse scales ``inverse`` (C, D), a panel of rows
-# transposed ``panel`` (C, D + K + 1, PANEL) (the weights in its last row) and the same
-# centred ``centred`` (C, D + K + 1, PANEL) (the roots of the weights last); CG's point ``u``, gradient ``grad`` and
-# direction ``direction`` (C, K, P), its unit direction ``unit`` (C, 1, P) and Hessian
-# product ``q`` (C, P), per-target squared norms ``norm2`` (C, K); P = D + 1; and the
+# ``gram`` (C, D + K, D + K) (the features' block standardized in place, then its
+# Cholesky factor in its lower triangle), their means ``mean`` (C, D + K), the features'
+# inverse scales ``inverse`` (C, D), a panel of rows transposed ``panel`` (C, D + K + 1,
+# PANEL) (the weights in its last row) and the same centred ``centred`` (C, D + K + 1,
+# PANEL) (the roots of the weights last); the point in standardized coordinates ``u``
+# and the gradient there ``grad`` (C, K, P), P = D + 1; a vector ``work`` (C, P); and the
 # smallest and largest value of each column of [X, Y] ``extremes`` (C, 2, D + K).
-ManyScratch = namedtuple(
-    "ManyScratch", "gram mean inverse panel centred u grad direction unit q norm2 extremes")
+ManyScratch = namedtuple("ManyScratch", "gram mean inverse panel centred u grad work extremes")
 # Per problem: coefficients W (G, K, D) and intercepts b (G, K) in float64, the objective
-# at them ``loss`` (G,), the iterations ``n_iter`` and the status (G,) int64, and the
-# certificate's gradient norm over tol's bound, ``ratio`` (G,).
-ManyResult = namedtuple("ManyResult", "W b loss n_iter status ratio")
+# at them ``loss`` (G,), the passes ``n_iter`` and the status (G,) int64, and the
+# certified bound on the coefficients' relative error, ``bound`` (G,).
+ManyResult = namedtuple("ManyResult", "W b loss n_iter status bound")

@@ -1,17 +1,19 @@
 """``fit_many``: thousands of independent small fits in one call.
 
 Each problem is fitted as ``fastgd.fit`` would fit it alone, with the same options.
-For the options of fit's default path (full batch, ``lr="auto"``: conjugate gradients
-in standardized coordinates, ``penalty`` None or ``"l2"``), a compiled kernel fits
-every problem without returning to Python, the problems in parallel (``fit_many`` in
-``_numba_kernels.py`` and ``_cython_kernels.pyx``): per problem, one pass for the
-means and one for the centred Gram matrix of its rows (in float64), CG on that
-(D + 1)-sized system, and the certificate of ``fit``, the gradient on the problem's
-own rows at the coefficients returned, within tol's bound. The few problems whose
-certificate fails there (the normal equations square the condition number; ``fit``'s
-Gram solver works on a QR factor instead) are fitted again by ``fastgd.fit`` itself.
-Any other option (a float lr, L1, momentum, mini-batches, ...) runs a loop of
-``fastgd.fit`` over the problems: the same answers, at the speed of that loop.
+For the options of fit's default path (the direct solve: full batch, ``method="auto"``,
+``penalty`` None or ``"l2"``), a compiled kernel fits every problem without returning
+to Python, the problems in parallel (``fit_many`` in ``_numba_kernels.py`` and
+``_cython_kernels.pyx``): per problem, one pass for the means and one for the centred
+Gram matrix of its rows (in float64), the Cholesky solve of that standardized
+(D + 1)-sized system, and ``fit``'s certificate (``_direct.py``): the gradient on the
+problem's own rows at the coefficients returned bounds their relative error, through
+the factor's inverse (refined by a Newton step from that gradient while the bound is
+above tol and halves). The problems it cannot certify (the normal equations square
+the condition number; ``fit``'s direct solve works on a QR factor instead, and says
+why it cannot certify a problem) are fitted again by ``fastgd.fit`` itself. Any other
+option (an explicit method, a float lr, L1, momentum, mini-batches, ...) runs a loop
+of ``fastgd.fit`` over the problems: the same answers, at the speed of that loop.
 """
 
 import warnings
@@ -50,8 +52,10 @@ class FitManyResult:
         The objective (half the mean squared error, plus the penalty) at them.
     n_iter : ndarray of shape (n_problems,), int64
     converged : ndarray of shape (n_problems,), bool
-        As ``FitResult.converged``: the gradient on the problem's rows at its
-        coefficients meets tol's bound.
+        As ``FitResult.converged``: for the direct solve, ``error_bound <= tol``.
+    error_bound : ndarray of shape (n_problems,), float64
+        As ``FitResult.error_bound``: the certified bound on the relative error of
+        each problem's coefficients (NaN for the methods that do not bound it).
     groups : ndarray of shape (n_problems,)
         The label of each problem: the sorted distinct values of ``groups``, or
         ``0 ... G - 1`` for a 3-D X.
@@ -63,6 +67,7 @@ class FitManyResult:
     loss: np.ndarray
     n_iter: np.ndarray
     converged: np.ndarray
+    error_bound: np.ndarray
     groups: np.ndarray
     backend: str
 
@@ -96,7 +101,7 @@ def fit_many(X, y, groups=None, *, sample_weight=None, **fit_options):
         ``fit_intercept``, ``penalty``, ``alpha``, ``backend``, ``n_threads``, ...),
         applied to every problem; all but ``coef_init``, ``intercept_init`` and
         ``callback``. The compiled batch runs for full-batch fits with ``lr="auto"``,
-        ``method`` "auto" or "cg", ``penalty`` None or "l2" (or an elastic net with
+        ``method="auto"``, ``penalty`` None or "l2" (or an elastic net with
         ``l1_ratio=0``), no momentum, no ``verbose``, ``solver`` "auto" or "gram", on the
         cython or numba backend; any other option fits the problems one by one with
         ``fastgd.fit``.
@@ -104,8 +109,8 @@ def fit_many(X, y, groups=None, *, sample_weight=None, **fit_options):
     Returns
     -------
     FitManyResult
-        ``coef``, ``intercept``, ``loss``, ``n_iter``, ``converged``, ``groups``,
-        ``backend``.
+        ``coef``, ``intercept``, ``loss``, ``n_iter``, ``converged``, ``error_bound``,
+        ``groups``, ``backend``.
 
     Raises
     ------
@@ -127,8 +132,8 @@ def fit_many(X, y, groups=None, *, sample_weight=None, **fit_options):
     >>> true_coef = rng.standard_normal((1000, 3))
     >>> y = np.einsum("gnd,gd->gn", X, true_coef) + 2.0
     >>> result = fastgd.fit_many(X, y, tol=1e-10)
-    >>> result.coef.shape, bool(result.converged.all())
-    ((1000, 3), True)
+    >>> result.coef.shape, bool(result.converged.all()), bool(result.error_bound.max() < 1e-10)
+    ((1000, 3), True, True)
     >>> bool(np.allclose(result.coef, true_coef) and np.allclose(result.intercept, 2.0))
     True
     """
@@ -188,10 +193,10 @@ def _warn_not_converged(problems, result, settings, fit_said):
 
 
 def _batchable(settings):
-    """Whether fit's own choice for these options is CG on the full batch, which the
-    compiled batch runs (``_fit.resolve_method`` and ``resolve_solver``)."""
+    """Whether fit's own choice for these options is the direct solve of least squares
+    or ridge, which the compiled batch runs (``_fit.resolve_method``)."""
     s = settings
-    return (s.lr == "auto" and s.method in ("auto", "cg") and s.l1 == 0 and s.momentum == 0
+    return (s.lr == "auto" and s.method == "auto" and s.l1 == 0 and s.momentum == 0
             and s.schedule == _layout.CONSTANT and s.batch_size is None
             and not s.early_stopping and s.verbose == 0 and s.solver in ("auto", "gram"))
 
@@ -240,7 +245,8 @@ class Problems:
         if self.y_is_1d:
             coef, intercept = coef[:, 0], intercept[:, 0]
         return FitManyResult(coef, intercept, result.loss, result.n_iter,
-                             result.status == _layout.CONVERGED, self.labels, backend_name)
+                             result.status == _layout.CONVERGED, result.bound, self.labels,
+                             backend_name)
 
 
 def _stacked(X, y, sample_weight):
@@ -324,7 +330,7 @@ def _empty_result(problems):
     return _layout.ManyResult(
         np.zeros((n_problems, n_targets, n_features)), np.zeros((n_problems, n_targets)),
         np.zeros(n_problems), np.zeros(n_problems, dtype=np.int64),
-        np.zeros(n_problems, dtype=np.int64), np.zeros(n_problems))
+        np.zeros(n_problems, dtype=np.int64), np.full(n_problems, np.nan))
 
 
 def _fit_batched(problems, settings, fit_options):
@@ -346,13 +352,13 @@ def _fit_batched(problems, settings, fit_options):
 def _segments(data, max_iter):
     """Ranges of problems of about SEGMENT_WORK multiply-adds each (_fit's unit of work
     between two returns to Python), so that Ctrl-C acts within a fraction of a second:
-    a problem of n rows costs about n (D + K)^2 for its Gram matrix and its
-    certificate, and up to (D + 1)^2 K per CG iteration (D + 1 iterations, typically)."""
+    a problem of n rows costs about n (D + K)^2 for its Gram matrix, D^3 for its
+    factor, and n (D + 1) K per pass of its certificate (at most MAX_PASSES)."""
     n_features, n_targets = data.X.shape[1], data.Y.shape[1]
     rows = np.diff(data.offsets)
-    iterations = min(max_iter, 2 * (n_features + 1))
-    work = np.cumsum(rows * (n_features + n_targets) ** 2
-                     + iterations * (n_features + 1) ** 2 * n_targets + UPDATE_OVERHEAD)
+    passes = min(max(max_iter, 1), _layout.MAX_PASSES)
+    work = np.cumsum(rows * (n_features + n_targets) ** 2 + n_features ** 3
+                     + passes * rows * (n_features + 1) * n_targets + UPDATE_OVERHEAD)
     bounds = np.searchsorted(work, np.arange(SEGMENT_WORK, work[-1], SEGMENT_WORK))
     edges = [0, *(int(b) + 1 for b in bounds), len(rows)]
     return [(lo, hi) for lo, hi in zip(edges, edges[1:]) if hi > lo]
@@ -389,6 +395,7 @@ def _fit_each(problems, which, settings, fit_options, result):
         result.W[g] = one.coef
         result.b[g] = one.intercept
         result.n_iter[g] = one.n_iter
+        result.bound[g] = one.error_bound
         result.status[g] = _layout.CONVERGED if one.converged else _layout.MAX_ITER
         result.loss[g] = _objective(one, X, Y, weights, settings)
     return result, fit_said

@@ -53,8 +53,8 @@ from ._layout import (
     EPOCH_GRAD_NORM2,
     EPOCH_LOSS,
     FIRST_LOSS,
-    MAX_CHECKS,
     MAX_ITER,
+    MAX_PASSES,
     THRESHOLD,
     UNCERTIFIED,
     ROUNDED,
@@ -64,6 +64,9 @@ from ._layout import (
 _TINY = np.finfo(np.float64).tiny
 _HUGE = np.finfo(np.float64).max
 _EPS = np.finfo(np.float64).eps
+# Half an ulp of float32, relative (with float64's rounding of the product): what
+# rounding a float64 coefficient to float32 adds to its relative error
+_HALF_ULP32 = 0.5 * np.finfo(np.float32).eps * (1.0 + np.finfo(np.float64).eps)
 # SplitMix64's constants (see _reference.next_random), as uint64 so that Numba's
 # arithmetic on them wraps at 2**64 instead of promoting to float.
 _GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
@@ -1432,10 +1435,10 @@ def _fit(data, model, options, optimizer, scratch, history, max_updates):
 
 
 # ----------------------------------------------------------------------- fit_many
-# G independent small problems (_layout.ManyData), each fitted as fit's default
-# (conjugate gradients in standardized coordinates, _accelerated.ConjugateGradient)
-# on its centred Gram matrix, then certified on its own rows (see _many.py). One
-# problem is one serial computation: the result does not depend on the chunking.
+# G independent small problems (_layout.ManyData), each fitted as fit's default (the
+# direct solve, _direct.py, on the Cholesky factor of its centred, standardized Gram
+# matrix), certified and refined on its own rows (see _many.py). One problem is one
+# serial computation: the result does not depend on the chunking.
 
 
 @_kernel
@@ -1581,16 +1584,6 @@ def _add_gram(a, c, n_columns, n_rows, gram):
 
 
 @_sum_kernel
-def _matvec(gram, c, n, x, k, out):
-    # NumPy: out[c, :n] = gram[c, :n, :n] @ x[c, k, :n]
-    for j in range(n):
-        acc = 0.0
-        for l in range(n):
-            acc += gram[c, j, l] * x[c, k, l]
-        out[c, j] = acc
-
-
-@_sum_kernel
 def _add_residual_sums(panel, r, c, n_features, n_rows, grad, k):
     # NumPy: grad[c, k, :D] += panel[c, :D, :n_rows] @ r[c, 1, :n_rows]; grad[c, k, D]
     # += r[c, 1, :n_rows].sum(); returns r[c, 0, :n_rows] @ r[c, 1, :n_rows] (the
@@ -1637,90 +1630,89 @@ def _standardize(s, c, n_features, n_targets, l2, n_rows):
 
 
 @_inlined_kernel
-def _hessian_product(s, c, n_features, n_coords):
-    # q = H @ unit: the standardized Gram matrix on the features, 1 on the intercept's
-    # coordinate (centred features are orthogonal to it)
-    _matvec(s.gram, c, n_features, s.unit, 0, s.q)
-    if n_coords > n_features:
-        s.q[c, n_features] = s.unit[c, 0, n_features]
+def _cholesky(s, c, n_features):
+    # NumPy: L = np.linalg.cholesky(H) in place in gram[c, :D, :D] (its lower triangle;
+    # H the standardized Gram matrix with its L2 term, _standardize), with an identity
+    # row for a constant feature (inverse 0: its row and column of H are 0), whose
+    # coordinate then stays 0. Returns False at a pivot that is not positive: the
+    # features are dependent to the normal equations' precision (_many.py refits).
+    for j in range(n_features):
+        if s.inverse[c, j] == 0.0:
+            for t in range(j):
+                s.gram[c, j, t] = 0.0
+            s.gram[c, j, j] = 1.0
+            continue
+        for l in range(j + 1):
+            acc = s.gram[c, j, l]
+            for t in range(l):
+                acc -= s.gram[c, j, t] * s.gram[c, l, t]
+            if l < j:
+                s.gram[c, j, l] = acc / s.gram[c, l, l]
+            elif acc > 0.0:
+                s.gram[c, j, j] = np.sqrt(acc)
+            else:  # (NaN too)
+                return False
+    return True
 
 
 @_inlined_kernel
-def _restart(s, c, n_features, n_targets, n_coords):
-    # CG's restart: grad = H @ u - cross (u_b - y_mean on the intercept's coordinate),
-    # computed afresh, and direction = -grad. Returns the squared norm of grad.
-    total = 0.0
+def _solve(s, c, n_features):
+    # NumPy: work[c, :D] = H^-1 work[c, :D], by the factor in gram (L z = x, L.T x = z)
+    for j in range(n_features):
+        acc = s.work[c, j]
+        for t in range(j):
+            acc -= s.gram[c, j, t] * s.work[c, t]
+        s.work[c, j] = acc / s.gram[c, j, j]
+    for j in range(n_features - 1, -1, -1):
+        acc = s.work[c, j]
+        for t in range(j + 1, n_features):
+            acc -= s.gram[c, t, j] * s.work[c, t]
+        s.work[c, j] = acc / s.gram[c, j, j]
+
+
+@_inlined_kernel
+def _factor_norms(s, c, n_features):
+    # (trace(H^-1), trace(H)) from the factor: ||L^-1||_F^2, a column of L^-1 at a time
+    # (L z = e_j, in work), and ||L||_F^2
+    inverse_trace, trace = 0.0, 0.0
+    for j in range(n_features):
+        for l in range(j, n_features):
+            acc = 1.0 if l == j else 0.0
+            for t in range(j, l):
+                acc -= s.gram[c, l, t] * s.work[c, t]
+            s.work[c, l] = acc / s.gram[c, l, l]
+            inverse_trace += s.work[c, l] * s.work[c, l]
+        for t in range(j + 1):
+            trace += s.gram[c, j, t] * s.gram[c, j, t]
+    return inverse_trace, trace
+
+
+@_inlined_kernel
+def _solution(s, c, n_features, n_targets, n_coords):
+    # The small problem solved: u[k, :D] = H^-1 cross[:, k] and, on the intercept's
+    # coordinate (centred features are orthogonal to it), u_b = the mean of y
     for k in range(n_targets):
-        sq = 0.0
-        _matvec(s.gram, c, n_features, s.u, k, s.q)
         for j in range(n_features):
-            s.grad[c, k, j] = s.q[c, j] - s.gram[c, j, n_features + k]
+            s.work[c, j] = s.gram[c, j, n_features + k]
+        _solve(s, c, n_features)
+        for j in range(n_features):
+            s.u[c, k, j] = s.work[c, j]
         if n_coords > n_features:
-            s.grad[c, k, n_features] = s.u[c, k, n_features] - s.mean[c, n_features + k]
-        for j in range(n_coords):
-            sq += s.grad[c, k, j] * s.grad[c, k, j]
-            s.direction[c, k, j] = -s.grad[c, k, j]
-        s.norm2[c, k] = sq
-        total += sq
-    return total
+            s.u[c, k, n_features] = s.mean[c, n_features + k]
 
 
 @_inlined_kernel
-def _cg_iteration(s, c, n_features, n_targets, n_coords):
-    # One iteration of ConjugateGradient.run for every target: the exact minimum along
-    # the unit direction, then the next conjugate direction. Returns the squared norm
-    # of the new gradient (by the recurrence).
-    total = 0.0
+def _refine(s, c, n_features, n_targets, n_coords):
+    # The Newton step from the gradient on the rows (in grad, in u): u -= H^-1 g, and
+    # u_b -= g_b (the intercept coordinate's Hessian is 1)
     for k in range(n_targets):
-        length = 0.0
-        for j in range(n_coords):
-            length += s.direction[c, k, j] * s.direction[c, k, j]
-        length = np.sqrt(length)
-        if length > 0:
-            for j in range(n_coords):
-                s.unit[c, 0, j] = s.direction[c, k, j] / length
-            _hessian_product(s, c, n_features, n_coords)
-            curvature, slope = 0.0, 0.0
-            for j in range(n_coords):
-                curvature += s.unit[c, 0, j] * s.q[c, j]
-                slope += s.grad[c, k, j] * s.unit[c, 0, j]
-            alpha = -slope / curvature if curvature > 0 else 0.0
-            sq = 0.0
-            for j in range(n_coords):
-                s.u[c, k, j] += alpha * s.unit[c, 0, j]
-                s.grad[c, k, j] += alpha * s.q[c, j]
-                sq += s.grad[c, k, j] * s.grad[c, k, j]
-            ratio2 = sq / s.norm2[c, k] if s.norm2[c, k] > 0 else 0.0
-            for j in range(n_coords):
-                s.direction[c, k, j] = ratio2 * s.direction[c, k, j] - s.grad[c, k, j]
-            s.norm2[c, k] = sq
-        total += s.norm2[c, k]
-    return total
-
-
-@_inlined_kernel
-def _conjugate_gradients(s, c, n_features, n_targets, n_coords, tol, max_iter):
-    # ConjugateGradient.run on one problem from u = 0 (W = 0, b = 0): returns (status,
-    # n_iter, threshold), threshold = tol * the gradient norm at the start. When the
-    # recurrence says tol is met, the gradient is computed afresh and checked.
-    for k in range(n_targets):
-        for j in range(n_coords):
-            s.u[c, k, j] = 0.0
-    sq = _restart(s, c, n_features, n_targets, n_coords)
-    threshold = tol * np.sqrt(sq)
-    failed_checks = 0
-    for iteration in range(max_iter):
-        if not sq <= _HUGE:  # NaN or overflow: _many.py refits the problem or names it
-            return DIVERGED, iteration, threshold
-        sq = _cg_iteration(s, c, n_features, n_targets, n_coords)
-        if tol > 0 and np.sqrt(sq) <= threshold:
-            sq = _restart(s, c, n_features, n_targets, n_coords)
-            if np.sqrt(sq) <= threshold:
-                return CONVERGED, iteration + 1, threshold
-            failed_checks += 1
-            if failed_checks == MAX_CHECKS:
-                return UNCERTIFIED, iteration + 1, threshold
-    return MAX_ITER, max_iter, threshold
+        for j in range(n_features):
+            s.work[c, j] = s.grad[c, k, j]
+        _solve(s, c, n_features)
+        for j in range(n_features):
+            s.u[c, k, j] -= s.work[c, j]
+        if n_coords > n_features:
+            s.u[c, k, n_features] -= s.grad[c, k, n_features]
 
 
 @_inlined_kernel
@@ -1760,67 +1752,173 @@ def _residual_sums(data, lo, hi, c, s, g, out):
 
 @_inlined_kernel
 def _certificate(data, lo, hi, o, total, c, s, g, out):
-    # At out's coefficients of problem g: (sg @ r**2, the squared norm of the gradient
-    # on the problem's own rows in CG's coordinates, T.T g with G_W = sums / total +
-    # l2 w and g_b, and the squared norm of W).
+    # At out's coefficients of problem g: the gradient on the problem's own rows, in u
+    # (T.T g: g_u = inverse * (G_W + l2 w - g_b mean), and g_b), into grad; returns
+    # (sg @ r**2, the squared norm of W).
     n_features, n_targets = data.X.shape[1], data.Y.shape[1]
     loss = _residual_sums(data, lo, hi, c, s, g, out)
-    penalty, sq = 0.0, 0.0
+    penalty = 0.0
     for k in range(n_targets):
         g_b = s.grad[c, k, n_features] / total if o.fit_intercept else 0.0
         for j in range(n_features):
             w = out.W[g, k, j]
             penalty += w * w
-            g_u = (s.grad[c, k, j] / total + o.l2 * w - g_b * s.mean[c, j]) * s.inverse[c, j]
-            sq += g_u * g_u
-        sq += g_b * g_b
-    return loss, sq, penalty
+            s.grad[c, k, j] = ((s.grad[c, k, j] / total + o.l2 * w - g_b * s.mean[c, j])
+                               * s.inverse[c, j])
+        s.grad[c, k, n_features] = g_b
+    return loss, penalty
 
 
 @_inlined_kernel
-def _certify_problem(data, lo, hi, o, total, c, s, g, out, status, threshold):
-    # The coefficients into out, and the certificate: the gradient on the problem's own
-    # rows at them, over tol's bound; and the objective there. For float32 X, a miss
-    # at the coefficients rounded to float32 is checked again at the float64 ones: if
-    # those meet the bound, the miss is float32's (ROUNDED: fit would round them the
-    # same); if not, the normal equations' (UNCERTIFIED: fit's QR may do better).
+def _gamma(n):
+    # Higham's gamma_n: the worst-case relative rounding of n sequential operations
+    return n * _EPS / (1.0 - n * _EPS)
+
+
+@_inlined_kernel
+def _coefficient_bound(o, total, c, s, g, out, n_rows, n_features, n_targets, loss, norms):
+    # The largest relative error of a coefficient at out's, from the gradient on the
+    # rows there (in grad) and the factor (norms: trace(H^-1), trace(H)): as
+    # _direct.py's bound, normwise (||u - u*|| <= ||H^-1|| ||g||, ||H^-1|| <= trace(H^-1)
+    # / (1 - rho) for the factor's error rho), with the gradient's rounding (each
+    # residual within gamma(D + 2) of its terms a_i, each sum within gamma(N + 2) of
+    # sum |x_ij r_i|, bounded by Cauchy-Schwarz with the columns' norms). inf when the
+    # factor's error could be half of H^-1 (rho >= 1/2).
+    inverse_trace, trace = norms
+    root = np.sqrt(total)
+    # per feature, with t_j = |m_j| / s_j: v_j = rms_j / s_j = sqrt(1 + t_j^2), and
+    # v_j + t_j, the reach of the sums' rounding into g_u (constant features: g_u = 0)
+    v2, reach2, shift2 = 0.0, 0.0, 0.0
+    for j in range(n_features):
+        if s.inverse[c, j] > 0:
+            t = abs(s.mean[c, j]) * s.inverse[c, j]
+            v2 += 1.0 + t * t
+            reach2 += (np.sqrt(1.0 + t * t) + t) ** 2
+            shift2 += t * t
+    # H's error: the centred products' sums (gamma(N + 4) each, in standardized units),
+    # the means' error squared (gamma(N)^2 v_j v_l), Cholesky's (gamma(D + 1) |L| |L.T|)
+    rho = inverse_trace * (_gamma(n_rows + 4) * n_features + _gamma(n_rows) ** 2 * v2
+                           + _gamma(n_features + 1) * trace)
+    if not rho < 0.5:
+        return np.inf
+    n_coords = n_features + 1 if o.fit_intercept else n_features
+    residual_norm = np.sqrt(max(loss, 0.0))
+    worst = 0.0
+    for k in range(n_targets):
+        # a bound on sqrt(sum_i s_i a_i^2), a_i = sum_j |x_ij w_j| + |b| + |y_i|
+        a = root * (abs(out.b[g, k])
+                    + np.sqrt(s.gram[c, n_features + k, n_features + k]
+                              + s.mean[c, n_features + k] ** 2))
+        g2 = 0.0
+        for j in range(n_features):
+            if s.inverse[c, j] > 0:
+                rms_j = np.sqrt(1.0 / (s.inverse[c, j] * s.inverse[c, j]) + s.mean[c, j] ** 2)
+            else:
+                rms_j = abs(s.mean[c, j])
+            a += root * abs(out.W[g, k, j]) * rms_j
+        # g_u's own rounding: a few eps of its terms, |G_W / N| <= |g_u| s + |l2 w| + |g_b m|
+        own2 = 0.0
+        for j in range(n_coords):
+            g2 += s.grad[c, k, j] * s.grad[c, k, j]
+            own = abs(s.grad[c, k, j])
+            if j < n_features:
+                own += 2 * s.inverse[c, j] * (abs(o.l2 * out.W[g, k, j])
+                                              + abs(s.grad[c, k, n_features] * s.mean[c, j]))
+            own2 += own * own
+        # the sums' rounding (a_i's and |x_ij r_i|'s, by Cauchy-Schwarz), in u
+        sums = (_gamma(n_features + 2) * a + _gamma(n_rows + 2) * residual_norm) / root
+        rounding = (sums * np.sqrt(reach2 + (1.0 if o.fit_intercept else 0.0))
+                    + 4 * _EPS * np.sqrt(own2))
+        error = max(inverse_trace, 1.0) * (np.sqrt(g2) + rounding) / (1.0 - rho)
+        # relative to each coefficient (_direct.relative_error): |u_j| = |w_j| s_j, b
+        scale = 0.0
+        for j in range(n_features):
+            if s.inverse[c, j] > 0:
+                scale = max(scale, abs(out.W[g, k, j]) / s.inverse[c, j])
+        b_error = error * (1.0 + np.sqrt(shift2))
+        if scale == 0.0:
+            scale = abs(out.b[g, k])
+        for j in range(n_features + 1):
+            if j == n_features:
+                if not o.fit_intercept:
+                    continue
+                value, e = abs(out.b[g, k]), b_error
+            elif s.inverse[c, j] > 0:
+                value, e = abs(out.W[g, k, j]) / s.inverse[c, j], error
+            else:
+                continue
+            if e == 0.0:
+                continue
+            relative = e / (value - e) if value > e else (e / scale if scale > 0 else np.inf)
+            worst = max(worst, relative)
+    return worst
+
+
+@_inlined_kernel
+def _certify(data, lo, hi, o, total, c, s, g, out, single, norms):
+    # The coefficients into out, their gradient on the rows (into grad), the objective
+    # there into out.loss; returns their coefficient bound
     n_features, n_targets = data.X.shape[1], data.Y.shape[1]
-    single = data.X.itemsize == 4
     _coefficients(s, c, g, out, n_features, n_targets, o.fit_intercept, single)
-    loss, sq, penalty = _certificate(data, lo, hi, o, total, c, s, g, out)
+    loss, penalty = _certificate(data, lo, hi, o, total, c, s, g, out)
     out.loss[g] = loss / (2.0 * total)
     if o.l2 > 0:  # (0 * inf is NaN: coefficients beyond 1e154 are no penalty without one)
         out.loss[g] += 0.5 * o.l2 * penalty
-    out.ratio[g] = np.sqrt(sq) / max(threshold, _TINY)
     if not out.loss[g] <= _HUGE:
-        status = DIVERGED
-    elif status == CONVERGED and out.ratio[g] > 1.0:
-        status = UNCERTIFIED
-        if single:
-            _coefficients(s, c, g, out, n_features, n_targets, o.fit_intercept, False)
-            _, sq64, _ = _certificate(data, lo, hi, o, total, c, s, g, out)
-            if np.sqrt(sq64) <= threshold:
-                status = ROUNDED
-            _coefficients(s, c, g, out, n_features, n_targets, o.fit_intercept, True)
-    out.status[g] = status
+        return np.inf
+    return _coefficient_bound(o, total, c, s, g, out, hi - lo, n_features, n_targets, loss,
+                              norms)
+
+
+@_inlined_kernel
+def _direct_solve(data, lo, hi, o, total, c, s, g, out):
+    # _direct.DirectSolve on the normal equations of problem g: the solution, then
+    # while its bound is above tol and a pass halves it, the Newton step from the
+    # gradient on the rows. Returns (status, passes). The bound is of the float64
+    # coefficients; float32 X's are rounded to float32 after, which adds at most half
+    # their ulp (relative): a bound that only that rounding takes above tol is
+    # ROUNDED (fit's float32 coefficients would miss it the same), not UNCERTIFIED.
+    n_features, n_targets = data.X.shape[1], data.Y.shape[1]
+    n_coords = n_features + 1 if o.fit_intercept else n_features
+    single = data.X.itemsize == 4
+    norms = _factor_norms(s, c, n_features)
+    _solution(s, c, n_features, n_targets, n_coords)
+    previous = np.inf
+    passes = min(max(o.max_iter, 1), MAX_PASSES)
+    status, done = UNCERTIFIED, 0
+    while done < passes:
+        done += 1
+        bound = _certify(data, lo, hi, o, total, c, s, g, out, False, norms)
+        out.bound[g] = bound + _HALF_ULP32 * (1.0 + bound) if single else bound
+        if not out.loss[g] <= _HUGE:
+            return DIVERGED, done
+        if o.tol > 0 and out.bound[g] <= o.tol:
+            status = CONVERGED
+            break
+        if done == passes or not bound < 0.5 * previous:
+            status = ROUNDED if single and o.tol > 0 and bound <= o.tol else UNCERTIFIED
+            break
+        previous = bound
+        _refine(s, c, n_features, n_targets, n_coords)
+    if single:  # the coefficients returned, and the objective at them
+        _certify(data, lo, hi, o, total, c, s, g, out, True, norms)
+    return (MAX_ITER if o.tol == 0 else status), done
 
 
 @_kernel
 def _fit_problems(data, o, s, out, first, last, c):
     # Problems [first, last), one after the other, in slot c of the scratch.
-    n_features, n_targets = data.X.shape[1], data.Y.shape[1]
-    n_coords = n_features + 1 if o.fit_intercept else n_features
     for g in range(first, last):
         lo, hi = data.offsets[g], data.offsets[g + 1]
         total = _problem_means(data, lo, hi, o.fit_intercept, c, s)
         _centred_gram(data, lo, hi, total, c, s)
-        scalable = _standardize(s, c, n_features, n_targets, o.l2, hi - lo)
-        status, n_iter, threshold = _conjugate_gradients(s, c, n_features, n_targets,
-                                                         n_coords, o.tol, o.max_iter)
-        if not scalable:  # finite, but not to be trusted: _many.py refits it
-            status = UNCERTIFIED
-        out.n_iter[g] = n_iter
-        _certify_problem(data, lo, hi, o, total, c, s, g, out, status, threshold)
+        scalable = _standardize(s, c, data.X.shape[1], data.Y.shape[1], o.l2, hi - lo)
+        if not (scalable and _cholesky(s, c, data.X.shape[1])):
+            # not to be trusted, or dependent: _many.py refits it with fastgd.fit
+            out.n_iter[g] = 0
+            out.status[g] = UNCERTIFIED
+            continue
+        out.status[g], out.n_iter[g] = _direct_solve(data, lo, hi, o, total, c, s, g, out)
 
 
 @_kernel
