@@ -238,6 +238,10 @@ class PolynomialProblem:
 
     def digits(self, coef, intercept):
         estimate = np.r_[intercept, coef] if self.fit_intercept else np.ravel(coef)
+        return self.digits_of_solution(estimate)
+
+    def digits_of_solution(self, estimate):
+        """Correct digits of an estimate in the solution's order (intercept first)."""
         return correct_digits(estimate, self.solution)
 
 

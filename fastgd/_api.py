@@ -123,19 +123,31 @@ def fit(
         The coefficients returned do not depend on tol: they are refined until
         the data's rounding stops them.
 
-        *Full batch, iterative methods, no early stopping*: the fit has converged when
-        the gradient norm ``sqrt(||G_W||^2 + ||g_b||^2)`` (over the fitted
-        coefficients; with an L1 penalty, of the gradient map) *at the coefficients
-        returned, computed on the data* is at most ``tol`` times the larger of the
-        gradient norms at the starting point and at the zero model (W = 0, b = 0);
-        without coef_init and intercept_init the two are the same point. The
-        iterations stop when their own gradient meets the bound; then the gradient
-        at the point returned is computed afresh from X (one more pass; CG and
-        FISTA continue if it fails), so ``converged=True`` is a certificate. It
-        bounds the error: the objective is within ``tol**2 * cond`` (relative) of
-        its minimum and the coefficients within about ``tol * cond`` (cond: the
-        condition number of the Hessian), down to float64's own limit (a tol of
-        about 1e-15 cannot be certified on most data, and says so with a
+        *FISTA* (an L1 or elastic-net penalty on data that do not compress, or
+        ``method="fista"``): the fit has converged when the duality gap (as
+        scikit-learn's Lasso and ElasticNet compute it: a bound on how far the
+        objective is above its minimum) *at the coefficients returned, computed on
+        the data*, is at most ``tol**2`` times the larger of the objectives at the
+        starting point and at the zero model, each with the intercept at its best
+        (so the default leaves the objective within 1e-12 of its minimum, relative).
+        Without a penalty, the gradient norm in standardized coordinates is bounded
+        as for CG. float64 certifies a gap down to about 1e-15 of the objective (a
+        tol near 3e-8); below, the fit says so with a ConvergenceWarning.
+
+        *Other full-batch iterative methods, no early stopping*: the fit has
+        converged when the gradient norm *at the coefficients returned, computed on
+        the data* is at most ``tol`` times the larger of the gradient norms at the
+        starting point and at the zero model (W = 0, b = 0); without coef_init and
+        intercept_init the two are the same point. The norm is CG's in the
+        standardized features' coordinates; gradient descent's is the raw
+        ``sqrt(||G_W||^2 + ||g_b||^2)`` (over the fitted coefficients; with an L1
+        penalty, of the gradient map). The iterations stop when their own gradient
+        meets the bound; then the gradient at the point returned is computed afresh
+        from X (one more pass; CG continues if it fails), so ``converged=True`` is a
+        certificate. It bounds the error: the objective is within ``tol**2 * cond``
+        (relative) of its minimum and the coefficients within about ``tol * cond``
+        (cond: the condition number of the Hessian), down to float64's own limit (a
+        tol of about 1e-15 cannot be certified on most data, and says so with a
         ConvergenceWarning).
 
         *Mini-batches, or early stopping*: a plateau test, as scikit-learn's SGD
@@ -186,7 +198,8 @@ def fit(
         lr, no parameter; at most about D + 1 iterations in exact arithmetic, a few
         times sqrt(cond) at most in practice); not with an L1 penalty. ``"fista"``:
         accelerated proximal gradient with adaptive restart (O'Donoghue & Candes
-        2015) at the step 1/L; any penalty. ``"gd"``: (mini-batch) gradient descent
+        2015) in the standardized features' coordinates, at the step 1/L there, and
+        certified by its duality gap; any penalty. ``"gd"``: (mini-batch) gradient descent
         with ``lr``, ``schedule`` and ``momentum``. ``"auto"`` runs "qr" for a full
         batch with ``lr="auto"``, no momentum and the constant schedule, on data
         that compress (more rows than columns of [X, 1, y], at most 4096 of them; up
@@ -201,9 +214,9 @@ def fit(
         is ``penalty="l2", alpha=a / N``. The L1 part makes coefficients exactly
         zero: the direct solve's homotopy finds them (and certifies them, with a
         ConvergenceWarning at a tie it cannot decide), the iterative methods apply
-        it by its proximal step (soft-thresholding), their ``tol`` then bounding
-        the gradient map ``(W_t - W_t+1) / lr``, which is zero exactly at the
-        optimum; ``loss_history`` records the whole objective.
+        it by its proximal step (soft-thresholding), FISTA's ``tol`` then bounding
+        the duality gap, gradient descent's the gradient map ``(W_t - W_t+1) / lr``
+        (zero exactly at the optimum); ``loss_history`` records the whole objective.
     alpha : float, default=1e-4
         Strength of the penalty (ignored when ``penalty=None``).
     l1_ratio : float, default=0.15

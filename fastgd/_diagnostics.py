@@ -116,11 +116,21 @@ def raise_for_failure(problem, history, optimizer, step, settings):
     raise _divergence_error(problem, step, history[:, 0], settings.l2)
 
 
-def warn_not_converged(settings, full_batch, certificate_ratio, solver, dtype):
+def warn_not_converged(settings, full_batch, certificate_ratio, solver, dtype,
+                       measure="gradient norm"):
     """The ConvergenceWarning of a fit that stopped short of its tolerance: at
-    max_iter, or (``certificate_ratio``) with a certificate that failed."""
+    max_iter, or (``certificate_ratio``) with a certificate that failed. ``measure``:
+    what tol bounds ("gradient norm", or FISTA's "duality gap")."""
     tol = settings.tol
-    if certificate_ratio is not None:
+    if certificate_ratio is not None and measure == "duality gap":
+        message = (
+            f"fastgd.fit stopped: the duality gap at the coefficients returned, computed "
+            f"on the data, is {certificate_ratio:.3g} times the bound of tol={tol:g} (tol**2 "
+            f"times the zero model's objective) and is down to the rounding of its "
+            f"{dtype} arithmetic: tol is below what that arithmetic can certify on this "
+            f"data (see fit's tol). Use a larger tol."
+        )
+    elif certificate_ratio is not None:
         message = (
             f"fastgd.fit stopped with the tol={tol:g} bound met by the iterations"
             f"{' on the compressed problem' if solver == 'gram' else ''}, but the "
@@ -130,7 +140,9 @@ def warn_not_converged(settings, full_batch, certificate_ratio, solver, dtype):
             f"larger tol."
         )
     else:
-        rule = ("the gradient norm is still above tol={tol:g} times its reference value"
+        rule = (("the duality gap is still above tol**2 (tol={tol:g}) times the zero "
+                 "model's objective" if measure == "duality gap" else
+                 "the gradient norm is still above tol={tol:g} times its reference value")
                 if full_batch else
                 "the epoch score still improved by more than tol={tol:g} (relative) within "
                 "the last n_iter_no_change epochs").format(tol=tol)

@@ -67,11 +67,14 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     tol : float, default=1e-6
         The direct solve (the default): converged when every coefficient is
         certified within ``tol`` (relative) of the exact least-squares solution
-        (``error_bound_``). Iterative full-batch methods: converged when the gradient
-        norm at the returned coefficients, computed on the data, is at most ``tol``
-        times its value at the start (or at the zero model, if larger): a
-        certificate (``converged_``); the coefficients are then within about
-        ``tol`` times the condition number of the solution. Mini-batches or early
+        (``error_bound_``). FISTA (L1 on data that do not compress): converged when
+        the duality gap at the returned coefficients, computed on the data, is at
+        most ``tol**2`` times the zero model's objective. Other iterative full-batch
+        methods: converged when the gradient norm at the returned coefficients,
+        computed on the data, is at most ``tol`` times its value at the start (or at
+        the zero model, if larger): a certificate (``converged_``); the coefficients
+        are then within about ``tol`` times the condition number of the solution.
+        Mini-batches or early
         stopping: stop when the epoch's training (or validation) loss has not
         fallen below ``(1 - tol)`` times its best for ``n_iter_no_change``
         epochs. 0 runs all epochs. See :func:`fastgd.fit`.

@@ -608,10 +608,10 @@ def start(problem, settings, optimizer, zero_reference):
     p, s = problem, settings
     if optimizer is None:
         step = s.lr
-        if p.method in ("cg", "qr"):
-            step = np.nan  # CG chooses every step itself; qr takes Newton steps
+        if p.method in ("cg", "qr", "fista"):
+            step = np.nan  # CG chooses every step, FISTA its own 1/L; qr takes Newton steps
         elif s.lr == "auto":
-            step = auto_lr(p, s, upper=p.method == "fista")
+            step = auto_lr(p, s)
         optimizer = Optimizer.new(step, p.Y.shape[1], p.W.shape[1], p.seed)
     else:  # partial_fit: carry on where the previous call stopped
         optimizer.start_segment()
@@ -627,9 +627,9 @@ def start(problem, settings, optimizer, zero_reference):
         optimizer.first_loss = loss + _steps.penalty(p.W, s.l1, s.l2, p.n_features)
     # tol is relative to the larger of the gradient norms at the start and at the zero
     # model: a fit started at or near the solution then still has a meaningful scale.
-    # (CG measures it in its own coordinates.)
+    # (CG and FISTA measure theirs in their own coordinates.)
     ref_grad_norm = 0.0
-    if zero_reference and p.method not in ("cg", "qr"):
+    if zero_reference and p.method == "gd":
         ref_grad_norm = zero_model_gradient_norm(p, s, step)
     options = FitOptions.of(
         lr=step, schedule=s.schedule, power_t=s.power_t, tol=s.tol,
@@ -637,12 +637,11 @@ def start(problem, settings, optimizer, zero_reference):
         ref_grad_norm2=ref_grad_norm**2, fit_intercept=p.fit_intercept, l1=s.l1, l2=s.l2,
         n_penalized=p.n_features, momentum=s.momentum, nesterov=s.nesterov,
         n_train=p.n_train, batch_size=p.batch_size, shuffle=s.shuffle)
-    stepper, max_updates = make_stepper(p, s, optimizer, options, zero_reference,
-                                        ref_grad_norm)
+    stepper, max_updates = make_stepper(p, s, optimizer, options, zero_reference)
     return Steps(stepper, optimizer, step, max_updates, optimizer.n_epochs)
 
 
-def make_stepper(problem, settings, optimizer, options, zero_reference, ref_grad_norm):
+def make_stepper(problem, settings, optimizer, options, zero_reference):
     """The method's stepper and how many updates one call of it may make."""
     p = problem
     if p.method == "qr":  # one pass over the data per call
@@ -653,20 +652,19 @@ def make_stepper(problem, settings, optimizer, options, zero_reference, ref_grad
         return stepper, updates_per_call(p.batch_size, (p.X.shape[0] - p.n_train) / p.n_batches,
                                          p.X.shape[1], p.Y.shape[1])
     arrays = (p.backend, p.X, p.Y, p.x_is_f, p.sample_weight, settings.n_threads)
-    if p.method == "cg":
-        intercept_column = p.n_features if p.solver == "gram" and p.user_fit_intercept else None
-        coordinates = StandardizedCoordinates.of(p.X, p.sample_weight, p.fit_intercept,
-                                                 intercept_column, p.data)
-        stepper = ConjugateGradient(arrays, p.W, p.b, optimizer, options, coordinates,
-                                    zero_reference)
-    else:
-        stepper = Fista(arrays, p.W, p.b, optimizer, options, ref_grad_norm)
+    intercept_column = p.n_features if p.solver == "gram" and p.user_fit_intercept else None
+    coordinates = StandardizedCoordinates.of(p.X, p.sample_weight, p.fit_intercept,
+                                             intercept_column, p.data)
+    method = ConjugateGradient if p.method == "cg" else Fista
+    stepper = method(arrays, p.W, p.b, optimizer, options, coordinates, zero_reference)
     return stepper, 1  # one pass per call: each returns to Python anyway
 
 
 class KernelSteps:
     """Gradient descent (method="gd"): the backend's compiled fit kernel, driven
     with the calling convention of _accelerated's methods."""
+
+    measure = "gradient norm"  # what tol bounds, for the ConvergenceWarning
 
     def __init__(self, problem, options, optimizer, n_threads):
         p = problem
@@ -858,11 +856,14 @@ def certificate_ratio(problem, steps, settings):
     threshold = (stepper.threshold if p.method != "gd"
                  else steps.optimizer.tol_threshold)
     coef, intercept = p.user_coefficients()
-    grad_W, grad_b = p.data.float64_gradient(p.backend, coef, intercept, settings.n_threads)
-    if p.method == "cg":  # in CG's coordinates, with W and b as the working problem has them
+    grad_W, grad_b, loss = p.data.float64_gradient(p.backend, coef, intercept,
+                                                   settings.n_threads, with_loss=True)
+    if p.method in ("cg", "fista"):  # in their coordinates, W and b as the working problem's
         if p.solver == "gram":
             grad_W = np.hstack([grad_W, grad_b[:, None]]) if p.user_fit_intercept else grad_W
             grad_b = np.zeros(p.Y.shape[1])
+        if p.method == "fista":
+            return stepper.data_ratio(grad_W, grad_b, loss, p.W.astype(np.float64))
         norm = stepper.gradient_norm(grad_W, grad_b, p.W.astype(np.float64))
     else:
         norm = gradient_map_norm(coef, grad_W, grad_b, steps.step, settings, p.n_features,
@@ -903,7 +904,7 @@ def finish(problem, steps, settings, history, status, stopped_by_callback):
         else:
             ratio = steps.stepper.check_ratio if status == _layout.UNCERTIFIED else None
             _diagnostics.warn_not_converged(s, p.full_batch_tol(s), ratio, p.solver,
-                                            p.data.dtype)
+                                            p.data.dtype, steps.stepper.measure)
     optimizer = steps.optimizer
     if p.method != "gd":
         optimizer = None
@@ -931,7 +932,7 @@ def stop_reason(problem, settings, status, stopped_by_callback):
 def make_result(problem, steps, settings, history, converged, stopped):
     p = problem
     coef, intercept = p.caller_coefficients()
-    lr_used = steps.stepper.first_step if p.method in ("cg", "qr") else steps.step
+    lr_used = steps.stepper.first_step if p.method != "gd" else steps.step
     error_bound = steps.stepper.error_bound if p.method == "qr" else np.nan
     return FitResult(coef, intercept, history[:, 0].copy(),
                      history_dict(history, settings.early_stopping), len(history), converged,

@@ -219,24 +219,25 @@ def lasso_table(table):
 
 
 def lasso_caption(settings):
-    alpha, tol, reference_tol = (fmt_number(settings[key])
-                                 for key in ("alpha", "tol", "reference_tol"))
+    alpha, gap, reference_tol = (fmt_number(settings[key])
+                                 for key in ("alpha", "gap", "reference_tol"))
     return (
         f"**A Lasso fit** run to convergence: every contender minimises "
         f"‖Xw + b − y‖²/(2N) + {alpha}·‖w‖₁ (scikit-learn's `Lasso(alpha={alpha})`; "
         "intercept fitted, not penalised) on the same float64 data (features "
         "correlated 0.5^|i−j|, 10 true coefficients nonzero, noise σ = 1; see "
-        f"`fastgd/bench/cases.py`), until its own tolerance {tol} stops it. scikit-learn's "
-        f"coordinate descent stops when its duality gap, a bound on the distance to the "
-        f"optimal objective, is ≤ {tol}·‖y − ȳ‖²/N (an iteration is an epoch over the "
-        "features; `precompute=True` runs them on the Gram matrix). fastgd's default "
-        'for an L1 penalty, FISTA with adaptive restart (`penalty="l1"`, `lr="auto"`: '
-        "step 1/L, whose power iteration is in the time), stops when the norm of its "
-        f"gradient map at the point it returns is ≤ {tol} times its value at w = 0 (an "
-        "iteration is a step: one pass over X, or over the compressed problem with "
-        '`solver="gram"`). Objective gap: relative to the lowest objective found, '
-        f"by any contender or by `Lasso` run to tol = {reference_tol}, whose solution "
-        "is w_ref:"
+        "`fastgd/bench/cases.py`), until its duality gap, a bound on the distance to "
+        f"the optimal objective, is ≤ {gap} times the zero model's objective "
+        "‖y − ȳ‖²/(2N), each at its own tol for it. scikit-learn's coordinate descent "
+        "checks its gap once its largest update is small (an iteration is an epoch "
+        "over the features; `precompute=True` runs them on the Gram matrix). fastgd's "
+        'FISTA with adaptive restart (`penalty="l1"` with `solver="stream"`: steps of '
+        "1/L in the standardized features' coordinates, whose power iteration is in the "
+        "time) checks it with one pass at the point it returns (an iteration is a "
+        'step: one pass over X); fastgd\'s default, `solver="gram"` here, solves the '
+        "compressed problem by its homotopy and certifies the result. Objective gap: "
+        "relative to the lowest objective found, by any contender or by `Lasso` run to "
+        f"tol = {reference_tol}, whose solution is w_ref:"
     )
 
 
