@@ -20,6 +20,7 @@ The compiled backends are loaded on first use, so ``import fastgd`` neither impo
 nor compiles Numba.
 """
 
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -51,6 +52,13 @@ MAX_CHUNKS = 256
 # Below this many multiply-adds per gradient (N * D * K), starting threads costs
 # more than it saves: the kernels take their serial path.
 PARALLEL_MIN_WORK = 1 << 17
+
+# After a parallel pass, the kernels' OpenMP threads spin for a while before they
+# sleep; BLAS's own threads, started then by the small dense algebra of the direct
+# solve (an SVD, a Cholesky factor of at most this many columns), fight them for the
+# cores and made that algebra tens of times slower. It runs on one BLAS thread
+# (``serial_blas``): threads gain nothing on matrices this small.
+SERIAL_BLAS_COLUMNS = 512
 
 # Mini-batches and validation rows are gathered into C-ordered buffers of at most
 # this many bytes (and at least one block of rows) before the fused gradient runs on
@@ -692,3 +700,25 @@ try:
     get_backend("cython")
 except ImportError:
     pass  # not built: backend="auto" finds the next one
+
+
+_blas_controller = []  # threadpoolctl's controller, made at the first large fit
+
+
+@contextlib.contextmanager
+def serial_blas(X):
+    """BLAS on one thread while a fit of X runs, if X is a large enough array for the
+    kernels' passes to be parallel and narrow enough for its small dense algebra to
+    gain nothing from threads (``SERIAL_BLAS_COLUMNS``); else nothing changes."""
+    shape = getattr(X, "shape", ())
+    local = type(X).__module__.split(".")[0] in ("numpy", "pandas")  # (not Dask's blocks)
+    if not (local and len(shape) == 2 and shape[1] <= SERIAL_BLAS_COLUMNS
+            and shape[0] * shape[1] >= PARALLEL_MIN_WORK):
+        yield
+        return
+    if not _blas_controller:
+        from threadpoolctl import ThreadpoolController
+
+        _blas_controller.append(ThreadpoolController())
+    with _blas_controller[0].limit(limits=1, user_api="blas"):
+        yield

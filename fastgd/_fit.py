@@ -37,6 +37,7 @@ from ._backends import (
     _training_weights,
     fit_data,
     get_backend,
+    serial_blas,
 )
 from ._gram import (
     GRAM_MIN_WORK,
@@ -342,13 +343,14 @@ def fit_resumable(X, y, spec, *, coef_init=None, intercept_init=None, sample_wei
     after a CG or FISTA fit (nothing of theirs carries over to gradient-descent steps).
     """
     settings = spec.validated()
-    problem = prepare(X, y, coef_init, intercept_init, sample_weight, settings,
-                      resuming=optimizer is not None)
-    zero_reference = settings.tol > 0 and (
-        coef_init is not None or (problem.user_fit_intercept and intercept_init is not None))
-    steps = start(problem, settings, optimizer, zero_reference)
-    history, n_iter, status, stopped = run_segments(problem, steps, settings)
-    return finish(problem, steps, settings, history[:n_iter], status, stopped)
+    with serial_blas(X):
+        problem = prepare(X, y, coef_init, intercept_init, sample_weight, settings,
+                          resuming=optimizer is not None)
+        zero_reference = settings.tol > 0 and (
+            coef_init is not None or (problem.user_fit_intercept and intercept_init is not None))
+        steps = start(problem, settings, optimizer, zero_reference)
+        history, n_iter, status, stopped = run_segments(problem, steps, settings)
+        return finish(problem, steps, settings, history[:n_iter], status, stopped)
 
 
 def prepare(X, y, coef_init, intercept_init, sample_weight, settings, resuming):
@@ -374,6 +376,8 @@ def prepare(X, y, coef_init, intercept_init, sample_weight, settings, resuming):
     method = resolve_method(settings, full_batch, resuming,
                             direct_applies(settings, n_samples, n_features, Y.shape[1]))
     solver = resolve_solver(settings, full_batch, n_samples, n_features, Y.shape[1], method)
+    if order is None and solver != "gram":  # (compress gives the Gram solver its own)
+        order = np.arange(n_samples, dtype=np.int64)
     problem = Problem(Data(X, x_is_f, Y, y_is_1d, sample_weight), settings.backend, X, Y, W,
                       b, x_is_f, sample_weight, settings.fit_intercept, order, n_train,
                       batch_size, method, solver, seed, settings.fit_intercept, b, n_features)
@@ -536,11 +540,12 @@ def check_direct_solver(method, solver):
 
 
 def seed_and_order(random_state, n_samples, early_stopping, validation_fraction):
-    """The generator's seed, the row order (training rows first) and n_train."""
+    """The generator's seed, the row order (training rows first; None for the rows
+    in their own order, without early stopping) and n_train."""
     seed = check_random_state(random_state)
-    order = np.arange(n_samples, dtype=np.int64)
     if not early_stopping:
-        return seed, order, n_samples
+        return seed, None, n_samples
+    order = np.arange(n_samples, dtype=np.int64)
     n_val = math.ceil(validation_fraction * n_samples)
     n_train = n_samples - n_val
     if n_train < 1:

@@ -127,3 +127,36 @@ def test_a_child_forked_after_a_parallel_fit_fits(compiled_backend):
             child.kill()
     assert child.exitcode == 0
     np.testing.assert_array_equal(coef, parent.coef)
+
+
+def _blas_threads():
+    """The thread counts of the BLAS libraries fastgd limits (those loaded when its
+    controller was made: a library imported later, such as SciPy's, is not used by
+    the direct solve's NumPy algebra)."""
+    from threadpoolctl import ThreadpoolController
+
+    from fastgd import _backends
+
+    if not _backends._blas_controller:
+        _backends._blas_controller.append(ThreadpoolController())
+    return [pool["num_threads"] for pool in _backends._blas_controller[0].info()
+            if pool["user_api"] == "blas"]
+
+
+def test_a_large_fit_runs_its_small_algebra_on_one_blas_thread_and_restores_them():
+    """The direct solve's SVD and Cholesky run after the kernels' parallel passes,
+    whose OpenMP threads still spin: BLAS is held to one thread while a large fit runs
+    (every pass and the small algebra between them: the callback sees it), and the
+    caller's BLAS threads are what they were after it, error or not."""
+    X, y, _, _ = make_problem(70_001, 6)
+    before = _blas_threads()
+    seen = []
+    fastgd.fit(X, y, callback=lambda *args: seen.append(_blas_threads()))
+    assert seen and all(threads == [1] * len(before) for threads in seen)
+    assert _blas_threads() == before
+    with pytest.raises(ValueError):
+        fastgd.fit(X, y[:-1])
+    assert _blas_threads() == before
+    small = []  # a small fit leaves BLAS alone
+    fastgd.fit(X[:100], y[:100], callback=lambda *args: small.append(_blas_threads()))
+    assert small and all(threads == before for threads in small)
