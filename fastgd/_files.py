@@ -18,6 +18,7 @@ import contextlib
 import functools
 import io
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,14 +75,20 @@ def read_files(paths, target, *, features=None, sample_weight=None, block_rows=B
     ----------
     paths : str, path or list of them
         Files (``.parquet``, ``.pq``, ``.csv``, ``.tsv``), directories (their
-        Parquet and CSV files, sorted by name) or glob patterns. Every file must
-        have the first one's columns.
+        Parquet and CSV files, sorted by name) or glob patterns (a path that exists
+        is read as it is). Every file must have the first one's columns, and the
+        columns read must be numeric in every file; X is float32 only when they are
+        float32 (or narrower floats) in every file. Paths are resolved on the
+        calling machine.
     target : str, list of str or None
         The column of y (a list: the columns of a 2-D y, one model per column).
         None for files to predict on only.
     features : str or list of str, optional
         The columns of X, in order (a string: names separated by commas). Default:
-        every column but the target and the weights.
+        every column but the target, the weights and a stored index (named in the
+        file's pandas metadata, pandas' and Dask's ``__index_level_0__`` and
+        ``__null_dask_index__``, or a CSV's first column with an empty header, as
+        ``DataFrame.to_csv()`` writes it).
     sample_weight : str, optional
         The column of the sample weights.
     block_rows : int, default 65536
@@ -135,26 +142,28 @@ class Files:
         self.y_is_1d = isinstance(target, str)
         self.targets = ([] if target is None else [target] if self.y_is_1d
                         else _names(target, "target"))
-        schema = self._common_schema()
+        schemas = self._common_schemas()
         self.weight = sample_weight
         named = self.targets + ([] if sample_weight is None else [sample_weight])
-        for name in named:
-            _check_column(schema, name, self.paths[0])
-        if features is None:
-            features = [name for name in schema.names if name not in named]
+        if features is None:  # (an index stored as a column is not a feature, as in pandas)
+            index = index_columns(schemas[0])
+            features = [name for name in schemas[0].names
+                        if name not in named and name not in index]
         self.features = _names(features, "features")
         if not self.features:
             raise ValueError(f"features: no columns left besides the target in "
                              f"{self.paths[0]!r}.")
-        for name in self.features:
-            _check_column(schema, name, self.paths[0])
         self.columns = self.features + named  # a block's array, column by column
-        self.dtype = _fit_dtype([schema.field(name).type for name in self.features])
+        for path, schema in zip(self.paths, schemas):  # every file's, not the first's
+            for name in self.columns:
+                _check_column(schema, name, path)
+        self.dtype = _fit_dtype([schema.field(name).type for schema in schemas
+                                 for name in self.features])
         self.pieces = [piece for path in self.paths
                        for piece in file_pieces(path, self.columns, block_rows)]
 
-    def _common_schema(self):
-        """The first file's schema; every other file must have its columns."""
+    def _common_schemas(self):
+        """Every file's schema; every file must have the first one's columns."""
         schemas = [file_schema(path) for path in self.paths]
         for path, schema in zip(self.paths[1:], schemas[1:]):
             missing = [name for name in schemas[0].names if name not in schema.names]
@@ -162,7 +171,7 @@ class Files:
                 raise ValueError(f"{path!r} has no column {missing[0]!r}, which "
                                  f"{self.paths[0]!r} has: the files must have the same "
                                  f"columns.")
-        return schemas[0]
+        return schemas
 
     @property
     def n_features(self):
@@ -228,7 +237,11 @@ def _require(module):
 
 
 def expand_paths(paths):
-    """Paths, directories (their files, sorted) and glob patterns -> file paths."""
+    """Paths, directories (their files, sorted) and glob patterns -> absolute paths of
+    regular files. An existing path is that path, whatever characters it holds
+    (``sales[1].csv``); only one that does not exist is a glob pattern. The paths are
+    made absolute here, on the client: a Dask worker started in another directory
+    reads the same files."""
     import glob
 
     if isinstance(paths, (str, os.PathLike)):
@@ -238,15 +251,36 @@ def expand_paths(paths):
         if os.path.isdir(path):
             found += sorted(os.path.join(path, name) for name in os.listdir(path)
                             if name.lower().endswith(PARQUET_SUFFIXES + CSV_SUFFIXES))
-        elif glob.has_magic(path):
-            found += sorted(glob.glob(path))
         elif os.path.exists(path):
             found.append(path)
+        elif glob.has_magic(path):
+            found += sorted(glob.glob(path))
         else:
             raise FileNotFoundError(f"no file {path!r}.")
     if not found:
         raise FileNotFoundError(f"no Parquet or CSV file in {list(paths)!r}.")
-    return found
+    for path in found:
+        if not os.path.isfile(path):  # a FIFO or a device would block the reads
+            raise ValueError(f"{path!r} is not a regular file: fastgd reads Parquet and "
+                             f"CSV files.")
+    return [os.path.abspath(path) for path in found]
+
+
+# The names pandas and Dask give an index they store as a column when it has none.
+UNNAMED_INDEX = re.compile(r"__index_level_\d+__|__null_dask_index__")
+
+
+def index_columns(schema):
+    """The columns of a file that hold a pandas or Dask index, not data: those that
+    the file's pandas metadata names as its index, those named as pandas and Dask
+    name an unnamed index, and a CSV's first column when its header is empty (what
+    ``DataFrame.to_csv()`` writes for the index)."""
+    metadata = schema.pandas_metadata or {}
+    named = [column for column in metadata.get("index_columns", [])
+             if isinstance(column, str)]  # (a RangeIndex is not stored: a dict)
+    unnamed = [name for name in schema.names if UNNAMED_INDEX.fullmatch(name)]
+    first = schema.names[:1] if schema.names[:1] == [""] else []
+    return set(named + unnamed + first)
 
 
 def _names(names, what):

@@ -332,3 +332,101 @@ def test_the_memory_of_a_fit_does_not_grow_with_the_file(tmp_path):
     # would grow by the 168 MB of the large file's columns.
     assert growth_big < growth_small + 0.25 * data_bytes, (growth_big, growth_small)
     assert peak_growth(big, tiny, how="whole") > data_bytes
+
+
+# ------------------------------------------ what pandas reads is what fastgd fits
+
+
+def fit_of_frame(frame, target="y"):
+    features = [name for name in frame.columns if name != target]
+    return fastgd.fit(frame[features].to_numpy(np.float64), frame[target].to_numpy(),
+                      tol=1e-12)
+
+
+def assert_fits_the_frame(files, frame):
+    """The files' features are the frame's columns (as pandas reads them, the target
+    aside) and the fit is the in-memory fit of those columns."""
+    assert files.features == [name for name in frame.columns if name != "y"]
+    result, local = fastgd.fit(files, tol=1e-12), fit_of_frame(frame)
+    np.testing.assert_allclose(result.coef, local.coef, rtol=1e-12)
+    assert result.intercept == pytest.approx(local.intercept, rel=1e-12)
+
+
+def test_an_existing_path_with_glob_characters_is_that_file(tmp_path):
+    """``sales[1].csv`` was read as a pattern: "no Parquet or CSV file", or the fit
+    of sales1.csv when that existed."""
+    frame, _ = make_frame(seed=1)
+    other, _ = make_frame(seed=2)
+    frame.to_csv(tmp_path / "sales[1].csv", index=False)
+    other.to_csv(tmp_path / "sales1.csv", index=False)
+    files = fastgd.read_files(str(tmp_path / "sales[1].csv"), target="y")
+    assert files.paths == [str(tmp_path / "sales[1].csv")]
+    assert_fits_the_frame(files, pd.read_csv(tmp_path / "sales[1].csv"))
+    # a pattern that names no existing file is still a pattern
+    assert fastgd.read_files(str(tmp_path / "sales?.csv"), target="y").paths == [
+        str(tmp_path / "sales1.csv")]
+
+
+def test_relative_paths_are_the_callers_files_wherever_they_are_read(tmp_path,
+                                                                      monkeypatch):
+    """The blocks are read when a pass needs them, by Dask workers that may run in
+    another directory: a relative path named the worker's own file there (fitted,
+    reported converged, with the caller's path in the model)."""
+    frame, _ = make_frame(seed=3)
+    other, _ = make_frame(seed=4)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "theirs").mkdir()
+    frame.to_parquet(tmp_path / "mine" / "d.parquet", index=False)
+    other.to_parquet(tmp_path / "theirs" / "d.parquet", index=False)
+    monkeypatch.chdir(tmp_path / "mine")
+    files = fastgd.read_files("d.parquet", target="y")
+    assert files.paths == [str(tmp_path / "mine" / "d.parquet")]
+    monkeypatch.chdir(tmp_path / "theirs")  # where the reads happen
+    assert_fits_the_frame(files, frame)
+
+
+def test_a_stored_index_is_not_a_feature(tmp_path):
+    """A pandas index written with the rows (a filtered frame's, or a named one) and
+    Dask's, and the index column of ``to_csv()``: pandas reads them as the index (or
+    with ``index_col=0``), and fastgd does not fit them as features."""
+    dd = pytest.importorskip("dask.dataframe")
+    frame, _ = make_frame(n=600, seed=5)
+    kept = frame[frame.x0 > -0.01]  # a filtered frame: its index is not a range
+    kept.to_parquet(tmp_path / "kept.parquet")
+    named = frame.rename_axis("id")
+    named.to_parquet(tmp_path / "named.parquet")
+    kept.to_csv(tmp_path / "kept.csv")
+    dd.from_pandas(frame, npartitions=1).to_parquet(tmp_path / "dask")
+    cases = [(tmp_path / "kept.parquet", pd.read_parquet(tmp_path / "kept.parquet")),
+             (tmp_path / "named.parquet", pd.read_parquet(tmp_path / "named.parquet")),
+             (tmp_path / "kept.csv", pd.read_csv(tmp_path / "kept.csv", index_col=0))]
+    dask_files = sorted((tmp_path / "dask").glob("*.parquet"))
+    cases.append((dask_files, pd.concat([pd.read_parquet(p) for p in dask_files])))
+    for path, read in cases:
+        assert_fits_the_frame(fastgd.read_files(path, target="y"), read)
+
+
+def test_every_files_columns_are_checked_and_all_choose_the_dtype(tmp_path):
+    """Only the first file's schema was checked, and its dtype chosen: a later bool
+    column was fitted as 0/1, a later float64 file cast to float32 (converged=True,
+    an error of 2e-3)."""
+    frame, _ = make_frame(seed=6)
+    first, second = frame.iloc[:2000], frame.iloc[2000:]
+    first.astype(np.float32).to_parquet(tmp_path / "a.parquet", index=False)
+    second.to_parquet(tmp_path / "b.parquet", index=False)
+    files = fastgd.read_files([tmp_path / "a.parquet", tmp_path / "b.parquet"], target="y")
+    assert files.dtype == np.float64
+    both = pd.concat([pd.read_parquet(tmp_path / "a.parquet"),
+                      pd.read_parquet(tmp_path / "b.parquet")])
+    assert_fits_the_frame(files, both)
+    for bad in (second.assign(x1=second.x1 > 0), second.assign(x1=second.x1.astype(str))):
+        bad.to_parquet(tmp_path / "c.parquet", index=False)
+        with pytest.raises(TypeError, match="column 'x1' of .*c.parquet.* not numeric"):
+            fastgd.read_files([tmp_path / "a.parquet", tmp_path / "c.parquet"], target="y")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_is_refused_not_waited_on(tmp_path):
+    os.mkfifo(tmp_path / "data.csv")
+    with pytest.raises(ValueError, match="data.csv' is not a regular file"):
+        fastgd.read_files(tmp_path / "data.csv", target="y")
