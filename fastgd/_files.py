@@ -19,7 +19,7 @@ import functools
 import io
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -59,6 +59,7 @@ class Piece:
     kind: str
     part: tuple  # parquet: the row groups' indices; csv: (first byte, end byte)
     header: bytes = b""  # csv: the header line, put before the block's bytes
+    stamp: tuple = ()  # the file's (size, modification time) when it was cut in blocks
 
 
 def read_files(paths, target, *, features=None, sample_weight=None, block_rows=BLOCK_ROWS):
@@ -142,6 +143,7 @@ class Files:
         self.y_is_1d = isinstance(target, str)
         self.targets = ([] if target is None else [target] if self.y_is_1d
                         else _names(target, "target"))
+        stamps = [file_stamp(path) for path in self.paths]
         schemas = self._common_schemas()
         self.weight = sample_weight
         named = self.targets + ([] if sample_weight is None else [sample_weight])
@@ -159,8 +161,10 @@ class Files:
                 _check_column(schema, name, path)
         self.dtype = _fit_dtype([schema.field(name).type for schema in schemas
                                  for name in self.features])
-        self.pieces = [piece for path in self.paths
+        self.pieces = [replace(piece, stamp=stamp)
+                       for path, stamp in zip(self.paths, stamps)
                        for piece in file_pieces(path, self.columns, block_rows)]
+        check_unchanged(self.paths, stamps)  # (not rewritten while it was read)
 
     def _common_schemas(self):
         """Every file's schema; every file must have the first one's columns."""
@@ -382,10 +386,36 @@ def csv_pieces(path, n_columns, block_rows):
     return [Piece(path, "csv", (a, b), header) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def file_stamp(path):
+    """What says a file is unchanged: its size and modification time."""
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns
+
+
+def check_unchanged(paths, stamps):
+    """Raise ValueError for a file changed since its stamp: its blocks (row groups,
+    byte ranges) were cut from what it held then."""
+    for path, stamp in zip(paths, stamps):
+        try:
+            now = file_stamp(path)
+        except OSError as error:
+            raise ValueError(f"{path!r} cannot be read any more since fastgd.read_files "
+                             f"read it: {error.strerror}.") from None
+        if now != stamp:
+            raise ValueError(
+                f"{path!r} changed after fastgd.read_files cut it into blocks (its size "
+                f"or modification time differ): rows appended or rewritten since would "
+                f"be missed or misread. Call read_files again once the file is written.")
+
+
 def read_piece(piece, columns, dtype):
     """A block's columns as one (rows, columns) array in Fortran order: X, y and
-    the weights are then contiguous slices of it, with no copy."""
+    the weights are then contiguous slices of it, with no copy. Raises ValueError if
+    the file changed since it was cut in blocks."""
     import pyarrow as pa
+
+    if piece.stamp:
+        check_unchanged([piece.path], [piece.stamp])
 
     try:
         table = _read_parquet(piece, columns) if piece.kind == "parquet" else _read_csv(piece, columns)

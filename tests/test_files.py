@@ -430,3 +430,29 @@ def test_a_fifo_is_refused_not_waited_on(tmp_path):
     os.mkfifo(tmp_path / "data.csv")
     with pytest.raises(ValueError, match="data.csv' is not a regular file"):
         fastgd.read_files(tmp_path / "data.csv", target="y")
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_a_file_changed_after_read_files_is_an_error_not_a_fit_of_old_rows(tmp_path, kind):
+    """Rows appended after read_files were ignored (the blocks were cut before; the fit
+    said converged on the old rows), and a rewrite that moved the lines gave a raw
+    ArrowInvalid. Now: one error naming the file, for a fit and for a predict."""
+    frame, _ = make_frame(seed=7)
+    (path,) = write(frame, tmp_path, kind)
+    files = fastgd.read_files(path, target="y", block_rows=1000)
+    model = fastgd.GDRegressor().fit(files)
+    more, _ = make_frame(n=100, seed=8)
+    if kind == "csv":
+        more.to_csv(path, mode="a", header=False, index=False)
+    else:
+        pq.write_table(pa.Table.from_pandas(pd.concat([frame, more]), preserve_index=False),
+                       path)
+    for run in (lambda: fastgd.fit(files), lambda: model.predict(files)):
+        with pytest.raises(ValueError, match=f"{kind}' changed after fastgd.read_files"):
+            run()
+    os.remove(path)
+    with pytest.raises(ValueError, match="cannot be read any more"):
+        fastgd.fit(files)
+    fresh = pd.concat([frame, more])
+    fresh.to_csv(path, index=False) if kind == "csv" else fresh.to_parquet(path, index=False)
+    assert_fits_the_frame(fastgd.read_files(path, target="y"), fresh)
