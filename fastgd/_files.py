@@ -155,6 +155,11 @@ class Files:
         if not self.features:
             raise ValueError(f"features: no columns left besides the target in "
                              f"{self.paths[0]!r}.")
+        both = [name for name in self.features if name in named]
+        if both:
+            raise ValueError(f"features names {both[0]!r}, which is the "
+                             f"{'target' if both[0] in self.targets else 'sample_weight'}"
+                             f" column: a column is a feature or the target or the weights.")
         self.columns = self.features + named  # a block's array, column by column
         for path, schema in zip(self.paths, schemas):  # every file's, not the first's
             for name in self.columns:
@@ -167,8 +172,14 @@ class Files:
         check_unchanged(self.paths, stamps)  # (not rewritten while it was read)
 
     def _common_schemas(self):
-        """Every file's schema; every file must have the first one's columns."""
+        """Every file's schema; every file must have the first one's columns, each
+        name once."""
         schemas = [file_schema(path) for path in self.paths]
+        for path, schema in zip(self.paths, schemas):
+            twice = sorted({name for name in schema.names if schema.names.count(name) > 1})
+            if twice:
+                raise ValueError(f"{path!r} has two columns named {twice[0]!r}: name "
+                                 f"each column once.")
         for path, schema in zip(self.paths[1:], schemas[1:]):
             missing = [name for name in schemas[0].names if name not in schema.names]
             if missing:

@@ -456,3 +456,18 @@ def test_a_file_changed_after_read_files_is_an_error_not_a_fit_of_old_rows(tmp_p
     fresh = pd.concat([frame, more])
     fresh.to_csv(path, index=False) if kind == "csv" else fresh.to_parquet(path, index=False)
     assert_fits_the_frame(fastgd.read_files(path, target="y"), fresh)
+
+
+def test_a_column_named_twice_is_refused_by_name(tmp_path):
+    """The target among the features gave pyarrow's 'Field "y" exists 2 times'; a
+    header naming a column twice read one of them silently."""
+    frame, _ = make_frame(n=100)
+    (path,) = write(frame, tmp_path, "csv")
+    with pytest.raises(ValueError, match="features names 'y', which is the target column"):
+        fastgd.read_files(path, target="y", features=["x0", "y"])
+    with pytest.raises(ValueError, match="features names 'x1', which is the sample_weight"):
+        fastgd.read_files(path, target="y", features=["x0", "x1"], sample_weight="x1")
+    text = open(path).read().replace("x0,x1", "x0,x0", 1)
+    (tmp_path / "twice.csv").write_text(text)
+    with pytest.raises(ValueError, match="twice.csv' has two columns named 'x0'"):
+        fastgd.read_files(tmp_path / "twice.csv", target="y")
