@@ -209,7 +209,7 @@ class Files:
         import dask
 
         read = dask.delayed(read_piece, pure=True)
-        return [read(piece, self.columns, self.dtype) for piece in self.pieces]
+        return [read(piece, self.columns, self.dtype, self.weight) for piece in self.pieces]
 
     def where(self, block_rows, block, row, name, column):
         """A block's row in words: the file and the row in it (0-based, the header
@@ -419,10 +419,12 @@ def check_unchanged(paths, stamps):
                 f"be missed or misread. Call read_files again once the file is written.")
 
 
-def read_piece(piece, columns, dtype):
+def read_piece(piece, columns, dtype, weight=None):
     """A block's columns as one (rows, columns) array in Fortran order: X, y and
-    the weights are then contiguous slices of it, with no copy. Raises ValueError if
-    the file changed since it was cut in blocks."""
+    the weights (``weight``: their column, the last) are then contiguous slices of
+    it, with no copy. Raises ValueError if the file changed since it was cut in
+    blocks, or for a weight that is not a finite, non-negative number (naming its row
+    and file)."""
     import pyarrow as pa
 
     if piece.stamp:
@@ -441,7 +443,24 @@ def read_piece(piece, columns, dtype):
             # nulls (a CSV's empty fields) become NaN: the fit names their row and file
             block[start:start + len(chunk), j] = chunk.to_numpy(zero_copy_only=False)
             start += len(chunk)
+    if weight is not None:
+        bad = ~(np.isfinite(block[:, -1]) & (block[:, -1] >= 0))
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise ValueError(f"sample_weight column {weight!r} holds {block[row, -1]} at "
+                             f"row {rows_before(piece) + row} of {piece.path!r}: weights "
+                             f"must be finite, non-negative numbers.")
     return block
+
+
+def rows_before(piece):
+    """The data rows of the piece's file before the piece (an error path)."""
+    if piece.kind == "parquet":
+        first = piece.part[0] if piece.part else 0
+        metadata = _parquet_metadata(piece.path, *file_stamp(piece.path)[::-1])
+        return sum(metadata.row_group(group).num_rows for group in range(first))
+    with open(piece.path, "rb") as file:
+        return file.read(piece.part[0]).count(b"\n") - 1  # (the header's line aside)
 
 
 def _read_parquet(piece, columns):

@@ -471,3 +471,17 @@ def test_a_column_named_twice_is_refused_by_name(tmp_path):
     (tmp_path / "twice.csv").write_text(text)
     with pytest.raises(ValueError, match="twice.csv' has two columns named 'x0'"):
         fastgd.read_files(tmp_path / "twice.csv", target="y")
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+@pytest.mark.parametrize("value", [np.nan, -1.0])
+def test_a_bad_weight_is_named_by_file_and_row(tmp_path, kind, value):
+    frame, _ = make_frame(weights=True)
+    frame.loc[3217, "w"] = value
+    more = tmp_path / "more"
+    more.mkdir()
+    paths = write(frame.iloc[:2000], tmp_path, kind) + write(frame.iloc[2000:], more, kind)
+    files = fastgd.read_files(paths, target="y", sample_weight="w", block_rows=500)
+    with pytest.raises(ValueError, match=f"column 'w' holds {value} at row 1217 of "
+                                         f".*more.*part0.{kind}"):
+        fastgd.fit(files)
