@@ -234,9 +234,12 @@ def read(path):
     file's size (its members are stored, not compressed, and read only when their
     declared sizes fit in the file)."""
     path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block the read
+        raise ModelFileError(f"{path} is not a regular file, so not a fastgd model file.")
     with open(path, "rb") as file:  # a missing or unreadable file: its own OSError
         size = os.fstat(file.fileno()).st_size
         try:
+            _check_member_count(file, size, path)
             with zipfile.ZipFile(file) as archive:
                 members = _members(archive, path, size)
                 metadata = _metadata(_read_member(archive, members[METADATA], path), path)
@@ -255,6 +258,30 @@ def read(path):
                                  f"{type(error).__name__}: {error}.") from None
     _check_consistent(metadata, arrays, path)
     return metadata, arrays
+
+
+# A ZIP file's end-of-central-directory record (without a comment: a model has
+# none): its signature, then the disk numbers, the members on this disk and in all,
+# the directory's size and offset, and the comment's length.
+END_RECORD = struct.Struct("<4s4H2LH")
+# More members than a model has are named by ``_members`` (a few cost nothing to list);
+# beyond this many, the file is refused before its directory is read.
+MAX_MEMBERS = 64
+
+
+def _check_member_count(file, size, path):
+    """Refuse a file whose directory lists more members than a model has, before
+    zipfile reads the directory (millions of listed members cost memory far beyond
+    the file's size). What the record says is checked again by zipfile itself."""
+    if size < END_RECORD.size:
+        return  # (zipfile says what is wrong with it)
+    file.seek(size - END_RECORD.size)
+    signature, _, _, on_disk, total, _, _, _ = END_RECORD.unpack(file.read(END_RECORD.size))
+    file.seek(0)
+    listed = max(on_disk, total)
+    if signature == b"PK\x05\x06" and listed > MAX_MEMBERS:
+        raise ModelFileError(f"{path} is not a fastgd model file: its directory lists "
+                             f"{listed} members, where a model has {len(ARRAYS) + 1}.")
 
 
 def _members(archive, path, archive_size):

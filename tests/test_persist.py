@@ -348,3 +348,52 @@ def test_extra_that_json_would_change_is_refused(tmp_path, extra):
     with pytest.raises(ValueError, match="extra must be a dict"):
         model.save(tmp_path / "m", extra=extra)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_directory_of_many_members_is_refused_before_zipfile_reads_it(tmp_path,
+                                                                       model_bytes):
+    """A directory listing millions of members cost ~1 GB before the model was refused:
+    the count in the end record is checked first."""
+    buffer = io.BytesIO(model_bytes)
+    with zipfile.ZipFile(buffer, "a") as archive:
+        for k in range(3000):
+            archive.writestr(f"padding{k}", b"")
+    with pytest.raises(ModelFileError, match="lists 3006 members, where a model has 6"):
+        load_bytes(tmp_path, buffer.getvalue())
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_is_not_a_model_file_and_is_not_waited_on(tmp_path):
+    os.mkfifo(tmp_path / "model.fastgd")
+    with pytest.raises(ModelFileError, match="not a regular file"):
+        fastgd.load(tmp_path / "model.fastgd")
+
+
+def test_threads_saving_to_one_path_never_lose_the_model(tmp_path):
+    """Every save wrote to the same temporary name, {path}.part{pid}: threads renamed
+    one another's files away (FileNotFoundError) or half-written (a file that did not
+    load). Each save now writes its own temporary file and renames it whole."""
+    import threading
+
+    first, _ = fitted("multi-target")
+    second = GDRegressor(tol=1e-3).fit(*CASES["multi-target"][1:3])
+    path = tmp_path / "model.fastgd"
+    errors = []
+
+    def save(model):
+        try:
+            for _ in range(30):
+                model.save(path)
+        except Exception as error:  # what a lost race raised
+            errors.append(error)
+
+    for _ in range(5):
+        threads = [threading.Thread(target=save, args=(m,)) for m in (first, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        loaded = fastgd.load(path)  # one whole model or the other
+        assert any(np.array_equal(loaded.coef_, m.coef_) for m in (first, second))
+    assert errors == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.fastgd"]  # no leftovers
