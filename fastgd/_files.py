@@ -463,7 +463,17 @@ def rows_before(piece):
         metadata = _parquet_metadata(piece.path, *file_stamp(piece.path)[::-1])
         return sum(metadata.row_group(group).num_rows for group in range(first))
     with open(piece.path, "rb") as file:
-        return file.read(piece.part[0]).count(b"\n") - 1  # (the header's line aside)
+        return lines_before(file, piece.part[0]) - 1  # (the header's line aside)
+
+
+def lines_before(file, offset, chunk_bytes=1 << 20):
+    """The line ends in the file's first ``offset`` bytes, read a chunk at a time
+    (the block may be the last of a file of many GB). Leaves the file at ``offset``."""
+    file.seek(0)
+    count = 0
+    while file.tell() < offset:
+        count += file.read(min(chunk_bytes, offset - file.tell())).count(b"\n")
+    return count
 
 
 def _read_parquet(piece, columns):
@@ -511,7 +521,7 @@ def _raise_for_a_word(piece, columns):
 
     start, end = piece.part
     with open(piece.path, "rb") as file:
-        before = file.read(start).count(b"\n") - 1  # the data rows before the block
+        before = lines_before(file, start) - 1  # the data rows before the block
         text = piece.header + file.read(end - start)
     convert = pcsv.ConvertOptions(include_columns=columns,
                                   column_types={name: pa.string() for name in columns})
