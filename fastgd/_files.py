@@ -388,6 +388,12 @@ def csv_pieces(path, n_columns, block_rows):
     size = os.path.getsize(path)
     with open(path, "rb") as file:
         header = file.readline()
+        while header.strip(b"\r\n") == b"" and header:  # blank lines before it, as pandas
+            header = file.readline()
+        if b"\r" in header.rstrip(b"\r\n"):
+            raise ValueError(f"{path!r} ends its lines with a carriage return alone (old Mac "
+                             f"line endings): convert them to LF or CRLF, or the file to "
+                             f"Parquet.")
         start = file.tell()
         sample = file.read(1 << 16)
         lines = max(1, sample.count(b"\n"))
@@ -397,6 +403,8 @@ def csv_pieces(path, n_columns, block_rows):
             file.seek(min(bounds[-1] + block_bytes, size))
             file.readline()  # on to the end of the line it is in
             bounds.append(min(file.tell(), size))
+    if len(bounds) == 1:  # a header and no rows: one empty block, as an empty Parquet file
+        bounds.append(size)
     return [Piece(path, "csv", (a, b), header) for a, b in zip(bounds[:-1], bounds[1:])]
 
 

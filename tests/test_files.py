@@ -514,3 +514,22 @@ def test_the_rows_before_a_bad_block_are_counted_in_bounded_reads(tmp_path):
     files = fastgd.read_files(path, target="y", block_rows=1000)
     with pytest.raises(ValueError, match="'x2' of .* holds 'abc' at row 19990"):
         fastgd.fit(files)
+
+
+def test_csv_layouts_pandas_reads_are_fitted_or_named(tmp_path):
+    """A header and no rows, CR-only line endings and blank lines before the header:
+    an IndexError, an IndexError and an ArrowKeyError on a file of several blocks.
+    Now "no sample" as for an empty Parquet file, an error naming the line endings
+    (pandas reads them; convert them), and the fit pandas' reading gives."""
+    (tmp_path / "header.csv").write_text("x0,x1,y\n")
+    with pytest.raises(ValueError, match="at least one sample"):
+        fastgd.fit(fastgd.read_files(tmp_path / "header.csv", target="y"))
+    frame, _ = make_frame(n=3000)
+    text = frame.to_csv(index=False)
+    (tmp_path / "cr.csv").write_text(text.replace("\n", "\r"))
+    with pytest.raises(ValueError, match="cr.csv' ends its lines with a carriage return"):
+        fastgd.read_files(tmp_path / "cr.csv", target="y")
+    (tmp_path / "blank.csv").write_text("\n\r\n" + text)
+    files = fastgd.read_files(tmp_path / "blank.csv", target="y", block_rows=300)
+    assert len(files.pieces) > 1
+    assert_fits_the_frame(files, pd.read_csv(tmp_path / "blank.csv"))
