@@ -482,7 +482,10 @@ def _kernel_intercept(intercept, buffer, y_is_1d, dtype):
     0-d or (K,) with 2-D y; else None."""
     if type(intercept) is float or (isinstance(intercept, (int, float))
                                     and not isinstance(intercept, bool)):
-        buffer.fill(intercept)
+        try:
+            buffer.fill(intercept)
+        except OverflowError:  # an int beyond float64: check_intercept names it
+            return None
     elif type(intercept) is np.ndarray and intercept.dtype == dtype and (
             intercept.ndim == 0 or (not y_is_1d and intercept.shape == buffer.shape)):
         np.copyto(buffer, intercept)

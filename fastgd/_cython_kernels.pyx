@@ -2053,7 +2053,10 @@ cdef inline bint _fill_intercept(object intercept, cnp.ndarray buffer, int typen
         _fill(buffer, typenum, <double>intercept)
         return True
     if isinstance(intercept, (int, float)) and not isinstance(intercept, bool):
-        buffer.fill(intercept)  # (an int of any size, as NumPy converts it)
+        try:
+            buffer.fill(intercept)  # (an int of any size, as NumPy converts it)
+        except OverflowError:  # beyond float64: check_intercept names it
+            return False
         return True
     if _plain_array(intercept, typenum) and (
             cnp.PyArray_NDIM(<cnp.ndarray>intercept) == 0

@@ -174,9 +174,11 @@ class BlockedData:
             raise TypeError("X is a NumPy array and y or sample_weight a Dask collection: "
                             "pass X as a Dask collection too (dask.array.from_array(X, "
                             "chunks=...)), or compute y.")
-        if not _is_frame(X) and X.ndim != 2:
-            raise ValueError(f"X must be a 2-D Dask array of shape (n_samples, n_features); "
-                             f"got a {X.ndim}-D one.")
+        if X.ndim != 2:  # (a Dask Series too: one column, as a pandas Series is refused)
+            what = "a Dask Series" if _is_frame(X) else f"a {X.ndim}-D Dask array"
+            hint = " (X.to_frame() if it is one feature)" if _is_frame(X) else ""
+            raise ValueError(f"X must be 2-D, of shape (n_samples, n_features): a Dask "
+                             f"array or DataFrame; got {what}{hint}.")
         dtype = _target_dtype(_collection_dtype(X, "X"), "X")
         n_features = _n_columns(X, "X")
         if n_features == 0:

@@ -79,6 +79,8 @@ def _check_dtype(a, name):
             raise TypeError(
                 f"{name} has dtype object with an entry that is not a real number: {error}"
             ) from None
+        except OverflowError:
+            raise ValueError(f"{name} holds an integer beyond the range of float64.") from None
         for value in a.flat:  # astype takes booleans and complex zeros: refuse them
             if isinstance(value, (bool, np.bool_, complex, np.complexfloating)):
                 raise TypeError(f"{name} has dtype object holding {type(value).__name__} "
@@ -124,10 +126,39 @@ def _reject_unsupported_container(x, name):
         )
 
 
+def _frame_as_numbers(X, name):
+    """A pandas DataFrame's columns as numbers: bool columns as 0 and 1 (as
+    scikit-learn's check_array takes them), and a TypeError naming a column that holds
+    something else (a category, a string), with what to do. Other X: as it is."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(dtypes, "items") or not hasattr(X, "columns"):
+        return X
+    booleans = []
+    for column, dtype in dtypes.items():
+        kind = getattr(dtype, "kind", "O")
+        if kind == "b":
+            booleans.append(column)
+        elif kind not in "fiu" and (kind != "O" or str(dtype) != "object"
+                                    or not _all_numbers(X[column])):
+            raise TypeError(
+                f"{name}'s column {column!r} has dtype {dtype}, not numbers: fastgd fits "
+                f"real numbers. Encode it first (pandas.get_dummies, or scikit-learn's "
+                f"OneHotEncoder or OrdinalEncoder), or leave it out.")
+    return X.astype({column: np.float64 for column in booleans}) if booleans else X
+
+
+def _all_numbers(column):
+    try:
+        np.asarray(column, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def check_X(X, name="X"):
     """Return ``(X, x_is_f)``: X as a float32/float64, C- or F-contiguous 2-D array."""
     _reject_unsupported_container(X, name)
-    X = np.asarray(X)
+    X = np.asarray(_frame_as_numbers(X, name))
     if X.dtype.kind == "O":
         original_dtype = X.dtype
         X = _check_dtype(X, name)  # float64 now: a copy, reported below
@@ -228,7 +259,11 @@ def check_intercept(intercept, n_targets, y_is_1d, dtype, name="intercept_init")
         return np.zeros(n_targets, dtype=dtype)
     if isinstance(intercept, (int, float)) and not isinstance(intercept, bool):
         b = np.empty(n_targets, dtype=dtype)  # fast path for the common plain number
-        b.fill(intercept)
+        try:
+            b.fill(intercept)
+        except OverflowError:  # an int beyond float64's range
+            raise ValueError(f"{name} is an integer of {len(str(abs(intercept)))} digits, "
+                             f"beyond the range of {np.dtype(dtype).name}.") from None
         return b
     intercept = np.asarray(intercept)
     _check_dtype(intercept, name)

@@ -362,7 +362,7 @@ def test_errors_name_the_argument_and_the_global_index(client):
         fastgd.fit(as_dask(X), y[:-1])
     with pytest.raises(TypeError, match="pass X as a Dask collection"):
         fastgd.fit(X, as_dask(y))
-    with pytest.raises(ValueError, match="2-D Dask array"):
+    with pytest.raises(ValueError, match="X must be 2-D.*got a 1-D Dask array"):
         fastgd.fit(as_dask(X[:, 0]), as_dask(y))
     with pytest.raises(TypeError, match="boolean"):
         fastgd.fit(as_dask(X > 0), as_dask(y))

@@ -218,3 +218,49 @@ def test_object_arrays_of_numbers_are_converted(backend):
     with pytest.warns(fastgd.CopyWarning, match="converted from object to float64"):
         got = fastgd.fit(X.astype(object), y.astype(object), max_iter=5, tol=0, backend=backend)
     np.testing.assert_array_equal(got.coef, expected.coef)
+
+
+# ----------------------------------------------------- DataFrames and big numbers
+
+
+def test_a_dataframe_with_bool_columns_is_fitted_as_scikit_learn_fits_it():
+    """bool columns were refused ('X has dtype object holding bool values'), where
+    scikit-learn takes them as 0 and 1."""
+    pd = pytest.importorskip("pandas")
+    linear_model = pytest.importorskip("sklearn.linear_model")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.standard_normal(50), "flag": rng.random(50) < 0.5})
+    y = 2 * frame.a + 3 * frame.flag + 1
+    result = fastgd.fit(frame, y)
+    reference = linear_model.LinearRegression().fit(frame, y)
+    np.testing.assert_allclose(result.coef, reference.coef_, rtol=1e-12)
+    np.testing.assert_allclose(fastgd.GDRegressor().fit(frame, y).coef_, reference.coef_,
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("column, dtype", [("colour", "category"), ("name", "str")])
+def test_a_column_that_is_not_numbers_is_named(column, dtype):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": np.arange(6.0), column: pd.Series(list("abcabc"),
+                                                                 dtype=dtype)})
+    for fit in (lambda: fastgd.fit(frame, np.arange(6.0)),
+                lambda: fastgd.GDRegressor().fit(frame, np.arange(6.0))):
+        with pytest.raises(TypeError, match=f"X's column '{column}' has dtype .*Encode it"):
+            fit()
+
+
+def test_numbers_beyond_float64_are_a_value_error_naming_the_argument():
+    """intercept=10**400 gave a raw OverflowError."""
+    X, y = np.ones((3, 2)), np.ones(3)
+    with pytest.raises(ValueError, match="intercept is an integer of 401 digits"):
+        fastgd.gradient(X, y, np.zeros(2), 10**400)
+    with pytest.raises(ValueError, match="coef_init holds an integer beyond"):
+        fastgd.fit(X, y, coef_init=[10**400, 1])
+
+
+def test_a_dask_series_as_x_is_refused_as_a_pandas_series_is():
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    series = dd.from_pandas(pd.Series(np.arange(10.0)), npartitions=2)
+    with pytest.raises(ValueError, match="X must be 2-D.*got a Dask Series"):
+        fastgd.fit(series, series)
