@@ -39,6 +39,7 @@ class CommandError(Exception):
 
 
 def main(argv=None):
+    argv = joined_negative_values(sys.argv[1:] if argv is None else list(argv))
     args = parser().parse_args(argv)
     if args.command == "bench":
         from fastgd.bench import run  # numba and the registry: only for this command
@@ -48,12 +49,16 @@ def main(argv=None):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             status = COMMANDS[args.command](args)
+            sys.stdout.flush()  # (a closed pipe is found here, in the handler below)
         for warning in caught:
             print(f"fastgd: warning: {warning.message}", file=sys.stderr)
         return status
     except KeyboardInterrupt:
         print("fastgd: interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # (fastgd info model | head): the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     except ImportError as error:  # an extra that is not installed
         print(f"fastgd {args.command}: error: {error.name or error} is not installed: "
               f"the {args.command} command needs python -m pip install 'fastgd[files]'",
@@ -70,6 +75,20 @@ def main(argv=None):
         sys.exit(1)
 
 
+def joined_negative_values(argv):
+    """``--lr -1e-3`` as ``--lr=-1e-3``: argparse takes a value that starts with '-'
+    for an option unless it looks like a plain negative number (not ``-1e-3``), and
+    the command then said "expected one argument" of an option given one."""
+    joined, rest = [], list(argv)
+    while rest:
+        token = rest.pop(0)
+        if (token.startswith("--") and "=" not in token and rest
+                and re.fullmatch(r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", rest[0])):
+            token = f"{token}={rest.pop(0)}"
+        joined.append(token)
+    return joined
+
+
 # ------------------------------------------------------------------ the commands
 
 
@@ -81,6 +100,7 @@ def fit_command(args):
     options = {name: getattr(args, name) for name in FILE_FIT_OPTIONS}
     options["verbose"] = int(args.verbose)
     FitSpec(**options).validated()  # option errors before any file is read
+    _check_out_directory(args.out)
     files = read_files(args.data, target=_target(args.target), features=args.features,
                        sample_weight=args.weight, block_rows=args.block_rows)
     _refuse_to_overwrite(args.out, files.paths)
@@ -112,6 +132,7 @@ def predict_command(args):
     from ._files import file_kind, iter_predictions, read_files
 
     file_kind(args.out)  # an output format fastgd cannot write fails before any work
+    _check_out_directory(args.out)
     metadata, arrays = _persist.read(args.model)
     model = _persist.build(metadata, arrays)
     files = read_files(args.data, target=None, features=_features(model, args.features),
@@ -144,9 +165,11 @@ def info_command(args):
 
 def brief(value, shown=8):
     """A list of more than 2 * shown items as its first and last ``shown`` and its
-    length (a model of 10,000 features prints on one screen); lists of lists too."""
+    length (a model of 10,000 features prints on one screen); lists of lists too.
+    Control characters are escaped: a model's strings cannot move the cursor, clear
+    the screen or print lines of their own."""
     if not isinstance(value, list):
-        return str(value)
+        return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: repr(m.group())[1:-1], str(value))
     items = [brief(item, shown) if isinstance(item, list) else repr(item) for item in value]
     if len(items) > 2 * shown:
         items = items[:shown] + [f"... ({len(value)} in all) ..."] + items[-shown:]
@@ -187,6 +210,13 @@ def prediction_columns(targets, coef_shape):
     return [f"prediction_{name}" for name in names]
 
 
+def _check_out_directory(out):
+    """--out's directory must exist before the work, not be found missing after it."""
+    directory = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(directory):
+        raise CommandError(f"--out {out}: the directory {directory} does not exist.")
+
+
 def _refuse_to_overwrite(out, inputs):
     """--out must not be one of the command's own inputs."""
     for path in inputs:
@@ -208,28 +238,32 @@ def write_table(path, names, blocks, bar=None):
             for _, prediction in blocks:
                 columns = prediction.reshape(len(prediction), len(names)).T
                 table = pa.table(dict(zip(names, columns)))
-                writer = writer or _writer(kind, temporary, table.schema)
+                writer = writer or _writer(kind, temporary, table.schema, path)
                 writer.write_table(table)
                 rows += len(prediction)
                 if bar is not None:
                     bar.update(1)
             if writer is None:  # no blocks: an empty table of the columns
                 writer = _writer(kind, temporary,
-                                 pa.schema([(name, pa.float64()) for name in names]))
+                                 pa.schema([(name, pa.float64()) for name in names]), path)
         finally:
             if writer is not None:
                 writer.close()
     return rows
 
 
-def _writer(kind, path, schema):
+def _writer(kind, path, schema, final):
+    """The writer of a Parquet or CSV file at ``path`` (the temporary file of
+    ``final``, whose suffix says the format)."""
     if kind == "parquet":
         import pyarrow.parquet as pq
 
         return pq.ParquetWriter(path, schema)
     import pyarrow.csv as pcsv
 
-    return pcsv.CSVWriter(path, schema)
+    tab = os.fspath(final).lower().endswith(".tsv")  # a .tsv file is tab-separated
+    return pcsv.CSVWriter(path, schema, write_options=pcsv.WriteOptions(
+        delimiter="\t" if tab else ","))
 
 
 class _scheduler:
@@ -278,9 +312,17 @@ class _progress:
 # ------------------------------------------------------------------ the parser
 
 
+class Parser(argparse.ArgumentParser):
+    """Option errors as every other error: one line on stderr, exit status 1."""
+
+    def error(self, message):
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(1)
+
+
 def parser():
-    top = argparse.ArgumentParser(prog="fastgd", description=__doc__,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    top = Parser(prog="fastgd", description=__doc__,
+                 formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_fit(commands)
     _add_predict(commands)
@@ -361,9 +403,21 @@ def _add_option(group, name, default, help_text):
         group.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
                            help=help_text)
         return
-    kind = type(default) if isinstance(default, (int, float)) else _number_or_word
+    kind = (integer if type(default) is int else float if type(default) is float
+            else _number_or_word)
     group.add_argument(flag, type=kind, default=default, metavar=name.upper(),
                        help=f"{help_text} (default: {default})")
+
+
+def integer(text):
+    """An integer option: ``1000`` or ``1e3`` (a float that is a whole number)."""
+    try:
+        return int(text)
+    except ValueError:
+        value = float(text)  # (a ValueError: argparse says "invalid value")
+        if not value.is_integer():
+            raise ValueError(text) from None
+        return int(value)
 
 
 def _number_or_word(text):

@@ -248,9 +248,67 @@ def test_bad_options_name_the_option(tmp_path, capsys, trained):
     assert "max_iter" in one_line_error(capsys, "fit")
     assert run("fit", tmp_path / "none.csv", "--target", "y", "--out", tmp_path / "m") == 1
     assert "no file" in one_line_error(capsys, "fit")
-    with pytest.raises(SystemExit) as exit:  # argparse's own usage error: status 2
-        main(["fit", data, "--out", str(tmp_path / "m")])
-    assert exit.value.code == 2 and "--target" in capsys.readouterr().err
+    # what argparse itself refuses: one line and status 1 too (it printed its usage and
+    # exited with 2, where the README promises one line and 1)
+    assert run("fit", data, "--out", tmp_path / "m") == 1
+    assert "--target" in one_line_error(capsys, "fit")
+    assert run("fit", data, "--target", "y", "--max-iter", "1e3.5", "--out",
+               tmp_path / "m") == 1
+    assert "--max-iter" in one_line_error(capsys, "fit")
+
+
+def test_numbers_are_read_as_written(tmp_path, capsys, trained):
+    """``--max-iter 1e3`` was refused, ``--lr -1e-3`` taken for an option."""
+    _, data, _ = trained
+    assert run("fit", data, "--target", "y", "--max-iter", "1e3", "--quiet", "--out",
+               tmp_path / "m") == 0
+    assert fastgd.load(tmp_path / "m").max_iter == 1000
+    assert run("fit", data, "--target", "y", "--lr", "-1e-3", "--out", tmp_path / "m") == 1
+    assert "lr must be 'auto' or a positive" in one_line_error(capsys, "fit")
+
+
+def test_out_in_a_missing_directory_is_refused_before_the_work(tmp_path, capsys, trained):
+    _, data, model_path = trained
+    out = tmp_path / "missing" / "m.fastgd"
+    assert run("fit", data, "--target", "y", "--out", out) == 1
+    assert "does not exist" in one_line_error(capsys, "fit")
+    assert run("predict", model_path, data, "--out", tmp_path / "missing" / "p.csv") == 1
+    assert "does not exist" in one_line_error(capsys, "predict")
+
+
+def test_predictions_to_a_tsv_file_are_tab_separated(tmp_path, capsys):
+    frame = make_frame()
+    data = write(frame, tmp_path / "train.csv")
+    model_path = tmp_path / "two.fastgd"
+    assert run("fit", data, "--target", "y,z", "--features", "a,b,c", "--quiet", "--out",
+               model_path) == 0
+    assert run("predict", model_path, data, "--quiet", "--out", tmp_path / "p.tsv") == 0
+    written = pd.read_csv(tmp_path / "p.tsv", sep="\t")
+    expected = fastgd.load(model_path).predict(frame[FEATURES])
+    np.testing.assert_allclose(written[["prediction_y", "prediction_z"]], expected,
+                               rtol=1e-12)
+
+
+def test_info_escapes_control_characters(tmp_path, capsys, trained):
+    """A crafted model's strings cleared the screen and printed fake lines."""
+    _, _, model_path = trained
+    rewrite_metadata(model_path, lambda m: m["fitted"].update(
+        stopped_="converged\x1b[2J\nfake: line"))
+    assert run("info", model_path) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b[2J\\nfake" in out and "\nfake" not in out
+
+
+def test_info_into_a_closed_pipe_says_nothing(trained):
+    """``fastgd info model | head -1`` printed "error: [Errno 32] Broken pipe" (here
+    the reader, ``true``, closes the pipe before anything is written)."""
+    _, _, model_path = trained
+    script = "import sys; from fastgd._cli import main; sys.exit(main())"
+    process = subprocess.run(
+        f"'{sys.executable}' -c '{script}' info '{model_path}' | true; "
+        f"echo ${{PIPESTATUS[0]}}", shell=True, executable="/bin/bash",
+        capture_output=True, text=True, timeout=120)
+    assert process.stderr == "" and process.stdout.strip() in ("0", "1")
 
 
 def test_help_has_examples(capsys):
