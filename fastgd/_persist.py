@@ -311,8 +311,17 @@ def _metadata(raw, path):
     def no_constant(name):  # NaN, Infinity: allow_nan=False never writes them
         raise ModelFileError(f"{path}: {METADATA} holds {name}, which a model never has.")
 
+    def unique_keys(pairs):  # a key twice: which one would the model be?
+        keys = [key for key, _ in pairs]
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        if twice:
+            raise ModelFileError(f"{path}: {METADATA} has the key {twice[0]!r} twice, "
+                                 f"which a model never has.")
+        return dict(pairs)
+
     try:
-        metadata = json.loads(raw.decode("utf-8"), parse_constant=no_constant)
+        metadata = json.loads(raw.decode("utf-8"), parse_constant=no_constant,
+                              object_pairs_hook=unique_keys)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelFileError(f"{path}: {METADATA} is not valid JSON: {error}.") from None
     _check_type(metadata, dict, METADATA, path)

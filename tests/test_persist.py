@@ -282,6 +282,8 @@ def test_tampered_members(tmp_path, model_bytes):
         "metadata not UTF-8": ({"model.json": b"\xff\xfe"}, "not valid JSON"),
         "NaN in metadata": ({"model.json": b'{"format": NaN}'}, "NaN"),
         "metadata a list": ({"model.json": b"[]"}, "model.json should be a dict"),
+        "a key twice": ({"model.json": b'{"format": 1, "format": 2}'},
+                        "the key 'format' twice"),
         "huge metadata": ({"model.json": b" " * (5 << 20)}, "bytes"),
     }
     for case, (members, message) in cases.items():
