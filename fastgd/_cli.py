@@ -20,7 +20,9 @@ examples:
 import argparse
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import warnings
 
@@ -45,7 +47,9 @@ def main(argv=None):
         from fastgd.bench import run  # numba and the registry: only for this command
 
         return run.main(args)
-    try:
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    try:  # (with SIGTERM raising Terminated, temporary files go as on Ctrl-C)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             status = COMMANDS[args.command](args)
@@ -56,6 +60,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("fastgd: interrupted", file=sys.stderr)
         sys.exit(130)
+    except Terminated:
+        print("fastgd: terminated", file=sys.stderr)
+        sys.exit(128 + signal.SIGTERM)
     except BrokenPipeError:  # (fastgd info model | head): the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
@@ -73,6 +80,18 @@ def main(argv=None):
         print(f"fastgd {args.command}: error: {type(error).__name__}: {error}",
               file=sys.stderr)
         sys.exit(1)
+    finally:
+        if previous is not None:  # (None: not set from Python, or not the main thread)
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the command is, so that its temporary files go as they do
+    on Ctrl-C (a BaseException: no ``except Exception`` on the way swallows it)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
 
 
 def joined_negative_values(argv):

@@ -401,3 +401,28 @@ def test_info_shortens_long_lists(tmp_path, capsys):
     assert lines["feature_names"].startswith("['c0', 'c1',")
     assert "... (40 in all) ..." in lines["feature_names"] and "'c39']" in lines["feature_names"]
     assert lines["coef_"].count(",") == 16 and lines["class"] == "GDRegressor"
+
+
+def test_sigterm_during_predict_leaves_no_temporary_file(tmp_path, capsys, trained,
+                                                         monkeypatch):
+    """SIGTERM left ``*.part<pid>`` behind (Ctrl-C did not): it now unwinds as Ctrl-C
+    does, with the status of a terminated process."""
+    import signal
+
+    from fastgd import _files
+
+    _, data, model_path = trained
+    blocks = _files.iter_predictions
+
+    def terminated_midway(*args, **kwargs):
+        for k, block in enumerate(blocks(*args, **kwargs)):
+            if k == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield block
+
+    monkeypatch.setattr(_files, "iter_predictions", terminated_midway)
+    assert run("predict", model_path, data, "--block-rows", "500", "--quiet", "--out",
+               tmp_path / "p.parquet") == 128 + signal.SIGTERM
+    assert "terminated" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["model.fastgd", "train.csv"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the caller's, back
