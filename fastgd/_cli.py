@@ -168,10 +168,9 @@ def predict_command(args):
 
 def info_command(args):
     from . import _persist
-    from ._estimator import GDRegressor
 
     info = _persist.read_info(args.model)
-    defaults = GDRegressor().get_params()
+    defaults = {**FitSpec._field_defaults, "warm_start": False}  # (no scikit-learn import)
     changed = [f"{name}={value!r}" for name, value in info["params"].items()
                if value != defaults[name]]
     info["params"] = ", ".join(changed) + " (the others at their defaults)" if changed \

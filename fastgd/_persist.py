@@ -356,10 +356,10 @@ def _check_format(metadata, path):
 
 
 def _check_params(params, path):
-    from ._estimator import GDRegressor
+    from ._spec import ESTIMATOR_PARAMETERS
 
     _check_type(params, dict, "params", path)
-    _check_names(params, set(GDRegressor().get_params()), "params", path)
+    _check_names(params, set(ESTIMATOR_PARAMETERS), "params", path)
     for name, value in params.items():
         if not (value is None or isinstance(value, (bool, int, float, str))):
             raise ModelFileError(f"{path}: params[{name!r}] is a "

@@ -86,6 +86,9 @@ class FitSpec(NamedTuple):
 
 # The names of the options, in order: what GDRegressor forwards to the fit.
 FIT_PARAMETERS = FitSpec._fields
+# GDRegressor's parameters: the fit's options and its own (what a model file saves;
+# read here so that `fastgd info` need not import scikit-learn).
+ESTIMATOR_PARAMETERS = FIT_PARAMETERS + ("warm_start",)
 
 
 class Settings(NamedTuple):

@@ -426,3 +426,13 @@ def test_sigterm_during_predict_leaves_no_temporary_file(tmp_path, capsys, train
     assert "terminated" in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["model.fastgd", "train.csv"]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the caller's, back
+
+
+def test_info_imports_only_what_it_needs(trained):
+    """Every command took 3-4 s to start: scikit-learn was imported for `info` too."""
+    _, _, model_path = trained
+    script = ("import sys; from fastgd._cli import main; main(['info', sys.argv[1]]); "
+              "print('sklearn' in sys.modules, 'dask' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script, str(model_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip().endswith("False False"), out.stderr

@@ -45,7 +45,9 @@ def test_estimator_parameters_are_the_spec():
                if name not in ("self",) + ESTIMATOR_ONLY}
     assert options == _spec_defaults()
     assert set(fastgd.GDRegressor().get_params()) == set(_spec.FIT_PARAMETERS) | set(
-        ESTIMATOR_ONLY)
+        ESTIMATOR_ONLY) == set(_spec.ESTIMATOR_PARAMETERS)
+    assert {name: parameters[name].default for name in ESTIMATOR_ONLY} == {
+        "warm_start": False}  # (what fastgd info takes as its default)
 
 
 @pytest.mark.parametrize("documented", ["fit", "GDRegressor"])
