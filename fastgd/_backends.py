@@ -706,13 +706,14 @@ _blas_controller = []  # threadpoolctl's controller, made at the first large fit
 
 
 @contextlib.contextmanager
-def serial_blas(X):
-    """BLAS on one thread while a fit of X runs, if X is a large enough array for the
-    kernels' passes to be parallel and narrow enough for its small dense algebra to
-    gain nothing from threads (``SERIAL_BLAS_COLUMNS``); else nothing changes."""
+def serial_blas(X, full_batch):
+    """BLAS on one thread while a ``full_batch`` fit of X runs, if X is a large enough
+    array for the kernels' passes to be parallel and narrow enough for its small dense
+    algebra to gain nothing from threads (``SERIAL_BLAS_COLUMNS``); else nothing
+    changes."""
     shape = getattr(X, "shape", ())
     local = type(X).__module__.split(".")[0] in ("numpy", "pandas")  # (not Dask's blocks)
-    if not (local and len(shape) == 2 and shape[1] <= SERIAL_BLAS_COLUMNS
+    if not (full_batch and local and len(shape) == 2 and shape[1] <= SERIAL_BLAS_COLUMNS
             and shape[0] * shape[1] >= PARALLEL_MIN_WORK):
         yield
         return

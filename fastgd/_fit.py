@@ -343,7 +343,8 @@ def fit_resumable(X, y, spec, *, coef_init=None, intercept_init=None, sample_wei
     after a CG or FISTA fit (nothing of theirs carries over to gradient-descent steps).
     """
     settings = spec.validated()
-    with serial_blas(X):
+    # (mini-batch fits do no dense algebra; nor is a Ctrl-C then lost in threadpoolctl)
+    with serial_blas(X, settings.batch_size is None and not settings.early_stopping):
         problem = prepare(X, y, coef_init, intercept_init, sample_weight, settings,
                           resuming=optimizer is not None)
         zero_reference = settings.tol > 0 and (

@@ -157,6 +157,8 @@ def test_a_large_fit_runs_its_small_algebra_on_one_blas_thread_and_restores_them
     with pytest.raises(ValueError):
         fastgd.fit(X, y[:-1])
     assert _blas_threads() == before
-    small = []  # a small fit leaves BLAS alone
+    small = []  # a small fit, and a mini-batch one (no dense algebra), leave BLAS alone
     fastgd.fit(X[:100], y[:100], callback=lambda *args: small.append(_blas_threads()))
-    assert small and all(threads == before for threads in small)
+    fastgd.fit(X, y, batch_size=1000, max_iter=2, tol=0,
+               callback=lambda *args: small.append(_blas_threads()))
+    assert len(small) > 2 and all(threads == before for threads in small)
