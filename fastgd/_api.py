@@ -110,10 +110,11 @@ def fit(
         Maximum number of epochs (passes over the training rows; with a full batch,
         an epoch is one iteration).
     tol : float, default=1e-6
-        The stopping tolerance; ``tol=0`` runs all ``max_iter`` epochs (unless
-        ``early_stopping`` or the ``"adaptive"`` schedule stops the fit, or the direct
-        solve reaches the rounding of the data) and never warns. Its meaning depends
-        on what a test can see:
+        The stopping tolerance: what it bounds depends on the method.
+        ``tol=0`` runs all ``max_iter`` epochs (unless ``early_stopping`` or the
+        ``"adaptive"`` schedule stops the fit, or the direct solve reaches the
+        rounding of the data) and never warns. Its meaning depends on what a test
+        can see:
 
         *The direct solve* (``method="qr"``, the default of tall data): the fit has
         converged when ``error_bound``, a bound on the relative error of every
@@ -174,7 +175,9 @@ def fit(
         multiply-adds per iteration run on one thread. Results are bitwise the same
         for every thread count.
     solver : {"auto", "stream", "gram"}, default="auto"
-        ``"stream"`` reads X once per iteration with the fused kernel. ``"gram"``
+        How a full batch reads the data: every iteration a pass over X, or one pass
+        and the iterations on the compressed problem. ``"stream"`` reads X once per
+        iteration with the fused kernel. ``"gram"``
         reads X once to compute, in float64, the triangular factor R of the QR
         factorization of ``[X, 1, y]`` (tall-skinny Householder QR: stable whatever
         the scales of X and y), and solves (``method="qr"``) or runs every iteration

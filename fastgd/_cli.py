@@ -32,7 +32,7 @@ from ._spec import FIT_PARAMETERS, FitSpec
 # stopping run on one process's arrays (GDRegressor.partial_fit takes the blocks
 # instead), and the Python-only ones (a callback; verbose is --verbose).
 NOT_FOR_FILES = ("batch_size", "shuffle", "early_stopping", "validation_fraction",
-                 "n_iter_no_change", "callback", "verbose")
+                 "n_iter_no_change", "callback", "verbose", "random_state")
 FILE_FIT_OPTIONS = tuple(name for name in FIT_PARAMETERS if name not in NOT_FOR_FILES)
 
 
@@ -66,10 +66,10 @@ def main(argv=None):
     except BrokenPipeError:  # (fastgd info model | head): the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
-    except ImportError as error:  # an extra that is not installed
-        print(f"fastgd {args.command}: error: {error.name or error} is not installed: "
-              f"the {args.command} command needs python -m pip install 'fastgd[files]'",
-              file=sys.stderr)
+    except ImportError as error:  # an extra that is not installed: one message
+        missing = (f"{error.name} is not installed" if error.name else str(error))
+        print(f"fastgd {args.command}: error: {missing}: the {args.command} command needs "
+              f"python -m pip install 'fastgd[files]'", file=sys.stderr)
         sys.exit(1)
     except (CommandError, ValueError, TypeError, OSError, ArithmeticError) as error:
         # the library's errors name the argument and what was expected: one line
@@ -458,10 +458,22 @@ def parameter_help():
     helps = {}
     for name, kind, text in entries:
         text = re.sub(r":\w+:`([^`]*)`", r"\1", " ".join(text.split()).replace("``", ""))
-        first = re.split(r"(?<=\.)\s", text, maxsplit=1)[0].rstrip(".")
+        first = first_sentence(text)
         choices = re.match(r"\{[^}]*\}", kind)  # {"auto", "numba", ...}
         helps[name] = first + (f"; one of {choices.group(0)}" if choices else "")
     return helps
+
+
+def first_sentence(text):
+    """Up to the first full stop that ends a sentence: not one of "...", "e.g." or
+    "i.e.", nor inside parentheses (``(t = 0, 1, ...)`` was cut in the middle)."""
+    depth = 0
+    for k, char in enumerate(text):
+        depth += (char == "(") - (char == ")")
+        if (char == "." and depth == 0 and (k + 1 == len(text) or text[k + 1] == " ")
+                and not text[:k + 1].endswith(("..", "e.g.", "i.e."))):
+            return text[:k]
+    return text.rstrip(".")
 
 
 def _case_patterns(text):

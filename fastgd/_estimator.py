@@ -32,7 +32,7 @@ except ImportError as error:  # the one place that needs scikit-learn
     raise ImportError(
         "fastgd.GDRegressor needs scikit-learn >= 1.6: install it with "
         "`pip install \"fastgd[sklearn]\"` (fastgd.fit and fastgd.gradient work "
-        f"without it). ({error})"
+        f"without it). ({error})", name="sklearn"
     ) from error
 
 

@@ -436,3 +436,27 @@ def test_info_imports_only_what_it_needs(trained):
     out = subprocess.run([sys.executable, "-c", script, str(model_path)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip().endswith("False False"), out.stderr
+
+
+def test_fit_help_describes_each_option_in_whole_sentences(capsys):
+    """``--schedule``'s help was cut mid-sentence ("(t = 0, 1, ; one of ..."), ``--solver``
+    described only "stream", and options the command does not take were offered."""
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(t = 0, 1, ... counts updates" in text
+    assert "--solver SOLVER How a full batch reads the data" in text
+    assert "--random-state" not in text and "early-stopping split" not in text
+
+
+def test_a_missing_extra_is_one_message(tmp_path, trained):
+    """Without scikit-learn, the error was two messages pasted together."""
+    _, data, _ = trained
+    script = ("import sys; sys.modules['sklearn'] = None; from fastgd._cli import main; "
+              "main(sys.argv[1:])")
+    out = subprocess.run([sys.executable, "-c", script, "fit", data, "--target", "y",
+                          "--out", str(tmp_path / "m")], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 1
+    assert out.stderr == ("fastgd fit: error: sklearn is not installed: the fit command "
+                          "needs python -m pip install 'fastgd[files]'\n")
