@@ -312,6 +312,9 @@ class BlockedData:
 
     def _check_totals(self, total_weight):
         if self.n_samples == 0:
+            if self.files is not None:
+                raise ValueError(f"X must have at least one sample: "
+                                 f"{', '.join(map(repr, self.files.paths))} hold no rows.")
             raise ValueError("X must have at least one sample; its blocks hold none.")
         if self.weighted and not total_weight > 0:
             raise ValueError("sample_weight must have a positive sum (not all zero).")
