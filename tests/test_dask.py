@@ -631,3 +631,13 @@ def test_the_scheduling_probe_times_the_fits_two_passes_of_no_ops(client):
     assert seconds > 0
     no_ops = [task for task in stream.data if "_no_op" in str(task["key"])]
     assert len(no_ops) == 2 * 2 * -(-N // BLOCK_ROWS)  # repeats x passes x blocks
+
+
+def test_an_object_array_of_booleans_is_refused_as_it_is_locally():
+    """It was refused as a NumPy array and fitted as 0/1 as a Dask array."""
+    X = np.array([[True, False], [False, True], [True, True], [False, False]] * 10,
+                 dtype=object)
+    y = np.arange(40.0)
+    for data in ((X, y), (da.from_array(X, chunks=20), da.from_array(y, chunks=20))):
+        with pytest.raises(TypeError, match="X has dtype object holding bool values"):
+            fastgd.fit(*data)
