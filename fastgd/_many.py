@@ -121,8 +121,11 @@ def fit_many(X, y, groups=None, *, sample_weight=None, **fit_options):
     Warns
     -----
     ConvergenceWarning
-        Once, if some problems did not meet ``tol`` within ``max_iter``, saying how
-        many and which.
+        Once, if some problems are not certified to ``tol`` within ``max_iter``,
+        saying how many, which, and why: a problem whose columns are linearly
+        dependent has no unique coefficients; it gets ``fastgd.fit``'s (the
+        minimum-norm ones in the standardized features' units), ``converged`` False
+        and ``error_bound`` inf, and the warning names its dependent columns.
 
     Examples
     --------
@@ -186,8 +189,8 @@ def _warn_not_converged(problems, result, settings, fit_said):
             why.append(f"{others}{advice}" if others else advice.capitalize())
     why = " ".join(why)
     warnings.warn(
-        f"{len(missed)} of {problems.n_problems} problems did not converge within "
-        f"max_iter={settings.max_iter} to tol={settings.tol} (groups {labels}{more}; "
+        f"{len(missed)} of {problems.n_problems} problems are not certified to "
+        f"tol={settings.tol} within max_iter={settings.max_iter} (groups {labels}{more}; "
         f"FitManyResult.converged says which). {why}",
         ConvergenceWarning, stacklevel=user_stacklevel())
 

@@ -412,3 +412,21 @@ def test_segments_cover_every_problem_once_in_order():
     segments = _many._segments(problems.data, 1000)
     assert len(segments) > 1 and segments[0][0] == 0 and segments[-1][1] == 400
     assert all(a[1] == b[0] for a, b in zip(segments, segments[1:]))
+
+
+def test_a_problem_whose_coefficients_are_not_unique_is_named():
+    """A rank-deficient group: the minimum-norm coefficients (as fit's), not certified,
+    and the warning names the group and the dependent columns, as fit does."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((5, 30, 3))
+    X[2, :, 2] = 2 * X[2, :, 0]
+    y = rng.standard_normal((5, 30))
+    with pytest.warns(fastgd.ConvergenceWarning,
+                      match=r"1 of 5 problems are not certified .*\(groups 2;.*columns 0, 2 "
+                            r"of X are linearly dependent.*minimum-norm"):
+        result = fastgd.fit_many(X, y)
+    assert result.converged.tolist() == [True, True, False, True, True]
+    assert result.error_bound[2] == np.inf
+    with pytest.warns(fastgd.ConvergenceWarning):
+        alone = fastgd.fit(X[2], y[2])
+    np.testing.assert_array_equal(result.coef[2], alone.coef)
