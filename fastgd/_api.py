@@ -287,7 +287,9 @@ def fit(
         ``False`` stops the fit there (no warning; ``converged`` is False).
     verbose : int, default=0
         1 or more: a progress bar (tqdm, if installed; plain lines on stderr
-        otherwise) with the epoch and the current loss.
+        otherwise) with the current loss, counting what the method steps by (the
+        direct solve's passes over the data, a full batch's iterations, or epochs of
+        mini-batches) up to max_iter, or to where the fit stopped.
 
     Returns
     -------

@@ -761,7 +761,9 @@ def run_segments(problem, steps, settings):
     """Call the method until it stops, and certify what it returns: returns
     ``(history, n_iter, status, stopped_by_callback)``. Ctrl-C raises FitInterrupted
     with the coefficients reached."""
-    progress = Progress(settings.max_iter, settings.verbose)
+    unit = ("pass" if problem.method == "qr" else "epoch" if problem.n_batches > 1
+            or settings.early_stopping else "iteration")
+    progress = Progress(settings.max_iter, settings.verbose, unit)
     history = np.empty((min(settings.max_iter, HISTORY_ROWS), _layout.N_HISTORY))
     n_iter, retries = 0, 0
     try:

@@ -5,10 +5,15 @@ import time
 
 
 class Progress:
-    """verbose=1: a tqdm progress bar over the epochs, or plain lines without tqdm."""
+    """verbose=1: a tqdm progress bar over the method's steps, or plain lines without
+    tqdm. ``unit``: what a step is ("pass" over the data for the direct solve,
+    "iteration" for a full batch's other methods, "epoch" for mini-batches); the bar
+    counts up to max_iter and, when the fit stops sooner, ends at the steps it took
+    (a CG fit ended at "4/1000 epochs")."""
 
-    def __init__(self, max_iter, verbose):
+    def __init__(self, max_iter, verbose, unit="epoch"):
         self.bar = self.last_line = None
+        self.unit = unit
         if not verbose:
             return
         try:
@@ -16,7 +21,7 @@ class Progress:
         except ImportError:
             self.last_line = 0.0
             return
-        self.bar = tqdm(total=max_iter, unit="epoch", desc="fastgd", leave=True)
+        self.bar = tqdm(total=max_iter, unit=unit, desc="fastgd", leave=True)
 
     def update(self, n_done, loss):
         if self.bar is not None:
@@ -32,10 +37,12 @@ class Progress:
     def _print(self):
         n_done, loss = self.pending
         self.pending = None
-        print(f"fastgd: epoch {n_done}, loss {loss:.6g}", file=sys.stderr)
+        print(f"fastgd: {self.unit} {n_done}, loss {loss:.6g}", file=sys.stderr)
 
     def close(self):
         if self.bar is not None:
+            self.bar.total = self.bar.n  # the steps taken: the fit is done
+            self.bar.refresh()
             self.bar.close()
         elif self.last_line is not None and getattr(self, "pending", None):
             self._print()  # the last epoch, whenever the previous line was
@@ -56,7 +63,8 @@ class BlockProgress:
         if tqdm is None:
             return
         if total is not None:
-            self.bar = tqdm(total=total, unit="block", desc="fastgd", leave=False)
+            self.bar = tqdm(total=total, unit="block", desc="fastgd", leave=False,
+                            mininterval=0)
             return
         from dask.callbacks import Callback
 
@@ -67,8 +75,10 @@ class BlockProgress:
     def _start_pass(self, dsk, state):
         self.passes += 1
         tasks = len(state["ready"]) + len(state["waiting"]) + len(state["running"])
+        # (every task drawn: a pass has a task per block, each a read of the file; at
+        # tqdm's default 0.1 s between draws a pass of fast blocks stayed at 0%)
         self.bar = self.tqdm(total=tasks, unit="task", desc=f"fastgd pass {self.passes}",
-                             leave=False)
+                             leave=False, mininterval=0)
 
     def _task_done(self, key, result, dsk, state, worker_id):
         self.bar.update(1)

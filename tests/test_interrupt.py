@@ -75,6 +75,20 @@ def test_verbose_shows_progress_with_the_loss(capfd):
     assert "fastgd" in err and "20/20" in err and "loss=" in err
 
 
+def test_verbose_counts_what_the_method_steps_by_and_ends_where_it_stopped(capfd):
+    """A CG fit's bar ended at "4/1000 epochs"; the direct solve's steps are passes."""
+    pytest.importorskip("tqdm")
+    X, y, _, _ = make_problem(500, 3, seed=0)
+    result = fastgd.fit(X, y, verbose=1, solver="stream")
+    err = capfd.readouterr().err.split("\r")[-1]
+    assert result.method == "cg" and f"{result.n_iter}/{result.n_iter} " in err
+    assert "iteration" in err and "1000" not in err
+    result = fastgd.fit(X, y, verbose=1)
+    err = capfd.readouterr().err.split("\r")[-1]
+    assert result.method == "qr" and f"{result.n_iter}/{result.n_iter} " in err
+    assert "pass" in err
+
+
 def test_segments_bound_the_work_between_returns_to_python():
     """Each kernel call makes at most SEGMENT_WORK multiply-adds (in the model of
     _fit.updates_per_call), at least one update, and the fit is the same as in one call."""
@@ -181,5 +195,5 @@ def test_verbose_without_tqdm_prints_plain_lines(monkeypatch, capfd):
     fastgd.fit(X, y, max_iter=5, tol=0, verbose=1, method="cg", callback=lambda *args: None)
     lines = capfd.readouterr().err.splitlines()
     # The first epoch at once, then a line a second at most, and the last one.
-    assert lines[0].startswith("fastgd: epoch 1, loss")
-    assert lines[-1].startswith("fastgd: epoch 5, loss") and len(lines) <= 3
+    assert lines[0].startswith("fastgd: iteration 1, loss")
+    assert lines[-1].startswith("fastgd: iteration 5, loss") and len(lines) <= 3
