@@ -533,3 +533,38 @@ def test_csv_layouts_pandas_reads_are_fitted_or_named(tmp_path):
     files = fastgd.read_files(tmp_path / "blank.csv", target="y", block_rows=300)
     assert len(files.pieces) > 1
     assert_fits_the_frame(files, pd.read_csv(tmp_path / "blank.csv"))
+
+
+def test_a_worker_in_another_directory_reads_the_callers_file(tmp_path, monkeypatch):
+    """The issue's case with real worker processes: started in a directory holding a
+    d.parquet of its own, they fitted theirs (converged) for a relative path."""
+    distributed = pytest.importorskip("distributed")
+    frame, _ = make_frame(seed=9)
+    other, _ = make_frame(seed=10)
+    for where, data in (("workers", other), ("caller", frame)):
+        (tmp_path / where).mkdir()
+        data.to_parquet(tmp_path / where / "d.parquet", index=False)
+    monkeypatch.chdir(tmp_path / "workers")  # the worker processes start here
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster):
+        monkeypatch.chdir(tmp_path / "caller")
+        files = fastgd.read_files("d.parquet", target="y", block_rows=1000)
+        assert_fits_the_frame(files, frame)
+
+
+def test_processes_saving_to_one_path_never_lose_the_model(tmp_path):
+    script = textwrap.dedent("""
+        import sys, numpy as np, fastgd
+        X = np.random.default_rng(int(sys.argv[2])).standard_normal((50, 3))
+        model = fastgd.GDRegressor().fit(X, X @ [1.0, 2.0, 3.0])
+        for _ in range(20):
+            model.save(sys.argv[1])
+    """)
+    path = tmp_path / "model.fastgd"
+    processes = [subprocess.Popen([sys.executable, "-c", script, str(path), str(seed)],
+                                  stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+    errors = [process.communicate(timeout=300)[1] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], errors
+    np.testing.assert_allclose(fastgd.load(path).coef_, [1.0, 2.0, 3.0], rtol=1e-9)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.fastgd"]
