@@ -152,14 +152,16 @@ def predict_command(args):
 
     file_kind(args.out)  # an output format fastgd cannot write fails before any work
     _check_out_directory(args.out)
+    # the model's arrays as saved (no estimator: predict imports no scikit-learn)
     metadata, arrays = _persist.read(args.model)
-    model = _persist.build(metadata, arrays)
-    files = read_files(args.data, target=None, features=_features(model, args.features),
+    coef, intercept = arrays["coef_"], _persist.intercept_of(arrays["intercept_"])
+    features = _features(metadata["feature_names"], coef.shape[-1], args.features)
+    files = read_files(args.data, target=None, features=features,
                        block_rows=args.block_rows)
     _refuse_to_overwrite(args.out, files.paths + [args.model])
-    names = prediction_columns(metadata["target_names"], model.coef_.shape)
+    names = prediction_columns(metadata["target_names"], coef.shape)
     with _scheduler(args.scheduler), _progress(args, total=len(files.pieces)) as bar:
-        blocks = iter_predictions(files, model.coef_, model.intercept_)
+        blocks = iter_predictions(files, coef, intercept)
         rows = write_table(args.out, names, blocks, bar)
     if not args.quiet:
         print(f"fastgd: {rows} predictions written to {args.out}")
@@ -197,19 +199,19 @@ def brief(value, shown=8):
 COMMANDS = {"fit": fit_command, "predict": predict_command, "info": info_command}
 
 
-def _features(model, given):
-    """The columns predict reads: the model's feature names, or --features (which,
-    for a model that has names, must be those names)."""
-    names = [str(name) for name in getattr(model, "feature_names_in_", [])]
+def _features(names, n_features, given):
+    """The columns predict reads: the model's feature names (None: it has none), or
+    --features (which, for a model that has names, must be those names)."""
+    names = list(names or [])
     if given is None:
         if not names:
-            raise CommandError(f"the model was fitted on {model.n_features_in_} unnamed "
-                               f"columns: name the data's columns, in order, with "
-                               f"--features COL,COL,...")
+            raise CommandError(f"the model was fitted on {n_features} unnamed columns: "
+                               f"name the data's columns, in order, with --features "
+                               f"COL,COL,...")
         return names
     columns = given.split(",")
-    if len(columns) != model.n_features_in_ or (names and columns != names):
-        expected = ",".join(names) if names else f"{model.n_features_in_} columns"
+    if len(columns) != n_features or (names and columns != names):
+        expected = ",".join(names) if names else f"{n_features} columns"
         raise CommandError(f"--features {given}: the model takes {expected}.")
     return columns
 

@@ -192,7 +192,7 @@ def build(metadata, arrays):
     model = GDRegressor(**metadata["params"])
     for name, value in metadata["fitted"].items():
         setattr(model, name, value)
-    model.coef_, model.intercept_ = arrays["coef_"], _intercept(arrays["intercept_"])
+    model.coef_, model.intercept_ = arrays["coef_"], intercept_of(arrays["intercept_"])
     model.history_ = {name: arrays[f"history_{name}"] for name in HISTORY}
     model.loss_curve_ = model.history_["loss"]
     if metadata["feature_names"] is not None:
@@ -224,7 +224,7 @@ def read_info(path):
     return info
 
 
-def _intercept(array):
+def intercept_of(array):
     # a fit's intercept_ is a NumPy scalar for one target (as scikit-learn's)
     return array[()] if array.ndim == 0 else array
 

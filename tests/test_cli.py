@@ -428,14 +428,18 @@ def test_sigterm_during_predict_leaves_no_temporary_file(tmp_path, capsys, train
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the caller's, back
 
 
-def test_info_imports_only_what_it_needs(trained):
-    """Every command took 3-4 s to start: scikit-learn was imported for `info` too."""
-    _, _, model_path = trained
-    script = ("import sys; from fastgd._cli import main; main(['info', sys.argv[1]]); "
-              "print('sklearn' in sys.modules, 'dask' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", script, str(model_path)],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and out.stdout.strip().endswith("False False"), out.stderr
+def test_info_and_predict_import_only_what_they_need(tmp_path, trained):
+    """Every command took 3-4 s to start: scikit-learn was imported for `info` and
+    `predict` too (and Dask for `info`)."""
+    _, data, model_path = trained
+    for command, unused in ((["info", model_path], "('sklearn', 'dask')"),
+                            (["predict", model_path, data, "--quiet", "--out",
+                              tmp_path / "p.csv"], "('sklearn',)")):
+        script = (f"import sys; from fastgd._cli import main; main(sys.argv[1:]); "
+                  f"print(any(name in sys.modules for name in {unused}))")
+        out = subprocess.run([sys.executable, "-c", script, *map(str, command)],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0 and out.stdout.strip().endswith("False"), out.stderr
 
 
 def test_fit_help_describes_each_option_in_whole_sentences(capsys):
