@@ -327,10 +327,11 @@ def test_the_memory_of_a_fit_does_not_grow_with_the_file(tmp_path):
     write_large(tiny, 100_000, n_features=2)
     growth_big = peak_growth(big, tiny)
     growth_small = peak_growth(small, tiny)
-    assert growth_big < 0.4 * data_bytes, (growth_big, data_bytes)
-    # Measured here: 45-52 MB for either file, whatever its size (1e5, 1e6 and 3e6
-    # rows), once as low as 16 MB for the small one; a fit that kept the blocks
-    # would grow by the 168 MB of the large file's columns.
+    assert growth_big < 0.5 * data_bytes, (growth_big, data_bytes)
+    # Seen here: 43-52 MB for either file, whatever its size (1e5, 1e6 and 3e6 rows),
+    # once as low as 16 MB for the small one and once 77 MB for the large one in a
+    # full test run; a fit that kept the blocks would grow by the 168 MB of the large
+    # file's columns.
     assert growth_big < growth_small + 0.25 * data_bytes, (growth_big, growth_small)
     assert peak_growth(big, tiny, how="whole") > data_bytes
 
