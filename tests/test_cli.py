@@ -132,6 +132,10 @@ def test_the_progress_bar_and_the_summary(tmp_path, capsys):
                tmp_path / "m.fastgd") == 0
     out = capsys.readouterr()
     assert "fastgd pass 1" in out.err  # tqdm's bar over the first pass's tasks
+    # every task drawn, the last too (a pass of fast blocks stayed at "0% 0/4")
+    first_pass = [line for line in out.err.split("\r") if "fastgd pass 1" in line]
+    total = first_pass[0].split("/")[1].split()[0]
+    assert any(f"{total}/{total} " in line for line in first_pass), first_pass
     assert "fastgd: fitted 5 features of 1 file(s)" in out.out  # a, b, c, z and id
 
 
