@@ -85,6 +85,8 @@ VARIANTS = {
     "csv-empty": _csv("d.csv", lambda d: b""),
     "csv-header-only": _csv("d.csv", lambda d: "a,b,c,y\n"),
     "csv-duplicate-names": _csv("d.csv", lambda d: csv_text(d).replace("a,b", "a,a", 1)),
+    "csv-comment-line": _csv("d.csv", lambda d: "# written by a logger\n" + csv_text(d)),
+    "csv-utf16": _csv("d.csv", lambda d: csv_text(d).encode("utf-16")),
     "tsv": _csv("d.tsv", lambda d: csv_text(d, sep="\t"), sep="\t"),
     "parquet": _parquet("d.parquet", lambda d: d, index=False),
     "parquet-index": _parquet("d.parquet", lambda d: d[d.a > -0.5]),
@@ -106,6 +108,15 @@ VARIANTS = {
     "two-csv-word-later": _two("csv", lambda d: d, lambda d: d.assign(
         a=d.a.astype(object).where(d.index != 1000, "abc"))),
 }
+
+
+def _fifo(directory):
+    os.mkfifo(directory / "d.csv")
+    return [directory / "d.csv"]
+
+
+if hasattr(os, "mkfifo"):
+    VARIANTS["fifo"] = (_fifo, None)  # (never read: a FIFO blocks the reader)
 
 
 def fastgd_or_error(paths):
