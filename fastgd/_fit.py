@@ -16,6 +16,8 @@ one history row per epoch, returning to Python between segments of bounded work
 """
 
 import math
+import signal
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -343,8 +345,9 @@ def fit_resumable(X, y, spec, *, coef_init=None, intercept_init=None, sample_wei
     after a CG or FISTA fit (nothing of theirs carries over to gradient-descent steps).
     """
     settings = spec.validated()
-    # (mini-batch fits do no dense algebra; nor is a Ctrl-C then lost in threadpoolctl)
-    with serial_blas(X, settings.batch_size is None and not settings.early_stopping):
+    # (mini-batch fits do no dense algebra)
+    with serial_blas(X, settings.batch_size is None and not settings.early_stopping), \
+            Interrupts():
         problem = prepare(X, y, coef_init, intercept_init, sample_weight, settings,
                           resuming=optimizer is not None)
         zero_reference = settings.tol > 0 and (
@@ -806,6 +809,7 @@ def run_epochs(problem, steps, settings, history, n_iter, progress):
         n_epochs, status = steps.stepper.run(
             history[n_iter:min(len(history), n_iter + epochs_per_call)], steps.max_updates)
         n_iter += n_epochs
+        Interrupts.raise_pending()
         if n_epochs == 0 or status == _layout.DIVERGED:
             continue
         loss = float(history[n_iter - 1, 0])
@@ -814,6 +818,42 @@ def run_epochs(problem, steps, settings, history, n_iter, progress):
                                              loss) is False:
             return history, n_iter, status, True
     return history, n_iter, status, False
+
+
+class Interrupts:
+    """Ctrl-C while a fit runs: Python's KeyboardInterrupt, as always, and a flag,
+    checked between two kernel calls. A KeyboardInterrupt raised inside a ctypes
+    callback (llvmlite's, while Numba compiles a kernel on its first use) is printed
+    and dropped: a Ctrl-C during that compile was lost, and the fit ran on for as long
+    as max_iter said. Only in the main thread, and only over Python's own SIGINT
+    handler (a caller's handler is left as it is)."""
+
+    pending = False
+
+    def __enter__(self):
+        self.installed = (threading.current_thread() is threading.main_thread()
+                          and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        if self.installed:
+            Interrupts.pending = False
+            signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self.installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            Interrupts.pending = False
+
+    @staticmethod
+    def _handle(signum, frame):
+        Interrupts.pending = True
+        raise KeyboardInterrupt
+
+    @staticmethod
+    def raise_pending():
+        """Raise the KeyboardInterrupt of a Ctrl-C that a callback dropped."""
+        if Interrupts.pending:
+            Interrupts.pending = False
+            raise KeyboardInterrupt
 
 
 def coefficients_finite(problem):

@@ -5,6 +5,7 @@ SEGMENT_WORK); these tests check what happens there, without timing anything: th
 SIGINT test only asserts that the fit stopped early and kept what it reached.
 """
 
+import os
 import signal
 import subprocess
 import sys
@@ -197,3 +198,24 @@ def test_verbose_without_tqdm_prints_plain_lines(monkeypatch, capfd):
     # The first epoch at once, then a line a second at most, and the last one.
     assert lines[0].startswith("fastgd: iteration 1, loss")
     assert lines[-1].startswith("fastgd: iteration 5, loss") and len(lines) <= 3
+
+
+def test_a_ctrl_c_that_a_callback_swallowed_still_stops_the_fit():
+    """A KeyboardInterrupt raised inside a ctypes callback is printed and dropped (as
+    llvmlite's, while Numba compiles a kernel on first use): a Ctrl-C then was lost,
+    and the fit ran on. fastgd keeps a flag and raises it between kernel calls. Here
+    the fit's callback plays the part of the ctypes callback."""
+    X, y, _, _ = make_problem(200, 3, seed=1)
+
+    def swallow_a_sigint(iteration, coef, intercept, loss):
+        if iteration == 2:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(1.0)  # (the handler runs here, and raises)
+            except KeyboardInterrupt:
+                pass  # dropped, as a ctypes callback drops it
+
+    with pytest.raises(fastgd.FitInterrupted, match="after 3 of max_iter=50 epochs"):
+        fastgd.fit(X, y, lr=0.01, max_iter=50, tol=0, solver="stream",
+                   callback=swallow_a_sigint)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
