@@ -111,7 +111,11 @@ def test_segments_bound_the_work_between_returns_to_python():
 
 LONG_FIT = textwrap.dedent(
     """
-    import sys, numpy as np, fastgd
+    import signal, sys, numpy as np, fastgd
+    # Ctrl-C as in a terminal: a process started with SIGINT ignored (an earlier test
+    # of the full run leaves it so in pytest's process, and children inherit it) would
+    # ignore it too
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from fastgd import GDRegressor
     rng = np.random.default_rng(0)
     X = rng.standard_normal((20_000, 50))
@@ -203,7 +207,15 @@ def test_verbose_without_tqdm_prints_plain_lines(monkeypatch, capfd):
     assert lines[-1].startswith("fastgd: iteration 5, loss") and len(lines) <= 3
 
 
-def test_a_ctrl_c_that_a_callback_swallowed_still_stops_the_fit():
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler for the test (see LONG_FIT), the caller's after."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_ctrl_c_that_a_callback_swallowed_still_stops_the_fit(python_sigint):
     """A KeyboardInterrupt raised inside a ctypes callback is printed and dropped (as
     llvmlite's, while Numba compiles a kernel on first use): a Ctrl-C then was lost,
     and the fit ran on. fastgd keeps a flag and raises it between kernel calls. Here
