@@ -417,11 +417,7 @@ class CompiledBackend:
         (``_reference.compress``, up to the signs of its rows), in one pass over X."""
         n_samples, n_features = X.shape
         m = n_features + (1 if fit_intercept else 0) + Y.shape[1]
-        n_panels = -(-n_samples // COMPRESS_PANEL_ROWS)
-        by_memory = COMPRESS_BYTES // (8 * m * (m + COMPRESS_PANEL_ROWS))
-        n_chunks = max(1, min(COMPRESS_MAX_CHUNKS, n_panels, by_memory))
-        chunk_rows = COMPRESS_PANEL_ROWS * -(-n_panels // n_chunks)
-        n_chunks = -(-n_samples // chunk_rows)
+        chunk_rows, n_chunks = pass_chunks(n_samples, COMPRESS_PANEL_ROWS, m)
         R = np.empty((n_chunks, m, m))
         panel = np.empty((n_chunks, m, min(COMPRESS_PANEL_ROWS, max(n_samples, m))))
         weights, _, _ = _training_weights(X, sample_weight, None, n_samples)
@@ -438,11 +434,7 @@ class CompiledBackend:
         n_samples, n_features = X.shape
         m = n_features + (1 if fit_intercept else 0) + Y.shape[1]
         m_pad = _layout.GRAM_TILE_COLUMNS * -(-m // _layout.GRAM_TILE_COLUMNS)
-        n_panels = -(-n_samples // GRAM_PANEL_ROWS)
-        by_memory = COMPRESS_BYTES // (8 * m_pad * (m_pad + GRAM_PANEL_ROWS))
-        n_chunks = max(1, min(COMPRESS_MAX_CHUNKS, n_panels, by_memory))
-        chunk_rows = GRAM_PANEL_ROWS * -(-n_panels // n_chunks)
-        n_chunks = -(-n_samples // chunk_rows)
+        chunk_rows, n_chunks = pass_chunks(n_samples, GRAM_PANEL_ROWS, m_pad)
         G = np.empty((n_chunks, m_pad, m_pad))
         panel = np.empty((n_chunks, min(GRAM_PANEL_ROWS, n_samples), m_pad))
         weights, _, _ = _training_weights(X, sample_weight, None, n_samples)
@@ -700,6 +692,18 @@ try:
     get_backend("cython")
 except ImportError:
     pass  # not built: backend="auto" finds the next one
+
+
+def pass_chunks(n_samples, panel_rows, width):
+    """``(chunk_rows, n_chunks)`` of a one-pass factor (``compress``, ``gram``): whole
+    panels per chunk, at most COMPRESS_MAX_CHUNKS chunks and COMPRESS_BYTES of (width,
+    width) partial results and panels; fixed by the shape alone, never by the thread
+    count (the result is then the same bits for every thread count)."""
+    n_panels = -(-n_samples // panel_rows)
+    by_memory = COMPRESS_BYTES // (8 * width * (width + panel_rows))
+    n_chunks = max(1, min(COMPRESS_MAX_CHUNKS, n_panels, by_memory))
+    chunk_rows = panel_rows * -(-n_panels // n_chunks)
+    return chunk_rows, -(-n_samples // chunk_rows)
 
 
 _blas_controller = []  # threadpoolctl's controller, made at the first large fit

@@ -528,8 +528,9 @@ def _raise_for_a_word(piece, columns):
     import pyarrow.csv as pcsv
 
     start, end = piece.part
+    before = rows_before(piece)
     with open(piece.path, "rb") as file:
-        before = lines_before(file, start) - 1  # the data rows before the block
+        file.seek(start)
         text = piece.header + file.read(end - start)
     convert = pcsv.ConvertOptions(include_columns=columns,
                                   column_types={name: pa.string() for name in columns})

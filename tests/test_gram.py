@@ -20,6 +20,19 @@ def _fit_both(X, y, **options):
     return stream, gram
 
 
+
+def augmented_data(shape, dtype, layout, weighted):
+    """X (columns 1e-3 to 1e3 apart), Y (1e5), b and the weights (or None) of a
+    one-pass factor's test, the same for the same shape."""
+    n, d, k = shape
+    rng = np.random.default_rng(n + d)
+    X = np.asarray(rng.standard_normal((n, d)) * 10.0 ** rng.uniform(-3, 3, d), dtype=dtype,
+                   order=layout)
+    Y = (rng.standard_normal((n, k)) * 1e5).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype)
+    weights = rng.uniform(0, 3, n).astype(dtype) if weighted else None
+    return X, Y, b, weights
+
 @pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("n_targets", [None, 3])
 def test_gram_iterates_equal_streaming(compiled_backend, layout, fit_intercept, n_targets):
@@ -100,12 +113,7 @@ def test_compress_factors_the_augmented_gram_matrix(backend, dtype, layout, fit_
     relative to the column norms of Z, with R upper triangular; and every backend
     returns the reference's R once the row signs are fixed."""
     n, d, k = shape
-    rng = np.random.default_rng(n + d)
-    X = np.asarray(rng.standard_normal((n, d)) * 10.0 ** rng.uniform(-3, 3, d), dtype=dtype,
-                   order=layout)
-    Y = (rng.standard_normal((n, k)) * 1e5).astype(dtype)
-    b = rng.standard_normal(k).astype(dtype)
-    weights = rng.uniform(0, 3, n).astype(dtype) if weighted else None
+    X, Y, b, weights = augmented_data(shape, dtype, layout, weighted)
     R = _compress(backend, X, Y, b, fit_intercept, weights)
     m = d + fit_intercept + k
     assert R.shape == (m, m) and R.dtype == np.float64
@@ -187,12 +195,7 @@ def test_gram_kernel_is_the_augmented_gram_matrix(backend, dtype, layout, fit_in
     import math
 
     n, d, k = shape
-    rng = np.random.default_rng(n + d)
-    X = np.asarray(rng.standard_normal((n, d)) * 10.0 ** rng.uniform(-3, 3, d), dtype=dtype,
-                   order=layout)
-    Y = (rng.standard_normal((n, k)) * 1e5).astype(dtype)
-    b = rng.standard_normal(k).astype(dtype)
-    weights = rng.uniform(0, 3, n).astype(dtype) if weighted else None
+    X, Y, b, weights = augmented_data(shape, dtype, layout, weighted)
     G, chain = _gram(backend, X, Y, b, fit_intercept, weights)
     m = d + fit_intercept + k
     assert G.shape == (m, m) and G.dtype == np.float64 and 1 <= chain <= n + 64
