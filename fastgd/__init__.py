@@ -32,7 +32,8 @@ from ._api import (
 from ._backends import available_backends
 from ._files import Files, read_files
 from ._many import FitManyResult, fit_many
-from ._persist import ModelFileError, load
+from ._persist import ModelFileError
+from ._version import __version__
 from ._validation import CopyWarning
 
 
@@ -40,7 +41,7 @@ def __getattr__(name):
     # The estimator derives from scikit-learn's BaseEstimator when scikit-learn is
     # installed, and importing scikit-learn takes about a second: load it only when
     # GDRegressor is asked for, so that `import fastgd` stays fast.
-    if name in ("GDRegressor", "NotFittedError"):
+    if name in ("GDRegressor", "NotFittedError", "load"):
         from . import _estimator
 
         return getattr(_estimator, name)
@@ -72,8 +73,6 @@ def get_include():
     """
     return _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
 
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ConvergenceWarning",

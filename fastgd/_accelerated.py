@@ -29,7 +29,8 @@ so nothing overflows or underflows before the data themselves do.
 
 import numpy as np
 
-from . import _dask, _layout, _steps
+from . import _layout, _steps
+from ._blocks import column_sums, unit_and_mean
 
 # When the largest magnitude is within (_SMALL, _BIG), the plain sum of squares can
 # neither overflow (for fewer than 1e20 entries) nor lose anything to underflow (an
@@ -84,19 +85,20 @@ class _FullBatchMethod:
         self.theta_W = W.astype(np.float64)
         self.theta_b = b.astype(np.float64)
 
-    def gradient(self, theta_W, theta_b, Y=None):
+    def gradient(self, theta_W, theta_b, hessian=False):
         """The data term's gradient ``(G_W, g_b)`` in float64 and the objective (loss
-        plus penalty) at (theta_W, theta_b); with ``Y`` (zeros), the Hessian product
-        ``H_data [theta_W, theta_b]`` instead (see ConjugateGradient). ``g_b`` is
-        zero when the intercept is not fitted."""
+        plus penalty) at (theta_W, theta_b); with ``hessian``, the Hessian product
+        ``H_data [theta_W, theta_b]`` instead (``backend.hessian_product``; see
+        ConjugateGradient). ``g_b`` is zero when the intercept is not fitted."""
         o = self.options
         dtype = self.X.dtype
-        grad_W, grad_b, loss = self.backend.gradient(
-            self.X, self.Y if Y is None else Y, theta_W.astype(dtype), theta_b.astype(dtype),
-            self.x_is_f, self.n_threads, self.weights)
+        leaf = self.backend.hessian_product if hessian else self.backend.gradient
+        Y = () if hessian else (self.Y,)
+        grad_W, grad_b, loss = leaf(self.X, *Y, theta_W.astype(dtype), theta_b.astype(dtype),
+                                    self.x_is_f, self.n_threads, self.weights)
         grad_W = grad_W.copy()  # the kernel's buffers are reused by its next call
         grad_b = grad_b.copy() if o.fit_intercept else np.zeros_like(grad_b)
-        if Y is None:
+        if not hessian:
             loss += _steps.penalty(theta_W, o.l1, o.l2, o.n_penalized)
         return grad_W, grad_b, loss
 
@@ -152,61 +154,6 @@ def constant_columns(variance, mean, data):
     return constant
 
 
-STATISTICS_ROWS = 1 << 14  # rows of X converted to float64 at a time
-
-
-def column_statistics(X, sample_weight, centred):
-    """``(unit, mean, spread, total)`` of X's columns: ``unit_j`` a power of two >=
-    max |x_j|, the weighted ``mean_j`` (0 unless ``centred``), ``spread_j = sum_i s_i
-    ((x_ij - mean_j) / unit_j)^2`` and the total weight, in two passes over X.
-    Blocks on a Dask cluster (``_dask.BlockedData``) make each pass there.
-
-    The spread is scaled by a power of two (exact to divide by, as LAPACK's dnrm2
-    scales): the squares of a feature near 1e-160 would underflow to 0, and one near
-    1e160 overflow, each making it a "constant" column held at its start, and that
-    fit certified converged."""
-    if isinstance(X, _dask.BlockedData):
-        return X.column_statistics(centred)
-    total = X.shape[0] if sample_weight is None else float(
-        np.sum(sample_weight, dtype=np.float64))
-    largest, sums = column_sums(X, sample_weight, centred)
-    unit, mean = unit_and_mean(largest, sums, total, centred)
-    return unit, mean, column_spread(X, sample_weight, mean, unit), total
-
-
-def _row_blocks(X, weights):
-    """(float64 rows, their weights as a column or None), STATISTICS_ROWS at a time."""
-    for start in range(0, X.shape[0], STATISTICS_ROWS):
-        rows = slice(start, start + STATISTICS_ROWS)
-        yield X[rows].astype(np.float64), None if weights is None else weights[rows, None]
-
-
-def column_sums(X, weights, centred):
-    """``(max_i |x_ij|, sum_i s_i x_ij)`` per column (the sums only when ``centred``)."""
-    sums, largest = np.zeros(X.shape[1]), np.zeros(X.shape[1])
-    for block, block_weights in _row_blocks(X, weights):
-        largest = np.maximum(largest, np.abs(block).max(axis=0, initial=0.0))
-        if centred:
-            sums += (block if block_weights is None else block * block_weights).sum(axis=0)
-    return largest, sums
-
-
-def unit_and_mean(largest, sums, total, centred):
-    """Each column's unit, the power of two 2**e >= max |x_j|, and its mean."""
-    unit = np.ldexp(1.0, np.frexp(np.where(np.isfinite(largest) & (largest > 0),
-                                           largest, 1.0))[1])
-    return unit, (sums / total if centred else np.zeros(len(sums)))
-
-
-def column_spread(X, weights, mean, unit):
-    """``sum_i s_i ((x_ij - mean_j) / unit_j)^2`` per column."""
-    spread = np.zeros(X.shape[1])
-    for block, block_weights in _row_blocks(X, weights):
-        values = ((block - mean) / unit) ** 2
-        spread += (values if block_weights is None else values * block_weights).sum(axis=0)
-    return spread
-
-
 class StandardizedCoordinates:
     """The coordinates in which CG iterates: those of the standardized features.
 
@@ -232,17 +179,19 @@ class StandardizedCoordinates:
 
     @classmethod
     @np.errstate(invalid="ignore", over="ignore")  # NaN or inf in X: the API names them
-    def of(cls, X, sample_weight, fit_intercept, intercept_column, data):
-        """For the working problem: X (N, p) with an implicit column of ones when
-        ``fit_intercept``, or, with ``intercept_column``, X's own column of that index
-        standing for it (the Gram solver's compressed problem, rows already
-        weighted). ``data``: the caller's (a _fit.Data), whose columns say which are
-        constant. Rows are a block at a time: no N-sized temporary."""
-        n_samples, p = X.shape
+    def of(cls, rows, fit_intercept, intercept_column, data):
+        """For the working problem's ``rows`` (a ``_data.Data`` or ``BlockedData``:
+        the caller's data, or the Gram solver's compressed problem, rows already
+        weighted), X (N, p) with an implicit column of ones when ``fit_intercept``,
+        or, with ``intercept_column``, X's own column of that index standing for it
+        (the compressed problem's). ``data``: the caller's, whose columns say which
+        are constant. Rows are a block at a time: no N-sized temporary."""
+        p = rows.n_features
         centred = fit_intercept or intercept_column is not None
-        if intercept_column is None:  # the caller's rows, with their weights
-            unit, mean, spread, total = column_statistics(X, sample_weight, centred)
+        if intercept_column is None:  # the rows' own statistics, with their weights
+            unit, mean, spread, total = rows.column_statistics(centred)
         else:  # centred by the projection on the intercept's column
+            X, n_samples = rows.X, rows.n_samples
             X64 = X.astype(np.float64)
             ones = X64[:, intercept_column]
             unit, _ = unit_and_mean(column_sums(X, None, False)[0], np.zeros(p), 1.0, False)
@@ -306,10 +255,7 @@ class ConjugateGradient(_FullBatchMethod):
 
     def __init__(self, problem, W, b, optimizer, options, coordinates, zero_reference):
         super().__init__(problem, W, b, optimizer, options, 0.0)
-        n_samples, n_targets = self.X.shape[0], W.shape[0]
         self.coordinates = coordinates
-        self.zeros_Y = np.broadcast_to(np.zeros((1, n_targets), dtype=self.X.dtype),
-                                       (n_samples, n_targets))
         self.grad = self.direction = None  # (K, D + 1) each, in u: [W part, b part]
         self.norms = None  # the gradient's norm per target
         self.first_step = np.nan
@@ -351,7 +297,7 @@ class ConjugateGradient(_FullBatchMethod):
             unit = self.direction / lengths[:, None]
             v = self.coordinates.to_theta(unit)
             v_W = v[:, :n_features]
-            q_W, q_b, _ = self.gradient(v_W, v[:, n_features], self.zeros_Y)
+            q_W, q_b, _ = self.gradient(v_W, v[:, n_features], hessian=True)
             q_W = self.add_l2(q_W, v_W)
             q = self.coordinates.gradient(np.hstack([q_W, q_b[:, None]]))
             curvature = np.einsum("ij,ij->i", unit, q)
@@ -443,12 +389,14 @@ class Fista(_FullBatchMethod):
         b = self.start_b + step[:, -1] if self.options.fit_intercept else self.start_b
         return W, b
 
-    def data_gradient(self, W, b, Y=None):
+    def data_gradient(self, W, b, hessian=False):
         """``(g, loss)``: the data term's gradient ``[G_W, g_b]`` (K, D + 1), float64,
-        and its loss; with ``Y`` (zeros), the Hessian product instead."""
-        grad_W, grad_b, loss = self.backend.gradient(
-            self.X, self.Y if Y is None else Y, W.astype(self.X.dtype),
-            b.astype(self.X.dtype), self.x_is_f, self.n_threads, self.weights)
+        and its loss; with ``hessian``, the Hessian product instead."""
+        leaf = self.backend.hessian_product if hessian else self.backend.gradient
+        Y = () if hessian else (self.Y,)
+        grad_W, grad_b, loss = leaf(self.X, *Y, W.astype(self.X.dtype),
+                                    b.astype(self.X.dtype), self.x_is_f, self.n_threads,
+                                    self.weights)
         g = np.hstack([grad_W, grad_b[:, None]])
         if not self.options.fit_intercept:
             g[:, -1] = 0.0
@@ -458,7 +406,6 @@ class Fista(_FullBatchMethod):
         """L_u, the largest eigenvalue of the Hessian in u: power iteration's Rayleigh
         quotient plus its residual, at most the trace (the number of coordinates
         whose spread is not 0, each a unit diagonal entry)."""
-        zeros_Y = np.broadcast_to(np.zeros((1, 1), dtype=self.X.dtype), (self.X.shape[0], 1))
         active = self.coordinates.inverse > 0
         fit_intercept = self.options.fit_intercept
 
@@ -466,7 +413,7 @@ class Fista(_FullBatchMethod):
             direction = self.coordinates.to_theta(v[None, :])
             b = direction[:, -1] if fit_intercept else np.zeros(1)
             return self.coordinates.gradient(
-                self.data_gradient(direction[:, :-1], b, zeros_Y)[0])[0]
+                self.data_gradient(direction[:, :-1], b, hessian=True)[0])[0]
 
         start = np.random.default_rng(0).standard_normal(len(active)) * active
         estimate = largest_eigenvalue(product, start, rtol=1e-4, max_iter=100, upper=True)
@@ -666,10 +613,7 @@ def hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept, rtol=1e-4, max_ite
 
     The Hessian is ``H = A.T @ A / N`` with ``A = [X, 1]`` (``A = X`` without an
     intercept); it is the same for every target. Power iteration needs only
-    products ``H @ v``, and the fused gradient kernel computes exactly that when
-    called with ``Y = 0``, ``W = v`` and ``b = v_b``: ``G_W = (X v + v_b).T X / N``
-    and ``g_b = mean(X v + v_b)``. The zero target is a stride-0 view: no N-sized
-    array is allocated.
+    products ``H @ v``: ``backend.hessian_product``, one pass over X.
 
     The Rayleigh quotient ``v.H v`` of power iteration never overestimates L and
     increases monotonically to it; iterations stop when it changes by less than
@@ -679,14 +623,12 @@ def hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept, rtol=1e-4, max_ite
     ``||H v - (v.H v) v||``, which bounds the eigenvalue that v approximates from
     above: the conservative value to report as a stability limit.
     """
-    n_samples, n_features = X.shape
-    dtype = X.dtype
-    zeros_y = np.broadcast_to(np.zeros((1, 1), dtype=dtype), (n_samples, 1))
+    n_features, dtype = X.shape[1], X.dtype
 
     def product(v):
-        grad_W, grad_b, _ = backend.gradient(X, zeros_y, v[None, :-1].astype(dtype),
-                                             v[-1:].astype(dtype), x_is_f, n_threads,
-                                             sample_weight)
+        grad_W, grad_b, _ = backend.hessian_product(X, v[None, :-1].astype(dtype),
+                                                    v[-1:].astype(dtype), x_is_f, n_threads,
+                                                    sample_weight)
         return np.concatenate([grad_W[0], grad_b if fit_intercept else [0.0]])
 
     v = np.random.default_rng(0).standard_normal(n_features + 1)  # reproducible

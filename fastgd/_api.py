@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 
-from . import _dask
 from ._backends import get_backend, loaded_compiled_backend
 from ._diagnostics import (
     ConvergenceWarning,
@@ -17,21 +16,14 @@ from ._diagnostics import (
     FitInterrupted,
     raise_for_non_finite,
 )
-from ._fit import (
-    Data,
-    FitResult,
-    check_point_finite,
-    fit_resumable,
-    shape_like_y,
-    validate_arrays,
-)
+from ._fit import FitResult, check_point_finite, fit_resumable, shape_like_y
+from ._inputs import as_data
 from ._spec import FitSpec
 from ._validation import (
     check_backend,
     check_coef,
     check_intercept,
     check_n_threads,
-    check_sample_weight,
 )
 
 __all__ = ["ConvergenceWarning", "DivergenceError", "FitInterrupted", "FitResult", "fit",
@@ -385,46 +377,24 @@ def gradient(X, y, coef, intercept=0.0, *, backend="auto", n_threads=None,
     result = _fast_gradient(X, y, coef, intercept, backend, n_threads, sample_weight)
     if result is not None:  # (NumPy arrays only: a Dask collection goes on below)
         return result
-    if _dask.holds_blocks(X, y, sample_weight):  # after the fast path: it costs ~1 us
-        return _blocked_gradient(X, y, coef, intercept, backend, sample_weight)
     if coef is None:
         raise TypeError("coef is required: the point at which to evaluate the gradient.")
     n_threads = check_n_threads(n_threads)
     backend = get_backend(check_backend(backend))
-    X, x_is_f, Y, y_is_1d, W, b = validate_arrays(X, y, coef, intercept, "coef", "intercept")
-    sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
-    grad_W, grad_b, loss = backend.gradient(X, Y, W, b, x_is_f, n_threads, sample_weight)
-    if not math.isfinite(loss):  # (checked only now: valid input costs no pass)
-        check_point_finite(W, b, y_is_1d, "coef", "intercept")
-        raise_for_non_finite(Data(X, x_is_f, Y, y_is_1d, sample_weight), "loss")
-    grad_coef, grad_intercept = shape_like_y(grad_W.astype(X.dtype), grad_b.astype(X.dtype),
-                                             y_is_1d)
-    return grad_coef, grad_intercept, float(loss)
-
-
-def _blocked_gradient(X, y, coef, intercept, backend, sample_weight):
-    """``gradient`` of Dask collections: each block's sums on its worker, added on
-    the client in block order (``_dask.BlockedData.gradient_sums``)."""
-    if coef is None:
-        raise TypeError("coef is required: the point at which to evaluate the gradient.")
-    backend = get_backend(check_backend(backend))
-    data = _dask.BlockedData.of(X, y, sample_weight)
+    data = as_data(X, y, sample_weight)
     W = check_coef(coef, data.n_targets, data.n_features, data.y_is_1d, data.dtype, "coef")
     b = check_intercept(intercept, data.n_targets, data.y_is_1d, data.dtype, "intercept")
-    sum_W, sum_b, half_sq, total = data.gradient_sums(backend.name, W, b)
-    if data.weighted and not total > 0:
-        raise ValueError("sample_weight must have a positive sum (not all zero).")
-    loss = half_sq / total
-    if not math.isfinite(loss):
+    grad_W, grad_b, loss = data.gradient(backend, W, b, n_threads)
+    if not math.isfinite(loss):  # (checked only now: valid input costs no pass)
         check_point_finite(W, b, data.y_is_1d, "coef", "intercept")
         raise_for_non_finite(data, "loss")
-    grad_coef, grad_intercept = shape_like_y((sum_W / total).astype(data.dtype),
-                                             (sum_b / total).astype(data.dtype), data.y_is_1d)
+    grad_coef, grad_intercept = shape_like_y(grad_W.astype(data.dtype),
+                                             grad_b.astype(data.dtype), data.y_is_1d)
     return grad_coef, grad_intercept, float(loss)
 
 
 def _fast_gradient(X, y, coef, intercept, backend, n_threads, sample_weight):
-    """``gradient`` without ``validate_arrays``, for arguments the kernels take as they
+    """``gradient`` without ``as_data`` (the validation), for arguments the kernels take as they
     are (``_kernel_arrays``, ``_kernel_intercept``) on a loaded compiled backend,
     ``n_threads`` None or an int >= 1 and no sample_weight; None for anything else,
     and for a non-finite loss: the validated path then runs, with its conversions,
@@ -457,10 +427,10 @@ _FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
 def _kernel_arrays(X, y, coef):
-    """``(x_is_f, Y, W, y_is_1d)``, views of X, y, coef as validate_arrays would return
+    """``(x_is_f, Y, W, y_is_1d)``, views of X, y, coef as the validated path would make
     them, if these are ndarrays of one float dtype (native byte order) that need no
     copy: X 2-D, not empty, C- or F-contiguous; y (N,) or (N, K); coef of the matching
-    shape, C-contiguous, aligned and writeable (as validate_arrays' fresh copy is, so
+    shape, C-contiguous, aligned and writeable (as the validated fresh copy is, so
     that a compiled kernel sees the same types); else None."""
     if type(X) is not np.ndarray or type(y) is not np.ndarray or type(coef) is not np.ndarray:
         return None

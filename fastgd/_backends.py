@@ -174,7 +174,21 @@ def _training_weights(X, sample_weight, order, n_train):
     return sample_weight, train_weight, val_weight
 
 
-class NumpyBackend:
+class HessianProduct:
+    """The Hessian's product, a leaf of every backend. The Hessian of the half-MSE
+    objective is ``H = A.T @ A / N`` with ``A = [X, 1]`` (``X`` without an intercept),
+    the same for every target; ``H [W, b]`` is the gradient at (W, b) of the problem
+    with Y = 0: ``G_W = (X W.T + b).T X / N``, ``g_b = mean(X W.T + b)``, which the
+    fused gradient kernel computes with Y a stride-0 view of zeros (no N-sized
+    array). Returns ``(H_W, h_b, [W, b].H [W, b] / 2)``."""
+
+    def hessian_product(self, X, W, b, x_is_f, n_threads=None, sample_weight=None):
+        zeros = np.broadcast_to(np.zeros((1, W.shape[0]), dtype=X.dtype),
+                                (X.shape[0], W.shape[0]))
+        return self.gradient(X, zeros, W, b, x_is_f, n_threads, sample_weight)
+
+
+class NumpyBackend(HessianProduct):
     """The plain NumPy reference (``_reference.py``): oracle and fallback. Like the
     compiled kernels, it returns non-finite values silently (the API names them).
     Its fit is the epoch loop of ``_epochs.py`` over its own leaves."""
@@ -263,7 +277,7 @@ if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class CompiledBackend:
+class CompiledBackend(HessianProduct):
     """A kernel module (Numba or Cython) behind the common calling convention.
 
     This is the only place that allocates the kernels' outputs and scratch, and

@@ -249,7 +249,8 @@ def write_table(path, names, blocks, bar=None):
     a temporary file renamed at the end: an interrupted run leaves no half file."""
     import pyarrow as pa
 
-    from ._files import file_kind, written_atomically
+    from ._atomic import written_atomically
+    from ._files import file_kind
 
     kind = file_kind(path)
     writer, rows = None, 0

@@ -45,7 +45,7 @@ def interrupted(result, max_iter, n_updates):
 
 def check_inputs_finite(data):
     """Raise ValueError naming the first input that holds NaN or inf (``data``: a
-    ``_fit.Data``). Called only after a kernel returned something non-finite:
+    ``_data.Data``). Called only after a kernel returned something non-finite:
     valid input costs no pass of its own."""
     data.check_finite()
 

@@ -288,7 +288,9 @@ class DirectSolve:
     gradient) per epoch, the best certified point written into the problem's W.
 
     ``problem`` is the ``_fit.Problem`` after ``compress`` (X and Y the compressed
-    problem, W (K, p) with the intercept as its last column)."""
+    problem, W (K, p) with the intercept as its last column). ``refactor()`` returns
+    ``(X, Y, factor_error)``, the compressed problem of the data's Householder factor,
+    for when the problem's is the Gram's and too far from the data's."""
 
     name = "qr"
 
@@ -296,14 +298,15 @@ class DirectSolve:
         p, s = problem, settings
         self.problem, self.settings, self.optimizer = p, s, optimizer
         D, fit_intercept = p.n_features, p.user_fit_intercept
-        self.small = StandardizedProblem(p.X, p.Y, D, fit_intercept, s.l1, s.l2,
+        self.X, self.Y, self.factor_error = p.X, p.Y, p.factor_error
+        self.small = StandardizedProblem(self.X, self.Y, D, fit_intercept, s.l1, s.l2,
                                          np.zeros(D, dtype=bool))
         if p.factor_kind == "gram" and (self.small.rank_deficient
                                         or self.factor_reach()[2] > MAX_CONTRACTION):
             # the Gram's factor is too far from the data's to refine quickly, or to
             # judge a rank: Householder QR's (refactor())
-            refactor()
-            self.small = StandardizedProblem(p.X, p.Y, D, fit_intercept, s.l1, s.l2,
+            self.X, self.Y, self.factor_error = refactor()
+            self.small = StandardizedProblem(self.X, self.Y, D, fit_intercept, s.l1, s.l2,
                                              np.zeros(D, dtype=bool))
         if fit_intercept:  # constant columns: their spread is the rounding of their mean
             # (spread and mean in units of a power of two >= both: no overflow in squares)
@@ -313,8 +316,8 @@ class DirectSolve:
             found = _accelerated.constant_columns((small.scale / unit) ** 2,
                                                   small.mean / unit, p.data)
             if found.any():
-                self.small = StandardizedProblem(p.X, p.Y, D, fit_intercept, s.l1, s.l2,
-                                                 found)
+                self.small = StandardizedProblem(self.X, self.Y, D, fit_intercept, s.l1,
+                                                 s.l2, found)
         self.W, self.b = self.small.coefficients(self.small.u, self.small.centre)
         self.reach = self.factor_reach()
         # least squares and ridge: the next point is certified before its pass
@@ -398,9 +401,9 @@ class DirectSolve:
         hv = np.abs(small.inverse_hessian) @ v
         if small.fit_intercept:
             v, hv = np.append(v, 1.0), np.append(hv, 1.0)
-        m = self.problem.X.shape[1] + self.problem.Y.shape[1]
+        m = self.X.shape[1] + self.Y.shape[1]
         sigma = small.singular[0] if len(small.singular) else 0.0
-        error = self.problem.factor_error + gamma(4 * m * m) * (1 + 2 * sigma**2)
+        error = self.factor_error + gamma(4 * m * m) * (1 + 2 * sigma**2)
         return hv, v, error * np.max(hv, initial=0.0) * np.sum(v), error
 
     def bound(self, coef, intercept, grad_W, grad_b, g_u, half_sq, delta_u, delta_b, hinv):

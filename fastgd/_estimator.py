@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from . import _dask, _reference
+from . import _inputs, _persist, _reference
 from ._diagnostics import FitInterrupted
 from ._fit import fit_resumable
 from ._spec import FIT_PARAMETERS, FitSpec
@@ -240,7 +240,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             says how many epochs ran) and the exception's message says how far it got.
         """
         self._check_y_is_given(X, y)
-        _get_feature_names(_dask.named_like(X))  # before the work: unusable names fail here
+        _get_feature_names(_inputs.named_like(X))  # before the work: unusable names fail here
         if self.warm_start and hasattr(self, "coef_"):
             coef_init = self.coef_ if coef_init is None else coef_init
             intercept_init = self.intercept_ if intercept_init is None else intercept_init
@@ -287,7 +287,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         if self.method not in ("auto", "gd"):
             raise ValueError(f"partial_fit makes gradient-descent steps: method must be "
                              f"'auto' or 'gd'; got {self.method!r}.")
-        if _dask.holds_blocks(X, y, sample_weight):
+        if _inputs.holds_blocks(X, y, sample_weight):
             return self._partial_fit_blocks(X, y, sample_weight)
         fitted = hasattr(self, "coef_")
         X_given = X
@@ -296,7 +296,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             coef_init, intercept_init = self.coef_, self.intercept_
             optimizer = self._optimizer
         else:
-            _get_feature_names(_dask.named_like(X))  # before the work: unusable names fail here
+            _get_feature_names(_inputs.named_like(X))  # before the work: unusable names fail here
             coef_init = intercept_init = optimizer = None
         self._run(X, y, X_given, append=fitted, coef_init=coef_init,
                   intercept_init=intercept_init, sample_weight=sample_weight,
@@ -312,14 +312,14 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         if hasattr(self, "coef_"):
             self._check_blocks_as_fitted(X)
         else:
-            _get_feature_names(_dask.named_like(X))  # before the work
+            _get_feature_names(_inputs.named_like(X))  # before the work
         names = getattr(self, "feature_names_in_", None)
         traveller = copy.copy(self)
         traveller.__dict__.pop("feature_names_in_", None)  # the blocks are NumPy arrays
-        fitted = _dask.partial_fit_blocks(traveller, X, y, sample_weight)
+        fitted = _inputs.partial_fit_blocks(traveller, X, y, sample_weight)
         self.__dict__.update(fitted.__dict__)
         if names is None:
-            _check_feature_names(self, _dask.named_like(X), reset=True)
+            _check_feature_names(self, _inputs.named_like(X), reset=True)
         else:
             self.feature_names_in_ = names
         return self
@@ -366,7 +366,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.t_ = optimizer.n_updates if optimizer is not None else result.n_iter
         # n_features_in_ and feature_names_in_ as scikit-learn's validate_data(reset=True)
         # sets them, after the fit: a fit that fails leaves those of the previous one.
-        _check_feature_names(self, _dask.named_like(X_given), reset=True)
+        _check_feature_names(self, _inputs.named_like(X_given), reset=True)
         self.n_features_in_ = result.coef.shape[-1]
 
     def predict(self, X):
@@ -389,9 +389,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         NotFittedError
             Before ``fit``.
         """
-        if _dask.holds_blocks(X):  # a Dask array (or files), block by block
+        if _inputs.holds_blocks(X):  # a Dask array (or files), block by block
             self._check_blocks_as_fitted(X)
-            return _dask.predict(X, self.coef_, self.intercept_)
+            return _inputs.predict(X, self.coef_, self.intercept_)
         X = self._check_X_as_fitted(X)
         # Computed in X's dtype: casting the small coefficients, never the large X.
         coef = np.asarray(self.coef_, dtype=X.dtype)
@@ -410,9 +410,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         computed on its worker and combined on the client.
         """
         self._check_y_is_given(X, y)
-        if _dask.holds_blocks(X, y, sample_weight):  # sums per block, on the workers
+        if _inputs.holds_blocks(X, y, sample_weight):  # sums per block, on the workers
             self._check_blocks_as_fitted(X)
-            return _dask.r2_score(X, y, sample_weight, self.coef_, self.intercept_)
+            return _inputs.r2_score(X, y, sample_weight, self.coef_, self.intercept_)
         y = np.asarray(y, dtype=np.float64)
         y_pred = np.asarray(self.predict(X), dtype=np.float64)
         if y_pred.shape != y.shape:
@@ -462,8 +462,6 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         >>> bool((loaded.predict(X) == model.predict(X)).all())
         True
         """
-        from . import _persist
-
         self._check_fitted()
         _persist.save(self, path, extra=extra)
 
@@ -487,7 +485,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     def _check_y_is_given(self, X, y):
         """Raise ValueError if y is None (scikit-learn's wording for regressors),
         unless X is files (fastgd.read_files), whose columns hold y."""
-        if y is None and not _dask.is_files(X):
+        if y is None and not _inputs.is_files(X):
             raise ValueError(
                 f"This {type(self).__name__} estimator requires y to be passed, but the "
                 f"target y is None."
@@ -504,7 +502,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         """_check_X_as_fitted for a Dask collection: names and width, nothing read."""
         self._check_fitted()
         self._check_feature_names(X)
-        n_features = _dask.n_columns(X)
+        n_features = _inputs.n_columns(X)
         if n_features != self.n_features_in_:
             raise ValueError(f"X has {n_features} features, but {type(self).__name__} is "
                              f"expecting {self.n_features_in_} features as input.")
@@ -526,7 +524,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         """scikit-learn's check of X's column names against ``feature_names_in_``,
         its warnings (names on one side only, in its words) pointing at the caller's
         line rather than inside scikit-learn; differing names raise there."""
-        X = _dask.named_like(X)
+        X = _inputs.named_like(X)
         fitted, given = hasattr(self, "feature_names_in_"), _get_feature_names(X) is not None
         if fitted == given:
             _check_feature_names(self, X, reset=False)  # ValueError if they differ
@@ -536,3 +534,43 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                    if given else f"X does not have valid feature names, but {name} was "
                    f"fitted with feature names")
         warnings.warn(message, UserWarning, stacklevel=user_stacklevel())
+
+
+def load(path):
+    """Load a model written by :meth:`GDRegressor.save`, running no code from the file.
+
+    Every field is checked (its name, type, shape, dtype, that coefficients are
+    finite, the fastgd version that wrote it); the optimiser's internal state is
+    not saved, so a ``partial_fit`` after ``load`` continues from ``coef_`` and
+    ``intercept_`` with a new one (a fresh momentum and shuffling state).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model file.
+
+    Returns
+    -------
+    GDRegressor
+        Fitted: ``predict`` equals the saved model's bit for bit.
+
+    Raises
+    ------
+    fastgd.ModelFileError
+        (a ValueError) for a file that is not a fastgd model, is truncated or
+        changed, or was written by another fastgd release (MAJOR.MINOR).
+    OSError
+        When the file cannot be read.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import fastgd
+    >>> X = np.arange(8.0).reshape(4, 2)
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.fastgd")
+    >>> fastgd.GDRegressor().fit(X, X @ [1.0, 1.0]).save(path)
+    >>> fastgd.load(path).n_features_in_
+    2
+    """
+    return _persist.build(GDRegressor, *_persist.read(path))

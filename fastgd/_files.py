@@ -4,7 +4,7 @@
 and cuts the files into blocks: runs of Parquet row groups, or byte ranges of a CSV
 file that end at a line's end, of about ``block_rows`` rows each. A fit (or
 ``GDRegressor.fit``, ``predict``, ``score``) then reads each block when a pass needs
-it, through pyarrow, as one Dask task: ``_dask.BlockedData`` runs the Gram solver's
+it, through pyarrow, as one Dask task: ``_data.BlockedData`` runs the Gram solver's
 two passes over them on Dask's scheduler (its local threads, or a
 ``distributed.Client``'s workers, which must see the same paths). Nothing keeps a
 block after its task, so the memory a fit takes is a few blocks, whatever the size
@@ -14,17 +14,17 @@ of the files (the streaming solver is the exception: it keeps every block, see
 Nothing here imports pyarrow or Dask until files are read.
 """
 
-import contextlib
 import functools
 import io
 import os
 import re
-import uuid
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from . import _reference
+from ._blocks import first_non_finite, non_finite_error
+from ._data import BlockedData, BlockSpec
 
 # Rows of a block (a CSV block's bytes are estimated from its first lines): a few
 # megabytes of float64 for tens of columns, and one Dask task per block.
@@ -134,7 +134,7 @@ class Files:
     """The columns of one or more Parquet or CSV files that a fit reads, a block at
     a time (made by :func:`fastgd.read_files`)."""
 
-    holds_blocks = True  # what _dask.holds_blocks looks for
+    holds_blocks = True  # what _inputs.holds_blocks looks for
 
     def __init__(self, paths, target, features, sample_weight, block_rows):
         _require("pyarrow")
@@ -221,26 +221,15 @@ class Files:
         names = self.features if name == "X" else self.targets
         return f"row {before + row} of {path!r}, column {names[column]!r}"
 
+    @property
+    def empty(self):
+        """What an error says of files that hold no rows."""
+        return f"{', '.join(map(repr, self.paths))} hold no rows"
+
     def __repr__(self):
         return (f"fastgd.Files({len(self.paths)} file(s), {len(self.pieces)} block(s), "
                 f"target={self.targets[0] if self.y_is_1d else self.targets or None!r}, "
                 f"{self.n_features} features)")
-
-
-@contextlib.contextmanager
-def written_atomically(path):
-    """A temporary path beside ``path``, renamed to ``path`` when the block ends
-    without an error and removed otherwise: an interrupted write (an error, Ctrl-C)
-    never leaves a half-written file at ``path``. The temporary name is this call's
-    own: threads or processes writing the same path each rename a whole file (the
-    last one wins), never one another's half."""
-    temporary = f"{os.fspath(path)}.{os.getpid()}-{uuid.uuid4().hex}.part"
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 def _require(module):
@@ -556,8 +545,6 @@ def iter_predictions(files, coef, intercept, window=4):
     the file and row of a NaN or inf in X."""
     import dask
 
-    from ._dask import non_finite_error
-
     coef = np.asarray(coef, dtype=files.dtype)
     intercept = np.asarray(intercept, dtype=files.dtype)
     task = dask.delayed(predict_piece, pure=True)
@@ -577,11 +564,28 @@ def iter_predictions(files, coef, intercept, window=4):
 
 def predict_piece(piece, features, dtype, coef, intercept):
     """A block's predictions, and its first non-finite X entry (or None)."""
-    from ._dask import first_non_finite
-
     X = read_piece(piece, features, dtype)
     prediction = _reference.predictions(X, coef, intercept)
     bad = None
     if not np.isfinite(prediction).all():
         bad = first_non_finite(X, np.zeros((X.shape[0], 0)))
     return prediction, bad
+
+
+# -------------------------------------------------------------- fits
+
+
+def blocked_data(files, y, sample_weight):
+    """Files as ``_data.BlockedData``: each block one read of its columns, X's, y's
+    and the weights' side by side."""
+    for name, given in (("y", y), ("sample_weight", sample_weight)):
+        if given is not None:
+            raise TypeError(f"{name} must be None when X is files: it comes from "
+                            f"their columns (fastgd.read_files' target= and "
+                            f"sample_weight=).")
+    if files.n_targets == 0:
+        raise ValueError("the files have no target column: name it, "
+                         "fastgd.read_files(paths, target=COLUMN).")
+    return BlockedData([(block, None, None) for block in files.blocks()],
+                       BlockSpec(files.n_features, files.n_targets, files.dtype, True),
+                       files.y_is_1d, files.weight is not None, None, source=files)

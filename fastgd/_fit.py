@@ -18,11 +18,11 @@ one history row per epoch, returning to Python between segments of bounded work
 import math
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import _dask, _diagnostics, _layout, _reference, _steps
+from . import _diagnostics, _layout, _steps
 from ._accelerated import (
     ConjugateGradient,
     Fista,
@@ -32,33 +32,22 @@ from ._accelerated import (
 )
 from ._direct import DirectSolve
 from ._backends import (
-    COMPRESS_PANEL_ROWS,
     FitOptions,
     Model,
     Optimizer,
     _training_weights,
     fit_data,
-    get_backend,
     serial_blas,
 )
-from ._gram import (
-    GRAM_MIN_WORK,
-    MAX_GRAM_SIZE,
-    choose_solver,
-    compressed_problem,
-    factor_of_gram,
-    gram_factor_error,
-    householder_factor_error,
-)
+from ._data import Data, DistributedBackend
+from ._gram import MAX_GRAM_SIZE, choose_solver, compressed_problem
+from ._inputs import as_data
 from ._progress import Progress
 from ._validation import (
     check_coef,
     check_finite,
     check_intercept,
     check_random_state,
-    check_sample_weight,
-    check_X,
-    check_y,
 )
 
 # The history is allocated this many rows at first and doubled as a fit needs more,
@@ -146,133 +135,18 @@ class FitResult:
     stopped: str
 
 
-def column_extremes(X, sample_weight, columns):
-    """``(low, high)``: the smallest and largest value of each of X's ``columns`` over
-    the rows of positive weight (inf and -inf where there is none), in float64."""
-    rows = slice(None) if sample_weight is None else sample_weight > 0
-    low, high = np.full(len(columns), np.inf), np.full(len(columns), -np.inf)
-    for i, j in enumerate(columns):
-        column = X[rows, j]
-        if column.size:
-            low[i], high[i] = column.min(), column.max()
-    return low, high
-
-
-@dataclass(frozen=True)
-class Data:
-    """The caller's data as validated (before any compression): what the factor of
-    the Gram solver and the certificate are computed on, and what error messages
-    name. ``_dask.BlockedData`` has the same methods for data held in blocks by Dask."""
-
-    X: np.ndarray
-    x_is_f: bool
-    Y: np.ndarray
-    y_is_1d: bool
-    sample_weight: object
-
-    @property
-    def dtype(self):
-        return self.X.dtype
-
-    @property
-    def n_samples(self):
-        return self.X.shape[0]
-
-    @property
-    def n_features(self):
-        return self.X.shape[1]
-
-    def check_finite(self):
-        """Raise ValueError naming the first input that holds NaN or inf."""
-        check_finite(self.X, "X")
-        check_finite(self.Y[:, 0] if self.y_is_1d else self.Y, "y")  # the caller's indices
-
-    def largest_abs(self):
-        """``(max |X|, max |y|)``, for the message of an overflow."""
-        return float(np.abs(self.X).max()), float(np.abs(self.Y).max())
-
-    def constant_columns(self, columns):
-        """Whether each of X's ``columns`` holds one value on the rows of positive
-        weight (read only for the few columns asked about)."""
-        low, high = column_extremes(self.X, self.sample_weight, columns)
-        return low >= high  # (no row of positive weight: inf >= -inf, constant)
-
-    def factor(self, backend, b, fit_intercept, n_threads, fast=False):
-        """``(R, total_weight, kind, error)``: a triangular factor of the augmented
-        data, N (or the sum of the weights), and the factor's backward error
-        (``_gram.gram_factor_error``). ``kind`` "gram": with ``fast``, on data worth
-        it, the Cholesky factor of their Gram matrix (``backend.gram``: half the work,
-        in tiles; its error, about cond^2 eps, is for the direct solve's refinement to
-        remove), if it is usable (``_gram.factor_of_gram``); else "qr": Householder QR
-        (``backend.compress``), stable whatever the data."""
-        total = (self.n_samples if self.sample_weight is None
-                 else self.sample_weight.sum(dtype=float))
-        m = self.n_features + (1 if fit_intercept else 0) + self.Y.shape[1]
-        if fast and self.n_samples * m * m >= GRAM_MIN_WORK:
-            G, chain = backend.gram(self.X, self.Y, b, fit_intercept, self.sample_weight,
-                                    self.x_is_f, n_threads)
-            R = factor_of_gram(G, self.Y.shape[1])
-            if R is not None:
-                return R, total, "gram", gram_factor_error(chain, m)
-        R = backend.compress(self.X, self.Y, b, fit_intercept, self.sample_weight,
-                             self.x_is_f, n_threads)
-        return R, total, "qr", householder_factor_error(self.n_samples, m,
-                                                         COMPRESS_PANEL_ROWS)
-
-    def accurate_gradient(self, backend, coef, intercept, n_threads):
-        """``(G_W, g_b, half_sq)`` at (coef, intercept), as if computed in twice the
-        working precision (``_reference.accurate_sums``): what the direct solve
-        refines and certifies with."""
-        hi, lo = backend.accurate_sums(self.X, self.Y, coef.astype(np.float64),
-                                       intercept.astype(np.float64), self.x_is_f,
-                                       n_threads, self.sample_weight)
-        total = (self.n_samples if self.sample_weight is None
-                 else float(np.sum(self.sample_weight, dtype=np.float64)))
-        return _reference.gradient_of_sums(hi, lo, total, self.n_features)
-
-    def float64_gradient(self, backend, coef, intercept, n_threads, with_loss=False):
-        """The gradient (G_W, g_b) at (coef, intercept) in float64 arithmetic (and,
-        ``with_loss``, the loss there): the backend's kernel for float64 X; for
-        float32 X, float64 sums a block of rows at a time (float32 residuals cannot
-        certify a tight tol)."""
-        X, Y, weights = self.X, self.Y, self.sample_weight
-        if X.dtype == np.float64:
-            grad_W, grad_b, loss = backend.gradient(X, Y, coef.astype(X.dtype),
-                                                    intercept.astype(X.dtype), self.x_is_f,
-                                                    n_threads, weights)
-            grad_W, grad_b = grad_W.copy(), grad_b.copy()
-        else:
-            sum_W, sum_b, half_sq = float64_sums(X, Y, coef, intercept, self.x_is_f, weights)
-            total = X.shape[0] if weights is None else float(np.sum(weights, dtype=np.float64))
-            grad_W, grad_b, loss = sum_W / total, sum_b / total, half_sq / total
-        return (grad_W, grad_b, loss) if with_loss else (grad_W, grad_b)
-
-
-def float64_sums(X, Y, coef, intercept, x_is_f, weights):
-    """The unnormalised gradient sums ``((s R).T @ X, (s R).sum(0), (s R * R).sum() /
-    2)`` in float64 arithmetic whatever X's dtype: the reference's sums, 2**14 rows
-    at a time."""
-    numpy = get_backend("numpy")  # its leaf sums in float64 whatever X's dtype
-    sum_W, sum_b, half_sq = 0.0, 0.0, 0.0
-    for start in range(0, X.shape[0], 1 << 14):
-        rows = slice(start, start + (1 << 14))
-        block_W, block_b, block_sq = numpy.partial_gradient(
-            X[rows], Y[rows], coef, intercept, x_is_f, None,
-            None if weights is None else weights[rows])
-        sum_W, sum_b, half_sq = sum_W + block_W, sum_b + block_b, half_sq + block_sq
-    return sum_W, sum_b, half_sq
-
-
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Problem:
-    """What the iterations run on. With the Gram solver, X, Y, W and b are the
-    compressed problem's (the intercept as W's last column, see _gram.py); ``data``
-    and the ``user_*`` fields keep the caller's."""
+    """What the iterations run on: made once by ``prepare`` (and ``compress``, which
+    makes the Gram solver's). With the Gram solver, X, Y, W and b are the compressed
+    problem's (the intercept as W's last column, see _gram.py); ``data`` and the
+    ``user_*`` fields keep the caller's. W and b are the working coefficients, which
+    the methods update in place."""
 
-    data: Data
+    data: object  # _data.Data or _data.BlockedData
     backend: object
-    X: np.ndarray
-    Y: np.ndarray
+    X: object  # an array, or (the streaming solver over blocks) the BlockedData
+    Y: object
     W: np.ndarray
     b: np.ndarray
     x_is_f: bool
@@ -316,14 +190,14 @@ def shape_like_y(W, b, y_is_1d):
     return (W[0], b[0]) if y_is_1d else (W, b)
 
 
-def validate_arrays(X, y, coef, intercept, coef_name, intercept_name):
-    """Validate and cast the data and coefficients for a kernel call."""
-    X, x_is_f = check_X(X)
-    Y, y_is_1d = check_y(y, X.shape[0], X.dtype)
-    n_targets, n_features = Y.shape[1], X.shape[1]
-    W = check_coef(coef, n_targets, n_features, y_is_1d, X.dtype, coef_name)
-    b = check_intercept(intercept, n_targets, y_is_1d, X.dtype, intercept_name)
-    return X, x_is_f, Y, y_is_1d, W, b
+def check_point(data, coef, intercept, coef_name, intercept_name):
+    """``(W, b)``: the caller's point (None: zeros), validated and cast for the data
+    (``check_coef``, ``check_intercept``), with no NaN or inf."""
+    W = check_coef(coef, data.n_targets, data.n_features, data.y_is_1d, data.dtype,
+                   coef_name)
+    b = check_intercept(intercept, data.n_targets, data.y_is_1d, data.dtype, intercept_name)
+    check_point_finite(W, b, data.y_is_1d, coef_name, intercept_name)
+    return W, b
 
 
 def check_point_finite(W, b, y_is_1d, coef_name, intercept_name):
@@ -358,18 +232,26 @@ def fit_resumable(X, y, spec, *, coef_init=None, intercept_init=None, sample_wei
 
 
 def prepare(X, y, coef_init, intercept_init, sample_weight, settings, resuming):
-    """Validate the arrays, split the rows, choose the method and the solver, and
-    compress the data for the Gram solver: the Problem the iterations run on."""
-    if _dask.holds_blocks(X, y, sample_weight):
-        return prepare_blocked(X, y, coef_init, intercept_init, sample_weight, settings,
-                               resuming)
-    X, x_is_f, Y, y_is_1d, W, b = validate_arrays(X, y, coef_init, intercept_init,
-                                                  "coef_init", "intercept_init")
+    """Validate the data and the starting point, split the rows, choose the method
+    and the solver, and compress the data for the Gram solver: the Problem the
+    iterations run on."""
+    data = as_data(X, y, sample_weight)
+    if data.blocked:
+        check_blocked_options(settings, resuming)
     # Small: checked here, so that no kernel's non-finite loss blames X or y for them
     # (a NaN intercept_init held fixed made the Gram solver say "rescale X and y").
-    check_point_finite(W, b, y_is_1d, "coef_init", "intercept_init")
-    n_samples, n_features = X.shape
-    sample_weight = check_sample_weight(sample_weight, n_samples, X.dtype)
+    W, b = check_point(data, coef_init, intercept_init, "coef_init", "intercept_init")
+    problem = (prepare_blocked if data.blocked else prepare_arrays)(data, W, b, settings,
+                                                                    resuming)
+    if problem.solver == "gram":
+        return compress(problem, settings.n_threads)
+    check_total_weights(problem, settings.early_stopping)
+    return problem
+
+
+def prepare_arrays(data, W, b, settings, resuming):
+    """``prepare``'s Problem for data in NumPy arrays (``_data.Data``)."""
+    n_samples, n_features, n_targets = data.n_samples, data.n_features, data.n_targets
     # Resuming (partial_fit), the optimiser has its generator: do not draw a seed from
     # the caller's Generator or RandomState for nothing.
     seed, order, n_train = seed_and_order(0 if resuming else settings.random_state,
@@ -378,30 +260,24 @@ def prepare(X, y, coef_init, intercept_init, sample_weight, settings, resuming):
     batch_size = n_train if settings.batch_size is None else min(settings.batch_size, n_train)
     full_batch = batch_size == n_samples  # every row, in order: the Gram solver applies
     method = resolve_method(settings, full_batch, resuming,
-                            direct_applies(settings, n_samples, n_features, Y.shape[1]))
-    solver = resolve_solver(settings, full_batch, n_samples, n_features, Y.shape[1], method)
+                            direct_applies(settings, n_samples, n_features, n_targets))
+    solver = resolve_solver(settings, full_batch, n_samples, n_features, n_targets, method)
     if order is None and solver != "gram":  # (compress gives the Gram solver its own)
         order = np.arange(n_samples, dtype=np.int64)
-    problem = Problem(Data(X, x_is_f, Y, y_is_1d, sample_weight), settings.backend, X, Y, W,
-                      b, x_is_f, sample_weight, settings.fit_intercept, order, n_train,
-                      batch_size, method, solver, seed, settings.fit_intercept, b, n_features)
-    if solver == "gram":
-        compress(problem, settings.n_threads)
-    check_total_weights(problem, settings.early_stopping)
-    return problem
+    return Problem(data=data, backend=settings.backend, X=data.X, Y=data.Y, W=W, b=b,
+                   x_is_f=data.x_is_f, sample_weight=data.sample_weight,
+                   fit_intercept=settings.fit_intercept, order=order, n_train=n_train,
+                   batch_size=batch_size, method=method, solver=solver, seed=seed,
+                   user_fit_intercept=settings.fit_intercept, user_b=b,
+                   n_features=n_features)
 
 
-def prepare_blocked(X, y, coef_init, intercept_init, sample_weight, settings, resuming):
-    """``prepare`` for data in Dask collections (``_dask.BlockedData``). The Gram
+def prepare_blocked(data, W, b, settings, resuming):
+    """``prepare``'s Problem for data in blocks (``_data.BlockedData``). The Gram
     solver computes its factor where the blocks are, and every iteration then runs on
     the client; the streaming solver persists the blocks on the workers and makes
-    every pass there (``_dask.DistributedBackend``)."""
-    data = _dask.BlockedData.of(X, y, sample_weight)
-    check_blocked_options(settings, resuming)
-    K, D, dtype = data.n_targets, data.n_features, data.dtype
-    W = check_coef(coef_init, K, D, data.y_is_1d, dtype, "coef_init")
-    b = check_intercept(intercept_init, K, data.y_is_1d, dtype, "intercept_init")
-    check_point_finite(W, b, data.y_is_1d, "coef_init", "intercept_init")
+    every pass there (``_data.DistributedBackend``)."""
+    K, D = data.n_targets, data.n_features
     # (the number of rows may be unknown before the first pass: blocks are many rows)
     method = resolve_method(settings, True, resuming,
                             direct_applies(settings, np.inf, D, K))
@@ -412,17 +288,16 @@ def prepare_blocked(X, y, coef_init, intercept_init, sample_weight, settings, re
         solver = "gram" if D + 1 + K <= MAX_GRAM_SIZE else "stream"
     check_direct_solver(method, solver)
     seed = check_random_state(settings.random_state)
-    problem = Problem(data, settings.backend, None, None, W, b, False, None,
-                      settings.fit_intercept, np.arange(0), 0, 0, method, solver, seed,
-                      settings.fit_intercept, b, D)
-    if solver == "gram":
-        compress(problem, settings.n_threads)
-        return problem
-    data.persist()
-    problem.backend = _dask.DistributedBackend(settings.backend)
-    problem.X, problem.Y = data, data.targets
-    problem.n_train = problem.batch_size = data.n_samples
-    return problem
+    backend, X, Y, n_rows = settings.backend, None, None, 0
+    if solver == "stream":
+        data.persist()
+        backend, X, Y, n_rows = (DistributedBackend(settings.backend), data, data.targets,
+                                 data.n_samples)
+    return Problem(data=data, backend=backend, X=X, Y=Y, W=W, b=b, x_is_f=False,
+                   sample_weight=None, fit_intercept=settings.fit_intercept,
+                   order=np.arange(0), n_train=n_rows, batch_size=n_rows, method=method,
+                   solver=solver, seed=seed, user_fit_intercept=settings.fit_intercept,
+                   user_b=b, n_features=D)
 
 
 def check_blocked_options(settings, resuming):
@@ -445,27 +320,28 @@ def check_blocked_options(settings, resuming):
 
 def compress(problem, n_threads):
     """The same iterations on the compressed problem, the intercept as its last
-    coefficient (see _gram.py): from here on, the Problem's X, Y, W, b are its."""
+    coefficient (see _gram.py): the Problem whose X, Y, W, b are its (the sample
+    weights absorbed into it)."""
     p = problem
-    set_factor(p, n_threads, fast=p.method == "qr")
-    p.sample_weight = None  # absorbed into the compressed problem
-    p.x_is_f = False
-    p.W = np.hstack([p.W, p.b[:, None]] if p.fit_intercept else [p.W]).astype(np.float64)
-    p.b = np.zeros(p.Y.shape[1])
-    p.fit_intercept = False
-    p.order = np.arange(p.X.shape[0], dtype=np.int64)
-    p.n_train = p.batch_size = p.X.shape[0]
+    X, Y, kind, error = compressed_factor(p, n_threads, fast=p.method == "qr")
+    W = np.hstack([p.W, p.b[:, None]] if p.fit_intercept else [p.W]).astype(np.float64)
+    return replace(p, X=X, Y=Y, W=W, b=np.zeros(Y.shape[1]), x_is_f=False,
+                   sample_weight=None, fit_intercept=False,
+                   order=np.arange(X.shape[0], dtype=np.int64), n_train=X.shape[0],
+                   batch_size=X.shape[0], factor_kind=kind, factor_error=error)
 
 
-def set_factor(problem, n_threads, fast):
-    """The compressed problem's X and Y (``_gram.compressed_problem``) from the data's
-    factor (``Data.factor``; ``fast``: the Gram's, if usable), and its kind."""
+def compressed_factor(problem, n_threads, fast):
+    """``(X, Y, kind, error)``: the compressed problem (``_gram.compressed_problem``)
+    of the data's factor (``Data.factor``; ``fast``: the Gram's, if usable), its kind
+    and its backward error."""
     p, data = problem, problem.data
-    R, total_weight, p.factor_kind, p.factor_error = data.factor(
-        p.backend, p.user_b, p.user_fit_intercept, n_threads, fast)
+    R, total_weight, kind, error = data.factor(p.backend, p.user_b, p.user_fit_intercept,
+                                               n_threads, fast)
     if not np.isfinite(R).all():
         _diagnostics.raise_for_non_finite(data, "triangular factor of [X, 1, y]")
-    p.X, p.Y = compressed_problem(R, total_weight, p.W.shape[0])
+    X, Y = compressed_problem(R, total_weight, p.W.shape[0])
+    return X, Y, kind, error
 
 
 # The direct solve's small work is O(p^3) in the p = D + 1 coefficients (an SVD):
@@ -654,16 +530,20 @@ def make_stepper(problem, settings, optimizer, options, zero_reference):
     """The method's stepper and how many updates one call of it may make."""
     p = problem
     if p.method == "qr":  # one pass over the data per call
-        return DirectSolve(p, settings, optimizer,
-                           lambda: set_factor(p, settings.n_threads, fast=False)), 1
+        def refactor():  # Householder QR's factor, if the Gram's is not good enough
+            X, Y, _, error = compressed_factor(p, settings.n_threads, fast=False)
+            return X, Y, error
+
+        return DirectSolve(p, settings, optimizer, refactor), 1
     if p.method == "gd":
         stepper = KernelSteps(p, options, optimizer, settings.n_threads)
         return stepper, updates_per_call(p.batch_size, (p.X.shape[0] - p.n_train) / p.n_batches,
                                          p.X.shape[1], p.Y.shape[1])
     arrays = (p.backend, p.X, p.Y, p.x_is_f, p.sample_weight, settings.n_threads)
     intercept_column = p.n_features if p.solver == "gram" and p.user_fit_intercept else None
-    coordinates = StandardizedCoordinates.of(p.X, p.sample_weight, p.fit_intercept,
-                                             intercept_column, p.data)
+    rows = p.data if p.solver == "stream" else Data(p.X, False, p.Y, False, None)
+    coordinates = StandardizedCoordinates.of(rows, p.fit_intercept, intercept_column,
+                                             p.data)
     method = ConjugateGradient if p.method == "cg" else Fista
     stepper = method(arrays, p.W, p.b, optimizer, options, coordinates, zero_reference)
     return stepper, 1  # one pass per call: each returns to Python anyway

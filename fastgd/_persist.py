@@ -27,6 +27,8 @@ import zipfile
 
 import numpy as np
 
+from ._version import __version__
+
 FORMAT = "fastgd-model"
 FORMAT_VERSION = 2
 METADATA = "model.json"
@@ -130,7 +132,7 @@ def _arrays(model):
 def _write_atomically(path, text, arrays):
     """The archive in a temporary file beside ``path``, renamed over it at the end:
     an interrupted save never leaves a half-written model at ``path``."""
-    from ._files import written_atomically
+    from ._atomic import written_atomically
 
     with written_atomically(path) as temporary:
         with zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED) as archive:
@@ -145,51 +147,10 @@ def _write_atomically(path, text, arrays):
 # ------------------------------------------------------------------ load
 
 
-def load(path):
-    """Load a model written by :meth:`GDRegressor.save`, running no code from the file.
-
-    Every field is checked (its name, type, shape, dtype, that coefficients are
-    finite, the fastgd version that wrote it); the optimiser's internal state is
-    not saved, so a ``partial_fit`` after ``load`` continues from ``coef_`` and
-    ``intercept_`` with a new one (a fresh momentum and shuffling state).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The model file.
-
-    Returns
-    -------
-    GDRegressor
-        Fitted: ``predict`` equals the saved model's bit for bit.
-
-    Raises
-    ------
-    fastgd.ModelFileError
-        (a ValueError) for a file that is not a fastgd model, is truncated or
-        changed, or was written by another fastgd release (MAJOR.MINOR).
-    OSError
-        When the file cannot be read.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> import numpy as np
-    >>> import fastgd
-    >>> X = np.arange(8.0).reshape(4, 2)
-    >>> path = os.path.join(tempfile.mkdtemp(), "m.fastgd")
-    >>> fastgd.GDRegressor().fit(X, X @ [1.0, 1.0]).save(path)
-    >>> fastgd.load(path).n_features_in_
-    2
-    """
-    return build(*read(path))
-
-
-def build(metadata, arrays):
-    """The GDRegressor of a model file's checked ``read``."""
-    from ._estimator import GDRegressor
-
-    model = GDRegressor(**metadata["params"])
+def build(estimator_class, metadata, arrays):
+    """The fitted estimator (``_estimator.GDRegressor``) of a model file's checked
+    ``read``."""
+    model = estimator_class(**metadata["params"])
     for name, value in metadata["fitted"].items():
         setattr(model, name, value)
     model.coef_, model.intercept_ = arrays["coef_"], intercept_of(arrays["intercept_"])
@@ -499,8 +460,6 @@ def _is_int(value):
 
 
 def _version():
-    from . import __version__
-
     return __version__
 
 

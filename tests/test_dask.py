@@ -312,7 +312,7 @@ def test_what_reaches_the_client_is_the_size_of_the_factor(client, monkeypatch):
     def no_conversion(self, *args, **kwargs):
         raise AssertionError("a Dask array was converted to NumPy on the client")
 
-    runner_map = fastgd._dask.BlockRunner.map
+    runner_map = fastgd._data.BlockRunner.map
 
     def recording_map(self, function, *args):
         results = runner_map(self, function, *args)
@@ -320,7 +320,7 @@ def test_what_reaches_the_client_is_the_size_of_the_factor(client, monkeypatch):
         return results
 
     monkeypatch.setattr(dask, "compute", recording_compute)
-    monkeypatch.setattr(fastgd._dask.BlockRunner, "map", recording_map)
+    monkeypatch.setattr(fastgd._data.BlockRunner, "map", recording_map)
     monkeypatch.setattr(da.Array, "__array__", no_conversion)
     result = fastgd.fit(as_dask(X, 4000), as_dask(y, 4000))
     # the factor, then the direct solve's passes (each refines and certifies)
@@ -587,9 +587,9 @@ def test_constant_columns_of_a_streaming_dask_fit_are_the_local_ones(client, wei
     varying = [0, 2, 4, 5]
     coef, _ = lstsq(X[:, varying], y, weights)
     np.testing.assert_allclose(blocked.coef[varying], coef, rtol=1e-6)
-    from fastgd._dask import BlockedData
+    from fastgd._inputs import blocked_data
 
-    data = BlockedData.of(*blocks)
+    data = blocked_data(*blocks)
     np.testing.assert_array_equal(data.constant_columns([1, 3, 4, 0]),
                                   [True, True, False, False])
 

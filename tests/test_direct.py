@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd import _fit
+from fastgd import _data
 from fastgd._gram import factor_of_gram
 from benches.exact import (
     correct_digits,
@@ -150,8 +150,8 @@ def test_the_bound_is_never_below_the_true_error(compiled_backend, cond, y_scale
     where its error is too large to certify with, Householder's replaces it)."""
     grams = []
     if factor == "gram":
-        monkeypatch.setattr(_fit, "GRAM_MIN_WORK", 0)
-        monkeypatch.setattr(_fit, "factor_of_gram",
+        monkeypatch.setattr(_data, "GRAM_MIN_WORK", 0)
+        monkeypatch.setattr(_data, "factor_of_gram",
                             lambda G, K: grams.append(factor_of_gram(G, K)) or grams[-1])
     n_targets, fit_intercept, weighted = variant
     problem = exact_problem(300, 6, cond, r2=r2, y_scale=y_scale, n_targets=n_targets,
@@ -190,9 +190,9 @@ def test_a_factor_as_poor_as_its_backward_error_still_certifies_honestly(
         E = np.triu(error * scale * rng.choice([-1.0, 1.0], G.shape))
         return factor_of_gram(G + E + np.triu(E, 1).T, K)
 
-    monkeypatch.setattr(_fit, "GRAM_MIN_WORK", 0)
-    monkeypatch.setattr(_fit, "factor_of_gram", perturbed)
-    monkeypatch.setattr(_fit, "gram_factor_error", lambda chain, m: error)
+    monkeypatch.setattr(_data, "GRAM_MIN_WORK", 0)
+    monkeypatch.setattr(_data, "factor_of_gram", perturbed)
+    monkeypatch.setattr(_data, "gram_factor_error", lambda chain, m: error)
     problem = exact_problem(400, 6, cond, r2=0.9, seed=3)
     exact = exact_least_squares(np.hstack([problem.X, np.ones((400, 1))]), problem.y)
     for max_iter in (1, 2, 100):

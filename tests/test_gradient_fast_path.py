@@ -1,6 +1,6 @@
 """fastgd.gradient's fast path (``_api._fast_gradient``) and the per-thread plans.
 
-Arrays the kernels take as they are skip ``validate_arrays``; everything else takes
+Arrays the kernels take as they are skip ``as_data`` (the validation); everything else takes
 the validated path. Either way the results are the same, bit for bit, the caller's
 arrays are never written, the returned arrays are the caller's own, and bad input
 raises the same errors.
@@ -26,7 +26,7 @@ SHAPES = ((1, 1, None), (4, 2, None), (4, 2, 1), (37, 5, 3), (100, 10, None), (3
 
 
 def validated(monkeypatch, *args, **kwargs):
-    """fastgd.gradient through validate_arrays (the fast path switched off)."""
+    """fastgd.gradient through as_data (the fast path switched off)."""
     with monkeypatch.context() as patch:
         patch.setattr(_api, "_fast_gradient", lambda *arguments: None)
         return fastgd.gradient(*args, **kwargs)
@@ -34,10 +34,10 @@ def validated(monkeypatch, *args, **kwargs):
 
 @pytest.fixture
 def no_validation(monkeypatch):
-    """Fail if a call goes through validate_arrays: it must take the fast path."""
+    """Fail if a call goes through as_data: it must take the fast path."""
     def fail(*args):
-        raise AssertionError("validate_arrays ran: the fast path was not taken")
-    monkeypatch.setattr(_api, "validate_arrays", fail)
+        raise AssertionError("as_data ran: the fast path was not taken")
+    monkeypatch.setattr(_api, "as_data", fail)
 
 
 def assert_same_result(fast, slow):
@@ -71,7 +71,7 @@ def test_fast_path_is_the_validated_path_bit_for_bit(monkeypatch, compiled_backe
             slow = validated(monkeypatch, X, y, coef, intercept, backend=compiled_backend,
                              n_threads=n_threads)
             with monkeypatch.context() as patch:
-                patch.setattr(_api, "validate_arrays", None)  # the fast path must not need it
+                patch.setattr(_api, "as_data", None)  # the fast path must not need it
                 fast = fastgd.gradient(X, y, coef, intercept, backend=compiled_backend,
                                        n_threads=n_threads)
             assert_same_result(fast, slow)
@@ -124,14 +124,14 @@ def test_other_inputs_take_the_validated_path(monkeypatch, compiled_backend, dty
     X, y, W, b = make_problem(*shape, dtype=dtype)
     X, y, coef, intercept, keywords = make(X, y, W.astype(dtype), b)
     calls = []
-    validate = _api.validate_arrays
-    monkeypatch.setattr(_api, "validate_arrays", lambda *a: calls.append(1) or validate(*a))
+    validate = _api.as_data
+    monkeypatch.setattr(_api, "as_data", lambda *a: calls.append(1) or validate(*a))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fast = fastgd.gradient(X, y, coef, intercept, backend=compiled_backend, **keywords)
         slow = validated(monkeypatch, X, y, coef, intercept, backend=compiled_backend,
                          **keywords)
-    assert calls == [1, 1]  # both went through validate_arrays
+    assert calls == [1, 1]  # both went through as_data
     assert [w.category for w in caught] == ([warning] * 2 if warning else [])
     assert_same_result(fast, slow)
 

@@ -217,13 +217,13 @@ def close_dask_clusters():
 
 def block_factor_seconds(client, X_block, repeats=5):
     """The fastest of ``repeats`` timings of one block's factor (the Gram solver's
-    per-block work, ``fastgd._dask.block_factor``) on a worker, in seconds."""
+    per-block work, ``fastgd._data.block_factor``) on a worker, in seconds."""
 
     def timed(block):
         import numpy as np
 
         from fastgd._backends import get_backend
-        from fastgd._dask import BLOCK_THREADS
+        from fastgd._data import BLOCK_THREADS
 
         backend = get_backend(fastgd_default_backend())
         zeros = np.zeros((len(block), 1))

@@ -15,7 +15,7 @@ import shutil
 from collections import defaultdict
 from pathlib import Path
 
-from fastgd import _dask
+from fastgd import _data
 from fastgd.bench import cases as registry
 from fastgd.bench import probes
 
@@ -338,13 +338,13 @@ def dask_on_paper(table):
         per_row = s["block_seconds"] / s["block_rows"]
         rows_per_worker = 1e10 / 100
         blocks = 1e10 / s["block_rows"]
-        levels = math.ceil(math.log(blocks, _dask.MERGE_FAN_IN))
+        levels = math.ceil(math.log(blocks, _data.MERGE_FAN_IN))
         return [
             f"On paper, from this run: a block's factor took {fmt_time(s['block_seconds'])} "
             f"for {s['block_rows']:,} rows on one worker thread ({1e9 * per_row:.0f} ns a "
             f"row). 10¹⁰ such rows on 100 workers of one thread are {rows_per_worker:.0e} "
             f"rows ({blocks:.0e} blocks) each: {rows_per_worker * per_row:.0f} s of factors "
-            f"per worker, then {levels} levels of merges of {_dask.MERGE_FAN_IN} factors "
+            f"per worker, then {levels} levels of merges of {_data.MERGE_FAN_IN} factors "
             f"(each a scheduler round trip and microseconds of work), a second pass of "
             f"gradient sums for the certificate (a fraction of the first: no m² work per "
             f"row), and the iterations on the client on the {shape.n_features + 2}-row "
