@@ -243,20 +243,58 @@ class GradientPlan:
 
     __slots__ = ("intercept", "n_threads", "no_weights", "run", "scratch", "workspace")
 
-    def __init__(self, backend, scratch, buffers):
+    def __init__(self, kernels, scratch, buffers):
         dtype = buffers[1].dtype
         self.scratch = scratch  # its grad_W and grad_b: the gradient of the last run
         self.n_threads = scratch.n_threads
-        # run(X, Y, W, b, weights, total_weight, x_is_f) -> loss: one kernel call, on
-        # X of the plan's shape and dtype (CompiledBackend._runner)
-        # the scratch as the Cython kernels take it: a GradientWorkspace of typed
-        # memoryviews, made once (a call acquires no buffer of the scratch); None for Numba
-        workspace_of = getattr(backend.kernels, "workspace_of", None)
-        self.workspace = None if workspace_of is None else workspace_of(scratch)
-        self.run = backend._runner(backend._kernel("gradient", dtype), scratch.n_threads,
-                                   scratch, buffers, self.workspace)
+        # the scratch as the kernel takes it, made once (the Cython kernels' acquires
+        # no buffer of the scratch in a call)
+        self.workspace = workspace = kernels.gradient_workspace(scratch, buffers)
+        kernel = kernels.kernel_for("gradient", dtype)
+
+        def run(X, Y, W, b, weights, total_weight, x_is_f):
+            """-> loss: one kernel call, on X of the plan's shape and dtype."""
+            return kernel(X, Y, W, b, weights, total_weight, x_is_f, workspace)
+
+        self.run = run
         self.intercept = np.empty(scratch.grad_b.shape[0], dtype=dtype)
-        self.no_weights = backend._no_weights(dtype)
+        self.no_weights = kernels.no_weights(dtype)
+
+
+class GradientPlans:
+    """A backend's gradient plans, kept per thread (threads must not share scratch)
+    by shape: ``gradient()`` is called in users' loops, and its plans are kept for the
+    next calls of the same shapes (the MAX_PLANS made last, per thread). What the
+    kernels' ``gradient_fast_path`` takes."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self._local = threading.local()
+
+    def plan(self, n_samples, n_features, n_targets, dtype, n_threads):
+        """This thread's ``GradientPlan`` for an X of this shape and dtype, made on
+        its first use."""
+        key = (n_samples, n_features, n_targets, dtype.num, n_threads,
+               _fork_state["serial_only"])
+        try:  # (of_thread, inlined: fastgd.gradient's fast path calls this every time)
+            plans = self._local.plans
+        except AttributeError:
+            plans = self._local.plans = {}
+        plan = plans.get(key)
+        if plan is None:
+            if len(plans) >= MAX_PLANS:
+                del plans[next(iter(plans))]  # the oldest
+            scratch, buffers = self.backend.gradient_scratch(n_samples, n_features,
+                                                             n_targets, dtype, n_threads)
+            plan = plans[key] = GradientPlan(self.backend.kernels, scratch, buffers)
+        return plan
+
+    def of_thread(self):
+        """This thread's plans, by key."""
+        plans = getattr(self._local, "plans", None)
+        if plans is None:
+            plans = self._local.plans = {}
+        return plans
 
 
 # Fork safety. GNU OpenMP (libgomp, under the Cython kernels and Numba's "omp"
@@ -286,16 +324,8 @@ class CompiledBackend(HessianProduct):
 
     def __init__(self, name, kernels):
         self.name = name
-        self.kernels = kernels
-        # gradient() is called in users' loops: its plans are kept for the next calls
-        # of the same shapes, per thread (threads must not share scratch).
-        self._cache = threading.local()
-        # fastgd.gradient's checks and dispatch in compiled code, if the kernels have
-        # them (Cython's gradient_fast_path; for Numba, _api's Python ones)
-        # (called with this backend: it reads the plans of _cache, fork_state, and calls
-        # gradient_plan for a shape without one)
-        self.gradient_fast_path = getattr(kernels, "gradient_fast_path", None)
-        self.fork_state = _fork_state
+        self.kernels = kernels  # the entry points of _layout.KERNEL_INTERFACE
+        self.plans = GradientPlans(self)
 
     def threads_for(self, X, n_targets, n_threads):
         """Threads for a gradient: 1 for tiny problems, else n_threads (None = all allowed)."""
@@ -319,11 +349,7 @@ class CompiledBackend(HessianProduct):
         n_blocks = -(-n_samples // BLOCK_ROWS)
         return BLOCK_ROWS * -(-n_blocks // MAX_CHUNKS)
 
-    def _kernel(self, name, dtype):
-        # Cython: the specialization for this dtype, skipping the fused dispatch.
-        return getattr(self.kernels, name)["float" if dtype == np.float32 else "double"]
-
-    def _workspace(self, n_samples, n_features, n_targets, dtype, n_threads):
+    def gradient_scratch(self, n_samples, n_features, n_targets, dtype, n_threads):
         """The gradient kernel's scratch for an X of this shape and dtype: a
         ``_layout.GradientScratch`` and its two flat buffers (``_layout.gradient_views``)."""
         chunk_rows = self.chunk_rows(n_samples)
@@ -334,10 +360,6 @@ class CompiledBackend(HessianProduct):
         threads = self._threads(n_samples * n_features * n_targets, n_chunks, n_threads)
         views = _layout.gradient_views(*buffers, n_chunks, n_targets, n_features, block_rows)
         return GradientScratch(chunk_rows, threads, *views), buffers
-
-    def _call(self, kernel, threads, *args):
-        # Cython's prange takes the thread count from the scratch (in args).
-        return kernel(*args)
 
     def gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
         """The returned grad_W and grad_b are overwritten by this thread's next call
@@ -362,8 +384,8 @@ class CompiledBackend(HessianProduct):
         columns = np.empty((n_chunks, n_features, lanes))
         weights, _, _ = _training_weights(X, sample_weight, None, n_samples)
         threads = self._threads(n_samples * n_features * n_targets * 8, n_chunks, n_threads)
-        self._call(self._threaded_kernel("accurate_sums", X.dtype, threads), threads, X, Y,
-                   W, b, weights, chunk_rows, threads, sums, pairs, residuals, columns)
+        self.kernels.accurate_sums(X, Y, W, b, weights, chunk_rows, threads, sums, pairs,
+                                   residuals, columns)
         return sums[0, 0].copy(), sums[0, 1].copy()
 
     def partial_gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
@@ -381,47 +403,13 @@ class CompiledBackend(HessianProduct):
         return plan.scratch.grad_W, plan.scratch.grad_b, loss
 
     def gradient_plan(self, n_samples, n_features, n_targets, dtype, n_threads):
-        """This thread's ``GradientPlan`` for an X of this shape and dtype, made on
-        its first use and kept (the MAX_PLANS made last, per thread)."""
-        # (Cython's gradient_fast_path looks plans up by the same key)
-        key = (n_samples, n_features, n_targets, dtype.num, n_threads,
-               _fork_state["serial_only"])
-        plans = self.thread_plans()
-        plan = plans.get(key)
-        if plan is None:
-            if len(plans) >= MAX_PLANS:
-                del plans[next(iter(plans))]  # the oldest
-            scratch, buffers = self._workspace(n_samples, n_features, n_targets, dtype,
-                                               n_threads)
-            plan = plans[key] = GradientPlan(self, scratch, buffers)
-        return plan
-
-    def thread_plans(self):
-        """This thread's plans, by key (``gradient_plan``)."""
-        plans = getattr(self._cache, "plans", None)
-        if plans is None:
-            plans = self._cache.plans = {}
-        return plans
-
-    def _runner(self, kernel, threads, scratch, buffers, workspace):
-        """A plan's ``run``: the kernel, given the plan's scratch after the seven
-        arguments of each call: for the Cython kernel, its GradientWorkspace (with the
-        thread count in it)."""
-        def run(X, Y, W, b, weights, total_weight, x_is_f):
-            return kernel(X, Y, W, b, weights, total_weight, x_is_f, workspace)
-        return run
-
-    @staticmethod
-    def _no_weights(dtype):
-        # What the gradient kernel takes for no weights: an empty array (Numba), or
-        # None, which costs the Cython kernel no buffer acquisition.
-        return None
+        """This thread's ``GradientPlan`` for an X of this shape and dtype (``plans``)."""
+        return self.plans.plan(n_samples, n_features, n_targets, dtype, n_threads)
 
     def update(self, model, grad_W, grad_b, lr, options, optimizer):
         """The kernels' step on the model (``_update``); returns the squared norm of
         the gradient map. ``optimizer``: an OptimizerArrays."""
-        return self.kernels.update(model, grad_W, grad_b, lr, self._options(options),
-                                   optimizer)
+        return self.kernels.update(model, grad_W, grad_b, lr, options, optimizer)
 
     def shuffle(self, order, n, rng_state):
         self.kernels.shuffle(order, n, rng_state)
@@ -436,8 +424,8 @@ class CompiledBackend(HessianProduct):
         panel = np.empty((n_chunks, m, min(COMPRESS_PANEL_ROWS, max(n_samples, m))))
         weights, _, _ = _training_weights(X, sample_weight, None, n_samples)
         threads = self._threads(n_samples * m * m, n_chunks, n_threads)
-        self._call(self._threaded_kernel("compress", X.dtype, threads), threads, X, Y, b,
-                   weights, fit_intercept, x_is_f, chunk_rows, threads, R, panel)
+        self.kernels.compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, threads, R,
+                              panel)
         return R[0].copy()
 
     def gram(self, X, Y, b, fit_intercept, sample_weight, x_is_f, n_threads=None):
@@ -453,9 +441,8 @@ class CompiledBackend(HessianProduct):
         panel = np.empty((n_chunks, min(GRAM_PANEL_ROWS, n_samples), m_pad))
         weights, _, _ = _training_weights(X, sample_weight, None, n_samples)
         threads = self._threads(n_samples * m * m // 2, n_chunks, n_threads)
-        self._call(self._threaded_kernel("gram", X.dtype, threads), threads, X, Y,
-                   b.astype(np.float64), weights, fit_intercept, x_is_f, chunk_rows, threads,
-                   G, panel)
+        self.kernels.gram(X, Y, b.astype(np.float64), weights, fit_intercept, x_is_f,
+                          chunk_rows, threads, G, panel)
         upper = np.triu(G[0, :m, :m])
         return upper + np.triu(upper, 1).T, chunk_rows + n_chunks
 
@@ -493,10 +480,6 @@ class CompiledBackend(HessianProduct):
                                      bounds[t + 1], t) for t in range(threads)]:
                 done.result()
 
-    def _threaded_kernel(self, name, dtype, threads):
-        """A kernel that runs its chunks on ``threads`` threads (Cython's takes the count)."""
-        return self._kernel(name, dtype)
-
     @staticmethod
     def piece_rows(n_features, n_targets, itemsize, batch_size):
         """Rows of the gather buffers: a whole mini-batch if it fits in PIECE_BYTES."""
@@ -522,70 +505,12 @@ class CompiledBackend(HessianProduct):
             np.empty((batch_rows, n_targets), dtype=X.dtype),  # batch_Y
             np.empty(batch_rows if data.weights.shape[0] else 0, dtype=X.dtype),  # batch_w
         )
-        scratch, _ = self._workspace(*rows.shape, n_targets, X.dtype, n_threads)
+        scratch, _ = self.gradient_scratch(*rows.shape, n_targets, X.dtype, n_threads)
         return FitScratch(scratch, batch)
 
     def fit(self, data, model, options, optimizer, history, max_updates, workspace):
-        # (The Cython fit picks its specialization from X's dtype itself.)
-        return self._call(self.kernels.fit, workspace.gradient.n_threads,
-                          data, model, self._options(options), optimizer.arrays, workspace,
-                          history, max_updates)
-
-    @staticmethod
-    def _options(options):
-        # The Cython kernels take the options as a C struct, which Cython builds from
-        # a dict; Numba takes the namedtuple itself (NumbaBackend).
-        return options._asdict()
-
-
-class NumbaBackend(CompiledBackend):
-    """Numba's prange uses the calling thread's numba.set_num_threads setting: set it
-    for the call and restore it (a jitted set_num_threads would stop Numba from
-    caching the kernel)."""
-
-    def _kernel(self, name, dtype):
-        return getattr(self.kernels, name)  # one dispatcher, specialized on first call
-
-    def _threaded_kernel(self, name, dtype, threads):
-        # on one thread, the kernel that never reaches (so never compiles) prange
-        return getattr(self.kernels, name if threads > 1 else f"serial_{name}")
-
-    @staticmethod
-    def _options(options):
-        return options
-
-    def _runner(self, kernel, threads, scratch, buffers, workspace):
-        # The chunking and the two flat buffers, which the kernel cuts itself
-        # (_layout.gradient_views): the dispatcher types 2 arrays, not 8. Numba's
-        # prange takes its thread count from numba.set_num_threads (_call).
-        chunk_rows, block_rows = scratch.chunk_rows, scratch.resid.shape[2]
-        scratch64, scratchx = buffers
-        if threads <= 1:  # the kernel that never reaches (so never compiles) prange
-            kernel = self.kernels.serial_gradient
-
-        def run(X, Y, W, b, weights, total_weight, x_is_f):
-            return kernel(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, threads,
-                          block_rows, scratch64, scratchx)
-
-        def run_in_parallel(X, Y, W, b, weights, total_weight, x_is_f):
-            return self._call(run, threads, X, Y, W, b, weights, total_weight, x_is_f)
-        return run if threads <= 1 else run_in_parallel
-
-    @staticmethod
-    def _no_weights(dtype):
-        return np.empty(0, dtype=dtype)
-
-    def _call(self, kernel, threads, *args):
-        if threads <= 1:
-            return kernel(*args)
-        import numba
-
-        before = numba.get_num_threads()
-        numba.set_num_threads(threads)
-        try:
-            return kernel(*args)
-        finally:
-            numba.set_num_threads(before)
+        return self.kernels.fit(data, model, options, optimizer.arrays, workspace, history,
+                                max_updates)
 
 
 @dataclass(frozen=True)
@@ -607,7 +532,7 @@ BACKEND_SPECS = (
         "it is built when fastgd is installed from source with a C compiler present: "
         "reinstall with `pip install --force-reinstall --no-cache-dir -e .` and read "
         "the build log for the error")),
-    BackendSpec("numba", "fastgd._numba_kernels", NumbaBackend,
+    BackendSpec("numba", "fastgd._numba_kernels", CompiledBackend,
                 "install it with `pip install numba`"),
     BackendSpec("numpy", None, NumpyBackend),
 )
@@ -681,7 +606,7 @@ def _load(spec):
 
 def serial_gradient_scratch(backend_name, n_samples, n_features, n_targets, dtype):
     """The gradient kernel's scratch (a ``GradientScratch``) for an X of this shape
-    and dtype, on one thread: ``CompiledBackend._workspace``'s, for the kernels that
+    and dtype, on one thread: ``CompiledBackend.gradient_scratch``'s, for the kernels that
     users call from their own compiled loops (``fastgd.kernels``, the Cython
     ``GradientWorkspace``), whose parallelism is the users' own threads."""
     dtype = np.dtype(dtype)
@@ -691,8 +616,8 @@ def serial_gradient_scratch(backend_name, n_samples, n_features, n_targets, dtyp
                         ("n_targets", n_targets)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
-    scratch, _ = get_backend(backend_name)._workspace(int(n_samples), int(n_features),
-                                                      int(n_targets), dtype, 1)
+    scratch, _ = get_backend(backend_name).gradient_scratch(
+        int(n_samples), int(n_features), int(n_targets), dtype, 1)
     return scratch
 
 

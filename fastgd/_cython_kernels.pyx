@@ -379,7 +379,7 @@ def gradient(
     sum(s) into workspace.grad_b; return the loss sum(s R**2) / (2 sum(s)). s =
     weights (N,), or 1 when weights is empty or None; total_weight = sum(s) (N
     without weights). One pass over X. ``workspace`` holds the scratch as typed
-    memoryviews (``workspace_of``, made once per shape), so that a call acquires no
+    memoryviews (``gradient_workspace``, made once per shape), so that a call acquires no
     buffer of it (and none for weights=None)."""
     cdef GradientWorkspace s = workspace
     cdef double loss
@@ -1107,14 +1107,15 @@ cdef bint _end_of_epoch(
 
 
 def update(model, const double[:, ::1] grad_W, const double[::1] grad_b, double lr,
-           FitOptions options, optimizer):
+           options, optimizer):
     """The step of gradient descent on the model (W, b), in place: the backends'
     ``update`` leaf (_reference.update); returns the squared gradient-map norm.
-    The bundles are _layout's Model, FitOptions (as a dict) and OptimizerArrays."""
+    The bundles are _layout's Model, FitOptions and OptimizerArrays."""
+    cdef FitOptions o = options._asdict()  # (Cython builds the struct from a dict)
     if model.W.dtype.itemsize == 4:
-        return _update_model[float](model.W, model.b, grad_W, grad_b, lr, options,
+        return _update_model[float](model.W, model.b, grad_W, grad_b, lr, o,
                                     optimizer.velocity_W, optimizer.velocity_b)
-    return _update_model[double](model.W, model.b, grad_W, grad_b, lr, options,
+    return _update_model[double](model.W, model.b, grad_W, grad_b, lr, o,
                                  optimizer.velocity_W, optimizer.velocity_b)
 
 
@@ -1133,7 +1134,7 @@ def shuffle(int64_t[::1] order, Py_ssize_t n, uint64_t[::1] rng_state):
         _shuffle(order, n, rng_state)
 
 
-def fit(data, model, FitOptions options, optimizer, scratch, double[:, ::1] history,
+def fit(data, model, options, optimizer, scratch, double[:, ::1] history,
         Py_ssize_t max_updates):
     """Run at most max_updates updates and len(history) epochs of (mini-batch)
     gradient descent, updating the model (W, b) and the optimiser in place; return
@@ -1141,11 +1142,10 @@ def fit(data, model, FitOptions options, optimizer, scratch, double[:, ::1] hist
     dict, OptimizerArrays, FitScratch); the algorithm, its stopping rules and the
     state: _epochs.fit. The bundles are unpacked here, once per call, into the
     typed views of X's dtype that the nogil loop takes."""
+    cdef FitOptions o = options._asdict()  # (Cython builds the struct from a dict)
     if data.X.dtype.itemsize == 4:
-        return _fit[float](data.X, data, model, options, optimizer, scratch, history,
-                           max_updates)
-    return _fit[double](data.X, data, model, options, optimizer, scratch, history,
-                        max_updates)
+        return _fit[float](data.X, data, model, o, optimizer, scratch, history, max_updates)
+    return _fit[double](data.X, data, model, o, optimizer, scratch, history, max_updates)
 
 
 cdef _fit(const floating[:, :] X, data, model, FitOptions o, optimizer, scratch,
@@ -1872,7 +1872,8 @@ cdef class GradientWorkspace:
     Make one per thread, outside the loop (it allocates; the kernels do not), with
     the GIL. Its chunk and block sizes are those of ``fastgd.gradient``
     (``_backends.CompiledBackend._workspace``) on one thread. (``fastgd.gradient``
-    itself passes one to ``gradient``, made by ``workspace_of`` for its thread count.)
+    itself passes one to ``gradient``, made by ``gradient_workspace`` for its thread
+    count.)
 
     Parameters
     ----------
@@ -1898,13 +1899,28 @@ cdef class GradientWorkspace:
                                                               n_targets, dtype))
 
 
-def workspace_of(scratch):
-    """A GradientWorkspace holding the arrays of ``scratch`` (a
-    ``_layout.GradientScratch``, any thread count): what ``_backends`` passes to
-    ``gradient``, made once per shape."""
+def gradient_workspace(scratch, buffers):
+    """What ``gradient`` takes as its ``workspace``, made once per shape: a
+    GradientWorkspace holding the arrays of ``scratch`` (a ``_layout.GradientScratch``,
+    any thread count, cut from ``buffers``) as typed memoryviews."""
     cdef GradientWorkspace workspace = GradientWorkspace.__new__(GradientWorkspace)
     _take_scratch(workspace, scratch)
     return workspace
+
+
+def no_weights(dtype):
+    """What ``gradient`` takes for no weights: None, which costs no buffer acquisition."""
+    return None
+
+
+def kernel_for(name, dtype):
+    """The entry point ``name`` specialized for X of ``dtype``: a fused function's
+    specialization, called without the fused dispatch."""
+    kernel = globals()[name]
+    specializations = getattr(kernel, "__signatures__", None)
+    if not specializations:
+        return kernel
+    return kernel["float" if dtype == np.float32 else "double"]
 
 
 cdef _take_scratch(GradientWorkspace workspace, scratch):
@@ -2136,13 +2152,13 @@ cdef object _plain_gradient(floating zero, object X_object, object y, object coe
     return grad_coef, grad_intercept, loss
 
 
-def gradient_fast_path(X, y, coef, intercept, n_threads, backend):
+def gradient_fast_path(X, y, coef, intercept, n_threads, plans):
     """``fastgd.gradient(X, y, coef, intercept, n_threads=n_threads)`` for X, y, coef
-    that ``_api._kernel_arrays`` passes and an intercept that ``_kernel_intercept``
-    passes: ``(grad_coef, grad_intercept, loss)``; None for anything else, and for a
-    non-finite loss (the validated path then runs). ``backend``: the
-    ``_backends.CompiledBackend`` whose plans (``gradient_plan``) this thread's calls
-    keep. Reads the caller's arrays, writes none."""
+    that ``_fast_path._kernel_arrays`` passes and an intercept that
+    ``_kernel_intercept`` passes (the checks of ``_fast_path.gradient_fast_path``, made
+    here in C): ``(grad_coef, grad_intercept, loss)``; None for anything else, and for
+    a non-finite loss (the validated path then runs). ``plans``: the backend's
+    ``_backends.GradientPlans``. Reads the caller's arrays, writes none."""
     if type(X) is not cnp.ndarray:
         return None
     cdef cnp.ndarray x = <cnp.ndarray>X
@@ -2175,13 +2191,7 @@ def gradient_fast_path(X, y, coef, intercept, n_threads, backend):
             return None
     else:
         return None
-    # (gradient_plan's key, looked up in this thread's plans)
-    plans = getattr(backend._cache, "plans", None)
-    plan = None if plans is None else (<dict>plans).get(
-        (n_samples, n_features, n_targets, typenum, n_threads,
-         backend.fork_state["serial_only"]))
-    if plan is None:
-        plan = backend.gradient_plan(n_samples, n_features, n_targets, x.dtype, n_threads)
+    plan = plans.plan(n_samples, n_features, n_targets, x.dtype, n_threads)
     cdef cnp.ndarray b = plan.intercept
     if not _fill_intercept(intercept, b, typenum, y_is_1d):
         return None

@@ -115,6 +115,39 @@ def end_of_epoch(state, score, lr, schedule, tol, n_iter_no_change, plateau_stop
     return False
 
 
+# The kernel interface: the entry points that both compiled kernel modules
+# (_numba_kernels.py, _cython_kernels.pyx) export, with these parameters, and all
+# that _backends.CompiledBackend calls of them (tests/test_kernel_interface.py checks
+# both modules against it). Arrays are preallocated by the backend; the kernels write
+# into them and return at most a number.
+KERNEL_INTERFACE = {
+    # the threads a parallel loop may use here
+    "max_threads": (),
+    # gradient's scratch as the module's gradient takes it (a GradientScratch and its
+    # two flat buffers), what it takes for no weights, and an entry point specialized
+    # for X's dtype
+    "gradient_workspace": ("scratch", "buffers"),
+    "no_weights": ("dtype",),
+    "kernel_for": ("name", "dtype"),
+    # one pass over X: the gradient sums and the loss
+    "gradient": ("X", "Y", "W", "b", "weights", "total_weight", "x_is_f", "workspace"),
+    # fastgd.gradient on arrays the kernels take as they are (None: take the
+    # validated path); plans is the backend's _backends.GradientPlans
+    "gradient_fast_path": ("X", "y", "coef", "intercept", "n_threads", "plans"),
+    # one pass over X: the triangular factor, the Gram matrix, the accurate sums
+    "compress": ("X", "Y", "b", "weights", "fit_intercept", "x_is_f", "chunk_rows",
+                 "n_threads", "R", "panel"),
+    "gram": ("X", "Y", "b", "weights", "fit_intercept", "x_is_f", "chunk_rows",
+             "n_threads", "G", "panel"),
+    "accurate_sums": ("X", "Y", "W", "b", "weights", "chunk_rows", "n_threads", "sums",
+                      "lanes", "residuals", "columns"),
+    # a step, a shuffle, a segment of a fit, a range of fit_many's problems
+    "update": ("model", "grad_W", "grad_b", "lr", "options", "optimizer"),
+    "shuffle": ("order", "n", "rng_state"),
+    "fit": ("data", "model", "options", "optimizer", "scratch", "history", "max_updates"),
+    "fit_many": ("data", "options", "scratch", "result", "first", "last", "slot"),
+}
+
 # The bundles a fit kernel takes: fit(data, model, options, optimizer, scratch,
 # history, max_updates), the same on every backend (and _epochs.fit, the loop in Python, over a backend). They
 # are namedtuples, which Numba takes as they are and the Cython kernels unpack once

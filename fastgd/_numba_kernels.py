@@ -36,7 +36,7 @@ from collections import namedtuple
 import numpy as np
 from llvmlite import binding as _llvm
 from llvmlite import ir as _ir
-from numba import get_num_threads, njit, prange, types
+from numba import get_num_threads, njit, prange, set_num_threads, types
 from numba.core import cgutils
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, overload
@@ -457,7 +457,7 @@ def _accumulate_chunk(X, Y, W, b, weights, x_is_f, start, stop, c, chunk_W, chun
 @_parallel_kernel
 def _accumulate_chunks_in_parallel(X, Y, W, b, weights, x_is_f, chunk_rows, chunk_W,
                                    chunk_b, chunk_sq, block_W, block_b, resid):
-    # The caller has set numba's thread count (see _backends.NumbaBackend). This is
+    # The caller has set numba's thread count (see _on_threads). This is
     # the only parallel=True function: calling one costs microseconds even when it
     # would not start threads, so the serial path stays outside it.
     n_samples = X.shape[0]
@@ -549,8 +549,8 @@ _gradient_views = _inlined_kernel(_layout.gradient_views)
 
 
 @_kernel
-def gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, block_rows,
-             scratch64, scratchx):
+def parallel_gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads,
+                      block_rows, scratch64, scratchx):
     """Write G_W = (s R).T @ X / sum(s) into the scratch's grad_W and (s R).sum(0) /
     sum(s) into its grad_b; return the loss sum(s R**2) / (2 sum(s)). s = weights
     (N,), or 1 when weights is empty; total_weight = sum(s) (N without weights). One
@@ -570,7 +570,7 @@ def gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, b
 @_kernel
 def serial_gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads,
                     block_rows, scratch64, scratchx):
-    """gradient on one thread (n_threads is 1): a kernel of its own, so that a process
+    """parallel_gradient on one thread (n_threads is 1): a kernel of its own, so that a process
     whose gradients all run on one thread never compiles the parallel loop."""
     n_targets, n_features = W.shape
     n_chunks = (X.shape[0] + chunk_rows - 1) // chunk_rows
@@ -720,7 +720,8 @@ def _compress_chunks_in_parallel(X, Y, b, weights, fit_intercept, x_is_f, chunk_
 
 
 @_kernel
-def compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, n_threads, R, panel):
+def parallel_compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, n_threads, R,
+                      panel):
     """Write into R[0] an upper-triangular factor of the augmented data: R[0].T @ R[0]
     = Z.T @ diag(s) @ Z with Z = [X, 1, Y] (or [X, Y - b] when the intercept b is held
     fixed) and s = weights (1 when weights is empty), in one pass over X, in float64.
@@ -731,8 +732,8 @@ def compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, n_threads, R, 
     the result is the same, bit for bit, for every thread count. Diagonal signs are
     arbitrary (the API makes them non-negative).
 
-    On n_threads > 1 threads (numba.set_num_threads: the backend's _call), and
-    serial_compress on one, so that neither compiles the other's loop.
+    On n_threads > 1 threads (numba.set_num_threads: ``compress``, the entry point,
+    sets it), and serial_compress on one, so that neither compiles the other's loop.
     """
     X, Y, weights = _retyped_rows(X, Y, weights)
     _compress_chunks_in_parallel(X, Y, _read_only(b), weights, fit_intercept, x_is_f,
@@ -742,7 +743,7 @@ def compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, n_threads, R, 
 
 @_kernel
 def serial_compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, n_threads, R, panel):
-    """compress on one thread (n_threads is 1): a kernel of its own, so that a process
+    """parallel_compress on one thread (n_threads is 1): a kernel of its own, so that a process
     that compresses on one thread never compiles the parallel loop."""
     X, Y, weights = _retyped_rows(X, Y, weights)
     _serial_compress(X, Y, _read_only(b), weights, fit_intercept, x_is_f, chunk_rows, R, panel)
@@ -897,7 +898,7 @@ def _add_chunk_grams(G):
 
 
 @_kernel
-def gram(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, n_threads, G, panel):
+def parallel_gram(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, n_threads, G, panel):
     """Write into G[0] the upper triangle of Z.T @ diag(s) @ Z (Z = [X, 1, Y], or [X, Y
     - b] when the intercept b is held fixed; s = weights, 1 when empty), in one pass
     over X, in float64: chunks of chunk_rows rows (on n_threads > 1 threads, as
@@ -1059,8 +1060,8 @@ def _add_chunk_pairs(sums):
 
 
 @_kernel
-def accurate_sums(X, Y, W, b, weights, chunk_rows, n_threads, sums, lanes, residuals,
-                  columns):
+def parallel_accurate_sums(X, Y, W, b, weights, chunk_rows, n_threads, sums, lanes,
+                           residuals, columns):
     """Write into sums[0] (2, K, D + 2) the gradient sums ``(s R).T @ X``, ``(s R).sum(0)``
     and ``(s R * R).sum(0) / 2`` as pairs (sums[0, 0] + sums[0, 1] within about eps of
     each exact value: _reference.accurate_sums), for W (K, D) and b (K,) in float64,
@@ -1382,7 +1383,7 @@ def _end_epoch(data, model, o, state, history, epochs, step, grad_norm2, n_batch
 
 
 @_kernel
-def fit(data, model, options, optimizer, scratch, history, max_updates):
+def compiled_fit(data, model, options, optimizer, scratch, history, max_updates):
     """Run at most max_updates updates and len(history) epochs of (mini-batch)
     gradient descent, updating the model (W, b) and the optimiser in place; return
     (n_epochs, status). The bundles are _layout's (FitData, Model, FitOptions,
@@ -2105,6 +2106,96 @@ def momentum_step_for_users(W, b, grad_W, grad_b, lr, velocity_W, velocity_b, mo
 def max_threads():
     """Threads a prange may use here: NUMBA_NUM_THREADS, or numba.set_num_threads."""
     return get_num_threads()
+
+
+# ---------------------------------------------------------------------------------
+# The entry points of _layout.KERNEL_INTERFACE, which _cython_kernels.pyx exports with
+# the same parameters (tests/test_kernel_interface.py compares them): what
+# _backends.CompiledBackend calls. Plain Python around the compiled kernels: Numba's
+# prange takes its thread count from numba.set_num_threads, which these set for the
+# call and restore (a jitted set_num_threads would stop Numba from caching the
+# kernel), and on one thread they run the serial twin, which never reaches (so never
+# compiles) prange.
+# ---------------------------------------------------------------------------------
+
+
+def _on_threads(n_threads, kernel, *args):
+    if n_threads <= 1:
+        return kernel(*args)
+    before = get_num_threads()
+    set_num_threads(n_threads)
+    try:
+        return kernel(*args)
+    finally:
+        set_num_threads(before)
+
+
+_NumbaGradientWorkspace = namedtuple("_NumbaGradientWorkspace",
+                                     "kernel chunk_rows n_threads block_rows scratch64 scratchx")
+
+
+def gradient_workspace(scratch, buffers):
+    """What ``gradient`` takes as its ``workspace``, made once per shape: the kernel
+    for the scratch's thread count, its chunking and its two flat buffers, which the
+    kernel cuts itself (_layout.gradient_views): the dispatcher types 2 arrays faster
+    than 8. ``scratch`` is a _layout.GradientScratch of those ``buffers``."""
+    kernel = parallel_gradient if scratch.n_threads > 1 else serial_gradient
+    return _NumbaGradientWorkspace(kernel, scratch.chunk_rows, scratch.n_threads,
+                                   scratch.resid.shape[2], *buffers)
+
+
+def gradient(X, Y, W, b, weights, total_weight, x_is_f, workspace):
+    """Write G_W = (s R).T @ X / sum(s) into the workspace's grad_W and (s R).sum(0) /
+    sum(s) into its grad_b; return the loss sum(s R**2) / (2 sum(s)). s = weights
+    (N,), or 1 when weights is empty (``no_weights``); total_weight = sum(s) (N
+    without weights). One pass over X."""
+    kernel, chunk_rows, n_threads, block_rows, scratch64, scratchx = workspace
+    if n_threads <= 1:  # (inlined _on_threads: users' loops call this)
+        return kernel(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads,
+                      block_rows, scratch64, scratchx)
+    return _on_threads(n_threads, kernel, X, Y, W, b, weights, total_weight, x_is_f,
+                       chunk_rows, n_threads, block_rows, scratch64, scratchx)
+
+
+def no_weights(dtype):
+    """What ``gradient`` takes for no weights: an empty array of X's dtype."""
+    return np.empty(0, dtype=dtype)
+
+
+def kernel_for(name, dtype):
+    """The entry point ``name`` for X of ``dtype`` (Numba's specialize themselves)."""
+    return globals()[name]
+
+
+def compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, n_threads, R, panel):
+    """parallel_compress's factor, on n_threads threads (serial_compress on one)."""
+    kernel = parallel_compress if n_threads > 1 else serial_compress
+    _on_threads(n_threads, kernel, X, Y, b, weights, fit_intercept, x_is_f, chunk_rows,
+                n_threads, R, panel)
+
+
+def gram(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, n_threads, G, panel):
+    """parallel_gram's Gram matrix, on n_threads threads (serial_gram on one)."""
+    kernel = parallel_gram if n_threads > 1 else serial_gram
+    _on_threads(n_threads, kernel, X, Y, b, weights, fit_intercept, x_is_f, chunk_rows,
+                n_threads, G, panel)
+
+
+def accurate_sums(X, Y, W, b, weights, chunk_rows, n_threads, sums, lanes, residuals,
+                  columns):
+    """parallel_accurate_sums' pairs, on n_threads threads (serial_accurate_sums on one)."""
+    kernel = parallel_accurate_sums if n_threads > 1 else serial_accurate_sums
+    _on_threads(n_threads, kernel, X, Y, W, b, weights, chunk_rows, n_threads, sums, lanes,
+                residuals, columns)
+
+
+def fit(data, model, options, optimizer, scratch, history, max_updates):
+    """compiled_fit, on the threads of the scratch's gradient."""
+    return _on_threads(scratch.gradient.n_threads, compiled_fit, data, model, options,
+                       optimizer, scratch, history, max_updates)
+
+
+from ._fast_path import gradient_fast_path  # noqa: E402  (written once, in Python)
 
 
 # Launch Numba's threading layer at import (get_num_threads does). The code of every

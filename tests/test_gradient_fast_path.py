@@ -215,7 +215,7 @@ def test_a_thread_keeps_at_most_max_plans(compiled_backend):
     def count():
         for n in range(1, _backends.MAX_PLANS + 5):
             fastgd.gradient(np.ones((n, 2)), np.ones(n), np.zeros(2), backend=compiled_backend)
-        return len(backend._cache.plans)
+        return len(backend.plans.of_thread())
 
     with ThreadPoolExecutor(1) as pool:  # a fresh thread: no plans yet
         assert pool.submit(count).result() == _backends.MAX_PLANS
