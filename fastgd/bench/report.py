@@ -585,7 +585,8 @@ def plot_or_note(results, path):
     try:
         import matplotlib  # noqa: F401  (only the bench extra installs it)
     except ImportError:
-        print(f'\nNo {Path(path).name}: matplotlib is not installed (pip install "fastgd[bench]").')
+        print(f"\nNo {Path(path).name}: matplotlib is not installed (it comes with the "
+              "bench extra: python -m pip install -e \".[bench]\" in fastgd's source checkout).")
         return None
     plot(results, path)
     return Path(path)

@@ -82,7 +82,8 @@ def unavailable(case):
         try:
             importlib.import_module(module)
         except ImportError:
-            return f'{module} is not installed (`pip install "fastgd[bench]"`)'
+            return (f"{module} is not installed (it comes with the bench extra: "
+                    "`python -m pip install -e \".[bench]\"` in fastgd's source checkout)")
     return None
 
 
