@@ -498,8 +498,6 @@ def _add_bench(commands):
                        help="only these cases, e.g. gradient/4x2 or '*/1e4x20/float32' "
                             "(the baselines of their ratios are added)")
     bench.add_argument("--out", default="fastgd-bench", help="directory for the results")
-    bench.add_argument("--update-readme", action="store_true",
-                       help="write the tables into README.md (a source checkout only)")
 
 
 if __name__ == "__main__":
