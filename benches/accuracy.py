@@ -1,7 +1,7 @@
-"""Accuracy and time to accuracy: the README's "Accuracy" tables, measured.
+"""Accuracy and time to accuracy: the "Accuracy" tables of the docs, measured.
 
-    python -m benches.accuracy                   # print the tables
-    python -m benches.accuracy --update-readme   # and write them into README.md
+    python -m benches.accuracy                 # print the tables
+    python -m benches.accuracy --update-docs   # and write them into docs/user_guide/solvers.md
 
 Five tables, all on problems with an exactly known solution (benches/exact.py) or
 measured side by side in one run:
@@ -22,13 +22,13 @@ import argparse
 import platform
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 
 import fastgd
 from benches.exact import exact_problem, polynomial_problems
-from fastgd.bench.report import fmt_time, splice
+from benches.update_docs import DOCS, splice
+from fastgd.bench.report import fmt_time
 
 CONDS = (1e2, 1e4, 1e6, 1e8)
 Y_SCALES = (1e-100, 1.0, 1e100)
@@ -291,12 +291,13 @@ def _cores():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument("--update-docs", action="store_true",
+                        help="write the tables into docs/user_guide/solvers.md")
     args = parser.parse_args(argv)
     text = report()
     print(text)
-    if args.update_readme:  # between <!-- accuracy:start --> and <!-- accuracy:end -->
-        splice(Path(__file__).resolve().parent.parent / "README.md", text, "accuracy")
+    if args.update_docs:  # between <!-- accuracy:start --> and <!-- accuracy:end -->
+        splice(DOCS / "user_guide" / "solvers.md", text, "accuracy")
 
 
 if __name__ == "__main__":

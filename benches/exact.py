@@ -7,7 +7,7 @@ the coefficients (W*, b*), and adds a residual r that is orthogonal, in the
 the least-squares solution by construction, R^2 is what is asked, and the gradient
 at any point (W, b) is ``H @ (theta - theta*)`` with H the Hessian: computed from
 the difference of the coefficients, without the cancellation of a residual. Used by
-tests/test_exact.py (the default test run) and benches/accuracy.py (the README's
+tests/test_exact.py (the default test run) and benches/accuracy.py (the docs'
 accuracy tables): one definition of the cases for both.
 """
 
@@ -273,7 +273,7 @@ def wampler1():
 
 
 def polynomial_problems():
-    """The polynomial designs of the accuracy suite (tests/test_direct.py, the README's
+    """The polynomial designs of the accuracy suite (tests/test_direct.py, the docs'
     "correct digits" table): degrees 1 to 10, x near 0 and far from it, exact and
     noisy y (R^2 from about 0.0025 to 1), with and without an intercept."""
     problems = [wampler1(), polynomial_problem(5, 0.0, 20.0, n_samples=21,

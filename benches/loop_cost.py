@@ -4,11 +4,11 @@ fastgd's gradient descent loop is written once in Python over a backend's leaves
 (``fastgd/_epochs.py``: ``partial_gradient``, ``update``, ``shuffle``), and once
 more, compiled, in each compiled backend (``_numba_kernels.fit`` and its Cython
 mirror). This script times the same fit both ways on the same leaves, side by side
-in one run, and writes the README table between ``<!-- loop:start -->`` and
-``<!-- loop:end -->``::
+in one run, and writes the table of docs/design.md between ``<!-- loop:start -->``
+and ``<!-- loop:end -->``::
 
-    python -m benches.loop_cost                  # print the table
-    python -m benches.loop_cost --update-readme  # and write it into README.md
+    python -m benches.loop_cost                # print the table
+    python -m benches.loop_cost --update-docs  # and write it into docs/design.md
 
 Both loops make the same updates (tests/test_leaves.py checks it to 1e-10).
 """
@@ -16,12 +16,12 @@ Both loops make the same updates (tests/test_leaves.py checks it to 1e-10).
 import argparse
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 
 from fastgd import _backends, _epochs, _layout
-from fastgd.bench.report import fmt_time, splice
+from benches.update_docs import DOCS, splice
+from fastgd.bench.report import fmt_time
 
 # (label, n_samples, n_features, batch_size or None for a full batch, epochs)
 CASES = (
@@ -75,14 +75,15 @@ def table():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument("--update-docs", action="store_true",
+                        help="write the table into docs/design.md")
     args = parser.parse_args(argv)
     text = (table() + f"\n\nMeasured with `python -m benches.loop_cost` ({platform.machine()}, "
             f"{_cores()} cores, Python {platform.python_version()}): best of 5 fits each, "
             f"both loops over the same compiled leaves, side by side in one run.")
     print(text)
-    if args.update_readme:
-        splice(Path(__file__).resolve().parent.parent / "README.md", text, "loop")
+    if args.update_docs:
+        splice(DOCS / "design.md", text, "loop")
 
 
 def _cores():

@@ -5,10 +5,10 @@ pytest-benchmark's statistics and its comparison of saved runs::
     python -m pytest benches/test_bench.py --benchmark-compare
 
 ``fastgd bench`` runs the same cases (fastgd/bench/cases.py) with its own plain timer
-and writes the report and the README tables; it does not need this file. Groups are
-named ``kind|shape|dtype`` so that pytest-benchmark's table compares contenders side
-by side; ``extra_info`` holds the case's id and its scores (fastgd/bench/run.py's
-warm-up and rounds, the kind's ``assess``).
+and prints the report (benches/update_docs.py writes its tables into the docs); it does
+not need this file. Groups are named ``kind|shape|dtype`` so that pytest-benchmark's
+table compares contenders side by side; ``extra_info`` holds the case's id and its
+scores (fastgd/bench/run.py's warm-up and rounds, the kind's ``assess``).
 """
 
 import functools

@@ -58,7 +58,7 @@ def get_include():
     """The directory to put on Cython's include path to ``cimport`` fastgd's kernels.
 
     ``from fastgd.cython_kernels cimport gradient_float64, ...`` in your .pyx needs
-    it (README: "Kernels for your own compiled loops"); no C header is needed.
+    it (docs/user_guide/kernels.md); no C header is needed.
 
     Returns
     -------

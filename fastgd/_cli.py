@@ -69,7 +69,8 @@ def main(argv=None):
     except ImportError as error:  # an extra that is not installed: one message
         missing = (f"{error.name} is not installed" if error.name else str(error))
         print(f"fastgd {args.command}: error: {missing}: the {args.command} command needs "
-              f"python -m pip install 'fastgd[files]'", file=sys.stderr)
+              f"the files extra: python -m pip install -e '.[files]' in fastgd's source "
+              f"checkout", file=sys.stderr)
         sys.exit(1)
     except (CommandError, ValueError, TypeError, OSError, ArithmeticError) as error:
         # the library's errors name the argument and what was expected: one line
@@ -487,7 +488,8 @@ def _add_bench(commands):
     bench = _command(
         commands, "bench", "run the benchmark suite and print its tables",
         "Run the benchmark suite. It prints the tables and writes bench.json, report.md "
-        "and speedup.png to --out. Install the extras first: pip install 'fastgd[bench]'.",
+        "and speedup.png to --out. Its contenders and plot come with the bench extra: "
+        "python -m pip install -e '.[bench]' in fastgd's source checkout.",
         ["fastgd bench                      the quick shapes (a minute or two)",
          "fastgd bench --full               every shape (minutes)",
          "fastgd bench --cases fit,lasso    the cases whose id starts so"])
@@ -497,8 +499,6 @@ def _add_bench(commands):
                        help="only these cases, e.g. gradient/4x2 or '*/1e4x20/float32' "
                             "(the baselines of their ratios are added)")
     bench.add_argument("--out", default="fastgd-bench", help="directory for the results")
-    bench.add_argument("--update-readme", action="store_true",
-                       help="write the tables into README.md (a source checkout only)")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 # The C-level kernels of _cython_kernels.pyx that users' Cython code can cimport,
 # exported through the extension's __pyx_capi__ (as scipy.linalg.cython_blas does).
 # Users cimport them from fastgd/cython_kernels.pxd, the public name; their
-# documentation is in the last section of _cython_kernels.pyx and in the README
-# ("Kernels for your own compiled loops").
+# documentation is in the last section of _cython_kernels.pyx and in
+# docs/user_guide/kernels.md ("Kernels for your own compiled loops").
 
 cdef class GradientWorkspace:
     # The gradient's outputs, written by gradient_float64 / gradient_float32:

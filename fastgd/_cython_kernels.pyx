@@ -1867,7 +1867,7 @@ cdef class GradientWorkspace:
     The scratch of ``gradient_float64`` / ``gradient_float32`` for an X of this shape
     and dtype, and their outputs: the Cython mirror of
     ``fastgd.kernels.gradient_workspace``, for users' Cython code (cimported from
-    fastgd/cython_kernels.pxd; README: "Kernels for your own compiled loops").
+    fastgd/cython_kernels.pxd; docs/user_guide/kernels.md).
 
     Make one per thread, outside the loop (it allocates; the kernels do not), with
     the GIL. Its chunk and block sizes are those of ``fastgd.gradient``

@@ -62,7 +62,7 @@ The NumPy equivalent of step 1 without the care for constants, ranks and bounds:
 
     theta = np.linalg.lstsq(np.c_[X, np.ones(N)], y)[0]
 
-which this matches or beats in accuracy (README "Accuracy": polynomial designs in
+which this matches or beats in accuracy (docs/user_guide/solvers.md, "Accuracy": polynomial designs in
 raw units, against exact rational solutions of the stored data).
 """
 

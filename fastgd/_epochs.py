@@ -7,7 +7,7 @@ reference's leaves, is the "numpy" backend's fit and the definition of the
 algorithm and its stopping rules; it runs as well over the leaves of any backend.
 The compiled backends run the same loop compiled (``_numba_kernels.fit`` and its
 Cython mirror), because returning to Python for each update would cost what a
-small update costs many times over (README, "How it works").
+small update costs many times over (docs/design.md, "Backends and their leaves").
 """
 
 import numpy as np

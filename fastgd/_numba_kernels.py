@@ -280,7 +280,7 @@ def _accumulate_block_c(X, Y, W, b, weights, start, stop, c, block_W, block_b):
     # Row by row: the row of X is read from memory once and reused from L1 for the
     # residual and the update of every target. (A 4-row tile, as the Cython kernel's,
     # with explicit vector lanes made the kernels that inline this loop take 50-75%
-    # longer to compile: see the README.)
+    # longer to compile: see docs/design.md.)
     n_targets, n_features = W.shape
     weighted = weights.shape[0] > 0
     sq_sum = 0.0

@@ -2,7 +2,7 @@
 
 Every compiled kernel is tested against the functions here, and the ``"numpy"``
 backend runs them directly. They are written for clarity, not speed: each line is
-the formula of the README's "The math" section.
+the formula of "The math" (docs/user_guide/solvers.md).
 
 Shapes (the API layer has already validated and cast everything):
 

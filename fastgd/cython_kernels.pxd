@@ -1,5 +1,5 @@
-# fastgd's kernels for users' own Cython loops (README: "Kernels for your own compiled
-# loops"). In a .pyx compiled with fastgd.get_include() on Cython's include path:
+# fastgd's kernels for users' own Cython loops (docs/user_guide/kernels.md: "Kernels
+# for your own compiled loops"). In a .pyx compiled with fastgd.get_include() on Cython's include path:
 #
 #     from fastgd.cython_kernels cimport GradientWorkspace, gradient_float64, step_float64
 #

@@ -16,8 +16,8 @@ Fortran-contiguous; the gradient is float64. Nothing is checked: a workspace mad
 for another shape or dtype reads and writes out of bounds. ``import fastgd`` does
 not import this module (nor Numba); ``import fastgd.kernels`` does.
 
-The same kernels for Cython code: ``fastgd/cython_kernels.pxd`` (README: "Kernels
-for your own compiled loops").
+The same kernels for Cython code: ``fastgd/cython_kernels.pxd`` (both documented in
+docs/user_guide/kernels.md).
 
 Examples
 --------

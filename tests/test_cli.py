@@ -467,4 +467,5 @@ def test_a_missing_extra_is_one_message(tmp_path, trained):
                          timeout=120)
     assert out.returncode == 1
     assert out.stderr == ("fastgd fit: error: sklearn is not installed: the fit command "
-                          "needs python -m pip install 'fastgd[files]'\n")
+                          "needs the files extra: python -m pip install -e '.[files]' in "
+                          "fastgd's source checkout\n")

@@ -1,7 +1,7 @@
 """Accuracy against truth: problems whose least-squares solution is known exactly.
 
 ``benches/exact.py`` builds them (orthonormal basis, chosen singular values, a
-residual orthogonal to [X, 1]); the same cases make the README's accuracy table
+residual orthogonal to [X, 1]); the same cases make the docs' accuracy table
 (benches/accuracy.py). Two promises are checked here:
 
 * float64 fits are within 1e-8 (relative) of the exact (W*, b*) wherever

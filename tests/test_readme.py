@@ -1,17 +1,36 @@
-"""The README's code runs: its quickstart, its "Many small fits", "Data on a Dask
-cluster" and "Files, the command line and saved models" examples as written (the
-latter's shell commands too), and every example of its "Fitting options" section on a
-small problem (X, y and weights w)."""
+"""The README is a front door that works as written: at most 200 lines, its two
+commands where .ci/run reads them, a quickstart that runs with what the main command
+installs (no extra), links that resolve, and no install hint that names a package
+index where fastgd has no release. The docs' examples run in tests/test_docs.py."""
 
 import re
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from conftest import make_problem
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+# What `python -m pip install -e .` does not install: every module of the extras.
+NOT_IN_THE_MAIN_INSTALL = ("sklearn", "dask", "distributed", "pyarrow", "pandas", "tqdm",
+                           "matplotlib", "statsmodels", "dask_ml")
+
+
+# Makes those modules look not installed: their imports fail, as without the extras.
+NOT_INSTALLED = """import sys
+
+
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {names!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+
+
+sys.meta_path.insert(0, NotInstalled())
+"""
 
 
 def python_blocks(text):
@@ -21,67 +40,121 @@ def python_blocks(text):
 def section(text, title):
     start = text.index(f"## {title}")
     end = text.find("\n## ", start + 1)
-    return text[start:end]
+    return text[start:] if end < 0 else text[start:end]
 
 
-def test_quickstart_runs():
+def command(name):
+    """The shell block after ``<!-- name -->``, as .ci/run's awk reads it."""
+    match = re.search(rf"<!-- {name} -->\n```sh\n(.*?)\n```", README.read_text(), re.DOTALL)
+    assert match, f"no <!-- {name} --> block"
+    return match.group(1)
+
+
+def test_the_readme_is_a_front_door():
+    assert len(README.read_text().splitlines()) <= 200
+
+
+def test_the_two_commands_are_there_and_install_what_they_use():
+    assert command("main-command") == "python -m pip install -e . && python -m fastgd"
+    test_command = command("test-command")
+    assert test_command == 'python -m pip install -e ".[test]" && python -m pytest'
+    # The test extra brings what the tests need (the docs build included), and no
+    # user extra brings a test tool.
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert {"fastgd[docs]", "fastgd[files]"} <= set(extras["test"])
+    test_tools = {"pytest", "hypothesis", "pytest-benchmark", "statsmodels", "cython",
+                  "setuptools", "fastgd[test]"}
+    for extra, requirements in extras.items():
+        if extra != "test":
+            names = {re.split(r"[<>=\[ ]", r)[0].lower() for r in requirements}
+            assert not names & test_tools, (extra, names & test_tools)
+            assert "fastgd[test]" not in requirements, extra
+    # .ci/run reads the test command from the README with this awk program.
+    awk = (ROOT / ".ci" / "run").read_text()
+    assert "<!-- test-command -->" in awk
+
+
+def test_quickstart_runs_with_the_main_commands_install(tmp_path):
+    """Its first block in a process where no extra is importable (the main command
+    installs none); the GDRegressor block, which says it needs the sklearn extra,
+    after it with scikit-learn."""
     blocks = python_blocks(section(README.read_text(), "Quickstart"))
-    assert blocks
-    for block in blocks:
-        exec(compile(block, "README quickstart", "exec"), {})
-
-
-def test_many_small_fits_example_runs():
-    blocks = python_blocks(section(README.read_text(), "Many small fits"))
-    assert len(blocks) == 1  # its asserts check the coefficients it fits
-    exec(compile(blocks[0], "README many small fits", "exec"), {})
-
-
-def test_dask_example_runs():
-    pytest.importorskip("distributed")
-    blocks = python_blocks(section(README.read_text(), "Data on a Dask cluster"))
-    assert len(blocks) == 1  # its asserts check the fit (a cluster of worker processes)
-    exec(compile(blocks[0], "README dask", "exec"), {"__name__": "__main__"})
-
-
-@pytest.mark.filterwarnings("ignore::fastgd.ConvergenceWarning")
-def test_fitting_options_examples_run():
+    assert len(blocks) == 2
+    script = tmp_path / "quickstart.py"
+    script.write_text(NOT_INSTALLED.format(names=NOT_IN_THE_MAIN_INSTALL) + blocks[0])
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "True" in out.stdout  # converged
+    assert 'pip install -e ".[sklearn]"' in section(README.read_text(), "Quickstart")
     pytest.importorskip("sklearn")
+    namespace = {}
+    exec(compile(blocks[0], "README quickstart", "exec"), namespace)
+    exec(compile(blocks[1], "README quickstart, GDRegressor", "exec"), namespace)
+    assert namespace["model"].score(namespace["X"], namespace["y"]) > 0.999
+
+
+def github_anchor(heading):
+    """The anchor GitHub (and MyST's heading anchors) give a Markdown heading."""
+    text = re.sub(r"[`*]", "", heading.strip().lower())
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def anchors(path):
+    text = re.sub(r"```.*?```", "", path.read_text(), flags=re.DOTALL)
+    return {github_anchor(h) for h in re.findall(r"^#{1,6} (.+)$", text, flags=re.MULTILINE)}
+
+
+def relative_links(path):
+    text = re.sub(r"```.*?```", "", path.read_text(), flags=re.DOTALL)
+    return [target for target in re.findall(r"\]\(([^)\s]+)\)", text)
+            if not re.match(r"[a-z]+:", target)]
+
+
+def test_every_relative_link_of_the_readme_resolves():
+    links = relative_links(README)
+    assert len(links) >= 10
+    for link in links:
+        target, _, anchor = link.partition("#")
+        path = (README.parent / target) if target else README
+        assert path.exists(), link
+        if anchor:
+            assert anchor in anchors(path), f"{link}: no heading with that anchor"
+
+
+def test_the_summary_table_is_generated():
+    """Between its markers, as benches/update_docs.py writes it (tests/test_docs.py
+    checks it is the stored run's)."""
+    text = README.read_text()
+    summary = re.search(r"<!-- summary:start -->\n(.*?)<!-- summary:end -->", text, re.DOTALL)
+    assert summary and summary.group(1).startswith("| task |")
+    assert "(docs/speedup.png)" in text
+
+
+def test_no_install_hint_names_a_package_index():
+    """fastgd has no release on a package index: ``pip install "fastgd[files]"`` fails.
+    The hints say to install from the checkout (``pip install -e ".[files]"``)."""
+    index_hint = re.compile(r"""pip install ["']?fastgd\[""")
+    # Two hints of modules another refactoring owns, left for it (see the report of
+    # issue 27): their suggested text is `python -m pip install -e ".[sklearn]"` /
+    # `-e ".[files]"` in fastgd's source checkout.
+    known = {"fastgd/_estimator.py", "fastgd/_files.py"}
+    paths = [README, *sorted((ROOT / "docs").rglob("*.md")),
+             *sorted((ROOT / "fastgd").rglob("*.py")), ROOT / "fastgd" / "_cython_kernels.pyx"]
+    found = {path.relative_to(ROOT).as_posix() for path in paths
+             if index_hint.search(path.read_text())}
+    assert found <= known, found - known
+
+
+def test_the_main_job_says_its_first_fit_compiles(capsys):
+    from fastgd.__main__ import main
+
     import fastgd
 
-    X, y, _, _ = make_problem(3000, 5, seed=0)
-    w = np.random.default_rng(0).uniform(0.5, 2.0, len(X))
-    blocks = python_blocks(section(README.read_text(), "Fitting options"))
-    assert len(blocks) >= 9
-    for i, block in enumerate(blocks):
-        exec(compile(block, f"README fitting options example {i}", "exec"),
-             {"fastgd": fastgd, "np": np, "X": X, "y": y, "w": w})
-
-
-def test_files_example_and_its_commands_run(tmp_path, monkeypatch):
-    """The section's Python block, then its shell commands (through fastgd._cli.main,
-    as the console script runs them) on the files the block wrote."""
-    import shlex
-
-    pytest.importorskip("pyarrow")
-    pytest.importorskip("sklearn")
-    from fastgd._cli import main
-
-    monkeypatch.chdir(tmp_path)
-    text = section(README.read_text(), "Files, the command line and saved models")
-    blocks = python_blocks(text)
-    assert len(blocks) == 1  # its asserts check the fit and the round trip
-    exec(compile(blocks[0], "README files", "exec"), {})
-    commands = re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL)[0].splitlines()
-    assert [line.split()[:2] for line in commands] == [
-        ["fastgd", "fit"], ["fastgd", "info"], ["fastgd", "predict"]]
-    for line in commands:
-        assert main(shlex.split(line)[1:]) == 0, line
-    import pyarrow.csv as pcsv
-
-    import fastgd
-
-    predicted = pcsv.read_csv("predicted.csv").column("prediction").to_numpy()
-    houses = __import__("pandas").read_parquet("houses.parquet")
-    expected = fastgd.load("price.fastgd").predict(houses[["rooms", "area", "age"]])
-    np.testing.assert_array_equal(predicted, expected)
+    main(["--samples", "2000", "--features", "5"])
+    printed = capsys.readouterr().out
+    assert "'first fit' is the warm-up" in printed and "compiles its kernels" in printed
+    lines = printed.splitlines()
+    rows = [line.split()[0] for line in lines[lines.index("-" * len(lines[3])) + 1:]]
+    assert rows == list(fastgd.available_backends())

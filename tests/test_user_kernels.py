@@ -1,8 +1,8 @@
 """Kernels for users' own compiled loops: fastgd.kernels (Numba) and
 fastgd/cython_kernels.pxd (Cython).
 
-A user-style ``@njit(nogil=True)`` loop and a user's Cython module (the README's
-example and a few more functions, compiled here) call fastgd's gradient and step
+A user-style ``@njit(nogil=True)`` loop and a user's Cython module (the docs'
+example, docs/user_guide/kernels.md, and a few more functions, compiled here) call fastgd's gradient and step
 with no Python in between, in several Python threads at once, each on its own
 workspace. The truth is NumPy: problems whose least-squares solution is known
 exactly (benches/exact.py), ``_reference.gradient`` and the update written out in
@@ -30,7 +30,7 @@ import fastgd
 from benches.exact import exact_problem
 from fastgd import _reference, kernels
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+KERNELS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "user_guide" / "kernels.md"
 N_THREADS = 4
 # Max |[W, b] - [W*, b*]| / max |[W*, b*]| after the loops below. float32: the
 # float32 data's own solution is within a few float32 roundings of the float64 one.
@@ -257,7 +257,7 @@ def test_numba_user_loop_cached_in_a_fresh_process(tmp_path):
 
 # --- Cython: fastgd/cython_kernels.pxd ----------------------------------------------
 
-# The user's module: the README's example (fit, float64), then the rest of the API.
+# The user's module: the docs' example (fit, float64), then the rest of the API.
 CYTHON_TEST_FUNCTIONS = '''
 
 from fastgd.cython_kernels cimport gradient_float32, step_float32
@@ -316,12 +316,9 @@ def step(W, b, const double[:, ::1] grad_W, const double[::1] grad_b, double lr,
 '''
 
 
-def readme_blocks(language):
-    """The code blocks in ``language`` of the README's section on these kernels."""
-    text = README.read_text()
-    start = text.index("## Kernels for your own compiled loops")
-    section = text[start:text.find("\n## ", start + 1)]
-    return re.findall(rf"```{language}\n(.*?)```", section, flags=re.DOTALL)
+def page_blocks(language):
+    """The code blocks in ``language`` of the docs' page on these kernels."""
+    return re.findall(rf"```{language}\n(.*?)```", KERNELS_PAGE.read_text(), flags=re.DOTALL)
 
 
 def c_compiler():
@@ -341,7 +338,7 @@ def user_cython_module(tmp_path_factory):
 
     directory = tmp_path_factory.mktemp("user_cython")
     source = directory / "user_loop.pyx"
-    source.write_text(readme_blocks("cython")[0]
+    source.write_text(page_blocks("cython")[0]
                       + "\nimport numpy as np\n" + textwrap.dedent(CYTHON_TEST_FUNCTIONS))
     extensions = cythonize([Extension("user_loop", [str(source)])],
                            include_path=[fastgd.get_include()], build_dir=str(directory),
@@ -391,7 +388,7 @@ def test_cython_step_matches_numpy(user_cython_module, dtype, options):
     assert_step_matches_numpy(user_cython_module.step, dtype, options)
 
 
-def test_readme_numba_example_runs():
-    blocks = readme_blocks("python")
+def test_docs_numba_example_runs():
+    blocks = page_blocks("python")
     assert blocks  # the first is the Numba example (the second, a setup.py)
-    exec(compile(blocks[0], "README numba kernels example", "exec"), {})
+    exec(compile(blocks[0], "docs numba kernels example", "exec"), {})

@@ -3,7 +3,8 @@
 cases.py   the registry: kinds, shapes, dtypes, data, contenders, assessments, targets
 timer.py   the plain timer (minimum over rounds)
 run.py     selects and runs the cases, writes bench.json
-report.py  tables, plot and README splicing, named by the registry
+report.py  tables and plot, named by the registry (benches/update_docs.py
+           writes them into the documentation)
 probes.py  measurements outside a fastgd call: read bandwidth, fresh processes
 
 Importing it needs neither scikit-learn nor matplotlib: the contenders that need

@@ -1,17 +1,18 @@
-"""Turn a run's results (``bench.json``) into the tables, the plot and the README.
+"""Turn a run's results (``bench.json``) into the tables and the plot.
 
 Rows, labels and targets come from the registry (``fastgd/bench/cases.py``), the
 figures and the settings the captions state from the run. Every ratio is "baseline
 time / contender time" for the same shape and dtype, from the same run (NumPy for
 the gradient and the fit, scikit-learn's ``Lasso`` and ``SGDRegressor`` for the
 Lasso and SGD tables); times are the minimum over rounds (the least disturbed by
-other load). Nothing in the tables is typed by hand.
+other load). Nothing in the tables is typed by hand: the documentation's tables
+are this module's output, written into the pages by a developer tool of the source
+checkout (``benches/update_docs.py``), not by the installed package.
 """
 
 import json
 import math
 import re
-import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -585,45 +586,8 @@ def plot_or_note(results, path):
     try:
         import matplotlib  # noqa: F401  (only the bench extra installs it)
     except ImportError:
-        print(f'\nNo {Path(path).name}: matplotlib is not installed (pip install "fastgd[bench]").')
+        print(f"\nNo {Path(path).name}: matplotlib is not installed (it comes with the "
+              "bench extra: python -m pip install -e \".[bench]\" in fastgd's source checkout).")
         return None
     plot(results, path)
     return Path(path)
-
-
-def splice(path, text, name):
-    """Replace what lies between ``<!-- name:start -->`` and ``<!-- name:end -->`` in
-    the file at ``path`` with ``text``."""
-    content = Path(path).read_text()
-    pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)", re.DOTALL)
-    if not pattern.search(content):
-        raise SystemExit(f"{path} has no <!-- {name}:start --> / <!-- {name}:end --> markers")
-    Path(path).write_text(pattern.sub(lambda m: m.group(1) + text + m.group(2), content))
-
-
-PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the installed fastgd/
-
-
-def checkout_readme(package_dir=PACKAGE_DIR):
-    """The README.md of the source checkout this fastgd runs from (an editable
-    install), or SystemExit saying there is none."""
-    readme = package_dir.parent / "README.md"
-    if (package_dir.parent / "pyproject.toml").is_file() and readme.is_file() and (
-            "<!-- bench:start -->" in readme.read_text()):
-        return readme
-    raise SystemExit(
-        "fastgd bench --update-readme writes the tables into the README of a source "
-        f"checkout, and this fastgd ({package_dir}) is not installed from one: clone the "
-        'repository and run `pip install -e ".[bench]"` there. Without --update-readme, '
-        "fastgd bench runs anywhere."
-    )
-
-
-def update_readme(readme, text, png):
-    """Write the tables between the README's bench markers, and the plot of the same
-    run to docs/speedup.png (which the README shows)."""
-    splice(readme, text, "bench")
-    if png:
-        docs = Path(readme).parent / "docs"
-        docs.mkdir(exist_ok=True)
-        shutil.copyfile(png, docs / "speedup.png")

@@ -82,7 +82,8 @@ def unavailable(case):
         try:
             importlib.import_module(module)
         except ImportError:
-            return f'{module} is not installed (`pip install "fastgd[bench]"`)'
+            return (f"{module} is not installed (it comes with the bench extra: "
+                    "`python -m pip install -e \".[bench]\"` in fastgd's source checkout)")
     return None
 
 
@@ -258,10 +259,6 @@ def command_line(args):
 
 def main(args):
     """``fastgd bench`` with the parsed arguments of ``fastgd._cli``."""
-    if args.update_readme and args.cases:
-        raise SystemExit("fastgd bench: --update-readme writes the README's tables from a "
-                         "whole run; leave out --cases")
-    readme = report.checkout_readme() if args.update_readme else None  # fail before the run
     selected = select(args.cases, args.full)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -275,6 +272,4 @@ def main(args):
     png = report.plot_or_note(results, out / "speedup.png")
     if png:
         written.append(png.name)
-    if readme:
-        report.update_readme(readme, text, png)
     print(f"\nWritten to {out}: {', '.join(written)}")

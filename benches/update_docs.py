@@ -1,0 +1,142 @@
+"""Write a benchmark run's tables into the documentation: a developer tool of the
+source checkout, not part of the installed package.
+
+    fastgd bench --full --out fastgd-bench       # the run: bench.json, speedup.png
+    python -m benches.update_docs fastgd-bench   # its tables into the docs
+
+From the run's ``bench.json`` it writes:
+
+* ``docs/benchmarks.md``, between ``<!-- bench:start -->`` and ``<!-- bench:end -->``:
+  every table of the run, as ``fastgd bench`` printed them (``fastgd.bench.report``);
+* ``README.md``, between ``<!-- summary:start -->`` and ``<!-- summary:end -->``: one
+  summary table, a row per kind of fit (``summary``);
+* ``docs/speedup.png``: the run's plot (drawn again from the JSON if the run wrote
+  none, which needs matplotlib);
+* ``docs/_data/bench.json``: the run itself, from which ``tests/test_docs.py``
+  renders the tables again to check that the pages hold exactly them.
+
+``splice`` is also what ``benches/accuracy.py --update-docs`` and
+``benches/loop_cost.py --update-docs`` write their tables with.
+"""
+
+import argparse
+import json
+import re
+import shutil
+from pathlib import Path
+
+from fastgd.bench import cases as registry
+from fastgd.bench import report
+
+ROOT = Path(__file__).resolve().parents[1]  # the source checkout
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+BENCHMARKS_PAGE = DOCS / "benchmarks.md"
+PLOT = DOCS / "speedup.png"
+RUN = DOCS / "_data" / "bench.json"
+
+
+def splice(path, text, name):
+    """Replace what lies between ``<!-- name:start -->`` and ``<!-- name:end -->`` in
+    the file at ``path`` with ``text``."""
+    content = Path(path).read_text()
+    pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
+    if not pattern.search(content):
+        raise SystemExit(f"{path} has no <!-- {name}:start --> / <!-- {name}:end --> markers")
+    Path(path).write_text(pattern.sub(
+        lambda m: m.group(1) + text.rstrip("\n") + "\n" + m.group(2), content))
+
+
+def between(path, name):
+    """The text between a file's ``name`` markers (what ``splice`` wrote there)."""
+    match = re.search(rf"<!-- {name}:start -->\n(.*?)\n?<!-- {name}:end -->",
+                      Path(path).read_text(), re.DOTALL)
+    if not match:
+        raise ValueError(f"{path} has no <!-- {name}:start --> / <!-- {name}:end --> markers")
+    return match.group(1)
+
+
+# The README's summary: per kind, the contender shown (fastgd's default backend, or
+# the default solver) and what the row says it is. The shape is the largest of the
+# kind that the run measured in float64; the ratio is against the kind's baseline.
+SUMMARY = (
+    (registry.GRADIENT, "cython", "one gradient evaluation (`fastgd.gradient`)"),
+    (registry.DIRECT, "cython", "a least-squares fit, defaults (exact solve, certified)"),
+    (registry.LASSO, "gram",
+     f"a Lasso fit to a relative duality gap of {report.fmt_number(registry.LASSO_GAP)}"),
+    (registry.SGD, "cython", f"per-sample SGD, the same {registry.SGD_EPOCHS} epochs"),
+    (registry.MANY, "cython", "many small fits in one call (`fastgd.fit_many`)"),
+)
+
+
+def _shape_text(shape):
+    """'1e6x100' as 1,000,000 × 100; fit_many's '1e4x50x5' as 10,000 problems of 50×5."""
+    if shape.name in registry.MANY_PROBLEMS:
+        rows, columns = shape.name.split("x")[1:]
+        return f"{registry.MANY_PROBLEMS[shape.name]:,} problems of {rows}×{columns}"
+    return f"{shape.n_samples:,} × {shape.n_features}"
+
+
+def summary(results):
+    """The README's table: one row per kind of ``SUMMARY`` that the run measured."""
+    table = report.index(results)
+    lines = ["| task | data | fastgd | against | its time ÷ fastgd's |", "|---|---|---|---|---|"]
+    for kind, name, task in SUMMARY:
+        rows = [(shape, row) for shape, dtype, row in report._rows(table, kind)
+                if dtype == "float64" and name in row]
+        if not rows:
+            continue
+        shape, row = max(rows, key=lambda item: item[0].size)
+        contender = next(c for c in kind.contenders if c.name == name)
+        base, ours = row[kind.baseline.name]["seconds"], row[name]["seconds"]
+        label = contender.label if contender.label.startswith("fastgd") else (
+            f"fastgd {contender.label}")
+        lines.append(f"| {task} | {_shape_text(shape)} float64 | {label}: "
+                     f"{report.fmt_time(ours)} | {kind.baseline.label}: "
+                     f"{report.fmt_time(base)} | {base / ours:.3g}× |")
+    machine = results["machine"]
+    lines += ["", f"One run of `{results['command']}` on {machine['cpu']}, {machine['cores']} "
+                  f"cores, {results['datetime'][:10]}; every table, both backends, the "
+                  "targets met and missed: [Benchmarks](docs/benchmarks.md)."]
+    return "\n".join(lines)
+
+
+def read_run(path):
+    """The run's results, from its bench.json or the directory that holds it."""
+    path = Path(path)
+    json_path = path / "bench.json" if path.is_dir() else path
+    results = json.loads(json_path.read_text())
+    if "--cases" in results["command"]:
+        raise SystemExit(f"{json_path} is a run of some cases only ({results['command']}): "
+                         "the documentation's tables come from a whole run, "
+                         "fastgd bench --full")
+    return json_path, results
+
+
+def update(run_path, root=ROOT):
+    """Write the run's tables, plot and JSON into the checkout at ``root``."""
+    json_path, results = read_run(run_path)
+    docs = Path(root) / "docs"
+    splice(docs / BENCHMARKS_PAGE.name, report.markdown(results), "bench")
+    splice(Path(root) / README.name, summary(results), "summary")
+    png = json_path.parent / "speedup.png"
+    if png.is_file():
+        shutil.copyfile(png, docs / PLOT.name)
+    else:
+        report.plot(results, docs / PLOT.name)  # needs matplotlib (the bench extra)
+    (docs / "_data").mkdir(exist_ok=True)
+    if json_path.resolve() != (docs / "_data" / RUN.name).resolve():
+        shutil.copyfile(json_path, docs / "_data" / RUN.name)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", help="fastgd bench's --out directory, or its bench.json")
+    args = parser.parse_args(argv)
+    update(args.run)
+    print(f"Written: {BENCHMARKS_PAGE.relative_to(ROOT)}, {README.name} (summary), "
+          f"{PLOT.relative_to(ROOT)}, {RUN.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
