@@ -9,14 +9,14 @@ calling convention of ``backend.fit`` (``run(history, max_updates) -> (n_epochs,
 status)``, W and b updated in place, the optimiser's EPOCH and T counted), so the
 API drives every method with the same loop (Ctrl-C, callback, progress bar).
 
-Why these two (measured in ``benches/accuracy.py``; README "Accuracy"): on the
-quadratic least-squares objective, conjugate gradients choose the step and the
-momentum of every iteration exactly (the minimum of the objective over the Krylov
-space reached so far), need no estimate of L and no parameter, and converge in at
-most D + 1 iterations in exact arithmetic; in practice in a small multiple of
-sqrt(cond) or of D, whichever is smaller. FISTA (Beck & Teboulle 2009) with the
-gradient restart of O'Donoghue & Candes (2015) handles the L1 part of a penalty,
-which CG cannot, at a step 1/L.
+Why these two (measured in ``benches/accuracy.py``; docs/user_guide/solvers.md,
+"Accuracy"): on the quadratic least-squares objective, conjugate gradients choose
+the step and the momentum of every iteration exactly (the minimum of the objective
+over the Krylov space reached so far), need no estimate of L and no parameter, and
+converge in at most D + 1 iterations in exact arithmetic; in practice in a small
+multiple of sqrt(cond) or of D, whichever is smaller. FISTA (Beck & Teboulle 2009)
+with the gradient restart of O'Donoghue & Candes (2015) handles the L1 part of a
+penalty, which CG cannot, at a step 1/L.
 
 Both stop as the full-batch ``tol`` says: when the gradient (map) norm is at most
 ``tol`` times the larger of its value at the start and at the zero model; and both

@@ -1,6 +1,7 @@
 """GDRegressor: the scikit-learn estimator around :func:`fastgd.fit`.
 
-It needs scikit-learn (``pip install "fastgd[sklearn]"``): importing this module
+It needs scikit-learn (the sklearn extra: ``python -m pip install -e ".[sklearn]"`` in
+fastgd's source checkout): importing this module
 without it raises one ImportError that says so. ``import fastgd`` and
 ``fastgd.fit`` never import scikit-learn (``fastgd/__init__.py`` loads this module
 on first use of ``fastgd.GDRegressor``).
@@ -31,7 +32,8 @@ try:
 except ImportError as error:  # the one place that needs scikit-learn
     raise ImportError(
         "fastgd.GDRegressor needs scikit-learn >= 1.6: install it with "
-        "`pip install \"fastgd[sklearn]\"` (fastgd.fit and fastgd.gradient work "
+        "`python -m pip install -e \".[sklearn]\"` in fastgd's source checkout (the "
+        "sklearn extra; fastgd.fit and fastgd.gradient work "
         f"without it). ({error})", name="sklearn"
     ) from error
 

@@ -239,8 +239,9 @@ def _require(module):
     try:
         importlib.import_module(module)
     except ImportError as error:
-        raise ImportError(f"fastgd.read_files needs {module}: python -m pip install "
-                          f"'fastgd[files]'", name=module) from error
+        raise ImportError(f"fastgd.read_files needs {module}: the files extra, python -m "
+                          f"pip install -e '.[files]' in fastgd's source checkout",
+                          name=module) from error
 
 
 def expand_paths(paths):

@@ -136,15 +136,11 @@ def test_no_install_hint_names_a_package_index():
     """fastgd has no release on a package index: ``pip install "fastgd[files]"`` fails.
     The hints say to install from the checkout (``pip install -e ".[files]"``)."""
     index_hint = re.compile(r"""pip install ["']?fastgd\[""")
-    # Two hints of modules another refactoring owns, left for it (see the report of
-    # issue 27): their suggested text is `python -m pip install -e ".[sklearn]"` /
-    # `-e ".[files]"` in fastgd's source checkout.
-    known = {"fastgd/_estimator.py", "fastgd/_files.py"}
     paths = [README, *sorted((ROOT / "docs").rglob("*.md")),
              *sorted((ROOT / "fastgd").rglob("*.py")), ROOT / "fastgd" / "_cython_kernels.pyx"]
     found = {path.relative_to(ROOT).as_posix() for path in paths
              if index_hint.search(path.read_text())}
-    assert found <= known, found - known
+    assert not found, found
 
 
 def test_the_main_job_says_its_first_fit_compiles(capsys):

@@ -346,7 +346,7 @@ def test_without_sklearn_fit_works_and_the_estimator_says_what_it_needs():
                          text=True, cwd=_fastgd_root())
     assert out.returncode == 0, out.stderr
     assert "fastgd.GDRegressor needs scikit-learn >= 1.6" in out.stdout
-    assert 'pip install "fastgd[sklearn]"' in out.stdout
+    assert 'python -m pip install -e ".[sklearn]"' in out.stdout
 
 
 def test_import_fastgd_imports_neither_sklearn_nor_pandas():
