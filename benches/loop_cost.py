@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from fastgd import _backends, _epochs, _layout
 from benches.update_docs import DOCS, splice
+from fastgd import _backends, _epochs, _layout
 from fastgd.bench.report import fmt_time
 
 # (label, n_samples, n_features, batch_size or None for a full batch, epochs)

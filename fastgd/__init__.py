@@ -33,8 +33,8 @@ from ._backends import available_backends
 from ._files import Files, read_files
 from ._many import FitManyResult, fit_many
 from ._persist import ModelFileError
-from ._version import __version__
 from ._validation import CopyWarning
+from ._version import __version__ as __version__
 
 
 def __getattr__(name):

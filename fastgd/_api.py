@@ -7,7 +7,6 @@ arrays and calls the backend's kernel once. Nothing here loops over data.
 
 import math
 
-
 from ._backends import get_backend, loaded_compiled_backend
 from ._diagnostics import (
     ConvergenceWarning,

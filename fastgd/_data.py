@@ -475,9 +475,9 @@ def block_arrays(X, Y, weights, spec):
         frame = X.iloc if hasattr(X, "iloc") else X
         X, Y = frame[:, :D], frame[:, D:D + K]
         weights = frame[:, D + K] if width > D + K else None
-    if getattr(X, "dtype", None) == object:  # its entries checked as a local X's are
+    if getattr(X, "dtype", None) == np.dtype(object):  # its entries checked as a local X's are
         X = _check_dtype(np.asarray(X), "X")
-    if getattr(Y, "dtype", None) == object:
+    if getattr(Y, "dtype", None) == np.dtype(object):
         Y = _check_dtype(np.asarray(Y), "y")
     X = np.asarray(X, dtype=spec.dtype)
     if not (X.flags.c_contiguous or X.flags.f_contiguous):

@@ -30,7 +30,6 @@ from ._accelerated import (
     hessian_max_eigenvalue,
     scaled_norm,
 )
-from ._direct import DirectSolve
 from ._backends import (
     FitOptions,
     Model,
@@ -40,6 +39,7 @@ from ._backends import (
     serial_blas,
 )
 from ._data import Data, DistributedBackend
+from ._direct import DirectSolve
 from ._gram import MAX_GRAM_SIZE, choose_solver, compressed_problem
 from ._inputs import as_data
 from ._progress import Progress

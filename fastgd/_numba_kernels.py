@@ -43,8 +43,6 @@ from numba.extending import intrinsic, overload
 
 from . import _layout
 from ._layout import (
-    FitData,
-    Model,
     BATCH,
     CONVERGED,
     DIVERGED,
@@ -55,9 +53,11 @@ from ._layout import (
     FIRST_LOSS,
     MAX_ITER,
     MAX_PASSES,
+    ROUNDED,
     THRESHOLD,
     UNCERTIFIED,
-    ROUNDED,
+    FitData,
+    Model,
     T,
 )
 
@@ -2195,8 +2195,7 @@ def fit(data, model, options, optimizer, scratch, history, max_updates):
                        optimizer, scratch, history, max_updates)
 
 
-from ._fast_path import gradient_fast_path  # noqa: E402  (written once, in Python)
-
+from ._fast_path import gradient_fast_path  # noqa: E402, F401 (written once, in Python)
 
 # Launch Numba's threading layer at import (get_num_threads does). The code of every
 # kernel that reaches _gradient or compress links in a parallel=True function, which

@@ -329,7 +329,6 @@ def _check_params(params, path):
     if params["callback"] is not None:
         raise ModelFileError(f"{path}: params['callback'] must be null.")
     from ._spec import FIT_PARAMETERS, FitSpec
-
     from ._validation import check_backend
 
     options = {name: params[name] for name in FIT_PARAMETERS}

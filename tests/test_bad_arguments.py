@@ -22,7 +22,7 @@ from fastgd import GDRegressor
 from conftest import ALL_BACKENDS, make_problem
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _good(n_targets=None):
     """A 6 x 3 problem (y 1-D, or with n_targets columns), read-only so that no row
     can change it for the next."""
@@ -73,7 +73,7 @@ def _estimator_call(which, /, X=GOOD, y=GOOD, n_targets=None, **params):
         raise
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fitted(n_targets=None):
     return GDRegressor(max_iter=3000, tol=1e-8, backend="numpy").fit(*_good(n_targets))
 

@@ -37,7 +37,7 @@ def _results(kind):
 @pytest.mark.parametrize("kind", [cases.GRADIENT, cases.FIT], ids=lambda k: k.name)
 def test_contenders_agree_with_the_baseline(kind):
     checked = 0
-    for shape, dtype, contender, data, result, scores in _results(kind):
+    for shape, dtype, contender, _data, result, scores in _results(kind):
         where = f"{kind.name} {shape.name} {dtype} {contender.name}"
         result = np.asarray(result)
         assert result.shape == (shape.n_features,), where
@@ -109,7 +109,7 @@ def test_sgd_per_sample_updates_are_sgdregressors_without_shuffling(backend):
 def test_sgd_contenders_reach_the_least_squares_objective():
     pytest.importorskip("sklearn")
     checked = 0
-    for shape, dtype, contender, data, fit, scores in _results(cases.SGD):
+    for shape, dtype, contender, _data, fit, scores in _results(cases.SGD):
         where = f"sgd {shape.name} {dtype} {contender.name}"
         assert np.isfinite(fit.coef).all() and fit.coef.shape == (shape.n_features,), where
         assert fit.n_epochs == cases.SGD_EPOCHS, where
@@ -144,7 +144,7 @@ def test_direct_contenders_return_the_least_squares_solution():
     the matrix product) return nothing to score."""
     pytest.importorskip("sklearn")
     checked = 0
-    for shape, dtype, contender, data, result, scores in _results(cases.DIRECT):
+    for shape, dtype, contender, _data, result, scores in _results(cases.DIRECT):
         where = f"direct {shape.name} {dtype} {contender.name}"
         if contender.variant_of == "measurement":
             assert result is None and scores == {}, where

@@ -226,7 +226,7 @@ OPTION_SETS = {
 # ------------------------------------------------------------------------- the data
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _problem(shape_name, dtype_name, layout):
     """X and y of a shape in a dtype and layout ("view": a read-only C-ordered X and
     a read-only, non-contiguous y), the same for every backend."""
@@ -311,7 +311,7 @@ def _run(name, backend, shape_name, dtype_name, layout):
     return outputs
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _reference(name, shape_name, dtype_name, layout):
     """The NumPy reference's outputs, computed once for both compiled backends."""
     return _run(name, "numpy", shape_name, dtype_name, layout)

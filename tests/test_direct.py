@@ -20,8 +20,6 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd import _data
-from fastgd._gram import factor_of_gram
 from benches.exact import (
     correct_digits,
     exact_least_squares,
@@ -29,6 +27,8 @@ from benches.exact import (
     polynomial_problems,
     wampler1,
 )
+from fastgd import _data
+from fastgd._gram import factor_of_gram
 
 from conftest import COMPILED_BACKENDS
 

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_problem
 
 from benches import update_docs
 from fastgd.bench import report
+
+from conftest import make_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

@@ -11,8 +11,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import fastgd
-from conftest import lstsq, make_problem
 from fastgd import GDRegressor
+
+from conftest import lstsq, make_problem
 
 TARGETS = pytest.mark.parametrize("n_targets", [None, 3], ids=["y1d", "y2d"])
 

@@ -11,12 +11,13 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import ALL_BACKENDS, COMPILED_BACKENDS, lstsq
+from test_direct import assert_within_bound
+from test_exact import EXTREME_COLUMNS, extreme_column_scale, scaled_error, timestamps
 
 import fastgd
 from benches.exact import exact_least_squares, exact_problem
-from test_direct import assert_within_bound
-from test_exact import EXTREME_COLUMNS, extreme_column_scale, scaled_error, timestamps
+
+from conftest import ALL_BACKENDS, COMPILED_BACKENDS, lstsq
 
 # (n_targets, fit_intercept, weighted)
 VARIANTS = ((None, True, False), (3, True, False), (None, False, False), (2, True, True))

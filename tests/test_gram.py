@@ -233,7 +233,7 @@ def _accurate_sums(backend, X, Y, W, b, weights=None, n_threads=None):
     return get_backend(backend).accurate_sums(X, Y, W, b, x_is_f, n_threads, weights)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def near_solution(shape, dtype, weighted):
     """Data whose residuals at (W, b) cancel to 1e-9 of their terms (a plain float64
     sum would lose 9 digits of them), and the gradient sums there in exact arithmetic

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import fastgd
+
 from conftest import make_problem
 
 

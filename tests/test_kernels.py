@@ -7,7 +7,6 @@ import fastgd
 from fastgd import _reference
 
 
-
 def _point(n_features, n_targets, dtype, seed=1):
     rng = np.random.default_rng(seed)
     k = 1 if n_targets is None else n_targets

@@ -4,9 +4,10 @@ compiled loop: what a new backend, or a distributed engine, must provide."""
 
 import numpy as np
 import pytest
-from conftest import COMPILED_BACKENDS, GRAD_RTOL, make_problem
 
 from fastgd import _backends, _epochs, _layout, _reference
+
+from conftest import COMPILED_BACKENDS, GRAD_RTOL, make_problem
 
 
 def _block_sums(backend, X, Y, W, b, weights, block_rows):

@@ -15,6 +15,7 @@ from fastgd import _backends, _layout, _reference
 
 from conftest import assert_stopped_at_a_plateau, lstsq, make_problem
 
+
 def test_every_backend_draws_the_same_permutations():
     """The kernels' SplitMix64 + Fisher-Yates is the reference's, draw for draw:
     after three epochs of shuffling, the row order is the same everywhere."""

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import fastgd
-
 from benches.exact import exact_problem
+
 from conftest import make_problem
 
 

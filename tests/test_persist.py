@@ -286,7 +286,7 @@ def test_tampered_members(tmp_path, model_bytes):
                         "the key 'format' twice"),
         "huge metadata": ({"model.json": b" " * (5 << 20)}, "bytes"),
     }
-    for case, (members, message) in cases.items():
+    for members, message in cases.values():
         with pytest.raises(ModelFileError, match=message):
             load_bytes(tmp_path, rewritten(model_bytes, members=members))
 

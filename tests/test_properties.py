@@ -10,6 +10,7 @@ from fastgd import _reference
 
 from conftest import COMPILED_BACKENDS, GRAD_RTOL
 
+
 @st.composite
 def problems(draw):
     """Random shapes, scales, layouts and dtypes; values from a seeded generator (whole

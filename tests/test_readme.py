@@ -144,9 +144,8 @@ def test_no_install_hint_names_a_package_index():
 
 
 def test_the_main_job_says_its_first_fit_compiles(capsys):
-    from fastgd.__main__ import main
-
     import fastgd
+    from fastgd.__main__ import main
 
     main(["--samples", "2000", "--features", "5"])
     printed = capsys.readouterr().out

@@ -33,8 +33,9 @@ from sklearn.utils.estimator_checks import (
 )
 
 import fastgd
-from conftest import make_problem
 from fastgd import GDRegressor
+
+from conftest import make_problem
 
 # ---------------------------------------------------------------- scikit-learn's checks
 

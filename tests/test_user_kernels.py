@@ -23,12 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import GRAD_RTOL
 from numba import njit
 
 import fastgd
 from benches.exact import exact_problem
 from fastgd import _reference, kernels
+
+from conftest import GRAD_RTOL
 
 KERNELS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "user_guide" / "kernels.md"
 N_THREADS = 4
@@ -170,7 +171,7 @@ def test_numba_user_loop_in_threads():
     for _, X, Y in problems:  # compile each signature before the threads race
         numba_fit(X[:2], Y[:2])
     results = run_in_threads(numba_fit, [(X, Y) for _, X, Y in problems])
-    for case, (problem, X, Y), (W, b, loss) in zip(CASES, problems, results):
+    for case, (problem, X, _), (W, b, loss) in zip(CASES, problems, results):
         assert W.dtype == X.dtype and b.dtype == X.dtype
         error = problem.relative_error(W, b)
         assert error < FIT_RTOL[case[0]], f"{case_id(case)}: relative error {error:.1e}"
@@ -366,7 +367,7 @@ def test_cython_user_loop_in_threads(user_cython_module):
     problems = [exact_case(seed, *case) for seed, case in enumerate(CASES)]
     results = run_in_threads(lambda X, Y: cython_fit(user_cython_module, X, Y),
                              [(X, Y) for _, X, Y in problems])
-    for case, (problem, X, _), (W, b, _) in zip(CASES, problems, results):
+    for case, (problem, _, _), (W, b, _) in zip(CASES, problems, results):
         error = problem.relative_error(W, b)
         assert error < FIT_RTOL[case[0]], f"{case_id(case)}: relative error {error:.1e}"
 
