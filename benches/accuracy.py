@@ -3,7 +3,7 @@
     python -m benches.accuracy                 # print the tables
     python -m benches.accuracy --update-docs   # and write them into docs/user_guide/solvers.md
 
-Five tables, all on problems with an exactly known solution (benches/exact.py) or
+Five tables, all on problems with an exactly known solution (fastgd/bench/exact.py) or
 measured side by side in one run:
 
 0. correct digits on polynomial designs in raw units, for fastgd's default fit,
@@ -26,8 +26,9 @@ import warnings
 import numpy as np
 
 import fastgd
-from benches.exact import exact_problem, polynomial_problems
 from benches.update_docs import DOCS, splice
+from fastgd._backends import COMPILED_BACKENDS
+from fastgd.bench.exact import exact_problem, polynomial_problems
 from fastgd.bench.report import fmt_time
 
 CONDS = (1e2, 1e4, 1e6, 1e8)
@@ -103,7 +104,7 @@ def polynomial_digits(problem):
 
 
 def digits_table():
-    """Polynomial designs in raw units (benches/exact.py's ``polynomial_problems``: the
+    """Polynomial designs in raw units (fastgd/bench/exact.py's ``polynomial_problems``: the
     columns x, x^2, ..., x^d): per degree and range of x, the fewest correct digits
     over the problem's variants (exact and noisy y, with and without an intercept)."""
     groups = {}
@@ -210,7 +211,7 @@ def compression_table():
         gram, _ = best_time(lambda: _gram_matrix(X, Y))
         cells = [fmt_time(gram)]
         qr_times = []
-        for name in ("cython", "numba"):
+        for name in COMPILED_BACKENDS:
             backend = get_backend(name)
             backend.compress(X, Y, b, True, None, False)  # compiled, warm
             seconds, _ = best_time(lambda: backend.compress(X, Y, b, True, None, False))
@@ -246,7 +247,7 @@ def report():
 
     sections = [
         "**Correct digits on polynomial designs in raw units** (the columns x, x², …, "
-        "x^d, as `np.polyfit` users and calibration curves have them; `benches/exact.py`'s "
+        "x^d, as `np.polyfit` users and calibration curves have them; `fastgd/bench/exact.py`'s "
         "`polynomial_problems`: 41 points, exact y and noisy y with R² down to 0.0025, "
         "with and without an intercept, and NIST's Wampler1 and 2): the fewest correct "
         "digits (the NIST StRD's log relative error against the exact least-squares "
@@ -255,7 +256,7 @@ def report():
         "many of them fastgd returned with `converged=True`:",
         digits_table(),
         "**Relative error of the coefficients** against the exact solution "
-        "(`benches/exact.py`: 5000×20, R² = 0.9, features with means 3 standard deviations "
+        "(`fastgd/bench/exact.py`: 5000×20, R² = 0.9, features with means 3 standard deviations "
         "from 0, a residual orthogonal to [X, 1]; max |[W, b] − [W\\*, b\\*]| / max |[W\\*, b\\*]|; "
         "with the default backend; `solver=\"gram\"` is the default, the direct solve, and "
         "`solver=\"stream\"` runs conjugate gradients):",

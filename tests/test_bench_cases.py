@@ -18,6 +18,8 @@ import fastgd
 from fastgd.bench import cases
 from fastgd.bench.run import select
 
+from conftest import COMPILED_BACKENDS
+
 
 def _results(kind):
     """(shape, dtype, contender, data, result, scores) of every quick case of a kind."""
@@ -92,7 +94,7 @@ def test_lasso_contenders_reach_the_tight_lasso_solution():
     assert checked >= 5
 
 
-@pytest.mark.parametrize("backend", ["numba", "cython"])
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS)
 def test_sgd_per_sample_updates_are_sgdregressors_without_shuffling(backend):
     """The settings of the per-sample contenders with shuffle=False: the same updates
     in the same order, so the same coefficients up to the rounding of each step."""

@@ -39,9 +39,9 @@ import pytest
 
 import fastgd
 
+from conftest import COMPILED_BACKENDS as COMPILED
 from conftest import make_problem
 
-COMPILED = ("numba", "cython")
 DTYPES = {"float64": np.float64, "float32": np.float32}
 
 # (n_samples, n_features, n_targets); n_targets None is a 1-D y.

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastgd
-from benches.exact import exact_problem
+from fastgd.bench.exact import exact_problem
 
 from conftest import COMPILED_BACKENDS
 

@@ -1,5 +1,5 @@
 """The direct solve (method="qr", the default full-batch least-squares and ridge fit)
-against truth: exact rational solutions of the stored data (benches/exact.py's
+against truth: exact rational solutions of the stored data (fastgd/bench/exact.py's
 oracle), the classic polynomial designs in raw units, np.linalg.lstsq and
 statsmodels' OLS.
 
@@ -20,15 +20,15 @@ import numpy as np
 import pytest
 
 import fastgd
-from benches.exact import (
+from fastgd import _data
+from fastgd._gram import factor_of_gram
+from fastgd.bench.exact import (
     correct_digits,
     exact_least_squares,
     exact_problem,
     polynomial_problems,
     wampler1,
 )
-from fastgd import _data
-from fastgd._gram import factor_of_gram
 
 from conftest import COMPILED_BACKENDS
 
@@ -144,7 +144,7 @@ VARIANTS = ((None, True, False), (3, True, False), (None, False, False), (2, Tru
 @pytest.mark.parametrize("factor", ("qr", "gram"))
 def test_the_bound_is_never_below_the_true_error(compiled_backend, cond, y_scale, r2,
                                                   variant, factor, monkeypatch):
-    """Against the exact solution of the stored data (benches/exact.py's problems are
+    """Against the exact solution of the stored data (fastgd/bench/exact.py's problems are
     exact only up to the rounding of their construction, about cond * eps), from
     Householder QR's factor and from the Gram matrix's (taken here on small data too;
     where its error is too large to certify with, Householder's replaces it)."""

@@ -1,6 +1,6 @@
 """Accuracy against truth: problems whose least-squares solution is known exactly.
 
-``benches/exact.py`` builds them (orthonormal basis, chosen singular values, a
+``fastgd/bench/exact.py`` builds them (orthonormal basis, chosen singular values, a
 residual orthogonal to [X, 1]); the same cases make the docs' accuracy table
 (benches/accuracy.py). Two promises are checked here:
 
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import fastgd
-from benches.exact import exact_problem
+from fastgd.bench.exact import exact_problem
 
 from conftest import COMPILED_BACKENDS
 

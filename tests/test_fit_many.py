@@ -1,6 +1,6 @@
 """fastgd.fit_many: many independent problems in one call, held to truth.
 
-Oracles: stacks of problems with exact least-squares solutions (benches/exact.py:
+Oracles: stacks of problems with exact least-squares solutions (fastgd/bench/exact.py:
 chosen singular values, residuals orthogonal to [X, 1]) at every scale of y, and
 fastgd.fit itself on each problem (fit_many promises fit's result, to tol). Both
 compiled backends run the batched kernel; the NumPy backend, and options the kernel
@@ -15,7 +15,7 @@ from test_direct import assert_within_bound
 from test_exact import EXTREME_COLUMNS, extreme_column_scale, scaled_error, timestamps
 
 import fastgd
-from benches.exact import exact_least_squares, exact_problem
+from fastgd.bench.exact import exact_least_squares, exact_problem
 
 from conftest import ALL_BACKENDS, COMPILED_BACKENDS, lstsq
 
@@ -217,7 +217,7 @@ def test_textbook_polynomials_are_exact_or_refitted_never_wrong(backend):
     """The issue's polynomial (every coefficient 1) and NIST's Wampler1: the normal
     equations cannot certify them (the old batched CG returned no correct digit,
     marked converged); fit's direct solve, to which they go, solves them exactly."""
-    from benches.exact import wampler1
+    from fastgd.bench.exact import wampler1
 
     x = np.arange(21.0)
     X = np.c_[x, x**2, x**3, x**4, x**5]

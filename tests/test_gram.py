@@ -10,7 +10,7 @@ from fastgd import _reference
 from fastgd._backends import get_backend
 from fastgd._gram import MAX_GRAM_SIZE, choose_solver, compressed_problem
 
-from conftest import lstsq, make_problem
+from conftest import COMPILED_BACKENDS, lstsq, make_problem
 
 
 def _fit_both(X, y, **options):
@@ -223,7 +223,7 @@ def test_gram_kernel_is_the_same_for_every_thread_count_and_backend(layout):
     X, y, _, _ = make_problem(200_000, 9, 2, layout=layout, seed=8)
     weights = np.random.default_rng(9).uniform(0, 2, len(X))
     results = [_gram(name, X, y, np.zeros(2), True, weights, n_threads)[0]
-               for name in ("cython", "numba") for n_threads in (1, 2, None)]
+               for name in COMPILED_BACKENDS for n_threads in (1, 2, None)]
     for G in results[1:]:
         np.testing.assert_array_equal(G, results[0])
 
@@ -294,7 +294,7 @@ def test_accurate_sums_are_the_same_for_every_thread_count_and_backend(layout):
     W = np.random.default_rng(11).standard_normal((2, 9))
     weights = np.random.default_rng(12).uniform(0, 2, len(X))
     results = [_accurate_sums(name, X, y, W, np.array([0.5, -1.0]), weights, n_threads)
-               for name in ("cython", "numba") for n_threads in (1, 2, None)]
+               for name in COMPILED_BACKENDS for n_threads in (1, 2, None)]
     for hi, lo in results[1:]:
         np.testing.assert_array_equal(hi, results[0][0])
         np.testing.assert_array_equal(lo, results[0][1])

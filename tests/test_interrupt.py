@@ -19,7 +19,7 @@ import pytest
 import fastgd
 from fastgd import GDRegressor, _fit
 
-from conftest import make_problem
+from conftest import COMPILED_BACKENDS, make_problem
 
 
 @pytest.mark.parametrize("batch_size", [None, 16])
@@ -137,7 +137,7 @@ LONG_FIT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("backend", ["cython", "numba"])
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS)
 def test_ctrl_c_stops_a_long_fit_and_keeps_its_coefficients(backend, tmp_path):
     """A real SIGINT to a process in the middle of a fit that would take hours."""
     script = tmp_path / "long_fit.py"

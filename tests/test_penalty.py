@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fastgd
-from benches.exact import exact_problem
+from fastgd.bench.exact import exact_problem
 
 from conftest import make_problem
 

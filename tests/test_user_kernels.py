@@ -5,7 +5,7 @@ A user-style ``@njit(nogil=True)`` loop and a user's Cython module (the docs'
 example, docs/user_guide/kernels.md, and a few more functions, compiled here) call fastgd's gradient and step
 with no Python in between, in several Python threads at once, each on its own
 workspace. The truth is NumPy: problems whose least-squares solution is known
-exactly (benches/exact.py), ``_reference.gradient`` and the update written out in
+exactly (fastgd/bench/exact.py), ``_reference.gradient`` and the update written out in
 NumPy below.
 """
 
@@ -26,8 +26,8 @@ import pytest
 from numba import njit
 
 import fastgd
-from benches.exact import exact_problem
 from fastgd import _reference, kernels
+from fastgd.bench.exact import exact_problem
 
 from conftest import GRAD_RTOL
 
