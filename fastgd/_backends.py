@@ -578,7 +578,7 @@ def get_backend(name):
     if backend is None:
         resolved = available_backends()[0] if name == "auto" else name
         backend = _loaded.get(resolved) or _load(_SPECS[resolved])
-        # "auto" too, resolved once: available_backends() looks for the modules (~10 us).
+        # "auto" too, resolved once: available_backends() looks for the modules on disk.
         _loaded[resolved] = _loaded[name] = backend
     return backend
 
@@ -624,9 +624,9 @@ def serial_gradient_scratch(backend_name, n_samples, n_features, n_targets, dtyp
 # The OpenMP runtime reads OMP_NUM_THREADS once, when it is loaded, and distributed's
 # Nanny sets OMP_NUM_THREADS=1 in its own process's environment before it starts a
 # worker (LocalCluster(processes=True) does), for the worker to inherit. Loaded after
-# that, the runtime would run every local fit of the client's process on one thread
-# (47 ms, not 27, for 400,000 x 20 on 2 cores). So the Cython kernels, which link it,
-# are loaded with fastgd (about 2 ms).
+# that, the runtime would run every local fit of the client's process on one thread.
+# So the Cython kernels, which link it, are loaded with fastgd (which costs little:
+# the extension is compiled ahead of time).
 try:
     get_backend("cython")
 except ImportError:

@@ -2029,10 +2029,11 @@ cdef double step_float32(
 
 # ------------------------------------------------------- fastgd.gradient's fast path
 # fastgd.gradient on arrays the kernel takes as they are, checked and dispatched in C:
-# the same tests as _api._kernel_arrays and _api._kernel_intercept (one source: those
+# the same tests as _fast_path._kernel_arrays and _kernel_intercept (one source: those
 # say what passes; this is their compiled form, tested against them), then the plan
-# of this shape (_backends.GradientPlan) and one kernel call. In Python these steps
-# cost ~5 us, more than the whole gradient of a small problem.
+# of this shape (_backends.GradientPlans) and one kernel call. In Python these steps
+# cost more than the whole gradient of a small problem
+# (benches/gradient_overhead.py measures both).
 import numpy as np
 
 cimport numpy as cnp

@@ -479,7 +479,7 @@ def _read_parquet(piece, columns):
 
     # Column chunk by column chunk (pre_buffer=False holds less of the row group), on
     # one thread: Dask runs the blocks in parallel. The footer is parsed once per
-    # file and process, not once per block (1.3 ms each for 21 columns x 31 groups).
+    # file and process, not once per block (its cost grows with columns x row groups).
     stat = os.stat(piece.path)
     metadata = _parquet_metadata(piece.path, stat.st_mtime_ns, stat.st_size)
     return pq.ParquetFile(piece.path, metadata=metadata, pre_buffer=False).read_row_groups(

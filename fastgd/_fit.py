@@ -54,10 +54,10 @@ from ._validation import (
 # so that max_iter=10**9 costs nothing before it is used.
 HISTORY_ROWS = 1024
 
-# Work the kernel does per call before it returns to Python, in multiply-adds:
-# 0.005 to 0.1 s on one core here (mini-batches gathered from a Fortran-ordered X
+# Work the kernel does per call before it returns to Python, in multiply-adds: a
+# fraction of a second on one core (mini-batches gathered from a Fortran-ordered X
 # are the slowest per unit), so that Ctrl-C, callbacks and the progress bar act
-# within a fraction of a second, while a return (~10 us) costs under 0.5%. An update
+# promptly, while the return to Python stays a negligible share of the call. An update
 # counts its multiply-adds, the gather of its rows, and a fixed overhead of about
 # UPDATE_OVERHEAD multiply-adds (zeroing and adding the partial sums, the step):
 # what dominates a per-sample update. (One update is never split: a full-batch

@@ -35,8 +35,8 @@ import numpy as np
 
 # Cost model for solver="auto", in units of one multiply-add of the memory-bound
 # streaming kernel: the compression costs about COMPRESS_COST of them per entry of
-# N * m^2 (measured here: 1e6 x 34 in 0.1 s on two cores, a streaming pass over
-# 1e6 x 32 in 8 ms).
+# N * m^2 (the ratio of a compression's time to a streaming pass's, measured by
+# fastgd bench's Gram rows; see docs/changelog.md for the figures).
 COMPRESS_COST = 0.4
 # Largest m = D + 1 + K for which the m x m factor and its iterations are worth it.
 MAX_GRAM_SIZE = 4096

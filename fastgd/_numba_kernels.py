@@ -24,7 +24,8 @@ every thread count, from run to run and whatever the alignment of X
 4-row tiles (_dot4_lanes, the Cython kernel's _lanes.h); elsewhere they vectorize
 their dot products differently (see _dot) and agree to rounding.
 
-Accumulation precision (pinned by tests/test_kernels.py::test_float32_accuracy):
+Accumulation precision (pinned by the conformance tests' float32 tolerance against
+the float64 reference, tests/conftest.py's GRAD_RTOL):
 within a block, residuals and the block's partial gradient are computed in X's dtype
 (float32 stays float32 in the inner loops); each block's sums are then added to
 float64 totals, and the loss is summed in float64. The float32 rounding error
