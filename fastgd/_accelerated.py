@@ -235,13 +235,14 @@ class ConjugateGradient(_FullBatchMethod):
 
         d_hat = d / ||d||                  # a unit direction: no overflow in H d
         v = T d_hat                        # the same direction in theta
-        q = T.T H v                        # one pass: the fused kernel with Y = 0
+        q = T.T H v                        # one pass: backend.hessian_product
         alpha = -(g_u . d_hat) / (d_hat . q)   # the exact minimum along d
         theta += alpha v;  g_u += alpha q
         beta = ||g_u new||^2 / ||g_u||^2;  d = -g_u new + beta d
 
-    The gradient kernel computes ``H v`` because it is the gradient at W = v_W,
-    b = v_b of the problem with Y = 0 (a stride-0 view of zeros: no N-sized array).
+    ``H v`` is the backend's ``hessian_product`` leaf: the gradient at W = v_W,
+    b = v_b of the problem with Y = 0, one pass over X (over Dask blocks, each
+    block's on its worker).
     The targets are independent problems with the same H, all advanced by the same
     pass. The loss is carried along exactly by the same recurrence (``f += alpha
     (g_u . d_hat) + alpha^2 / 2 (d_hat . q)``). ``tol`` bounds ``||g_u||``, relative
@@ -409,7 +410,7 @@ class Fista(_FullBatchMethod):
         active = self.coordinates.inverse > 0
         fit_intercept = self.options.fit_intercept
 
-        def product(v):  # H_u v = T.T H T v, one pass with Y = 0
+        def product(v):  # H_u v = T.T H T v, one pass (backend.hessian_product)
             direction = self.coordinates.to_theta(v[None, :])
             b = direction[:, -1] if fit_intercept else np.zeros(1)
             return self.coordinates.gradient(
