@@ -21,6 +21,7 @@ The math (one convention everywhere), for X (N, D), Y (N, K), W (K, D), b (K,)::
 
 import os as _os
 
+from . import _persist
 from ._api import (
     ConvergenceWarning,
     DivergenceError,
@@ -41,7 +42,7 @@ def __getattr__(name):
     # The estimator derives from scikit-learn's BaseEstimator when scikit-learn is
     # installed, and importing scikit-learn takes about a second: load it only when
     # GDRegressor is asked for, so that `import fastgd` stays fast.
-    if name in ("GDRegressor", "NotFittedError", "load"):
+    if name in ("GDRegressor", "NotFittedError"):
         from . import _estimator
 
         return getattr(_estimator, name)
@@ -53,6 +54,48 @@ def __getattr__(name):
         return importlib.import_module(".kernels", __name__)
     raise AttributeError(f"module 'fastgd' has no attribute {name!r}")
 
+
+def load(path):
+    """Load a model written by :meth:`GDRegressor.save`, running no code from the file.
+
+    Every field is checked (its name, type, shape, dtype, that coefficients are
+    finite, the fastgd version that wrote it); the optimiser's internal state is
+    not saved, so a ``partial_fit`` after ``load`` continues from ``coef_`` and
+    ``intercept_`` with a new one (a fresh momentum and shuffling state).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model file.
+
+    Returns
+    -------
+    GDRegressor
+        Fitted: ``predict`` equals the saved model's bit for bit.
+
+    Raises
+    ------
+    fastgd.ModelFileError
+        (a ValueError) for a file that is not a fastgd model, is truncated or
+        changed, or was written by another fastgd release (MAJOR.MINOR).
+    OSError
+        When the file cannot be read.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import fastgd
+    >>> X = np.arange(8.0).reshape(4, 2)
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.fastgd")
+    >>> fastgd.GDRegressor().fit(X, X @ [1.0, 1.0]).save(path)
+    >>> fastgd.load(path).n_features_in_
+    2
+    """
+    metadata, arrays = _persist.read(path)  # (checked before scikit-learn is imported)
+    from ._estimator import GDRegressor
+
+    return _persist.build(GDRegressor, metadata, arrays)
 
 def get_include():
     """The directory to put on Cython's include path to ``cimport`` fastgd's kernels.

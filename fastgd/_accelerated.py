@@ -30,7 +30,7 @@ so nothing overflows or underflows before the data themselves do.
 import numpy as np
 
 from . import _layout, _steps
-from ._blocks import column_sums, unit_and_mean
+from ._blocks import column_statistics, column_sums, unit_and_mean
 
 # When the largest magnitude is within (_SMALL, _BIG), the plain sum of squares can
 # neither overflow (for fewer than 1e20 entries) nor lose anything to underflow (an
@@ -92,10 +92,13 @@ class _FullBatchMethod:
         ConjugateGradient). ``g_b`` is zero when the intercept is not fitted."""
         o = self.options
         dtype = self.X.dtype
-        leaf = self.backend.hessian_product if hessian else self.backend.gradient
-        Y = () if hessian else (self.Y,)
-        grad_W, grad_b, loss = leaf(self.X, *Y, theta_W.astype(dtype), theta_b.astype(dtype),
-                                    self.x_is_f, self.n_threads, self.weights)
+        W, b = theta_W.astype(dtype), theta_b.astype(dtype)
+        if hessian:
+            grad_W, grad_b, loss = self.backend.hessian_product(
+                self.X, W, b, self.x_is_f, self.n_threads, self.weights)
+        else:
+            grad_W, grad_b, loss = self.backend.gradient(
+                self.X, self.Y, W, b, self.x_is_f, self.n_threads, self.weights)
         grad_W = grad_W.copy()  # the kernel's buffers are reused by its next call
         grad_b = grad_b.copy() if o.fit_intercept else np.zeros_like(grad_b)
         if not hessian:
@@ -179,19 +182,20 @@ class StandardizedCoordinates:
 
     @classmethod
     @np.errstate(invalid="ignore", over="ignore")  # NaN or inf in X: the API names them
-    def of(cls, rows, fit_intercept, intercept_column, data):
-        """For the working problem's ``rows`` (a ``_data.Data`` or ``BlockedData``:
-        the caller's data, or the Gram solver's compressed problem, rows already
-        weighted), X (N, p) with an implicit column of ones when ``fit_intercept``,
-        or, with ``intercept_column``, X's own column of that index standing for it
-        (the compressed problem's). ``data``: the caller's, whose columns say which
-        are constant. Rows are a block at a time: no N-sized temporary."""
-        p = rows.n_features
+    def of(cls, X, fit_intercept, intercept_column, data, compressed):
+        """For the working problem: X (N, p) with an implicit column of ones when
+        ``fit_intercept``, or, with ``intercept_column``, X's own column of that index
+        standing for it. ``data``: the caller's (``_data.Data`` or ``BlockedData``),
+        whose columns say which are constant; X is its own (its statistics are the
+        data's, with their weights), or, ``compressed``, the Gram solver's compressed
+        problem (rows already weighted). Rows are a block at a time: no N-sized
+        temporary."""
+        n_samples, p = X.shape
         centred = fit_intercept or intercept_column is not None
-        if intercept_column is None:  # the rows' own statistics, with their weights
-            unit, mean, spread, total = rows.column_statistics(centred)
+        if intercept_column is None:
+            unit, mean, spread, total = (column_statistics(X, None, centred) if compressed
+                                         else data.column_statistics(centred))
         else:  # centred by the projection on the intercept's column
-            X, n_samples = rows.X, rows.n_samples
             X64 = X.astype(np.float64)
             ones = X64[:, intercept_column]
             unit, _ = unit_and_mean(column_sums(X, None, False)[0], np.zeros(p), 1.0, False)
@@ -393,11 +397,13 @@ class Fista(_FullBatchMethod):
     def data_gradient(self, W, b, hessian=False):
         """``(g, loss)``: the data term's gradient ``[G_W, g_b]`` (K, D + 1), float64,
         and its loss; with ``hessian``, the Hessian product instead."""
-        leaf = self.backend.hessian_product if hessian else self.backend.gradient
-        Y = () if hessian else (self.Y,)
-        grad_W, grad_b, loss = leaf(self.X, *Y, W.astype(self.X.dtype),
-                                    b.astype(self.X.dtype), self.x_is_f, self.n_threads,
-                                    self.weights)
+        W, b = W.astype(self.X.dtype), b.astype(self.X.dtype)
+        if hessian:
+            grad_W, grad_b, loss = self.backend.hessian_product(
+                self.X, W, b, self.x_is_f, self.n_threads, self.weights)
+        else:
+            grad_W, grad_b, loss = self.backend.gradient(
+                self.X, self.Y, W, b, self.x_is_f, self.n_threads, self.weights)
         g = np.hstack([grad_W, grad_b[:, None]])
         if not self.options.fit_intercept:
             g[:, -1] = 0.0

@@ -14,15 +14,10 @@ from ._diagnostics import (
     FitInterrupted,
     raise_for_non_finite,
 )
-from ._fit import FitResult, check_point_finite, fit_resumable, shape_like_y
+from ._fit import FitResult, fit_resumable, shape_like_y
 from ._inputs import as_data
 from ._spec import FitSpec
-from ._validation import (
-    check_backend,
-    check_coef,
-    check_intercept,
-    check_n_threads,
-)
+from ._validation import Point, check_backend, check_n_threads, check_point_finite
 
 __all__ = ["ConvergenceWarning", "DivergenceError", "FitInterrupted", "FitResult", "fit",
            "gradient"]
@@ -379,9 +374,8 @@ def gradient(X, y, coef, intercept=0.0, *, backend="auto", n_threads=None,
         raise TypeError("coef is required: the point at which to evaluate the gradient.")
     n_threads = check_n_threads(n_threads)
     backend = get_backend(check_backend(backend))
-    data = as_data(X, y, sample_weight)
-    W = check_coef(coef, data.n_targets, data.n_features, data.y_is_1d, data.dtype, "coef")
-    b = check_intercept(intercept, data.n_targets, data.y_is_1d, data.dtype, "intercept")
+    data, W, b = as_data(X, y, sample_weight,
+                         Point(coef, intercept, "coef", "intercept", finite=False))
     grad_W, grad_b, loss = data.gradient(backend, W, b, n_threads)
     if not math.isfinite(loss):  # (checked only now: valid input costs no pass)
         check_point_finite(W, b, data.y_is_1d, "coef", "intercept")

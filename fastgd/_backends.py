@@ -21,6 +21,7 @@ nor compiles Numba.
 """
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 import os
@@ -183,9 +184,15 @@ class HessianProduct:
     array). Returns ``(H_W, h_b, [W, b].H [W, b] / 2)``."""
 
     def hessian_product(self, X, W, b, x_is_f, n_threads=None, sample_weight=None):
-        zeros = np.broadcast_to(np.zeros((1, W.shape[0]), dtype=X.dtype),
-                                (X.shape[0], W.shape[0]))
+        zeros = zero_targets(X.shape[0], W.shape[0], X.dtype)
         return self.gradient(X, zeros, W, b, x_is_f, n_threads, sample_weight)
+
+
+@functools.lru_cache(maxsize=16)
+def zero_targets(n_samples, n_targets, dtype):
+    """Y = 0 of shape (N, K): a read-only stride-0 view of K zeros, made once per shape
+    (CG and FISTA take a Hessian product every iteration)."""
+    return np.broadcast_to(np.zeros((1, n_targets), dtype=dtype), (n_samples, n_targets))
 
 
 class NumpyBackend(HessianProduct):
@@ -249,14 +256,10 @@ class GradientPlan:
         self.n_threads = scratch.n_threads
         # the scratch as the kernel takes it, made once (the Cython kernels' acquires
         # no buffer of the scratch in a call)
-        self.workspace = workspace = kernels.gradient_workspace(scratch, buffers)
-        kernel = kernels.kernel_for("gradient", dtype)
-
-        def run(X, Y, W, b, weights, total_weight, x_is_f):
-            """-> loss: one kernel call, on X of the plan's shape and dtype."""
-            return kernel(X, Y, W, b, weights, total_weight, x_is_f, workspace)
-
-        self.run = run
+        self.workspace = kernels.gradient_workspace(scratch, buffers)
+        # run(X, Y, W, b, weights, total_weight, x_is_f) -> loss: one kernel call, on X
+        # of the plan's shape and dtype
+        self.run = kernels.gradient_runner(self.workspace)
         self.intercept = np.empty(scratch.grad_b.shape[0], dtype=dtype)
         self.no_weights = kernels.no_weights(dtype)
 
@@ -265,21 +268,20 @@ class GradientPlans:
     """A backend's gradient plans, kept per thread (threads must not share scratch)
     by shape: ``gradient()`` is called in users' loops, and its plans are kept for the
     next calls of the same shapes (the MAX_PLANS made last, per thread). What the
-    kernels' ``gradient_fast_path`` takes."""
+    kernels' ``gradient_fast_path`` takes: the Cython kernels' looks a plan up in C,
+    in ``local.plans`` by ``key``'s tuple, and calls ``plan`` for a shape without one."""
 
     def __init__(self, backend):
         self.backend = backend
-        self._local = threading.local()
+        self.local = threading.local()  # its ``plans``: this thread's, by key
+        self.fork_state = _fork_state  # (in the key: a forked child's plans are serial)
 
     def plan(self, n_samples, n_features, n_targets, dtype, n_threads):
         """This thread's ``GradientPlan`` for an X of this shape and dtype, made on
         its first use."""
         key = (n_samples, n_features, n_targets, dtype.num, n_threads,
                _fork_state["serial_only"])
-        try:  # (of_thread, inlined: fastgd.gradient's fast path calls this every time)
-            plans = self._local.plans
-        except AttributeError:
-            plans = self._local.plans = {}
+        plans = self.of_thread()
         plan = plans.get(key)
         if plan is None:
             if len(plans) >= MAX_PLANS:
@@ -291,9 +293,9 @@ class GradientPlans:
 
     def of_thread(self):
         """This thread's plans, by key."""
-        plans = getattr(self._local, "plans", None)
+        plans = getattr(self.local, "plans", None)
         if plans is None:
-            plans = self._local.plans = {}
+            plans = self.local.plans = {}
         return plans
 
 

@@ -65,6 +65,22 @@ def column_spread(X, weights, mean, unit):
     return spread
 
 
+def column_statistics(X, weights, centred):
+    """``(unit, mean, spread, total)`` of X's columns: ``unit_j`` a power of two >=
+    max |x_j|, the weighted ``mean_j`` (0 unless ``centred``), ``spread_j = sum_i s_i
+    ((x_ij - mean_j) / unit_j)^2`` and the total weight, in two passes over X (the
+    standardized coordinates of CG and FISTA).
+
+    The spread is scaled by a power of two (exact to divide by, as LAPACK's dnrm2
+    scales): the squares of a feature near 1e-160 would underflow to 0, and one near
+    1e160 overflow, each making it a "constant" column held at its start, and that
+    fit certified converged."""
+    total = total_weight(X, weights)
+    largest, sums = column_sums(X, weights, centred)
+    unit, mean = unit_and_mean(largest, sums, total, centred)
+    return unit, mean, column_spread(X, weights, mean, unit), total
+
+
 def float64_sums(X, Y, coef, intercept, x_is_f, weights):
     """The unnormalised gradient sums ``((s R).T @ X, (s R).sum(0), (s R * R).sum() /
     2)`` in float64 arithmetic whatever X's dtype: the NumPy reference's sums (in

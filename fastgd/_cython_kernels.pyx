@@ -1138,8 +1138,8 @@ def fit(data, model, options, optimizer, scratch, double[:, ::1] history,
         Py_ssize_t max_updates):
     """Run at most max_updates updates and len(history) epochs of (mini-batch)
     gradient descent, updating the model (W, b) and the optimiser in place; return
-    (n_epochs, status). The bundles are _layout's (FitData, Model, FitOptions as a
-    dict, OptimizerArrays, FitScratch); the algorithm, its stopping rules and the
+    (n_epochs, status). The bundles are _layout's (FitData, Model, FitOptions,
+    OptimizerArrays, FitScratch); the algorithm, its stopping rules and the
     state: _epochs.fit. The bundles are unpacked here, once per call, into the
     typed views of X's dtype that the nogil loop takes."""
     cdef FitOptions o = options._asdict()  # (Cython builds the struct from a dict)
@@ -1871,7 +1871,7 @@ cdef class GradientWorkspace:
 
     Make one per thread, outside the loop (it allocates; the kernels do not), with
     the GIL. Its chunk and block sizes are those of ``fastgd.gradient``
-    (``_backends.CompiledBackend._workspace``) on one thread. (``fastgd.gradient``
+    (``_backends.CompiledBackend.gradient_scratch``) on one thread. (``fastgd.gradient``
     itself passes one to ``gradient``, made by ``gradient_workspace`` for its thread
     count.)
 
@@ -1913,14 +1913,16 @@ def no_weights(dtype):
     return None
 
 
-def kernel_for(name, dtype):
-    """The entry point ``name`` specialized for X of ``dtype``: a fused function's
-    specialization, called without the fused dispatch."""
-    kernel = globals()[name]
-    specializations = getattr(kernel, "__signatures__", None)
-    if not specializations:
-        return kernel
-    return kernel["float" if dtype == np.float32 else "double"]
+def gradient_runner(GradientWorkspace workspace):
+    """``gradient`` bound to ``workspace``: ``run(X, Y, W, b, weights, total_weight,
+    x_is_f) -> loss``, calling the specialization of the workspace's dtype without
+    the fused dispatch."""
+    kernel = gradient["float" if workspace.dtype.itemsize == 4 else "double"]
+
+    def run(X, Y, W, b, weights, total_weight, x_is_f):
+        return kernel(X, Y, W, b, weights, total_weight, x_is_f, workspace)
+
+    return run
 
 
 cdef _take_scratch(GradientWorkspace workspace, scratch):
@@ -2064,7 +2066,7 @@ cdef inline void _fill(cnp.ndarray buffer, int typenum, double value) noexcept:
 
 cdef inline bint _fill_intercept(object intercept, cnp.ndarray buffer, int typenum,
                                  bint y_is_1d) except -1:
-    # _api._kernel_intercept: a number, or an ndarray of X's dtype, 0-d or (K,) with
+    # _fast_path._kernel_intercept: a number, or an ndarray of X's dtype, 0-d or (K,) with
     # 2-D y, written into the plan's buffer; False for anything else
     if type(intercept) is float:
         _fill(buffer, typenum, <double>intercept)
@@ -2192,7 +2194,13 @@ def gradient_fast_path(X, y, coef, intercept, n_threads, plans):
             return None
     else:
         return None
-    plan = plans.plan(n_samples, n_features, n_targets, x.dtype, n_threads)
+    # (GradientPlans.plan's key, looked up here in this thread's plans; plan() on a miss)
+    of_thread = getattr(plans.local, "plans", None)
+    plan = None if of_thread is None else (<dict>of_thread).get(
+        (n_samples, n_features, n_targets, typenum, n_threads,
+         plans.fork_state["serial_only"]))
+    if plan is None:
+        plan = plans.plan(n_samples, n_features, n_targets, x.dtype, n_threads)
     cdef cnp.ndarray b = plan.intercept
     if not _fill_intercept(intercept, b, typenum, y_is_1d):
         return None

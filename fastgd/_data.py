@@ -31,6 +31,7 @@ from ._backends import COMPRESS_PANEL_ROWS, get_backend
 from ._blocks import (
     column_extremes,
     column_spread,
+    column_statistics,
     column_sums,
     first_non_finite,
     float64_sums,
@@ -126,10 +127,10 @@ class Data:
 
     def gradient(self, backend, W, b, n_threads):
         """``(G_W, g_b, loss)`` at (W, b) (X's dtype): the backend's fused kernel
-        (``fastgd.gradient``; copies of the kernel's buffers)."""
-        grad_W, grad_b, loss = backend.gradient(self.X, self.Y, W, b, self.x_is_f,
-                                                n_threads, self.sample_weight)
-        return grad_W.copy(), grad_b.copy(), loss
+        (``fastgd.gradient``); G_W and g_b may be the kernel's buffers, which its next
+        call overwrites."""
+        return backend.gradient(self.X, self.Y, W, b, self.x_is_f, n_threads,
+                                self.sample_weight)
 
     def accurate_gradient(self, backend, coef, intercept, n_threads):
         """``(G_W, g_b, half_sq)`` at (coef, intercept), as if computed in twice the
@@ -158,19 +159,8 @@ class Data:
         return (grad_W, grad_b, loss) if with_loss else (grad_W, grad_b)
 
     def column_statistics(self, centred):
-        """``(unit, mean, spread, total)`` of X's columns: ``unit_j`` a power of two
-        >= max |x_j|, the weighted ``mean_j`` (0 unless ``centred``), ``spread_j =
-        sum_i s_i ((x_ij - mean_j) / unit_j)^2`` and the total weight, in two passes
-        over X (the standardized coordinates of CG and FISTA).
-
-        The spread is scaled by a power of two (exact to divide by, as LAPACK's dnrm2
-        scales): the squares of a feature near 1e-160 would underflow to 0, and one
-        near 1e160 overflow, each making it a "constant" column held at its start,
-        and that fit certified converged."""
-        total = self.total_weight
-        largest, sums = column_sums(self.X, self.sample_weight, centred)
-        unit, mean = unit_and_mean(largest, sums, total, centred)
-        return unit, mean, column_spread(self.X, self.sample_weight, mean, unit), total
+        """``_blocks.column_statistics`` of X, with the weights."""
+        return column_statistics(self.X, self.sample_weight, centred)
 
 
 class BlockedData:

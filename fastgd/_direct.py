@@ -290,7 +290,9 @@ class DirectSolve:
     ``problem`` is the ``_fit.Problem`` after ``compress`` (X and Y the compressed
     problem, W (K, p) with the intercept as its last column). ``refactor()`` returns
     ``(X, Y, factor_error)``, the compressed problem of the data's Householder factor,
-    for when the problem's is the Gram's and too far from the data's."""
+    for when the problem's is the Gram's and too far from the data's: from then on,
+    this solve's X, Y and factor_error are the Householder factor's, and the
+    problem's (the Gram's) are not read again."""
 
     name = "qr"
 

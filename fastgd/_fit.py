@@ -38,17 +38,12 @@ from ._backends import (
     fit_data,
     serial_blas,
 )
-from ._data import Data, DistributedBackend
+from ._data import DistributedBackend
 from ._direct import DirectSolve
 from ._gram import MAX_GRAM_SIZE, choose_solver, compressed_problem
 from ._inputs import as_data
 from ._progress import Progress
-from ._validation import (
-    check_coef,
-    check_finite,
-    check_intercept,
-    check_random_state,
-)
+from ._validation import Point, check_random_state
 
 # The history is allocated this many rows at first and doubled as a fit needs more,
 # so that max_iter=10**9 costs nothing before it is used.
@@ -190,24 +185,6 @@ def shape_like_y(W, b, y_is_1d):
     return (W[0], b[0]) if y_is_1d else (W, b)
 
 
-def check_point(data, coef, intercept, coef_name, intercept_name):
-    """``(W, b)``: the caller's point (None: zeros), validated and cast for the data
-    (``check_coef``, ``check_intercept``), with no NaN or inf."""
-    W = check_coef(coef, data.n_targets, data.n_features, data.y_is_1d, data.dtype,
-                   coef_name)
-    b = check_intercept(intercept, data.n_targets, data.y_is_1d, data.dtype, intercept_name)
-    check_point_finite(W, b, data.y_is_1d, coef_name, intercept_name)
-    return W, b
-
-
-def check_point_finite(W, b, y_is_1d, coef_name, intercept_name):
-    """Raise ValueError naming NaN or inf in the (cast) starting point or point of
-    evaluation, indexed as the caller's arrays are."""
-    coef, intercept = shape_like_y(W, b, y_is_1d)
-    check_finite(coef, coef_name)
-    check_finite(np.atleast_1d(intercept), intercept_name)
-
-
 def fit_resumable(X, y, spec, *, coef_init=None, intercept_init=None, sample_weight=None,
                   optimizer=None):
     """fastgd.fit, resuming from (and returning) an ``Optimizer``: GDRegressor.partial_fit.
@@ -235,12 +212,13 @@ def prepare(X, y, coef_init, intercept_init, sample_weight, settings, resuming):
     """Validate the data and the starting point, split the rows, choose the method
     and the solver, and compress the data for the Gram solver: the Problem the
     iterations run on."""
-    data = as_data(X, y, sample_weight)
+    # The point is small: checked here for NaN and inf, so that no kernel's non-finite
+    # loss blames X or y for them (a NaN intercept_init held fixed made the Gram
+    # solver say "rescale X and y").
+    data, W, b = as_data(X, y, sample_weight,
+                         Point(coef_init, intercept_init, "coef_init", "intercept_init"))
     if data.blocked:
         check_blocked_options(settings, resuming)
-    # Small: checked here, so that no kernel's non-finite loss blames X or y for them
-    # (a NaN intercept_init held fixed made the Gram solver say "rescale X and y").
-    W, b = check_point(data, coef_init, intercept_init, "coef_init", "intercept_init")
     problem = (prepare_blocked if data.blocked else prepare_arrays)(data, W, b, settings,
                                                                     resuming)
     if problem.solver == "gram":
@@ -541,9 +519,8 @@ def make_stepper(problem, settings, optimizer, options, zero_reference):
                                          p.X.shape[1], p.Y.shape[1])
     arrays = (p.backend, p.X, p.Y, p.x_is_f, p.sample_weight, settings.n_threads)
     intercept_column = p.n_features if p.solver == "gram" and p.user_fit_intercept else None
-    rows = p.data if p.solver == "stream" else Data(p.X, False, p.Y, False, None)
-    coordinates = StandardizedCoordinates.of(rows, p.fit_intercept, intercept_column,
-                                             p.data)
+    coordinates = StandardizedCoordinates.of(p.X, p.fit_intercept, intercept_column,
+                                             p.data, compressed=p.solver == "gram")
     method = ConjugateGradient if p.method == "cg" else Fista
     stepper = method(arrays, p.W, p.b, optimizer, options, coordinates, zero_reference)
     return stepper, 1  # one pass per call: each returns to Python anyway

@@ -24,16 +24,20 @@ def holds_blocks(*arrays):
     return any(is_files(a) or _dask.is_dask_collection(a) for a in arrays)
 
 
-def as_data(X, y, sample_weight):
-    """The caller's data as ``_data.Data`` (NumPy arrays, validated and cast: see
-    ``_validation``) or ``_data.BlockedData`` (Dask collections or files: what can be
-    seen without reading them is validated, the rest on the workers)."""
+def as_data(X, y, sample_weight, point):
+    """``(data, W, b)``: the caller's data as ``_data.Data`` (NumPy arrays, validated
+    and cast: see ``_validation``) or ``_data.BlockedData`` (Dask collections or
+    files: what can be seen without reading them is validated, the rest on the
+    workers), and the caller's ``point`` (a ``_validation.Point``) checked for it."""
     if holds_blocks(X, y, sample_weight):
-        return blocked_data(X, y, sample_weight)
+        data = blocked_data(X, y, sample_weight)
+        return (data, *point.checked(data.n_targets, data.n_features, data.y_is_1d,
+                                     data.dtype))
     X, x_is_f = check_X(X)
     Y, y_is_1d = check_y(y, X.shape[0], X.dtype)
+    W, b = point.checked(Y.shape[1], X.shape[1], y_is_1d, X.dtype)
     sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
-    return _data.Data(X, x_is_f, Y, y_is_1d, sample_weight)
+    return _data.Data(X, x_is_f, Y, y_is_1d, sample_weight), W, b
 
 
 def blocked_data(X, y, sample_weight):

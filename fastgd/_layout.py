@@ -124,11 +124,12 @@ KERNEL_INTERFACE = {
     # the threads a parallel loop may use here
     "max_threads": (),
     # gradient's scratch as the module's gradient takes it (a GradientScratch and its
-    # two flat buffers), what it takes for no weights, and an entry point specialized
-    # for X's dtype
+    # two flat buffers), what it takes for no weights, and gradient bound to a
+    # workspace: run(X, Y, W, b, weights, total_weight, x_is_f) -> loss, the call of
+    # fastgd.gradient's plans, without the dispatch of a call of gradient itself
     "gradient_workspace": ("scratch", "buffers"),
     "no_weights": ("dtype",),
-    "kernel_for": ("name", "dtype"),
+    "gradient_runner": ("workspace",),
     # one pass over X: the gradient sums and the loss
     "gradient": ("X", "Y", "W", "b", "weights", "total_weight", "x_is_f", "workspace"),
     # fastgd.gradient on arrays the kernels take as they are (None: take the

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _layout, _steps
+from ._api import fit, gradient
 from ._diagnostics import ConvergenceWarning
 from ._fit import SEGMENT_WORK, UPDATE_OVERHEAD
 from ._spec import FitSpec
@@ -371,8 +372,6 @@ def _fit_each(problems, which, settings, fit_options, result):
     """fastgd.fit on the problems ``which``, one by one, into ``result``. Returns
     ``(result, fit_said)``: fit_said is None, or (label, message) of the first
     ConvergenceWarning fit gave."""
-    from ._api import fit
-
     data = problems.data
     fit_said = None
     for g in which:
@@ -430,8 +429,6 @@ def _non_finite(problems, g):
 
 def _objective(one, X, Y, weights, settings):
     """The objective at a fit's coefficients, in float64 (for FitManyResult.loss)."""
-    from ._api import gradient
-
     W = np.asarray(one.coef, dtype=np.float64).reshape(Y.shape[1], X.shape[1])
     b = np.asarray(one.intercept, dtype=np.float64).reshape(Y.shape[1])
     loss = gradient(X.astype(np.float64), Y.astype(np.float64), W, b, backend="numpy",

@@ -43,6 +43,7 @@ from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, overload
 
 from . import _layout
+from ._fast_path import gradient_fast_path  # noqa: F401 (an entry point, written in Python)
 from ._layout import (
     BATCH,
     CONVERGED,
@@ -1973,7 +1974,7 @@ def gradient_for_users(X, Y, W, b, workspace, sample_weight=None):
     W : ndarray (K, D), X's dtype, C-contiguous
     b : ndarray (K,), X's dtype
     workspace : GradientScratch
-        From ``gradient_workspace(N, D, K, X.dtype)``; this thread's own.
+        From ``fastgd.kernels.gradient_workspace(N, D, K, X.dtype)``; this thread's own.
     sample_weight : ndarray (N,), X's dtype, optional
 
     Returns
@@ -2163,9 +2164,20 @@ def no_weights(dtype):
     return np.empty(0, dtype=dtype)
 
 
-def kernel_for(name, dtype):
-    """The entry point ``name`` for X of ``dtype`` (Numba's specialize themselves)."""
-    return globals()[name]
+def gradient_runner(workspace):
+    """``gradient`` bound to ``workspace``: ``run(X, Y, W, b, weights, total_weight,
+    x_is_f) -> loss``, calling its kernel directly."""
+    kernel, chunk_rows, n_threads, block_rows, scratch64, scratchx = workspace
+
+    def run(X, Y, W, b, weights, total_weight, x_is_f):
+        return kernel(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads,
+                      block_rows, scratch64, scratchx)
+
+    def run_on_threads(X, Y, W, b, weights, total_weight, x_is_f):
+        return _on_threads(n_threads, kernel, X, Y, W, b, weights, total_weight, x_is_f,
+                           chunk_rows, n_threads, block_rows, scratch64, scratchx)
+
+    return run if n_threads <= 1 else run_on_threads
 
 
 def compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, n_threads, R, panel):
@@ -2195,8 +2207,6 @@ def fit(data, model, options, optimizer, scratch, history, max_updates):
     return _on_threads(scratch.gradient.n_threads, compiled_fit, data, model, options,
                        optimizer, scratch, history, max_updates)
 
-
-from ._fast_path import gradient_fast_path  # noqa: E402, F401 (written once, in Python)
 
 # Launch Numba's threading layer at import (get_num_threads does). The code of every
 # kernel that reaches _gradient or compress links in a parallel=True function, which

@@ -27,7 +27,10 @@ import zipfile
 
 import numpy as np
 
-from ._version import __version__
+from . import _version
+from ._atomic import written_atomically
+from ._spec import ESTIMATOR_PARAMETERS, FIT_PARAMETERS, FitSpec
+from ._validation import check_backend
 
 FORMAT = "fastgd-model"
 FORMAT_VERSION = 2
@@ -83,7 +86,7 @@ def save(model, path, extra=None, target_names=None):
                          f"lists, strings, finite numbers, bools, None); got {extra!r}.")
     arrays = _arrays(model)
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION,
-                "fastgd_version": _version(), "class": type(model).__name__,
+                "fastgd_version": _this_version(), "class": type(model).__name__,
                 "params": _params(model),
                 "fitted": {name: (Number.to_json(getattr(model, name)) if kind is Number
                                   else kind(getattr(model, name)))
@@ -132,8 +135,6 @@ def _arrays(model):
 def _write_atomically(path, text, arrays):
     """The archive in a temporary file beside ``path``, renamed over it at the end:
     an interrupted save never leaves a half-written model at ``path``."""
-    from ._atomic import written_atomically
-
     with written_atomically(path) as temporary:
         with zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED) as archive:
             archive.writestr(METADATA, text)
@@ -305,10 +306,10 @@ def _check_format(metadata, path):
         raise ModelFileError(f"{path} is not a fastgd model file (format "
                              f"{metadata.get('format')!r}, expected {FORMAT!r}).")
     written_by = metadata.get("fastgd_version")
-    if not isinstance(written_by, str) or _release(written_by) != _release(_version()):
+    if not isinstance(written_by, str) or _release(written_by) != _release(_this_version()):
         raise ModelFileError(f"{path} was saved by fastgd {written_by}; this is fastgd "
-                             f"{_version()}, which loads models of fastgd "
-                             f"{'.'.join(_release(_version()))}.x only: refit the model "
+                             f"{_this_version()}, which loads models of fastgd "
+                             f"{'.'.join(_release(_this_version()))}.x only: refit the model "
                              f"with this version (or load it with fastgd {written_by}).")
     if metadata.get("format_version") != FORMAT_VERSION or metadata.get("class") != "GDRegressor":
         raise ModelFileError(f"{path}: format_version {metadata.get('format_version')!r} "
@@ -317,8 +318,6 @@ def _check_format(metadata, path):
 
 
 def _check_params(params, path):
-    from ._spec import ESTIMATOR_PARAMETERS
-
     _check_type(params, dict, "params", path)
     _check_names(params, set(ESTIMATOR_PARAMETERS), "params", path)
     for name, value in params.items():
@@ -328,9 +327,6 @@ def _check_params(params, path):
                                  f"a string, a bool or null.")
     if params["callback"] is not None:
         raise ModelFileError(f"{path}: params['callback'] must be null.")
-    from ._spec import FIT_PARAMETERS, FitSpec
-    from ._validation import check_backend
-
     options = {name: params[name] for name in FIT_PARAMETERS}
     try:  # the same checks as fit makes: a tampered penalty="l3" fails here
         check_backend(options.pop("backend"))  # the name only: a model of the cython
@@ -458,8 +454,8 @@ def _is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def _version():
-    return __version__
+def _this_version():
+    return _version.__version__
 
 
 def _release(version):

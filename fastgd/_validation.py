@@ -21,6 +21,7 @@ import numbers
 import os
 import sys
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -341,6 +342,35 @@ def check_momentum(momentum, nesterov):
     if nesterov and momentum == 0:
         raise ValueError("nesterov=True needs a momentum > 0 (as torch.optim.SGD).")
     return momentum, nesterov
+
+
+@dataclass(frozen=True)
+class Point:
+    """The caller's coefficients and intercept (None: zeros), checked once the data's
+    shape and dtype are known: X and y first, then the point, then the weights, in
+    the order of the caller's arguments. ``finite``: NaN and inf are errors here (a
+    starting point); else the caller checks them if the loss is not finite."""
+
+    coef: object
+    intercept: object
+    coef_name: str
+    intercept_name: str
+    finite: bool = True
+
+    def checked(self, n_targets, n_features, y_is_1d, dtype):
+        """``(W, b)``: (K, D) and (K,) fresh copies in ``dtype``."""
+        W = check_coef(self.coef, n_targets, n_features, y_is_1d, dtype, self.coef_name)
+        b = check_intercept(self.intercept, n_targets, y_is_1d, dtype, self.intercept_name)
+        if self.finite:
+            check_point_finite(W, b, y_is_1d, self.coef_name, self.intercept_name)
+        return W, b
+
+
+def check_point_finite(W, b, y_is_1d, coef_name, intercept_name):
+    """Raise ValueError naming NaN or inf in the (cast) starting point or point of
+    evaluation, indexed as the caller's arrays are (coef (D,) for 1-D y)."""
+    check_finite(W[0] if y_is_1d else W, coef_name)
+    check_finite(b, intercept_name)
 
 
 def check_sample_weight(sample_weight, n_samples, dtype):

@@ -203,8 +203,8 @@ def test_an_ill_conditioned_problem_is_refitted_and_right(backend, monkeypatch):
     # cond(X.T X) = 1e13: the normal equations cannot certify it; fit's QR factor can.
     problems, X, y, _ = exact_stack(4, 200, 5, (1e2, 1e13), VARIANTS[0])
     refitted = []
-    fit = fastgd._api.fit
-    monkeypatch.setattr(fastgd._api, "fit", lambda X, *a, **k: refitted.append(X) or fit(
+    fit = fastgd._many.fit
+    monkeypatch.setattr(fastgd._many, "fit", lambda X, *a, **k: refitted.append(X) or fit(
         X, *a, **k))
     result = fastgd.fit_many(X, y, tol=1e-8, backend=backend)
     assert result.converged.all() and len(refitted) == 2  # the two of cond 1e13
@@ -310,8 +310,8 @@ def test_float32_below_its_limit_is_reported_not_refitted(monkeypatch):
     problems, X, y, _ = exact_stack(20, 50, 5, (1e1, 1e3), VARIANTS[0])
     X32, y32 = X.astype(np.float32), y.astype(np.float32)
     calls = []
-    fit = fastgd._api.fit
-    monkeypatch.setattr(fastgd._api, "fit", lambda *a, **k: calls.append(1) or fit(*a, **k))
+    fit = fastgd._many.fit
+    monkeypatch.setattr(fastgd._many, "fit", lambda *a, **k: calls.append(1) or fit(*a, **k))
     with pytest.warns(fastgd.ConvergenceWarning, match="rounded to float32"):
         result = fastgd.fit_many(X32, y32, tol=1e-8)
     assert not result.converged.any() and not calls

@@ -34,10 +34,22 @@ def test_the_backends_call_the_kernels_through_the_interface_alone():
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_kernel_for_gives_a_callable_of_each_entry_point(dtype):
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_a_bound_gradient_is_the_gradient(dtype, n_threads):
+    """gradient_runner(workspace)(...) is gradient(..., workspace), bit for bit."""
     import numpy as np
 
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 40)).astype(dtype)  # above the parallel threshold
+    Y, W = rng.standard_normal((3000, 2)).astype(dtype), np.zeros((2, 40), dtype)
+    b = np.ones(2, dtype)
     for backend in COMPILED_BACKENDS:
-        kernels = _backends.get_backend(backend).kernels
-        for name in ("gradient", "compress", "gram", "accurate_sums"):
-            assert callable(kernels.kernel_for(name, np.dtype(dtype)))
+        driver = _backends.get_backend(backend)
+        kernels = driver.kernels
+        scratch, buffers = driver.gradient_scratch(3000, 40, 2, np.dtype(dtype), n_threads)
+        workspace = kernels.gradient_workspace(scratch, buffers)
+        weights = kernels.no_weights(np.dtype(dtype))
+        loss = kernels.gradient(X, Y, W, b, weights, 3000.0, False, workspace)
+        grad_W = scratch.grad_W.copy()
+        bound = kernels.gradient_runner(workspace)(X, Y, W, b, weights, 3000.0, False)
+        assert bound == loss and np.array_equal(scratch.grad_W, grad_W), backend
