@@ -13,7 +13,8 @@ import pytest
 
 from fastgd import _cli
 from fastgd.bench import cases, report, run
-from fastgd.bench.timer import time_calls
+from fastgd.bench.timer import (TOLERANCE, disagreements, fmt_spread, ratio_spread, spread,
+                                time_calls, time_side_by_side)
 
 TINY = "gradient/4x2/float64/cython,fit/4x2/float32/numba"
 
@@ -83,6 +84,57 @@ def test_the_timer_runs_the_rounds_it_reports():
     # Calibration doubles the calls per round up to ``number``: 1 + 2 + ... + number.
     assert len(calls) == result == 3 * timing.number + 2 * timing.number - 1
     assert timing.best <= timing.median
+
+
+def test_contenders_side_by_side_take_their_rounds_in_turn():
+    order = []
+    timed = time_side_by_side({"a": lambda: order.append("a"), "b": lambda: order.append("b")},
+                              rounds=3)
+    assert order == ["a", "b"] * 3  # round i of each ran in sweep i
+    assert [timed[name][0].rounds for name in "ab"] == [3, 3]
+    # Without fixed rounds: one calibration call each (a round of one call lasts
+    # min_round_time here), then the sweeps.
+    order.clear()
+    timed = time_side_by_side({"a": lambda: order.append("a"), "b": lambda: order.append("b")},
+                              max_time=0.0, min_rounds=3, min_round_time=0.0)
+    assert order == ["a", "b"] + ["a", "b"] * 3
+
+
+def test_the_spread_is_half_the_interquartile_range_over_the_median():
+    assert spread([1.0]) == 0
+    assert spread([0.9, 1.0, 1.1]) == pytest.approx(0.05)  # quartiles 0.95 and 1.05
+    assert spread([1.0, 1.0, 1.0, 1.0, 50.0]) == 0  # a stray round moves nothing
+    assert fmt_spread(0.05) == "±5%" and fmt_spread(0.004) == "±0.4%"
+    # The ratio's spread: of the ratios of rounds that ran side by side, or the sum of
+    # the two spreads for rounds that did not.
+    base, ours = [1.0, 1.2, 1.0, 1.2], [0.5, 0.6, 0.5, 0.6]  # load on both, in step
+    assert ratio_spread(base, ours) == 0
+    assert ratio_spread(base, ours, paired=False) == pytest.approx(2 * spread(base))
+
+
+# Rounds (seconds per call) of rows of two contenders. One row disagrees; the others
+# agree, one of them with a stray round and one under load that came and went in step.
+AGREEING = {
+    "steady": {"numpy": [1.00, 1.01, 0.99, 1.00, 1.02], "cython": [0.50, 0.51, 0.50, 0.49, 0.50]},
+    "stray round": {"numpy": [1.00, 1.01, 0.99, 1.00, 1.02], "cython": [0.50, 0.50, 5.0, 0.50, 0.51]},
+    "load in step": {"numpy": [1.0, 1.05, 1.0, 1.05, 1.0], "cython": [0.5, 0.525, 0.5, 0.525, 0.5]},
+}
+
+
+def test_exactly_the_row_whose_rounds_disagree_is_flagged():
+    rows = {**AGREEING,
+            "disagrees": {"numpy": [1.00, 1.01, 0.99, 1.00, 1.02],
+                          "numba": [0.05, 0.50, 0.06, 0.52, 0.30]}}
+    flagged = {row: disagreements(times, "numpy") for row, times in rows.items()}
+    assert {row for row, why in flagged.items() if why} == {"disagrees"}
+    assert flagged["disagrees"] == {"numba": f"its rounds spread {fmt_spread(spread(rows['disagrees']['numba']))}"}
+    # A contender whose own rounds agree, but whose ratio to the baseline swings
+    # round by round: its rounds disagree with the baseline's.
+    swinging = {"numpy": [1.0, 1.2, 1.0, 1.2, 1.0, 1.2], "numba": [1.2, 1.0, 1.2, 1.0, 1.2, 1.0]}
+    assert max(spread(t) for t in swinging.values()) <= TOLERANCE
+    assert list(disagreements(swinging, "numpy")) == ["numba"]
+    assert "ratios to numpy's rounds" in disagreements(swinging, "numpy")["numba"]
+    assert disagreements(swinging, "numpy", paired=False) == {}  # (not side by side)
 
 
 def _results(records, **extra):
