@@ -15,6 +15,9 @@ From the run's ``bench.json`` it writes:
 * ``docs/_data/bench.json``: the run itself, from which ``tests/test_docs.py``
   renders the tables again to check that the pages hold exactly them.
 
+``python -m benches.update_docs docs/_data/bench.json`` renders the stored run again
+(after a change of the tables' format), keeping its plot.
+
 ``splice`` is also what ``benches/accuracy.py --update-docs`` and
 ``benches/loop_cost.py --update-docs`` write their tables with.
 """
@@ -120,12 +123,13 @@ def update(run_path, root=ROOT):
     splice(docs / BENCHMARKS_PAGE.name, report.markdown(results), "bench")
     splice(Path(root) / README.name, summary(results), "summary")
     png = json_path.parent / "speedup.png"
+    stored = json_path.resolve() == (docs / "_data" / RUN.name).resolve()
     if png.is_file():
         shutil.copyfile(png, docs / PLOT.name)
-    else:
+    elif not (stored and (docs / PLOT.name).is_file()):  # (the stored run's plot is there)
         report.plot(results, docs / PLOT.name)  # needs matplotlib (the bench extra)
     (docs / "_data").mkdir(exist_ok=True)
-    if json_path.resolve() != (docs / "_data" / RUN.name).resolve():
+    if not stored:
         shutil.copyfile(json_path, docs / "_data" / RUN.name)
 
 

@@ -12,9 +12,9 @@ from dataclasses import replace
 import pytest
 
 from fastgd import _cli
-from fastgd.bench import cases, report, run
-from fastgd.bench.timer import (TOLERANCE, disagreements, fmt_spread, ratio_spread, spread,
-                                time_calls, time_side_by_side)
+from fastgd.bench import cases, report, run, timer
+from fastgd.bench.timer import (TOLERANCE, disagreements, fmt_spread, quantile, ratio_spread,
+                                Timing, spread, time_calls, time_side_by_side)
 
 TINY = "gradient/4x2/float64/cython,fit/4x2/float32/numba"
 
@@ -30,13 +30,70 @@ def test_fastgd_bench_runs_a_tiny_case_list_and_prints_what_it_measured(tmp_path
     assert ran["gradient", "float64", "cython"]["scores"]["error"] <= cases.AGREEMENT["float64"]
     assert ran["fit", "float32", "numba"]["scores"]["error"] <= cases.AGREEMENT["float32"]
     assert ran["fit", "float32", "numba"]["rounds"] == cases.FIT.rounds
-    # The printed rows carry the JSON's times and their ratios.
+    for rec in ran.values():  # every round kept: the figure is their median
+        assert len(rec["times"]) == rec["rounds"] and rec["measurements"] >= 1
+        assert rec["seconds"] == spread_median(rec["times"]) and rec["best"] == min(rec["times"])
+        assert rec["spread"] == spread(rec["times"]) and rec["wall_seconds"] > 0
+    # The printed rows carry the JSON's times and their ratios, with their spreads.
     for kind, dtype, name, spec in (("gradient", "float64", "cython", ".2f"),
                                     ("fit", "float32", "numba", ".3g")):
-        base, seconds = ran[kind, dtype, "numpy"]["seconds"], ran[kind, dtype, name]["seconds"]
-        assert f"{base / seconds:{spec}}× ({report.fmt_time(seconds)})" in printed
+        base, rec = ran[kind, dtype, "numpy"], ran[kind, dtype, name]
+        assert rec["ratio_spread"] == ratio_spread(base["times"], rec["times"])
+        assert f"| {report.fmt_seconds(base)}{report._mark(base)} | " in printed
+        assert (f"| {report.fmt_ratio(base['seconds'] / rec['seconds'], rec, spec)} "
+                f"({report.fmt_seconds(rec)}){report._mark(rec)} |") in printed
+        assert "±" in report.fmt_seconds(rec) and "±" in report.fmt_ratio(1.0, rec)
     assert f"`{results['command']}`" in printed and "--cases " + TINY in results["command"]
     assert (tmp_path / "report.md").read_text().strip() in printed
+
+
+def test_a_row_whose_rounds_disagree_is_measured_again_then_flagged(monkeypatch, tmp_path):
+    """Synthetic rounds in place of the clock: the first row agrees at once, the
+    second never does (flagged after MEASUREMENTS), the third agrees when measured
+    again. The run records it, and the report marks exactly the second row."""
+    scripted = [
+        AGREEING["steady"],  # 4x2
+        *[{"numpy": [1.00, 1.01, 0.99, 1.00, 1.02], "cython": [0.05, 0.50, 0.06, 0.52, 0.30]}]
+        * run.MEASUREMENTS,  # 100x10: disagrees every time
+        {"numpy": [1.0, 3.0, 1.0, 2.0, 1.5], "cython": [0.5, 0.5, 0.5, 0.5, 0.5]},  # 1e4x20
+        AGREEING["stray round"],  # 1e4x20 measured again: agrees
+    ]
+    calls = []
+
+    def rounds_from_the_script(runs, rounds=None, max_time=None):
+        times = scripted[len(calls)]
+        calls.append(list(runs))
+        return {name: (Timing(tuple(times[name]), 1), run()) for name, run in runs.items()}
+
+    monkeypatch.setattr(timer, "time_side_by_side", rounds_from_the_script)
+    selected = run.select([f"gradient/{shape}/float64/cython" for shape in ("4x2", "100x10", "1e4x20")])
+    records, notes, data_seconds = run.run_cases(selected)
+    assert calls == [["numpy", "cython"]] * len(scripted)
+    measured = {(r["shape"], r["contender"]): r for r in records}
+    assert {key: (r["measurements"], r["flag"]) for key, r in measured.items()} == {
+        ("4x2", "numpy"): (1, None), ("4x2", "cython"): (1, None),
+        ("100x10", "numpy"): (3, None),
+        ("100x10", "cython"): (3, "its rounds spread ±73%"),
+        ("1e4x20", "numpy"): (2, None), ("1e4x20", "cython"): (2, None),
+    }
+    assert set(data_seconds) == {f"gradient/{s}/float64" for s in ("4x2", "100x10", "1e4x20")}
+    results = run.results_json(records, notes, selected, "fastgd bench --cases x", data_seconds)
+    report.write_json(results, tmp_path / "bench.json")  # the flag is in bench.json
+    saved = json.loads((tmp_path / "bench.json").read_text())["results"]
+    assert [(r["shape"], r["flag"]) for r in saved if r["flag"]] == [
+        ("100x10", "its rounds spread ±73%")]
+    text = report.markdown(results)
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert [line.split(" | ")[0] for line in rows if report.FLAG in line] == ["| 100x10"]
+    assert "| 1 s ±0.5% | 3.33× ±213% (300 ms ±73%) ⚠ |" in text
+    note = next(line for line in text.splitlines() if line.startswith(report.FLAG))
+    assert "100x10 float64, cython: its rounds spread ±73%" in note
+    assert "each of 3 measurements" in note
+    assert "`fastgd bench --cases gradient/100x10/float64/cython`" in note
+
+
+def spread_median(times):
+    return quantile(times, 0.5)
 
 
 def test_cases_match_by_id_prefix_with_wildcards():
@@ -68,7 +125,8 @@ def test_a_case_whose_backend_or_module_is_missing_is_skipped_with_a_note():
     assessed_with = replace(cases.GRADIENT, requires=("no_such_module_xyz",))
     assert "no_such_module_xyz" in run.unavailable(case(cases.GRADIENT.baseline, assessed_with))
     assert run.unavailable(case(cases.GRADIENT.baseline)) is None
-    records, notes = run.run_cases([case(cases.GRADIENT.baseline), case(needs)], max_time=0.001)
+    records, notes, _ = run.run_cases([case(cases.GRADIENT.baseline), case(needs)],
+                                      max_time=0.001)
     assert [r["contender"] for r in records] == ["numpy"]
     assert len(notes) == 1 and "no_such_module_xyz" in notes[0]
 

@@ -169,6 +169,21 @@ def test_update_writes_the_run_into_a_checkout(tmp_path):
     assert (tmp_path / "docs" / "_data" / "bench.json").read_text() == update_docs.RUN.read_text()
 
 
+def test_the_stored_run_is_rendered_again_with_its_plot(tmp_path):
+    """After a change of the tables' format: the stored run's tables are written
+    again, its plot and JSON are left as they are."""
+    (tmp_path / "docs" / "_data").mkdir(parents=True)
+    (tmp_path / "docs" / "benchmarks.md").write_text("<!-- bench:start -->\n<!-- bench:end -->\n")
+    (tmp_path / "README.md").write_text("<!-- summary:start -->\n<!-- summary:end -->\n")
+    (tmp_path / "docs" / "speedup.png").write_bytes(b"\x89PNG stored")
+    stored = tmp_path / "docs" / "_data" / "bench.json"
+    stored.write_text(update_docs.RUN.read_text())
+    update_docs.update(stored, root=tmp_path)
+    assert (tmp_path / "docs" / "speedup.png").read_bytes() == b"\x89PNG stored"
+    assert stored.read_text() == update_docs.RUN.read_text()
+    assert update_docs.between(tmp_path / "docs" / "benchmarks.md", "bench").strip()
+
+
 def test_a_run_of_some_cases_is_refused(tmp_path):
     results = json.loads(update_docs.RUN.read_text())
     results["command"] = "fastgd bench --cases fit"

@@ -4,10 +4,14 @@ Rows, labels and targets come from the registry (``fastgd/bench/cases.py``), the
 figures and the settings the captions state from the run. Every ratio is "baseline
 time / contender time" for the same shape and dtype, from the same run (NumPy for
 the gradient and the fit, scikit-learn's ``Lasso`` and ``SGDRegressor`` for the
-Lasso and SGD tables); times are the minimum over rounds (the least disturbed by
-other load). Nothing in the tables is typed by hand: the documentation's tables
-are this module's output, written into the pages by a developer tool of the source
-checkout (``benches/update_docs.py``), not by the installed package.
+Lasso and SGD tables). A time is the median of its rounds with their spread
+(``fastgd/bench/timer.py``), a ratio that of the medians with the spread of the
+rounds' own ratios; a row whose rounds disagreed in every measurement carries
+``FLAG`` and a note under its table that says why. (A run recorded before rounds
+were kept shows the fastest round, without a spread.) Nothing in the tables is
+typed by hand: the documentation's tables are this module's output, written into
+the pages by a developer tool of the source checkout (``benches/update_docs.py``),
+not by the installed package, which leaves the developers' targets out.
 """
 
 import json
@@ -19,6 +23,9 @@ from pathlib import Path
 from fastgd import _data
 from fastgd.bench import cases as registry
 from fastgd.bench import probes
+from fastgd.bench.timer import fmt_spread
+
+FLAG = "⚠"  # marks a figure whose rounds disagreed in every measurement of its row
 
 
 def write_json(results, path):
@@ -79,11 +86,46 @@ def _columns(kind):
     return [c for c in kind.contenders[1:] if not c.variant_of]
 
 
+def _mark(*records):
+    """FLAG after a figure if any of ``records`` (None: not run) was flagged."""
+    return f" {FLAG}" if any(rec and rec.get("flag") for rec in records) else ""
+
+
+def _spread(value):
+    return f" {fmt_spread(value)}" if value is not None else ""
+
+
+def fmt_seconds(rec):
+    """A record's time with its rounds' spread: "1.85 µs ±2%" (no spread for a
+    single round, or a run that kept no rounds).
+
+    Examples
+    --------
+    >>> fmt_seconds({"seconds": 1.85e-6, "spread": 0.021, "rounds": 20})
+    '1.85 µs ±2%'
+    >>> fmt_seconds({"seconds": 8.02, "spread": 0.0, "rounds": 1})
+    '8.02 s'
+    """
+    spread = rec.get("spread") if (rec.get("rounds") or 0) > 1 else None
+    return fmt_time(rec["seconds"]) + _spread(spread)
+
+
+def fmt_ratio(value, rec, spec=".3g"):
+    """A ratio with its spread: "1.09× ±3%" (none without one)."""
+    spread = rec.get("ratio_spread") if (rec.get("rounds") or 0) > 1 else None
+    return f"{value:{spec}}×" + _spread(spread)
+
+
 def _ratio_cell(row, base, name, spec):
     if name not in row:
         return "–"
-    seconds = row[name]["seconds"]
-    return f"{base / seconds:{spec}}× ({fmt_time(seconds)})"
+    rec = row[name]
+    return f"{fmt_ratio(base / rec['seconds'], rec, spec)} ({fmt_seconds(rec)}){_mark(rec)}"
+
+
+def _base_cell(row, kind):
+    rec = row[kind.baseline.name]
+    return fmt_seconds(rec) + _mark(rec)
 
 
 def gradient_table(table):
@@ -102,9 +144,9 @@ def gradient_table(table):
         rate = row[kind.baseline.name]["bytes"] / min(times) if times else None
         share = f"{100 * rate / bandwidth:.0f}%" if bandwidth and rate else "–"
         scaling = ", ".join(
-            f"{row[single]['seconds'] / row[name]['seconds']:.2f}×"
+            f"{row[single]['seconds'] / row[name]['seconds']:.2f}×{_mark(row[single])}"
             if single in row and name in row else "–" for name, single in one_thread.items())
-        lines.append(f"| {shape.name} | {dtype} | {fmt_time(base)} | {' | '.join(cells)} | "
+        lines.append(f"| {shape.name} | {dtype} | {_base_cell(row, kind)} | {' | '.join(cells)} | "
                      f"{f'{rate / 1e9:.1f}' if rate else '–'} | {share} | {scaling} |")
     return "\n".join(lines)
 
@@ -119,7 +161,7 @@ def _ratio_table(table, kind, headers, lead):
     for shape, dtype, row in _rows(table, kind):
         base = row[kind.baseline.name]["seconds"]
         cells = [_ratio_cell(row, base, c.name, ".3g") for c in columns]
-        lines.append(f"| {' | '.join(lead(shape, dtype, row))} | {fmt_time(base)} | "
+        lines.append(f"| {' | '.join(lead(shape, dtype, row))} | {_base_cell(row, kind)} | "
                      f"{' | '.join(cells)} |")
     return "\n".join(lines)
 
@@ -148,15 +190,17 @@ def direct_table(table):
         errors = [row[name]["scores"]["error"] for name in fits if name in row]
         times = [row[name]["seconds"] for name in fits if name in row]
         read, gram, product = (row.get(name) for name in ("read", "gram-pass", "matmul"))
-        over_read = f"{min(times) / read['seconds']:.3g}×" if times and read else "–"
+        over_read = (f"{min(times) / read['seconds']:.3g}×{_mark(read)}"
+                     if times and read else "–")
         m = shape.n_features + 2
         if gram and product:
             rate = shape.n_samples * m * (m + 1) / 2 / gram["seconds"]
             peak = registry.GEMM_SIZE ** 3 / product["seconds"]
-            pass_cell = f"{rate / 1e9:.3g} GMAC/s ({100 * rate / peak:.0f}% of {peak / 1e9:.3g})"
+            pass_cell = (f"{rate / 1e9:.3g} GMAC/s ({100 * rate / peak:.0f}% of "
+                         f"{peak / 1e9:.3g}){_mark(gram, product)}")
         else:
             pass_cell = "–"
-        lines.append(f"| {shape.name} | {dtype} | {fmt_time(base)} | {' | '.join(cells)} | "
+        lines.append(f"| {shape.name} | {dtype} | {_base_cell(row, kind)} | {' | '.join(cells)} | "
                      f"{f'{max(errors):.1e}' if errors else '–'} | {over_read} | {pass_cell} |")
     return "\n".join(lines)
 
@@ -190,7 +234,7 @@ def _contender_rows(table, kind):
         for contender in kind.contenders:
             if contender.name in row:
                 rec = row[contender.name]
-                ratio = f"{base['seconds'] / rec['seconds']:.3g}×" if base else "–"
+                ratio = fmt_ratio(base["seconds"] / rec["seconds"], rec) if base else "–"
                 yield shape, dtype, contender, rec, ratio
 
 
@@ -211,8 +255,8 @@ def lasso_table(table):
         lowest = best[shape.name, dtype]
         converged = "" if s["converged"] else " (not converged)"
         lines.append(
-            f"| {shape.name} {dtype} | {contender.label} | {fmt_time(rec['seconds'])} | {ratio} | "
-            f"{s['n_iter']}{converged} | {fmt_gap((s['objective'] - lowest) / lowest)} | "
+            f"| {shape.name} {dtype} | {contender.label} | {fmt_seconds(rec)}{_mark(rec)} | "
+            f"{ratio} | {s['n_iter']}{converged} | {fmt_gap((s['objective'] - lowest) / lowest)} | "
             f"{s['coef_error']:.1e} | {s['nonzeros']} ({s['reference_nonzeros']}) | "
             f"{'yes' if s['same_zeros'] else '**no**'} |"
         )
@@ -253,8 +297,8 @@ def sgd_table(table):
         s = rec["scores"]
         optimum = s["optimal_objective"]
         lines.append(
-            f"| {shape.name} {dtype} | {contender.label} | {fmt_time(rec['seconds'])} | {ratio} | "
-            f"{s['n_epochs']} ({s['n_updates']:,}) | {s['last_step_per_row']:.2g} | "
+            f"| {shape.name} {dtype} | {contender.label} | {fmt_seconds(rec)}{_mark(rec)} | "
+            f"{ratio} | {s['n_epochs']} ({s['n_updates']:,}) | {s['last_step_per_row']:.2g} | "
             f"{s['objective']:.6g} | {fmt_gap((s['objective'] - optimum) / optimum)} | "
             f"{s['coef_distance']:.1e} |"
         )
@@ -300,9 +344,9 @@ def dask_table(table):
                 continue
             rec = row[contender.name]
             s = rec["scores"]
-            ratio = f"{rec['seconds'] / base['seconds']:.3g}×" if base else "–"
+            ratio = fmt_ratio(rec["seconds"] / base["seconds"], rec) if base else "–"
             lines.append(f"| {shape.n_samples:,} × {shape.n_features} {dtype} | "
-                         f"{contender.label} | {fmt_time(rec['seconds'])} | {ratio} | "
+                         f"{contender.label} | {fmt_seconds(rec)}{_mark(rec)} | {ratio} | "
                          f"{s['n_iter']}{'' if s['reached'] else ' (gap not reached)'} | "
                          f"{fmt_gap(s['objective_gap'])} |")
     return "\n".join(lines + ["", *dask_scheduling(table), *dask_on_paper(table)])
@@ -479,6 +523,59 @@ def interrupt_table(table):
     return "\n".join(lines)
 
 
+def flag_note(table, kind, measurements):
+    """The note under a table on its flagged figures: which, why, and the command
+    that measures them again (empty if none is flagged)."""
+    flagged = [(shape, dtype, contender, row[contender.name])
+               for shape, dtype, row in _rows(table, kind, need_baseline=False)
+               for contender in kind.contenders
+               if contender.name in row and row[contender.name].get("flag")]
+    if not flagged:
+        return []
+    which = "; ".join(f"{shape.name} {dtype}, {contender.label}: {rec['flag']}"
+                      for shape, dtype, contender, rec in flagged)
+    ids = ",".join(f"{kind.name}/{shape.name}/{dtype}/{contender.name}"
+                   for shape, dtype, contender, _ in flagged)
+    return [f"{FLAG} Rounds that disagreed in each of {measurements} measurements of their "
+            f"row ({which}): these figures, and the ratios they enter, are not to be relied "
+            "on. Other work on the machine is the usual cause (the load average is under the "
+            f"tables); measure them again on a quiet machine: `fastgd bench --cases {ids}`.",
+            ""]
+
+
+def legend(results):
+    """How the figures were taken: medians and spreads, or (a run that kept no
+    rounds) the fastest round."""
+    records = [rec for rec in results["results"] if rec.get("seconds") is not None]
+    if not records:
+        return []
+    if not any("times" in rec for rec in records):
+        return ["Times are the fastest of each case's rounds (this run kept no rounds, so "
+                "no spread)."]
+    tolerance = fmt_spread(results.get("tolerance", 0.1))
+    return [
+        "Times are the median of a case's rounds, ± half their interquartile range over "
+        "the median (a time without ± is a single round). A row's contenders take their "
+        "rounds in turn, side by side, so each round gives a ratio of its own: a ratio is "
+        "that of the medians, ± the spread of the rounds' ratios. A row whose rounds "
+        f"disagree (a spread over {tolerance}, of a contender's rounds or of its ratios) is "
+        f"measured again, {results.get('measurements', 3)} times at most; {FLAG} marks what "
+        "disagreed every time."]
+
+
+def load_note(results):
+    """The load average while the run ran, against the machine's cores."""
+    load = results.get("load_average")
+    if not load:
+        return []
+    cores = results["machine"]["cores"]
+    busy = max(load["start"][0], load["end"][0]) > 0.5 * cores
+    return [f"Load average (1 min) at the start of the run {load['start'][0]:.2f}, at its end "
+            f"{load['end'][0]:.2f}, on {cores} cores"
+            + (": other programs were running beside it, and its figures measure them too."
+               if busy else ".")]
+
+
 def machine_note(results, bandwidth):
     machine = results["machine"]
     parts = [
@@ -493,7 +590,7 @@ def machine_note(results, bandwidth):
         parts.append(f"Streaming-read bandwidth measured in the same run: "
                      f"{bandwidth / 1e9:.1f} GB/s (parallel sum of a {smallest >> 20} MB+ array).")
     parts.append(f"Run on {results['datetime'][:19]} with `{results['command']}`.")
-    return " ".join(parts + results.get("notes", []))
+    return " ".join(parts + load_note(results) + results.get("notes", []))
 
 
 def gradient_caption(settings):
@@ -539,13 +636,16 @@ def markdown(results):
     table = index(results)
     kinds_run = {kind for kind, _, _ in table}
     settings = results.get("settings", {})
+    measurements = results.get("measurements")
     parts = []
     for name, caption, make_table in SECTIONS:
         if name in kinds_run:
-            parts += [caption(settings.get(name, {})), "", make_table(table), ""]
+            parts += [caption(settings.get(name, {})), "", make_table(table), "",
+                      *flag_note(table, registry.KINDS[name], measurements)]
         if name == "many" and targets_table(table):
             parts += ["**Targets** (issue 10) against this run:", "", targets_table(table), ""]
-    return "\n".join(parts + [machine_note(results, read_bandwidth(table))])
+    return "\n".join(parts + legend(results) + [""] * bool(legend(results))
+                     + [machine_note(results, read_bandwidth(table))])
 
 
 def plot(results, path):

@@ -2,8 +2,12 @@
 
 A case is one contender of one kind on one shape and dtype (``fastgd/bench/cases.py``);
 its id, ``kind/shape/dtype/contender`` (``gradient/1e4x20/float64/numba``), is what
-``--cases`` matches. The cases of one shape and dtype share their data, built once;
-the baseline runs first, and every result is assessed outside the timing.
+``--cases`` matches. The cases of one shape and dtype, a row of the report, share
+their data, built once. A timed row's contenders are warmed up, then timed side by
+side (``fastgd/bench/timer.py``: the baseline and each contender take their rounds in
+turn); a row whose rounds disagree is measured again, ``MEASUREMENTS`` times at most,
+and flagged in bench.json and the report if they still do. Every result is assessed
+outside the timing.
 """
 
 import datetime
@@ -14,6 +18,7 @@ import itertools
 import os
 import platform
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +27,12 @@ import numpy as np
 import fastgd
 from fastgd.bench import cases as registry
 from fastgd.bench import report
-from fastgd.bench.timer import time_calls
+from fastgd.bench import timer
 
 QUICK_MAX_TIME = 0.2  # seconds of rounds per timed case, at least 3 rounds
 FULL_MAX_TIME = 0.5
 WARMUP_ROWS = 1000  # a single-round (slow) case warms up on this many rows
+MEASUREMENTS = 3  # a row whose rounds disagree is measured this many times at most
 
 
 @dataclass(frozen=True)
@@ -104,32 +110,84 @@ def prepare(case, data):
     return run
 
 
-def measure(case, data, max_time):
-    """(Timing or None, result) of one case: the timer on the warmed-up ``run``
-    (timed kinds), or one call that measures and returns its measurement (the others)."""
-    if not case.kind.timed:
-        return None, case.contender.setup(data)()
-    return time_calls(prepare(case, data), rounds=rounds_of(case), max_time=max_time)
+@dataclass(frozen=True)
+class RowTiming:
+    """A row's contenders timed side by side: what ``time_row`` kept."""
+
+    timings: dict  # contender name -> Timing
+    results: dict  # contender name -> what its last call returned
+    reasons: dict  # contender name -> why its rounds disagree, in every measurement
+    measurements: int  # how many times the row was measured
+    paired: bool  # whether its rounds ran side by side (their ratios are paired)
 
 
-def record(case, timing, scores):
-    """One case's entry in the results' JSON."""
+def _worst_spread(times, baseline, paired):
+    """The largest spread ``timer.disagreements`` compares with its tolerance."""
+    spreads = [timer.spread(rounds) for rounds in times.values()]
+    if paired and baseline in times:
+        spreads += [timer.ratio_spread(times[baseline], rounds)
+                    for name, rounds in times.items() if name != baseline]
+    return max(spreads)
+
+
+def time_row(runs, baseline=None, rounds=None, max_time=QUICK_MAX_TIME, paired=True,
+             retrying=None):
+    """Time ``runs`` (contender name -> warmed-up run) side by side; while some of
+    their rounds disagree (``timer.disagreements``), measure the row again, at most
+    ``MEASUREMENTS`` times in all. Kept: the first measurement that agrees, or the
+    one of least spread. ``retrying(measurement, reasons)`` is told before each new
+    measurement (the progress bar says so).
+
+    ``paired=False`` is for a row whose contenders were not timed beside each other
+    (one run here): only its own rounds are compared."""
+    kept = None
+    for measurement in range(1, MEASUREMENTS + 1):
+        timed = timer.time_side_by_side(runs, rounds=rounds, max_time=max_time)
+        times = {name: timing.times for name, (timing, _) in timed.items()}
+        reasons = timer.disagreements(times, baseline, paired)
+        worst = _worst_spread(times, baseline, paired)
+        if kept is None or worst < kept[0]:
+            kept = worst, timed, reasons
+        if not reasons:
+            break
+        if measurement < MEASUREMENTS and retrying:
+            retrying(measurement + 1, reasons)
+    _, timed, reasons = kept
+    return RowTiming({name: timing for name, (timing, _) in timed.items()},
+                     {name: result for name, (_, result) in timed.items()},
+                     reasons, measurement, paired)
+
+
+def record(case, scores, timing=None, row=None, base=None, wall=None):
+    """One case's entry in the results' JSON (``timing``: its Timing in ``row``, the
+    RowTiming it was measured in; ``base``: the baseline's Timing, for the ratio)."""
     shape = case.shape
-    return {
+    name = case.contender.name
+    entry = {
         "kind": case.kind.name, "shape": shape.name, "n_samples": shape.n_samples,
-        "n_features": shape.n_features, "dtype": case.dtype, "contender": case.contender.name,
+        "n_features": shape.n_features, "dtype": case.dtype, "contender": name,
         "bytes": shape.size * np.dtype(case.dtype).itemsize,
-        # Seconds per call: the minimum and the median over rounds (None: not timed).
-        "seconds": None if timing is None else timing.best,
-        "median": None if timing is None else timing.median,
-        "rounds": None if timing is None else timing.rounds,
-        "number": None if timing is None else timing.number,
+        # Seconds per call (None: not timed): the median of the rounds (the report's
+        # figure), the fastest round, and every round's.
+        "seconds": None, "best": None, "times": None, "rounds": None, "number": None,
+        "spread": None,  # of the rounds: half their interquartile range / the median
+        "ratio_spread": None,  # of "baseline time / this time" (timer.ratio_spread)
+        "measurements": None,  # how many times the row was measured
+        "flag": None,  # why its rounds disagree after every measurement, or None
+        "wall_seconds": wall,  # of the run spent on this case (its estimate's source)
         "scores": scores,
     }
+    if timing is not None:
+        entry.update(seconds=timing.median, best=timing.best, times=list(timing.times),
+                     rounds=timing.rounds, number=timing.number, spread=timing.spread,
+                     measurements=row.measurements, flag=row.reasons.get(name))
+        if base is not None and name != case.kind.baseline.name:
+            entry["ratio_spread"] = timer.ratio_spread(base.times, timing.times, row.paired)
+    return entry
 
 
 class Progress:
-    """A tqdm bar over the cases when tqdm is installed, else one line per case."""
+    """A tqdm bar over the cases when tqdm is installed, else one line per step."""
 
     def __init__(self, total):
         self.total, self.done = total, 0
@@ -146,10 +204,10 @@ class Progress:
         else:
             self.bar.set_postfix_str(label)
 
-    def finish(self):
-        self.done += 1
+    def finish(self, cases=1):
+        self.done += cases
         if self.bar is not None:
-            self.bar.update()
+            self.bar.update(cases)
 
     def close(self):
         if self.bar is not None:
@@ -157,36 +215,117 @@ class Progress:
 
 
 def run_cases(cases, max_time=QUICK_MAX_TIME):
-    """Run ``cases`` in order: (records, notes on what was not run and why)."""
-    records, skipped = [], {}
+    """Run ``cases`` in order: (records, notes on what was not run and why, seconds
+    spent building each row's data by ``kind/shape/dtype``)."""
+    records, skipped, data_seconds = [], {}, {}
     progress = Progress(len(cases))
     try:
         for _, group in itertools.groupby(cases, key=_group):
-            records += _run_group(list(group), max_time, progress, skipped)
+            records += _run_group(list(group), max_time, progress, skipped, data_seconds)
     finally:
         progress.close()
-    return records, [f"Not run, as {why}: {', '.join(names)}." for why, names in skipped.items()]
+    notes = [f"Not run, as {why}: {', '.join(names)}." for why, names in skipped.items()]
+    return records, notes, data_seconds
 
 
-def _run_group(group, max_time, progress, skipped):
-    """The cases of one kind, shape and dtype, on data built once, the baseline
-    first; adds the contenders that cannot run to ``skipped`` (reason -> names)."""
+def group_id(case):
+    return "/".join(_group(case))
+
+
+def _run_group(group, max_time, progress, skipped, data_seconds):
+    """The cases of one kind, shape and dtype, on data built once; adds the
+    contenders that cannot run to ``skipped`` (reason -> names)."""
     first = group[0]
-    data = first.kind.make_data(first.shape, first.dtype)
-    baseline, records = None, []
+    kind = first.kind
+    start = time.perf_counter()
+    data = kind.make_data(first.shape, first.dtype)
+    data_seconds[group_id(first)] = time.perf_counter() - start
+    runnable = []
     for case in group:
-        progress.start(case.id)
         reason = unavailable(case)
         if reason:
             names = skipped.setdefault(reason, [])
             name = f"{case.kind.name}/{case.contender.name}"
             if name not in names:
                 names.append(name)
+            progress.finish()
         else:
-            timing, result = measure(case, data, max_time)
-            if case.contender is case.kind.baseline:
-                baseline = result
-            records.append(record(case, timing, case.kind.assess(data, result, baseline)))
+            runnable.append(case)
+    if not kind.timed:
+        return [_measured(case, data, progress) for case in runnable]
+    if kind.side_by_side:
+        return _side_by_side(runnable, data, max_time, progress)
+    return _one_by_one(runnable, data, max_time, progress)
+
+
+def _measured(case, data, progress):
+    """A case of a kind that is not timed: one call, which measures and returns."""
+    progress.start(case.id)
+    start = time.perf_counter()
+    result = case.contender.setup(data)()
+    scores = case.kind.assess(data, result, None)
+    progress.finish()
+    return record(case, scores, wall=time.perf_counter() - start)
+
+
+def _retrying(progress, label):
+    def tell(measurement, reasons):
+        progress.start(f"{label}: rounds disagree ({', '.join(reasons)}), "
+                       f"measuring again ({measurement} of {MEASUREMENTS})")
+
+    return tell
+
+
+def _side_by_side(cases, data, max_time, progress):
+    """Warm every contender up, time them side by side, then assess each (the
+    baseline first: the others' agreement is measured against its result)."""
+    if not cases:
+        return []
+    kind, baseline = cases[0].kind, cases[0].kind.baseline.name
+    runs, wall = {}, {}
+    for case in cases:
+        progress.start(f"{case.id}: warm-up")
+        start = time.perf_counter()
+        runs[case.contender.name] = prepare(case, data)
+        wall[case] = time.perf_counter() - start
+    label = group_id(cases[0])
+    progress.start(f"{label}: {len(cases)} side by side")
+    start = time.perf_counter()
+    row = time_row(runs, baseline, rounds_of(cases[0]), max_time,
+                   retrying=_retrying(progress, label))
+    timing_seconds = time.perf_counter() - start
+    # Each case's share of the row's timing: in proportion to its rounds' seconds.
+    timed = {name: sum(t.times) * t.number for name, t in row.timings.items()}
+    total = sum(timed.values()) or 1.0
+    base_result = row.results.get(baseline)
+    records = []
+    for case in cases:
+        name = case.contender.name
+        start = time.perf_counter()
+        scores = kind.assess(data, row.results[name], base_result)
+        wall[case] += time.perf_counter() - start + timing_seconds * timed[name] / total
+        records.append(record(case, scores, row.timings[name], row, row.timings.get(baseline),
+                              wall[case]))
+    progress.finish(len(cases))
+    return records
+
+
+def _one_by_one(cases, data, max_time, progress):
+    """A kind whose contenders cannot be set up side by side (the Dask kind: a
+    contender's setup may close the cluster of the one before): each is prepared,
+    timed (and measured again while its own rounds disagree) before the next."""
+    records, base, base_result = [], None, None
+    for case in cases:
+        progress.start(case.id)
+        start = time.perf_counter()
+        name = case.contender.name
+        row = time_row({name: prepare(case, data)}, None, rounds_of(case), max_time,
+                       paired=False, retrying=_retrying(progress, case.id))
+        timing, result = row.timings[name], row.results[name]
+        if case.contender is case.kind.baseline:
+            base, base_result = timing, result
+        scores = case.kind.assess(data, result, base_result)
+        records.append(record(case, scores, timing, row, base, time.perf_counter() - start))
         progress.finish()
     return records
 
@@ -237,7 +376,7 @@ def _threads(numba_threads):
     return f"numba {numba_threads}, OpenMP: {of('openmp')}, NumPy's BLAS: {of('blas')}"
 
 
-def results_json(records, notes, selected, command):
+def results_json(records, notes, selected, command, data_seconds=None):
     """The run as written to bench.json: every record, and what the report needs."""
     kinds = {case.kind.name: case.kind for case in selected}
     return {
@@ -245,7 +384,10 @@ def results_json(records, notes, selected, command):
         "datetime": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         **environment(),
         "settings": {name: kind.settings for name, kind in kinds.items() if kind.settings},
+        "tolerance": timer.TOLERANCE,  # the largest spread of rounds that agree
+        "measurements": MEASUREMENTS,  # times a row whose rounds disagree is measured
         "notes": notes,
+        "data_seconds": data_seconds or {},  # building each row's data, by kind/shape/dtype
         "results": records,
     }
 
@@ -262,8 +404,9 @@ def main(args):
     selected = select(args.cases, args.full)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    records, notes = run_cases(selected, FULL_MAX_TIME if args.full else QUICK_MAX_TIME)
-    results = results_json(records, notes, selected, command_line(args))
+    records, notes, data_seconds = run_cases(selected,
+                                             FULL_MAX_TIME if args.full else QUICK_MAX_TIME)
+    results = results_json(records, notes, selected, command_line(args), data_seconds)
     report.write_json(results, out / "bench.json")
     text = report.markdown(results)
     (out / "report.md").write_text(text + "\n")
