@@ -7,13 +7,18 @@ source checkout, not part of the installed package.
 From the run's ``bench.json`` it writes:
 
 * ``docs/benchmarks.md``, between ``<!-- bench:start -->`` and ``<!-- bench:end -->``:
-  every table of the run, as ``fastgd bench`` printed them (``fastgd.bench.report``);
+  every table of the run, as ``fastgd bench`` printed them (``fastgd.bench.report``),
+  and the developers' targets (issue 10) met and missed, which ``fastgd bench``
+  leaves out of a user's report;
 * ``README.md``, between ``<!-- summary:start -->`` and ``<!-- summary:end -->``: one
   summary table, a row per kind of fit (``summary``);
 * ``docs/speedup.png``: the run's plot (drawn again from the JSON if the run wrote
   none, which needs matplotlib);
 * ``docs/_data/bench.json``: the run itself, from which ``tests/test_docs.py``
   renders the tables again to check that the pages hold exactly them.
+
+``python -m benches.update_docs --targets RUN`` prints the targets of any run (a
+quick one, or some cases only) and writes nothing.
 
 ``python -m benches.update_docs docs/_data/bench.json`` renders the stored run again
 (after a change of the tables' format), keeping its plot.
@@ -116,11 +121,24 @@ def read_run(path):
     return json_path, results
 
 
+def benchmarks_page(results):
+    """What the benchmarks page holds between its markers: the report, targets included."""
+    return report.markdown(results, targets=True)
+
+
+def targets(run_path):
+    """The targets table of any run (its bench.json or --out directory)."""
+    path = Path(run_path)
+    results = json.loads((path / "bench.json" if path.is_dir() else path).read_text())
+    table = report.targets_table(report.index(results))
+    return table or f"No target's case ran in `{results['command']}`."
+
+
 def update(run_path, root=ROOT):
     """Write the run's tables, plot and JSON into the checkout at ``root``."""
     json_path, results = read_run(run_path)
     docs = Path(root) / "docs"
-    splice(docs / BENCHMARKS_PAGE.name, report.markdown(results), "bench")
+    splice(docs / BENCHMARKS_PAGE.name, benchmarks_page(results), "bench")
     splice(Path(root) / README.name, summary(results), "summary")
     png = json_path.parent / "speedup.png"
     stored = json_path.resolve() == (docs / "_data" / RUN.name).resolve()
@@ -136,7 +154,12 @@ def update(run_path, root=ROOT):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", help="fastgd bench's --out directory, or its bench.json")
+    parser.add_argument("--targets", action="store_true",
+                        help="print the run's targets met and missed, write nothing")
     args = parser.parse_args(argv)
+    if args.targets:
+        print(targets(args.run))
+        return
     update(args.run)
     print(f"Written: {BENCHMARKS_PAGE.relative_to(ROOT)}, {README.name} (summary), "
           f"{PLOT.relative_to(ROOT)}, {RUN.relative_to(ROOT)}")

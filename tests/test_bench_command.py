@@ -45,6 +45,7 @@ def test_fastgd_bench_runs_a_tiny_case_list_and_prints_what_it_measured(tmp_path
         assert "±" in report.fmt_seconds(rec) and "±" in report.fmt_ratio(1.0, rec)
     assert f"`{results['command']}`" in printed and "--cases " + TINY in results["command"]
     assert (tmp_path / "report.md").read_text().strip() in printed
+    assert "Targets" not in printed  # (the developers' checks: benches/update_docs.py)
 
 
 def test_a_row_whose_rounds_disagree_is_measured_again_then_flagged(monkeypatch, tmp_path):

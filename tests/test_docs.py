@@ -123,7 +123,8 @@ def test_files_example_and_its_commands_run(tmp_path, monkeypatch):
 
 def test_the_benchmark_tables_are_the_stored_runs():
     results = json.loads(update_docs.RUN.read_text())
-    assert update_docs.between(update_docs.BENCHMARKS_PAGE, "bench") == report.markdown(results)
+    assert (update_docs.between(update_docs.BENCHMARKS_PAGE, "bench")
+            == update_docs.benchmarks_page(results))
     assert update_docs.between(update_docs.README, "summary") == update_docs.summary(results)
     assert update_docs.PLOT.read_bytes()[:4] == b"\x89PNG"
 
@@ -163,7 +164,7 @@ def test_update_writes_the_run_into_a_checkout(tmp_path):
     update_docs.update(run, root=tmp_path)
     results = json.loads(update_docs.RUN.read_text())
     assert update_docs.between(tmp_path / "docs" / "benchmarks.md", "bench") == (
-        report.markdown(results))
+        update_docs.benchmarks_page(results))
     assert update_docs.between(tmp_path / "README.md", "summary") == update_docs.summary(results)
     assert (tmp_path / "docs" / "speedup.png").read_bytes() == b"\x89PNG run"
     assert (tmp_path / "docs" / "_data" / "bench.json").read_text() == update_docs.RUN.read_text()
@@ -182,6 +183,20 @@ def test_the_stored_run_is_rendered_again_with_its_plot(tmp_path):
     assert (tmp_path / "docs" / "speedup.png").read_bytes() == b"\x89PNG stored"
     assert stored.read_text() == update_docs.RUN.read_text()
     assert update_docs.between(tmp_path / "docs" / "benchmarks.md", "bench").strip()
+
+
+def test_the_targets_are_the_developers_not_the_users(tmp_path, capsys):
+    """The benchmarks page shows the targets met and missed; a user's report of the
+    same run (fastgd bench's) does not; --targets prints them for any run."""
+    results = json.loads(update_docs.RUN.read_text())
+    page, users = update_docs.benchmarks_page(results), report.markdown(results)
+    assert "**Targets** (issue 10)" in page and "Targets" not in users
+    table = report.targets_table(report.index(results))
+    assert table in page and "| 1e4x20 float64 gradient ≥ 2× NumPy (cython) |" in table
+    results["command"] = "fastgd bench --cases gradient"  # (any run: no refusal)
+    (tmp_path / "bench.json").write_text(json.dumps(results))
+    update_docs.main(["--targets", str(tmp_path)])
+    assert capsys.readouterr().out == table + "\n"
 
 
 def test_a_run_of_some_cases_is_refused(tmp_path):

@@ -630,9 +630,12 @@ SECTIONS = (
 )
 
 
-def markdown(results):
-    """The report of a run: its tables with their captions, the targets after the
-    speed tables, and the footnote (machine, versions, threads, command, notes)."""
+def markdown(results, targets=False):
+    """The report of a run: its tables with their captions, a note under a table on
+    its flagged figures, how the figures were taken, and the footnote (machine,
+    versions, threads, command, load, notes). ``targets``: the developers' targets
+    after the speed tables (``benches/update_docs.py`` writes them into the docs;
+    ``fastgd bench`` leaves them out of a user's report)."""
     table = index(results)
     kinds_run = {kind for kind, _, _ in table}
     settings = results.get("settings", {})
@@ -642,7 +645,7 @@ def markdown(results):
         if name in kinds_run:
             parts += [caption(settings.get(name, {})), "", make_table(table), "",
                       *flag_note(table, registry.KINDS[name], measurements)]
-        if name == "many" and targets_table(table):
+        if targets and name == "many" and targets_table(table):
             parts += ["**Targets** (issue 10) against this run:", "", targets_table(table), ""]
     return "\n".join(parts + legend(results) + [""] * bool(legend(results))
                      + [machine_note(results, read_bandwidth(table))])
