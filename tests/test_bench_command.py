@@ -7,10 +7,13 @@ printed tables say what the run's JSON measured.
 
 import json
 import sys
+import warnings
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
+import fastgd
 from fastgd import _cli
 from fastgd.bench import cases, report, run, timer
 from fastgd.bench.timer import (TOLERANCE, disagreements, fmt_spread, quantile, ratio_spread,
@@ -91,6 +94,41 @@ def test_a_row_whose_rounds_disagree_is_measured_again_then_flagged(monkeypatch,
     assert "100x10 float64, cython: its rounds spread ±73%" in note
     assert "each of 3 measurements" in note
     assert "`fastgd bench --cases gradient/100x10/float64/cython`" in note
+
+
+def test_the_dependencies_warnings_and_logging_are_off_while_the_bench_runs():
+    """Inside the run: no deprecation (Dask's, pandas'), no warning of Dask's modules
+    (distributed's "Sending large graph"), distributed's loggers at ERROR; fastgd's
+    own warnings still show, and everything is as before once the run ends."""
+    import logging
+
+    client_log = logging.getLogger("distributed.client")
+    before = client_log.level
+    seen = {}
+
+    def noisy(data):
+        def run():
+            warnings.warn("Dask configuration key 'fuse_ave_width' has been deprecated",
+                          FutureWarning)
+            warnings.warn("a pandas deprecation", DeprecationWarning)
+            warnings.warn_explicit("Sending large graph of size 61.04 MiB.", UserWarning,
+                                   "distributed/client.py", 3429, module="distributed.client")
+            warnings.warn("did not converge", fastgd.ConvergenceWarning)
+            seen["client log at warning"] = client_log.isEnabledFor(logging.WARNING)
+            return np.zeros(data.X.shape[1])
+
+        return run
+
+    kind = cases.GRADIENT
+    case = run.Case(kind, kind.shapes[0], "float64", replace(kind.baseline, setup=noisy))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run.run_cases([case], max_time=0.0)
+        assert {str(w.message) for w in caught} == {"did not converge"}
+        assert seen == {"client log at warning": False}
+        warnings.warn("after the run", FutureWarning)
+    assert str(caught[-1].message) == "after the run"
+    assert client_log.level == before
 
 
 def spread_median(times):

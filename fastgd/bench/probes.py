@@ -195,16 +195,27 @@ def dask_client(n_workers):
     cluster at a time: asking for another size closes the current one; the last is
     closed at exit). It is Dask's default client: dask.compute runs on it."""
     import atexit
+    import logging
 
     import distributed
 
+    from fastgd.bench import quiet
+
+    quiet.loggers_configured()  # (importing distributed set its loggers' levels)
     if n_workers not in _dask_clusters:
         close_dask_clusters()
+        # Its scheduler's and workers' logging off but for the critical, their warnings
+        # off: a task that fails reaches the client as the fit's exception, and what
+        # they log besides is their own business (closing a cluster, a worker may log
+        # an error because its heartbeat found the scheduler gone).
         cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                           processes=True, dashboard_address=":0")
+                                           processes=True, dashboard_address=":0",
+                                           silence_logs=logging.CRITICAL)
         if not _dask_clusters:
             atexit.register(close_dask_clusters)
-        _dask_clusters[n_workers] = cluster, distributed.Client(cluster)
+        client = distributed.Client(cluster)
+        client.run(quiet.quiet_worker)
+        _dask_clusters[n_workers] = cluster, client
     return _dask_clusters[n_workers][1]  # (a new Client is Dask's default one)
 
 

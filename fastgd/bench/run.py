@@ -26,8 +26,7 @@ import numpy as np
 
 import fastgd
 from fastgd.bench import cases as registry
-from fastgd.bench import report
-from fastgd.bench import timer
+from fastgd.bench import probes, quiet, report, timer
 
 QUICK_MAX_TIME = 0.2  # seconds of rounds per timed case, at least 3 rounds
 FULL_MAX_TIME = 0.5
@@ -219,11 +218,13 @@ def run_cases(cases, max_time=QUICK_MAX_TIME):
     spent building each row's data by ``kind/shape/dtype``)."""
     records, skipped, data_seconds = [], {}, {}
     progress = Progress(len(cases))
-    try:
-        for _, group in itertools.groupby(cases, key=_group):
-            records += _run_group(list(group), max_time, progress, skipped, data_seconds)
-    finally:
-        progress.close()
+    with quiet.quiet_dependencies():  # (what Dask, distributed and pandas say: not ours)
+        try:
+            for _, group in itertools.groupby(cases, key=_group):
+                records += _run_group(list(group), max_time, progress, skipped, data_seconds)
+        finally:
+            progress.close()
+            probes.close_dask_clusters()  # (their shutdown is as quiet as their run)
     notes = [f"Not run, as {why}: {', '.join(names)}." for why, names in skipped.items()]
     return records, notes, data_seconds
 
