@@ -15,9 +15,9 @@ import pytest
 
 import fastgd
 from fastgd import _cli
-from fastgd.bench import cases, report, run, timer
-from fastgd.bench.timer import (TOLERANCE, disagreements, fmt_spread, quantile, ratio_spread,
-                                Timing, spread, time_calls, time_side_by_side)
+from fastgd.bench import cases, report, run
+from fastgd.bench.timer import (TOLERANCE, Timing, disagreements, fmt_spread, quantile,
+                                ratio_spread, spread, time_calls)
 
 TINY = "gradient/4x2/float64/cython,fit/4x2/float32/numba"
 
@@ -49,90 +49,6 @@ def test_fastgd_bench_runs_a_tiny_case_list_and_prints_what_it_measured(tmp_path
     assert f"`{results['command']}`" in printed and "--cases " + TINY in results["command"]
     assert (tmp_path / "report.md").read_text().strip() in printed
     assert "Targets" not in printed  # (the developers' checks: benches/update_docs.py)
-
-
-def test_a_row_whose_rounds_disagree_is_measured_again_then_flagged(monkeypatch, tmp_path):
-    """Synthetic rounds in place of the clock: the first row agrees at once, the
-    second never does (flagged after MEASUREMENTS), the third agrees when measured
-    again. The run records it, and the report marks exactly the second row."""
-    scripted = [
-        AGREEING["steady"],  # 4x2
-        *[{"numpy": [1.00, 1.01, 0.99, 1.00, 1.02], "cython": [0.05, 0.50, 0.06, 0.52, 0.30]}]
-        * run.MEASUREMENTS,  # 100x10: disagrees every time
-        {"numpy": [1.0, 3.0, 1.0, 2.0, 1.5], "cython": [0.5, 0.5, 0.5, 0.5, 0.5]},  # 1e4x20
-        AGREEING["stray round"],  # 1e4x20 measured again: agrees
-    ]
-    calls = []
-
-    def rounds_from_the_script(runs, rounds=None, max_time=None):
-        times = scripted[len(calls)]
-        calls.append(list(runs))
-        return {name: (Timing(tuple(times[name]), 1), run()) for name, run in runs.items()}
-
-    monkeypatch.setattr(timer, "time_side_by_side", rounds_from_the_script)
-    selected = run.select([f"gradient/{shape}/float64/cython" for shape in ("4x2", "100x10", "1e4x20")])
-    records, notes, data_seconds = run.run_cases(selected)
-    assert calls == [["numpy", "cython"]] * len(scripted)
-    measured = {(r["shape"], r["contender"]): r for r in records}
-    assert {key: (r["measurements"], r["flag"]) for key, r in measured.items()} == {
-        ("4x2", "numpy"): (1, None), ("4x2", "cython"): (1, None),
-        ("100x10", "numpy"): (3, None),
-        ("100x10", "cython"): (3, "its rounds spread ±73%"),
-        ("1e4x20", "numpy"): (2, None), ("1e4x20", "cython"): (2, None),
-    }
-    assert set(data_seconds) == {f"gradient/{s}/float64" for s in ("4x2", "100x10", "1e4x20")}
-    results = run.results_json(records, notes, selected, "fastgd bench --cases x", data_seconds)
-    report.write_json(results, tmp_path / "bench.json")  # the flag is in bench.json
-    saved = json.loads((tmp_path / "bench.json").read_text())["results"]
-    assert [(r["shape"], r["flag"]) for r in saved if r["flag"]] == [
-        ("100x10", "its rounds spread ±73%")]
-    text = report.markdown(results)
-    rows = [line for line in text.splitlines() if line.startswith("| ")]
-    assert [line.split(" | ")[0] for line in rows if report.FLAG in line] == ["| 100x10"]
-    assert "| 1 s ±0.5% | 3.33× ±213% (300 ms ±73%) ⚠ |" in text
-    note = next(line for line in text.splitlines() if line.startswith(report.FLAG))
-    assert "100x10 float64, cython: its rounds spread ±73%" in note
-    assert "each of 3 measurements" in note
-    assert "`fastgd bench --cases gradient/100x10/float64/cython`" in note
-
-
-def test_the_dependencies_warnings_and_logging_are_off_while_the_bench_runs():
-    """Inside the run: no deprecation (Dask's, pandas'), no warning of Dask's modules
-    (distributed's "Sending large graph"), distributed's loggers at ERROR; fastgd's
-    own warnings still show, and everything is as before once the run ends."""
-    import logging
-
-    client_log = logging.getLogger("distributed.client")
-    before = client_log.level
-    seen = {}
-
-    def noisy(data):
-        def run():
-            warnings.warn("Dask configuration key 'fuse_ave_width' has been deprecated",
-                          FutureWarning)
-            warnings.warn("a pandas deprecation", DeprecationWarning)
-            warnings.warn_explicit("Sending large graph of size 61.04 MiB.", UserWarning,
-                                   "distributed/client.py", 3429, module="distributed.client")
-            warnings.warn("did not converge", fastgd.ConvergenceWarning)
-            seen["client log at warning"] = client_log.isEnabledFor(logging.WARNING)
-            return np.zeros(data.X.shape[1])
-
-        return run
-
-    kind = cases.GRADIENT
-    case = run.Case(kind, kind.shapes[0], "float64", replace(kind.baseline, setup=noisy))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        run.run_cases([case], max_time=0.0)
-        assert {str(w.message) for w in caught} == {"did not converge"}
-        assert seen == {"client log at warning": False}
-        warnings.warn("after the run", FutureWarning)
-    assert str(caught[-1].message) == "after the run"
-    assert client_log.level == before
-
-
-def spread_median(times):
-    return quantile(times, 0.5)
 
 
 def test_cases_match_by_id_prefix_with_wildcards():
@@ -183,18 +99,21 @@ def test_the_timer_runs_the_rounds_it_reports():
     assert timing.best <= timing.median
 
 
-def test_contenders_side_by_side_take_their_rounds_in_turn():
+def test_a_rows_baseline_is_timed_before_and_after_its_other_contenders():
     order = []
-    timed = time_side_by_side({"a": lambda: order.append("a"), "b": lambda: order.append("b")},
-                              rounds=3)
-    assert order == ["a", "b"] * 3  # round i of each ran in sweep i
-    assert [timed[name][0].rounds for name in "ab"] == [3, 3]
-    # Without fixed rounds: one calibration call each (a round of one call lasts
-    # min_round_time here), then the sweeps.
+    runs = {name: (lambda name=name: order.append(name) or name) for name in ("numpy", "a", "b")}
+    timed = run.measure_row(runs, "numpy", rounds=5)
+    assert order == ["numpy"] * 3 + ["a"] * 5 + ["b"] * 5 + ["numpy"] * 2
+    assert {name: (t.rounds, result) for name, (t, result) in timed.items()} == {
+        "numpy": (5, "numpy"), "a": (5, "a"), "b": (5, "b")}
     order.clear()
-    timed = time_side_by_side({"a": lambda: order.append("a"), "b": lambda: order.append("b")},
-                              max_time=0.0, min_rounds=3, min_round_time=0.0)
-    assert order == ["a", "b"] + ["a", "b"] * 3
+    run.measure_row(runs, "numpy", rounds=1)  # (one round cannot be split)
+    assert order == ["numpy", "a", "b"]
+    # Without fixed rounds: each half of the baseline's at least 2 rounds, in as many
+    # calls per round as the first half found.
+    order.clear()
+    timed = run.measure_row(runs, "numpy", max_time=0.0)
+    assert timed["numpy"][0].rounds == 4 and order[-1] == "numpy"
 
 
 def test_the_spread_is_half_the_interquartile_range_over_the_median():
@@ -202,36 +121,114 @@ def test_the_spread_is_half_the_interquartile_range_over_the_median():
     assert spread([0.9, 1.0, 1.1]) == pytest.approx(0.05)  # quartiles 0.95 and 1.05
     assert spread([1.0, 1.0, 1.0, 1.0, 50.0]) == 0  # a stray round moves nothing
     assert fmt_spread(0.05) == "±5%" and fmt_spread(0.004) == "±0.4%"
-    # The ratio's spread: of the ratios of rounds that ran side by side, or the sum of
-    # the two spreads for rounds that did not.
-    base, ours = [1.0, 1.2, 1.0, 1.2], [0.5, 0.6, 0.5, 0.6]  # load on both, in step
-    assert ratio_spread(base, ours) == 0
-    assert ratio_spread(base, ours, paired=False) == pytest.approx(2 * spread(base))
+    base, ours = [1.0, 1.2, 1.0, 1.2], [0.5, 0.5, 0.5, 0.5]
+    assert ratio_spread(base, ours) == spread(base) + spread(ours)  # (a quotient's)
 
 
 # Rounds (seconds per call) of rows of two contenders. One row disagrees; the others
-# agree, one of them with a stray round and one under load that came and went in step.
+# agree, one of them with a stray round.
 AGREEING = {
     "steady": {"numpy": [1.00, 1.01, 0.99, 1.00, 1.02], "cython": [0.50, 0.51, 0.50, 0.49, 0.50]},
     "stray round": {"numpy": [1.00, 1.01, 0.99, 1.00, 1.02], "cython": [0.50, 0.50, 5.0, 0.50, 0.51]},
-    "load in step": {"numpy": [1.0, 1.05, 1.0, 1.05, 1.0], "cython": [0.5, 0.525, 0.5, 0.525, 0.5]},
 }
 
 
 def test_exactly_the_row_whose_rounds_disagree_is_flagged():
     rows = {**AGREEING,
             "disagrees": {"numpy": [1.00, 1.01, 0.99, 1.00, 1.02],
-                          "numba": [0.05, 0.50, 0.06, 0.52, 0.30]}}
-    flagged = {row: disagreements(times, "numpy") for row, times in rows.items()}
-    assert {row for row, why in flagged.items() if why} == {"disagrees"}
-    assert flagged["disagrees"] == {"numba": f"its rounds spread {fmt_spread(spread(rows['disagrees']['numba']))}"}
-    # A contender whose own rounds agree, but whose ratio to the baseline swings
-    # round by round: its rounds disagree with the baseline's.
-    swinging = {"numpy": [1.0, 1.2, 1.0, 1.2, 1.0, 1.2], "numba": [1.2, 1.0, 1.2, 1.0, 1.2, 1.0]}
-    assert max(spread(t) for t in swinging.values()) <= TOLERANCE
-    assert list(disagreements(swinging, "numpy")) == ["numba"]
-    assert "ratios to numpy's rounds" in disagreements(swinging, "numpy")["numba"]
-    assert disagreements(swinging, "numpy", paired=False) == {}  # (not side by side)
+                          "numba": [0.05, 0.50, 0.06, 0.52, 0.30]},
+            # Load that came while the row was measured: the baseline's rounds after
+            # the other contenders' are slower than those before.
+            "load came": {"numpy": [1.0, 1.0, 1.01, 1.6, 1.62, 1.59], "numba": [0.5] * 5}}
+    flagged = {row: disagreements(times) for row, times in rows.items()}
+    assert {row for row, why in flagged.items() if why} == {"disagrees", "load came"}
+    assert flagged["disagrees"] == {"numba": "its rounds spread ±73%"}
+    assert flagged["load came"] == {"numpy": "its rounds spread ±23%"}
+    assert all(spread(t) <= TOLERANCE for row in AGREEING.values() for t in row.values())
+
+
+def test_a_row_whose_rounds_disagree_is_measured_again_then_flagged(monkeypatch, tmp_path):
+    """Synthetic rounds in place of the clock: the first row agrees at once, the
+    second never does (flagged after MEASUREMENTS), the third agrees when measured
+    again. The run records it, and the report marks exactly the second row."""
+    scripted = [
+        AGREEING["steady"],  # 4x2
+        *[{"numpy": [1.00, 1.01, 0.99, 1.00, 1.02], "cython": [0.05, 0.50, 0.06, 0.52, 0.30]}]
+        * run.MEASUREMENTS,  # 100x10: disagrees every time
+        {"numpy": [1.0, 3.0, 1.0, 2.0, 1.5], "cython": [0.5, 0.5, 0.5, 0.5, 0.5]},  # 1e4x20
+        AGREEING["stray round"],  # 1e4x20 measured again: agrees
+    ]
+    calls = []
+
+    def rounds_from_the_script(runs, baseline=None, rounds=None, max_time=None):
+        times = scripted[len(calls)]
+        calls.append(list(runs))
+        return {name: (Timing(tuple(times[name]), 1), run()) for name, run in runs.items()}
+
+    monkeypatch.setattr(run, "measure_row", rounds_from_the_script)
+    selected = run.select([f"gradient/{shape}/float64/cython" for shape in ("4x2", "100x10", "1e4x20")])
+    records, notes, data_seconds = run.run_cases(selected)
+    assert calls == [["numpy", "cython"]] * len(scripted)
+    measured = {(r["shape"], r["contender"]): r for r in records}
+    assert {key: (r["measurements"], r["flag"]) for key, r in measured.items()} == {
+        ("4x2", "numpy"): (1, None), ("4x2", "cython"): (1, None),
+        ("100x10", "numpy"): (3, None),
+        ("100x10", "cython"): (3, "its rounds spread ±73%"),
+        ("1e4x20", "numpy"): (2, None), ("1e4x20", "cython"): (2, None),
+    }
+    assert set(data_seconds) == {f"gradient/{s}/float64" for s in ("4x2", "100x10", "1e4x20")}
+    results = run.results_json(records, notes, selected, "fastgd bench --cases x", data_seconds)
+    report.write_json(results, tmp_path / "bench.json")  # the flag is in bench.json
+    saved = json.loads((tmp_path / "bench.json").read_text())["results"]
+    assert [(r["shape"], r["flag"]) for r in saved if r["flag"]] == [
+        ("100x10", "its rounds spread ±73%")]
+    text = report.markdown(results)
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert [line.split(" | ")[0] for line in rows if report.FLAG in line] == ["| 100x10"]
+    assert "| 1 s ±0.5% | 3.33× ±74% (300 ms ±73%) ⚠ |" in text  # (±0.5% + ±73%)
+    note = next(line for line in text.splitlines() if line.startswith(report.FLAG))
+    assert "100x10 float64, cython: its rounds spread ±73%" in note
+    assert "each of 3 measurements" in note
+    assert "`fastgd bench --cases gradient/100x10/float64/cython`" in note
+
+
+def test_the_dependencies_warnings_and_logging_are_off_while_the_bench_runs():
+    """Inside the run: no deprecation (Dask's, pandas'), no warning of Dask's modules
+    (distributed's "Sending large graph"), distributed's loggers at ERROR; fastgd's
+    own warnings still show, and everything is as before once the run ends."""
+    import logging
+
+    client_log = logging.getLogger("distributed.client")
+    before = client_log.level
+    seen = {}
+
+    def noisy(data):
+        def run():
+            warnings.warn("Dask configuration key 'fuse_ave_width' has been deprecated",
+                          FutureWarning)
+            warnings.warn("a pandas deprecation", DeprecationWarning)
+            warnings.warn_explicit("Sending large graph of size 61.04 MiB.", UserWarning,
+                                   "distributed/client.py", 3429, module="distributed.client")
+            warnings.warn("did not converge", fastgd.ConvergenceWarning)
+            seen["client log at warning"] = client_log.isEnabledFor(logging.WARNING)
+            return np.zeros(data.X.shape[1])
+
+        return run
+
+    kind = cases.GRADIENT
+    case = run.Case(kind, kind.shapes[0], "float64", replace(kind.baseline, setup=noisy))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run.run_cases([case], max_time=0.0)
+        assert {str(w.message) for w in caught} == {"did not converge"}
+        assert seen == {"client log at warning": False}
+        warnings.warn("after the run", FutureWarning)
+    assert str(caught[-1].message) == "after the run"
+    assert client_log.level == before
+
+
+def spread_median(times):
+    return quantile(times, 0.5)
 
 
 def _results(records, **extra):

@@ -1,7 +1,7 @@
 """fastgd's benchmark suite, shipped with the package: ``fastgd bench``.
 
 cases.py   the registry: kinds, shapes, dtypes, data, contenders, assessments, targets
-timer.py   the plain timer (rounds side by side, their median and spread)
+timer.py   the plain timer: rounds, their median and spread, whether they agree
 run.py     selects and runs the cases, writes bench.json
 report.py  tables and plot, named by the registry (benches/update_docs.py
            writes them into the documentation)

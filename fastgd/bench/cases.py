@@ -144,9 +144,10 @@ class Kind:
     requires: tuple = ()  # modules its assess needs (its cases are skipped without them)
     rounds: int = None  # rounds per case; None: as many as the time budget allows
     slow_rounds: int = None  # the same, for slow shapes
-    # Its contenders are warmed up together and timed side by side (False: one after
-    # the other, for contenders whose setup would undo the one before's)
-    side_by_side: bool = True
+    # Its contenders are all set up and warmed up before its row is timed (False: each
+    # is set up and timed before the next, for contenders whose setup would undo the
+    # one before's)
+    warm_up_together: bool = True
     settings: dict = field(default_factory=dict)  # the constants the captions state
 
     @property
@@ -996,7 +997,7 @@ DASK = Kind(
     assess=assess_dask,
     requires=("distributed",),
     rounds=3,
-    side_by_side=False,  # (each setup starts the cluster it needs, closing the last)
+    warm_up_together=False,  # (each setup starts the cluster it needs, closing the last)
     settings={"blocks": DASK_BLOCKS, "gap": DASK_GAP, "dask_ml_C": DASK_ML_C},
 )
 

@@ -5,8 +5,8 @@ figures and the settings the captions state from the run. Every ratio is "baseli
 time / contender time" for the same shape and dtype, from the same run (NumPy for
 the gradient and the fit, scikit-learn's ``Lasso`` and ``SGDRegressor`` for the
 Lasso and SGD tables). A time is the median of its rounds with their spread
-(``fastgd/bench/timer.py``), a ratio that of the medians with the spread of the
-rounds' own ratios; a row whose rounds disagreed in every measurement carries
+(``fastgd/bench/timer.py``), a ratio that of the medians with the sum of their
+spreads; a row whose rounds disagreed in every measurement carries
 ``FLAG`` and a note under its table that says why. (A run recorded before rounds
 were kept shows the fastest round, without a spread.) Nothing in the tables is
 typed by hand: the documentation's tables are this module's output, written into
@@ -555,12 +555,12 @@ def legend(results):
     tolerance = fmt_spread(results.get("tolerance", 0.1))
     return [
         "Times are the median of a case's rounds, ± half their interquartile range over "
-        "the median (a time without ± is a single round). A row's contenders take their "
-        "rounds in turn, side by side, so each round gives a ratio of its own: a ratio is "
-        "that of the medians, ± the spread of the rounds' ratios. A row whose rounds "
-        f"disagree (a spread over {tolerance}, of a contender's rounds or of its ratios) is "
-        f"measured again, {results.get('measurements', 3)} times at most; {FLAG} marks what "
-        "disagreed every time."]
+        "the median (a time without ± is a single round); a ratio is that of two medians, "
+        "± the sum of their spreads. A row's contenders are timed one after the other, its "
+        "baseline's rounds half before and half after the others' (load that changes "
+        "during the row widens their spread). A row whose rounds disagree (a spread over "
+        f"{tolerance}) is measured again, {results.get('measurements', 3)} times at most; "
+        f"{FLAG} marks what disagreed every time."]
 
 
 def load_note(results):

@@ -3,11 +3,11 @@
 A case is one contender of one kind on one shape and dtype (``fastgd/bench/cases.py``);
 its id, ``kind/shape/dtype/contender`` (``gradient/1e4x20/float64/numba``), is what
 ``--cases`` matches. The cases of one shape and dtype, a row of the report, share
-their data, built once. A timed row's contenders are warmed up, then timed side by
-side (``fastgd/bench/timer.py``: the baseline and each contender take their rounds in
-turn); a row whose rounds disagree is measured again, ``MEASUREMENTS`` times at most,
-and flagged in bench.json and the report if they still do. Every result is assessed
-outside the timing.
+their data, built once. A timed row's contenders are warmed up, then timed one after
+the other, the baseline's rounds split around the others' (``measure_row``); a row
+whose rounds disagree is measured again, ``MEASUREMENTS`` times at most, and flagged
+in bench.json and the report if they still do. Every result is assessed outside the
+timing.
 """
 
 import datetime
@@ -111,40 +111,48 @@ def prepare(case, data):
 
 @dataclass(frozen=True)
 class RowTiming:
-    """A row's contenders timed side by side: what ``time_row`` kept."""
+    """A row's contenders timed: what ``time_row`` kept."""
 
     timings: dict  # contender name -> Timing
     results: dict  # contender name -> what its last call returned
     reasons: dict  # contender name -> why its rounds disagree, in every measurement
     measurements: int  # how many times the row was measured
-    paired: bool  # whether its rounds ran side by side (their ratios are paired)
 
 
-def _worst_spread(times, baseline, paired):
-    """The largest spread ``timer.disagreements`` compares with its tolerance."""
-    spreads = [timer.spread(rounds) for rounds in times.values()]
-    if paired and baseline in times:
-        spreads += [timer.ratio_spread(times[baseline], rounds)
-                    for name, rounds in times.items() if name != baseline]
-    return max(spreads)
+def measure_row(runs, baseline=None, rounds=None, max_time=QUICK_MAX_TIME):
+    """One measurement of a row (contender name -> warmed-up run): each contender's
+    rounds in a row, one contender after the other. The baseline's rounds are split,
+    half before the others and half after them: load that comes or goes while the
+    row is measured widens the baseline's spread, so the ratios' (``timer``). Returns
+    {name: (Timing, what its last call returned)}, the baseline first."""
+    others = {name: run for name, run in runs.items() if name != baseline}
+    if baseline not in runs or not others or rounds == 1:
+        return {name: timer.time_calls(run, rounds, max_time) for name, run in runs.items()}
+    base = runs[baseline]
+    if rounds is None:
+        before, _ = timer.time_calls(base, max_time=max_time / 2, min_rounds=2)
+        timed = {name: timer.time_calls(run, max_time=max_time) for name, run in others.items()}
+        after, result = timer.time_calls(base, max_time=max_time / 2, min_rounds=2,
+                                         number=before.number)
+    else:
+        before, _ = timer.time_calls(base, rounds=(rounds + 1) // 2)
+        timed = {name: timer.time_calls(run, rounds=rounds) for name, run in others.items()}
+        after, result = timer.time_calls(base, rounds=rounds // 2)
+    return {baseline: (timer.Timing(before.times + after.times, before.number), result), **timed}
 
 
-def time_row(runs, baseline=None, rounds=None, max_time=QUICK_MAX_TIME, paired=True,
-             retrying=None):
-    """Time ``runs`` (contender name -> warmed-up run) side by side; while some of
-    their rounds disagree (``timer.disagreements``), measure the row again, at most
-    ``MEASUREMENTS`` times in all. Kept: the first measurement that agrees, or the
-    one of least spread. ``retrying(measurement, reasons)`` is told before each new
-    measurement (the progress bar says so).
-
-    ``paired=False`` is for a row whose contenders were not timed beside each other
-    (one run here): only its own rounds are compared."""
+def time_row(runs, baseline=None, rounds=None, max_time=QUICK_MAX_TIME, retrying=None):
+    """Time a row (``measure_row``); while some of its rounds disagree
+    (``timer.disagreements``), measure it again, at most ``MEASUREMENTS`` times in
+    all. Kept: the first measurement that agrees, or the one of least spread.
+    ``retrying(measurement, reasons)`` is told before each new measurement (the
+    progress bar says so)."""
     kept = None
     for measurement in range(1, MEASUREMENTS + 1):
-        timed = timer.time_side_by_side(runs, rounds=rounds, max_time=max_time)
+        timed = measure_row(runs, baseline, rounds, max_time)
         times = {name: timing.times for name, (timing, _) in timed.items()}
-        reasons = timer.disagreements(times, baseline, paired)
-        worst = _worst_spread(times, baseline, paired)
+        reasons = timer.disagreements(times)
+        worst = max(timer.spread(each) for each in times.values())
         if kept is None or worst < kept[0]:
             kept = worst, timed, reasons
         if not reasons:
@@ -154,7 +162,7 @@ def time_row(runs, baseline=None, rounds=None, max_time=QUICK_MAX_TIME, paired=T
     _, timed, reasons = kept
     return RowTiming({name: timing for name, (timing, _) in timed.items()},
                      {name: result for name, (_, result) in timed.items()},
-                     reasons, measurement, paired)
+                     reasons, measurement)
 
 
 def record(case, scores, timing=None, row=None, base=None, wall=None):
@@ -170,7 +178,7 @@ def record(case, scores, timing=None, row=None, base=None, wall=None):
         # figure), the fastest round, and every round's.
         "seconds": None, "best": None, "times": None, "rounds": None, "number": None,
         "spread": None,  # of the rounds: half their interquartile range / the median
-        "ratio_spread": None,  # of "baseline time / this time" (timer.ratio_spread)
+        "ratio_spread": None,  # of "baseline time / this time": the two spreads' sum
         "measurements": None,  # how many times the row was measured
         "flag": None,  # why its rounds disagree after every measurement, or None
         "wall_seconds": wall,  # of the run spent on this case (its estimate's source)
@@ -181,7 +189,7 @@ def record(case, scores, timing=None, row=None, base=None, wall=None):
                      rounds=timing.rounds, number=timing.number, spread=timing.spread,
                      measurements=row.measurements, flag=row.reasons.get(name))
         if base is not None and name != case.kind.baseline.name:
-            entry["ratio_spread"] = timer.ratio_spread(base.times, timing.times, row.paired)
+            entry["ratio_spread"] = timer.ratio_spread(base.times, timing.times)
     return entry
 
 
@@ -254,8 +262,8 @@ def _run_group(group, max_time, progress, skipped, data_seconds):
             runnable.append(case)
     if not kind.timed:
         return [_measured(case, data, progress) for case in runnable]
-    if kind.side_by_side:
-        return _side_by_side(runnable, data, max_time, progress)
+    if kind.warm_up_together:
+        return _row(runnable, data, max_time, progress)
     return _one_by_one(runnable, data, max_time, progress)
 
 
@@ -277,9 +285,9 @@ def _retrying(progress, label):
     return tell
 
 
-def _side_by_side(cases, data, max_time, progress):
-    """Warm every contender up, time them side by side, then assess each (the
-    baseline first: the others' agreement is measured against its result)."""
+def _row(cases, data, max_time, progress):
+    """Warm every contender up, time the row, then assess each (the baseline first:
+    the others' agreement is measured against its result)."""
     if not cases:
         return []
     kind, baseline = cases[0].kind, cases[0].kind.baseline.name
@@ -290,7 +298,7 @@ def _side_by_side(cases, data, max_time, progress):
         runs[case.contender.name] = prepare(case, data)
         wall[case] = time.perf_counter() - start
     label = group_id(cases[0])
-    progress.start(f"{label}: {len(cases)} side by side")
+    progress.start(f"{label}: timing {len(cases)} contenders")
     start = time.perf_counter()
     row = time_row(runs, baseline, rounds_of(cases[0]), max_time,
                    retrying=_retrying(progress, label))
@@ -312,7 +320,7 @@ def _side_by_side(cases, data, max_time, progress):
 
 
 def _one_by_one(cases, data, max_time, progress):
-    """A kind whose contenders cannot be set up side by side (the Dask kind: a
+    """A kind whose contenders cannot all be set up before the row is timed (Dask's: a
     contender's setup may close the cluster of the one before): each is prepared,
     timed (and measured again while its own rounds disagree) before the next."""
     records, base, base_result = [], None, None
@@ -321,7 +329,7 @@ def _one_by_one(cases, data, max_time, progress):
         start = time.perf_counter()
         name = case.contender.name
         row = time_row({name: prepare(case, data)}, None, rounds_of(case), max_time,
-                       paired=False, retrying=_retrying(progress, case.id))
+                       retrying=_retrying(progress, case.id))
         timing, result = row.timings[name], row.results[name]
         if case.contender is case.kind.baseline:
             base, base_result = timing, result

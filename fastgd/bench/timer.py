@@ -1,16 +1,20 @@
-"""A plain timer: rounds of calls, contenders side by side, and how far the rounds agree.
+"""A plain timer: rounds of calls, and how far the rounds agree.
 
 A round times ``number`` calls in a row, enough that it lasts ``min_round_time``
 (the clock's resolution, the loop's overhead and a stray interrupt stay small
 against it); its figure is seconds per call. A case's figure is the median of its
 rounds and its spread is half their interquartile range relative to the median, as
 asv prints ``1.23±0.04ms``: a stray round moves neither, and rounds that disagree
-widen the spread.
+widen the spread. A ratio of two cases' figures has the sum of their spreads (as
+relative errors of a quotient do).
 
-Contenders timed side by side (``time_side_by_side``) take their rounds in turn,
-the baseline first in each sweep: load that comes and goes falls on all of them
-alike, and round i of one contender ran beside round i of the others, so each round
-gives a ratio of its own and the ratio's spread is that of these ratios.
+A contender's rounds run one after the other, not interleaved call by call with
+another contender's: on a machine of few cores, the threads of one library's pool
+(OpenBLAS, OpenMP, Numba) still spin after its call and slow the next library's
+(measured: 2-3x slower, with spreads of ±50-270%, where rounds in a row agree to a
+few percent). ``fastgd/bench/run.py`` splits a row's baseline's rounds around its
+other contenders instead, so that load that changes during the row widens the
+baseline's spread.
 
 Whether rounds disagree is decided from the rounds alone (``disagreements``), so
 tests feed it rounds and need no clock.
@@ -19,8 +23,8 @@ tests feed it rounds and need no clock.
 import time
 from dataclasses import dataclass
 
-# Rounds disagree when their spread (half the interquartile range over the median),
-# or that of a contender's ratios to its baseline round by round, is above this.
+# Rounds disagree when their spread (half the interquartile range over the median)
+# is above this.
 TOLERANCE = 0.10
 
 
@@ -77,50 +81,33 @@ def spread(values):
     return (quantile(values, 0.75) - quantile(values, 0.25)) / 2 / middle
 
 
-def ratio_spread(base_times, times, paired=True):
-    """The spread of the ratio "baseline time / time". Rounds timed side by side
-    (``paired``) give a ratio each, round i with round i; otherwise the two spreads
-    add (as relative errors of a quotient do)."""
-    if paired:
-        return spread([b / t for b, t in zip(base_times, times)])
+def ratio_spread(base_times, times):
+    """The spread of the ratio "baseline time / time": the sum of the two spreads."""
     return spread(base_times) + spread(times)
 
 
-def disagreements(times, baseline=None, paired=True, tolerance=TOLERANCE):
+def disagreements(times, tolerance=TOLERANCE):
     """The contenders of one row whose rounds disagree, and why.
 
     Parameters
     ----------
     times : dict
-        Contender name -> its rounds' seconds per call, in the order they ran.
-    baseline : str, optional
-        The name of the row's baseline (its ratios' numerator).
-    paired : bool
-        Whether the rounds were timed side by side (then each contender's ratios to
-        the baseline, round by round, must agree too).
+        Contender name -> its rounds' seconds per call.
     tolerance : float
         The largest spread of rounds that agree.
 
     Returns
     -------
     dict
-        Name -> the reason, for each contender that disagrees (empty if none does).
+        Name -> the reason, for each contender whose rounds disagree (empty if none).
 
     Examples
     --------
-    >>> disagreements({"numpy": [1.0, 1.01, 0.99], "numba": [0.5, 0.5, 0.9]}, "numpy")
+    >>> disagreements({"numpy": [1.0, 1.01, 0.99], "numba": [0.5, 0.5, 0.9]})
     {'numba': 'its rounds spread ±20%'}
     """
-    reasons = {}
-    for name, rounds in times.items():
-        own = spread(rounds)
-        if own > tolerance:
-            reasons[name] = f"its rounds spread {fmt_spread(own)}"
-        elif paired and baseline in times and name != baseline:
-            ratio = ratio_spread(times[baseline], rounds)
-            if ratio > tolerance:
-                reasons[name] = f"its ratios to {baseline}'s rounds spread {fmt_spread(ratio)}"
-    return reasons
+    return {name: f"its rounds spread {fmt_spread(spread(rounds))}"
+            for name, rounds in times.items() if spread(rounds) > tolerance}
 
 
 def fmt_spread(value):
@@ -146,71 +133,27 @@ def _calls_per_round(run, min_round_time):
         number *= 2
 
 
-def time_side_by_side(runs, rounds=None, max_time=0.2, min_rounds=3, min_round_time=1e-3):
-    """Time each of ``runs`` in rounds taken in turn: as many rounds as ``max_time``
-    seconds of its calls allow (at least ``min_rounds``), or exactly ``rounds``
-    single-call rounds.
+def time_calls(run, rounds=None, max_time=0.2, min_rounds=3, min_round_time=1e-3,
+               number=None):
+    """Time ``run()``: as many rounds as ``max_time`` seconds allow (at least
+    ``min_rounds``), or exactly ``rounds`` single-call rounds.
 
-    Every sweep times one round of each contender still under its budget, in the
-    order of ``runs``; a contender that has spent its budget leaves the sweeps, so
-    round i of any two contenders ran in the same sweep. Warm-up (compilation,
-    caches) is the caller's: every call here is timed.
+    Warm-up (compilation, caches) is the caller's: every call here is timed.
 
     Parameters
     ----------
-    runs : dict
-        Name -> a callable taking no arguments.
+    run : callable
+        Called without arguments.
     rounds : int, optional
         A fixed number of rounds of one call each (for calls of a second or more).
     max_time : float
-        Seconds of a contender's calls after which it takes no new round
-        (``rounds=None``).
+        Seconds of calls after which no new round starts (``rounds=None``).
     min_rounds : int
-        Rounds each contender runs whatever ``max_time`` says (``rounds=None``).
+        Rounds run whatever ``max_time`` says (``rounds=None``).
     min_round_time : float
         Seconds a round lasts at least: shorter calls are repeated within it.
-
-    Returns
-    -------
-    dict
-        Name -> (Timing, what its last call returned).
-
-    Examples
-    --------
-    >>> timed = time_side_by_side({"a": lambda: 1, "b": lambda: 2}, rounds=3)
-    >>> [(name, timing.rounds, result) for name, (timing, result) in timed.items()]
-    [('a', 3, 1), ('b', 3, 2)]
-    """
-    numbers, results, spent = {}, {}, {}
-    for name, run in runs.items():
-        if rounds is None:
-            numbers[name], results[name] = _calls_per_round(run, min_round_time)
-        else:
-            numbers[name] = 1
-        spent[name] = 0.0
-    times = {name: [] for name in runs}
-    wanted = min_rounds if rounds is None else rounds
-
-    def more(name):
-        return len(times[name]) < wanted or (rounds is None and spent[name] < max_time)
-
-    while any(more(name) for name in runs):
-        for name, run in runs.items():
-            if not more(name):
-                continue
-            number = numbers[name]
-            start = time.perf_counter()
-            for _ in range(number):
-                result = run()
-            elapsed = time.perf_counter() - start
-            times[name].append(elapsed / number)
-            spent[name] += elapsed
-            results[name] = result
-    return {name: (Timing(tuple(times[name]), numbers[name]), results[name]) for name in runs}
-
-
-def time_calls(run, rounds=None, max_time=0.2, min_rounds=3, min_round_time=1e-3):
-    """Time ``run()`` alone: ``time_side_by_side`` of one contender.
+    number : int, optional
+        Calls per round, as found before (``rounds=None``): no calibration.
 
     Returns
     -------
@@ -224,4 +167,18 @@ def time_calls(run, rounds=None, max_time=0.2, min_rounds=3, min_round_time=1e-3
     >>> result, timing.rounds >= 3, timing.best <= timing.median
     (4950, True, True)
     """
-    return time_side_by_side({"run": run}, rounds, max_time, min_rounds, min_round_time)["run"]
+    result = None
+    if rounds is not None:
+        number, min_rounds, max_time = 1, rounds, 0.0
+    elif number is None:
+        number, result = _calls_per_round(run, min_round_time)
+    times = []
+    spent = 0.0
+    while len(times) < min_rounds or (rounds is None and spent < max_time):
+        start = time.perf_counter()
+        for _ in range(number):
+            result = run()
+        elapsed = time.perf_counter() - start
+        times.append(elapsed / number)
+        spent += elapsed
+    return Timing(tuple(times), number), result
