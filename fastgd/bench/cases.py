@@ -148,6 +148,9 @@ class Kind:
     # is set up and timed before the next, for contenders whose setup would undo the
     # one before's)
     warm_up_together: bool = True
+    # check(medians: contender name -> seconds) -> {name: why its time is implausible}:
+    # a row it finds implausible is measured again, and flagged if it still is
+    check: Callable = None
     settings: dict = field(default_factory=dict)  # the constants the captions state
 
     @property
@@ -231,6 +234,25 @@ def fastgd_gradient(backend, n_threads=None):
     return setup
 
 
+def check_threads(medians, slower=2.0):
+    """A kernel on every thread more than ``slower`` times slower than the same
+    kernel on one: another program held a core, and every call waited for it (a
+    2-core machine measured 0.01x NumPy this way where quiet runs measure about 1x).
+
+    Examples
+    --------
+    >>> check_threads({"cython": 9e-3, "cython-1t": 8e-5, "numba": 5e-5, "numba-1t": 8e-5})
+    {'cython': 'on all threads 112× slower than on one: other programs held a core, most likely'}
+    """
+    reasons = {}
+    for name in COMPILED_BACKENDS:
+        every, one = medians.get(name), medians.get(f"{name}-1t")
+        if every and one and every > slower * one:
+            reasons[name] = (f"on all threads {every / one:.3g}× slower than on one: other "
+                             "programs held a core, most likely")
+    return reasons
+
+
 DTYPES = ("float64", "float32")
 # The 4x2 shape is the size of seed 003's worked example (4 samples, 2 features).
 GRADIENT = Kind(
@@ -248,6 +270,7 @@ GRADIENT = Kind(
     ),
     make_data=make_data,
     assess=assess_agreement,
+    check=check_threads,
 )
 
 # ---------------------------------------------------------------------------- fit
@@ -862,8 +885,9 @@ MANY = Kind(
         # The fastest of the three alternatives (the baseline of the ratios).
         Contender("numpy-solve", "batched `np.linalg.solve`", numpy_normal_equations),
         Contender("lstsq-loop", "loop of `np.linalg.lstsq`", lstsq_loop),
+        # Seconds per call (4.5 s here): a fifth of the quick run for one cell, so full only.
         Contender("sklearn-loop", "loop of `LinearRegression`", sklearn_loop,
-                  requires=("sklearn",)),
+                  requires=("sklearn",), slow=True),
         *(Contender(name, f"fastgd {name}", fastgd_many(name), backend=name)
           for name in COMPILED_BACKENDS),
     ),

@@ -23,7 +23,7 @@ from pathlib import Path
 from fastgd import _data
 from fastgd.bench import cases as registry
 from fastgd.bench import probes
-from fastgd.bench.timer import fmt_spread
+from fastgd.bench.timer import TOLERANCE, fmt_spread
 
 FLAG = "⚠"  # marks a figure whose rounds disagreed in every measurement of its row
 
@@ -536,11 +536,10 @@ def flag_note(table, kind, measurements):
                       for shape, dtype, contender, rec in flagged)
     ids = ",".join(f"{kind.name}/{shape.name}/{dtype}/{contender.name}"
                    for shape, dtype, contender, _ in flagged)
-    return [f"{FLAG} Rounds that disagreed in each of {measurements} measurements of their "
-            f"row ({which}): these figures, and the ratios they enter, are not to be relied "
-            "on. Other work on the machine is the usual cause (the load average is under the "
-            f"tables); measure them again on a quiet machine: `fastgd bench --cases {ids}`.",
-            ""]
+    return [f"{FLAG} Not to be relied on, nor the ratios they enter, in each of "
+            f"{measurements} measurements of their row: {which}. Other work on the machine "
+            "is the usual cause (the load average is under the tables); measure them again "
+            f"on a quiet machine: `fastgd bench --cases {ids}`.", ""]
 
 
 def legend(results):
@@ -552,15 +551,16 @@ def legend(results):
     if not any("times" in rec for rec in records):
         return ["Times are the fastest of each case's rounds (this run kept no rounds, so "
                 "no spread)."]
-    tolerance = fmt_spread(results.get("tolerance", 0.1))
+    tolerance = fmt_spread(results.get("tolerance", TOLERANCE))
     return [
         "Times are the median of a case's rounds, ± half their interquartile range over "
         "the median (a time without ± is a single round); a ratio is that of two medians, "
         "± the sum of their spreads. A row's contenders are timed one after the other, its "
         "baseline's rounds half before and half after the others' (load that changes "
         "during the row widens their spread). A row whose rounds disagree (a spread over "
-        f"{tolerance}) is measured again, {results.get('measurements', 3)} times at most; "
-        f"{FLAG} marks what disagreed every time."]
+        f"{tolerance}), or whose kernel on all threads is more than twice as slow as on "
+        f"one, is measured again, {results.get('measurements', 3)} times at most; {FLAG} "
+        "marks what failed every time."]
 
 
 def load_note(results):

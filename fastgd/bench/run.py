@@ -28,9 +28,12 @@ import fastgd
 from fastgd.bench import cases as registry
 from fastgd.bench import probes, quiet, report, timer
 
-QUICK_MAX_TIME = 0.2  # seconds of rounds per timed case, at least 3 rounds
+QUICK_MAX_TIME = 0.1  # seconds of rounds per timed case, at least 3 rounds
 FULL_MAX_TIME = 0.5
 WARMUP_ROWS = 1000  # a single-round (slow) case warms up on this many rows
+# Fixed rounds of a call whose warm-up took less than this take as many calls per round
+# as make a round of the timer's MIN_ROUND_TIME (found by calling it: a few rounds' time)
+CALIBRATE_BELOW = 0.01
 MEASUREMENTS = 3  # a row whose rounds disagree is measured this many times at most
 
 
@@ -97,16 +100,27 @@ def rounds_of(case):
     return case.kind.slow_rounds if case.shape.slow else case.kind.rounds
 
 
-def prepare(case, data):
-    """The case's ``run``, warmed up: compiled, caches warm, outside any timing."""
+def warm_up(case, data):
+    """The case's ``run``, warmed up (compiled, caches warm, outside any timing), and
+    the calls per round of its fixed rounds: enough that a round lasts the timer's
+    ``MIN_ROUND_TIME`` (None for rounds by time budget: the timer finds them)."""
     run = case.contender.setup(data)
-    if rounds_of(case) == 1:
+    rounds = rounds_of(case)
+    if rounds == 1:
         # One round of seconds: warm up (compile Numba, should this case run on its
         # own) on a slice of the same data, not on a whole round.
         case.contender.setup(data.head(WARMUP_ROWS))()
-    else:
-        run()  # compilation itself is the coldstart kind's measurement
-    return run
+        return run, 1
+    start = time.perf_counter()
+    run()  # compilation itself is the coldstart kind's measurement
+    if rounds is None or time.perf_counter() - start > CALIBRATE_BELOW:
+        return run, None if rounds is None else 1
+    return run, timer.calls_per_round(run)[0]  # (the first call is no guide: 8x slower)
+
+
+def prepare(case, data):
+    """The case's ``run``, warmed up (``warm_up``)."""
+    return warm_up(case, data)[0]
 
 
 @dataclass(frozen=True)
@@ -119,39 +133,51 @@ class RowTiming:
     measurements: int  # how many times the row was measured
 
 
-def measure_row(runs, baseline=None, rounds=None, max_time=QUICK_MAX_TIME):
+def measure_row(runs, baseline=None, rounds=None, max_time=QUICK_MAX_TIME, numbers=None):
     """One measurement of a row (contender name -> warmed-up run): each contender's
     rounds in a row, one contender after the other. The baseline's rounds are split,
     half before the others and half after them: load that comes or goes while the
-    row is measured widens the baseline's spread, so the ratios' (``timer``). Returns
+    row is measured widens the baseline's spread, so the ratios' (``timer``).
+    ``numbers``: calls per round of fixed rounds, by name (``warm_up``'s). Returns
     {name: (Timing, what its last call returned)}, the baseline first."""
+    numbers = numbers or {}
+
+    def timed(name, run, **budget):
+        if rounds is None:
+            return timer.time_calls(run, **{"max_time": max_time, **budget})
+        return timer.time_calls(run, **{"rounds": rounds, "number": numbers.get(name), **budget})
+
     others = {name: run for name, run in runs.items() if name != baseline}
     if baseline not in runs or not others or rounds == 1:
-        return {name: timer.time_calls(run, rounds, max_time) for name, run in runs.items()}
+        return {name: timed(name, run) for name, run in runs.items()}
     base = runs[baseline]
     if rounds is None:
-        before, _ = timer.time_calls(base, max_time=max_time / 2, min_rounds=2)
-        timed = {name: timer.time_calls(run, max_time=max_time) for name, run in others.items()}
-        after, result = timer.time_calls(base, max_time=max_time / 2, min_rounds=2,
-                                         number=before.number)
+        before, _ = timed(baseline, base, max_time=max_time / 2, min_rounds=2)
+        rest = {name: timed(name, run) for name, run in others.items()}
+        after, result = timed(baseline, base, max_time=max_time / 2, min_rounds=2,
+                              number=before.number)
     else:
-        before, _ = timer.time_calls(base, rounds=(rounds + 1) // 2)
-        timed = {name: timer.time_calls(run, rounds=rounds) for name, run in others.items()}
-        after, result = timer.time_calls(base, rounds=rounds // 2)
-    return {baseline: (timer.Timing(before.times + after.times, before.number), result), **timed}
+        before, _ = timed(baseline, base, rounds=(rounds + 1) // 2)
+        rest = {name: timed(name, run) for name, run in others.items()}
+        after, result = timed(baseline, base, rounds=rounds // 2)
+    return {baseline: (timer.Timing(before.times + after.times, before.number), result), **rest}
 
 
-def time_row(runs, baseline=None, rounds=None, max_time=QUICK_MAX_TIME, retrying=None):
+def time_row(runs, baseline=None, rounds=None, max_time=QUICK_MAX_TIME, retrying=None,
+             numbers=None, check=None):
     """Time a row (``measure_row``); while some of its rounds disagree
-    (``timer.disagreements``), measure it again, at most ``MEASUREMENTS`` times in
-    all. Kept: the first measurement that agrees, or the one of least spread.
-    ``retrying(measurement, reasons)`` is told before each new measurement (the
-    progress bar says so)."""
+    (``timer.disagreements``), or its kind's ``check`` of the medians finds them
+    implausible, measure it again, at most ``MEASUREMENTS`` times in all. Kept: the
+    first measurement that passes, or the one of least spread. ``retrying(measurement,
+    reasons)`` is told before each new measurement (the progress bar says so)."""
     kept = None
     for measurement in range(1, MEASUREMENTS + 1):
-        timed = measure_row(runs, baseline, rounds, max_time)
+        timed = measure_row(runs, baseline, rounds, max_time, numbers)
         times = {name: timing.times for name, (timing, _) in timed.items()}
         reasons = timer.disagreements(times)
+        if check:
+            medians = {name: timing.median for name, (timing, _) in timed.items()}
+            reasons = {**check(medians), **reasons}
         worst = max(timer.spread(each) for each in times.values())
         if kept is None or worst < kept[0]:
             kept = worst, timed, reasons
@@ -291,17 +317,18 @@ def _row(cases, data, max_time, progress):
     if not cases:
         return []
     kind, baseline = cases[0].kind, cases[0].kind.baseline.name
-    runs, wall = {}, {}
+    runs, numbers, wall = {}, {}, {}
     for case in cases:
         progress.start(f"{case.id}: warm-up")
         start = time.perf_counter()
-        runs[case.contender.name] = prepare(case, data)
+        name = case.contender.name
+        runs[name], numbers[name] = warm_up(case, data)
         wall[case] = time.perf_counter() - start
     label = group_id(cases[0])
     progress.start(f"{label}: timing {len(cases)} contenders")
     start = time.perf_counter()
     row = time_row(runs, baseline, rounds_of(cases[0]), max_time,
-                   retrying=_retrying(progress, label))
+                   retrying=_retrying(progress, label), numbers=numbers, check=kind.check)
     timing_seconds = time.perf_counter() - start
     # Each case's share of the row's timing: in proportion to its rounds' seconds.
     timed = {name: sum(t.times) * t.number for name, t in row.timings.items()}
@@ -328,8 +355,9 @@ def _one_by_one(cases, data, max_time, progress):
         progress.start(case.id)
         start = time.perf_counter()
         name = case.contender.name
-        row = time_row({name: prepare(case, data)}, None, rounds_of(case), max_time,
-                       retrying=_retrying(progress, case.id))
+        run, number = warm_up(case, data)
+        row = time_row({name: run}, None, rounds_of(case), max_time,
+                       retrying=_retrying(progress, case.id), numbers={name: number})
         timing, result = row.timings[name], row.results[name]
         if case.contender is case.kind.baseline:
             base, base_result = timing, result
