@@ -17,6 +17,13 @@ From the run's ``bench.json`` it writes:
 * ``docs/_data/bench.json``: the run itself, from which ``tests/test_docs.py``
   renders the tables again to check that the pages hold exactly them.
 
+``python -m benches.update_docs --estimates RUN [RUN ...]`` writes something else: the
+seconds each case of the runs took, into ``fastgd/bench/estimates.json``, from which
+``fastgd bench`` says how long it will take before it starts (``cases.ESTIMATES``). A
+quick run records the quick run's estimates, a ``--full`` run the full one's (their
+time budgets differ); a run of some cases replaces only theirs. Record them from
+runs on a quiet machine.
+
 ``python -m benches.update_docs --targets RUN`` prints the targets of any run (a
 quick one, or some cases only) and writes nothing.
 
@@ -42,6 +49,7 @@ DOCS = ROOT / "docs"
 BENCHMARKS_PAGE = DOCS / "benchmarks.md"
 PLOT = DOCS / "speedup.png"
 RUN = DOCS / "_data" / "bench.json"
+ESTIMATES = ROOT / "fastgd" / "bench" / "estimates.json"
 
 
 def splice(path, text, name):
@@ -134,6 +142,43 @@ def targets(run_path):
     return table or f"No target's case ran in `{results['command']}`."
 
 
+def estimates_from(results):
+    """(the run's mode, {"measured", "cases", "data"}): each case's seconds and each
+    row's seconds of building its data, as the run recorded them."""
+    cases = {f"{r['kind']}/{r['shape']}/{r['dtype']}/{r['contender']}": round(r["wall_seconds"], 3)
+             for r in results["results"] if r.get("wall_seconds") is not None}
+    if not cases:
+        raise SystemExit(f"`{results['command']}` of {results['datetime'][:10]} recorded no "
+                         "case's seconds (fastgd bench records them since issue 27)")
+    machine, load = results["machine"], results.get("load_average")
+    measured = (f"{machine['cpu']}, {machine['cores']} cores, {results['datetime'][:10]}"
+                + (f", load average {load['start'][0]:.2f} at the start" if load else ""))
+    data = {row: round(seconds, 3) for row, seconds in results.get("data_seconds", {}).items()}
+    mode = "full" if "--full" in results["command"] else "quick"
+    return mode, {"measured": measured, "cases": cases, "data": data}
+
+
+def update_estimates(run_paths, path=ESTIMATES):
+    """Merge the runs' seconds into the estimates file at ``path``: each run replaces
+    the entries of the cases it ran, in its mode."""
+    path = Path(path)
+    estimates = json.loads(path.read_text()) if path.is_file() else {}
+    for run_path in run_paths:
+        run = Path(run_path)
+        results = json.loads((run / "bench.json" if run.is_dir() else run).read_text())
+        mode, recorded = estimates_from(results)
+        load, cores = results.get("load_average"), results["machine"]["cores"]
+        if load and max(load["start"][0], load["end"][0]) > 0.5 * cores:
+            print(f"{run_path}: the machine was busy (load average {load['start'][0]:.2f} at "
+                  f"the start, {load['end'][0]:.2f} at the end, {cores} cores): its seconds "
+                  "are longer than a quiet machine's")
+        entry = estimates.setdefault(mode, {"measured": "", "cases": {}, "data": {}})
+        entry["measured"] = recorded["measured"]
+        entry["cases"].update(recorded["cases"])
+        entry["data"].update(recorded["data"])
+    path.write_text(json.dumps(estimates, indent=1, sort_keys=True) + "\n")
+
+
 def update(run_path, root=ROOT):
     """Write the run's tables, plot and JSON into the checkout at ``root``."""
     json_path, results = read_run(run_path)
@@ -153,14 +198,25 @@ def update(run_path, root=ROOT):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run", help="fastgd bench's --out directory, or its bench.json")
-    parser.add_argument("--targets", action="store_true",
-                        help="print the run's targets met and missed, write nothing")
+    parser.add_argument("run", nargs="+",
+                        help="fastgd bench's --out directory, or its bench.json")
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--targets", action="store_true",
+                      help="print the run's targets met and missed, write nothing")
+    what.add_argument("--estimates", action="store_true",
+                      help=f"write the runs' seconds per case into {ESTIMATES.relative_to(ROOT)} "
+                           "(fastgd bench's estimate), not the docs")
     args = parser.parse_args(argv)
-    if args.targets:
-        print(targets(args.run))
+    if args.estimates:
+        update_estimates(args.run)
+        print(f"Written: {ESTIMATES.relative_to(ROOT)}")
         return
-    update(args.run)
+    if len(args.run) > 1:
+        parser.error("the docs are written from one run")
+    if args.targets:
+        print(targets(args.run[0]))
+        return
+    update(args.run[0])
     print(f"Written: {BENCHMARKS_PAGE.relative_to(ROOT)}, {README.name} (summary), "
           f"{PLOT.relative_to(ROOT)}, {RUN.relative_to(ROOT)}")
 

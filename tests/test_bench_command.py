@@ -49,6 +49,13 @@ def test_fastgd_bench_runs_a_tiny_case_list_and_prints_what_it_measured(tmp_path
     assert f"`{results['command']}`" in printed and "--cases " + TINY in results["command"]
     assert (tmp_path / "report.md").read_text().strip() in printed
     assert "Targets" not in printed  # (the developers' checks: benches/update_docs.py)
+    # How long it would take, said first; how long it took, said last (and recorded).
+    expected, _ = run.expected_seconds(run.select(TINY.split(",")))
+    assert printed.startswith(f"fastgd bench: 4 cases, expected to take about "
+                              f"{run.fmt_duration(expected, up=True)}")
+    assert results["expected_seconds"] == expected and results["wall_seconds"] > 0
+    assert f"Took {run.fmt_duration(results['wall_seconds'])} (expected about " in printed
+    assert len(results["load_average"]["start"]) == 3
 
 
 def test_cases_match_by_id_prefix_with_wildcards():
@@ -259,6 +266,31 @@ def test_the_dependencies_warnings_and_logging_are_off_while_the_bench_runs():
         warnings.warn("after the run", FutureWarning)
     assert str(caught[-1].message) == "after the run"
     assert client_log.level == before
+
+
+def test_the_estimate_adds_up_the_recorded_seconds_and_says_what_it_lacks(monkeypatch):
+    chosen = run.select(["gradient/4x2/float64/cython", "fit/4x2/float64/numba"])
+    recorded = {"quick": {"measured": "a quiet machine, 2026-01-01",
+                          "cases": {case.id: 2.0 for case in chosen[:3]},
+                          "data": {"gradient/4x2/float64": 0.5, "fit/4x2/float64": 0.25}},
+                "full": {"cases": {}, "data": {}}}
+    monkeypatch.setattr(cases, "ESTIMATES", recorded)
+    seconds, unrecorded = run.expected_seconds(chosen)
+    assert seconds == pytest.approx(run.ESTIMATE_MARGIN * (3 * 2.0 + run.UNRECORDED_CASE_SECONDS
+                                                           + 0.75))
+    assert unrecorded == ["fit/4x2/float64/numba"]
+    text = run.announcement(chosen, False, load=[0.1, 0.1, 0.1])
+    assert text.splitlines() == [
+        f"fastgd bench: 4 cases, expected to take about {run.fmt_duration(seconds, up=True)} "
+        "(each case's time as recorded on a quiet machine, 2026-01-01; more on a busy or "
+        "slower machine, and on the first run after installing, when Numba compiles its "
+        "kernels).",
+        "(1 of them have no recorded time yet: counted as 5 s each.)"]
+    # The full run's estimates are the full run's own.
+    assert run.expected_seconds(chosen, full=True)[1] == [case.id for case in chosen]
+    # A busy machine is named before the run starts.
+    busy = run.announcement(chosen, False, load=[8.0, 8.0, 8.0])
+    assert "The load average is 8.00 on" in busy and "measured again" in busy
 
 
 def spread_median(times):

@@ -199,6 +199,38 @@ def test_the_targets_are_the_developers_not_the_users(tmp_path, capsys):
     assert capsys.readouterr().out == table + "\n"
 
 
+def _run_with_seconds(command, seconds, load=0.1):
+    """A run's bench.json holding only what the estimates are made of."""
+    results = {"command": command, "datetime": "2026-01-01T00:00:00",
+               "machine": {"cpu": "cpu", "cores": 2}, "data_seconds": {"fit/4x2/float64": 0.25},
+               "load_average": {"start": [load] * 3, "end": [load] * 3},
+               "results": [{"kind": "fit", "shape": "4x2", "dtype": "float64",
+                            "contender": name, "wall_seconds": s} for name, s in seconds.items()]}
+    return results
+
+
+def test_the_estimates_are_each_cases_seconds_in_its_runs_mode(tmp_path, capsys):
+    quick, full, some = (tmp_path / name for name in ("quick.json", "full.json", "some.json"))
+    quick.write_text(json.dumps(_run_with_seconds("fastgd bench", {"numpy": 1.0, "numba": 2.0})))
+    full.write_text(json.dumps(_run_with_seconds("fastgd bench --full", {"numpy": 3.0})))
+    some.write_text(json.dumps(_run_with_seconds("fastgd bench --cases fit/4x2/float64/numba",
+                                                 {"numpy": 1.5, "numba": 2.5}, load=3.0)))
+    path = tmp_path / "estimates.json"
+    update_docs.update_estimates([quick, full], path)
+    estimates = json.loads(path.read_text())
+    assert estimates["quick"] == {"measured": "cpu, 2 cores, 2026-01-01, load average 0.10 at "
+                                              "the start",
+                                  "cases": {"fit/4x2/float64/numpy": 1.0, "fit/4x2/float64/numba": 2.0},
+                                  "data": {"fit/4x2/float64": 0.25}}
+    assert estimates["full"]["cases"] == {"fit/4x2/float64/numpy": 3.0}
+    update_docs.update_estimates([some], path)  # replaces its cases' seconds only
+    assert json.loads(path.read_text())["quick"]["cases"] == {
+        "fit/4x2/float64/numpy": 1.5, "fit/4x2/float64/numba": 2.5}
+    assert "the machine was busy (load average 3.00" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="recorded no case's seconds"):
+        update_docs.estimates_from(json.loads(update_docs.RUN.read_text()))
+
+
 def test_a_run_of_some_cases_is_refused(tmp_path):
     results = json.loads(update_docs.RUN.read_text())
     results["command"] = "fastgd bench --cases fit"

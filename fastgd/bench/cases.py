@@ -76,9 +76,11 @@ Kinds of measurement:
   child process, per-sample SGD to full passes over an 800 MB X. Not timed either.
 """
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -1224,6 +1226,23 @@ INTERRUPT = Kind(
 
 KINDS = {kind.name: kind for kind in (GRADIENT, FIT, DIRECT, LASSO, SGD, MANY, BANDWIDTH,
                                       COLDSTART, INTERRUPT, DASK, FILES)}
+
+# How long each case took, as recorded from runs on a quiet machine by
+# ``python -m benches.update_docs --estimates RUN`` (never typed): for the quick run
+# and the full one (its time budgets differ), seconds per case id and seconds of
+# building each row's data, by kind/shape/dtype. ``fastgd bench`` adds them up to say
+# how long it will take before it starts.
+ESTIMATES_PATH = Path(__file__).with_name("estimates.json")
+
+
+def _estimates():
+    try:
+        return json.loads(ESTIMATES_PATH.read_text())
+    except (OSError, ValueError):  # (missing or unreadable: no estimate, not no bench)
+        return {}
+
+
+ESTIMATES = _estimates()
 
 # The targets of issue 10, checked against every run, for each compiled backend on
 # its own ("both backends"): the report marks each one met or missed.

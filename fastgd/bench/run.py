@@ -15,6 +15,7 @@ import fnmatch
 import importlib
 import importlib.metadata
 import itertools
+import math
 import os
 import platform
 import sys
@@ -35,6 +36,10 @@ WARMUP_ROWS = 1000  # a single-round (slow) case warms up on this many rows
 # as make a round of the timer's MIN_ROUND_TIME (found by calling it: a few rounds' time)
 CALIBRATE_BELOW = 0.01
 MEASUREMENTS = 3  # a row whose rounds disagree is measured this many times at most
+# The announced time is the recorded one (cases.ESTIMATES) times this: the same run on a
+# quiet machine takes a few percent more or less from one time to the next.
+ESTIMATE_MARGIN = 1.15
+UNRECORDED_CASE_SECONDS = 5.0  # a case the estimates do not hold yet (a new one)
 
 
 @dataclass(frozen=True)
@@ -367,6 +372,84 @@ def _one_by_one(cases, data, max_time, progress):
     return records
 
 
+def run_mode(full):
+    """The estimates' key: the quick run and the full one have different budgets."""
+    return "full" if full else "quick"
+
+
+def expected_seconds(cases, full=False, estimates=None):
+    """How long running ``cases`` should take: the seconds recorded for each case and
+    each row's data (``cases.ESTIMATES``), times ``ESTIMATE_MARGIN``; and the ids of
+    the cases without a record (counted as ``UNRECORDED_CASE_SECONDS`` each).
+
+    Examples
+    --------
+    >>> chosen = select(["gradient/4x2/float64/cython"])
+    >>> recorded = {"quick": {"cases": {"gradient/4x2/float64/numpy": 1.0},
+    ...                       "data": {"gradient/4x2/float64": 0.2}}}
+    >>> seconds, unrecorded = expected_seconds(chosen, estimates=recorded)
+    >>> round(seconds / ESTIMATE_MARGIN, 6), unrecorded
+    (6.2, ['gradient/4x2/float64/cython'])
+    """
+    recorded = (registry.ESTIMATES if estimates is None else estimates).get(run_mode(full), {})
+    per_case, per_row = recorded.get("cases", {}), recorded.get("data", {})
+    unrecorded = [case.id for case in cases if case.id not in per_case]
+    seconds = sum(per_case.get(case.id, UNRECORDED_CASE_SECONDS) for case in cases)
+    seconds += sum(per_row.get(row, 0.0) for row in {group_id(case) for case in cases})
+    return seconds * ESTIMATE_MARGIN, unrecorded
+
+
+def fmt_duration(seconds, up=False):
+    """Minutes and seconds; ``up``: rounded up, to 10 s under 10 minutes, to the
+    minute above (an estimate).
+
+    Examples
+    --------
+    >>> fmt_duration(41.3), fmt_duration(41.3, up=True), fmt_duration(110.2, up=True)
+    ('41 s', '50 s', '2 min')
+    >>> fmt_duration(101.7), fmt_duration(1261, up=True)
+    ('1 min 42 s', '22 min')
+    """
+    step = (60 if seconds > 600 else 10) if up else 1
+    whole = step * math.ceil(seconds / step) if up else round(seconds)
+    minutes, rest = divmod(whole, 60)
+    if not minutes:
+        return f"{rest} s"
+    return f"{minutes} min" + (f" {rest} s" if rest else "")
+
+
+def load_average():
+    """The 1, 5 and 15 minute load averages (None where the system has none)."""
+    try:
+        return list(os.getloadavg())
+    except (AttributeError, OSError):
+        return None
+
+
+def announcement(cases, full, load):
+    """What ``fastgd bench`` says before it starts: how long it will take, and
+    whether the machine is busy."""
+    seconds, unrecorded = expected_seconds(cases, full)
+    recorded = registry.ESTIMATES.get(run_mode(full), {})
+    where = recorded.get("measured")
+    lines = [f"fastgd bench: {len(cases)} cases, expected to take about "
+             f"{fmt_duration(seconds, up=True)}"
+             + (f" (each case's time as recorded on {where}; more on a busy or slower "
+                "machine, and on the first run after installing, when Numba compiles its "
+                "kernels)." if where else ".")]
+    if unrecorded:
+        lines.append(f"({len(unrecorded)} of them have no recorded time yet: counted as "
+                     f"{UNRECORDED_CASE_SECONDS:g} s each.)")
+    cores = os.cpu_count() or 1
+    if load and load[0] > 0.5 * cores:
+        lines.append(f"The load average is {load[0]:.2f} on {cores} cores: other programs are "
+                     "running (or were, in the last minute). They slow the run down and enter "
+                     "its figures; rows whose "
+                     f"rounds disagree are measured again ({MEASUREMENTS} times at most) and "
+                     f"flagged {report.FLAG}.")
+    return "\n".join(lines)
+
+
 def environment():
     """What the report's footnote says about the machine, versions and threads."""
     import numba
@@ -413,13 +496,15 @@ def _threads(numba_threads):
     return f"numba {numba_threads}, OpenMP: {of('openmp')}, NumPy's BLAS: {of('blas')}"
 
 
-def results_json(records, notes, selected, command, data_seconds=None):
-    """The run as written to bench.json: every record, and what the report needs."""
+def results_json(records, notes, selected, command, data_seconds=None, timing=None):
+    """The run as written to bench.json: every record, and what the report needs
+    (``timing``: the run's expected and actual seconds and its load averages)."""
     kinds = {case.kind.name: case.kind for case in selected}
     return {
         "command": command,
         "datetime": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         **environment(),
+        **(timing or {}),
         "settings": {name: kind.settings for name, kind in kinds.items() if kind.settings},
         "tolerance": timer.TOLERANCE,  # the largest spread of rounds that agree
         "measurements": MEASUREMENTS,  # times a row whose rounds disagree is measured
@@ -441,15 +526,23 @@ def main(args):
     selected = select(args.cases, args.full)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    start_load = load_average()
+    print(announcement(selected, args.full, start_load), flush=True)
+    start = time.perf_counter()
     records, notes, data_seconds = run_cases(selected,
                                              FULL_MAX_TIME if args.full else QUICK_MAX_TIME)
-    results = results_json(records, notes, selected, command_line(args), data_seconds)
+    took = time.perf_counter() - start
+    expected, _ = expected_seconds(selected, args.full)
+    timing = {"expected_seconds": expected, "wall_seconds": took,
+              "load_average": start_load and {"start": start_load, "end": load_average()}}
+    results = results_json(records, notes, selected, command_line(args), data_seconds, timing)
     report.write_json(results, out / "bench.json")
     text = report.markdown(results)
     (out / "report.md").write_text(text + "\n")
-    print(text)
+    print(f"\n{text}")
     written = ["bench.json", "report.md"]
     png = report.plot_or_note(results, out / "speedup.png")
     if png:
         written.append(png.name)
-    print(f"\nWritten to {out}: {', '.join(written)}")
+    print(f"\nTook {fmt_duration(took)} (expected about {fmt_duration(expected, up=True)}). "
+          f"Written to {out}: {', '.join(written)}")
