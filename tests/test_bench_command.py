@@ -352,6 +352,36 @@ def test_the_installed_command_writes_no_documentation(tmp_path):
     assert not hasattr(report, "update_readme") and not hasattr(report, "splice")
 
 
+def test_fresh_processes_show_their_median_and_spread():
+    """The files and cold-start kinds time fresh processes, not rounds: their tables
+    show the median process with the processes' spread (a run recorded before they
+    were kept shows the fastest, as its caption says)."""
+    file_scores = dict(rows_per_second=1e6, peak_rss=2e8, rss_growth=1e8, file_bytes=4e8,
+                       column_bytes=3e8)
+    def process_record(contender, **scores):  # (not timed: its seconds are scores)
+        return {**_record("files", "2e6x20", "float64", contender, None), "scores": scores}
+
+    table = report.index(_results([
+        process_record("pyarrow-read", seconds=0.30, all_seconds=[0.31, 0.30, 0.29],
+                       **file_scores),
+        process_record("fastgd-files", seconds=0.80, all_seconds=[0.80, 1.2, 0.79],
+                       coef_error=1e-15, converged=True, **file_scores),
+        _record("coldstart", "1e3x10", "float64", "cython", None, import_s=0.065,
+                first_fit_s=0.011, import_all=[0.064, 0.065, 0.07],
+                first_fit_all=[0.011, 0.011, 0.012]),
+    ]))
+    files = report.files_table(table)
+    fastgd_spread = fmt_spread(spread([0.80, 1.2, 0.79]))
+    assert (f"| 800 ms {fastgd_spread} | 2.67× {fmt_spread(spread([0.80, 1.2, 0.79]) + spread([0.31, 0.30, 0.29]))} |"
+            in files)
+    assert f"| 300 ms {fmt_spread(spread([0.31, 0.30, 0.29]))} | 1× |" in files  # (itself)
+    assert (f"| cython | 65 ms {fmt_spread(spread([0.064, 0.065, 0.07]))} | "
+            f"11 ms {fmt_spread(spread([0.011, 0.011, 0.012]))} | – |") in report.coldstart_table(table)
+    assert "the median of 3 fresh processes" in report.files_caption(
+        {"row_group": 1, "repeats": 3, "statistic": "median"})
+    assert report.coldstart_caption({"repeats": 3}) == "**Cold start** (best of 3 fresh processes):"
+
+
 def test_the_dask_table_says_what_the_scheduling_alone_costs():
     """The sentence under the Dask table comes from the run's records: the no-op
     passes' time, its ratio to the local fit, and the fit's own time."""

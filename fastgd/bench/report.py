@@ -22,7 +22,7 @@ from pathlib import Path
 
 from fastgd import _data
 from fastgd.bench import cases as registry
-from fastgd.bench import probes
+from fastgd.bench import probes, timer
 from fastgd.bench.timer import TOLERANCE, fmt_spread
 
 FLAG = "⚠"  # marks a figure whose rounds disagreed in every measurement of its row
@@ -425,6 +425,11 @@ def fmt_bytes(n):
     return f"{n / 1e9:.3g} GB" if n >= 1e9 else f"{n / 1e6:.3g} MB"
 
 
+def _processes_spread(seconds):
+    """The spread of fresh processes' seconds (None without them, or for one)."""
+    return timer.spread(seconds) if seconds and len(seconds) > 1 else None
+
+
 def files_table(table):
     """One row per contender and file: rows per second, time over pyarrow's, memory."""
     kind = registry.FILES
@@ -436,13 +441,22 @@ def files_table(table):
             if contender.name not in row:
                 continue
             s = row[contender.name]["scores"]
-            ratio = f"{s['seconds'] / base['scores']['seconds']:.3g}×" if base else "–"
+            spread = _processes_spread(s.get("all_seconds"))
+            ratio = "–"
+            if contender is kind.baseline:
+                ratio = "1×"
+            elif base:
+                b = base["scores"]
+                both = (None if spread is None or "all_seconds" not in b
+                        else spread + _processes_spread(b["all_seconds"]))
+                ratio = f"{s['seconds'] / b['seconds']:.3g}×{_spread(both)}"
             error = "–" if "coef_error" not in s else (
                 f"{s['coef_error']:.1e}" + ("" if s["converged"] else " (not converged)"))
             lines.append(f"| {shape.n_samples:,} × {shape.n_features} + y "
                          f"({fmt_bytes(s['file_bytes'])} file, {fmt_bytes(s['column_bytes'])} "
                          f"as float64) | {contender.label} | {s['rows_per_second']:.3g} | "
-                         f"{fmt_time(s['seconds'])} | {ratio} | {fmt_bytes(s['peak_rss'])} | "
+                         f"{fmt_time(s['seconds'])}{_spread(spread)} | {ratio} | "
+                         f"{fmt_bytes(s['peak_rss'])} | "
                          f"{fmt_bytes(s['rss_growth'])} | {error} |")
     return "\n".join(lines)
 
@@ -450,8 +464,8 @@ def files_table(table):
 def files_caption(settings):
     return (
         f"**A fit of a Parquet file** (written by the run in row groups of "
-        f"{settings['row_group']:,} rows, read from the page cache; the fastest of "
-        f"{settings['repeats']} fresh processes each, every one warmed up on a small "
+        f"{settings['row_group']:,} rows, read from the page cache; "
+        f"{_of_processes(settings, each=' each')}, every one warmed up on a small "
         f"file first): fastgd's fit of `fastgd.read_files` reads a block at a time "
         f"on Dask's threads, against pyarrow reading every row group into NumPy "
         f"arrays and doing nothing else (the limit), and against reading the whole "
@@ -504,8 +518,10 @@ def coldstart_table(table):
             warm, cold = row.get(contender.name), row.get(empty_cache.get(contender.name))
             if contender.variant_of or not (warm or cold):
                 continue
-            cells = [fmt_time(warm["scores"][key]) if warm else "–"
-                     for key in ("import_s", "first_fit_s")]
+            cells = [fmt_time(warm["scores"][key])
+                     + _spread(_processes_spread(warm["scores"].get(every))) if warm else "–"
+                     for key, every in (("import_s", "import_all"),
+                                        ("first_fit_s", "first_fit_all"))]
             cells.append(fmt_time(cold["scores"]["first_fit_s"]) if cold else "–")
             lines.append(f"| {contender.label} | {' | '.join(cells)} |")
     return "\n".join(lines)
@@ -605,7 +621,15 @@ def fit_caption(settings):
 
 
 def coldstart_caption(settings):
-    return f"**Cold start** (best of {settings['repeats']} fresh processes):"
+    return f"**Cold start** ({_of_processes(settings, best='best')}):"
+
+
+def _of_processes(settings, best="the fastest", each=""):
+    """Which of a kind's fresh processes its tables show: the median one, with their
+    spread (a run recorded before: the fastest)."""
+    if settings.get("statistic") == "median":
+        return f"the median of {settings['repeats']} fresh processes{each}, ± their spread"
+    return f"{best} of {settings['repeats']} fresh processes{each}"
 
 
 def interrupt_caption(settings):

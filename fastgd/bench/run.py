@@ -444,9 +444,8 @@ def announcement(cases, full, load):
     if load and load[0] > 0.5 * cores:
         lines.append(f"The load average is {load[0]:.2f} on {cores} cores: other programs are "
                      "running (or were, in the last minute). They slow the run down and enter "
-                     "its figures; rows whose "
-                     f"rounds disagree are measured again ({MEASUREMENTS} times at most) and "
-                     f"flagged {report.FLAG}.")
+                     "its figures; rows whose rounds disagree are measured again "
+                     f"({MEASUREMENTS} times at most) and flagged {report.FLAG}.")
     return "\n".join(lines)
 
 
