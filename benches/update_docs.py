@@ -19,10 +19,11 @@ From the run's ``bench.json`` it writes:
 
 ``python -m benches.update_docs --estimates RUN [RUN ...]`` writes something else: the
 seconds each case of the runs took, into ``fastgd/bench/estimates.json``, from which
-``fastgd bench`` says how long it will take before it starts (``cases.ESTIMATES``). A
-quick run records the quick run's estimates, a ``--full`` run the full one's (their
-time budgets differ); a run of some cases replaces only theirs. Record them from
-runs on a quiet machine.
+``fastgd bench`` says how long it will take before it starts (``cases.ESTIMATES``),
+and the benchmarks page's sentence on how long the runs take, between its
+``estimate`` markers. A quick run records the quick run's estimates, a ``--full`` run
+the full one's (their time budgets differ); a run of some cases replaces only theirs.
+Record them from runs on a quiet machine.
 
 ``python -m benches.update_docs --targets RUN`` prints the targets of any run (a
 quick one, or some cases only) and writes nothing.
@@ -158,9 +159,33 @@ def estimates_from(results):
     return mode, {"measured": measured, "cases": cases, "data": data}
 
 
-def update_estimates(run_paths, path=ESTIMATES):
+def estimates_text(estimates):
+    """The benchmarks page's sentence on how long the runs take, from the estimates
+    (what ``fastgd bench`` announces), between the page's ``estimate`` markers."""
+    from fastgd.bench import run
+
+    parts = []
+    for full, what in ((False, "the quick shapes"), (True, "every shape (`--full`)")):
+        entry = estimates.get(run.run_mode(full))
+        if not entry:
+            parts.append(f"{what}: not recorded yet")
+            continue
+        seconds, unrecorded = run.expected_seconds(run.select(full=full), full, estimates)
+        missing = f", {len(unrecorded)} cases not recorded" if unrecorded else ""
+        parts.append(f"{what} about {run.fmt_duration(seconds, up=True)} (recorded on "
+                     f"{entry['measured']}{missing})")
+    return ("Before it starts, `fastgd bench` says how long it will take, adding up the "
+            "seconds each of its cases took when they were recorded "
+            "(`fastgd/bench/estimates.json`, written by `python -m benches.update_docs "
+            f"--estimates RUN` from a run on a quiet machine): {'; '.join(parts)}. A busy or "
+            "slower machine takes longer, and so does the first run after installing, while "
+            "Numba compiles its kernels.")
+
+
+def update_estimates(run_paths, path=ESTIMATES, page=None):
     """Merge the runs' seconds into the estimates file at ``path``: each run replaces
-    the entries of the cases it ran, in its mode."""
+    the entries of the cases it ran, in its mode. With ``page``, write the sentence on
+    how long the runs take there (``estimates_text``)."""
     path = Path(path)
     estimates = json.loads(path.read_text()) if path.is_file() else {}
     for run_path in run_paths:
@@ -177,6 +202,8 @@ def update_estimates(run_paths, path=ESTIMATES):
         entry["cases"].update(recorded["cases"])
         entry["data"].update(recorded["data"])
     path.write_text(json.dumps(estimates, indent=1, sort_keys=True) + "\n")
+    if page:
+        splice(page, estimates_text(estimates), "estimate")
 
 
 def update(run_path, root=ROOT):
@@ -208,8 +235,9 @@ def main(argv=None):
                            "(fastgd bench's estimate), not the docs")
     args = parser.parse_args(argv)
     if args.estimates:
-        update_estimates(args.run)
-        print(f"Written: {ESTIMATES.relative_to(ROOT)}")
+        update_estimates(args.run, page=BENCHMARKS_PAGE)
+        print(f"Written: {ESTIMATES.relative_to(ROOT)}, {BENCHMARKS_PAGE.relative_to(ROOT)} "
+              "(how long the runs take)")
         return
     if len(args.run) > 1:
         parser.error("the docs are written from one run")

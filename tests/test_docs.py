@@ -129,6 +129,13 @@ def test_the_benchmark_tables_are_the_stored_runs():
     assert update_docs.PLOT.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_the_benchmarks_page_says_how_long_the_runs_take_as_fastgd_bench_does():
+    estimates = json.loads(update_docs.ESTIMATES.read_text())
+    text = update_docs.between(update_docs.BENCHMARKS_PAGE, "estimate")
+    assert text == update_docs.estimates_text(estimates)
+    assert "the quick shapes about" in text
+
+
 def test_every_table_of_the_docs_is_between_markers_a_tool_writes():
     """The markers each tool splices between are where the tool looks for them."""
     for path, name in ((update_docs.BENCHMARKS_PAGE, "bench"), (update_docs.README, "summary"),
@@ -215,9 +222,11 @@ def test_the_estimates_are_each_cases_seconds_in_its_runs_mode(tmp_path, capsys)
     full.write_text(json.dumps(_run_with_seconds("fastgd bench --full", {"numpy": 3.0})))
     some.write_text(json.dumps(_run_with_seconds("fastgd bench --cases fit/4x2/float64/numba",
                                                  {"numpy": 1.5, "numba": 2.5}, load=3.0)))
-    path = tmp_path / "estimates.json"
-    update_docs.update_estimates([quick, full], path)
+    path, page = tmp_path / "estimates.json", tmp_path / "page.md"
+    page.write_text("<!-- estimate:start -->\n<!-- estimate:end -->\n")
+    update_docs.update_estimates([quick, full], path, page)
     estimates = json.loads(path.read_text())
+    assert update_docs.between(page, "estimate") == update_docs.estimates_text(estimates)
     assert estimates["quick"] == {"measured": "cpu, 2 cores, 2026-01-01, load average 0.10 at "
                                               "the start",
                                   "cases": {"fit/4x2/float64/numpy": 1.0, "fit/4x2/float64/numba": 2.0},
