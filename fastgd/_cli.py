@@ -490,8 +490,8 @@ def _add_bench(commands):
         "Run the benchmark suite. It prints the tables and writes bench.json, report.md "
         "and speedup.png to --out. Its contenders and plot come with the bench extra: "
         "python -m pip install -e '.[bench]' in fastgd's source checkout.",
-        ["fastgd bench                      the quick shapes (a minute or two)",
-         "fastgd bench --full               every shape (minutes)",
+        ["fastgd bench                      the quick shapes (it says how long, first)",
+         "fastgd bench --full               every shape (longer: it says how long)",
          "fastgd bench --cases fit,lasso    the cases whose id starts so"])
     bench.add_argument("--full", action="store_true",
                        help="also the large (slow) shapes and the empty-cache cold start")

@@ -124,9 +124,17 @@ def test_files_example_and_its_commands_run(tmp_path, monkeypatch):
 
 def test_the_benchmark_tables_are_the_stored_runs():
     results = json.loads(update_docs.RUN.read_text())
-    assert update_docs.between(update_docs.BENCHMARKS_PAGE, "bench") == report.markdown(results)
+    assert (update_docs.between(update_docs.BENCHMARKS_PAGE, "bench")
+            == update_docs.benchmarks_page(results))
     assert update_docs.between(update_docs.README, "summary") == update_docs.summary(results)
     assert update_docs.PLOT.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_benchmarks_page_says_how_long_the_runs_take_as_fastgd_bench_does():
+    estimates = json.loads(update_docs.ESTIMATES.read_text())
+    text = update_docs.between(update_docs.BENCHMARKS_PAGE, "estimate")
+    assert text == update_docs.estimates_text(estimates)
+    assert "the quick shapes about" in text
 
 
 def test_every_table_of_the_docs_is_between_markers_a_tool_writes():
@@ -164,10 +172,73 @@ def test_update_writes_the_run_into_a_checkout(tmp_path):
     update_docs.update(run, root=tmp_path)
     results = json.loads(update_docs.RUN.read_text())
     assert update_docs.between(tmp_path / "docs" / "benchmarks.md", "bench") == (
-        report.markdown(results))
+        update_docs.benchmarks_page(results))
     assert update_docs.between(tmp_path / "README.md", "summary") == update_docs.summary(results)
     assert (tmp_path / "docs" / "speedup.png").read_bytes() == b"\x89PNG run"
     assert (tmp_path / "docs" / "_data" / "bench.json").read_text() == update_docs.RUN.read_text()
+
+
+def test_the_stored_run_is_rendered_again_with_its_plot(tmp_path):
+    """After a change of the tables' format: the stored run's tables are written
+    again, its plot and JSON are left as they are."""
+    (tmp_path / "docs" / "_data").mkdir(parents=True)
+    (tmp_path / "docs" / "benchmarks.md").write_text("<!-- bench:start -->\n<!-- bench:end -->\n")
+    (tmp_path / "README.md").write_text("<!-- summary:start -->\n<!-- summary:end -->\n")
+    (tmp_path / "docs" / "speedup.png").write_bytes(b"\x89PNG stored")
+    stored = tmp_path / "docs" / "_data" / "bench.json"
+    stored.write_text(update_docs.RUN.read_text())
+    update_docs.update(stored, root=tmp_path)
+    assert (tmp_path / "docs" / "speedup.png").read_bytes() == b"\x89PNG stored"
+    assert stored.read_text() == update_docs.RUN.read_text()
+    assert update_docs.between(tmp_path / "docs" / "benchmarks.md", "bench").strip()
+
+
+def test_the_targets_are_the_developers_not_the_users(tmp_path, capsys):
+    """The benchmarks page shows the targets met and missed; a user's report of the
+    same run (fastgd bench's) does not; --targets prints them for any run."""
+    results = json.loads(update_docs.RUN.read_text())
+    page, users = update_docs.benchmarks_page(results), report.markdown(results)
+    assert "**Targets** (issue 10)" in page and "Targets" not in users
+    table = report.targets_table(report.index(results))
+    assert table in page and "| 1e4x20 float64 gradient ≥ 2× NumPy (cython) |" in table
+    results["command"] = "fastgd bench --cases gradient"  # (any run: no refusal)
+    (tmp_path / "bench.json").write_text(json.dumps(results))
+    update_docs.main(["--targets", str(tmp_path)])
+    assert capsys.readouterr().out == table + "\n"
+
+
+def _run_with_seconds(command, seconds, load=0.1):
+    """A run's bench.json holding only what the estimates are made of."""
+    results = {"command": command, "datetime": "2026-01-01T00:00:00",
+               "machine": {"cpu": "cpu", "cores": 2}, "data_seconds": {"fit/4x2/float64": 0.25},
+               "load_average": {"start": [load] * 3, "end": [load] * 3},
+               "results": [{"kind": "fit", "shape": "4x2", "dtype": "float64",
+                            "contender": name, "wall_seconds": s} for name, s in seconds.items()]}
+    return results
+
+
+def test_the_estimates_are_each_cases_seconds_in_its_runs_mode(tmp_path, capsys):
+    quick, full, some = (tmp_path / name for name in ("quick.json", "full.json", "some.json"))
+    quick.write_text(json.dumps(_run_with_seconds("fastgd bench", {"numpy": 1.0, "numba": 2.0})))
+    full.write_text(json.dumps(_run_with_seconds("fastgd bench --full", {"numpy": 3.0})))
+    some.write_text(json.dumps(_run_with_seconds("fastgd bench --cases fit/4x2/float64/numba",
+                                                 {"numpy": 1.5, "numba": 2.5}, load=3.0)))
+    path, page = tmp_path / "estimates.json", tmp_path / "page.md"
+    page.write_text("<!-- estimate:start -->\n<!-- estimate:end -->\n")
+    update_docs.update_estimates([quick, full], path, page)
+    estimates = json.loads(path.read_text())
+    assert update_docs.between(page, "estimate") == update_docs.estimates_text(estimates)
+    assert estimates["quick"] == {"measured": "cpu, 2 cores, 2026-01-01, load average 0.10 at "
+                                              "the start",
+                                  "cases": {"fit/4x2/float64/numpy": 1.0, "fit/4x2/float64/numba": 2.0},
+                                  "data": {"fit/4x2/float64": 0.25}}
+    assert estimates["full"]["cases"] == {"fit/4x2/float64/numpy": 3.0}
+    update_docs.update_estimates([some], path)  # replaces its cases' seconds only
+    assert json.loads(path.read_text())["quick"]["cases"] == {
+        "fit/4x2/float64/numpy": 1.5, "fit/4x2/float64/numba": 2.5}
+    assert "the machine was busy (load average 3.00" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="recorded no case's seconds"):
+        update_docs.estimates_from(json.loads(update_docs.RUN.read_text()))
 
 
 def test_a_run_of_some_cases_is_refused(tmp_path):

@@ -76,9 +76,11 @@ Kinds of measurement:
   child process, per-sample SGD to full passes over an 800 MB X. Not timed either.
 """
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -130,6 +132,7 @@ class Contender:
     variant_of: str = None
     slow: bool = False  # left out of the quick run
     skip: frozenset = frozenset()  # shape names it is not run on (too slow there)
+    warmed_by_setup: bool = False  # its setup calls what run() calls: no warm-up call
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,6 +147,13 @@ class Kind:
     requires: tuple = ()  # modules its assess needs (its cases are skipped without them)
     rounds: int = None  # rounds per case; None: as many as the time budget allows
     slow_rounds: int = None  # the same, for slow shapes
+    # Its contenders are all set up and warmed up before its row is timed (False: each
+    # is set up and timed before the next, for contenders whose setup would undo the
+    # one before's)
+    warm_up_together: bool = True
+    # check(medians: contender name -> seconds) -> {name: why its time is implausible}:
+    # a row it finds implausible is measured again, and flagged if it still is
+    check: Callable = None
     settings: dict = field(default_factory=dict)  # the constants the captions state
 
     @property
@@ -227,6 +237,25 @@ def fastgd_gradient(backend, n_threads=None):
     return setup
 
 
+def check_threads(medians, slower=2.0):
+    """A kernel on every thread more than ``slower`` times slower than the same
+    kernel on one: another program held a core, and every call waited for it (a
+    2-core machine measured 0.01x NumPy this way where quiet runs measure about 1x).
+
+    Examples
+    --------
+    >>> check_threads({"cython": 9e-3, "cython-1t": 8e-5, "numba": 5e-5, "numba-1t": 8e-5})
+    {'cython': 'on all threads 112× slower than on one: other programs held a core, most likely'}
+    """
+    reasons = {}
+    for name in COMPILED_BACKENDS:
+        every, one = medians.get(name), medians.get(f"{name}-1t")
+        if every and one and every > slower * one:
+            reasons[name] = (f"on all threads {every / one:.3g}× slower than on one: other "
+                             "programs held a core, most likely")
+    return reasons
+
+
 DTYPES = ("float64", "float32")
 # The 4x2 shape is the size of seed 003's worked example (4 samples, 2 features).
 GRADIENT = Kind(
@@ -244,6 +273,7 @@ GRADIENT = Kind(
     ),
     make_data=make_data,
     assess=assess_agreement,
+    check=check_threads,
 )
 
 # ---------------------------------------------------------------------------- fit
@@ -858,8 +888,9 @@ MANY = Kind(
         # The fastest of the three alternatives (the baseline of the ratios).
         Contender("numpy-solve", "batched `np.linalg.solve`", numpy_normal_equations),
         Contender("lstsq-loop", "loop of `np.linalg.lstsq`", lstsq_loop),
+        # Seconds per call (4.5 s here): a fifth of the quick run for one cell, so full only.
         Contender("sklearn-loop", "loop of `LinearRegression`", sklearn_loop,
-                  requires=("sklearn",)),
+                  requires=("sklearn",), slow=True),
         *(Contender(name, f"fastgd {name}", fastgd_many(name), backend=name)
           for name in COMPILED_BACKENDS),
     ),
@@ -982,8 +1013,10 @@ DASK = Kind(
         Contender("fastgd-stream-2-workers", 'fastgd `solver="stream"`, 2 workers',
                   fastgd_on_dask(2, "stream"), requires=("distributed",)),
         Contender("fastgd-local", "fastgd, NumPy arrays in one process", fastgd_in_process),
+        # (Their setup's last fit is run()'s: 3.3 s for gradient_descent.)
         *(Contender(f"dask-ml-{solver}", f"dask-ml `LinearRegression(solver=\"{solver}\")`",
-                    dask_ml_solver(solver), same_result=False, requires=("dask_ml",))
+                    dask_ml_solver(solver), same_result=False, requires=("dask_ml",),
+                    warmed_by_setup=True)
           for solver in ("lbfgs", "admm", "gradient_descent")),
         # Last: it closes the 2-worker cluster and starts a 1-worker one.
         Contender("fastgd-1-worker", "fastgd, 1 worker", fastgd_on_dask(1),
@@ -993,13 +1026,14 @@ DASK = Kind(
     assess=assess_dask,
     requires=("distributed",),
     rounds=3,
+    warm_up_together=False,  # (each setup starts the cluster it needs, closing the last)
     settings={"blocks": DASK_BLOCKS, "gap": DASK_GAP, "dask_ml_C": DASK_ML_C},
 )
 
 # -------------------------------------------------------------------------- files
 
 FILE_ROW_GROUP = 1 << 16  # rows per row group of the files written (fastgd's block_rows)
-FILE_REPEATS = 3  # fresh processes per contender; the fastest is reported
+FILE_REPEATS = 3  # fresh processes per contender; the one of median time is reported
 
 
 @dataclass(frozen=True, eq=False)
@@ -1056,7 +1090,8 @@ def assess_file_pass(data, result, baseline):
     scores = {"seconds": result["seconds"], "rows_per_second": shape.n_samples / result["seconds"],
               "peak_rss": result["peak_rss"], "rss_growth": result["rss_growth"],
               "file_bytes": os.path.getsize(data.files.path),
-              "column_bytes": shape.n_samples * (shape.n_features + 1) * 8}
+              "column_bytes": shape.n_samples * (shape.n_features + 1) * 8,
+              "all_seconds": result["all_seconds"]}
     if "coef" in result:
         exact = np.append(data.files.coef, data.files.intercept)
         fitted = np.append(result["coef"], result["intercept"])
@@ -1084,7 +1119,7 @@ FILES = Kind(
     assess=assess_file_pass,
     timed=False,
     requires=("pyarrow",),
-    settings={"row_group": FILE_ROW_GROUP, "repeats": FILE_REPEATS},
+    settings={"row_group": FILE_ROW_GROUP, "repeats": FILE_REPEATS, "statistic": "median"},
 )
 
 # ------------------------------------------------------------------------- probes
@@ -1157,7 +1192,7 @@ COLDSTART = Kind(
     make_data=no_data,
     assess=assess_measured,
     timed=False,
-    settings={"repeats": COLDSTART_REPEATS},
+    settings={"repeats": COLDSTART_REPEATS, "statistic": "median"},
 )
 
 INTERRUPT_DELAYS = (1.0, 1.37, 1.74)  # seconds of fitting before the SIGINT
@@ -1195,6 +1230,23 @@ INTERRUPT = Kind(
 
 KINDS = {kind.name: kind for kind in (GRADIENT, FIT, DIRECT, LASSO, SGD, MANY, BANDWIDTH,
                                       COLDSTART, INTERRUPT, DASK, FILES)}
+
+# How long each case took, as recorded from runs on a quiet machine by
+# ``python -m benches.update_docs --estimates RUN`` (never typed): for the quick run
+# and the full one (its time budgets differ), seconds per case id and seconds of
+# building each row's data, by kind/shape/dtype. ``fastgd bench`` adds them up to say
+# how long it will take before it starts.
+ESTIMATES_PATH = Path(__file__).with_name("estimates.json")
+
+
+def _estimates():
+    try:
+        return json.loads(ESTIMATES_PATH.read_text())
+    except (OSError, ValueError):  # (missing or unreadable: no estimate, not no bench)
+        return {}
+
+
+ESTIMATES = _estimates()
 
 # The targets of issue 10, checked against every run, for each compiled backend on
 # its own ("both backends"): the report marks each one met or missed.

@@ -38,13 +38,19 @@ print(json.dumps({{"import_s": t1 - t0, "first_fit_s": t2 - t1}}))
 """
 
 
+def _median_of(results, key):
+    """The result whose ``key`` is the median of ``results`` (the upper one of two)."""
+    return sorted(results, key=lambda result: result[key])[len(results) // 2]
+
+
 def first_fit(backend, shape, repeats, empty_cache=False):
     """``import fastgd`` and a first 10-iteration fit on ``shape`` in fresh processes:
-    {"import_s", "first_fit_s"} of the process with the fastest fit. With
+    {"import_s", "first_fit_s"} of the process of median fit time, and every
+    process's ("import_all", "first_fit_all", in the order they ran). With
     ``empty_cache``, every process starts from an empty Numba cache (Numba compiles
     its kernels on first use and caches them on disk)."""
     env = dict(os.environ)
-    best = None
+    results = []
     with tempfile.TemporaryDirectory() as cache_dir:
         for _ in range(repeats):
             if empty_cache:
@@ -52,10 +58,10 @@ def first_fit(backend, shape, repeats, empty_cache=False):
             code = FIRST_FIT.format(backend=backend, n=shape.n_samples, d=shape.n_features)
             out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                  env=env, check=True)
-            result = json.loads(out.stdout.strip().splitlines()[-1])
-            if best is None or result["first_fit_s"] < best["first_fit_s"]:
-                best = result
-    return best
+            results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {**_median_of(results, "first_fit_s"),
+            "import_all": [result["import_s"] for result in results],
+            "first_fit_all": [result["first_fit_s"] for result in results]}
 
 
 INTERRUPTED_FIT = """
@@ -170,18 +176,18 @@ print(json.dumps({"seconds": seconds, "peak_rss": peak, "rss_growth": peak - sta
 
 
 def file_pass(mode, path, small_path, repeats):
-    """The fastest of ``repeats`` fresh processes that go through the Parquet file
-    at ``path`` as ``mode`` says ("pyarrow": read alone; "fastgd": fastgd.fit of
-    fastgd.read_files; "in-memory": pyarrow.parquet.read_table, then the fit of the
-    arrays): {"seconds", "peak_rss", "rss_growth"} (bytes) and the fit's result."""
-    best = None
+    """The process of median time among ``repeats`` fresh processes that go through
+    the Parquet file at ``path`` as ``mode`` says ("pyarrow": read alone; "fastgd":
+    fastgd.fit of fastgd.read_files; "in-memory": pyarrow.parquet.read_table, then the
+    fit of the arrays): {"seconds", "peak_rss", "rss_growth"} (bytes) and the fit's
+    result, and every process's seconds ("all_seconds", in the order they ran)."""
+    results = []
     for _ in range(repeats):
         out = subprocess.run([sys.executable, "-c", FILE_PASS, mode, path, small_path],
                              capture_output=True, text=True, check=True)
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        if best is None or result["seconds"] < best["seconds"]:
-            best = result
-    return best
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {**_median_of(results, "seconds"),
+            "all_seconds": [result["seconds"] for result in results]}
 
 
 # ------------------------------------------------------------- a Dask cluster
@@ -195,16 +201,27 @@ def dask_client(n_workers):
     cluster at a time: asking for another size closes the current one; the last is
     closed at exit). It is Dask's default client: dask.compute runs on it."""
     import atexit
+    import logging
 
     import distributed
 
+    from fastgd.bench import quiet
+
+    quiet.loggers_configured()  # (importing distributed set its loggers' levels)
     if n_workers not in _dask_clusters:
         close_dask_clusters()
+        # Its scheduler's and workers' logging off but for the critical, their warnings
+        # off: a task that fails reaches the client as the fit's exception, and what
+        # they log besides is their own business (closing a cluster, a worker may log
+        # an error because its heartbeat found the scheduler gone).
         cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                           processes=True, dashboard_address=":0")
+                                           processes=True, dashboard_address=":0",
+                                           silence_logs=logging.CRITICAL)
         if not _dask_clusters:
             atexit.register(close_dask_clusters)
-        _dask_clusters[n_workers] = cluster, distributed.Client(cluster)
+        client = distributed.Client(cluster)
+        client.run(quiet.quiet_worker)
+        _dask_clusters[n_workers] = cluster, client
     return _dask_clusters[n_workers][1]  # (a new Client is Dask's default one)
 
 

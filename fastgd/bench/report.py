@@ -4,10 +4,14 @@ Rows, labels and targets come from the registry (``fastgd/bench/cases.py``), the
 figures and the settings the captions state from the run. Every ratio is "baseline
 time / contender time" for the same shape and dtype, from the same run (NumPy for
 the gradient and the fit, scikit-learn's ``Lasso`` and ``SGDRegressor`` for the
-Lasso and SGD tables); times are the minimum over rounds (the least disturbed by
-other load). Nothing in the tables is typed by hand: the documentation's tables
-are this module's output, written into the pages by a developer tool of the source
-checkout (``benches/update_docs.py``), not by the installed package.
+Lasso and SGD tables). A time is the median of its rounds with their spread
+(``fastgd/bench/timer.py``), a ratio that of the medians with the sum of their
+spreads; a row whose rounds disagreed in every measurement carries
+``FLAG`` and a note under its table that says why. (A run recorded before rounds
+were kept shows the fastest round, without a spread.) Nothing in the tables is
+typed by hand: the documentation's tables are this module's output, written into
+the pages by a developer tool of the source checkout (``benches/update_docs.py``),
+not by the installed package, which leaves the developers' targets out.
 """
 
 import json
@@ -18,7 +22,10 @@ from pathlib import Path
 
 from fastgd import _data
 from fastgd.bench import cases as registry
-from fastgd.bench import probes
+from fastgd.bench import probes, timer
+from fastgd.bench.timer import TOLERANCE, fmt_spread
+
+FLAG = "⚠"  # marks a figure whose rounds disagreed in every measurement of its row
 
 
 def write_json(results, path):
@@ -79,11 +86,46 @@ def _columns(kind):
     return [c for c in kind.contenders[1:] if not c.variant_of]
 
 
+def _mark(*records):
+    """FLAG after a figure if any of ``records`` (None: not run) was flagged."""
+    return f" {FLAG}" if any(rec and rec.get("flag") for rec in records) else ""
+
+
+def _spread(value):
+    return f" {fmt_spread(value)}" if value is not None else ""
+
+
+def fmt_seconds(rec):
+    """A record's time with its rounds' spread: "1.85 µs ±2%" (no spread for a
+    single round, or a run that kept no rounds).
+
+    Examples
+    --------
+    >>> fmt_seconds({"seconds": 1.85e-6, "spread": 0.021, "rounds": 20})
+    '1.85 µs ±2%'
+    >>> fmt_seconds({"seconds": 8.02, "spread": 0.0, "rounds": 1})
+    '8.02 s'
+    """
+    spread = rec.get("spread") if (rec.get("rounds") or 0) > 1 else None
+    return fmt_time(rec["seconds"]) + _spread(spread)
+
+
+def fmt_ratio(value, rec, spec=".3g"):
+    """A ratio with its spread: "1.09× ±3%" (none without one)."""
+    spread = rec.get("ratio_spread") if (rec.get("rounds") or 0) > 1 else None
+    return f"{value:{spec}}×" + _spread(spread)
+
+
 def _ratio_cell(row, base, name, spec):
     if name not in row:
         return "–"
-    seconds = row[name]["seconds"]
-    return f"{base / seconds:{spec}}× ({fmt_time(seconds)})"
+    rec = row[name]
+    return f"{fmt_ratio(base / rec['seconds'], rec, spec)} ({fmt_seconds(rec)}){_mark(rec)}"
+
+
+def _base_cell(row, kind):
+    rec = row[kind.baseline.name]
+    return fmt_seconds(rec) + _mark(rec)
 
 
 def gradient_table(table):
@@ -102,9 +144,9 @@ def gradient_table(table):
         rate = row[kind.baseline.name]["bytes"] / min(times) if times else None
         share = f"{100 * rate / bandwidth:.0f}%" if bandwidth and rate else "–"
         scaling = ", ".join(
-            f"{row[single]['seconds'] / row[name]['seconds']:.2f}×"
+            f"{row[single]['seconds'] / row[name]['seconds']:.2f}×{_mark(row[single])}"
             if single in row and name in row else "–" for name, single in one_thread.items())
-        lines.append(f"| {shape.name} | {dtype} | {fmt_time(base)} | {' | '.join(cells)} | "
+        lines.append(f"| {shape.name} | {dtype} | {_base_cell(row, kind)} | {' | '.join(cells)} | "
                      f"{f'{rate / 1e9:.1f}' if rate else '–'} | {share} | {scaling} |")
     return "\n".join(lines)
 
@@ -119,7 +161,7 @@ def _ratio_table(table, kind, headers, lead):
     for shape, dtype, row in _rows(table, kind):
         base = row[kind.baseline.name]["seconds"]
         cells = [_ratio_cell(row, base, c.name, ".3g") for c in columns]
-        lines.append(f"| {' | '.join(lead(shape, dtype, row))} | {fmt_time(base)} | "
+        lines.append(f"| {' | '.join(lead(shape, dtype, row))} | {_base_cell(row, kind)} | "
                      f"{' | '.join(cells)} |")
     return "\n".join(lines)
 
@@ -148,15 +190,17 @@ def direct_table(table):
         errors = [row[name]["scores"]["error"] for name in fits if name in row]
         times = [row[name]["seconds"] for name in fits if name in row]
         read, gram, product = (row.get(name) for name in ("read", "gram-pass", "matmul"))
-        over_read = f"{min(times) / read['seconds']:.3g}×" if times and read else "–"
+        over_read = (f"{min(times) / read['seconds']:.3g}×{_mark(read)}"
+                     if times and read else "–")
         m = shape.n_features + 2
         if gram and product:
             rate = shape.n_samples * m * (m + 1) / 2 / gram["seconds"]
             peak = registry.GEMM_SIZE ** 3 / product["seconds"]
-            pass_cell = f"{rate / 1e9:.3g} GMAC/s ({100 * rate / peak:.0f}% of {peak / 1e9:.3g})"
+            pass_cell = (f"{rate / 1e9:.3g} GMAC/s ({100 * rate / peak:.0f}% of "
+                         f"{peak / 1e9:.3g}){_mark(gram, product)}")
         else:
             pass_cell = "–"
-        lines.append(f"| {shape.name} | {dtype} | {fmt_time(base)} | {' | '.join(cells)} | "
+        lines.append(f"| {shape.name} | {dtype} | {_base_cell(row, kind)} | {' | '.join(cells)} | "
                      f"{f'{max(errors):.1e}' if errors else '–'} | {over_read} | {pass_cell} |")
     return "\n".join(lines)
 
@@ -190,7 +234,7 @@ def _contender_rows(table, kind):
         for contender in kind.contenders:
             if contender.name in row:
                 rec = row[contender.name]
-                ratio = f"{base['seconds'] / rec['seconds']:.3g}×" if base else "–"
+                ratio = fmt_ratio(base["seconds"] / rec["seconds"], rec) if base else "–"
                 yield shape, dtype, contender, rec, ratio
 
 
@@ -211,8 +255,8 @@ def lasso_table(table):
         lowest = best[shape.name, dtype]
         converged = "" if s["converged"] else " (not converged)"
         lines.append(
-            f"| {shape.name} {dtype} | {contender.label} | {fmt_time(rec['seconds'])} | {ratio} | "
-            f"{s['n_iter']}{converged} | {fmt_gap((s['objective'] - lowest) / lowest)} | "
+            f"| {shape.name} {dtype} | {contender.label} | {fmt_seconds(rec)}{_mark(rec)} | "
+            f"{ratio} | {s['n_iter']}{converged} | {fmt_gap((s['objective'] - lowest) / lowest)} | "
             f"{s['coef_error']:.1e} | {s['nonzeros']} ({s['reference_nonzeros']}) | "
             f"{'yes' if s['same_zeros'] else '**no**'} |"
         )
@@ -253,8 +297,8 @@ def sgd_table(table):
         s = rec["scores"]
         optimum = s["optimal_objective"]
         lines.append(
-            f"| {shape.name} {dtype} | {contender.label} | {fmt_time(rec['seconds'])} | {ratio} | "
-            f"{s['n_epochs']} ({s['n_updates']:,}) | {s['last_step_per_row']:.2g} | "
+            f"| {shape.name} {dtype} | {contender.label} | {fmt_seconds(rec)}{_mark(rec)} | "
+            f"{ratio} | {s['n_epochs']} ({s['n_updates']:,}) | {s['last_step_per_row']:.2g} | "
             f"{s['objective']:.6g} | {fmt_gap((s['objective'] - optimum) / optimum)} | "
             f"{s['coef_distance']:.1e} |"
         )
@@ -300,9 +344,9 @@ def dask_table(table):
                 continue
             rec = row[contender.name]
             s = rec["scores"]
-            ratio = f"{rec['seconds'] / base['seconds']:.3g}×" if base else "–"
+            ratio = fmt_ratio(rec["seconds"] / base["seconds"], rec) if base else "–"
             lines.append(f"| {shape.n_samples:,} × {shape.n_features} {dtype} | "
-                         f"{contender.label} | {fmt_time(rec['seconds'])} | {ratio} | "
+                         f"{contender.label} | {fmt_seconds(rec)}{_mark(rec)} | {ratio} | "
                          f"{s['n_iter']}{'' if s['reached'] else ' (gap not reached)'} | "
                          f"{fmt_gap(s['objective_gap'])} |")
     return "\n".join(lines + ["", *dask_scheduling(table), *dask_on_paper(table)])
@@ -381,6 +425,11 @@ def fmt_bytes(n):
     return f"{n / 1e9:.3g} GB" if n >= 1e9 else f"{n / 1e6:.3g} MB"
 
 
+def _processes_spread(seconds):
+    """The spread of fresh processes' seconds (None without them, or for one)."""
+    return timer.spread(seconds) if seconds and len(seconds) > 1 else None
+
+
 def files_table(table):
     """One row per contender and file: rows per second, time over pyarrow's, memory."""
     kind = registry.FILES
@@ -392,13 +441,22 @@ def files_table(table):
             if contender.name not in row:
                 continue
             s = row[contender.name]["scores"]
-            ratio = f"{s['seconds'] / base['scores']['seconds']:.3g}×" if base else "–"
+            spread = _processes_spread(s.get("all_seconds"))
+            ratio = "–"
+            if contender is kind.baseline:
+                ratio = "1×"
+            elif base:
+                b = base["scores"]
+                both = (None if spread is None or "all_seconds" not in b
+                        else spread + _processes_spread(b["all_seconds"]))
+                ratio = f"{s['seconds'] / b['seconds']:.3g}×{_spread(both)}"
             error = "–" if "coef_error" not in s else (
                 f"{s['coef_error']:.1e}" + ("" if s["converged"] else " (not converged)"))
             lines.append(f"| {shape.n_samples:,} × {shape.n_features} + y "
                          f"({fmt_bytes(s['file_bytes'])} file, {fmt_bytes(s['column_bytes'])} "
                          f"as float64) | {contender.label} | {s['rows_per_second']:.3g} | "
-                         f"{fmt_time(s['seconds'])} | {ratio} | {fmt_bytes(s['peak_rss'])} | "
+                         f"{fmt_time(s['seconds'])}{_spread(spread)} | {ratio} | "
+                         f"{fmt_bytes(s['peak_rss'])} | "
                          f"{fmt_bytes(s['rss_growth'])} | {error} |")
     return "\n".join(lines)
 
@@ -406,8 +464,8 @@ def files_table(table):
 def files_caption(settings):
     return (
         f"**A fit of a Parquet file** (written by the run in row groups of "
-        f"{settings['row_group']:,} rows, read from the page cache; the fastest of "
-        f"{settings['repeats']} fresh processes each, every one warmed up on a small "
+        f"{settings['row_group']:,} rows, read from the page cache; "
+        f"{_of_processes(settings, each=' each')}, every one warmed up on a small "
         f"file first): fastgd's fit of `fastgd.read_files` reads a block at a time "
         f"on Dask's threads, against pyarrow reading every row group into NumPy "
         f"arrays and doing nothing else (the limit), and against reading the whole "
@@ -460,8 +518,10 @@ def coldstart_table(table):
             warm, cold = row.get(contender.name), row.get(empty_cache.get(contender.name))
             if contender.variant_of or not (warm or cold):
                 continue
-            cells = [fmt_time(warm["scores"][key]) if warm else "–"
-                     for key in ("import_s", "first_fit_s")]
+            cells = [fmt_time(warm["scores"][key])
+                     + _spread(_processes_spread(warm["scores"].get(every))) if warm else "–"
+                     for key, every in (("import_s", "import_all"),
+                                        ("first_fit_s", "first_fit_all"))]
             cells.append(fmt_time(cold["scores"]["first_fit_s"]) if cold else "–")
             lines.append(f"| {contender.label} | {' | '.join(cells)} |")
     return "\n".join(lines)
@@ -479,6 +539,59 @@ def interrupt_table(table):
     return "\n".join(lines)
 
 
+def flag_note(table, kind, measurements):
+    """The note under a table on its flagged figures: which, why, and the command
+    that measures them again (empty if none is flagged)."""
+    flagged = [(shape, dtype, contender, row[contender.name])
+               for shape, dtype, row in _rows(table, kind, need_baseline=False)
+               for contender in kind.contenders
+               if contender.name in row and row[contender.name].get("flag")]
+    if not flagged:
+        return []
+    which = "; ".join(f"{shape.name} {dtype}, {contender.label}: {rec['flag']}"
+                      for shape, dtype, contender, rec in flagged)
+    ids = ",".join(f"{kind.name}/{shape.name}/{dtype}/{contender.name}"
+                   for shape, dtype, contender, _ in flagged)
+    return [f"{FLAG} Not to be relied on, nor the ratios they enter, in each of "
+            f"{measurements} measurements of their row: {which}. Other work on the machine "
+            "is the usual cause (the load average is under the tables); measure them again "
+            f"on a quiet machine: `fastgd bench --cases {ids}`.", ""]
+
+
+def legend(results):
+    """How the figures were taken: medians and spreads, or (a run that kept no
+    rounds) the fastest round."""
+    records = [rec for rec in results["results"] if rec.get("seconds") is not None]
+    if not records:
+        return []
+    if not any("times" in rec for rec in records):
+        return ["Times are the fastest of each case's rounds (this run kept no rounds, so "
+                "no spread)."]
+    tolerance = fmt_spread(results.get("tolerance", TOLERANCE))
+    return [
+        "Times are the median of a case's rounds, ± half their interquartile range over "
+        "the median (a time without ± is a single round); a ratio is that of two medians, "
+        "± the sum of their spreads. A row's contenders are timed one after the other, its "
+        "baseline's rounds half before and half after the others' (load that changes "
+        "during the row widens their spread). A row whose rounds disagree (a spread over "
+        f"{tolerance}), or whose kernel on all threads is more than twice as slow as on "
+        f"one, is measured again, {results.get('measurements', 3)} times at most; {FLAG} "
+        "marks what failed every time."]
+
+
+def load_note(results):
+    """The load average while the run ran, against the machine's cores."""
+    load = results.get("load_average")
+    if not load:
+        return []
+    cores = results["machine"]["cores"]
+    busy = max(load["start"][0], load["end"][0]) > 0.5 * cores
+    return [f"Load average (1 min) at the start of the run {load['start'][0]:.2f}, at its end "
+            f"{load['end'][0]:.2f}, on {cores} cores"
+            + (": other programs were running beside it, and its figures measure them too."
+               if busy else ".")]
+
+
 def machine_note(results, bandwidth):
     machine = results["machine"]
     parts = [
@@ -493,7 +606,7 @@ def machine_note(results, bandwidth):
         parts.append(f"Streaming-read bandwidth measured in the same run: "
                      f"{bandwidth / 1e9:.1f} GB/s (parallel sum of a {smallest >> 20} MB+ array).")
     parts.append(f"Run on {results['datetime'][:19]} with `{results['command']}`.")
-    return " ".join(parts + results.get("notes", []))
+    return " ".join(parts + load_note(results) + results.get("notes", []))
 
 
 def gradient_caption(settings):
@@ -508,7 +621,15 @@ def fit_caption(settings):
 
 
 def coldstart_caption(settings):
-    return f"**Cold start** (best of {settings['repeats']} fresh processes):"
+    return f"**Cold start** ({_of_processes(settings, best='best')}):"
+
+
+def _of_processes(settings, best="the fastest", each=""):
+    """Which of a kind's fresh processes its tables show: the median one, with their
+    spread (a run recorded before: the fastest)."""
+    if settings.get("statistic") == "median":
+        return f"the median of {settings['repeats']} fresh processes{each}, ± their spread"
+    return f"{best} of {settings['repeats']} fresh processes{each}"
 
 
 def interrupt_caption(settings):
@@ -533,19 +654,25 @@ SECTIONS = (
 )
 
 
-def markdown(results):
-    """The report of a run: its tables with their captions, the targets after the
-    speed tables, and the footnote (machine, versions, threads, command, notes)."""
+def markdown(results, targets=False):
+    """The report of a run: its tables with their captions, a note under a table on
+    its flagged figures, how the figures were taken, and the footnote (machine,
+    versions, threads, command, load, notes). ``targets``: the developers' targets
+    after the speed tables (``benches/update_docs.py`` writes them into the docs;
+    ``fastgd bench`` leaves them out of a user's report)."""
     table = index(results)
     kinds_run = {kind for kind, _, _ in table}
     settings = results.get("settings", {})
+    measurements = results.get("measurements")
     parts = []
     for name, caption, make_table in SECTIONS:
         if name in kinds_run:
-            parts += [caption(settings.get(name, {})), "", make_table(table), ""]
-        if name == "many" and targets_table(table):
+            parts += [caption(settings.get(name, {})), "", make_table(table), "",
+                      *flag_note(table, registry.KINDS[name], measurements)]
+        if targets and name == "many" and targets_table(table):
             parts += ["**Targets** (issue 10) against this run:", "", targets_table(table), ""]
-    return "\n".join(parts + [machine_note(results, read_bandwidth(table))])
+    return "\n".join(parts + legend(results) + [""] * bool(legend(results))
+                     + [machine_note(results, read_bandwidth(table))])
 
 
 def plot(results, path):
