@@ -62,8 +62,11 @@ def lstsq_fit(problem):
 
 
 def error_table():
-    lines = ["| cond(XᵀX) | y scale | stream, tol=1e-6 | gram, tol=1e-6 | stream, tol=1e-14 "
-             "| gram, tol=1e-14 | `np.linalg.lstsq` |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| cond(XᵀX) | y scale | stream, tol=1e-6 | gram, tol=1e-6 | stream, tol=1e-14 "
+        "| gram, tol=1e-14 | `np.linalg.lstsq` |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for cond in CONDS:
         for y_scale in Y_SCALES:
             problem = exact_problem(5000, 20, cond, r2=0.9, y_scale=y_scale, seed=1)
@@ -74,7 +77,9 @@ def error_table():
                         warnings.simplefilter("ignore", fastgd.ConvergenceWarning)
                         result = fastgd.fit(problem.X, problem.y, tol=tol, solver=solver)
                     error = problem.relative_error(result.coef, result.intercept)
-                    cells.append(fmt_error(error) + ("" if result.converged else " (not converged)"))
+                    cells.append(
+                        fmt_error(error) + ("" if result.converged else " (not converged)")
+                    )
             coef, intercept = lstsq_fit(problem)
             cells.append(fmt_error(problem.relative_error(coef, intercept)))
             lines.append(f"| {cond:.0e} | {y_scale:.0e} | " + " | ".join(cells) + " |")
@@ -96,11 +101,17 @@ def polynomial_digits(problem):
         model = LinearRegression(fit_intercept=fit_intercept).fit(X, y)
         try:
             import statsmodels.api as sm
+
             ols = problem.digits_of_solution(sm.OLS(y, A).fit().params)
         except ImportError:
             ols = None
-    return (problem.digits(result.coef, result.intercept), problem.digits_of_solution(lstsq),
-            ols, problem.digits(model.coef_, model.intercept_), result.converged)
+    return (
+        problem.digits(result.coef, result.intercept),
+        problem.digits_of_solution(lstsq),
+        ols,
+        problem.digits(model.coef_, model.intercept_),
+        result.converged,
+    )
 
 
 def digits_table():
@@ -112,23 +123,30 @@ def digits_table():
         x = problem.X[:, 0]
         key = (f"x in [{x[0]:g}, {x[-1]:g}]", problem.X.shape[1])
         groups.setdefault(key, []).append(polynomial_digits(problem))
-    lines = ["| design | degree | problems | fastgd default | fastgd certified | "
-             "`np.linalg.lstsq` | statsmodels `OLS` | scikit-learn `LinearRegression` |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| design | degree | problems | fastgd default | fastgd certified | "
+        "`np.linalg.lstsq` | statsmodels `OLS` | scikit-learn `LinearRegression` |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for (design, degree), rows in groups.items():
         columns = list(zip(*rows))
         ols = "n/a" if None in columns[2] else f"{min(columns[2]):.1f}"
-        lines.append(f"| {design} | {degree} | {len(rows)} | {min(columns[0]):.1f} | "
-                     f"{sum(columns[4])} of {len(rows)} | {min(columns[1]):.1f} | {ols} | "
-                     f"{min(columns[3]):.1f} |")
+        lines.append(
+            f"| {design} | {degree} | {len(rows)} | {min(columns[0]):.1f} | "
+            f"{sum(columns[4])} of {len(rows)} | {min(columns[1]):.1f} | {ols} | "
+            f"{min(columns[3]):.1f} |"
+        )
     return "\n".join(lines)
 
 
 def method_table():
     """CG against FISTA with restart, Nesterov with the optimal constant momentum
     (which needs cond, known here) and plain gradient descent, to tol=1e-10."""
-    lines = ["| cond(XᵀX) | D | `method=\"cg\"` | `method=\"fista\"` | `momentum=(√κ−1)/(√κ+1), "
-             "nesterov=True` | `method=\"gd\"` (lr=1/L) |", "|---|---|---|---|---|---|"]
+    lines = [
+        '| cond(XᵀX) | D | `method="cg"` | `method="fista"` | `momentum=(√κ−1)/(√κ+1), '
+        'nesterov=True` | `method="gd"` (lr=1/L) |',
+        "|---|---|---|---|---|---|",
+    ]
     for n_features in (20, 200):
         for cond in (1e2, 1e4, 1e6):
             problem = exact_problem(20_000, n_features, cond, r2=0.9, seed=2, offset=0.0)
@@ -137,19 +155,26 @@ def method_table():
             eigenvalues = np.linalg.eigvalsh(A.T @ A / len(A))
             kappa = eigenvalues[-1] / eigenvalues[0]
             momentum = (np.sqrt(kappa) - 1) / (np.sqrt(kappa) + 1)
-            candidates = [dict(method="cg"), dict(method="fista"),
-                          dict(method="gd", momentum=momentum, nesterov=True),
-                          dict(method="gd")]
+            candidates = [
+                dict(method="cg"),
+                dict(method="fista"),
+                dict(method="gd", momentum=momentum, nesterov=True),
+                dict(method="gd"),
+            ]
             cells = []
             for options in candidates:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", fastgd.ConvergenceWarning)
-                    seconds, result = best_time(lambda: fastgd.fit(
-                        X, y, tol=1e-10, max_iter=200_000, solver="gram", **options))
+                    seconds, result = best_time(
+                        lambda: fastgd.fit(
+                            X, y, tol=1e-10, max_iter=200_000, solver="gram", **options
+                        )
+                    )
                 error = problem.relative_error(result.coef, result.intercept)
                 status = "" if result.converged else ", not converged"
-                cells.append(f"{result.n_iter} it, {fmt_time(seconds)}, err {fmt_error(error)}"
-                             f"{status}")
+                cells.append(
+                    f"{result.n_iter} it, {fmt_time(seconds)}, err {fmt_error(error)}{status}"
+                )
             lines.append(f"| {cond:.0e} | {n_features} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -158,21 +183,29 @@ def contender_table():
     """Time to a relative coefficient error of 1e-8 on the same float64 data."""
     from sklearn.linear_model import LinearRegression, Ridge
 
-    lines = ["| shape | cond(XᵀX) | contender | time | relative error | lstsq time / time |",
-             "|---|---|---|---|---|---|"]
-    for n_samples, n_features, cond in ((100_000, 20, 1e4), (1_000_000, 32, 1e4),
-                                        (100_000, 100, 1e6)):
+    lines = [
+        "| shape | cond(XᵀX) | contender | time | relative error | lstsq time / time |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n_samples, n_features, cond in (
+        (100_000, 20, 1e4),
+        (1_000_000, 32, 1e4),
+        (100_000, 100, 1e6),
+    ):
         problem = exact_problem(n_samples, n_features, cond, r2=0.9, seed=3)
         X, y = problem.X, problem.y
         contenders = {
             "`np.linalg.lstsq` on [X, 1]": lambda: (*lstsq_fit(problem), ""),
             "scikit-learn `LinearRegression`": lambda: _coef(LinearRegression().fit(X, y)),
-            "scikit-learn `Ridge(alpha=1e-12, solver=\"sag\", tol=1e-12)`": lambda: _coef(
-                Ridge(alpha=1e-12, solver="sag", tol=1e-12, max_iter=1000).fit(X, y)),
-            "fastgd default (`solver=\"auto\"`), tol=1e-14, max_iter=1e5": lambda: _fit(
-                X, y, 1e-14, "auto"),
-            "fastgd `solver=\"stream\"`, tol=1e-14, max_iter=1e5": lambda: _fit(
-                X, y, 1e-14, "stream"),
+            'scikit-learn `Ridge(alpha=1e-12, solver="sag", tol=1e-12)`': lambda: _coef(
+                Ridge(alpha=1e-12, solver="sag", tol=1e-12, max_iter=1000).fit(X, y)
+            ),
+            'fastgd default (`solver="auto"`), tol=1e-14, max_iter=1e5': lambda: _fit(
+                X, y, 1e-14, "auto"
+            ),
+            'fastgd `solver="stream"`, tol=1e-14, max_iter=1e5': lambda: _fit(
+                X, y, 1e-14, "stream"
+            ),
         }
         reference = None
         for name, run in contenders.items():
@@ -181,9 +214,11 @@ def contender_table():
                 seconds, (coef, intercept, note) = best_time(run)
             reference = seconds if reference is None else reference
             error = problem.relative_error(coef, intercept)
-            lines.append(f"| {n_samples:.0e}x{n_features} | {cond:.0e} | {name} | "
-                         f"{fmt_time(seconds)} | {fmt_error(error)}{note} | "
-                         f"{reference / seconds:.2f}× |")
+            lines.append(
+                f"| {n_samples:.0e}x{n_features} | {cond:.0e} | {name} | "
+                f"{fmt_time(seconds)} | {fmt_error(error)}{note} | "
+                f"{reference / seconds:.2f}× |"
+            )
     return "\n".join(lines)
 
 
@@ -201,8 +236,11 @@ def compression_table():
     with BLAS a cache-sized chunk at a time, as the Gram solver did before."""
     from fastgd._backends import get_backend
 
-    lines = ["| shape | Gram matrix (BLAS, chunked) | QR, cython | QR, numba | QR / Gram | "
-             "one gradient pass (cython) |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| shape | Gram matrix (BLAS, chunked) | QR, cython | QR, numba | QR / Gram | "
+        "one gradient pass (cython) |",
+        "|---|---|---|---|---|---|",
+    ]
     rng = np.random.default_rng(4)
     for n_samples, n_features in ((1_000_000, 32), (100_000, 100), (10_000, 20)):
         X = rng.standard_normal((n_samples, n_features))
@@ -234,9 +272,9 @@ def _gram_matrix(X, Y, chunk_bytes=8 << 20):
     Z = np.empty((min(rows, n_samples), m))
     for start in range(0, n_samples, rows):
         Zc = Z[: min(rows, n_samples - start)]
-        Zc[:, :n_features] = X[start:start + rows]
+        Zc[:, :n_features] = X[start : start + rows]
         Zc[:, n_features] = 1.0
-        Zc[:, n_features + 1:] = Y[start:start + rows]
+        Zc[:, n_features + 1 :] = Y[start : start + rows]
         G += Zc.T @ Zc
     return G
 
@@ -257,18 +295,19 @@ def report():
         digits_table(),
         "**Relative error of the coefficients** against the exact solution "
         "(`fastgd/bench/exact.py`: 5000×20, R² = 0.9, features with means 3 standard deviations "
-        "from 0, a residual orthogonal to [X, 1]; max |[W, b] − [W\\*, b\\*]| / max |[W\\*, b\\*]|; "
-        "with the default backend; `solver=\"gram\"` is the default, the direct solve, and "
-        "`solver=\"stream\"` runs conjugate gradients):",
+        "from 0, a residual orthogonal to [X, 1]; "
+        "max |[W, b] − [W\\*, b\\*]| / max |[W\\*, b\\*]|; "
+        'with the default backend; `solver="gram"` is the default, the direct solve, and '
+        '`solver="stream"` runs conjugate gradients):',
         error_table(),
         "**The full-batch methods** on ill-conditioned problems (20,000 rows, centred features, "
-        "`solver=\"gram\"`, tol=1e-10 on each method's own gradient measure; `it`: iterations, "
+        '`solver="gram"`, tol=1e-10 on each method\'s own gradient measure; `it`: iterations, '
         "time of the whole fit, err: relative error against the exact solution):",
         method_table(),
         "**Time to 1e-8** against the tools a user could pick instead, on the same float64 data "
         "(exact-solution problems, R² = 0.9, features with means 3 standard deviations from 0; "
         "the error is against the exact solution; fastgd's tol=1e-14 is what bounds the error "
-        "by 1e-8 at cond 1e6, since the error is about tol·cond; `Ridge(solver=\"sag\")` "
+        'by 1e-8 at cond 1e6, since the error is about tol·cond; `Ridge(solver="sag")` '
         "with alpha=1e-12 is least squares to 1e-12, run for at most 1000 epochs):",
         contender_table(),
         "**The QR compression** against the Gram matrix it replaced (one pass over X each, "
@@ -290,10 +329,14 @@ def _cores():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--update-docs", action="store_true",
-                        help="write the tables into docs/user_guide/solvers.md")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--update-docs",
+        action="store_true",
+        help="write the tables into docs/user_guide/solvers.md",
+    )
     args = parser.parse_args(argv)
     text = report()
     print(text)

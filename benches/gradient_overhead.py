@@ -49,11 +49,13 @@ def contenders(X, y, coef, intercept):
     for name in _backends.COMPILED_BACKENDS:
         if name not in fastgd.available_backends():
             continue
-        calls[f"{name}: fastgd.gradient"] = (
-            lambda name=name: fastgd.gradient(X, y, coef, intercept, backend=name))
+        calls[f"{name}: fastgd.gradient"] = lambda name=name: fastgd.gradient(
+            X, y, coef, intercept, backend=name
+        )
         plan = _backends.get_backend(name).gradient_plan(*X.shape, 1, X.dtype, None)
-        calls[f"{name}: kernel"] = (
-            lambda plan=plan: plan.run(X, Y, W, b, plan.no_weights, float(n_samples), False))
+        calls[f"{name}: kernel"] = lambda plan=plan: plan.run(
+            X, Y, W, b, plan.no_weights, float(n_samples), False
+        )
     return calls
 
 
@@ -65,13 +67,13 @@ def table(repeat):
             X = rng.standard_normal((n_samples, n_features)).astype(dtype)
             y = rng.standard_normal(n_samples).astype(dtype)
             coef = rng.standard_normal(n_features).astype(dtype)
-            times = {name: best_time(call, repeat)
-                     for name, call in contenders(X, y, coef, 0.5).items()}
+            times = {
+                name: best_time(call, repeat) for name, call in contenders(X, y, coef, 0.5).items()
+            }
             rows.append((f"{n_samples}×{n_features}", np.dtype(dtype).name, times))
     names = list(rows[0][2])
     gradients = [name for name in names if name.endswith("fastgd.gradient")]
-    header = (["shape", "dtype"] + names
-              + [f"NumPy / {name.split(':')[0]}" for name in gradients])
+    header = ["shape", "dtype"] + names + [f"NumPy / {name.split(':')[0]}" for name in gradients]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for shape, dtype, times in rows:
         cells = [shape, dtype] + [fmt_time(times[name]) for name in names]
@@ -85,11 +87,13 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
     print(table(args.repeat))
-    print(f"\nMeasured with `python -m benches.gradient_overhead --repeat {args.repeat}` "
-          f"({platform.machine()}, {_cores()} cores, Python {platform.python_version()}, "
-          f"NumPy {np.__version__}): best of {args.repeat} timeit runs, 1-D y, a float "
-          f"intercept; the compiled kernels take their serial path below 2**17 "
-          f"multiply-adds and all allowed threads above.")
+    print(
+        f"\nMeasured with `python -m benches.gradient_overhead --repeat {args.repeat}` "
+        f"({platform.machine()}, {_cores()} cores, Python {platform.python_version()}, "
+        f"NumPy {np.__version__}): best of {args.repeat} timeit runs, 1-D y, a float "
+        f"intercept; the compiled kernels take their serial path below 2**17 "
+        f"multiply-adds and all allowed threads above."
+    )
 
 
 def _cores():

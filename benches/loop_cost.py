@@ -34,8 +34,9 @@ CASES = (
 
 
 def _one_fit(backend, X, Y, options, epochs, loop):
-    data = _backends.fit_data(X, Y, None, False, np.arange(len(X), dtype=np.int64),
-                              options.n_train)
+    data = _backends.fit_data(
+        X, Y, None, False, np.arange(len(X), dtype=np.int64), options.n_train
+    )
     model = _layout.Model(np.zeros((1, X.shape[1])), np.zeros(1))
     optimizer = _backends.Optimizer.new(options.lr, 1, X.shape[1], seed=1)
     history = np.empty((epochs, _layout.N_HISTORY))
@@ -54,33 +55,40 @@ def best_time(backend, X, Y, options, epochs, loop, repeat=5):
 
 
 def table():
-    rows = ["| fit | shape | epochs | backend | loop in Python over the leaves | compiled "
-            "loop | Python / compiled |", "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| fit | shape | epochs | backend | loop in Python over the leaves | compiled "
+        "loop | Python / compiled |",
+        "|---|---|---|---|---|---|---|",
+    ]
     rng = np.random.default_rng(0)
     for label, n, d, batch, epochs in CASES:
         X = rng.standard_normal((n, d))
         Y = X @ rng.standard_normal((d, 1)) + 0.1 * rng.standard_normal((n, 1))
         batch = n if batch is None else batch
         lr = 0.5 / float(np.linalg.eigvalsh(X.T @ X / n)[-1] + 1) / (4 if batch < n else 1)
-        options = _layout.FitOptions.of(lr=lr, n_train=n, batch_size=batch,
-                                        shuffle=batch < n)
+        options = _layout.FitOptions.of(lr=lr, n_train=n, batch_size=batch, shuffle=batch < n)
         for name in _backends.COMPILED_BACKENDS:
             backend = _backends.get_backend(name)
             python = best_time(backend, X, Y, options, epochs, "python")
             compiled = best_time(backend, X, Y, options, epochs, "compiled")
-            rows.append(f"| {label} | {n}×{d} | {epochs} | {name} | {fmt_time(python)} | "
-                        f"{fmt_time(compiled)} | {python / compiled:.3g}× |")
+            rows.append(
+                f"| {label} | {n}×{d} | {epochs} | {name} | {fmt_time(python)} | "
+                f"{fmt_time(compiled)} | {python / compiled:.3g}× |"
+            )
     return "\n".join(rows)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--update-docs", action="store_true",
-                        help="write the table into docs/design.md")
+    parser.add_argument(
+        "--update-docs", action="store_true", help="write the table into docs/design.md"
+    )
     args = parser.parse_args(argv)
-    text = (table() + f"\n\nMeasured with `python -m benches.loop_cost` ({platform.machine()}, "
-            f"{_cores()} cores, Python {platform.python_version()}): best of 5 fits each, "
-            f"both loops over the same compiled leaves, side by side in one run.")
+    text = (
+        table() + f"\n\nMeasured with `python -m benches.loop_cost` ({platform.machine()}, "
+        f"{_cores()} cores, Python {platform.python_version()}): best of 5 fits each, "
+        f"both loops over the same compiled leaves, side by side in one run."
+    )
     print(text)
     if args.update_docs:
         splice(DOCS / "design.md", text, "loop")

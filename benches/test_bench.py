@@ -25,11 +25,17 @@ def _data(kind, shape, dtype):
     return cases.KINDS[kind].make_data(shape, dtype)
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(case, id=case.id,
-                 marks=[pytest.mark.slow] if case.shape.slow or case.contender.slow else [])
-    for case in TIMED
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            case,
+            id=case.id,
+            marks=[pytest.mark.slow] if case.shape.slow or case.contender.slow else [],
+        )
+        for case in TIMED
+    ],
+)
 def test_case(benchmark, case):
     reason = run.unavailable(case)
     if reason:

@@ -60,14 +60,16 @@ def splice(path, text, name):
     pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
     if not pattern.search(content):
         raise SystemExit(f"{path} has no <!-- {name}:start --> / <!-- {name}:end --> markers")
-    Path(path).write_text(pattern.sub(
-        lambda m: m.group(1) + text.rstrip("\n") + "\n" + m.group(2), content))
+    Path(path).write_text(
+        pattern.sub(lambda m: m.group(1) + text.rstrip("\n") + "\n" + m.group(2), content)
+    )
 
 
 def between(path, name):
     """The text between a file's ``name`` markers (what ``splice`` wrote there)."""
-    match = re.search(rf"<!-- {name}:start -->\n(.*?)\n?<!-- {name}:end -->",
-                      Path(path).read_text(), re.DOTALL)
+    match = re.search(
+        rf"<!-- {name}:start -->\n(.*?)\n?<!-- {name}:end -->", Path(path).read_text(), re.DOTALL
+    )
     if not match:
         raise ValueError(f"{path} has no <!-- {name}:start --> / <!-- {name}:end --> markers")
     return match.group(1)
@@ -79,8 +81,11 @@ def between(path, name):
 SUMMARY = (
     (registry.GRADIENT, "cython", "one gradient evaluation (`fastgd.gradient`)"),
     (registry.DIRECT, "cython", "a least-squares fit, defaults (exact solve, certified)"),
-    (registry.LASSO, "gram",
-     f"a Lasso fit to a relative duality gap of {report.fmt_number(registry.LASSO_GAP)}"),
+    (
+        registry.LASSO,
+        "gram",
+        f"a Lasso fit to a relative duality gap of {report.fmt_number(registry.LASSO_GAP)}",
+    ),
     (registry.SGD, "cython", f"per-sample SGD, the same {registry.SGD_EPOCHS} epochs"),
     (registry.MANY, "cython", "many small fits in one call (`fastgd.fit_many`)"),
 )
@@ -99,22 +104,33 @@ def summary(results):
     table = report.index(results)
     lines = ["| task | data | fastgd | against | its time ÷ fastgd's |", "|---|---|---|---|---|"]
     for kind, name, task in SUMMARY:
-        rows = [(shape, row) for shape, dtype, row in report._rows(table, kind)
-                if dtype == "float64" and name in row]
+        rows = [
+            (shape, row)
+            for shape, dtype, row in report._rows(table, kind)
+            if dtype == "float64" and name in row
+        ]
         if not rows:
             continue
         shape, row = max(rows, key=lambda item: item[0].size)
         contender = next(c for c in kind.contenders if c.name == name)
         base, ours = row[kind.baseline.name]["seconds"], row[name]["seconds"]
-        label = contender.label if contender.label.startswith("fastgd") else (
-            f"fastgd {contender.label}")
-        lines.append(f"| {task} | {_shape_text(shape)} float64 | {label}: "
-                     f"{report.fmt_time(ours)} | {kind.baseline.label}: "
-                     f"{report.fmt_time(base)} | {base / ours:.3g}× |")
+        label = (
+            contender.label
+            if contender.label.startswith("fastgd")
+            else (f"fastgd {contender.label}")
+        )
+        lines.append(
+            f"| {task} | {_shape_text(shape)} float64 | {label}: "
+            f"{report.fmt_time(ours)} | {kind.baseline.label}: "
+            f"{report.fmt_time(base)} | {base / ours:.3g}× |"
+        )
     machine = results["machine"]
-    lines += ["", f"One run of `{results['command']}` on {machine['cpu']}, {machine['cores']} "
-                  f"cores, {results['datetime'][:10]}; every table, both backends, the "
-                  "targets met and missed: [Benchmarks](docs/benchmarks.md)."]
+    lines += [
+        "",
+        f"One run of `{results['command']}` on {machine['cpu']}, {machine['cores']} "
+        f"cores, {results['datetime'][:10]}; every table, both backends, the "
+        "targets met and missed: [Benchmarks](docs/benchmarks.md).",
+    ]
     return "\n".join(lines)
 
 
@@ -124,9 +140,11 @@ def read_run(path):
     json_path = path / "bench.json" if path.is_dir() else path
     results = json.loads(json_path.read_text())
     if "--cases" in results["command"]:
-        raise SystemExit(f"{json_path} is a run of some cases only ({results['command']}): "
-                         "the documentation's tables come from a whole run, "
-                         "fastgd bench --full")
+        raise SystemExit(
+            f"{json_path} is a run of some cases only ({results['command']}): "
+            "the documentation's tables come from a whole run, "
+            "fastgd bench --full"
+        )
     return json_path, results
 
 
@@ -146,14 +164,20 @@ def targets(run_path):
 def estimates_from(results):
     """(the run's mode, {"measured", "cases", "data"}): each case's seconds and each
     row's seconds of building its data, as the run recorded them."""
-    cases = {f"{r['kind']}/{r['shape']}/{r['dtype']}/{r['contender']}": round(r["wall_seconds"], 3)
-             for r in results["results"] if r.get("wall_seconds") is not None}
+    cases = {
+        f"{r['kind']}/{r['shape']}/{r['dtype']}/{r['contender']}": round(r["wall_seconds"], 3)
+        for r in results["results"]
+        if r.get("wall_seconds") is not None
+    }
     if not cases:
-        raise SystemExit(f"`{results['command']}` of {results['datetime'][:10]} recorded no "
-                         "case's seconds (fastgd bench records them since issue 27)")
+        raise SystemExit(
+            f"`{results['command']}` of {results['datetime'][:10]} recorded no "
+            "case's seconds (fastgd bench records them since issue 27)"
+        )
     machine, load = results["machine"], results.get("load_average")
-    measured = (f"{machine['cpu']}, {machine['cores']} cores, {results['datetime'][:10]}"
-                + (f", load average {load['start'][0]:.2f} at the start" if load else ""))
+    measured = f"{machine['cpu']}, {machine['cores']} cores, {results['datetime'][:10]}" + (
+        f", load average {load['start'][0]:.2f} at the start" if load else ""
+    )
     data = {row: round(seconds, 3) for row, seconds in results.get("data_seconds", {}).items()}
     mode = "full" if "--full" in results["command"] else "quick"
     return mode, {"measured": measured, "cases": cases, "data": data}
@@ -172,14 +196,18 @@ def estimates_text(estimates):
             continue
         seconds, unrecorded = run.expected_seconds(run.select(full=full), full, estimates)
         missing = f", {len(unrecorded)} cases not recorded" if unrecorded else ""
-        parts.append(f"{what} about {run.fmt_duration(seconds, up=True)} (recorded on "
-                     f"{entry['measured']}{missing})")
-    return ("Before it starts, `fastgd bench` says how long it will take, adding up the "
-            "seconds each of its cases took when they were recorded "
-            "(`fastgd/bench/estimates.json`, written by `python -m benches.update_docs "
-            f"--estimates RUN` from a run on a quiet machine): {'; '.join(parts)}. A busy or "
-            "slower machine takes longer, and so does the first run after installing, while "
-            "Numba compiles its kernels.")
+        parts.append(
+            f"{what} about {run.fmt_duration(seconds, up=True)} (recorded on "
+            f"{entry['measured']}{missing})"
+        )
+    return (
+        "Before it starts, `fastgd bench` says how long it will take, adding up the "
+        "seconds each of its cases took when they were recorded "
+        "(`fastgd/bench/estimates.json`, written by `python -m benches.update_docs "
+        f"--estimates RUN` from a run on a quiet machine): {'; '.join(parts)}. A busy or "
+        "slower machine takes longer, and so does the first run after installing, while "
+        "Numba compiles its kernels."
+    )
 
 
 def update_estimates(run_paths, path=ESTIMATES, page=None):
@@ -194,9 +222,11 @@ def update_estimates(run_paths, path=ESTIMATES, page=None):
         mode, recorded = estimates_from(results)
         load, cores = results.get("load_average"), results["machine"]["cores"]
         if load and max(load["start"][0], load["end"][0]) > 0.5 * cores:
-            print(f"{run_path}: the machine was busy (load average {load['start'][0]:.2f} at "
-                  f"the start, {load['end'][0]:.2f} at the end, {cores} cores): its seconds "
-                  "are longer than a quiet machine's")
+            print(
+                f"{run_path}: the machine was busy (load average {load['start'][0]:.2f} at "
+                f"the start, {load['end'][0]:.2f} at the end, {cores} cores): its seconds "
+                "are longer than a quiet machine's"
+            )
         entry = estimates.setdefault(mode, {"measured": "", "cases": {}, "data": {}})
         entry["measured"] = recorded["measured"]
         entry["cases"].update(recorded["cases"])
@@ -225,19 +255,26 @@ def update(run_path, root=ROOT):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run", nargs="+",
-                        help="fastgd bench's --out directory, or its bench.json")
+    parser.add_argument("run", nargs="+", help="fastgd bench's --out directory, or its bench.json")
     what = parser.add_mutually_exclusive_group()
-    what.add_argument("--targets", action="store_true",
-                      help="print the run's targets met and missed, write nothing")
-    what.add_argument("--estimates", action="store_true",
-                      help=f"write the runs' seconds per case into {ESTIMATES.relative_to(ROOT)} "
-                           "(fastgd bench's estimate), not the docs")
+    what.add_argument(
+        "--targets",
+        action="store_true",
+        help="print the run's targets met and missed, write nothing",
+    )
+    what.add_argument(
+        "--estimates",
+        action="store_true",
+        help=f"write the runs' seconds per case into {ESTIMATES.relative_to(ROOT)} "
+        "(fastgd bench's estimate), not the docs",
+    )
     args = parser.parse_args(argv)
     if args.estimates:
         update_estimates(args.run, page=BENCHMARKS_PAGE)
-        print(f"Written: {ESTIMATES.relative_to(ROOT)}, {BENCHMARKS_PAGE.relative_to(ROOT)} "
-              "(how long the runs take)")
+        print(
+            f"Written: {ESTIMATES.relative_to(ROOT)}, {BENCHMARKS_PAGE.relative_to(ROOT)} "
+            "(how long the runs take)"
+        )
         return
     if len(args.run) > 1:
         parser.error("the docs are written from one run")
@@ -245,8 +282,10 @@ def main(argv=None):
         print(targets(args.run[0]))
         return
     update(args.run[0])
-    print(f"Written: {BENCHMARKS_PAGE.relative_to(ROOT)}, {README.name} (summary), "
-          f"{PLOT.relative_to(ROOT)}, {RUN.relative_to(ROOT)}")
+    print(
+        f"Written: {BENCHMARKS_PAGE.relative_to(ROOT)}, {README.name} (summary), "
+        f"{PLOT.relative_to(ROOT)}, {RUN.relative_to(ROOT)}"
+    )
 
 
 if __name__ == "__main__":

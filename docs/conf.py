@@ -86,8 +86,9 @@ def _escape_attribute_names(app, what, name, obj, options, lines):
 
 def _escape(text):
     parts = _LITERAL.split(text)  # odd parts are ``literals``: left alone
-    return "".join(part if k % 2 else _TRAILING_UNDERSCORE.sub(r"\1\\_", part)
-                   for k, part in enumerate(parts))
+    return "".join(
+        part if k % 2 else _TRAILING_UNDERSCORE.sub(r"\1\\_", part) for k, part in enumerate(parts)
+    )
 
 
 def setup(app):

@@ -97,6 +97,7 @@ def load(path):
 
     return _persist.build(GDRegressor, metadata, arrays)
 
+
 def get_include():
     """The directory to put on Cython's include path to ``cimport`` fastgd's kernels.
 

@@ -47,9 +47,11 @@ def main(argv=None):
         f"X {X.shape[0]}x{X.shape[1]} float64, lr='auto', max_iter={args.max_iter}, "
         f"tol={args.tol:g}"
     )
-    print("'first fit' is the warm-up: the numba backend's first fit compiles its kernels "
-          "(about 10 s when\nNumba's cache is empty, then read from the cache); 'best of 3' "
-          "is timed after it.")
+    print(
+        "'first fit' is the warm-up: the numba backend's first fit compiles its kernels "
+        "(about 10 s when\nNumba's cache is empty, then read from the cache); 'best of 3' "
+        "is timed after it."
+    )
     header = (
         f"{'backend':8} {'first fit':>10} {'best of 3':>10} {'iters':>6} "
         f"{'final loss':>13} {'|coef - lstsq|':>15}"

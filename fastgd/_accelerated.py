@@ -95,10 +95,12 @@ class _FullBatchMethod:
         W, b = theta_W.astype(dtype), theta_b.astype(dtype)
         if hessian:
             grad_W, grad_b, loss = self.backend.hessian_product(
-                self.X, W, b, self.x_is_f, self.n_threads, self.weights)
+                self.X, W, b, self.x_is_f, self.n_threads, self.weights
+            )
         else:
             grad_W, grad_b, loss = self.backend.gradient(
-                self.X, self.Y, W, b, self.x_is_f, self.n_threads, self.weights)
+                self.X, self.Y, W, b, self.x_is_f, self.n_threads, self.weights
+            )
         grad_W = grad_W.copy()  # the kernel's buffers are reused by its next call
         grad_b = grad_b.copy() if o.fit_intercept else np.zeros_like(grad_b)
         if not hessian:
@@ -109,7 +111,7 @@ class _FullBatchMethod:
         """``grad_W + l2 P``: the gradient of the L2 term on the penalized columns."""
         o = self.options
         if o.l2 > 0:
-            grad_W[:, :o.n_penalized] += o.l2 * theta_W[:, :o.n_penalized]
+            grad_W[:, : o.n_penalized] += o.l2 * theta_W[:, : o.n_penalized]
         return grad_W
 
     def is_met(self, grad_norm):
@@ -193,8 +195,11 @@ class StandardizedCoordinates:
         n_samples, p = X.shape
         centred = fit_intercept or intercept_column is not None
         if intercept_column is None:
-            unit, mean, spread, total = (column_statistics(X, None, centred) if compressed
-                                         else data.column_statistics(centred))
+            unit, mean, spread, total = (
+                column_statistics(X, None, centred)
+                if compressed
+                else data.column_statistics(centred)
+            )
         else:  # centred by the projection on the intercept's column
             X64 = X.astype(np.float64)
             ones = X64[:, intercept_column]
@@ -308,7 +313,8 @@ class ConjugateGradient(_FullBatchMethod):
             curvature = np.einsum("ij,ij->i", unit, q)
             slope = np.einsum("ij,ij->i", self.grad, unit)
             alpha = np.where(moving & (curvature > 0), -slope, 0.0) / np.where(
-                curvature > 0, curvature, 1.0)
+                curvature > 0, curvature, 1.0
+            )
             loss_before = self.loss
             self.theta_W += alpha[:, None] * v_W
             if self.options.fit_intercept:
@@ -400,10 +406,12 @@ class Fista(_FullBatchMethod):
         W, b = W.astype(self.X.dtype), b.astype(self.X.dtype)
         if hessian:
             grad_W, grad_b, loss = self.backend.hessian_product(
-                self.X, W, b, self.x_is_f, self.n_threads, self.weights)
+                self.X, W, b, self.x_is_f, self.n_threads, self.weights
+            )
         else:
             grad_W, grad_b, loss = self.backend.gradient(
-                self.X, self.Y, W, b, self.x_is_f, self.n_threads, self.weights)
+                self.X, self.Y, W, b, self.x_is_f, self.n_threads, self.weights
+            )
         g = np.hstack([grad_W, grad_b[:, None]])
         if not self.options.fit_intercept:
             g[:, -1] = 0.0
@@ -420,7 +428,8 @@ class Fista(_FullBatchMethod):
             direction = self.coordinates.to_theta(v[None, :])
             b = direction[:, -1] if fit_intercept else np.zeros(1)
             return self.coordinates.gradient(
-                self.data_gradient(direction[:, :-1], b, hessian=True)[0])[0]
+                self.data_gradient(direction[:, :-1], b, hessian=True)[0]
+            )[0]
 
         start = np.random.default_rng(0).standard_normal(len(active)) * active
         estimate = largest_eigenvalue(product, start, rtol=1e-4, max_iter=100, upper=True)
@@ -448,8 +457,11 @@ class Fista(_FullBatchMethod):
         if o.l1 == 0 and o.l2 == 0:
             return self.half_square_gradient(g)
         g_intercept = self.intercept_gradient(g)
-        return (loss - 0.5 * float(g_intercept @ g_intercept)
-                + _steps.penalty(W, o.l1, o.l2, o.n_penalized))
+        return (
+            loss
+            - 0.5 * float(g_intercept @ g_intercept)
+            + _steps.penalty(W, o.l1, o.l2, o.n_penalized)
+        )
 
     def half_square_gradient(self, g):
         """``||g_u||^2 / 2`` (inf, not an OverflowError, beyond float64)."""
@@ -474,8 +486,16 @@ class Fista(_FullBatchMethod):
         columns = self.penalized[:-1]
         # A gradient entry is off by about eps times rms(residual) * rms(column).
         gradient_error = eps * np.sqrt(2 * loss) * self.column_rms[columns]
-        return duality_gap(W[:, columns], centred[:, :-1][:, columns], loss, g_intercept,
-                           o.l1, o.l2, eps, gradient_error)
+        return duality_gap(
+            W[:, columns],
+            centred[:, :-1][:, columns],
+            loss,
+            g_intercept,
+            o.l1,
+            o.l2,
+            eps,
+            gradient_error,
+        )
 
     def from_point(self, u):
         """One pass at u: ``(x_new, (certificate, its rounding), objective)``, x_new the
@@ -483,11 +503,12 @@ class Fista(_FullBatchMethod):
         W, b = self.theta(u)
         g, loss = self.data_gradient(W, b)
         new = self.proximal_step(u, self.coordinates.gradient(g))
-        objective = loss + _steps.penalty(W, self.options.l1, self.options.l2,
-                                          self.options.n_penalized)
+        objective = loss + _steps.penalty(
+            W, self.options.l1, self.options.l2, self.options.n_penalized
+        )
         if self.threshold is None:  # the start: tol's scale, with the zero model's
             self.reference = max(self.reference, self.scale_of(g, loss, W))
-            self.threshold = self.options.tol ** 2 * self.reference
+            self.threshold = self.options.tol**2 * self.reference
         return new, self.certificate(g, loss, W), objective
 
     def ratio(self, certificate):
@@ -573,13 +594,16 @@ def duality_gap(W, centred, loss, g_intercept, l1, l2, eps, gradient_error):
     largest = float(np.max(np.abs(centred + l2 * W), initial=0.0))
     c = 1.0 if largest <= l1 else l1 / largest
     products = float(np.sum(np.abs(centred * W)))
-    terms = (0.5 * (1 - c) ** 2 * R2, l1 * absolute, c * inner,
-             0.5 * l2 * (1 + c * c) * square)
+    terms = (0.5 * (1 - c) ** 2 * R2, l1 * absolute, c * inner, 0.5 * l2 * (1 + c * c) * square)
     gap, magnitude = sum(terms), sum(abs(t) for t in terms[:3]) + terms[3]
     if l2 > 0:
         excess = np.maximum(np.abs(centred) - l1, 0.0)
-        terms = (l1 * absolute, 0.5 * l2 * square, inner,
-                 float(np.sum(excess * excess)) / (2.0 * l2))
+        terms = (
+            l1 * absolute,
+            0.5 * l2 * square,
+            inner,
+            float(np.sum(excess * excess)) / (2.0 * l2),
+        )
         if sum(terms) < gap:
             gap, magnitude = sum(terms), l1 * absolute + 0.5 * l2 * square + products
     rounding = ROUNDING * (eps * magnitude + float(np.sum(np.abs(W) * gradient_error)))
@@ -614,8 +638,17 @@ def largest_eigenvalue(product, v, rtol, max_iter, upper):
     return estimate + residual if upper else estimate
 
 
-def hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept, rtol=1e-4, max_iter=100,
-                           upper=False, n_threads=None, sample_weight=None):
+def hessian_max_eigenvalue(
+    backend,
+    X,
+    x_is_f,
+    fit_intercept,
+    rtol=1e-4,
+    max_iter=100,
+    upper=False,
+    n_threads=None,
+    sample_weight=None,
+):
     """Estimate L, the largest eigenvalue of the Hessian of the half-MSE objective.
 
     The Hessian is ``H = A.T @ A / N`` with ``A = [X, 1]`` (``A = X`` without an
@@ -633,9 +666,9 @@ def hessian_max_eigenvalue(backend, X, x_is_f, fit_intercept, rtol=1e-4, max_ite
     n_features, dtype = X.shape[1], X.dtype
 
     def product(v):
-        grad_W, grad_b, _ = backend.hessian_product(X, v[None, :-1].astype(dtype),
-                                                    v[-1:].astype(dtype), x_is_f, n_threads,
-                                                    sample_weight)
+        grad_W, grad_b, _ = backend.hessian_product(
+            X, v[None, :-1].astype(dtype), v[-1:].astype(dtype), x_is_f, n_threads, sample_weight
+        )
         return np.concatenate([grad_W[0], grad_b if fit_intercept else [0.0]])
 
     v = np.random.default_rng(0).standard_normal(n_features + 1)  # reproducible

@@ -19,8 +19,14 @@ from ._inputs import as_data
 from ._spec import FitSpec
 from ._validation import Point, check_backend, check_n_threads, check_point_finite
 
-__all__ = ["ConvergenceWarning", "DivergenceError", "FitInterrupted", "FitResult", "fit",
-           "gradient"]
+__all__ = [
+    "ConvergenceWarning",
+    "DivergenceError",
+    "FitInterrupted",
+    "FitResult",
+    "fit",
+    "gradient",
+]
 
 
 def fit(
@@ -313,19 +319,37 @@ def fit(
     (array([1., 1., 1., 1., 1.]), 1.0, 'qr', True)
     """
     spec = FitSpec(
-        lr=lr, max_iter=max_iter, tol=tol, fit_intercept=fit_intercept, backend=backend,
-        n_threads=n_threads, solver=solver, method=method, penalty=penalty, alpha=alpha,
-        l1_ratio=l1_ratio, momentum=momentum, nesterov=nesterov, batch_size=batch_size,
-        shuffle=shuffle, random_state=random_state, schedule=schedule, power_t=power_t,
-        early_stopping=early_stopping, validation_fraction=validation_fraction,
-        n_iter_no_change=n_iter_no_change, callback=callback, verbose=verbose)
-    result, _ = fit_resumable(X, y, spec, coef_init=coef_init, intercept_init=intercept_init,
-                              sample_weight=sample_weight)
+        lr=lr,
+        max_iter=max_iter,
+        tol=tol,
+        fit_intercept=fit_intercept,
+        backend=backend,
+        n_threads=n_threads,
+        solver=solver,
+        method=method,
+        penalty=penalty,
+        alpha=alpha,
+        l1_ratio=l1_ratio,
+        momentum=momentum,
+        nesterov=nesterov,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        random_state=random_state,
+        schedule=schedule,
+        power_t=power_t,
+        early_stopping=early_stopping,
+        validation_fraction=validation_fraction,
+        n_iter_no_change=n_iter_no_change,
+        callback=callback,
+        verbose=verbose,
+    )
+    result, _ = fit_resumable(
+        X, y, spec, coef_init=coef_init, intercept_init=intercept_init, sample_weight=sample_weight
+    )
     return result
 
 
-def gradient(X, y, coef, intercept=0.0, *, backend="auto", n_threads=None,
-             sample_weight=None):
+def gradient(X, y, coef, intercept=0.0, *, backend="auto", n_threads=None, sample_weight=None):
     """Gradient and loss of half the mean squared error at one point, in one pass over X.
 
     With ``R = X @ coef.T + intercept - y``: ``grad_coef = R.T @ X / N``,
@@ -374,14 +398,16 @@ def gradient(X, y, coef, intercept=0.0, *, backend="auto", n_threads=None,
         raise TypeError("coef is required: the point at which to evaluate the gradient.")
     n_threads = check_n_threads(n_threads)
     backend = get_backend(check_backend(backend))
-    data, W, b = as_data(X, y, sample_weight,
-                         Point(coef, intercept, "coef", "intercept", finite=False))
+    data, W, b = as_data(
+        X, y, sample_weight, Point(coef, intercept, "coef", "intercept", finite=False)
+    )
     grad_W, grad_b, loss = data.gradient(backend, W, b, n_threads)
     if not math.isfinite(loss):  # (checked only now: valid input costs no pass)
         check_point_finite(W, b, data.y_is_1d, "coef", "intercept")
         raise_for_non_finite(data, "loss")
-    grad_coef, grad_intercept = shape_like_y(grad_W.astype(data.dtype),
-                                             grad_b.astype(data.dtype), data.y_is_1d)
+    grad_coef, grad_intercept = shape_like_y(
+        grad_W.astype(data.dtype), grad_b.astype(data.dtype), data.y_is_1d
+    )
     return grad_coef, grad_intercept, float(loss)
 
 
@@ -393,7 +419,8 @@ def _fast_gradient(X, y, coef, intercept, backend, n_threads, sample_weight):
     with its conversions, warnings and errors. It reads the caller's arrays and
     writes none of them."""
     if sample_weight is not None or not (
-            n_threads is None or (type(n_threads) is int and n_threads >= 1)):
+        n_threads is None or (type(n_threads) is int and n_threads >= 1)
+    ):
         return None
     backend = loaded_compiled_backend(backend)
     if backend is None:

@@ -91,6 +91,7 @@ ACCURATE_MAX_CHUNKS = 32
 # gathered once for all its passes).
 MANY_PANEL_ROWS = 128
 
+
 @dataclass
 class Optimizer:
     """What carries a fit from one kernel call to the next, and one partial_fit to
@@ -226,8 +227,10 @@ class NumpyBackend(HessianProduct):
 
     @np.errstate(over="ignore", invalid="ignore")
     def gram(self, X, Y, b, fit_intercept, sample_weight, x_is_f, n_threads=None):
-        return (_reference.gram(X, Y, b.astype(np.float64), sample_weight, fit_intercept),
-                X.shape[0])
+        return (
+            _reference.gram(X, Y, b.astype(np.float64), sample_weight, fit_intercept),
+            X.shape[0],
+        )
 
     def fit_workspace(self, data, n_targets, options, n_threads=None):
         return None
@@ -279,15 +282,15 @@ class GradientPlans:
     def plan(self, n_samples, n_features, n_targets, dtype, n_threads):
         """This thread's ``GradientPlan`` for an X of this shape and dtype, made on
         its first use."""
-        key = (n_samples, n_features, n_targets, dtype.num, n_threads,
-               _fork_state["serial_only"])
+        key = (n_samples, n_features, n_targets, dtype.num, n_threads, _fork_state["serial_only"])
         plans = self.of_thread()
         plan = plans.get(key)
         if plan is None:
             if len(plans) >= MAX_PLANS:
                 del plans[next(iter(plans))]  # the oldest
-            scratch, buffers = self.backend.gradient_scratch(n_samples, n_features,
-                                                             n_targets, dtype, n_threads)
+            scratch, buffers = self.backend.gradient_scratch(
+                n_samples, n_features, n_targets, dtype, n_threads
+            )
             plan = plans[key] = GradientPlan(self.backend.kernels, scratch, buffers)
         return plan
 
@@ -386,8 +389,9 @@ class CompiledBackend(HessianProduct):
         columns = np.empty((n_chunks, n_features, lanes))
         weights, _, _ = _training_weights(X, sample_weight, None, n_samples)
         threads = self._threads(n_samples * n_features * n_targets * 8, n_chunks, n_threads)
-        self.kernels.accurate_sums(X, Y, W, b, weights, chunk_rows, threads, sums, pairs,
-                                   residuals, columns)
+        self.kernels.accurate_sums(
+            X, Y, W, b, weights, chunk_rows, threads, sums, pairs, residuals, columns
+        )
         return sums[0, 0].copy(), sums[0, 1].copy()
 
     def partial_gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):
@@ -426,8 +430,9 @@ class CompiledBackend(HessianProduct):
         panel = np.empty((n_chunks, m, min(COMPRESS_PANEL_ROWS, max(n_samples, m))))
         weights, _, _ = _training_weights(X, sample_weight, None, n_samples)
         threads = self._threads(n_samples * m * m, n_chunks, n_threads)
-        self.kernels.compress(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, threads, R,
-                              panel)
+        self.kernels.compress(
+            X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, threads, R, panel
+        )
         return R[0].copy()
 
     def gram(self, X, Y, b, fit_intercept, sample_weight, x_is_f, n_threads=None):
@@ -443,8 +448,18 @@ class CompiledBackend(HessianProduct):
         panel = np.empty((n_chunks, min(GRAM_PANEL_ROWS, n_samples), m_pad))
         weights, _, _ = _training_weights(X, sample_weight, None, n_samples)
         threads = self._threads(n_samples * m * m // 2, n_chunks, n_threads)
-        self.kernels.gram(X, Y, b.astype(np.float64), weights, fit_intercept, x_is_f,
-                          chunk_rows, threads, G, panel)
+        self.kernels.gram(
+            X,
+            Y,
+            b.astype(np.float64),
+            weights,
+            fit_intercept,
+            x_is_f,
+            chunk_rows,
+            threads,
+            G,
+            panel,
+        )
         upper = np.triu(G[0, :m, :m])
         return upper + np.triu(upper, 1).T, chunk_rows + n_chunks
 
@@ -459,8 +474,7 @@ class CompiledBackend(HessianProduct):
         n_features, n_targets = data.X.shape[1], data.Y.shape[1]
         n_coords, n_columns = n_features + 1, n_features + n_targets
         threads = self._threads(n_rows * n_columns**2, last - first, n_threads)
-        panel_rows = min(MANY_PANEL_ROWS,
-                         int(np.max(np.diff(data.offsets[first:last + 1]))))
+        panel_rows = min(MANY_PANEL_ROWS, int(np.max(np.diff(data.offsets[first : last + 1]))))
         scratch = _layout.ManyScratch(
             np.empty((threads, n_columns, n_columns)),  # gram
             np.empty((threads, n_columns)),  # mean
@@ -478,8 +492,10 @@ class CompiledBackend(HessianProduct):
             return
         bounds = [first + (last - first) * t // threads for t in range(threads + 1)]
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            for done in [pool.submit(kernel, data, options, scratch, result, bounds[t],
-                                     bounds[t + 1], t) for t in range(threads)]:
+            for done in [
+                pool.submit(kernel, data, options, scratch, result, bounds[t], bounds[t + 1], t)
+                for t in range(threads)
+            ]:
                 done.result()
 
     @staticmethod
@@ -497,8 +513,9 @@ class CompiledBackend(HessianProduct):
         if options.batch_size >= n_samples:  # direct: no gather buffers
             rows, batch_rows = X, 0
         else:
-            batch_rows = self.piece_rows(n_features, n_targets, X.dtype.itemsize,
-                                         options.batch_size)
+            batch_rows = self.piece_rows(
+                n_features, n_targets, X.dtype.itemsize, options.batch_size
+            )
             rows = np.empty((batch_rows, n_features), dtype=X.dtype)
         batch = BatchScratch(
             np.empty((n_targets, n_features)),  # sum_W
@@ -511,8 +528,9 @@ class CompiledBackend(HessianProduct):
         return FitScratch(scratch, batch)
 
     def fit(self, data, model, options, optimizer, history, max_updates, workspace):
-        return self.kernels.fit(data, model, options, optimizer.arrays, workspace, history,
-                                max_updates)
+        return self.kernels.fit(
+            data, model, options, optimizer.arrays, workspace, history, max_updates
+        )
 
 
 @dataclass(frozen=True)
@@ -530,12 +548,19 @@ class BackendSpec:
 # tests and the benchmarks iterate over. Cython comes first: it is compiled ahead of
 # time, so the first fit in a process pays no JIT compilation.
 BACKEND_SPECS = (
-    BackendSpec("cython", "fastgd._cython_kernels", CompiledBackend, (
-        "it is built when fastgd is installed from source with a C compiler present: "
-        "reinstall with `pip install --force-reinstall --no-cache-dir -e .` and read "
-        "the build log for the error")),
-    BackendSpec("numba", "fastgd._numba_kernels", CompiledBackend,
-                "install it with `pip install numba`"),
+    BackendSpec(
+        "cython",
+        "fastgd._cython_kernels",
+        CompiledBackend,
+        (
+            "it is built when fastgd is installed from source with a C compiler present: "
+            "reinstall with `pip install --force-reinstall --no-cache-dir -e .` and read "
+            "the build log for the error"
+        ),
+    ),
+    BackendSpec(
+        "numba", "fastgd._numba_kernels", CompiledBackend, "install it with `pip install numba`"
+    ),
     BackendSpec("numpy", None, NumpyBackend),
 )
 BACKENDS = tuple(spec.name for spec in BACKEND_SPECS)
@@ -545,8 +570,11 @@ _loaded = {}
 
 
 def _is_installed(spec):
-    return (spec.name in _loaded or spec.module is None
-            or importlib.util.find_spec(spec.module) is not None)
+    return (
+        spec.name in _loaded
+        or spec.module is None
+        or importlib.util.find_spec(spec.module) is not None
+    )
 
 
 def available_backends():
@@ -614,12 +642,16 @@ def serial_gradient_scratch(backend_name, n_samples, n_features, n_targets, dtyp
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"dtype must be float32 or float64; got {dtype}.")
-    for name, value in (("n_samples", n_samples), ("n_features", n_features),
-                        ("n_targets", n_targets)):
+    for name, value in (
+        ("n_samples", n_samples),
+        ("n_features", n_features),
+        ("n_targets", n_targets),
+    ):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
     scratch, _ = get_backend(backend_name).gradient_scratch(
-        int(n_samples), int(n_features), int(n_targets), dtype, 1)
+        int(n_samples), int(n_features), int(n_targets), dtype, 1
+    )
     return scratch
 
 
@@ -658,8 +690,13 @@ def serial_blas(X, full_batch):
     changes."""
     shape = getattr(X, "shape", ())
     local = type(X).__module__.split(".")[0] in ("numpy", "pandas")  # (not Dask's blocks)
-    if not (full_batch and local and len(shape) == 2 and shape[1] <= SERIAL_BLAS_COLUMNS
-            and shape[0] * shape[1] >= PARALLEL_MIN_WORK):
+    if not (
+        full_batch
+        and local
+        and len(shape) == 2
+        and shape[1] <= SERIAL_BLAS_COLUMNS
+        and shape[0] * shape[1] >= PARALLEL_MIN_WORK
+    ):
         yield
         return
     if not _blas_controller:

@@ -51,8 +51,7 @@ def column_sums(X, weights, centred):
 
 def unit_and_mean(largest, sums, total, centred):
     """Each column's unit, the power of two 2**e >= max |x_j|, and its mean."""
-    unit = np.ldexp(1.0, np.frexp(np.where(np.isfinite(largest) & (largest > 0),
-                                           largest, 1.0))[1])
+    unit = np.ldexp(1.0, np.frexp(np.where(np.isfinite(largest) & (largest > 0), largest, 1.0))[1])
     return unit, (sums / total if centred else np.zeros(len(sums)))
 
 
@@ -90,8 +89,14 @@ def float64_sums(X, Y, coef, intercept, x_is_f, weights):
     for start in range(0, X.shape[0], FLOAT64_ROWS):
         rows = slice(start, start + FLOAT64_ROWS)
         block_W, block_b, block_sq = numpy.partial_gradient(
-            X[rows], Y[rows], coef, intercept, x_is_f, None,
-            None if weights is None else weights[rows])
+            X[rows],
+            Y[rows],
+            coef,
+            intercept,
+            x_is_f,
+            None,
+            None if weights is None else weights[rows],
+        )
         sum_W, sum_b, half_sq = sum_W + block_W, sum_b + block_b, half_sq + block_sq
     return sum_W, sum_b, half_sq
 
@@ -108,5 +113,7 @@ def first_non_finite(X, Y):
 
 def non_finite_error(name, value, where):
     """The ValueError for NaN or inf in ``name`` at ``where`` (check_finite's words)."""
-    return ValueError(f"{name} contains {'NaN' if np.isnan(value) else value} at {where}; "
-                      f"fastgd needs finite values (remove or impute missing data first).")
+    return ValueError(
+        f"{name} contains {'NaN' if np.isnan(value) else value} at {where}; "
+        f"fastgd needs finite values (remove or impute missing data first)."
+    )

@@ -31,8 +31,16 @@ from ._spec import FIT_PARAMETERS, FitSpec
 # Options of fastgd.fit that a fit of files does not take: mini-batches and early
 # stopping run on one process's arrays (GDRegressor.partial_fit takes the blocks
 # instead), and the Python-only ones (a callback; verbose is --verbose).
-NOT_FOR_FILES = ("batch_size", "shuffle", "early_stopping", "validation_fraction",
-                 "n_iter_no_change", "callback", "verbose", "random_state")
+NOT_FOR_FILES = (
+    "batch_size",
+    "shuffle",
+    "early_stopping",
+    "validation_fraction",
+    "n_iter_no_change",
+    "callback",
+    "verbose",
+    "random_state",
+)
 FILE_FIT_OPTIONS = tuple(name for name in FIT_PARAMETERS if name not in NOT_FOR_FILES)
 
 
@@ -67,10 +75,13 @@ def main(argv=None):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
     except ImportError as error:  # an extra that is not installed: one message
-        missing = (f"{error.name} is not installed" if error.name else str(error))
-        print(f"fastgd {args.command}: error: {missing}: the {args.command} command needs "
-              f"the files extra: python -m pip install -e '.[files]' in fastgd's source "
-              f"checkout", file=sys.stderr)
+        missing = f"{error.name} is not installed" if error.name else str(error)
+        print(
+            f"fastgd {args.command}: error: {missing}: the {args.command} command needs "
+            f"the files extra: python -m pip install -e '.[files]' in fastgd's source "
+            f"checkout",
+            file=sys.stderr,
+        )
         sys.exit(1)
     except (CommandError, ValueError, TypeError, OSError, ArithmeticError) as error:
         # the library's errors name the argument and what was expected: one line
@@ -78,8 +89,7 @@ def main(argv=None):
         print(f"fastgd {args.command}: error: {error}", file=sys.stderr)
         sys.exit(1)
     except Exception as error:  # a Dask worker lost for good, memory, ...: one line too
-        print(f"fastgd {args.command}: error: {type(error).__name__}: {error}",
-              file=sys.stderr)
+        print(f"fastgd {args.command}: error: {type(error).__name__}: {error}", file=sys.stderr)
         sys.exit(1)
     finally:
         if previous is not None:  # (None: not set from Python, or not the main thread)
@@ -102,8 +112,12 @@ def joined_negative_values(argv):
     joined, rest = [], list(argv)
     while rest:
         token = rest.pop(0)
-        if (token.startswith("--") and "=" not in token and rest
-                and re.fullmatch(r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", rest[0])):
+        if (
+            token.startswith("--")
+            and "=" not in token
+            and rest
+            and re.fullmatch(r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", rest[0])
+        ):
             token = f"{token}={rest.pop(0)}"
         joined.append(token)
     return joined
@@ -121,27 +135,41 @@ def fit_command(args):
     options["verbose"] = int(args.verbose)
     FitSpec(**options).validated()  # option errors before any file is read
     _check_out_directory(args.out)
-    files = read_files(args.data, target=_target(args.target), features=args.features,
-                       sample_weight=args.weight, block_rows=args.block_rows)
+    files = read_files(
+        args.data,
+        target=_target(args.target),
+        features=args.features,
+        sample_weight=args.weight,
+        block_rows=args.block_rows,
+    )
     _refuse_to_overwrite(args.out, files.paths)
     start = time.perf_counter()
     with _scheduler(args.scheduler), _progress(args):
         model = GDRegressor(**options).fit(files)
     seconds = time.perf_counter() - start
-    _persist.save(model, args.out, target_names=files.targets,
-                  extra={"trained_on": [os.path.abspath(p) for p in files.paths]})
+    _persist.save(
+        model,
+        args.out,
+        target_names=files.targets,
+        extra={"trained_on": [os.path.abspath(p) for p in files.paths]},
+    )
     if not args.quiet:
-        print(f"fastgd: fitted {files.n_features} features of {len(files.paths)} file(s) "
-              f"in {seconds:.2f} s: {_outcome(model)} ({model.solver_}, "
-              f"{model.method_}); model written to {args.out}")
+        print(
+            f"fastgd: fitted {files.n_features} features of {len(files.paths)} file(s) "
+            f"in {seconds:.2f} s: {_outcome(model)} ({model.solver_}, "
+            f"{model.method_}); model written to {args.out}"
+        )
     return 0
 
 
 def _outcome(model):
     """What the fit's summary line says of how it ended."""
     if model.method_ == "qr":
-        state = (f"converged: coefficients certified to {model.error_bound_:.1g}"
-                 if model.converged_ else f"did NOT converge ({model.stopped_})")
+        state = (
+            f"converged: coefficients certified to {model.error_bound_:.1g}"
+            if model.converged_
+            else f"did NOT converge ({model.stopped_})"
+        )
         return f"{state}, {model.n_iter_} pass(es) over the data after the factor's"
     state = "converged" if model.converged_ else f"did NOT converge ({model.stopped_})"
     return f"{state} in {model.n_iter_} iterations"
@@ -157,8 +185,7 @@ def predict_command(args):
     metadata, arrays = _persist.read(args.model)
     coef, intercept = arrays["coef_"], _persist.intercept_of(arrays["intercept_"])
     features = _features(metadata["feature_names"], coef.shape[-1], args.features)
-    files = read_files(args.data, target=None, features=features,
-                       block_rows=args.block_rows)
+    files = read_files(args.data, target=None, features=features, block_rows=args.block_rows)
     _refuse_to_overwrite(args.out, files.paths + [args.model])
     names = prediction_columns(metadata["target_names"], coef.shape)
     with _scheduler(args.scheduler), _progress(args, total=len(files.pieces)) as bar:
@@ -174,10 +201,14 @@ def info_command(args):
 
     info = _persist.read_info(args.model)
     defaults = {**FitSpec._field_defaults, "warm_start": False}  # (no scikit-learn import)
-    changed = [f"{name}={value!r}" for name, value in info["params"].items()
-               if value != defaults[name]]
-    info["params"] = ", ".join(changed) + " (the others at their defaults)" if changed \
+    changed = [
+        f"{name}={value!r}" for name, value in info["params"].items() if value != defaults[name]
+    ]
+    info["params"] = (
+        ", ".join(changed) + " (the others at their defaults)"
+        if changed
         else "all at their defaults"
+    )
     width = max(len(key) for key in info)
     for key, value in info.items():
         print(f"{key:<{width}}  {brief(value)}")
@@ -206,9 +237,11 @@ def _features(names, n_features, given):
     names = list(names or [])
     if given is None:
         if not names:
-            raise CommandError(f"the model was fitted on {n_features} unnamed columns: "
-                               f"name the data's columns, in order, with --features "
-                               f"COL,COL,...")
+            raise CommandError(
+                f"the model was fitted on {n_features} unnamed columns: "
+                f"name the data's columns, in order, with --features "
+                f"COL,COL,..."
+            )
         return names
     columns = given.split(",")
     if len(columns) != n_features or (names and columns != names):
@@ -266,8 +299,9 @@ def write_table(path, names, blocks, bar=None):
                 if bar is not None:
                     bar.update(1)
             if writer is None:  # no blocks: an empty table of the columns
-                writer = _writer(kind, temporary,
-                                 pa.schema([(name, pa.float64()) for name in names]), path)
+                writer = _writer(
+                    kind, temporary, pa.schema([(name, pa.float64()) for name in names]), path
+                )
         finally:
             if writer is not None:
                 writer.close()
@@ -284,8 +318,9 @@ def _writer(kind, path, schema, final):
     import pyarrow.csv as pcsv
 
     tab = os.fspath(final).lower().endswith(".tsv")  # a .tsv file is tab-separated
-    return pcsv.CSVWriter(path, schema, write_options=pcsv.WriteOptions(
-        delimiter="\t" if tab else ","))
+    return pcsv.CSVWriter(
+        path, schema, write_options=pcsv.WriteOptions(delimiter="\t" if tab else ",")
+    )
 
 
 class _scheduler:
@@ -301,8 +336,9 @@ class _scheduler:
             try:
                 self.client = Client(self.address, timeout="10s")
             except OSError as error:
-                raise CommandError(f"--scheduler: cannot connect to {self.address}: "
-                                   f"{error}") from None
+                raise CommandError(
+                    f"--scheduler: cannot connect to {self.address}: {error}"
+                ) from None
         return self.client
 
     def __exit__(self, *exc):
@@ -343,15 +379,20 @@ class Parser(argparse.ArgumentParser):
 
 
 def parser():
-    top = Parser(prog="fastgd", description=__doc__,
-                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    top = Parser(
+        prog="fastgd", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_fit(commands)
     _add_predict(commands)
-    info = _command(commands, "info", "print what a saved model holds",
-                    "Print a saved model's metadata: the fastgd version that wrote it, "
-                    "its parameters, features, targets and fit.",
-                    ["fastgd info model.fastgd"])
+    info = _command(
+        commands,
+        "info",
+        "print what a saved model holds",
+        "Print a saved model's metadata: the fastgd version that wrote it, "
+        "its parameters, features, targets and fit.",
+        ["fastgd info model.fastgd"],
+    )
     info.add_argument("model", metavar="MODEL")
     _add_bench(commands)
     return top
@@ -361,26 +402,41 @@ def _command(commands, name, summary, description, examples):
     """A sub-command's parser: its line in ``fastgd --help``, its description, and
     its examples under ``fastgd NAME --help``."""
     return commands.add_parser(
-        name, help=summary, description=description,
+        name,
+        help=summary,
+        description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n" + "\n".join(f"  {example}" for example in examples))
+        epilog="examples:\n" + "\n".join(f"  {example}" for example in examples),
+    )
 
 
 def _add_fit(commands):
     fit = _command(
-        commands, "fit", "fit Parquet / CSV files and save the model",
+        commands,
+        "fit",
+        "fit Parquet / CSV files and save the model",
         "Fit a linear model on the columns of Parquet or CSV files, read a block at a "
         "time, and save it (no pickle).",
-        ["fastgd fit data.parquet --target y --out model.fastgd",
-         "fastgd fit 'parts/*.csv' --target y --features a,b --weight w --out model.fastgd",
-         "fastgd fit data.parquet --target y1,y2 --penalty l2 --alpha 0.1 --out model.fastgd",
-         "fastgd fit data.parquet --target y --scheduler tcp://10.0.0.1:8786 "
-         "--out model.fastgd"])
+        [
+            "fastgd fit data.parquet --target y --out model.fastgd",
+            "fastgd fit 'parts/*.csv' --target y --features a,b --weight w --out model.fastgd",
+            "fastgd fit data.parquet --target y1,y2 --penalty l2 --alpha 0.1 --out model.fastgd",
+            "fastgd fit data.parquet --target y --scheduler tcp://10.0.0.1:8786 "
+            "--out model.fastgd",
+        ],
+    )
     _add_data(fit)
-    fit.add_argument("--target", required=True, metavar="COL[,COL...]",
-                     help="the target column (several, comma-separated: one model each)")
-    fit.add_argument("--features", metavar="COL[,COL...]",
-                     help="the feature columns (default: every other column)")
+    fit.add_argument(
+        "--target",
+        required=True,
+        metavar="COL[,COL...]",
+        help="the target column (several, comma-separated: one model each)",
+    )
+    fit.add_argument(
+        "--features",
+        metavar="COL[,COL...]",
+        help="the feature columns (default: every other column)",
+    )
     fit.add_argument("--weight", metavar="COL", help="a column of sample weights")
     fit.add_argument("--out", required=True, metavar="MODEL", help="the model file to write")
     fit.add_argument("--verbose", action="store_true", help="a progress bar over the iterations")
@@ -392,43 +448,70 @@ def _add_fit(commands):
 
 def _add_predict(commands):
     predict = _command(
-        commands, "predict", "predict from Parquet / CSV files with a saved model",
+        commands,
+        "predict",
+        "predict from Parquet / CSV files with a saved model",
         "Predict with a saved model from the model's feature columns of Parquet or CSV "
         "files, a block at a time, in the files' row order. The output has one column, "
         "'prediction' (or 'prediction_<target>' for each target).",
-        ["fastgd predict model.fastgd new.parquet --out predicted.parquet",
-         "fastgd predict model.fastgd a.csv b.csv --out predicted.csv",
-         "fastgd predict numpy_model.fastgd new.csv --features a,b,c --out p.csv"])
+        [
+            "fastgd predict model.fastgd new.parquet --out predicted.parquet",
+            "fastgd predict model.fastgd a.csv b.csv --out predicted.csv",
+            "fastgd predict numpy_model.fastgd new.csv --features a,b,c --out p.csv",
+        ],
+    )
     predict.add_argument("model", metavar="MODEL")
     _add_data(predict)
-    predict.add_argument("--features", metavar="COL[,COL...]",
-                         help="the data's columns for the model's features, in order "
-                              "(default: the model's feature names)")
-    predict.add_argument("--out", required=True, metavar="PREDICTIONS",
-                         help="the file to write (.parquet or .csv)")
+    predict.add_argument(
+        "--features",
+        metavar="COL[,COL...]",
+        help="the data's columns for the model's features, in order "
+        "(default: the model's feature names)",
+    )
+    predict.add_argument(
+        "--out", required=True, metavar="PREDICTIONS", help="the file to write (.parquet or .csv)"
+    )
 
 
 def _add_data(command):
-    command.add_argument("data", nargs="+", metavar="DATA",
-                         help="Parquet or CSV files, directories or glob patterns")
-    command.add_argument("--scheduler", metavar="ADDRESS",
-                         help="a Dask scheduler to run on (its workers read the files)")
-    command.add_argument("--block-rows", type=int, default=1 << 16, metavar="N",
-                         help="rows read at a time per block (default: %(default)s)")
-    command.add_argument("--quiet", action="store_true",
-                         help="no progress bar, no summary line")
+    command.add_argument(
+        "data",
+        nargs="+",
+        metavar="DATA",
+        help="Parquet or CSV files, directories or glob patterns",
+    )
+    command.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a Dask scheduler to run on (its workers read the files)",
+    )
+    command.add_argument(
+        "--block-rows",
+        type=int,
+        default=1 << 16,
+        metavar="N",
+        help="rows read at a time per block (default: %(default)s)",
+    )
+    command.add_argument("--quiet", action="store_true", help="no progress bar, no summary line")
 
 
 def _add_option(group, name, default, help_text):
     flag = "--" + name.replace("_", "-")
     if isinstance(default, bool):
-        group.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
-                           help=help_text)
+        group.add_argument(
+            flag, action=argparse.BooleanOptionalAction, default=default, help=help_text
+        )
         return
-    kind = (integer if type(default) is int else float if type(default) is float
-            else _number_or_word)
-    group.add_argument(flag, type=kind, default=default, metavar=name.upper(),
-                       help=f"{help_text} (default: {default})")
+    kind = (
+        integer if type(default) is int else float if type(default) is float else _number_or_word
+    )
+    group.add_argument(
+        flag,
+        type=kind,
+        default=default,
+        metavar=name.upper(),
+        help=f"{help_text} (default: {default})",
+    )
 
 
 def integer(text):
@@ -457,8 +540,9 @@ def parameter_help():
     from ._api import fit
 
     section = fit.__doc__.split("Parameters\n    ----------\n", 1)[1]
-    entries = re.findall(r"^    (\w+) : ([^\n]*)\n((?:        [^\n]*\n)+)", section,
-                         flags=re.MULTILINE)
+    entries = re.findall(
+        r"^    (\w+) : ([^\n]*)\n((?:        [^\n]*\n)+)", section, flags=re.MULTILINE
+    )
     helps = {}
     for name, kind, text in entries:
         text = re.sub(r":\w+:`([^`]*)`", r"\1", " ".join(text.split()).replace("``", ""))
@@ -474,8 +558,12 @@ def first_sentence(text):
     depth = 0
     for k, char in enumerate(text):
         depth += (char == "(") - (char == ")")
-        if (char == "." and depth == 0 and (k + 1 == len(text) or text[k + 1] == " ")
-                and not text[:k + 1].endswith(("..", "e.g.", "i.e."))):
+        if (
+            char == "."
+            and depth == 0
+            and (k + 1 == len(text) or text[k + 1] == " ")
+            and not text[: k + 1].endswith(("..", "e.g.", "i.e."))
+        ):
             return text[:k]
     return text.rstrip(".")
 
@@ -486,18 +574,30 @@ def _case_patterns(text):
 
 def _add_bench(commands):
     bench = _command(
-        commands, "bench", "run the benchmark suite and print its tables",
+        commands,
+        "bench",
+        "run the benchmark suite and print its tables",
         "Run the benchmark suite. It prints the tables and writes bench.json, report.md "
         "and speedup.png to --out. Its contenders and plot come with the bench extra: "
         "python -m pip install -e '.[bench]' in fastgd's source checkout.",
-        ["fastgd bench                      the quick shapes (it says how long, first)",
-         "fastgd bench --full               every shape (longer: it says how long)",
-         "fastgd bench --cases fit,lasso    the cases whose id starts so"])
-    bench.add_argument("--full", action="store_true",
-                       help="also the large (slow) shapes and the empty-cache cold start")
-    bench.add_argument("--cases", type=_case_patterns, metavar="PATTERN[,PATTERN...]",
-                       help="only these cases, e.g. gradient/4x2 or '*/1e4x20/float32' "
-                            "(the baselines of their ratios are added)")
+        [
+            "fastgd bench                      the quick shapes (it says how long, first)",
+            "fastgd bench --full               every shape (longer: it says how long)",
+            "fastgd bench --cases fit,lasso    the cases whose id starts so",
+        ],
+    )
+    bench.add_argument(
+        "--full",
+        action="store_true",
+        help="also the large (slow) shapes and the empty-cache cold start",
+    )
+    bench.add_argument(
+        "--cases",
+        type=_case_patterns,
+        metavar="PATTERN[,PATTERN...]",
+        help="only these cases, e.g. gradient/4x2 or '*/1e4x20/float32' "
+        "(the baselines of their ratios are added)",
+    )
     bench.add_argument("--out", default="fastgd-bench", help="directory for the results")
 
 

@@ -5,11 +5,13 @@
 
 This file mirrors ``_numba_kernels.py`` function for function and loop for loop;
 read that file's docstring for the shared conventions (shapes, dtypes, scratch
-buffers, threads, determinism, accumulation precision). The one difference is how X is read: here X
-arrives as a generic 2-D memoryview and the loops index its data pointer with the
-leading dimension ``ldx`` (``X[i, j]`` is ``x[i * ldx + j]`` for C order and
-``x[i + j * ldx]`` for Fortran order), so that one typed function serves both
-layouts and the C compiler sees unit-stride inner loops.
+buffers, threads, determinism, accumulation precision). Where the Numba kernels take
+_layout's bundles, these take a FitRun (the fit loop's typed views) or structs of
+pointers (fit_many's ManySlot and ManyOut). The one difference in the loops is how X
+is read: here X arrives as a generic 2-D memoryview and the loops index its data
+pointer with the leading dimension ``ldx`` (``X[i, j]`` is ``x[i * ldx + j]`` for C
+order and ``x[i + j * ldx]`` for Fortran order), so that one typed function serves
+both layouts and the C compiler sees unit-stride inner loops.
 """
 
 from cython cimport floating
@@ -252,10 +254,9 @@ cdef inline double _accumulate_block_f(
 
 
 cdef double _accumulate_chunk(
-    const floating* x, Py_ssize_t ldx, const floating[:, :] Y,
+    const floating[:, :] X, const floating[:, :] Y,
     const floating[:, ::1] W, const floating[::1] b, const floating[::1] weights,
-    bint x_is_f,
-    Py_ssize_t start, Py_ssize_t stop, Py_ssize_t c,
+    bint x_is_f, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t c,
     double[:, :, ::1] chunk_W, double[:, ::1] chunk_b,
     floating[:, :, ::1] block_W, floating[:, ::1] block_b, floating[:, :, ::1] resid,
 ) noexcept nogil:
@@ -266,6 +267,10 @@ cdef double _accumulate_chunk(
     cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
     cdef Py_ssize_t block_rows = resid.shape[2]
     cdef Py_ssize_t n_blocks, block, block_start, block_stop, j, k
+    cdef const floating* x = &X[0, 0]
+    # Leading dimension, in elements. 64-bit (Py_ssize_t) like every index here, so
+    # that i * ldx does not overflow when N * D > 2**31.
+    cdef Py_ssize_t ldx = (X.strides[1] if x_is_f else X.strides[0]) // sizeof(floating)
     cdef double sq_sum = 0.0
     for k in range(n_targets):
         chunk_b[c, k] = 0.0
@@ -293,59 +298,74 @@ cdef double _accumulate_chunk(
 
 
 cdef void _accumulate_chunks_in_parallel(
-    const floating* x, Py_ssize_t ldx, const floating[:, :] Y,
+    const floating[:, :] X, const floating[:, :] Y,
     const floating[:, ::1] W, const floating[::1] b, const floating[::1] weights,
-    bint x_is_f, Py_ssize_t n_samples,
-    Py_ssize_t chunk_rows, int n_threads, double[:, :, ::1] chunk_W,
+    bint x_is_f, Py_ssize_t chunk_rows, int n_threads, double[:, :, ::1] chunk_W,
     double[:, ::1] chunk_b, double[::1] chunk_sq, floating[:, :, ::1] block_W,
     floating[:, ::1] block_b, floating[:, :, ::1] resid,
 ) noexcept nogil:
     # The one parallel loop (mirrors the Numba kernel's parallel=True function).
+    cdef Py_ssize_t n_samples = X.shape[0]
     cdef Py_ssize_t c, start
     for c in prange(chunk_W.shape[0], num_threads=n_threads, schedule="static"):
         start = c * chunk_rows
         chunk_sq[c] = _accumulate_chunk(
-            x, ldx, Y, W, b, weights, x_is_f, start, min(start + chunk_rows, n_samples), c,
+            X, Y, W, b, weights, x_is_f, start, min(start + chunk_rows, n_samples), c,
             chunk_W, chunk_b, block_W, block_b, resid)
 
 
-cdef double _gradient(
+cdef void _chunk_sums(
     const floating[:, :] X, const floating[:, :] Y,
     const floating[:, ::1] W, const floating[::1] b, const floating[::1] weights,
-    double total_weight, bint x_is_f,
-    Py_ssize_t chunk_rows, int n_threads, double[:, ::1] grad_W, double[::1] grad_b,
-    double[:, :, ::1] chunk_W, double[:, ::1] chunk_b, double[::1] chunk_sq,
-    floating[:, :, ::1] block_W, floating[:, ::1] block_b, floating[:, :, ::1] resid,
+    bint x_is_f, Py_ssize_t chunk_rows, int n_threads, double[:, :, ::1] chunk_W,
+    double[:, ::1] chunk_b, double[::1] chunk_sq, floating[:, :, ::1] block_W,
+    floating[:, ::1] block_b, floating[:, :, ::1] resid,
 ) noexcept nogil:
-    # Rows are cut into chunks of chunk_rows (a multiple of the block size, fixed by
-    # the shape alone); chunk c's sums go to chunk_W[c], chunk_b[c], chunk_sq[c], and
-    # the chunks are added in order 0, 1, ... at the end. The result is therefore the
-    # same, bit for bit, whether the chunks run on one thread or many.
-    cdef Py_ssize_t n_samples = X.shape[0]
-    cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
-    cdef Py_ssize_t n_chunks = chunk_W.shape[0]
-    cdef Py_ssize_t c, start, j, k
-    cdef const floating* x = &X[0, 0]
-    # Leading dimension, in elements. 64-bit (Py_ssize_t) like every index here, so
-    # that i * ldx does not overflow when N * D > 2**31.
-    cdef Py_ssize_t ldx = (X.strides[1] if x_is_f else X.strides[0]) // sizeof(floating)
-    cdef double sq_sum = 0.0
+    # The gradient's chunk sums; _add_chunks adds them up. Rows are cut into chunks of
+    # chunk_rows (a multiple of the block size, fixed by the shape alone); chunk c's
+    # sums go to chunk_W[c], chunk_b[c], chunk_sq[c], and the chunks are added in
+    # order 0, 1, ... at the end. The result is therefore the same, bit for bit,
+    # whether the chunks run on one thread or many.
     if n_threads > 1:
-        _accumulate_chunks_in_parallel(x, ldx, Y, W, b, weights, x_is_f, n_samples,
-                                       chunk_rows, n_threads, chunk_W, chunk_b, chunk_sq,
-                                       block_W, block_b, resid)
-    else:  # the same work without starting threads
-        for c in range(n_chunks):
-            start = c * chunk_rows
-            chunk_sq[c] = _accumulate_chunk(
-                x, ldx, Y, W, b, weights, x_is_f, start, min(start + chunk_rows, n_samples),
-                c, chunk_W, chunk_b, block_W, block_b, resid)
-    # NumPy: grad_W = chunk_W.sum(0) / N, summed in chunk order
+        _accumulate_chunks_in_parallel(X, Y, W, b, weights, x_is_f, chunk_rows, n_threads,
+                                       chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
+    else:
+        _serial_chunk_sums(X, Y, W, b, weights, x_is_f, chunk_rows, chunk_W, chunk_b,
+                           chunk_sq, block_W, block_b, resid)
+
+
+cdef void _serial_chunk_sums(
+    const floating[:, :] X, const floating[:, :] Y,
+    const floating[:, ::1] W, const floating[::1] b, const floating[::1] weights,
+    bint x_is_f, Py_ssize_t chunk_rows, double[:, :, ::1] chunk_W,
+    double[:, ::1] chunk_b, double[::1] chunk_sq, floating[:, :, ::1] block_W,
+    floating[:, ::1] block_b, floating[:, :, ::1] resid,
+) noexcept nogil:
+    # _chunk_sums on one thread, the chunks one after the other, without starting
+    # threads.
+    cdef Py_ssize_t n_samples = X.shape[0]
+    cdef Py_ssize_t c, start
+    for c in range(chunk_W.shape[0]):
+        start = c * chunk_rows
+        chunk_sq[c] = _accumulate_chunk(
+            X, Y, W, b, weights, x_is_f, start, min(start + chunk_rows, n_samples), c,
+            chunk_W, chunk_b, block_W, block_b, resid)
+
+
+cdef inline double _add_chunks(
+    double total_weight, double[:, ::1] grad_W, double[::1] grad_b,
+    const double[:, :, ::1] chunk_W, const double[:, ::1] chunk_b,
+    const double[::1] chunk_sq,
+) noexcept nogil:
+    # NumPy: grad_W = chunk_W.sum(0) / N, summed in chunk order; returns the loss
+    cdef Py_ssize_t n_targets = grad_W.shape[0], n_features = grad_W.shape[1]
+    cdef Py_ssize_t c, j, k
+    cdef double sq_sum = 0.0
     for k in range(n_targets):
         grad_b[k] = 0.0
         for j in range(n_features):
             grad_W[k, j] = 0.0
-    for c in range(n_chunks):
+    for c in range(chunk_W.shape[0]):
         sq_sum += chunk_sq[c]
         for k in range(n_targets):
             grad_b[k] += chunk_b[c, k]
@@ -358,16 +378,16 @@ cdef double _gradient(
     return sq_sum / (2 * total_weight)
 
 
-cdef inline double _workspace_gradient(
+cdef inline double _gradient_into(
     const floating[:, :] X, const floating[:, :] Y, const floating[:, ::1] W,
     const floating[::1] b, const floating[::1] weights, double total_weight, bint x_is_f,
     GradientWorkspace s,
     floating[:, :, ::1] block_W, floating[:, ::1] block_b, floating[:, :, ::1] resid,
 ) noexcept nogil:
-    # _gradient on the scratch of the workspace s, given its arrays in X's dtype.
-    return _gradient(X, Y, W, b, weights, total_weight, x_is_f, s.chunk_rows, s.n_threads,
-                     s.grad_W, s.grad_b, s.chunk_W, s.chunk_b, s.chunk_sq, block_W, block_b,
-                     resid)
+    # The gradient on the scratch of the workspace s, given its arrays in X's dtype.
+    _chunk_sums(X, Y, W, b, weights, x_is_f, s.chunk_rows, s.n_threads, s.chunk_W,
+                s.chunk_b, s.chunk_sq, block_W, block_b, resid)
+    return _add_chunks(total_weight, s.grad_W, s.grad_b, s.chunk_W, s.chunk_b, s.chunk_sq)
 
 
 def gradient(
@@ -387,12 +407,12 @@ def gradient(
         if floating is float:
             if weights is None:
                 weights = s.block_b_float32[0, :0]
-            loss = _workspace_gradient(X, Y, W, b, weights, total_weight, x_is_f, s,
+            loss = _gradient_into(X, Y, W, b, weights, total_weight, x_is_f, s,
                                        s.block_W_float32, s.block_b_float32, s.resid_float32)
         else:
             if weights is None:
                 weights = s.block_b_float64[0, :0]
-            loss = _workspace_gradient(X, Y, W, b, weights, total_weight, x_is_f, s,
+            loss = _gradient_into(X, Y, W, b, weights, total_weight, x_is_f, s,
                                        s.block_W_float64, s.block_b_float64, s.resid_float64)
     return loss
 
@@ -950,112 +970,200 @@ cdef inline void _prefetch_row(
     FASTGD_PREFETCH(&Y[row, 0])
 
 
-cdef inline double _rows_gradient(
-    const floating[:, :] X, const floating[:, :] Y,
-    const floating[:, ::1] W, const floating[::1] b, const floating[::1] weights,
-    bint x_is_f, const int64_t[::1] order, Py_ssize_t lo, Py_ssize_t hi,
-    Py_ssize_t order_end, Py_ssize_t chunk_rows, int n_threads, double[:, ::1] sum_W,
-    double[::1] sum_b, floating[:, ::1] batch_X, const floating[:, :] batch_Y,
-    const floating[::1] batch_w, double[:, ::1] grad_W,
-    double[::1] grad_b, double[:, :, ::1] chunk_W, double[:, ::1] chunk_b,
-    double[::1] chunk_sq, floating[:, :, ::1] block_W, floating[:, ::1] block_b,
-    floating[:, :, ::1] resid,
+# The fit loop's arrays, those of _layout's bundles (FitData, Model, OptimizerArrays,
+# FitScratch), held as typed memoryviews by one FitRun per call of fit, of X's dtype:
+# the Cython form of the bundles the Numba kernel passes, so that the loop's
+# functions take the run where the Numba kernel takes its bundles. An attribute
+# passed on to a kernel costs no acquisition of its buffer; a local view assigned
+# from it would (atomic operations: a fifth of the time of a per-sample update).
+cdef class FitRun:
+    # What does not depend on X's dtype: the rows' order, layout and total weights,
+    cdef int64_t[::1] order
+    cdef bint x_is_f
+    cdef Py_ssize_t ldx  # X's leading dimension, in elements (see _accumulate_chunk)
+    cdef double train_weight, val_weight
+    # the OptimizerArrays,
+    cdef double[::1] state
+    cdef double[:, ::1] velocity_W, velocity_b
+    cdef uint64_t[::1] rng_state
+    # and the float64 scratch: the gradient's (GradientScratch) and the batch's sums.
+    cdef Py_ssize_t chunk_rows
+    cdef int n_threads
+    cdef double[:, ::1] grad_W
+    cdef double[::1] grad_b
+    cdef double[:, :, ::1] chunk_W
+    cdef double[:, ::1] chunk_b
+    cdef double[::1] chunk_sq
+    cdef double[:, ::1] sum_W
+    cdef double[::1] sum_b
+
+
+cdef class FitRun64(FitRun):
+    # The rows, the model and the scratch in X's dtype. The gathered rows are typed
+    # const, and without their contiguity, as the kernels they go to take them (a
+    # view converts to another type only by an assignment); the gather writes them
+    # through pointers.
+    cdef const double[:, :] X, Y
+    cdef const double[::1] weights
+    cdef double[:, ::1] W
+    cdef double[::1] b
+    cdef double[:, :, ::1] block_W, resid
+    cdef double[:, ::1] block_b
+    cdef const double[:, :] batch_X, batch_Y
+    cdef const double[::1] batch_w
+
+
+cdef class FitRun32(FitRun):
+    # FitRun64's, in float32
+    cdef const float[:, :] X, Y
+    cdef const float[::1] weights
+    cdef float[:, ::1] W
+    cdef float[::1] b
+    cdef float[:, :, ::1] block_W, resid
+    cdef float[:, ::1] block_b
+    cdef const float[:, :] batch_X, batch_Y
+    cdef const float[::1] batch_w
+
+
+ctypedef fused AnyFitRun:
+    FitRun32
+    FitRun64
+
+
+cdef _take_run(AnyFitRun run, data, model, optimizer, scratch):
+    # The bundles' arrays as the run's typed views (acquired here, once per call).
+    s, batch = scratch.gradient, scratch.batch
+    run.X, run.Y, run.weights, run.order = data.X, data.Y, data.weights, data.order
+    run.x_is_f = data.x_is_f
+    run.ldx = data.X.strides[1 if data.x_is_f else 0] // data.X.itemsize
+    run.train_weight, run.val_weight = data.train_weight, data.val_weight
+    run.W, run.b = model.W, model.b
+    run.state, run.rng_state = optimizer.state, optimizer.rng_state
+    run.velocity_W, run.velocity_b = optimizer.velocity_W, optimizer.velocity_b
+    run.chunk_rows, run.n_threads = s.chunk_rows, s.n_threads
+    run.grad_W, run.grad_b = s.grad_W, s.grad_b
+    run.chunk_W, run.chunk_b, run.chunk_sq = s.chunk_W, s.chunk_b, s.chunk_sq
+    run.block_W, run.block_b, run.resid = s.block_W, s.block_b, s.resid
+    run.sum_W, run.sum_b = batch.sum_W, batch.sum_b
+    run.batch_X, run.batch_Y, run.batch_w = batch.batch_X, batch.batch_Y, batch.batch_w
+
+
+cdef inline bint _gather_piece(
+    const floating[:, :] X, const floating[:, :] Y, const floating[::1] weights,
+    bint x_is_f, Py_ssize_t ldx, const int64_t[::1] order, Py_ssize_t piece_lo,
+    Py_ssize_t n_rows, Py_ssize_t order_end, Py_ssize_t block_rows,
+    const floating[:, :] batch_X, const floating[:, :] batch_Y,
+    const floating[::1] batch_w,
 ) noexcept nogil:
-    # NumPy: _reference.rows_gradient(X, Y, W, b, weights, order[lo:hi]): unnormalised
-    # sums (s R).T @ X[rows] into sum_W, (s R).sum(0) into sum_b; returns sum(s R R) / 2.
-    # The rows are gathered, batch_X.shape[0] at a time, into C-ordered buffers that
-    # stay in cache, and each piece goes through the fused gradient with a total
-    # weight of 1 (dividing by 1 and by 2 is exact: the sums come back unscaled).
-    # Each row asks for the row PREFETCH_ROWS_AHEAD entries further in order[:order_end]
-    # (into the next batch, if need be).
-    cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
-    cdef Py_ssize_t piece_rows = batch_X.shape[0]
-    cdef Py_ssize_t block_rows = resid.shape[2]
+    # NumPy: batch_X[:n_rows] = X[order[piece_lo:piece_lo + n_rows]] (and Y, the
+    # weights), unless the rows are one block of consecutive rows of X (a single row
+    # always is, and so are the batches of an unshuffled epoch), read where they are:
+    # returns whether they are. Each row asks for the row PREFETCH_ROWS_AHEAD entries
+    # further in order[:order_end] (into the next batch, if need be). The gathered
+    # rows are C-contiguous buffers of the backend's, written through pointers.
+    cdef Py_ssize_t n_features = X.shape[1], n_targets = Y.shape[1]
+    cdef Py_ssize_t i, j, k, row, ahead
+    cdef Py_ssize_t first = order[piece_lo]
+    cdef bint in_place = n_rows <= block_rows
     cdef bint weighted = weights.shape[0] > 0
-    cdef bint in_place
-    cdef Py_ssize_t piece_lo, n_rows, i, j, k, row, first
-    cdef double half_sq = 0.0, sq_sum
-    cdef const floating[:, :] piece_X
-    # batch_Y and batch_w are written by the gather below through these pointers (both
-    # are C-contiguous buffers of the backend's). They are typed const, and batch_Y
-    # without its contiguity, because the fused functions they go to take such views,
-    # and a view converts to another type only by an assignment, whose reference
-    # counting (atomic operations) would cost a per-sample update a fifth of its time.
-    cdef floating* batch_y = <floating*>&batch_Y[0, 0]
-    cdef floating* batch_weight = <floating*>&batch_w[0] if weighted else NULL
     cdef const floating* x = &X[0, 0]
     cdef const floating* x_row
     cdef floating* batch_row
-    cdef Py_ssize_t ldx = (X.strides[1] if x_is_f else X.strides[0]) // sizeof(floating)
+    cdef floating* batch_y = <floating*>&batch_Y[0, 0]
+    cdef floating* batch_weight = <floating*>&batch_w[0] if weighted else NULL
+    for i in range(1, n_rows if in_place else 0):
+        if order[piece_lo + i] != first + i:
+            in_place = False
+            break
+    for i in range(n_rows):
+        ahead = piece_lo + i + PREFETCH_ROWS_AHEAD
+        if ahead < order_end:
+            _prefetch_row(x, ldx, x_is_f, n_features, Y, order[ahead])
+        if in_place:
+            continue
+        row = order[piece_lo + i]
+        batch_row = <floating*>&batch_X[i, 0]
+        if x_is_f:  # X[row, j] is x[row + j * ldx]
+            x_row = x + row
+            for j in range(n_features):
+                batch_row[j] = x_row[j * ldx]
+        else:  # a contiguous copy the compiler vectorizes
+            x_row = x + row * ldx
+            for j in range(n_features):
+                batch_row[j] = x_row[j]
+        for k in range(n_targets):
+            batch_y[i * n_targets + k] = Y[row, k]  # batch_Y[i, k]
+        if weighted:
+            batch_weight[i] = weights[row]  # batch_w[i]
+    return in_place
+
+
+cdef inline double _block_sums(AnyFitRun r, Py_ssize_t first, Py_ssize_t n_rows,
+                               bint in_place) noexcept nogil:
+    # One block (every small mini-batch): its sums without the chunk bookkeeping of
+    # the gradient, which would add them to zeroed float64 totals and divide by 1 and
+    # 2: the same numbers, bit for bit, at a fraction of the cost of a per-sample
+    # update. Adds them to r.sum_W, r.sum_b; returns sum(s R R) / 2.
+    cdef Py_ssize_t n_targets = r.W.shape[0], n_features = r.W.shape[1]
+    cdef Py_ssize_t j, k
+    cdef double sq_sum
     for k in range(n_targets):
-        sum_b[k] = 0.0
+        r.block_b[0, k] = 0.0
         for j in range(n_features):
-            sum_W[k, j] = 0.0
+            r.block_W[0, k, j] = 0.0
+    if not in_place:
+        sq_sum = _accumulate_block_c(&r.batch_X[0, 0], n_features, r.batch_Y, r.W, r.b,
+                                     r.batch_w, 0, n_rows, 0, r.block_W, r.block_b)
+    elif r.x_is_f:
+        sq_sum = _accumulate_block_f(&r.X[0, 0], r.ldx, r.Y, r.W, r.b, r.weights, first,
+                                     first + n_rows, 0, r.block_W, r.block_b, r.resid)
+    else:
+        sq_sum = _accumulate_block_c(&r.X[0, 0], r.ldx, r.Y, r.W, r.b, r.weights, first,
+                                     first + n_rows, 0, r.block_W, r.block_b)
+    for k in range(n_targets):
+        r.sum_b[k] += r.block_b[0, k]
+        for j in range(n_features):
+            r.sum_W[k, j] += r.block_W[0, k, j]
+    return 0.5 * sq_sum
+
+
+cdef inline double _rows_gradient(AnyFitRun r, Py_ssize_t lo, Py_ssize_t hi,
+                                  Py_ssize_t order_end) noexcept nogil:
+    # NumPy: _reference.rows_gradient(X, Y, W, b, weights, order[lo:hi]): unnormalised
+    # sums (s R).T @ X[rows] into r.sum_W, (s R).sum(0) into r.sum_b; returns
+    # sum(s R R) / 2. The rows are gathered, batch_X.shape[0] at a time, into
+    # C-ordered buffers that stay in cache, and each piece goes through the fused
+    # gradient with a total weight of 1 (dividing by 1 and by 2 is exact: the sums
+    # come back unscaled).
+    cdef Py_ssize_t n_targets = r.W.shape[0], n_features = r.W.shape[1]
+    cdef Py_ssize_t piece_rows = r.batch_X.shape[0]
+    cdef Py_ssize_t block_rows = r.resid.shape[2]
+    cdef Py_ssize_t piece_lo, n_rows, j, k
+    cdef bint in_place
+    cdef double half_sq = 0.0
+    for k in range(n_targets):
+        r.sum_b[k] = 0.0
+        for j in range(n_features):
+            r.sum_W[k, j] = 0.0
     piece_lo = lo
     while piece_lo < hi:  # NumPy: for piece_lo in range(lo, hi, piece_rows)
         n_rows = min(piece_rows, hi - piece_lo)
-        # One block of rows that are consecutive in X (a single row always is, and so
-        # are the batches of an unshuffled epoch) is read where it is, ungathered.
-        first = order[piece_lo]
-        in_place = n_rows <= block_rows
-        for i in range(1, n_rows if in_place else 0):
-            if order[piece_lo + i] != first + i:
-                in_place = False
-                break
-        for i in range(n_rows):  # NumPy: batch_X[:n_rows] = X[order[piece_lo:...]]
-            if piece_lo + i + PREFETCH_ROWS_AHEAD < order_end:
-                _prefetch_row(x, ldx, x_is_f, n_features, Y,
-                              order[piece_lo + i + PREFETCH_ROWS_AHEAD])
-            if in_place:
-                continue
-            row = order[piece_lo + i]
-            batch_row = &batch_X[i, 0]
-            if x_is_f:  # X[row, j] is x[row + j * ldx]
-                x_row = x + row
-                for j in range(n_features):
-                    batch_row[j] = x_row[j * ldx]
-            else:  # a contiguous copy the compiler vectorizes
-                x_row = x + row * ldx
-                for j in range(n_features):
-                    batch_row[j] = x_row[j]
-            for k in range(n_targets):
-                batch_y[i * n_targets + k] = Y[row, k]  # batch_Y[i, k]
-            if weighted:
-                batch_weight[i] = weights[row]  # batch_w[i]
+        in_place = _gather_piece(r.X, r.Y, r.weights, r.x_is_f, r.ldx, r.order, piece_lo,
+                                 n_rows, order_end, block_rows, r.batch_X, r.batch_Y,
+                                 r.batch_w)
         if n_rows <= block_rows:
-            # One block (every small mini-batch): its sums without the chunk
-            # bookkeeping of _gradient, which would add them to zeroed float64 totals
-            # and divide by 1 and 2: the same numbers, bit for bit, at a fraction of
-            # the cost of a per-sample update.
-            for k in range(n_targets):
-                block_b[0, k] = 0.0
-                for j in range(n_features):
-                    block_W[0, k, j] = 0.0
-            if not in_place:
-                sq_sum = _accumulate_block_c(&batch_X[0, 0], n_features, batch_Y, W, b,
-                                             batch_w, 0, n_rows, 0, block_W, block_b)
-            elif x_is_f:
-                sq_sum = _accumulate_block_f(x, ldx, Y, W, b, weights, first, first + n_rows,
-                                             0, block_W, block_b, resid)
-            else:
-                sq_sum = _accumulate_block_c(x, ldx, Y, W, b, weights, first, first + n_rows,
-                                             0, block_W, block_b)
-            half_sq += 0.5 * sq_sum
-            for k in range(n_targets):
-                sum_b[k] += block_b[0, k]
-                for j in range(n_features):
-                    sum_W[k, j] += block_W[0, k, j]
+            half_sq += _block_sums(r, r.order[piece_lo], n_rows, in_place)
         else:
-            piece_X = batch_X[:n_rows]
-            half_sq += _gradient(piece_X, batch_Y[:n_rows], W, b,
-                                 batch_w[:n_rows],  # empty when unweighted: it stays empty
-                                 1.0, False, chunk_rows,
-                                 n_threads, grad_W, grad_b, chunk_W, chunk_b, chunk_sq,
-                                 block_W, block_b, resid)
+            # (The gathered rows are C-ordered; the weights stay empty when unweighted.)
+            _chunk_sums(r.batch_X[:n_rows], r.batch_Y[:n_rows], r.W, r.b,
+                        r.batch_w[:n_rows], False, r.chunk_rows, r.n_threads, r.chunk_W,
+                        r.chunk_b, r.chunk_sq, r.block_W, r.block_b, r.resid)
+            half_sq += _add_chunks(1.0, r.grad_W, r.grad_b, r.chunk_W, r.chunk_b,
+                                   r.chunk_sq)
             for k in range(n_targets):
-                sum_b[k] += grad_b[k]
+                r.sum_b[k] += r.grad_b[k]
                 for j in range(n_features):
-                    sum_W[k, j] += grad_W[k, j]
+                    r.sum_W[k, j] += r.grad_W[k, j]
         piece_lo += n_rows
     return half_sq
 
@@ -1140,141 +1248,131 @@ def fit(data, model, options, optimizer, scratch, double[:, ::1] history,
     gradient descent, updating the model (W, b) and the optimiser in place; return
     (n_epochs, status). The bundles are _layout's (FitData, Model, FitOptions,
     OptimizerArrays, FitScratch); the algorithm, its stopping rules and the
-    state: _epochs.fit. The bundles are unpacked here, once per call, into the
-    typed views of X's dtype that the nogil loop takes."""
+    state: _epochs.fit. The bundles' arrays are taken here, once per call, into a
+    FitRun of X's dtype, which the nogil loop takes."""
     cdef FitOptions o = options._asdict()  # (Cython builds the struct from a dict)
+    cdef FitRun32 run32
+    cdef FitRun64 run64
     if data.X.dtype.itemsize == 4:
-        return _fit[float](data.X, data, model, o, optimizer, scratch, history, max_updates)
-    return _fit[double](data.X, data, model, o, optimizer, scratch, history, max_updates)
+        run32 = FitRun32.__new__(FitRun32)
+        _take_run(run32, data, model, optimizer, scratch)
+        return _fit(run32, o, history, max_updates)
+    run64 = FitRun64.__new__(FitRun64)
+    _take_run(run64, data, model, optimizer, scratch)
+    return _fit(run64, o, history, max_updates)
 
 
-cdef _fit(const floating[:, :] X, data, model, FitOptions o, optimizer, scratch,
-          double[:, ::1] history, Py_ssize_t max_updates):
-    # The bundles' arrays as typed views (the Numba kernel reads them as data.Y, ...).
-    cdef const floating[:, :] Y = data.Y
-    cdef const floating[::1] weights = data.weights
-    cdef int64_t[::1] order = data.order
-    cdef bint x_is_f = data.x_is_f
-    cdef double train_weight = data.train_weight, val_weight = data.val_weight
-    cdef floating[:, ::1] W = model.W
-    cdef floating[::1] b = model.b
-    cdef double[::1] state = optimizer.state
-    cdef double[:, ::1] velocity_W = optimizer.velocity_W
-    cdef double[:, ::1] velocity_b = optimizer.velocity_b
-    cdef uint64_t[::1] rng_state = optimizer.rng_state
-    s, batch_scratch = scratch.gradient, scratch.batch
-    cdef Py_ssize_t chunk_rows = s.chunk_rows
-    cdef int n_threads = s.n_threads
-    cdef double[:, ::1] grad_W = s.grad_W
-    cdef double[::1] grad_b = s.grad_b
-    cdef double[:, :, ::1] chunk_W = s.chunk_W
-    cdef double[:, ::1] chunk_b = s.chunk_b
-    cdef double[::1] chunk_sq = s.chunk_sq
-    cdef floating[:, :, ::1] block_W = s.block_W
-    cdef floating[:, ::1] block_b = s.block_b
-    cdef floating[:, :, ::1] resid = s.resid
-    cdef double[:, ::1] sum_W = batch_scratch.sum_W
-    cdef double[::1] sum_b = batch_scratch.sum_b
-    cdef floating[:, ::1] batch_X = batch_scratch.batch_X
-    cdef const floating[:, :] batch_Y = batch_scratch.batch_Y
-    cdef const floating[::1] batch_w = batch_scratch.batch_w
-    cdef Py_ssize_t n_samples = X.shape[0]
-    cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
-    cdef bint direct = o.batch_size >= n_samples
+cdef inline void _batch_gradient(AnyFitRun r, FitOptions o, Py_ssize_t batch) noexcept nogil:
+    # NumPy: _epochs._batch_gradient: the batch's gradient (the unbiased estimate
+    # with mini-batches) into r.grad_W, r.grad_b; adds the batch's share of the
+    # objective to the epoch's loss.
+    cdef Py_ssize_t n_samples = r.X.shape[0]
+    cdef Py_ssize_t lo, hi, batch_rows, j, k
+    cdef double loss, half_sq, scale
+    if o.batch_size >= n_samples:  # direct: every row, in order, no gather
+        batch_rows = n_samples
+        _chunk_sums(r.X, r.Y, r.W, r.b, r.weights, r.x_is_f, r.chunk_rows, r.n_threads,
+                    r.chunk_W, r.chunk_b, r.chunk_sq, r.block_W, r.block_b, r.resid)
+        loss = _add_chunks(r.train_weight, r.grad_W, r.grad_b, r.chunk_W, r.chunk_b,
+                           r.chunk_sq)
+    else:
+        lo = batch * o.batch_size
+        hi = min(lo + o.batch_size, o.n_train)
+        batch_rows = hi - lo
+        half_sq = _rows_gradient(r, lo, hi, o.n_train)
+        # NumPy: grad_W = sum_W / (|B| * mean(s)): the unbiased estimate
+        scale = batch_rows * r.train_weight / o.n_train
+        for k in range(r.W.shape[0]):
+            r.grad_b[k] = r.sum_b[k] / scale
+            for j in range(r.W.shape[1]):
+                r.grad_W[k, j] = r.sum_W[k, j] / scale
+        loss = half_sq / r.train_weight
+    r.state[EPOCH_LOSS] += loss + (<double>batch_rows / o.n_train
+                                   * _penalty(r.W, o.l1, o.l2, o.n_penalized))
+
+
+cdef inline bint _loss_diverged(double[::1] state) noexcept nogil:
+    # _epochs._loss_diverged. "not <=" so that NaN counts, and the cap so that inf
+    # does (even when the first loss itself overflowed): the API names the cause.
+    if isnan(state[FIRST_LOSS]):
+        state[FIRST_LOSS] = state[EPOCH_LOSS]
+    cdef double bar = min(DIVERGENCE_FACTOR * max(state[FIRST_LOSS], TINY), HUGE)
+    return not state[EPOCH_LOSS] <= bar
+
+
+cdef inline (Py_ssize_t, int) _end_epoch(
+    AnyFitRun r, FitOptions o, double[:, ::1] history, Py_ssize_t epochs, double step,
+    double grad_norm2, Py_ssize_t n_batches,
+) noexcept nogil:
+    # _epochs._end_epoch: the epoch's history row and its stopping tests
+    cdef Py_ssize_t n_samples = r.X.shape[0]
+    cdef double validation_loss = NAN, score
+    cdef bint exact, plateau_stops
+    if o.early_stopping:
+        validation_loss = _rows_gradient(r, o.n_train, n_samples, n_samples) / r.val_weight
+    history[epochs, 0] = r.state[EPOCH_LOSS]
+    history[epochs, 1] = sqrt(r.state[EPOCH_GRAD_NORM2] / n_batches)
+    history[epochs, 2] = step
+    history[epochs, 3] = validation_loss
+    epochs += 1
+    r.state[EPOCH] += 1.0  # after its history row: the epoch is complete
+    if not r.state[EPOCH_GRAD_NORM2] <= HUGE or (o.early_stopping
+                                                 and not validation_loss <= HUGE):
+        # An overflowing gradient norm would pass any tol test, and a NaN in the
+        # held-out rows would pass as a plateau: stop, the API names the cause.
+        return epochs, DIVERGED
+    exact = n_batches == 1 and not o.early_stopping
+    if exact:
+        if r.state[THRESHOLD] < 0:
+            r.state[THRESHOLD] = o.tol * o.tol * max(grad_norm2, o.ref_grad_norm2)
+        if o.tol > 0 and grad_norm2 <= r.state[THRESHOLD]:
+            return epochs, CONVERGED
+    score = validation_loss if o.early_stopping else r.state[EPOCH_LOSS]
+    # A full batch: only a loss that does not decrease at all is a plateau.
+    plateau_stops = o.early_stopping or (n_batches > 1 and o.tol > 0)
+    if _end_of_epoch(r.state, score, o.lr, o.schedule, 0.0 if exact else o.tol,
+                     o.n_iter_no_change, plateau_stops):
+        return epochs, CONVERGED
+    return epochs, MAX_ITER
+
+
+cdef _fit(AnyFitRun r, FitOptions o, double[:, ::1] history, Py_ssize_t max_updates):
+    # fit, on the run's typed views
     cdef Py_ssize_t n_batches = (o.n_train + o.batch_size - 1) // o.batch_size
-    cdef Py_ssize_t max_epochs = history.shape[0]
-    cdef Py_ssize_t epochs = 0, update, batch, lo, hi, batch_rows, j, k, column
+    cdef Py_ssize_t epochs = 0, update, batch, column
     cdef int status = MAX_ITER
-    cdef bint last, exact, plateau_stops
-    cdef double loss, half_sq, scale, epoch_loss, step, grad_norm2, validation_loss, score
+    cdef bint last
+    cdef double step, grad_norm2
     with nogil:
         for update in range(max_updates):
-            if epochs == max_epochs:
+            if epochs == history.shape[0]:
                 break
-            batch = <Py_ssize_t>state[BATCH]
+            batch = <Py_ssize_t>r.state[BATCH]
             if batch == 0:
                 if o.shuffle and n_batches > 1:
-                    _shuffle(order, o.n_train, rng_state)
-                state[EPOCH_LOSS] = 0.0
-                state[EPOCH_GRAD_NORM2] = 0.0
-            if direct:
-                batch_rows = n_samples
-                loss = _gradient(X, Y, W, b, weights, train_weight, x_is_f, chunk_rows,
-                                 n_threads, grad_W, grad_b, chunk_W, chunk_b, chunk_sq,
-                                 block_W, block_b, resid)
-            else:
-                lo = batch * o.batch_size
-                hi = min(lo + o.batch_size, o.n_train)
-                batch_rows = hi - lo
-                half_sq = _rows_gradient(X, Y, W, b, weights, x_is_f, order, lo, hi,
-                                         o.n_train, chunk_rows,
-                                         n_threads, sum_W, sum_b, batch_X, batch_Y, batch_w,
-                                         grad_W, grad_b, chunk_W, chunk_b, chunk_sq,
-                                         block_W, block_b, resid)
-                # NumPy: grad_W = sum_W / (|B| * mean(s)): the unbiased estimate
-                scale = batch_rows * train_weight / o.n_train
-                for k in range(n_targets):
-                    grad_b[k] = sum_b[k] / scale
-                    for j in range(n_features):
-                        grad_W[k, j] = sum_W[k, j] / scale
-                loss = half_sq / train_weight
-            state[EPOCH_LOSS] += loss + (<double>batch_rows / o.n_train
-                                         * _penalty(W, o.l1, o.l2, o.n_penalized))
+                    _shuffle(r.order, o.n_train, r.rng_state)
+                r.state[EPOCH_LOSS] = 0.0
+                r.state[EPOCH_GRAD_NORM2] = 0.0
+            _batch_gradient(r, o, batch)
             last = batch == n_batches - 1
-            epoch_loss = state[EPOCH_LOSS]
-            if last:
-                if isnan(state[FIRST_LOSS]):
-                    state[FIRST_LOSS] = epoch_loss
-                # "not <=" so that NaN counts, and the cap so that inf does (even when
-                # the first loss itself overflowed): the API names the cause.
-                if not epoch_loss <= min(DIVERGENCE_FACTOR * max(state[FIRST_LOSS], TINY),
-                                         HUGE):
-                    history[epochs, 0] = epoch_loss
-                    for column in range(1, history.shape[1]):
-                        history[epochs, column] = NAN
-                    epochs += 1
-                    status = DIVERGED
-                    break
-            step = _step_size(state, o.schedule, o.power_t)
-            grad_norm2 = _update(W, b, grad_W, grad_b, step, o, velocity_W, velocity_b)
-            state[T] += 1.0
-            state[EPOCH_GRAD_NORM2] += grad_norm2
-            state[BATCH] = batch + 1
-            if not last:
-                continue
-            state[BATCH] = 0.0
-            validation_loss = NAN
-            if o.early_stopping:
-                validation_loss = _rows_gradient(
-                    X, Y, W, b, weights, x_is_f, order, o.n_train, n_samples, n_samples,
-                    chunk_rows, n_threads,
-                    sum_W, sum_b, batch_X, batch_Y, batch_w, grad_W, grad_b, chunk_W,
-                    chunk_b, chunk_sq, block_W, block_b, resid) / val_weight
-            history[epochs, 0] = epoch_loss
-            history[epochs, 1] = sqrt(state[EPOCH_GRAD_NORM2] / n_batches)
-            history[epochs, 2] = step
-            history[epochs, 3] = validation_loss
-            epochs += 1
-            state[EPOCH] += 1.0  # after its history row: the epoch is complete
-            if not state[EPOCH_GRAD_NORM2] <= HUGE or (o.early_stopping
-                                                       and not validation_loss <= HUGE):
-                # An overflowing gradient norm would pass any tol test, and a NaN in the
-                # held-out rows would pass as a plateau: stop, the API names the cause.
+            if last and _loss_diverged(r.state):
+                history[epochs, 0] = r.state[EPOCH_LOSS]
+                for column in range(1, history.shape[1]):
+                    history[epochs, column] = NAN
+                epochs += 1
                 status = DIVERGED
                 break
-            exact = n_batches == 1 and not o.early_stopping
-            if exact:
-                if state[THRESHOLD] < 0:
-                    state[THRESHOLD] = o.tol * o.tol * max(grad_norm2, o.ref_grad_norm2)
-                if o.tol > 0 and grad_norm2 <= state[THRESHOLD]:
-                    status = CONVERGED
-                    break
-            score = validation_loss if o.early_stopping else epoch_loss
-            # A full batch: only a loss that does not decrease at all is a plateau.
-            plateau_stops = o.early_stopping or (n_batches > 1 and o.tol > 0)
-            if _end_of_epoch(state, score, o.lr, o.schedule, 0.0 if exact else o.tol,
-                             o.n_iter_no_change, plateau_stops):
-                status = CONVERGED
+            step = _step_size(r.state, o.schedule, o.power_t)
+            grad_norm2 = _update(r.W, r.b, r.grad_W, r.grad_b, step, o, r.velocity_W,
+                                 r.velocity_b)
+            r.state[T] += 1.0
+            r.state[EPOCH_GRAD_NORM2] += grad_norm2
+            r.state[BATCH] = batch + 1
+            if not last:
+                continue
+            r.state[BATCH] = 0.0
+            epochs, status = _end_epoch(r, o, history, epochs, step, grad_norm2, n_batches)
+            if status != MAX_ITER:
                 break
     return epochs, status
 
@@ -1292,6 +1390,17 @@ cdef struct ManyOptions:
     double l2
     double tol
     Py_ssize_t max_iter
+
+
+cdef struct ManyOut:
+    # _layout.ManyResult's arrays, as pointers to their first problem's (problem g's W
+    # is the K * D doubles from W + g * K * D)
+    double* W
+    double* b
+    double* loss
+    int64_t* n_iter
+    int64_t* status
+    double* bound
 
 
 cdef struct ManySlot:
@@ -1717,10 +1826,11 @@ cdef double _coefficient_bound(ManyOptions o, double total, ManySlot* s, const d
 cdef double _certify(const floating[:, :] X, const floating[:, :] Y,
                      const floating[::1] weights, const int64_t[::1] order, Py_ssize_t lo,
                      Py_ssize_t hi, ManyOptions o, double total, ManySlot* s, double* W,
-                     double* b, double* loss, bint single, double inverse_trace,
-                     double trace) noexcept nogil:
+                     double* b, double* loss, bint single,
+                     (double, double) norms) noexcept nogil:
     # The coefficients into (W, b), their gradient on the rows (into grad), the
-    # objective there into loss; returns their coefficient bound
+    # objective there into loss; returns their coefficient bound (norms: the
+    # factor's, _factor_norms)
     cdef double sums, penalty
     _coefficients(s, W, b, o.fit_intercept, single)
     sums, penalty = _certificate(X, Y, weights, order, lo, hi, o, total, s, W, b)
@@ -1729,7 +1839,7 @@ cdef double _certify(const floating[:, :] X, const floating[:, :] Y,
         loss[0] += 0.5 * o.l2 * penalty
     if not loss[0] <= HUGE:
         return INFINITY
-    return _coefficient_bound(o, total, s, W, b, hi - lo, sums, inverse_trace, trace)
+    return _coefficient_bound(o, total, s, W, b, hi - lo, sums, norms[0], norms[1])
 
 
 cdef (int, Py_ssize_t) _direct_solve(
@@ -1738,15 +1848,14 @@ cdef (int, Py_ssize_t) _direct_solve(
         ManySlot* s, double* W, double* b, double* loss, double* bound_out) noexcept nogil:
     # _direct.DirectSolve on the normal equations of the problem: see the Numba kernel.
     cdef bint single = sizeof(floating) == 4
-    cdef double inverse_trace, trace, bound, previous = INFINITY
+    cdef double bound, previous = INFINITY
     cdef Py_ssize_t done = 0, passes = min(max(o.max_iter, 1), MAX_PASSES)
     cdef int status = UNCERTIFIED
-    inverse_trace, trace = _factor_norms(s)
+    cdef (double, double) norms = _factor_norms(s)
     _solution(s)
     while done < passes:
         done += 1
-        bound = _certify(X, Y, weights, order, lo, hi, o, total, s, W, b, loss, False,
-                         inverse_trace, trace)
+        bound = _certify(X, Y, weights, order, lo, hi, o, total, s, W, b, loss, False, norms)
         bound_out[0] = bound + HALF_ULP32 * (1.0 + bound) if single else bound
         if not loss[0] <= HUGE:
             return DIVERGED, done
@@ -1759,19 +1868,17 @@ cdef (int, Py_ssize_t) _direct_solve(
         previous = bound
         _refine(s)
     if single:  # the coefficients returned, and the objective at them
-        _certify(X, Y, weights, order, lo, hi, o, total, s, W, b, loss, True, inverse_trace,
-                 trace)
+        _certify(X, Y, weights, order, lo, hi, o, total, s, W, b, loss, True, norms)
     return (MAX_ITER if o.tol == 0 else status), done
 
 
 cdef void _fit_problems(const floating[:, :] X, const floating[:, :] Y,
                         const floating[::1] weights, const int64_t[::1] order,
                         const int64_t[::1] offsets, ManyOptions o, ManySlot s,
-                        double[:, :, ::1] W, double[:, ::1] b, double[::1] loss,
-                        int64_t[::1] n_iter, int64_t[::1] status_out, double[::1] bound,
-                        Py_ssize_t first, Py_ssize_t last) noexcept nogil:
+                        ManyOut out, Py_ssize_t first, Py_ssize_t last) noexcept nogil:
     # Problems [first, last), one after the other, in the slot s.
     cdef Py_ssize_t g, lo, hi
+    cdef Py_ssize_t n_coefficients = s.n_targets * s.n_features
     cdef double total
     for g in range(first, last):
         lo = offsets[g]
@@ -1780,11 +1887,12 @@ cdef void _fit_problems(const floating[:, :] X, const floating[:, :] Y,
         _centred_gram(X, Y, weights, order, lo, hi, total, &s)
         if not (_standardize(&s, o.l2, hi - lo) and _cholesky(&s)):
             # not to be trusted, or dependent: _many.py refits it with fastgd.fit
-            n_iter[g] = 0
-            status_out[g] = UNCERTIFIED
+            out.n_iter[g] = 0
+            out.status[g] = UNCERTIFIED
             continue
-        status_out[g], n_iter[g] = _direct_solve(X, Y, weights, order, lo, hi, o, total, &s,
-                                                 &W[g, 0, 0], &b[g, 0], &loss[g], &bound[g])
+        out.status[g], out.n_iter[g] = _direct_solve(
+            X, Y, weights, order, lo, hi, o, total, &s, out.W + g * n_coefficients,
+            out.b + g * s.n_targets, out.loss + g, out.bound + g)
 
 
 cdef ManySlot _slot(double[:, :, ::1] gram, double[:, ::1] mean, double[:, ::1] inverse,
@@ -1842,9 +1950,10 @@ cdef _fit_many(const floating[:, :] X, const floating[:, :] Y, const floating[::
     cdef int64_t[::1] n_iter = result.n_iter, status = result.status
     cdef ManySlot s = _slot(gram, mean, inverse, panel, centred, u, grad, work, extremes,
                             X.shape[1], o.fit_intercept, slot)
+    cdef ManyOut out = ManyOut(&W[0, 0, 0], &b[0, 0], &loss[0], &n_iter[0], &status[0],
+                               &bound[0])
     with nogil:
-        _fit_problems(X, Y, weights, order, offsets, o, s, W, b, loss, n_iter, status, bound,
-                      first, last)
+        _fit_problems(X, Y, weights, order, offsets, o, s, out, first, last)
 
 
 # ---------------------------------------------------------------------------------
@@ -1968,7 +2077,7 @@ cdef inline double _user_gradient(
     else:
         weights = sample_weight
         total_weight = _total_weight(sample_weight)
-    return _workspace_gradient(X, Y, W, b, weights, total_weight, x_is_f, workspace, block_W,
+    return _gradient_into(X, Y, W, b, weights, total_weight, x_is_f, workspace, block_W,
                                block_b, resid)
 
 
@@ -2125,11 +2234,11 @@ cdef object _plain_gradient(floating zero, object X_object, object y, object coe
     cdef double total_weight = X.shape[0]
     with nogil:
         if floating is float:
-            loss = _workspace_gradient(X, Y, W, b, s.block_b_float32[0, :0], total_weight,
+            loss = _gradient_into(X, Y, W, b, s.block_b_float32[0, :0], total_weight,
                                        x_is_f, s, s.block_W_float32, s.block_b_float32,
                                        s.resid_float32)
         else:
-            loss = _workspace_gradient(X, Y, W, b, s.block_b_float64[0, :0], total_weight,
+            loss = _gradient_into(X, Y, W, b, s.block_b_float64[0, :0], total_weight,
                                        x_is_f, s, s.block_W_float64, s.block_b_float64,
                                        s.resid_float64)
     if not (loss - loss == 0.0):  # NaN or inf

@@ -115,30 +115,36 @@ class Data:
         total = self.total_weight
         m = self.n_features + (1 if fit_intercept else 0) + self.Y.shape[1]
         if fast and self.n_samples * m * m >= GRAM_MIN_WORK:
-            G, chain = backend.gram(self.X, self.Y, b, fit_intercept, self.sample_weight,
-                                    self.x_is_f, n_threads)
+            G, chain = backend.gram(
+                self.X, self.Y, b, fit_intercept, self.sample_weight, self.x_is_f, n_threads
+            )
             R = factor_of_gram(G, self.Y.shape[1])
             if R is not None:
                 return R, total, "gram", gram_factor_error(chain, m)
-        R = backend.compress(self.X, self.Y, b, fit_intercept, self.sample_weight,
-                             self.x_is_f, n_threads)
-        return R, total, "qr", householder_factor_error(self.n_samples, m,
-                                                         COMPRESS_PANEL_ROWS)
+        R = backend.compress(
+            self.X, self.Y, b, fit_intercept, self.sample_weight, self.x_is_f, n_threads
+        )
+        return R, total, "qr", householder_factor_error(self.n_samples, m, COMPRESS_PANEL_ROWS)
 
     def gradient(self, backend, W, b, n_threads):
         """``(G_W, g_b, loss)`` at (W, b) (X's dtype): the backend's fused kernel
         (``fastgd.gradient``); G_W and g_b may be the kernel's buffers, which its next
         call overwrites."""
-        return backend.gradient(self.X, self.Y, W, b, self.x_is_f, n_threads,
-                                self.sample_weight)
+        return backend.gradient(self.X, self.Y, W, b, self.x_is_f, n_threads, self.sample_weight)
 
     def accurate_gradient(self, backend, coef, intercept, n_threads):
         """``(G_W, g_b, half_sq)`` at (coef, intercept), as if computed in twice the
         working precision (``_reference.accurate_sums``): what the direct solve
         refines and certifies with."""
-        hi, lo = backend.accurate_sums(self.X, self.Y, coef.astype(np.float64),
-                                       intercept.astype(np.float64), self.x_is_f,
-                                       n_threads, self.sample_weight)
+        hi, lo = backend.accurate_sums(
+            self.X,
+            self.Y,
+            coef.astype(np.float64),
+            intercept.astype(np.float64),
+            self.x_is_f,
+            n_threads,
+            self.sample_weight,
+        )
         return _reference.gradient_of_sums(hi, lo, self.total_weight, self.n_features)
 
     def float64_gradient(self, backend, coef, intercept, n_threads, with_loss=False):
@@ -148,9 +154,15 @@ class Data:
         certify a tight tol)."""
         X, Y, weights = self.X, self.Y, self.sample_weight
         if X.dtype == np.float64:
-            grad_W, grad_b, loss = backend.gradient(X, Y, coef.astype(X.dtype),
-                                                    intercept.astype(X.dtype), self.x_is_f,
-                                                    n_threads, weights)
+            grad_W, grad_b, loss = backend.gradient(
+                X,
+                Y,
+                coef.astype(X.dtype),
+                intercept.astype(X.dtype),
+                self.x_is_f,
+                n_threads,
+                weights,
+            )
             grad_W, grad_b = grad_W.copy(), grad_b.copy()
         else:
             sum_W, sum_b, half_sq = float64_sums(X, Y, coef, intercept, self.x_is_f, weights)
@@ -204,8 +216,11 @@ class BlockedData:
         import dask
 
         on_source = dask.delayed(apply_to_block, pure=True)
-        return list(dask.compute(*[on_source(function, X, Y, w, self.spec, *args)
-                                   for X, Y, w in self.blocks]))
+        return list(
+            dask.compute(
+                *[on_source(function, X, Y, w, self.spec, *args) for X, Y, w in self.blocks]
+            )
+        )
 
     def persist(self):
         """Compute the blocks' kernel arrays once and keep them where they are (the
@@ -235,20 +250,24 @@ class BlockedData:
 
     def factor(self, backend, b, fit_intercept, n_threads, fast=False):
         """``(R, total_weight, "qr", error)`` (``Data.factor``) in one distributed
-        pass: each block's Householder factor where the block is, merged in a tree whose shape depends on the number
-        of blocks alone (``fast`` is not taken: the blocks' factors must merge stably).
-        Also records the rows of each block."""
+        pass: each block's Householder factor where the block is, merged in a tree whose
+        shape depends on the number of blocks alone (``fast`` is not taken: the blocks'
+        factors must merge stably). Also records the rows of each block."""
         import dask
 
         spec, name = self.spec, backend.name
         factor_of = dask.delayed(apply_to_block, pure=True)
         merge = dask.delayed(merge_factors, pure=True)
-        level = [factor_of(block_factor, X, Y, w, spec, i, b, fit_intercept, name)
-                 for i, (X, Y, w) in enumerate(self.blocks)]
+        level = [
+            factor_of(block_factor, X, Y, w, spec, i, b, fit_intercept, name)
+            for i, (X, Y, w) in enumerate(self.blocks)
+        ]
         while len(level) > MERGE_FAN_IN:  # groups [0, F), [F, 2F), ...; a last one
             # alone goes up as it is
-            level = [merge(name, *level[i:i + MERGE_FAN_IN]) if i + 1 < len(level)
-                     else level[i] for i in range(0, len(level), MERGE_FAN_IN)]
+            level = [
+                merge(name, *level[i : i + MERGE_FAN_IN]) if i + 1 < len(level) else level[i]
+                for i in range(0, len(level), MERGE_FAN_IN)
+            ]
         # The root's merge on the client: at most F factors reach it, and a round trip
         # through the scheduler is saved (the same kernel on the same inputs: the
         # same bits as on a worker).
@@ -259,15 +278,20 @@ class BlockedData:
         if root.bad is not None:
             self._raise_bad(root.bad)
         m = root.R.shape[1]
-        return (root.R, root.total_weight, "qr",
-                householder_factor_error(sum(self.block_rows), m, COMPRESS_PANEL_ROWS))
+        return (
+            root.R,
+            root.total_weight,
+            "qr",
+            householder_factor_error(sum(self.block_rows), m, COMPRESS_PANEL_ROWS),
+        )
 
     def gradient_sums(self, backend_name, W, b, zero_targets=False):
         """``(sum_W, sum_b, half_sq, total_weight)``: each block's ``partial_gradient``
         on its worker, added on the client in block order (the same bits always);
         with ``zero_targets``, of the problem with Y = 0 (the Hessian's product)."""
-        return in_block_order(self.map_blocks(block_partial_gradient, W, b, zero_targets,
-                                              backend_name))
+        return in_block_order(
+            self.map_blocks(block_partial_gradient, W, b, zero_targets, backend_name)
+        )
 
     def gradient(self, backend, W, b, n_threads):
         """``Data.gradient`` over the blocks: each block's sums on its worker, added
@@ -282,15 +306,20 @@ class BlockedData:
         ``with_loss``, the loss there): each block's sums on its worker, added on the
         client in block order."""
         sum_W, sum_b, half_sq, total = in_block_order(
-            self.map_blocks(block_gradient_sums, coef, intercept, backend.name))
+            self.map_blocks(block_gradient_sums, coef, intercept, backend.name)
+        )
         gradient = (sum_W / total, sum_b / total)
         return gradient + (half_sq / total,) if with_loss else gradient
 
     def accurate_gradient(self, backend, coef, intercept, n_threads):
         """``Data.accurate_gradient`` over the blocks: each block's pairs of sums
         on its worker, added on the client in block order (``_reference.add_double``)."""
-        parts = self.map_blocks(block_accurate_sums, coef.astype(np.float64),
-                                intercept.astype(np.float64), backend.name)
+        parts = self.map_blocks(
+            block_accurate_sums,
+            coef.astype(np.float64),
+            intercept.astype(np.float64),
+            backend.name,
+        )
         hi, lo, total = parts[0]
         for part_hi, part_lo, part_total in parts[1:]:
             hi, lo = _reference.add_double(hi, lo, part_hi, part_lo)
@@ -339,8 +368,9 @@ class BlockedData:
         for block_largest, block_sums in parts[1:]:
             largest, sums = np.maximum(largest, block_largest), sums + block_sums
         unit, mean = unit_and_mean(largest, sums, self.total_weight, centred)
-        (spread,) = in_block_order([(part,) for part in
-                                    self.map_blocks(block_column_spread, mean, unit)])
+        (spread,) = in_block_order(
+            [(part,) for part in self.map_blocks(block_column_spread, mean, unit)]
+        )
         return unit, mean, spread, self.total_weight
 
 
@@ -393,8 +423,7 @@ class BlockRunner:
         """``[function(block, *args) for each block]``, in block order."""
         if self.client is None:
             return [function(block, *args) for block in self.blocks]
-        futures = [self.client.submit(function, block, *args, pure=False)
-                   for block in self.blocks]
+        futures = [self.client.submit(function, block, *args, pure=False) for block in self.blocks]
         return self.client.gather(futures)
 
 
@@ -439,8 +468,7 @@ class DistributedBackend:
         weights, and so the total, are the blocks')."""
         data = data._replace(train_weight=data.X.total_weight)
         with np.errstate(over="ignore", invalid="ignore"):
-            return _epochs.fit(self, data, model, options, optimizer.arrays, history,
-                               max_updates)
+            return _epochs.fit(self, data, model, options, optimizer.arrays, history, max_updates)
 
 
 # ------------------------------------------------------------ what a worker runs
@@ -463,7 +491,7 @@ def block_arrays(X, Y, weights, spec):
     if spec.packed:  # a pandas frame (Dask's), or a Fortran array (a file's block)
         D, K, width = spec.n_features, spec.n_targets, X.shape[1]
         frame = X.iloc if hasattr(X, "iloc") else X
-        X, Y = frame[:, :D], frame[:, D:D + K]
+        X, Y = frame[:, :D], frame[:, D : D + K]
         weights = frame[:, D + K] if width > D + K else None
     if getattr(X, "dtype", None) == np.dtype(object):  # its entries checked as a local X's are
         X = _check_dtype(np.asarray(X), "X")
@@ -474,18 +502,21 @@ def block_arrays(X, Y, weights, spec):
         X = np.ascontiguousarray(X)
     n_rows = X.shape[0]
     if X.ndim != 2 or X.shape[1] != spec.n_features:
-        raise ValueError(f"X's block has shape {X.shape}; expected ({n_rows}, "
-                         f"{spec.n_features}).")
+        raise ValueError(f"X's block has shape {X.shape}; expected ({n_rows}, {spec.n_features}).")
     Y = np.asarray(Y, dtype=spec.dtype)
     if Y.shape[0] != n_rows:
-        raise ValueError(f"X and y have different numbers of samples in a block: "
-                         f"{n_rows} and {Y.shape[0]} (their row partitions must match).")
+        raise ValueError(
+            f"X and y have different numbers of samples in a block: "
+            f"{n_rows} and {Y.shape[0]} (their row partitions must match)."
+        )
     Y = Y.reshape(n_rows, spec.n_targets)
     if weights is not None:
         weights = np.ascontiguousarray(weights, dtype=spec.dtype)
         if weights.shape != (n_rows,):
-            raise ValueError(f"sample_weight's block has shape {weights.shape}; expected "
-                             f"({n_rows},), one weight per sample of X's block.")
+            raise ValueError(
+                f"sample_weight's block has shape {weights.shape}; expected "
+                f"({n_rows},), one weight per sample of X's block."
+            )
         if not (np.isfinite(weights).all() and (weights >= 0).all()):
             raise ValueError("sample_weight must hold finite, non-negative numbers.")
     x_is_f = X.flags.f_contiguous and not X.flags.c_contiguous
@@ -515,8 +546,7 @@ def block_factor(arrays, index, b, fit_intercept, backend_name):
     m = n_features + (1 if fit_intercept else 0) + n_targets
     if X.shape[0] == 0:  # an empty partition: nothing to add
         return BlockFactor(np.zeros((m, m)), 0.0, (0,), None)
-    R = get_backend(backend_name).compress(X, Y, b, fit_intercept, weights, x_is_f,
-                                           BLOCK_THREADS)
+    R = get_backend(backend_name).compress(X, Y, b, fit_intercept, weights, x_is_f, BLOCK_THREADS)
     bad = None
     if not np.isfinite(R).all():
         found = first_non_finite(X, Y)
@@ -532,14 +562,21 @@ def merge_factors(backend_name, *parts):
     stacked = np.vstack([part.R for part in parts])
     # compress's augmented rows with the intercept held at 0 are [X, Y - 0]: stacked itself
     R = get_backend(backend_name).compress(
-        np.ascontiguousarray(stacked[:, :m - 1]), np.ascontiguousarray(stacked[:, m - 1:]),
-        np.zeros(1), False, None, False, BLOCK_THREADS)
+        np.ascontiguousarray(stacked[:, : m - 1]),
+        np.ascontiguousarray(stacked[:, m - 1 :]),
+        np.zeros(1),
+        False,
+        None,
+        False,
+        BLOCK_THREADS,
+    )
     total = parts[0].total_weight
     for part in parts[1:]:
         total += part.total_weight
     bad = [part.bad for part in parts if part.bad is not None]
-    return BlockFactor(R, total, sum((part.block_rows for part in parts), ()),
-                       bad[0] if bad else None)
+    return BlockFactor(
+        R, total, sum((part.block_rows for part in parts), ()), bad[0] if bad else None
+    )
 
 
 def block_summary(arrays):
@@ -565,7 +602,8 @@ def block_partial_gradient(arrays, W, b, zero_targets, backend_name):
     if X.shape[0] == 0:
         return np.zeros(W.shape), np.zeros(W.shape[0]), 0.0, 0.0
     sum_W, sum_b, half_sq = get_backend(backend_name).partial_gradient(
-        X, Y, W, b, x_is_f, BLOCK_THREADS, weights)
+        X, Y, W, b, x_is_f, BLOCK_THREADS, weights
+    )
     return sum_W.copy(), sum_b.copy(), float(half_sq), _blocks.total_weight(X, weights)
 
 
@@ -578,8 +616,8 @@ def block_gradient_sums(arrays, coef, intercept, backend_name):
         return np.zeros(coef.shape), np.zeros(coef.shape[0]), 0.0, total
     if X.dtype == np.float64:
         sum_W, sum_b, half_sq = get_backend(backend_name).partial_gradient(
-            X, Y, coef.astype(X.dtype), intercept.astype(X.dtype), x_is_f, BLOCK_THREADS,
-            weights)
+            X, Y, coef.astype(X.dtype), intercept.astype(X.dtype), x_is_f, BLOCK_THREADS, weights
+        )
         return sum_W.copy(), sum_b.copy(), half_sq, total
     sum_W, sum_b, half_sq = float64_sums(X, Y, coef, intercept, x_is_f, weights)
     return sum_W, sum_b, half_sq, total
@@ -593,8 +631,9 @@ def block_accurate_sums(arrays, coef, intercept, backend_name):
     if X.shape[0] == 0:
         zeros = np.zeros((coef.shape[0], coef.shape[1] + 2))
         return zeros, zeros.copy(), total
-    hi, lo = get_backend(backend_name).accurate_sums(X, Y, coef, intercept, x_is_f,
-                                                     BLOCK_THREADS, weights)
+    hi, lo = get_backend(backend_name).accurate_sums(
+        X, Y, coef, intercept, x_is_f, BLOCK_THREADS, weights
+    )
     return hi.copy(), lo.copy(), total
 
 
@@ -616,8 +655,7 @@ def block_scan(arrays):
     if X.shape[0] == 0:
         return 0, None, 0.0, 0.0
     with np.errstate(invalid="ignore"):
-        return (X.shape[0], first_non_finite(X, Y), float(np.abs(X).max()),
-                float(np.abs(Y).max()))
+        return (X.shape[0], first_non_finite(X, Y), float(np.abs(X).max()), float(np.abs(Y).max()))
 
 
 # ------------------------------------------------------------ partial_fit
@@ -661,8 +699,10 @@ def r2_score(data, coef, intercept):
     update: no cancellation beside a large mean)."""
     expected = 1 if np.ndim(coef) == 1 else np.shape(coef)[0]
     if data.n_targets != expected or data.y_is_1d != (np.ndim(coef) == 1):
-        raise ValueError(f"y must have {'1 dimension' if np.ndim(coef) == 1 else f'{expected} columns'} "
-                         f"(the model's targets); got {data.n_targets} column(s).")
+        raise ValueError(
+            f"y must have {'1 dimension' if np.ndim(coef) == 1 else f'{expected} columns'} "
+            f"(the model's targets); got {data.n_targets} column(s)."
+        )
     coef = np.asarray(coef, dtype=np.float64).reshape(data.n_targets, data.n_features)
     intercept = np.asarray(intercept, dtype=np.float64).reshape(data.n_targets)
     moments = data.map_blocks(block_moments, coef, intercept)
@@ -675,8 +715,11 @@ def r2_score(data, coef, intercept):
         spread = spread + block_spread + delta**2 * total * share
         total, residual = both, residual + block_residual
     if not np.all(total > 0):
-        raise ValueError("sample_weight must have a positive sum (not all zero)." if
-                         data.weighted else "X must have at least one sample.")
+        raise ValueError(
+            "sample_weight must have a positive sum (not all zero)."
+            if data.weighted
+            else "X must have at least one sample."
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(spread > 0, 1 - residual / spread, np.where(residual == 0, 1.0, 0.0))
     return float(np.mean(r2))

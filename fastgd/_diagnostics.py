@@ -40,7 +40,9 @@ def interrupted(result, max_iter, n_updates):
     return FitInterrupted(
         f"fit interrupted after {result.n_iter} of max_iter={max_iter} epochs "
         f"({n_updates} updates{loss}); the coefficients reached are in this exception's "
-        f".result.", result)
+        f".result.",
+        result,
+    )
 
 
 def check_inputs_finite(data):
@@ -76,9 +78,19 @@ def loss_rose(loss_history):
 
 
 def _divergence_error(problem, step, loss_history, l2):
-    L = hessian_max_eigenvalue(
-        problem.backend, problem.X, problem.x_is_f, problem.fit_intercept, rtol=1e-10,
-        max_iter=500, upper=True, sample_weight=problem.sample_weight) + l2
+    L = (
+        hessian_max_eigenvalue(
+            problem.backend,
+            problem.X,
+            problem.x_is_f,
+            problem.fit_intercept,
+            rtol=1e-10,
+            max_iter=500,
+            upper=True,
+            sample_weight=problem.sample_weight,
+        )
+        + l2
+    )
     error = DivergenceError(
         f"gradient descent diverged at iteration {len(loss_history)} with lr={step:.6g}: the "
         f"loss went from {loss_history[0]:.6g} (lowest {np.nanmin(loss_history):.6g}) to "
@@ -90,7 +102,8 @@ def _divergence_error(problem, step, loss_history, l2):
         error = DivergenceError(
             f"{error} With mini-batches of {problem.batch_size} rows the stable step is "
             f"smaller still (about 1 / max ||[x_i, 1]||^2 for single rows); lr='auto' "
-            f"takes that into account.")
+            f"takes that into account."
+        )
     return error
 
 
@@ -116,8 +129,9 @@ def raise_for_failure(problem, history, optimizer, step, settings):
     raise _divergence_error(problem, step, history[:, 0], settings.l2)
 
 
-def warn_not_converged(settings, full_batch, certificate_ratio, solver, dtype,
-                       measure="gradient norm"):
+def warn_not_converged(
+    settings, full_batch, certificate_ratio, solver, dtype, measure="gradient norm"
+):
     """The ConvergenceWarning of a fit that stopped short of its tolerance: at
     max_iter, or (``certificate_ratio``) with a certificate that failed. ``measure``:
     what tol bounds ("gradient norm", or FISTA's "duality gap")."""
@@ -140,20 +154,35 @@ def warn_not_converged(settings, full_batch, certificate_ratio, solver, dtype,
             f"larger tol."
         )
     else:
-        rule = (("the duality gap is still above tol**2 (tol={tol:g}) times the zero "
-                 "model's objective" if measure == "duality gap" else
-                 "the gradient norm is still above tol={tol:g} times its reference value")
-                if full_batch else
-                "the epoch score still improved by more than tol={tol:g} (relative) within "
-                "the last n_iter_no_change epochs").format(tol=tol)
-        message = (f"fastgd.fit did not converge in max_iter={settings.max_iter} epochs: "
-                   f"{rule} (see fit's tol). Increase max_iter or tol, or standardise the "
-                   f"features.")
+        rule = (
+            (
+                "the duality gap is still above tol**2 (tol={tol:g}) times the zero "
+                "model's objective"
+                if measure == "duality gap"
+                else "the gradient norm is still above tol={tol:g} times its reference value"
+            )
+            if full_batch
+            else "the epoch score still improved by more than tol={tol:g} (relative) within "
+            "the last n_iter_no_change epochs"
+        ).format(tol=tol)
+        message = (
+            f"fastgd.fit did not converge in max_iter={settings.max_iter} epochs: "
+            f"{rule} (see fit's tol). Increase max_iter or tol, or standardise the "
+            f"features."
+        )
     warnings.warn(message, ConvergenceWarning, stacklevel=user_stacklevel())
 
 
-def warn_uncertified_coefficients(tol, error_bound, condition, columns, rank_deficient,
-                                  dtype, max_iter=None, support_uncertain=False):
+def warn_uncertified_coefficients(
+    tol,
+    error_bound,
+    condition,
+    columns,
+    rank_deficient,
+    dtype,
+    max_iter=None,
+    support_uncertain=False,
+):
     """The ConvergenceWarning of a direct solve (method="qr") whose coefficients are
     not certified to tol: linearly dependent columns, an L1 penalty's zero pattern at
     a tie, float32 coefficients, the refinement cut short by ``max_iter``, or float64's
@@ -167,35 +196,41 @@ def warn_uncertified_coefficients(tol, error_bound, condition, columns, rank_def
             "rounding of the penalty's weight, or its value within its error of 0), so "
             "which coefficients are exactly zero is decided by rounding at this alpha. "
             "The objective is optimal to rounding; use a slightly different alpha for a "
-            "certified zero pattern.")
+            "certified zero pattern."
+        )
     elif rank_deficient:
         message = (
             f"fastgd.fit: the columns {named} of X are linearly dependent (to float64 "
             f"precision, after the constant columns and the intercept): their "
             f"coefficients are not unique, and the minimum-norm ones (in the units of "
             f"the standardized features) are returned; the fitted values are those of "
-            f"the least-squares solution. Drop one of them, or add penalty='l2'.")
+            f"the least-squares solution. Drop one of them, or add penalty='l2'."
+        )
     elif dtype == np.float32 and error_bound <= 4 * float32_eps:
         message = (
             f"fastgd.fit: the coefficients are certified to a relative error of "
             f"{error_bound:.2g}, above tol={tol:g}: X is float32, and so are the "
             f"coefficients, whose own rounding is {float32_eps / 2:.1e} (relative). Fit "
-            f"float64 data (X.astype(np.float64)) to certify a smaller tol.")
+            f"float64 data (X.astype(np.float64)) to certify a smaller tol."
+        )
     elif max_iter is not None:
         message = (
             f"fastgd.fit: the coefficients are certified to a relative error of "
             f"{error_bound:.2g}, above tol={tol:g}, when max_iter={max_iter} passes of "
-            f"refinement were done (each a pass over the data); increase max_iter.")
+            f"refinement were done (each a pass over the data); increase max_iter."
+        )
     else:
         message = (
             f"fastgd.fit: the coefficients are certified to a relative error of "
             f"{error_bound:.2g}, above tol={tol:g}: float64 arithmetic on this data cannot "
             f"determine them more closely (the condition number of the standardized "
             f"features is {condition:.3g}; the columns most involved: {named}). Use a "
-            f"larger tol, drop or combine nearly collinear columns, or add penalty='l2'.")
+            f"larger tol, drop or combine nearly collinear columns, or add penalty='l2'."
+        )
     warnings.warn(message, ConvergenceWarning, stacklevel=user_stacklevel())
 
 
 def method_conflict(method, what):
-    return ValueError(f"method={method!r} cannot be combined with {what}; use method='gd' "
-                      f"or 'auto'.")
+    return ValueError(
+        f"method={method!r} cannot be combined with {what}; use method='gd' or 'auto'."
+    )

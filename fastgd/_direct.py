@@ -62,8 +62,8 @@ The NumPy equivalent of step 1 without the care for constants, ranks and bounds:
 
     theta = np.linalg.lstsq(np.c_[X, np.ones(N)], y)[0]
 
-which this matches or beats in accuracy (docs/user_guide/solvers.md, "Accuracy": polynomial designs in
-raw units, against exact rational solutions of the stored data).
+which this matches or beats in accuracy (docs/user_guide/solvers.md, "Accuracy":
+polynomial designs in raw units, against exact rational solutions of the stored data).
 """
 
 import numpy as np
@@ -104,10 +104,10 @@ class StandardizedProblem:
         if fit_intercept:
             # the intercept's column first: row 0 of the new factor is sqrt(m) times
             # the means, the rows below it the factor of the centred columns
-            R = np.linalg.qr(np.hstack([A[:, D:D + 1], A[:, :D], C]), mode="r")
+            R = np.linalg.qr(np.hstack([A[:, D : D + 1], A[:, :D], C]), mode="r")
             head = R[0, 0] if R[0, 0] != 0 else 1.0  # (0: every weight is 0, refused before)
-            self.mean, self.centre = R[0, 1:D + 1] / head, R[0, D + 1:] / head
-            centred_X, centred_C = R[1:D + 1, 1:D + 1], R[1:D + 1, D + 1:]
+            self.mean, self.centre = R[0, 1 : D + 1] / head, R[0, D + 1 :] / head
+            centred_X, centred_C = R[1 : D + 1, 1 : D + 1], R[1 : D + 1, D + 1 :]
         else:
             self.mean, self.centre = np.zeros(D), np.zeros(C.shape[1])
             centred_X, centred_C = A[:, :D], C
@@ -141,8 +141,9 @@ class StandardizedProblem:
         self.hessian = design.T @ design
         if l1 > 0:
             cross = design.T @ rhs
-            self.u = np.column_stack([lasso_solution(self.hessian, cross[:, k], self.l1)
-                                      for k in range(rhs.shape[1])])
+            self.u = np.column_stack(
+                [lasso_solution(self.hessian, cross[:, k], self.l1) for k in range(rhs.shape[1])]
+            )
         self.fit_intercept = fit_intercept
         self.n_features = D
         self.rms = _accelerated.scaled_norms(A[:, :D].T) / np.sqrt(n_rows)  # raw columns
@@ -205,17 +206,18 @@ class StandardizedProblem:
         g``, and the inverse of H on its active set (zeros elsewhere)."""
         n_targets = u.shape[1]
         if self.l1 is None:
-            return self.inverse_hessian @ g_u, np.repeat(self.inverse_hessian[:, :, None],
-                                                         n_targets, axis=2)
+            return self.inverse_hessian @ g_u, np.repeat(
+                self.inverse_hessian[:, :, None], n_targets, axis=2
+            )
         delta_u, hinv = np.zeros_like(u), np.zeros((len(u), len(u), n_targets))
         for k in range(n_targets):  # the Lasso separates the targets
-            solution = lasso_solution(self.hessian, self.hessian @ u[:, k] - g_u[:, k],
-                                      self.l1)
+            solution = lasso_solution(self.hessian, self.hessian @ u[:, k] - g_u[:, k], self.l1)
             delta_u[:, k] = u[:, k] - solution
             active = solution != 0
             if active.any():
                 hinv[np.ix_(active, active, [k])] = np.linalg.inv(
-                    self.hessian[np.ix_(active, active)])[:, :, None]
+                    self.hessian[np.ix_(active, active)]
+                )[:, :, None]
         return delta_u, hinv
 
 
@@ -301,30 +303,38 @@ class DirectSolve:
         self.problem, self.settings, self.optimizer = p, s, optimizer
         D, fit_intercept = p.n_features, p.user_fit_intercept
         self.X, self.Y, self.factor_error = p.X, p.Y, p.factor_error
-        self.small = StandardizedProblem(self.X, self.Y, D, fit_intercept, s.l1, s.l2,
-                                         np.zeros(D, dtype=bool))
-        if p.factor_kind == "gram" and (self.small.rank_deficient
-                                        or self.factor_reach()[2] > MAX_CONTRACTION):
+        self.small = StandardizedProblem(
+            self.X, self.Y, D, fit_intercept, s.l1, s.l2, np.zeros(D, dtype=bool)
+        )
+        if p.factor_kind == "gram" and (
+            self.small.rank_deficient or self.factor_reach()[2] > MAX_CONTRACTION
+        ):
             # the Gram's factor is too far from the data's to refine quickly, or to
             # judge a rank: Householder QR's (refactor())
             self.X, self.Y, self.factor_error = refactor()
-            self.small = StandardizedProblem(self.X, self.Y, D, fit_intercept, s.l1, s.l2,
-                                             np.zeros(D, dtype=bool))
+            self.small = StandardizedProblem(
+                self.X, self.Y, D, fit_intercept, s.l1, s.l2, np.zeros(D, dtype=bool)
+            )
         if fit_intercept:  # constant columns: their spread is the rounding of their mean
             # (spread and mean in units of a power of two >= both: no overflow in squares)
             small = self.small
             unit = np.ldexp(1.0, np.frexp(np.maximum(small.scale, np.abs(small.mean)))[1])
             unit[unit == 0] = 1.0
-            found = _accelerated.constant_columns((small.scale / unit) ** 2,
-                                                  small.mean / unit, p.data)
+            found = _accelerated.constant_columns(
+                (small.scale / unit) ** 2, small.mean / unit, p.data
+            )
             if found.any():
-                self.small = StandardizedProblem(self.X, self.Y, D, fit_intercept, s.l1,
-                                                 s.l2, found)
+                self.small = StandardizedProblem(
+                    self.X, self.Y, D, fit_intercept, s.l1, s.l2, found
+                )
         self.W, self.b = self.small.coefficients(self.small.u, self.small.centre)
         self.reach = self.factor_reach()
         # least squares and ridge: the next point is certified before its pass
-        self.next_certified = (self.small.l1 is None and not self.small.rank_deficient
-                               and self.reach[2] <= MAX_CONTRACTION)
+        self.next_certified = (
+            self.small.l1 is None
+            and not self.small.rank_deficient
+            and self.reach[2] <= MAX_CONTRACTION
+        )
         self.error_bound = np.inf  # of the point returned (the best certified one)
         self.previous_size = np.inf
         self.first_step = 1.0  # each refinement is a Newton step: FitResult.lr
@@ -335,8 +345,9 @@ class DirectSolve:
         p, s, small = self.problem, self.settings, self.small
         for row in range(min(len(history), max_updates)):
             coef, intercept = self.returned(self.W, self.b)
-            grad_W, grad_b, half_sq = p.data.accurate_gradient(p.backend, coef, intercept,
-                                                               s.n_threads)
+            grad_W, grad_b, half_sq = p.data.accurate_gradient(
+                p.backend, coef, intercept, s.n_threads
+            )
             loss = float(np.sum(half_sq))
             if not np.isfinite(loss):
                 history[row] = (loss, np.nan, np.nan, np.nan)
@@ -345,22 +356,23 @@ class DirectSolve:
             g_u, delta_b = small.gradient_in_u(grad_W, grad_b)
             u = small.u_of(coef.astype(np.float64))
             delta_u, hinv = small.step(u, g_u)
-            bound, refinable, rounding = self.bound(coef, intercept, grad_W, grad_b, g_u,
-                                                    half_sq, delta_u, delta_b, hinv)
+            bound, refinable, rounding = self.bound(
+                coef, intercept, grad_W, grad_b, g_u, half_sq, delta_u, delta_b, hinv
+            )
             if bound < self.error_bound or row + self.optimizer.n_epochs == 0:
                 self.error_bound = bound
                 self.publish(coef, intercept)
             step_W, step_b = small.coefficients(delta_u, delta_b)
             if self.next_certified:
                 next_coef, next_intercept = self.returned(self.W - step_W, self.b - step_b)
-                next_bound, refinable = self.next_bound(next_coef, next_intercept, delta_u,
-                                                        delta_b, rounding)
+                next_bound, refinable = self.next_bound(
+                    next_coef, next_intercept, delta_u, delta_b, rounding
+                )
                 if next_bound < self.error_bound:
                     self.error_bound = next_bound
                     self.publish(next_coef, next_intercept)
             size = _accelerated.scaled_norm(delta_u, delta_b)
-            objective = loss + _steps.penalty(coef.astype(np.float64), s.l1, s.l2,
-                                              p.n_features)
+            objective = loss + _steps.penalty(coef.astype(np.float64), s.l1, s.l2, p.n_features)
             history[row] = (objective, size, self.first_step, np.nan)
             self.optimizer.count_update()
             converging = size <= CONTRACTION * self.previous_size
@@ -385,7 +397,7 @@ class DirectSolve:
     def publish(self, coef, intercept):
         """The point into the compressed problem's W (the intercept its last column)."""
         p = self.problem
-        p.W[:, :p.n_features] = coef
+        p.W[:, : p.n_features] = coef
         if p.user_fit_intercept:
             p.W[:, p.n_features] = intercept
 
@@ -418,24 +430,38 @@ class DirectSolve:
         if small.rank_deficient and small.l1 is None:
             return np.inf, False, None
         values, correction, rounding, g_rounding = coefficient_errors(
-            small, coef, intercept, grad_W, grad_b, half_sq, delta_u, delta_b, hinv,
-            self.problem.data.n_samples)
+            small,
+            coef,
+            intercept,
+            grad_W,
+            grad_b,
+            half_sq,
+            delta_u,
+            delta_b,
+            hinv,
+            self.problem.data.n_samples,
+        )
         d = len(delta_u)
         errors = with_own_rounding(values, FACTOR_SLACK * correction + rounding, coef.dtype)
         # a pass more may help if a correction is above what rounding explains and
         # would move a coefficient by more than half its last bit (in coef's dtype)
-        refinable = bool(np.any(np.max(correction, axis=0, initial=0.0)
-                                > np.max(rounding, axis=0, initial=0.0))
-                         and np.any(correction > half_ulp(values, coef.dtype)))
+        refinable = bool(
+            np.any(np.max(correction, axis=0, initial=0.0) > np.max(rounding, axis=0, initial=0.0))
+            and np.any(correction > half_ulp(values, coef.dtype))
+        )
         if small.l1 is not None:
             active = values[:d] > 0
             changing = bool(np.any((delta_u != 0) & ~active))  # a pass more may settle it
             self.support_uncertain = changing or not support_certified(
-                small, values[:d], errors[:d], g_u, g_rounding, active)
+                small, values[:d], errors[:d], g_u, g_rounding, active
+            )
             if self.support_uncertain:
                 return np.inf, changing or refinable, rounding
-        return relative_error(values, errors, scale_of(values, d, small.fit_intercept)), \
-            refinable, rounding
+        return (
+            relative_error(values, errors, scale_of(values, d, small.fit_intercept)),
+            refinable,
+            rounding,
+        )
 
     def next_bound(self, coef, intercept, delta_u, delta_b, rounding):
         """``(error_bound, refinable)`` of the next point (coef, intercept), the point
@@ -459,11 +485,13 @@ class DirectSolve:
             values.append(np.abs(intercept.astype(np.float64))[None])
         values = np.vstack(values)
         errors = with_own_rounding(values, rounding + factor_part + EPS * values, coef.dtype)
-        refinable = bool(np.any(np.max(factor_part, axis=0, initial=0.0)
-                                > np.max(rounding, axis=0, initial=0.0))
-                         and np.any(factor_part > half_ulp(values, coef.dtype)))
-        return relative_error(values, errors, scale_of(values, d, small.fit_intercept)), \
-            refinable
+        refinable = bool(
+            np.any(
+                np.max(factor_part, axis=0, initial=0.0) > np.max(rounding, axis=0, initial=0.0)
+            )
+            and np.any(factor_part > half_ulp(values, coef.dtype))
+        )
+        return relative_error(values, errors, scale_of(values, d, small.fit_intercept)), refinable
 
 
 def support_certified(small, values_u, errors_u, g_u, g_rounding, active):
@@ -478,8 +506,9 @@ def support_certified(small, values_u, errors_u, g_u, g_rounding, active):
     return bool(np.all(np.where(active, values_u > errors_u, strictly_inside)))
 
 
-def coefficient_errors(small, coef, intercept, grad_W, grad_b, half_sq, delta_u, delta_b,
-                       hinv, n_samples):
+def coefficient_errors(
+    small, coef, intercept, grad_W, grad_b, half_sq, delta_u, delta_b, hinv, n_samples
+):
     """``(values, correction, rounding, g_rounding)``: the magnitudes of the
     standardized slopes u (and of the intercept b), of their correction, and the bound
     on what the rounding of the gradient can hide in each (module docstring, step 3),
@@ -501,9 +530,11 @@ def coefficient_errors(small, coef, intercept, grad_W, grad_b, half_sq, delta_u,
     # (d + 3) eps (|G_Wj| + |g_b m_j|): small beside g, but H^-1 amplifies it up to
     # cond(H) times (the limit of float64 on nearly collinear columns)
     sum_rounding = gamma(2 * n_samples) ** 2 * rms_residual  # (K,)
-    absolute_g = (np.abs(grad_W[:, k]) + np.outer(np.abs(grad_b), np.abs(small.mean[k])))
-    gradient_rounding = (np.outer((small.rms[k] + np.abs(small.mean[k])), sum_rounding)
-                         + (len(small.scale) + 3) * EPS * absolute_g.T) / small.scale[k, None]
+    absolute_g = np.abs(grad_W[:, k]) + np.outer(np.abs(grad_b), np.abs(small.mean[k]))
+    gradient_rounding = (
+        np.outer((small.rms[k] + np.abs(small.mean[k])), sum_rounding)
+        + (len(small.scale) + 3) * EPS * absolute_g.T
+    ) / small.scale[k, None]
     through_hinv = np.einsum("jlk,lk->jk", np.abs(hinv), gradient_rounding)  # (d, K)
     # the residuals' rounding through the design's pseudo-inverse, whose row j has
     # norm sqrt(H^-1_jj)
@@ -516,9 +547,14 @@ def coefficient_errors(small, coef, intercept, grad_W, grad_b, half_sq, delta_u,
         values.append(np.abs(b64)[None])
         correction.append(np.abs(delta_b - t @ delta_u)[None])
         t_hinv_t = np.einsum("j,jlk,l->k", t, hinv, t)
-        rounding.append((np.sqrt(1.0 + np.maximum(t_hinv_t, 0.0)) * residual_rounding
-                         + sum_rounding + 2 * EPS * np.abs(grad_b)
-                         + np.abs(t) @ through_hinv)[None])
+        rounding.append(
+            (
+                np.sqrt(1.0 + np.maximum(t_hinv_t, 0.0)) * residual_rounding
+                + sum_rounding
+                + 2 * EPS * np.abs(grad_b)
+                + np.abs(t) @ through_hinv
+            )[None]
+        )
     # the gradient in u's own rounding: the residuals' (through a unit column) and the rest
     g_rounding = gradient_rounding + residual_rounding[None, :]
     return np.vstack(values), np.vstack(correction), np.vstack(rounding), g_rounding

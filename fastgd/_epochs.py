@@ -103,8 +103,9 @@ def fit(leaves, data, model, options, optimizer, history, max_updates):
         if not last:
             continue
         state[BATCH] = 0
-        epochs, status = _end_epoch(leaves, data, model, o, state, history, epochs, step,
-                                    grad_norm2, n_batches)
+        epochs, status = _end_epoch(
+            leaves, data, model, o, state, history, epochs, step, grad_norm2, n_batches
+        )
         if status != MAX_ITER:
             return epochs, status
     return epochs, MAX_ITER
@@ -115,8 +116,9 @@ def _batch_rows(data, options, batch):
     order (X[rows] is then a view, not a copy of X)."""
     if options.batch_size >= data.X.shape[0]:
         return slice(None), data.X.shape[0]
-    rows = data.order[batch * options.batch_size:
-                      min((batch + 1) * options.batch_size, options.n_train)]
+    rows = data.order[
+        batch * options.batch_size : min((batch + 1) * options.batch_size, options.n_train)
+    ]
     return rows, len(rows)
 
 
@@ -137,7 +139,8 @@ def _batch_gradient(leaves, data, model, o, state, batch):
     sum_W, sum_b, half_sq = _rows_sums(leaves, data, model, rows)
     scale = batch_rows * data.train_weight / o.n_train
     state[EPOCH_LOSS] += half_sq / data.train_weight + batch_rows / o.n_train * penalty(
-        model.W, o.l1, o.l2, o.n_penalized)
+        model.W, o.l1, o.l2, o.n_penalized
+    )
     return sum_W / scale, sum_b / scale
 
 
@@ -155,15 +158,22 @@ def _end_epoch(leaves, data, model, o, state, history, epochs, step, grad_norm2,
     """The epoch's history row and its stopping tests; returns (epochs, status)."""
     validation_loss = np.nan
     if o.early_stopping:
-        validation_loss = _rows_sums(leaves, data, model,
-                                     data.order[o.n_train:])[2] / data.val_weight
+        validation_loss = (
+            _rows_sums(leaves, data, model, data.order[o.n_train :])[2] / data.val_weight
+        )
     epoch_loss = state[EPOCH_LOSS]
-    history[epochs] = (epoch_loss, np.sqrt(state[EPOCH_GRAD_NORM2] / n_batches), step,
-                       validation_loss)
+    history[epochs] = (
+        epoch_loss,
+        np.sqrt(state[EPOCH_GRAD_NORM2] / n_batches),
+        step,
+        validation_loss,
+    )
     epochs += 1
     state[EPOCH] += 1  # after its history row: the epoch is complete
-    if not (np.isfinite(state[EPOCH_GRAD_NORM2])
-            and (np.isfinite(validation_loss) or not o.early_stopping)):
+    if not (
+        np.isfinite(state[EPOCH_GRAD_NORM2])
+        and (np.isfinite(validation_loss) or not o.early_stopping)
+    ):
         # An overflowing gradient norm would pass any tol test, and a NaN in the
         # held-out rows would pass as a plateau: stop, the API names the cause.
         return epochs, DIVERGED
@@ -178,7 +188,8 @@ def _end_epoch(leaves, data, model, o, state, history, epochs, step, grad_norm2,
     # iteration: there, only a loss that does not decrease at all is a plateau
     # (the sign of too large a step), whatever tol says about the gradient.
     plateau_stops = o.early_stopping or (n_batches > 1 and o.tol > 0)
-    if end_of_epoch(state, score, o.lr, o.schedule, 0.0 if exact else o.tol,
-                    o.n_iter_no_change, plateau_stops):
+    if end_of_epoch(
+        state, score, o.lr, o.schedule, 0.0 if exact else o.tol, o.n_iter_no_change, plateau_stops
+    ):
         return epochs, CONVERGED
     return epochs, MAX_ITER

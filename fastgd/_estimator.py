@@ -32,9 +32,10 @@ try:
 except ImportError as error:  # the one place that needs scikit-learn
     raise ImportError(
         "fastgd.GDRegressor needs scikit-learn >= 1.6: install it with "
-        "`python -m pip install -e \".[sklearn]\"` in fastgd's source checkout (the "
+        '`python -m pip install -e ".[sklearn]"` in fastgd\'s source checkout (the '
         "sklearn extra; fastgd.fit and fastgd.gradient work "
-        f"without it). ({error})", name="sklearn"
+        f"without it). ({error})",
+        name="sklearn",
     ) from error
 
 
@@ -186,13 +187,33 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     1.0
     """
 
-    def __init__(self, lr="auto", max_iter=1000, tol=1e-6, fit_intercept=True, backend="auto",
-                 n_threads=None, solver="auto", method="auto", penalty=None, alpha=1e-4,
-                 l1_ratio=0.15,
-                 momentum=0.0, nesterov=False, batch_size=None, shuffle=True,
-                 random_state=None, schedule="constant", power_t=0.25, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=5, warm_start=False, verbose=0,
-                 callback=None):
+    def __init__(
+        self,
+        lr="auto",
+        max_iter=1000,
+        tol=1e-6,
+        fit_intercept=True,
+        backend="auto",
+        n_threads=None,
+        solver="auto",
+        method="auto",
+        penalty=None,
+        alpha=1e-4,
+        l1_ratio=0.15,
+        momentum=0.0,
+        nesterov=False,
+        batch_size=None,
+        shuffle=True,
+        random_state=None,
+        schedule="constant",
+        power_t=0.25,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        warm_start=False,
+        verbose=0,
+        callback=None,
+    ):
         self.lr = lr
         self.max_iter = max_iter
         self.tol = tol
@@ -246,8 +267,16 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         if self.warm_start and hasattr(self, "coef_"):
             coef_init = self.coef_ if coef_init is None else coef_init
             intercept_init = self.intercept_ if intercept_init is None else intercept_init
-        self._run(X, y, X, append=False, coef_init=coef_init,
-                  intercept_init=intercept_init, sample_weight=sample_weight, optimizer=None)
+        self._run(
+            X,
+            y,
+            X,
+            append=False,
+            coef_init=coef_init,
+            intercept_init=intercept_init,
+            sample_weight=sample_weight,
+            optimizer=None,
+        )
         return self
 
     def partial_fit(self, X, y=None, sample_weight=None):
@@ -287,8 +316,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         """
         self._check_y_is_given(X, y)
         if self.method not in ("auto", "gd"):
-            raise ValueError(f"partial_fit makes gradient-descent steps: method must be "
-                             f"'auto' or 'gd'; got {self.method!r}.")
+            raise ValueError(
+                f"partial_fit makes gradient-descent steps: method must be "
+                f"'auto' or 'gd'; got {self.method!r}."
+            )
         if _inputs.holds_blocks(X, y, sample_weight):
             return self._partial_fit_blocks(X, y, sample_weight)
         fitted = hasattr(self, "coef_")
@@ -300,10 +331,21 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         else:
             _get_feature_names(_inputs.named_like(X))  # before the work: unusable names fail here
             coef_init = intercept_init = optimizer = None
-        self._run(X, y, X_given, append=fitted, coef_init=coef_init,
-                  intercept_init=intercept_init, sample_weight=sample_weight,
-                  optimizer=optimizer, max_iter=1, tol=0.0, early_stopping=False,
-                  solver="stream", method="gd")
+        self._run(
+            X,
+            y,
+            X_given,
+            append=fitted,
+            coef_init=coef_init,
+            intercept_init=intercept_init,
+            sample_weight=sample_weight,
+            optimizer=optimizer,
+            max_iter=1,
+            tol=0.0,
+            early_stopping=False,
+            solver="stream",
+            method="gd",
+        )
         return self
 
     def _partial_fit_blocks(self, X, y, sample_weight):
@@ -326,17 +368,33 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             self.feature_names_in_ = names
         return self
 
-    def _run(self, X, y, X_given, append, optimizer, coef_init, intercept_init,
-             sample_weight, **overrides):
+    def _run(
+        self,
+        X,
+        y,
+        X_given,
+        append,
+        optimizer,
+        coef_init,
+        intercept_init,
+        sample_weight,
+        **overrides,
+    ):
         """Run fastgd's fit with this estimator's parameters (and ``overrides``) and
         store what it returns; on Ctrl-C, store what it got to and re-raise. ``X_given``
         is X as the caller gave it (its column names are recorded)."""
         options = {name: getattr(self, name) for name in FIT_PARAMETERS}
         spec = FitSpec(**{**options, **overrides})
         try:
-            result, optimizer = fit_resumable(X, y, spec, coef_init=coef_init,
-                                              intercept_init=intercept_init,
-                                              sample_weight=sample_weight, optimizer=optimizer)
+            result, optimizer = fit_resumable(
+                X,
+                y,
+                spec,
+                coef_init=coef_init,
+                intercept_init=intercept_init,
+                sample_weight=sample_weight,
+                optimizer=optimizer,
+            )
         except FitInterrupted as interrupted:
             self._store(interrupted.result, None, X_given, append)
             raise
@@ -347,8 +405,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         partial_fit to that of the previous calls)."""
         history = result.history
         if append:
-            history = {name: np.concatenate([self.history_[name], values])
-                       for name, values in history.items()}
+            history = {
+                name: np.concatenate([self.history_[name], values])
+                for name, values in history.items()
+            }
         self.coef_ = result.coef
         self.intercept_ = result.intercept
         self.n_iter_ = (self.n_iter_ if append else 0) + result.n_iter
@@ -421,7 +481,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"y must have shape {y_pred.shape}; got {y.shape}.")
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         residual = np.average((y - y_pred) ** 2, axis=0, weights=weights)
-        total = np.average((y - np.average(y, axis=0, weights=weights)) ** 2, axis=0, weights=weights)
+        total = np.average(
+            (y - np.average(y, axis=0, weights=weights)) ** 2, axis=0, weights=weights
+        )
         # A constant target: R² is 1 for a perfect prediction and 0 otherwise (scikit-learn).
         with np.errstate(divide="ignore", invalid="ignore"):
             r2 = np.where(total > 0, 1 - residual / total, np.where(residual == 0, 1.0, 0.0))
@@ -506,8 +568,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self._check_feature_names(X)
         n_features = _inputs.n_columns(X)
         if n_features != self.n_features_in_:
-            raise ValueError(f"X has {n_features} features, but {type(self).__name__} is "
-                             f"expecting {self.n_features_in_} features as input.")
+            raise ValueError(
+                f"X has {n_features} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input."
+            )
 
     def _check_X_as_fitted(self, X):
         """Return X validated by check_X for a fitted model: names and width as at fit.
@@ -532,8 +596,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             _check_feature_names(self, X, reset=False)  # ValueError if they differ
             return
         name = type(self).__name__
-        message = (f"X has feature names, but {name} was fitted without feature names"
-                   if given else f"X does not have valid feature names, but {name} was "
-                   f"fitted with feature names")
+        message = (
+            f"X has feature names, but {name} was fitted without feature names"
+            if given
+            else f"X does not have valid feature names, but {name} was fitted with feature names"
+        )
         warnings.warn(message, UserWarning, stacklevel=user_stacklevel())
-

@@ -56,8 +56,12 @@ def _kernel_arrays(X, y, coef):
     n_samples, n_features = X.shape
     if y.shape == (n_samples,) and coef.shape == (n_features,):
         return x_is_f, y[:, None], coef[None], True
-    if (y.ndim == 2 and y.shape[0] == n_samples and y.shape[1] > 0
-            and coef.shape == (y.shape[1], n_features)):
+    if (
+        y.ndim == 2
+        and y.shape[0] == n_samples
+        and y.shape[1] > 0
+        and coef.shape == (y.shape[1], n_features)
+    ):
         return x_is_f, y, coef, False
     return None
 
@@ -66,14 +70,18 @@ def _kernel_intercept(intercept, buffer, y_is_1d, dtype):
     """The intercept as the kernels' (K,) array, written into ``buffer`` (the plan's
     own): for a number (as check_intercept fills its copy), or an ndarray of X's dtype,
     0-d or (K,) with 2-D y; else None."""
-    if type(intercept) is float or (isinstance(intercept, (int, float))
-                                    and not isinstance(intercept, bool)):
+    if type(intercept) is float or (
+        isinstance(intercept, (int, float)) and not isinstance(intercept, bool)
+    ):
         try:
             buffer.fill(intercept)
         except OverflowError:  # an int beyond float64: check_intercept names it
             return None
-    elif type(intercept) is np.ndarray and intercept.dtype == dtype and (
-            intercept.ndim == 0 or (not y_is_1d and intercept.shape == buffer.shape)):
+    elif (
+        type(intercept) is np.ndarray
+        and intercept.dtype == dtype
+        and (intercept.ndim == 0 or (not y_is_1d and intercept.shape == buffer.shape))
+    ):
         np.copyto(buffer, intercept)
     else:
         return None

@@ -35,21 +35,24 @@ COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4")
 
 
 def file_kind(path):
-    """"parquet" or "csv", from the name's suffix."""
+    """ "parquet" or "csv", from the name's suffix."""
     name = os.fspath(path).lower()
     if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
     if name.endswith(CSV_SUFFIXES):
         return "csv"
-    known = f"a Parquet file ({', '.join(PARQUET_SUFFIXES)}) nor a CSV file " \
-            f"({', '.join(CSV_SUFFIXES)})"
+    known = (
+        f"a Parquet file ({', '.join(PARQUET_SUFFIXES)}) nor a CSV file "
+        f"({', '.join(CSV_SUFFIXES)})"
+    )
     if name.endswith(COMPRESSED_SUFFIXES):  # blocks are byte ranges: no stream codecs
-        raise ValueError(f"{os.fspath(path)!r} is a compressed file, neither {known}: "
-                         f"fastgd reads a CSV file in byte ranges, so decompress it "
-                         f"first (or convert it to Parquet, which compresses its row "
-                         f"groups).")
-    raise ValueError(f"{os.fspath(path)!r} is neither {known}: fastgd reads those two "
-                     f"formats.")
+        raise ValueError(
+            f"{os.fspath(path)!r} is a compressed file, neither {known}: "
+            f"fastgd reads a CSV file in byte ranges, so decompress it "
+            f"first (or convert it to Parquet, which compresses its row "
+            f"groups)."
+        )
+    raise ValueError(f"{os.fspath(path)!r} is neither {known}: fastgd reads those two formats.")
 
 
 @dataclass(frozen=True)
@@ -142,34 +145,40 @@ class Files:
 
         self.paths = expand_paths(paths)
         self.y_is_1d = isinstance(target, str)
-        self.targets = ([] if target is None else [target] if self.y_is_1d
-                        else _names(target, "target"))
+        self.targets = (
+            [] if target is None else [target] if self.y_is_1d else _names(target, "target")
+        )
         stamps = [file_stamp(path) for path in self.paths]
         schemas = self._common_schemas()
         self.weight = sample_weight
         named = self.targets + ([] if sample_weight is None else [sample_weight])
         if features is None:  # (an index stored as a column is not a feature, as in pandas)
             index = index_columns(schemas[0])
-            features = [name for name in schemas[0].names
-                        if name not in named and name not in index]
+            features = [
+                name for name in schemas[0].names if name not in named and name not in index
+            ]
         self.features = _names(features, "features")
         if not self.features:
-            raise ValueError(f"features: no columns left besides the target in "
-                             f"{self.paths[0]!r}.")
+            raise ValueError(f"features: no columns left besides the target in {self.paths[0]!r}.")
         both = [name for name in self.features if name in named]
         if both:
-            raise ValueError(f"features names {both[0]!r}, which is the "
-                             f"{'target' if both[0] in self.targets else 'sample_weight'}"
-                             f" column: a column is a feature or the target or the weights.")
+            raise ValueError(
+                f"features names {both[0]!r}, which is the "
+                f"{'target' if both[0] in self.targets else 'sample_weight'}"
+                f" column: a column is a feature or the target or the weights."
+            )
         self.columns = self.features + named  # a block's array, column by column
         for path, schema in zip(self.paths, schemas):  # every file's, not the first's
             for name in self.columns:
                 _check_column(schema, name, path)
-        self.dtype = _fit_dtype([schema.field(name).type for schema in schemas
-                                 for name in self.features])
-        self.pieces = [replace(piece, stamp=stamp)
-                       for path, stamp in zip(self.paths, stamps)
-                       for piece in file_pieces(path, self.columns, block_rows)]
+        self.dtype = _fit_dtype(
+            [schema.field(name).type for schema in schemas for name in self.features]
+        )
+        self.pieces = [
+            replace(piece, stamp=stamp)
+            for path, stamp in zip(self.paths, stamps)
+            for piece in file_pieces(path, self.columns, block_rows)
+        ]
         check_unchanged(self.paths, stamps)  # (not rewritten while it was read)
 
     def _common_schemas(self):
@@ -179,14 +188,17 @@ class Files:
         for path, schema in zip(self.paths, schemas):
             twice = sorted({name for name in schema.names if schema.names.count(name) > 1})
             if twice:
-                raise ValueError(f"{path!r} has two columns named {twice[0]!r}: name "
-                                 f"each column once.")
+                raise ValueError(
+                    f"{path!r} has two columns named {twice[0]!r}: name each column once."
+                )
         for path, schema in zip(self.paths[1:], schemas[1:]):
             missing = [name for name in schemas[0].names if name not in schema.names]
             if missing:
-                raise ValueError(f"{path!r} has no column {missing[0]!r}, which "
-                                 f"{self.paths[0]!r} has: the files must have the same "
-                                 f"columns.")
+                raise ValueError(
+                    f"{path!r} has no column {missing[0]!r}, which "
+                    f"{self.paths[0]!r} has: the files must have the same "
+                    f"columns."
+                )
         return schemas
 
     @property
@@ -216,8 +228,9 @@ class Files:
         """A block's row in words: the file and the row in it (0-based, the header
         not counted), and the column's name."""
         path = self.pieces[block].path
-        before = sum(rows for piece, rows in zip(self.pieces[:block], block_rows)
-                     if piece.path == path)
+        before = sum(
+            rows for piece, rows in zip(self.pieces[:block], block_rows) if piece.path == path
+        )
         names = self.features if name == "X" else self.targets
         return f"row {before + row} of {path!r}, column {names[column]!r}"
 
@@ -227,9 +240,11 @@ class Files:
         return f"{', '.join(map(repr, self.paths))} hold no rows"
 
     def __repr__(self):
-        return (f"fastgd.Files({len(self.paths)} file(s), {len(self.pieces)} block(s), "
-                f"target={self.targets[0] if self.y_is_1d else self.targets or None!r}, "
-                f"{self.n_features} features)")
+        return (
+            f"fastgd.Files({len(self.paths)} file(s), {len(self.pieces)} block(s), "
+            f"target={self.targets[0] if self.y_is_1d else self.targets or None!r}, "
+            f"{self.n_features} features)"
+        )
 
 
 def _require(module):
@@ -239,9 +254,11 @@ def _require(module):
     try:
         importlib.import_module(module)
     except ImportError as error:
-        raise ImportError(f"fastgd.read_files needs {module}: the files extra, python -m "
-                          f"pip install -e '.[files]' in fastgd's source checkout",
-                          name=module) from error
+        raise ImportError(
+            f"fastgd.read_files needs {module}: the files extra, python -m "
+            f"pip install -e '.[files]' in fastgd's source checkout",
+            name=module,
+        ) from error
 
 
 def expand_paths(paths):
@@ -257,8 +274,11 @@ def expand_paths(paths):
     found = []
     for path in map(os.fspath, paths):
         if os.path.isdir(path):
-            found += sorted(os.path.join(path, name) for name in os.listdir(path)
-                            if name.lower().endswith(PARQUET_SUFFIXES + CSV_SUFFIXES))
+            found += sorted(
+                os.path.join(path, name)
+                for name in os.listdir(path)
+                if name.lower().endswith(PARQUET_SUFFIXES + CSV_SUFFIXES)
+            )
         elif os.path.exists(path):
             found.append(path)
         elif glob.has_magic(path):
@@ -269,8 +289,9 @@ def expand_paths(paths):
         raise FileNotFoundError(f"no Parquet or CSV file in {list(paths)!r}.")
     for path in found:
         if not os.path.isfile(path):  # a FIFO or a device would block the reads
-            raise ValueError(f"{path!r} is not a regular file: fastgd reads Parquet and "
-                             f"CSV files.")
+            raise ValueError(
+                f"{path!r} is not a regular file: fastgd reads Parquet and CSV files."
+            )
     return [os.path.abspath(path) for path in found]
 
 
@@ -284,8 +305,9 @@ def index_columns(schema):
     name an unnamed index, and a CSV's first column when its header is empty (what
     ``DataFrame.to_csv()`` writes for the index)."""
     metadata = schema.pandas_metadata or {}
-    named = [column for column in metadata.get("index_columns", [])
-             if isinstance(column, str)]  # (a RangeIndex is not stored: a dict)
+    named = [
+        column for column in metadata.get("index_columns", []) if isinstance(column, str)
+    ]  # (a RangeIndex is not stored: a dict)
     unnamed = [name for name in schema.names if UNNAMED_INDEX.fullmatch(name)]
     first = schema.names[:1] if schema.names[:1] == [""] else []
     return set(named + unnamed + first)
@@ -306,12 +328,15 @@ def _check_column(schema, name, path):
     import pyarrow as pa
 
     if name not in schema.names:
-        raise ValueError(f"{path!r} has no column {name!r}; its columns are "
-                         f"{', '.join(schema.names)}.")
+        raise ValueError(
+            f"{path!r} has no column {name!r}; its columns are {', '.join(schema.names)}."
+        )
     kind = schema.field(name).type
     if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)):
-        raise TypeError(f"column {name!r} of {path!r} is {kind}, not numeric: fastgd needs "
-                        f"numbers (integers or floats).")
+        raise TypeError(
+            f"column {name!r} of {path!r} is {kind}, not numeric: fastgd needs "
+            f"numbers (integers or floats)."
+        )
 
 
 def _fit_dtype(types):
@@ -381,9 +406,11 @@ def csv_pieces(path, n_columns, block_rows):
         while header.strip(b"\r\n") == b"" and header:  # blank lines before it, as pandas
             header = file.readline()
         if b"\r" in header.rstrip(b"\r\n"):
-            raise ValueError(f"{path!r} ends its lines with a carriage return alone (old Mac "
-                             f"line endings): convert them to LF or CRLF, or the file to "
-                             f"Parquet.")
+            raise ValueError(
+                f"{path!r} ends its lines with a carriage return alone (old Mac "
+                f"line endings): convert them to LF or CRLF, or the file to "
+                f"Parquet."
+            )
         start = file.tell()
         sample = file.read(1 << 16)
         lines = max(1, sample.count(b"\n"))
@@ -411,13 +438,16 @@ def check_unchanged(paths, stamps):
         try:
             now = file_stamp(path)
         except OSError as error:
-            raise ValueError(f"{path!r} cannot be read any more since fastgd.read_files "
-                             f"read it: {error.strerror}.") from None
+            raise ValueError(
+                f"{path!r} cannot be read any more since fastgd.read_files "
+                f"read it: {error.strerror}."
+            ) from None
         if now != stamp:
             raise ValueError(
                 f"{path!r} changed after fastgd.read_files cut it into blocks (its size "
                 f"or modification time differ): rows appended or rewritten since would "
-                f"be missed or misread. Call read_files again once the file is written.")
+                f"be missed or misread. Call read_files again once the file is written."
+            )
 
 
 def read_piece(piece, columns, dtype, weight=None):
@@ -432,7 +462,9 @@ def read_piece(piece, columns, dtype, weight=None):
         check_unchanged([piece.path], [piece.stamp])
 
     try:
-        table = _read_parquet(piece, columns) if piece.kind == "parquet" else _read_csv(piece, columns)
+        table = (
+            _read_parquet(piece, columns) if piece.kind == "parquet" else _read_csv(piece, columns)
+        )
     except (pa.ArrowInvalid, OSError) as error:
         if piece.kind == "csv":
             _raise_for_a_word(piece, columns)
@@ -442,15 +474,17 @@ def read_piece(piece, columns, dtype, weight=None):
         start = 0
         for chunk in table.column(name).chunks:  # chunk by chunk: no concatenated copy
             # nulls (a CSV's empty fields) become NaN: the fit names their row and file
-            block[start:start + len(chunk), j] = chunk.to_numpy(zero_copy_only=False)
+            block[start : start + len(chunk), j] = chunk.to_numpy(zero_copy_only=False)
             start += len(chunk)
     if weight is not None:
         bad = ~(np.isfinite(block[:, -1]) & (block[:, -1] >= 0))
         if bad.any():
             row = int(np.argmax(bad))
-            raise ValueError(f"sample_weight column {weight!r} holds {block[row, -1]} at "
-                             f"row {rows_before(piece) + row} of {piece.path!r}: weights "
-                             f"must be finite, non-negative numbers.")
+            raise ValueError(
+                f"sample_weight column {weight!r} holds {block[row, -1]} at "
+                f"row {rows_before(piece) + row} of {piece.path!r}: weights "
+                f"must be finite, non-negative numbers."
+            )
     return block
 
 
@@ -483,7 +517,8 @@ def _read_parquet(piece, columns):
     stat = os.stat(piece.path)
     metadata = _parquet_metadata(piece.path, stat.st_mtime_ns, stat.st_size)
     return pq.ParquetFile(piece.path, metadata=metadata, pre_buffer=False).read_row_groups(
-        list(piece.part), columns=columns, use_threads=False)
+        list(piece.part), columns=columns, use_threads=False
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -503,11 +538,15 @@ def _read_csv(piece, columns):
     with open(piece.path, "rb") as file:
         file.seek(start)
         text = piece.header + file.read(end - start)
-    convert = pcsv.ConvertOptions(include_columns=columns,
-                                  column_types={name: pa.float64() for name in columns})
-    return pcsv.read_csv(io.BytesIO(text), parse_options=_csv_parse(piece.path),
-                         convert_options=convert,
-                         read_options=pcsv.ReadOptions(use_threads=False))
+    convert = pcsv.ConvertOptions(
+        include_columns=columns, column_types={name: pa.float64() for name in columns}
+    )
+    return pcsv.read_csv(
+        io.BytesIO(text),
+        parse_options=_csv_parse(piece.path),
+        convert_options=convert,
+        read_options=pcsv.ReadOptions(use_threads=False),
+    )
 
 
 def _raise_for_a_word(piece, columns):
@@ -522,19 +561,23 @@ def _raise_for_a_word(piece, columns):
     with open(piece.path, "rb") as file:
         file.seek(start)
         text = piece.header + file.read(end - start)
-    convert = pcsv.ConvertOptions(include_columns=columns,
-                                  column_types={name: pa.string() for name in columns})
-    table = pcsv.read_csv(io.BytesIO(text), parse_options=_csv_parse(piece.path),
-                          convert_options=convert)
+    convert = pcsv.ConvertOptions(
+        include_columns=columns, column_types={name: pa.string() for name in columns}
+    )
+    table = pcsv.read_csv(
+        io.BytesIO(text), parse_options=_csv_parse(piece.path), convert_options=convert
+    )
     for row in range(table.num_rows):
         for name in columns:
             value = table.column(name)[row].as_py()
             try:
                 float(value if value else "nan")
             except ValueError:
-                raise ValueError(f"column {name!r} of {piece.path!r} holds {value!r} at "
-                                 f"row {before + row}, not a number: fastgd needs numbers "
-                                 f"(integers or floats).") from None
+                raise ValueError(
+                    f"column {name!r} of {piece.path!r} holds {value!r} at "
+                    f"row {before + row}, not a number: fastgd needs numbers "
+                    f"(integers or floats)."
+                ) from None
 
 
 # -------------------------------------------------------------- predictions
@@ -551,10 +594,13 @@ def iter_predictions(files, coef, intercept, window=4):
     task = dask.delayed(predict_piece, pure=True)
     rows = []
     for start in range(0, len(files.pieces), window):
-        pieces = files.pieces[start:start + window]
-        for piece, (prediction, bad) in zip(pieces, dask.compute(
-                *[task(piece, files.features, files.dtype, coef, intercept)
-                  for piece in pieces])):
+        pieces = files.pieces[start : start + window]
+        for piece, (prediction, bad) in zip(
+            pieces,
+            dask.compute(
+                *[task(piece, files.features, files.dtype, coef, intercept) for piece in pieces]
+            ),
+        ):
             rows.append(len(prediction))
             if bad is not None:
                 _, row, column, value = bad
@@ -581,12 +627,20 @@ def blocked_data(files, y, sample_weight):
     and the weights' side by side."""
     for name, given in (("y", y), ("sample_weight", sample_weight)):
         if given is not None:
-            raise TypeError(f"{name} must be None when X is files: it comes from "
-                            f"their columns (fastgd.read_files' target= and "
-                            f"sample_weight=).")
+            raise TypeError(
+                f"{name} must be None when X is files: it comes from "
+                f"their columns (fastgd.read_files' target= and "
+                f"sample_weight=)."
+            )
     if files.n_targets == 0:
-        raise ValueError("the files have no target column: name it, "
-                         "fastgd.read_files(paths, target=COLUMN).")
-    return BlockedData([(block, None, None) for block in files.blocks()],
-                       BlockSpec(files.n_features, files.n_targets, files.dtype, True),
-                       files.y_is_1d, files.weight is not None, None, source=files)
+        raise ValueError(
+            "the files have no target column: name it, fastgd.read_files(paths, target=COLUMN)."
+        )
+    return BlockedData(
+        [(block, None, None) for block in files.blocks()],
+        BlockSpec(files.n_features, files.n_targets, files.dtype, True),
+        files.y_is_1d,
+        files.weight is not None,
+        None,
+        source=files,
+    )

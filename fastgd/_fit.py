@@ -171,7 +171,7 @@ class Problem:
         """The working W, b as the caller's (K, D) coef and (K,) intercept (copies)."""
         if self.solver != "gram":
             return self.W.copy(), self.b.copy()
-        coef = self.W[:, :self.n_features].astype(self.user_b.dtype)
+        coef = self.W[:, : self.n_features].astype(self.user_b.dtype)
         intercept = self.W[:, self.n_features] if self.user_fit_intercept else self.user_b
         return coef, intercept.astype(self.user_b.dtype)
 
@@ -185,8 +185,9 @@ def shape_like_y(W, b, y_is_1d):
     return (W[0], b[0]) if y_is_1d else (W, b)
 
 
-def fit_resumable(X, y, spec, *, coef_init=None, intercept_init=None, sample_weight=None,
-                  optimizer=None):
+def fit_resumable(
+    X, y, spec, *, coef_init=None, intercept_init=None, sample_weight=None, optimizer=None
+):
     """fastgd.fit, resuming from (and returning) an ``Optimizer``: GDRegressor.partial_fit.
 
     ``spec`` is a ``_spec.FitSpec``. With ``optimizer`` (from an earlier call on data
@@ -197,12 +198,19 @@ def fit_resumable(X, y, spec, *, coef_init=None, intercept_init=None, sample_wei
     """
     settings = spec.validated()
     # (mini-batch fits do no dense algebra)
-    with serial_blas(X, settings.batch_size is None and not settings.early_stopping), \
-            Interrupts():
-        problem = prepare(X, y, coef_init, intercept_init, sample_weight, settings,
-                          resuming=optimizer is not None)
+    with serial_blas(X, settings.batch_size is None and not settings.early_stopping), Interrupts():
+        problem = prepare(
+            X,
+            y,
+            coef_init,
+            intercept_init,
+            sample_weight,
+            settings,
+            resuming=optimizer is not None,
+        )
         zero_reference = settings.tol > 0 and (
-            coef_init is not None or (problem.user_fit_intercept and intercept_init is not None))
+            coef_init is not None or (problem.user_fit_intercept and intercept_init is not None)
+        )
         steps = start(problem, settings, optimizer, zero_reference)
         history, n_iter, status, stopped = run_segments(problem, steps, settings)
         return finish(problem, steps, settings, history[:n_iter], status, stopped)
@@ -215,12 +223,12 @@ def prepare(X, y, coef_init, intercept_init, sample_weight, settings, resuming):
     # The point is small: checked here for NaN and inf, so that no kernel's non-finite
     # loss blames X or y for them (a NaN intercept_init held fixed made the Gram
     # solver say "rescale X and y").
-    data, W, b = as_data(X, y, sample_weight,
-                         Point(coef_init, intercept_init, "coef_init", "intercept_init"))
+    data, W, b = as_data(
+        X, y, sample_weight, Point(coef_init, intercept_init, "coef_init", "intercept_init")
+    )
     if data.blocked:
         check_blocked_options(settings, resuming)
-    problem = (prepare_blocked if data.blocked else prepare_arrays)(data, W, b, settings,
-                                                                    resuming)
+    problem = (prepare_blocked if data.blocked else prepare_arrays)(data, W, b, settings, resuming)
     if problem.solver == "gram":
         return compress(problem, settings.n_threads)
     check_total_weights(problem, settings.early_stopping)
@@ -232,22 +240,40 @@ def prepare_arrays(data, W, b, settings, resuming):
     n_samples, n_features, n_targets = data.n_samples, data.n_features, data.n_targets
     # Resuming (partial_fit), the optimiser has its generator: do not draw a seed from
     # the caller's Generator or RandomState for nothing.
-    seed, order, n_train = seed_and_order(0 if resuming else settings.random_state,
-                                          n_samples, settings.early_stopping,
-                                          settings.validation_fraction)
+    seed, order, n_train = seed_and_order(
+        0 if resuming else settings.random_state,
+        n_samples,
+        settings.early_stopping,
+        settings.validation_fraction,
+    )
     batch_size = n_train if settings.batch_size is None else min(settings.batch_size, n_train)
     full_batch = batch_size == n_samples  # every row, in order: the Gram solver applies
-    method = resolve_method(settings, full_batch, resuming,
-                            direct_applies(settings, n_samples, n_features, n_targets))
+    method = resolve_method(
+        settings, full_batch, resuming, direct_applies(settings, n_samples, n_features, n_targets)
+    )
     solver = resolve_solver(settings, full_batch, n_samples, n_features, n_targets, method)
     if order is None and solver != "gram":  # (compress gives the Gram solver its own)
         order = np.arange(n_samples, dtype=np.int64)
-    return Problem(data=data, backend=settings.backend, X=data.X, Y=data.Y, W=W, b=b,
-                   x_is_f=data.x_is_f, sample_weight=data.sample_weight,
-                   fit_intercept=settings.fit_intercept, order=order, n_train=n_train,
-                   batch_size=batch_size, method=method, solver=solver, seed=seed,
-                   user_fit_intercept=settings.fit_intercept, user_b=b,
-                   n_features=n_features)
+    return Problem(
+        data=data,
+        backend=settings.backend,
+        X=data.X,
+        Y=data.Y,
+        W=W,
+        b=b,
+        x_is_f=data.x_is_f,
+        sample_weight=data.sample_weight,
+        fit_intercept=settings.fit_intercept,
+        order=order,
+        n_train=n_train,
+        batch_size=batch_size,
+        method=method,
+        solver=solver,
+        seed=seed,
+        user_fit_intercept=settings.fit_intercept,
+        user_b=b,
+        n_features=n_features,
+    )
 
 
 def prepare_blocked(data, W, b, settings, resuming):
@@ -257,8 +283,7 @@ def prepare_blocked(data, W, b, settings, resuming):
     every pass there (``_data.DistributedBackend``)."""
     K, D = data.n_targets, data.n_features
     # (the number of rows may be unknown before the first pass: blocks are many rows)
-    method = resolve_method(settings, True, resuming,
-                            direct_applies(settings, np.inf, D, K))
+    method = resolve_method(settings, True, resuming, direct_applies(settings, np.inf, D, K))
     # Gram unless asked otherwise, or too wide: a pass over the cluster costs a round
     # trip through the scheduler, and the Gram solver makes two in all.
     solver = settings.solver
@@ -269,13 +294,32 @@ def prepare_blocked(data, W, b, settings, resuming):
     backend, X, Y, n_rows = settings.backend, None, None, 0
     if solver == "stream":
         data.persist()
-        backend, X, Y, n_rows = (DistributedBackend(settings.backend), data, data.targets,
-                                 data.n_samples)
-    return Problem(data=data, backend=backend, X=X, Y=Y, W=W, b=b, x_is_f=False,
-                   sample_weight=None, fit_intercept=settings.fit_intercept,
-                   order=np.arange(0), n_train=n_rows, batch_size=n_rows, method=method,
-                   solver=solver, seed=seed, user_fit_intercept=settings.fit_intercept,
-                   user_b=b, n_features=D)
+        backend, X, Y, n_rows = (
+            DistributedBackend(settings.backend),
+            data,
+            data.targets,
+            data.n_samples,
+        )
+    return Problem(
+        data=data,
+        backend=backend,
+        X=X,
+        Y=Y,
+        W=W,
+        b=b,
+        x_is_f=False,
+        sample_weight=None,
+        fit_intercept=settings.fit_intercept,
+        order=np.arange(0),
+        n_train=n_rows,
+        batch_size=n_rows,
+        method=method,
+        solver=solver,
+        seed=seed,
+        user_fit_intercept=settings.fit_intercept,
+        user_b=b,
+        n_features=D,
+    )
 
 
 def check_blocked_options(settings, resuming):
@@ -293,7 +337,8 @@ def check_blocked_options(settings, resuming):
                 f"solver's distributed factor, or the streaming solver's distributed "
                 f"passes), which cannot run {what}. For mini-batch SGD over the blocks, "
                 f"call GDRegressor(batch_size=...).partial_fit(X, y) once per epoch: it "
-                f"takes the blocks in order, each on its worker.")
+                f"takes the blocks in order, each on its worker."
+            )
 
 
 def compress(problem, n_threads):
@@ -303,10 +348,21 @@ def compress(problem, n_threads):
     p = problem
     X, Y, kind, error = compressed_factor(p, n_threads, fast=p.method == "qr")
     W = np.hstack([p.W, p.b[:, None]] if p.fit_intercept else [p.W]).astype(np.float64)
-    return replace(p, X=X, Y=Y, W=W, b=np.zeros(Y.shape[1]), x_is_f=False,
-                   sample_weight=None, fit_intercept=False,
-                   order=np.arange(X.shape[0], dtype=np.int64), n_train=X.shape[0],
-                   batch_size=X.shape[0], factor_kind=kind, factor_error=error)
+    return replace(
+        p,
+        X=X,
+        Y=Y,
+        W=W,
+        b=np.zeros(Y.shape[1]),
+        x_is_f=False,
+        sample_weight=None,
+        fit_intercept=False,
+        order=np.arange(X.shape[0], dtype=np.int64),
+        n_train=X.shape[0],
+        batch_size=X.shape[0],
+        factor_kind=kind,
+        factor_error=error,
+    )
 
 
 def compressed_factor(problem, n_threads, fast):
@@ -314,8 +370,9 @@ def compressed_factor(problem, n_threads, fast):
     of the data's factor (``Data.factor``; ``fast``: the Gram's, if usable), its kind
     and its backward error."""
     p, data = problem, problem.data
-    R, total_weight, kind, error = data.factor(p.backend, p.user_b, p.user_fit_intercept,
-                                               n_threads, fast)
+    R, total_weight, kind, error = data.factor(
+        p.backend, p.user_b, p.user_fit_intercept, n_threads, fast
+    )
     if not np.isfinite(R).all():
         _diagnostics.raise_for_non_finite(data, "triangular factor of [X, 1, y]")
     X, Y = compressed_problem(R, total_weight, p.W.shape[0])
@@ -333,8 +390,12 @@ def direct_applies(settings, n_samples, n_features, n_targets):
     """Whether method="auto" may solve directly: the data compress (the Gram solver,
     more rows than columns of [X, 1, Y]) to a factor small enough to solve exactly."""
     m, p = n_features + 1 + n_targets, n_features + 1
-    return (settings.solver != "stream" and m <= MAX_GRAM_SIZE and n_samples > m
-            and (p <= DIRECT_ALWAYS_P or n_samples >= DIRECT_ROWS_PER_COEFFICIENT * p))
+    return (
+        settings.solver != "stream"
+        and m <= MAX_GRAM_SIZE
+        and n_samples > m
+        and (p <= DIRECT_ALWAYS_P or n_samples >= DIRECT_ROWS_PER_COEFFICIENT * p)
+    )
 
 
 def resolve_method(settings, full_batch, resuming, direct):
@@ -355,13 +416,19 @@ def resolve_method(settings, full_batch, resuming, direct):
     conflicts = [
         (resuming, "partial_fit (which makes gradient-descent steps)"),
         (not full_batch, "mini-batches or early_stopping (it runs full-batch iterations)"),
-        (s.lr != "auto", "a float lr (it chooses its own steps)" if method in ("cg", "qr")
-         else "a float lr (it steps by 1/L, lr='auto')"),
+        (
+            s.lr != "auto",
+            "a float lr (it chooses its own steps)"
+            if method in ("cg", "qr")
+            else "a float lr (it steps by 1/L, lr='auto')",
+        ),
         (s.momentum > 0, "momentum (it has its own)"),
         (s.schedule != _layout.CONSTANT, "a schedule other than 'constant'"),
         (method == "cg" and s.l1 > 0, "an L1 penalty (use method='fista' or 'qr')"),
-        (method == "qr" and s.solver == "stream",
-         "solver='stream' (it solves the compressed problem of solver='gram')"),
+        (
+            method == "qr" and s.solver == "stream",
+            "solver='stream' (it solves the compressed problem of solver='gram')",
+        ),
     ]
     for conflict, what in conflicts:
         if conflict:
@@ -376,8 +443,9 @@ def resolve_solver(settings, full_batch, n_samples, n_features, n_targets, metho
         if not full_batch:
             return "stream"
         if method == "qr":
-            check_direct_solver(method, "gram" if n_features + 1 + n_targets <= MAX_GRAM_SIZE
-                                else "stream")
+            check_direct_solver(
+                method, "gram" if n_features + 1 + n_targets <= MAX_GRAM_SIZE else "stream"
+            )
             return "gram"
         return choose_solver(n_samples, n_features, n_targets, settings.max_iter)
     if settings.solver == "gram" and not full_batch:
@@ -394,7 +462,8 @@ def check_direct_solver(method, solver):
         raise ValueError(
             f"method='qr' solves the compressed problem of solver='gram', which needs at "
             f"most {MAX_GRAM_SIZE} columns in [X, 1, y]: use method='cg' (or 'auto') for "
-            f"wider data.")
+            f"wider data."
+        )
 
 
 def seed_and_order(random_state, n_samples, early_stopping, validation_fraction):
@@ -441,12 +510,11 @@ def training_rows_weights(problem):
     p = problem
     if p.n_train == p.X.shape[0]:
         return p.sample_weight
-    weights = (np.ones(p.X.shape[0], p.X.dtype) if p.sample_weight is None
-               else p.sample_weight.copy())
-    weights[p.order[p.n_train:]] = 0
+    weights = (
+        np.ones(p.X.shape[0], p.X.dtype) if p.sample_weight is None else p.sample_weight.copy()
+    )
+    weights[p.order[p.n_train :]] = 0
     return weights
-
-
 
 
 # ------------------------------------------------------------------------- start
@@ -485,8 +553,9 @@ def start(problem, settings, optimizer, zero_reference):
         # The divergence bar's reference is the objective at the starting point. A
         # full batch's first epoch is that point; mini-batches move during their first
         # epoch, so take it here (one more pass over X, on the training rows).
-        loss = p.backend.gradient(p.X, p.Y, p.W, p.b, p.x_is_f, s.n_threads,
-                                  training_rows_weights(p))[2]
+        loss = p.backend.gradient(
+            p.X, p.Y, p.W, p.b, p.x_is_f, s.n_threads, training_rows_weights(p)
+        )[2]
         optimizer.first_loss = loss + _steps.penalty(p.W, s.l1, s.l2, p.n_features)
     # tol is relative to the larger of the gradient norms at the start and at the zero
     # model: a fit started at or near the solution then still has a meaningful scale.
@@ -495,11 +564,23 @@ def start(problem, settings, optimizer, zero_reference):
     if zero_reference and p.method == "gd":
         ref_grad_norm = zero_model_gradient_norm(p, s, step)
     options = FitOptions.of(
-        lr=step, schedule=s.schedule, power_t=s.power_t, tol=s.tol,
-        n_iter_no_change=s.n_iter_no_change, early_stopping=s.early_stopping,
-        ref_grad_norm2=ref_grad_norm**2, fit_intercept=p.fit_intercept, l1=s.l1, l2=s.l2,
-        n_penalized=p.n_features, momentum=s.momentum, nesterov=s.nesterov,
-        n_train=p.n_train, batch_size=p.batch_size, shuffle=s.shuffle)
+        lr=step,
+        schedule=s.schedule,
+        power_t=s.power_t,
+        tol=s.tol,
+        n_iter_no_change=s.n_iter_no_change,
+        early_stopping=s.early_stopping,
+        ref_grad_norm2=ref_grad_norm**2,
+        fit_intercept=p.fit_intercept,
+        l1=s.l1,
+        l2=s.l2,
+        n_penalized=p.n_features,
+        momentum=s.momentum,
+        nesterov=s.nesterov,
+        n_train=p.n_train,
+        batch_size=p.batch_size,
+        shuffle=s.shuffle,
+    )
     stepper, max_updates = make_stepper(p, s, optimizer, options, zero_reference)
     return Steps(stepper, optimizer, step, max_updates, optimizer.n_epochs)
 
@@ -508,6 +589,7 @@ def make_stepper(problem, settings, optimizer, options, zero_reference):
     """The method's stepper and how many updates one call of it may make."""
     p = problem
     if p.method == "qr":  # one pass over the data per call
+
         def refactor():  # Householder QR's factor, if the Gram's is not good enough
             X, Y, _, error = compressed_factor(p, settings.n_threads, fast=False)
             return X, Y, error
@@ -515,12 +597,14 @@ def make_stepper(problem, settings, optimizer, options, zero_reference):
         return DirectSolve(p, settings, optimizer, refactor), 1
     if p.method == "gd":
         stepper = KernelSteps(p, options, optimizer, settings.n_threads)
-        return stepper, updates_per_call(p.batch_size, (p.X.shape[0] - p.n_train) / p.n_batches,
-                                         p.X.shape[1], p.Y.shape[1])
+        return stepper, updates_per_call(
+            p.batch_size, (p.X.shape[0] - p.n_train) / p.n_batches, p.X.shape[1], p.Y.shape[1]
+        )
     arrays = (p.backend, p.X, p.Y, p.x_is_f, p.sample_weight, settings.n_threads)
     intercept_column = p.n_features if p.solver == "gram" and p.user_fit_intercept else None
-    coordinates = StandardizedCoordinates.of(p.X, p.fit_intercept, intercept_column,
-                                             p.data, compressed=p.solver == "gram")
+    coordinates = StandardizedCoordinates.of(
+        p.X, p.fit_intercept, intercept_column, p.data, compressed=p.solver == "gram"
+    )
     method = ConjugateGradient if p.method == "cg" else Fista
     stepper = method(arrays, p.W, p.b, optimizer, options, coordinates, zero_reference)
     return stepper, 1  # one pass per call: each returns to Python anyway
@@ -541,8 +625,15 @@ class KernelSteps:
         self.check_ratio = None  # the failed certificate's gradient norm / its bound
 
     def run(self, history, max_updates):
-        return self.backend.fit(self.data, self.model, self.options, self.optimizer, history,
-                                max_updates, self.workspace)
+        return self.backend.fit(
+            self.data,
+            self.model,
+            self.options,
+            self.optimizer,
+            history,
+            max_updates,
+            self.workspace,
+        )
 
 
 def updates_per_call(batch_rows, validation_rows_per_update, n_features, n_targets):
@@ -558,8 +649,9 @@ def zero_model_gradient_norm(problem, settings, step):
     p, s = problem, settings
     zero_W = np.zeros_like(p.W)
     zero_b = np.zeros_like(p.b) if p.fit_intercept else p.b
-    grad_W, grad_b, _ = p.backend.gradient(p.X, p.Y, zero_W, zero_b, p.x_is_f, s.n_threads,
-                                           p.sample_weight)
+    grad_W, grad_b, _ = p.backend.gradient(
+        p.X, p.Y, zero_W, zero_b, p.x_is_f, s.n_threads, p.sample_weight
+    )
     return gradient_map_norm(zero_W, grad_W, grad_b, step, s, p.n_features, p.fit_intercept)
 
 
@@ -585,9 +677,15 @@ def auto_lr(problem, settings, upper=False):
     sample's least-squares hyperplane: the normalised LMS step).
     """
     p = problem
-    L = hessian_max_eigenvalue(p.backend, p.X, p.x_is_f, p.fit_intercept,
-                               n_threads=settings.n_threads, sample_weight=p.sample_weight,
-                               upper=upper)
+    L = hessian_max_eigenvalue(
+        p.backend,
+        p.X,
+        p.x_is_f,
+        p.fit_intercept,
+        n_threads=settings.n_threads,
+        sample_weight=p.sample_weight,
+        upper=upper,
+    )
     if not np.isfinite(L):
         _diagnostics.raise_for_non_finite(p.data, "largest eigenvalue of the Hessian")
     if p.batch_size < p.n_train:
@@ -601,7 +699,8 @@ def auto_lr(problem, settings, upper=False):
     if not np.isfinite(step):
         raise FloatingPointError(
             f"the learning rate 1/L overflowed: the largest eigenvalue of the Hessian is "
-            f"L = {L:.3g} (largest |X| = {p.data.largest_abs()[0]:.3g}); rescale X.")
+            f"L = {L:.3g} (largest |X| = {p.data.largest_abs()[0]:.3g}); rescale X."
+        )
     return step
 
 
@@ -609,8 +708,9 @@ def gradient_map_norm(W, grad_W, grad_b, step, settings, n_penalized, fit_interc
     """The norm of the gradient map at W, given the data's gradient there: the
     quantity tol bounds for gradient descent and FISTA (the gradient itself, plus
     the L2 term, without L1; see _steps.proximal_step)."""
-    _, mapping = _steps.proximal_step(W.astype(np.float64), grad_W, step, settings.l1,
-                                          settings.l2, n_penalized)
+    _, mapping = _steps.proximal_step(
+        W.astype(np.float64), grad_W, step, settings.l1, settings.l2, n_penalized
+    )
     return scaled_norm(mapping, grad_b if fit_intercept else [])
 
 
@@ -621,15 +721,21 @@ def run_segments(problem, steps, settings):
     """Call the method until it stops, and certify what it returns: returns
     ``(history, n_iter, status, stopped_by_callback)``. Ctrl-C raises FitInterrupted
     with the coefficients reached."""
-    unit = ("pass" if problem.method == "qr" else "epoch" if problem.n_batches > 1
-            or settings.early_stopping else "iteration")
+    unit = (
+        "pass"
+        if problem.method == "qr"
+        else "epoch"
+        if problem.n_batches > 1 or settings.early_stopping
+        else "iteration"
+    )
     progress = Progress(settings.max_iter, settings.verbose, unit)
     history = np.empty((min(settings.max_iter, HISTORY_ROWS), _layout.N_HISTORY))
     n_iter, retries = 0, 0
     try:
         while True:
-            history, n_iter, status, stopped = run_epochs(problem, steps, settings, history,
-                                                          n_iter, progress)
+            history, n_iter, status, stopped = run_epochs(
+                problem, steps, settings, history, n_iter, progress
+            )
             if status == _layout.DIVERGED or not coefficients_finite(problem):
                 break
             return_proximal_point(problem, steps, settings, history, n_iter)
@@ -645,10 +751,10 @@ def run_segments(problem, steps, settings):
         progress.close()
         optimizer = steps.optimizer
         n_iter = optimizer.n_epochs - steps.first_epoch  # rows written
-        result = make_result(problem, steps, settings, history[:n_iter], False,
-                             "interrupted")
-        raise _diagnostics.interrupted(result, settings.max_iter,
-                                       optimizer.n_updates) from interrupt
+        result = make_result(problem, steps, settings, history[:n_iter], False, "interrupted")
+        raise _diagnostics.interrupted(
+            result, settings.max_iter, optimizer.n_updates
+        ) from interrupt
     progress.close()
     return history, n_iter, status, stopped
 
@@ -664,15 +770,18 @@ def run_epochs(problem, steps, settings, history, n_iter, progress):
         if n_iter == len(history):
             history = np.concatenate([history, np.empty_like(history)])[:max_iter]
         n_epochs, status = steps.stepper.run(
-            history[n_iter:min(len(history), n_iter + epochs_per_call)], steps.max_updates)
+            history[n_iter : min(len(history), n_iter + epochs_per_call)], steps.max_updates
+        )
         n_iter += n_epochs
         Interrupts.raise_pending()
         if n_epochs == 0 or status == _layout.DIVERGED:
             continue
         loss = float(history[n_iter - 1, 0])
         progress.update(n_iter, loss)
-        if callback is not None and callback(n_iter, *problem.caller_coefficients(),
-                                             loss) is False:
+        if (
+            callback is not None
+            and callback(n_iter, *problem.caller_coefficients(), loss) is False
+        ):
             return history, n_iter, status, True
     return history, n_iter, status, False
 
@@ -688,8 +797,10 @@ class Interrupts:
     pending = False
 
     def __enter__(self):
-        self.installed = (threading.current_thread() is threading.main_thread()
-                          and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        self.installed = (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        )
         if self.installed:
             Interrupts.pending = False
             signal.signal(signal.SIGINT, self._handle)
@@ -727,10 +838,12 @@ def return_proximal_point(problem, steps, settings, history, n_iter):
     if not (p.method == "gd" and s.nesterov and s.l1 > 0 and n_iter > 0):
         return
     optimizer.iterate = p.W.copy()
-    grad_W, _, _ = p.backend.gradient(p.X, p.Y, p.W, p.b, p.x_is_f, s.n_threads,
-                                      training_rows_weights(p))
-    prox_W, _ = _steps.proximal_step(p.W.astype(np.float64), grad_W, history[n_iter - 1, 2],
-                                         s.l1, s.l2, p.n_features)
+    grad_W, _, _ = p.backend.gradient(
+        p.X, p.Y, p.W, p.b, p.x_is_f, s.n_threads, training_rows_weights(p)
+    )
+    prox_W, _ = _steps.proximal_step(
+        p.W.astype(np.float64), grad_W, history[n_iter - 1, 2], s.l1, s.l2, p.n_features
+    )
     p.W[...] = prox_W
 
 
@@ -740,14 +853,22 @@ def certify(problem, steps, settings, status, retries, n_iter):
     Returns ``(status, retry)``: momentum may miss a bound its iterate met, and goes
     on a few times; any other miss is the limit of the arithmetic (UNCERTIFIED)."""
     p, s, stepper = problem, settings, steps.stepper
-    if not (status == _layout.CONVERGED and p.full_batch_tol(s) and p.method != "qr"
-            and (p.method == "gd" or p.solver == "gram" or p.data.dtype != np.float64)):
+    if not (
+        status == _layout.CONVERGED
+        and p.full_batch_tol(s)
+        and p.method != "qr"
+        and (p.method == "gd" or p.solver == "gram" or p.data.dtype != np.float64)
+    ):
         # CG and FISTA on float64 data check the point they return; qr certifies its own
         return status, False
     ratio = certificate_ratio(p, steps, s)
     if ratio <= 1:
         return status, False
-    if not (p.method == "gd" and s.momentum > 0) or retries == _layout.MAX_CHECKS             or n_iter == s.max_iter:
+    if (
+        not (p.method == "gd" and s.momentum > 0)
+        or retries == _layout.MAX_CHECKS
+        or n_iter == s.max_iter
+    ):
         stepper.check_ratio = ratio
         return _layout.UNCERTIFIED, False
     if steps.optimizer.iterate is not None:
@@ -758,11 +879,11 @@ def certify(problem, steps, settings, status, retries, n_iter):
 def certificate_ratio(problem, steps, settings):
     """The data's gradient norm at the coefficients returned, over tol's bound."""
     p, stepper = problem, steps.stepper
-    threshold = (stepper.threshold if p.method != "gd"
-                 else steps.optimizer.tol_threshold)
+    threshold = stepper.threshold if p.method != "gd" else steps.optimizer.tol_threshold
     coef, intercept = p.user_coefficients()
-    grad_W, grad_b, loss = p.data.float64_gradient(p.backend, coef, intercept,
-                                                   settings.n_threads, with_loss=True)
+    grad_W, grad_b, loss = p.data.float64_gradient(
+        p.backend, coef, intercept, settings.n_threads, with_loss=True
+    )
     if p.method in ("cg", "fista"):  # in their coordinates, W and b as the working problem's
         if p.solver == "gram":
             grad_W = np.hstack([grad_W, grad_b[:, None]]) if p.user_fit_intercept else grad_W
@@ -771,8 +892,9 @@ def certificate_ratio(problem, steps, settings):
             return stepper.data_ratio(grad_W, grad_b, loss, p.W.astype(np.float64))
         norm = stepper.gradient_norm(grad_W, grad_b, p.W.astype(np.float64))
     else:
-        norm = gradient_map_norm(coef, grad_W, grad_b, steps.step, settings, p.n_features,
-                                 p.user_fit_intercept)
+        norm = gradient_map_norm(
+            coef, grad_W, grad_b, steps.step, settings, p.n_features, p.user_fit_intercept
+        )
     return norm / max(threshold, np.finfo(float).tiny)
 
 
@@ -783,33 +905,45 @@ def finish(problem, steps, settings, history, status, stopped_by_callback):
     """Raise for a failed fit, warn for an unconverged one, and return ``(FitResult,
     optimizer)``."""
     p, s = problem, settings
-    if status == _layout.DIVERGED or not coefficients_finite(p) or (
-        # A float lr a little above 2/L can grow the loss too slowly to trip the
-        # kernel's bar within max_iter; a clear rise of the loss is proof enough.
-        # (Momentum, the adaptive schedule and mini-batches let the loss rise and
-        # fall: there, only the kernel's bar counts.)
-        p.method == "gd" and status == _layout.MAX_ITER and s.momentum == 0
-        and p.n_batches == 1 and s.schedule != _layout.ADAPTIVE
-        and _diagnostics.loss_rose(history[:, 0])
+    if (
+        status == _layout.DIVERGED
+        or not coefficients_finite(p)
+        or (
+            # A float lr a little above 2/L can grow the loss too slowly to trip the
+            # kernel's bar within max_iter; a clear rise of the loss is proof enough.
+            # (Momentum, the adaptive schedule and mini-batches let the loss rise and
+            # fall: there, only the kernel's bar counts.)
+            p.method == "gd"
+            and status == _layout.MAX_ITER
+            and s.momentum == 0
+            and p.n_batches == 1
+            and s.schedule != _layout.ADAPTIVE
+            and _diagnostics.loss_rose(history[:, 0])
+        )
     ):
         _diagnostics.raise_for_failure(p, history, steps.optimizer, steps.step, s)
     # Mini-batches and early stopping stop at a plateau of their loss: a stop, not a
     # certificate of the point returned (converged is False; stopped says why).
     converged = status == _layout.CONVERGED and p.full_batch_tol(s)
     stopped = stop_reason(p, s, status, stopped_by_callback)
-    if (status != _layout.CONVERGED and not stopped_by_callback
-            and (s.tol > 0 or s.early_stopping)):
+    if status != _layout.CONVERGED and not stopped_by_callback and (s.tol > 0 or s.early_stopping):
         if p.method == "qr":
             stepper = steps.stepper
             _diagnostics.warn_uncertified_coefficients(
-                s.tol, stepper.error_bound, stepper.small.condition,
-                stepper.small.collinear_columns(), stepper.small.rank_deficient,
-                p.user_b.dtype, s.max_iter if stepper.cut_short else None,
-                stepper.support_uncertain)
+                s.tol,
+                stepper.error_bound,
+                stepper.small.condition,
+                stepper.small.collinear_columns(),
+                stepper.small.rank_deficient,
+                p.user_b.dtype,
+                s.max_iter if stepper.cut_short else None,
+                stepper.support_uncertain,
+            )
         else:
             ratio = steps.stepper.check_ratio if status == _layout.UNCERTIFIED else None
-            _diagnostics.warn_not_converged(s, p.full_batch_tol(s), ratio, p.solver,
-                                            p.data.dtype, steps.stepper.measure)
+            _diagnostics.warn_not_converged(
+                s, p.full_batch_tol(s), ratio, p.solver, p.data.dtype, steps.stepper.measure
+            )
     optimizer = steps.optimizer
     if p.method != "gd":
         optimizer = None
@@ -839,22 +973,40 @@ def make_result(problem, steps, settings, history, converged, stopped):
     coef, intercept = p.caller_coefficients()
     lr_used = steps.stepper.first_step if p.method != "gd" else steps.step
     error_bound = steps.stepper.error_bound if p.method == "qr" else np.nan
-    return FitResult(coef, intercept, history[:, 0].copy(),
-                     history_dict(history, settings.early_stopping), len(history), converged,
-                     p.backend.name, lr_used, p.solver, p.method, error_bound, stopped)
+    return FitResult(
+        coef,
+        intercept,
+        history[:, 0].copy(),
+        history_dict(history, settings.early_stopping),
+        len(history),
+        converged,
+        p.backend.name,
+        lr_used,
+        p.solver,
+        p.method,
+        error_bound,
+        stopped,
+    )
 
 
 def stream_optimizer(optimizer, n_features, fit_intercept):
     """A Gram-solver fit's optimiser in the streaming solver's shapes (its intercept
     is W's last column there), for a partial_fit to resume from."""
     velocity_W = optimizer.velocity_W
-    velocity_b = velocity_W[:, n_features:] if fit_intercept else np.zeros_like(
-        optimizer.velocity_b)
+    velocity_b = (
+        velocity_W[:, n_features:] if fit_intercept else np.zeros_like(optimizer.velocity_b)
+    )
     iterate = optimizer.iterate
     if iterate is not None:  # the intercept's column goes: partial_fit starts from intercept_
         iterate = iterate[:, :n_features].copy()
-    return Optimizer(optimizer.state, velocity_W[:, :n_features].copy(), velocity_b.copy(),
-                     optimizer.rng_state, optimizer.lr, iterate)
+    return Optimizer(
+        optimizer.state,
+        velocity_W[:, :n_features].copy(),
+        velocity_b.copy(),
+        optimizer.rng_state,
+        optimizer.lr,
+        iterate,
+    )
 
 
 def history_dict(history, early_stopping):

@@ -46,7 +46,7 @@ MAX_GRAM_SIZE = 4096
 GRAM_MIN_WORK = 1 << 22
 # ... and when every column's sum of squares is well inside float64's range (the Gram
 # matrix's products would otherwise overflow, or lose bits to underflow).
-GRAM_SAFE_MIN, GRAM_SAFE_MAX = 2.0 ** -900, 2.0 ** 900
+GRAM_SAFE_MIN, GRAM_SAFE_MAX = 2.0**-900, 2.0**900
 EPS = np.finfo(np.float64).eps
 
 
@@ -92,8 +92,11 @@ def choose_solver(n_samples, n_features, n_targets, max_iter):
     if n_samples <= m or m > MAX_GRAM_SIZE:
         return "stream"
     stream_pass = n_samples * n_features * n_targets
-    gram = (COMPRESS_COST * n_samples * m * m + stream_pass
-            + max_iter * m * (n_features + 1) * n_targets)
+    gram = (
+        COMPRESS_COST * n_samples * m * m
+        + stream_pass
+        + max_iter * m * (n_features + 1) * n_targets
+    )
     return "gram" if gram < max_iter * stream_pass else "stream"
 
 
@@ -112,7 +115,8 @@ def factor_of_gram(G, n_targets):
     p = m - n_targets
     squares = np.diagonal(G)
     if not np.isfinite(G).all() or np.any(
-            (squares != 0) & ((squares < GRAM_SAFE_MIN) | (squares > GRAM_SAFE_MAX))):
+        (squares != 0) & ((squares < GRAM_SAFE_MIN) | (squares > GRAM_SAFE_MAX))
+    ):
         return None
     try:
         L = np.linalg.cholesky(G[:p, :p])

@@ -31,8 +31,7 @@ def as_data(X, y, sample_weight, point):
     workers), and the caller's ``point`` (a ``_validation.Point``) checked for it."""
     if holds_blocks(X, y, sample_weight):
         data = blocked_data(X, y, sample_weight)
-        return (data, *point.checked(data.n_targets, data.n_features, data.y_is_1d,
-                                     data.dtype))
+        return (data, *point.checked(data.n_targets, data.n_features, data.y_is_1d, data.dtype))
     X, x_is_f = check_X(X)
     Y, y_is_1d = check_y(y, X.shape[0], X.dtype)
     W, b = point.checked(Y.shape[1], X.shape[1], y_is_1d, X.dtype)
@@ -65,8 +64,9 @@ def predict(X, coef, intercept):
     on the workers for a Dask collection; for files, a NumPy array, read and computed
     a few blocks at a time."""
     if is_files(X):
-        return np.concatenate([prediction for _, prediction
-                               in _files.iter_predictions(X, coef, intercept)])
+        return np.concatenate(
+            [prediction for _, prediction in _files.iter_predictions(X, coef, intercept)]
+        )
     return _dask.predict(X, coef, intercept)
 
 

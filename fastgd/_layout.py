@@ -136,12 +136,43 @@ KERNEL_INTERFACE = {
     # validated path); plans is the backend's _backends.GradientPlans
     "gradient_fast_path": ("X", "y", "coef", "intercept", "n_threads", "plans"),
     # one pass over X: the triangular factor, the Gram matrix, the accurate sums
-    "compress": ("X", "Y", "b", "weights", "fit_intercept", "x_is_f", "chunk_rows",
-                 "n_threads", "R", "panel"),
-    "gram": ("X", "Y", "b", "weights", "fit_intercept", "x_is_f", "chunk_rows",
-             "n_threads", "G", "panel"),
-    "accurate_sums": ("X", "Y", "W", "b", "weights", "chunk_rows", "n_threads", "sums",
-                      "lanes", "residuals", "columns"),
+    "compress": (
+        "X",
+        "Y",
+        "b",
+        "weights",
+        "fit_intercept",
+        "x_is_f",
+        "chunk_rows",
+        "n_threads",
+        "R",
+        "panel",
+    ),
+    "gram": (
+        "X",
+        "Y",
+        "b",
+        "weights",
+        "fit_intercept",
+        "x_is_f",
+        "chunk_rows",
+        "n_threads",
+        "G",
+        "panel",
+    ),
+    "accurate_sums": (
+        "X",
+        "Y",
+        "W",
+        "b",
+        "weights",
+        "chunk_rows",
+        "n_threads",
+        "sums",
+        "lanes",
+        "residuals",
+        "columns",
+    ),
     # a step, a shuffle, a segment of a fit, a range of fit_many's problems
     "update": ("model", "grad_W", "grad_b", "lr", "options", "optimizer"),
     "shuffle": ("order", "n", "rng_state"),
@@ -150,9 +181,10 @@ KERNEL_INTERFACE = {
 }
 
 # The bundles a fit kernel takes: fit(data, model, options, optimizer, scratch,
-# history, max_updates), the same on every backend (and _epochs.fit, the loop in Python, over a backend). They
-# are namedtuples, which Numba takes as they are and the Cython kernels unpack once
-# per call; their shapes and dtypes are in _numba_kernels.py's header.
+# history, max_updates), the same on every backend (and _epochs.fit, the loop in
+# Python, over a backend). They are namedtuples, which Numba takes as they are and
+# the Cython kernels unpack once per call; their shapes and dtypes are in
+# _numba_kernels.py's header.
 
 # The rows: X (N, D), Y (N, K), the weights (N,) or empty, whether X is Fortran
 # ordered, ``order`` (N,) int64 listing the training rows first, and the float64
@@ -167,7 +199,8 @@ OptimizerArrays = namedtuple("OptimizerArrays", "state velocity_W velocity_b rng
 # the float64 gradient and its partial sums, the gather buffers of mini-batches.
 GradientScratch = namedtuple(
     "GradientScratch",
-    "chunk_rows n_threads grad_W grad_b chunk_W chunk_b chunk_sq block_W block_b resid")
+    "chunk_rows n_threads grad_W grad_b chunk_W chunk_b chunk_sq block_W block_b resid",
+)
 
 
 # The arrays of a GradientScratch are cut from two flat buffers, one float64 and one
@@ -188,27 +221,35 @@ def gradient_views(scratch64, scratchx, n_chunks, n_targets, n_features, block_r
     D), block_b (C, K), resid (C, K, B) from ``scratchx``. Plain slicing: the
     backends call it as it is, the Numba kernels compile it."""
     C, K, D, B = n_chunks, n_targets, n_features, block_rows
-    grad_W = scratch64[:K * D].reshape((K, D))
+    grad_W = scratch64[: K * D].reshape((K, D))
     at = K * D
-    grad_b = scratch64[at:at + K]
+    grad_b = scratch64[at : at + K]
     at += K
-    chunk_W = scratch64[at:at + C * K * D].reshape((C, K, D))
+    chunk_W = scratch64[at : at + C * K * D].reshape((C, K, D))
     at += C * K * D
-    chunk_b = scratch64[at:at + C * K].reshape((C, K))
+    chunk_b = scratch64[at : at + C * K].reshape((C, K))
     at += C * K
-    chunk_sq = scratch64[at:at + C]
-    block_W = scratchx[:C * K * D].reshape((C, K, D))
+    chunk_sq = scratch64[at : at + C]
+    block_W = scratchx[: C * K * D].reshape((C, K, D))
     at = C * K * D
-    block_b = scratchx[at:at + C * K].reshape((C, K))
+    block_b = scratchx[at : at + C * K].reshape((C, K))
     at += C * K
-    resid = scratchx[at:at + C * K * B].reshape((C, K, B))
+    resid = scratchx[at : at + C * K * B].reshape((C, K, B))
     return grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid
+
+
 BatchScratch = namedtuple("BatchScratch", "sum_W sum_b batch_X batch_Y batch_w")
 
 
-class FitOptions(namedtuple("FitOptions", (
-        "lr schedule power_t tol n_iter_no_change early_stopping ref_grad_norm2 "
-        "fit_intercept l1 l2 n_penalized momentum nesterov n_train batch_size shuffle"))):
+class FitOptions(
+    namedtuple(
+        "FitOptions",
+        (
+            "lr schedule power_t tol n_iter_no_change early_stopping ref_grad_norm2 "
+            "fit_intercept l1 l2 n_penalized momentum nesterov n_train batch_size shuffle"
+        ),
+    )
+):
     """What a fit tells the kernels, fixed from its first update to its last (see
     ``_epochs.fit`` for each one's meaning; ``schedule`` is one of CONSTANT,
     INVSCALING, ADAPTIVE, ``lr`` the starting step).
@@ -218,22 +259,52 @@ class FitOptions(namedtuple("FitOptions", (
 
     __slots__ = ()
     # Each field's one type, and the defaults of all but lr (read-only mappings).
-    _TYPES = MappingProxyType({
-        "lr": float, "schedule": int, "power_t": float, "tol": float,
-        "n_iter_no_change": int, "early_stopping": bool, "ref_grad_norm2": float,
-        "fit_intercept": bool, "l1": float, "l2": float, "n_penalized": int,
-        "momentum": float, "nesterov": bool, "n_train": int, "batch_size": int,
-        "shuffle": bool})
-    _DEFAULTS = MappingProxyType({
-        "schedule": CONSTANT, "power_t": 0.25, "tol": 0.0, "n_iter_no_change": 5,
-        "early_stopping": False, "ref_grad_norm2": 0.0, "fit_intercept": True, "l1": 0.0,
-        "l2": 0.0, "n_penalized": 0, "momentum": 0.0, "nesterov": False, "n_train": 0,
-        "batch_size": 0, "shuffle": False})
+    _TYPES = MappingProxyType(
+        {
+            "lr": float,
+            "schedule": int,
+            "power_t": float,
+            "tol": float,
+            "n_iter_no_change": int,
+            "early_stopping": bool,
+            "ref_grad_norm2": float,
+            "fit_intercept": bool,
+            "l1": float,
+            "l2": float,
+            "n_penalized": int,
+            "momentum": float,
+            "nesterov": bool,
+            "n_train": int,
+            "batch_size": int,
+            "shuffle": bool,
+        }
+    )
+    _DEFAULTS = MappingProxyType(
+        {
+            "schedule": CONSTANT,
+            "power_t": 0.25,
+            "tol": 0.0,
+            "n_iter_no_change": 5,
+            "early_stopping": False,
+            "ref_grad_norm2": 0.0,
+            "fit_intercept": True,
+            "l1": 0.0,
+            "l2": 0.0,
+            "n_penalized": 0,
+            "momentum": 0.0,
+            "nesterov": False,
+            "n_train": 0,
+            "batch_size": 0,
+            "shuffle": False,
+        }
+    )
 
     @classmethod
     def of(cls, **values):
         values = {**cls._DEFAULTS, **values}
         return cls(**{name: cls._TYPES[name](values[name]) for name in cls._fields})
+
+
 # A fit kernel's scratch: the gradient's, and the mini-batches' gather buffers.
 FitScratch = namedtuple("FitScratch", "gradient batch")
 
@@ -243,8 +314,11 @@ FitScratch = namedtuple("FitScratch", "gradient batch")
 ManyData = namedtuple("ManyData", "X Y weights order offsets")
 # What every problem is fitted with (``ManyOptions.of`` fixes the types, as FitOptions').
 ManyOptions = namedtuple("ManyOptions", "fit_intercept l2 tol max_iter")
-ManyOptions.of = staticmethod(lambda fit_intercept, l2, tol, max_iter: ManyOptions(
-    bool(fit_intercept), float(l2), float(tol), int(max_iter)))
+ManyOptions.of = staticmethod(
+    lambda fit_intercept, l2, tol, max_iter: ManyOptions(
+        bool(fit_intercept), float(l2), float(tol), int(max_iter)
+    )
+)
 # Per slot c (one per thread), float64, with D + K columns [X, Y]: their centred Gram matrix
 # ``gram`` (C, D + K, D + K) (the features' block standardized in place, then its
 # Cholesky factor in its lower triangle), their means ``mean`` (C, D + K), the features'

@@ -143,22 +143,27 @@ def fit_many(X, y, groups=None, *, sample_weight=None, **fit_options):
     """
     for name in _NOT_OPTIONS:
         if name in fit_options:
-            raise TypeError(f"fit_many() does not take {name}: it fits every problem "
-                            f"from zero, without callbacks; use fastgd.fit for that.")
+            raise TypeError(
+                f"fit_many() does not take {name}: it fits every problem "
+                f"from zero, without callbacks; use fastgd.fit for that."
+            )
     try:
         spec = FitSpec(**fit_options)
     except TypeError:
         unknown = sorted(set(fit_options) - set(FitSpec._fields))
-        raise TypeError(f"fit_many() got unexpected keyword arguments {unknown}; it takes "
-                        f"fastgd.fit's options: {', '.join(FitSpec._fields)}.") from None
+        raise TypeError(
+            f"fit_many() got unexpected keyword arguments {unknown}; it takes "
+            f"fastgd.fit's options: {', '.join(FitSpec._fields)}."
+        ) from None
     settings = spec.validated()
     problems = Problems.of(X, y, groups, sample_weight)
     backend = settings.backend
     if _batchable(settings) and hasattr(backend, "fit_many"):
         result, fit_said = _fit_batched(problems, settings, fit_options)
     else:
-        result, fit_said = _fit_each(problems, range(problems.n_problems), settings,
-                                     fit_options, _empty_result(problems))
+        result, fit_said = _fit_each(
+            problems, range(problems.n_problems), settings, fit_options, _empty_result(problems)
+        )
     if settings.tol > 0:
         _warn_not_converged(problems, result, settings, fit_said)
     return problems.shaped(result, backend.name)
@@ -177,10 +182,12 @@ def _warn_not_converged(problems, result, settings, fit_said):
     why = []
     n_rounded = int(rounded.sum())
     if n_rounded:
-        why.append(f"{n_rounded} of them met tol at their float64 coefficients, but not at "
-                   f"them rounded to float32: tol is at the limit of what float32 "
-                   f"coefficients can meet on these problems (fastgd.fit's, float32 too, "
-                   f"land inside or outside it by rounding). Use a larger tol, or float64 X.")
+        why.append(
+            f"{n_rounded} of them met tol at their float64 coefficients, but not at "
+            f"them rounded to float32: tol is at the limit of what float32 "
+            f"coefficients can meet on these problems (fastgd.fit's, float32 too, "
+            f"land inside or outside it by rounding). Use a larger tol, or float64 X."
+        )
     if len(missed) > n_rounded:
         others = f"The other {len(missed) - n_rounded}: " if n_rounded else ""
         if fit_said is not None:
@@ -193,16 +200,26 @@ def _warn_not_converged(problems, result, settings, fit_said):
         f"{len(missed)} of {problems.n_problems} problems are not certified to "
         f"tol={settings.tol} within max_iter={settings.max_iter} (groups {labels}{more}; "
         f"FitManyResult.converged says which). {why}",
-        ConvergenceWarning, stacklevel=user_stacklevel())
+        ConvergenceWarning,
+        stacklevel=user_stacklevel(),
+    )
 
 
 def _batchable(settings):
     """Whether fit's own choice for these options is the direct solve of least squares
     or ridge, which the compiled batch runs (``_fit.resolve_method``)."""
     s = settings
-    return (s.lr == "auto" and s.method == "auto" and s.l1 == 0 and s.momentum == 0
-            and s.schedule == _layout.CONSTANT and s.batch_size is None
-            and not s.early_stopping and s.verbose == 0 and s.solver in ("auto", "gram"))
+    return (
+        s.lr == "auto"
+        and s.method == "auto"
+        and s.l1 == 0
+        and s.momentum == 0
+        and s.schedule == _layout.CONSTANT
+        and s.batch_size is None
+        and not s.early_stopping
+        and s.verbose == 0
+        and s.solver in ("auto", "gram")
+    )
 
 
 @dataclass(frozen=True)
@@ -234,8 +251,13 @@ class Problems:
             labels, order, offsets = _group_rows(groups, X.shape[0])
         kernel_weights = np.empty(0, dtype=X.dtype) if weights is None else weights
         n_samples = 0 if groups is not None else int(offsets[1])
-        return cls(_layout.ManyData(X, Y, kernel_weights, order, offsets), weights, labels,
-                   y_is_1d, n_samples)
+        return cls(
+            _layout.ManyData(X, Y, kernel_weights, order, offsets),
+            weights,
+            labels,
+            y_is_1d,
+            n_samples,
+        )
 
     def rows(self, g):
         """The indices (or slice) of problem g's rows."""
@@ -248,9 +270,16 @@ class Problems:
         coef, intercept = result.W.astype(dtype), result.b.astype(dtype)
         if self.y_is_1d:
             coef, intercept = coef[:, 0], intercept[:, 0]
-        return FitManyResult(coef, intercept, result.loss, result.n_iter,
-                             result.status == _layout.CONVERGED, result.bound, self.labels,
-                             backend_name)
+        return FitManyResult(
+            coef,
+            intercept,
+            result.loss,
+            result.n_iter,
+            result.status == _layout.CONVERGED,
+            result.bound,
+            self.labels,
+            backend_name,
+        )
 
 
 def _stacked(X, y, sample_weight):
@@ -259,16 +288,20 @@ def _stacked(X, y, sample_weight):
     if X.ndim != 3:
         raise ValueError(
             f"X must be a 3-D array of shape (n_problems, n_samples, n_features), or a 2-D "
-            f"array of all rows with groups= giving each row's problem; got shape {X.shape}.")
+            f"array of all rows with groups= giving each row's problem; got shape {X.shape}."
+        )
     n_problems, n_samples, n_features = X.shape
     if 0 in X.shape:
-        raise ValueError(f"X must have at least one problem, sample and feature; got shape "
-                         f"{X.shape}.")
+        raise ValueError(
+            f"X must have at least one problem, sample and feature; got shape {X.shape}."
+        )
     if not X.flags.c_contiguous:
         warnings.warn(
             f"X was copied ({X.size * X.dtype.itemsize / 1e6:.3g} MB): a stacked X must be "
             f"C-contiguous (np.ascontiguousarray). Pass it so to avoid the copy.",
-            CopyWarning, stacklevel=user_stacklevel())
+            CopyWarning,
+            stacklevel=user_stacklevel(),
+        )
         X = np.ascontiguousarray(X)
     rows, _ = check_X(X.reshape(n_problems * n_samples, n_features))
     if y is None:
@@ -277,16 +310,18 @@ def _stacked(X, y, sample_weight):
     if y.ndim not in (2, 3) or y.shape[:2] != (n_problems, n_samples):
         raise ValueError(
             f"y must have shape ({n_problems}, {n_samples}) or ({n_problems}, {n_samples}, "
-            f"n_targets), the leading shape of X {X.shape}; got shape {y.shape}.")
-    Y, y_is_1d = check_y(y.reshape((n_problems * n_samples,) + y.shape[2:]), len(rows),
-                         rows.dtype)
+            f"n_targets), the leading shape of X {X.shape}; got shape {y.shape}."
+        )
+    Y, y_is_1d = check_y(y.reshape((n_problems * n_samples,) + y.shape[2:]), len(rows), rows.dtype)
     weights = None
     if sample_weight is not None:
         sample_weight = np.asarray(sample_weight)
         if sample_weight.shape != (n_problems, n_samples):
-            raise ValueError(f"sample_weight must have shape ({n_problems}, {n_samples}), "
-                             f"one weight per row of each problem; got shape "
-                             f"{sample_weight.shape}.")
+            raise ValueError(
+                f"sample_weight must have shape ({n_problems}, {n_samples}), "
+                f"one weight per row of each problem; got shape "
+                f"{sample_weight.shape}."
+            )
         weights = check_sample_weight(sample_weight.reshape(-1), len(rows), rows.dtype)
     offsets = np.arange(n_problems + 1, dtype=np.int64) * n_samples
     return rows, Y, y_is_1d, weights, offsets
@@ -297,16 +332,18 @@ def _group_rows(groups, n_rows):
     ``order[offsets[g]:offsets[g + 1]]`` (order empty when they already are in order)."""
     groups = np.asarray(groups)
     if groups.shape != (n_rows,):
-        raise ValueError(f"groups must have shape ({n_rows},), one label per row of X; got "
-                         f"shape {groups.shape}.")
+        raise ValueError(
+            f"groups must have shape ({n_rows},), one label per row of X; got "
+            f"shape {groups.shape}."
+        )
     if _has_missing(groups):  # (before np.unique, which mis-sorts NaN in object arrays)
-        raise ValueError("groups contains NaN (or NaT, or None): every row needs the label "
-                         "of its problem.")
+        raise ValueError(
+            "groups contains NaN (or NaT, or None): every row needs the label of its problem."
+        )
     try:
         labels, inverse = np.unique(groups, return_inverse=True)
     except TypeError as exc:
-        raise TypeError(f"groups must hold sortable labels (numbers or strings): {exc}") \
-            from None
+        raise TypeError(f"groups must hold sortable labels (numbers or strings): {exc}") from None
     inverse = inverse.reshape(-1)
     offsets = np.zeros(len(labels) + 1, dtype=np.int64)
     np.cumsum(np.bincount(inverse, minlength=len(labels)), out=offsets[1:])
@@ -323,8 +360,9 @@ def _has_missing(labels):
     if labels.dtype.kind in "mM":
         return bool(np.isnat(labels).any())
     if labels.dtype.kind == "O":
-        return any(label is None or (isinstance(label, float) and label != label)
-                   for label in labels)
+        return any(
+            label is None or (isinstance(label, float) and label != label) for label in labels
+        )
     return False
 
 
@@ -332,9 +370,13 @@ def _empty_result(problems):
     data = problems.data
     n_problems, n_features, n_targets = problems.n_problems, data.X.shape[1], data.Y.shape[1]
     return _layout.ManyResult(
-        np.zeros((n_problems, n_targets, n_features)), np.zeros((n_problems, n_targets)),
-        np.zeros(n_problems), np.zeros(n_problems, dtype=np.int64),
-        np.zeros(n_problems, dtype=np.int64), np.full(n_problems, np.nan))
+        np.zeros((n_problems, n_targets, n_features)),
+        np.zeros((n_problems, n_targets)),
+        np.zeros(n_problems),
+        np.zeros(n_problems, dtype=np.int64),
+        np.zeros(n_problems, dtype=np.int64),
+        np.full(n_problems, np.nan),
+    )
 
 
 def _fit_batched(problems, settings, fit_options):
@@ -343,13 +385,14 @@ def _fit_batched(problems, settings, fit_options):
     float32 coefficients are at the same limit).
     Returns ``(result, fit_said)`` as _fit_each."""
     result = _empty_result(problems)
-    options = _layout.ManyOptions.of(settings.fit_intercept, settings.l2, settings.tol,
-                                     settings.max_iter)
+    options = _layout.ManyOptions.of(
+        settings.fit_intercept, settings.l2, settings.tol, settings.max_iter
+    )
     for first, last in _segments(problems.data, settings.max_iter):
-        settings.backend.fit_many(problems.data, options, result, first, last,
-                                  settings.n_threads)
-    refit = np.flatnonzero((result.status == _layout.UNCERTIFIED)
-                           | (result.status == _layout.DIVERGED))
+        settings.backend.fit_many(problems.data, options, result, first, last, settings.n_threads)
+    refit = np.flatnonzero(
+        (result.status == _layout.UNCERTIFIED) | (result.status == _layout.DIVERGED)
+    )
     return _fit_each(problems, refit, settings, fit_options, result)
 
 
@@ -361,8 +404,12 @@ def _segments(data, max_iter):
     n_features, n_targets = data.X.shape[1], data.Y.shape[1]
     rows = np.diff(data.offsets)
     passes = min(max(max_iter, 1), _layout.MAX_PASSES)
-    work = np.cumsum(rows * (n_features + n_targets) ** 2 + n_features ** 3
-                     + passes * rows * (n_features + 1) * n_targets + UPDATE_OVERHEAD)
+    work = np.cumsum(
+        rows * (n_features + n_targets) ** 2
+        + n_features**3
+        + passes * rows * (n_features + 1) * n_targets
+        + UPDATE_OVERHEAD
+    )
     bounds = np.searchsorted(work, np.arange(SEGMENT_WORK, work[-1], SEGMENT_WORK))
     edges = [0, *(int(b) + 1 for b in bounds), len(rows)]
     return [(lo, hi) for lo, hi in zip(edges, edges[1:]) if hi > lo]
@@ -386,12 +433,14 @@ def _fit_each(problems, which, settings, fit_options, result):
                 one = fit(X, Y, sample_weight=weights, **fit_options)
         except (ValueError, FloatingPointError) as exc:
             message = _non_finite(problems, g) or str(exc)
-            raise type(exc)(f"problem {problems.labels[g].item()!r} of fit_many: {message}") \
-                from exc
+            raise type(exc)(
+                f"problem {problems.labels[g].item()!r} of fit_many: {message}"
+            ) from exc
         for warning in caught:
             if not issubclass(warning.category, ConvergenceWarning):
-                warnings.warn_explicit(warning.message, warning.category, warning.filename,
-                                       warning.lineno)
+                warnings.warn_explicit(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
             elif fit_said is None:
                 fit_said = (problems.labels[g].item(), str(warning.message))
         result.W[g] = one.coef
@@ -404,11 +453,10 @@ def _fit_each(problems, which, settings, fit_options, result):
 
 
 def _non_finite(problems, g):
-    """"X contains NaN at index (g, i, j)" for problem g's first non-finite value,
+    """ "X contains NaN at index (g, i, j)" for problem g's first non-finite value,
     at its index in the caller's array (stacked, or of all rows); None if none."""
     rows = problems.rows(g)
-    arrays = (("X", problems.data.X), ("y", problems.data.Y),
-              ("sample_weight", problems.weights))
+    arrays = (("X", problems.data.X), ("y", problems.data.Y), ("sample_weight", problems.weights))
     for name, array in arrays:
         if array is None:
             continue
@@ -431,6 +479,7 @@ def _objective(one, X, Y, weights, settings):
     """The objective at a fit's coefficients, in float64 (for FitManyResult.loss)."""
     W = np.asarray(one.coef, dtype=np.float64).reshape(Y.shape[1], X.shape[1])
     b = np.asarray(one.intercept, dtype=np.float64).reshape(Y.shape[1])
-    loss = gradient(X.astype(np.float64), Y.astype(np.float64), W, b, backend="numpy",
-                    sample_weight=weights)[2]
+    loss = gradient(
+        X.astype(np.float64), Y.astype(np.float64), W, b, backend="numpy", sample_weight=weights
+    )[2]
     return loss + _steps.penalty(W, settings.l1, settings.l2, X.shape[1])

@@ -150,8 +150,10 @@ def _dot4_lanes(typingctx, X, i, w):
         n = builder.extract_value(w_arr.shape, 0)
         byte_ptr = _ir.IntType(8).as_pointer()
         x_base = builder.bitcast(x_arr.data, byte_ptr)
-        rows = [builder.bitcast(builder.gep(x_base, [builder.mul(builder.add(row, intp(r)), row_bytes)]),
-                                ftype.as_pointer()) for r in range(4)]
+        rows = [builder.bitcast(
+                    builder.gep(x_base, [builder.mul(builder.add(row, intp(r)), row_bytes)]),
+                    ftype.as_pointer())
+                for r in range(4)]
         w_data = w_arr.data
         n8 = builder.sub(n, builder.srem(n, intp(8)))
         zero_vector = _ir.Constant(vtype, [0.0] * lanes)
@@ -480,46 +482,44 @@ def _retyped_rows(X, Y, weights):
 
 @_inlined_kernel
 def _retyped_inputs(X, Y, W, b, weights):
-    # The gradient's inputs as _gradient and _serial_gradient take them.
+    # The gradient's inputs as _chunk_sums and _serial_chunk_sums take them.
     X, Y, weights = _retyped_rows(X, Y, weights)
     return X, Y, _read_only(W), _read_only(b), weights
 
 
 @_kernel
-def _gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, grad_W,
-              grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid):
+def _chunk_sums(X, Y, W, b, weights, x_is_f, chunk_rows, n_threads, chunk_W, chunk_b,
+                chunk_sq, block_W, block_b, resid):
     # (X, Y, W, b, weights retyped by _retyped_inputs.)
-    # gradient() with the scratch's arrays one by one, in _layout.GradientScratch's
-    # order (_gradient_into takes the bundle). The hot path takes
-    # arrays, not bundles: each array taken out of a bundle in a function that is not
-    # inlined costs an atomic reference-count increment and decrement, which made a
-    # small fit's iteration 0.3 us slower. Rows are cut into chunks of chunk_rows (a
-    # multiple of the block size, fixed by the shape alone); chunk c's sums go to
-    # chunk_W[c], chunk_b[c], chunk_sq[c], and the chunks are added in order 0, 1, ...
-    # at the end. The result is therefore the same, bit for bit, whether the chunks
-    # run on one thread or many.
+    # The gradient's chunk sums, with the scratch's arrays one by one, in
+    # _layout.GradientScratch's order (_gradient_into takes the bundle); _add_chunks
+    # adds them up. The hot path takes arrays, not bundles: each array taken out of a
+    # bundle in a function that is not inlined costs an atomic reference-count
+    # increment and decrement, which made a small fit's iteration 0.3 us slower. Rows
+    # are cut into chunks of chunk_rows (a multiple of the block size, fixed by the
+    # shape alone); chunk c's sums go to chunk_W[c], chunk_b[c], chunk_sq[c], and the
+    # chunks are added in order 0, 1, ... at the end. The result is therefore the
+    # same, bit for bit, whether the chunks run on one thread or many.
     if n_threads > 1:
         _accumulate_chunks_in_parallel(X, Y, W, b, weights, x_is_f, chunk_rows, chunk_W,
                                        chunk_b, chunk_sq, block_W, block_b, resid)
-        return _add_chunks(total_weight, grad_W, grad_b, chunk_W, chunk_b, chunk_sq)
-    return _serial_gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, grad_W,
-                            grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
+    else:
+        _serial_chunk_sums(X, Y, W, b, weights, x_is_f, chunk_rows, chunk_W, chunk_b,
+                           chunk_sq, block_W, block_b, resid)
 
 
 @_kernel
-def _serial_gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, grad_W, grad_b,
-                     chunk_W, chunk_b, chunk_sq, block_W, block_b, resid):
-    # _gradient's work on one thread, the chunks one after the other: what
-    # serial_gradient runs without reaching the parallel loop (which Numba would
-    # otherwise compile, 4 s per specialization, in a process that never uses it).
-    # (Inputs retyped by _retyped_inputs.)
+def _serial_chunk_sums(X, Y, W, b, weights, x_is_f, chunk_rows, chunk_W, chunk_b, chunk_sq,
+                       block_W, block_b, resid):
+    # _chunk_sums on one thread, the chunks one after the other: what serial_gradient
+    # runs without reaching the parallel loop (which Numba would otherwise compile,
+    # 4 s per specialization, in a process that never uses it).
     n_samples = X.shape[0]
     for c in range(chunk_W.shape[0]):
         start = c * chunk_rows
         chunk_sq[c] = _accumulate_chunk(
             X, Y, W, b, weights, x_is_f, start, min(start + chunk_rows, n_samples), c,
             chunk_W, chunk_b, block_W, block_b, resid)
-    return _add_chunks(total_weight, grad_W, grad_b, chunk_W, chunk_b, chunk_sq)
 
 
 @_inlined_kernel
@@ -565,8 +565,9 @@ def parallel_gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_t
     grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid = _gradient_views(
         scratch64, scratchx, n_chunks, n_targets, n_features, block_rows)
     X, Y, W, b, weights = _retyped_inputs(X, Y, W, b, weights)
-    return _gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_threads, grad_W,
-                     grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
+    _chunk_sums(X, Y, W, b, weights, x_is_f, chunk_rows, n_threads, chunk_W, chunk_b,
+                chunk_sq, block_W, block_b, resid)
+    return _add_chunks(total_weight, grad_W, grad_b, chunk_W, chunk_b, chunk_sq)
 
 
 @_kernel
@@ -579,18 +580,19 @@ def serial_gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, n_thr
     grad_W, grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid = _gradient_views(
         scratch64, scratchx, n_chunks, n_targets, n_features, block_rows)
     X, Y, W, b, weights = _retyped_inputs(X, Y, W, b, weights)
-    return _serial_gradient(X, Y, W, b, weights, total_weight, x_is_f, chunk_rows, grad_W,
-                            grad_b, chunk_W, chunk_b, chunk_sq, block_W, block_b, resid)
+    _serial_chunk_sums(X, Y, W, b, weights, x_is_f, chunk_rows, chunk_W, chunk_b, chunk_sq,
+                       block_W, block_b, resid)
+    return _add_chunks(total_weight, grad_W, grad_b, chunk_W, chunk_b, chunk_sq)
 
 
 @_inlined_kernel
 def _gradient_into(X, Y, W, b, weights, total_weight, x_is_f, s):
-    # _gradient with the arrays of the GradientScratch s, taken out here: in the
-    # caller (fit), into which this is inlined.
+    # The gradient (parallel_gradient) with the arrays of the GradientScratch s,
+    # taken out here: in the caller, into which this is inlined.
     X, Y, W, b, weights = _retyped_inputs(X, Y, W, b, weights)
-    return _gradient(X, Y, W, b, weights, total_weight, x_is_f, s.chunk_rows, s.n_threads,
-                     s.grad_W, s.grad_b, s.chunk_W, s.chunk_b, s.chunk_sq, s.block_W,
-                     s.block_b, s.resid)
+    _chunk_sums(X, Y, W, b, weights, x_is_f, s.chunk_rows, s.n_threads, s.chunk_W,
+                s.chunk_b, s.chunk_sq, s.block_W, s.block_b, s.resid)
+    return _add_chunks(total_weight, s.grad_W, s.grad_b, s.chunk_W, s.chunk_b, s.chunk_sq)
 
 
 # Sums of squares inside (_SAFE_MIN, _SAFE_MAX) lose nothing to underflow or overflow;
@@ -2004,11 +2006,7 @@ def gradient_for_users(X, Y, W, b, workspace, sample_weight=None):
         for i in range(sample_weight.shape[0]):
             total_weight += sample_weight[i]
     x_is_f = X.strides[1] != X.itemsize
-    s = workspace
-    X, Y, W, b, weights = _retyped_inputs(X, Y, W, b, weights)
-    return _gradient(X, Y, W, b, weights, total_weight, x_is_f, s.chunk_rows, s.n_threads,
-                     s.grad_W, s.grad_b, s.chunk_W, s.chunk_b, s.chunk_sq, s.block_W,
-                     s.block_b, s.resid)
+    return _gradient_into(X, Y, W, b, weights, total_weight, x_is_f, workspace)
 
 
 @_kernel

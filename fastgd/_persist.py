@@ -51,17 +51,39 @@ class Number:
     def of_json(value):
         if isinstance(value, str) and value in ("nan", "inf", "-inf"):
             return float(value)
-        return float(value) if isinstance(value, (int, float)) and not isinstance(
-            value, bool) else None
+        return (
+            float(value)
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+            else None
+        )
 
 
 # The fitted scalars and the JSON type each must have (bool before int: in Python a
 # bool is an int, and n_iter_ must not be True).
-FITTED_SCALARS = {"n_iter_": int, "t_": int, "n_features_in_": int, "lr_": float,
-                  "converged_": bool, "backend_": str, "solver_": str, "method_": str,
-                  "error_bound_": Number, "stopped_": str}
-METADATA_KEYS = {"format", "format_version", "fastgd_version", "class", "params", "fitted",
-                 "feature_names", "target_names", "arrays", "extra"}
+FITTED_SCALARS = {
+    "n_iter_": int,
+    "t_": int,
+    "n_features_in_": int,
+    "lr_": float,
+    "converged_": bool,
+    "backend_": str,
+    "solver_": str,
+    "method_": str,
+    "error_bound_": Number,
+    "stopped_": str,
+}
+METADATA_KEYS = {
+    "format",
+    "format_version",
+    "fastgd_version",
+    "class",
+    "params",
+    "fitted",
+    "feature_names",
+    "target_names",
+    "arrays",
+    "extra",
+}
 HISTORY = ("loss", "grad_norm", "lr")
 ARRAYS = ("coef_", "intercept_") + tuple(f"history_{name}" for name in HISTORY)
 FLOAT_DTYPES = ("float32", "float64")
@@ -82,22 +104,34 @@ def save(model, path, extra=None, target_names=None):
     line also records the target columns' names (``target_names``)."""
     extra = {} if extra is None else extra
     if not isinstance(extra, dict) or not _kept_by_json(extra):
-        raise ValueError(f"extra must be a dict that JSON keeps as it is (string keys; "
-                         f"lists, strings, finite numbers, bools, None); got {extra!r}.")
+        raise ValueError(
+            f"extra must be a dict that JSON keeps as it is (string keys; "
+            f"lists, strings, finite numbers, bools, None); got {extra!r}."
+        )
     arrays = _arrays(model)
-    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION,
-                "fastgd_version": _this_version(), "class": type(model).__name__,
-                "params": _params(model),
-                "fitted": {name: (Number.to_json(getattr(model, name)) if kind is Number
-                                  else kind(getattr(model, name)))
-                           for name, kind in FITTED_SCALARS.items()},
-                "feature_names": _feature_names(model),
-                "target_names": None if target_names is None else list(target_names),
-                "arrays": {name: {"shape": list(array.shape), "dtype": array.dtype.name}
-                           for name, array in arrays.items()},
-                "extra": extra}
-    _write_atomically(os.fspath(path), json.dumps(metadata, allow_nan=False, indent=1),
-                      arrays)
+    metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "fastgd_version": _this_version(),
+        "class": type(model).__name__,
+        "params": _params(model),
+        "fitted": {
+            name: (
+                Number.to_json(getattr(model, name))
+                if kind is Number
+                else kind(getattr(model, name))
+            )
+            for name, kind in FITTED_SCALARS.items()
+        },
+        "feature_names": _feature_names(model),
+        "target_names": None if target_names is None else list(target_names),
+        "arrays": {
+            name: {"shape": list(array.shape), "dtype": array.dtype.name}
+            for name, array in arrays.items()
+        },
+        "extra": extra,
+    }
+    _write_atomically(os.fspath(path), json.dumps(metadata, allow_nan=False, indent=1), arrays)
 
 
 def _kept_by_json(value):
@@ -111,13 +145,19 @@ def _kept_by_json(value):
 def _params(model):
     params = model.get_params()
     if params["callback"] is not None:
-        raise ValueError("callback: a model with a callback cannot be saved (a function "
-                         "is code, which this format never stores); set callback=None.")
+        raise ValueError(
+            "callback: a model with a callback cannot be saved (a function "
+            "is code, which this format never stores); set callback=None."
+        )
     if not (params["random_state"] is None or _is_int(params["random_state"])):
-        raise ValueError(f"random_state: only None or an int can be saved; got "
-                         f"{type(params['random_state']).__name__}.")
-    return {name: value.item() if isinstance(value, np.generic) else value
-            for name, value in params.items()}
+        raise ValueError(
+            f"random_state: only None or an int can be saved; got "
+            f"{type(params['random_state']).__name__}."
+        )
+    return {
+        name: value.item() if isinstance(value, np.generic) else value
+        for name, value in params.items()
+    }
 
 
 def _feature_names(model):
@@ -140,8 +180,7 @@ def _write_atomically(path, text, arrays):
             archive.writestr(METADATA, text)
             for name, array in arrays.items():
                 buffer = io.BytesIO()
-                np.lib.format.write_array(buffer, np.asarray(array, order="C"),
-                                          allow_pickle=False)
+                np.lib.format.write_array(buffer, np.asarray(array, order="C"), allow_pickle=False)
                 archive.writestr(f"{name}.npy", buffer.getvalue())
 
 
@@ -170,12 +209,17 @@ def read_info(path):
     whole file is checked, and no estimator is built)."""
     metadata, arrays = read(path)
     coef = arrays["coef_"]
-    info = {"file": os.fspath(path), "format": f"{FORMAT} {FORMAT_VERSION}",
-            "fastgd_version": metadata["fastgd_version"], "class": metadata["class"],
-            "dtype": coef.dtype.name, "n_features": coef.shape[-1],
-            "n_targets": 1 if coef.ndim == 1 else coef.shape[0],
-            "feature_names": metadata["feature_names"],
-            "target_names": metadata["target_names"]}
+    info = {
+        "file": os.fspath(path),
+        "format": f"{FORMAT} {FORMAT_VERSION}",
+        "fastgd_version": metadata["fastgd_version"],
+        "class": metadata["class"],
+        "dtype": coef.dtype.name,
+        "n_features": coef.shape[-1],
+        "n_targets": 1 if coef.ndim == 1 else coef.shape[0],
+        "feature_names": metadata["feature_names"],
+        "target_names": metadata["target_names"],
+    }
     info.update(metadata["fitted"])
     info["coef_"] = coef.tolist()
     info["intercept_"] = arrays["intercept_"].tolist()
@@ -205,19 +249,33 @@ def read(path):
             with zipfile.ZipFile(file) as archive:
                 members = _members(archive, path, size)
                 metadata = _metadata(_read_member(archive, members[METADATA], path), path)
-                arrays = {name: _array(archive, members[f"{name}.npy"], metadata, name, path)
-                          for name in ARRAYS}
+                arrays = {
+                    name: _array(archive, members[f"{name}.npy"], metadata, name, path)
+                    for name in ARRAYS
+                }
         except ModelFileError:
             raise
         except zipfile.BadZipFile as error:
-            raise ModelFileError(f"{path} is not a fastgd model file, or it is damaged "
-                                 f"(truncated or changed): {error}.") from None
+            raise ModelFileError(
+                f"{path} is not a fastgd model file, or it is damaged "
+                f"(truncated or changed): {error}."
+            ) from None
         # what zipfile raises on a damaged archive's offsets, sizes and flags
-        except (OSError, EOFError, ValueError, OverflowError, struct.error, MemoryError,
-                RecursionError, zipfile.LargeZipFile, NotImplementedError,
-                RuntimeError) as error:
-            raise ModelFileError(f"{path} is damaged (truncated or changed): "
-                                 f"{type(error).__name__}: {error}.") from None
+        except (
+            OSError,
+            EOFError,
+            ValueError,
+            OverflowError,
+            struct.error,
+            MemoryError,
+            RecursionError,
+            zipfile.LargeZipFile,
+            NotImplementedError,
+            RuntimeError,
+        ) as error:
+            raise ModelFileError(
+                f"{path} is damaged (truncated or changed): {type(error).__name__}: {error}."
+            ) from None
     _check_consistent(metadata, arrays, path)
     return metadata, arrays
 
@@ -242,8 +300,10 @@ def _check_member_count(file, size, path):
     file.seek(0)
     listed = max(on_disk, total)
     if signature == b"PK\x05\x06" and listed > MAX_MEMBERS:
-        raise ModelFileError(f"{path} is not a fastgd model file: its directory lists "
-                             f"{listed} members, where a model has {len(ARRAYS) + 1}.")
+        raise ModelFileError(
+            f"{path} is not a fastgd model file: its directory lists "
+            f"{listed} members, where a model has {len(ARRAYS) + 1}."
+        )
 
 
 def _members(archive, path, archive_size):
@@ -251,21 +311,24 @@ def _members(archive, path, archive_size):
     members = {info.filename: info for info in infos}
     expected = {METADATA} | {f"{name}.npy" for name in ARRAYS}
     if len(infos) != len(members):  # a name twice: which would be the model?
-        raise ModelFileError(f"{path} is not a fastgd model file: a member appears "
-                             f"twice.")
+        raise ModelFileError(f"{path} is not a fastgd model file: a member appears twice.")
     for info in infos:
         # a stored member's bytes are in the file: no member can inflate past it
         if info.compress_type != zipfile.ZIP_STORED or info.file_size > archive_size:
-            raise ModelFileError(f"{path} is not a fastgd model file: {info.filename} is "
-                                 f"compressed or larger than the file.")
+            raise ModelFileError(
+                f"{path} is not a fastgd model file: {info.filename} is "
+                f"compressed or larger than the file."
+            )
     _check_names(members, expected, "not a fastgd model file; its members", path)
     return members
 
 
 def _read_member(archive, info, path, limit=MAX_METADATA_BYTES):
     if info.file_size > limit:
-        raise ModelFileError(f"{path}: {info.filename} is {info.file_size} bytes, more "
-                             f"than a model's {limit}: not a fastgd model file.")
+        raise ModelFileError(
+            f"{path}: {info.filename} is {info.file_size} bytes, more "
+            f"than a model's {limit}: not a fastgd model file."
+        )
     return archive.read(info)  # checks the CRC: a changed byte raises BadZipFile
 
 
@@ -277,13 +340,15 @@ def _metadata(raw, path):
         keys = [key for key, _ in pairs]
         twice = sorted({key for key in keys if keys.count(key) > 1})
         if twice:
-            raise ModelFileError(f"{path}: {METADATA} has the key {twice[0]!r} twice, "
-                                 f"which a model never has.")
+            raise ModelFileError(
+                f"{path}: {METADATA} has the key {twice[0]!r} twice, which a model never has."
+            )
         return dict(pairs)
 
     try:
-        metadata = json.loads(raw.decode("utf-8"), parse_constant=no_constant,
-                              object_pairs_hook=unique_keys)
+        metadata = json.loads(
+            raw.decode("utf-8"), parse_constant=no_constant, object_pairs_hook=unique_keys
+        )
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelFileError(f"{path}: {METADATA} is not valid JSON: {error}.") from None
     _check_type(metadata, dict, METADATA, path)
@@ -303,18 +368,24 @@ def _metadata(raw, path):
 
 def _check_format(metadata, path):
     if metadata.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is not a fastgd model file (format "
-                             f"{metadata.get('format')!r}, expected {FORMAT!r}).")
+        raise ModelFileError(
+            f"{path} is not a fastgd model file (format "
+            f"{metadata.get('format')!r}, expected {FORMAT!r})."
+        )
     written_by = metadata.get("fastgd_version")
     if not isinstance(written_by, str) or _release(written_by) != _release(_this_version()):
-        raise ModelFileError(f"{path} was saved by fastgd {written_by}; this is fastgd "
-                             f"{_this_version()}, which loads models of fastgd "
-                             f"{'.'.join(_release(_this_version()))}.x only: refit the model "
-                             f"with this version (or load it with fastgd {written_by}).")
+        raise ModelFileError(
+            f"{path} was saved by fastgd {written_by}; this is fastgd "
+            f"{_this_version()}, which loads models of fastgd "
+            f"{'.'.join(_release(_this_version()))}.x only: refit the model "
+            f"with this version (or load it with fastgd {written_by})."
+        )
     if metadata.get("format_version") != FORMAT_VERSION or metadata.get("class") != "GDRegressor":
-        raise ModelFileError(f"{path}: format_version {metadata.get('format_version')!r} "
-                             f"of class {metadata.get('class')!r}; this fastgd reads "
-                             f"format_version {FORMAT_VERSION} of GDRegressor.")
+        raise ModelFileError(
+            f"{path}: format_version {metadata.get('format_version')!r} "
+            f"of class {metadata.get('class')!r}; this fastgd reads "
+            f"format_version {FORMAT_VERSION} of GDRegressor."
+        )
 
 
 def _check_params(params, path):
@@ -322,15 +393,17 @@ def _check_params(params, path):
     _check_names(params, set(ESTIMATOR_PARAMETERS), "params", path)
     for name, value in params.items():
         if not (value is None or isinstance(value, (bool, int, float, str))):
-            raise ModelFileError(f"{path}: params[{name!r}] is a "
-                                 f"{type(value).__name__}; a saved parameter is a number, "
-                                 f"a string, a bool or null.")
+            raise ModelFileError(
+                f"{path}: params[{name!r}] is a "
+                f"{type(value).__name__}; a saved parameter is a number, "
+                f"a string, a bool or null."
+            )
     if params["callback"] is not None:
         raise ModelFileError(f"{path}: params['callback'] must be null.")
     options = {name: params[name] for name in FIT_PARAMETERS}
     try:  # the same checks as fit makes: a tampered penalty="l3" fails here
         check_backend(options.pop("backend"))  # the name only: a model of the cython
-        FitSpec(**options).validated()         # backend loads where it is not built
+        FitSpec(**options).validated()  # backend loads where it is not built
     except (TypeError, ValueError) as error:
         raise ModelFileError(f"{path}: params: {error}") from None
     if not (params["random_state"] is None or _is_int(params["random_state"])):
@@ -347,14 +420,16 @@ def _check_fitted(fitted, path):
         if kind is Number:
             fitted[name] = Number.of_json(value)
             if fitted[name] is None:
-                raise ModelFileError(f"{path}: fitted[{name!r}] should be a number; got "
-                                     f"{value!r}.")
+                raise ModelFileError(
+                    f"{path}: fitted[{name!r}] should be a number; got {value!r}."
+                )
             continue
         if kind is float and _is_int(value):
             value = fitted[name] = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ModelFileError(f"{path}: fitted[{name!r}] should be a {kind.__name__}; "
-                                 f"got {value!r}.")
+            raise ModelFileError(
+                f"{path}: fitted[{name!r}] should be a {kind.__name__}; got {value!r}."
+            )
         if kind is int and value < 0:
             raise ModelFileError(f"{path}: fitted[{name!r}] is negative ({value}).")
 
@@ -363,11 +438,16 @@ def _array(archive, info, metadata, name, path):
     declared = metadata["arrays"].get(name)
     _check_type(declared, dict, f"arrays[{name!r}]", path)
     shape, dtype = declared.get("shape"), declared.get("dtype")
-    if (not isinstance(shape, list) or len(shape) > 2
-            or not all(_is_int(n) and 0 <= n < 1 << 40 for n in shape)
-            or dtype not in FLOAT_DTYPES):
-        raise ModelFileError(f"{path}: arrays[{name!r}] should have a shape of at most "
-                             f"2 sizes and a dtype in {FLOAT_DTYPES}; got {declared}.")
+    if (
+        not isinstance(shape, list)
+        or len(shape) > 2
+        or not all(_is_int(n) and 0 <= n < 1 << 40 for n in shape)
+        or dtype not in FLOAT_DTYPES
+    ):
+        raise ModelFileError(
+            f"{path}: arrays[{name!r}] should have a shape of at most "
+            f"2 sizes and a dtype in {FLOAT_DTYPES}; got {declared}."
+        )
     size = math.prod(shape) * np.dtype(dtype).itemsize
     raw = _read_member(archive, info, path, limit=size + NPY_HEADER_BYTES)
     return _parse_npy(raw, tuple(shape), np.dtype(dtype), f"{path}: {info.filename}")
@@ -380,24 +460,29 @@ def _parse_npy(raw, shape, dtype, where):
     fp = io.BytesIO(raw)
     try:
         version = np.lib.format.read_magic(fp)
-        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        read_header = {
+            (1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0,
+        }.get(version)
         if read_header is None:
             raise ValueError(f"npy format version {version}")
         stored_shape, fortran_order, stored_dtype = read_header(
-            fp, max_header_size=NPY_HEADER_BYTES)
+            fp, max_header_size=NPY_HEADER_BYTES
+        )
     except (ValueError, SyntaxError, TypeError) as error:  # a bad magic or header
         raise ModelFileError(f"{where} is not a plain array of numbers: {error}.") from None
     if stored_dtype.hasobject or stored_dtype.kind != "f":
-        raise ModelFileError(f"{where} is not a plain array of numbers: it holds "
-                             f"{stored_dtype}.")
+        raise ModelFileError(f"{where} is not a plain array of numbers: it holds {stored_dtype}.")
     native = stored_dtype.newbyteorder("=")
-    data = raw[fp.tell():]
+    data = raw[fp.tell() :]
     if stored_shape != shape or native != dtype or len(data) != math.prod(shape) * dtype.itemsize:
-        raise ModelFileError(f"{where} holds a {stored_dtype} array of shape {stored_shape} "
-                             f"in {len(data)} bytes; model.json says {dtype} {shape}.")
+        raise ModelFileError(
+            f"{where} holds a {stored_dtype} array of shape {stored_shape} "
+            f"in {len(data)} bytes; model.json says {dtype} {shape}."
+        )
     array = np.frombuffer(data, dtype=stored_dtype).reshape(
-        shape, order="F" if fortran_order else "C")
+        shape, order="F" if fortran_order else "C"
+    )
     return np.array(array, dtype=native, order="C")  # writable, native, C-ordered
 
 
@@ -410,16 +495,21 @@ def _check_consistent(metadata, arrays, path):
     if coef.ndim not in (1, 2) or coef.shape[-1] != n_features:
         problems.append(f"coef_ has shape {coef.shape}, for n_features_in_={n_features}")
     if intercept.shape != targets or intercept.dtype != coef.dtype:
-        problems.append(f"intercept_ is {intercept.dtype} {intercept.shape}, for coef_ "
-                        f"{coef.dtype} {coef.shape}")
+        problems.append(
+            f"intercept_ is {intercept.dtype} {intercept.shape}, for coef_ "
+            f"{coef.dtype} {coef.shape}"
+        )
     targets = metadata["target_names"]
     n_targets = 1 if coef.ndim == 1 else coef.shape[0]
     if targets is not None and not (
-            isinstance(targets, list) and len(targets) == n_targets
-            and all(isinstance(name, str) for name in targets)
-            and len(set(targets)) == n_targets):
-        problems.append(f"target_names should name the {n_targets} target(s), distinct; "
-                        f"got {targets!r}")
+        isinstance(targets, list)
+        and len(targets) == n_targets
+        and all(isinstance(name, str) for name in targets)
+        and len(set(targets)) == n_targets
+    ):
+        problems.append(
+            f"target_names should name the {n_targets} target(s), distinct; got {targets!r}"
+        )
     names = metadata["feature_names"]
     if names is not None and len(names) != n_features:
         problems.append(f"{len(names)} feature_names for n_features_in_={n_features}")
@@ -429,8 +519,7 @@ def _check_consistent(metadata, arrays, path):
     if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
         problems.append("coef_ or intercept_ holds NaN or inf")
     if problems:
-        raise ModelFileError(f"{path} is not a consistent fastgd model: "
-                             f"{'; '.join(problems)}.")
+        raise ModelFileError(f"{path} is not a consistent fastgd model: {'; '.join(problems)}.")
 
 
 # ------------------------------------------------------------------ helpers
@@ -439,15 +528,18 @@ def _check_consistent(metadata, arrays, path):
 def _check_names(found, expected, what, path):
     """``found``'s names (a dict's keys, an archive's members) must be ``expected``."""
     if set(found) != set(expected):
-        raise ModelFileError(f"{path}: {what} should be {sorted(expected)}; missing "
-                             f"{sorted(set(expected) - set(found))}, unexpected "
-                             f"{sorted(set(found) - set(expected))}.")
+        raise ModelFileError(
+            f"{path}: {what} should be {sorted(expected)}; missing "
+            f"{sorted(set(expected) - set(found))}, unexpected "
+            f"{sorted(set(found) - set(expected))}."
+        )
 
 
 def _check_type(value, kind, name, path):
     if not isinstance(value, kind):
-        raise ModelFileError(f"{path}: {name} should be a {kind.__name__}; got "
-                             f"{type(value).__name__}.")
+        raise ModelFileError(
+            f"{path}: {name} should be a {kind.__name__}; got {type(value).__name__}."
+        )
 
 
 def _is_int(value):

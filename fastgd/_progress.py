@@ -63,13 +63,13 @@ class BlockProgress:
         if tqdm is None:
             return
         if total is not None:
-            self.bar = tqdm(total=total, unit="block", desc="fastgd", leave=False,
-                            mininterval=0)
+            self.bar = tqdm(total=total, unit="block", desc="fastgd", leave=False, mininterval=0)
             return
         from dask.callbacks import Callback
 
-        self.callback = Callback(start_state=self._start_pass, posttask=self._task_done,
-                                 finish=self._end_pass)
+        self.callback = Callback(
+            start_state=self._start_pass, posttask=self._task_done, finish=self._end_pass
+        )
         self.callback.register()
 
     def _start_pass(self, dsk, state):
@@ -77,8 +77,9 @@ class BlockProgress:
         tasks = len(state["ready"]) + len(state["waiting"]) + len(state["running"])
         # (every task drawn: a pass has a task per block, each a read of the file; at
         # tqdm's default 0.1 s between draws a pass of fast blocks stayed at 0%)
-        self.bar = self.tqdm(total=tasks, unit="task", desc=f"fastgd pass {self.passes}",
-                             leave=False, mininterval=0)
+        self.bar = self.tqdm(
+            total=tasks, unit="task", desc=f"fastgd pass {self.passes}", leave=False, mininterval=0
+        )
 
     def _task_done(self, key, result, dsk, state, worker_id):
         self.bar.update(1)

@@ -82,8 +82,8 @@ def predictions(X, coef, intercept):
     weights = np.atleast_2d(coef)  # (K, D)
     out = np.empty((X.shape[0], weights.shape[0]), dtype=X.dtype)
     for start in range(0, X.shape[0], PREDICT_ROWS):
-        block = np.asfortranarray(X[start:start + PREDICT_ROWS])
-        total = out[start:start + len(block)]
+        block = np.asfortranarray(X[start : start + PREDICT_ROWS])
+        total = out[start : start + len(block)]
         total[...] = intercept
         for j in range(X.shape[1]):
             total += block[:, j, None] * weights[:, j]
@@ -126,7 +126,6 @@ def shuffle(order, n, rng_state):
         order[i], order[j] = order[j], order[i]
 
 
-
 def rows_gradient(X, Y, W, b, weights, rows):
     """Unnormalised sums over ``rows``: ``((s R).T @ X, (s R).sum(0), (s R * R).sum() / 2)``.
 
@@ -138,8 +137,11 @@ def rows_gradient(X, Y, W, b, weights, rows):
     W64, Yr = W.astype(np.float64), Y[rows].astype(np.float64)
     scores = Xr.dot(W64[0])[:, None] if W.shape[0] == 1 else Xr @ W64.T
     R = scores + b.astype(np.float64) - Yr
-    s = np.ones(R.shape[0]) if weights is None or not len(weights) else \
-        weights[rows].astype(np.float64)
+    s = (
+        np.ones(R.shape[0])
+        if weights is None or not len(weights)
+        else weights[rows].astype(np.float64)
+    )
     sR = s[:, None] * R
     sum_W = Xr.T.dot(sR[:, 0])[None, :] if W.shape[0] == 1 else sR.T @ Xr
     return sum_W, sR.sum(axis=0), float(np.sum(sR * R)) / 2
@@ -248,9 +250,14 @@ def accurate_sums(X, Y, W, b, weights, block_rows=1 << 14):
             sR_hi, error = two_product(R_hi, s)
             sR_lo = error + R_lo * s
         X64 = X[rows].astype(np.float64)
-        terms = np.concatenate([X64[:, None, :] * np.ones((1, n_targets, 1)),
-                                np.ones((len(R_hi), n_targets, 1)), 0.5 * R_hi[:, :, None]],
-                               axis=2)
+        terms = np.concatenate(
+            [
+                X64[:, None, :] * np.ones((1, n_targets, 1)),
+                np.ones((len(R_hi), n_targets, 1)),
+                0.5 * R_hi[:, :, None],
+            ],
+            axis=2,
+        )
         p, e = two_product(terms, sR_hi[:, :, None])
         e += terms * sR_lo[:, :, None]
         hi, lo = _pairwise_sum(p, e)

@@ -66,22 +66,33 @@ class FitSpec(NamedTuple):
         """Every option checked once: the ``Settings`` a fit runs with. Raises
         ValueError or TypeError naming the first bad option."""
         checked = dict(
-            lr=check_lr(self.lr), max_iter=check_max_iter(self.max_iter),
-            tol=check_tol(self.tol), fit_intercept=check_fit_intercept(self.fit_intercept),
-            n_threads=check_n_threads(self.n_threads), solver=check_solver(self.solver),
-            method=check_method(self.method))
+            lr=check_lr(self.lr),
+            max_iter=check_max_iter(self.max_iter),
+            tol=check_tol(self.tol),
+            fit_intercept=check_fit_intercept(self.fit_intercept),
+            n_threads=check_n_threads(self.n_threads),
+            solver=check_solver(self.solver),
+            method=check_method(self.method),
+        )
         checked["l1"], checked["l2"] = check_penalty(self.penalty, self.alpha, self.l1_ratio)
         checked["momentum"], checked["nesterov"] = check_momentum(self.momentum, self.nesterov)
         checked["batch_size"] = check_batch_size(self.batch_size)
         checked["shuffle"] = check_shuffle(self.shuffle)
         checked["schedule"], checked["power_t"] = check_schedule(self.schedule, self.power_t)
-        (checked["early_stopping"], checked["validation_fraction"],
-         checked["n_iter_no_change"]) = check_early_stopping(
-            self.early_stopping, self.validation_fraction, self.n_iter_no_change)
-        return Settings(**checked, random_state=self.random_state,
-                        callback=check_callback(self.callback),
-                        verbose=check_verbose(self.verbose),
-                        backend=get_backend(check_backend(self.backend)))
+        (
+            checked["early_stopping"],
+            checked["validation_fraction"],
+            checked["n_iter_no_change"],
+        ) = check_early_stopping(
+            self.early_stopping, self.validation_fraction, self.n_iter_no_change
+        )
+        return Settings(
+            **checked,
+            random_state=self.random_state,
+            callback=check_callback(self.callback),
+            verbose=check_verbose(self.verbose),
+            backend=get_backend(check_backend(self.backend)),
+        )
 
 
 # The names of the options, in order: what GDRegressor forwards to the fit.

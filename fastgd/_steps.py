@@ -32,8 +32,9 @@ def prox_l1(W, gradient, lr, l1):
     z = W - lr * gradient
     survives = np.abs(z) > lr * l1
     sign = np.sign(z)
-    return np.where(survives, z - lr * l1 * sign, 0.0), np.where(survives,
-                                                                 gradient + l1 * sign, W / lr)
+    return np.where(survives, z - lr * l1 * sign, 0.0), np.where(
+        survives, gradient + l1 * sign, W / lr
+    )
 
 
 def proximal_step(W, grad_W, lr, l1, l2, n_penalized):
@@ -95,15 +96,22 @@ def update(model, grad_W, grad_b, step, o, optimizer):
     """The (proximal, momentum) step, taken in float64 and rounded once to the
     coefficients' dtype, as the kernels do; returns the squared gradient-map norm."""
     W, b = model
-    W_new, mapping = proximal_step(W.astype(np.float64), grad_W, step, o.l1, o.l2,
-                                   o.n_penalized)
+    W_new, mapping = proximal_step(W.astype(np.float64), grad_W, step, o.l1, o.l2, o.n_penalized)
     grad_norm2 = float(np.sum(mapping * mapping))
     if o.fit_intercept:
         grad_norm2 += float(np.sum(grad_b * grad_b))
     direction_b = grad_b
     if o.momentum > 0:
-        W_new, direction_b = momentum_step(W.astype(np.float64), grad_W, mapping, grad_b,
-                                           step, o, optimizer.velocity_W, optimizer.velocity_b)
+        W_new, direction_b = momentum_step(
+            W.astype(np.float64),
+            grad_W,
+            mapping,
+            grad_b,
+            step,
+            o,
+            optimizer.velocity_W,
+            optimizer.velocity_b,
+        )
     W[...] = W_new
     if o.fit_intercept:
         b[...] = b - step * direction_b

@@ -84,8 +84,10 @@ def _check_dtype(a, name):
             raise ValueError(f"{name} holds an integer beyond the range of float64.") from None
         for value in a.flat:  # astype takes booleans and complex zeros: refuse them
             if isinstance(value, (bool, np.bool_, complex, np.complexfloating)):
-                raise TypeError(f"{name} has dtype object holding {type(value).__name__} "
-                                f"values; expected real numbers (float or integer).")
+                raise TypeError(
+                    f"{name} has dtype object holding {type(value).__name__} "
+                    f"values; expected real numbers (float or integer)."
+                )
         return converted
     if kind not in "fiu":
         raise TypeError(f"{name} has dtype {a.dtype}; expected real numbers (float or integer).")
@@ -139,12 +141,14 @@ def _frame_as_numbers(X, name):
         kind = getattr(dtype, "kind", "O")
         if kind == "b":
             booleans.append(column)
-        elif kind not in "fiu" and (kind != "O" or str(dtype) != "object"
-                                    or not _all_numbers(X[column])):
+        elif kind not in "fiu" and (
+            kind != "O" or str(dtype) != "object" or not _all_numbers(X[column])
+        ):
             raise TypeError(
                 f"{name}'s column {column!r} has dtype {dtype}, not numbers: fastgd fits "
                 f"real numbers. Encode it first (pandas.get_dummies, or scikit-learn's "
-                f"OneHotEncoder or OrdinalEncoder), or leave it out.")
+                f"OneHotEncoder or OrdinalEncoder), or leave it out."
+            )
     return X.astype({column: np.float64 for column in booleans}) if booleans else X
 
 
@@ -174,7 +178,8 @@ def check_X(X, name="X"):
         hint = (
             f" (Reshape your data: {name}.reshape(-1, 1) if it has a single feature, "
             f"{name}.reshape(1, -1) if it is a single sample)"
-            if X.ndim == 1 else ""
+            if X.ndim == 1
+            else ""
         )
         raise ValueError(
             f"{name} must be a 2-D array of shape (n_samples, n_features); "
@@ -263,8 +268,10 @@ def check_intercept(intercept, n_targets, y_is_1d, dtype, name="intercept_init")
         try:
             b.fill(intercept)
         except OverflowError:  # an int beyond float64's range
-            raise ValueError(f"{name} is an integer of {len(str(abs(intercept)))} digits, "
-                             f"beyond the range of {np.dtype(dtype).name}.") from None
+            raise ValueError(
+                f"{name} is an integer of {len(str(abs(intercept)))} digits, "
+                f"beyond the range of {np.dtype(dtype).name}."
+            ) from None
         return b
     intercept = np.asarray(intercept)
     _check_dtype(intercept, name)
@@ -278,7 +285,9 @@ def check_intercept(intercept, n_targets, y_is_1d, dtype, name="intercept_init")
 
 def _check_real(value, name):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {value!r} of type {type(value).__name__}.")
+        raise TypeError(
+            f"{name} must be a real number; got {value!r} of type {type(value).__name__}."
+        )
     return float(value)
 
 
@@ -307,18 +316,14 @@ def check_tol(tol):
 
 def check_backend(backend):
     if not isinstance(backend, str) or (backend != "auto" and backend not in BACKENDS):
-        raise ValueError(
-            f"backend must be one of {('auto',) + BACKENDS}; got {backend!r}."
-        )
+        raise ValueError(f"backend must be one of {('auto',) + BACKENDS}; got {backend!r}.")
     return backend
 
 
 def check_penalty(penalty, alpha, l1_ratio):
     """Return the weights (l1, l2) of ``l1 * ||W||_1 + l2 / 2 * ||W||_2^2``."""
     if penalty not in (None, "l2", "l1", "elasticnet"):
-        raise ValueError(
-            f"penalty must be None, 'l2', 'l1' or 'elasticnet'; got {penalty!r}."
-        )
+        raise ValueError(f"penalty must be None, 'l2', 'l1' or 'elasticnet'; got {penalty!r}.")
     alpha = _check_real(alpha, "alpha")
     if not (np.isfinite(alpha) and alpha >= 0):
         raise ValueError(f"alpha must be a finite number >= 0; got {alpha!r}.")
@@ -452,11 +457,8 @@ def check_early_stopping(early_stopping, validation_fraction, n_iter_no_change):
     early_stopping = _check_bool(early_stopping, "early_stopping")
     validation_fraction = _check_real(validation_fraction, "validation_fraction")
     if not 0 < validation_fraction < 1:
-        raise ValueError(
-            f"validation_fraction must be in (0, 1); got {validation_fraction!r}."
-        )
-    return early_stopping, validation_fraction, _check_int(n_iter_no_change,
-                                                           "n_iter_no_change", 1)
+        raise ValueError(f"validation_fraction must be in (0, 1); got {validation_fraction!r}.")
+    return early_stopping, validation_fraction, _check_int(n_iter_no_change, "n_iter_no_change", 1)
 
 
 def check_random_state(random_state):
@@ -472,8 +474,10 @@ def check_random_state(random_state):
         random_state, (bool, np.bool_)
     ):
         if random_state < 0:
-            raise ValueError(f"random_state must be None, an int >= 0 or a numpy "
-                             f"Generator / RandomState; got {random_state}.")
+            raise ValueError(
+                f"random_state must be None, an int >= 0 or a numpy "
+                f"Generator / RandomState; got {random_state}."
+            )
         return int(np.random.SeedSequence(int(random_state)).generate_state(1, np.uint64)[0])
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(0, 2**64, dtype=np.uint64))

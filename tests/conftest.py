@@ -52,8 +52,9 @@ def layout(request):
     return request.param
 
 
-def make_problem(n_samples, n_features, n_targets=None, dtype=np.float64, layout="C", seed=0,
-                 noise=0.1):
+def make_problem(
+    n_samples, n_features, n_targets=None, dtype=np.float64, layout="C", seed=0, noise=0.1
+):
     """Random regression data: X (N, D) in the requested dtype and layout, y of
     shape (N,) or (N, K), and the true coefficients (W, b) that generated it."""
     rng = np.random.default_rng(seed)

@@ -73,11 +73,13 @@ def test_registry_lists_every_backend_once_in_auto_order():
 def test_main_job_runs_every_backend():
     out = subprocess.run(
         [sys.executable, "-m", "fastgd", "--samples", "2000", "--features", "5"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    table = lines[next(i for i, line in enumerate(lines) if set(line) == {"-"}) + 1:]
+    table = lines[next(i for i, line in enumerate(lines) if set(line) == {"-"}) + 1 :]
     rows = {line.split()[0]: line.split() for line in table}  # (after the header's rule)
     assert set(rows) == set(fastgd.available_backends())
     for row in rows.values():

@@ -55,8 +55,9 @@ def test_fit_many_contenders_all_return_the_least_squares_solutions():
     shape = kind.shapes[0]
     data = kind.make_data(shape, "float64").head(300)  # 300 of the problems: quick
     ones = np.ones((shape.n_samples, 1))
-    exact = np.stack([np.linalg.lstsq(np.hstack([X, ones]), y, rcond=None)[0]
-                      for X, y in zip(data.X, data.y)])
+    exact = np.stack(
+        [np.linalg.lstsq(np.hstack([X, ones]), y, rcond=None)[0] for X, y in zip(data.X, data.y)]
+    )
     baseline = kind.baseline.setup(data)()
     for contender in kind.contenders:
         result = contender.setup(data)()
@@ -101,8 +102,10 @@ def test_sgd_per_sample_updates_are_sgdregressors_without_shuffling(backend):
     pytest.importorskip("sklearn")
     data = cases.make_sgd_data(cases.Shape("2e3x5", 2000, 5))
     sklearn_fit, fastgd_fit = cases.unshuffled_sgd_fits(data.X, data.y, backend)
-    assert ((fastgd_fit.n_epochs, fastgd_fit.n_updates)
-            == (sklearn_fit.n_epochs, sklearn_fit.n_updates))
+    assert (fastgd_fit.n_epochs, fastgd_fit.n_updates) == (
+        sklearn_fit.n_epochs,
+        sklearn_fit.n_updates,
+    )
     assert fastgd_fit.last_step == pytest.approx(sklearn_fit.last_step, rel=1e-12)
     np.testing.assert_allclose(fastgd_fit.coef, sklearn_fit.coef, rtol=1e-10, atol=1e-12)
     assert fastgd_fit.intercept == pytest.approx(sklearn_fit.intercept, rel=1e-10)
@@ -135,8 +138,16 @@ def test_sgd_batch_lr_is_a_stable_step():
     lr="auto" picks for batches of that size on the quick shape's data."""
     shape = next(s for s in cases.SGD.shapes if not s.slow)
     data = cases.make_sgd_data(shape)
-    auto = fastgd.fit(data.X, data.y, batch_size=cases.SGD_BATCH_SIZE, lr="auto", max_iter=1,
-                      tol=0, random_state=0, backend="cython").lr
+    auto = fastgd.fit(
+        data.X,
+        data.y,
+        batch_size=cases.SGD_BATCH_SIZE,
+        lr="auto",
+        max_iter=1,
+        tol=0,
+        random_state=0,
+        backend="cython",
+    ).lr
     assert cases.SGD_BATCH_LR < auto
 
 
@@ -164,12 +175,17 @@ def test_direct_contenders_return_the_least_squares_solution():
 def test_a_target_against_another_contender_reads_its_time():
     from fastgd.bench import report
 
-    target = cases.Target("t", "direct", "1e5x20", ("float64",), ("cython",), "speedup", 2,
-                          against="sklearn-ridge")
-    row = {"sklearn-lr": {"seconds": 10.0}, "sklearn-ridge": {"seconds": 3.0},
-           "cython": {"seconds": 1.0}}
-    assert report._target_measured(target, {("direct", "1e5x20", "float64"): row}, None,
-                                   "float64") == (3.0, "3×")
+    target = cases.Target(
+        "t", "direct", "1e5x20", ("float64",), ("cython",), "speedup", 2, against="sklearn-ridge"
+    )
+    row = {
+        "sklearn-lr": {"seconds": 10.0},
+        "sklearn-ridge": {"seconds": 3.0},
+        "cython": {"seconds": 1.0},
+    }
+    assert report._target_measured(
+        target, {("direct", "1e5x20", "float64"): row}, None, "float64"
+    ) == (3.0, "3×")
 
 
 def test_every_target_names_cases_of_the_registry():
@@ -186,8 +202,12 @@ def test_quick_run_leaves_out_slow_shapes_and_skipped_contenders():
     quick = {case.id for case in select()}
     full = {case.id for case in select(full=True)}
     assert quick < full
-    slow = {f"{kind.name}/{shape.name}/" for kind in cases.KINDS.values()
-            for shape in kind.shapes if shape.slow}
+    slow = {
+        f"{kind.name}/{shape.name}/"
+        for kind in cases.KINDS.values()
+        for shape in kind.shapes
+        if shape.slow
+    }
     assert not any(case_id.startswith(tuple(slow)) for case_id in quick)
     assert "fit/1e6x32/float64/gram" in full
     assert "fit/1e6x32/float64/sklearn-sgd" not in full  # skipped on that shape

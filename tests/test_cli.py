@@ -33,8 +33,7 @@ def make_frame(seed=0):
 
 def write(frame, path):
     if str(path).endswith(".parquet"):
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path,
-                       row_group_size=400)
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=400)
     else:
         frame.to_csv(path, index=False)
     return str(path)
@@ -55,14 +54,30 @@ def run(*argv):
     return status
 
 
-@pytest.mark.parametrize("data_kind,out_kind", [("csv", "parquet"), ("parquet", "csv"),
-                                                ("parquet", "parquet")])
+@pytest.mark.parametrize(
+    "data_kind,out_kind", [("csv", "parquet"), ("parquet", "csv"), ("parquet", "parquet")]
+)
 def test_fit_info_predict_round_trip(tmp_path, capsys, data_kind, out_kind):
     frame = make_frame()
     data = write(frame, tmp_path / f"train.{data_kind}")
     model_path = tmp_path / "model.fastgd"
-    assert run("fit", data, "--target", "y", "--features", "a,b,c", "--tol", "1e-12",
-               "--block-rows", "500", "--out", model_path) == 0
+    assert (
+        run(
+            "fit",
+            data,
+            "--target",
+            "y",
+            "--features",
+            "a,b,c",
+            "--tol",
+            "1e-12",
+            "--block-rows",
+            "500",
+            "--out",
+            model_path,
+        )
+        == 0
+    )
     out = capsys.readouterr()
     assert "converged" in out.out and str(model_path) in out.out
     model = fastgd.load(model_path)
@@ -78,16 +93,15 @@ def test_fit_info_predict_round_trip(tmp_path, capsys, data_kind, out_kind):
     new = make_frame(seed=1)
     new_data = write(new, tmp_path / f"new.{data_kind}")
     predictions = tmp_path / f"predicted.{out_kind}"
-    assert run("predict", model_path, new_data, "--out", predictions, "--block-rows",
-               "700") == 0
+    assert run("predict", model_path, new_data, "--out", predictions, "--block-rows", "700") == 0
     written = read(predictions)
     assert list(written.columns) == ["prediction"]
     # the saved model's predictions, in the files' row order, to the last bit (CSV
     # holds shortest round-trip decimals)
-    np.testing.assert_array_equal(written["prediction"].to_numpy(),
-                                  model.predict(new[FEATURES]))
-    np.testing.assert_allclose(written["prediction"], local.predict(new[FEATURES]),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(written["prediction"].to_numpy(), model.predict(new[FEATURES]))
+    np.testing.assert_allclose(
+        written["prediction"], local.predict(new[FEATURES]), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_several_targets_weights_and_fit_options(tmp_path, capsys):
@@ -95,13 +109,34 @@ def test_several_targets_weights_and_fit_options(tmp_path, capsys):
     frame["w"] = np.linspace(0.0, 2.0, N)
     data = write(frame, tmp_path / "train.parquet")
     model_path = tmp_path / "m.fastgd"
-    assert run("fit", data, "--target", "y,z", "--features", "a,b,c", "--weight", "w",
-               "--penalty", "l2", "--alpha", "0.5", "--no-fit-intercept", "--tol", "1e-12",
-               "--quiet", "--out", model_path) == 0
+    assert (
+        run(
+            "fit",
+            data,
+            "--target",
+            "y,z",
+            "--features",
+            "a,b,c",
+            "--weight",
+            "w",
+            "--penalty",
+            "l2",
+            "--alpha",
+            "0.5",
+            "--no-fit-intercept",
+            "--tol",
+            "1e-12",
+            "--quiet",
+            "--out",
+            model_path,
+        )
+        == 0
+    )
     assert capsys.readouterr().out == ""
     model = fastgd.load(model_path)
     local = fastgd.GDRegressor(penalty="l2", alpha=0.5, fit_intercept=False, tol=1e-12).fit(
-        frame[FEATURES], frame[["y", "z"]], sample_weight=frame["w"])
+        frame[FEATURES], frame[["y", "z"]], sample_weight=frame["w"]
+    )
     np.testing.assert_allclose(model.coef_, local.coef_, rtol=1e-11)
     assert model.get_params() == local.get_params()
     out = tmp_path / "p.csv"
@@ -116,20 +151,47 @@ def test_many_files_and_a_glob(tmp_path, capsys):
     for part, rows in enumerate(np.array_split(np.arange(N), 3)):
         write(frame.iloc[rows], tmp_path / f"part{part}.csv")
     model_path = tmp_path / "m.fastgd"
-    assert run("fit", tmp_path / "part*.csv", "--target", "y", "--features", "a,b,c",
-               "--tol", "1e-12", "--quiet", "--out", model_path) == 0
+    assert (
+        run(
+            "fit",
+            tmp_path / "part*.csv",
+            "--target",
+            "y",
+            "--features",
+            "a,b,c",
+            "--tol",
+            "1e-12",
+            "--quiet",
+            "--out",
+            model_path,
+        )
+        == 0
+    )
     local = fastgd.GDRegressor(tol=1e-12).fit(frame[FEATURES], frame["y"])
     np.testing.assert_allclose(fastgd.load(model_path).coef_, local.coef_, rtol=1e-12)
     out = tmp_path / "p.parquet"
-    assert run("predict", model_path, tmp_path / "part0.csv", tmp_path / "part1.csv",
-               tmp_path / "part2.csv", "--out", out, "--quiet") == 0
+    assert (
+        run(
+            "predict",
+            model_path,
+            tmp_path / "part0.csv",
+            tmp_path / "part1.csv",
+            tmp_path / "part2.csv",
+            "--out",
+            out,
+            "--quiet",
+        )
+        == 0
+    )
     assert len(read(out)) == N
 
 
 def test_the_progress_bar_and_the_summary(tmp_path, capsys):
     data = write(make_frame(), tmp_path / "train.parquet")
-    assert run("fit", data, "--target", "y", "--block-rows", "400", "--out",
-               tmp_path / "m.fastgd") == 0
+    assert (
+        run("fit", data, "--target", "y", "--block-rows", "400", "--out", tmp_path / "m.fastgd")
+        == 0
+    )
     out = capsys.readouterr()
     assert "fastgd pass 1" in out.err  # tqdm's bar over the first pass's tasks
     # every task drawn, the last too (a pass of fast blocks stayed at "0% 0/4")
@@ -143,18 +205,46 @@ def test_on_a_dask_scheduler(tmp_path, capsys):
     distributed = pytest.importorskip("distributed")
     frame = make_frame()
     data = write(frame, tmp_path / "train.parquet")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=":0") as cluster:
-        assert run("fit", data, "--target", "y", "--features", "a,b,c", "--tol", "1e-12",
-                   "--scheduler", cluster.scheduler_address, "--block-rows", "500",
-                   "--out", tmp_path / "m.fastgd") == 0
-        assert run("predict", tmp_path / "m.fastgd", data, "--scheduler",
-                   cluster.scheduler_address, "--out", tmp_path / "p.parquet") == 0
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as cluster:
+        assert (
+            run(
+                "fit",
+                data,
+                "--target",
+                "y",
+                "--features",
+                "a,b,c",
+                "--tol",
+                "1e-12",
+                "--scheduler",
+                cluster.scheduler_address,
+                "--block-rows",
+                "500",
+                "--out",
+                tmp_path / "m.fastgd",
+            )
+            == 0
+        )
+        assert (
+            run(
+                "predict",
+                tmp_path / "m.fastgd",
+                data,
+                "--scheduler",
+                cluster.scheduler_address,
+                "--out",
+                tmp_path / "p.parquet",
+            )
+            == 0
+        )
     local = fastgd.GDRegressor(tol=1e-12).fit(frame[FEATURES], frame["y"])
     model = fastgd.load(tmp_path / "m.fastgd")
     np.testing.assert_allclose(model.coef_, local.coef_, rtol=1e-12)
-    np.testing.assert_array_equal(read(tmp_path / "p.parquet")["prediction"],
-                                  model.predict(frame[FEATURES]))
+    np.testing.assert_array_equal(
+        read(tmp_path / "p.parquet")["prediction"], model.predict(frame[FEATURES])
+    )
 
 
 # ------------------------------------------------------------------ errors
@@ -173,8 +263,10 @@ def trained(tmp_path):
     frame = make_frame()
     data = write(frame, tmp_path / "train.csv")
     model_path = tmp_path / "model.fastgd"
-    assert run("fit", data, "--target", "y", "--features", "a,b,c", "--quiet", "--out",
-               model_path) == 0
+    assert (
+        run("fit", data, "--target", "y", "--features", "a,b,c", "--quiet", "--out", model_path)
+        == 0
+    )
     return frame, data, model_path
 
 
@@ -200,8 +292,12 @@ def test_nan_in_a_row_names_the_row_and_the_file(tmp_path, capsys):
     frame = make_frame()
     frame.loc[1234, "b"] = np.nan
     data = write(frame, tmp_path / "train.parquet")
-    assert run("fit", data, "--target", "y", "--block-rows", "400", "--out",
-               tmp_path / "m", "--quiet") == 1
+    assert (
+        run(
+            "fit", data, "--target", "y", "--block-rows", "400", "--out", tmp_path / "m", "--quiet"
+        )
+        == 1
+    )
     line = one_line_error(capsys, "fit")
     assert "X contains NaN at row 1234 of" in line and "train.parquet" in line
     assert "column 'b'" in line
@@ -237,8 +333,10 @@ def rewrite_metadata(path, change):
 def test_a_model_of_another_version_is_refused(tmp_path, capsys, trained):
     _, data, model_path = trained
     rewrite_metadata(model_path, lambda m: m.update(fastgd_version="9.3.0"))
-    for command in (["info", model_path],
-                    ["predict", model_path, data, "--out", tmp_path / "p.csv"]):
+    for command in (
+        ["info", model_path],
+        ["predict", model_path, data, "--out", tmp_path / "p.csv"],
+    ):
         assert run(*command) == 1
         line = one_line_error(capsys, command[0])
         assert "9.3.0" in line and fastgd.__version__ in line
@@ -256,16 +354,17 @@ def test_bad_options_name_the_option(tmp_path, capsys, trained):
     # exited with 2, where the README promises one line and 1)
     assert run("fit", data, "--out", tmp_path / "m") == 1
     assert "--target" in one_line_error(capsys, "fit")
-    assert run("fit", data, "--target", "y", "--max-iter", "1e3.5", "--out",
-               tmp_path / "m") == 1
+    assert run("fit", data, "--target", "y", "--max-iter", "1e3.5", "--out", tmp_path / "m") == 1
     assert "--max-iter" in one_line_error(capsys, "fit")
 
 
 def test_numbers_are_read_as_written(tmp_path, capsys, trained):
     """``--max-iter 1e3`` was refused, ``--lr -1e-3`` taken for an option."""
     _, data, _ = trained
-    assert run("fit", data, "--target", "y", "--max-iter", "1e3", "--quiet", "--out",
-               tmp_path / "m") == 0
+    assert (
+        run("fit", data, "--target", "y", "--max-iter", "1e3", "--quiet", "--out", tmp_path / "m")
+        == 0
+    )
     assert fastgd.load(tmp_path / "m").max_iter == 1000
     assert run("fit", data, "--target", "y", "--lr", "-1e-3", "--out", tmp_path / "m") == 1
     assert "lr must be 'auto' or a positive" in one_line_error(capsys, "fit")
@@ -284,20 +383,22 @@ def test_predictions_to_a_tsv_file_are_tab_separated(tmp_path, capsys):
     frame = make_frame()
     data = write(frame, tmp_path / "train.csv")
     model_path = tmp_path / "two.fastgd"
-    assert run("fit", data, "--target", "y,z", "--features", "a,b,c", "--quiet", "--out",
-               model_path) == 0
+    assert (
+        run("fit", data, "--target", "y,z", "--features", "a,b,c", "--quiet", "--out", model_path)
+        == 0
+    )
     assert run("predict", model_path, data, "--quiet", "--out", tmp_path / "p.tsv") == 0
     written = pd.read_csv(tmp_path / "p.tsv", sep="\t")
     expected = fastgd.load(model_path).predict(frame[FEATURES])
-    np.testing.assert_allclose(written[["prediction_y", "prediction_z"]], expected,
-                               rtol=1e-12)
+    np.testing.assert_allclose(written[["prediction_y", "prediction_z"]], expected, rtol=1e-12)
 
 
 def test_info_escapes_control_characters(tmp_path, capsys, trained):
     """A crafted model's strings cleared the screen and printed fake lines."""
     _, _, model_path = trained
-    rewrite_metadata(model_path, lambda m: m["fitted"].update(
-        stopped_="converged\x1b[2J\nfake: line"))
+    rewrite_metadata(
+        model_path, lambda m: m["fitted"].update(stopped_="converged\x1b[2J\nfake: line")
+    )
     assert run("info", model_path) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\\x1b[2J\\nfake" in out and "\nfake" not in out
@@ -309,9 +410,13 @@ def test_info_into_a_closed_pipe_says_nothing(trained):
     _, _, model_path = trained
     script = "import sys; from fastgd._cli import main; sys.exit(main())"
     process = subprocess.run(
-        f"'{sys.executable}' -c '{script}' info '{model_path}' | true; "
-        f"echo ${{PIPESTATUS[0]}}", shell=True, executable="/bin/bash",
-        capture_output=True, text=True, timeout=120)
+        f"'{sys.executable}' -c '{script}' info '{model_path}' | true; echo ${{PIPESTATUS[0]}}",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert process.stderr == "" and process.stdout.strip() in ("0", "1")
 
 
@@ -332,9 +437,22 @@ def test_help_has_examples(capsys):
 def test_the_installed_command_prints_no_traceback(tmp_path):
     """The console script, in a fresh process (`fastgd` is fastgd._cli:main)."""
     script = "import sys; from fastgd._cli import main; sys.exit(main())"
-    out = subprocess.run([sys.executable, "-c", script, "fit", str(tmp_path / "x.csv"),
-                          "--target", "y", "--out", str(tmp_path / "m")],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            "fit",
+            str(tmp_path / "x.csv"),
+            "--target",
+            "y",
+            "--out",
+            str(tmp_path / "m"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 1
     assert out.stderr.startswith("fastgd fit: error: no file") and "Traceback" not in out.stderr
     assert os.listdir(tmp_path) == []
@@ -342,8 +460,24 @@ def test_the_installed_command_prints_no_traceback(tmp_path):
 
 def test_a_diverging_fit_is_one_line(tmp_path, capsys, trained):
     _, data, _ = trained
-    assert run("fit", data, "--target", "y", "--method", "gd", "--lr", "1e6", "--max-iter",
-               "50", "--quiet", "--out", tmp_path / "m") == 1
+    assert (
+        run(
+            "fit",
+            data,
+            "--target",
+            "y",
+            "--method",
+            "gd",
+            "--lr",
+            "1e6",
+            "--max-iter",
+            "50",
+            "--quiet",
+            "--out",
+            tmp_path / "m",
+        )
+        == 1
+    )
     assert "diverged" in one_line_error(capsys, "fit")
     assert not (tmp_path / "m").exists()
 
@@ -381,21 +515,44 @@ def test_predict_with_features_for_a_model_fitted_on_arrays(tmp_path, capsys, tr
     out = tmp_path / "p.parquet"
     assert run("predict", tmp_path / "arrays.fastgd", data, "--out", out, "--quiet") == 1
     assert "--features" in one_line_error(capsys, "predict")
-    assert run("predict", tmp_path / "arrays.fastgd", data, "--features", "a,b,c", "--out",
-               out, "--quiet") == 0
-    np.testing.assert_array_equal(read(out)["prediction"],
-                                  arrays_model.predict(frame[FEATURES].to_numpy()))
-    assert run("predict", tmp_path / "arrays.fastgd", data, "--features", "a,b", "--out",
-               out, "--quiet") == 1
+    assert (
+        run(
+            "predict",
+            tmp_path / "arrays.fastgd",
+            data,
+            "--features",
+            "a,b,c",
+            "--out",
+            out,
+            "--quiet",
+        )
+        == 0
+    )
+    np.testing.assert_array_equal(
+        read(out)["prediction"], arrays_model.predict(frame[FEATURES].to_numpy())
+    )
+    assert (
+        run(
+            "predict",
+            tmp_path / "arrays.fastgd",
+            data,
+            "--features",
+            "a,b",
+            "--out",
+            out,
+            "--quiet",
+        )
+        == 1
+    )
     assert "the model takes 3 columns" in one_line_error(capsys, "predict")
-    assert run("predict", model_path, data, "--features", "c,b,a", "--out", out,
-               "--quiet") == 1
+    assert run("predict", model_path, data, "--features", "c,b,a", "--out", out, "--quiet") == 1
     assert "the model takes a,b,c" in one_line_error(capsys, "predict")
 
 
 def test_info_shortens_long_lists(tmp_path, capsys):
-    frame = pd.DataFrame(np.random.default_rng(0).standard_normal((500, 40)),
-                         columns=[f"c{j}" for j in range(40)])
+    frame = pd.DataFrame(
+        np.random.default_rng(0).standard_normal((500, 40)), columns=[f"c{j}" for j in range(40)]
+    )
     frame["y"] = frame.sum(axis=1)
     data = write(frame, tmp_path / "wide.parquet")
     assert run("fit", data, "--target", "y", "--quiet", "--out", tmp_path / "w") == 0
@@ -407,8 +564,7 @@ def test_info_shortens_long_lists(tmp_path, capsys):
     assert lines["coef_"].count(",") == 16 and lines["class"] == "GDRegressor"
 
 
-def test_sigterm_during_predict_leaves_no_temporary_file(tmp_path, capsys, trained,
-                                                         monkeypatch):
+def test_sigterm_during_predict_leaves_no_temporary_file(tmp_path, capsys, trained, monkeypatch):
     """SIGTERM left ``*.part<pid>`` behind (Ctrl-C did not): it now unwinds as Ctrl-C
     does, with the status of a terminated process."""
     import signal
@@ -425,8 +581,19 @@ def test_sigterm_during_predict_leaves_no_temporary_file(tmp_path, capsys, train
             yield block
 
     monkeypatch.setattr(_files, "iter_predictions", terminated_midway)
-    assert run("predict", model_path, data, "--block-rows", "500", "--quiet", "--out",
-               tmp_path / "p.parquet") == 128 + signal.SIGTERM
+    assert (
+        run(
+            "predict",
+            model_path,
+            data,
+            "--block-rows",
+            "500",
+            "--quiet",
+            "--out",
+            tmp_path / "p.parquet",
+        )
+        == 128 + signal.SIGTERM
+    )
     assert "terminated" in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["model.fastgd", "train.csv"]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the caller's, back
@@ -436,13 +603,20 @@ def test_info_and_predict_import_only_what_they_need(tmp_path, trained):
     """Every command took 3-4 s to start: scikit-learn was imported for `info` and
     `predict` too (and Dask for `info`)."""
     _, data, model_path = trained
-    for command, unused in ((["info", model_path], "('sklearn', 'dask')"),
-                            (["predict", model_path, data, "--quiet", "--out",
-                              tmp_path / "p.csv"], "('sklearn',)")):
-        script = (f"import sys; from fastgd._cli import main; main(sys.argv[1:]); "
-                  f"print(any(name in sys.modules for name in {unused}))")
-        out = subprocess.run([sys.executable, "-c", script, *map(str, command)],
-                             capture_output=True, text=True, timeout=120)
+    for command, unused in (
+        (["info", model_path], "('sklearn', 'dask')"),
+        (["predict", model_path, data, "--quiet", "--out", tmp_path / "p.csv"], "('sklearn',)"),
+    ):
+        script = (
+            f"import sys; from fastgd._cli import main; main(sys.argv[1:]); "
+            f"print(any(name in sys.modules for name in {unused}))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", script, *map(str, command)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert out.returncode == 0 and out.stdout.strip().endswith("False"), out.stderr
 
 
@@ -460,12 +634,19 @@ def test_fit_help_describes_each_option_in_whole_sentences(capsys):
 def test_a_missing_extra_is_one_message(tmp_path, trained):
     """Without scikit-learn, the error was two messages pasted together."""
     _, data, _ = trained
-    script = ("import sys; sys.modules['sklearn'] = None; from fastgd._cli import main; "
-              "main(sys.argv[1:])")
-    out = subprocess.run([sys.executable, "-c", script, "fit", data, "--target", "y",
-                          "--out", str(tmp_path / "m")], capture_output=True, text=True,
-                         timeout=120)
+    script = (
+        "import sys; sys.modules['sklearn'] = None; from fastgd._cli import main; "
+        "main(sys.argv[1:])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, "fit", data, "--target", "y", "--out", str(tmp_path / "m")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 1
-    assert out.stderr == ("fastgd fit: error: sklearn is not installed: the fit command "
-                          "needs the files extra: python -m pip install -e '.[files]' in "
-                          "fastgd's source checkout\n")
+    assert out.stderr == (
+        "fastgd fit: error: sklearn is not installed: the fit command "
+        "needs the files extra: python -m pip install -e '.[files]' in "
+        "fastgd's source checkout\n"
+    )

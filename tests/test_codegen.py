@@ -17,8 +17,7 @@ from fastgd import _numba_kernels
 def _llvm(dispatcher, *args):
     """LLVM IR of the kernel compiled with its own options (Numba does not show the
     IR of functions loaded from its cache, so compile a fresh, uncached copy)."""
-    options = {k: v for k, v in dispatcher.targetoptions.items()
-               if k not in ("cache", "nopython")}
+    options = {k: v for k, v in dispatcher.targetoptions.items() if k not in ("cache", "nopython")}
     fresh = numba.njit(**options)(dispatcher.py_func)
     fresh(*args)
     ir = fresh.inspect_llvm(fresh.signatures[-1])
@@ -42,8 +41,9 @@ def test_dot_is_vectorized_in_its_own_precision(dtype, llvm_type):
 # row loop (2), or for each of the 4 rows of a tile and in the loop over the block's
 # last rows (10), possibly in several copies of those loops that LLVM made (.us, .peel),
 # and, after a tile, one name more where LLVM splits the row loop on `weighted`.
-@pytest.mark.parametrize("loop, most", [("_accumulate_block_c", 2),
-                                        ("_accumulate_tiled_block_c", 11)])
+@pytest.mark.parametrize(
+    "loop, most", [("_accumulate_block_c", 2), ("_accumulate_tiled_block_c", 11)]
+)
 def test_float32_block_loop_converts_to_double_once_per_row_at_most(loop, most):
     """The only float -> double conversions of the block loops are the per-row loss
     term (r_w * r is squared in float64, so that float32 residuals above 1.8e19 do not
@@ -53,8 +53,19 @@ def test_float32_block_loop_converts_to_double_once_per_row_at_most(loop, most):
     W = np.ones((1, 16), dtype=np.float32)
     b = np.ones(1, dtype=np.float32)
     no_weights = np.empty(0, dtype=np.float32)
-    ir = _llvm(getattr(_numba_kernels, loop), X, Y, W, b, no_weights, 0, 8, 0,
-               np.zeros((1, 1, 16), np.float32), np.zeros((1, 1), np.float32))
+    ir = _llvm(
+        getattr(_numba_kernels, loop),
+        X,
+        Y,
+        W,
+        b,
+        no_weights,
+        0,
+        8,
+        0,
+        np.zeros((1, 1, 16), np.float32),
+        np.zeros((1, 1), np.float32),
+    )
     converted = re.findall(r"fpext float (%[.\w]+?)(?:\.us\w*|\.peel)* to double", ir)
     vector_conversions = re.findall(r"fpext <\d+ x float>", ir)
     assert vector_conversions == []  # nothing converted across a vector of features
@@ -108,14 +119,27 @@ def test_the_explicit_lanes_sum_in_the_order_of_their_scalar_fallback(tmp_path):
     for flags in ([], ["-DFASTGD_SCALAR_LANES"]):
         binary = tmp_path / f"lanes{len(flags)}"
         # (setup.py's flags for the kernels: no fused multiply-add)
-        subprocess.run([compiler, "-O3", "-march=native", "-ffp-contract=off", *flags,
-                        f"-I{header_dir}",
-                        str(source), "-o", str(binary)], check=True)
-        outputs.append(subprocess.run([str(binary)], check=True, capture_output=True,
-                                      text=True).stdout)
+        subprocess.run(
+            [
+                compiler,
+                "-O3",
+                "-march=native",
+                "-ffp-contract=off",
+                *flags,
+                f"-I{header_dir}",
+                str(source),
+                "-o",
+                str(binary),
+            ],
+            check=True,
+        )
+        outputs.append(
+            subprocess.run([str(binary)], check=True, capture_output=True, text=True).stdout
+        )
     assert outputs[0] == outputs[1]
-    values = np.array([[float.fromhex(v) for v in line.split()]
-                       for line in outputs[0].split("\n") if line])
+    values = np.array(
+        [[float.fromhex(v) for v in line.split()] for line in outputs[0].split("\n") if line]
+    )
     state, x, w = 12345, np.zeros((4, 41)), np.zeros(41)
     for j in range(41):  # the program's generator
         state = (state * 1103515245 + 12345) % 2**32

@@ -111,14 +111,16 @@ COEF_INIT = FromData(lambda X, y: np.full(_coef_shape(X, y), 0.3))
 INTERCEPT_INIT = FromData(lambda X, y: 0.5 if y.ndim == 1 else np.linspace(-1.0, 1.0, y.shape[1]))
 
 GD = dict(lr=0.1, max_iter=25, tol=0, method="gd")
-MINIBATCH = dict(lr=0.05, max_iter=4, tol=0, sample_weight=WEIGHTS, random_state=7,
-                 solver="stream")
+MINIBATCH = dict(
+    lr=0.05, max_iter=4, tol=0, sample_weight=WEIGHTS, random_state=7, solver="stream"
+)
 # test_minibatch.py's cross of batch sizes with three families of options.
 MINIBATCH_EXTRAS = {
     "momentum": dict(momentum=0.3),
     "invscaling-l1": dict(schedule="invscaling", penalty="l1", alpha=0.01),
-    "early-stopping-adaptive": dict(early_stopping=True, schedule="adaptive",
-                                    n_iter_no_change=2, validation_fraction=0.25),
+    "early-stopping-adaptive": dict(
+        early_stopping=True, schedule="adaptive", n_iter_no_change=2, validation_fraction=0.25
+    ),
 }
 MINIBATCH_SIZES = {"per-sample": 1, "batch7": 7, "batch64": 64, "full-batch": None}
 
@@ -129,11 +131,18 @@ OPTION_SETS = {
     "gd-float-lr-gram": OptionSet(dict(GD, solver="gram"), shapes=EVERY_SHAPE),
     "gd-auto-lr": OptionSet(dict(max_iter=25, tol=0, method="gd", solver="stream")),
     "gd-no-intercept": OptionSet(dict(GD, fit_intercept=False, solver="stream")),
-    "gd-coef-init": OptionSet(dict(GD, coef_init=COEF_INIT, intercept_init=INTERCEPT_INIT,
-                                   solver="stream")),
-    "gd-fixed-intercept-gram": OptionSet(dict(GD, coef_init=COEF_INIT,
-                                              intercept_init=INTERCEPT_INIT,
-                                              fit_intercept=False, solver="gram")),
+    "gd-coef-init": OptionSet(
+        dict(GD, coef_init=COEF_INIT, intercept_init=INTERCEPT_INIT, solver="stream")
+    ),
+    "gd-fixed-intercept-gram": OptionSet(
+        dict(
+            GD,
+            coef_init=COEF_INIT,
+            intercept_init=INTERCEPT_INIT,
+            fit_intercept=False,
+            solver="gram",
+        )
+    ),
     "gd-weighted": OptionSet(dict(GD, sample_weight=WEIGHTS, solver="stream"), views=True),
     "gd-weighted-gram": OptionSet(dict(GD, sample_weight=WEIGHTS, solver="gram")),
     # The default method of tall data: the direct solve, refined and certified (the
@@ -142,84 +151,171 @@ OPTION_SETS = {
     "qr": OptionSet(dict(), call="direct", shapes=SHAPES_FOR_ALL + ("threads", "large")),
     "qr-weighted": OptionSet(dict(sample_weight=WEIGHTS), call="direct"),
     "qr-no-intercept": OptionSet(dict(fit_intercept=False), call="direct"),
-    "qr-fixed-intercept": OptionSet(dict(fit_intercept=False, intercept_init=INTERCEPT_INIT),
-                                    call="direct"),
+    "qr-fixed-intercept": OptionSet(
+        dict(fit_intercept=False, intercept_init=INTERCEPT_INIT), call="direct"
+    ),
     "qr-ridge": OptionSet(dict(penalty="l2", alpha=0.05), call="direct"),
     "qr-lasso": OptionSet(dict(penalty="l1", alpha=0.05), call="direct"),
-    "qr-elasticnet": OptionSet(dict(penalty="elasticnet", alpha=0.05, l1_ratio=0.5,
-                                    sample_weight=WEIGHTS), call="direct"),
+    "qr-elasticnet": OptionSet(
+        dict(penalty="elasticnet", alpha=0.05, l1_ratio=0.5, sample_weight=WEIGHTS), call="direct"
+    ),
     # Conjugate gradients, to convergence: the same iterations and certificate (the
     # default where the data do not compress: solver="stream").
     "cg": OptionSet(dict(tol=1e-4, max_iter=500, solver="stream"), shapes=EVERY_SHAPE),
-    "cg-gram": OptionSet(dict(tol=1e-4, max_iter=500, solver="gram", method="cg"),
-                         shapes=SHAPES_FOR_ALL + ("large",)),
-    "cg-weighted": OptionSet(dict(tol=1e-4, max_iter=500, sample_weight=WEIGHTS,
-                                  solver="stream")),
-    "cg-no-intercept": OptionSet(dict(tol=1e-4, max_iter=500, fit_intercept=False,
-                                      solver="stream")),
-    "cg-coef-init": OptionSet(dict(tol=1e-4, max_iter=500, coef_init=COEF_INIT,
-                                   intercept_init=INTERCEPT_INIT, solver="stream")),
+    "cg-gram": OptionSet(
+        dict(tol=1e-4, max_iter=500, solver="gram", method="cg"),
+        shapes=SHAPES_FOR_ALL + ("large",),
+    ),
+    "cg-weighted": OptionSet(dict(tol=1e-4, max_iter=500, sample_weight=WEIGHTS, solver="stream")),
+    "cg-no-intercept": OptionSet(
+        dict(tol=1e-4, max_iter=500, fit_intercept=False, solver="stream")
+    ),
+    "cg-coef-init": OptionSet(
+        dict(
+            tol=1e-4,
+            max_iter=500,
+            coef_init=COEF_INIT,
+            intercept_init=INTERCEPT_INIT,
+            solver="stream",
+        )
+    ),
     # FISTA with restarts: the default with an L1 penalty where the data do not compress.
-    "fista-l1": OptionSet(dict(penalty="l1", alpha=0.05, tol=1e-4, max_iter=2000,
-                               solver="stream")),
-    "fista-l1-gram": OptionSet(dict(penalty="l1", alpha=0.05, tol=1e-4, max_iter=2000,
-                                    solver="gram", method="fista")),
+    "fista-l1": OptionSet(
+        dict(penalty="l1", alpha=0.05, tol=1e-4, max_iter=2000, solver="stream")
+    ),
+    "fista-l1-gram": OptionSet(
+        dict(penalty="l1", alpha=0.05, tol=1e-4, max_iter=2000, solver="gram", method="fista")
+    ),
     # Penalties with plain steps (proximal gradient for the L1 part).
     "l2": OptionSet(dict(GD, penalty="l2", alpha=0.05, max_iter=60, solver="stream")),
     "l1": OptionSet(dict(GD, penalty="l1", alpha=0.05, max_iter=60, solver="stream")),
-    "elasticnet": OptionSet(dict(GD, penalty="elasticnet", alpha=0.05, l1_ratio=0.5,
-                                 max_iter=60, solver="stream")),
-    "elasticnet-gram": OptionSet(dict(GD, penalty="elasticnet", alpha=0.05, l1_ratio=0.5,
-                                      max_iter=60, solver="gram")),
+    "elasticnet": OptionSet(
+        dict(GD, penalty="elasticnet", alpha=0.05, l1_ratio=0.5, max_iter=60, solver="stream")
+    ),
+    "elasticnet-gram": OptionSet(
+        dict(GD, penalty="elasticnet", alpha=0.05, l1_ratio=0.5, max_iter=60, solver="gram")
+    ),
     # Momentum (torch.optim.SGD's definitions; test_momentum.py checks them).
-    "momentum-elasticnet": OptionSet(dict(GD, momentum=0.8, penalty="elasticnet", alpha=0.05,
-                                          l1_ratio=0.5, max_iter=50, solver="stream")),
-    "nesterov-elasticnet": OptionSet(dict(GD, momentum=0.8, nesterov=True,
-                                          penalty="elasticnet", alpha=0.05, l1_ratio=0.5,
-                                          max_iter=50, solver="stream")),
-    "nesterov-l1": OptionSet(dict(GD, momentum=0.7, nesterov=True, penalty="l1", alpha=0.05,
-                                  max_iter=50, solver="stream")),
+    "momentum-elasticnet": OptionSet(
+        dict(
+            GD,
+            momentum=0.8,
+            penalty="elasticnet",
+            alpha=0.05,
+            l1_ratio=0.5,
+            max_iter=50,
+            solver="stream",
+        )
+    ),
+    "nesterov-elasticnet": OptionSet(
+        dict(
+            GD,
+            momentum=0.8,
+            nesterov=True,
+            penalty="elasticnet",
+            alpha=0.05,
+            l1_ratio=0.5,
+            max_iter=50,
+            solver="stream",
+        )
+    ),
+    "nesterov-l1": OptionSet(
+        dict(
+            GD, momentum=0.7, nesterov=True, penalty="l1", alpha=0.05, max_iter=50, solver="stream"
+        )
+    ),
     "momentum-gram": OptionSet(dict(GD, momentum=0.9, max_iter=50, solver="gram")),
-    "nesterov-l1-gram": OptionSet(dict(GD, momentum=0.7, nesterov=True, penalty="l1",
-                                       alpha=0.05, max_iter=50, solver="gram")),
+    "nesterov-l1-gram": OptionSet(
+        dict(GD, momentum=0.7, nesterov=True, penalty="l1", alpha=0.05, max_iter=50, solver="gram")
+    ),
     # Schedules with a full batch.
-    "invscaling": OptionSet(dict(lr=0.2, schedule="invscaling", power_t=0.4, max_iter=20,
-                                 tol=0, solver="stream")),
-    "adaptive-rescue": OptionSet(dict(lr=FromData(_two_point_four_over_L), schedule="adaptive",
-                                      n_iter_no_change=3, max_iter=30, tol=0,
-                                      solver="stream")),
+    "invscaling": OptionSet(
+        dict(lr=0.2, schedule="invscaling", power_t=0.4, max_iter=20, tol=0, solver="stream")
+    ),
+    "adaptive-rescue": OptionSet(
+        dict(
+            lr=FromData(_two_point_four_over_L),
+            schedule="adaptive",
+            n_iter_no_change=3,
+            max_iter=30,
+            tol=0,
+            solver="stream",
+        )
+    ),
     # Mini-batches: shuffled by the same generator everywhere, so the same rows.
     # Per-sample updates run on small shapes: the reference makes one Python step per
     # row, and a single row never spans a kernel block.
-    **{f"{size}-{extra}": OptionSet(dict(MINIBATCH, batch_size=batch_size, **options),
-                                    views=size == "per-sample",
-                                    shapes=("one-feature", "3-targets") if batch_size == 1
-                                    else SHAPES_FOR_ALL)
-       for size, batch_size in MINIBATCH_SIZES.items()
-       for extra, options in MINIBATCH_EXTRAS.items()},
-    "batch16-no-shuffle": OptionSet(dict(lr=0.05, max_iter=4, tol=0, batch_size=16,
-                                         shuffle=False, solver="stream")),
-    "batch10-invscaling": OptionSet(dict(lr=0.2, schedule="invscaling", power_t=0.4,
-                                         max_iter=6, tol=0, batch_size=10, random_state=0)),
+    **{
+        f"{size}-{extra}": OptionSet(
+            dict(MINIBATCH, batch_size=batch_size, **options),
+            views=size == "per-sample",
+            shapes=("one-feature", "3-targets") if batch_size == 1 else SHAPES_FOR_ALL,
+        )
+        for size, batch_size in MINIBATCH_SIZES.items()
+        for extra, options in MINIBATCH_EXTRAS.items()
+    },
+    "batch16-no-shuffle": OptionSet(
+        dict(lr=0.05, max_iter=4, tol=0, batch_size=16, shuffle=False, solver="stream")
+    ),
+    "batch10-invscaling": OptionSet(
+        dict(
+            lr=0.2,
+            schedule="invscaling",
+            power_t=0.4,
+            max_iter=6,
+            tol=0,
+            batch_size=10,
+            random_state=0,
+        )
+    ),
     "batch16-plateau": OptionSet(dict(batch_size=16, max_iter=300, tol=1e-3, random_state=0)),
     # Early stopping to convergence: the same held-out rows and the same stopping epoch.
-    "early-stopping": OptionSet(dict(early_stopping=True, validation_fraction=0.2,
-                                     n_iter_no_change=3, tol=1e-4, random_state=5,
-                                     max_iter=2000)),
-    "batch16-early-stopping": OptionSet(dict(early_stopping=True, validation_fraction=0.2,
-                                             n_iter_no_change=3, tol=1e-4, batch_size=16,
-                                             random_state=5, max_iter=2000)),
+    "early-stopping": OptionSet(
+        dict(
+            early_stopping=True,
+            validation_fraction=0.2,
+            n_iter_no_change=3,
+            tol=1e-4,
+            random_state=5,
+            max_iter=2000,
+        )
+    ),
+    "batch16-early-stopping": OptionSet(
+        dict(
+            early_stopping=True,
+            validation_fraction=0.2,
+            n_iter_no_change=3,
+            tol=1e-4,
+            batch_size=16,
+            random_state=5,
+            max_iter=2000,
+        )
+    ),
     # Streaming: GDRegressor.partial_fit over three chunks, twice (state carried over).
-    "partial-fit-nesterov": OptionSet(dict(lr=0.05, momentum=0.7, nesterov=True),
-                                      call="partial_fit"),
-    "partial-fit-batch8-l1": OptionSet(dict(lr=0.05, batch_size=8, momentum=0.5,
-                                            schedule="invscaling", penalty="l1", alpha=0.01,
-                                            random_state=0, sample_weight=WEIGHTS),
-                                       call="partial_fit"),
+    "partial-fit-nesterov": OptionSet(
+        dict(lr=0.05, momentum=0.7, nesterov=True), call="partial_fit"
+    ),
+    "partial-fit-batch8-l1": OptionSet(
+        dict(
+            lr=0.05,
+            batch_size=8,
+            momentum=0.5,
+            schedule="invscaling",
+            penalty="l1",
+            alpha=0.01,
+            random_state=0,
+            sample_weight=WEIGHTS,
+        ),
+        call="partial_fit",
+    ),
     # fastgd.gradient itself, at a point away from the solution.
     "gradient": OptionSet(dict(), call="gradient", shapes=EVERY_SHAPE, views=True),
-    "gradient-weighted": OptionSet(dict(sample_weight=WEIGHTS), call="gradient",
-                                   shapes=SHAPES_FOR_ALL + ("threads",), views=True),
+    "gradient-weighted": OptionSet(
+        dict(sample_weight=WEIGHTS),
+        call="gradient",
+        shapes=SHAPES_FOR_ALL + ("threads",),
+        views=True,
+    ),
 }
 
 
@@ -232,8 +328,14 @@ def _problem(shape_name, dtype_name, layout):
     a read-only, non-contiguous y), the same for every backend."""
     n_samples, n_features, n_targets = SHAPES[shape_name]
     dtype = DTYPES[dtype_name]
-    X, y, _, _ = make_problem(n_samples, n_features, n_targets, dtype=dtype,
-                              layout="C" if layout == "view" else layout, seed=n_samples)
+    X, y, _, _ = make_problem(
+        n_samples,
+        n_features,
+        n_targets,
+        dtype=dtype,
+        layout="C" if layout == "view" else layout,
+        seed=n_samples,
+    )
     if layout == "view":
         holder = np.empty((n_samples, 2) + y.shape[1:], dtype=dtype)
         holder[:, 0] = y
@@ -245,8 +347,10 @@ def _problem(shape_name, dtype_name, layout):
 
 
 def _arguments(options, X, y):
-    return {name: value.make(X, y) if isinstance(value, FromData) else value
-            for name, value in options.items()}
+    return {
+        name: value.make(X, y) if isinstance(value, FromData) else value
+        for name, value in options.items()
+    }
 
 
 # --------------------------------------------------------------------------- the calls
@@ -254,20 +358,32 @@ def _arguments(options, X, y):
 
 def _fit(X, y, backend, options):
     result = fastgd.fit(X, y, backend=backend, **options)
-    return dict(coef=result.coef, intercept=result.intercept, lr=result.lr,
-                n_iter=int(result.n_iter), converged=bool(result.converged),
-                method=result.method,
-                solver=result.solver, loss_history=result.loss_history,
-                **{f"history[{name}]": values for name, values in result.history.items()})
+    return dict(
+        coef=result.coef,
+        intercept=result.intercept,
+        lr=result.lr,
+        n_iter=int(result.n_iter),
+        converged=bool(result.converged),
+        method=result.method,
+        solver=result.solver,
+        loss_history=result.loss_history,
+        **{f"history[{name}]": values for name, values in result.history.items()},
+    )
 
 
 def _direct_fit(X, y, backend, options):
     """The direct solve: its end, not its path (the number of refinement passes, each
     correction at the rounding level, differs with the rounding of the factor)."""
     result = fastgd.fit(X, y, backend=backend, **options)
-    return dict(coef=result.coef, intercept=result.intercept, lr=result.lr,
-                converged=bool(result.converged), method=result.method,
-                solver=result.solver, loss=result.loss_history[-1])
+    return dict(
+        coef=result.coef,
+        intercept=result.intercept,
+        lr=result.lr,
+        converged=bool(result.converged),
+        method=result.method,
+        solver=result.solver,
+        loss=result.loss_history[-1],
+    )
 
 
 def _partial_fit(X, y, backend, options):
@@ -278,25 +394,33 @@ def _partial_fit(X, y, backend, options):
     bounds = np.linspace(0, len(X), 4).astype(int)
     for _ in range(2):
         for rows in (slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a):
-            model.partial_fit(np.asarray(X[rows], order=order), y[rows],
-                              sample_weight=None if weights is None else weights[rows])
-    return dict(coef=model.coef_, intercept=model.intercept_, n_iter=int(model.n_iter_),
-                t=int(model.t_), lr=model.lr_,
-                **{f"history[{name}]": values for name, values in model.history_.items()})
+            model.partial_fit(
+                np.asarray(X[rows], order=order),
+                y[rows],
+                sample_weight=None if weights is None else weights[rows],
+            )
+    return dict(
+        coef=model.coef_,
+        intercept=model.intercept_,
+        n_iter=int(model.n_iter_),
+        t=int(model.t_),
+        lr=model.lr_,
+        **{f"history[{name}]": values for name, values in model.history_.items()},
+    )
 
 
 def _gradient(X, y, backend, options):
     rng = np.random.default_rng(1)
     coef = rng.standard_normal(_coef_shape(X, y)).astype(X.dtype)
     intercept = np.asarray(rng.standard_normal(np.shape(y)[1:]), dtype=X.dtype)
-    grad_coef, grad_intercept, loss = fastgd.gradient(X, y, coef, intercept, backend=backend,
-                                                      **options)
+    grad_coef, grad_intercept, loss = fastgd.gradient(
+        X, y, coef, intercept, backend=backend, **options
+    )
     # Copies: the kernels reuse their output buffers for the next call of this shape.
     return dict(coef=np.copy(grad_coef), intercept=np.copy(grad_intercept), loss=loss)
 
 
-CALLS = {"fit": _fit, "direct": _direct_fit, "partial_fit": _partial_fit,
-         "gradient": _gradient}
+CALLS = {"fit": _fit, "direct": _direct_fit, "partial_fit": _partial_fit, "gradient": _gradient}
 
 
 def _run(name, backend, shape_name, dtype_name, layout):
@@ -324,8 +448,9 @@ def assert_conforms(got, want, rtol, context):
     """Every output of the reference is there, exactly for integers, booleans and
     names, within rtol (scaled as TOLERANCE says) for numbers, in the same dtype."""
     assert sorted(got) == sorted(want), context
-    model_scale = max(np.max(np.abs(want[name]), initial=0.0) for name in ("coef", "intercept")
-                      if name in want)
+    model_scale = max(
+        np.max(np.abs(want[name]), initial=0.0) for name in ("coef", "intercept") if name in want
+    )
     for name, expected in want.items():
         actual = got[name]
         where = f"{name}: {context}"
@@ -334,10 +459,10 @@ def assert_conforms(got, want, rtol, context):
             continue
         actual, expected = np.asarray(actual), np.asarray(expected)
         assert actual.dtype == expected.dtype and actual.shape == expected.shape, where
-        scale = model_scale if name in ("coef", "intercept") else np.max(np.abs(expected),
-                                                                         initial=0.0)
-        np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale,
-                                   err_msg=where)
+        scale = (
+            model_scale if name in ("coef", "intercept") else np.max(np.abs(expected), initial=0.0)
+        )
+        np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=where)
 
 
 def _cases():
@@ -346,29 +471,29 @@ def _cases():
             views = option_set.views and shape_name in SHAPES_FOR_ALL + ("one-feature",)
             for layout in LAYOUTS if views else LAYOUTS[:2]:
                 marks = [pytest.mark.slow] if shape_name in SLOW_SHAPES else []
-                yield pytest.param(name, shape_name, layout, marks=marks,
-                                   id=f"{name}-{shape_name}-{layout}")
+                yield pytest.param(
+                    name, shape_name, layout, marks=marks, id=f"{name}-{shape_name}-{layout}"
+                )
 
 
 @pytest.mark.parametrize("dtype_name", list(DTYPES))
 @pytest.mark.parametrize("backend", COMPILED)
 @pytest.mark.parametrize("name, shape_name, layout", list(_cases()))
-def test_compiled_backend_conforms_to_the_reference(name, shape_name, layout, backend,
-                                                    dtype_name):
+def test_compiled_backend_conforms_to_the_reference(name, shape_name, layout, backend, dtype_name):
     want = _reference(name, shape_name, dtype_name, layout)
     got = _run(name, backend, shape_name, dtype_name, layout)
     rtol = TOLERANCE[DTYPES[dtype_name]]
-    context = (f"option set {name!r}, backend={backend}, dtype={dtype_name}, "
-               f"layout={layout}, shape={SHAPES[shape_name]}")
+    context = (
+        f"option set {name!r}, backend={backend}, dtype={dtype_name}, "
+        f"layout={layout}, shape={SHAPES[shape_name]}"
+    )
     assert_conforms(got, want, rtol, context)
-
 
 
 # The fused pass takes a tile of 4 rows at a time, each row's dot product in 8
 # lanes (the Cython kernel's _lanes.h): every remainder of N mod 4 (within a block of
 # 256 rows, and after one) and D mod 8, with and without weights, both layouts.
-TILE_SHAPES = [(n, d, k) for n in (4, 5, 6, 7, 259) for d in (1, 7, 8, 9, 17)
-               for k in (None, 3)]
+TILE_SHAPES = [(n, d, k) for n in (4, 5, 6, 7, 259) for d in (1, 7, 8, 9, 17) for k in (None, 3)]
 
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
@@ -387,9 +512,13 @@ def test_gradient_at_every_tile_remainder_conforms(backend, dtype_name, layout, 
         for name, actual, expected in zip(("grad_W", "grad_b", "loss"), got, want):
             actual, expected = np.asarray(actual), np.asarray(expected)
             assert actual.dtype == expected.dtype and actual.shape == expected.shape
-            np.testing.assert_allclose(actual, expected, rtol=rtol,
-                                       atol=rtol * np.max(np.abs(expected)),
-                                       err_msg=f"{name}: {backend} {layout} {(n, d, k)}")
+            np.testing.assert_allclose(
+                actual,
+                expected,
+                rtol=rtol,
+                atol=rtol * np.max(np.abs(expected)),
+                err_msg=f"{name}: {backend} {layout} {(n, d, k)}",
+            )
 
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
@@ -400,13 +529,18 @@ def test_the_two_backends_tiles_give_the_same_bits(dtype_name, weighted):
     C-ordered), the two compiled backends give the same gradient, bit for bit. (The
     rows after the last tile still take each backend's own _dot.)"""
     dtype = DTYPES[dtype_name]
-    for n, d, k in [(n, d, k) for n in (4, 256, 1028) for d in (1, 7, 8, 9, 20, 33)
-                    for k in (None, 2)]:
+    for n, d, k in [
+        (n, d, k) for n in (4, 256, 1028) for d in (1, 7, 8, 9, 20, 33) for k in (None, 2)
+    ]:
         X, y, W, b = make_problem(n, d, k, dtype=dtype, seed=n + d)
         W, b = (0.5 * np.asarray(W)).astype(dtype), (0.5 * np.asarray(b)).astype(dtype)
         weights = np.linspace(0.5, 2.0, n).astype(dtype) if weighted else None
-        numba, cython = (fastgd.gradient(X, y, W, b, backend=backend, n_threads=1,
-                                         sample_weight=weights)
-                         for backend in COMPILED)
-        assert np.array_equal(numba[0], cython[0]) and np.array_equal(numba[1], cython[1]), \
-            (n, d, k)
+        numba, cython = (
+            fastgd.gradient(X, y, W, b, backend=backend, n_threads=1, sample_weight=weights)
+            for backend in COMPILED
+        )
+        assert np.array_equal(numba[0], cython[0]) and np.array_equal(numba[1], cython[1]), (
+            n,
+            d,
+            k,
+        )

@@ -40,9 +40,12 @@ def client():
     """Two workers in this process (threads): quick to start, each block on a
     worker thread; the process-based clusters are started by the tests that need
     them."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=":0") as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         yield client
 
 
@@ -71,8 +74,7 @@ OPTIONS = {
     "start": {"coef_init": 0.5, "intercept_init": -1.0, "tol": 1e-12},
     "default-tol": {},
     "gd": {"method": "gd", "tol": 1e-8, "max_iter": 100_000},
-    "momentum": {"lr": "auto", "method": "gd", "momentum": 0.9, "tol": 1e-8,
-                 "max_iter": 100_000},
+    "momentum": {"lr": "auto", "method": "gd", "momentum": 0.9, "tol": 1e-8, "max_iter": 100_000},
 }
 
 
@@ -81,8 +83,9 @@ def _options(name, X, y):
     if options.pop("sample_weight", False):
         options["sample_weight"] = np.random.default_rng(1).uniform(0, 3, len(X))
     if "coef_init" in options:
-        options["coef_init"] = np.full((X.shape[1],) if y.ndim == 1
-                                       else (y.shape[1], X.shape[1]), options["coef_init"])
+        options["coef_init"] = np.full(
+            (X.shape[1],) if y.ndim == 1 else (y.shape[1], X.shape[1]), options["coef_init"]
+        )
     return options
 
 
@@ -94,9 +97,13 @@ def test_a_dask_fit_is_the_local_fit(client, backend, name, n_targets):
     options = _options(name, X, y)
     weights = options.pop("sample_weight", None)
     local = fastgd.fit(X, y, backend=backend, sample_weight=weights, **options)
-    blocked = fastgd.fit(as_dask(X), as_dask(y), backend=backend,
-                         sample_weight=None if weights is None else as_dask(weights),
-                         **options)
+    blocked = fastgd.fit(
+        as_dask(X),
+        as_dask(y),
+        backend=backend,
+        sample_weight=None if weights is None else as_dask(weights),
+        **options,
+    )
     assert blocked.converged and local.converged
     # the direct solve (the default without an L1 penalty or a method asked for):
     # the same refinement from each block's factor, so the same point to rounding
@@ -108,10 +115,15 @@ def test_a_dask_fit_is_the_local_fit(client, backend, name, n_targets):
     assert (blocked.solver, blocked.method) == (local.solver, local.method)
     scale = np.abs(local.coef).max()
     np.testing.assert_allclose(blocked.coef, local.coef, rtol=0, atol=1e-12 * scale)
-    np.testing.assert_allclose(blocked.intercept, local.intercept, rtol=0,
-                               atol=1e-12 * max(1.0, np.abs(local.intercept).max()))
+    np.testing.assert_allclose(
+        blocked.intercept,
+        local.intercept,
+        rtol=0,
+        atol=1e-12 * max(1.0, np.abs(local.intercept).max()),
+    )
     assert blocked.coef.dtype == X.dtype and np.shape(blocked.intercept) == np.shape(
-        local.intercept)
+        local.intercept
+    )
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -119,8 +131,12 @@ def test_a_dask_fit_is_the_local_fit(client, backend, name, n_targets):
 def test_the_solution_is_lstsq(client, weighted, n_targets):
     X, y = make_problem(n_targets=n_targets)
     weights = np.random.default_rng(1).uniform(0, 3, N) if weighted else None
-    blocked = fastgd.fit(as_dask(X), as_dask(y), tol=1e-10,
-                         sample_weight=None if weights is None else as_dask(weights))
+    blocked = fastgd.fit(
+        as_dask(X),
+        as_dask(y),
+        tol=1e-10,
+        sample_weight=None if weights is None else as_dask(weights),
+    )
     coef, intercept = lstsq(X, y, weights)
     assert blocked.converged
     np.testing.assert_allclose(blocked.coef, coef, rtol=1e-8, atol=1e-10)
@@ -136,11 +152,23 @@ STREAM_OPTIONS = {
     "fixed-intercept": {"fit_intercept": False, "intercept_init": 2.5, "tol": 1e-12},
     "start": {"coef_init": 0.5, "intercept_init": -1.0, "tol": 1e-12},
     "l1-steps": {"penalty": "l1", "alpha": 0.05, "max_iter": 20, "tol": 0},
-    "elasticnet-steps": {"penalty": "elasticnet", "alpha": 0.05, "sample_weight": True,
-                         "max_iter": 20, "tol": 0},
+    "elasticnet-steps": {
+        "penalty": "elasticnet",
+        "alpha": 0.05,
+        "sample_weight": True,
+        "max_iter": 20,
+        "tol": 0,
+    },
     "gd-steps": {"lr": 0.002, "max_iter": 30, "tol": 0},
-    "nesterov-steps": {"lr": 0.002, "momentum": 0.9, "nesterov": True, "penalty": "l1",
-                       "alpha": 0.01, "max_iter": 30, "tol": 0},
+    "nesterov-steps": {
+        "lr": 0.002,
+        "momentum": 0.9,
+        "nesterov": True,
+        "penalty": "l1",
+        "alpha": 0.01,
+        "max_iter": 30,
+        "tol": 0,
+    },
 }
 
 
@@ -153,20 +181,33 @@ def test_a_streaming_dask_fit_is_the_local_one(client, backend, name, n_targets)
     if options.pop("sample_weight", False):
         options["sample_weight"] = np.random.default_rng(1).uniform(0, 3, len(X))
     if "coef_init" in options:
-        options["coef_init"] = np.full((D,) if n_targets is None else (n_targets, D),
-                                       options["coef_init"])
+        options["coef_init"] = np.full(
+            (D,) if n_targets is None else (n_targets, D), options["coef_init"]
+        )
     weights = options.pop("sample_weight", None)
-    local = fastgd.fit(X, y, backend=backend, solver="stream", sample_weight=weights,
-                       **options)
-    blocked = fastgd.fit(as_dask(X), as_dask(y), backend=backend, solver="stream",
-                         sample_weight=None if weights is None else as_dask(weights),
-                         **options)
+    local = fastgd.fit(X, y, backend=backend, solver="stream", sample_weight=weights, **options)
+    blocked = fastgd.fit(
+        as_dask(X),
+        as_dask(y),
+        backend=backend,
+        solver="stream",
+        sample_weight=None if weights is None else as_dask(weights),
+        **options,
+    )
     assert (blocked.solver, blocked.method, blocked.n_iter, blocked.converged) == (
-        local.solver, local.method, local.n_iter, local.converged)
+        local.solver,
+        local.method,
+        local.n_iter,
+        local.converged,
+    )
     scale = np.abs(local.coef).max()
     np.testing.assert_allclose(blocked.coef, local.coef, rtol=0, atol=1e-12 * scale)
-    np.testing.assert_allclose(blocked.intercept, local.intercept, rtol=0,
-                               atol=1e-12 * max(1.0, np.abs(local.intercept).max()))
+    np.testing.assert_allclose(
+        blocked.intercept,
+        local.intercept,
+        rtol=0,
+        atol=1e-12 * max(1.0, np.abs(local.intercept).max()),
+    )
     np.testing.assert_allclose(blocked.loss_history, local.loss_history, rtol=1e-12)
 
 
@@ -178,8 +219,13 @@ def test_gradient_of_dask_collections(client, n_targets):
     intercept = 0.5
     for w in (None, weights):
         expected = fastgd.gradient(X, y, coef, intercept, sample_weight=w)
-        got = fastgd.gradient(as_dask(X), as_dask(y), coef, intercept,
-                              sample_weight=None if w is None else as_dask(w))
+        got = fastgd.gradient(
+            as_dask(X),
+            as_dask(y),
+            coef,
+            intercept,
+            sample_weight=None if w is None else as_dask(w),
+        )
         for g, e in zip(got, expected):
             np.testing.assert_allclose(g, e, rtol=1e-12)
         assert np.shape(got[1]) == np.shape(expected[1])
@@ -189,12 +235,20 @@ def test_gradient_of_dask_collections(client, n_targets):
         fastgd.gradient(as_dask(bad), as_dask(y), coef)
 
 
-@pytest.mark.parametrize("options", [
-    {"batch_size": 32, "random_state": 0},
-    {"batch_size": 1, "lr": 0.0005, "random_state": 1, "momentum": 0.5},
-    {"batch_size": 100, "penalty": "l1", "alpha": 0.01, "schedule": "invscaling",
-     "random_state": 2},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"batch_size": 32, "random_state": 0},
+        {"batch_size": 1, "lr": 0.0005, "random_state": 1, "momentum": 0.5},
+        {
+            "batch_size": 100,
+            "penalty": "l1",
+            "alpha": 0.01,
+            "schedule": "invscaling",
+            "random_state": 2,
+        },
+    ],
+)
 def test_partial_fit_takes_the_blocks_in_order_on_their_workers(client, options):
     X, y = make_problem(n_targets=2)
     weights = np.random.default_rng(5).uniform(0, 2, N)
@@ -268,10 +322,15 @@ def test_dask_dataframes_from_parquet(client, tmp_path):
     model = fastgd.GDRegressor().fit(data[features], data["target"])
     assert list(model.feature_names_in_) == features
     expected = fastgd.GDRegressor().fit(X, y).predict(X)
-    np.testing.assert_allclose(model.predict(data[features]).compute(), expected, rtol=0,
-                               atol=1e-12 * np.abs(expected).max())
+    np.testing.assert_allclose(
+        model.predict(data[features]).compute(),
+        expected,
+        rtol=0,
+        atol=1e-12 * np.abs(expected).max(),
+    )
     assert model.score(data[features], data["target"]) == pytest.approx(
-        fastgd.GDRegressor().fit(X, y).score(X, y), rel=1e-12)
+        fastgd.GDRegressor().fit(X, y).score(X, y), rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("n_targets", [None, 2])
@@ -285,14 +344,16 @@ def test_predict_and_score_are_dask_computations(client, n_targets):
     np.testing.assert_allclose(prediction.compute(), local.predict(X), rtol=1e-12, atol=1e-12)
     for w in (None, weights):
         assert model.score(as_dask(X), as_dask(y), sample_weight=w) == pytest.approx(
-            local.score(X, y, sample_weight=w), rel=1e-12)
+            local.score(X, y, sample_weight=w), rel=1e-12
+        )
 
 
 def test_score_keeps_its_precision_beside_a_large_mean(client):
     X, y = make_problem()
     model = fastgd.GDRegressor().fit(X, y + 1e9)
     assert model.score(as_dask(X), as_dask(y + 1e9)) == pytest.approx(
-        model.score(X, y + 1e9), rel=1e-9)
+        model.score(X, y + 1e9), rel=1e-9
+    )
 
 
 def test_what_reaches_the_client_is_the_size_of_the_factor(client, monkeypatch):
@@ -379,14 +440,18 @@ def test_errors_name_the_argument_and_the_global_index(client):
 def test_extreme_scales_of_x_give_the_local_answer(client):
     X, y = make_problem()
     for scale in (1e-300, 1e300):
-        np.testing.assert_allclose(fastgd.fit(as_dask(X * scale), as_dask(y)).coef,
-                                   fastgd.fit(X * scale, y).coef, rtol=1e-10)
+        np.testing.assert_allclose(
+            fastgd.fit(as_dask(X * scale), as_dask(y)).coef,
+            fastgd.fit(X * scale, y).coef,
+            rtol=1e-10,
+        )
 
 
 def test_a_dask_array_without_a_cluster_runs_on_dask_threads():
     X, y = make_problem()
-    np.testing.assert_allclose(fastgd.fit(as_dask(X), as_dask(y)).coef,
-                               fastgd.fit(X, y).coef, rtol=1e-12)
+    np.testing.assert_allclose(
+        fastgd.fit(as_dask(X), as_dask(y)).coef, fastgd.fit(X, y).coef, rtol=1e-12
+    )
 
 
 # --------------------------------------------- worker processes: bits and failures
@@ -409,8 +474,9 @@ def _dies_once(block, flag, block_info=None):
 
 
 def _cluster(n_workers):
-    return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                    processes=True, dashboard_address=":0")
+    return distributed.LocalCluster(
+        n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
 
 
 def test_one_and_two_worker_processes_give_the_same_bits():
@@ -455,13 +521,14 @@ def test_a_worker_killed_in_the_middle_of_a_fit_changes_no_bit(tmp_path):
         assert os.path.exists(flag)  # the worker did die
         assert len(client.scheduler_info()["workers"]) >= 1
     assert survived.coef.tobytes() == undisturbed.coef.tobytes()
-    assert np.float64(survived.intercept).tobytes() == np.float64(
-        undisturbed.intercept).tobytes()
+    assert np.float64(survived.intercept).tobytes() == np.float64(undisturbed.intercept).tobytes()
 
 
 # The client's own peak memory (not getrusage's ru_maxrss, which a child process of
 # a large pytest inherits: fastgd.bench.probes.PEAK_MEMORY).
-CLIENT_MEMORY = PEAK_MEMORY + """
+CLIENT_MEMORY = (
+    PEAK_MEMORY
+    + """
 import json, sys
 import numpy as np, dask.array as da, distributed, fastgd
 
@@ -481,6 +548,7 @@ if __name__ == "__main__":
         print(json.dumps({"growth": peak_memory() - before, "bytes": n * 20 * 8,
                           "converged": bool(result.converged)}))
 """
+)
 
 
 def client_memory(tmp_path, solver):
@@ -490,8 +558,13 @@ def client_memory(tmp_path, solver):
 
     script = tmp_path / "client_memory.py"
     script.write_text(CLIENT_MEMORY)
-    out = subprocess.run([sys.executable, str(script), "1000000", solver],
-                         capture_output=True, text=True, timeout=300, check=True)
+    out = subprocess.run(
+        [sys.executable, str(script), "1000000", solver],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     measured = json.loads(out.stdout.strip().splitlines()[-1])
     assert measured["converged"]
     return measured
@@ -519,11 +592,11 @@ def test_a_large_fit_on_worker_processes(solver):
     local fit's answer."""
     X, y = make_problem(n=2_000_000, d=50, seed=7)
     with _cluster(2) as cluster, distributed.Client(cluster):
-        blocked = fastgd.fit(as_dask(X, 50_000), as_dask(y, 50_000), solver=solver,
-                             tol=1e-12)
+        blocked = fastgd.fit(as_dask(X, 50_000), as_dask(y, 50_000), solver=solver, tol=1e-12)
     local = fastgd.fit(X, y, solver=solver, tol=1e-12)
-    np.testing.assert_allclose(blocked.coef, local.coef, rtol=0,
-                               atol=1e-12 * np.abs(local.coef).max())
+    np.testing.assert_allclose(
+        blocked.coef, local.coef, rtol=0, atol=1e-12 * np.abs(local.coef).max()
+    )
     coef, intercept = lstsq(X, y)
     np.testing.assert_allclose(blocked.coef, coef, rtol=1e-9, atol=1e-11)
 
@@ -535,8 +608,7 @@ def test_blocks_of_unknown_sizes(client):
     keep = as_dask(X)[:, 0] > -100
     for solver in ("gram", "stream"):
         blocked = fastgd.fit(as_dask(X)[keep], as_dask(y)[keep], solver=solver, tol=1e-12)
-        np.testing.assert_allclose(blocked.coef, fastgd.fit(X, y, tol=1e-12).coef,
-                                   rtol=1e-12)
+        np.testing.assert_allclose(blocked.coef, fastgd.fit(X, y, tol=1e-12).coef, rtol=1e-12)
     bad = X.copy()
     bad[4000, 1] = np.nan
     with pytest.raises(ValueError, match=r"X contains NaN at index \(4000, 1\)"):
@@ -557,8 +629,11 @@ def test_more_errors_name_what_is_wrong(client):
     frame = dd.from_pandas(pd.DataFrame(bad), npartitions=3)
     model = fastgd.GDRegressor().fit(as_dask(X), as_dask(y))
     # (a DataFrame's partition sizes may be unknown: then the block and its row)
-    with pytest.raises(ValueError, match=r"NaN at (index \(333, 2\)|row 333 of block 0, "
-                                         r"column 2)"):
+    with pytest.raises(
+        ValueError,
+        match=r"NaN at (index \(333, 2\)|row 333 of block 0, "
+        r"column 2)",
+    ):
         model.predict(frame).compute()
 
 
@@ -579,8 +654,7 @@ def test_constant_columns_of_a_streaming_dask_fit_are_the_local_ones(client, wei
         X[::7, 3] = 1.0  # only on rows of weight 0: still constant
     blocks = [None if a is None else as_dask(a) for a in (X, y, weights)]
     local = fastgd.fit(X, y, solver="stream", tol=1e-8, sample_weight=weights)
-    blocked = fastgd.fit(blocks[0], blocks[1], solver="stream", tol=1e-8,
-                         sample_weight=blocks[2])
+    blocked = fastgd.fit(blocks[0], blocks[1], solver="stream", tol=1e-8, sample_weight=blocks[2])
     assert local.converged and blocked.converged and local.n_iter == blocked.n_iter
     np.testing.assert_allclose(blocked.coef, local.coef, rtol=1e-12, atol=1e-12)
     assert blocked.coef[1] == blocked.coef[3] == 0.0  # held at the start
@@ -590,8 +664,7 @@ def test_constant_columns_of_a_streaming_dask_fit_are_the_local_ones(client, wei
     from fastgd._inputs import blocked_data
 
     data = blocked_data(*blocks)
-    np.testing.assert_array_equal(data.constant_columns([1, 3, 4, 0]),
-                                  [True, True, False, False])
+    np.testing.assert_array_equal(data.constant_columns([1, 3, 4, 0]), [True, True, False, False])
 
 
 def test_local_fits_keep_their_threads_after_a_local_cluster_starts():
@@ -600,22 +673,29 @@ def test_local_fits_keep_their_threads_after_a_local_cluster_starts():
     environment before, and local fits keep the threads they had without a cluster."""
     if "cython" not in fastgd.available_backends():
         pytest.skip("the cython backend (OpenMP) is not built")
-    count = ("import fastgd, {extra}; from fastgd._backends import get_backend; "
-             "{start}print(get_backend('cython').kernels.max_threads())")
-    start = ("c = distributed.LocalCluster(n_workers=1, threads_per_worker=1, "
-             "processes=True, dashboard_address=':0'); import os; "
-             "assert os.environ['OMP_NUM_THREADS'] == '1'; ")
+    count = (
+        "import fastgd, {extra}; from fastgd._backends import get_backend; "
+        "{start}print(get_backend('cython').kernels.max_threads())"
+    )
+    start = (
+        "c = distributed.LocalCluster(n_workers=1, threads_per_worker=1, "
+        "processes=True, dashboard_address=':0'); import os; "
+        "assert os.environ['OMP_NUM_THREADS'] == '1'; "
+    )
     import subprocess
 
     def threads(code):
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                              text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, done.stderr
         return int(done.stdout.split()[-1])
 
     alone = threads(count.format(extra="os", start=""))
-    with_cluster = threads("if __name__ == '__main__':\n    " + count.format(
-        extra="distributed", start=start).replace("; ", "\n    "))
+    with_cluster = threads(
+        "if __name__ == '__main__':\n    "
+        + count.format(extra="distributed", start=start).replace("; ", "\n    ")
+    )
     assert with_cluster == alone
 
 
@@ -635,8 +715,7 @@ def test_the_scheduling_probe_times_the_fits_two_passes_of_no_ops(client):
 
 def test_an_object_array_of_booleans_is_refused_as_it_is_locally():
     """It was refused as a NumPy array and fitted as 0/1 as a Dask array."""
-    X = np.array([[True, False], [False, True], [True, True], [False, False]] * 10,
-                 dtype=object)
+    X = np.array([[True, False], [False, True], [True, True], [False, False]] * 10, dtype=object)
     y = np.arange(40.0)
     for data in ((X, y), (da.from_array(X, chunks=20), da.from_array(y, chunks=20))):
         with pytest.raises(TypeError, match="X has dtype object holding bool values"):

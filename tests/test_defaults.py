@@ -24,20 +24,56 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 # NIST Statistical Reference Datasets, "Longley" (Longley 1967): total employment
 # against six economic series, 1947-1962; certified coefficients to 15 digits.
 # Columns: GNP deflator, GNP, unemployed, armed forces, population, year.
-LONGLEY_X = np.array([
-    [83.0, 234289, 2356, 1590, 107608, 1947], [88.5, 259426, 2325, 1456, 108632, 1948],
-    [88.2, 258054, 3682, 1616, 109773, 1949], [89.5, 284599, 3351, 1650, 110929, 1950],
-    [96.2, 328975, 2099, 3099, 112075, 1951], [98.1, 346999, 1932, 3594, 113270, 1952],
-    [99.0, 365385, 1870, 3547, 115094, 1953], [100.0, 363112, 3578, 3350, 116219, 1954],
-    [101.2, 397469, 2904, 3048, 117388, 1955], [104.6, 419180, 2822, 2857, 118734, 1956],
-    [108.4, 442769, 2936, 2798, 120445, 1957], [110.8, 444546, 4681, 2637, 121950, 1958],
-    [112.6, 482704, 3813, 2552, 123366, 1959], [114.2, 502601, 3931, 2514, 125368, 1960],
-    [115.7, 518173, 4806, 2572, 127852, 1961], [116.9, 554894, 4007, 2827, 130081, 1962],
-])
-LONGLEY_Y = np.array([60323.0, 61122, 60171, 61187, 63221, 63639, 64989, 63761, 66019, 67857,
-                      68169, 66513, 68655, 69564, 69331, 70551])
-LONGLEY_COEF = np.array([15.0618722713733, -0.358191792925910e-01, -2.02022980381683,
-                         -1.03322686717359, -0.511041056535807e-01, 1829.15146461355])
+LONGLEY_X = np.array(
+    [
+        [83.0, 234289, 2356, 1590, 107608, 1947],
+        [88.5, 259426, 2325, 1456, 108632, 1948],
+        [88.2, 258054, 3682, 1616, 109773, 1949],
+        [89.5, 284599, 3351, 1650, 110929, 1950],
+        [96.2, 328975, 2099, 3099, 112075, 1951],
+        [98.1, 346999, 1932, 3594, 113270, 1952],
+        [99.0, 365385, 1870, 3547, 115094, 1953],
+        [100.0, 363112, 3578, 3350, 116219, 1954],
+        [101.2, 397469, 2904, 3048, 117388, 1955],
+        [104.6, 419180, 2822, 2857, 118734, 1956],
+        [108.4, 442769, 2936, 2798, 120445, 1957],
+        [110.8, 444546, 4681, 2637, 121950, 1958],
+        [112.6, 482704, 3813, 2552, 123366, 1959],
+        [114.2, 502601, 3931, 2514, 125368, 1960],
+        [115.7, 518173, 4806, 2572, 127852, 1961],
+        [116.9, 554894, 4007, 2827, 130081, 1962],
+    ]
+)
+LONGLEY_Y = np.array(
+    [
+        60323.0,
+        61122,
+        60171,
+        61187,
+        63221,
+        63639,
+        64989,
+        63761,
+        66019,
+        67857,
+        68169,
+        66513,
+        68655,
+        69564,
+        69331,
+        70551,
+    ]
+)
+LONGLEY_COEF = np.array(
+    [
+        15.0618722713733,
+        -0.358191792925910e-01,
+        -2.02022980381683,
+        -1.03322686717359,
+        -0.511041056535807e-01,
+        1829.15146461355,
+    ]
+)
 LONGLEY_INTERCEPT = -3482258.63459582
 
 
@@ -84,8 +120,9 @@ def test_pipeline_defaults_match_linear_regression_on_bundled_data(compiled_back
     theirs = make_pipeline(StandardScaler(), LinearRegression()).fit(X, y)
     assert ours[-1].converged_
     assert _r2(ours, X, y) == pytest.approx(_r2(theirs, X, y), rel=1e-6)
-    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-5,
-                               atol=1e-6 * np.abs(y).max())
+    np.testing.assert_allclose(
+        ours.predict(X), theirs.predict(X), rtol=1e-5, atol=1e-6 * np.abs(y).max()
+    )
 
 
 @pytest.mark.parametrize("n_targets", [None, 2])
@@ -110,8 +147,9 @@ def test_a_float_lr_still_runs_plain_gradient_descent(backend):
     lr, w = 0.1, np.zeros(3)
     for _ in range(200):
         w += lr * X.T.dot(y - X.dot(w)) / len(X)
-    result = fastgd.fit(X, y, lr=lr, fit_intercept=False, tol=0, max_iter=200,
-                        solver="stream", backend=backend)
+    result = fastgd.fit(
+        X, y, lr=lr, fit_intercept=False, tol=0, max_iter=200, solver="stream", backend=backend
+    )
     assert result.method == "gd"
     if backend == "numpy":
         np.testing.assert_array_equal(result.coef, w)

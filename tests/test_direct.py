@@ -52,20 +52,27 @@ def whole_digits(digits):
 
 
 def lstsq_digits(problem):
-    A = (np.hstack([np.ones((len(problem.X), 1)), problem.X]) if problem.fit_intercept
-         else problem.X)
+    A = (
+        np.hstack([np.ones((len(problem.X), 1)), problem.X])
+        if problem.fit_intercept
+        else problem.X
+    )
     return correct_digits(np.linalg.lstsq(A, problem.y, rcond=None)[0], problem.solution)
 
 
 def statsmodels_digits(problem):
     sm = pytest.importorskip("statsmodels.api")
-    A = (np.hstack([np.ones((len(problem.X), 1)), problem.X]) if problem.fit_intercept
-         else problem.X)
+    A = (
+        np.hstack([np.ones((len(problem.X), 1)), problem.X])
+        if problem.fit_intercept
+        else problem.X
+    )
     return correct_digits(sm.OLS(problem.y, A).fit().params, problem.solution)
 
 
-def assert_within_bound(coef, intercept, exact_coef, exact_intercept, X, sample_weight,
-                        fit_intercept, error_bound):
+def assert_within_bound(
+    coef, intercept, exact_coef, exact_intercept, X, sample_weight, fit_intercept, error_bound
+):
     """Every coefficient within ``error_bound`` of the exact one, relative to it (for
     the slopes in the units of the standardized features), or, for a coefficient
     whose bound holds 0, relative to the largest standardized slope: the meaning of
@@ -79,19 +86,24 @@ def assert_within_bound(coef, intercept, exact_coef, exact_intercept, X, sample_
         got = np.hstack([got, np.reshape(intercept, (-1, 1))])
         exact = np.hstack([exact, np.reshape(exact_intercept, (-1, 1))])
     # (the oracle's solution is exact, then rounded once to float64: half an ulp)
-    allowed = (error_bound * np.maximum(np.abs(exact), scale) * (1 + 1e-9)
-               + 0.5 * np.spacing(np.abs(exact)) + 1e-300)
+    allowed = (
+        error_bound * np.maximum(np.abs(exact), scale) * (1 + 1e-9)
+        + 0.5 * np.spacing(np.abs(exact))
+        + 1e-300
+    )
     error = np.abs(got - exact)
     assert np.all(error <= allowed), (
         f"a coefficient's error {np.max(error / allowed) * error_bound:.3g} (relative) is "
-        f"above error_bound={error_bound:.3g}")
+        f"above error_bound={error_bound:.3g}"
+    )
 
 
 @pytest.mark.parametrize("problem", POLYNOMIALS, ids=[p.name for p in POLYNOMIALS])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_polynomial_designs_against_their_exact_solutions(backend, problem):
-    result, warned = fit_quietly(problem.X, problem.y, fit_intercept=problem.fit_intercept,
-                                 backend=backend)
+    result, warned = fit_quietly(
+        problem.X, problem.y, fit_intercept=problem.fit_intercept, backend=backend
+    )
     assert result.method == "qr" and result.solver == "gram"
     digits = problem.digits(result.coef, result.intercept)
     references = (lstsq_digits(problem), statsmodels_digits(problem))
@@ -99,8 +111,16 @@ def test_polynomial_designs_against_their_exact_solutions(backend, problem):
     assert whole_digits(digits) >= max(whole_digits(d) for d in references)
     exact = problem.solution
     coef, intercept = (exact[1:], exact[0]) if problem.fit_intercept else (exact, 0.0)
-    assert_within_bound(result.coef, result.intercept, coef, intercept, problem.X, None,
-                        problem.fit_intercept, result.error_bound)
+    assert_within_bound(
+        result.coef,
+        result.intercept,
+        coef,
+        intercept,
+        problem.X,
+        None,
+        problem.fit_intercept,
+        result.error_bound,
+    )
     if result.converged:
         assert warned is None and result.error_bound <= 1e-6
     else:  # what stops it is said
@@ -136,14 +156,18 @@ Y_SCALES = (1e-100, 1.0, 1e100)
 VARIANTS = ((None, True, False), (3, True, False), (None, False, False), (2, True, True))
 
 
-@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "K{}-{}-{}".format(
-    v[0] or 1, "b" if v[1] else "nob", "w" if v[2] else "unw"))
+@pytest.mark.parametrize(
+    "variant",
+    VARIANTS,
+    ids=lambda v: "K{}-{}-{}".format(v[0] or 1, "b" if v[1] else "nob", "w" if v[2] else "unw"),
+)
 @pytest.mark.parametrize("r2", (0.5, 0.999999))
 @pytest.mark.parametrize("y_scale", Y_SCALES, ids=lambda s: f"y{s:.0e}")
 @pytest.mark.parametrize("cond", CONDS, ids=lambda c: f"cond{c:.0e}")
 @pytest.mark.parametrize("factor", ("qr", "gram"))
-def test_the_bound_is_never_below_the_true_error(compiled_backend, cond, y_scale, r2,
-                                                  variant, factor, monkeypatch):
+def test_the_bound_is_never_below_the_true_error(
+    compiled_backend, cond, y_scale, r2, variant, factor, monkeypatch
+):
     """Against the exact solution of the stored data (fastgd/bench/exact.py's problems are
     exact only up to the rounding of their construction, about cond * eps), from
     Householder QR's factor and from the Gram matrix's (taken here on small data too;
@@ -151,22 +175,45 @@ def test_the_bound_is_never_below_the_true_error(compiled_backend, cond, y_scale
     grams = []
     if factor == "gram":
         monkeypatch.setattr(_data, "GRAM_MIN_WORK", 0)
-        monkeypatch.setattr(_data, "factor_of_gram",
-                            lambda G, K: grams.append(factor_of_gram(G, K)) or grams[-1])
+        monkeypatch.setattr(
+            _data, "factor_of_gram", lambda G, K: grams.append(factor_of_gram(G, K)) or grams[-1]
+        )
     n_targets, fit_intercept, weighted = variant
-    problem = exact_problem(300, 6, cond, r2=r2, y_scale=y_scale, n_targets=n_targets,
-                            fit_intercept=fit_intercept, weighted=weighted, seed=11)
+    problem = exact_problem(
+        300,
+        6,
+        cond,
+        r2=r2,
+        y_scale=y_scale,
+        n_targets=n_targets,
+        fit_intercept=fit_intercept,
+        weighted=weighted,
+        seed=11,
+    )
     A = np.hstack([problem.X, np.ones((300, 1))]) if fit_intercept else problem.X
     exact = exact_least_squares(A, problem.y, problem.sample_weight).T
     exact = np.atleast_2d(exact)
-    exact_coef, exact_intercept = (exact[:, :-1], exact[:, -1]) if fit_intercept else (
-        exact, np.zeros(len(exact)))
-    result, warned = fit_quietly(problem.X, problem.y, fit_intercept=fit_intercept,
-                                 sample_weight=problem.sample_weight,
-                                 backend=compiled_backend)
+    exact_coef, exact_intercept = (
+        (exact[:, :-1], exact[:, -1]) if fit_intercept else (exact, np.zeros(len(exact)))
+    )
+    result, warned = fit_quietly(
+        problem.X,
+        problem.y,
+        fit_intercept=fit_intercept,
+        sample_weight=problem.sample_weight,
+        backend=compiled_backend,
+    )
     assert result.method == "qr"
-    assert_within_bound(result.coef, result.intercept, exact_coef, exact_intercept,
-                        problem.X, problem.sample_weight, fit_intercept, result.error_bound)
+    assert_within_bound(
+        result.coef,
+        result.intercept,
+        exact_coef,
+        exact_intercept,
+        problem.X,
+        problem.sample_weight,
+        fit_intercept,
+        result.error_bound,
+    )
     if cond <= 1e10:  # the refinement reaches float64's limit, and certifies it
         assert result.converged and result.error_bound <= 1e-11 + cond * 1e-15
     assert result.converged == (warned is None)
@@ -179,7 +226,8 @@ def test_the_bound_is_never_below_the_true_error(compiled_backend, cond, y_scale
 @pytest.mark.parametrize("error", (1e-9, 1e-7))
 @pytest.mark.parametrize("cond", (1e1, 1e3))
 def test_a_factor_as_poor_as_its_backward_error_still_certifies_honestly(
-        compiled_backend, cond, error, monkeypatch):
+    compiled_backend, cond, error, monkeypatch
+):
     """The Gram matrix perturbed by ``error`` sqrt(G_jj G_ll) (random signs) and that
     error declared (_gram.gram_factor_error): the point after each correction, which
     is certified before a pass at it, is within its bound of the exact solution."""
@@ -196,10 +244,17 @@ def test_a_factor_as_poor_as_its_backward_error_still_certifies_honestly(
     problem = exact_problem(400, 6, cond, r2=0.9, seed=3)
     exact = exact_least_squares(np.hstack([problem.X, np.ones((400, 1))]), problem.y)
     for max_iter in (1, 2, 100):
-        result, _ = fit_quietly(problem.X, problem.y, max_iter=max_iter,
-                                backend=compiled_backend)
-        assert_within_bound(result.coef, result.intercept, exact[:-1], exact[-1], problem.X,
-                            None, True, result.error_bound)
+        result, _ = fit_quietly(problem.X, problem.y, max_iter=max_iter, backend=compiled_backend)
+        assert_within_bound(
+            result.coef,
+            result.intercept,
+            exact[:-1],
+            exact[-1],
+            problem.X,
+            None,
+            True,
+            result.error_bound,
+        )
         assert result.error_bound < 1e-3
 
 
@@ -212,8 +267,11 @@ def test_linearly_dependent_columns_are_named_and_not_certified(compiled_backend
     X = rng.standard_normal((200, 4))
     X = np.hstack([X, X[:, [1]], X[:, [0]] + X[:, [2]]])  # columns 4 = 1, 5 = 0 + 2
     y = X[:, :4] @ [1.0, 2.0, -1.0, 0.5] + 3.0 + 0.1 * rng.standard_normal(200)
-    with pytest.warns(fastgd.ConvergenceWarning, match=r"columns 0, 1, 2, 4, 5 of X are "
-                                                       r"linearly dependent"):
+    with pytest.warns(
+        fastgd.ConvergenceWarning,
+        match=r"columns 0, 1, 2, 4, 5 of X are "
+        r"linearly dependent",
+    ):
         result = fastgd.fit(X, y, backend=compiled_backend)
     assert not result.converged and result.error_bound == np.inf
     assert result.coef[1] == pytest.approx(result.coef[4], rel=1e-10)
@@ -232,11 +290,16 @@ def test_ridge_is_the_exact_ridge_solution(compiled_backend):
     alpha = 0.3
     result = fastgd.fit(X, y, penalty="l2", alpha=alpha, backend=compiled_backend)
     assert result.method == "qr" and result.converged
-    A = np.vstack([np.hstack([X, np.ones((150, 1))]),
-                   np.hstack([np.sqrt(150 * alpha) * np.eye(5), np.zeros((5, 1))])])
+    A = np.vstack(
+        [
+            np.hstack([X, np.ones((150, 1))]),
+            np.hstack([np.sqrt(150 * alpha) * np.eye(5), np.zeros((5, 1))]),
+        ]
+    )
     exact = exact_least_squares(A, np.r_[y, np.zeros(5)])
-    assert_within_bound(result.coef, result.intercept, exact[:5], exact[5], X, None, True,
-                        result.error_bound)
+    assert_within_bound(
+        result.coef, result.intercept, exact[:5], exact[5], X, None, True, result.error_bound
+    )
     assert result.error_bound <= 1e-12
     sklearn = pytest.importorskip("sklearn.linear_model")
     ridge = sklearn.Ridge(alpha=alpha * 150).fit(X, y)
@@ -253,12 +316,15 @@ def test_float32_coefficients_count_their_own_rounding(compiled_backend):
     assert not result.converged and "certified to a relative error" in warned
 
 
-@pytest.mark.parametrize("options, what", [
-    ({"lr": 0.1}, "a float lr"),
-    ({"batch_size": 10}, "mini-batches"),
-    ({"solver": "stream"}, "solver='stream'"),
-    ({"momentum": 0.5}, "momentum"),
-])
+@pytest.mark.parametrize(
+    "options, what",
+    [
+        ({"lr": 0.1}, "a float lr"),
+        ({"batch_size": 10}, "mini-batches"),
+        ({"solver": "stream"}, "solver='stream'"),
+        ({"momentum": 0.5}, "momentum"),
+    ],
+)
 def test_what_the_direct_solve_cannot_run_is_refused(options, what):
     X = np.random.default_rng(0).standard_normal((50, 3))
     with pytest.raises(ValueError, match=f"method='qr' cannot be combined with {what}"):
@@ -305,28 +371,30 @@ def test_lasso_on_raw_unit_macroeconomic_data_is_scikit_learns_exactly():
 
 def lasso_objective(X, y, coef, intercept, alpha, l1_ratio=1.0):
     residual = X @ coef + intercept - y
-    return (residual @ residual / (2 * len(y))
-            + alpha * (l1_ratio * np.abs(coef).sum() + (1 - l1_ratio) / 2 * coef @ coef))
+    return residual @ residual / (2 * len(y)) + alpha * (
+        l1_ratio * np.abs(coef).sum() + (1 - l1_ratio) / 2 * coef @ coef
+    )
 
 
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
 @pytest.mark.parametrize("column_scale", [1.0, "raw"])
 @pytest.mark.parametrize("cond", [1e2, 1e5, 1e8], ids=lambda c: f"cond{c:.0e}")
-def test_l1_penalties_reach_the_exact_solution_of_their_support(compiled_backend, cond,
-                                                                column_scale, l1_ratio):
+def test_l1_penalties_reach_the_exact_solution_of_their_support(
+    compiled_backend, cond, column_scale, l1_ratio
+):
     """Lasso and elastic net on standardized and raw-unit designs (columns 1 to 1e4
     apart, cond(X.T X) up to 1e8): the coefficients within error_bound of the exact
     solution of the optimality conditions on their own support and signs (rational
     arithmetic), every zero strictly inside its subgradient interval (so that support
     is the solution's), and the objective no worse than scikit-learn's at tol=1e-12."""
     scale = np.logspace(0, 4, 6) if column_scale == "raw" else 1.0
-    problem = exact_problem(300, 6, cond, r2=0.9, seed=int(np.log10(cond)),
-                            column_scale=scale)
+    problem = exact_problem(300, 6, cond, r2=0.9, seed=int(np.log10(cond)), column_scale=scale)
     X, y = problem.X, problem.y
     alpha_max = np.max(np.abs((X - X.mean(axis=0)).T @ (y - y.mean()))) / len(y) / l1_ratio
     alpha = 0.05 * alpha_max
-    result = fastgd.fit(X, y, penalty="elasticnet", alpha=alpha, l1_ratio=l1_ratio,
-                        backend=compiled_backend)
+    result = fastgd.fit(
+        X, y, penalty="elasticnet", alpha=alpha, l1_ratio=l1_ratio, backend=compiled_backend
+    )
     assert result.method == "qr" and result.converged
     l1, l2 = alpha * l1_ratio, alpha * (1 - l1_ratio)
     support = result.coef != 0
@@ -336,14 +404,16 @@ def test_l1_penalties_reach_the_exact_solution_of_their_support(compiled_backend
     exact = exact_least_squares(A, y, l1=l1, l2=l2, signs=signs)
     exact_coef = np.zeros(6)
     exact_coef[support] = exact[:-1]
-    assert_within_bound(result.coef, result.intercept, exact_coef, exact[-1], X, None, True,
-                        result.error_bound)
+    assert_within_bound(
+        result.coef, result.intercept, exact_coef, exact[-1], X, None, True, result.error_bound
+    )
     # the zeros' optimality: |gradient| < l1 at the exact point, with a margin
     gradient = (X.T @ (X @ exact_coef + exact[-1] - y)) / 300 + l2 * exact_coef
     assert np.all(np.abs(gradient[~support]) < l1 * (1 - 1e-9))
     linear_model = pytest.importorskip("sklearn.linear_model")
-    reference = linear_model.ElasticNet(alpha=alpha, l1_ratio=l1_ratio, tol=1e-12,
-                                        max_iter=10**6).fit(X, y)
+    reference = linear_model.ElasticNet(
+        alpha=alpha, l1_ratio=l1_ratio, tol=1e-12, max_iter=10**6
+    ).fit(X, y)
     ours = lasso_objective(X, y, result.coef, result.intercept, alpha, l1_ratio)
     theirs = lasso_objective(X, y, reference.coef_, reference.intercept_, alpha, l1_ratio)
     assert ours <= theirs * (1 + 1e-12)

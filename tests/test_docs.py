@@ -38,16 +38,42 @@ def python_blocks(path):
 def test_the_site_builds_without_a_warning(tmp_path):
     """The API reference from the docstrings, every page, every cross-reference."""
     out = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
-         "-d", str(tmp_path / "doctrees"), str(DOCS), str(tmp_path / "html")],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            "html",
+            "-d",
+            str(tmp_path / "doctrees"),
+            str(DOCS),
+            str(tmp_path / "html"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     html = (tmp_path / "html" / "api.html").read_text()
-    for name in ("fastgd.fit", "fastgd.gradient", "fastgd.fit_many", "fastgd.read_files",
-                 "fastgd.load", "fastgd.GDRegressor", "fastgd.FitResult",
-                 "fastgd.available_backends", "fastgd.ConvergenceWarning",
-                 "fastgd.DivergenceError", "fastgd.FitInterrupted", "fastgd.ModelFileError",
-                 "fastgd.kernels.gradient", "fastgd.kernels.step"):
+    for name in (
+        "fastgd.fit",
+        "fastgd.gradient",
+        "fastgd.fit_many",
+        "fastgd.read_files",
+        "fastgd.load",
+        "fastgd.GDRegressor",
+        "fastgd.FitResult",
+        "fastgd.available_backends",
+        "fastgd.ConvergenceWarning",
+        "fastgd.DivergenceError",
+        "fastgd.FitInterrupted",
+        "fastgd.ModelFileError",
+        "fastgd.kernels.gradient",
+        "fastgd.kernels.step",
+    ):
         assert f'id="{name}"' in html, name
     # The design page's module map, generated from the sources.
     assert "fastgd/_fit.py" in (tmp_path / "html" / "design.html").read_text()
@@ -60,8 +86,13 @@ def test_the_module_map_has_a_line_for_every_source_file():
     finally:
         sys.path.remove(str(DOCS / "_ext"))
     rows = dict(modulemap.rows())
-    assert {"fastgd/_fit.py", "fastgd/_cython_kernels.pyx", "fastgd/_lanes.h",
-            "fastgd/cython_kernels.pxd", "benches/update_docs.py"} <= set(rows)
+    assert {
+        "fastgd/_fit.py",
+        "fastgd/_cython_kernels.pyx",
+        "fastgd/_lanes.h",
+        "fastgd/cython_kernels.pxd",
+        "benches/update_docs.py",
+    } <= set(rows)
     assert all(rows.values()), [name for name, about in rows.items() if not about]
 
 
@@ -75,8 +106,10 @@ def test_fitting_options_examples_run():
     blocks = python_blocks(GUIDE / "fitting.md")
     assert len(blocks) >= 9
     for i, block in enumerate(blocks):
-        exec(compile(block, f"docs fitting options example {i}", "exec"),
-             {"fastgd": fastgd, "np": np, "X": X, "y": y, "w": w})
+        exec(
+            compile(block, f"docs fitting options example {i}", "exec"),
+            {"fastgd": fastgd, "np": np, "X": X, "y": y, "w": w},
+        )
 
 
 def test_many_small_fits_example_runs():
@@ -106,7 +139,10 @@ def test_files_example_and_its_commands_run(tmp_path, monkeypatch):
     exec(compile(blocks[0], "docs files", "exec"), {})
     commands = re.findall(r"```sh\n(.*?)```", page.read_text(), flags=re.DOTALL)[0].splitlines()
     assert [line.split()[:2] for line in commands] == [
-        ["fastgd", "fit"], ["fastgd", "info"], ["fastgd", "predict"]]
+        ["fastgd", "fit"],
+        ["fastgd", "info"],
+        ["fastgd", "predict"],
+    ]
     for line in commands:
         assert main(shlex.split(line)[1:]) == 0, line
     import pyarrow.csv as pcsv
@@ -124,8 +160,9 @@ def test_files_example_and_its_commands_run(tmp_path, monkeypatch):
 
 def test_the_benchmark_tables_are_the_stored_runs():
     results = json.loads(update_docs.RUN.read_text())
-    assert (update_docs.between(update_docs.BENCHMARKS_PAGE, "bench")
-            == update_docs.benchmarks_page(results))
+    assert update_docs.between(
+        update_docs.BENCHMARKS_PAGE, "bench"
+    ) == update_docs.benchmarks_page(results)
     assert update_docs.between(update_docs.README, "summary") == update_docs.summary(results)
     assert update_docs.PLOT.read_bytes()[:4] == b"\x89PNG"
 
@@ -139,10 +176,14 @@ def test_the_benchmarks_page_says_how_long_the_runs_take_as_fastgd_bench_does():
 
 def test_every_table_of_the_docs_is_between_markers_a_tool_writes():
     """The markers each tool splices between are where the tool looks for them."""
-    for path, name in ((update_docs.BENCHMARKS_PAGE, "bench"), (update_docs.README, "summary"),
-                       (GUIDE / "solvers.md", "accuracy"), (DOCS / "design.md", "loop")):
+    for path, name in (
+        (update_docs.BENCHMARKS_PAGE, "bench"),
+        (update_docs.README, "summary"),
+        (GUIDE / "solvers.md", "accuracy"),
+        (DOCS / "design.md", "loop"),
+    ):
         assert update_docs.between(path, name).strip(), (path, name)
-    for tool, page in (("accuracy", "user_guide\" / \"solvers.md"), ("loop_cost", "design.md")):
+    for tool, page in (("accuracy", 'user_guide" / "solvers.md'), ("loop_cost", "design.md")):
         assert f'splice(DOCS / "{page}"' in (ROOT / "benches" / f"{tool}.py").read_text()
 
 
@@ -150,7 +191,9 @@ def test_splice_replaces_only_the_text_between_the_markers(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("intro\n<!-- bench:start -->\nold\ntables\n<!-- bench:end -->\nrest\n")
     update_docs.splice(page, "new tables", "bench")
-    assert page.read_text() == "intro\n<!-- bench:start -->\nnew tables\n<!-- bench:end -->\nrest\n"
+    assert (
+        page.read_text() == "intro\n<!-- bench:start -->\nnew tables\n<!-- bench:end -->\nrest\n"
+    )
     empty = tmp_path / "empty.md"
     empty.write_text("<!-- summary:start -->\n<!-- summary:end -->\n")
     update_docs.splice(empty, "| a |\n", "summary")
@@ -163,7 +206,8 @@ def test_update_writes_the_run_into_a_checkout(tmp_path):
     """The benchmarks page, the README's summary, the plot and the stored run."""
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "benchmarks.md").write_text(
-        "# B\n<!-- bench:start -->\nold\n<!-- bench:end -->\n")
+        "# B\n<!-- bench:start -->\nold\n<!-- bench:end -->\n"
+    )
     (tmp_path / "README.md").write_text("# R\n<!-- summary:start -->\n<!-- summary:end -->\n")
     run = tmp_path / "fastgd-bench"
     run.mkdir()
@@ -172,7 +216,8 @@ def test_update_writes_the_run_into_a_checkout(tmp_path):
     update_docs.update(run, root=tmp_path)
     results = json.loads(update_docs.RUN.read_text())
     assert update_docs.between(tmp_path / "docs" / "benchmarks.md", "bench") == (
-        update_docs.benchmarks_page(results))
+        update_docs.benchmarks_page(results)
+    )
     assert update_docs.between(tmp_path / "README.md", "summary") == update_docs.summary(results)
     assert (tmp_path / "docs" / "speedup.png").read_bytes() == b"\x89PNG run"
     assert (tmp_path / "docs" / "_data" / "bench.json").read_text() == update_docs.RUN.read_text()
@@ -209,11 +254,23 @@ def test_the_targets_are_the_developers_not_the_users(tmp_path, capsys):
 
 def _run_with_seconds(command, seconds, load=0.1):
     """A run's bench.json holding only what the estimates are made of."""
-    results = {"command": command, "datetime": "2026-01-01T00:00:00",
-               "machine": {"cpu": "cpu", "cores": 2}, "data_seconds": {"fit/4x2/float64": 0.25},
-               "load_average": {"start": [load] * 3, "end": [load] * 3},
-               "results": [{"kind": "fit", "shape": "4x2", "dtype": "float64",
-                            "contender": name, "wall_seconds": s} for name, s in seconds.items()]}
+    results = {
+        "command": command,
+        "datetime": "2026-01-01T00:00:00",
+        "machine": {"cpu": "cpu", "cores": 2},
+        "data_seconds": {"fit/4x2/float64": 0.25},
+        "load_average": {"start": [load] * 3, "end": [load] * 3},
+        "results": [
+            {
+                "kind": "fit",
+                "shape": "4x2",
+                "dtype": "float64",
+                "contender": name,
+                "wall_seconds": s,
+            }
+            for name, s in seconds.items()
+        ],
+    }
     return results
 
 
@@ -221,21 +278,31 @@ def test_the_estimates_are_each_cases_seconds_in_its_runs_mode(tmp_path, capsys)
     quick, full, some = (tmp_path / name for name in ("quick.json", "full.json", "some.json"))
     quick.write_text(json.dumps(_run_with_seconds("fastgd bench", {"numpy": 1.0, "numba": 2.0})))
     full.write_text(json.dumps(_run_with_seconds("fastgd bench --full", {"numpy": 3.0})))
-    some.write_text(json.dumps(_run_with_seconds("fastgd bench --cases fit/4x2/float64/numba",
-                                                 {"numpy": 1.5, "numba": 2.5}, load=3.0)))
+    some.write_text(
+        json.dumps(
+            _run_with_seconds(
+                "fastgd bench --cases fit/4x2/float64/numba",
+                {"numpy": 1.5, "numba": 2.5},
+                load=3.0,
+            )
+        )
+    )
     path, page = tmp_path / "estimates.json", tmp_path / "page.md"
     page.write_text("<!-- estimate:start -->\n<!-- estimate:end -->\n")
     update_docs.update_estimates([quick, full], path, page)
     estimates = json.loads(path.read_text())
     assert update_docs.between(page, "estimate") == update_docs.estimates_text(estimates)
-    assert estimates["quick"] == {"measured": "cpu, 2 cores, 2026-01-01, load average 0.10 at "
-                                              "the start",
-                                  "cases": {"fit/4x2/float64/numpy": 1.0, "fit/4x2/float64/numba": 2.0},
-                                  "data": {"fit/4x2/float64": 0.25}}
+    assert estimates["quick"] == {
+        "measured": "cpu, 2 cores, 2026-01-01, load average 0.10 at the start",
+        "cases": {"fit/4x2/float64/numpy": 1.0, "fit/4x2/float64/numba": 2.0},
+        "data": {"fit/4x2/float64": 0.25},
+    }
     assert estimates["full"]["cases"] == {"fit/4x2/float64/numpy": 3.0}
     update_docs.update_estimates([some], path)  # replaces its cases' seconds only
     assert json.loads(path.read_text())["quick"]["cases"] == {
-        "fit/4x2/float64/numpy": 1.5, "fit/4x2/float64/numba": 2.5}
+        "fit/4x2/float64/numpy": 1.5,
+        "fit/4x2/float64/numba": 2.5,
+    }
     assert "the machine was busy (load average 3.00" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="recorded no case's seconds"):
         update_docs.estimates_from(json.loads(update_docs.RUN.read_text()))

@@ -33,23 +33,60 @@ def test_constructor_only_stores_params():
 
 def test_default_params():
     assert GDRegressor().get_params() == {
-        "lr": "auto", "max_iter": 1000, "tol": 1e-6, "fit_intercept": True, "backend": "auto",
-        "n_threads": None, "solver": "auto", "method": "auto", "penalty": None, "alpha": 1e-4, "l1_ratio": 0.15,
-        "momentum": 0.0, "nesterov": False, "batch_size": None, "shuffle": True,
-        "random_state": None, "schedule": "constant", "power_t": 0.25, "early_stopping": False,
-        "validation_fraction": 0.1, "n_iter_no_change": 5, "warm_start": False, "verbose": 0,
+        "lr": "auto",
+        "max_iter": 1000,
+        "tol": 1e-6,
+        "fit_intercept": True,
+        "backend": "auto",
+        "n_threads": None,
+        "solver": "auto",
+        "method": "auto",
+        "penalty": None,
+        "alpha": 1e-4,
+        "l1_ratio": 0.15,
+        "momentum": 0.0,
+        "nesterov": False,
+        "batch_size": None,
+        "shuffle": True,
+        "random_state": None,
+        "schedule": "constant",
+        "power_t": 0.25,
+        "early_stopping": False,
+        "validation_fraction": 0.1,
+        "n_iter_no_change": 5,
+        "warm_start": False,
+        "verbose": 0,
         "callback": None,
     }
 
 
 def test_get_params_set_params_round_trip():
-    params = {"lr": 0.05, "max_iter": 77, "tol": 1e-4, "fit_intercept": False,
-              "backend": "numpy", "n_threads": 1, "solver": "stream", "method": "gd",
-              "penalty": "l1",
-              "alpha": 0.5, "l1_ratio": 0.3, "momentum": 0.5, "nesterov": True,
-              "batch_size": 16, "shuffle": False, "random_state": 3, "schedule": "adaptive",
-              "power_t": 0.5, "early_stopping": True, "validation_fraction": 0.2,
-              "n_iter_no_change": 3, "warm_start": True, "verbose": 1, "callback": print}
+    params = {
+        "lr": 0.05,
+        "max_iter": 77,
+        "tol": 1e-4,
+        "fit_intercept": False,
+        "backend": "numpy",
+        "n_threads": 1,
+        "solver": "stream",
+        "method": "gd",
+        "penalty": "l1",
+        "alpha": 0.5,
+        "l1_ratio": 0.3,
+        "momentum": 0.5,
+        "nesterov": True,
+        "batch_size": 16,
+        "shuffle": False,
+        "random_state": 3,
+        "schedule": "adaptive",
+        "power_t": 0.5,
+        "early_stopping": True,
+        "validation_fraction": 0.2,
+        "n_iter_no_change": 3,
+        "warm_start": True,
+        "verbose": 1,
+        "callback": print,
+    }
     model = GDRegressor(**params)
     assert model.get_params() == params
     assert GDRegressor(**model.get_params()).get_params() == params
@@ -130,8 +167,9 @@ def test_matches_lstsq_and_sklearn(backend, n_targets):
 
     reference = LinearRegression().fit(X, y)
     np.testing.assert_allclose(model.predict(X), reference.predict(X), rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(model.score(X, y), r2_score(y, model.predict(X)),
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        model.score(X, y), r2_score(y, model.predict(X)), rtol=0, atol=1e-12
+    )
     np.testing.assert_allclose(model.score(X, y), reference.score(X, y), rtol=0, atol=1e-6)
 
 
@@ -151,7 +189,8 @@ def test_score_with_sample_weight_matches_r2_score():
     model = GDRegressor(max_iter=5000, tol=1e-10, backend="numpy").fit(X[:60], y[:60])
     np.testing.assert_allclose(
         model.score(X, y, sample_weight=weights),
-        r2_score(y, model.predict(X), sample_weight=weights), atol=1e-12,
+        r2_score(y, model.predict(X), sample_weight=weights),
+        atol=1e-12,
     )
 
 
@@ -202,8 +241,7 @@ def test_predict_accepts_lists():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", fastgd.CopyWarning)
         got = model.predict(rows)
-    np.testing.assert_allclose(got, np.array(rows) @ model.coef_ + model.intercept_,
-                               rtol=1e-12)
+    np.testing.assert_allclose(got, np.array(rows) @ model.coef_ + model.intercept_, rtol=1e-12)
 
 
 # ----------------------------------------------------------------------- scikit-learn glue
@@ -259,5 +297,6 @@ def test_warm_start_inputs_not_modified():
     coef_init, intercept_init = np.ones(3), np.float64(2.0)
     saved = coef_init.copy()
     GDRegressor(max_iter=3000, tol=1e-8, backend="numpy").fit(
-        X, y, coef_init=coef_init, intercept_init=intercept_init)
+        X, y, coef_init=coef_init, intercept_init=intercept_init
+    )
     np.testing.assert_array_equal(coef_init, saved)

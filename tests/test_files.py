@@ -49,8 +49,11 @@ def write(frame, directory, kind, parts=1, row_group_size=700):
         path = os.path.join(directory, f"part{part}.{kind}")
         piece = frame.iloc[rows]
         if kind == "parquet":
-            pq.write_table(pa.Table.from_pandas(piece, preserve_index=False), path,
-                           row_group_size=row_group_size)
+            pq.write_table(
+                pa.Table.from_pandas(piece, preserve_index=False),
+                path,
+                row_group_size=row_group_size,
+            )
         else:
             piece.to_csv(path, index=False)
         paths.append(path)
@@ -71,13 +74,13 @@ def relative(a, b):
 @pytest.mark.parametrize("kind", ["parquet", "csv"])
 @pytest.mark.parametrize("parts,block_rows", [(1, 10**6), (3, 1000), (2, 300)])
 @pytest.mark.parametrize("n_targets,weights", [(1, False), (1, True), (3, False)])
-def test_fit_of_files_is_the_in_memory_fit(tmp_path, kind, parts, block_rows, n_targets,
-                                           weights):
+def test_fit_of_files_is_the_in_memory_fit(tmp_path, kind, parts, block_rows, n_targets, weights):
     frame, targets = make_frame(n_targets=n_targets, weights=weights)
     paths = write(frame, tmp_path, kind, parts)
     target = targets[0] if n_targets == 1 else targets
-    files = fastgd.read_files(paths, target=target, sample_weight="w" if weights else None,
-                              block_rows=block_rows)
+    files = fastgd.read_files(
+        paths, target=target, sample_weight="w" if weights else None, block_rows=block_rows
+    )
     expected_blocks = parts if block_rows >= N else None
     if expected_blocks is not None:
         assert len(files.pieces) == expected_blocks
@@ -106,21 +109,19 @@ def test_the_estimator_fits_predicts_and_scores_files(tmp_path):
     assert relative(model.coef_, local.coef_) < 1e-12
     prediction = model.predict(files)
     assert isinstance(prediction, np.ndarray) and prediction.shape == (N,)
-    np.testing.assert_allclose(prediction, model.predict(frame[FEATURES]), rtol=1e-13,
-                               atol=1e-12)
-    assert model.score(files) == pytest.approx(local.score(frame[FEATURES], frame["y"]),
-                                               rel=1e-12)
+    np.testing.assert_allclose(prediction, model.predict(frame[FEATURES]), rtol=1e-13, atol=1e-12)
+    assert model.score(files) == pytest.approx(local.score(frame[FEATURES], frame["y"]), rel=1e-12)
 
 
 def test_partial_fit_of_files_takes_the_blocks_in_order(tmp_path):
     frame, _ = make_frame()
-    files = fastgd.read_files(write(frame, tmp_path, "csv", parts=2), target="y",
-                              block_rows=800)
+    files = fastgd.read_files(write(frame, tmp_path, "csv", parts=2), target="y", block_rows=800)
     options = dict(batch_size=64, random_state=0)
     model = fastgd.GDRegressor(**options).partial_fit(files)
     by_hand = fastgd.GDRegressor(**options)
-    blocks = [fastgd._files.read_piece(piece, files.columns, files.dtype)
-              for piece in files.pieces]
+    blocks = [
+        fastgd._files.read_piece(piece, files.columns, files.dtype) for piece in files.pieces
+    ]
     np.testing.assert_array_equal(np.vstack(blocks), frame[FEATURES + ["y"]].to_numpy())
     for block in blocks:  # one partial_fit per block, in the files' order
         by_hand.partial_fit(pd.DataFrame(block[:, :D], columns=FEATURES), block[:, D])
@@ -131,11 +132,9 @@ def test_partial_fit_of_files_takes_the_blocks_in_order(tmp_path):
 def test_features_choose_and_order_the_columns(tmp_path):
     frame, _ = make_frame()
     frame["id"] = np.arange(N)  # an integer column left out by name
-    files = fastgd.read_files(write(frame, tmp_path, "parquet"), target="y",
-                              features="x2,x0")
+    files = fastgd.read_files(write(frame, tmp_path, "parquet"), target="y", features="x2,x0")
     result = fastgd.fit(files, tol=1e-12)
-    local = fastgd.fit(np.ascontiguousarray(frame[["x2", "x0"]]), frame["y"].to_numpy(),
-                       tol=1e-12)
+    local = fastgd.fit(np.ascontiguousarray(frame[["x2", "x0"]]), frame["y"].to_numpy(), tol=1e-12)
     assert relative(result.coef, local.coef) < 1e-12
 
 
@@ -154,8 +153,9 @@ def test_float32_columns_fit_in_float32(tmp_path):
 def test_the_scale_of_y_changes_nothing_but_the_scale(tmp_path, scale):
     frame, _ = make_frame()
     frame["y"] *= scale
-    result = fastgd.fit(fastgd.read_files(write(frame, tmp_path, "csv", 2), target="y",
-                                          block_rows=900), tol=1e-12)
+    result = fastgd.fit(
+        fastgd.read_files(write(frame, tmp_path, "csv", 2), target="y", block_rows=900), tol=1e-12
+    )
     coef, intercept = lstsq(frame[FEATURES].to_numpy(), frame[["y"]].to_numpy())
     assert relative(result.coef, coef[0]) < 1e-9
 
@@ -189,8 +189,11 @@ def test_a_word_far_into_a_csv_file_names_the_file(tmp_path):
     frame.loc[59_000, "x1"] = "n/a?"
     path = write(frame, tmp_path, "csv")
     files = fastgd.read_files(path, target="y", block_rows=5000)
-    with pytest.raises(ValueError, match=r"column 'x1' of '.*part0.csv' holds 'n/a\?' at "
-                                         r"row 59000, not a number"):
+    with pytest.raises(
+        ValueError,
+        match=r"column 'x1' of '.*part0.csv' holds 'n/a\?' at "
+        r"row 59000, not a number",
+    ):
         fastgd.fit(files)
 
 
@@ -204,8 +207,11 @@ def test_nan_or_inf_is_named_by_file_row_and_column(tmp_path, kind, column, valu
     files = fastgd.read_files(paths, target="y", block_rows=600)
     name = "y" if column == "y" else "X"
     shown = "inf" if value == np.inf else "NaN"
-    with pytest.raises(ValueError, match=rf"{name} contains {shown} at row 833 of "
-                                         rf"'.*part1.{kind}', column '{column}'"):
+    with pytest.raises(
+        ValueError,
+        match=rf"{name} contains {shown} at row 833 of "
+        rf"'.*part1.{kind}', column '{column}'",
+    ):
         fastgd.fit(files)
 
 
@@ -213,10 +219,14 @@ def test_predict_names_the_file_and_row_of_a_nan(tmp_path):
     frame, _ = make_frame()
     model = fastgd.GDRegressor().fit(frame[FEATURES], frame["y"])
     frame.loc[4100, "x3"] = np.nan
-    files = fastgd.read_files(write(frame, tmp_path, "parquet", parts=2), target=None,
-                              features=FEATURES, block_rows=700)
-    with pytest.raises(ValueError, match=r"X contains NaN at row 1600 of '.*part1.parquet', "
-                                         r"column 'x3'"):
+    files = fastgd.read_files(
+        write(frame, tmp_path, "parquet", parts=2), target=None, features=FEATURES, block_rows=700
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"X contains NaN at row 1600 of '.*part1.parquet', "
+        r"column 'x3'",
+    ):
         model.predict(files)
 
 
@@ -297,8 +307,9 @@ def write_large(path, n_rows, n_features=20):
     writer = None
     for _ in range(n_rows // 100_000):
         X = rng.standard_normal((100_000, n_features))
-        table = pa.table({**{f"x{j}": X[:, j] for j in range(n_features)},
-                          "y": X @ np.arange(n_features) + 1.0})
+        table = pa.table(
+            {**{f"x{j}": X[:, j] for j in range(n_features)}, "y": X @ np.arange(n_features) + 1.0}
+        )
         writer = writer or pq.ParquetWriter(path, table.schema)
         writer.write_table(table, row_group_size=16384)
     writer.close()
@@ -306,8 +317,13 @@ def write_large(path, n_rows, n_features=20):
 
 
 def peak_growth(path, small, how="files"):
-    out = subprocess.run([sys.executable, "-c", MEASURE, str(path), str(small), how],
-                         capture_output=True, text=True, check=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(path), str(small), how],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
     growth, converged = out.stdout.split()
     assert converged == "True"
     return int(growth)
@@ -341,8 +357,7 @@ def test_the_memory_of_a_fit_does_not_grow_with_the_file(tmp_path):
 
 def fit_of_frame(frame, target="y"):
     features = [name for name in frame.columns if name != target]
-    return fastgd.fit(frame[features].to_numpy(np.float64), frame[target].to_numpy(),
-                      tol=1e-12)
+    return fastgd.fit(frame[features].to_numpy(np.float64), frame[target].to_numpy(), tol=1e-12)
 
 
 def assert_fits_the_frame(files, frame):
@@ -366,11 +381,11 @@ def test_an_existing_path_with_glob_characters_is_that_file(tmp_path):
     assert_fits_the_frame(files, pd.read_csv(tmp_path / "sales[1].csv"))
     # a pattern that names no existing file is still a pattern
     assert fastgd.read_files(str(tmp_path / "sales?.csv"), target="y").paths == [
-        str(tmp_path / "sales1.csv")]
+        str(tmp_path / "sales1.csv")
+    ]
 
 
-def test_relative_paths_are_the_callers_files_wherever_they_are_read(tmp_path,
-                                                                      monkeypatch):
+def test_relative_paths_are_the_callers_files_wherever_they_are_read(tmp_path, monkeypatch):
     """The blocks are read when a pass needs them, by Dask workers that may run in
     another directory: a relative path named the worker's own file there (fitted,
     reported converged, with the caller's path in the model)."""
@@ -399,9 +414,11 @@ def test_a_stored_index_is_not_a_feature(tmp_path):
     named.to_parquet(tmp_path / "named.parquet")
     kept.to_csv(tmp_path / "kept.csv")
     dd.from_pandas(frame, npartitions=1).to_parquet(tmp_path / "dask")
-    cases = [(tmp_path / "kept.parquet", pd.read_parquet(tmp_path / "kept.parquet")),
-             (tmp_path / "named.parquet", pd.read_parquet(tmp_path / "named.parquet")),
-             (tmp_path / "kept.csv", pd.read_csv(tmp_path / "kept.csv", index_col=0))]
+    cases = [
+        (tmp_path / "kept.parquet", pd.read_parquet(tmp_path / "kept.parquet")),
+        (tmp_path / "named.parquet", pd.read_parquet(tmp_path / "named.parquet")),
+        (tmp_path / "kept.csv", pd.read_csv(tmp_path / "kept.csv", index_col=0)),
+    ]
     dask_files = sorted((tmp_path / "dask").glob("*.parquet"))
     cases.append((dask_files, pd.concat([pd.read_parquet(p) for p in dask_files])))
     for path, read in cases:
@@ -418,8 +435,9 @@ def test_every_files_columns_are_checked_and_all_choose_the_dtype(tmp_path):
     second.to_parquet(tmp_path / "b.parquet", index=False)
     files = fastgd.read_files([tmp_path / "a.parquet", tmp_path / "b.parquet"], target="y")
     assert files.dtype == np.float64
-    both = pd.concat([pd.read_parquet(tmp_path / "a.parquet"),
-                      pd.read_parquet(tmp_path / "b.parquet")])
+    both = pd.concat(
+        [pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet")]
+    )
     assert_fits_the_frame(files, both)
     for bad in (second.assign(x1=second.x1 > 0), second.assign(x1=second.x1.astype(str))):
         bad.to_parquet(tmp_path / "c.parquet", index=False)
@@ -447,8 +465,7 @@ def test_a_file_changed_after_read_files_is_an_error_not_a_fit_of_old_rows(tmp_p
     if kind == "csv":
         more.to_csv(path, mode="a", header=False, index=False)
     else:
-        pq.write_table(pa.Table.from_pandas(pd.concat([frame, more]), preserve_index=False),
-                       path)
+        pq.write_table(pa.Table.from_pandas(pd.concat([frame, more]), preserve_index=False), path)
     for run in (lambda: fastgd.fit(files), lambda: model.predict(files)):
         with pytest.raises(ValueError, match=f"{kind}' changed after fastgd.read_files"):
             run()
@@ -484,8 +501,9 @@ def test_a_bad_weight_is_named_by_file_and_row(tmp_path, kind, value):
     more.mkdir()
     paths = write(frame.iloc[:2000], tmp_path, kind) + write(frame.iloc[2000:], more, kind)
     files = fastgd.read_files(paths, target="y", sample_weight="w", block_rows=500)
-    with pytest.raises(ValueError, match=f"column 'w' holds {value} at row 1217 of "
-                                         f".*more.*part0.{kind}"):
+    with pytest.raises(
+        ValueError, match=f"column 'w' holds {value} at row 1217 of .*more.*part0.{kind}"
+    ):
         fastgd.fit(files)
 
 
@@ -546,9 +564,12 @@ def test_a_worker_in_another_directory_reads_the_callers_file(tmp_path, monkeypa
         (tmp_path / where).mkdir()
         data.to_parquet(tmp_path / where / "d.parquet", index=False)
     monkeypatch.chdir(tmp_path / "workers")  # the worker processes start here
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as cluster, \
-            distributed.Client(cluster):
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
         monkeypatch.chdir(tmp_path / "caller")
         files = fastgd.read_files("d.parquet", target="y", block_rows=1000)
         assert_fits_the_frame(files, frame)
@@ -563,8 +584,12 @@ def test_processes_saving_to_one_path_never_lose_the_model(tmp_path):
             model.save(sys.argv[1])
     """)
     path = tmp_path / "model.fastgd"
-    processes = [subprocess.Popen([sys.executable, "-c", script, str(path), str(seed)],
-                                  stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(path), str(seed)], stderr=subprocess.PIPE, text=True
+        )
+        for seed in (1, 2)
+    ]
     errors = [process.communicate(timeout=300)[1] for process in processes]
     assert [process.returncode for process in processes] == [0, 0], errors
     np.testing.assert_allclose(fastgd.load(path).coef_, [1.0, 2.0, 3.0], rtol=1e-9)
@@ -599,7 +624,12 @@ def test_a_bad_word_at_the_end_of_a_large_csv_costs_no_more_memory(tmp_path):
     size = os.path.getsize(path)
     small = tmp_path / "small.csv"
     make_frame(n=100)[0].to_csv(small, index=False)
-    out = subprocess.run([sys.executable, "-c", BAD_WORD_AT_THE_END, str(path), str(small)],
-                         capture_output=True, text=True, check=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", BAD_WORD_AT_THE_END, str(path), str(small)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
     growth, named, message = out.stdout.split(maxsplit=2)
     assert named == "True" and int(growth) < size / 4, (int(growth), size, message)

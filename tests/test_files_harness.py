@@ -23,8 +23,7 @@ N = 1500
 
 def frame(seed=0):
     rng = np.random.default_rng(seed)
-    data = pd.DataFrame(rng.standard_normal((N, 3)) * [1.0, 100.0, 0.01],
-                        columns=["a", "b", "c"])
+    data = pd.DataFrame(rng.standard_normal((N, 3)) * [1.0, 100.0, 0.01], columns=["a", "b", "c"])
     data["y"] = data @ [1.0, 0.5, -20.0] + 2.0 + rng.standard_normal(N)
     return data
 
@@ -61,8 +60,11 @@ def _two(kind, first_of, second_of):
         data = frame()
         paths = [directory / f"a.{kind}", directory / f"b.{kind}"]
         for path, part in zip(paths, (first_of(data.iloc[:700]), second_of(data.iloc[700:]))):
-            (part.to_parquet(path, index=False) if kind == "parquet"
-             else part.to_csv(path, index=False))
+            (
+                part.to_parquet(path, index=False)
+                if kind == "parquet"
+                else part.to_csv(path, index=False)
+            )
         return paths
 
     read = pd.read_parquet if kind == "parquet" else pd.read_csv
@@ -80,8 +82,9 @@ VARIANTS = {
     "csv-no-newline-at-end": _csv("d.csv", lambda d: csv_text(d).rstrip("\n")),
     "csv-integers": _csv("d.csv", lambda d: csv_text(d.assign(a=np.arange(N)))),
     "csv-bool": _csv("d.csv", lambda d: csv_text(d.assign(a=d.a > 0))),
-    "csv-word": _csv("d.csv", lambda d: csv_text(d.assign(a=d.a.astype(object).where(
-        d.index != 1400, "abc")))),
+    "csv-word": _csv(
+        "d.csv", lambda d: csv_text(d.assign(a=d.a.astype(object).where(d.index != 1400, "abc")))
+    ),
     "csv-empty": _csv("d.csv", lambda d: b""),
     "csv-header-only": _csv("d.csv", lambda d: "a,b,c,y\n"),
     "csv-duplicate-names": _csv("d.csv", lambda d: csv_text(d).replace("a,b", "a,a", 1)),
@@ -92,21 +95,25 @@ VARIANTS = {
     "parquet-index": _parquet("d.parquet", lambda d: d[d.a > -0.5]),
     "parquet-named-index": _parquet("d.parquet", lambda d: d.rename_axis("id")),
     "parquet-float32": _parquet("d.parquet", lambda d: d.astype(np.float32), index=False),
-    "parquet-int8": _parquet("d.parquet", lambda d: d.assign(a=(d.a * 10).astype(np.int8)),
-                             index=False),
+    "parquet-int8": _parquet(
+        "d.parquet", lambda d: d.assign(a=(d.a * 10).astype(np.int8)), index=False
+    ),
     "parquet-bool": _parquet("d.parquet", lambda d: d.assign(a=d.a > 0), index=False),
-    "parquet-string": _parquet("d.parquet", lambda d: d.assign(a=d.a.astype(str)),
-                               index=False),
-    "parquet-timestamp": _parquet("d.parquet", lambda d: d.assign(
-        a=pd.Timestamp("2026-01-01") + pd.to_timedelta(np.arange(N), unit="s")), index=False),
-    "parquet-nullable": _parquet("d.parquet", lambda d: d.assign(
-        a=pd.array(np.arange(N), dtype="Int64")), index=False),
+    "parquet-string": _parquet("d.parquet", lambda d: d.assign(a=d.a.astype(str)), index=False),
+    "parquet-timestamp": _parquet(
+        "d.parquet",
+        lambda d: d.assign(a=pd.Timestamp("2026-01-01") + pd.to_timedelta(np.arange(N), unit="s")),
+        index=False,
+    ),
+    "parquet-nullable": _parquet(
+        "d.parquet", lambda d: d.assign(a=pd.array(np.arange(N), dtype="Int64")), index=False
+    ),
     "parquet-empty": _parquet("d.parquet", lambda d: d.iloc[:0], index=False),
-    "two-parquet-float32-then-64": _two("parquet", lambda d: d.astype(np.float32),
-                                        lambda d: d),
+    "two-parquet-float32-then-64": _two("parquet", lambda d: d.astype(np.float32), lambda d: d),
     "two-parquet-bool-later": _two("parquet", lambda d: d, lambda d: d.assign(a=d.a > 0)),
-    "two-csv-word-later": _two("csv", lambda d: d, lambda d: d.assign(
-        a=d.a.astype(object).where(d.index != 1000, "abc"))),
+    "two-csv-word-later": _two(
+        "csv", lambda d: d, lambda d: d.assign(a=d.a.astype(object).where(d.index != 1000, "abc"))
+    ),
 }
 
 
@@ -152,13 +159,26 @@ def test_read_files_fits_what_pandas_reads_or_names_the_file(tmp_path, variant):
     assert intercept == pytest.approx(local.intercept, rel=rtol), variant
 
 
-@pytest.mark.parametrize("variant", ["csv", "csv-cr", "csv-word", "parquet-string",
-                                     "two-parquet-bool-later"])
+@pytest.mark.parametrize(
+    "variant", ["csv", "csv-cr", "csv-word", "parquet-string", "two-parquet-bool-later"]
+)
 def test_the_command_line_fits_or_names_the_file_in_one_line(tmp_path, capsys, variant):
     paths = VARIANTS[variant][0](tmp_path)
     try:
-        status = main(["fit", *map(str, paths), "--target", "y", "--quiet", "--out",
-                       str(tmp_path / "m.fastgd")]) or 0
+        status = (
+            main(
+                [
+                    "fit",
+                    *map(str, paths),
+                    "--target",
+                    "y",
+                    "--quiet",
+                    "--out",
+                    str(tmp_path / "m.fastgd"),
+                ]
+            )
+            or 0
+        )
     except SystemExit as exit:
         status = exit.code
     err = capsys.readouterr().err

@@ -18,7 +18,11 @@ def numpy_loop(X, y, lr, n_iter, fit_intercept=True, coef=None, intercept=None):
     """The seeds' vectorised gradient descent, in float64: the oracle for iterates."""
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)
-    W = np.zeros((Y.shape[1], X.shape[1])) if coef is None else np.array(coef, float).reshape(Y.shape[1], -1)
+    W = (
+        np.zeros((Y.shape[1], X.shape[1]))
+        if coef is None
+        else np.array(coef, float).reshape(Y.shape[1], -1)
+    )
     b = np.zeros(Y.shape[1]) if intercept is None else np.array(intercept, float).reshape(-1)
     losses = []
     for _ in range(n_iter):
@@ -51,8 +55,10 @@ def test_k_iterations_match_numpy_loop(dtype, layout, shape, solver):
     assert result.solver == solver
     W, b, losses = numpy_loop(X, y, lr, k)
 
-    context = (f"backend={backend} dtype={np.dtype(dtype).name} layout={layout} shape={shape} "
-               f"solver={solver}")
+    context = (
+        f"backend={backend} dtype={np.dtype(dtype).name} layout={layout} shape={shape} "
+        f"solver={solver}"
+    )
     assert result.n_iter == k and not result.converged, context
     assert result.coef.dtype == dtype and result.coef.shape == W.shape, context
     assert np.asarray(result.intercept).dtype == dtype, context
@@ -60,8 +66,9 @@ def test_k_iterations_match_numpy_loop(dtype, layout, shape, solver):
     scale = max(np.abs(W).max(), np.abs(b).max())
     np.testing.assert_allclose(result.coef, W, rtol=rtol, atol=rtol * scale, err_msg=context)
     np.testing.assert_allclose(result.intercept, b, rtol=rtol, atol=rtol * scale, err_msg=context)
-    np.testing.assert_allclose(result.loss_history, losses, rtol=rtol, atol=rtol * losses[0],
-                               err_msg=context)
+    np.testing.assert_allclose(
+        result.loss_history, losses, rtol=rtol, atol=rtol * losses[0], err_msg=context
+    )
 
 
 @pytest.mark.parametrize("learning_rate", [0.0001, 0.05])
@@ -74,8 +81,9 @@ def test_seed_001_loop_reproduced(backend, learning_rate):
         error = y - score
         gradient = x.T.dot(error) / len(x)
         w += learning_rate * gradient
-    result = fastgd.fit(x, y, lr=learning_rate, max_iter=300, fit_intercept=False, tol=0,
-                        backend=backend)
+    result = fastgd.fit(
+        x, y, lr=learning_rate, max_iter=300, fit_intercept=False, tol=0, backend=backend
+    )
     np.testing.assert_allclose(result.coef, w, rtol=1e-12, atol=1e-14)
     assert result.intercept == 0.0
 
@@ -86,8 +94,9 @@ def test_seed_000_single_sample_update(backend):
     y = np.array([3.0])
     w0 = np.array([0.1, 0.2, 0.3])
     lr = 0.01
-    result = fastgd.fit(x, y, lr=lr, max_iter=1, tol=0, fit_intercept=False, coef_init=w0,
-                        backend=backend)
+    result = fastgd.fit(
+        x, y, lr=lr, max_iter=1, tol=0, fit_intercept=False, coef_init=w0, backend=backend
+    )
     np.testing.assert_allclose(result.coef, w0 + lr * x.T.dot(y - x.dot(w0)), rtol=1e-15)
 
 
@@ -111,8 +120,14 @@ def test_worked_4x2_example(backend):
 def test_auto_lr_reaches_lstsq(backend, dtype, layout, fit_intercept, n_targets):
     X, y, _, _ = make_problem(400, 6, n_targets, dtype, layout, seed=11)
     X = X * np.array([1.0, 2.0, 0.5, 1.0, 3.0, 1.0], dtype=dtype)  # some anisotropy
-    result = fastgd.fit(X, y, max_iter=20_000, tol=1e-10 if dtype == np.float64 else 1e-5,
-                        fit_intercept=fit_intercept, backend=backend)
+    result = fastgd.fit(
+        X,
+        y,
+        max_iter=20_000,
+        tol=1e-10 if dtype == np.float64 else 1e-5,
+        fit_intercept=fit_intercept,
+        backend=backend,
+    )
     assert result.converged
     coef, intercept = lstsq(X, y, fit_intercept)
     tol = 1e-7 if dtype == np.float64 else 1e-3
@@ -126,8 +141,9 @@ def test_auto_lr_is_inverse_largest_eigenvalue(backend):
     X, y, _, _ = make_problem(500, 8, seed=3)
     X[:, 2] *= 10
     for fit_intercept in (True, False):
-        result = fastgd.fit(X, y, max_iter=1, tol=0, fit_intercept=fit_intercept, backend=backend,
-                            method="gd")
+        result = fastgd.fit(
+            X, y, max_iter=1, tol=0, fit_intercept=fit_intercept, backend=backend, method="gd"
+        )
         L = largest_hessian_eigenvalue(X, fit_intercept)
         assert result.lr == pytest.approx(1 / L, rel=1e-3)
 
@@ -145,10 +161,11 @@ def test_tolerance_certifies_gradient_norm(backend):
     # ... and it stopped at the first iteration that met it, not later: iteration t
     # checks the point reached after t updates, and the last one run met the bound,
     # so the point after n_iter - 2 updates did not.
-    shorter = fastgd.fit(X, y, tol=0, max_iter=result.n_iter - 2, backend=backend,
-                         method="cg")
+    shorter = fastgd.fit(X, y, tol=0, max_iter=result.n_iter - 2, backend=backend, method="cg")
     g_W, g_b, _ = fastgd.gradient(X, y, shorter.coef, shorter.intercept, backend="numpy")
-    assert np.sqrt(np.sum(g_W**2) + np.sum(g_b**2)) > tol * np.sqrt(np.sum(g0_W**2) + np.sum(g0_b**2))
+    assert np.sqrt(np.sum(g_W**2) + np.sum(g_b**2)) > tol * np.sqrt(
+        np.sum(g0_W**2) + np.sum(g0_b**2)
+    )
 
 
 def test_tol_reference_with_intercept_init_only_is_the_same_for_both_solvers():
@@ -184,8 +201,9 @@ def test_not_converging_warns(backend):
 def test_fixed_intercept_when_not_fitted(backend):
     """fit_intercept=False keeps b at intercept_init and fits W around it."""
     X, y, W_true, b_true = make_problem(300, 4, noise=0.0)
-    result = fastgd.fit(X, y, fit_intercept=False, intercept_init=b_true, max_iter=5000,
-                        tol=1e-12, backend=backend)
+    result = fastgd.fit(
+        X, y, fit_intercept=False, intercept_init=b_true, max_iter=5000, tol=1e-12, backend=backend
+    )
     assert result.intercept == b_true
     np.testing.assert_allclose(result.coef, W_true, atol=1e-8)
 
@@ -268,8 +286,7 @@ def test_lr_slightly_above_two_over_L_raises(backend, n_targets):
 @pytest.mark.parametrize("n_targets", [None, 2], ids=["y1d", "y2d"])
 def test_lr_slightly_below_two_over_L_is_stable(backend, n_targets):
     X, y, _, _ = make_problem(200, 5, n_targets)
-    result = fastgd.fit(X, y, lr=0.95 * _two_over_L(X), max_iter=2000, tol=0.0,
-                        backend=backend)
+    result = fastgd.fit(X, y, lr=0.95 * _two_over_L(X), max_iter=2000, tol=0.0, backend=backend)
     assert result.n_iter == 2000
     assert np.all(np.isfinite(result.coef))
     assert np.all(np.isfinite(result.intercept))
@@ -284,8 +301,9 @@ def test_lr_a_hair_above_two_over_L_does_not_return_a_blown_up_result(backend):
     # coefficients whose loss is far above where the fit started.
     X, y, _, _ = make_problem(200, 5)
     try:
-        result = fastgd.fit(X, y, lr=1.0001 * _two_over_L(X), max_iter=20000, tol=0.0,
-                            backend=backend)
+        result = fastgd.fit(
+            X, y, lr=1.0001 * _two_over_L(X), max_iter=20000, tol=0.0, backend=backend
+        )
     except fastgd.DivergenceError:
         return
     history = result.loss_history

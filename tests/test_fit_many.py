@@ -24,15 +24,24 @@ VARIANTS = ((None, True, False), (3, True, False), (None, False, False), (2, Tru
 VARIANT_IDS = ["K1-b", "K3-b", "K1-nob", "K2-b-w"]
 
 
-def exact_stack(n_problems, n_samples, n_features, conds, variant, y_scale=1.0,
-                column_scale=1.0):
+def exact_stack(n_problems, n_samples, n_features, conds, variant, y_scale=1.0, column_scale=1.0):
     """G exact problems of the same shape, cond cycling through ``conds``."""
     n_targets, fit_intercept, weighted = variant
-    problems = [exact_problem(n_samples, n_features, conds[g % len(conds)], r2=0.9,
-                              y_scale=y_scale, n_targets=n_targets,
-                              fit_intercept=fit_intercept, weighted=weighted, seed=g,
-                              column_scale=column_scale)
-                for g in range(n_problems)]
+    problems = [
+        exact_problem(
+            n_samples,
+            n_features,
+            conds[g % len(conds)],
+            r2=0.9,
+            y_scale=y_scale,
+            n_targets=n_targets,
+            fit_intercept=fit_intercept,
+            weighted=weighted,
+            seed=g,
+            column_scale=column_scale,
+        )
+        for g in range(n_problems)
+    ]
     X = np.stack([p.X for p in problems])
     y = np.stack([p.y for p in problems])
     weights = np.stack([p.sample_weight for p in problems]) if weighted else None
@@ -42,8 +51,11 @@ def exact_stack(n_problems, n_samples, n_features, conds, variant, y_scale=1.0,
 def stored_solution(problem):
     """(coef, intercept) of the problem's stored data, exactly (rational arithmetic,
     rounded once): its construction is exact only to about cond * eps."""
-    A = (np.hstack([problem.X, np.ones((len(problem.X), 1))]) if problem.fit_intercept
-         else problem.X)
+    A = (
+        np.hstack([problem.X, np.ones((len(problem.X), 1))])
+        if problem.fit_intercept
+        else problem.X
+    )
     theta = np.atleast_2d(exact_least_squares(A, problem.y, problem.sample_weight).T)
     if problem.fit_intercept:
         return theta[:, :-1], theta[:, -1]
@@ -54,26 +66,46 @@ def assert_certified(result, g, problem):
     """converged=True is a certificate on the problem's own data: every coefficient
     within error_bound of the exact solution of the stored data (_direct.py's meaning)."""
     coef, intercept = stored_solution(problem)
-    assert_within_bound(result.coef[g], result.intercept[g], coef, intercept, problem.X,
-                        problem.sample_weight, problem.fit_intercept, result.error_bound[g])
+    assert_within_bound(
+        result.coef[g],
+        result.intercept[g],
+        coef,
+        intercept,
+        problem.X,
+        problem.sample_weight,
+        problem.fit_intercept,
+        result.error_bound[g],
+    )
 
 
 def fit_each(X, y, sample_weight=None, **options):
     """The oracle of fit_many: fastgd.fit on every problem of a stacked X."""
-    results = [fastgd.fit(X[g], y[g], sample_weight=None if sample_weight is None
-                          else sample_weight[g], **options) for g in range(len(X))]
-    return (np.stack([r.coef for r in results]), np.stack([r.intercept for r in results]),
-            np.array([r.converged for r in results]))
+    results = [
+        fastgd.fit(
+            X[g],
+            y[g],
+            sample_weight=None if sample_weight is None else sample_weight[g],
+            **options,
+        )
+        for g in range(len(X))
+    ]
+    return (
+        np.stack([r.coef for r in results]),
+        np.stack([r.intercept for r in results]),
+        np.array([r.converged for r in results]),
+    )
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=VARIANT_IDS)
-@pytest.mark.parametrize("y_scale", [1e-300, 1e-170, 1e-100, 1.0, 1e100],
-                         ids=lambda s: f"y{s:.0e}")
+@pytest.mark.parametrize(
+    "y_scale", [1e-300, 1e-170, 1e-100, 1.0, 1e100], ids=lambda s: f"y{s:.0e}"
+)
 @pytest.mark.parametrize("backend", ALL_BACKENDS)
 def test_every_problem_reaches_its_exact_solution(backend, y_scale, variant):
     problems, X, y, weights = exact_stack(12, 40, 5, (1e1, 1e3, 1e6), variant, y_scale)
-    result = fastgd.fit_many(X, y, sample_weight=weights, fit_intercept=variant[1],
-                             tol=1e-10, backend=backend)
+    result = fastgd.fit_many(
+        X, y, sample_weight=weights, fit_intercept=variant[1], tol=1e-10, backend=backend
+    )
     assert result.converged.all() and result.backend == backend
     assert np.all(result.error_bound <= 1e-10)
     for g, problem in enumerate(problems):
@@ -102,8 +134,10 @@ def test_a_constant_column_with_an_intercept_gets_coefficient_zero(backend, valu
     result = fastgd.fit_many(X, y, sample_weight=weights, tol=1e-10, backend=backend)
     assert result.converged.all() and np.all(result.coef[:, :, 1] == 0.0)
     for g, problem in enumerate(problems):
-        assert problem.relative_error(np.delete(result.coef[g], 1, axis=1),
-                                      result.intercept[g]) < 1e-7, g
+        assert (
+            problem.relative_error(np.delete(result.coef[g], 1, axis=1), result.intercept[g])
+            < 1e-7
+        ), g
 
 
 @pytest.mark.parametrize("backend", COMPILED_BACKENDS)
@@ -120,15 +154,18 @@ def test_a_column_that_varies_little_beside_its_mean_is_fitted(backend):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
-@pytest.mark.parametrize("options", [{}, {"penalty": "l2", "alpha": 0.3},
-                                     {"fit_intercept": False}, {"max_iter": 3, "tol": 0.0}],
-                         ids=["default", "l2", "no-intercept", "max_iter3"])
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"penalty": "l2", "alpha": 0.3}, {"fit_intercept": False}, {"max_iter": 3, "tol": 0.0}],
+    ids=["default", "l2", "no-intercept", "max_iter3"],
+)
 @pytest.mark.parametrize("backend", COMPILED_BACKENDS)
 def test_batched_kernel_matches_fit_on_each_problem(backend, options, dtype):
     rng = np.random.default_rng(1)
     X = (rng.standard_normal((30, 25, 4)) * [1.0, 10.0, 0.1, 3.0] + 2.0).astype(dtype)
-    y = (np.einsum("gnd,gd->gn", X, rng.standard_normal((30, 4)))
-         + rng.standard_normal((30, 25))).astype(dtype)
+    y = (
+        np.einsum("gnd,gd->gn", X, rng.standard_normal((30, 4))) + rng.standard_normal((30, 25))
+    ).astype(dtype)
     # (float32 coefficients are certified to about 6e-8 at best: their own rounding)
     options = {"tol": 1e-10 if dtype == np.float64 else 1e-6, **options}
     result = fastgd.fit_many(X, y, backend=backend, **options)
@@ -141,15 +178,20 @@ def test_batched_kernel_matches_fit_on_each_problem(backend, options, dtype):
     rtol = 1e-12 if dtype == np.float64 else 2e-7
     scale = np.abs(coef).max()
     np.testing.assert_allclose(result.coef, coef, rtol=rtol, atol=rtol * scale)
-    np.testing.assert_allclose(result.intercept, intercept, rtol=rtol,
-                               atol=rtol * np.abs(intercept).max())
+    np.testing.assert_allclose(
+        result.intercept, intercept, rtol=rtol, atol=rtol * np.abs(intercept).max()
+    )
 
 
 def test_backends_agree_and_threads_do_not_change_a_bit():
     _, X, y, weights = exact_stack(300, 30, 6, (1e2, 1e4), VARIANTS[3])
-    results = {(backend, threads): fastgd.fit_many(X, y, sample_weight=weights, tol=1e-12,
-                                                   backend=backend, n_threads=threads)
-               for backend in COMPILED_BACKENDS for threads in (1, 2)}
+    results = {
+        (backend, threads): fastgd.fit_many(
+            X, y, sample_weight=weights, tol=1e-12, backend=backend, n_threads=threads
+        )
+        for backend in COMPILED_BACKENDS
+        for threads in (1, 2)
+    }
     for backend in COMPILED_BACKENDS:
         one, two = results[backend, 1], results[backend, 2]
         np.testing.assert_array_equal(one.coef, two.coef)
@@ -171,8 +213,9 @@ def test_groups_of_rows_match_the_stacked_problems(backend):
     labels = np.repeat(np.array([f"site-{g}" for g in range(7)]), 20)
     shuffled = rng.permutation(140)
     rows_X, rows_y = X.reshape(140, 3)[shuffled], y.reshape(140)[shuffled]
-    by_label = fastgd.fit_many(np.asfortranarray(rows_X), rows_y, groups=labels[shuffled],
-                               backend=backend)
+    by_label = fastgd.fit_many(
+        np.asfortranarray(rows_X), rows_y, groups=labels[shuffled], backend=backend
+    )
     assert list(by_label.groups) == [f"site-{g}" for g in range(7)]
     np.testing.assert_allclose(by_label.coef, stacked.coef, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(by_label.intercept, stacked.intercept, rtol=1e-9, atol=1e-12)
@@ -204,8 +247,9 @@ def test_an_ill_conditioned_problem_is_refitted_and_right(backend, monkeypatch):
     problems, X, y, _ = exact_stack(4, 200, 5, (1e2, 1e13), VARIANTS[0])
     refitted = []
     fit = fastgd._many.fit
-    monkeypatch.setattr(fastgd._many, "fit", lambda X, *a, **k: refitted.append(X) or fit(
-        X, *a, **k))
+    monkeypatch.setattr(
+        fastgd._many, "fit", lambda X, *a, **k: refitted.append(X) or fit(X, *a, **k)
+    )
     result = fastgd.fit_many(X, y, tol=1e-8, backend=backend)
     assert result.converged.all() and len(refitted) == 2  # the two of cond 1e13
     for g, problem in enumerate(problems):
@@ -223,18 +267,21 @@ def test_textbook_polynomials_are_exact_or_refitted_never_wrong(backend):
     X = np.c_[x, x**2, x**3, x**4, x**5]
     y = 1 + X.sum(axis=1)
     wampler = wampler1()
-    result = fastgd.fit_many(np.stack([X, wampler.X]), np.stack([y, wampler.y]),
-                             backend=backend)
+    result = fastgd.fit_many(np.stack([X, wampler.X]), np.stack([y, wampler.y]), backend=backend)
     assert result.converged.all()
     np.testing.assert_array_equal(result.coef, 1.0)
     np.testing.assert_array_equal(result.intercept, 1.0)
 
 
-@pytest.mark.parametrize("options", [{"lr": 0.05, "max_iter": 5000, "tol": 1e-8},
-                                     {"penalty": "l1", "alpha": 0.05},
-                                     {"batch_size": 8, "random_state": 0, "tol": 0.0,
-                                      "max_iter": 5}],
-                         ids=["float-lr", "l1", "minibatch"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"lr": 0.05, "max_iter": 5000, "tol": 1e-8},
+        {"penalty": "l1", "alpha": 0.05},
+        {"batch_size": 8, "random_state": 0, "tol": 0.0, "max_iter": 5},
+    ],
+    ids=["float-lr", "l1", "minibatch"],
+)
 def test_other_options_fit_each_problem_with_fit(options):
     rng = np.random.default_rng(4)
     X = rng.standard_normal((5, 40, 3))
@@ -256,7 +303,8 @@ def test_loss_is_the_objective_at_the_coefficients():
         for g in range(6):
             R = X[g] @ result.coef[g].T + result.intercept[g] - y[g]
             expected = (R**2).sum() / 60 + 0.5 * options.get("alpha", 0) * (
-                result.coef[g] ** 2).sum()
+                result.coef[g] ** 2
+            ).sum()
             np.testing.assert_allclose(result.loss[g], expected, rtol=1e-12)
 
 
@@ -290,16 +338,22 @@ def test_a_problem_with_nan_is_named_at_its_index_in_the_callers_array(backend):
     X = np.random.default_rng(8).standard_normal((3, 10, 2))
     y = np.ones((3, 10))
     X[1, 4, 0] = np.nan
-    with pytest.raises(ValueError, match=r"problem 1 of fit_many: X contains NaN at index "
-                                         r"\(1, 4, 0\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"problem 1 of fit_many: X contains NaN at index "
+        r"\(1, 4, 0\)",
+    ):
         fastgd.fit_many(X, y, backend=backend)
     # with groups, the row of the 2-D X (not the row within its problem)
     X2, y2 = X.reshape(30, 2).copy(), np.ones((30, 2))
     X2[14] = 0.0  # (X[1, 4]: its NaN would be named first)
     y2[17, 1] = -np.inf
     labels = np.arange(30) % 3  # row 17 is row 5 of problem 2
-    with pytest.raises(ValueError, match=r"problem 2 of fit_many: y contains inf at index "
-                                         r"\(17, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"problem 2 of fit_many: y contains inf at index "
+        r"\(17, 1\)",
+    ):
         fastgd.fit_many(X2, y2, groups=labels, backend=backend)
 
 
@@ -334,30 +388,52 @@ def test_a_warning_of_two_causes_names_both():
 
 def test_the_warning_says_what_fit_said():
     X = np.random.default_rng(3).standard_normal((4, 30, 3))
-    with pytest.warns(fastgd.ConvergenceWarning, match="fastgd.fit said of problem 0: "
-                                                       "fastgd.fit did not converge"):
+    with pytest.warns(
+        fastgd.ConvergenceWarning,
+        match="fastgd.fit said of problem 0: fastgd.fit did not converge",
+    ):
         fastgd.fit_many(X, X[:, :, 0] + 1, lr=0.01, max_iter=2, tol=1e-9)
 
 
-@pytest.mark.parametrize("call, error, match", [
-    (lambda X, y: fastgd.fit_many(X[0], y[0]), ValueError, "3-D array .* groups="),
-    (lambda X, y: fastgd.fit_many(X, y[:, :5]), ValueError, r"y must have shape \(3, 10\)"),
-    (lambda X, y: fastgd.fit_many(X[0], y[0], groups=[1, 2]), ValueError,
-     r"groups must have shape \(10,\)"),
-    (lambda X, y: fastgd.fit_many(X, y, sample_weight=np.ones(10)), ValueError,
-     r"sample_weight must have shape \(3, 10\)"),
-    (lambda X, y: fastgd.fit_many(X[0], y[0], groups=[0.0] * 9 + [np.nan]), ValueError,
-     "groups contains NaN"),
-    (lambda X, y: fastgd.fit_many(X, y, sample_weight=np.r_[np.ones((2, 10)), np.zeros((1, 10))]),
-     ValueError, "problem 2 of fit_many: sample_weight must have a positive sum"),
-    (lambda X, y: fastgd.fit_many(X, y, callback=print), TypeError, "callback"),
-    (lambda X, y: fastgd.fit_many(X, y, coef_init=np.zeros(2)), TypeError, "coef_init"),
-    (lambda X, y: fastgd.fit_many(X, y, learning_rate=0.1), TypeError,
-     r"unexpected keyword arguments \['learning_rate'\]"),
-    (lambda X, y: fastgd.fit_many(X, y, tol=-1), ValueError, "tol"),
-    (lambda X, y: fastgd.fit_many(X, None), TypeError, "y is None"),
-    (lambda X, y: fastgd.fit_many(X[:, :0], y[:, :0]), ValueError, "at least one"),
-])
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda X, y: fastgd.fit_many(X[0], y[0]), ValueError, "3-D array .* groups="),
+        (lambda X, y: fastgd.fit_many(X, y[:, :5]), ValueError, r"y must have shape \(3, 10\)"),
+        (
+            lambda X, y: fastgd.fit_many(X[0], y[0], groups=[1, 2]),
+            ValueError,
+            r"groups must have shape \(10,\)",
+        ),
+        (
+            lambda X, y: fastgd.fit_many(X, y, sample_weight=np.ones(10)),
+            ValueError,
+            r"sample_weight must have shape \(3, 10\)",
+        ),
+        (
+            lambda X, y: fastgd.fit_many(X[0], y[0], groups=[0.0] * 9 + [np.nan]),
+            ValueError,
+            "groups contains NaN",
+        ),
+        (
+            lambda X, y: fastgd.fit_many(
+                X, y, sample_weight=np.r_[np.ones((2, 10)), np.zeros((1, 10))]
+            ),
+            ValueError,
+            "problem 2 of fit_many: sample_weight must have a positive sum",
+        ),
+        (lambda X, y: fastgd.fit_many(X, y, callback=print), TypeError, "callback"),
+        (lambda X, y: fastgd.fit_many(X, y, coef_init=np.zeros(2)), TypeError, "coef_init"),
+        (
+            lambda X, y: fastgd.fit_many(X, y, learning_rate=0.1),
+            TypeError,
+            r"unexpected keyword arguments \['learning_rate'\]",
+        ),
+        (lambda X, y: fastgd.fit_many(X, y, tol=-1), ValueError, "tol"),
+        (lambda X, y: fastgd.fit_many(X, None), TypeError, "y is None"),
+        (lambda X, y: fastgd.fit_many(X[:, :0], y[:, :0]), ValueError, "at least one"),
+    ],
+)
 def test_bad_arguments_are_named(call, error, match):
     X = np.zeros((3, 10, 2))
     y = np.zeros((3, 10))
@@ -373,11 +449,15 @@ def test_a_strided_stack_is_copied_with_a_warning():
     assert result.coef.shape == (4, 3)
 
 
-@pytest.mark.parametrize("labels", [
-    np.array([1.0, np.nan, 2.0, 1.0] * 5, dtype=object),
-    np.array([1, None, 2, 1] * 5, dtype=object),
-    np.array(["2026-01-01", "NaT", "2026-01-02", "2026-01-01"] * 5, dtype="datetime64[D]"),
-], ids=["object-nan", "object-none", "nat"])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([1.0, np.nan, 2.0, 1.0] * 5, dtype=object),
+        np.array([1, None, 2, 1] * 5, dtype=object),
+        np.array(["2026-01-01", "NaT", "2026-01-02", "2026-01-01"] * 5, dtype="datetime64[D]"),
+    ],
+    ids=["object-nan", "object-none", "nat"],
+)
 def test_missing_group_labels_are_refused(labels):
     X = np.random.default_rng(10).standard_normal((20, 2))
     with pytest.raises(ValueError, match="groups contains NaN"):
@@ -408,8 +488,7 @@ def test_segments_cover_every_problem_once_in_order():
 
     sizes = np.random.default_rng(13).integers(1, 3000, 400)
     labels = np.repeat(np.arange(400), sizes)
-    problems = _many.Problems.of(np.zeros((len(labels), 6)), np.zeros(len(labels)), labels,
-                                 None)
+    problems = _many.Problems.of(np.zeros((len(labels), 6)), np.zeros(len(labels)), labels, None)
     segments = _many._segments(problems.data, 1000)
     assert len(segments) > 1 and segments[0][0] == 0 and segments[-1][1] == 400
     assert all(a[1] == b[0] for a, b in zip(segments, segments[1:]))
@@ -422,9 +501,11 @@ def test_a_problem_whose_coefficients_are_not_unique_is_named():
     X = rng.standard_normal((5, 30, 3))
     X[2, :, 2] = 2 * X[2, :, 0]
     y = rng.standard_normal((5, 30))
-    with pytest.warns(fastgd.ConvergenceWarning,
-                      match=r"1 of 5 problems are not certified .*\(groups 2;.*columns 0, 2 "
-                            r"of X are linearly dependent.*minimum-norm"):
+    with pytest.warns(
+        fastgd.ConvergenceWarning,
+        match=r"1 of 5 problems are not certified .*\(groups 2;.*columns 0, 2 "
+        r"of X are linearly dependent.*minimum-norm",
+    ):
         result = fastgd.fit_many(X, y)
     assert result.converged.tolist() == [True, True, False, True, True]
     assert result.error_bound[2] == np.inf

@@ -21,8 +21,15 @@ from fastgd import _api, _backends, _layout
 
 from conftest import GRAD_RTOL, make_problem
 
-SHAPES = ((1, 1, None), (4, 2, None), (4, 2, 1), (37, 5, 3), (100, 10, None), (300, 7, 2),
-          (70_001, 3, None))
+SHAPES = (
+    (1, 1, None),
+    (4, 2, None),
+    (4, 2, 1),
+    (37, 5, 3),
+    (100, 10, None),
+    (300, 7, 2),
+    (70_001, 3, None),
+)
 
 
 def validated(monkeypatch, *args, **kwargs):
@@ -35,8 +42,10 @@ def validated(monkeypatch, *args, **kwargs):
 @pytest.fixture
 def no_validation(monkeypatch):
     """Fail if a call goes through as_data: it must take the fast path."""
+
     def fail(*args):
         raise AssertionError("as_data ran: the fast path was not taken")
+
     monkeypatch.setattr(_api, "as_data", fail)
 
 
@@ -60,20 +69,23 @@ def intercepts(b, n_targets, dtype):
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("read_only", [False, True], ids=["writeable", "read-only X, y"])
-def test_fast_path_is_the_validated_path_bit_for_bit(monkeypatch, compiled_backend, dtype,
-                                                     layout, shape, read_only):
+def test_fast_path_is_the_validated_path_bit_for_bit(
+    monkeypatch, compiled_backend, dtype, layout, shape, read_only
+):
     X, y, W, b = make_problem(*shape, dtype=dtype, layout=layout)
     coef = np.ascontiguousarray(W, dtype=dtype) * 0.5
     if read_only:
         X.flags.writeable = y.flags.writeable = False
     for intercept in intercepts(b, shape[2], dtype).values():
         for n_threads in (None, 1):
-            slow = validated(monkeypatch, X, y, coef, intercept, backend=compiled_backend,
-                             n_threads=n_threads)
+            slow = validated(
+                monkeypatch, X, y, coef, intercept, backend=compiled_backend, n_threads=n_threads
+            )
             with monkeypatch.context() as patch:
                 patch.setattr(_api, "as_data", None)  # the fast path must not need it
-                fast = fastgd.gradient(X, y, coef, intercept, backend=compiled_backend,
-                                       n_threads=n_threads)
+                fast = fastgd.gradient(
+                    X, y, coef, intercept, backend=compiled_backend, n_threads=n_threads
+                )
             assert_same_result(fast, slow)
 
 
@@ -87,26 +99,35 @@ def _strided(X):
 # intercept, keywords), with the warning the validated path gives, if any.
 FALLBACKS = (
     ("strided X", lambda X, y, c, b: (_strided(X), y, c, b, {}), fastgd.CopyWarning),
-    ("integer X", lambda X, y, c, b: (X.round().astype(np.int64), y, c, b, {}),
-     fastgd.CopyWarning),
+    (
+        "integer X",
+        lambda X, y, c, b: (X.round().astype(np.int64), y, c, b, {}),
+        fastgd.CopyWarning,
+    ),
     ("list X", lambda X, y, c, b: (X.tolist(), y, c, b, {}), None),
     ("y of another dtype", lambda X, y, c, b: (X, y.astype(np.float16), c, b, {}), None),
-    ("strided coef", lambda X, y, c, b: (X, y, np.repeat(c, 2, axis=-1)[..., ::2], b, {}),
-     None),
+    ("strided coef", lambda X, y, c, b: (X, y, np.repeat(c, 2, axis=-1)[..., ::2], b, {}), None),
     ("read-only coef", lambda X, y, c, b: (X, y, _read_only(c), b, {}), None),
     ("coef of another dtype", lambda X, y, c, b: (X, y, c.astype(np.float16), b, {}), None),
-    ("intercept list, or float32 scalar for 1-D y",
-     lambda X, y, c, b: (X, y, c, np.ravel(b).tolist() if np.ndim(b) else np.float32(b), {}),
-     None),
+    (
+        "intercept list, or float32 scalar for 1-D y",
+        lambda X, y, c, b: (X, y, c, np.ravel(b).tolist() if np.ndim(b) else np.float32(b), {}),
+        None,
+    ),
     ("intercept of another dtype", lambda X, y, c, b: (X, y, c, np.float16(0.5), {}), None),
-    ("sample_weight", lambda X, y, c, b: (X, y, c, b, {"sample_weight": np.ones(len(X))}),
-     None),
+    ("sample_weight", lambda X, y, c, b: (X, y, c, b, {"sample_weight": np.ones(len(X))}), None),
     ("n_threads numpy int", lambda X, y, c, b: (X, y, c, b, {"n_threads": np.int64(1)}), None),
-    ("byte-swapped X", lambda X, y, c, b: (X.astype(X.dtype.newbyteorder()), y, c, b, {}),
-     fastgd.CopyWarning),
+    (
+        "byte-swapped X",
+        lambda X, y, c, b: (X.astype(X.dtype.newbyteorder()), y, c, b, {}),
+        fastgd.CopyWarning,
+    ),
     ("masked y", lambda X, y, c, b: (X, np.ma.masked_array(y), c, b, {}), None),
-    ("byte-swapped coef", lambda X, y, c, b: (X, y, c.astype(c.dtype.newbyteorder()), b, {}),
-     None),
+    (
+        "byte-swapped coef",
+        lambda X, y, c, b: (X, y, c.astype(c.dtype.newbyteorder()), b, {}),
+        None,
+    ),
 )
 
 
@@ -118,8 +139,7 @@ def _read_only(a):
 
 @pytest.mark.parametrize("change", FALLBACKS, ids=lambda c: c[0])
 @pytest.mark.parametrize("shape", [(4, 2, None), (37, 5, 3)], ids=str)
-def test_other_inputs_take_the_validated_path(monkeypatch, compiled_backend, dtype, shape,
-                                              change):
+def test_other_inputs_take_the_validated_path(monkeypatch, compiled_backend, dtype, shape, change):
     _, make, warning = change
     X, y, W, b = make_problem(*shape, dtype=dtype)
     X, y, coef, intercept, keywords = make(X, y, W.astype(dtype), b)
@@ -129,16 +149,16 @@ def test_other_inputs_take_the_validated_path(monkeypatch, compiled_backend, dty
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fast = fastgd.gradient(X, y, coef, intercept, backend=compiled_backend, **keywords)
-        slow = validated(monkeypatch, X, y, coef, intercept, backend=compiled_backend,
-                         **keywords)
+        slow = validated(monkeypatch, X, y, coef, intercept, backend=compiled_backend, **keywords)
     assert calls == [1, 1]  # both went through as_data
     assert [w.category for w in caught] == ([warning] * 2 if warning else [])
     assert_same_result(fast, slow)
 
 
 @pytest.mark.parametrize("n_targets", [None, 3])
-def test_the_callers_arrays_are_not_written(compiled_backend, dtype, layout, n_targets,
-                                            no_validation):
+def test_the_callers_arrays_are_not_written(
+    compiled_backend, dtype, layout, n_targets, no_validation
+):
     X, y, W, b = make_problem(300, 7, n_targets, dtype=dtype, layout=layout)
     coef = np.ascontiguousarray(W, dtype=dtype)
     intercept = np.asarray(b, dtype=dtype)
@@ -150,14 +170,14 @@ def test_the_callers_arrays_are_not_written(compiled_backend, dtype, layout, n_t
         assert a.flags.writeable
 
 
-def test_returned_arrays_are_not_overwritten_by_the_next_call(compiled_backend, dtype,
-                                                              no_validation):
+def test_returned_arrays_are_not_overwritten_by_the_next_call(
+    compiled_backend, dtype, no_validation
+):
     # The promise of fastgd.gradient: fresh arrays in X's dtype, the caller's to keep.
     X, y, W, b = make_problem(37, 5, 3, dtype=dtype)
     first = fastgd.gradient(X, y, W.astype(dtype), b.astype(dtype), backend=compiled_backend)
     kept = [np.copy(a) for a in first[:2]]
-    second = fastgd.gradient(X, y, 2 * W.astype(dtype), b.astype(dtype),
-                             backend=compiled_backend)
+    second = fastgd.gradient(X, y, 2 * W.astype(dtype), b.astype(dtype), backend=compiled_backend)
     assert not np.array_equal(first[0], second[0])
     for a, copy in zip(first[:2], kept):
         np.testing.assert_array_equal(a, copy)
@@ -168,11 +188,13 @@ def test_returned_arrays_are_not_overwritten_by_the_next_call(compiled_backend, 
         assert not np.shares_memory(a, plan.scratch.grad_b)
 
 
-def test_one_d_y_gives_a_scalar_intercept_gradient_in_xs_dtype(compiled_backend, dtype,
-                                                               no_validation):
+def test_one_d_y_gives_a_scalar_intercept_gradient_in_xs_dtype(
+    compiled_backend, dtype, no_validation
+):
     X, y, W, _ = make_problem(4, 2, dtype=dtype)
-    grad_coef, grad_intercept, loss = fastgd.gradient(X, y, W.astype(dtype), 0.5,
-                                                      backend=compiled_backend)
+    grad_coef, grad_intercept, loss = fastgd.gradient(
+        X, y, W.astype(dtype), 0.5, backend=compiled_backend
+    )
     assert grad_coef.shape == (2,) and grad_coef.dtype == dtype
     assert type(grad_intercept) is np.dtype(dtype).type and type(loss) is float
 
@@ -183,17 +205,21 @@ def test_plans_are_per_thread(compiled_backend, dtype):
     shapes = [(4, 2, None), (37, 5, 3), (300, 7, 2), (1000, 3, None)] * 2
     problems = [make_problem(*shape, dtype=dtype, seed=i) for i, shape in enumerate(shapes)]
     expected = [fastgd.gradient(X, y, W, b, backend="numpy") for X, y, W, b in problems]
-    serial = [fastgd.gradient(X, y, W.astype(dtype), b, backend=compiled_backend)
-              for X, y, W, b in problems]
+    serial = [
+        fastgd.gradient(X, y, W.astype(dtype), b, backend=compiled_backend)
+        for X, y, W, b in problems
+    ]
     barrier = threading.Barrier(len(problems))
 
     def loop(i):
         X, y, W, b = problems[i]
         barrier.wait()
-        results = [fastgd.gradient(X, y, W.astype(dtype), b, backend=compiled_backend)
-                   for _ in range(200)]
+        results = [
+            fastgd.gradient(X, y, W.astype(dtype), b, backend=compiled_backend) for _ in range(200)
+        ]
         plan = _backends.get_backend(compiled_backend).gradient_plan(
-            X.shape[0], X.shape[1], 1 if y.ndim == 1 else y.shape[1], X.dtype, None)
+            X.shape[0], X.shape[1], 1 if y.ndim == 1 else y.shape[1], X.dtype, None
+        )
         return results, plan
 
     with ThreadPoolExecutor(len(problems)) as pool:
@@ -205,8 +231,12 @@ def test_plans_are_per_thread(compiled_backend, dtype):
             assert_same_result(result, same)
         rtol = GRAD_RTOL[dtype] * 10
         for a, b in zip(same, reference):
-            np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64),
-                                       rtol=rtol, atol=rtol * max(1.0, np.abs(b).max()))
+            np.testing.assert_allclose(
+                np.asarray(a, np.float64),
+                np.asarray(b, np.float64),
+                rtol=rtol,
+                atol=rtol * max(1.0, np.abs(b).max()),
+            )
 
 
 def test_a_thread_keeps_at_most_max_plans(compiled_backend):
@@ -221,8 +251,9 @@ def test_a_thread_keeps_at_most_max_plans(compiled_backend):
         assert pool.submit(count).result() == _backends.MAX_PLANS
 
 
-def test_arrays_changed_in_place_between_calls_give_their_new_gradient(compiled_backend,
-                                                                       dtype, no_validation):
+def test_arrays_changed_in_place_between_calls_give_their_new_gradient(
+    compiled_backend, dtype, no_validation
+):
     # A loop over the same arrays, changed in place between calls: every call sees
     # what the caller wrote since (no view or plan keeps a stale copy).
     X, y, W, b = make_problem(37, 5, None, dtype=dtype)
@@ -232,11 +263,15 @@ def test_arrays_changed_in_place_between_calls_give_their_new_gradient(compiled_
         for data in (X, other_X, X):  # and another X of the same shape in between
             got = fastgd.gradient(data, y, coef, 0.5, backend=compiled_backend)
             residual = data.astype(float) @ coef + 0.5 - y  # NumPy, in float64
-            expected = (residual @ data / len(y), residual.mean(),
-                        residual @ residual / (2 * len(y)))
+            expected = (
+                residual @ data / len(y),
+                residual.mean(),
+                residual @ residual / (2 * len(y)),
+            )
             rtol = GRAD_RTOL[dtype]
-            np.testing.assert_allclose(got[0], expected[0], rtol=rtol,
-                                       atol=rtol * np.abs(expected[0]).max())
+            np.testing.assert_allclose(
+                got[0], expected[0], rtol=rtol, atol=rtol * np.abs(expected[0]).max()
+            )
             assert got[1] == pytest.approx(expected[1], rel=rtol, abs=rtol * abs(expected[1]))
             assert got[2] == pytest.approx(expected[2], rel=rtol)
         coef -= np.asarray(0.1 * got[0], dtype)  # the loop a user writes
@@ -277,14 +312,17 @@ NON_FINITE = (
     ("NaN in y", lambda X, y, c, b: (X, _nan_at(y, 3), c, b)),
     ("inf in coef", lambda X, y, c, b: (X, y, _nan_at(c, 1, -np.inf), b)),
     ("NaN intercept", lambda X, y, c, b: (X, y, c, float("nan"))),
-    ("overflow", lambda X, y, c, b: (np.full_like(X, np.finfo(X.dtype).max), y,
-                                     np.ones_like(c), b)),
+    (
+        "overflow",
+        lambda X, y, c, b: (np.full_like(X, np.finfo(X.dtype).max), y, np.ones_like(c), b),
+    ),
 )
 
 
 @pytest.mark.parametrize("change", NON_FINITE, ids=lambda c: c[0])
-def test_non_finite_inputs_raise_as_on_the_validated_path(monkeypatch, compiled_backend,
-                                                          dtype, change):
+def test_non_finite_inputs_raise_as_on_the_validated_path(
+    monkeypatch, compiled_backend, dtype, change
+):
     X, y, W, b = make_problem(5, 2, dtype=dtype)
     arguments = change[1](X, y, W.astype(dtype), float(b))
     with pytest.raises((ValueError, FloatingPointError)) as slow:

@@ -20,18 +20,19 @@ def _fit_both(X, y, **options):
     return stream, gram
 
 
-
 def augmented_data(shape, dtype, layout, weighted):
     """X (columns 1e-3 to 1e3 apart), Y (1e5), b and the weights (or None) of a
     one-pass factor's test, the same for the same shape."""
     n, d, k = shape
     rng = np.random.default_rng(n + d)
-    X = np.asarray(rng.standard_normal((n, d)) * 10.0 ** rng.uniform(-3, 3, d), dtype=dtype,
-                   order=layout)
+    X = np.asarray(
+        rng.standard_normal((n, d)) * 10.0 ** rng.uniform(-3, 3, d), dtype=dtype, order=layout
+    )
     Y = (rng.standard_normal((n, k)) * 1e5).astype(dtype)
     b = rng.standard_normal(k).astype(dtype)
     weights = rng.uniform(0, 3, n).astype(dtype) if weighted else None
     return X, Y, b, weights
+
 
 @pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("n_targets", [None, 3])
@@ -41,8 +42,15 @@ def test_gram_iterates_equal_streaming(compiled_backend, layout, fit_intercept, 
     A = np.hstack([X, np.ones((len(X), 1))]) if fit_intercept else X
     lr = 1.0 / np.linalg.eigvalsh(A.T @ A / len(A))[-1]
     for max_iter in (1, 7, 1000):
-        stream, gram = _fit_both(X, y, lr=lr, max_iter=max_iter, tol=0,
-                                 fit_intercept=fit_intercept, backend=compiled_backend)
+        stream, gram = _fit_both(
+            X,
+            y,
+            lr=lr,
+            max_iter=max_iter,
+            tol=0,
+            fit_intercept=fit_intercept,
+            backend=compiled_backend,
+        )
         np.testing.assert_allclose(gram.coef, stream.coef, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(gram.intercept, stream.intercept, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(gram.loss_history, stream.loss_history, rtol=1e-10)
@@ -53,8 +61,9 @@ def test_gram_with_starting_point_and_fixed_intercept(backend):
     coef0 = np.full((2, 5), 0.3)
     options = dict(lr=0.2, max_iter=50, tol=0, backend=backend, coef_init=coef0)
     for fit_intercept, intercept0 in ((True, [1.0, -1.0]), (False, [0.5, 2.0])):
-        stream, gram = _fit_both(X, y, fit_intercept=fit_intercept, intercept_init=intercept0,
-                                 **options)
+        stream, gram = _fit_both(
+            X, y, fit_intercept=fit_intercept, intercept_init=intercept0, **options
+        )
         np.testing.assert_allclose(gram.coef, stream.coef, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(gram.intercept, stream.intercept, rtol=1e-10, atol=1e-12)
         if not fit_intercept:
@@ -82,8 +91,15 @@ def test_gram_float32_accuracy_on_ill_scaled_data(compiled_backend):
     X32, y32 = X.astype(np.float32), y.astype(np.float32)
     # tol=1e-7: about what float32 arithmetic can certify on this data (the gradient
     # at the returned point is computed by the float32 kernels).
-    result = fastgd.fit(X32, y32, solver="gram", method="cg", tol=1e-7, max_iter=1_000_000,
-                        backend=compiled_backend)
+    result = fastgd.fit(
+        X32,
+        y32,
+        solver="gram",
+        method="cg",
+        tol=1e-7,
+        max_iter=1_000_000,
+        backend=compiled_backend,
+    )
     assert result.converged and result.coef.dtype == np.float32
     coef, intercept = lstsq(X32, y32)
     np.testing.assert_allclose(result.coef, coef, rtol=1e-5)
@@ -107,8 +123,9 @@ def _compress(backend, X, Y, b, fit_intercept, weights):
 @pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("shape", [(1, 3, 1), (5, 8, 2), (300, 7, 1), (5000, 12, 3)])
-def test_compress_factors_the_augmented_gram_matrix(backend, dtype, layout, fit_intercept,
-                                                    weighted, shape):
+def test_compress_factors_the_augmented_gram_matrix(
+    backend, dtype, layout, fit_intercept, weighted, shape
+):
     """R.T @ R = Z.T diag(s) Z, Z = [X, 1, Y] (or [X, Y - b]), to float64 rounding
     relative to the column norms of Z, with R upper triangular; and every backend
     returns the reference's R once the row signs are fixed."""
@@ -118,11 +135,11 @@ def test_compress_factors_the_augmented_gram_matrix(backend, dtype, layout, fit_
     m = d + fit_intercept + k
     assert R.shape == (m, m) and R.dtype == np.float64
     np.testing.assert_array_equal(np.tril(R, -1), 0)
-    Z = _reference.augmented_rows(X, Y, b.astype(np.float64), weights, fit_intercept,
-                                  slice(None))
+    Z = _reference.augmented_rows(X, Y, b.astype(np.float64), weights, fit_intercept, slice(None))
     scale = np.sqrt(np.sum(Z * Z, axis=0)) + 1e-300
-    np.testing.assert_allclose((R.T @ R) / np.outer(scale, scale),
-                               (Z.T @ Z) / np.outer(scale, scale), atol=1e-13)
+    np.testing.assert_allclose(
+        (R.T @ R) / np.outer(scale, scale), (Z.T @ Z) / np.outer(scale, scale), atol=1e-13
+    )
     signs = np.where(np.diagonal(R) < 0, -1.0, 1.0)[:, None]
     reference = _reference.compress(X, Y, b.astype(np.float64), weights, fit_intercept)
     ref_signs = np.where(np.diagonal(reference) < 0, -1.0, 1.0)[:, None]
@@ -134,8 +151,10 @@ def test_compress_is_the_same_for_every_thread_count(compiled_backend, layout):
     X, y, _, _ = make_problem(200_000, 9, 2, layout=layout, seed=8)
     backend = get_backend(compiled_backend)
     x_is_f = layout == "F"
-    results = [backend.compress(X, y, np.zeros(2), True, None, x_is_f, n_threads)
-               for n_threads in (1, 2, 2, None)]
+    results = [
+        backend.compress(X, y, np.zeros(2), True, None, x_is_f, n_threads)
+        for n_threads in (1, 2, 2, None)
+    ]
     for R in results[1:]:
         np.testing.assert_array_equal(R, results[0])
 
@@ -187,8 +206,9 @@ def _gram(backend, X, Y, b, fit_intercept, weights, n_threads=None):
 @pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("shape", [(1, 3, 1), (5, 8, 2), (300, 7, 1), (5000, 12, 3)])
-def test_gram_kernel_is_the_augmented_gram_matrix(backend, dtype, layout, fit_intercept,
-                                                  weighted, shape):
+def test_gram_kernel_is_the_augmented_gram_matrix(
+    backend, dtype, layout, fit_intercept, weighted, shape
+):
     """``backend.gram``: Z.T diag(s) Z, Z = [X, 1, Y] (or [X, Y - b]), symmetric, each
     entry within its chain's rounding (gamma(chain) |z_j|.|z_l|) of the sums in exact
     arithmetic (math.fsum of the products of the float64 columns)."""
@@ -222,8 +242,11 @@ def gamma_of(n):
 def test_gram_kernel_is_the_same_for_every_thread_count_and_backend(layout):
     X, y, _, _ = make_problem(200_000, 9, 2, layout=layout, seed=8)
     weights = np.random.default_rng(9).uniform(0, 2, len(X))
-    results = [_gram(name, X, y, np.zeros(2), True, weights, n_threads)[0]
-               for name in COMPILED_BACKENDS for n_threads in (1, 2, None)]
+    results = [
+        _gram(name, X, y, np.zeros(2), True, weights, n_threads)[0]
+        for name in COMPILED_BACKENDS
+        for n_threads in (1, 2, None)
+    ]
     for G in results[1:]:
         np.testing.assert_array_equal(G, results[0])
 
@@ -253,8 +276,11 @@ def near_solution(shape, dtype, weighted):
     exact, size = np.empty((k, d + 2)), np.empty((k, d + 2))
     for t in range(k):
         w = [Fraction(v) for v in W[t]]
-        R = [s[i] * sum((x[i][j] * w[j] for j in range(d)), Fraction(b[t]) - Fraction(float(Y[i, t])))
-             for i in range(n)]  # s r_i
+        R = [
+            s[i]
+            * sum((x[i][j] * w[j] for j in range(d)), Fraction(b[t]) - Fraction(float(Y[i, t])))
+            for i in range(n)
+        ]  # s r_i
         r = [R[i] / s[i] if s[i] else Fraction(0) for i in range(n)]
         columns = [[R[i] * x[i][j] for i in range(n)] for j in range(d)]
         columns += [R, [R[i] * r[i] / 2 for i in range(n)]]
@@ -281,11 +307,16 @@ def test_accurate_sums_are_exact_to_about_eps(backend, dtype, layout, weighted, 
     # each residual within gamma(D + 3)^2 of its terms, at most a (K,) ...
     a = np.abs(X64).max(axis=0) @ np.abs(W).T + np.abs(b) + np.abs(Y64).max(axis=0)
     # ... which reaches a sum through s_i times |x_ij|, 1, or |r_i| <= a
-    through = np.hstack([np.broadcast_to(np.abs(X64).max(axis=0), (k, d)), np.ones((k, 1)),
-                         a[:, None]])
+    through = np.hstack(
+        [np.broadcast_to(np.abs(X64).max(axis=0), (k, d)), np.ones((k, 1)), a[:, None]]
+    )
     s_max = 1.0 if weights is None else float(np.max(weights))
-    allowed = (2 * eps * np.abs(exact) + gamma(2 * n + 2) ** 2 * size
-               + gamma(d + 3) ** 2 * n * s_max * a[:, None] * through + 1e-300)
+    allowed = (
+        2 * eps * np.abs(exact)
+        + gamma(2 * n + 2) ** 2 * size
+        + gamma(d + 3) ** 2 * n * s_max * a[:, None] * through
+        + 1e-300
+    )
     np.testing.assert_array_less(np.abs((hi - exact) + lo), allowed)
 
 
@@ -293,8 +324,11 @@ def test_accurate_sums_are_the_same_for_every_thread_count_and_backend(layout):
     X, y, _, _ = make_problem(200_003, 9, 2, layout=layout, seed=10)
     W = np.random.default_rng(11).standard_normal((2, 9))
     weights = np.random.default_rng(12).uniform(0, 2, len(X))
-    results = [_accurate_sums(name, X, y, W, np.array([0.5, -1.0]), weights, n_threads)
-               for name in COMPILED_BACKENDS for n_threads in (1, 2, None)]
+    results = [
+        _accurate_sums(name, X, y, W, np.array([0.5, -1.0]), weights, n_threads)
+        for name in COMPILED_BACKENDS
+        for n_threads in (1, 2, None)
+    ]
     for hi, lo in results[1:]:
         np.testing.assert_array_equal(hi, results[0][0])
         np.testing.assert_array_equal(lo, results[0][1])

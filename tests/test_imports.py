@@ -29,10 +29,12 @@ def import_graph():
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
-                    parent = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    parent = package.split(".")[: len(package.split(".")) - node.level + 1]
                     base = ".".join(parent + ([node.module] if node.module else []))
-                names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in paths else base
-                         for alias in node.names]
+                names = [
+                    f"{base}.{alias.name}" if f"{base}.{alias.name}" in paths else base
+                    for alias in node.names
+                ]
             else:
                 continue
             edges.update(name for name in names if name in paths and name != module)
@@ -87,6 +89,12 @@ def test_blocked_data_sources_know_neither_each_other_nor_the_fit(module):
     """Dask collections and files are each turned into blocked data; the fit works on
     that, and the workers' tasks need nothing of the fit pipeline."""
     imported = import_graph()[module]
-    others = {"fastgd._dask", "fastgd._files", "fastgd._fit", "fastgd._accelerated",
-              "fastgd._api", "fastgd._estimator"} - {module}
+    others = {
+        "fastgd._dask",
+        "fastgd._files",
+        "fastgd._fit",
+        "fastgd._accelerated",
+        "fastgd._api",
+        "fastgd._estimator",
+    } - {module}
     assert not imported & others

@@ -97,8 +97,7 @@ def test_strided_view_X_is_copied_with_warning(backend):
         result = fastgd.fit(view, y[::2], max_iter=5, tol=0.0, backend=backend)
     with pytest.warns(fastgd.CopyWarning):
         fastgd.gradient(view, y[::2], np.zeros(3), backend=backend)
-    expected = fastgd.fit(np.ascontiguousarray(view), y[::2], max_iter=5, tol=0.0,
-                          backend=backend)
+    expected = fastgd.fit(np.ascontiguousarray(view), y[::2], max_iter=5, tol=0.0, backend=backend)
     np.testing.assert_allclose(result.coef, expected.coef, rtol=1e-13, atol=1e-15)
 
 
@@ -139,8 +138,15 @@ def test_fit_does_not_mutate_inputs(backend, n_targets, layout):
     else:
         coef_init, intercept_init = rng.standard_normal((2, 4)), rng.standard_normal(2)
     saved = [a.copy() for a in (X, y, coef_init, intercept_init)]
-    result = fastgd.fit(X, y, coef_init=coef_init, intercept_init=intercept_init,
-                        max_iter=20, tol=0.0, backend=backend)
+    result = fastgd.fit(
+        X,
+        y,
+        coef_init=coef_init,
+        intercept_init=intercept_init,
+        max_iter=20,
+        tol=0.0,
+        backend=backend,
+    )
     for before, after in zip(saved, (X, y, coef_init, intercept_init)):
         np.testing.assert_array_equal(after, before)
     # The result does not alias the inputs.
@@ -163,15 +169,29 @@ def test_read_only_inputs_are_accepted(backend, n_targets, layout):
     X, y, _, _ = make_problem(30, 4, n_targets, layout=layout, seed=5)
     coef_init = np.full((4,) if n_targets is None else (2, 4), 0.1)
     intercept_init = np.float64(0.2) if n_targets is None else np.array([0.2, -0.2])
-    expected = fastgd.fit(X, y, coef_init=coef_init, intercept_init=intercept_init,
-                          max_iter=20, tol=0.0, backend=backend)
+    expected = fastgd.fit(
+        X,
+        y,
+        coef_init=coef_init,
+        intercept_init=intercept_init,
+        max_iter=20,
+        tol=0.0,
+        backend=backend,
+    )
     for a in (X, y, coef_init, intercept_init):
         if isinstance(a, np.ndarray):
             a.setflags(write=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error", fastgd.CopyWarning)
-        result = fastgd.fit(X, y, coef_init=coef_init, intercept_init=intercept_init,
-                            max_iter=20, tol=0.0, backend=backend)
+        result = fastgd.fit(
+            X,
+            y,
+            coef_init=coef_init,
+            intercept_init=intercept_init,
+            max_iter=20,
+            tol=0.0,
+            backend=backend,
+        )
         grad = fastgd.gradient(X, y, coef_init, intercept_init, backend=backend)
     np.testing.assert_array_equal(result.coef, expected.coef)
     np.testing.assert_array_equal(result.intercept, expected.intercept)
@@ -235,17 +255,19 @@ def test_a_dataframe_with_bool_columns_is_fitted_as_scikit_learn_fits_it():
     result = fastgd.fit(frame, y)
     reference = linear_model.LinearRegression().fit(frame, y)
     np.testing.assert_allclose(result.coef, reference.coef_, rtol=1e-12)
-    np.testing.assert_allclose(fastgd.GDRegressor().fit(frame, y).coef_, reference.coef_,
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        fastgd.GDRegressor().fit(frame, y).coef_, reference.coef_, rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("column, dtype", [("colour", "category"), ("name", "str")])
 def test_a_column_that_is_not_numbers_is_named(column, dtype):
     pd = pytest.importorskip("pandas")
-    frame = pd.DataFrame({"a": np.arange(6.0), column: pd.Series(list("abcabc"),
-                                                                 dtype=dtype)})
-    for fit in (lambda: fastgd.fit(frame, np.arange(6.0)),
-                lambda: fastgd.GDRegressor().fit(frame, np.arange(6.0))):
+    frame = pd.DataFrame({"a": np.arange(6.0), column: pd.Series(list("abcabc"), dtype=dtype)})
+    for fit in (
+        lambda: fastgd.fit(frame, np.arange(6.0)),
+        lambda: fastgd.GDRegressor().fit(frame, np.arange(6.0)),
+    ):
         with pytest.raises(TypeError, match=f"X's column '{column}' has dtype .*Encode it"):
             fit()
 

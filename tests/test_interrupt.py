@@ -32,8 +32,9 @@ def test_callback_sees_every_epoch_and_can_stop_the_fit(backend, batch_size):
         coef[...] = np.nan  # a copy: writing to it cannot harm the fit
         return iteration < 4
 
-    options = dict(lr=0.1, tol=0, batch_size=batch_size, random_state=0, backend=backend,
-                   solver="stream")
+    options = dict(
+        lr=0.1, tol=0, batch_size=batch_size, random_state=0, backend=backend, solver="stream"
+    )
     stopped = fastgd.fit(X, y, max_iter=50, callback=callback, **options)
     assert [s[0] for s in seen] == [1, 2, 3, 4]
     assert stopped.n_iter == 4 and not stopped.converged
@@ -47,8 +48,15 @@ def test_callback_sees_every_epoch_and_can_stop_the_fit(backend, batch_size):
 def test_callback_gets_the_users_shapes_with_the_gram_solver():
     X, y, _, _ = make_problem(200, 3, seed=1)
     seen = []
-    fastgd.fit(X, y, max_iter=3, tol=0, lr=0.1, solver="gram",
-               callback=lambda i, coef, intercept, loss: seen.append((coef, intercept)))
+    fastgd.fit(
+        X,
+        y,
+        max_iter=3,
+        tol=0,
+        lr=0.1,
+        solver="gram",
+        callback=lambda i, coef, intercept, loss: seen.append((coef, intercept)),
+    )
     direct = fastgd.fit(X, y, max_iter=3, tol=0, lr=0.1, solver="stream")
     assert seen[-1][0].shape == (3,) and np.ndim(seen[-1][1]) == 0
     np.testing.assert_allclose(seen[-1][0], direct.coef, rtol=1e-10)
@@ -59,8 +67,9 @@ def test_stopping_by_callback_does_not_warn():
     X, y, _, _ = make_problem(50, 2, seed=0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = GDRegressor(max_iter=100, tol=1e-12, method="cg",
-                            callback=lambda *args: False).fit(X, y)
+        model = GDRegressor(
+            max_iter=100, tol=1e-12, method="cg", callback=lambda *args: False
+        ).fit(X, y)
     assert model.n_iter_ == 1 and not model.converged_
     assert [w for w in caught if issubclass(w.category, fastgd.ConvergenceWarning)] == []
     # ... where the same fit stopped by max_iter=1 warns.
@@ -97,8 +106,7 @@ def test_segments_bound_the_work_between_returns_to_python():
     per_sample = _fit.updates_per_call(1, 0, 100, 1)
     assert 1000 < per_sample < _fit.SEGMENT_WORK // 100
     X, y, _, _ = make_problem(400, 8, seed=2)
-    options = dict(lr=0.01, max_iter=3, tol=0, batch_size=1, random_state=0,
-                   backend="cython")
+    options = dict(lr=0.01, max_iter=3, tol=0, batch_size=1, random_state=0, backend="cython")
     whole = fastgd.fit(X, y, **options)
     original = _fit.SEGMENT_WORK
     try:
@@ -142,8 +150,12 @@ def test_ctrl_c_stops_a_long_fit_and_keeps_its_coefficients(backend, tmp_path):
     """A real SIGINT to a process in the middle of a fit that would take hours."""
     script = tmp_path / "long_fit.py"
     script.write_text(LONG_FIT)
-    process = subprocess.Popen([sys.executable, str(script), backend], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(script), backend],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout.readline().strip() == "fitting"
         time.sleep(1.0)  # well inside the fit: 100000 epochs of 20000 updates
@@ -231,6 +243,5 @@ def test_a_ctrl_c_that_a_callback_swallowed_still_stops_the_fit(python_sigint):
                 pass  # dropped, as a ctypes callback drops it
 
     with pytest.raises(fastgd.FitInterrupted, match="after 3 of max_iter=50 epochs"):
-        fastgd.fit(X, y, lr=0.01, max_iter=50, tol=0, solver="stream",
-                   callback=swallow_a_sigint)
+        fastgd.fit(X, y, lr=0.01, max_iter=50, tol=0, solver="stream", callback=swallow_a_sigint)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored

@@ -2,7 +2,10 @@
 with its parameters, by name and in order: one interface, declared once, that
 ``_backends.CompiledBackend`` drives for both."""
 
+import ast
 import inspect
+import re
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +56,58 @@ def test_a_bound_gradient_is_the_gradient(dtype, n_threads):
         grad_W = scratch.grad_W.copy()
         bound = kernels.gradient_runner(workspace)(X, Y, W, b, weights, 3000.0, False)
         assert bound == loss and np.array_equal(scratch.grad_W, grad_W), backend
+
+
+MAX_PARAMETERS = 14
+SOURCE = Path(__file__).resolve().parents[1] / "fastgd"
+KERNEL_SOURCES = {"numba": SOURCE / "_numba_kernels.py", "cython": SOURCE / "_cython_kernels.pyx"}
+
+
+def _python_parameters(source):
+    """{function: number of parameters} of every function of a Python module."""
+    return {
+        node.name: len(node.args.args) + len(node.args.kwonlyargs)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.FunctionDef)
+    }
+
+
+def _cython_parameters(source):
+    """{function: number of parameters} of every def/cdef function of a .pyx file: the
+    commas at the top level of its parenthesised parameter list (a memoryview's
+    brackets and a ctuple's parentheses hold commas of their own)."""
+    counts = {}
+    for match in re.finditer(
+        r"^(?:cdef|cpdef|def)\b(?:\s+inline)?(?:\s*\([^)\n]*\))?[^(\n=]*?(\w+)\(", source, re.M
+    ):
+        depth, end = 1, match.end()
+        while depth:
+            depth += (source[end] in "([") - (source[end] in ")]")
+            end += 1
+        text = re.sub(r"\[[^\]]*\]", "", source[match.end() : end - 1])
+        text = re.sub(r"\([^)]*\)", "", text)
+        counts[match.group(1)] = len([p for p in text.split(",") if p.strip()])
+    return counts
+
+
+def test_the_parameter_counter_reads_both_kinds_of_signature():
+    assert _python_parameters("def f(a, b, *, c):\n    pass\n") == {"f": 3}
+    pyx = "cdef inline (double, int) g(\n    double[:, ::1] a, (double, double) n, int c,\n):"
+    assert _cython_parameters(pyx) == {"g": 3}
+
+
+def test_no_kernel_function_takes_more_than_a_few_bundles():
+    """A kernel takes a few bundles (the house style): the fit loop's arrays as
+    _layout's bundles (Numba) or a FitRun (Cython), fit_many's as a slot and an out."""
+    counts = {
+        "numba": _python_parameters(KERNEL_SOURCES["numba"].read_text()),
+        "cython": _cython_parameters(KERNEL_SOURCES["cython"].read_text()),
+    }
+    assert len(counts["numba"]) > 50 and len(counts["cython"]) > 50  # it read them
+    too_many = {
+        (backend, name): n
+        for backend, found in counts.items()
+        for name, n in found.items()
+        if n > MAX_PARAMETERS
+    }
+    assert too_many == {}

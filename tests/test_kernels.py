@@ -30,8 +30,6 @@ def _reference_gradient(X, y, coef, intercept):
     return grad_W, grad_b, loss, max(scale_W, scale_b), (R**2).mean() / 2
 
 
-
-
 @pytest.mark.slow
 def test_index_arithmetic_is_64_bit(compiled_backend):
     """N * D > 2**31: a 32-bit row offset i * D would wrap around. 8.6 GB of float32."""

@@ -17,8 +17,9 @@ def _block_sums(backend, X, Y, W, b, weights, block_rows):
         rows = slice(start, start + block_rows)
         block_weights = None if weights is None else weights[rows]
         Xb = np.asfortranarray(X[rows]) if X.flags.f_contiguous and X.ndim == 2 else X[rows]
-        part = backend.partial_gradient(Xb, Y[rows], W, b, not Xb.flags.c_contiguous, None,
-                                        block_weights)
+        part = backend.partial_gradient(
+            Xb, Y[rows], W, b, not Xb.flags.c_contiguous, None, block_weights
+        )
         part = (part[0].copy(), part[1].copy(), part[2])  # the leaf's buffers are reused
         total = part if total is None else tuple(t + p for t, p in zip(total, part))
     return total
@@ -105,13 +106,26 @@ def test_shuffle_draws_the_references_permutation(name):
 
 LOOP_OPTIONS = {
     "full batch": dict(batch_size=600, n_train=600),
-    "mini-batches, shuffled, momentum": dict(batch_size=64, n_train=600, shuffle=True,
-                                             momentum=0.5),
-    "per sample, invscaling, l1": dict(batch_size=1, n_train=600, shuffle=True,
-                                       schedule=_layout.INVSCALING, l1=1e-3, n_penalized=5),
-    "early stopping, adaptive": dict(batch_size=50, n_train=500, shuffle=True,
-                                     early_stopping=True, schedule=_layout.ADAPTIVE, tol=1e-3,
-                                     n_iter_no_change=2),
+    "mini-batches, shuffled, momentum": dict(
+        batch_size=64, n_train=600, shuffle=True, momentum=0.5
+    ),
+    "per sample, invscaling, l1": dict(
+        batch_size=1,
+        n_train=600,
+        shuffle=True,
+        schedule=_layout.INVSCALING,
+        l1=1e-3,
+        n_penalized=5,
+    ),
+    "early stopping, adaptive": dict(
+        batch_size=50,
+        n_train=500,
+        shuffle=True,
+        early_stopping=True,
+        schedule=_layout.ADAPTIVE,
+        tol=1e-3,
+        n_iter_no_change=2,
+    ),
 }
 
 
@@ -129,12 +143,14 @@ def test_python_loop_over_compiled_leaves_is_the_compiled_loop(name, case):
         optimizer = _backends.Optimizer.new(0.01, 2, 5, seed=7)
         history = np.empty((6, _layout.N_HISTORY))
         if loop == "python":
-            n_epochs, status = _epochs.fit(backend, data, model, options, optimizer.arrays,
-                                           history, 10**6)
+            n_epochs, status = _epochs.fit(
+                backend, data, model, options, optimizer.arrays, history, 10**6
+            )
         else:
             workspace = backend.fit_workspace(data, 2, options)
-            n_epochs, status = backend.fit(data, model, options, optimizer, history, 10**6,
-                                           workspace)
+            n_epochs, status = backend.fit(
+                data, model, options, optimizer, history, 10**6, workspace
+            )
         runs.append((n_epochs, status, model.W, model.b, history[:n_epochs], order))
     (n0, s0, W0, b0, h0, o0), (n1, s1, W1, b1, h1, o1) = runs
     assert (n0, s0) == (n1, s1)

@@ -25,14 +25,16 @@ def test_every_backend_draws_the_same_permutations():
         backend = _backends.get_backend(name)
         W, b = np.zeros((1, 2)), np.zeros(1)
         order = np.arange(50, dtype=np.int64)
-        options = _backends.FitOptions.of(lr=0.01, n_train=50, batch_size=10, shuffle=True,
-                                          n_penalized=2)
+        options = _backends.FitOptions.of(
+            lr=0.01, n_train=50, batch_size=10, shuffle=True, n_penalized=2
+        )
         optimizer = _backends.Optimizer.new(0.01, 1, 2, seed=12345)
         data = _backends.fit_data(X, y[:, None], None, False, order, 50)
         workspace = backend.fit_workspace(data, 1, options)
         history = np.empty((3, _layout.N_HISTORY))
-        n_epochs, _ = backend.fit(data, _backends.Model(W, b), options, optimizer, history,
-                                  10**6, workspace)
+        n_epochs, _ = backend.fit(
+            data, _backends.Model(W, b), options, optimizer, history, 10**6, workspace
+        )
         assert n_epochs == 3
         orders[name] = order
     expected = np.arange(50)
@@ -47,8 +49,9 @@ def test_every_backend_draws_the_same_permutations():
 def test_same_seed_is_bitwise_reproducible_for_every_thread_count(compiled_backend):
     # Batches of 4096 x 64 are large enough to run on several threads.
     X, y, _, _ = make_problem(20_000, 64, seed=4)
-    options = dict(lr=0.01, max_iter=2, tol=0, batch_size=4096, random_state=11,
-                   backend=compiled_backend)
+    options = dict(
+        lr=0.01, max_iter=2, tol=0, batch_size=4096, random_state=11, backend=compiled_backend
+    )
     first = fastgd.fit(X, y, n_threads=1, **options)
     for n_threads in (1, 2, None):
         again = fastgd.fit(X, y, n_threads=n_threads, **options)
@@ -77,11 +80,20 @@ def test_batch_size_one_is_the_seeds_per_sample_update(backend):
     w = np.zeros(3)
     for _ in range(4):
         for i in range(len(X)):
-            x = X[i:i + 1]
-            error = y[i:i + 1] - x.dot(w)
+            x = X[i : i + 1]
+            error = y[i : i + 1] - x.dot(w)
             w += lr * x.T.dot(error) / len(x)
-    result = fastgd.fit(X, y, lr=lr, max_iter=4, tol=0, batch_size=1, shuffle=False,
-                        fit_intercept=False, backend=backend)
+    result = fastgd.fit(
+        X,
+        y,
+        lr=lr,
+        max_iter=4,
+        tol=0,
+        batch_size=1,
+        shuffle=False,
+        fit_intercept=False,
+        backend=backend,
+    )
     np.testing.assert_allclose(result.coef, w, rtol=1e-12, atol=1e-14)
 
 
@@ -90,10 +102,18 @@ def test_per_sample_updates_equal_scikit_learn_sgdregressor(backend):
     the per-sample update of batch_size=1 (intercept included)."""
     sklearn = pytest.importorskip("sklearn.linear_model")
     X, y, _, _ = make_problem(60, 4, seed=6)
-    sgd = sklearn.SGDRegressor(penalty=None, alpha=0.0, learning_rate="constant", eta0=0.02,
-                               shuffle=False, max_iter=5, tol=None).fit(X, y)
-    result = fastgd.fit(X, y, lr=0.02, max_iter=5, tol=0, batch_size=1, shuffle=False,
-                        backend=backend)
+    sgd = sklearn.SGDRegressor(
+        penalty=None,
+        alpha=0.0,
+        learning_rate="constant",
+        eta0=0.02,
+        shuffle=False,
+        max_iter=5,
+        tol=None,
+    ).fit(X, y)
+    result = fastgd.fit(
+        X, y, lr=0.02, max_iter=5, tol=0, batch_size=1, shuffle=False, backend=backend
+    )
     np.testing.assert_allclose(result.coef, sgd.coef_, rtol=1e-10)
     np.testing.assert_allclose(result.intercept, sgd.intercept_[0], rtol=1e-10)
 
@@ -111,8 +131,9 @@ def test_minibatch_converges_to_lstsq_on_noise_free_data(compiled_backend, dtype
     """Without noise every sample is fitted exactly at the solution, so constant-step
     SGD converges to it (no noise floor): compare with lstsq."""
     X, y, _, _ = make_problem(500, 5, 2, dtype=dtype, noise=0.0, seed=8)
-    result = fastgd.fit(X, y, batch_size=16, max_iter=200, tol=1e-6, random_state=0,
-                        backend=compiled_backend)
+    result = fastgd.fit(
+        X, y, batch_size=16, max_iter=200, tol=1e-6, random_state=0, backend=compiled_backend
+    )
     coef, intercept = lstsq(X, y)
     atol = 1e-5 if dtype == np.float64 else 1e-3
     np.testing.assert_allclose(result.coef, coef, atol=atol)
@@ -127,8 +148,17 @@ def test_sgd_with_decreasing_steps_approaches_lstsq(compiled_backend):
     coef, intercept = lstsq(X, y)
     errors = []
     for max_iter in (2, 50):
-        result = fastgd.fit(X, y, batch_size=8, schedule="invscaling", power_t=0.5,
-                            max_iter=max_iter, tol=0, random_state=0, backend=compiled_backend)
+        result = fastgd.fit(
+            X,
+            y,
+            batch_size=8,
+            schedule="invscaling",
+            power_t=0.5,
+            max_iter=max_iter,
+            tol=0,
+            random_state=0,
+            backend=compiled_backend,
+        )
         errors.append(np.linalg.norm(result.coef - coef) + abs(result.intercept - intercept))
     assert errors[1] < errors[0] / 3
     assert errors[1] < 0.02
@@ -139,8 +169,9 @@ def test_auto_lr_is_stable_for_per_sample_updates(compiled_backend):
     step a badly scaled row cannot turn into divergence."""
     X, y, _, _ = make_problem(300, 4, seed=10)
     X[:, 0] *= 30.0
-    result = fastgd.fit(X, y, batch_size=1, max_iter=30, tol=0, random_state=0,
-                        backend=compiled_backend)
+    result = fastgd.fit(
+        X, y, batch_size=1, max_iter=30, tol=0, random_state=0, backend=compiled_backend
+    )
     L_max = np.max(np.sum(X**2, axis=1) + 1)
     assert result.lr == pytest.approx(1 / L_max)
     assert np.all(np.diff(result.history["loss"][5:]) < result.history["loss"][0])
@@ -153,26 +184,27 @@ def test_minibatch_loss_is_the_rows_losses_as_they_were_seen():
     the test replay the updates)."""
     X, y, _, _ = make_problem(30, 2, seed=2)
     lr = 0.05
-    result = fastgd.fit(X, y, lr=lr, max_iter=1, tol=0, batch_size=10, shuffle=False,
-                        backend="cython")
+    result = fastgd.fit(
+        X, y, lr=lr, max_iter=1, tol=0, batch_size=10, shuffle=False, backend="cython"
+    )
     w, b, loss = np.zeros(2), 0.0, 0.0
     for start in range(0, 30, 10):
-        r = X[start:start + 10] @ w + b - y[start:start + 10]
+        r = X[start : start + 10] @ w + b - y[start : start + 10]
         loss += np.sum(r**2) / (2 * 30)
-        w, b = w - lr * r @ X[start:start + 10] / 10, b - lr * r.mean()
+        w, b = w - lr * r @ X[start : start + 10] / 10, b - lr * r.mean()
     assert result.history["loss"][0] == pytest.approx(loss, rel=1e-12)
     np.testing.assert_allclose(result.coef, w, rtol=1e-12)
 
 
 def test_minibatch_plateau_stops_and_tol_zero_runs_every_epoch():
     X, y, _, _ = make_problem(300, 3, noise=0.3, seed=1)
-    stopped = fastgd.fit(X, y, batch_size=4, max_iter=500, tol=1e-3, random_state=0,
-                         backend="cython")
+    stopped = fastgd.fit(
+        X, y, batch_size=4, max_iter=500, tol=1e-3, random_state=0, backend="cython"
+    )
     assert stopped.stopped == "loss plateau" and stopped.n_iter < 500
     assert not stopped.converged  # stochastic: a stop, not a certificate
     assert_stopped_at_a_plateau(stopped.history["loss"], tol=1e-3, n_iter_no_change=5)
-    full = fastgd.fit(X, y, batch_size=4, max_iter=40, tol=0, random_state=0,
-                      backend="cython")
+    full = fastgd.fit(X, y, batch_size=4, max_iter=40, tol=0, random_state=0, backend="cython")
     assert full.n_iter == 40 and not full.converged and full.stopped == "max_iter"
 
 

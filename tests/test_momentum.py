@@ -26,8 +26,17 @@ def torch_sgd_loop(X, y, lr, n_iter, momentum, nesterov):
 def test_momentum_iterates_equal_torch_sgd(backend, nesterov, solver):
     X, y, _, _ = make_problem(300, 5, seed=1)
     coef, intercept = torch_sgd_loop(X, y, 0.1, 80, 0.9, nesterov)
-    result = fastgd.fit(X, y, lr=0.1, max_iter=80, tol=0, momentum=0.9, nesterov=nesterov,
-                        backend=backend, solver=solver)
+    result = fastgd.fit(
+        X,
+        y,
+        lr=0.1,
+        max_iter=80,
+        tol=0,
+        momentum=0.9,
+        nesterov=nesterov,
+        backend=backend,
+        solver=solver,
+    )
     np.testing.assert_allclose(result.coef, coef, rtol=1e-10, atol=1e-12)
     assert result.intercept == pytest.approx(intercept, rel=1e-10)
 
@@ -49,8 +58,9 @@ def test_nesterov_beats_plain_gd_on_an_ill_conditioned_problem(compiled_backend)
     momentum = (np.sqrt(kappa) - 1) / (np.sqrt(kappa) + 1)
     # Iteration counts are the method's, not the solver's: on the compressed problem
     # (solver="gram") plain GD's 1e5 iterations cost O(D^2) each, not a pass over X.
-    options = dict(tol=1e-8, max_iter=400_000, backend=compiled_backend, solver="gram",
-                   method="gd")
+    options = dict(
+        tol=1e-8, max_iter=400_000, backend=compiled_backend, solver="gram", method="gd"
+    )
     plain = fastgd.fit(X, y, **options)
     fast = fastgd.fit(X, y, momentum=momentum, nesterov=True, **options)
     assert plain.converged and fast.converged
@@ -64,8 +74,9 @@ def test_nesterov_beats_plain_gd_on_an_ill_conditioned_problem(compiled_backend)
 
 @pytest.mark.parametrize("nesterov", [False, True])
 @pytest.mark.parametrize("batch_size", [None, 64])
-def test_momentum_with_l1_reaches_the_lasso_solution_with_exact_zeros(compiled_backend,
-                                                                      nesterov, batch_size):
+def test_momentum_with_l1_reaches_the_lasso_solution_with_exact_zeros(
+    compiled_backend, nesterov, batch_size
+):
     """The optimum must be a fixed point of the momentum step with L1 (heavy ball:
     iPiano; Nesterov: FISTA), or the fit converges to a weaker penalty's solution."""
     sklearn = pytest.importorskip("sklearn.linear_model")
@@ -79,10 +90,24 @@ def test_momentum_with_l1_reaches_the_lasso_solution_with_exact_zeros(compiled_b
     if batch_size is None:
         options = dict(tol=1e-10, max_iter=20_000)
     else:  # SGD with decreasing steps: close to, not at, the solution
-        options = dict(tol=0, max_iter=300, batch_size=batch_size, schedule="invscaling",
-                       power_t=0.6, random_state=0)
-    result = fastgd.fit(X, y, penalty="l1", alpha=0.1, momentum=0.8, nesterov=nesterov,
-                        backend=compiled_backend, **options)
+        options = dict(
+            tol=0,
+            max_iter=300,
+            batch_size=batch_size,
+            schedule="invscaling",
+            power_t=0.6,
+            random_state=0,
+        )
+    result = fastgd.fit(
+        X,
+        y,
+        penalty="l1",
+        alpha=0.1,
+        momentum=0.8,
+        nesterov=nesterov,
+        backend=compiled_backend,
+        **options,
+    )
     atol = 1e-7 if batch_size is None else 2e-2
     np.testing.assert_allclose(result.coef, lasso.coef_, atol=atol)
     assert result.intercept == pytest.approx(lasso.intercept_, abs=atol)
@@ -93,8 +118,15 @@ def test_momentum_with_l1_reaches_the_lasso_solution_with_exact_zeros(compiled_b
 
 def test_nesterov_l1_returns_the_proximal_point_and_resumes_from_its_iterate():
     X, y, _, _ = make_problem(300, 6, seed=5)
-    options = dict(penalty="l1", alpha=0.3, momentum=0.7, nesterov=True, lr=0.2,
-                   solver="stream", backend="cython")
+    options = dict(
+        penalty="l1",
+        alpha=0.3,
+        momentum=0.7,
+        nesterov=True,
+        lr=0.2,
+        solver="stream",
+        backend="cython",
+    )
     model = fastgd.GDRegressor(max_iter=10, tol=0, **options)
     model.partial_fit(X, y)
     model.partial_fit(X, y)

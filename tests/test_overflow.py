@@ -30,8 +30,10 @@ def test_a_loss_beyond_float64_is_a_floating_point_error(backend, solver, method
     assert "largest |y| = " in str(error.value)
 
 
-@pytest.mark.parametrize("x_scale, y_scale", [(1e80, 1.0), (1e-80, 1.0), (1e150, 1e150),
-                                              (1e-150, 1e-150), (1.0, 1e100), (1.0, 1e-100)])
+@pytest.mark.parametrize(
+    "x_scale, y_scale",
+    [(1e80, 1.0), (1e-80, 1.0), (1e150, 1e150), (1e-150, 1e-150), (1.0, 1e100), (1.0, 1e-100)],
+)
 @pytest.mark.parametrize("solver", ["stream", "gram"])
 def test_the_default_fit_is_right_at_any_scale(backend, solver, x_scale, y_scale):
     """Power iteration and CG work with scaled norms and normalised directions, and
@@ -54,8 +56,15 @@ def test_gradient_descent_at_large_scales_is_right_or_an_error(backend, x_scale)
     X, y = _data(2)
     coef, _ = lstsq(X, y)
     try:
-        result = fastgd.fit(X * x_scale, y * x_scale, method="gd", solver="stream",
-                            backend=backend, tol=1e-8, max_iter=10_000)
+        result = fastgd.fit(
+            X * x_scale,
+            y * x_scale,
+            method="gd",
+            solver="stream",
+            backend=backend,
+            tol=1e-8,
+            max_iter=10_000,
+        )
     except FloatingPointError as error:
         assert "gradient norm overflowed" in str(error)
         return

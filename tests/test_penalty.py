@@ -38,8 +38,17 @@ def ridge_closed_form(X, y, alpha, fit_intercept=True):
 def test_l2_matches_closed_form_ridge(backend, solver, n_targets, fit_intercept):
     X, y, _, _ = make_problem(300, 6, n_targets, seed=3)
     alpha = 0.3
-    result = fastgd.fit(X, y, penalty="l2", alpha=alpha, tol=1e-12, max_iter=100_000,
-                        fit_intercept=fit_intercept, backend=backend, solver=solver)
+    result = fastgd.fit(
+        X,
+        y,
+        penalty="l2",
+        alpha=alpha,
+        tol=1e-12,
+        max_iter=100_000,
+        fit_intercept=fit_intercept,
+        backend=backend,
+        solver=solver,
+    )
     assert result.converged
     coef, intercept = ridge_closed_form(X, y, alpha, fit_intercept)
     np.testing.assert_allclose(result.coef, coef, atol=1e-9)
@@ -51,8 +60,9 @@ def test_l2_matches_sklearn_ridge_with_alpha_times_n(backend):
     from sklearn.linear_model import Ridge
 
     X, y, _, _ = make_problem(250, 5, seed=4)
-    result = fastgd.fit(X, y, penalty="l2", alpha=0.1, tol=1e-12, max_iter=100_000,
-                        backend=backend)
+    result = fastgd.fit(
+        X, y, penalty="l2", alpha=0.1, tol=1e-12, max_iter=100_000, backend=backend
+    )
     ridge = Ridge(alpha=0.1 * len(X)).fit(X, y)
     np.testing.assert_allclose(result.coef, ridge.coef_, atol=1e-8)
     assert result.intercept == pytest.approx(ridge.intercept_, abs=1e-8)
@@ -66,8 +76,17 @@ def test_l1_and_elasticnet_match_sklearn(backend, solver, penalty, l1_ratio):
     X, y = _sparse_problem()
     alpha = 0.1
     # (FISTA's tol is the square root of the relative duality gap: 1e-7 is 1e-14)
-    result = fastgd.fit(X, y, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio, tol=1e-7,
-                        max_iter=200_000, backend=backend, solver=solver)
+    result = fastgd.fit(
+        X,
+        y,
+        penalty=penalty,
+        alpha=alpha,
+        l1_ratio=l1_ratio,
+        tol=1e-7,
+        max_iter=200_000,
+        backend=backend,
+        solver=solver,
+    )
     assert result.converged
     reference = ElasticNet(alpha=alpha, l1_ratio=l1_ratio, tol=1e-14, max_iter=1_000_000)
     reference.fit(X, y)
@@ -84,8 +103,9 @@ def test_lasso_multi_output_matches_per_target_lasso(compiled_backend):
     from sklearn.linear_model import Lasso
 
     X, Y = _sparse_problem(n_targets=3, seed=1)
-    result = fastgd.fit(X, Y, penalty="l1", alpha=0.05, tol=1e-12, max_iter=200_000,
-                        backend=compiled_backend)
+    result = fastgd.fit(
+        X, Y, penalty="l1", alpha=0.05, tol=1e-12, max_iter=200_000, backend=compiled_backend
+    )
     for k in range(3):
         lasso = Lasso(alpha=0.05, tol=1e-14, max_iter=1_000_000).fit(X, Y[:, k])
         np.testing.assert_allclose(result.coef[k], lasso.coef_, atol=1e-7)
@@ -96,8 +116,16 @@ def test_intercept_is_never_penalised(backend):
     X, y, _, _ = make_problem(200, 4, seed=6)
     y = y + 5.0
     for solver in ("stream", "gram"):
-        result = fastgd.fit(X, y, penalty="l1", alpha=100.0, tol=1e-12, max_iter=10_000,
-                            backend=backend, solver=solver)
+        result = fastgd.fit(
+            X,
+            y,
+            penalty="l1",
+            alpha=100.0,
+            tol=1e-12,
+            max_iter=10_000,
+            backend=backend,
+            solver=solver,
+        )
         np.testing.assert_array_equal(result.coef, 0.0)  # everything shrunk to zero ...
         assert result.intercept == pytest.approx(y.mean(), abs=1e-10)  # ... but b
 
@@ -105,8 +133,18 @@ def test_intercept_is_never_penalised(backend):
 def test_loss_history_records_the_whole_objective(backend):
     X, y, _, _ = make_problem(100, 3, seed=7)
     coef0 = np.array([0.5, -1.0, 2.0])
-    result = fastgd.fit(X, y, penalty="elasticnet", alpha=0.2, l1_ratio=0.25, max_iter=1,
-                        tol=0, coef_init=coef0, backend=backend, solver="stream")
+    result = fastgd.fit(
+        X,
+        y,
+        penalty="elasticnet",
+        alpha=0.2,
+        l1_ratio=0.25,
+        max_iter=1,
+        tol=0,
+        coef_init=coef0,
+        backend=backend,
+        solver="stream",
+    )
     half_mse = np.sum((X @ coef0 - y) ** 2) / (2 * len(X))
     penalty = 0.2 * (0.25 * np.abs(coef0).sum() + 0.75 / 2 * (coef0**2).sum())
     assert result.loss_history[0] == pytest.approx(half_mse + penalty, rel=1e-12)
@@ -124,8 +162,11 @@ def test_estimator_passes_the_penalty_through():
 def elastic_net_objective(X, y, coef, intercept, l1, l2, weights=None):
     residual = X @ coef + intercept - y
     weights = np.ones(len(y)) if weights is None else weights
-    return (weights @ residual**2 / (2 * weights.sum()) + l1 * np.abs(coef).sum()
-            + 0.5 * l2 * coef @ coef)
+    return (
+        weights @ residual**2 / (2 * weights.sum())
+        + l1 * np.abs(coef).sum()
+        + 0.5 * l2 * coef @ coef
+    )
 
 
 def best_objective(X, y, l1, l2, *candidates):
@@ -133,11 +174,13 @@ def best_objective(X, y, l1, l2, *candidates):
     tol=1e-14 (the optimum to rounding)."""
     linear_model = pytest.importorskip("sklearn.linear_model")
     alpha = l1 + l2
-    reference = linear_model.ElasticNet(alpha=alpha, l1_ratio=l1 / alpha, tol=1e-14,
-                                        max_iter=10**6).fit(X, y)
+    reference = linear_model.ElasticNet(
+        alpha=alpha, l1_ratio=l1 / alpha, tol=1e-14, max_iter=10**6
+    ).fit(X, y)
     values = [elastic_net_objective(X, y, c, b, l1, l2) for c, b in candidates]
-    best = min(values + [elastic_net_objective(X, y, reference.coef_, reference.intercept_,
-                                               l1, l2)])
+    best = min(
+        values + [elastic_net_objective(X, y, reference.coef_, reference.intercept_, l1, l2)]
+    )
     return best, reference
 
 
@@ -170,25 +213,35 @@ def zero_model_objective(y):
 @pytest.mark.parametrize("cond", [1e2, 1e6], ids=lambda c: f"cond{c:.0e}")
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
 @pytest.mark.parametrize("tol", [1e-3, 1e-6])
-def test_fista_never_says_converged_above_its_gap(compiled_backend, tol, l1_ratio, cond,
-                                                  column_scale):
+def test_fista_never_says_converged_above_its_gap(
+    compiled_backend, tol, l1_ratio, cond, column_scale
+):
     """A property over tolerances, conditioning and units (columns 1 to 1e4 apart):
     when FISTA says converged, the objective is within tol**2 times the zero model's
     objective of the optimum (the duality gap's promise); at tol=1e-6, also within
     1e-8 of it relative, with the optimum's zero pattern."""
     scale = np.logspace(0, 4, 6) if column_scale == "raw" else 1.0
-    problem = exact_problem(300, 6, cond, r2=0.9, seed=int(np.log10(cond)),
-                            column_scale=scale)
+    problem = exact_problem(300, 6, cond, r2=0.9, seed=int(np.log10(cond)), column_scale=scale)
     X, y = problem.X, problem.y
     correlations = (X - X.mean(axis=0)).T @ (y - y.mean()) / len(y)
     alpha = 0.05 * np.max(np.abs(correlations)) / l1_ratio
     l1, l2 = alpha * l1_ratio, alpha * (1 - l1_ratio)
-    result = fastgd.fit(X, y, penalty="elasticnet", alpha=alpha, l1_ratio=l1_ratio, tol=tol,
-                        method="fista", max_iter=100_000, backend=compiled_backend)
+    result = fastgd.fit(
+        X,
+        y,
+        penalty="elasticnet",
+        alpha=alpha,
+        l1_ratio=l1_ratio,
+        tol=tol,
+        method="fista",
+        max_iter=100_000,
+        backend=compiled_backend,
+    )
     assert result.converged and result.stopped == "converged"
     direct = fastgd.fit(X, y, penalty="elasticnet", alpha=alpha, l1_ratio=l1_ratio)
-    best, reference = best_objective(X, y, l1, l2, (direct.coef, direct.intercept),
-                                     (result.coef, result.intercept))
+    best, reference = best_objective(
+        X, y, l1, l2, (direct.coef, direct.intercept), (result.coef, result.intercept)
+    )
     ours = elastic_net_objective(X, y, result.coef, result.intercept, l1, l2)
     assert ours - best <= tol**2 * zero_model_objective(y)
     if tol == 1e-6:
@@ -209,8 +262,16 @@ def test_fista_is_the_default_on_wide_data_and_certifies_it(compiled_backend, l1
     alpha = 0.5
     l1, l2 = alpha * l1_ratio, alpha * (1 - l1_ratio)
     for coef_init in (None, rng.standard_normal(150)):
-        result = fastgd.fit(X, y, penalty="elasticnet", alpha=alpha, l1_ratio=l1_ratio,
-                            coef_init=coef_init, max_iter=100_000, backend=compiled_backend)
+        result = fastgd.fit(
+            X,
+            y,
+            penalty="elasticnet",
+            alpha=alpha,
+            l1_ratio=l1_ratio,
+            coef_init=coef_init,
+            max_iter=100_000,
+            backend=compiled_backend,
+        )
         assert result.method == "fista" and result.converged
         best, _ = best_objective(X, y, l1, l2, (result.coef, result.intercept))
         ours = elastic_net_objective(X, y, result.coef, result.intercept, l1, l2)
@@ -224,8 +285,9 @@ def test_a_gap_below_float64s_rounding_is_reported_not_iterated():
     stops once its gap is rounding and says so, instead of running max_iter."""
     X, y = _sparse_problem()
     with pytest.warns(fastgd.ConvergenceWarning, match="duality gap .* rounding"):
-        result = fastgd.fit(X, y, penalty="l1", alpha=0.1, tol=1e-12, max_iter=100_000,
-                            solver="stream")
+        result = fastgd.fit(
+            X, y, penalty="l1", alpha=0.1, tol=1e-12, max_iter=100_000, solver="stream"
+        )
     assert not result.converged and result.stopped == "uncertified"
     assert result.n_iter < 1_000
     best, _ = best_objective(X, y, 0.1, 0.0, (result.coef, result.intercept))

@@ -29,11 +29,14 @@ CASES = {
     "weights": (dict(tol=1e-10), X, Y, dict(sample_weight=WEIGHTS)),
     "ridge": (dict(penalty="l2", alpha=0.3), X, Y, {}),
     "lasso": (dict(penalty="l1", alpha=0.05), X, Y2, {}),
-    "elasticnet-no-intercept": (dict(penalty="elasticnet", alpha=0.01, l1_ratio=0.5,
-                                     fit_intercept=False), X, Y, {}),
+    "elasticnet-no-intercept": (
+        dict(penalty="elasticnet", alpha=0.01, l1_ratio=0.5, fit_intercept=False),
+        X,
+        Y,
+        {},
+    ),
     "mini-batch": (dict(batch_size=32, max_iter=3, random_state=1, momentum=0.9), X, Y, {}),
-    "gradient-descent": (dict(method="gd", lr=0.05, max_iter=40, schedule="invscaling"),
-                         X, Y, {}),
+    "gradient-descent": (dict(method="gd", lr=0.05, max_iter=40, schedule="invscaling"), X, Y, {}),
 }
 
 
@@ -68,8 +71,16 @@ def test_round_trip_predicts_the_same_bits(tmp_path, case):
         got, want = getattr(loaded, name), getattr(model, name)
         assert type(got) is type(want) and np.shape(got) == np.shape(want)
         np.testing.assert_array_equal(got, want)
-    for name in ("n_iter_", "lr_", "converged_", "backend_", "solver_", "method_", "t_",
-                 "n_features_in_"):
+    for name in (
+        "n_iter_",
+        "lr_",
+        "converged_",
+        "backend_",
+        "solver_",
+        "method_",
+        "t_",
+        "n_features_in_",
+    ):
         assert getattr(loaded, name) == getattr(model, name), name
     for curve in model.history_:
         np.testing.assert_array_equal(loaded.history_[curve], model.history_[curve])
@@ -98,8 +109,10 @@ def test_the_loaded_model_is_a_working_estimator(tmp_path):
     assert len(loaded.loss_curve_) == len(model.loss_curve_) + 1
     np.testing.assert_allclose(loaded.coef_, COEF, atol=0.05)
     # and a refit of the loaded model equals a refit of the original
-    np.testing.assert_array_equal(fastgd.load(saved(model, tmp_path, "b")).fit(X, Y).coef_,
-                                  GDRegressor(**model.get_params()).fit(X, Y).coef_)
+    np.testing.assert_array_equal(
+        fastgd.load(saved(model, tmp_path, "b")).fit(X, Y).coef_,
+        GDRegressor(**model.get_params()).fit(X, Y).coef_,
+    )
 
 
 def test_save_refuses_what_it_cannot_store(tmp_path):
@@ -167,8 +180,9 @@ def test_every_changed_byte_is_an_error_or_the_same_model(tmp_path, model_bytes)
         np.testing.assert_array_equal(model.predict(X), original, err_msg=str(position))
 
 
-def rewritten(model_bytes, change_metadata=None, members=None, compression=zipfile.ZIP_STORED,
-              duplicate=None):
+def rewritten(
+    model_bytes, change_metadata=None, members=None, compression=zipfile.ZIP_STORED, duplicate=None
+):
     """The archive with model.json changed by ``change_metadata``, members replaced
     (or removed, for None) by ``members``, written with ``compression``, and the
     member ``duplicate`` = (name, bytes) added a second time."""
@@ -212,8 +226,11 @@ def test_a_pickle_inside_executes_nothing(tmp_path, model_bytes, monkeypatch):
     data = rewritten(model_bytes, members={"coef_.npy": payload})
     with pytest.raises(ModelFileError, match="not a plain array"):
         load_bytes(tmp_path, data)
-    data = rewritten(model_bytes, lambda m: m["arrays"]["coef_"].update(dtype="object"),
-                     members={"coef_.npy": payload})
+    data = rewritten(
+        model_bytes,
+        lambda m: m["arrays"]["coef_"].update(dtype="object"),
+        members={"coef_.npy": payload},
+    )
     with pytest.raises(ModelFileError, match="dtype"):
         load_bytes(tmp_path, data)
     assert not (tmp_path / "pickle-ran").exists()
@@ -227,6 +244,7 @@ def set_key(*keys_and_value):
         for key in keys[:-1]:
             target = target[key]
         target[keys[-1]] = value
+
     return change
 
 
@@ -250,8 +268,7 @@ TAMPERED = {
     "feature names of another width": (set_key("feature_names", ["a"]), "feature_names"),
     "feature names not strings": (set_key("feature_names", [1, 2, 3, 4]), "strings"),
     "declared shape differs": (set_key("arrays", "coef_", "shape", [4, 2]), "model.json says"),
-    "declared dtype differs": (set_key("arrays", "coef_", "dtype", "float32"),
-                               "model.json says"),
+    "declared dtype differs": (set_key("arrays", "coef_", "dtype", "float32"), "model.json says"),
     "huge declared shape": (set_key("arrays", "coef_", "shape", [1 << 50]), "shape"),
     "extra not a dict": (set_key("extra", [1]), "extra"),
     "a key missing": (lambda m: m.pop("target_names"), "missing \\['target_names'\\]"),
@@ -273,17 +290,17 @@ def test_tampered_members(tmp_path, model_bytes):
         "missing": ({"coef_.npy": None}, "missing \\['coef_.npy'\\]"),
         "extra member": ({"run.py": b"import os"}, "unexpected \\['run.py'\\]"),
         "NaN coefficients": ({"coef_.npy": npy(np.full((2, 4), np.nan))}, "NaN"),
-        "intercept of another dtype": ({"intercept_.npy": npy(np.zeros(2, np.float32))},
-                                       "model.json says"),
+        "intercept of another dtype": (
+            {"intercept_.npy": npy(np.zeros(2, np.float32))},
+            "model.json says",
+        ),
         "not npy": ({"coef_.npy": b"\x93NUMPY garbage"}, "not a plain array"),
-        "history of another length": ({"history_lr.npy": npy(np.zeros(2))},
-                                       "model.json says"),
+        "history of another length": ({"history_lr.npy": npy(np.zeros(2))}, "model.json says"),
         "metadata not JSON": ({"model.json": b"{'format': "}, "not valid JSON"),
         "metadata not UTF-8": ({"model.json": b"\xff\xfe"}, "not valid JSON"),
         "NaN in metadata": ({"model.json": b'{"format": NaN}'}, "NaN"),
         "metadata a list": ({"model.json": b"[]"}, "model.json should be a dict"),
-        "a key twice": ({"model.json": b'{"format": 1, "format": 2}'},
-                        "the key 'format' twice"),
+        "a key twice": ({"model.json": b'{"format": 1, "format": 2}'}, "the key 'format' twice"),
         "huge metadata": ({"model.json": b" " * (5 << 20)}, "bytes"),
     }
     for members, message in cases.values():
@@ -311,8 +328,11 @@ def npy_header_only(shape, dtype="<f8"):
 def test_files_that_would_take_memory_are_refused_before_it_is_taken(tmp_path, model_bytes):
     # a header declaring 8 TiB (model.json agreeing): no allocation, an error
     huge = (1 << 20, 1 << 20)
-    data = rewritten(model_bytes, set_key("arrays", "coef_", "shape", list(huge)),
-                     members={"coef_.npy": npy_header_only(huge)})
+    data = rewritten(
+        model_bytes,
+        set_key("arrays", "coef_", "shape", list(huge)),
+        members={"coef_.npy": npy_header_only(huge)},
+    )
     with pytest.raises(ModelFileError):
         load_bytes(tmp_path, data)
     data = rewritten(model_bytes, members={"coef_.npy": npy_header_only((2, 4))})
@@ -320,8 +340,12 @@ def test_files_that_would_take_memory_are_refused_before_it_is_taken(tmp_path, m
         load_bytes(tmp_path, data)
     # a compressed member (a zip bomb inflates to far more than the file)
     bomb = npy(np.zeros(1 << 22))
-    data = rewritten(model_bytes, set_key("arrays", "coef_", "shape", [1 << 22]),
-                     members={"coef_.npy": bomb}, compression=zipfile.ZIP_DEFLATED)
+    data = rewritten(
+        model_bytes,
+        set_key("arrays", "coef_", "shape", [1 << 22]),
+        members={"coef_.npy": bomb},
+        compression=zipfile.ZIP_DEFLATED,
+    )
     assert len(data) < len(bomb) / 100
     with pytest.raises(ModelFileError, match="compressed"):
         load_bytes(tmp_path, data)
@@ -336,10 +360,11 @@ def test_a_member_twice_is_refused(tmp_path, model_bytes):
 def test_arrays_of_the_other_byte_order_load_as_the_same_numbers(tmp_path):
     model, _ = fitted("multi-target")
     data = saved(model, tmp_path).read_bytes()
-    swapped = {name: npy(getattr(model, name).astype(">f8"))
-               for name in ("coef_", "intercept_")}
-    loaded = load_bytes(tmp_path, rewritten(data, members={f"{name}.npy": array
-                                                           for name, array in swapped.items()}))
+    swapped = {name: npy(getattr(model, name).astype(">f8")) for name in ("coef_", "intercept_")}
+    loaded = load_bytes(
+        tmp_path,
+        rewritten(data, members={f"{name}.npy": array for name, array in swapped.items()}),
+    )
     assert loaded.coef_.dtype == np.float64 and loaded.coef_.dtype.isnative
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
@@ -352,8 +377,7 @@ def test_extra_that_json_would_change_is_refused(tmp_path, extra):
     assert os.listdir(tmp_path) == []
 
 
-def test_a_directory_of_many_members_is_refused_before_zipfile_reads_it(tmp_path,
-                                                                       model_bytes):
+def test_a_directory_of_many_members_is_refused_before_zipfile_reads_it(tmp_path, model_bytes):
     """A directory listing millions of members cost ~1 GB before the model was refused:
     the count in the end record is checked first."""
     buffer = io.BytesIO(model_bytes)

@@ -54,6 +54,10 @@ def test_gradient_equals_reference(backend, problem):
     rtol = GRAD_RTOL[X.dtype.type]
     atol = rtol * (terms.T @ np.abs(X64) / len(X)).max() + np.finfo(X.dtype).tiny
     np.testing.assert_allclose(np.reshape(g_coef, ref_W.shape), ref_W, rtol=rtol, atol=atol)
-    np.testing.assert_allclose(np.reshape(g_intercept, ref_b.shape), ref_b, rtol=rtol,
-                               atol=rtol * terms.mean(axis=0).max())
+    np.testing.assert_allclose(
+        np.reshape(g_intercept, ref_b.shape),
+        ref_b,
+        rtol=rtol,
+        atol=rtol * terms.mean(axis=0).max(),
+    )
     assert loss == pytest.approx(ref_loss, rel=rtol, abs=rtol * (terms**2).mean())

@@ -15,8 +15,17 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 
 # What `python -m pip install -e .` does not install: every module of the extras.
-NOT_IN_THE_MAIN_INSTALL = ("sklearn", "dask", "distributed", "pyarrow", "pandas", "tqdm",
-                           "matplotlib", "statsmodels", "dask_ml")
+NOT_IN_THE_MAIN_INSTALL = (
+    "sklearn",
+    "dask",
+    "distributed",
+    "pyarrow",
+    "pandas",
+    "tqdm",
+    "matplotlib",
+    "statsmodels",
+    "dask_ml",
+)
 
 
 # Makes those modules look not installed: their imports fail, as without the extras.
@@ -61,10 +70,18 @@ def test_the_two_commands_are_there_and_install_what_they_use():
     # The test extra brings what the tests need (the docs build included), and no
     # user extra brings a test tool.
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"]
+        "optional-dependencies"
+    ]
     assert {"fastgd[docs]", "fastgd[files]"} <= set(extras["test"])
-    test_tools = {"pytest", "hypothesis", "pytest-benchmark", "statsmodels", "cython",
-                  "setuptools", "fastgd[test]"}
+    test_tools = {
+        "pytest",
+        "hypothesis",
+        "pytest-benchmark",
+        "statsmodels",
+        "cython",
+        "setuptools",
+        "fastgd[test]",
+    }
     for extra, requirements in extras.items():
         if extra != "test":
             names = {re.split(r"[<>=\[ ]", r)[0].lower() for r in requirements}
@@ -83,8 +100,9 @@ def test_quickstart_runs_with_the_main_commands_install(tmp_path):
     assert len(blocks) == 2
     script = tmp_path / "quickstart.py"
     script.write_text(NOT_INSTALLED.format(names=NOT_IN_THE_MAIN_INSTALL) + blocks[0])
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                         cwd=tmp_path, timeout=600)
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=600
+    )
     assert out.returncode == 0, out.stderr
     assert "True" in out.stdout  # converged
     assert 'pip install -e ".[sklearn]"' in section(README.read_text(), "Quickstart")
@@ -108,8 +126,11 @@ def anchors(path):
 
 def relative_links(path):
     text = re.sub(r"```.*?```", "", path.read_text(), flags=re.DOTALL)
-    return [target for target in re.findall(r"\]\(([^)\s]+)\)", text)
-            if not re.match(r"[a-z]+:", target)]
+    return [
+        target
+        for target in re.findall(r"\]\(([^)\s]+)\)", text)
+        if not re.match(r"[a-z]+:", target)
+    ]
 
 
 def test_every_relative_link_of_the_readme_resolves():
@@ -136,10 +157,15 @@ def test_no_install_hint_names_a_package_index():
     """fastgd has no release on a package index: ``pip install "fastgd[files]"`` fails.
     The hints say to install from the checkout (``pip install -e ".[files]"``)."""
     index_hint = re.compile(r"""pip install ["']?fastgd\[""")
-    paths = [README, *sorted((ROOT / "docs").rglob("*.md")),
-             *sorted((ROOT / "fastgd").rglob("*.py")), ROOT / "fastgd" / "_cython_kernels.pyx"]
-    found = {path.relative_to(ROOT).as_posix() for path in paths
-             if index_hint.search(path.read_text())}
+    paths = [
+        README,
+        *sorted((ROOT / "docs").rglob("*.md")),
+        *sorted((ROOT / "fastgd").rglob("*.py")),
+        ROOT / "fastgd" / "_cython_kernels.pyx",
+    ]
+    found = {
+        path.relative_to(ROOT).as_posix() for path in paths if index_hint.search(path.read_text())
+    }
     assert not found, found
 
 
@@ -151,5 +177,5 @@ def test_the_main_job_says_its_first_fit_compiles(capsys):
     printed = capsys.readouterr().out
     assert "'first fit' is the warm-up" in printed and "compiles its kernels" in printed
     lines = printed.splitlines()
-    rows = [line.split()[0] for line in lines[lines.index("-" * len(lines[3])) + 1:]]
+    rows = [line.split()[0] for line in lines[lines.index("-" * len(lines[3])) + 1 :]]
     assert rows == list(fastgd.available_backends())

@@ -22,8 +22,9 @@ def weighted_lstsq(X, y, weights):
 def test_weighted_fit_matches_weighted_lstsq(backend, layout, solver, n_targets):
     X, y, _, _ = make_problem(400, 5, n_targets, layout=layout, seed=1)
     weights = np.random.default_rng(2).uniform(0.0, 3.0, len(X))
-    result = fastgd.fit(X, y, sample_weight=weights, tol=1e-12, max_iter=100_000,
-                        backend=backend, solver=solver)
+    result = fastgd.fit(
+        X, y, sample_weight=weights, tol=1e-12, max_iter=100_000, backend=backend, solver=solver
+    )
     assert result.converged
     coef, intercept = weighted_lstsq(X, y, weights)
     np.testing.assert_allclose(result.coef, coef, atol=1e-9)

@@ -21,7 +21,8 @@ def test_constant_schedule_records_one_step_and_exact_gradient_norms(backend):
     # Epoch 0's gradient norm is that of the gradient at the start (W = 0, b = 0).
     g_coef, g_intercept, loss = fastgd.gradient(X, y, np.zeros(4), 0.0, backend="numpy")
     assert result.history["grad_norm"][0] == pytest.approx(
-        np.sqrt(np.sum(g_coef**2) + g_intercept**2), rel=1e-12)
+        np.sqrt(np.sum(g_coef**2) + g_intercept**2), rel=1e-12
+    )
     assert result.history["loss"][0] == pytest.approx(loss, rel=1e-12)
     assert set(result.history) == {"loss", "grad_norm", "lr"}
 
@@ -29,8 +30,18 @@ def test_constant_schedule_records_one_step_and_exact_gradient_norms(backend):
 @pytest.mark.parametrize("batch_size", [None, 10])
 def test_invscaling_step_is_lr_over_one_plus_t_to_the_power_t(compiled_backend, batch_size):
     X, y, _, _ = make_problem(100, 3, 2, seed=1)
-    result = fastgd.fit(X, y, lr=0.2, schedule="invscaling", power_t=0.4, max_iter=6, tol=0,
-                        batch_size=batch_size, random_state=0, backend=compiled_backend)
+    result = fastgd.fit(
+        X,
+        y,
+        lr=0.2,
+        schedule="invscaling",
+        power_t=0.4,
+        max_iter=6,
+        tol=0,
+        batch_size=batch_size,
+        random_state=0,
+        backend=compiled_backend,
+    )
     n_batches = 1 if batch_size is None else 10
     # The last update of epoch e is update t = (e + 1) * n_batches - 1.
     t = np.arange(1, 7) * n_batches - 1
@@ -45,8 +56,17 @@ def test_adaptive_schedule_rescues_a_too_large_step(compiled_backend):
     L = fastgd.fit(X, y, max_iter=1, tol=0, method="gd").lr ** -1
     with pytest.raises(fastgd.DivergenceError):
         fastgd.fit(X, y, lr=2.4 / L, max_iter=500, backend=compiled_backend)
-    result = fastgd.fit(X, y, lr=2.4 / L, schedule="adaptive", n_iter_no_change=3,
-                        max_iter=2000, tol=1e-8, backend=compiled_backend, solver="stream")
+    result = fastgd.fit(
+        X,
+        y,
+        lr=2.4 / L,
+        schedule="adaptive",
+        n_iter_no_change=3,
+        max_iter=2000,
+        tol=1e-8,
+        backend=compiled_backend,
+        solver="stream",
+    )
     steps = np.unique(result.history["lr"])
     np.testing.assert_allclose(np.sort(steps)[::-1], 2.4 / L / 5.0 ** np.arange(len(steps)))
     assert len(steps) == 2 and result.converged
@@ -58,9 +78,18 @@ def test_adaptive_schedule_stops_when_the_step_is_a_millionth(compiled_backend):
     """SGD with a constant step has a noise floor; "adaptive" divides the step at
     each plateau and stops once it is below 1e-6 times the start."""
     X, y, _, _ = make_problem(200, 3, noise=1.0, seed=3)
-    result = fastgd.fit(X, y, lr=0.05, schedule="adaptive", batch_size=4, tol=0,
-                        n_iter_no_change=2, max_iter=5000, random_state=0,
-                        backend=compiled_backend)
+    result = fastgd.fit(
+        X,
+        y,
+        lr=0.05,
+        schedule="adaptive",
+        batch_size=4,
+        tol=0,
+        n_iter_no_change=2,
+        max_iter=5000,
+        random_state=0,
+        backend=compiled_backend,
+    )
     # a stop of a stochastic fit, not a certificate of the point (converged is False)
     assert result.stopped == "small step" and not result.converged and result.n_iter < 5000
     assert result.history["lr"][-1] == pytest.approx(0.05 / 5**8)  # 5**-9 < 1e-6 < 5**-8

@@ -91,8 +91,9 @@ def test_sklearn_check_array_api_input():
         """
     )
     env = {**os.environ, "SCIPY_ARRAY_API": "1"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, cwd=_fastgd_root())
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=_fastgd_root()
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "passed None"
 
@@ -130,8 +131,9 @@ def _badly_scaled_problem(n_samples=60, n_features=20, seed=3, noise=3.0):
 
 
 def _gd_pipeline(**params):
-    return Pipeline([("scale", StandardScaler()),
-                     ("gd", GDRegressor(max_iter=20000, tol=1e-12, **params))])
+    return Pipeline(
+        [("scale", StandardScaler()), ("gd", GDRegressor(max_iter=20000, tol=1e-12, **params))]
+    )
 
 
 @pytest.mark.parametrize("n_targets", [None, 3], ids=["y1d", "y2d"])
@@ -153,12 +155,14 @@ def test_pipeline_with_dataframe_output_records_feature_names():
     scaler = StandardScaler().set_output(transform="pandas")  # the estimator sees a frame
     pipeline = Pipeline([("scale", scaler), ("gd", GDRegressor(max_iter=20000, tol=1e-12))])
     pipeline.fit(frame, y)
-    reference = Pipeline([("scale", StandardScaler().set_output(transform="pandas")),
-                          ("ols", LinearRegression())]).fit(frame, y)
+    reference = Pipeline(
+        [("scale", StandardScaler().set_output(transform="pandas")), ("ols", LinearRegression())]
+    ).fit(frame, y)
     np.testing.assert_array_equal(pipeline[-1].feature_names_in_, frame.columns)
     np.testing.assert_array_equal(pipeline.feature_names_in_, frame.columns)
-    np.testing.assert_allclose(pipeline.predict(frame), reference.predict(frame),
-                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        pipeline.predict(frame), reference.predict(frame), rtol=1e-9, atol=1e-9
+    )
 
 
 def test_grid_search_picks_what_ridge_picks():
@@ -166,21 +170,28 @@ def test_grid_search_picks_what_ridge_picks():
     cv = KFold(5, shuffle=True, random_state=0)
     n_train = len(X) - len(X) // 5  # every training fold has 48 rows
     ridge_alphas = [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0]
-    reference = GridSearchCV(Pipeline([("scale", StandardScaler()), ("ridge", Ridge())]),
-                             {"ridge__alpha": ridge_alphas}, cv=cv).fit(X, y)
-    search = GridSearchCV(_gd_pipeline(penalty="l2"),
-                          {"gd__alpha": [a / n_train for a in ridge_alphas]}, cv=cv).fit(X, y)
+    reference = GridSearchCV(
+        Pipeline([("scale", StandardScaler()), ("ridge", Ridge())]),
+        {"ridge__alpha": ridge_alphas},
+        cv=cv,
+    ).fit(X, y)
+    search = GridSearchCV(
+        _gd_pipeline(penalty="l2"), {"gd__alpha": [a / n_train for a in ridge_alphas]}, cv=cv
+    ).fit(X, y)
     # An inner optimum: the choice depends on the fits, not on the grid's edges.
     assert 0 < reference.best_index_ < len(ridge_alphas) - 1
     assert search.best_index_ == reference.best_index_
-    np.testing.assert_allclose(search.cv_results_["mean_test_score"],
-                               reference.cv_results_["mean_test_score"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        search.cv_results_["mean_test_score"],
+        reference.cv_results_["mean_test_score"],
+        rtol=0,
+        atol=1e-9,
+    )
     # Refitted on all 60 rows with the chosen alpha: Ridge(alpha * 60).
     best_alpha = search.best_params_["gd__alpha"]
     assert search.best_estimator_[-1].alpha == best_alpha
     refit = Pipeline([("scale", StandardScaler()), ("ridge", Ridge(best_alpha * len(X)))])
-    np.testing.assert_allclose(search.predict(X), refit.fit(X, y).predict(X),
-                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(search.predict(X), refit.fit(X, y).predict(X), rtol=1e-9, atol=1e-9)
 
 
 def test_cross_val_score_matches_linear_regression():
@@ -188,14 +199,19 @@ def test_cross_val_score_matches_linear_regression():
     frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(5)])
     cv = KFold(4, shuffle=True, random_state=1)
     scores = cross_val_score(_gd_pipeline(), frame, y, cv=cv)
-    reference = cross_val_score(Pipeline([("scale", StandardScaler()),
-                                          ("ols", LinearRegression())]), frame, y, cv=cv)
+    reference = cross_val_score(
+        Pipeline([("scale", StandardScaler()), ("ols", LinearRegression())]), frame, y, cv=cv
+    )
     assert scores.shape == (4,)
     np.testing.assert_allclose(scores, reference, rtol=0, atol=1e-9)
     mse = cross_val_score(_gd_pipeline(), frame, y, cv=cv, scoring="neg_mean_squared_error")
     mse_reference = cross_val_score(
-        Pipeline([("scale", StandardScaler()), ("ols", LinearRegression())]), frame, y,
-        cv=cv, scoring="neg_mean_squared_error")
+        Pipeline([("scale", StandardScaler()), ("ols", LinearRegression())]),
+        frame,
+        y,
+        cv=cv,
+        scoring="neg_mean_squared_error",
+    )
     np.testing.assert_allclose(mse, mse_reference, rtol=1e-9)
 
 
@@ -259,28 +275,44 @@ FEATURE_NAME_CASES = [
     ("frame-then-array", lambda X: _frame(X, _NAMES), lambda X: X, "warns"),
     ("array-then-frame", lambda X: X, lambda X: _frame(X, _NAMES), "warns"),
     ("reordered", lambda X: _frame(X, _NAMES), lambda X: _frame(X, _NAMES[::-1]), "raises"),
-    ("renamed", lambda X: _frame(X, _NAMES),
-     lambda X: _frame(X, [f"other_{i}" for i in range(8)]), "raises"),  # > 5 names: "..."
-    ("some-renamed", lambda X: _frame(X, _NAMES),
-     lambda X: _frame(X, _NAMES[:6] + ["new", "newer"]), "raises"),
-    ("fewer-columns", lambda X: _frame(X, _NAMES), lambda X: _frame(X[:, :5], _NAMES[:5]),
-     "raises"),
+    (
+        "renamed",
+        lambda X: _frame(X, _NAMES),
+        lambda X: _frame(X, [f"other_{i}" for i in range(8)]),
+        "raises",
+    ),  # > 5 names: "..."
+    (
+        "some-renamed",
+        lambda X: _frame(X, _NAMES),
+        lambda X: _frame(X, _NAMES[:6] + ["new", "newer"]),
+        "raises",
+    ),
+    (
+        "fewer-columns",
+        lambda X: _frame(X, _NAMES),
+        lambda X: _frame(X[:, :5], _NAMES[:5]),
+        "raises",
+    ),
     ("fewer-columns-array", lambda X: X, lambda X: X[:, :5], "raises"),
     ("int-names", lambda X: _frame(X, range(8)), lambda X: _frame(X, range(8)), "ok"),
-    ("int-names-then-str", lambda X: _frame(X, range(8)), lambda X: _frame(X, _NAMES),
-     "warns"),
+    ("int-names-then-str", lambda X: _frame(X, range(8)), lambda X: _frame(X, _NAMES), "warns"),
     ("int-names-then-array", lambda X: _frame(X, range(8)), lambda X: X, "ok"),
-    ("mixed-names-at-fit", lambda X: _frame(X, _NAMES[:4] + [4, 5, 6, 7]),
-     lambda X: X, "raises"),
-    ("mixed-names-at-predict", lambda X: _frame(X, _NAMES),
-     lambda X: _frame(X, _NAMES[:4] + [4, 5, 6, 7]), "raises"),
+    ("mixed-names-at-fit", lambda X: _frame(X, _NAMES[:4] + [4, 5, 6, 7]), lambda X: X, "raises"),
+    (
+        "mixed-names-at-predict",
+        lambda X: _frame(X, _NAMES),
+        lambda X: _frame(X, _NAMES[:4] + [4, 5, 6, 7]),
+        "raises",
+    ),
 ]
 
 
 def _feature_name_inputs():
     X, y, _, _ = make_problem(40, 8, seed=2)
-    return [(case_id, make_fit(X), make_predict(X), y)
-            for case_id, make_fit, make_predict, _ in FEATURE_NAME_CASES]
+    return [
+        (case_id, make_fit(X), make_predict(X), y)
+        for case_id, make_fit, make_predict, _ in FEATURE_NAME_CASES
+    ]
 
 
 def _outcome(estimator, X_fit, X_predict, y, method):
@@ -299,8 +331,7 @@ def _outcome(estimator, X_fit, X_predict, y, method):
                 estimator.predict(X_predict)
         except Exception as error:  # noqa: BLE001 - the outcome is the point
             return ("raises", type(error).__qualname__, str(error).replace(name, "<name>"))
-    messages = [(w.category.__qualname__, str(w.message).replace(name, "<name>"))
-                for w in caught]
+    messages = [(w.category.__qualname__, str(w.message).replace(name, "<name>")) for w in caught]
     if not messages:
         return ("ok", None, "")
     assert len(messages) == 1, messages
@@ -308,8 +339,10 @@ def _outcome(estimator, X_fit, X_predict, y, method):
 
 
 def _reference_outcomes(method):
-    return {case_id: _outcome(LinearRegression(), X_fit, X_predict, y, method)
-            for case_id, X_fit, X_predict, y in _feature_name_inputs()}
+    return {
+        case_id: _outcome(LinearRegression(), X_fit, X_predict, y, method)
+        for case_id, X_fit, X_predict, y in _feature_name_inputs()
+    }
 
 
 @pytest.mark.parametrize("method", ["predict", "score"])
@@ -317,7 +350,8 @@ def test_feature_names_behave_as_in_sklearn(method):
     expected = _reference_outcomes(method)
     gd = GDRegressor(max_iter=5000, tol=1e-10)
     for (case_id, X_fit, X_predict, y), (_, _, _, kind) in zip(
-            _feature_name_inputs(), FEATURE_NAME_CASES):
+        _feature_name_inputs(), FEATURE_NAME_CASES
+    ):
         assert expected[case_id][0] == kind, (case_id, expected[case_id])  # the oracle
         assert _outcome(gd, X_fit, X_predict, y, method) == expected[case_id], case_id
 
@@ -343,17 +377,24 @@ def _fastgd_root():
 
 
 def test_without_sklearn_fit_works_and_the_estimator_says_what_it_needs():
-    out = subprocess.run([sys.executable, "-c", _WITHOUT_SKLEARN], capture_output=True,
-                         text=True, cwd=_fastgd_root())
+    out = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_SKLEARN],
+        capture_output=True,
+        text=True,
+        cwd=_fastgd_root(),
+    )
     assert out.returncode == 0, out.stderr
     assert "fastgd.GDRegressor needs scikit-learn >= 1.6" in out.stdout
     assert 'python -m pip install -e ".[sklearn]"' in out.stdout
 
 
 def test_import_fastgd_imports_neither_sklearn_nor_pandas():
-    code = ("import sys, fastgd; "
-            "print(sorted({'sklearn', 'pandas'} & {m.split('.')[0] for m in sys.modules}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=_fastgd_root())
+    code = (
+        "import sys, fastgd; "
+        "print(sorted({'sklearn', 'pandas'} & {m.split('.')[0] for m in sys.modules}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=_fastgd_root()
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

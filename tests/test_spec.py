@@ -33,21 +33,27 @@ def test_fit_signature_is_the_spec():
     options = {name: p.default for name, p in parameters.items() if name not in DATA_ARGUMENTS}
     assert options == _spec_defaults()
     # Every option is keyword-only, in the spec's order.
-    assert [p.kind for name, p in parameters.items() if name in options] == \
-        [inspect.Parameter.KEYWORD_ONLY] * len(options)
+    assert [p.kind for name, p in parameters.items() if name in options] == [
+        inspect.Parameter.KEYWORD_ONLY
+    ] * len(options)
     assert [name for name in parameters if name in options] == list(_spec.FIT_PARAMETERS)
 
 
 def test_estimator_parameters_are_the_spec():
     pytest.importorskip("sklearn")
     parameters = inspect.signature(fastgd.GDRegressor.__init__).parameters
-    options = {name: p.default for name, p in parameters.items()
-               if name not in ("self",) + ESTIMATOR_ONLY}
+    options = {
+        name: p.default for name, p in parameters.items() if name not in ("self",) + ESTIMATOR_ONLY
+    }
     assert options == _spec_defaults()
-    assert set(fastgd.GDRegressor().get_params()) == set(_spec.FIT_PARAMETERS) | set(
-        ESTIMATOR_ONLY) == set(_spec.ESTIMATOR_PARAMETERS)
+    assert (
+        set(fastgd.GDRegressor().get_params())
+        == set(_spec.FIT_PARAMETERS) | set(ESTIMATOR_ONLY)
+        == set(_spec.ESTIMATOR_PARAMETERS)
+    )
     assert {name: parameters[name].default for name in ESTIMATOR_ONLY} == {
-        "warm_start": False}  # (what fastgd info takes as its default)
+        "warm_start": False
+    }  # (what fastgd info takes as its default)
 
 
 @pytest.mark.parametrize("documented", ["fit", "GDRegressor"])
@@ -65,12 +71,31 @@ def test_estimator_forwards_every_option_to_the_fit(monkeypatch):
     raises the error that names it."""
     pytest.importorskip("sklearn")
     X, y = np.ones((4, 2)), np.arange(4.0)
-    bad = dict(lr=-1.0, max_iter=0, tol=-1.0, fit_intercept="yes", backend="fortran",
-               n_threads=0, solver="qr", method="newton", penalty="l3", alpha=-1.0,
-               l1_ratio=2.0, momentum=1.5, nesterov="yes", batch_size=0, shuffle="yes",
-               random_state="seed", schedule="optimal", power_t="half",
-               early_stopping="yes", validation_fraction=1.5, n_iter_no_change=0,
-               callback=3, verbose=-1)
+    bad = dict(
+        lr=-1.0,
+        max_iter=0,
+        tol=-1.0,
+        fit_intercept="yes",
+        backend="fortran",
+        n_threads=0,
+        solver="qr",
+        method="newton",
+        penalty="l3",
+        alpha=-1.0,
+        l1_ratio=2.0,
+        momentum=1.5,
+        nesterov="yes",
+        batch_size=0,
+        shuffle="yes",
+        random_state="seed",
+        schedule="optimal",
+        power_t="half",
+        early_stopping="yes",
+        validation_fraction=1.5,
+        n_iter_no_change=0,
+        callback=3,
+        verbose=-1,
+    )
     assert set(bad) == set(_spec.FIT_PARAMETERS)
     for name, value in bad.items():
         options = {"penalty": "l2"} if name in ("alpha", "l1_ratio") else {}

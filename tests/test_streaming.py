@@ -26,18 +26,27 @@ from conftest import assert_stopped_at_a_plateau, lstsq, make_problem
     ],
     ids=["plain", "nesterov", "invscaling-l1", "minibatch-momentum"],
 )
-def test_partial_fit_over_chunks_equals_one_fit_over_all_rows(compiled_backend, dtype,
-                                                              n_targets, options):
+def test_partial_fit_over_chunks_equals_one_fit_over_all_rows(
+    compiled_backend, dtype, n_targets, options
+):
     """Chunks of 100 rows, three passes: the momentum, the schedule's time and the
     step carry over between calls exactly as between mini-batches of one fit."""
     X, y, _, _ = make_problem(400, 5, n_targets, dtype=dtype, seed=1)
     model = GDRegressor(lr=0.05, backend=compiled_backend, shuffle=False, **options)
     for _ in range(3):
         for start in range(0, 400, 100):
-            model.partial_fit(X[start:start + 100], y[start:start + 100])
+            model.partial_fit(X[start : start + 100], y[start : start + 100])
     batch_size = options.get("batch_size", 100)
-    expected = fastgd.fit(X, y, lr=0.05, max_iter=3, tol=0, backend=compiled_backend,
-                          shuffle=False, **{**options, "batch_size": batch_size})
+    expected = fastgd.fit(
+        X,
+        y,
+        lr=0.05,
+        max_iter=3,
+        tol=0,
+        backend=compiled_backend,
+        shuffle=False,
+        **{**options, "batch_size": batch_size},
+    )
     rtol = 1e-10 if dtype == np.float64 else 1e-4
     np.testing.assert_allclose(model.coef_, expected.coef, rtol=rtol, atol=rtol)
     np.testing.assert_allclose(model.intercept_, expected.intercept, rtol=rtol, atol=rtol)
@@ -85,12 +94,18 @@ def test_warm_start_continues_from_the_previous_coefficients(compiled_backend):
 
 
 @pytest.mark.parametrize("batch_size", [None, 16])
-def test_early_stopping_validation_loss_is_the_held_out_half_mse(compiled_backend,
-                                                                 batch_size):
+def test_early_stopping_validation_loss_is_the_held_out_half_mse(compiled_backend, batch_size):
     X, y, _, _ = make_problem(500, 6, 2, noise=1.0, seed=3)
-    model = GDRegressor(early_stopping=True, validation_fraction=0.2, n_iter_no_change=3,
-                        tol=1e-4, batch_size=batch_size, random_state=5, max_iter=2000,
-                        backend=compiled_backend).fit(X, y)
+    model = GDRegressor(
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=3,
+        tol=1e-4,
+        batch_size=batch_size,
+        random_state=5,
+        max_iter=2000,
+        backend=compiled_backend,
+    ).fit(X, y)
     # a plateau of the validation loss: a stop, not a certificate (converged_ False)
     assert model.stopped_ == "validation loss plateau" and not model.converged_
     assert model.n_iter_ < 2000
@@ -100,7 +115,8 @@ def test_early_stopping_validation_loss_is_the_held_out_half_mse(compiled_backen
     held_out = order[n_train:]
     residual = X[held_out] @ model.coef_.T + model.intercept_ - y[held_out]
     assert model.history_["validation_loss"][-1] == pytest.approx(
-        np.sum(residual**2) / (2 * len(held_out)), rel=1e-10)
+        np.sum(residual**2) / (2 * len(held_out)), rel=1e-10
+    )
     # It stopped because the validation loss did not improve by tol for 3 epochs: none
     # of the last 3 fell below (1 - tol) times the best before it.
     validation = model.history_["validation_loss"]
@@ -120,13 +136,15 @@ def test_partial_fit_after_fit_continues_from_its_coefficients_and_state():
     options = dict(lr=0.1, tol=0, solver="stream", backend="cython")
     model = GDRegressor(max_iter=10, **options).fit(X, y)
     model.partial_fit(X, y)
-    np.testing.assert_allclose(model.coef_, fastgd.fit(X, y, max_iter=11, **options).coef,
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        model.coef_, fastgd.fit(X, y, max_iter=11, **options).coef, rtol=1e-13
+    )
     assert model.n_iter_ == 11 and model.t_ == 11 and len(model.history_["loss"]) == 11
     model._optimizer = None  # as after an interrupted fit: a new optimiser, same point
     model.partial_fit(X, y)
-    np.testing.assert_allclose(model.coef_, fastgd.fit(X, y, max_iter=12, **options).coef,
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        model.coef_, fastgd.fit(X, y, max_iter=12, **options).coef, rtol=1e-13
+    )
 
 
 def test_partial_fit_after_a_gram_fit_carries_its_momentum():
@@ -151,8 +169,9 @@ def test_partial_fit_sample_weight_equals_repeated_rows(compiled_backend, dtype)
     for start in range(0, 120, 40):
         rows = slice(start, start + 40)
         weighted.partial_fit(X[rows], y[rows], sample_weight=weights[rows])
-        repeated.partial_fit(np.repeat(X[rows], weights[rows], axis=0),
-                             np.repeat(y[rows], weights[rows], axis=0))
+        repeated.partial_fit(
+            np.repeat(X[rows], weights[rows], axis=0), np.repeat(y[rows], weights[rows], axis=0)
+        )
     rtol = 1e-10 if dtype == np.float64 else 1e-4
     np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=rtol, atol=rtol)
     np.testing.assert_allclose(weighted.intercept_, repeated.intercept_, rtol=rtol, atol=rtol)
@@ -165,13 +184,22 @@ def test_partial_fit_detects_divergence_across_calls(batch_size):
     with pytest.raises(fastgd.DivergenceError):
         for _ in range(3):
             for start in range(0, 400, 50):
-                model.partial_fit(X[start:start + 50], y[start:start + 50])
+                model.partial_fit(X[start : start + 50], y[start : start + 50])
 
 
 def test_partial_fit_after_gram_nesterov_l1_keeps_a_fixed_intercept():
     X, y, _, _ = make_problem(300, 4, seed=3)
-    model = GDRegressor(solver="gram", fit_intercept=False, momentum=0.5, nesterov=True,
-                        penalty="l1", alpha=0.05, lr=0.1, max_iter=5, tol=0)
+    model = GDRegressor(
+        solver="gram",
+        fit_intercept=False,
+        momentum=0.5,
+        nesterov=True,
+        penalty="l1",
+        alpha=0.05,
+        lr=0.1,
+        max_iter=5,
+        tol=0,
+    )
     model.fit(X, y, intercept_init=5.0)
     assert model.intercept_ == 5.0
     model.partial_fit(X, y)

@@ -96,8 +96,9 @@ def test_cython_threads_respect_threadpoolctl_limits():
 
 
 def _fit_in_child(backend, X, y, queue):
-    result = fastgd.fit(X, y, backend=backend, n_threads=2, solver="stream", max_iter=3,
-                        tol=0, method="gd")
+    result = fastgd.fit(
+        X, y, backend=backend, n_threads=2, solver="stream", max_iter=3, tol=0, method="gd"
+    )
     queue.put(result.coef)
 
 
@@ -112,8 +113,16 @@ def test_a_child_forked_after_a_parallel_fit_fits(compiled_backend):
     backend = get_backend(compiled_backend)
     if backend.kernels.max_threads() < 2:
         pytest.skip("one thread: no parallel region to inherit")
-    parent = fastgd.fit(X, y, backend=compiled_backend, n_threads=2, solver="stream",
-                        max_iter=3, tol=0, method="gd")
+    parent = fastgd.fit(
+        X,
+        y,
+        backend=compiled_backend,
+        n_threads=2,
+        solver="stream",
+        max_iter=3,
+        tol=0,
+        method="gd",
+    )
     assert backend.threads_for(X, 1, 2) == 2  # the parent did run in parallel
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
@@ -139,8 +148,11 @@ def _blas_threads():
 
     if not _backends._blas_controller:
         _backends._blas_controller.append(ThreadpoolController())
-    return [pool["num_threads"] for pool in _backends._blas_controller[0].info()
-            if pool["user_api"] == "blas"]
+    return [
+        pool["num_threads"]
+        for pool in _backends._blas_controller[0].info()
+        if pool["user_api"] == "blas"
+    ]
 
 
 def test_a_large_fit_runs_its_small_algebra_on_one_blas_thread_and_restores_them():
@@ -159,6 +171,12 @@ def test_a_large_fit_runs_its_small_algebra_on_one_blas_thread_and_restores_them
     assert _blas_threads() == before
     small = []  # a small fit, and a mini-batch one (no dense algebra), leave BLAS alone
     fastgd.fit(X[:100], y[:100], callback=lambda *args: small.append(_blas_threads()))
-    fastgd.fit(X, y, batch_size=1000, max_iter=2, tol=0,
-               callback=lambda *args: small.append(_blas_threads()))
+    fastgd.fit(
+        X,
+        y,
+        batch_size=1000,
+        max_iter=2,
+        tol=0,
+        callback=lambda *args: small.append(_blas_threads()),
+    )
     assert len(small) > 2 and all(threads == before for threads in small)

@@ -2,9 +2,9 @@
 fastgd/cython_kernels.pxd (Cython).
 
 A user-style ``@njit(nogil=True)`` loop and a user's Cython module (the docs'
-example, docs/user_guide/kernels.md, and a few more functions, compiled here) call fastgd's gradient and step
-with no Python in between, in several Python threads at once, each on its own
-workspace. The truth is NumPy: problems whose least-squares solution is known
+example, docs/user_guide/kernels.md, and a few more functions, compiled here) call
+fastgd's gradient and step with no Python in between, in several Python threads at
+once, each on its own workspace. The truth is NumPy: problems whose least-squares solution is known
 exactly (fastgd/bench/exact.py), ``_reference.gradient`` and the update written out in
 NumPy below.
 """
@@ -50,8 +50,9 @@ def exact_case(seed, dtype, layout, n_samples=20_000, n_features=16, n_targets=2
     """A problem with the exact solution (W*, b*), X centred with cond(X.T X) = 4 and
     Hessian eigenvalues in [1/4, 1]: gradient descent with lr = 1 (1/L) gains a factor
     0.75 per iteration, so 150 iterations reach the rounding of the arithmetic."""
-    problem = exact_problem(n_samples, n_features, cond=4.0, offset=0.0, n_targets=n_targets,
-                            seed=seed)
+    problem = exact_problem(
+        n_samples, n_features, cond=4.0, offset=0.0, n_targets=n_targets, seed=seed
+    )
     X = np.asarray(problem.X, dtype=dtype, order=layout)
     return problem, X, problem.y.astype(dtype)
 
@@ -77,10 +78,13 @@ def assert_gradient_close(grad_W, grad_b, loss, X, Y, W, b, sample_weight, dtype
     scale of the terms summed (|R|.T @ |X| / N)."""
     ref_W, ref_b, ref_loss = _reference.gradient(X, Y, W, b, sample_weight)
     s = np.ones(len(X)) if sample_weight is None else sample_weight.astype(np.float64)
-    R = (np.abs(X.astype(np.float64) @ W.T.astype(np.float64)) + np.abs(b) + np.abs(Y)) * s[:, None]
+    R = (np.abs(X.astype(np.float64) @ W.T.astype(np.float64)) + np.abs(b) + np.abs(Y)) * s[
+        :, None
+    ]
     rtol = GRAD_RTOL[dtype]
-    np.testing.assert_allclose(grad_W, ref_W, rtol=0,
-                               atol=rtol * (R.T @ np.abs(X.astype(np.float64))).max() / s.sum())
+    np.testing.assert_allclose(
+        grad_W, ref_W, rtol=0, atol=rtol * (R.T @ np.abs(X.astype(np.float64))).max() / s.sum()
+    )
     np.testing.assert_allclose(grad_b, ref_b, rtol=0, atol=rtol * R.sum(axis=0).max() / s.sum())
     assert loss == pytest.approx(ref_loss, rel=rtol)
 
@@ -89,11 +93,15 @@ def assert_same_as_api(grad_W, grad_b, loss, backend, X, Y, W, b, sample_weight)
     """The numbers of fastgd.gradient on the same backend (which rounds them to X's
     dtype): bit for bit without weights; with them, to the rounding of their total
     (summed in order by the user kernels, pairwise by NumPy in fastgd.gradient)."""
-    api_W, api_b, api_loss = fastgd.gradient(X, Y, W, b, backend=backend, n_threads=1,
-                                             sample_weight=sample_weight)
+    api_W, api_b, api_loss = fastgd.gradient(
+        X, Y, W, b, backend=backend, n_threads=1, sample_weight=sample_weight
+    )
     # (a relative difference of N eps in the total, then the rounding to X's dtype)
-    rtol = 0.0 if sample_weight is None else float(max(
-        4 * len(X) * np.finfo(np.float64).eps, np.finfo(api_W.dtype).eps))
+    rtol = (
+        0.0
+        if sample_weight is None
+        else float(max(4 * len(X) * np.finfo(np.float64).eps, np.finfo(api_W.dtype).eps))
+    )
     np.testing.assert_allclose(grad_W.astype(api_W.dtype), api_W, rtol=rtol, atol=0)
     np.testing.assert_allclose(grad_b.astype(api_b.dtype), api_b, rtol=rtol, atol=0)
     assert loss == pytest.approx(api_loss, rel=rtol, abs=0)
@@ -212,14 +220,15 @@ def test_numba_momentum_step_matches_numpy(nesterov):
     g = np.hstack([grad_W + l2 * W, grad_b[:, None]])
     v = momentum * np.hstack([velocity_W, velocity_b[:, None]]) + g
     theta = np.hstack([W, b[:, None]]) - lr * (g + momentum * v if nesterov else v)
-    norm2 = kernels.momentum_step(W, b, grad_W, grad_b, lr, velocity_W, velocity_b, momentum,
-                                  nesterov=nesterov, l2=l2)
+    norm2 = kernels.momentum_step(
+        W, b, grad_W, grad_b, lr, velocity_W, velocity_b, momentum, nesterov=nesterov, l2=l2
+    )
     np.testing.assert_allclose(np.hstack([W, b[:, None]]), theta, rtol=1e-15)
     np.testing.assert_allclose(np.hstack([velocity_W, velocity_b[:, None]]), v, rtol=1e-15)
     assert norm2 == pytest.approx(np.sum(g**2), rel=1e-14)
 
 
-USER_MODULE = '''
+USER_MODULE = """
 import numpy as np
 from numba import njit
 from fastgd import kernels
@@ -237,21 +246,31 @@ Y = X @ [[1.0], [-2.0], [0.5]] + 4.0
 W, b = np.zeros((1, 3)), np.zeros(1)
 fit(X, Y, W, b, 0.5, 200, kernels.gradient_workspace(500, 3))
 print(len(fit.stats.cache_hits), np.abs(np.hstack([W[0], b]) - [1.0, -2.0, 0.5, 4.0]).max())
-'''
+"""
 
 
 def test_numba_user_loop_cached_in_a_fresh_process(tmp_path):
     # A user's cache=True function that calls the kernels is saved to Numba's cache by
     # one process and loaded from it by the next.
     (tmp_path / "user_module.py").write_text(USER_MODULE)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
-        str(tmp_path), os.environ.get("PYTHONPATH")]))}
-    runs = [subprocess.run([sys.executable, "-c", "import user_module"], capture_output=True,
-                           text=True, cwd=tmp_path, env=env, check=False) for _ in range(2)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])),
+    }
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", "import user_module"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            check=False,
+        )
+        for _ in range(2)
+    ]
     for run in runs:
         assert run.returncode == 0, run.stderr
-    (hits_first, error_first), (hits_second, error_second) = (
-        run.stdout.split() for run in runs)
+    (hits_first, error_first), (hits_second, error_second) = (run.stdout.split() for run in runs)
     assert (hits_first, hits_second) == ("0", "1")
     assert float(error_first) < 1e-12 and float(error_second) < 1e-12
 
@@ -259,7 +278,7 @@ def test_numba_user_loop_cached_in_a_fresh_process(tmp_path):
 # --- Cython: fastgd/cython_kernels.pxd ----------------------------------------------
 
 # The user's module: the docs' example (fit, float64), then the rest of the API.
-CYTHON_TEST_FUNCTIONS = '''
+CYTHON_TEST_FUNCTIONS = """
 
 from fastgd.cython_kernels cimport gradient_float32, step_float32
 
@@ -314,7 +333,7 @@ def step(W, b, const double[:, ::1] grad_W, const double[::1] grad_b, double lr,
         with nogil:
             norm2 = step_float64(W64, b64, grad_W, grad_b, lr, l1, l2, fit_intercept)
     return norm2
-'''
+"""
 
 
 def page_blocks(language):
@@ -339,13 +358,29 @@ def user_cython_module(tmp_path_factory):
 
     directory = tmp_path_factory.mktemp("user_cython")
     source = directory / "user_loop.pyx"
-    source.write_text(page_blocks("cython")[0]
-                      + "\nimport numpy as np\n" + textwrap.dedent(CYTHON_TEST_FUNCTIONS))
-    extensions = cythonize([Extension("user_loop", [str(source)])],
-                           include_path=[fastgd.get_include()], build_dir=str(directory),
-                           quiet=True)
-    distribution = Distribution({"ext_modules": extensions, "script_args": [
-        "build_ext", "--build-lib", str(directory), "--build-temp", str(directory / "build")]})
+    source.write_text(
+        page_blocks("cython")[0]
+        + "\nimport numpy as np\n"
+        + textwrap.dedent(CYTHON_TEST_FUNCTIONS)
+    )
+    extensions = cythonize(
+        [Extension("user_loop", [str(source)])],
+        include_path=[fastgd.get_include()],
+        build_dir=str(directory),
+        quiet=True,
+    )
+    distribution = Distribution(
+        {
+            "ext_modules": extensions,
+            "script_args": [
+                "build_ext",
+                "--build-lib",
+                str(directory),
+                "--build-temp",
+                str(directory / "build"),
+            ],
+        }
+    )
     distribution.parse_command_line()
     distribution.run_commands()
     path = distribution.get_command_obj("build_ext").get_ext_fullpath("user_loop")
@@ -365,8 +400,9 @@ def cython_fit(module, X, Y):
 
 def test_cython_user_loop_in_threads(user_cython_module):
     problems = [exact_case(seed, *case) for seed, case in enumerate(CASES)]
-    results = run_in_threads(lambda X, Y: cython_fit(user_cython_module, X, Y),
-                             [(X, Y) for _, X, Y in problems])
+    results = run_in_threads(
+        lambda X, Y: cython_fit(user_cython_module, X, Y), [(X, Y) for _, X, Y in problems]
+    )
     for case, (problem, _, _), (W, b, _) in zip(CASES, problems, results):
         error = problem.relative_error(W, b)
         assert error < FIT_RTOL[case[0]], f"{case_id(case)}: relative error {error:.1e}"
@@ -376,8 +412,11 @@ def test_cython_user_loop_in_threads(user_cython_module):
 def test_cython_gradient_matches_numpy(user_cython_module, case):
     dtype, layout = case
     X, Y, W, b, weights = gradient_problem(dtype, layout, weighted=True)
-    gradient = (user_cython_module.gradient_weighted_float64 if dtype == np.float64
-                else user_cython_module.gradient_weighted_float32)
+    gradient = (
+        user_cython_module.gradient_weighted_float64
+        if dtype == np.float64
+        else user_cython_module.gradient_weighted_float32
+    )
     grad_W, grad_b, loss = gradient(X, Y, W, b, weights)
     assert_gradient_close(grad_W, grad_b, loss, X, Y, W, b, weights, dtype)
     assert_same_as_api(grad_W, grad_b, loss, "cython", X, Y, W, b, weights)

@@ -33,19 +33,28 @@ X_int = np.rint(X * 10).astype(np.int64)
 
 @pytest.mark.parametrize("method", ["cg", "gd"])
 def test_convergence_warning_from_fit_and_the_estimator(method):
-    _assert_points_here(_caught(
-        lambda: fastgd.fit(X, y, max_iter=1, tol=1e-12, method=method),
-        fastgd.ConvergenceWarning))
-    _assert_points_here(_caught(
-        lambda: fastgd.GDRegressor(max_iter=1, tol=1e-12, method=method).fit(X, y),
-        fastgd.ConvergenceWarning))
+    _assert_points_here(
+        _caught(
+            lambda: fastgd.fit(X, y, max_iter=1, tol=1e-12, method=method),
+            fastgd.ConvergenceWarning,
+        )
+    )
+    _assert_points_here(
+        _caught(
+            lambda: fastgd.GDRegressor(max_iter=1, tol=1e-12, method=method).fit(X, y),
+            fastgd.ConvergenceWarning,
+        )
+    )
 
 
 def test_copy_warnings_from_every_entry_point():
     model = fastgd.GDRegressor().fit(X, y)
-    for action in (lambda: fastgd.fit(X_int, y), lambda: fastgd.gradient(X_int, y, np.zeros(4)),
-                   lambda: fastgd.GDRegressor().fit(X[:, ::2], y),
-                   lambda: model.predict(X_int)):
+    for action in (
+        lambda: fastgd.fit(X_int, y),
+        lambda: fastgd.gradient(X_int, y, np.zeros(4)),
+        lambda: fastgd.GDRegressor().fit(X[:, ::2], y),
+        lambda: model.predict(X_int),
+    ):
         _assert_points_here(_caught(action, fastgd.CopyWarning))
 
 
@@ -60,8 +69,9 @@ def test_feature_name_warnings():
 
 def test_through_a_pipeline_the_warning_points_outside_fastgd():
     sklearn_pipeline = pytest.importorskip("sklearn.pipeline")
-    pipeline = sklearn_pipeline.make_pipeline(fastgd.GDRegressor(max_iter=1, tol=1e-12,
-                                                                 method="cg"))
+    pipeline = sklearn_pipeline.make_pipeline(
+        fastgd.GDRegressor(max_iter=1, tol=1e-12, method="cg")
+    )
     package = os.path.dirname(fastgd.__file__) + os.sep
     for w in _caught(lambda: pipeline.fit(X, y), fastgd.ConvergenceWarning):
         assert not w.filename.startswith(package), w.filename

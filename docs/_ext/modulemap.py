@@ -51,8 +51,12 @@ def summary(path):
     depth = 0
     for k, char in enumerate(paragraph):  # up to the first full stop outside brackets
         depth += (char == "(") - (char == ")")
-        if (char == "." and depth == 0 and paragraph[k + 1:k + 2] in ("", " ")
-                and not paragraph[:k + 1].endswith(("e.g.", "i.e.", ".."))):
+        if (
+            char == "."
+            and depth == 0
+            and paragraph[k + 1 : k + 2] in ("", " ")
+            and not paragraph[: k + 1].endswith(("e.g.", "i.e.", ".."))
+        ):
             return paragraph[:k]
     return paragraph.rstrip(".")
 
@@ -68,8 +72,14 @@ class ModuleMap(SphinxDirective):
     has_content = False
 
     def run(self):
-        lines = [".. list-table::", "   :header-rows: 1", "   :widths: 30 70", "",
-                 "   * - file", "     - what it says it is"]
+        lines = [
+            ".. list-table::",
+            "   :header-rows: 1",
+            "   :widths: 30 70",
+            "",
+            "   * - file",
+            "     - what it says it is",
+        ]
         for name, about in rows():
             lines += [f"   * - ``{name}``", f"     - {about or '(no docstring)'}"]
         container = nodes.container()

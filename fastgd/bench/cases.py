@@ -251,8 +251,10 @@ def check_threads(medians, slower=2.0):
     for name in COMPILED_BACKENDS:
         every, one = medians.get(name), medians.get(f"{name}-1t")
         if every and one and every > slower * one:
-            reasons[name] = (f"on all threads {every / one:.3g}× slower than on one: other "
-                             "programs held a core, most likely")
+            reasons[name] = (
+                f"on all threads {every / one:.3g}× slower than on one: other "
+                "programs held a core, most likely"
+            )
     return reasons
 
 
@@ -260,16 +262,31 @@ DTYPES = ("float64", "float32")
 # The 4x2 shape is the size of seed 003's worked example (4 samples, 2 features).
 GRADIENT = Kind(
     "gradient",
-    shapes=(Shape("4x2", 4, 2), Shape("100x10", 100, 10), Shape("1e4x20", 10_000, 20),
-            Shape("1e5x100", 100_000, 100), Shape("2e6x32", 2_000_000, 32, slow=True)),
+    shapes=(
+        Shape("4x2", 4, 2),
+        Shape("100x10", 100, 10),
+        Shape("1e4x20", 10_000, 20),
+        Shape("1e5x100", 100_000, 100),
+        Shape("2e6x32", 2_000_000, 32, slow=True),
+    ),
     dtypes=DTYPES,
     contenders=(
         Contender("numpy", "NumPy", numpy_gradient),
-        *(Contender(name, name, fastgd_gradient(name), backend=name)
-          for name in COMPILED_BACKENDS),
+        *(
+            Contender(name, name, fastgd_gradient(name), backend=name)
+            for name in COMPILED_BACKENDS
+        ),
         # The same kernels on one thread: the report's thread-scaling column.
-        *(Contender(f"{name}-1t", f"{name}, 1 thread", fastgd_gradient(name, n_threads=1),
-                    backend=name, variant_of=name) for name in COMPILED_BACKENDS),
+        *(
+            Contender(
+                f"{name}-1t",
+                f"{name}, 1 thread",
+                fastgd_gradient(name, n_threads=1),
+                backend=name,
+                variant_of=name,
+            )
+            for name in COMPILED_BACKENDS
+        ),
     ),
     make_data=make_data,
     assess=assess_agreement,
@@ -300,8 +317,16 @@ def fastgd_fit(backend, solver):
         lr = stable_lr(X)
 
         def run():
-            return fastgd.fit(X, y, lr=lr, max_iter=n_iter, tol=0, fit_intercept=False,
-                              backend=backend, solver=solver).coef
+            return fastgd.fit(
+                X,
+                y,
+                lr=lr,
+                max_iter=n_iter,
+                tol=0,
+                fit_intercept=False,
+                backend=backend,
+                solver=solver,
+            ).coef
 
         return run
 
@@ -315,9 +340,16 @@ def sklearn_sgd(data):
     lr = stable_lr(X)
 
     def run():
-        model = SGDRegressor(max_iter=n_iter, tol=None, fit_intercept=False, penalty=None,
-                             learning_rate="constant", eta0=lr / 10, shuffle=False,
-                             random_state=0)
+        model = SGDRegressor(
+            max_iter=n_iter,
+            tol=None,
+            fit_intercept=False,
+            penalty=None,
+            learning_rate="constant",
+            eta0=lr / 10,
+            shuffle=False,
+            random_state=0,
+        )
         return model.fit(X, y).coef_
 
     return run
@@ -333,23 +365,37 @@ def lstsq_fit(data):
 
 
 def assess_fit(data, result, baseline):
-    return {**assess_agreement(data, result, baseline),
-            "iterations": FIT_ITERATIONS[data.shape.name]}
+    return {
+        **assess_agreement(data, result, baseline),
+        "iterations": FIT_ITERATIONS[data.shape.name],
+    }
 
 
 FIT = Kind(
     "fit",
-    shapes=(Shape("4x2", 4, 2), Shape("100x10", 100, 10), Shape("1e4x20", 10_000, 20),
-            Shape("1e6x32", 1_000_000, 32, slow=True)),
+    shapes=(
+        Shape("4x2", 4, 2),
+        Shape("100x10", 100, 10),
+        Shape("1e4x20", 10_000, 20),
+        Shape("1e6x32", 1_000_000, 32, slow=True),
+    ),
     dtypes=DTYPES,
     contenders=(
         Contender("numpy", "NumPy loop", numpy_fit),
-        *(Contender(name, name, fastgd_fit(name, "stream"), backend=name)
-          for name in COMPILED_BACKENDS),
+        *(
+            Contender(name, name, fastgd_fit(name, "stream"), backend=name)
+            for name in COMPILED_BACKENDS
+        ),
         Contender("gram", "gram", fastgd_fit("auto", "gram")),
         # Seconds per round on 1e6 x 32: left out there.
-        Contender("sklearn-sgd", "sklearn-sgd", sklearn_sgd, same_result=False,
-                  requires=("sklearn",), skip=frozenset({"1e6x32"})),
+        Contender(
+            "sklearn-sgd",
+            "sklearn-sgd",
+            sklearn_sgd,
+            same_result=False,
+            requires=("sklearn",),
+            skip=frozenset({"1e6x32"}),
+        ),
         Contender("lstsq", "lstsq", lstsq_fit, same_result=False),
     ),
     make_data=make_data,
@@ -469,27 +515,50 @@ DIRECT_SMALL = ("200x4", "1e3x10")
 DIRECT_TALL = ("1e5x20", "1e6x50", "1e6x100", "1e6x200")
 DIRECT = Kind(
     "direct",
-    shapes=(Shape("200x4", 200, 4), Shape("1e3x10", 1000, 10), Shape("1e5x20", 100_000, 20),
-            Shape("1e6x50", 1_000_000, 50, slow=True),
-            Shape("1e6x100", 1_000_000, 100, slow=True),
-            Shape("1e6x200", 1_000_000, 200, slow=True)),
+    shapes=(
+        Shape("200x4", 200, 4),
+        Shape("1e3x10", 1000, 10),
+        Shape("1e5x20", 100_000, 20),
+        Shape("1e6x50", 1_000_000, 50, slow=True),
+        Shape("1e6x100", 1_000_000, 100, slow=True),
+        Shape("1e6x200", 1_000_000, 200, slow=True),
+    ),
     dtypes=DTYPES,
     contenders=(
-        Contender("sklearn-lr", "scikit-learn `LinearRegression`", sklearn_linear_regression,
-                  requires=("sklearn",)),
-        Contender("sklearn-ridge", '`Ridge(solver="cholesky")`', sklearn_ridge_cholesky,
-                  requires=("sklearn",)),
+        Contender(
+            "sklearn-lr",
+            "scikit-learn `LinearRegression`",
+            sklearn_linear_regression,
+            requires=("sklearn",),
+        ),
+        Contender(
+            "sklearn-ridge",
+            '`Ridge(solver="cholesky")`',
+            sklearn_ridge_cholesky,
+            requires=("sklearn",),
+        ),
         Contender("normal-equations", "normal equations (NumPy)", normal_equations),
-        *(Contender(name, f"fastgd {name}", fastgd_default(name), backend=name)
-          for name in COMPILED_BACKENDS),
+        *(
+            Contender(name, f"fastgd {name}", fastgd_default(name), backend=name)
+            for name in COMPILED_BACKENDS
+        ),
         Contender("estimator", "`GDRegressor()`", fastgd_estimator),
         # The floor and the peak: not fits (the report reads them in its own columns)
-        Contender("read", "one read of X", read_of_x, same_result=False,
-                  variant_of="measurement"),
-        Contender("gram-pass", "fastgd's Gram pass", gram_pass, same_result=False,
-                  variant_of="measurement"),
-        Contender("matmul", f"{GEMM_SIZE}² matrix product", large_product, same_result=False,
-                  variant_of="measurement"),
+        Contender("read", "one read of X", read_of_x, same_result=False, variant_of="measurement"),
+        Contender(
+            "gram-pass",
+            "fastgd's Gram pass",
+            gram_pass,
+            same_result=False,
+            variant_of="measurement",
+        ),
+        Contender(
+            "matmul",
+            f"{GEMM_SIZE}² matrix product",
+            large_product,
+            same_result=False,
+            variant_of="measurement",
+        ),
     ),
     make_data=make_data,
     assess=assess_direct,
@@ -562,12 +631,19 @@ def fastgd_lasso(backend, solver):
         def run():
             # lr="auto" is what a user would pass: the power iteration that estimates
             # the step is timed with the fit, as Lasso's own preparation is.
-            result = fastgd.fit(X, y, penalty="l1", alpha=LASSO_ALPHA, lr="auto",
-                                tol=LASSO_GAP ** 0.5, max_iter=LASSO_MAX_ITER,
-                                fit_intercept=True,
-                                backend=backend, solver=solver)
-            return LassoFit(result.coef, float(result.intercept), result.n_iter,
-                            result.converged)
+            result = fastgd.fit(
+                X,
+                y,
+                penalty="l1",
+                alpha=LASSO_ALPHA,
+                lr="auto",
+                tol=LASSO_GAP**0.5,
+                max_iter=LASSO_MAX_ITER,
+                fit_intercept=True,
+                backend=backend,
+                solver=solver,
+            )
+            return LassoFit(result.coef, float(result.intercept), result.n_iter, result.converged)
 
         return run
 
@@ -577,10 +653,16 @@ def fastgd_lasso(backend, solver):
 def _sklearn_lasso(X, y, tol, precompute=False):
     from sklearn.linear_model import Lasso
 
-    model = Lasso(alpha=LASSO_ALPHA, fit_intercept=True, tol=tol, max_iter=LASSO_MAX_ITER,
-                  precompute=precompute).fit(X, y)
-    return LassoFit(model.coef_, float(model.intercept_), int(model.n_iter_),
-                    model.n_iter_ < LASSO_MAX_ITER)
+    model = Lasso(
+        alpha=LASSO_ALPHA,
+        fit_intercept=True,
+        tol=tol,
+        max_iter=LASSO_MAX_ITER,
+        precompute=precompute,
+    ).fit(X, y)
+    return LassoFit(
+        model.coef_, float(model.intercept_), int(model.n_iter_), model.n_iter_ < LASSO_MAX_ITER
+    )
 
 
 def sklearn_lasso(precompute):
@@ -633,13 +715,23 @@ LASSO = Kind(
     # float64 only: LASSO_GAP is below what float32 rounding lets either solver certify.
     dtypes=("float64",),
     contenders=(
-        Contender("sklearn-lasso", "scikit-learn `Lasso`", sklearn_lasso(precompute=False),
-                  requires=("sklearn",)),  # Lasso's default
+        Contender(
+            "sklearn-lasso",
+            "scikit-learn `Lasso`",
+            sklearn_lasso(precompute=False),
+            requires=("sklearn",),
+        ),  # Lasso's default
         # Coordinate descent on the precomputed Gram matrix: the counterpart of fastgd's gram.
-        Contender("sklearn-lasso-gram", "scikit-learn `Lasso(precompute=True)`",
-                  sklearn_lasso(precompute=True), requires=("sklearn",)),
-        *(Contender(name, f"fastgd {name}", fastgd_lasso(name, "stream"), backend=name)
-          for name in COMPILED_BACKENDS),
+        Contender(
+            "sklearn-lasso-gram",
+            "scikit-learn `Lasso(precompute=True)`",
+            sklearn_lasso(precompute=True),
+            requires=("sklearn",),
+        ),
+        *(
+            Contender(name, f"fastgd {name}", fastgd_lasso(name, "stream"), backend=name)
+            for name in COMPILED_BACKENDS
+        ),
         # solver="auto" picks gram here: fastgd's default for these shapes.
         Contender("gram", 'fastgd `solver="gram"`', fastgd_lasso("auto", "gram")),
     ),
@@ -703,24 +795,55 @@ def half_mse(X, y, coef, intercept):
 def _sklearn_sgd_regressor(X, y, shuffle):
     from sklearn.linear_model import SGDRegressor
 
-    model = SGDRegressor(loss="squared_error", penalty=None, alpha=0.0,
-                         learning_rate="invscaling", eta0=SGD_ETA0, power_t=SGD_POWER_T,
-                         max_iter=SGD_EPOCHS, tol=None, shuffle=shuffle,
-                         random_state=SGD_RANDOM_STATE, average=False).fit(X, y)
+    model = SGDRegressor(
+        loss="squared_error",
+        penalty=None,
+        alpha=0.0,
+        learning_rate="invscaling",
+        eta0=SGD_ETA0,
+        power_t=SGD_POWER_T,
+        max_iter=SGD_EPOCHS,
+        tol=None,
+        shuffle=shuffle,
+        random_state=SGD_RANDOM_STATE,
+        average=False,
+    ).fit(X, y)
     # t_ starts at 1 and counts the updates made: update t's step is eta0 / t ** power_t.
     n_updates = int(model.t_) - 1
-    return SGDFit(model.coef_, float(model.intercept_[0]), int(model.n_iter_), n_updates,
-                  SGD_ETA0 / n_updates**SGD_POWER_T, batch_size=1)
+    return SGDFit(
+        model.coef_,
+        float(model.intercept_[0]),
+        int(model.n_iter_),
+        n_updates,
+        SGD_ETA0 / n_updates**SGD_POWER_T,
+        batch_size=1,
+    )
 
 
 def _fastgd_sgd(X, y, backend, batch_size, lr, shuffle):
-    result = fastgd.fit(X, y, batch_size=batch_size, shuffle=shuffle,
-                        random_state=SGD_RANDOM_STATE, schedule="invscaling",
-                        power_t=SGD_POWER_T, lr=lr, max_iter=SGD_EPOCHS, tol=0,
-                        fit_intercept=True, backend=backend)
+    result = fastgd.fit(
+        X,
+        y,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        random_state=SGD_RANDOM_STATE,
+        schedule="invscaling",
+        power_t=SGD_POWER_T,
+        lr=lr,
+        max_iter=SGD_EPOCHS,
+        tol=0,
+        fit_intercept=True,
+        backend=backend,
+    )
     n_updates = result.n_iter * math.ceil(len(X) / batch_size)
-    return SGDFit(result.coef, float(result.intercept), result.n_iter, n_updates,
-                  float(result.history["lr"][-1]), batch_size)
+    return SGDFit(
+        result.coef,
+        float(result.intercept),
+        result.n_iter,
+        n_updates,
+        float(result.history["lr"][-1]),
+        batch_size,
+    )
 
 
 def sklearn_sgd_regressor(data):
@@ -744,8 +867,10 @@ def unshuffled_sgd_fits(X, y, backend):
     """(SGDRegressor, fastgd batch_size=1) with shuffle=False and otherwise the
     per-sample contenders' settings: the same updates in the same order, so the
     same coefficients to rounding (tests/test_bench_cases.py checks this)."""
-    return (_sklearn_sgd_regressor(X, y, shuffle=False),
-            _fastgd_sgd(X, y, backend, 1, SGD_ETA0, shuffle=False))
+    return (
+        _sklearn_sgd_regressor(X, y, shuffle=False),
+        _fastgd_sgd(X, y, backend, 1, SGD_ETA0, shuffle=False),
+    )
 
 
 _sgd_references = {}
@@ -783,9 +908,12 @@ def assess_sgd(data, fit, baseline):
 
 
 def _sgd_batches(backend):
-    return Contender(f"{backend}-batch{SGD_BATCH_SIZE}",
-                     f"fastgd {backend}, mini-batch of {SGD_BATCH_SIZE}",
-                     fastgd_sgd(backend, SGD_BATCH_SIZE, SGD_BATCH_LR), backend=backend)
+    return Contender(
+        f"{backend}-batch{SGD_BATCH_SIZE}",
+        f"fastgd {backend}, mini-batch of {SGD_BATCH_SIZE}",
+        fastgd_sgd(backend, SGD_BATCH_SIZE, SGD_BATCH_LR),
+        backend=backend,
+    )
 
 
 # All run SGD_EPOCHS epochs with tol=None / tol=0: nothing else stops them.
@@ -796,17 +924,30 @@ SGD = Kind(
     # copy, timed), so float32 would not compare the same work.
     dtypes=("float64",),
     contenders=(
-        Contender("sklearn-sgd", "scikit-learn `SGDRegressor`", sklearn_sgd_regressor,
-                  requires=("sklearn",)),
-        *(Contender(name, f"fastgd {name}, per sample", fastgd_sgd(name, 1, SGD_ETA0),
-                    backend=name) for name in COMPILED_BACKENDS),
+        Contender(
+            "sklearn-sgd",
+            "scikit-learn `SGDRegressor`",
+            sklearn_sgd_regressor,
+            requires=("sklearn",),
+        ),
+        *(
+            Contender(
+                name, f"fastgd {name}, per sample", fastgd_sgd(name, 1, SGD_ETA0), backend=name
+            )
+            for name in COMPILED_BACKENDS
+        ),
         *(_sgd_batches(name) for name in COMPILED_BACKENDS),
     ),
     make_data=make_sgd_data,
     assess=assess_sgd,
     slow_rounds=1,
-    settings={"epochs": SGD_EPOCHS, "eta0": SGD_ETA0, "power_t": SGD_POWER_T,
-              "batch_size": SGD_BATCH_SIZE, "batch_lr": SGD_BATCH_LR},
+    settings={
+        "epochs": SGD_EPOCHS,
+        "eta0": SGD_ETA0,
+        "power_t": SGD_POWER_T,
+        "batch_size": SGD_BATCH_SIZE,
+        "batch_lr": SGD_BATCH_LR,
+    },
 )
 
 # ----------------------------------------------------------------------- fit_many
@@ -829,8 +970,9 @@ def make_many_data(shape, dtype):
 
 
 def _stacked_solution(coef, intercept):
-    return np.hstack([np.asarray(coef, dtype=np.float64),
-                      np.asarray(intercept, dtype=np.float64)[:, None]])
+    return np.hstack(
+        [np.asarray(coef, dtype=np.float64), np.asarray(intercept, dtype=np.float64)[:, None]]
+    )
 
 
 def numpy_normal_equations(data):
@@ -850,8 +992,9 @@ def lstsq_loop(data):
 
     def run():
         ones = np.ones((X.shape[1], 1), dtype=X.dtype)
-        return np.stack([np.linalg.lstsq(np.hstack([X[g], ones]), y[g], rcond=None)[0]
-                         for g in range(len(X))])
+        return np.stack(
+            [np.linalg.lstsq(np.hstack([X[g], ones]), y[g], rcond=None)[0] for g in range(len(X))]
+        )
 
     return run
 
@@ -889,10 +1032,17 @@ MANY = Kind(
         Contender("numpy-solve", "batched `np.linalg.solve`", numpy_normal_equations),
         Contender("lstsq-loop", "loop of `np.linalg.lstsq`", lstsq_loop),
         # Seconds per call (4.5 s here): a fifth of the quick run for one cell, so full only.
-        Contender("sklearn-loop", "loop of `LinearRegression`", sklearn_loop,
-                  requires=("sklearn",), slow=True),
-        *(Contender(name, f"fastgd {name}", fastgd_many(name), backend=name)
-          for name in COMPILED_BACKENDS),
+        Contender(
+            "sklearn-loop",
+            "loop of `LinearRegression`",
+            sklearn_loop,
+            requires=("sklearn",),
+            slow=True,
+        ),
+        *(
+            Contender(name, f"fastgd {name}", fastgd_many(name), backend=name)
+            for name in COMPILED_BACKENDS
+        ),
     ),
     make_data=make_many_data,
     assess=assess_agreement,
@@ -943,8 +1093,14 @@ def fastgd_on_dask(n_workers, solver="auto"):
 
         def run():
             result = fastgd.fit(X, y, solver=solver)
-            return DaskFit(result.coef, float(result.intercept), result.n_iter, n_workers,
-                           block_seconds, scheduling_seconds)
+            return DaskFit(
+                result.coef,
+                float(result.intercept),
+                result.n_iter,
+                n_workers,
+                block_seconds,
+                scheduling_seconds,
+            )
 
         return run
 
@@ -966,8 +1122,9 @@ def dask_ml_solver(solver):
         _, X, y = dask_arrays(data, 2)
 
         def fit(max_iter):
-            model = LinearRegression(solver=solver, C=DASK_ML_C, max_iter=max_iter,
-                                     tol=1e-14).fit(X, y)
+            model = LinearRegression(solver=solver, C=DASK_ML_C, max_iter=max_iter, tol=1e-14).fit(
+                X, y
+            )
             return DaskFit(np.asarray(model.coef_), float(model.intercept_), max_iter, 2)
 
         for max_iter in DASK_ML_ITERATIONS:  # the fewest iterations that reach DASK_GAP
@@ -1008,19 +1165,32 @@ DASK = Kind(
     shapes=(Shape("4e5x20", 400_000, 20),),
     dtypes=("float64",),
     contenders=(
-        Contender("fastgd-2-workers", "fastgd, 2 workers", fastgd_on_dask(2),
-                  requires=("distributed",)),
-        Contender("fastgd-stream-2-workers", 'fastgd `solver="stream"`, 2 workers',
-                  fastgd_on_dask(2, "stream"), requires=("distributed",)),
+        Contender(
+            "fastgd-2-workers", "fastgd, 2 workers", fastgd_on_dask(2), requires=("distributed",)
+        ),
+        Contender(
+            "fastgd-stream-2-workers",
+            'fastgd `solver="stream"`, 2 workers',
+            fastgd_on_dask(2, "stream"),
+            requires=("distributed",),
+        ),
         Contender("fastgd-local", "fastgd, NumPy arrays in one process", fastgd_in_process),
         # (Their setup's last fit is run()'s: 3.3 s for gradient_descent.)
-        *(Contender(f"dask-ml-{solver}", f"dask-ml `LinearRegression(solver=\"{solver}\")`",
-                    dask_ml_solver(solver), same_result=False, requires=("dask_ml",),
-                    warmed_by_setup=True)
-          for solver in ("lbfgs", "admm", "gradient_descent")),
+        *(
+            Contender(
+                f"dask-ml-{solver}",
+                f'dask-ml `LinearRegression(solver="{solver}")`',
+                dask_ml_solver(solver),
+                same_result=False,
+                requires=("dask_ml",),
+                warmed_by_setup=True,
+            )
+            for solver in ("lbfgs", "admm", "gradient_descent")
+        ),
         # Last: it closes the 2-worker cluster and starts a 1-worker one.
-        Contender("fastgd-1-worker", "fastgd, 1 worker", fastgd_on_dask(1),
-                  requires=("distributed",)),
+        Contender(
+            "fastgd-1-worker", "fastgd, 1 worker", fastgd_on_dask(1), requires=("distributed",)
+        ),
     ),
     make_data=make_sgd_data,
     assess=assess_dask,
@@ -1074,8 +1244,7 @@ def make_file_data(shape, dtype):
 def file_pass(mode):
     def setup(data):
         def run():
-            return probes.file_pass(mode, data.files.path, data.files.small_path,
-                                    FILE_REPEATS)
+            return probes.file_pass(mode, data.files.path, data.files.small_path, FILE_REPEATS)
 
         return run
 
@@ -1087,11 +1256,15 @@ def assess_file_pass(data, result, baseline):
     import os
 
     shape = data.shape
-    scores = {"seconds": result["seconds"], "rows_per_second": shape.n_samples / result["seconds"],
-              "peak_rss": result["peak_rss"], "rss_growth": result["rss_growth"],
-              "file_bytes": os.path.getsize(data.files.path),
-              "column_bytes": shape.n_samples * (shape.n_features + 1) * 8,
-              "all_seconds": result["all_seconds"]}
+    scores = {
+        "seconds": result["seconds"],
+        "rows_per_second": shape.n_samples / result["seconds"],
+        "peak_rss": result["peak_rss"],
+        "rss_growth": result["rss_growth"],
+        "file_bytes": os.path.getsize(data.files.path),
+        "column_bytes": shape.n_samples * (shape.n_features + 1) * 8,
+        "all_seconds": result["all_seconds"],
+    }
     if "coef" in result:
         exact = np.append(data.files.coef, data.files.intercept)
         fitted = np.append(result["coef"], result["intercept"])
@@ -1108,12 +1281,24 @@ FILES = Kind(
     shapes=(Shape("2e6x20", 2_000_000, 20), Shape("1e7x20", 10_000_000, 20, slow=True)),
     dtypes=("float64",),
     contenders=(
-        Contender("pyarrow-read", "pyarrow alone: every row group to NumPy arrays",
-                  file_pass("pyarrow"), requires=("pyarrow",)),
-        Contender("fastgd-files", "fastgd: `fit(read_files(path, target=\"y\"))`",
-                  file_pass("fastgd"), requires=("pyarrow", "dask")),
-        Contender("read-whole-then-fit", "`pyarrow.parquet.read_table`, then `fit(X, y)`",
-                  file_pass("in-memory"), requires=("pyarrow",)),
+        Contender(
+            "pyarrow-read",
+            "pyarrow alone: every row group to NumPy arrays",
+            file_pass("pyarrow"),
+            requires=("pyarrow",),
+        ),
+        Contender(
+            "fastgd-files",
+            'fastgd: `fit(read_files(path, target="y"))`',
+            file_pass("fastgd"),
+            requires=("pyarrow", "dask"),
+        ),
+        Contender(
+            "read-whole-then-fit",
+            "`pyarrow.parquet.read_table`, then `fit(X, y)`",
+            file_pass("in-memory"),
+            requires=("pyarrow",),
+        ),
     ),
     make_data=make_file_data,
     assess=assess_file_pass,
@@ -1185,9 +1370,14 @@ COLDSTART = Kind(
     contenders=(
         *(Contender(name, name, coldstart(name), backend=name) for name in BACKENDS),
         # Numba compiles every kernel the fit needs: about 15 s.
-        Contender("numba-empty-cache", "numba, empty Numba cache",
-                  coldstart("numba", empty_cache=True), backend="numba",
-                  variant_of="numba", slow=True),
+        Contender(
+            "numba-empty-cache",
+            "numba, empty Numba cache",
+            coldstart("numba", empty_cache=True),
+            backend="numba",
+            variant_of="numba",
+            slow=True,
+        ),
     ),
     make_data=no_data,
     assess=assess_measured,
@@ -1201,8 +1391,7 @@ INTERRUPT_DELAYS = (1.0, 1.37, 1.74)  # seconds of fitting before the SIGINT
 def interrupt(backend):
     def setup(data):
         def run():
-            return {"latencies": probes.interrupt_latencies(backend, data.shape,
-                                                            INTERRUPT_DELAYS)}
+            return {"latencies": probes.interrupt_latencies(backend, data.shape, INTERRUPT_DELAYS)}
 
         return run
 
@@ -1214,10 +1403,12 @@ def interrupt(backend):
 # sets the worst case).
 INTERRUPT = Kind(
     "interrupt",
-    shapes=(Shape("2e4x50-C-batch1", 20_000, 50, batch_size=1),
-            Shape("1e6x20-F-batch32", 1_000_000, 20, slow=True, order="F", batch_size=32),
-            Shape("1e6x100-C-full", 1_000_000, 100, slow=True),
-            Shape("1e6x100-F-full", 1_000_000, 100, slow=True, order="F")),
+    shapes=(
+        Shape("2e4x50-C-batch1", 20_000, 50, batch_size=1),
+        Shape("1e6x20-F-batch32", 1_000_000, 20, slow=True, order="F", batch_size=32),
+        Shape("1e6x100-C-full", 1_000_000, 100, slow=True),
+        Shape("1e6x100-F-full", 1_000_000, 100, slow=True, order="F"),
+    ),
     dtypes=("float64",),
     contenders=(
         *(Contender(name, name, interrupt(name), backend=name) for name in COMPILED_BACKENDS),
@@ -1228,8 +1419,22 @@ INTERRUPT = Kind(
     settings={"delays": INTERRUPT_DELAYS},
 )
 
-KINDS = {kind.name: kind for kind in (GRADIENT, FIT, DIRECT, LASSO, SGD, MANY, BANDWIDTH,
-                                      COLDSTART, INTERRUPT, DASK, FILES)}
+KINDS = {
+    kind.name: kind
+    for kind in (
+        GRADIENT,
+        FIT,
+        DIRECT,
+        LASSO,
+        SGD,
+        MANY,
+        BANDWIDTH,
+        COLDSTART,
+        INTERRUPT,
+        DASK,
+        FILES,
+    )
+}
 
 # How long each case took, as recorded from runs on a quiet machine by
 # ``python -m benches.update_docs --estimates RUN`` (never typed): for the quick run
@@ -1248,50 +1453,147 @@ def _estimates():
 
 ESTIMATES = _estimates()
 
+
 # The targets of issue 10, checked against every run, for each compiled backend on
 # its own ("both backends"): the report marks each one met or missed.
 def _per_backend(text, kind, shape, dtypes, measure, bound, contender="{backend}"):
-    return tuple(Target(f"{text} ({name})", kind, shape, dtypes,
-                        (contender.format(backend=name),), measure, bound)
-                 for name in COMPILED_BACKENDS)
+    return tuple(
+        Target(
+            f"{text} ({name})",
+            kind,
+            shape,
+            dtypes,
+            (contender.format(backend=name),),
+            measure,
+            bound,
+        )
+        for name in COMPILED_BACKENDS
+    )
 
 
 TARGETS = (
-    *(target for shape in ("4x2", "100x10", "1e5x100")
-      for target in _per_backend(f"{shape} {{dtype}} gradient ≥ 1× NumPy", "gradient",
-                                 shape, DTYPES, "speedup", 1.0)),
-    *_per_backend("1e4x20 {dtype} gradient ≥ 2× NumPy", "gradient", "1e4x20", DTYPES,
-                  "speedup", 2),
-    *_per_backend("2e6×32 {dtype} gradient ≥ 1.8× NumPy", "gradient", "2e6x32", DTYPES,
-                  "speedup", 1.8),
-    *_per_backend("2e6×32 {dtype} gradient ≥ 85% of read bandwidth", "gradient", "2e6x32",
-                  DTYPES, "bandwidth", 0.85),
-    *_per_backend("4x2 {dtype} fit, 1000 iterations, ≥ 100× NumPy loop", "fit", "4x2",
-                  DTYPES, "speedup", 100),
-    *_per_backend("100x10 {dtype} fit, 1000 iterations, ≥ 30× NumPy loop", "fit", "100x10",
-                  DTYPES, "speedup", 30),
-    *_per_backend("1e4x20 {dtype} streaming fit, 1000 iterations, ≥ 2× NumPy loop", "fit",
-                  "1e4x20", DTYPES, "speedup", 2),
-    *(target for shape in ("1e5x20", "1e6x50")
-      for target in _per_backend(f"per-sample SGD {shape}, 7 epochs, ≥ 2× SGDRegressor",
-                                 "sgd", shape, ("float64",), "speedup", 2)),
-    Target("Gram 1e6×32 {dtype}, 1000 iterations, ≥ 50× NumPy loop", "fit", "1e6x32", DTYPES,
-           ("gram",), "speedup", 50),
-    *_per_backend("fit_many, 1e4 problems of 50×5, ≥ 10× the fastest alternative", "many",
-                  "1e4x50x5", ("float64",), "speedup", 10),
+    *(
+        target
+        for shape in ("4x2", "100x10", "1e5x100")
+        for target in _per_backend(
+            f"{shape} {{dtype}} gradient ≥ 1× NumPy", "gradient", shape, DTYPES, "speedup", 1.0
+        )
+    ),
+    *_per_backend(
+        "1e4x20 {dtype} gradient ≥ 2× NumPy", "gradient", "1e4x20", DTYPES, "speedup", 2
+    ),
+    *_per_backend(
+        "2e6×32 {dtype} gradient ≥ 1.8× NumPy", "gradient", "2e6x32", DTYPES, "speedup", 1.8
+    ),
+    *_per_backend(
+        "2e6×32 {dtype} gradient ≥ 85% of read bandwidth",
+        "gradient",
+        "2e6x32",
+        DTYPES,
+        "bandwidth",
+        0.85,
+    ),
+    *_per_backend(
+        "4x2 {dtype} fit, 1000 iterations, ≥ 100× NumPy loop", "fit", "4x2", DTYPES, "speedup", 100
+    ),
+    *_per_backend(
+        "100x10 {dtype} fit, 1000 iterations, ≥ 30× NumPy loop",
+        "fit",
+        "100x10",
+        DTYPES,
+        "speedup",
+        30,
+    ),
+    *_per_backend(
+        "1e4x20 {dtype} streaming fit, 1000 iterations, ≥ 2× NumPy loop",
+        "fit",
+        "1e4x20",
+        DTYPES,
+        "speedup",
+        2,
+    ),
+    *(
+        target
+        for shape in ("1e5x20", "1e6x50")
+        for target in _per_backend(
+            f"per-sample SGD {shape}, 7 epochs, ≥ 2× SGDRegressor",
+            "sgd",
+            shape,
+            ("float64",),
+            "speedup",
+            2,
+        )
+    ),
+    Target(
+        "Gram 1e6×32 {dtype}, 1000 iterations, ≥ 50× NumPy loop",
+        "fit",
+        "1e6x32",
+        DTYPES,
+        ("gram",),
+        "speedup",
+        50,
+    ),
+    *_per_backend(
+        "fit_many, 1e4 problems of 50×5, ≥ 10× the fastest alternative",
+        "many",
+        "1e4x50x5",
+        ("float64",),
+        "speedup",
+        10,
+    ),
     # issue 25: the default least-squares fit
-    *(target for shape in DIRECT_SMALL for target in (
-        *_per_backend(f"{shape} {{dtype}} default fit ≥ 1× LinearRegression", "direct",
-                      shape, DTYPES, "speedup", 1),
-        Target(f"{shape} {{dtype}} GDRegressor().fit ≥ 1× LinearRegression", "direct",
-               shape, DTYPES, ("estimator",), "speedup", 1))),
-    *(target for shape in DIRECT_TALL for target in (
-        *_per_backend(f"{shape} {{dtype}} default fit ≥ 25× LinearRegression", "direct",
-                      shape, DTYPES, "speedup", 25),
-        *(Target(f"{shape} {{dtype}} default fit ≥ 2× Ridge(solver=\"cholesky\") ({name})",
-                 "direct", shape, DTYPES, (name,), "speedup", 2, against="sklearn-ridge")
-          for name in COMPILED_BACKENDS))),
+    *(
+        target
+        for shape in DIRECT_SMALL
+        for target in (
+            *_per_backend(
+                f"{shape} {{dtype}} default fit ≥ 1× LinearRegression",
+                "direct",
+                shape,
+                DTYPES,
+                "speedup",
+                1,
+            ),
+            Target(
+                f"{shape} {{dtype}} GDRegressor().fit ≥ 1× LinearRegression",
+                "direct",
+                shape,
+                DTYPES,
+                ("estimator",),
+                "speedup",
+                1,
+            ),
+        )
+    ),
+    *(
+        target
+        for shape in DIRECT_TALL
+        for target in (
+            *_per_backend(
+                f"{shape} {{dtype}} default fit ≥ 25× LinearRegression",
+                "direct",
+                shape,
+                DTYPES,
+                "speedup",
+                25,
+            ),
+            *(
+                Target(
+                    f'{shape} {{dtype}} default fit ≥ 2× Ridge(solver="cholesky") ({name})',
+                    "direct",
+                    shape,
+                    DTYPES,
+                    (name,),
+                    "speedup",
+                    2,
+                    against="sklearn-ridge",
+                )
+                for name in COMPILED_BACKENDS
+            ),
+        )
+    ),
 )
+
 
 def cases(kinds=None, full=False):
     """Yield (kind, shape, dtype, contender) in registry order.

@@ -39,8 +39,12 @@ class ExactProblem:
         quantity that ``tol`` bounds for method="cg". Exact up to the rounding of
         H @ delta."""
         A, s = self._design()
-        delta = np.hstack([np.atleast_2d(coef) - np.atleast_2d(self.coef),
-                           np.reshape(intercept, (-1, 1)) - np.reshape(self.intercept, (-1, 1))])
+        delta = np.hstack(
+            [
+                np.atleast_2d(coef) - np.atleast_2d(self.coef),
+                np.reshape(intercept, (-1, 1)) - np.reshape(self.intercept, (-1, 1)),
+            ]
+        )
         if not self.fit_intercept:
             delta = delta[:, :-1]
         g = (A.T @ (s[:, None] * (A @ delta.T))).T / s.sum()
@@ -81,8 +85,19 @@ def _scaled_norm(a):
     return float(largest * np.linalg.norm(a / largest)) if largest > 0 else 0.0
 
 
-def exact_problem(n_samples, n_features, cond, r2=0.9, y_scale=1.0, n_targets=None,
-                  fit_intercept=True, weighted=False, offset=3.0, seed=0, column_scale=1.0):
+def exact_problem(
+    n_samples,
+    n_features,
+    cond,
+    r2=0.9,
+    y_scale=1.0,
+    n_targets=None,
+    fit_intercept=True,
+    weighted=False,
+    offset=3.0,
+    seed=0,
+    column_scale=1.0,
+):
     """A problem with the exact least-squares solution (see the module docstring).
 
     ``cond`` is cond(X.T X) (of the centred X with an intercept): singular values
@@ -245,8 +260,9 @@ class PolynomialProblem:
         return correct_digits(estimate, self.solution)
 
 
-def polynomial_problem(degree, low, high, n_samples=41, noise=0.0, fit_intercept=True,
-                       coefficients="ones", seed=0):
+def polynomial_problem(
+    degree, low, high, n_samples=41, noise=0.0, fit_intercept=True, coefficients="ones", seed=0
+):
     """A polynomial design on ``n_samples`` points evenly spaced in [low, high].
     ``coefficients``: "ones" (Wampler1's), or "tenths" (Wampler2's: 0.1**k); ``noise``:
     the standard deviation of Gaussian noise relative to that of the exact y (0: an
@@ -260,8 +276,10 @@ def polynomial_problem(degree, low, high, n_samples=41, noise=0.0, fit_intercept
     if noise:
         y = y + noise * y.std() * np.random.default_rng(seed).standard_normal(n_samples)
     A = np.hstack([np.ones((n_samples, 1)), X]) if fit_intercept else X
-    name = (f"deg{degree} x[{low:g},{high:g}] {coefficients}"
-            f"{'' if fit_intercept else ' no-b'}{f' noise{noise:g}' if noise else ''}")
+    name = (
+        f"deg{degree} x[{low:g},{high:g}] {coefficients}"
+        f"{'' if fit_intercept else ' no-b'}{f' noise{noise:g}' if noise else ''}"
+    )
     return PolynomialProblem(name, X, y, fit_intercept, exact_least_squares(A, y))
 
 
@@ -276,15 +294,14 @@ def polynomial_problems():
     """The polynomial designs of the accuracy suite (tests/test_direct.py, the docs'
     "correct digits" table): degrees 1 to 10, x near 0 and far from it, exact and
     noisy y (R^2 from about 0.0025 to 1), with and without an intercept."""
-    problems = [wampler1(), polynomial_problem(5, 0.0, 20.0, n_samples=21,
-                                               coefficients="tenths")]
+    problems = [wampler1(), polynomial_problem(5, 0.0, 20.0, n_samples=21, coefficients="tenths")]
     for degree in range(1, 11):
         for noise in (0.0, 0.01, 1.0, 20.0):
             problems.append(polynomial_problem(degree, 0.0, 10.0, noise=noise, seed=degree))
-        problems.append(polynomial_problem(degree, 0.0, 10.0, fit_intercept=False,
-                                           noise=0.01, seed=degree))
+        problems.append(
+            polynomial_problem(degree, 0.0, 10.0, fit_intercept=False, noise=0.01, seed=degree)
+        )
     for degree in range(1, 7):
         for noise in (0.0, 1.0):
-            problems.append(polynomial_problem(degree, 100.0, 110.0, noise=noise,
-                                               seed=degree))
+            problems.append(polynomial_problem(degree, 100.0, 110.0, noise=noise, seed=degree))
     return problems

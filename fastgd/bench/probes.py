@@ -56,12 +56,15 @@ def first_fit(backend, shape, repeats, empty_cache=False):
             if empty_cache:
                 env["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(dir=cache_dir)
             code = FIRST_FIT.format(backend=backend, n=shape.n_samples, d=shape.n_features)
-            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                 env=env, check=True)
+            out = subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+            )
             results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    return {**_median_of(results, "first_fit_s"),
-            "import_all": [result["import_s"] for result in results],
-            "first_fit_all": [result["first_fit_s"] for result in results]}
+    return {
+        **_median_of(results, "first_fit_s"),
+        "import_all": [result["import_s"] for result in results],
+        "first_fit_all": [result["first_fit_s"] for result in results],
+    }
 
 
 INTERRUPTED_FIT = """
@@ -86,8 +89,16 @@ def interrupt_latencies(backend, shape, delays):
     a fit on ``shape`` (its order and batch size) that would run for minutes in a
     fresh process, sends it SIGINT after the delay, and times the signal to the line
     the process prints when ``fastgd.FitInterrupted`` reaches it."""
-    args = [sys.executable, "-c", INTERRUPTED_FIT, backend, str(shape.n_samples),
-            str(shape.n_features), shape.order, str(shape.batch_size)]
+    args = [
+        sys.executable,
+        "-c",
+        INTERRUPTED_FIT,
+        backend,
+        str(shape.n_samples),
+        str(shape.n_features),
+        shape.order,
+        str(shape.batch_size),
+    ]
     measured = []
     for delay in delays:
         process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
@@ -135,7 +146,9 @@ def peak_memory():
 # One way of going through a Parquet file, in a fresh process: warmed up on a small
 # file (pyarrow, Dask and the kernels loaded), then timed on the large one, with the
 # peak RSS of the process and its growth over the warmed-up process.
-FILE_PASS = PEAK_MEMORY + """
+FILE_PASS = (
+    PEAK_MEMORY
+    + """
 import json, sys, time
 import numpy as np
 mode, path, small = sys.argv[1:]
@@ -173,6 +186,7 @@ peak = peak_memory()
 print(json.dumps({"seconds": seconds, "peak_rss": peak, "rss_growth": peak - start_rss,
                   **measured}))
 """
+)
 
 
 def file_pass(mode, path, small_path, repeats):
@@ -183,11 +197,17 @@ def file_pass(mode, path, small_path, repeats):
     result, and every process's seconds ("all_seconds", in the order they ran)."""
     results = []
     for _ in range(repeats):
-        out = subprocess.run([sys.executable, "-c", FILE_PASS, mode, path, small_path],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", FILE_PASS, mode, path, small_path],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    return {**_median_of(results, "seconds"),
-            "all_seconds": [result["seconds"] for result in results]}
+    return {
+        **_median_of(results, "seconds"),
+        "all_seconds": [result["seconds"] for result in results],
+    }
 
 
 # ------------------------------------------------------------- a Dask cluster
@@ -214,9 +234,13 @@ def dask_client(n_workers):
         # off: a task that fails reaches the client as the fit's exception, and what
         # they log besides is their own business (closing a cluster, a worker may log
         # an error because its heartbeat found the scheduler gone).
-        cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                           processes=True, dashboard_address=":0",
-                                           silence_logs=logging.CRITICAL)
+        cluster = distributed.LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.CRITICAL,
+        )
         if not _dask_clusters:
             atexit.register(close_dask_clusters)
         client = distributed.Client(cluster)

@@ -42,8 +42,12 @@ def index(results):
 
 def read_bandwidth(table):
     """The run's streaming-read bandwidth in bytes per second (None if not measured)."""
-    rates = [rec["bytes"] / rec["seconds"] for (kind, _, _), row in table.items()
-             if kind == registry.BANDWIDTH.name for rec in row.values()]
+    rates = [
+        rec["bytes"] / rec["seconds"]
+        for (kind, _, _), row in table.items()
+        if kind == registry.BANDWIDTH.name
+        for rec in row.values()
+    ]
     return max(rates) if rates else None
 
 
@@ -133,10 +137,12 @@ def gradient_table(table):
     bandwidth = read_bandwidth(table)
     columns = _columns(kind)
     one_thread = {c.variant_of: c.name for c in kind.contenders if c.variant_of}
-    lines = [f"| shape | dtype | {kind.baseline.label} | "
-             + " | ".join(c.label for c in columns)
-             + f" | fastgd GB/s | % of read bandwidth | all threads vs 1 ({', '.join(one_thread)}) |",
-             "|---|---|---|" + "---|" * len(columns) + "---|---|---|"]
+    lines = [
+        f"| shape | dtype | {kind.baseline.label} | "
+        + " | ".join(c.label for c in columns)
+        + f" | fastgd GB/s | % of read bandwidth | all threads vs 1 ({', '.join(one_thread)}) |",
+        "|---|---|---|" + "---|" * len(columns) + "---|---|---|",
+    ]
     for shape, dtype, row in _rows(table, kind):
         base = row[kind.baseline.name]["seconds"]
         cells = [_ratio_cell(row, base, c.name, ".2f") for c in columns]
@@ -145,9 +151,14 @@ def gradient_table(table):
         share = f"{100 * rate / bandwidth:.0f}%" if bandwidth and rate else "–"
         scaling = ", ".join(
             f"{row[single]['seconds'] / row[name]['seconds']:.2f}×{_mark(row[single])}"
-            if single in row and name in row else "–" for name, single in one_thread.items())
-        lines.append(f"| {shape.name} | {dtype} | {_base_cell(row, kind)} | {' | '.join(cells)} | "
-                     f"{f'{rate / 1e9:.1f}' if rate else '–'} | {share} | {scaling} |")
+            if single in row and name in row
+            else "–"
+            for name, single in one_thread.items()
+        )
+        lines.append(
+            f"| {shape.name} | {dtype} | {_base_cell(row, kind)} | {' | '.join(cells)} | "
+            f"{f'{rate / 1e9:.1f}' if rate else '–'} | {share} | {scaling} |"
+        )
     return "\n".join(lines)
 
 
@@ -155,21 +166,34 @@ def _ratio_table(table, kind, headers, lead):
     """A ratio table: the ``headers`` columns (``lead(shape, dtype, row)`` gives their
     cells), the baseline's time, then each contender's ratio and time."""
     columns = _columns(kind)
-    lines = [f"| {' | '.join(headers)} | {kind.baseline.label} | "
-             + " | ".join(c.label for c in columns) + " |",
-             "|" + "---|" * (len(headers) + 1 + len(columns))]
+    lines = [
+        f"| {' | '.join(headers)} | {kind.baseline.label} | "
+        + " | ".join(c.label for c in columns)
+        + " |",
+        "|" + "---|" * (len(headers) + 1 + len(columns)),
+    ]
     for shape, dtype, row in _rows(table, kind):
         base = row[kind.baseline.name]["seconds"]
         cells = [_ratio_cell(row, base, c.name, ".3g") for c in columns]
-        lines.append(f"| {' | '.join(lead(shape, dtype, row))} | {_base_cell(row, kind)} | "
-                     f"{' | '.join(cells)} |")
+        lines.append(
+            f"| {' | '.join(lead(shape, dtype, row))} | {_base_cell(row, kind)} | "
+            f"{' | '.join(cells)} |"
+        )
     return "\n".join(lines)
 
 
 def fit_table(table):
     kind = registry.FIT
-    return _ratio_table(table, kind, ("shape", "dtype", "iterations"), lambda shape, dtype, row: (
-        shape.name, dtype, str(row[kind.baseline.name]["scores"]["iterations"])))
+    return _ratio_table(
+        table,
+        kind,
+        ("shape", "dtype", "iterations"),
+        lambda shape, dtype, row: (
+            shape.name,
+            dtype,
+            str(row[kind.baseline.name]["scores"]["iterations"]),
+        ),
+    )
 
 
 def direct_table(table):
@@ -180,51 +204,66 @@ def direct_table(table):
     kind = registry.DIRECT
     columns = _columns(kind)
     fits = [c.name for c in columns if c.name in registry.COMPILED_BACKENDS + ("estimator",)]
-    lines = [f"| shape | dtype | {kind.baseline.label} | "
-             + " | ".join(c.label for c in columns)
-             + " | fastgd's error | fastgd ÷ one read of X | Gram pass (share of matrix product) |",
-             "|---|---|---|" + "---|" * len(columns) + "---|---|---|"]
+    lines = [
+        f"| shape | dtype | {kind.baseline.label} | "
+        + " | ".join(c.label for c in columns)
+        + " | fastgd's error | fastgd ÷ one read of X | Gram pass (share of matrix product) |",
+        "|---|---|---|" + "---|" * len(columns) + "---|---|---|",
+    ]
     for shape, dtype, row in _rows(table, kind):
         base = row[kind.baseline.name]["seconds"]
         cells = [_ratio_cell(row, base, c.name, ".3g") for c in columns]
         errors = [row[name]["scores"]["error"] for name in fits if name in row]
         times = [row[name]["seconds"] for name in fits if name in row]
         read, gram, product = (row.get(name) for name in ("read", "gram-pass", "matmul"))
-        over_read = (f"{min(times) / read['seconds']:.3g}×{_mark(read)}"
-                     if times and read else "–")
+        over_read = f"{min(times) / read['seconds']:.3g}×{_mark(read)}" if times and read else "–"
         m = shape.n_features + 2
         if gram and product:
             rate = shape.n_samples * m * (m + 1) / 2 / gram["seconds"]
-            peak = registry.GEMM_SIZE ** 3 / product["seconds"]
-            pass_cell = (f"{rate / 1e9:.3g} GMAC/s ({100 * rate / peak:.0f}% of "
-                         f"{peak / 1e9:.3g}){_mark(gram, product)}")
+            peak = registry.GEMM_SIZE**3 / product["seconds"]
+            pass_cell = (
+                f"{rate / 1e9:.3g} GMAC/s ({100 * rate / peak:.0f}% of "
+                f"{peak / 1e9:.3g}){_mark(gram, product)}"
+            )
         else:
             pass_cell = "–"
-        lines.append(f"| {shape.name} | {dtype} | {_base_cell(row, kind)} | {' | '.join(cells)} | "
-                     f"{f'{max(errors):.1e}' if errors else '–'} | {over_read} | {pass_cell} |")
+        lines.append(
+            f"| {shape.name} | {dtype} | {_base_cell(row, kind)} | {' | '.join(cells)} | "
+            f"{f'{max(errors):.1e}' if errors else '–'} | {over_read} | {pass_cell} |"
+        )
     return "\n".join(lines)
 
 
 def direct_caption(settings):
-    return ("**Least squares, defaults** (a fit with an intercept: fastgd's one pass, exact "
-            "solve, refinement and certificate; ratio = `LinearRegression` time / contender "
-            "time; fastgd's error = max |θ − lstsq| / max |lstsq| over its fits; the last "
-            "columns measured in the same run: fastgd's best fit over one parallel read of "
-            "X, and its Gram pass's multiply-adds per second against a "
-            f"{settings.get('gemm_size', registry.GEMM_SIZE)}² float64 matrix product's):")
+    return (
+        "**Least squares, defaults** (a fit with an intercept: fastgd's one pass, exact "
+        "solve, refinement and certificate; ratio = `LinearRegression` time / contender "
+        "time; fastgd's error = max |θ − lstsq| / max |lstsq| over its fits; the last "
+        "columns measured in the same run: fastgd's best fit over one parallel read of "
+        "X, and its Gram pass's multiply-adds per second against a "
+        f"{settings.get('gemm_size', registry.GEMM_SIZE)}² float64 matrix product's):"
+    )
 
 
 def many_table(table):
-    return _ratio_table(table, registry.MANY, ("problems", "shape", "dtype"),
-                        lambda shape, dtype, row: (f"{registry.MANY_PROBLEMS[shape.name]:,}",
-                                                   f"{shape.n_samples}×{shape.n_features}",
-                                                   dtype))
+    return _ratio_table(
+        table,
+        registry.MANY,
+        ("problems", "shape", "dtype"),
+        lambda shape, dtype, row: (
+            f"{registry.MANY_PROBLEMS[shape.name]:,}",
+            f"{shape.n_samples}×{shape.n_features}",
+            dtype,
+        ),
+    )
 
 
 def many_caption(settings):
-    return ("**Many small fits in one call** (`fastgd.fit_many` on stacked problems, each "
-            f"with an intercept, tol={fmt_number(settings.get('tol', registry.MANY_TOL))}; "
-            "ratio = batched `np.linalg.solve` time / contender time):")
+    return (
+        "**Many small fits in one call** (`fastgd.fit_many` on stacked problems, each "
+        f"with an intercept, tol={fmt_number(settings.get('tol', registry.MANY_TOL))}; "
+        "ratio = batched `np.linalg.solve` time / contender time):"
+    )
 
 
 def _contender_rows(table, kind):
@@ -243,20 +282,25 @@ def lasso_table(table):
 
     The objective gap is relative to the lowest objective found for the shape: by
     any contender of this run or by the tightly converged reference Lasso."""
-    header = ("| shape, dtype | contender | time | `Lasso` time / time | iterations "
-              "| objective gap | max \\|w − w_ref\\| | nonzeros (w_ref's) | same zeros as w_ref |")
+    header = (
+        "| shape, dtype | contender | time | `Lasso` time / time | iterations "
+        "| objective gap | max \\|w − w_ref\\| | nonzeros (w_ref's) | same zeros as w_ref |"
+    )
     lines = [header, "|---|---|---|---|---|---|---|---|---|"]
     best = {}
     for shape, dtype, row in _rows(table, registry.LASSO, need_baseline=False):
-        best[shape.name, dtype] = min([r["scores"]["objective"] for r in row.values()]
-                                      + [r["scores"]["reference_objective"] for r in row.values()])
+        best[shape.name, dtype] = min(
+            [r["scores"]["objective"] for r in row.values()]
+            + [r["scores"]["reference_objective"] for r in row.values()]
+        )
     for shape, dtype, contender, rec, ratio in _contender_rows(table, registry.LASSO):
         s = rec["scores"]
         lowest = best[shape.name, dtype]
         converged = "" if s["converged"] else " (not converged)"
         lines.append(
             f"| {shape.name} {dtype} | {contender.label} | {fmt_seconds(rec)}{_mark(rec)} | "
-            f"{ratio} | {s['n_iter']}{converged} | {fmt_gap((s['objective'] - lowest) / lowest)} | "
+            f"{ratio} | {s['n_iter']}{converged} | "
+            f"{fmt_gap((s['objective'] - lowest) / lowest)} | "
             f"{s['coef_error']:.1e} | {s['nonzeros']} ({s['reference_nonzeros']}) | "
             f"{'yes' if s['same_zeros'] else '**no**'} |"
         )
@@ -264,8 +308,9 @@ def lasso_table(table):
 
 
 def lasso_caption(settings):
-    alpha, gap, reference_tol = (fmt_number(settings[key])
-                                 for key in ("alpha", "gap", "reference_tol"))
+    alpha, gap, reference_tol = (
+        fmt_number(settings[key]) for key in ("alpha", "gap", "reference_tol")
+    )
     return (
         f"**A Lasso fit** run to convergence: every contender minimises "
         f"‖Xw + b − y‖²/(2N) + {alpha}·‖w‖₁ (scikit-learn's `Lasso(alpha={alpha})`; "
@@ -289,9 +334,11 @@ def lasso_caption(settings):
 def sgd_table(table):
     """One row per shape and contender: time, ratio to SGDRegressor, and accuracy
     against the least-squares solution (objectives in float64)."""
-    header = ("| shape, dtype | contender | time | `SGDRegressor` time / time "
-              "| epochs (updates) | last step per row | objective | gap to lstsq optimum "
-              "| ‖w − w_lstsq‖ |")
+    header = (
+        "| shape, dtype | contender | time | `SGDRegressor` time / time "
+        "| epochs (updates) | last step per row | objective | gap to lstsq optimum "
+        "| ‖w − w_lstsq‖ |"
+    )
     lines = [header, "|---|---|---|---|---|---|---|---|---|"]
     for shape, dtype, contender, rec, ratio in _contender_rows(table, registry.SGD):
         s = rec["scores"]
@@ -307,8 +354,9 @@ def sgd_table(table):
 
 def sgd_caption(settings):
     epochs, batch_size = settings["epochs"], settings["batch_size"]
-    eta0, power_t, batch_lr = (fmt_number(settings[key])
-                               for key in ("eta0", "power_t", "batch_lr"))
+    eta0, power_t, batch_lr = (
+        fmt_number(settings[key]) for key in ("eta0", "power_t", "batch_lr")
+    )
     return (
         f"**Stochastic gradient descent**, {epochs} epochs for every contender: all "
         "minimise half the MSE with intercept, ‖Xw + b − y‖²/(2N), on the same float64 "
@@ -334,8 +382,10 @@ def sgd_caption(settings):
 def dask_table(table):
     """One row per contender: time, its time over fastgd's on 2 workers, accuracy."""
     kind = registry.DASK
-    header = ("| shape | contender | time | time / fastgd's on 2 workers | iterations "
-              "| objective gap to lstsq |")
+    header = (
+        "| shape | contender | time | time / fastgd's on 2 workers | iterations "
+        "| objective gap to lstsq |"
+    )
     lines = [header, "|---|---|---|---|---|---|"]
     for shape, dtype, row in _rows(table, kind, need_baseline=False):
         base = row.get(kind.baseline.name)
@@ -345,10 +395,12 @@ def dask_table(table):
             rec = row[contender.name]
             s = rec["scores"]
             ratio = fmt_ratio(rec["seconds"] / base["seconds"], rec) if base else "–"
-            lines.append(f"| {shape.n_samples:,} × {shape.n_features} {dtype} | "
-                         f"{contender.label} | {fmt_seconds(rec)}{_mark(rec)} | {ratio} | "
-                         f"{s['n_iter']}{'' if s['reached'] else ' (gap not reached)'} | "
-                         f"{fmt_gap(s['objective_gap'])} |")
+            lines.append(
+                f"| {shape.n_samples:,} × {shape.n_features} {dtype} | "
+                f"{contender.label} | {fmt_seconds(rec)}{_mark(rec)} | {ratio} | "
+                f"{s['n_iter']}{'' if s['reached'] else ' (gap not reached)'} | "
+                f"{fmt_gap(s['objective_gap'])} |"
+            )
     return "\n".join(lines + ["", *dask_scheduling(table), *dask_on_paper(table)])
 
 
@@ -367,7 +419,9 @@ def dask_scheduling(table):
             f"took {fmt_time(seconds)} on the 2 workers (the fastest of "
             f"{probes.SCHEDULING_REPEATS}), "
             f"{seconds / local['seconds']:.2g}× the local fit's whole time, against "
-            f"{fmt_time(rec['seconds'])} for the fit itself.", ""]
+            f"{fmt_time(rec['seconds'])} for the fit itself.",
+            "",
+        ]
     return []
 
 
@@ -394,7 +448,8 @@ def dask_on_paper(table):
             f"gradient sums for the certificate (a fraction of the first: no m² work per "
             f"row), and the iterations on the client on the {shape.n_features + 2}-row "
             f"compressed problem, whatever the number of rows. What reaches the client per "
-            f"pass is one (D + 2) × (D + 2) factor and a few numbers per block."]
+            f"pass is one (D + 2) × (D + 2) factor and a few numbers per block."
+        ]
     return []
 
 
@@ -433,8 +488,11 @@ def _processes_spread(seconds):
 def files_table(table):
     """One row per contender and file: rows per second, time over pyarrow's, memory."""
     kind = registry.FILES
-    lines = ["| file | contender | rows / s | time | time / pyarrow's | peak RSS | RSS "
-             "growth | coefficients vs lstsq |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| file | contender | rows / s | time | time / pyarrow's | peak RSS | RSS "
+        "growth | coefficients vs lstsq |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for shape, _, row in _rows(table, kind, need_baseline=False):
         base = row.get(kind.baseline.name)
         for contender in kind.contenders:
@@ -447,17 +505,25 @@ def files_table(table):
                 ratio = "1×"
             elif base:
                 b = base["scores"]
-                both = (None if spread is None or "all_seconds" not in b
-                        else spread + _processes_spread(b["all_seconds"]))
+                both = (
+                    None
+                    if spread is None or "all_seconds" not in b
+                    else spread + _processes_spread(b["all_seconds"])
+                )
                 ratio = f"{s['seconds'] / b['seconds']:.3g}×{_spread(both)}"
-            error = "–" if "coef_error" not in s else (
-                f"{s['coef_error']:.1e}" + ("" if s["converged"] else " (not converged)"))
-            lines.append(f"| {shape.n_samples:,} × {shape.n_features} + y "
-                         f"({fmt_bytes(s['file_bytes'])} file, {fmt_bytes(s['column_bytes'])} "
-                         f"as float64) | {contender.label} | {s['rows_per_second']:.3g} | "
-                         f"{fmt_time(s['seconds'])}{_spread(spread)} | {ratio} | "
-                         f"{fmt_bytes(s['peak_rss'])} | "
-                         f"{fmt_bytes(s['rss_growth'])} | {error} |")
+            error = (
+                "–"
+                if "coef_error" not in s
+                else (f"{s['coef_error']:.1e}" + ("" if s["converged"] else " (not converged)"))
+            )
+            lines.append(
+                f"| {shape.n_samples:,} × {shape.n_features} + y "
+                f"({fmt_bytes(s['file_bytes'])} file, {fmt_bytes(s['column_bytes'])} "
+                f"as float64) | {contender.label} | {s['rows_per_second']:.3g} | "
+                f"{fmt_time(s['seconds'])}{_spread(spread)} | {ratio} | "
+                f"{fmt_bytes(s['peak_rss'])} | "
+                f"{fmt_bytes(s['rss_growth'])} | {error} |"
+            )
     return "\n".join(lines)
 
 
@@ -503,25 +569,35 @@ def targets_table(table, targets=registry.TARGETS):
             if measured is not None:
                 value, printed = measured
                 met = value <= target.bound if target.at_most else value >= target.bound
-                rows.append(f"| {target.text.format(dtype=dtype)} | {printed} | "
-                            f"{'met' if met else '**missed**'} |")
+                rows.append(
+                    f"| {target.text.format(dtype=dtype)} | {printed} | "
+                    f"{'met' if met else '**missed**'} |"
+                )
     return "\n".join(["| target | measured | |", "|---|---|---|"] + rows) if rows else ""
 
 
 def coldstart_table(table):
     kind = registry.COLDSTART
     empty_cache = {c.variant_of: c.name for c in kind.contenders if c.variant_of}
-    lines = [("| backend | `import fastgd` | first fit, fresh process "
-              "| first fit, empty Numba cache |"), "|---|---|---|---|"]
+    lines = [
+        (
+            "| backend | `import fastgd` | first fit, fresh process "
+            "| first fit, empty Numba cache |"
+        ),
+        "|---|---|---|---|",
+    ]
     for _, _, row in _rows(table, kind, need_baseline=False):
         for contender in kind.contenders:
             warm, cold = row.get(contender.name), row.get(empty_cache.get(contender.name))
             if contender.variant_of or not (warm or cold):
                 continue
-            cells = [fmt_time(warm["scores"][key])
-                     + _spread(_processes_spread(warm["scores"].get(every))) if warm else "–"
-                     for key, every in (("import_s", "import_all"),
-                                        ("first_fit_s", "first_fit_all"))]
+            cells = [
+                fmt_time(warm["scores"][key])
+                + _spread(_processes_spread(warm["scores"].get(every)))
+                if warm
+                else "–"
+                for key, every in (("import_s", "import_all"), ("first_fit_s", "first_fit_all"))
+            ]
             cells.append(fmt_time(cold["scores"]["first_fit_s"]) if cold else "–")
             lines.append(f"| {contender.label} | {' | '.join(cells)} |")
     return "\n".join(lines)
@@ -529,33 +605,50 @@ def coldstart_table(table):
 
 def interrupt_table(table):
     kind = registry.INTERRUPT
-    lines = ["| X | batch_size | " + " | ".join(c.label for c in kind.contenders) + " |",
-             "|---|---|" + "---|" * len(kind.contenders)]
+    lines = [
+        "| X | batch_size | " + " | ".join(c.label for c in kind.contenders) + " |",
+        "|---|---|" + "---|" * len(kind.contenders),
+    ]
     for shape, _, row in _rows(table, kind, need_baseline=False):
-        cells = [", ".join(f"{1e3 * s:.0f}" for s in row[c.name]["scores"]["latencies"]) + " ms"
-                 if c.name in row else "–" for c in kind.contenders]
-        lines.append(f"| {shape.n_samples:,} × {shape.n_features}, {shape.order} order | "
-                     f"{shape.batch_size or 'all rows'} | {' | '.join(cells)} |")
+        cells = [
+            ", ".join(f"{1e3 * s:.0f}" for s in row[c.name]["scores"]["latencies"]) + " ms"
+            if c.name in row
+            else "–"
+            for c in kind.contenders
+        ]
+        lines.append(
+            f"| {shape.n_samples:,} × {shape.n_features}, {shape.order} order | "
+            f"{shape.batch_size or 'all rows'} | {' | '.join(cells)} |"
+        )
     return "\n".join(lines)
 
 
 def flag_note(table, kind, measurements):
     """The note under a table on its flagged figures: which, why, and the command
     that measures them again (empty if none is flagged)."""
-    flagged = [(shape, dtype, contender, row[contender.name])
-               for shape, dtype, row in _rows(table, kind, need_baseline=False)
-               for contender in kind.contenders
-               if contender.name in row and row[contender.name].get("flag")]
+    flagged = [
+        (shape, dtype, contender, row[contender.name])
+        for shape, dtype, row in _rows(table, kind, need_baseline=False)
+        for contender in kind.contenders
+        if contender.name in row and row[contender.name].get("flag")
+    ]
     if not flagged:
         return []
-    which = "; ".join(f"{shape.name} {dtype}, {contender.label}: {rec['flag']}"
-                      for shape, dtype, contender, rec in flagged)
-    ids = ",".join(f"{kind.name}/{shape.name}/{dtype}/{contender.name}"
-                   for shape, dtype, contender, _ in flagged)
-    return [f"{FLAG} Not to be relied on, nor the ratios they enter, in each of "
-            f"{measurements} measurements of their row: {which}. Other work on the machine "
-            "is the usual cause (the load average is under the tables); measure them again "
-            f"on a quiet machine: `fastgd bench --cases {ids}`.", ""]
+    which = "; ".join(
+        f"{shape.name} {dtype}, {contender.label}: {rec['flag']}"
+        for shape, dtype, contender, rec in flagged
+    )
+    ids = ",".join(
+        f"{kind.name}/{shape.name}/{dtype}/{contender.name}"
+        for shape, dtype, contender, _ in flagged
+    )
+    return [
+        f"{FLAG} Not to be relied on, nor the ratios they enter, in each of "
+        f"{measurements} measurements of their row: {which}. Other work on the machine "
+        "is the usual cause (the load average is under the tables); measure them again "
+        f"on a quiet machine: `fastgd bench --cases {ids}`.",
+        "",
+    ]
 
 
 def legend(results):
@@ -565,8 +658,9 @@ def legend(results):
     if not records:
         return []
     if not any("times" in rec for rec in records):
-        return ["Times are the fastest of each case's rounds (this run kept no rounds, so "
-                "no spread)."]
+        return [
+            "Times are the fastest of each case's rounds (this run kept no rounds, so no spread)."
+        ]
     tolerance = fmt_spread(results.get("tolerance", TOLERANCE))
     return [
         "Times are the median of a case's rounds, ± half their interquartile range over "
@@ -576,7 +670,8 @@ def legend(results):
         "during the row widens their spread). A row whose rounds disagree (a spread over "
         f"{tolerance}), or whose kernel on all threads is more than twice as slow as on "
         f"one, is measured again, {results.get('measurements', 3)} times at most; {FLAG} "
-        "marks what failed every time."]
+        "marks what failed every time."
+    ]
 
 
 def load_note(results):
@@ -586,38 +681,52 @@ def load_note(results):
         return []
     cores = results["machine"]["cores"]
     busy = max(load["start"][0], load["end"][0]) > 0.5 * cores
-    return [f"Load average (1 min) at the start of the run {load['start'][0]:.2f}, at its end "
-            f"{load['end'][0]:.2f}, on {cores} cores"
-            + (": other programs were running beside it, and its figures measure them too."
-               if busy else ".")]
+    return [
+        f"Load average (1 min) at the start of the run {load['start'][0]:.2f}, at its end "
+        f"{load['end'][0]:.2f}, on {cores} cores"
+        + (
+            ": other programs were running beside it, and its figures measure them too."
+            if busy
+            else "."
+        )
+    ]
 
 
 def machine_note(results, bandwidth):
     machine = results["machine"]
     parts = [
-        (f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['system']}; "
-         f"Python {machine['python']}."),
+        (
+            f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['system']}; "
+            f"Python {machine['python']}."
+        ),
         "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + ".",
         f"Threads: {results['threads']}.",
     ]
     if bandwidth:
-        smallest = min(rec["bytes"] for rec in results["results"]
-                       if rec["kind"] == registry.BANDWIDTH.name)
-        parts.append(f"Streaming-read bandwidth measured in the same run: "
-                     f"{bandwidth / 1e9:.1f} GB/s (parallel sum of a {smallest >> 20} MB+ array).")
+        smallest = min(
+            rec["bytes"] for rec in results["results"] if rec["kind"] == registry.BANDWIDTH.name
+        )
+        parts.append(
+            f"Streaming-read bandwidth measured in the same run: "
+            f"{bandwidth / 1e9:.1f} GB/s (parallel sum of a {smallest >> 20} MB+ array)."
+        )
     parts.append(f"Run on {results['datetime'][:19]} with `{results['command']}`.")
     return " ".join(parts + load_note(results) + results.get("notes", []))
 
 
 def gradient_caption(settings):
-    return ("**One gradient evaluation** (ratio = NumPy time / fastgd time; NumPy is "
-            "`X.T.dot(X.dot(w) - y) / len(X)`; fastgd is the public `fastgd.gradient` call):")
+    return (
+        "**One gradient evaluation** (ratio = NumPy time / fastgd time; NumPy is "
+        "`X.T.dot(X.dot(w) - y) / len(X)`; fastgd is the public `fastgd.gradient` call):"
+    )
 
 
 def fit_caption(settings):
-    return ("**A whole fit**, the same iterations everywhere (fixed lr = 1/L, no intercept; "
-            "ratio = NumPy loop time / contender time; scikit-learn's SGDRegressor runs the "
-            "same number of epochs and lstsq is the direct solve, for reference):")
+    return (
+        "**A whole fit**, the same iterations everywhere (fixed lr = 1/L, no intercept; "
+        "ratio = NumPy loop time / contender time; scikit-learn's SGDRegressor runs the "
+        "same number of epochs and lstsq is the direct solve, for reference):"
+    )
 
 
 def coldstart_caption(settings):
@@ -634,9 +743,11 @@ def _of_processes(settings, best="the fastest", each=""):
 
 def interrupt_caption(settings):
     delays = ", ".join(fmt_number(delay) for delay in settings["delays"])
-    return ("**Ctrl-C latency**: milliseconds from a SIGINT to `fastgd.FitInterrupted` in a "
-            f"fitting process, sent after {delays} s of fitting (one full-batch pass over X "
-            "is never split, so the largest X sets the worst case):")
+    return (
+        "**Ctrl-C latency**: milliseconds from a SIGINT to `fastgd.FitInterrupted` in a "
+        f"fitting process, sent after {delays} s of fitting (one full-batch pass over X "
+        "is never split, so the largest X sets the worst case):"
+    )
 
 
 # (kind, caption(the kind's settings), table(the run's index)), in the report's order.
@@ -667,12 +778,21 @@ def markdown(results, targets=False):
     parts = []
     for name, caption, make_table in SECTIONS:
         if name in kinds_run:
-            parts += [caption(settings.get(name, {})), "", make_table(table), "",
-                      *flag_note(table, registry.KINDS[name], measurements)]
+            parts += [
+                caption(settings.get(name, {})),
+                "",
+                make_table(table),
+                "",
+                *flag_note(table, registry.KINDS[name], measurements),
+            ]
         if targets and name == "many" and targets_table(table):
             parts += ["**Targets** (issue 10) against this run:", "", targets_table(table), ""]
-    return "\n".join(parts + legend(results) + [""] * bool(legend(results))
-                     + [machine_note(results, read_bandwidth(table))])
+    return "\n".join(
+        parts
+        + legend(results)
+        + [""] * bool(legend(results))
+        + [machine_note(results, read_bandwidth(table))]
+    )
 
 
 def plot(results, path):
@@ -687,10 +807,11 @@ def plot(results, path):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for contender, marker in zip(_columns(kind), "os^vD"):
         for dtype, style in zip(kind.dtypes, ("-", "--", ":")):
-            points = [(shape.size, row[kind.baseline.name]["seconds"]
-                       / row[contender.name]["seconds"])
-                      for shape, dt, row in _rows(table, kind)
-                      if dt == dtype and contender.name in row]
+            points = [
+                (shape.size, row[kind.baseline.name]["seconds"] / row[contender.name]["seconds"])
+                for shape, dt, row in _rows(table, kind)
+                if dt == dtype and contender.name in row
+            ]
             if points:
                 xs, ys = zip(*points)
                 ax.plot(xs, ys, style, marker=marker, label=f"{contender.label} {dtype}")
@@ -713,8 +834,10 @@ def plot_or_note(results, path):
     try:
         import matplotlib  # noqa: F401  (only the bench extra installs it)
     except ImportError:
-        print(f"\nNo {Path(path).name}: matplotlib is not installed (it comes with the "
-              "bench extra: python -m pip install -e \".[bench]\" in fastgd's source checkout).")
+        print(
+            f"\nNo {Path(path).name}: matplotlib is not installed (it comes with the "
+            'bench extra: python -m pip install -e ".[bench]" in fastgd\'s source checkout).'
+        )
         return None
     plot(results, path)
     return Path(path)

@@ -73,12 +73,17 @@ def select(patterns=None, full=False):
     every = [Case(*c) for c in registry.cases(full=full)]
     chosen = {c.id for c in every if not patterns or any(matches(c.id, p) for p in patterns)}
     if not chosen:
-        raise SystemExit(f"fastgd bench: no case matches {', '.join(patterns)} (ids are "
-                         "kind/shape/dtype/contender, e.g. gradient/4x2/float64/numba; "
-                         f"kinds: {', '.join(registry.KINDS)}; slow shapes need --full)")
+        raise SystemExit(
+            f"fastgd bench: no case matches {', '.join(patterns)} (ids are "
+            "kind/shape/dtype/contender, e.g. gradient/4x2/float64/numba; "
+            f"kinds: {', '.join(registry.KINDS)}; slow shapes need --full)"
+        )
     groups = {_group(c) for c in every if c.id in chosen and c.kind.timed}
-    return [c for c in every if c.id in chosen
-            or (c.contender is c.kind.baseline and _group(c) in groups)]
+    return [
+        c
+        for c in every
+        if c.id in chosen or (c.contender is c.kind.baseline and _group(c) in groups)
+    ]
 
 
 def _group(case):
@@ -95,8 +100,10 @@ def unavailable(case):
         try:
             importlib.import_module(module)
         except ImportError:
-            return (f"{module} is not installed (it comes with the bench extra: "
-                    "`python -m pip install -e \".[bench]\"` in fastgd's source checkout)")
+            return (
+                f"{module} is not installed (it comes with the bench extra: "
+                '`python -m pip install -e ".[bench]"` in fastgd\'s source checkout)'
+            )
     return None
 
 
@@ -161,8 +168,9 @@ def measure_row(runs, baseline=None, rounds=None, max_time=QUICK_MAX_TIME, numbe
     if rounds is None:
         before, _ = timed(baseline, base, max_time=max_time / 2, min_rounds=2)
         rest = {name: timed(name, run) for name, run in others.items()}
-        after, result = timed(baseline, base, max_time=max_time / 2, min_rounds=2,
-                              number=before.number)
+        after, result = timed(
+            baseline, base, max_time=max_time / 2, min_rounds=2, number=before.number
+        )
     else:
         before, _ = timed(baseline, base, rounds=(rounds + 1) // 2)
         rest = {name: timed(name, run) for name, run in others.items()}
@@ -170,8 +178,15 @@ def measure_row(runs, baseline=None, rounds=None, max_time=QUICK_MAX_TIME, numbe
     return {baseline: (timer.Timing(before.times + after.times, before.number), result), **rest}
 
 
-def time_row(runs, baseline=None, rounds=None, max_time=QUICK_MAX_TIME, retrying=None,
-             numbers=None, check=None):
+def time_row(
+    runs,
+    baseline=None,
+    rounds=None,
+    max_time=QUICK_MAX_TIME,
+    retrying=None,
+    numbers=None,
+    check=None,
+):
     """Time a row (``measure_row``); while some of its rounds disagree
     (``timer.disagreements``), or its kind's ``check`` of the medians finds them
     implausible, measure it again, at most ``MEASUREMENTS`` times in all. Kept: the
@@ -193,9 +208,12 @@ def time_row(runs, baseline=None, rounds=None, max_time=QUICK_MAX_TIME, retrying
         if measurement < MEASUREMENTS and retrying:
             retrying(measurement + 1, reasons)
     _, timed, reasons = kept
-    return RowTiming({name: timing for name, (timing, _) in timed.items()},
-                     {name: result for name, (_, result) in timed.items()},
-                     reasons, measurement)
+    return RowTiming(
+        {name: timing for name, (timing, _) in timed.items()},
+        {name: result for name, (_, result) in timed.items()},
+        reasons,
+        measurement,
+    )
 
 
 def record(case, scores, timing=None, row=None, base=None, wall=None):
@@ -204,12 +222,20 @@ def record(case, scores, timing=None, row=None, base=None, wall=None):
     shape = case.shape
     name = case.contender.name
     entry = {
-        "kind": case.kind.name, "shape": shape.name, "n_samples": shape.n_samples,
-        "n_features": shape.n_features, "dtype": case.dtype, "contender": name,
+        "kind": case.kind.name,
+        "shape": shape.name,
+        "n_samples": shape.n_samples,
+        "n_features": shape.n_features,
+        "dtype": case.dtype,
+        "contender": name,
         "bytes": shape.size * np.dtype(case.dtype).itemsize,
         # Seconds per call (None: not timed): the median of the rounds (the report's
         # figure), the fastest round, and every round's.
-        "seconds": None, "best": None, "times": None, "rounds": None, "number": None,
+        "seconds": None,
+        "best": None,
+        "times": None,
+        "rounds": None,
+        "number": None,
         "spread": None,  # of the rounds: half their interquartile range / the median
         "ratio_spread": None,  # of "baseline time / this time": the two spreads' sum
         "measurements": None,  # how many times the row was measured
@@ -218,9 +244,16 @@ def record(case, scores, timing=None, row=None, base=None, wall=None):
         "scores": scores,
     }
     if timing is not None:
-        entry.update(seconds=timing.median, best=timing.best, times=list(timing.times),
-                     rounds=timing.rounds, number=timing.number, spread=timing.spread,
-                     measurements=row.measurements, flag=row.reasons.get(name))
+        entry.update(
+            seconds=timing.median,
+            best=timing.best,
+            times=list(timing.times),
+            rounds=timing.rounds,
+            number=timing.number,
+            spread=timing.spread,
+            measurements=row.measurements,
+            flag=row.reasons.get(name),
+        )
         if base is not None and name != case.kind.baseline.name:
             entry["ratio_spread"] = timer.ratio_spread(base.times, timing.times)
     return entry
@@ -312,8 +345,10 @@ def _measured(case, data, progress):
 
 def _retrying(progress, label):
     def tell(measurement, reasons):
-        progress.start(f"{label}: rounds disagree ({', '.join(reasons)}), "
-                       f"measuring again ({measurement} of {MEASUREMENTS})")
+        progress.start(
+            f"{label}: rounds disagree ({', '.join(reasons)}), "
+            f"measuring again ({measurement} of {MEASUREMENTS})"
+        )
 
     return tell
 
@@ -334,8 +369,15 @@ def _row(cases, data, max_time, progress):
     label = group_id(cases[0])
     progress.start(f"{label}: timing {len(cases)} contenders")
     start = time.perf_counter()
-    row = time_row(runs, baseline, rounds_of(cases[0]), max_time,
-                   retrying=_retrying(progress, label), numbers=numbers, check=kind.check)
+    row = time_row(
+        runs,
+        baseline,
+        rounds_of(cases[0]),
+        max_time,
+        retrying=_retrying(progress, label),
+        numbers=numbers,
+        check=kind.check,
+    )
     timing_seconds = time.perf_counter() - start
     # Each case's share of the row's timing: in proportion to its rounds' seconds.
     timed = {name: sum(t.times) * t.number for name, t in row.timings.items()}
@@ -347,8 +389,9 @@ def _row(cases, data, max_time, progress):
         start = time.perf_counter()
         scores = kind.assess(data, row.results[name], base_result)
         wall[case] += time.perf_counter() - start + timing_seconds * timed[name] / total
-        records.append(record(case, scores, row.timings[name], row, row.timings.get(baseline),
-                              wall[case]))
+        records.append(
+            record(case, scores, row.timings[name], row, row.timings.get(baseline), wall[case])
+        )
     progress.finish(len(cases))
     return records
 
@@ -363,8 +406,14 @@ def _one_by_one(cases, data, max_time, progress):
         start = time.perf_counter()
         name = case.contender.name
         run, number = warm_up(case, data)
-        row = time_row({name: run}, None, rounds_of(case), max_time,
-                       retrying=_retrying(progress, case.id), numbers={name: number})
+        row = time_row(
+            {name: run},
+            None,
+            rounds_of(case),
+            max_time,
+            retrying=_retrying(progress, case.id),
+            numbers={name: number},
+        )
         timing, result = row.timings[name], row.results[name]
         if case.contender is case.kind.baseline:
             base, base_result = timing, result
@@ -434,20 +483,30 @@ def announcement(cases, full, load):
     seconds, unrecorded = expected_seconds(cases, full)
     recorded = registry.ESTIMATES.get(run_mode(full), {})
     where = recorded.get("measured")
-    lines = [f"fastgd bench: {len(cases)} cases, expected to take about "
-             f"{fmt_duration(seconds, up=True)}"
-             + (f" (each case's time as recorded on {where}; more on a busy or slower "
-                "machine, and on the first run after installing, when Numba compiles its "
-                "kernels)." if where else ".")]
+    lines = [
+        f"fastgd bench: {len(cases)} cases, expected to take about "
+        f"{fmt_duration(seconds, up=True)}"
+        + (
+            f" (each case's time as recorded on {where}; more on a busy or slower "
+            "machine, and on the first run after installing, when Numba compiles its "
+            "kernels)."
+            if where
+            else "."
+        )
+    ]
     if unrecorded:
-        lines.append(f"({len(unrecorded)} of them have no recorded time yet: counted as "
-                     f"{UNRECORDED_CASE_SECONDS:g} s each.)")
+        lines.append(
+            f"({len(unrecorded)} of them have no recorded time yet: counted as "
+            f"{UNRECORDED_CASE_SECONDS:g} s each.)"
+        )
     cores = os.cpu_count() or 1
     if load and load[0] > 0.5 * cores:
-        lines.append(f"The load average is {load[0]:.2f} on {cores} cores: other programs are "
-                     "running (or were, in the last minute). They slow the run down and enter "
-                     "its figures; rows whose rounds disagree are measured again "
-                     f"({MEASUREMENTS} times at most) and flagged {report.FLAG}.")
+        lines.append(
+            f"The load average is {load[0]:.2f} on {cores} cores: other programs are "
+            "running (or were, in the last minute). They slow the run down and enter "
+            "its figures; rows whose rounds disagree are measured again "
+            f"({MEASUREMENTS} times at most) and flagged {report.FLAG}."
+        )
     return "\n".join(lines)
 
 
@@ -455,16 +514,19 @@ def environment():
     """What the report's footnote says about the machine, versions and threads."""
     import numba
 
-    versions = {"fastgd": fastgd.__version__, "numpy": np.__version__,
-                "numba": numba.__version__}
+    versions = {"fastgd": fastgd.__version__, "numpy": np.__version__, "numba": numba.__version__}
     try:  # without importing it (a second or more), for a run without its contenders
         versions["scikit-learn"] = importlib.metadata.version("scikit-learn")
     except importlib.metadata.PackageNotFoundError:
         pass
     versions["python"] = platform.python_version()
     return {
-        "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "system": platform.system(),
-                    "python": platform.python_version()},
+        "machine": {
+            "cpu": _cpu_name(),
+            "cores": os.cpu_count(),
+            "system": platform.system(),
+            "python": platform.python_version(),
+        },
         "versions": versions,
         "threads": _threads(numba.get_num_threads()),
     }
@@ -489,9 +551,15 @@ def _threads(numba_threads):
     libraries = threadpoolctl.threadpool_info()
 
     def of(api):
-        return ", ".join(f"{lib['prefix']} {lib['version'] or ''}".rstrip()
-                         + f" ({lib['num_threads']} threads)"
-                         for lib in libraries if lib["user_api"] == api) or "none loaded"
+        return (
+            ", ".join(
+                f"{lib['prefix']} {lib['version'] or ''}".rstrip()
+                + f" ({lib['num_threads']} threads)"
+                for lib in libraries
+                if lib["user_api"] == api
+            )
+            or "none loaded"
+        )
 
     # OpenMP is what the Cython kernels' prange runs on, once they have been loaded.
     return f"numba {numba_threads}, OpenMP: {of('openmp')}, NumPy's BLAS: {of('blas')}"
@@ -530,12 +598,16 @@ def main(args):
     start_load = load_average()
     print(announcement(selected, args.full, start_load), flush=True)
     start = time.perf_counter()
-    records, notes, data_seconds = run_cases(selected,
-                                             FULL_MAX_TIME if args.full else QUICK_MAX_TIME)
+    records, notes, data_seconds = run_cases(
+        selected, FULL_MAX_TIME if args.full else QUICK_MAX_TIME
+    )
     took = time.perf_counter() - start
     expected, _ = expected_seconds(selected, args.full)
-    timing = {"expected_seconds": expected, "wall_seconds": took,
-              "load_average": start_load and {"start": start_load, "end": load_average()}}
+    timing = {
+        "expected_seconds": expected,
+        "wall_seconds": took,
+        "load_average": start_load and {"start": start_load, "end": load_average()},
+    }
     results = results_json(records, notes, selected, command_line(args), data_seconds, timing)
     report.write_json(results, out / "bench.json")
     text = report.markdown(results)
@@ -545,5 +617,7 @@ def main(args):
     png = report.plot_or_note(results, out / "speedup.png")
     if png:
         written.append(png.name)
-    print(f"\nTook {fmt_duration(took)} (expected about {fmt_duration(expected, up=True)}). "
-          f"Written to {out}: {', '.join(written)}")
+    print(
+        f"\nTook {fmt_duration(took)} (expected about {fmt_duration(expected, up=True)}). "
+        f"Written to {out}: {', '.join(written)}"
+    )

@@ -110,8 +110,11 @@ def disagreements(times, tolerance=TOLERANCE):
     >>> disagreements({"numpy": [1.0, 1.01, 0.99], "numba": [0.5, 0.5, 1.5]})
     {'numba': 'its rounds spread ±50%'}
     """
-    return {name: f"its rounds spread {fmt_spread(spread(rounds))}"
-            for name, rounds in times.items() if spread(rounds) > tolerance}
+    return {
+        name: f"its rounds spread {fmt_spread(spread(rounds))}"
+        for name, rounds in times.items()
+        if spread(rounds) > tolerance
+    }
 
 
 def fmt_spread(value):
@@ -139,8 +142,9 @@ def calls_per_round(run, min_round_time=MIN_ROUND_TIME):
         number *= 2
 
 
-def time_calls(run, rounds=None, max_time=0.2, min_rounds=3, min_round_time=MIN_ROUND_TIME,
-               number=None):
+def time_calls(
+    run, rounds=None, max_time=0.2, min_rounds=3, min_round_time=MIN_ROUND_TIME, number=None
+):
     """Time ``run()``: as many rounds as ``max_time`` seconds allow (at least
     ``min_rounds``), or exactly ``rounds`` single-call rounds.
 
