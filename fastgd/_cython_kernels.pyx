@@ -408,12 +408,12 @@ def gradient(
             if weights is None:
                 weights = s.block_b_float32[0, :0]
             loss = _gradient_into(X, Y, W, b, weights, total_weight, x_is_f, s,
-                                       s.block_W_float32, s.block_b_float32, s.resid_float32)
+                                  s.block_W_float32, s.block_b_float32, s.resid_float32)
         else:
             if weights is None:
                 weights = s.block_b_float64[0, :0]
             loss = _gradient_into(X, Y, W, b, weights, total_weight, x_is_f, s,
-                                       s.block_W_float64, s.block_b_float64, s.resid_float64)
+                                  s.block_W_float64, s.block_b_float64, s.resid_float64)
     return loss
 
 
@@ -1032,7 +1032,13 @@ ctypedef fused AnyFitRun:
 
 cdef _take_run(AnyFitRun run, data, model, optimizer, scratch):
     # The bundles' arrays as the run's typed views (acquired here, once per call).
+    # The gathered rows' views are const (see FitRun64) and written through pointers
+    # as C-contiguous rows: the buffers must be the backend's own (_backends makes
+    # them with np.empty), never a caller's array.
     s, batch = scratch.gradient, scratch.batch
+    for buffer in (batch.batch_X, batch.batch_Y, batch.batch_w):
+        if not (buffer.flags.writeable and buffer.flags.c_contiguous):
+            raise ValueError("the gather buffers must be writable C-contiguous arrays")
     run.X, run.Y, run.weights, run.order = data.X, data.Y, data.weights, data.order
     run.x_is_f = data.x_is_f
     run.ldx = data.X.strides[1 if data.x_is_f else 0] // data.X.itemsize
@@ -2078,7 +2084,7 @@ cdef inline double _user_gradient(
         weights = sample_weight
         total_weight = _total_weight(sample_weight)
     return _gradient_into(X, Y, W, b, weights, total_weight, x_is_f, workspace, block_W,
-                               block_b, resid)
+                          block_b, resid)
 
 
 cdef double gradient_float64(
@@ -2235,12 +2241,12 @@ cdef object _plain_gradient(floating zero, object X_object, object y, object coe
     with nogil:
         if floating is float:
             loss = _gradient_into(X, Y, W, b, s.block_b_float32[0, :0], total_weight,
-                                       x_is_f, s, s.block_W_float32, s.block_b_float32,
-                                       s.resid_float32)
+                                  x_is_f, s, s.block_W_float32, s.block_b_float32,
+                                  s.resid_float32)
         else:
             loss = _gradient_into(X, Y, W, b, s.block_b_float64[0, :0], total_weight,
-                                       x_is_f, s, s.block_W_float64, s.block_b_float64,
-                                       s.resid_float64)
+                                  x_is_f, s, s.block_W_float64, s.block_b_float64,
+                                  s.resid_float64)
     if not (loss - loss == 0.0):  # NaN or inf
         return None
     cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1], j, k

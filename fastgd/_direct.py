@@ -231,13 +231,25 @@ def lasso_solution(H, q, weights):
     weights_j`` (a join) or an active u_j reaches 0 (a drop). Followed down to t = 1,
     it is exact: no tolerance, no iteration count. A column whose join would make H_SS
     singular (dependent on the active ones) is left out."""
+    return lasso_path(H, q, weights, np.ones(1))[0]
+
+
+def lasso_path(H, q, weights, scales):
+    """The minimizers of ``0.5 u.H u - q.u + t sum_j weights_j |u_j|`` for each t of
+    ``scales`` (decreasing, positive), as rows of a ``(len(scales), d)`` array: one
+    walk down the homotopy of ``lasso_solution``, each t's solution solved exactly on
+    the active set and signs of the piece of the path that holds it."""
+    scales = np.asarray(scales, dtype=np.float64)
     d = len(q)
+    solutions = np.zeros((len(scales), d))
     active, signs = np.zeros(d, dtype=bool), np.zeros(d)
     dependent = np.zeros(d, dtype=bool)
     ratio = np.abs(q) / weights
     t = float(np.max(ratio, initial=0.0))
-    if t <= 1.0:
-        return np.zeros(d)
+    at = int(np.sum(scales >= t))  # scales[:at] have the solution 0
+    if at == len(scales):
+        return solutions
+    floor = float(scales[-1])
     changed = int(np.argmax(ratio))  # the index of the last event, not its next one at t
     active[changed], signs[changed] = True, np.sign(q[changed])
     for _ in range(HOMOTOPY_STEPS * d + 10):
@@ -247,11 +259,11 @@ def lasso_solution(H, q, weights):
         v = np.linalg.solve(H_SS, weights[S] * signs[S])
         c0 = q - H[:, S] @ a  # the correlations c(t') = q - H u(t') = c0 + t' e
         e = H[:, S] @ v
-        # the next event below t: the largest t' in (1, t] (the index that just
+        # the next event below t: the largest t' in (floor, t] (the index that just
         # changed only strictly below t, where rounding cannot bring it back)
         ceiling = np.full(d, t)
         ceiling[changed] = t * (1 - 1e-9)
-        next_t, event = 1.0, None
+        next_t, event = floor, None
         with np.errstate(divide="ignore", invalid="ignore"):
             for sign in (1.0, -1.0):  # joins: c0_j + t' e_j = sign t' weights_j
                 hits = c0 / (sign * weights - e)
@@ -264,8 +276,9 @@ def lasso_solution(H, q, weights):
             if usable.any():
                 i = int(np.argmax(np.where(usable, drops, -np.inf)))
                 next_t, event = float(drops[i]), ("drop", int(S[i]))
+        at = _solve_on_piece(H_SS, q[S], weights[S] * signs[S], S, scales, next_t, at, solutions)
         t = next_t
-        if event is None:  # no event above t = 1: the solution
+        if event is None:  # no event above the floor: every scale is solved
             break
         kind, changed = event
         if kind == "drop":
@@ -278,10 +291,20 @@ def lasso_solution(H, q, weights):
             if np.linalg.cond(H[np.ix_(joined, joined)]) > 1.0 / (64 * EPS):
                 active[changed], signs[changed] = False, 0.0  # dependent on the active
                 dependent[changed] = True
-    u = np.zeros(d)
+    # (Out of steps, which the budget makes unheard of: the last piece's active set.)
     S = np.flatnonzero(active)
-    u[S] = np.linalg.solve(H[np.ix_(S, S)], q[S] - t * weights[S] * signs[S])
-    return u
+    _solve_on_piece(H[np.ix_(S, S)], q[S], weights[S] * signs[S], S, scales, 0.0, at, solutions)
+    return solutions
+
+
+def _solve_on_piece(H_SS, q_S, weighted_signs, S, scales, bottom, at, solutions):
+    """Solve at the scales from ``at`` on that are at least ``bottom`` (the piece of
+    the path down to ``bottom``, active set S), into their rows of ``solutions``;
+    return the index of the first scale left."""
+    while at < len(scales) and scales[at] >= bottom:
+        solutions[at, S] = np.linalg.solve(H_SS, q_S - scales[at] * weighted_signs)
+        at += 1
+    return at
 
 
 class DirectSolve:

@@ -1259,7 +1259,7 @@ def _rows_gradient(data, model, lo, hi, order_end, scratch):
                                    batch)
         else:
             # (The gathered rows are C-ordered. bool(0), not the literal False: a literal
-            # would type a second specialization of _gradient, with its own parallel
+            # would type a second specialization of _chunk_sums, with its own parallel
             # loop, and double what the first fit compiles.)
             half_sq += _gradient_into(batch.batch_X[:n_rows], batch.batch_Y[:n_rows], W, b,
                                       batch.batch_w[:n_rows], 1.0, bool(0), s)
@@ -2207,11 +2207,11 @@ def fit(data, model, options, optimizer, scratch, history, max_updates):
 
 
 # Launch Numba's threading layer at import (get_num_threads does). The code of every
-# kernel that reaches _gradient or compress links in a parallel=True function, which
+# kernel that reaches _chunk_sums or compress links in a parallel=True function, which
 # needs the layer's scheduler. Numba launches the layer before it runs code read from
 # its cache, but forgets to when that code was compiled against a callee itself read
 # from the cache (numba issue #9938, seen in 0.68.1): e.g. fit compiled for a new
-# signature in a process that loaded _gradient from the cache. A later process that
+# signature in a process that loaded _chunk_sums from the cache. A later process that
 # runs such a kernel before anything launched the layer (a small fit, which stays on
 # the serial path) crashed: "LLVM ERROR: Symbol not found: allocate_sched", or a
 # segfault (tests/test_interrupt.py's long fit, tests/test_user_kernels.py's fresh

@@ -433,3 +433,50 @@ def test_a_zero_pattern_at_a_tie_is_not_certified():
         result = fastgd.fit(X, y, penalty="l1", alpha=alpha)
     assert not result.converged and result.stopped == "uncertified"
     assert np.max(np.abs(result.coef)) <= 1e-12
+
+
+def test_the_lasso_path_of_the_small_problem_is_scikit_learns():
+    """_direct.lasso_path, one walk down the homotopy, at scikit-learn's grid: the
+    Lasso path of centred data (H = X.T X / N, q = X.T y / N, unit weights), against
+    lasso_path's coordinate descent run to a tight tolerance, and each point against
+    lasso_solution at that alpha alone."""
+    sklearn_linear = pytest.importorskip("sklearn.linear_model")
+    from fastgd._direct import lasso_path, lasso_solution
+
+    rng = np.random.default_rng(0)
+    N, D = 200, 12
+    cov = 0.6 ** np.abs(np.subtract.outer(np.arange(D), np.arange(D)))
+    X = rng.multivariate_normal(np.zeros(D), cov, size=N)
+    X -= X.mean(axis=0)
+    coef = np.where(np.arange(D) < 4, rng.normal(size=D) * 3, 0.0)
+    y = X @ coef + rng.normal(size=N)
+    y -= y.mean()
+    H, q = X.T @ X / N, X.T @ y / N
+    alpha_max = np.abs(q).max()  # scikit-learn's grid: from the first join down
+    alphas = np.geomspace(alpha_max, 1e-3 * alpha_max, 30)
+    _, expected, _ = sklearn_linear.lasso_path(X, y, alphas=alphas, tol=1e-14, max_iter=10**6)
+    path = lasso_path(H, q, np.ones(D), alphas)
+    np.testing.assert_allclose(path, expected.T, rtol=0, atol=1e-9 * np.abs(expected).max())
+    supports = [int((point != 0).sum()) for point in path]
+    assert supports[0] == 0 and supports[-1] >= D - 2 and len(set(supports)) > 5
+    for alpha, point in zip(alphas[::7], path[::7]):
+        np.testing.assert_array_equal(point, lasso_solution(H, q, np.full(D, alpha)))
+
+
+def test_the_lasso_path_of_weighted_penalties_solves_each_of_its_problems():
+    """Per-coefficient weights (a standardized problem's l1 / s_j): each point is
+    optimal by the Lasso's conditions, |q - H u| <= t w where u = 0 and q - H u = t w
+    sign(u) where not."""
+    from fastgd._direct import lasso_path
+
+    rng = np.random.default_rng(1)
+    D = 8
+    A = rng.normal(size=(40, D))
+    H, q = A.T @ A / 40, A.T @ rng.normal(size=40) / 40
+    weights = rng.uniform(0.5, 2.0, size=D)
+    scales = np.geomspace(np.max(np.abs(q) / weights) * 1.5, 1e-4, 25)
+    for t, u in zip(scales, lasso_path(H, q, weights, scales)):
+        c = q - H @ u
+        zero = u == 0
+        assert np.all(np.abs(c[zero]) <= t * weights[zero] * (1 + 1e-12))
+        np.testing.assert_allclose(c[~zero], t * weights[~zero] * np.sign(u[~zero]), atol=1e-12)

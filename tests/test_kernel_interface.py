@@ -64,36 +64,62 @@ KERNEL_SOURCES = {"numba": SOURCE / "_numba_kernels.py", "cython": SOURCE / "_cy
 
 
 def _python_parameters(source):
-    """{function: number of parameters} of every function of a Python module."""
-    return {
-        node.name: len(node.args.args) + len(node.args.kwonlyargs)
-        for node in ast.walk(ast.parse(source))
-        if isinstance(node, ast.FunctionDef)
-    }
+    """{(function, line): number of parameters} of every function of a Python module,
+    nested ones included."""
+    counts = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef):
+            a = node.args
+            n = len(a.posonlyargs) + len(a.args) + len(a.kwonlyargs)
+            counts[node.name, node.lineno] = n + (a.vararg is not None) + (a.kwarg is not None)
+    return counts
+
+
+def _without_comments_and_strings(source):
+    """The Cython source with its comments and string literals blanked out, line for
+    line (so that their commas and parentheses are not counted)."""
+    strings = r"\"\"\"[\s\S]*?\"\"\"|'[^'\n]*'|\"[^\"\n]*\""
+    source = re.sub(strings, lambda m: re.sub(r"[^\n]", " ", m.group()), source)
+    return re.sub(r"#[^\n]*", "", source)
 
 
 def _cython_parameters(source):
-    """{function: number of parameters} of every def/cdef function of a .pyx file: the
-    commas at the top level of its parenthesised parameter list (a memoryview's
-    brackets and a ctuple's parentheses hold commas of their own)."""
+    """{(function, line): number of parameters} of every def/cdef/cpdef function of a
+    .pyx file, methods included: the commas at the top level of its parenthesised
+    parameter list (a memoryview's brackets and a ctuple's parentheses hold commas of
+    their own)."""
+    source = _without_comments_and_strings(source)
     counts = {}
-    for match in re.finditer(
-        r"^(?:cdef|cpdef|def)\b(?:\s+inline)?(?:\s*\([^)\n]*\))?[^(\n=]*?(\w+)\(", source, re.M
-    ):
+    header = (
+        r"^[ \t]*(?:cdef|cpdef|def)\b(?!\s+class\b)"  # a function, not a class
+        r"(?:\s+inline)?(?:\s*\([^)\n]*\))?"  # inline, a ctuple returned
+        r"[^(\n=:]*?(\w+)\s*\("  # the return type, the name
+    )
+    for match in re.finditer(header, source, re.M):
         depth, end = 1, match.end()
-        while depth:
+        while depth and end < len(source):
             depth += (source[end] in "([") - (source[end] in ")]")
             end += 1
         text = re.sub(r"\[[^\]]*\]", "", source[match.end() : end - 1])
-        text = re.sub(r"\([^)]*\)", "", text)
-        counts[match.group(1)] = len([p for p in text.split(",") if p.strip()])
+        while re.search(r"\([^()]*\)", text):  # nested parentheses, innermost first
+            text = re.sub(r"\([^()]*\)", "", text)
+        line = source.count("\n", 0, match.start()) + 1
+        counts[match.group(1), line] = len([p for p in text.split(",") if p.strip()])
     return counts
 
 
 def test_the_parameter_counter_reads_both_kinds_of_signature():
-    assert _python_parameters("def f(a, b, *, c):\n    pass\n") == {"f": 3}
-    pyx = "cdef inline (double, int) g(\n    double[:, ::1] a, (double, double) n, int c,\n):"
-    assert _cython_parameters(pyx) == {"g": 3}
+    python = "def f(a, /, b, *args, c, **kw):\n    def g(x):\n        pass\n"
+    assert _python_parameters(python) == {("f", 1): 5, ("g", 2): 1}
+    pyx = (
+        "cdef inline (double, int) g(\n"
+        "    double[:, ::1] a,  # (a comment, with a parenthesis\n"
+        "    (double, double) n, c='x,y', d=h(1, (2, 3)),\n"
+        "):\n"
+        "cdef class Run(Base):\n"
+        "    cdef double method (self, int i) noexcept nogil:\n"
+    )
+    assert _cython_parameters(pyx) == {("g", 1): 4, ("method", 6): 2}
 
 
 def test_no_kernel_function_takes_more_than_a_few_bundles():
@@ -105,9 +131,9 @@ def test_no_kernel_function_takes_more_than_a_few_bundles():
     }
     assert len(counts["numba"]) > 50 and len(counts["cython"]) > 50  # it read them
     too_many = {
-        (backend, name): n
+        (backend, *where): n
         for backend, found in counts.items()
-        for name, n in found.items()
+        for where, n in found.items()
         if n > MAX_PARAMETERS
     }
     assert too_many == {}
