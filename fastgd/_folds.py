@@ -1,0 +1,152 @@
+"""Cross-validation folds, and each fold's triangular factor from one pass over X.
+
+The least-squares loss of a set of rows, at any coefficients, is that of the
+triangular factor R of their ``Z = [X, 1, Y]`` (``R.T R = Z.T diag(s) Z``: see
+``_gram.py``), and the factor of a union of row sets is the triangular factor of
+their factors stacked (``_data.merge_factors``). So one pass over the rows gives
+every fold's factor, and then every fold's training problem (the merge of the other
+folds' factors) and validation error (its own factor) are small problems of
+``D + 1 + K`` rows, whatever N: what ``fit_path`` and ``GDRegressorCV`` (issue 28)
+solve a grid of penalties on.
+
+``fold_labels`` turns a ``cv`` argument (a number of contiguous folds, as
+scikit-learn's ``KFold`` without shuffling; an array of fold labels; or a
+scikit-learn splitter whose test sets partition the rows) into one fold index per
+row. ``fold_factors`` makes the folds' factors of in-memory data, a chunk of rows at
+a time: a fold's rows that are consecutive in X are compressed where they are, others
+are gathered a chunk at a time (no copy of X).
+"""
+
+import numbers
+
+import numpy as np
+
+from ._backends import COMPRESS_PANEL_ROWS
+from ._data import BlockFactor, merge_factors
+from ._gram import householder_factor_error
+
+# Rows read per step of fold_factors: a gathered piece of a fold is at most this many
+# rows (a few MB at D = 100), and each step's factors are merged into the folds'.
+FOLD_CHUNK_ROWS = 1 << 16
+
+
+def kfold_labels(n_samples, n_folds):
+    """Contiguous folds as scikit-learn's ``KFold(n_folds)`` without shuffling makes
+    them: the first ``n_samples % n_folds`` folds one row longer than the others.
+
+    >>> kfold_labels(7, 3)
+    array([0, 0, 0, 1, 1, 2, 2])
+    """
+    sizes = np.full(n_folds, n_samples // n_folds, dtype=np.int64)
+    sizes[: n_samples % n_folds] += 1
+    return np.repeat(np.arange(n_folds, dtype=np.int64), sizes)
+
+
+def fold_labels(cv, X):
+    """``(labels, n_folds)``: the fold of each of X's rows (int64, 0 to n_folds - 1),
+    from ``cv``: an int (contiguous folds, ``kfold_labels``), an array of one label
+    per row (any values: the folds are its distinct values, in sorted order), or a
+    scikit-learn splitter (an object with ``split(X)``) whose test sets take every row
+    exactly once. Raise a ValueError or TypeError naming ``cv`` otherwise."""
+    n_samples = X.shape[0]
+    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
+        if not 2 <= cv <= n_samples:
+            raise ValueError(
+                f"cv must be a number of folds from 2 to the number of rows ({n_samples}); "
+                f"got {cv}."
+            )
+        return kfold_labels(n_samples, int(cv)), int(cv)
+    text = isinstance(cv, (str, bytes))
+    if hasattr(cv, "split") and not text:  # (a str has a split method too)
+        return _splitter_labels(cv, X)
+    if text or isinstance(cv, bool) or cv is None or np.ndim(cv) != 1:
+        raise TypeError(
+            "cv must be a number of folds, an array of one fold label per row, or a "
+            f"scikit-learn splitter (an object with a split method); got {cv!r}."
+        )
+    values = np.asarray(cv)
+    if values.shape[0] != n_samples:
+        raise ValueError(
+            f"cv as fold labels must have one label per row of X ({n_samples}); got "
+            f"{values.shape[0]} labels."
+        )
+    folds, labels = np.unique(values, return_inverse=True)
+    if len(folds) < 2:
+        raise ValueError(f"cv as fold labels must name at least 2 folds; got {len(folds)}.")
+    return labels.astype(np.int64).reshape(-1), len(folds)
+
+
+def _splitter_labels(splitter, X):
+    # The fold of each row: the index of the split whose test set holds it.
+    labels = np.full(X.shape[0], -1, dtype=np.int64)
+    n_folds = 0
+    for _, test in splitter.split(X):
+        test = np.asarray(test)
+        if test.dtype == bool:
+            test = np.flatnonzero(test)
+        if (labels[test] >= 0).any() or len(np.unique(test)) != len(test):
+            raise ValueError(
+                f"cv: the test sets of {splitter!r} overlap (row "
+                f"{int(test[np.argmax(labels[test] >= 0)])} is in two of them): a "
+                "splitter's test sets must take every row exactly once."
+            )
+        labels[test] = n_folds
+        n_folds += 1
+    if n_folds < 2 or (labels < 0).any():
+        missing = np.flatnonzero(labels < 0)
+        raise ValueError(
+            f"cv: the test sets of {splitter!r} must take every row exactly once, in at "
+            f"least 2 splits; got {n_folds} splits"
+            + (f", row {int(missing[0])} in none of them." if len(missing) else ".")
+        )
+    return labels, n_folds
+
+
+def fold_factors(data, labels, n_folds, backend, b, fit_intercept, n_threads):
+    """The factor of each fold's rows of ``data`` (an in-memory ``_data.Data``), as a
+    list of ``_data.BlockFactor`` in fold order, from one pass over the rows, a chunk
+    of ``FOLD_CHUNK_ROWS`` at a time. ``b``, ``fit_intercept``: as ``Data.factor``'s.
+    A fold's factor is that of its rows in the order of X (the merges' tree depends on
+    the labels and the chunking alone, so it is the same bits for any thread count)."""
+    m = data.n_features + (1 if fit_intercept else 0) + data.Y.shape[1]
+    factors = [BlockFactor(np.zeros((m, m)), 0.0, (0,), None) for _ in range(n_folds)]
+    for lo in range(0, data.n_samples, FOLD_CHUNK_ROWS):
+        hi = min(lo + FOLD_CHUNK_ROWS, data.n_samples)
+        chunk = labels[lo:hi]
+        for fold in np.unique(chunk):
+            rows = lo + np.flatnonzero(chunk == fold)
+            part = _rows_factor(data, rows, backend, b, fit_intercept, n_threads)
+            factors[fold] = merge_factors(backend.name, factors[fold], part)
+    return factors
+
+
+def _rows_factor(data, rows, backend, b, fit_intercept, n_threads):
+    # The factor of data's rows `rows` (increasing): where they are, if consecutive
+    # (a view), else gathered (a copy of those rows only).
+    if rows[-1] - rows[0] + 1 == len(rows):
+        where = slice(int(rows[0]), int(rows[-1]) + 1)
+    else:
+        where = rows
+    X, Y = data.X[where], data.Y[where]
+    weights = None if data.sample_weight is None else data.sample_weight[where]
+    # The kernels read X C- or F-contiguous: a C-ordered X's rows are (a view); a
+    # Fortran-ordered X's are not, unless they are all of X, and are copied a chunk
+    # at a time (a gathered piece is C-ordered already: no second copy).
+    x_is_f = X.flags.f_contiguous and not X.flags.c_contiguous
+    if not x_is_f:
+        X = np.ascontiguousarray(X)
+    R = backend.compress(X, Y, b, fit_intercept, weights, x_is_f, n_threads)
+    total = float(len(rows)) if weights is None else float(np.sum(weights, dtype=np.float64))
+    return BlockFactor(R, total, (len(rows),), None)
+
+
+def training_factor(factors, fold, backend_name):
+    """The factor of every fold's rows but ``fold``'s: the merge of the others'
+    factors, in fold order."""
+    return merge_factors(backend_name, *(f for k, f in enumerate(factors) if k != fold))
+
+
+def factor_error(n_samples, n_columns):
+    """The backward error of a fold's factor: Householder QR's on its rows
+    (``_gram.householder_factor_error``), the merges adding at most as much again."""
+    return 2 * householder_factor_error(n_samples, n_columns, COMPRESS_PANEL_ROWS)
