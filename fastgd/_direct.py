@@ -117,6 +117,8 @@ class StandardizedProblem:
         s = self.scale[self.kept]
         design = centred_X[:, self.kept] / (s * np.sqrt(n_rows))  # columns of norm 1
         rhs = centred_C / np.sqrt(n_rows)
+        # (the unpenalized small problem, which a path's points add their penalties to)
+        self.design, self.rhs = design, rhs
         if l2 > 0:  # l2 / 2 ||w||^2 = l2 / 2 ||u / s||^2: rows sqrt(l2) / s below
             design = np.vstack([design, np.diag(np.sqrt(l2) / s)])
             rhs = np.vstack([rhs, np.zeros((len(s), rhs.shape[1]))])
