@@ -146,6 +146,11 @@ def training_factor(factors, fold, backend_name):
     return merge_factors(backend_name, *(f for k, f in enumerate(factors) if k != fold))
 
 
+def whole_factor(factors, backend_name):
+    """The factor of every fold's rows: the merge of all the folds' factors."""
+    return merge_factors(backend_name, *factors)
+
+
 def factor_error(n_samples, n_columns):
     """The backward error of a fold's factor: Householder QR's on its rows
     (``_gram.householder_factor_error``), the merges adding at most as much again."""

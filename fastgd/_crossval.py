@@ -1,0 +1,83 @@
+"""Cross-validated regularization paths from one pass over the data (issue 28).
+
+One pass gives each fold's triangular factor (``_folds.fold_factors``). Then, with
+no more reading of X: the grid of penalties comes from the merge of all the folds'
+factors (the whole data, as scikit-learn's ``LassoCV`` makes its grid), each fold's
+path is solved exactly on the merge of the other folds' factors
+(``_path.PathProblem``), and its validation error at every point of the path is
+exact from the fold's own factor: for the rows of fold f, ``sum_i s_i r_i^2 = ||R_f
+theta||^2`` with ``theta = [w, b, -1]`` (``R_f.T R_f = Z_f.T diag(s) Z_f``, ``Z =
+[X, 1, Y]``).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._folds import fold_factors, training_factor, whole_factor
+from ._gram import compressed_problem
+from ._path import PathProblem
+
+
+@dataclass(frozen=True)
+class CrossValidatedPath:
+    """What ``cross_validated_path`` found."""
+
+    alphas: np.ndarray  # (n_alphas,), decreasing
+    mse_path: np.ndarray  # (n_alphas, n_folds): each fold's validation mean squared error
+    best_index: int  # the alpha of least mean validation error (the first, on a tie)
+
+
+def alpha_grid(factor, n_features, fit_intercept, l1_ratio, n_alphas, eps):
+    """scikit-learn's grid of a Lasso or elastic-net path on the data of ``factor``
+    (a ``_data.BlockFactor``): ``n_alphas`` values log-spaced from ``alpha_max``, the
+    smallest alpha at which every coefficient is 0, ``max_jk |X_c[:, j].T diag(s)
+    Y_c[:, k]| / (sum(s) l1_ratio)`` (X_c, Y_c centred with an intercept), down to
+    ``eps * alpha_max``."""
+    n_targets = factor.R.shape[0] - n_features - (1 if fit_intercept else 0)
+    A, C = compressed_problem(factor.R, factor.total_weight, n_targets)
+    small = PathProblem(A, C, n_features, fit_intercept, np.zeros(n_features, bool)).small
+    # design.T rhs = diag(1 / s) X_c.T diag(s) Y_c / sum(s), on the kept features
+    cross = small.design.T @ small.rhs * small.scale[small.kept, None]
+    alpha_max = np.abs(cross).max(initial=0.0) / l1_ratio
+    if alpha_max == 0:  # nothing to fit: scikit-learn's grid of a constant y
+        alpha_max = np.finfo(np.float64).resolution
+    return np.geomspace(alpha_max, alpha_max * eps, n_alphas)
+
+
+def validation_mse(factor, W, b, fit_intercept):
+    """The mean squared error of the rows of ``factor`` at each point of a path, W
+    (n, K, D) and b (n, K): ``||R theta||^2 / sum(s)`` per target, averaged over the
+    targets, (n,)."""
+    n_points, n_targets, _ = W.shape
+    columns = [W]
+    if fit_intercept:
+        columns.append(b[:, :, None])
+    # theta for target k: [w_k, b_k, -e_k] (its own column of Y)
+    minus_Y = -np.broadcast_to(np.eye(n_targets), (n_points, n_targets, n_targets))
+    theta = np.concatenate([*columns, minus_Y], axis=2)  # (n, K, m)
+    residuals = np.einsum("ij,nkj->nki", factor.R, theta)
+    return np.sum(residuals**2, axis=(1, 2)) / (factor.total_weight * n_targets)
+
+
+def cross_validated_path(
+    data, labels, n_folds, backend, fit_intercept, l1_ratio, alphas, n_alphas, eps, n_threads
+):
+    """The cross-validated path of an elastic-net penalty (``l1_ratio`` 1: the Lasso)
+    on in-memory ``data`` (``_data.Data``), folds ``labels`` (``_folds.fold_labels``):
+    ``alphas`` given (decreasing) or scikit-learn's grid (``alpha_grid``)."""
+    b = np.zeros(data.Y.shape[1])
+    factors = fold_factors(data, labels, n_folds, backend, b, fit_intercept, n_threads)
+    D = data.n_features
+    if alphas is None:
+        whole = whole_factor(factors, backend.name)
+        alphas = alpha_grid(whole, D, fit_intercept, l1_ratio, n_alphas, eps)
+    alphas = np.asarray(alphas, dtype=np.float64)
+    mse_path = np.empty((len(alphas), n_folds))
+    for fold in range(n_folds):
+        training = training_factor(factors, fold, backend.name)
+        A, C = compressed_problem(training.R, training.total_weight, data.Y.shape[1])
+        path = PathProblem(A, C, D, fit_intercept, np.zeros(D, dtype=bool))
+        W, b = path.solutions(alphas * l1_ratio, alphas * (1 - l1_ratio))
+        mse_path[:, fold] = validation_mse(factors[fold], W, b, fit_intercept)
+    return CrossValidatedPath(alphas, mse_path, int(np.argmin(mse_path.mean(axis=1))))

@@ -1,0 +1,62 @@
+"""Cross-validated paths from one pass (fastgd/_crossval.py) against scikit-learn's
+LassoCV and ElasticNetCV on the same folds: the same grid, the same validation
+errors (mse_path_) and the same chosen alpha."""
+
+import numpy as np
+import pytest
+
+from fastgd import _backends, _folds
+from fastgd._crossval import cross_validated_path
+from fastgd._inputs import as_data
+from fastgd._validation import Point
+
+sklearn = pytest.importorskip("sklearn")
+from sklearn import linear_model, model_selection  # noqa: E402
+
+# scikit-learn 1.7 took the grid's size as alphas=n, and 1.9 dropped n_alphas
+GRID = (
+    {"alphas": 30}
+    if tuple(int(p) for p in sklearn.__version__.split(".")[:2]) >= (1, 7)
+    else {"n_alphas": 30}
+)
+
+
+def _data(N=400, D=8, seed=0):
+    rng = np.random.default_rng(seed)
+    cov = 0.5 ** np.abs(np.subtract.outer(np.arange(D), np.arange(D)))
+    X = rng.multivariate_normal(np.zeros(D), cov, size=N) * np.geomspace(0.1, 10, D) + 3
+    y = X @ (rng.normal(size=D) * (np.arange(D) % 3 == 0)) + 2 + rng.normal(size=N)
+    return X, y
+
+
+def _path(X, y, cv, l1_ratio, **grid):
+    labels, n_folds = _folds.fold_labels(cv, X)
+    data, _, _ = as_data(X, y, None, Point(None, None, "coef", "intercept"))
+    backend = _backends.get_backend("numpy")
+    options = {"alphas": None, "n_alphas": 30, "eps": 1e-3, **grid}
+    return cross_validated_path(
+        data, labels, n_folds, backend, True, l1_ratio, n_threads=1, **options
+    )
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_the_cross_validated_path_is_scikit_learns(l1_ratio, shuffled):
+    X, y = _data()
+    cv = model_selection.KFold(5, shuffle=shuffled, random_state=0 if shuffled else None)
+    found = _path(X, y, cv, l1_ratio)
+    model = linear_model.ElasticNetCV(
+        l1_ratio=l1_ratio, eps=1e-3, cv=cv, tol=1e-14, max_iter=10**6, **GRID
+    ).fit(X, y)
+    np.testing.assert_allclose(found.alphas, model.alphas_, rtol=1e-12)
+    np.testing.assert_allclose(found.mse_path, model.mse_path_, rtol=1e-9)
+    assert found.alphas[found.best_index] == pytest.approx(model.alpha_, rel=1e-12)
+
+
+def test_given_alphas_are_the_grid():
+    X, y = _data(seed=1)
+    alphas = np.geomspace(1.0, 1e-3, 7)
+    found = _path(X, y, 4, 1.0, alphas=alphas)
+    model = linear_model.LassoCV(alphas=alphas, cv=4, tol=1e-14, max_iter=10**6).fit(X, y)
+    np.testing.assert_array_equal(found.alphas, alphas)
+    np.testing.assert_allclose(found.mse_path, model.mse_path_, rtol=1e-9)
