@@ -13,12 +13,13 @@ from fastgd._validation import Point
 sklearn = pytest.importorskip("sklearn")
 from sklearn import linear_model, model_selection  # noqa: E402
 
-# scikit-learn 1.7 took the grid's size as alphas=n, and 1.9 dropped n_alphas
-GRID = (
-    {"alphas": 30}
-    if tuple(int(p) for p in sklearn.__version__.split(".")[:2]) >= (1, 7)
-    else {"n_alphas": 30}
-)
+
+def grid(n_alphas):
+    """scikit-learn's argument for a grid of n_alphas (1.7 took it as alphas=n, and
+    1.9 dropped n_alphas)."""
+    if tuple(int(p) for p in sklearn.__version__.split(".")[:2]) >= (1, 7):
+        return {"alphas": n_alphas}
+    return {"n_alphas": n_alphas}
 
 
 def _data(N=400, D=8, seed=0):
@@ -46,7 +47,7 @@ def test_the_cross_validated_path_is_scikit_learns(l1_ratio, shuffled):
     cv = model_selection.KFold(5, shuffle=shuffled, random_state=0 if shuffled else None)
     found = _path(X, y, cv, l1_ratio)
     model = linear_model.ElasticNetCV(
-        l1_ratio=l1_ratio, eps=1e-3, cv=cv, tol=1e-14, max_iter=10**6, **GRID
+        l1_ratio=l1_ratio, eps=1e-3, cv=cv, tol=1e-14, max_iter=10**6, **grid(30)
     ).fit(X, y)
     np.testing.assert_allclose(found.alphas, model.alphas_, rtol=1e-12)
     np.testing.assert_allclose(found.mse_path, model.mse_path_, rtol=1e-9)
@@ -60,3 +61,29 @@ def test_given_alphas_are_the_grid():
     model = linear_model.LassoCV(alphas=alphas, cv=4, tol=1e-14, max_iter=10**6).fit(X, y)
     np.testing.assert_array_equal(found.alphas, alphas)
     np.testing.assert_allclose(found.mse_path, model.mse_path_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+def test_a_column_constant_in_a_training_set_is_held_at_zero_there(l1_ratio):
+    """A one-hot column set only in fold 0's rows, and a column constant outside
+    them: constant in fold 0's training set, where scikit-learn's centring gives them
+    coefficient 0; the validation errors stay scikit-learn's."""
+    rng = np.random.default_rng(2)
+    N = 200
+    X = rng.normal(size=(N, 5))
+    X[:, 3] = 0.0
+    X[:40, 3] = 1.0
+    X[:, 4] = 7.0
+    X[:40, 4] = rng.normal(size=40)
+    y = X[:, :3] @ [1, -2, 0.5] + 3 * X[:, 3] + rng.normal(size=N)
+    found = _path(X, y, 5, l1_ratio, n_alphas=20)
+    model = linear_model.ElasticNetCV(
+        l1_ratio=l1_ratio,
+        eps=1e-3,
+        cv=5,
+        tol=1e-14,
+        max_iter=10**6,
+        **grid(20),
+    ).fit(X, y)
+    np.testing.assert_allclose(found.mse_path, model.mse_path_, rtol=1e-8)
+    assert found.alphas[found.best_index] == pytest.approx(model.alpha_, rel=1e-12)
