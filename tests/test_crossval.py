@@ -1,6 +1,7 @@
 """Cross-validated paths from one pass (fastgd/_crossval.py) against scikit-learn's
-LassoCV and ElasticNetCV on the same folds: the same grid, the same validation
-errors (mse_path_) and the same chosen alpha."""
+LassoCV and ElasticNetCV on the same folds, with and without sample weights: the
+same grid, the same validation errors (mse_path_, weighted means with weights) and
+the same chosen alpha."""
 
 import numpy as np
 import pytest
@@ -30,9 +31,9 @@ def _data(N=400, D=8, seed=0):
     return X, y
 
 
-def _path(X, y, cv, l1_ratio, **grid):
+def _path(X, y, cv, l1_ratio, weights=None, **grid):
     labels, n_folds = _folds.fold_labels(cv, X)
-    data, _, _ = as_data(X, y, None, Point(None, None, "coef", "intercept"))
+    data, _, _ = as_data(X, y, weights, Point(None, None, "coef", "intercept"))
     backend = _backends.get_backend("numpy")
     options = {"alphas": None, "n_alphas": 30, "eps": 1e-3, **grid}
     return cross_validated_path(
@@ -42,13 +43,15 @@ def _path(X, y, cv, l1_ratio, **grid):
 
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
 @pytest.mark.parametrize("shuffled", [False, True])
-def test_the_cross_validated_path_is_scikit_learns(l1_ratio, shuffled):
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_cross_validated_path_is_scikit_learns(l1_ratio, shuffled, weighted):
     X, y = _data()
+    weights = np.random.default_rng(5).uniform(0.2, 3, size=len(y)) if weighted else None
     cv = model_selection.KFold(5, shuffle=shuffled, random_state=0 if shuffled else None)
-    found = _path(X, y, cv, l1_ratio)
+    found = _path(X, y, cv, l1_ratio, weights)
     model = linear_model.ElasticNetCV(
         l1_ratio=l1_ratio, eps=1e-3, cv=cv, tol=1e-14, max_iter=10**6, **grid(30)
-    ).fit(X, y)
+    ).fit(X, y, sample_weight=weights)
     np.testing.assert_allclose(found.alphas, model.alphas_, rtol=1e-12)
     np.testing.assert_allclose(found.mse_path, model.mse_path_, rtol=1e-9)
     assert found.alphas[found.best_index] == pytest.approx(model.alpha_, rel=1e-12)
