@@ -91,21 +91,25 @@ class _FullBatchMethod:
         ``H_data [theta_W, theta_b]`` instead (``backend.hessian_product``; see
         ConjugateGradient). ``g_b`` is zero when the intercept is not fitted."""
         o = self.options
-        dtype = self.X.dtype
-        W, b = theta_W.astype(dtype), theta_b.astype(dtype)
-        if hessian:
-            grad_W, grad_b, loss = self.backend.hessian_product(
-                self.X, W, b, self.x_is_f, self.n_threads, self.weights
-            )
-        else:
-            grad_W, grad_b, loss = self.backend.gradient(
-                self.X, self.Y, W, b, self.x_is_f, self.n_threads, self.weights
-            )
+        grad_W, grad_b, loss = self.data_term(theta_W, theta_b, hessian)
         grad_W = grad_W.copy()  # the kernel's buffers are reused by its next call
         grad_b = grad_b.copy() if o.fit_intercept else np.zeros_like(grad_b)
         if not hessian:
             loss += _steps.penalty(theta_W, o.l1, o.l2, o.n_penalized)
         return grad_W, grad_b, loss
+
+    def data_term(self, W, b, hessian):
+        """The backend's ``(G_W, g_b, loss)`` of the data term at (W, b), cast to X's
+        dtype, or with ``hessian`` its Hessian product (``backend.hessian_product``):
+        the kernel's buffers, which its next call reuses."""
+        W, b = W.astype(self.X.dtype), b.astype(self.X.dtype)
+        if hessian:
+            return self.backend.hessian_product(
+                self.X, W, b, self.x_is_f, self.n_threads, self.weights
+            )
+        return self.backend.gradient(
+            self.X, self.Y, W, b, self.x_is_f, self.n_threads, self.weights
+        )
 
     def add_l2(self, grad_W, theta_W):
         """``grad_W + l2 P``: the gradient of the L2 term on the penalized columns."""
@@ -403,15 +407,7 @@ class Fista(_FullBatchMethod):
     def data_gradient(self, W, b, hessian=False):
         """``(g, loss)``: the data term's gradient ``[G_W, g_b]`` (K, D + 1), float64,
         and its loss; with ``hessian``, the Hessian product instead."""
-        W, b = W.astype(self.X.dtype), b.astype(self.X.dtype)
-        if hessian:
-            grad_W, grad_b, loss = self.backend.hessian_product(
-                self.X, W, b, self.x_is_f, self.n_threads, self.weights
-            )
-        else:
-            grad_W, grad_b, loss = self.backend.gradient(
-                self.X, self.Y, W, b, self.x_is_f, self.n_threads, self.weights
-            )
+        grad_W, grad_b, loss = self.data_term(W, b, hessian)
         g = np.hstack([grad_W, grad_b[:, None]])
         if not self.options.fit_intercept:
             g[:, -1] = 0.0

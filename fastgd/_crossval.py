@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._folds import fold_factors, training_factor, whole_factor
-from ._gram import compressed_problem
 from ._path import PathProblem
 
 
@@ -34,11 +33,9 @@ def alpha_grid(factor, n_features, fit_intercept, l1_ratio, n_alphas, eps):
     smallest alpha at which every coefficient is 0, ``max_jk |X_c[:, j].T diag(s)
     Y_c[:, k]| / (sum(s) l1_ratio)`` (X_c, Y_c centred with an intercept), down to
     ``eps * alpha_max``."""
-    n_targets = factor.R.shape[0] - n_features - (1 if fit_intercept else 0)
-    A, C = compressed_problem(factor.R, factor.total_weight, n_targets)
-    small = PathProblem(A, C, n_features, fit_intercept, np.zeros(n_features, bool)).small
-    # design.T rhs = diag(1 / s) X_c.T diag(s) Y_c / sum(s), on the kept features
-    cross = small.design.T @ small.rhs * small.scale[small.kept, None]
+    path = PathProblem.of_factor(factor, n_features, fit_intercept)
+    # X_c.T diag(s) Y_c / sum(s) on the kept features: the cross term times s
+    cross = path.cross * path.small.scale[path.small.kept, None]
     alpha_max = np.abs(cross).max(initial=0.0) / l1_ratio
     if alpha_max == 0:  # nothing to fit: scikit-learn's grid of a constant y
         alpha_max = np.finfo(np.float64).resolution
@@ -66,8 +63,8 @@ def cross_validated_path(
     """The cross-validated path of an elastic-net penalty (``l1_ratio`` 1: the Lasso)
     on in-memory ``data`` (``_data.Data``), folds ``labels`` (``_folds.fold_labels``):
     ``alphas`` given (decreasing) or scikit-learn's grid (``alpha_grid``)."""
-    b = np.zeros(data.Y.shape[1])
-    factors = fold_factors(data, labels, n_folds, backend, b, fit_intercept, n_threads)
+    zero_b = np.zeros(data.Y.shape[1])  # (compress's fixed intercept: none)
+    factors = fold_factors(data, labels, n_folds, backend, zero_b, fit_intercept, n_threads)
     D = data.n_features
     if alphas is None:
         whole = whole_factor(factors, backend.name)
@@ -75,9 +72,9 @@ def cross_validated_path(
     alphas = np.asarray(alphas, dtype=np.float64)
     mse_path = np.empty((len(alphas), n_folds))
     for fold in range(n_folds):
-        training = training_factor(factors, fold, backend.name)
-        A, C = compressed_problem(training.R, training.total_weight, data.Y.shape[1])
-        path = PathProblem(A, C, D, fit_intercept, np.zeros(D, dtype=bool))
+        path = PathProblem.of_factor(
+            training_factor(factors, fold, backend.name), D, fit_intercept
+        )
         W, b = path.solutions(alphas * l1_ratio, alphas * (1 - l1_ratio))
         mse_path[:, fold] = validation_mse(factors[fold], W, b, fit_intercept)
     return CrossValidatedPath(alphas, mse_path, int(np.argmin(mse_path.mean(axis=1))))

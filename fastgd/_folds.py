@@ -21,9 +21,7 @@ import numbers
 
 import numpy as np
 
-from ._backends import COMPRESS_PANEL_ROWS
 from ._data import BlockFactor, merge_factors
-from ._gram import householder_factor_error
 
 # Rows read per step of fold_factors: a gathered piece of a fold is at most this many
 # rows (a few MB at D = 100), and each step's factors are merged into the folds'.
@@ -149,9 +147,3 @@ def training_factor(factors, fold, backend_name):
 def whole_factor(factors, backend_name):
     """The factor of every fold's rows: the merge of all the folds' factors."""
     return merge_factors(backend_name, *factors)
-
-
-def factor_error(n_samples, n_columns):
-    """The backward error of a fold's factor: Householder QR's on its rows
-    (``_gram.householder_factor_error``), the merges adding at most as much again."""
-    return 2 * householder_factor_error(n_samples, n_columns, COMPRESS_PANEL_ROWS)

@@ -24,6 +24,7 @@ is ``l2 = alpha / N``.
 import numpy as np
 
 from ._direct import StandardizedProblem, lasso_path, lasso_solution
+from ._gram import compressed_problem
 
 
 class PathProblem:
@@ -35,6 +36,16 @@ class PathProblem:
 
     def __init__(self, A, C, n_features, fit_intercept, constant):
         self.small = StandardizedProblem(A, C, n_features, fit_intercept, 0.0, 0.0, constant)
+        # q of the small problem 0.5 u.H u - q.u, per target: diag(1 / s) X_c.T diag(s)
+        # Y_c / sum(s) on the kept features (X_c, Y_c centred with an intercept)
+        self.cross = self.small.design.T @ self.small.rhs
+
+    @classmethod
+    def of_factor(cls, factor, n_features, fit_intercept):
+        """The PathProblem of a ``_data.BlockFactor``'s rows (no feature held at 0)."""
+        n_targets = factor.R.shape[0] - n_features - (1 if fit_intercept else 0)
+        A, C = compressed_problem(factor.R, factor.total_weight, n_targets)
+        return cls(A, C, n_features, fit_intercept, np.zeros(n_features, dtype=bool))
 
     def solutions(self, l1, l2):
         """``(W, b)``, (n, K, D) and (n, K): the exact minimizers at the n points
@@ -43,7 +54,7 @@ class PathProblem:
         l1, l2 = np.asarray(l1, dtype=np.float64), np.asarray(l2, dtype=np.float64)
         small = self.small
         s = small.scale[small.kept]
-        cross = small.design.T @ small.rhs  # q of 0.5 u.H u - q.u (per target)
+        cross = self.cross
         n_points, n_targets = len(l1), cross.shape[1]
         u = np.zeros((n_points, len(s), n_targets))
         if not len(s):
