@@ -3,6 +3,7 @@
 Public API
 ----------
 fit                 fit W and b by full-batch gradient descent (returns a FitResult)
+fit_path            a Lasso, elastic-net or ridge path from one pass (PathResult)
 fit_many            many independent small fits in one call (per group, per pixel)
 GDRegressor         the scikit-learn style estimator around fit
 gradient            one fused evaluation of the gradient and the loss
@@ -32,6 +33,7 @@ from ._api import (
 )
 from ._backends import available_backends
 from ._files import Files, read_files
+from ._fit_path import PathResult, fit_path
 from ._many import FitManyResult, fit_many
 from ._persist import ModelFileError
 from ._validation import CopyWarning
@@ -126,12 +128,14 @@ __all__ = [
     "FitManyResult",
     "FitResult",
     "Files",
+    "PathResult",
     "ModelFileError",
     "GDRegressor",
     "NotFittedError",
     "available_backends",
     "fit",
     "fit_many",
+    "fit_path",
     "get_include",
     "gradient",
     "load",

@@ -153,14 +153,20 @@ def constant_columns(variance, mean, data):
     (``data.constant_columns``); a column that varies, however little beside its
     mean (timestamps near 1.7e18 a few milliseconds apart), is a feature like any
     other."""
-    eps = np.finfo(np.float64).eps
-    n_rows = data.n_samples
-    suspects = np.flatnonzero(variance <= n_rows * eps * variance + (n_rows * eps * mean) ** 2)
-    suspects = suspects[suspects < data.n_features]  # (not the intercept's column)
+    suspects = constant_suspects(variance, mean, data.n_samples, data.n_features)
     constant = np.zeros(len(variance), dtype=bool)
     if len(suspects):
         constant[suspects] = data.constant_columns(suspects)
     return constant
+
+
+def constant_suspects(variance, mean, n_rows, n_features):
+    """The indices of the first ``n_features`` columns (not the intercept's) whose
+    variance over ``n_rows`` rows is within the rounding error of their mean (Chan,
+    Golub & LeVeque's bound): constant, or indistinguishable from it."""
+    eps = np.finfo(np.float64).eps
+    suspects = np.flatnonzero(variance <= n_rows * eps * variance + (n_rows * eps * mean) ** 2)
+    return suspects[suspects < n_features]
 
 
 class StandardizedCoordinates:

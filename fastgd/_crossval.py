@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._folds import fold_factors, training_factor, whole_factor
-from ._path import PathProblem
+from ._path import PathProblem, alpha_grid
 
 
 @dataclass(frozen=True)
@@ -25,21 +25,6 @@ class CrossValidatedPath:
     alphas: np.ndarray  # (n_alphas,), decreasing
     mse_path: np.ndarray  # (n_alphas, n_folds): each fold's validation mean squared error
     best_index: int  # the alpha of least mean validation error (the first, on a tie)
-
-
-def alpha_grid(factor, n_features, fit_intercept, l1_ratio, n_alphas, eps):
-    """scikit-learn's grid of a Lasso or elastic-net path on the data of ``factor``
-    (a ``_data.BlockFactor``): ``n_alphas`` values log-spaced from ``alpha_max``, the
-    smallest alpha at which every coefficient is 0, ``max_jk |X_c[:, j].T diag(s)
-    Y_c[:, k]| / (sum(s) l1_ratio)`` (X_c, Y_c centred with an intercept), down to
-    ``eps * alpha_max``."""
-    path = PathProblem.of_factor(factor, n_features, fit_intercept)
-    # X_c.T diag(s) Y_c / sum(s) on the kept features: the cross term times s
-    cross = path.cross * path.small.scale[path.small.kept, None]
-    alpha_max = np.abs(cross).max(initial=0.0) / l1_ratio
-    if alpha_max == 0:  # nothing to fit: scikit-learn's grid of a constant y
-        alpha_max = np.finfo(np.float64).resolution
-    return np.geomspace(alpha_max, alpha_max * eps, n_alphas)
 
 
 def validation_mse(factor, W, b, fit_intercept):
@@ -63,12 +48,12 @@ def cross_validated_path(
     """The cross-validated path of an elastic-net penalty (``l1_ratio`` 1: the Lasso)
     on in-memory ``data`` (``_data.Data``), folds ``labels`` (``_folds.fold_labels``):
     ``alphas`` given (decreasing) or scikit-learn's grid (``alpha_grid``)."""
-    zero_b = np.zeros(data.Y.shape[1])  # (compress's fixed intercept: none)
+    zero_b = np.zeros(data.Y.shape[1], dtype=data.dtype)  # (compress's fixed intercept: none)
     factors = fold_factors(data, labels, n_folds, backend, zero_b, fit_intercept, n_threads)
     D = data.n_features
     if alphas is None:
-        whole = whole_factor(factors, backend.name)
-        alphas = alpha_grid(whole, D, fit_intercept, l1_ratio, n_alphas, eps)
+        whole = PathProblem.of_factor(whole_factor(factors, backend.name), D, fit_intercept)
+        alphas = alpha_grid(whole, l1_ratio, n_alphas, eps)
     alphas = np.asarray(alphas, dtype=np.float64)
     mse_path = np.empty((len(alphas), n_folds))
     for fold in range(n_folds):

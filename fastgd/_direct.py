@@ -170,6 +170,15 @@ class StandardizedProblem:
         weights = np.max(np.abs(directions), axis=0)
         return [int(j) for j in kept[weights >= 0.1 * weights.max()]]
 
+    def constant_suspects(self, n_rows):
+        """The features (indices) whose centred spread over the ``n_rows`` rows is
+        within the rounding of their mean (``_accelerated.constant_suspects``)."""
+        # (spread and mean in units of a power of two >= both: no overflow in squares)
+        unit = np.ldexp(1.0, np.frexp(np.maximum(self.scale, np.abs(self.mean)))[1])
+        unit[unit == 0] = 1.0
+        variance, mean = (self.scale / unit) ** 2, self.mean / unit
+        return _accelerated.constant_suspects(variance, mean, n_rows, self.n_features)
+
     def u_of(self, W):
         """The standardized slopes (d, K) of the coefficients W (K, D)."""
         return W[:, self.kept].T * self.scale[self.kept, None]
@@ -236,11 +245,15 @@ def lasso_solution(H, q, weights):
     return lasso_path(H, q, weights, np.ones(1))[0]
 
 
-def lasso_path(H, q, weights, scales):
+def lasso_path(H, q, weights, scales, events=None):
     """The minimizers of ``0.5 u.H u - q.u + t sum_j weights_j |u_j|`` for each t of
     ``scales`` (decreasing, positive), as rows of a ``(len(scales), d)`` array: one
     walk down the homotopy of ``lasso_solution``, each t's solution solved exactly on
-    the active set and signs of the piece of the path that holds it."""
+    the active set and signs of the piece of the path that holds it. ``events``, if
+    given (int, ``len(scales)``), receives the number of the homotopy's events (joins
+    and drops) above each t."""
+    events = np.zeros(len(scales), dtype=np.int64) if events is None else events
+    events[:] = 0
     scales = np.asarray(scales, dtype=np.float64)
     d = len(q)
     solutions = np.zeros((len(scales), d))
@@ -254,7 +267,7 @@ def lasso_path(H, q, weights, scales):
     floor = float(scales[-1])
     changed = int(np.argmax(ratio))  # the index of the last event, not its next one at t
     active[changed], signs[changed] = True, np.sign(q[changed])
-    for _ in range(HOMOTOPY_STEPS * d + 10):
+    for n_events in range(1, HOMOTOPY_STEPS * d + 10):
         S = np.flatnonzero(active)
         H_SS = H[np.ix_(S, S)]
         a = np.linalg.solve(H_SS, q[S])  # u_S(t') = a - t' v on this piece
@@ -278,6 +291,7 @@ def lasso_path(H, q, weights, scales):
             if usable.any():
                 i = int(np.argmax(np.where(usable, drops, -np.inf)))
                 next_t, event = float(drops[i]), ("drop", int(S[i]))
+        events[at:] = n_events
         at = _solve_on_piece(H_SS, q[S], weights[S] * signs[S], S, scales, next_t, at, solutions)
         t = next_t
         if event is None:  # no event above the floor: every scale is solved
@@ -295,6 +309,7 @@ def lasso_path(H, q, weights, scales):
                 dependent[changed] = True
     # (Out of steps, which the budget makes unheard of: the last piece's active set.)
     S = np.flatnonzero(active)
+    events[at:] = n_events
     _solve_on_piece(H[np.ix_(S, S)], q[S], weights[S] * signs[S], S, scales, 0.0, at, solutions)
     return solutions
 
@@ -341,13 +356,10 @@ class DirectSolve:
                 self.X, self.Y, D, fit_intercept, s.l1, s.l2, np.zeros(D, dtype=bool)
             )
         if fit_intercept:  # constant columns: their spread is the rounding of their mean
-            # (spread and mean in units of a power of two >= both: no overflow in squares)
-            small = self.small
-            unit = np.ldexp(1.0, np.frexp(np.maximum(small.scale, np.abs(small.mean)))[1])
-            unit[unit == 0] = 1.0
-            found = _accelerated.constant_columns(
-                (small.scale / unit) ** 2, small.mean / unit, p.data
-            )
+            suspects = self.small.constant_suspects(p.data.n_samples)
+            found = np.zeros(D, dtype=bool)
+            if len(suspects):
+                found[suspects] = p.data.constant_columns(suspects)
             if found.any():
                 self.small = StandardizedProblem(
                     self.X, self.Y, D, fit_intercept, s.l1, s.l2, found

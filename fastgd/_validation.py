@@ -339,6 +339,62 @@ def check_penalty(penalty, alpha, l1_ratio):
     return alpha * l1_ratio, alpha * (1 - l1_ratio)
 
 
+def check_path_penalty(penalty, l1_ratio):
+    """The L1 share of a path's penalty ("l1": 1, "l2": 0, "elasticnet": ``l1_ratio``,
+    a number in (0, 1], or for cross-validation a list of them, returned as a tuple)."""
+    if penalty not in ("l1", "l2", "elasticnet"):
+        raise ValueError(f"penalty must be 'l1', 'l2' or 'elasticnet'; got {penalty!r}.")
+    if penalty != "elasticnet":
+        return 1.0 if penalty == "l1" else 0.0
+    if isinstance(l1_ratio, numbers.Real) and not isinstance(l1_ratio, (bool, np.bool_)):
+        return _check_l1_share(l1_ratio)
+    if isinstance(l1_ratio, (str, bytes)) or np.ndim(l1_ratio) != 1 or not len(l1_ratio):
+        raise TypeError(
+            f"l1_ratio must be a number in (0, 1], or a non-empty list of them; got {l1_ratio!r}."
+        )
+    return tuple(_check_l1_share(value) for value in l1_ratio)
+
+
+def _check_l1_share(l1_ratio):
+    value = _check_real(l1_ratio, "l1_ratio")
+    if not 0 < value <= 1:
+        raise ValueError(
+            f"l1_ratio must be in (0, 1] with penalty='elasticnet' (penalty='l2' for a "
+            f"ridge path); got {l1_ratio!r}."
+        )
+    return value
+
+
+def check_alphas(alphas):
+    """``(n_alphas, None)`` for a number of grid points (an int >= 1), or ``(n,
+    alphas)``: the given penalties, positive and finite, sorted decreasing."""
+    if isinstance(alphas, numbers.Integral) and not isinstance(alphas, (bool, np.bool_)):
+        return _check_int(alphas, "alphas", 1), None
+    if isinstance(alphas, (str, bytes, bool, np.bool_)) or np.ndim(alphas) != 1:
+        raise TypeError(
+            f"alphas must be a number of grid points or a 1-D array of penalties; got {alphas!r}."
+        )
+    try:
+        values = np.array(alphas, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"alphas must hold real numbers; got {alphas!r}.") from None
+    if not len(values) or not (np.isfinite(values) & (values > 0)).all():
+        raise ValueError(
+            f"alphas must be a non-empty array of finite penalties > 0; got {alphas!r}."
+        )
+    return len(values), np.sort(values)[::-1].copy()
+
+
+def check_eps(eps):
+    """The ratio of a grid's smallest alpha to its largest, in (0, 1)."""
+    value = _check_real(eps, "eps")
+    if not 0 < value < 1:
+        raise ValueError(
+            f"eps must be in (0, 1): the smallest alpha over the largest; got {eps!r}."
+        )
+    return value
+
+
 def check_momentum(momentum, nesterov):
     momentum = _check_real(momentum, "momentum")
     if not 0 <= momentum < 1:

@@ -90,3 +90,13 @@ def assert_stopped_at_a_plateau(scores, tol, n_iter_no_change):
         assert scores[i] >= (1 - tol) * scores[:i].min()
     i = n - n_iter_no_change - 1
     assert i == 0 or scores[i] < (1 - tol) * scores[:i].min()
+
+
+def sklearn_grid(n_alphas):
+    """scikit-learn's argument for a path's grid of n_alphas (1.7 took it as
+    alphas=n, and 1.9 dropped n_alphas)."""
+    import sklearn
+
+    if tuple(int(p) for p in sklearn.__version__.split(".")[:2]) >= (1, 7):
+        return {"alphas": n_alphas}
+    return {"n_alphas": n_alphas}

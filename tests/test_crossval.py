@@ -11,16 +11,10 @@ from fastgd._crossval import cross_validated_path
 from fastgd._inputs import as_data
 from fastgd._validation import Point
 
+from conftest import sklearn_grid
+
 sklearn = pytest.importorskip("sklearn")
 from sklearn import linear_model, model_selection  # noqa: E402
-
-
-def grid(n_alphas):
-    """scikit-learn's argument for a grid of n_alphas (1.7 took it as alphas=n, and
-    1.9 dropped n_alphas)."""
-    if tuple(int(p) for p in sklearn.__version__.split(".")[:2]) >= (1, 7):
-        return {"alphas": n_alphas}
-    return {"n_alphas": n_alphas}
 
 
 def _data(N=400, D=8, seed=0):
@@ -50,7 +44,7 @@ def test_the_cross_validated_path_is_scikit_learns(l1_ratio, shuffled, weighted)
     cv = model_selection.KFold(5, shuffle=shuffled, random_state=0 if shuffled else None)
     found = _path(X, y, cv, l1_ratio, weights)
     model = linear_model.ElasticNetCV(
-        l1_ratio=l1_ratio, eps=1e-3, cv=cv, tol=1e-14, max_iter=10**6, **grid(30)
+        l1_ratio=l1_ratio, eps=1e-3, cv=cv, tol=1e-14, max_iter=10**6, **sklearn_grid(30)
     ).fit(X, y, sample_weight=weights)
     np.testing.assert_allclose(found.alphas, model.alphas_, rtol=1e-12)
     np.testing.assert_allclose(found.mse_path, model.mse_path_, rtol=1e-9)
@@ -86,7 +80,7 @@ def test_a_column_constant_in_a_training_set_is_held_at_zero_there(l1_ratio):
         cv=5,
         tol=1e-14,
         max_iter=10**6,
-        **grid(20),
+        **sklearn_grid(20),
     ).fit(X, y)
     np.testing.assert_allclose(found.mse_path, model.mse_path_, rtol=1e-8)
     assert found.alphas[found.best_index] == pytest.approx(model.alpha_, rel=1e-12)
