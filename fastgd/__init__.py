@@ -6,6 +6,7 @@ fit                 fit W and b by full-batch gradient descent (returns a FitRes
 fit_path            a Lasso, elastic-net or ridge path from one pass (PathResult)
 fit_many            many independent small fits in one call (per group, per pixel)
 GDRegressor         the scikit-learn style estimator around fit
+GDRegressorCV       its alpha (and l1_ratio) chosen by cross-validation, from one pass
 gradient            one fused evaluation of the gradient and the loss
 read_files          columns of Parquet / CSV files, fitted a block at a time (Files)
 load                a model saved by GDRegressor.save (no pickle: loading runs no code)
@@ -48,6 +49,10 @@ def __getattr__(name):
         from . import _estimator
 
         return getattr(_estimator, name)
+    if name == "GDRegressorCV":
+        from . import _estimator_cv
+
+        return _estimator_cv.GDRegressorCV
     # fastgd.kernels imports Numba: only when it is asked for (import fastgd.kernels,
     # or this attribute).
     if name == "kernels":
@@ -131,6 +136,7 @@ __all__ = [
     "PathResult",
     "ModelFileError",
     "GDRegressor",
+    "GDRegressorCV",
     "NotFittedError",
     "available_backends",
     "fit",

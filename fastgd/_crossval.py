@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._folds import fold_factors, training_factor, whole_factor
+from ._folds import training_factor, whole_factor
 from ._path import PathProblem, alpha_grid
 
 
@@ -42,24 +42,38 @@ def validation_mse(factor, W, b, fit_intercept):
     return np.sum(residuals**2, axis=(1, 2)) / (factor.total_weight * n_targets)
 
 
-def cross_validated_path(
-    data, labels, n_folds, backend, fit_intercept, l1_ratio, alphas, n_alphas, eps, n_threads
-):
-    """The cross-validated path of an elastic-net penalty (``l1_ratio`` 1: the Lasso)
-    on in-memory ``data`` (``_data.Data``), folds ``labels`` (``_folds.fold_labels``):
-    ``alphas`` given (decreasing) or scikit-learn's grid (``alpha_grid``)."""
-    zero_b = np.zeros(data.Y.shape[1], dtype=data.dtype)  # (compress's fixed intercept: none)
-    factors = fold_factors(data, labels, n_folds, backend, zero_b, fit_intercept, n_threads)
-    D = data.n_features
+class FoldProblems:
+    """The folds' factors (``_folds.fold_factors``) and the small problems made of
+    them: the whole data's (``whole``: its factor ``whole_factor``, the merge of all
+    the folds') and each fold's training set's (``training[f]``, the merge of the
+    other folds'), each standardized once for every penalty solved on it."""
+
+    def __init__(self, factors, n_features, fit_intercept, backend_name):
+        D = n_features
+        self.factors, self.fit_intercept = factors, fit_intercept
+        self.whole_factor = whole_factor(factors, backend_name)
+        self.whole = PathProblem.of_factor(self.whole_factor, D, fit_intercept)
+        self.training = [
+            PathProblem.of_factor(training_factor(factors, fold, backend_name), D, fit_intercept)
+            for fold in range(len(factors))
+        ]
+
+    def mse_path(self, alphas, l1_ratio):
+        """Each fold's validation mean squared error at each alpha of its training
+        set's path (``l1_ratio``: the penalty's L1 share), (n_alphas, n_folds)."""
+        mse_path = np.empty((len(alphas), len(self.factors)))
+        for fold, path in enumerate(self.training):
+            W, b = path.solutions(alphas * l1_ratio, alphas * (1 - l1_ratio))
+            mse_path[:, fold] = validation_mse(self.factors[fold], W, b, self.fit_intercept)
+        return mse_path
+
+
+def cross_validated_path(folds, l1_ratio, alphas, n_alphas, eps):
+    """The cross-validated path of an elastic-net penalty (``l1_ratio`` 1: the Lasso;
+    0: a ridge) on ``folds`` (``FoldProblems``): ``alphas`` given (decreasing) or
+    scikit-learn's grid on the whole data (``_path.alpha_grid``)."""
     if alphas is None:
-        whole = PathProblem.of_factor(whole_factor(factors, backend.name), D, fit_intercept)
-        alphas = alpha_grid(whole, l1_ratio, n_alphas, eps)
+        alphas = alpha_grid(folds.whole, l1_ratio, n_alphas, eps)
     alphas = np.asarray(alphas, dtype=np.float64)
-    mse_path = np.empty((len(alphas), n_folds))
-    for fold in range(n_folds):
-        path = PathProblem.of_factor(
-            training_factor(factors, fold, backend.name), D, fit_intercept
-        )
-        W, b = path.solutions(alphas * l1_ratio, alphas * (1 - l1_ratio))
-        mse_path[:, fold] = validation_mse(factors[fold], W, b, fit_intercept)
+    mse_path = folds.mse_path(alphas, l1_ratio)
     return CrossValidatedPath(alphas, mse_path, int(np.argmin(mse_path.mean(axis=1))))

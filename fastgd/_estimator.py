@@ -44,7 +44,146 @@ class NotFittedError(_SklearnNotFittedError):
     ValueError and an AttributeError), which scikit-learn's tools catch."""
 
 
-class GDRegressor(RegressorMixin, BaseEstimator):
+class LinearPredictor(RegressorMixin, BaseEstimator):
+    """What every fitted fastgd linear model does with ``coef_`` and ``intercept_``:
+    predict and score (NumPy arrays, Dask collections or files), with scikit-learn's
+    checks of X against what ``fit`` saw. Its subclasses' ``fit`` sets ``coef_``,
+    ``intercept_``, ``n_features_in_`` and ``feature_names_in_``."""
+
+    def predict(self, X):
+        """Predict ``X @ coef_.T + intercept_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features_in_)
+            With the column names seen in ``fit``, if it had any: other names raise
+            ValueError, and names on only one side warn (as in scikit-learn).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_targets), in X's float dtype
+            A Dask array when X is a Dask array or DataFrame, computed block by
+            block where X's blocks are.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        """
+        if _inputs.holds_blocks(X):  # a Dask array (or files), block by block
+            self._check_blocks_as_fitted(X)
+            return _inputs.predict(X, self.coef_, self.intercept_)
+        X = self._check_X_as_fitted(X)
+        # Computed in X's dtype: casting the small coefficients, never the large X.
+        coef = np.asarray(self.coef_, dtype=X.dtype)
+        intercept = np.asarray(self.intercept_, dtype=X.dtype)
+        prediction = _reference.predictions(X, coef, intercept)
+        if not np.isfinite(prediction).all():
+            check_finite(X, "X")  # NaN or inf in X (checked only now: no extra pass)
+        return prediction
+
+    def score(self, X, y=None, sample_weight=None):
+        """Coefficient of determination R² of the prediction (averaged over targets).
+
+        Uses :func:`sklearn.metrics.r2_score` semantics: 1 is a perfect fit, 0 is
+        the constant prediction of the mean of y, and it can be negative. X is
+        checked as in :meth:`predict`. With Dask collections, each block's sums are
+        computed on its worker and combined on the client.
+        """
+        self._check_y_is_given(X, y)
+        if _inputs.holds_blocks(X, y, sample_weight):  # sums per block, on the workers
+            self._check_blocks_as_fitted(X)
+            return _inputs.r2_score(X, y, sample_weight, self.coef_, self.intercept_)
+        y = np.asarray(y, dtype=np.float64)
+        y_pred = np.asarray(self.predict(X), dtype=np.float64)
+        if y_pred.shape != y.shape:
+            raise ValueError(f"y must have shape {y_pred.shape}; got {y.shape}.")
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        residual = np.average((y - y_pred) ** 2, axis=0, weights=weights)
+        total = np.average(
+            (y - np.average(y, axis=0, weights=weights)) ** 2, axis=0, weights=weights
+        )
+        # A constant target: R² is 1 for a perfect prediction and 0 otherwise (scikit-learn).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = np.where(total > 0, 1 - residual / total, np.where(residual == 0, 1.0, 0.0))
+        return float(np.mean(r2))
+
+    # -------------------------------------------------------------- scikit-learn glue
+    # X itself is validated by check_X only (no copy of a float array); its feature
+    # names and width are checked as scikit-learn's validate_data checks them.
+
+    def __sklearn_tags__(self):
+        # Called by scikit-learn >= 1.6 only, so BaseEstimator's method is there.
+        tags = super().__sklearn_tags__()
+        # y may be 2-D, (n_samples, n_targets): one linear model per column of y.
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        # X: a dense 2-D array of finite real numbers (check_X).
+        tags.input_tags.two_d_array = True
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        tags.input_tags.positive_only = False
+        return tags
+
+    def _check_y_is_given(self, X, y):
+        """Raise ValueError if y is None (scikit-learn's wording for regressors),
+        unless X is files (fastgd.read_files), whose columns hold y."""
+        if y is None and not _inputs.is_files(X):
+            raise ValueError(
+                f"This {type(self).__name__} estimator requires y to be passed, but the "
+                f"target y is None."
+            )
+
+    def _check_fitted(self):
+        if not hasattr(self, "coef_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet; call fit(X, y) "
+                f"before predict or score."
+            )
+
+    def _check_blocks_as_fitted(self, X):
+        """_check_X_as_fitted for a Dask collection: names and width, nothing read."""
+        self._check_fitted()
+        self._check_feature_names(X)
+        n_features = _inputs.n_columns(X)
+        if n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {n_features} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input."
+            )
+
+    def _check_X_as_fitted(self, X):
+        """Return X validated by check_X for a fitted model: names and width as at fit.
+
+        Raises NotFittedError before fit. The order is scikit-learn's: feature names
+        (on X as given: a UserWarning when only one side had names, ValueError when
+        they differ), then the array, then its number of features.
+        """
+        self._check_fitted()
+        self._check_feature_names(X)
+        X, _ = check_X(X)
+        _check_n_features(self, X, reset=False)
+        return X
+
+    def _check_feature_names(self, X):
+        """scikit-learn's check of X's column names against ``feature_names_in_``,
+        its warnings (names on one side only, in its words) pointing at the caller's
+        line rather than inside scikit-learn; differing names raise there."""
+        X = _inputs.named_like(X)
+        fitted, given = hasattr(self, "feature_names_in_"), _get_feature_names(X) is not None
+        if fitted == given:
+            _check_feature_names(self, X, reset=False)  # ValueError if they differ
+            return
+        name = type(self).__name__
+        message = (
+            f"X has feature names, but {name} was fitted without feature names"
+            if given
+            else f"X does not have valid feature names, but {name} was fitted with feature names"
+        )
+        warnings.warn(message, UserWarning, stacklevel=user_stacklevel())
+
+
+class GDRegressor(LinearPredictor):
     """Linear least squares, solved directly or by gradient methods in compiled code.
 
     A scikit-learn style estimator around :func:`fastgd.fit`: it minimises half
@@ -431,64 +570,6 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         _check_feature_names(self, _inputs.named_like(X_given), reset=True)
         self.n_features_in_ = result.coef.shape[-1]
 
-    def predict(self, X):
-        """Predict ``X @ coef_.T + intercept_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features_in_)
-            With the column names seen in ``fit``, if it had any: other names raise
-            ValueError, and names on only one side warn (as in scikit-learn).
-
-        Returns
-        -------
-        ndarray of shape (n_samples,) or (n_samples, n_targets), in X's float dtype
-            A Dask array when X is a Dask array or DataFrame, computed block by
-            block where X's blocks are.
-
-        Raises
-        ------
-        NotFittedError
-            Before ``fit``.
-        """
-        if _inputs.holds_blocks(X):  # a Dask array (or files), block by block
-            self._check_blocks_as_fitted(X)
-            return _inputs.predict(X, self.coef_, self.intercept_)
-        X = self._check_X_as_fitted(X)
-        # Computed in X's dtype: casting the small coefficients, never the large X.
-        coef = np.asarray(self.coef_, dtype=X.dtype)
-        intercept = np.asarray(self.intercept_, dtype=X.dtype)
-        prediction = _reference.predictions(X, coef, intercept)
-        if not np.isfinite(prediction).all():
-            check_finite(X, "X")  # NaN or inf in X (checked only now: no extra pass)
-        return prediction
-
-    def score(self, X, y=None, sample_weight=None):
-        """Coefficient of determination R² of the prediction (averaged over targets).
-
-        Uses :func:`sklearn.metrics.r2_score` semantics: 1 is a perfect fit, 0 is
-        the constant prediction of the mean of y, and it can be negative. X is
-        checked as in :meth:`predict`. With Dask collections, each block's sums are
-        computed on its worker and combined on the client.
-        """
-        self._check_y_is_given(X, y)
-        if _inputs.holds_blocks(X, y, sample_weight):  # sums per block, on the workers
-            self._check_blocks_as_fitted(X)
-            return _inputs.r2_score(X, y, sample_weight, self.coef_, self.intercept_)
-        y = np.asarray(y, dtype=np.float64)
-        y_pred = np.asarray(self.predict(X), dtype=np.float64)
-        if y_pred.shape != y.shape:
-            raise ValueError(f"y must have shape {y_pred.shape}; got {y.shape}.")
-        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        residual = np.average((y - y_pred) ** 2, axis=0, weights=weights)
-        total = np.average(
-            (y - np.average(y, axis=0, weights=weights)) ** 2, axis=0, weights=weights
-        )
-        # A constant target: R² is 1 for a perfect prediction and 0 otherwise (scikit-learn).
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = np.where(total > 0, 1 - residual / total, np.where(residual == 0, 1.0, 0.0))
-        return float(np.mean(r2))
-
     def save(self, path, extra=None):
         """Write the fitted model to one file that :func:`fastgd.load` reads back.
 
@@ -528,77 +609,3 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         """
         self._check_fitted()
         _persist.save(self, path, extra=extra)
-
-    # -------------------------------------------------------------- scikit-learn glue
-    # X itself is validated by check_X only (no copy of a float array); its feature
-    # names and width are checked as scikit-learn's validate_data checks them.
-
-    def __sklearn_tags__(self):
-        # Called by scikit-learn >= 1.6 only, so BaseEstimator's method is there.
-        tags = super().__sklearn_tags__()
-        # y may be 2-D, (n_samples, n_targets): one linear model per column of y.
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
-        # X: a dense 2-D array of finite real numbers (check_X).
-        tags.input_tags.two_d_array = True
-        tags.input_tags.sparse = False
-        tags.input_tags.allow_nan = False
-        tags.input_tags.positive_only = False
-        return tags
-
-    def _check_y_is_given(self, X, y):
-        """Raise ValueError if y is None (scikit-learn's wording for regressors),
-        unless X is files (fastgd.read_files), whose columns hold y."""
-        if y is None and not _inputs.is_files(X):
-            raise ValueError(
-                f"This {type(self).__name__} estimator requires y to be passed, but the "
-                f"target y is None."
-            )
-
-    def _check_fitted(self):
-        if not hasattr(self, "coef_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet; call fit(X, y) "
-                f"before predict or score."
-            )
-
-    def _check_blocks_as_fitted(self, X):
-        """_check_X_as_fitted for a Dask collection: names and width, nothing read."""
-        self._check_fitted()
-        self._check_feature_names(X)
-        n_features = _inputs.n_columns(X)
-        if n_features != self.n_features_in_:
-            raise ValueError(
-                f"X has {n_features} features, but {type(self).__name__} is "
-                f"expecting {self.n_features_in_} features as input."
-            )
-
-    def _check_X_as_fitted(self, X):
-        """Return X validated by check_X for a fitted model: names and width as at fit.
-
-        Raises NotFittedError before fit. The order is scikit-learn's: feature names
-        (on X as given: a UserWarning when only one side had names, ValueError when
-        they differ), then the array, then its number of features.
-        """
-        self._check_fitted()
-        self._check_feature_names(X)
-        X, _ = check_X(X)
-        _check_n_features(self, X, reset=False)
-        return X
-
-    def _check_feature_names(self, X):
-        """scikit-learn's check of X's column names against ``feature_names_in_``,
-        its warnings (names on one side only, in its words) pointing at the caller's
-        line rather than inside scikit-learn; differing names raise there."""
-        X = _inputs.named_like(X)
-        fitted, given = hasattr(self, "feature_names_in_"), _get_feature_names(X) is not None
-        if fitted == given:
-            _check_feature_names(self, X, reset=False)  # ValueError if they differ
-            return
-        name = type(self).__name__
-        message = (
-            f"X has feature names, but {name} was fitted without feature names"
-            if given
-            else f"X does not have valid feature names, but {name} was fitted with feature names"
-        )
-        warnings.warn(message, UserWarning, stacklevel=user_stacklevel())

@@ -3,7 +3,8 @@
 ``fit_resumable`` is all of ``fastgd.fit`` and ``GDRegressor.partial_fit``::
 
     settings = spec.validated()                      # _spec.py: every option, once
-    problem  = prepare(X, y, ..., settings)          # arrays, rows, method, solver
+    data     = as_data(X, y, ...)                    # _inputs.py: arrays, or blocks
+    problem  = prepare(data, ..., settings)          # rows, method, solver
     steps    = start(problem, settings, optimizer)   # lr, optimiser, the method
     status   = run_segments(problem, steps, ...)     # kernel calls, Ctrl-C, callback,
                                                      # progress, the certificate
@@ -158,6 +159,7 @@ class Problem:
     n_features: int  # the caller's D: W's own columns, the penalized ones
     factor_kind: str = "qr"  # the compressed problem's factor: "qr" or "gram" ...
     factor_error: float = 0.0  # ... and its backward error (_gram.gram_factor_error)
+    known_factor: object = None  # Data.factor's (R, total, kind, error), if made before
 
     @property
     def n_batches(self):
@@ -197,40 +199,43 @@ def fit_resumable(
     after a CG or FISTA fit (nothing of theirs carries over to gradient-descent steps).
     """
     settings = spec.validated()
-    # (mini-batch fits do no dense algebra)
-    with serial_blas(X, settings.batch_size is None and not settings.early_stopping), Interrupts():
-        problem = prepare(
-            X,
-            y,
-            coef_init,
-            intercept_init,
-            sample_weight,
-            settings,
-            resuming=optimizer is not None,
-        )
-        zero_reference = settings.tol > 0 and (
-            coef_init is not None or (problem.user_fit_intercept and intercept_init is not None)
-        )
-        steps = start(problem, settings, optimizer, zero_reference)
-        history, n_iter, status, stopped = run_segments(problem, steps, settings)
-        return finish(problem, steps, settings, history[:n_iter], status, stopped)
-
-
-def prepare(X, y, coef_init, intercept_init, sample_weight, settings, resuming):
-    """Validate the data and the starting point, split the rows, choose the method
-    and the solver, and compress the data for the Gram solver: the Problem the
-    iterations run on."""
     # The point is small: checked here for NaN and inf, so that no kernel's non-finite
     # loss blames X or y for them (a NaN intercept_init held fixed made the Gram
     # solver say "rescale X and y").
     data, W, b = as_data(
         X, y, sample_weight, Point(coef_init, intercept_init, "coef_init", "intercept_init")
     )
+    zero_reference = settings.tol > 0 and (
+        coef_init is not None or (settings.fit_intercept and intercept_init is not None)
+    )
+    return fit_prepared(data, W, b, settings, optimizer, zero_reference)
+
+
+def fit_prepared(data, W, b, settings, optimizer=None, zero_reference=False, factor=None):
+    """``fit_resumable`` from validated data (``_inputs.as_data``), its starting point
+    and ``settings``; ``zero_reference``: whether the starting point is not the zero
+    model (the tolerance's reference is then the larger of the two). ``factor``, the
+    data's factor if it is known already (``(R, total_weight, kind, error)`` as
+    ``Data.factor`` returns it: cross-validation's merge of its folds' factors), is
+    the Gram solver's, in place of a pass over the data."""
+    X = data.X if not data.blocked else None
+    # (mini-batch fits do no dense algebra)
+    with serial_blas(X, settings.batch_size is None and not settings.early_stopping), Interrupts():
+        problem = prepare(data, W, b, settings, optimizer is not None, factor)
+        steps = start(problem, settings, optimizer, zero_reference)
+        history, n_iter, status, stopped = run_segments(problem, steps, settings)
+        return finish(problem, steps, settings, history[:n_iter], status, stopped)
+
+
+def prepare(data, W, b, settings, resuming, factor=None):
+    """Split the rows, choose the method and the solver, and compress the data for
+    the Gram solver (from ``factor``, if it is known): the Problem the iterations
+    run on."""
     if data.blocked:
         check_blocked_options(settings, resuming)
     problem = (prepare_blocked if data.blocked else prepare_arrays)(data, W, b, settings, resuming)
     if problem.solver == "gram":
-        return compress(problem, settings.n_threads)
+        return compress(replace(problem, known_factor=factor), settings.n_threads)
     check_total_weights(problem, settings.early_stopping)
     return problem
 
@@ -370,7 +375,7 @@ def compressed_factor(problem, n_threads, fast):
     of the data's factor (``Data.factor``; ``fast``: the Gram's, if usable), its kind
     and its backward error."""
     p, data = problem, problem.data
-    R, total_weight, kind, error = data.factor(
+    R, total_weight, kind, error = p.known_factor or data.factor(
         p.backend, p.user_b, p.user_fit_intercept, n_threads, fast
     )
     if not np.isfinite(R).all():

@@ -149,7 +149,7 @@ def fit_path(
     >>> path.coef.shape, bool(path.converged.all())
     ((5, 5), True)
     >>> (path.coef != 0).sum(axis=1)  # the grid starts where every coefficient is 0
-    array([0, 2, 2, 2, 2])
+    array([0, 2, 2, 5, 5])
     """
     n_alphas, given = check_alphas(alphas)
     eps = check_eps(eps)

@@ -43,24 +43,30 @@ def kfold_labels(n_samples, n_folds):
 def fold_labels(cv, X):
     """``(labels, n_folds)``: the fold of each of X's rows (int64, 0 to n_folds - 1),
     from ``cv``: an int (contiguous folds, ``kfold_labels``), an array of one label
-    per row (any values: the folds are its distinct values, in sorted order), or a
-    scikit-learn splitter (an object with ``split(X)``) whose test sets take every row
-    exactly once. Raise a ValueError or TypeError naming ``cv`` otherwise."""
+    per row (any values: the folds are its distinct values, in sorted order), a
+    scikit-learn splitter (an object with ``split(X)``) or an iterable of ``(train,
+    test)`` index arrays, whose test sets take every row exactly once. Raise a
+    ValueError or TypeError naming ``cv`` otherwise."""
     n_samples = X.shape[0]
     if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
         if not 2 <= cv <= n_samples:
             raise ValueError(
-                f"cv must be a number of folds from 2 to the number of rows ({n_samples}); "
-                f"got {cv}."
+                f"cv must be a number of folds from 2 to the number of rows, "
+                f"n_samples={n_samples}; got {cv}."
             )
         return kfold_labels(n_samples, int(cv)), int(cv)
     text = isinstance(cv, (str, bytes))
     if hasattr(cv, "split") and not text:  # (a str has a split method too)
-        return _splitter_labels(cv, X)
+        return _test_set_labels((test for _, test in cv.split(X)), n_samples, repr(cv))
+    if not text and hasattr(cv, "__iter__") and not isinstance(cv, np.ndarray):
+        cv = list(cv)  # (a generator of splits is read once)
+        if _holds_splits(cv):
+            return _test_set_labels((test for _, test in cv), n_samples, "the given splits")
     if text or isinstance(cv, bool) or cv is None or np.ndim(cv) != 1:
         raise TypeError(
-            "cv must be a number of folds, an array of one fold label per row, or a "
-            f"scikit-learn splitter (an object with a split method); got {cv!r}."
+            "cv must be a number of folds, an array of one fold label per row, a "
+            "scikit-learn splitter (an object with a split method) or (train, test) "
+            f"splits; got {cv!r}."
         )
     values = np.asarray(cv)
     if values.shape[0] != n_samples:
@@ -74,17 +80,24 @@ def fold_labels(cv, X):
     return labels.astype(np.int64).reshape(-1), len(folds)
 
 
-def _splitter_labels(splitter, X):
+def _holds_splits(cv):
+    # A list of (train, test) pairs of index arrays (scikit-learn's third kind of
+    # cv), not of labels.
+    first = cv[0] if len(cv) else None
+    return isinstance(first, (tuple, list)) and len(first) == 2 and np.ndim(first[1]) == 1
+
+
+def _test_set_labels(test_sets, n_samples, what):
     # The fold of each row: the index of the split whose test set holds it.
-    labels = np.full(X.shape[0], -1, dtype=np.int64)
+    labels = np.full(n_samples, -1, dtype=np.int64)
     n_folds = 0
-    for _, test in splitter.split(X):
+    for test in test_sets:
         test = np.asarray(test)
         if test.dtype == bool:
             test = np.flatnonzero(test)
         if (labels[test] >= 0).any() or len(np.unique(test)) != len(test):
             raise ValueError(
-                f"cv: the test sets of {splitter!r} overlap (row "
+                f"cv: the test sets of {what} overlap (row "
                 f"{int(test[np.argmax(labels[test] >= 0)])} is in two of them): a "
                 "splitter's test sets must take every row exactly once."
             )
@@ -93,7 +106,7 @@ def _splitter_labels(splitter, X):
     if n_folds < 2 or (labels < 0).any():
         missing = np.flatnonzero(labels < 0)
         raise ValueError(
-            f"cv: the test sets of {splitter!r} must take every row exactly once, in at "
+            f"cv: the test sets of {what} must take every row exactly once, in at "
             f"least 2 splits; got {n_folds} splits"
             + (f", row {int(missing[0])} in none of them." if len(missing) else ".")
         )
@@ -136,6 +149,13 @@ def _rows_factor(data, rows, backend, b, fit_intercept, n_threads):
     R = backend.compress(X, Y, b, fit_intercept, weights, x_is_f, n_threads)
     total = float(len(rows)) if weights is None else float(np.sum(weights, dtype=np.float64))
     return BlockFactor(R, total, (len(rows),), None)
+
+
+def fold_merges(n_samples):
+    """The merges of factors on a row's way into the whole data's factor
+    (``whole_factor``) beyond its piece's compression, at most: its fold's factor
+    merged with a piece per chunk (``fold_factors``), then the merge of the folds."""
+    return -(-n_samples // FOLD_CHUNK_ROWS) + 1
 
 
 def training_factor(factors, fold, backend_name):

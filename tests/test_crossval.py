@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fastgd import _backends, _folds
-from fastgd._crossval import cross_validated_path
+from fastgd._crossval import FoldProblems, cross_validated_path
 from fastgd._inputs import as_data
 from fastgd._validation import Point
 
@@ -29,10 +29,11 @@ def _path(X, y, cv, l1_ratio, weights=None, **grid):
     labels, n_folds = _folds.fold_labels(cv, X)
     data, _, _ = as_data(X, y, weights, Point(None, None, "coef", "intercept"))
     backend = _backends.get_backend("numpy")
+    zero_b = np.zeros(1)
+    factors = _folds.fold_factors(data, labels, n_folds, backend, zero_b, True, 1)
+    folds = FoldProblems(factors, X.shape[1], True, "numpy")
     options = {"alphas": None, "n_alphas": 30, "eps": 1e-3, **grid}
-    return cross_validated_path(
-        data, labels, n_folds, backend, True, l1_ratio, n_threads=1, **options
-    )
+    return cross_validated_path(folds, l1_ratio, **options)
 
 
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.5])

@@ -33,6 +33,9 @@ def test_a_splitter_and_labels_give_the_folds_of_their_test_sets():
     assert n == 4
     for fold, (_, test) in enumerate(splitter.split(X)):
         np.testing.assert_array_equal(np.flatnonzero(labels == fold), np.sort(test))
+    splits = list(splitter.split(X))  # scikit-learn's third kind: the splits themselves
+    for given in (splits, iter(splits)):
+        np.testing.assert_array_equal(_folds.fold_labels(given, X)[0], labels)
     groups = np.array(["b", "a", "c"] * 10)
     labels, n = _folds.fold_labels(groups, X)
     assert n == 3 and (labels == np.searchsorted(["a", "b", "c"], groups)).all()
@@ -47,7 +50,7 @@ class _Overlapping:
 @pytest.mark.parametrize(
     "cv, error, match",
     [
-        (1, ValueError, "cv must be a number of folds from 2 to the number of rows \\(10\\)"),
+        (1, ValueError, "cv must be a number of folds from 2 to the number of rows, n_samples=10"),
         (11, ValueError, "got 11"),
         ("5", TypeError, "cv must be a number of folds, an array"),
         (None, TypeError, "cv must be"),

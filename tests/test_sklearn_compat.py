@@ -63,7 +63,9 @@ _STRICT = (
 @pytest.mark.filterwarnings("ignore::fastgd.ConvergenceWarning")
 @pytest.mark.filterwarnings("ignore::fastgd.CopyWarning")
 @parametrize_with_checks(
-    [GDRegressor()], expected_failed_checks=lambda _: EXPECTED_FAILED_CHECKS, **_STRICT
+    [GDRegressor(), fastgd.GDRegressorCV()],
+    expected_failed_checks=lambda _: EXPECTED_FAILED_CHECKS,
+    **_STRICT,
 )
 def test_sklearn_check_estimator(estimator, check):
     check(estimator)

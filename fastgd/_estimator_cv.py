@@ -1,0 +1,213 @@
+"""GDRegressorCV: the penalty chosen by cross-validation over a path, from one pass.
+
+scikit-learn's ``LassoCV``, ``ElasticNetCV`` and ``RidgeCV`` (with ``cv``) fit every
+fold's path on its training rows, reading X again for each fold. Here one pass over X
+gives each fold's triangular factor (``_folds.fold_factors``); every training set's
+path and every validation error are then exact on small problems
+(``_crossval.FoldProblems``), and the model at the chosen penalty is refitted from
+the merge of all the folds' factors by the direct solve, which refines and certifies
+it on the data (``_fit.fit_prepared``). Needs scikit-learn, as ``GDRegressor``.
+"""
+
+import numpy as np
+
+from . import _inputs
+from ._backends import COMPRESS_PANEL_ROWS
+from ._crossval import FoldProblems, cross_validated_path
+from ._estimator import LinearPredictor
+from ._fit import fit_prepared
+from ._folds import fold_factors, fold_labels, fold_merges
+from ._gram import householder_factor_error
+from ._spec import FitSpec
+from ._validation import (
+    Point,
+    check_alphas,
+    check_eps,
+    check_path_penalty,
+)
+
+try:
+    from sklearn.utils.validation import _check_feature_names, _get_feature_names
+except ImportError as error:  # pragma: no cover (fastgd._estimator raised first)
+    raise ImportError(str(error), name="sklearn") from error
+
+
+class GDRegressorCV(LinearPredictor):
+    """A Lasso, elastic net or ridge whose ``alpha`` (and ``l1_ratio``) is chosen by
+    cross-validation, from one pass over the data.
+
+    scikit-learn's ``LassoCV`` (``penalty="l1"``), ``ElasticNetCV``
+    (``"elasticnet"``) and ``RidgeCV`` with ``cv`` (``"l2"``), with their objective
+    and attributes: each fold's path is solved on the other folds' rows, its mean
+    squared error measured on the fold's, and the alpha (and l1_ratio) of least
+    mean error over the folds chosen; the model is then refitted on all the rows at
+    it. Where scikit-learn reads X again for every fold and every alpha, one pass
+    here reduces each fold's rows to a small triangular factor: every path and every
+    validation error is then exact on problems of ``n_features + 1 + n_targets``
+    rows, and the refit starts from the merge of the folds' factors (the direct
+    solve, refined and certified on the data: ``error_bound_``).
+
+    Parameters
+    ----------
+    penalty : {"l1", "l2", "elasticnet"}, default="l1"
+        ``alpha * (l1_ratio * ||w||_1 + (1 - l1_ratio) / 2 * ||w||^2)`` added to half
+        the mean squared error: scikit-learn's ``Lasso`` / ``ElasticNet`` alpha;
+        ``Ridge(alpha=a)`` on n training rows is ``alpha = a / n`` here.
+    alphas : int or array-like, default=100
+        The number of penalties of scikit-learn's grid (from the smallest alpha that
+        makes every coefficient 0 on all the rows, log-spaced down to ``eps`` times
+        it; a ridge's as an elastic net's of l1_ratio 1e-3, as glmnet's), or the
+        penalties themselves (positive).
+    l1_ratio : float or list of float, default=0.5
+        The L1 share of an "elasticnet" penalty, in (0, 1]; a list is searched too
+        (``ElasticNetCV``'s), each with its own grid.
+    cv : int, array-like or scikit-learn splitter, default=5
+        The folds: a number of contiguous folds (scikit-learn's ``KFold`` without
+        shuffling, as ``LassoCV``'s default), an array of one fold label per row, or
+        a splitter (``KFold(shuffle=True)``, ``GroupKFold`` ...) whose test sets
+        take every row exactly once.
+    eps : float in (0, 1), default=1e-3
+        The grid's smallest alpha over its largest.
+    fit_intercept : bool, default=True
+    tol : float, default=1e-6
+        The refit's (:class:`fastgd.GDRegressor`'s ``tol``: the direct solve's bound
+        on the relative error of every coefficient).
+    max_iter : int, default=1000
+        The refit's passes over the data, at most.
+    backend : {"auto", "numba", "cython", "numpy"}, default="auto"
+    n_threads : int, optional
+        Threads for the compiled kernels (None: all allowed).
+
+    Attributes
+    ----------
+    alpha_ : float
+        The chosen penalty.
+    l1_ratio_ : float
+        The chosen L1 share (1 for "l1", 0 for "l2").
+    alphas_ : ndarray of shape (n_alphas,) or (n_l1_ratio, n_alphas)
+        The grid (decreasing), one per l1_ratio when a list is given.
+    mse_path_ : ndarray of shape (n_alphas, n_folds) or (n_l1_ratio, n_alphas, n_folds)
+        Each fold's validation mean squared error (weighted, averaged over the
+        targets) at each alpha.
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+    intercept_ : float or ndarray of shape (n_targets,)
+    n_iter_ : int
+        The refit's passes over the data.
+    converged_ : bool
+        Whether the refit is certified within ``tol``.
+    error_bound_ : float
+        The refit's certified bound on the relative error of its coefficients.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,), dtype object
+        Defined when X was a dataframe with string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgd import GDRegressorCV
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(500, 10))
+    >>> y = X[:, :3] @ [2.0, -1.0, 0.5] + rng.normal(size=500)
+    >>> model = GDRegressorCV(cv=5).fit(X, y)
+    >>> model.mse_path_.shape, bool(model.converged_)
+    ((100, 5), True)
+    >>> np.flatnonzero(np.abs(model.coef_) > 0.1)
+    array([0, 1, 2])
+    """
+
+    def __init__(
+        self,
+        penalty="l1",
+        alphas=100,
+        l1_ratio=0.5,
+        cv=5,
+        eps=1e-3,
+        fit_intercept=True,
+        tol=1e-6,
+        max_iter=1000,
+        backend="auto",
+        n_threads=None,
+    ):
+        self.penalty = penalty
+        self.alphas = alphas
+        self.l1_ratio = l1_ratio
+        self.cv = cv
+        self.eps = eps
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.backend = backend
+        self.n_threads = n_threads
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Choose the penalty by cross-validation and refit at it; return self.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Each target has its own path; the error of a penalty is the mean over
+            the targets (one alpha for all).
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights of the training objective and of the validation errors (as
+            ``ElasticNetCV``'s).
+        """
+        self._check_y_is_given(X, y)
+        _get_feature_names(_inputs.named_like(X))  # before the work: unusable names fail here
+        n_alphas, given = check_alphas(self.alphas)
+        eps = check_eps(self.eps)
+        shares = check_path_penalty(self.penalty, self.l1_ratio)
+        shares = shares if isinstance(shares, tuple) else (shares,)
+        # the refit's options, checked before the pass: its penalty is set afterwards
+        spec = FitSpec(
+            tol=self.tol,
+            max_iter=self.max_iter,
+            fit_intercept=self.fit_intercept,
+            backend=self.backend,
+            n_threads=self.n_threads,
+            penalty=self.penalty,
+        )
+        settings = spec.validated()
+        data, W, b = _inputs.as_data(X, y, sample_weight, Point(None, None, "coef", "intercept"))
+        if data.blocked:
+            raise TypeError(
+                "GDRegressorCV takes NumPy arrays (and what converts to them); Dask "
+                "collections and files are not cross-validated yet: see "
+                "fastgd.fit_path for their paths."
+            )
+        labels, n_folds = fold_labels(self.cv, data.X)
+        backend, fit_intercept = settings.backend, settings.fit_intercept
+        factors = fold_factors(
+            data, labels, n_folds, backend, b, fit_intercept, settings.n_threads
+        )
+        folds = FoldProblems(factors, data.n_features, fit_intercept, backend.name)
+        paths = [cross_validated_path(folds, share, given, n_alphas, eps) for share in shares]
+        mean_errors = np.array([path.mse_path.mean(axis=1) for path in paths])
+        best_share, best_alpha = np.unravel_index(np.argmin(mean_errors), mean_errors.shape)
+        self.l1_ratio_ = shares[best_share]
+        self.alpha_ = float(paths[best_share].alphas[best_alpha])
+        self.alphas_ = np.array([path.alphas for path in paths])
+        self.mse_path_ = np.array([path.mse_path for path in paths])
+        if len(shares) == 1:
+            self.alphas_, self.mse_path_ = self.alphas_[0], self.mse_path_[0]
+        self._refit(data, W, b, spec, folds)
+        # as scikit-learn's validate_data(reset=True) sets them, after the fit
+        _check_feature_names(self, _inputs.named_like(X), reset=True)
+        self.n_features_in_ = data.n_features
+        return self
+
+    def _refit(self, data, W, b, spec, folds):
+        # The whole data's factor is the merge of the folds': the refit's direct
+        # solve starts from it, and its passes over X refine and certify.
+        whole = folds.whole_factor
+        m = whole.R.shape[0]
+        error = householder_factor_error(
+            data.n_samples, m, COMPRESS_PANEL_ROWS, fold_merges(data.n_samples)
+        )
+        settings = spec._replace(alpha=self.alpha_, l1_ratio=self.l1_ratio_).validated()
+        result, _ = fit_prepared(
+            data, W, b, settings, factor=(whole.R, whole.total_weight, "qr", error)
+        )
+        self.coef_, self.intercept_ = result.coef, result.intercept
+        self.n_iter_, self.converged_ = result.n_iter, result.converged
+        self.error_bound_ = result.error_bound

@@ -1,0 +1,167 @@
+"""GDRegressorCV against scikit-learn's LassoCV, ElasticNetCV and RidgeCV on the same
+folds (run to a tolerance far below the comparison's): the same grid, mse_path_,
+alpha_ and l1_ratio_, and the refit's coefficients; on generated and bundled data,
+with sample weights, several targets and float32; the data read once; bad arguments
+named."""
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import _backends
+
+from conftest import sklearn_grid
+
+sklearn = pytest.importorskip("sklearn")
+from sklearn import datasets, linear_model, model_selection  # noqa: E402
+
+GDRegressorCV = fastgd.GDRegressorCV
+
+
+def correlated(n=500, d=10, seed=0, n_targets=None):
+    rng = np.random.default_rng(seed)
+    cov = 0.5 ** np.abs(np.subtract.outer(np.arange(d), np.arange(d)))
+    X = rng.multivariate_normal(np.zeros(d), cov, size=n) * np.geomspace(0.2, 5, d) + 1
+    coef = rng.normal(size=(d, n_targets or 1)) * (np.arange(d) % 3 == 0)[:, None]
+    Y = X @ coef + 2 + rng.normal(size=(n, n_targets or 1))
+    return X, Y[:, 0] if n_targets is None else Y
+
+
+def assert_same_choice(model, reference, coef_atol=1e-8):
+    np.testing.assert_allclose(model.alphas_, reference.alphas_, rtol=1e-12)
+    np.testing.assert_allclose(model.mse_path_, reference.mse_path_, rtol=1e-8)
+    assert model.alpha_ == pytest.approx(reference.alpha_, rel=1e-12)
+    assert model.l1_ratio_ == getattr(reference, "l1_ratio_", 1.0)  # (LassoCV has none)
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=0, atol=coef_atol)
+    np.testing.assert_allclose(model.intercept_, reference.intercept_, rtol=1e-9)
+    assert model.converged_ and model.error_bound_ <= 1e-6
+
+
+TIGHT = dict(tol=1e-14, max_iter=10**6)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_lasso_is_lasso_cvs(weighted):
+    X, y = correlated()
+    weights = np.random.default_rng(1).uniform(0.2, 3, len(y)) if weighted else None
+    model = GDRegressorCV(alphas=40, cv=5).fit(X, y, sample_weight=weights)
+    reference = linear_model.LassoCV(cv=5, **sklearn_grid(40), **TIGHT)
+    assert_same_choice(model, reference.fit(X, y, sample_weight=weights))
+
+
+def test_the_elastic_net_searches_its_l1_ratios_as_elastic_net_cv():
+    X, y = correlated(seed=2)
+    cv = model_selection.KFold(4, shuffle=True, random_state=0)
+    ratios = [0.1, 0.5, 0.9]
+    model = GDRegressorCV(penalty="elasticnet", l1_ratio=ratios, alphas=30, cv=cv).fit(X, y)
+    reference = linear_model.ElasticNetCV(l1_ratio=ratios, cv=cv, **sklearn_grid(30), **TIGHT)
+    assert_same_choice(model, reference.fit(X, y))
+    assert model.alphas_.shape == (3, 30) and model.mse_path_.shape == (3, 30, 4)
+
+
+def test_bundled_data_and_given_alphas():
+    X, y = datasets.load_diabetes(return_X_y=True)
+    alphas = np.geomspace(1.0, 1e-4, 25)
+    model = GDRegressorCV(alphas=alphas, cv=3).fit(X, y)
+    reference = linear_model.LassoCV(alphas=alphas, cv=3, **TIGHT).fit(X, y)
+    assert_same_choice(model, reference, coef_atol=1e-6)
+
+
+def test_the_ridge_is_ridge_cvs_at_the_same_folds():
+    """Ridge(a) on n training rows is alpha = a / n: with folds of equal size, one
+    fastgd alpha is one Ridge alpha on every fold. RidgeCV scores by R^2 unless told
+    otherwise; told the mean squared error, it picks the same alpha."""
+    X, y = correlated(n=400, seed=3)
+    ridge_alphas = np.geomspace(1e4, 1e-2, 30)
+    n_train = 400 * 4 // 5
+    model = GDRegressorCV(penalty="l2", alphas=ridge_alphas / n_train, cv=5).fit(X, y)
+    reference = linear_model.RidgeCV(
+        alphas=ridge_alphas, cv=5, scoring="neg_mean_squared_error"
+    ).fit(X, y)
+    assert model.alpha_ * n_train == pytest.approx(reference.alpha_, rel=1e-12)
+    # the refit is on all the rows: Ridge(alpha_ * N)
+    refit = linear_model.Ridge(alpha=model.alpha_ * 400).fit(X, y)
+    np.testing.assert_allclose(model.coef_, refit.coef_, rtol=1e-10)
+    for i, alpha in enumerate(np.sort(ridge_alphas)[::-1]):  # each fold's error
+        errors = [
+            np.mean(
+                (linear_model.Ridge(alpha=alpha).fit(X[tr], y[tr]).predict(X[te]) - y[te]) ** 2
+            )
+            for tr, te in model_selection.KFold(5).split(X)
+        ]
+        np.testing.assert_allclose(model.mse_path_[i], errors, rtol=1e-9)
+
+
+def test_several_targets_share_one_alpha_and_have_their_own_paths():
+    X, Y = correlated(n_targets=2, seed=4)
+    model = GDRegressorCV(alphas=20, cv=4).fit(X, Y)
+    assert model.coef_.shape == (2, X.shape[1]) and model.intercept_.shape == (2,)
+    # each target's validation errors, averaged: the mse_path_ of the pair
+    alone = [GDRegressorCV(alphas=model.alphas_, cv=4).fit(X, Y[:, k]) for k in range(2)]
+    np.testing.assert_allclose(
+        model.mse_path_, (alone[0].mse_path_ + alone[1].mse_path_) / 2, rtol=1e-10
+    )
+    refit = linear_model.Lasso(alpha=model.alpha_, **TIGHT).fit(X, Y)
+    np.testing.assert_allclose(model.coef_, refit.coef_, rtol=0, atol=1e-8)
+
+
+def test_float32_data_fit_float32_coefficients():
+    X, y = correlated(seed=5)
+    model = GDRegressorCV(alphas=20).fit(X.astype(np.float32), y.astype(np.float32))
+    exact = GDRegressorCV(alphas=20).fit(
+        X.astype(np.float32).astype(np.float64), y.astype(np.float32).astype(np.float64)
+    )
+    assert model.coef_.dtype == np.float32 and model.alpha_ == exact.alpha_
+    np.testing.assert_allclose(model.mse_path_, exact.mse_path_, rtol=1e-10)
+
+
+def test_x_is_compressed_once_and_the_refit_reads_it_only_to_certify(monkeypatch):
+    """The folds' factors come from one pass of compress over X's rows; the refit
+    starts from their merge (no second compression of X) and reads X only for the
+    gradient passes that refine and certify it."""
+    X, y = correlated(n=3000, seed=6)
+    rows = []
+    original = _backends.CompiledBackend.compress
+
+    def counting(self, X_part, *args, **kwargs):
+        if np.shares_memory(X_part, X):  # (not a merge of factors)
+            rows.append(X_part.shape[0])
+        return original(self, X_part, *args, **kwargs)
+
+    monkeypatch.setattr(_backends.CompiledBackend, "compress", counting)
+    model = GDRegressorCV(alphas=10, cv=5, backend="numba").fit(X, y)
+    assert sum(rows) == len(y) and model.converged_
+    assert model.n_iter_ <= 3  # the refit's passes over X
+
+
+def test_feature_names_and_predict():
+    pd = pytest.importorskip("pandas")
+    X, y = correlated(seed=7)
+    frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+    model = GDRegressorCV(alphas=10).fit(frame, y)
+    assert list(model.feature_names_in_) == list(frame.columns)
+    np.testing.assert_allclose(model.predict(frame), X @ model.coef_ + model.intercept_)
+    with pytest.raises(ValueError, match="feature names"):
+        model.predict(frame.rename(columns={"f0": "g"}))
+
+
+@pytest.mark.parametrize(
+    "params, error, words",
+    [
+        (dict(cv=1), ValueError, "cv must be a number of folds from 2"),
+        (dict(cv="5"), TypeError, "cv must be a number of folds"),
+        (dict(cv=np.zeros(3)), ValueError, "one label per row"),
+        (dict(alphas=-1), ValueError, "alphas must be an integer >= 1"),
+        (dict(alphas=[1.0, 0.0]), ValueError, "finite penalties > 0"),
+        (dict(penalty="elasticnet", l1_ratio=[0.5, 0.0]), ValueError, "l1_ratio must be in"),
+        (dict(penalty="elasticnet", l1_ratio=[]), TypeError, "non-empty list"),
+        (dict(penalty=None), ValueError, "penalty must be 'l1', 'l2' or 'elasticnet'"),
+        (dict(eps=1.5), ValueError, "eps must be in"),
+        (dict(tol=-1), ValueError, "tol must be"),
+        (dict(max_iter=0), ValueError, "max_iter must be"),
+    ],
+)
+def test_bad_parameters_are_named(params, error, words):
+    X, y = correlated(n=40)
+    with pytest.raises(error, match=words):
+        GDRegressorCV(**params).fit(X, y)
