@@ -267,13 +267,31 @@ def lasso_path(H, q, weights, scales, events=None):
     floor = float(scales[-1])
     changed = int(np.argmax(ratio))  # the index of the last event, not its next one at t
     active[changed], signs[changed] = True, np.sign(q[changed])
+    joined = True  # (whether the last event was a join: `changed`'s is then checked)
     for n_events in range(1, HOMOTOPY_STEPS * d + 10):
         S = np.flatnonzero(active)
         H_SS = H[np.ix_(S, S)]
-        a = np.linalg.solve(H_SS, q[S])  # u_S(t') = a - t' v on this piece
-        v = np.linalg.solve(H_SS, weights[S] * signs[S])
-        c0 = q - H[:, S] @ a  # the correlations c(t') = q - H u(t') = c0 + t' e
-        e = H[:, S] @ v
+        weighted_signs = weights[S] * signs[S]
+        # u_S(t') = a - t' v on this piece; after a join, the joined column of H_SS^-1
+        # too, whose diagonal entry is 1 / (the joined column's distance to the span
+        # of the others, in H's metric): near 0, it depends on them
+        rhs = np.zeros((len(S), 3))
+        rhs[:, 0], rhs[:, 1] = q[S], weighted_signs
+        position = int(np.searchsorted(S, changed))
+        if joined:
+            rhs[position, 2] = 1.0
+        solved = np.linalg.solve(H_SS, rhs)
+        if joined and len(S) > 1 and not (
+            solved[position, 2] * 64 * EPS * np.abs(H_SS).sum(axis=1).max() < 1.0
+        ):
+            active[changed], signs[changed] = False, 0.0  # dependent on the active
+            dependent[changed] = True
+            joined = False
+            continue
+        a, v = solved[:, 0], solved[:, 1]
+        c0e = H[:, S] @ solved[:, :2]
+        c0 = q - c0e[:, 0]  # the correlations c(t') = q - H u(t') = c0 + t' e
+        e = c0e[:, 1]
         # the next event below t: the largest t' in (floor, t] (the index that just
         # changed only strictly below t, where rounding cannot bring it back)
         ceiling = np.full(d, t)
@@ -292,21 +310,18 @@ def lasso_path(H, q, weights, scales, events=None):
                 i = int(np.argmax(np.where(usable, drops, -np.inf)))
                 next_t, event = float(drops[i]), ("drop", int(S[i]))
         events[at:] = n_events
-        at = _solve_on_piece(H_SS, q[S], weights[S] * signs[S], S, scales, next_t, at, solutions)
+        at = _solve_on_piece(H_SS, q[S], weighted_signs, S, scales, next_t, at, solutions)
         t = next_t
         if event is None:  # no event above the floor: every scale is solved
             break
         kind, changed = event
-        if kind == "drop":
-            active[changed], signs[changed] = False, 0.0
-            dependent[:] = False  # (the active columns changed)
-        else:
+        joined = kind == "join"
+        if joined:
             active[changed] = True
             signs[changed] = np.sign(c0[changed] + t * e[changed])
-            joined = np.flatnonzero(active)
-            if np.linalg.cond(H[np.ix_(joined, joined)]) > 1.0 / (64 * EPS):
-                active[changed], signs[changed] = False, 0.0  # dependent on the active
-                dependent[changed] = True
+        else:
+            active[changed], signs[changed] = False, 0.0
+            dependent[:] = False  # (the active columns changed)
     # (Out of steps, which the budget makes unheard of: the last piece's active set.)
     S = np.flatnonzero(active)
     events[at:] = n_events
@@ -316,12 +331,15 @@ def lasso_path(H, q, weights, scales, events=None):
 
 def _solve_on_piece(H_SS, q_S, weighted_signs, S, scales, bottom, at, solutions):
     """Solve at the scales from ``at`` on that are at least ``bottom`` (the piece of
-    the path down to ``bottom``, active set S), into their rows of ``solutions``;
-    return the index of the first scale left."""
-    while at < len(scales) and scales[at] >= bottom:
-        solutions[at, S] = np.linalg.solve(H_SS, q_S - scales[at] * weighted_signs)
-        at += 1
-    return at
+    the path down to ``bottom``, active set S), into their rows of ``solutions``
+    (one solve for all of them); return the index of the first scale left."""
+    end = at
+    while end < len(scales) and scales[end] >= bottom:
+        end += 1
+    if end > at and len(S):
+        rhs = q_S[:, None] - weighted_signs[:, None] * scales[None, at:end]
+        solutions[at:end, S] = np.linalg.solve(H_SS, rhs).T
+    return end
 
 
 class DirectSolve:
