@@ -240,6 +240,18 @@ class BlockedData:
                 self._raise_bad((block,) + summary[2])
         self.targets = BlockedTargets((self.n_samples, self.n_targets), self.dtype)
 
+    def count_rows(self):
+        """The rows of each block: known from the collection (a Dask array's chunks,
+        Parquet files' metadata), or counted by a pass over the blocks."""
+        if self.block_rows is None:
+            self.block_rows = tuple(self.map_blocks(block_row_count))
+        return self.block_rows
+
+    def record_total_weight(self, total_weight):
+        """Keep (and check) the total weight a pass over every block found."""
+        self._check_totals(total_weight)
+        self.total_weight = total_weight
+
     def _check_totals(self, total_weight):
         if self.n_samples == 0:
             if self.source is not None:
@@ -577,6 +589,11 @@ def merge_factors(backend_name, *parts):
     return BlockFactor(
         R, total, sum((part.block_rows for part in parts), ()), bad[0] if bad else None
     )
+
+
+def block_row_count(arrays):
+    """A block's number of rows."""
+    return arrays[0].shape[0]
 
 
 def block_summary(arrays):

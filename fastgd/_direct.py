@@ -281,8 +281,10 @@ def lasso_path(H, q, weights, scales, events=None):
         if joined:
             rhs[position, 2] = 1.0
         solved = np.linalg.solve(H_SS, rhs)
-        if joined and len(S) > 1 and not (
-            solved[position, 2] * 64 * EPS * np.abs(H_SS).sum(axis=1).max() < 1.0
+        if (
+            joined
+            and len(S) > 1
+            and not (solved[position, 2] * 64 * EPS * np.abs(H_SS).sum(axis=1).max() < 1.0)
         ):
             active[changed], signs[changed] = False, 0.0  # dependent on the active
             dependent[changed] = True

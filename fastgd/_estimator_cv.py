@@ -16,7 +16,7 @@ from ._backends import COMPRESS_PANEL_ROWS
 from ._crossval import FoldProblems, cross_validated_path
 from ._estimator import LinearPredictor
 from ._fit import fit_prepared
-from ._folds import fold_factors, fold_labels, fold_merges
+from ._folds import fold_merges, folds_of
 from ._gram import householder_factor_error
 from ._spec import FitSpec
 from ._validation import (
@@ -145,9 +145,14 @@ class GDRegressorCV(LinearPredictor):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Or a Dask array or DataFrame (each block's folds' factors made on its
+            worker), or files from :func:`fastgd.read_files` (read a block at a
+            time): one pass over the rows for all the folds, and the refit's passes
+            to certify. Contiguous folds of a Dask DataFrame or CSV files, whose
+            numbers of rows no metadata give, take a pass more to count them.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Each target has its own path; the error of a penalty is the mean over
-            the targets (one alpha for all).
+            the targets (one alpha for all). None when X is files.
         sample_weight : array-like of shape (n_samples,), optional
             Weights of the training objective and of the validation errors (as
             ``ElasticNetCV``'s).
@@ -169,17 +174,8 @@ class GDRegressorCV(LinearPredictor):
         )
         settings = spec.validated()
         data, W, b = _inputs.as_data(X, y, sample_weight, Point(None, None, "coef", "intercept"))
-        if data.blocked:
-            raise TypeError(
-                "GDRegressorCV takes NumPy arrays (and what converts to them); Dask "
-                "collections and files are not cross-validated yet: see "
-                "fastgd.fit_path for their paths."
-            )
-        labels, n_folds = fold_labels(self.cv, data.X)
         backend, fit_intercept = settings.backend, settings.fit_intercept
-        factors = fold_factors(
-            data, labels, n_folds, backend, b, fit_intercept, settings.n_threads
-        )
+        factors, _ = folds_of(data, self.cv, backend, b, fit_intercept, settings.n_threads)
         folds = FoldProblems(factors, data.n_features, fit_intercept, backend.name)
         paths = [cross_validated_path(folds, share, given, n_alphas, eps) for share in shares]
         mean_errors = np.array([path.mse_path.mean(axis=1) for path in paths])

@@ -63,6 +63,7 @@ class Piece:
     kind: str
     part: tuple  # parquet: the row groups' indices; csv: (first byte, end byte)
     header: bytes = b""  # csv: the header line, put before the block's bytes
+    rows: int = -1  # parquet: the rows of its row groups (csv: unknown before a read)
     stamp: tuple = ()  # the file's (size, modification time) when it was cut in blocks
 
 
@@ -216,6 +217,14 @@ class Files:
         import pandas
 
         return pandas.DataFrame(columns=self.features)
+
+    @property
+    def block_rows(self):
+        """The rows of each block, if the files' metadata say them (Parquet), else
+        None (CSV: counted by reading)."""
+        if any(piece.rows < 0 for piece in self.pieces):
+            return None
+        return tuple(piece.rows for piece in self.pieces)
 
     def blocks(self):
         """Each block as a Delayed read: its (rows, columns) array, in Fortran order."""
@@ -390,10 +399,10 @@ def parquet_pieces(path, block_rows):
         groups.append(group)
         rows += metadata.row_group(group).num_rows
         if rows >= block_rows:
-            pieces.append(Piece(path, "parquet", tuple(groups)))
+            pieces.append(Piece(path, "parquet", tuple(groups), rows=rows))
             groups, rows = [], 0
     if groups or not pieces:
-        pieces.append(Piece(path, "parquet", tuple(groups)))
+        pieces.append(Piece(path, "parquet", tuple(groups), rows=rows))
     return pieces
 
 
@@ -641,6 +650,6 @@ def blocked_data(files, y, sample_weight):
         BlockSpec(files.n_features, files.n_targets, files.dtype, True),
         files.y_is_1d,
         files.weight is not None,
-        None,
+        files.block_rows,
         source=files,
     )

@@ -21,7 +21,9 @@ import numbers
 
 import numpy as np
 
-from ._data import BlockFactor, merge_factors
+from ._backends import get_backend
+from ._data import BLOCK_THREADS, BlockFactor, Data, apply_to_block, merge_factors
+from ._diagnostics import raise_for_non_finite
 
 # Rows read per step of fold_factors: a gathered piece of a fold is at most this many
 # rows (a few MB at D = 100), and each step's factors are merged into the folds'.
@@ -111,6 +113,66 @@ def _test_set_labels(test_sets, n_samples, what):
             + (f", row {int(missing[0])} in none of them." if len(missing) else ".")
         )
     return labels, n_folds
+
+
+def folds_of(data, cv, backend, b, fit_intercept, n_threads):
+    """``(factors, n_folds)``: the factor of each fold of ``cv`` (``fold_labels``) of
+    ``data``, a ``_data.Data`` (``fold_factors``) or ``BlockedData``
+    (``blocked_fold_factors``), from one pass over the rows (and one more to count
+    the rows of blocked data whose metadata do not say them: Dask DataFrames, CSV
+    files). Raises for NaN or inf in the data, naming where."""
+    if data.blocked:
+        n_samples = sum(data.count_rows())
+        # (splitters need only the number of rows: a stand-in X of no columns)
+        labels, n_folds = fold_labels(cv, np.empty((n_samples, 0)))
+        factors = blocked_fold_factors(data, labels, n_folds, backend.name, b, fit_intercept)
+    else:
+        labels, n_folds = fold_labels(cv, data.X)
+        factors = fold_factors(data, labels, n_folds, backend, b, fit_intercept, n_threads)
+    if not all(np.isfinite(factor.R).all() for factor in factors):
+        raise_for_non_finite(data, "triangular factor of [X, 1, y]")
+    if data.blocked:
+        data.record_total_weight(sum(factor.total_weight for factor in factors))
+    return factors, n_folds
+
+
+def blocked_fold_factors(data, labels, n_folds, backend_name, b, fit_intercept):
+    """``fold_factors`` of blocked data (``_data.BlockedData``, its block rows known):
+    each block's folds' factors on its worker, from its rows' ``labels``; each fold's
+    merged on the client, in block order (the same bits for any number of workers)."""
+    import dask
+
+    offsets = data.offsets()
+    on_block = dask.delayed(apply_to_block, pure=True)
+    parts = dask.compute(
+        *[
+            on_block(
+                block_fold_factors,
+                X,
+                Y,
+                weights,
+                data.spec,
+                labels[offsets[i] : offsets[i + 1]],
+                n_folds,
+                b,
+                fit_intercept,
+                backend_name,
+            )
+            for i, (X, Y, weights) in enumerate(data.blocks)
+        ]
+    )
+    return [
+        merge_factors(backend_name, *(part[fold] for part in parts)) for fold in range(n_folds)
+    ]
+
+
+def block_fold_factors(arrays, labels, n_folds, b, fit_intercept, backend_name):
+    """A block's ``fold_factors`` (its arrays as ``_data.block_arrays`` makes them,
+    ``labels`` its rows')."""
+    X, x_is_f, Y, weights = arrays
+    block = Data(X, x_is_f, Y, False, weights)
+    backend = get_backend(backend_name)
+    return fold_factors(block, labels, n_folds, backend, b, fit_intercept, BLOCK_THREADS)
 
 
 def fold_factors(data, labels, n_folds, backend, b, fit_intercept, n_threads):

@@ -165,3 +165,86 @@ def test_bad_parameters_are_named(params, error, words):
     X, y = correlated(n=40)
     with pytest.raises(error, match=words):
         GDRegressorCV(**params).fit(X, y)
+
+
+# ------------------------------------------------ Dask collections and files: one pass
+
+
+def _frame(n=3000, d=6, seed=8):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * np.geomspace(0.5, 4, d) + 2
+    y = X[:, :3] @ [1.0, -0.5, 0.25] + rng.normal(size=n)
+    weights = rng.uniform(0.2, 3, n)
+    frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(d)]).assign(y=y, w=weights)
+    return X, y, weights, frame
+
+
+def assert_same_fit(model, expected):
+    # (the same to rounding: the blocks' factors are merged in another order)
+    np.testing.assert_allclose(model.alphas_, expected.alphas_, rtol=1e-12)
+    np.testing.assert_allclose(model.mse_path_, expected.mse_path_, rtol=1e-12)
+    assert model.alpha_ == pytest.approx(expected.alpha_, rel=1e-12) and model.converged_
+    np.testing.assert_allclose(model.coef_, expected.coef_, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind, counted", [("parquet", False), ("csv", True)])
+def test_files_are_read_once_for_the_folds_and_then_only_to_certify(
+    tmp_path, monkeypatch, kind, counted
+):
+    """Each block of the files is read once for all the folds' factors (and once more
+    before, to count the rows of CSV files, which no metadata give), then once per
+    pass of the refit's certificate: never once per fold or per alpha."""
+    pytest.importorskip("pyarrow")
+    from fastgd import _files
+
+    X, y, weights, frame = _frame()
+    path = tmp_path / f"data.{kind}"
+    if kind == "parquet":
+        frame.to_parquet(path, row_group_size=300)
+    else:
+        frame.to_csv(path, index=False)
+    files = fastgd.read_files(path, target="y", sample_weight="w", block_rows=300)
+    reads = {}
+    original = _files.read_piece
+
+    def counting(piece, *args):
+        reads[piece.part] = reads.get(piece.part, 0) + 1
+        return original(piece, *args)
+
+    monkeypatch.setattr(_files, "read_piece", counting)
+    model = GDRegressorCV(alphas=20, cv=5).fit(files)
+    assert len(reads) == len(files.pieces) > 3
+    assert set(reads.values()) == {1 + counted + model.n_iter_}
+    assert_same_fit(model, GDRegressorCV(alphas=20, cv=5).fit(X, y, sample_weight=weights))
+
+
+def test_dask_collections_on_one_or_two_workers_give_the_arrays_fit_bitwise():
+    da = pytest.importorskip("dask.array")
+    dd = pytest.importorskip("dask.dataframe")
+    distributed = pytest.importorskip("distributed")
+    X, y, weights, frame = _frame(seed=9)
+    expected = GDRegressorCV(alphas=15, cv=4).fit(X, y, sample_weight=weights)
+    fits = []
+    for n_workers in (1, 2):
+        with (
+            distributed.LocalCluster(
+                n_workers=n_workers, threads_per_worker=1, processes=False, dashboard_address=":0"
+            ) as cluster,
+            distributed.Client(cluster),
+        ):
+            arrays = (
+                da.from_array(X, chunks=(450, X.shape[1])),
+                da.from_array(y, chunks=450),
+                da.from_array(weights, chunks=450),
+            )
+            ddf = dd.from_pandas(frame, npartitions=5)
+            features = [column for column in frame.columns if column.startswith("x")]
+            for model_input in (arrays, (ddf[features], ddf["y"], ddf["w"])):
+                model = GDRegressorCV(alphas=15, cv=4).fit(*model_input[:2], model_input[2])
+                assert_same_fit(model, expected)
+                fits.append(model)
+    for one, two in ((fits[0], fits[2]), (fits[1], fits[3])):  # bitwise, 1 or 2 workers
+        np.testing.assert_array_equal(one.alphas_, two.alphas_)
+        np.testing.assert_array_equal(one.mse_path_, two.mse_path_)
+        np.testing.assert_array_equal(one.coef_, two.coef_)
