@@ -13,6 +13,7 @@ runs no code. Errors are one line on stderr and exit status 1.
 examples:
   fastgd fit sales/*.parquet --target price --out price.fastgd
   fastgd fit data.csv --target y --features a,b,c --penalty l1 --alpha 0.01 --out m.fastgd
+  fastgd fit data.parquet --target y --penalty l1 --cv 5 --alphas 100 --out m.fastgd
   fastgd predict price.fastgd new.csv --out predicted.parquet
   fastgd info price.fastgd
 """
@@ -25,6 +26,8 @@ import sys
 import threading
 import time
 import warnings
+
+import numpy as np
 
 from ._spec import FIT_PARAMETERS, FitSpec
 
@@ -134,6 +137,8 @@ def fit_command(args):
     options = {name: getattr(args, name) for name in FILE_FIT_OPTIONS}
     options["verbose"] = int(args.verbose)
     FitSpec(**options).validated()  # option errors before any file is read
+    if args.cv is not None:
+        _check_cv_options(options)
     _check_out_directory(args.out)
     files = read_files(
         args.data,
@@ -143,23 +148,67 @@ def fit_command(args):
         block_rows=args.block_rows,
     )
     _refuse_to_overwrite(args.out, files.paths)
+    extra = {"trained_on": [os.path.abspath(p) for p in files.paths]}
     start = time.perf_counter()
     with _scheduler(args.scheduler), _progress(args):
-        model = GDRegressor(**options).fit(files)
+        if args.cv is None:
+            model = GDRegressor(**options).fit(files)
+        else:
+            model, extra["cross_validation"] = _cross_validated(files, args, options)
     seconds = time.perf_counter() - start
-    _persist.save(
-        model,
-        args.out,
-        target_names=files.targets,
-        extra={"trained_on": [os.path.abspath(p) for p in files.paths]},
-    )
+    _persist.save(model, args.out, target_names=files.targets, extra=extra)
     if not args.quiet:
+        chosen = (
+            "" if args.cv is None else f"alpha {model.alpha:.4g} chosen by {args.cv}-fold cv; "
+        )
         print(
             f"fastgd: fitted {files.n_features} features of {len(files.paths)} file(s) "
-            f"in {seconds:.2f} s: {_outcome(model)} ({model.solver_}, "
+            f"in {seconds:.2f} s: {chosen}{_outcome(model)} ({model.solver_}, "
             f"{model.method_}); model written to {args.out}"
         )
     return 0
+
+
+# The fit options a cross-validated fit takes (the refit's); the others must be left
+# at their defaults (it solves directly: no lr, no schedule), and alpha is chosen.
+CV_OPTIONS = ("tol", "max_iter", "fit_intercept", "backend", "n_threads", "penalty", "l1_ratio")
+
+
+def _check_cv_options(options):
+    """Raise CommandError for an option a cross-validated fit does not take."""
+    for name, value in options.items():
+        if name not in CV_OPTIONS + ("verbose",) and value != FitSpec._field_defaults[name]:
+            flag = "--" + name.replace("_", "-")
+            why = (
+                "the alpha is chosen (give --alphas)" if name == "alpha" else "it solves directly"
+            )
+            raise CommandError(f"{flag} is not taken with --cv: {why}.")
+    if options["penalty"] is None:
+        raise CommandError("--cv needs --penalty l1, l2 or elasticnet: the penalty to choose.")
+
+
+def _cross_validated(files, args, options):
+    """``--cv K``: GDRegressorCV on the files; its refit (a GDRegressor, which the
+    model file holds) and the cross-validation's record for ``fastgd info``."""
+    from ._estimator_cv import GDRegressorCV
+
+    chosen = GDRegressorCV(
+        alphas=args.alphas,
+        cv=args.cv,
+        eps=args.eps,
+        **{name: options[name] for name in CV_OPTIONS},
+    ).fit(files)
+    mse = chosen.mse_path_.reshape(-1, chosen.mse_path_.shape[-1])  # (n_alphas, n_folds)
+    record = {
+        "n_folds": int(mse.shape[1]),
+        "penalty": options["penalty"],
+        "alpha": chosen.alpha_,
+        "l1_ratio": chosen.l1_ratio_,
+        "alphas": chosen.alphas_.reshape(-1).tolist(),
+        "mse_mean": mse.mean(axis=1).tolist(),
+        "mse_std_error": (mse.std(axis=1, ddof=1) / np.sqrt(mse.shape[1])).tolist(),
+    }
+    return chosen.best_estimator_, record
 
 
 def _outcome(model):
@@ -209,10 +258,31 @@ def info_command(args):
         if changed
         else "all at their defaults"
     )
+    record = info["extra"].pop("cross_validation", None)
     width = max(len(key) for key in info)
     for key, value in info.items():
         print(f"{key:<{width}}  {brief(value)}")
+    if record is not None:
+        print(cv_curve(record))
     return 0
+
+
+def cv_curve(record, rows=20):
+    """The cross-validation a model's alpha was chosen by: the chosen alpha, and the
+    mean validation error (with its standard error over the folds) along the grid,
+    at most ``rows`` lines of it, the chosen one always among them (marked *)."""
+    alphas, mean, error = record["alphas"], record["mse_mean"], record["mse_std_error"]
+    best = min(range(len(alphas)), key=lambda i: (alphas[i] != record["alpha"], i))
+    shown = sorted(set(range(0, len(alphas), -(-len(alphas) // rows))) | {best, len(alphas) - 1})
+    lines = [
+        f"cross_validation  {record['n_folds']} folds, penalty {record['penalty']!r}, "
+        f"l1_ratio {record['l1_ratio']:g}: alpha {record['alpha']:.6g} (of {len(alphas)})",
+        f"  {'alpha':>12}  {'mean MSE':>12}  {'std error':>10}",
+    ]
+    for i in shown:
+        mark = " *" if i == best else ""
+        lines.append(f"  {alphas[i]:>12.6g}  {mean[i]:>12.6g}  {error[i]:>10.3g}{mark}")
+    return "\n".join(lines)
 
 
 def brief(value, shown=8):
@@ -421,6 +491,7 @@ def _add_fit(commands):
             "fastgd fit data.parquet --target y --out model.fastgd",
             "fastgd fit 'parts/*.csv' --target y --features a,b --weight w --out model.fastgd",
             "fastgd fit data.parquet --target y1,y2 --penalty l2 --alpha 0.1 --out model.fastgd",
+            "fastgd fit data.parquet --target y --penalty l1 --cv 5 --alphas 100 --out m.fastgd",
             "fastgd fit data.parquet --target y --scheduler tcp://10.0.0.1:8786 "
             "--out model.fastgd",
         ],
@@ -444,6 +515,30 @@ def _add_fit(commands):
     documented = parameter_help()
     for name in FILE_FIT_OPTIONS:
         _add_option(options, name, FitSpec._field_defaults[name], documented.get(name, ""))
+    cv = fit.add_argument_group(
+        "cross-validation (fastgd.GDRegressorCV: the penalty's alpha chosen from one pass)"
+    )
+    cv.add_argument(
+        "--cv",
+        type=integer,
+        metavar="K",
+        help="choose alpha by K-fold cross-validation (contiguous folds) over --alphas, "
+        "with --penalty l1, l2 or elasticnet (--l1-ratio); fastgd info shows the curve",
+    )
+    cv.add_argument(
+        "--alphas",
+        type=alphas_option,
+        default=100,
+        metavar="N|A,A,...",
+        help="the number of alphas of the grid, or the alphas (default: %(default)s)",
+    )
+    cv.add_argument(
+        "--eps",
+        type=float,
+        default=1e-3,
+        metavar="EPS",
+        help="the grid's smallest alpha over its largest (default: %(default)s)",
+    )
 
 
 def _add_predict(commands):
@@ -523,6 +618,13 @@ def integer(text):
         if not value.is_integer():
             raise ValueError(text) from None
         return int(value)
+
+
+def alphas_option(text):
+    """``--alphas``: a number of grid points (``100``) or the alphas (``1,0.1,0.01``)."""
+    if "," not in text:
+        return integer(text)
+    return [float(value) for value in text.split(",")]
 
 
 def _number_or_word(text):

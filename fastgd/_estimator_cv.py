@@ -14,7 +14,7 @@ import numpy as np
 from . import _inputs
 from ._backends import COMPRESS_PANEL_ROWS
 from ._crossval import FoldProblems, cross_validated_path
-from ._estimator import LinearPredictor
+from ._estimator import GDRegressor, LinearPredictor
 from ._fit import fit_prepared
 from ._folds import fold_merges, folds_of
 from ._gram import householder_factor_error
@@ -97,6 +97,9 @@ class GDRegressorCV(LinearPredictor):
         Whether the refit is certified within ``tol``.
     error_bound_ : float
         The refit's certified bound on the relative error of its coefficients.
+    best_estimator_ : GDRegressor
+        The refit: a fitted :class:`fastgd.GDRegressor` at ``alpha_`` and
+        ``l1_ratio_`` (the same coefficients), which ``save`` writes to a model file.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,), dtype object
         Defined when X was a dataframe with string column names.
@@ -186,13 +189,10 @@ class GDRegressorCV(LinearPredictor):
         self.mse_path_ = np.array([path.mse_path for path in paths])
         if len(shares) == 1:
             self.alphas_, self.mse_path_ = self.alphas_[0], self.mse_path_[0]
-        self._refit(data, W, b, spec, folds)
-        # as scikit-learn's validate_data(reset=True) sets them, after the fit
-        _check_feature_names(self, _inputs.named_like(X), reset=True)
-        self.n_features_in_ = data.n_features
+        self._refit(data, W, b, spec, folds, X)
         return self
 
-    def _refit(self, data, W, b, spec, folds):
+    def _refit(self, data, W, b, spec, folds, X):
         # The whole data's factor is the merge of the folds': the refit's direct
         # solve starts from it, and its passes over X refine and certify.
         whole = folds.whole_factor
@@ -200,10 +200,16 @@ class GDRegressorCV(LinearPredictor):
         error = householder_factor_error(
             data.n_samples, m, COMPRESS_PANEL_ROWS, fold_merges(data.n_samples)
         )
-        settings = spec._replace(alpha=self.alpha_, l1_ratio=self.l1_ratio_).validated()
+        spec = spec._replace(alpha=self.alpha_, l1_ratio=self.l1_ratio_)
         result, _ = fit_prepared(
-            data, W, b, settings, factor=(whole.R, whole.total_weight, "qr", error)
+            data, W, b, spec.validated(), factor=(whole.R, whole.total_weight, "qr", error)
         )
-        self.coef_, self.intercept_ = result.coef, result.intercept
-        self.n_iter_, self.converged_ = result.n_iter, result.converged
-        self.error_bound_ = result.error_bound
+        regressor = GDRegressor(**spec._asdict())
+        regressor._store(result, None, X, append=False)
+        self.best_estimator_ = regressor
+        self.coef_, self.intercept_ = regressor.coef_, regressor.intercept_
+        self.n_iter_, self.converged_ = regressor.n_iter_, regressor.converged_
+        self.error_bound_ = regressor.error_bound_
+        # as scikit-learn's validate_data(reset=True) sets them, after the fit
+        _check_feature_names(self, _inputs.named_like(X), reset=True)
+        self.n_features_in_ = data.n_features

@@ -650,3 +650,39 @@ def test_a_missing_extra_is_one_message(tmp_path, trained):
         "needs the files extra: python -m pip install -e '.[files]' in "
         "fastgd's source checkout\n"
     )
+
+
+def test_fit_with_cv_chooses_alpha_as_gdregressorcv_and_info_shows_the_curve(tmp_path, capsys):
+    frame = make_frame(seed=3)
+    data = write(frame, tmp_path / "data.parquet")
+    out = tmp_path / "m.fastgd"
+    argv = ["fit", data, "--target", "y", "--features", "a,b,c", "--penalty", "l1"]
+    assert run(*argv, "--cv", 4, "--alphas", 30, "--out", out) == 0
+    assert "chosen by 4-fold cv; converged" in capsys.readouterr().out
+    expected = fastgd.GDRegressorCV(alphas=30, cv=4).fit(frame[FEATURES], frame["y"])
+    model = fastgd.load(out)
+    assert model.alpha == pytest.approx(expected.alpha_, rel=1e-12)
+    np.testing.assert_allclose(model.coef_, expected.coef_, rtol=1e-12)
+    assert run("info", out) == 0
+    printed = capsys.readouterr().out
+    curve = printed[printed.index("cross_validation") :].splitlines()
+    assert f"alpha {expected.alpha_:.6g} (of 30)" in curve[0] and "4 folds" in curve[0]
+    (chosen,) = [line for line in curve if line.endswith("*")]
+    alpha, mean, _ = (float(value) for value in chosen.split()[:3])
+    best = int(np.argmin(expected.mse_path_.mean(axis=1)))
+    assert alpha == pytest.approx(expected.alpha_, rel=1e-5)
+    assert mean == pytest.approx(expected.mse_path_[best].mean(), rel=1e-5)
+    # given alphas, and what --cv does not take: one line each, before any reading
+    assert run(*argv, "--cv", 4, "--alphas", "1,0.1,0.01", "--quiet", "--out", out) == 0
+    assert fastgd.load(out).alpha in (1.0, 0.1, 0.01)
+    for extra, words in [
+        (["--alpha", "0.1"], "--alpha is not taken with --cv"),
+        (["--lr", "0.1"], "--lr is not taken with --cv"),
+        (["--alphas", "0"], "alphas must be an integer >= 1"),
+        (["--cv", "1"], "cv must be a number of folds from 2"),
+    ]:
+        options = extra if "--cv" in extra else ["--cv", "4", *extra]
+        assert run(*argv, *options, "--out", out) == 1
+        assert words in one_line_error(capsys, "fit")
+    assert run("fit", data, "--target", "y", "--cv", 4, "--out", out) == 1
+    assert "--cv needs --penalty" in one_line_error(capsys, "fit")
