@@ -472,9 +472,13 @@ cdef void _reflect_rows(double[:, :, ::1] R, double[:, :, ::1] panel, Py_ssize_t
             continue
         beta = -norm if alpha >= 0 else norm
         tau = (beta - alpha) / beta
-        scale = 1.0 / (alpha - beta)
-        for i in range(n_rows):  # the reflector's vector v = [1; panel[c, j] / (alpha - beta)]
-            v[i] *= scale
+        if fabs(alpha - beta) >= SAFE_MIN:
+            scale = 1.0 / (alpha - beta)
+            for i in range(n_rows):  # the reflector's vector v = [1; panel[c, j] / (alpha - beta)]
+                v[i] *= scale
+        else:  # subnormal rounding residues (a merge of factors): 1 / (alpha - beta) overflows
+            for i in range(n_rows):
+                v[i] /= alpha - beta
         R[c, j, j] = beta
         for l in range(j + 1, m):  # NumPy: [R[c, j, l]; panel[c, l]] -= tau * v * (v @ it)
             column = &panel[c, l, 0]

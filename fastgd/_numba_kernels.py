@@ -654,9 +654,13 @@ def _reflect_rows(R, panel, c, n_rows):
             continue
         beta = -norm if alpha >= 0 else norm
         tau = (beta - alpha) / beta
-        scale = 1.0 / (alpha - beta)
-        for i in range(n_rows):  # the reflector's vector v = [1; panel[c, j] / (alpha - beta)]
-            panel[c, j, i] *= scale
+        if abs(alpha - beta) >= _SAFE_MIN:
+            scale = 1.0 / (alpha - beta)
+            for i in range(n_rows):  # the reflector's vector v = [1; panel[c, j] / (alpha - beta)]
+                panel[c, j, i] *= scale
+        else:  # subnormal rounding residues (a merge of factors): 1 / (alpha - beta) overflows
+            for i in range(n_rows):
+                panel[c, j, i] /= alpha - beta
         R[c, j, j] = beta
         for l in range(j + 1, m):  # NumPy: [R[c, j, l]; panel[c, l]] -= tau * v * (v @ it)
             w = tau * (R[c, j, l] + _dot_panel(panel, c, j, l, n_rows))

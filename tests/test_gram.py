@@ -147,6 +147,27 @@ def test_compress_factors_the_augmented_gram_matrix(
         np.testing.assert_allclose(signs * R / scale, ref_signs * reference / scale, atol=1e-12)
 
 
+def test_compress_reflects_a_column_of_subnormal_values(backend):
+    """A column whose entries below the diagonal are subnormal (the rounding residues
+    that a merge of factors under rows of zeros leaves, an empty block's factor among
+    them): 1 / (alpha - beta) overflowed, and the factor was NaN."""
+    X = np.array([[3e-310], [4e-310]])
+    R = get_backend(backend).compress(X, np.ones((2, 1)), np.zeros(1), False, None, False)
+    assert np.isfinite(R).all()
+    assert abs(R[0, 0]) == pytest.approx(5e-310, rel=1e-9)
+    # a factor merged under zero rows: the same Gram matrix, finite
+    rng = np.random.default_rng(0)
+    for seed in range(8):
+        X, y = rng.normal(size=(300, 30)), rng.normal(size=(300, 1))
+        part = get_backend(backend).compress(X, y, np.zeros(1), True, None, False)
+        stacked = np.vstack([np.zeros_like(part), part])
+        merged = get_backend(backend).compress(
+            np.ascontiguousarray(stacked[:, :-1]), stacked[:, -1:], np.zeros(1), False, None, False
+        )
+        assert np.isfinite(merged).all(), seed
+        np.testing.assert_allclose(merged.T @ merged, part.T @ part, atol=1e-9 * 300)
+
+
 def test_compress_is_the_same_for_every_thread_count(compiled_backend, layout):
     X, y, _, _ = make_problem(200_000, 9, 2, layout=layout, seed=8)
     backend = get_backend(compiled_backend)
