@@ -161,9 +161,7 @@ def blocked_fold_factors(data, labels, n_folds, backend_name, b, fit_intercept):
             for i, (X, Y, weights) in enumerate(data.blocks)
         ]
     )
-    return [
-        merge_factors(backend_name, *(part[fold] for part in parts)) for fold in range(n_folds)
-    ]
+    return [merged(backend_name, *(part[fold] for part in parts)) for fold in range(n_folds)]
 
 
 def block_fold_factors(arrays, labels, n_folds, b, fit_intercept, backend_name):
@@ -189,8 +187,15 @@ def fold_factors(data, labels, n_folds, backend, b, fit_intercept, n_threads):
         for fold in np.unique(chunk):
             rows = lo + np.flatnonzero(chunk == fold)
             part = _rows_factor(data, rows, backend, b, fit_intercept, n_threads)
-            factors[fold] = merge_factors(backend.name, factors[fold], part)
+            factors[fold] = merged(backend.name, factors[fold], part)
     return factors
+
+
+def merged(backend_name, *parts):
+    """``_data.merge_factors`` of the parts that hold rows (a fold with none in a
+    block or a chunk has an empty part: no merge with its zeros)."""
+    holding = [part for part in parts if sum(part.block_rows)] or parts[:1]
+    return holding[0] if len(holding) == 1 else merge_factors(backend_name, *holding)
 
 
 def _rows_factor(data, rows, backend, b, fit_intercept, n_threads):
@@ -223,9 +228,9 @@ def fold_merges(n_samples):
 def training_factor(factors, fold, backend_name):
     """The factor of every fold's rows but ``fold``'s: the merge of the others'
     factors, in fold order."""
-    return merge_factors(backend_name, *(f for k, f in enumerate(factors) if k != fold))
+    return merged(backend_name, *(f for k, f in enumerate(factors) if k != fold))
 
 
 def whole_factor(factors, backend_name):
     """The factor of every fold's rows: the merge of all the folds' factors."""
-    return merge_factors(backend_name, *factors)
+    return merged(backend_name, *factors)

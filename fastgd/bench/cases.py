@@ -675,6 +675,25 @@ def sklearn_lasso(precompute):
     return setup
 
 
+def skglm_lasso(data):
+    """skglm's Lasso (working sets and Anderson-accelerated coordinate descent), at
+    a tol on its optimality violation that reaches LASSO_GAP here (its gap is scored
+    by assess_lasso like everyone's)."""
+    from skglm import Lasso
+
+    def run():
+        model = Lasso(alpha=LASSO_ALPHA, fit_intercept=True, tol=SKGLM_TOL, max_iter=1000)
+        model.fit(data.X, data.y)
+        return LassoFit(model.coef_, float(model.intercept_), int(model.n_iter_), True)
+
+    return run
+
+
+# skglm's tol bounds the violation of the optimality conditions, not the gap: this one
+# leaves its objective within LASSO_GAP of the optimum on these data (the report's
+# objective gap column shows where it landed).
+SKGLM_TOL = 1e-8
+
 _lasso_references = {}
 
 
@@ -734,6 +753,7 @@ LASSO = Kind(
         ),
         # solver="auto" picks gram here: fastgd's default for these shapes.
         Contender("gram", 'fastgd `solver="gram"`', fastgd_lasso("auto", "gram")),
+        Contender("skglm", "skglm `Lasso`", skglm_lasso, requires=("skglm",)),
     ),
     make_data=make_lasso_data,
     assess=assess_lasso,
@@ -741,6 +761,185 @@ LASSO = Kind(
     slow_rounds=1,
     settings={"alpha": LASSO_ALPHA, "gap": LASSO_GAP, "reference_tol": LASSO_REFERENCE_TOL},
 )
+
+# ----------------------------------------------------------------------------- cv
+
+CV_ALPHAS = 100
+CV_FOLDS = 5  # contiguous folds (KFold without shuffling), every library's default
+CV_L1_RATIOS = (0.1, 0.5, 0.9)
+# RidgeCV's grid, in fastgd's units (Ridge(a) on n training rows is alpha = a / n)
+CV_RIDGE_ALPHAS = np.geomspace(10.0, 1e-5, CV_ALPHAS)
+# The references: each contender's coefficients against the exact fit at the alpha it
+# chose (scikit-learn's ElasticNet on the Gram matrix at this tol, or Ridge's solve)
+CV_REFERENCE_TOL = 1e-12
+
+
+@dataclass(frozen=True)
+class CVFit:
+    penalty: str
+    alpha: float  # in fastgd's units (scikit-learn's Lasso and ElasticNet ones)
+    l1_ratio: float
+    cv_error: float  # the mean over the folds of the validation MSE at alpha
+    coef: np.ndarray
+    intercept: float
+
+
+def _sklearn_grid(n_alphas):
+    # scikit-learn's argument for a grid of n alphas (1.7 took alphas=n; 1.9 dropped
+    # n_alphas)
+    import sklearn
+
+    if tuple(int(p) for p in sklearn.__version__.split(".")[:2]) >= (1, 7):
+        return {"alphas": n_alphas}
+    return {"n_alphas": n_alphas}
+
+
+def _n_train(data):
+    return data.shape.n_samples - data.shape.n_samples // CV_FOLDS
+
+
+def sklearn_cv(penalty):
+    """scikit-learn's LassoCV, ElasticNetCV (CV_L1_RATIOS) or RidgeCV (CV_RIDGE_ALPHAS,
+    scored by the mean squared error as the others), at their defaults otherwise."""
+
+    def setup(data):
+        from sklearn import linear_model
+
+        def run():
+            if penalty == "l2":
+                model = linear_model.RidgeCV(
+                    alphas=CV_RIDGE_ALPHAS * _n_train(data),
+                    cv=CV_FOLDS,
+                    scoring="neg_mean_squared_error",
+                ).fit(data.X, data.y)
+                alpha, l1_ratio, error = model.alpha_ / _n_train(data), 0.0, -model.best_score_
+            else:
+                if penalty == "l1":
+                    model = linear_model.LassoCV(cv=CV_FOLDS, **_sklearn_grid(CV_ALPHAS))
+                else:
+                    model = linear_model.ElasticNetCV(
+                        l1_ratio=list(CV_L1_RATIOS), cv=CV_FOLDS, **_sklearn_grid(CV_ALPHAS)
+                    )
+                model.fit(data.X, data.y)
+                alpha, l1_ratio = model.alpha_, getattr(model, "l1_ratio_", 1.0)
+                error = float(np.min(model.mse_path_.mean(axis=-1)))
+            return CVFit(penalty, alpha, l1_ratio, error, model.coef_, float(model.intercept_))
+
+        return run
+
+    return setup
+
+
+def fastgd_cv(penalty):
+    """fastgd.GDRegressorCV with the same grid and folds as scikit-learn's."""
+
+    def setup(data):
+        options = {
+            "l1": {"penalty": "l1", "alphas": CV_ALPHAS},
+            "elasticnet": {
+                "penalty": "elasticnet",
+                "l1_ratio": list(CV_L1_RATIOS),
+                "alphas": CV_ALPHAS,
+            },
+            "l2": {"penalty": "l2", "alphas": CV_RIDGE_ALPHAS},
+        }[penalty]
+
+        def run():
+            model = fastgd.GDRegressorCV(cv=CV_FOLDS, **options).fit(data.X, data.y)
+            error = float(np.min(model.mse_path_.mean(axis=-1)))
+            return CVFit(
+                penalty, model.alpha_, model.l1_ratio_, error, model.coef_, float(model.intercept_)
+            )
+
+        return run
+
+    return setup
+
+
+def cv_reference(data, fit):
+    """The exact coefficients at the fit's own alpha and l1_ratio, on all the rows."""
+    from sklearn import linear_model
+
+    if fit.penalty == "l2":
+        model = linear_model.Ridge(alpha=fit.alpha * data.shape.n_samples, solver="cholesky")
+    else:
+        model = linear_model.ElasticNet(
+            alpha=fit.alpha,
+            l1_ratio=fit.l1_ratio,
+            tol=CV_REFERENCE_TOL,
+            max_iter=LASSO_MAX_ITER,
+            precompute=True,
+        )
+    model.fit(data.X, data.y)
+    return model.coef_
+
+
+def assess_cv(data, fit, baseline):
+    """The alpha (and l1_ratio) a contender chose, its cross-validated error there,
+    and its coefficients against the exact fit at that alpha (``cv_reference``)."""
+    return {
+        "penalty": fit.penalty,
+        "alpha": float(fit.alpha),
+        "l1_ratio": float(fit.l1_ratio),
+        "cv_error": fit.cv_error,
+        "coef_error": float(np.abs(fit.coef - cv_reference(data, fit)).max()),
+        "nonzeros": int(np.count_nonzero(fit.coef)),
+    }
+
+
+# Each fastgd contender's ratio is to its scikit-learn counterpart (CV_COUNTERPARTS).
+CV = Kind(
+    "cv",
+    shapes=(Shape("1e4x100", 10_000, 100), Shape("1e6x100", 1_000_000, 100, slow=True)),
+    dtypes=("float64",),
+    contenders=(
+        Contender(
+            "sklearn-lassocv", "scikit-learn `LassoCV`", sklearn_cv("l1"), requires=("sklearn",)
+        ),
+        Contender(
+            "fastgd-lassocv",
+            'fastgd `GDRegressorCV(penalty="l1")`',
+            fastgd_cv("l1"),
+            requires=("sklearn",),
+        ),
+        Contender(
+            "sklearn-enetcv",
+            "scikit-learn `ElasticNetCV`",
+            sklearn_cv("elasticnet"),
+            requires=("sklearn",),
+        ),
+        Contender(
+            "fastgd-enetcv",
+            'fastgd `GDRegressorCV(penalty="elasticnet")`',
+            fastgd_cv("elasticnet"),
+            requires=("sklearn",),
+        ),
+        Contender(
+            "sklearn-ridgecv", "scikit-learn `RidgeCV`", sklearn_cv("l2"), requires=("sklearn",)
+        ),
+        Contender(
+            "fastgd-ridgecv",
+            'fastgd `GDRegressorCV(penalty="l2")`',
+            fastgd_cv("l2"),
+            requires=("sklearn",),
+        ),
+    ),
+    make_data=make_lasso_data,
+    assess=assess_cv,
+    requires=("sklearn",),
+    slow_rounds=1,
+    settings={
+        "n_alphas": CV_ALPHAS,
+        "folds": CV_FOLDS,
+        "l1_ratios": list(CV_L1_RATIOS),
+        "ridge_alphas": [float(CV_RIDGE_ALPHAS[0]), float(CV_RIDGE_ALPHAS[-1])],
+    },
+)
+CV_COUNTERPARTS = {
+    "fastgd-lassocv": "sklearn-lassocv",
+    "fastgd-enetcv": "sklearn-enetcv",
+    "fastgd-ridgecv": "sklearn-ridgecv",
+}
 
 # ---------------------------------------------------------------------------- sgd
 
@@ -1426,6 +1625,7 @@ KINDS = {
         FIT,
         DIRECT,
         LASSO,
+        CV,
         SGD,
         MANY,
         BANDWIDTH,
