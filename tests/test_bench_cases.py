@@ -11,6 +11,8 @@ per-sample updates must be SGDRegressor's. The processes kinds (cold start, Ctrl
 latency) are left to tests/test_interrupt.py and the bench itself.
 """
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -19,6 +21,11 @@ from fastgd.bench import cases
 from fastgd.bench.run import select
 
 from conftest import COMPILED_BACKENDS
+
+
+def _installed(contender):
+    """Whether the modules a contender needs are here (the bench skips it, else)."""
+    return all(importlib.util.find_spec(module) for module in contender.requires)
 
 
 def _results(kind):
@@ -30,7 +37,7 @@ def _results(kind):
             data = kind.make_data(shape, dtype)
             baseline = kind.baseline.setup(data)()
             for contender in kind.contenders:
-                if contender.slow or shape.name in contender.skip:
+                if contender.slow or shape.name in contender.skip or not _installed(contender):
                     continue
                 result = contender.setup(data)()
                 yield shape, dtype, contender, data, result, kind.assess(data, result, baseline)
@@ -232,3 +239,21 @@ def test_file_contenders_fit_the_file_they_time(monkeypatch):
             assert "coef_error" not in scores
         else:
             assert scores["converged"] and scores["coef_error"] < 1e-6, contender.name
+
+
+def test_cv_contenders_choose_scikit_learns_alpha_and_fit_it_exactly():
+    """Every cross-validation contender's refit is the exact fit at the alpha it
+    chose, and fastgd chooses scikit-learn's alpha (and l1_ratio) on the same grid
+    and folds, at a cross-validated error that differs only by scikit-learn's
+    tolerance."""
+    pytest.importorskip("sklearn")
+    chosen = {}
+    for shape, dtype, contender, _data, _fit, scores in _results(cases.CV):
+        where = f"cv {shape.name} {dtype} {contender.name}"
+        exact = 1e-9 if contender.name.startswith("fastgd") else 1e-3
+        assert scores["coef_error"] <= exact, (where, scores)
+        chosen[contender.name] = scores
+    for ours, theirs in cases.CV_COUNTERPARTS.items():
+        assert chosen[ours]["alpha"] == pytest.approx(chosen[theirs]["alpha"], rel=1e-12)
+        assert chosen[ours]["l1_ratio"] == chosen[theirs]["l1_ratio"]
+        assert chosen[ours]["cv_error"] == pytest.approx(chosen[theirs]["cv_error"], rel=1e-4)

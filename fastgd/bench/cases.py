@@ -1795,6 +1795,63 @@ TARGETS = (
 )
 
 
+# issue 28: cross-validated paths, and a single Lasso fit against skglm
+CV_TARGETS = (
+    Target(
+        "LassoCV 1e4×100, 100 alphas, 5 folds ≥ 3× LassoCV",
+        "cv",
+        "1e4x100",
+        ("float64",),
+        ("fastgd-lassocv",),
+        "speedup",
+        3,
+    ),
+    Target(
+        "LassoCV 1e6×100, 100 alphas, 5 folds ≥ 10× LassoCV",
+        "cv",
+        "1e6x100",
+        ("float64",),
+        ("fastgd-lassocv",),
+        "speedup",
+        10,
+    ),
+    Target(
+        "ElasticNetCV 1e6×100, 3 l1_ratios ≥ 10× ElasticNetCV",
+        "cv",
+        "1e6x100",
+        ("float64",),
+        ("fastgd-enetcv",),
+        "speedup",
+        10,
+        against="sklearn-enetcv",
+    ),
+    Target(
+        "RidgeCV 1e6×100, 100 alphas, 5 folds ≥ 5× RidgeCV",
+        "cv",
+        "1e6x100",
+        ("float64",),
+        ("fastgd-ridgecv",),
+        "speedup",
+        5,
+        against="sklearn-ridgecv",
+    ),
+    *(
+        Target(
+            f"Lasso {shape} ≥ {bound}× skglm's Lasso",
+            "lasso",
+            shape,
+            ("float64",),
+            ("cython", "numba", "gram"),
+            "speedup",
+            bound,
+            against="skglm",
+        )
+        for shape, bound in (("1e4x100", 2), ("1e6x100", 5))
+    ),
+)
+TARGETS += CV_TARGETS
+
+
 def cases(kinds=None, full=False):
     """Yield (kind, shape, dtype, contender) in registry order.
 
