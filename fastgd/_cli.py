@@ -221,6 +221,8 @@ def _outcome(model):
         )
         return f"{state}, {model.n_iter_} pass(es) over the data after the factor's"
     state = "converged" if model.converged_ else f"did NOT converge ({model.stopped_})"
+    if model.method_ == "path":  # GDRegressorCV's refit: the gap from one pass
+        return f"{state}: duality gap {model.history_['grad_norm'][-1]:.1g} on the data"
     return f"{state} in {model.n_iter_} iterations"
 
 

@@ -4,20 +4,23 @@ scikit-learn's ``LassoCV``, ``ElasticNetCV`` and ``RidgeCV`` (with ``cv``) fit e
 fold's path on its training rows, reading X again for each fold. Here one pass over X
 gives each fold's triangular factor (``_folds.fold_factors``); every training set's
 path and every validation error are then exact on small problems
-(``_crossval.FoldProblems``), and the model at the chosen penalty is refitted from
-the merge of all the folds' factors by the direct solve, which refines and certifies
-it on the data (``_fit.fit_prepared``). Needs scikit-learn, as ``GDRegressor``.
+(``_crossval.FoldProblems``), and the model at the chosen penalty is the exact
+solution of the merge of all the folds' factors, certified on the data by its
+duality gap from one more pass. Needs scikit-learn, as ``GDRegressor``.
 """
+
+import warnings
 
 import numpy as np
 
-from . import _inputs
-from ._backends import COMPRESS_PANEL_ROWS
+from . import _inputs, _steps
+from ._accelerated import duality_gap
 from ._crossval import FoldProblems, cross_validated_path
+from ._diagnostics import ConvergenceWarning
 from ._estimator import GDRegressor, LinearPredictor
-from ._fit import fit_prepared
-from ._folds import fold_merges, folds_of
-from ._gram import householder_factor_error
+from ._fit import FitResult, shape_like_y
+from ._folds import folds_of
+from ._path import PathProblem
 from ._spec import FitSpec
 from ._validation import (
     Point,
@@ -44,8 +47,8 @@ class GDRegressorCV(LinearPredictor):
     it. Where scikit-learn reads X again for every fold and every alpha, one pass
     here reduces each fold's rows to a small triangular factor: every path and every
     validation error is then exact on problems of ``n_features + 1 + n_targets``
-    rows, and the refit starts from the merge of the folds' factors (the direct
-    solve, refined and certified on the data: ``error_bound_``).
+    rows, and the refit is the exact solution of the merge of the folds' factors,
+    certified on the data by its duality gap from one pass (``dual_gap_``).
 
     Parameters
     ----------
@@ -70,10 +73,12 @@ class GDRegressorCV(LinearPredictor):
         The grid's smallest alpha over its largest.
     fit_intercept : bool, default=True
     tol : float, default=1e-6
-        The refit's (:class:`fastgd.GDRegressor`'s ``tol``: the direct solve's bound
-        on the relative error of every coefficient).
+        The refit is ``converged_`` when its duality gap on the data is at most
+        ``tol ** 2`` times the zero model's objective (as :func:`fastgd.fit_path`'s
+        points; the coefficients do not depend on it).
     max_iter : int, default=1000
-        The refit's passes over the data, at most.
+        Taken by ``best_estimator_`` (a :class:`fastgd.GDRegressor` refitted with
+        these options); the refit itself solves exactly.
     backend : {"auto", "numba", "cython", "numpy"}, default="auto"
     n_threads : int, optional
         Threads for the compiled kernels (None: all allowed).
@@ -92,14 +97,16 @@ class GDRegressorCV(LinearPredictor):
     coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
     intercept_ : float or ndarray of shape (n_targets,)
     n_iter_ : int
-        The refit's passes over the data.
+        The refit's passes over the data: 1, its certificate.
     converged_ : bool
         Whether the refit is certified within ``tol``.
-    error_bound_ : float
-        The refit's certified bound on the relative error of its coefficients.
+    dual_gap_ : float
+        The refit's duality gap on the data: a bound on how far its objective is
+        above the minimum (scikit-learn's ``dual_gap_``, in fastgd's objective).
     best_estimator_ : GDRegressor
-        The refit: a fitted :class:`fastgd.GDRegressor` at ``alpha_`` and
-        ``l1_ratio_`` (the same coefficients), which ``save`` writes to a model file.
+        The refit as a fitted :class:`fastgd.GDRegressor` at ``alpha_`` and
+        ``l1_ratio_`` (the same coefficients; its ``method_`` is ``"path"``), which
+        ``save`` writes to a model file.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,), dtype object
         Defined when X was a dataframe with string column names.
@@ -189,27 +196,76 @@ class GDRegressorCV(LinearPredictor):
         self.mse_path_ = np.array([path.mse_path for path in paths])
         if len(shares) == 1:
             self.alphas_, self.mse_path_ = self.alphas_[0], self.mse_path_[0]
-        self._refit(data, W, b, spec, folds, X)
+        self._refit(data, spec, folds, X)
         return self
 
-    def _refit(self, data, W, b, spec, folds, X):
-        # The whole data's factor is the merge of the folds': the refit's direct
-        # solve starts from it, and its passes over X refine and certify.
-        whole = folds.whole_factor
-        m = whole.R.shape[0]
-        error = householder_factor_error(
-            data.n_samples, m, COMPRESS_PANEL_ROWS, fold_merges(data.n_samples)
+    def _refit(self, data, spec, folds, X):
+        # The refit: the exact solution at alpha_ of the whole data's small problem
+        # (the merge of the folds' factors), certified on the data by its duality gap
+        # from one pass (_accelerated.duality_gap: the gradient, the loss).
+        settings = spec._replace(alpha=self.alpha_, l1_ratio=self.l1_ratio_).validated()
+        l1, l2 = settings.l1, settings.l2
+        whole = PathProblem.of_factor(
+            folds.whole_factor, data.n_features, settings.fit_intercept, data
         )
-        spec = spec._replace(alpha=self.alpha_, l1_ratio=self.l1_ratio_)
-        result, _ = fit_prepared(
-            data, W, b, spec.validated(), factor=(whole.R, whole.total_weight, "qr", error)
+        W, b = whole.solutions([l1], [l2])
+        W, b = W[0].astype(data.dtype), b[0].astype(data.dtype)  # (the point returned)
+        backend, n_threads = settings.backend, settings.n_threads
+        grad_W, grad_b, loss = data.float64_gradient(backend, W, b, n_threads, with_loss=True)
+        if not settings.fit_intercept:
+            grad_b = np.zeros_like(grad_b)
+        small, eps = whole.small, float(np.finfo(data.dtype).eps)
+        gap, rounding = duality_gap(
+            W.astype(np.float64),
+            grad_W - grad_b[:, None] * small.mean,
+            loss,
+            grad_b,
+            l1,
+            l2,
+            eps,
+            eps * np.sqrt(2 * loss) * small.rms,  # (a gradient entry's rounding)
         )
-        regressor = GDRegressor(**spec._asdict())
+        threshold = settings.tol**2 * float(whole.null_objectives().sum())
+        self.dual_gap_ = gap
+        self.converged_ = bool(gap <= threshold)
+        if not self.converged_:
+            warnings.warn(
+                f"GDRegressorCV: the refit's duality gap on the data, {gap:.3g}, is above "
+                f"tol ** 2 times the zero model's objective ({threshold:.3g})"
+                + (
+                    f": below what {data.dtype.name} coefficients and sums certify"
+                    if rounding >= threshold
+                    else ": rounding on nearly collinear columns"
+                ),
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        objective = loss + _steps.penalty(W, l1, l2, data.n_features)
+        coef, intercept = shape_like_y(W, b, data.y_is_1d)
+        result = FitResult(
+            coef=coef,
+            intercept=intercept,
+            loss_history=np.array([objective]),
+            history={
+                "loss": np.array([objective]),
+                "grad_norm": np.array([gap]),
+                "lr": np.ones(1),
+            },
+            n_iter=1,
+            converged=self.converged_,
+            backend=backend.name,
+            lr=1.0,
+            solver="gram",
+            method="path",
+            error_bound=np.nan,
+            stopped="converged" if self.converged_ else "uncertified",
+        )
+        regressor = GDRegressor(
+            **spec._replace(alpha=self.alpha_, l1_ratio=self.l1_ratio_)._asdict()
+        )
         regressor._store(result, None, X, append=False)
         self.best_estimator_ = regressor
-        self.coef_, self.intercept_ = regressor.coef_, regressor.intercept_
-        self.n_iter_, self.converged_ = regressor.n_iter_, regressor.converged_
-        self.error_bound_ = regressor.error_bound_
+        self.coef_, self.intercept_, self.n_iter_ = regressor.coef_, regressor.intercept_, 1
         # as scikit-learn's validate_data(reset=True) sets them, after the fit
         _check_feature_names(self, _inputs.named_like(X), reset=True)
         self.n_features_in_ = data.n_features

@@ -99,7 +99,8 @@ class FitResult:
         ``"stream"`` or ``"gram"``: the solver that ran (``"auto"`` resolved).
     method : str
         ``"qr"``, ``"cg"``, ``"fista"`` or ``"gd"``: the method that ran (``"auto"``
-        resolved).
+        resolved); ``"path"`` for :class:`fastgd.GDRegressorCV`'s refit (the exact
+        solution of the folds' merged factor, certified by its duality gap).
     error_bound : float
         With ``method="qr"``: a bound on the relative error of every coefficient
         against the exact least-squares (or ridge) solution of the data as given
@@ -159,7 +160,6 @@ class Problem:
     n_features: int  # the caller's D: W's own columns, the penalized ones
     factor_kind: str = "qr"  # the compressed problem's factor: "qr" or "gram" ...
     factor_error: float = 0.0  # ... and its backward error (_gram.gram_factor_error)
-    known_factor: object = None  # Data.factor's (R, total, kind, error), if made before
 
     @property
     def n_batches(self):
@@ -211,31 +211,27 @@ def fit_resumable(
     return fit_prepared(data, W, b, settings, optimizer, zero_reference)
 
 
-def fit_prepared(data, W, b, settings, optimizer=None, zero_reference=False, factor=None):
+def fit_prepared(data, W, b, settings, optimizer=None, zero_reference=False):
     """``fit_resumable`` from validated data (``_inputs.as_data``), its starting point
     and ``settings``; ``zero_reference``: whether the starting point is not the zero
-    model (the tolerance's reference is then the larger of the two). ``factor``, the
-    data's factor if it is known already (``(R, total_weight, kind, error)`` as
-    ``Data.factor`` returns it: cross-validation's merge of its folds' factors), is
-    the Gram solver's, in place of a pass over the data."""
+    model (the tolerance's reference is then the larger of the two)."""
     X = data.X if not data.blocked else None
     # (mini-batch fits do no dense algebra)
     with serial_blas(X, settings.batch_size is None and not settings.early_stopping), Interrupts():
-        problem = prepare(data, W, b, settings, optimizer is not None, factor)
+        problem = prepare(data, W, b, settings, optimizer is not None)
         steps = start(problem, settings, optimizer, zero_reference)
         history, n_iter, status, stopped = run_segments(problem, steps, settings)
         return finish(problem, steps, settings, history[:n_iter], status, stopped)
 
 
-def prepare(data, W, b, settings, resuming, factor=None):
+def prepare(data, W, b, settings, resuming):
     """Split the rows, choose the method and the solver, and compress the data for
-    the Gram solver (from ``factor``, if it is known): the Problem the iterations
-    run on."""
+    the Gram solver: the Problem the iterations run on."""
     if data.blocked:
         check_blocked_options(settings, resuming)
     problem = (prepare_blocked if data.blocked else prepare_arrays)(data, W, b, settings, resuming)
     if problem.solver == "gram":
-        return compress(replace(problem, known_factor=factor), settings.n_threads)
+        return compress(problem, settings.n_threads)
     check_total_weights(problem, settings.early_stopping)
     return problem
 
@@ -375,7 +371,7 @@ def compressed_factor(problem, n_threads, fast):
     of the data's factor (``Data.factor``; ``fast``: the Gram's, if usable), its kind
     and its backward error."""
     p, data = problem, problem.data
-    R, total_weight, kind, error = p.known_factor or data.factor(
+    R, total_weight, kind, error = data.factor(
         p.backend, p.user_b, p.user_fit_intercept, n_threads, fast
     )
     if not np.isfinite(R).all():

@@ -152,7 +152,7 @@ def blocked_fold_factors(data, labels, n_folds, backend_name, b, fit_intercept):
                 Y,
                 weights,
                 data.spec,
-                labels[offsets[i] : offsets[i + 1]],
+                runs(labels[offsets[i] : offsets[i + 1]]),
                 n_folds,
                 b,
                 fit_intercept,
@@ -164,9 +164,17 @@ def blocked_fold_factors(data, labels, n_folds, backend_name, b, fit_intercept):
     return [merged(backend_name, *(part[fold] for part in parts)) for fold in range(n_folds)]
 
 
-def block_fold_factors(arrays, labels, n_folds, b, fit_intercept, backend_name):
+def runs(labels):
+    """``(values, lengths)``: the runs of equal labels, what a block's task carries
+    (a contiguous fold is one run: a few numbers, not a label per row in the graph)."""
+    starts = np.flatnonzero(np.diff(labels, prepend=labels[:1] - 1))
+    return labels[starts], np.diff(np.append(starts, len(labels))).astype(np.int64)
+
+
+def block_fold_factors(arrays, label_runs, n_folds, b, fit_intercept, backend_name):
     """A block's ``fold_factors`` (its arrays as ``_data.block_arrays`` makes them,
-    ``labels`` its rows')."""
+    ``label_runs`` its rows' labels as ``runs``)."""
+    labels = np.repeat(*label_runs)
     X, x_is_f, Y, weights = arrays
     block = Data(X, x_is_f, Y, False, weights)
     backend = get_backend(backend_name)
@@ -216,13 +224,6 @@ def _rows_factor(data, rows, backend, b, fit_intercept, n_threads):
     R = backend.compress(X, Y, b, fit_intercept, weights, x_is_f, n_threads)
     total = float(len(rows)) if weights is None else float(np.sum(weights, dtype=np.float64))
     return BlockFactor(R, total, (len(rows),), None)
-
-
-def fold_merges(n_samples):
-    """The merges of factors on a row's way into the whole data's factor
-    (``whole_factor``) beyond its piece's compression, at most: its fold's factor
-    merged with a piece per chunk (``fold_factors``), then the merge of the folds."""
-    return -(-n_samples // FOLD_CHUNK_ROWS) + 1
 
 
 def training_factor(factors, fold, backend_name):

@@ -67,15 +67,14 @@ def gram_factor_error(chain, n_columns):
     return sums + gamma(n_columns + 1) * (1 + sums)
 
 
-def householder_factor_error(n_samples, n_columns, panel_rows, merges=0):
+def householder_factor_error(n_samples, n_columns, panel_rows):
     """The same backward error for Householder QR's factor (``compress``, and the
     blocks' factors merged): each stage (a panel of ``panel_rows`` rows stacked under
     the factor so far, or two factors merged) perturbs each column by at most
     gamma(2 (P + m) m) of its norm (Higham, Theorem 19.4, its constant taken as 2), and
-    a column's path has at most two stages per panel, and one per merge of factors
-    (``merges`` of them, beyond the blocks' tree); ``R.T R`` then differs from ``Z.T S
-    Z`` by at most (2 g + g^2) ||z_j|| ||z_l||."""
-    stages = 2 * -(-max(n_samples, 1) // panel_rows) + 1 + merges
+    a column's path has at most two stages per panel; ``R.T R`` then differs from
+    ``Z.T S Z`` by at most (2 g + g^2) ||z_j|| ||z_l||."""
+    stages = 2 * -(-max(n_samples, 1) // panel_rows) + 1
     g = stages * gamma(2 * (panel_rows + n_columns) * n_columns)
     return 2 * g + g * g
 

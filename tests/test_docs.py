@@ -112,6 +112,27 @@ def test_fitting_options_examples_run():
         )
 
 
+@pytest.mark.filterwarnings("ignore::fastgd.ConvergenceWarning")
+def test_paths_examples_run(tmp_path, monkeypatch):
+    """The Python blocks of "Regularization paths and cross-validation", on a small
+    problem (the plot written to a temporary directory)."""
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    import fastgd
+
+    monkeypatch.chdir(tmp_path)
+    X, y, _, _ = make_problem(600, 6, seed=1, noise=1.0)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(X))
+    blocks = python_blocks(GUIDE / "paths.md")
+    assert len(blocks) == 3
+    for i, block in enumerate(blocks):
+        exec(
+            compile(block, f"docs paths example {i}", "exec"),
+            {"fastgd": fastgd, "np": np, "X": X, "y": y, "w": w},
+        )
+    assert (tmp_path / "cv_curve.png").stat().st_size > 10_000
+
+
 def test_many_small_fits_example_runs():
     blocks = python_blocks(GUIDE / "many.md")
     assert len(blocks) == 1  # its asserts check the coefficients it fits
