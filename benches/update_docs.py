@@ -86,6 +86,12 @@ SUMMARY = (
         "gram",
         f"a Lasso fit to a relative duality gap of {report.fmt_number(registry.LASSO_GAP)}",
     ),
+    (
+        registry.CV,
+        "fastgd-lassocv",
+        f"a Lasso's alpha by {registry.CV_FOLDS}-fold cross-validation over "
+        f"{registry.CV_ALPHAS} alphas (`GDRegressorCV`)",
+    ),
     (registry.SGD, "cython", f"per-sample SGD, the same {registry.SGD_EPOCHS} epochs"),
     (registry.MANY, "cython", "many small fits in one call (`fastgd.fit_many`)"),
 )

@@ -74,6 +74,7 @@ PIECE_BYTES = 1 << 20
 # order: like the gradient's chunks, their sizes depend on the shape alone.
 COMPRESS_PANEL_ROWS = 128
 COMPRESS_MAX_CHUNKS = 32
+COMPRESS_CHUNK_RATIO = 4  # a chunk's rows per column of the factor, at least
 COMPRESS_BYTES = 1 << 26
 
 # The Gram matrix of [X, 1, Y] (the direct solve's fast factor: _gram.factor_of_gram)
@@ -425,7 +426,13 @@ class CompiledBackend(HessianProduct):
         (``_reference.compress``, up to the signs of its rows), in one pass over X."""
         n_samples, n_features = X.shape
         m = n_features + (1 if fit_intercept else 0) + Y.shape[1]
-        chunk_rows, n_chunks = pass_chunks(n_samples, COMPRESS_PANEL_ROWS, m)
+        # (a chunk of at least COMPRESS_CHUNK_RATIO m rows: merging its m x m factor
+        # into the others', about 2 m^3 multiply-adds, costs at most a quarter of
+        # compressing its rows, 2 rows m^2; 32 chunks of one panel each doubled the
+        # work of 2,000 rows of 100 columns)
+        chunk_rows, n_chunks = pass_chunks(
+            n_samples, COMPRESS_PANEL_ROWS, m, min_rows=COMPRESS_CHUNK_RATIO * m
+        )
         R = np.empty((n_chunks, m, m))
         panel = np.empty((n_chunks, m, min(COMPRESS_PANEL_ROWS, max(n_samples, m))))
         weights, _, _ = _training_weights(X, sample_weight, None, n_samples)
@@ -667,14 +674,16 @@ except ImportError:
     pass  # not built: backend="auto" finds the next one
 
 
-def pass_chunks(n_samples, panel_rows, width):
+def pass_chunks(n_samples, panel_rows, width, min_rows=1):
     """``(chunk_rows, n_chunks)`` of a one-pass factor (``compress``, ``gram``): whole
-    panels per chunk, at most COMPRESS_MAX_CHUNKS chunks and COMPRESS_BYTES of (width,
-    width) partial results and panels; fixed by the shape alone, never by the thread
-    count (the result is then the same bits for every thread count)."""
+    panels per chunk, at least ``min_rows`` rows each (as far as there are rows), at
+    most COMPRESS_MAX_CHUNKS chunks and COMPRESS_BYTES of (width, width) partial
+    results and panels; fixed by the shape alone, never by the thread count (the
+    result is then the same bits for every thread count)."""
     n_panels = -(-n_samples // panel_rows)
     by_memory = COMPRESS_BYTES // (8 * width * (width + panel_rows))
-    n_chunks = max(1, min(COMPRESS_MAX_CHUNKS, n_panels, by_memory))
+    by_size = n_panels // -(-min_rows // panel_rows)
+    n_chunks = max(1, min(COMPRESS_MAX_CHUNKS, n_panels, by_memory, by_size))
     chunk_rows = panel_rows * -(-n_panels // n_chunks)
     return chunk_rows, -(-n_samples // chunk_rows)
 

@@ -171,7 +171,7 @@ def fit_command(args):
 
 # The fit options a cross-validated fit takes (the refit's); the others must be left
 # at their defaults (it solves directly: no lr, no schedule), and alpha is chosen.
-CV_OPTIONS = ("tol", "max_iter", "fit_intercept", "backend", "n_threads", "penalty", "l1_ratio")
+CV_OPTIONS = ("tol", "fit_intercept", "backend", "n_threads", "penalty", "l1_ratio")
 
 
 def _check_cv_options(options):

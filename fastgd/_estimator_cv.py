@@ -76,9 +76,6 @@ class GDRegressorCV(LinearPredictor):
         The refit is ``converged_`` when its duality gap on the data is at most
         ``tol ** 2`` times the zero model's objective (as :func:`fastgd.fit_path`'s
         points; the coefficients do not depend on it).
-    max_iter : int, default=1000
-        Taken by ``best_estimator_`` (a :class:`fastgd.GDRegressor` refitted with
-        these options); the refit itself solves exactly.
     backend : {"auto", "numba", "cython", "numpy"}, default="auto"
     n_threads : int, optional
         Threads for the compiled kernels (None: all allowed).
@@ -134,7 +131,6 @@ class GDRegressorCV(LinearPredictor):
         eps=1e-3,
         fit_intercept=True,
         tol=1e-6,
-        max_iter=1000,
         backend="auto",
         n_threads=None,
     ):
@@ -145,7 +141,6 @@ class GDRegressorCV(LinearPredictor):
         self.eps = eps
         self.fit_intercept = fit_intercept
         self.tol = tol
-        self.max_iter = max_iter
         self.backend = backend
         self.n_threads = n_threads
 
@@ -176,7 +171,6 @@ class GDRegressorCV(LinearPredictor):
         # the refit's options, checked before the pass: its penalty is set afterwards
         spec = FitSpec(
             tol=self.tol,
-            max_iter=self.max_iter,
             fit_intercept=self.fit_intercept,
             backend=self.backend,
             n_threads=self.n_threads,

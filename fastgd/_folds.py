@@ -37,9 +37,13 @@ def kfold_labels(n_samples, n_folds):
     >>> kfold_labels(7, 3)
     array([0, 0, 0, 1, 1, 2, 2])
     """
+    return np.repeat(np.arange(n_folds, dtype=np.int64), _kfold_sizes(n_samples, n_folds))
+
+
+def _kfold_sizes(n_samples, n_folds):
     sizes = np.full(n_folds, n_samples // n_folds, dtype=np.int64)
     sizes[: n_samples % n_folds] += 1
-    return np.repeat(np.arange(n_folds, dtype=np.int64), sizes)
+    return sizes
 
 
 def fold_labels(cv, X):
@@ -51,11 +55,7 @@ def fold_labels(cv, X):
     ValueError or TypeError naming ``cv`` otherwise."""
     n_samples = X.shape[0]
     if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
-        if not 2 <= cv <= n_samples:
-            raise ValueError(
-                f"cv must be a number of folds from 2 to the number of rows, "
-                f"n_samples={n_samples}; got {cv}."
-            )
+        check_n_folds(cv, n_samples)
         return kfold_labels(n_samples, int(cv)), int(cv)
     text = isinstance(cv, (str, bytes))
     if hasattr(cv, "split") and not text:  # (a str has a split method too)
@@ -80,6 +80,15 @@ def fold_labels(cv, X):
     if len(folds) < 2:
         raise ValueError(f"cv as fold labels must name at least 2 folds; got {len(folds)}.")
     return labels.astype(np.int64).reshape(-1), len(folds)
+
+
+def check_n_folds(cv, n_samples):
+    """Raise ValueError unless the number of folds ``cv`` is from 2 to n_samples."""
+    if not 2 <= cv <= n_samples:
+        raise ValueError(
+            f"cv must be a number of folds from 2 to the number of rows, "
+            f"n_samples={n_samples}; got {cv}."
+        )
 
 
 def _holds_splits(cv):
@@ -122,10 +131,8 @@ def folds_of(data, cv, backend, b, fit_intercept, n_threads):
     the rows of blocked data whose metadata do not say them: Dask DataFrames, CSV
     files). Raises for NaN or inf in the data, naming where."""
     if data.blocked:
-        n_samples = sum(data.count_rows())
-        # (splitters need only the number of rows: a stand-in X of no columns)
-        labels, n_folds = fold_labels(cv, np.empty((n_samples, 0)))
-        factors = blocked_fold_factors(data, labels, n_folds, backend.name, b, fit_intercept)
+        block_runs, n_folds = blocks_fold_runs(cv, data.count_rows())
+        factors = blocked_fold_factors(data, block_runs, n_folds, backend.name, b, fit_intercept)
     else:
         labels, n_folds = fold_labels(cv, data.X)
         factors = fold_factors(data, labels, n_folds, backend, b, fit_intercept, n_threads)
@@ -136,13 +143,33 @@ def folds_of(data, cv, backend, b, fit_intercept, n_threads):
     return factors, n_folds
 
 
-def blocked_fold_factors(data, labels, n_folds, backend_name, b, fit_intercept):
-    """``fold_factors`` of blocked data (``_data.BlockedData``, its block rows known):
-    each block's folds' factors on its worker, from its rows' ``labels``; each fold's
-    merged on the client, in block order (the same bits for any number of workers)."""
+def blocks_fold_runs(cv, block_rows):
+    """``(block_runs, n_folds)``: each block's rows' folds as ``runs``, for blocks of
+    ``block_rows`` rows. Contiguous folds (an int ``cv``) are cut from their bounds,
+    with no label per row on the client; other ``cv`` from ``fold_labels``."""
+    offsets = np.concatenate([[0], np.cumsum(block_rows)]).astype(np.int64)
+    n_samples = int(offsets[-1])
+    if not (isinstance(cv, numbers.Integral) and not isinstance(cv, bool)):
+        # (splitters need only the number of rows: a stand-in X of no columns)
+        labels, n_folds = fold_labels(cv, np.empty((n_samples, 0)))
+        return [runs(labels[lo:hi]) for lo, hi in zip(offsets[:-1], offsets[1:])], n_folds
+    check_n_folds(cv, n_samples)
+    bounds = np.concatenate([[0], np.cumsum(_kfold_sizes(n_samples, cv))])
+    block_runs = []
+    for lo, hi in zip(offsets[:-1], offsets[1:]):
+        folds = np.flatnonzero((bounds[:-1] < hi) & (bounds[1:] > lo))
+        lengths = np.minimum(hi, bounds[folds + 1]) - np.maximum(lo, bounds[folds])
+        block_runs.append((folds.astype(np.int64), lengths.astype(np.int64)))
+    return block_runs, int(cv)
+
+
+def blocked_fold_factors(data, block_runs, n_folds, backend_name, b, fit_intercept):
+    """``fold_factors`` of blocked data (``_data.BlockedData``): each block's folds'
+    factors on its worker, from its rows' folds (``block_runs``, ``runs`` each); each
+    fold's merged on the client, in block order (the same bits for any number of
+    workers)."""
     import dask
 
-    offsets = data.offsets()
     on_block = dask.delayed(apply_to_block, pure=True)
     parts = dask.compute(
         *[
@@ -152,7 +179,7 @@ def blocked_fold_factors(data, labels, n_folds, backend_name, b, fit_intercept):
                 Y,
                 weights,
                 data.spec,
-                runs(labels[offsets[i] : offsets[i + 1]]),
+                block_runs[i],
                 n_folds,
                 b,
                 fit_intercept,

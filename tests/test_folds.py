@@ -117,3 +117,20 @@ def test_each_folds_factor_is_its_rows_and_a_training_factor_the_others(
         np.testing.assert_allclose(
             training.R.T @ training.R, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max()
         )
+
+
+def test_blocks_fold_runs_are_the_labels_of_each_blocks_rows():
+    """Contiguous folds of blocked data are cut from their bounds (no label per row
+    on the client); any other cv from its labels; each block's runs decode to its
+    rows' folds, empty blocks included."""
+    for block_rows, cv in [((3, 4, 5, 1), 3), ((10,), 4), ((2,) * 6, 5), ((7, 0, 6), 2)]:
+        block_runs, n_folds = _folds.blocks_fold_runs(cv, block_rows)
+        decoded = np.concatenate([np.repeat(*block) for block in block_runs])
+        np.testing.assert_array_equal(decoded, _folds.kfold_labels(sum(block_rows), cv))
+        assert n_folds == cv and len(block_runs) == len(block_rows)
+    labels = np.array([1, 0, 1, 0, 1, 0, 2])
+    block_runs, n_folds = _folds.blocks_fold_runs(labels, (3, 0, 4))
+    assert n_folds == 3
+    np.testing.assert_array_equal(np.concatenate([np.repeat(*b) for b in block_runs]), labels)
+    with pytest.raises(ValueError, match="n_samples=13; got 14"):
+        _folds.blocks_fold_runs(14, (3, 4, 5, 1))
