@@ -152,8 +152,8 @@ class GDRegressorCV(LinearPredictor):
         X : array-like of shape (n_samples, n_features)
             Or a Dask array or DataFrame (each block's folds' factors made on its
             worker), or files from :func:`fastgd.read_files` (read a block at a
-            time): one pass over the rows for all the folds, and the refit's passes
-            to certify. Contiguous folds of a Dask DataFrame or CSV files, whose
+            time): one pass over the rows for all the folds, and one more to
+            certify the refit. Contiguous folds of a Dask DataFrame or CSV files, whose
             numbers of rows no metadata give, take a pass more to count them.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Each target has its own path; the error of a penalty is the mean over
