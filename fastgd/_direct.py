@@ -280,12 +280,15 @@ def lasso_path(H, q, weights, scales, events=None):
         position = int(np.searchsorted(S, changed))
         if joined:
             rhs[position, 2] = 1.0
-        solved = np.linalg.solve(H_SS, rhs)
-        if (
-            joined
-            and len(S) > 1
-            and not (solved[position, 2] * 64 * EPS * np.abs(H_SS).sum(axis=1).max() < 1.0)
-        ):
+        try:
+            solved = np.linalg.solve(H_SS, rhs)
+            independent = not joined or len(S) == 1
+            independent = independent or (
+                0 < solved[position, 2] * 64 * EPS * np.abs(H_SS).sum(axis=1).max() < 1.0
+            )
+        except np.linalg.LinAlgError:  # (exactly singular: the joined column is a copy)
+            independent = False
+        if not independent:
             active[changed], signs[changed] = False, 0.0  # dependent on the active
             dependent[changed] = True
             joined = False

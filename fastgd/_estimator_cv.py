@@ -64,11 +64,15 @@ class GDRegressorCV(LinearPredictor):
     l1_ratio : float or list of float, default=0.5
         The L1 share of an "elasticnet" penalty, in (0, 1]; a list is searched too
         (``ElasticNetCV``'s), each with its own grid.
-    cv : int, array-like or scikit-learn splitter, default=5
+    cv : int, array-like, scikit-learn splitter or splits, default=5
         The folds: a number of contiguous folds (scikit-learn's ``KFold`` without
-        shuffling, as ``LassoCV``'s default), an array of one fold label per row, or
-        a splitter (``KFold(shuffle=True)``, ``GroupKFold`` ...) whose test sets
-        take every row exactly once.
+        shuffling, as ``LassoCV``'s default; None is 5), an array of one fold label
+        per row (for groups: the group of each row, as ``LeaveOneGroupOut``), a
+        splitter that needs no groups (``KFold(shuffle=True)``, ``StratifiedKFold``
+        ...), or a list of ``(train, test)`` index arrays (``list(GroupKFold(4).split(X,
+        y, groups))``): each test set a fold, taking every row exactly once, each
+        train set all the other rows. A fold whose rows, or whose training rows, weigh
+        0 in all is an error.
     eps : float in (0, 1), default=1e-3
         The grid's smallest alpha over its largest.
     fit_intercept : bool, default=True

@@ -25,6 +25,8 @@ from ._backends import get_backend
 from ._data import BLOCK_THREADS, BlockFactor, Data, apply_to_block, merge_factors
 from ._diagnostics import raise_for_non_finite
 
+# scikit-learn's number of folds for cv=None
+DEFAULT_FOLDS = 5
 # Rows read per step of fold_factors: a gathered piece of a fold is at most this many
 # rows (a few MB at D = 100), and each step's factors are merged into the folds'.
 FOLD_CHUNK_ROWS = 1 << 16
@@ -54,16 +56,17 @@ def fold_labels(cv, X):
     test)`` index arrays, whose test sets take every row exactly once. Raise a
     ValueError or TypeError naming ``cv`` otherwise."""
     n_samples = X.shape[0]
+    cv = DEFAULT_FOLDS if cv is None else cv  # (scikit-learn's None: 5 folds)
     if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
         check_n_folds(cv, n_samples)
         return kfold_labels(n_samples, int(cv)), int(cv)
     text = isinstance(cv, (str, bytes))
     if hasattr(cv, "split") and not text:  # (a str has a split method too)
-        return _test_set_labels((test for _, test in cv.split(X)), n_samples, repr(cv))
+        return _test_set_labels(cv.split(X), n_samples, repr(cv))
     if not text and hasattr(cv, "__iter__") and not isinstance(cv, np.ndarray):
         cv = list(cv)  # (a generator of splits is read once)
         if _holds_splits(cv):
-            return _test_set_labels((test for _, test in cv), n_samples, "the given splits")
+            return _test_set_labels(cv, n_samples, "the given splits")
     if text or isinstance(cv, bool) or cv is None or np.ndim(cv) != 1:
         raise TypeError(
             "cv must be a number of folds, an array of one fold label per row, a "
@@ -82,6 +85,11 @@ def fold_labels(cv, X):
     return labels.astype(np.int64).reshape(-1), len(folds)
 
 
+def _indices(rows):
+    rows = np.asarray(rows)
+    return np.flatnonzero(rows) if rows.dtype == bool else rows
+
+
 def check_n_folds(cv, n_samples):
     """Raise ValueError unless the number of folds ``cv`` is from 2 to n_samples."""
     if not 2 <= cv <= n_samples:
@@ -98,19 +106,26 @@ def _holds_splits(cv):
     return isinstance(first, (tuple, list)) and len(first) == 2 and np.ndim(first[1]) == 1
 
 
-def _test_set_labels(test_sets, n_samples, what):
-    # The fold of each row: the index of the split whose test set holds it.
+def _test_set_labels(splits, n_samples, what):
+    # The fold of each row: the index of the split whose test set holds it; each
+    # split's train set must be the other rows (a fold trains on all of them).
     labels = np.full(n_samples, -1, dtype=np.int64)
     n_folds = 0
-    for test in test_sets:
-        test = np.asarray(test)
-        if test.dtype == bool:
-            test = np.flatnonzero(test)
+    for train, test in splits:
+        train, test = (_indices(rows) for rows in (train, test))
         if (labels[test] >= 0).any() or len(np.unique(test)) != len(test):
             raise ValueError(
                 f"cv: the test sets of {what} overlap (row "
                 f"{int(test[np.argmax(labels[test] >= 0)])} is in two of them): a "
                 "splitter's test sets must take every row exactly once."
+            )
+        in_train = np.zeros(n_samples, dtype=bool)
+        in_train[train] = True
+        if in_train[test].any() or in_train.sum() != n_samples - len(np.unique(test)):
+            raise ValueError(
+                f"cv: split {n_folds} of {what} does not train on every row outside its "
+                "test set: each fold's path is fitted on all the other folds' rows (give "
+                "fold labels, or splits whose train set is the complement of the test set)."
             )
         labels[test] = n_folds
         n_folds += 1
@@ -138,9 +153,27 @@ def folds_of(data, cv, backend, b, fit_intercept, n_threads):
         factors = fold_factors(data, labels, n_folds, backend, b, fit_intercept, n_threads)
     if not all(np.isfinite(factor.R).all() for factor in factors):
         raise_for_non_finite(data, "triangular factor of [X, 1, y]")
+    check_fold_weights(factors)
     if data.blocked:
         data.record_total_weight(sum(factor.total_weight for factor in factors))
     return factors, n_folds
+
+
+def check_fold_weights(factors):
+    """Raise ValueError naming a fold whose rows, or whose training rows (the other
+    folds'), weigh 0 in all: its validation error, or its path, is undefined."""
+    totals = [factor.total_weight for factor in factors]
+    for fold, total in enumerate(totals):
+        if not total > 0:
+            raise ValueError(
+                f"cv: the rows of fold {fold} have a total sample_weight of 0: their "
+                "validation error is undefined (give them weight, or other folds)."
+            )
+        if not sum(totals) - total > 0:
+            raise ValueError(
+                f"cv: the training rows of fold {fold} (every other fold's) have a total "
+                "sample_weight of 0: its path is undefined."
+            )
 
 
 def blocks_fold_runs(cv, block_rows):

@@ -258,3 +258,25 @@ def test_dask_collections_on_one_or_two_workers_give_the_arrays_fit_bitwise():
         np.testing.assert_array_equal(one.alphas_, two.alphas_)
         np.testing.assert_array_equal(one.mse_path_, two.mse_path_)
         np.testing.assert_array_equal(one.coef_, two.coef_)
+
+
+def test_zero_weight_folds_and_splits_that_train_on_fewer_rows_are_errors():
+    """A fold of zero total weight (leave-one-out with a zero weight) made every
+    validation error NaN and chose alpha_max silently; a split whose train set is
+    not the rest of the rows was fitted on the rest anyway. Both are refused."""
+    X, y = correlated(n=30, d=3, seed=11)
+    weights = np.ones(30)
+    weights[5] = 0.0
+    with pytest.raises(ValueError, match="rows of fold 5 have a total sample_weight of 0"):
+        GDRegressorCV(cv=30).fit(X, y, sample_weight=weights)
+    weights[15:] = 0.0
+    with pytest.raises(ValueError, match="training rows of fold 0 .* sample_weight of 0"):
+        GDRegressorCV(cv=2).fit(X, y, sample_weight=weights)
+    splits = [(train[2:], test) for train, test in model_selection.KFold(3).split(X)]
+    with pytest.raises(ValueError, match="split 0 of the given splits does not train on every"):
+        GDRegressorCV(cv=splits).fit(X, y)
+    groups = np.repeat([0, 1, 2], 10)  # groups: their labels, or GroupKFold's splits
+    by_groups = list(model_selection.GroupKFold(3).split(X, y, groups))
+    one, two = GDRegressorCV(cv=groups).fit(X, y), GDRegressorCV(cv=by_groups).fit(X, y)
+    assert one.alpha_ == pytest.approx(two.alpha_, rel=1e-12)  # (folds in another order)
+    assert GDRegressorCV(cv=None).fit(X, y).mse_path_.shape[1] == 5

@@ -200,3 +200,32 @@ def test_the_callers_arrays_are_not_written():
         fastgd.fit_path(X, y, penalty="elasticnet", sample_weight=weights, alphas=5)
     for array, copy in zip((X, y, weights), copies):
         np.testing.assert_array_equal(array, copy)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_duplicated_column_gets_the_lasso_objective(seed):
+    """A copied column (or one equal to within 1e-10) makes the active set's Hessian
+    singular at its join: it is left out as dependent (np.linalg.solve raised
+    LinAlgError there), and every point reaches scikit-learn's objective."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(48, 5))
+    y = X[:, :2] @ [2.0, -1.0] + rng.normal(size=48)
+    near = X[:, 0] + 1e-10 * rng.normal(size=48)
+    for Z in (np.c_[X, X[:, 0]], np.c_[X, -X[:, 1], X[:, 1]], np.c_[X, near]):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", fastgd.ConvergenceWarning)
+            path = fastgd.fit_path(Z, y, alphas=30)
+        # the near copy, left out, leaves a gap above 1e-12: said, not marked converged
+        assert path.converged.all() == (not caught)
+        for alpha, coef, intercept in list(zip(path.alphas, path.coef, path.intercept))[::6]:
+            model = linear_model.Lasso(alpha=alpha, tol=1e-14, max_iter=10**6).fit(Z, y)
+
+            def objective(w, b, Z=Z, alpha=alpha):
+                return np.mean((Z @ w + b - y) ** 2) / 2 + alpha * np.abs(w).sum()
+
+            expected = objective(model.coef_, model.intercept_)
+            assert objective(coef, intercept) <= expected * (1 + 1e-10)
+        with warnings.catch_warnings():  # (the copy's zero is a tie: the fit says so)
+            warnings.simplefilter("ignore", fastgd.ConvergenceWarning)
+            fit = fastgd.fit(Z, y, penalty="l1", alpha=0.01)
+        assert np.isfinite(fit.coef).all()

@@ -43,7 +43,7 @@ def test_a_splitter_and_labels_give_the_folds_of_their_test_sets():
 
 class _Overlapping:
     def split(self, X):
-        yield np.arange(5, 10), np.arange(0, 6)
+        yield np.arange(6, 10), np.arange(0, 6)
         yield np.arange(0, 5), np.arange(5, 10)
 
 
@@ -53,7 +53,7 @@ class _Overlapping:
         (1, ValueError, "cv must be a number of folds from 2 to the number of rows, n_samples=10"),
         (11, ValueError, "got 11"),
         ("5", TypeError, "cv must be a number of folds, an array"),
-        (None, TypeError, "cv must be"),
+        (2.5, TypeError, "cv must be"),
         (True, TypeError, "cv must be"),
         (np.zeros((10, 2)), TypeError, "cv must be"),
         (np.arange(9), ValueError, "one label per row of X \\(10\\); got 9 labels"),
