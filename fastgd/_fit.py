@@ -208,13 +208,6 @@ def fit_resumable(
     zero_reference = settings.tol > 0 and (
         coef_init is not None or (settings.fit_intercept and intercept_init is not None)
     )
-    return fit_prepared(data, W, b, settings, optimizer, zero_reference)
-
-
-def fit_prepared(data, W, b, settings, optimizer=None, zero_reference=False):
-    """``fit_resumable`` from validated data (``_inputs.as_data``), its starting point
-    and ``settings``; ``zero_reference``: whether the starting point is not the zero
-    model (the tolerance's reference is then the larger of the two)."""
     X = data.X if not data.blocked else None
     # (mini-batch fits do no dense algebra)
     with serial_blas(X, settings.batch_size is None and not settings.early_stopping), Interrupts():

@@ -21,6 +21,7 @@ import numbers
 
 import numpy as np
 
+from . import _blocks
 from ._backends import get_backend
 from ._data import BLOCK_THREADS, BlockFactor, Data, apply_to_block, merge_factors
 from ._diagnostics import raise_for_non_finite
@@ -57,7 +58,7 @@ def fold_labels(cv, X):
     ValueError or TypeError naming ``cv`` otherwise."""
     n_samples = X.shape[0]
     cv = DEFAULT_FOLDS if cv is None else cv  # (scikit-learn's None: 5 folds)
-    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
+    if _is_count(cv):
         check_n_folds(cv, n_samples)
         return kfold_labels(n_samples, int(cv)), int(cv)
     text = isinstance(cv, (str, bytes))
@@ -88,6 +89,11 @@ def fold_labels(cv, X):
 def _indices(rows):
     rows = np.asarray(rows)
     return np.flatnonzero(rows) if rows.dtype == bool else rows
+
+
+def _is_count(cv):
+    # cv as a number of contiguous folds (a bool is not one)
+    return isinstance(cv, numbers.Integral) and not isinstance(cv, bool)
 
 
 def check_n_folds(cv, n_samples):
@@ -182,7 +188,7 @@ def blocks_fold_runs(cv, block_rows):
     with no label per row on the client; other ``cv`` from ``fold_labels``."""
     offsets = np.concatenate([[0], np.cumsum(block_rows)]).astype(np.int64)
     n_samples = int(offsets[-1])
-    if not (isinstance(cv, numbers.Integral) and not isinstance(cv, bool)):
+    if not _is_count(cv):
         # (splitters need only the number of rows: a stand-in X of no columns)
         labels, n_folds = fold_labels(cv, np.empty((n_samples, 0)))
         return [runs(labels[lo:hi]) for lo, hi in zip(offsets[:-1], offsets[1:])], n_folds
@@ -282,8 +288,7 @@ def _rows_factor(data, rows, backend, b, fit_intercept, n_threads):
     if not x_is_f:
         X = np.ascontiguousarray(X)
     R = backend.compress(X, Y, b, fit_intercept, weights, x_is_f, n_threads)
-    total = float(len(rows)) if weights is None else float(np.sum(weights, dtype=np.float64))
-    return BlockFactor(R, total, (len(rows),), None)
+    return BlockFactor(R, _blocks.total_weight(X, weights), (len(rows),), None)
 
 
 def training_factor(factors, fold, backend_name):

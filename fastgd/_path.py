@@ -151,9 +151,9 @@ class PathProblem:
         l1_j = np.asarray(l1, dtype=np.float64)[:, None, None] / s[None, :, None]
         l2_j = np.asarray(l2, dtype=np.float64)[:, None, None] / s[None, :, None] ** 2
         residual = rhs[None] - np.einsum("md,ndk->nmk", design, u)  # (n, m, K)
-        ridge = l2_j * u**2  # the squared residuals of the ridge's rows, (n, d, K)
-        primal = 0.5 * (np.sum(residual**2, axis=1) + np.sum(ridge, axis=1))
-        primal += np.sum(l1_j * np.abs(u), axis=1)
+        # the squares of the residuals, the ridge's rows' (l2_j u^2) among them, (n, K)
+        squares = np.sum(residual**2, axis=1) + np.sum(l2_j * u**2, axis=1)
+        primal = 0.5 * squares + np.sum(l1_j * np.abs(u), axis=1)
         # the dual point: the augmented residual scaled into the dual's box,
         # |correlation_j| <= l1_j (no box without an L1 part)
         correlation = np.einsum("md,nmk->ndk", design, residual) - l2_j * u
@@ -161,7 +161,6 @@ class PathProblem:
         with np.errstate(divide="ignore", invalid="ignore"):
             room = np.where(outside, l1_j / np.abs(correlation), 1.0)
         scale = np.min(room, axis=1, initial=1.0)  # (n, K)
-        squares = np.sum(residual**2, axis=1) + np.sum(ridge, axis=1)
         dual = scale * np.einsum("mk,nmk->nk", rhs, residual) - 0.5 * scale**2 * squares
         return primal - dual
 
