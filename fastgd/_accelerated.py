@@ -44,10 +44,9 @@ def scaled_norms(a):
     with ``s_k = max |a_k|``, when a row's largest entry is outside (1e-140, 1e140)
     (each row on its own: one near 1e-170 among rows near 1 is not 0)."""
     a = np.asarray(a, dtype=np.float64)
-    with np.errstate(over="ignore"):
-        norms = np.sqrt(np.einsum("ij,ij->i", a, a))
-    if np.all((_SMALL < norms) & (norms < _BIG)):  # (then so is every row's largest
-        return norms  # entry, within sqrt(columns): the squares were safe)
+    norms = np.sqrt(np.einsum("ij,ij->i", a, a))  # (einsum raises no overflow warning)
+    if _SMALL < norms.min(initial=_BIG) and norms.max(initial=0.0) < _BIG:
+        return norms  # (then so is every row's largest entry: the squares were safe)
     magnitudes = np.abs(a)
     scale = magnitudes.max(axis=1, initial=0.0)
     if np.all(((_SMALL < scale) & (scale < _BIG)) | (scale == 0.0)):
@@ -60,7 +59,7 @@ def scaled_norms(a):
 
 def scaled_norm(*arrays):
     """The 2-norm of all the entries of ``arrays`` together (see ``scaled_norms``)."""
-    flat = np.concatenate([np.ravel(np.asarray(a, dtype=np.float64)) for a in arrays])
+    flat = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
     return float(scaled_norms(flat[None, :])[0])
 
 

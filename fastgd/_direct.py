@@ -108,13 +108,22 @@ class StandardizedProblem:
             head = R[0, 0] if R[0, 0] != 0 else 1.0  # (0: every weight is 0, refused before)
             self.mean, self.centre = R[0, 1 : D + 1] / head, R[0, D + 1 :] / head
             centred_X, centred_C = R[1 : D + 1, 1 : D + 1], R[1 : D + 1, D + 1 :]
+            columns = R[1:, 1:]  # (the centred columns, whole)
         else:
             self.mean, self.centre = np.zeros(D), np.zeros(C.shape[1])
             centred_X, centred_C = A[:, :D], C
+            columns = np.hstack([centred_X, C])
         # (norms scaled as LAPACK's dnrm2: a column near 1e-300 or 1e300 is a feature)
-        self.scale = _accelerated.scaled_norms(centred_X.T) / np.sqrt(n_rows)
+        spreads = _accelerated.scaled_norms(columns.T) / np.sqrt(n_rows)
+        self.scale = spreads[:D]
+        # the raw columns' root mean squares (orthogonal transformations keep the
+        # columns' norms: rms^2 = mean^2 + spread^2)
+        self.rms, self.rms_y = np.hypot(self.mean, self.scale), np.hypot(self.centre, spreads[D:])
         self.kept = ~constant & (self.scale > 0)
-        s = self.scale[self.kept]
+        s = self.kept_scale = self.scale[self.kept]
+        self.kept_mean = self.mean[self.kept]
+        # b = u_b - t . u: the intercept's share of the standardized slopes
+        self.t = self.kept_mean / s
         design = centred_X[:, self.kept] / (s * np.sqrt(n_rows))  # columns of norm 1
         rhs = centred_C / np.sqrt(n_rows)
         # (the unpenalized small problem, which a path's points add their penalties to)
@@ -148,8 +157,6 @@ class StandardizedProblem:
             )
         self.fit_intercept = fit_intercept
         self.n_features = D
-        self.rms = _accelerated.scaled_norms(A[:, :D].T) / np.sqrt(n_rows)  # raw columns
-        self.rms_y = _accelerated.scaled_norms(C.T) / np.sqrt(n_rows)
 
     @property
     def condition(self):
@@ -181,7 +188,7 @@ class StandardizedProblem:
 
     def u_of(self, W):
         """The standardized slopes (d, K) of the coefficients W (K, D)."""
-        return W[:, self.kept].T * self.scale[self.kept, None]
+        return W[:, self.kept].T * self.kept_scale[:, None]
 
     def perturbation_weights(self):
         """v (d,): a factor whose Hessian differs from the data's by E, ``|E_jl| <=
@@ -189,14 +196,14 @@ class StandardizedProblem:
         differs in u by at most ``error v_j v_l`` (the intercept's v is 1): ``v_j =
         (rms_j + |m_j|) / s_j``, through ``w_j = u_j / s_j``, ``b = u_b - (m / s) . u``."""
         k = self.kept
-        return (self.rms[k] + np.abs(self.mean[k])) / self.scale[k]
+        return (self.rms[k] + np.abs(self.kept_mean)) / self.kept_scale
 
     def coefficients(self, u, u_b):
         """(W (K, D), b (K,)) of the point u (d, K), u_b (K,): ``w = u / s``,
         ``b = u_b - m . w``. (Its rounding, eps sum_j |m_j w_j| in b, would come back
         at every pass if the refinement iterated on u: it iterates on W and b.)"""
         W = np.zeros((u.shape[1], self.n_features))
-        W[:, self.kept] = (u / self.scale[self.kept, None]).T
+        W[:, self.kept] = (u / self.kept_scale[:, None]).T
         b = u_b - W @ self.mean if self.fit_intercept else np.zeros(u.shape[1])
         return W, b
 
@@ -206,20 +213,19 @@ class StandardizedProblem:
         intercept; the centred columns are orthogonal to the intercept's, whose
         Hessian is 1)."""
         k = self.kept
-        g_u = ((grad_W[:, k] - grad_b[:, None] * self.mean[k]) / self.scale[k]).T
+        g_u = ((grad_W[:, k] - grad_b[:, None] * self.kept_mean) / self.kept_scale).T
         return g_u, grad_b if self.fit_intercept else np.zeros_like(grad_b)
 
     def step(self, u, g_u):
         """``(delta_u, hinv)``: the step from the point u (d, K), whose gradient is
         g_u, to the solution of the small problem with that gradient there, and the
-        inverse Hessian it was taken with, (d, d, K): without an L1 part, the Newton
-        correction ``H^-1 g``; with one, the step to the weighted Lasso with ``q = H u -
-        g``, and the inverse of H on its active set (zeros elsewhere)."""
+        inverse Hessian it was taken with: without an L1 part, the Newton correction
+        ``H^-1 g`` and H^-1 (d, d), every target's; with one, the step to the weighted
+        Lasso with ``q = H u - g``, and the inverse of H on each target's active set
+        (zeros elsewhere), (d, d, K)."""
         n_targets = u.shape[1]
         if self.l1 is None:
-            return self.inverse_hessian @ g_u, np.repeat(
-                self.inverse_hessian[:, :, None], n_targets, axis=2
-            )
+            return self.inverse_hessian @ g_u, self.inverse_hessian
         delta_u, hinv = np.zeros_like(u), np.zeros((len(u), len(u), n_targets))
         for k in range(n_targets):  # the Lasso separates the targets
             solution = lasso_solution(self.hessian, self.hessian @ u[:, k] - g_u[:, k], self.l1)
@@ -431,7 +437,7 @@ class DirectSolve:
                 if next_bound < self.error_bound:
                     self.error_bound = next_bound
                     self.publish(next_coef, next_intercept)
-            size = _accelerated.scaled_norm(delta_u, delta_b)
+            size = _accelerated.scaled_norm(delta_u.ravel(), delta_b)
             objective = loss + _steps.penalty(coef.astype(np.float64), s.l1, s.l2, p.n_features)
             history[row] = (objective, size, self.first_step, np.nan)
             self.optimizer.count_update()
@@ -474,11 +480,11 @@ class DirectSolve:
         v = small.perturbation_weights()
         hv = np.abs(small.inverse_hessian) @ v
         if small.fit_intercept:
-            v, hv = np.append(v, 1.0), np.append(hv, 1.0)
+            v, hv = np.concatenate((v, [1.0])), np.concatenate((hv, [1.0]))
         m = self.X.shape[1] + self.Y.shape[1]
         sigma = small.singular[0] if len(small.singular) else 0.0
         error = self.factor_error + gamma(4 * m * m) * (1 + 2 * sigma**2)
-        return hv, v, error * np.max(hv, initial=0.0) * np.sum(v), error
+        return hv, v, error * hv.max(initial=0.0) * v.sum(), error
 
     def bound(self, coef, intercept, grad_W, grad_b, g_u, half_sq, delta_u, delta_b, hinv):
         """``(error_bound, refinable, rounding)`` of the point (coef, intercept): the
@@ -506,8 +512,8 @@ class DirectSolve:
         # a pass more may help if a correction is above what rounding explains and
         # would move a coefficient by more than half its last bit (in coef's dtype)
         refinable = bool(
-            np.any(np.max(correction, axis=0, initial=0.0) > np.max(rounding, axis=0, initial=0.0))
-            and np.any(correction > half_ulp(values, coef.dtype))
+            (correction.max(axis=0, initial=0.0) > rounding.max(axis=0, initial=0.0)).any()
+            and (correction > half_ulp(values, coef.dtype)).any()
         )
         if small.l1 is not None:
             active = values[:d] > 0
@@ -531,25 +537,23 @@ class DirectSolve:
         and the factor's error E (``factor_reach``), within FACTOR_SLACK error |H~^-1| v
         (v . |delta|); with an ulp for the step's own rounding. A pass more helps only
         where that second part is above the first."""
-        small, (hv, v, _, error) = self.small, self.reach
-        d = len(delta_u)
-        delta = np.abs(delta_u)
+        small, (hv, v, _, error), k = self.small, self.reach, self.small.kept
+        d, n_targets = delta_u.shape
+        shape = (d + 1 if small.fit_intercept else d, n_targets)
+        delta, values, factor_part = np.empty(shape), np.empty(shape), np.empty(shape)
+        delta[:d] = np.abs(delta_u)
+        values[:d] = np.abs(coef[:, k].astype(np.float64) * small.kept_scale).T
         if small.fit_intercept:
-            delta = np.vstack([delta, np.abs(delta_b)[None]])
+            delta[d] = np.abs(delta_b)
+            values[d] = np.abs(intercept.astype(np.float64))
         reach = FACTOR_SLACK * error * (v @ delta)  # (K,)
-        factor_part = hv[:d, None] * reach
-        values = [np.abs(coef[:, small.kept].astype(np.float64) * small.scale[small.kept]).T]
+        factor_part[:d] = hv[:d, None] * reach
         if small.fit_intercept:  # b = u_b - t . u
-            t = small.mean[small.kept] / small.scale[small.kept]
-            factor_part = np.vstack([factor_part, ((1.0 + np.abs(t) @ hv[:d]) * reach)[None]])
-            values.append(np.abs(intercept.astype(np.float64))[None])
-        values = np.vstack(values)
+            factor_part[d] = (1.0 + np.abs(small.t) @ hv[:d]) * reach
         errors = with_own_rounding(values, rounding + factor_part + EPS * values, coef.dtype)
         refinable = bool(
-            np.any(
-                np.max(factor_part, axis=0, initial=0.0) > np.max(rounding, axis=0, initial=0.0)
-            )
-            and np.any(factor_part > half_ulp(values, coef.dtype))
+            (factor_part.max(axis=0, initial=0.0) > rounding.max(axis=0, initial=0.0)).any()
+            and (factor_part > half_ulp(values, coef.dtype)).any()
         )
         return relative_error(values, errors, scale_of(values, d, small.fit_intercept)), refinable
 
@@ -574,8 +578,8 @@ def coefficient_errors(
     on what the rounding of the gradient can hide in each (module docstring, step 3),
     each (d [+ 1], K), in the units of y; and the bound on the rounding of the
     gradient in u itself, (d, K). ``half_sq``: half the mean squared residual of each
-    target; (grad_W, grad_b): the gradient there; hinv (d, d, K): the inverse Hessian
-    of each target's correction."""
+    target; (grad_W, grad_b): the gradient there; hinv: the inverse Hessian of each
+    target's correction, (d, d, K), or (d, d) when every target's is the same."""
     k = small.kept
     coef64, b64 = coef.astype(np.float64), intercept.astype(np.float64)
     rms_residual = np.sqrt(np.maximum(2.0 * half_sq, 0.0))  # (K,)
@@ -590,40 +594,47 @@ def coefficient_errors(
     # (d + 3) eps (|G_Wj| + |g_b m_j|): small beside g, but H^-1 amplifies it up to
     # cond(H) times (the limit of float64 on nearly collinear columns)
     sum_rounding = gamma(2 * n_samples) ** 2 * rms_residual  # (K,)
-    absolute_g = np.abs(grad_W[:, k]) + np.outer(np.abs(grad_b), np.abs(small.mean[k]))
+    absolute_mean = np.abs(small.kept_mean)
+    absolute_g = np.abs(grad_W[:, k]) + np.abs(grad_b)[:, None] * absolute_mean
     gradient_rounding = (
-        np.outer((small.rms[k] + np.abs(small.mean[k])), sum_rounding)
+        (small.rms[k] + absolute_mean)[:, None] * sum_rounding
         + (len(small.scale) + 3) * EPS * absolute_g.T
-    ) / small.scale[k, None]
-    through_hinv = np.einsum("jlk,lk->jk", np.abs(hinv), gradient_rounding)  # (d, K)
+    ) / small.kept_scale[:, None]
+    if hinv.ndim == 2:  # (every target's: its products as matrix products)
+        through_hinv = np.abs(hinv) @ gradient_rounding  # (d, K)
+        hinv_diagonal = np.diagonal(hinv)[:, None]
+    else:
+        through_hinv = np.einsum("jlk,lk->jk", np.abs(hinv), gradient_rounding)
+        hinv_diagonal = np.einsum("jjk->jk", hinv)
     # the residuals' rounding through the design's pseudo-inverse, whose row j has
     # norm sqrt(H^-1_jj)
-    values = [np.abs(coef64[:, k] * small.scale[k]).T]
-    correction = [np.abs(delta_u)]
-    diagonal = np.sqrt(np.maximum(np.einsum("jjk->jk", hinv), 0.0))
-    rounding = [diagonal * residual_rounding + through_hinv]
+    d, n_targets = delta_u.shape
+    shape = (d + 1 if small.fit_intercept else d, n_targets)
+    values, correction, rounding = np.empty(shape), np.empty(shape), np.empty(shape)
+    values[:d] = np.abs(coef64[:, k] * small.kept_scale).T
+    correction[:d] = np.abs(delta_u)
+    diagonal = np.sqrt(np.maximum(hinv_diagonal, 0.0))
+    rounding[:d] = diagonal * residual_rounding + through_hinv
     if small.fit_intercept:  # b = u_b - t . u
-        t = small.mean[k] / small.scale[k]
-        values.append(np.abs(b64)[None])
-        correction.append(np.abs(delta_b - t @ delta_u)[None])
-        t_hinv_t = np.einsum("j,jlk,l->k", t, hinv, t)
-        rounding.append(
-            (
-                np.sqrt(1.0 + np.maximum(t_hinv_t, 0.0)) * residual_rounding
-                + sum_rounding
-                + 2 * EPS * np.abs(grad_b)
-                + np.abs(t) @ through_hinv
-            )[None]
+        t = small.t
+        values[d] = np.abs(b64)
+        correction[d] = np.abs(delta_b - t @ delta_u)
+        t_hinv_t = t @ hinv @ t if hinv.ndim == 2 else np.einsum("j,jlk,l->k", t, hinv, t)
+        rounding[d] = (
+            np.sqrt(1.0 + np.maximum(t_hinv_t, 0.0)) * residual_rounding
+            + sum_rounding
+            + 2 * EPS * np.abs(grad_b)
+            + np.abs(t) @ through_hinv
         )
     # the gradient in u's own rounding: the residuals' (through a unit column) and the rest
     g_rounding = gradient_rounding + residual_rounding[None, :]
-    return np.vstack(values), np.vstack(correction), np.vstack(rounding), g_rounding
+    return values, correction, rounding, g_rounding
 
 
 def half_ulp(values, dtype):
     """About half a unit in the last place of each value in ``dtype``: a correction
     below it does not change the coefficients returned."""
-    return 0.5 * np.finfo(dtype).eps * values
+    return (0.5 * EPS if dtype == np.float64 else 0.5 * np.finfo(dtype).eps) * values
 
 
 def with_own_rounding(values, errors, dtype):
@@ -635,7 +646,7 @@ def with_own_rounding(values, errors, dtype):
 
 def scale_of(values, d, fit_intercept):
     """Each target's largest standardized slope (the intercept where there is none)."""
-    scale = np.max(values[:d], axis=0, initial=0.0)
+    scale = values[:d].max(axis=0, initial=0.0)
     if fit_intercept:
         scale = np.where(scale > 0, scale, values[-1])
     return scale
@@ -645,7 +656,9 @@ def relative_error(values, errors, scale):
     """max over the coefficients (rows) and targets (columns) of ``error / (|value| -
     error)``, or ``error / scale`` (the target's largest standardized coefficient)
     for a coefficient whose interval ``value +- error`` holds 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        relative = np.where(values <= errors, errors / scale, errors / (values - errors))
-        relative = np.where(errors == 0, 0.0, relative)
-    return float(np.max(relative, initial=0.0))
+    denominators = np.where(values <= errors, scale, values - errors)
+    if denominators.min(initial=np.inf) > 0:  # (values - errors is, where it is used)
+        return float((errors / denominators).max(initial=0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):  # a scale of 0 (or NaN)
+        relative = np.where(errors == 0, 0.0, errors / denominators)
+    return float(relative.max(initial=0.0))

@@ -524,8 +524,8 @@ def check_random_state(random_state):
     run to run), an int gives the same seed every time, a numpy Generator or
     RandomState is drawn from (so two fits with the same instance differ).
     """
-    if random_state is None:
-        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+    if random_state is None:  # (fresh entropy, as np.random.SeedSequence() draws)
+        return int.from_bytes(os.urandom(8), "little")
     if isinstance(random_state, (numbers.Integral, np.integer)) and not isinstance(
         random_state, (bool, np.bool_)
     ):
