@@ -240,6 +240,9 @@ class NumpyBackend(HessianProduct):
     def fit_workspace(self, data, n_targets, options, n_threads=None):
         return None
 
+    def lasso_path(self, H, q, weights, scales, events=None):
+        return _reference.lasso_path(H, q, weights, scales, events)
+
     @np.errstate(over="ignore", invalid="ignore")
     def fit(self, data, model, options, optimizer, history, max_updates, workspace=None):
         return _epochs.fit(self, data, model, options, optimizer.arrays, history, max_updates)
@@ -474,6 +477,24 @@ class CompiledBackend(HessianProduct):
         )
         upper = np.triu(G[0, :m, :m])
         return upper + np.triu(upper, 1).T, chunk_rows + n_chunks
+
+    def lasso_path(self, H, q, weights, scales, events=None):
+        """The minimizers at each t of ``scales`` of the small problem's Lasso, rows of
+        an (n, d) array, in one walk down its homotopy (``_reference.lasso_path``);
+        ``events``, if given ((n,) int64), receives its events above each t."""
+        n, d = len(scales), len(q)
+        solutions = np.empty((n, d))
+        events = np.empty(n, dtype=np.int64) if events is None else events
+        self.kernels.lasso_path(
+            np.ascontiguousarray(H, dtype=np.float64),
+            np.ascontiguousarray(q, dtype=np.float64),
+            np.ascontiguousarray(weights, dtype=np.float64),
+            np.ascontiguousarray(scales, dtype=np.float64),
+            _layout.HomotopyScratch.of(d),
+            solutions,
+            events,
+        )
+        return solutions
 
     def fit_many(self, data, options, result, first, last, n_threads=None):
         """Fit problems [first, last) of data (``_layout.ManyData``) into result

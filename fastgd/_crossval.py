@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._backends import get_backend
 from ._folds import training_factor, whole_factor
 from ._path import PathProblem, alpha_grid
 
@@ -52,9 +53,12 @@ class FoldProblems:
         D = n_features
         self.factors, self.fit_intercept = factors, fit_intercept
         self.whole_factor = whole_factor(factors, backend_name)
-        self.whole = PathProblem.of_factor(self.whole_factor, D, fit_intercept)
+        backend = get_backend(backend_name)
+        self.whole = PathProblem.of_factor(self.whole_factor, D, fit_intercept, backend)
         self.training = [
-            PathProblem.of_factor(training_factor(factors, fold, backend_name), D, fit_intercept)
+            PathProblem.of_factor(
+                training_factor(factors, fold, backend_name), D, fit_intercept, backend
+            )
             for fold in range(len(factors))
         ]
 

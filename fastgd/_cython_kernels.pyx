@@ -71,6 +71,7 @@ cdef int UNCERTIFIED = _layout.UNCERTIFIED
 cdef int ROUNDED = _layout.ROUNDED
 cdef Py_ssize_t MAX_PASSES = _layout.MAX_PASSES
 cdef double DIVERGENCE_FACTOR = _layout.DIVERGENCE_FACTOR
+cdef Py_ssize_t HOMOTOPY_STEPS = _layout.HOMOTOPY_STEPS
 cdef double TINY = DBL_MIN  # np.finfo(np.float64).tiny
 cdef double HUGE = DBL_MAX  # np.finfo(np.float64).max
 # Half an ulp of float32, relative (with float64's rounding of the product): what
@@ -1964,6 +1965,257 @@ cdef _fit_many(const floating[:, :] X, const floating[:, :] Y, const floating[::
                                &bound[0])
     with nogil:
         _fit_problems(X, Y, weights, order, offsets, o, s, out, first, last)
+
+
+# ---------------------------------------------------------------------------------
+# The Lasso homotopy: _reference.lasso_path compiled. Mirrors the section of
+# _numba_kernels.py; here the scratch (_layout.HomotopyScratch) is a struct of
+# pointers (Homotopy), the factor row-major (its entry [p, r] at factor[p * d + r]).
+# ---------------------------------------------------------------------------------
+
+cdef struct Homotopy:
+    Py_ssize_t d
+    double* factor     # (d, d): the Cholesky factor of H_SS, rows in join order
+    int64_t* order     # (d,): the active columns, in join order
+    int64_t* active    # (d,)
+    int64_t* dependent # (d,)
+    double* signs      # (d,)
+    double* a          # (d,): u_S(t) = a - t v, per active column in join order
+    double* v          # (d,)
+    double* c0         # (d,): c(t) = c0 + t slopes, per column
+    double* slopes     # (d,)
+    double* work       # (d,)
+
+
+cdef inline double _sign(double x) noexcept nogil:
+    # np.sign(x)
+    return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
+
+
+cdef bint _homotopy_append(const double[:, ::1] H, Homotopy* s, Py_ssize_t n_active,
+                           Py_ssize_t column) noexcept nogil:
+    # Extend the factor of the first n_active columns of s.order by `column`, if it is
+    # independent of them; return whether it is. NumPy:
+    #   l = solve(L, H[S, column]); pivot = H[column, column] - l @ l
+    #   independent = pivot > 64 eps max(abs(H[S + [column]][:, S + [column]]).sum(axis=1))
+    cdef double* L = s.factor
+    cdef double* l = s.work
+    cdef Py_ssize_t p, r, row, d = s.d
+    cdef double value, pivot, largest, total
+    for p in range(n_active):
+        value = H[s.order[p], column]
+        for r in range(p):
+            value -= L[p * d + r] * l[r]
+        l[p] = value / L[p * d + p]
+    pivot = H[column, column]
+    for p in range(n_active):
+        pivot -= l[p] * l[p]
+    largest = 0.0
+    for p in range(n_active + 1):
+        row = s.order[p] if p < n_active else column
+        total = fabs(H[row, column])
+        for r in range(n_active):
+            total += fabs(H[row, s.order[r]])
+        largest = max(largest, total)
+    if not pivot > 64.0 * DBL_EPSILON * largest:
+        return False
+    for p in range(n_active):
+        L[n_active * d + p] = l[p]
+    L[n_active * d + n_active] = sqrt(pivot)
+    return True
+
+
+cdef Py_ssize_t _homotopy_refactor(const double[:, ::1] H, Homotopy* s, Py_ssize_t n_active,
+                                   Py_ssize_t dropped) noexcept nogil:
+    # The factor of the active columns but `dropped`, rebuilt in their join order;
+    # returns how many there are (a column that has become dependent is left out).
+    cdef Py_ssize_t p, column, kept = 0
+    for p in range(n_active):
+        column = s.order[p]
+        if column == dropped:
+            continue
+        if _homotopy_append(H, s, kept, column):
+            s.order[kept] = column
+            kept += 1
+        else:
+            s.active[column], s.signs[column], s.dependent[column] = 0, 0.0, 1
+    return kept
+
+
+cdef void _homotopy_piece(const double[:, ::1] H, const double[::1] q,
+                          const double[::1] weights, Homotopy* s,
+                          Py_ssize_t n_active) noexcept nogil:
+    # The piece u_S(t) = a - t v, c(t) = q - H u(t) = c0 + t slopes. NumPy (S in join
+    # order): a, v = solve(H_SS, [q_S, weights_S signs_S]) (L L.T: forward, then back
+    # substitution); c0 = q - H[:, S] @ a; slopes = H[:, S] @ v
+    cdef double* L = s.factor
+    cdef double* a = s.a
+    cdef double* v = s.v
+    cdef Py_ssize_t p, r, j, column, d = s.d
+    cdef double x, y, c0, slope, h
+    for p in range(n_active):
+        column = s.order[p]
+        x, y = q[column], weights[column] * s.signs[column]
+        for r in range(p):
+            x -= L[p * d + r] * a[r]
+            y -= L[p * d + r] * v[r]
+        a[p], v[p] = x / L[p * d + p], y / L[p * d + p]
+    for p in range(n_active - 1, -1, -1):
+        x, y = a[p], v[p]
+        for r in range(p + 1, n_active):
+            x -= L[r * d + p] * a[r]
+            y -= L[r * d + p] * v[r]
+        a[p], v[p] = x / L[p * d + p], y / L[p * d + p]
+    for j in range(q.shape[0]):
+        c0, slope = q[j], 0.0
+        for p in range(n_active):
+            h = H[j, s.order[p]]
+            c0 -= h * a[p]
+            slope += h * v[p]
+        s.c0[j], s.slopes[j] = c0, slope
+
+
+cdef Py_ssize_t _homotopy_next_event(const double[::1] weights, Homotopy* s,
+                                     Py_ssize_t n_active, double t, double floor,
+                                     Py_ssize_t changed, double* next_t,
+                                     bint* joins) noexcept nogil:
+    # The next event below t: the largest t' in (floor, t] where an inactive,
+    # independent column joins (c0_j + t' slopes_j = +-t' weights_j) or an active one
+    # drops (a_p - t' v_p = 0), the column that changed last only strictly below t
+    # (where rounding cannot bring it back). Returns its column, -1 for none (every
+    # scale above the floor is on this piece), with t' in next_t and is_join in joins.
+    cdef Py_ssize_t h, j, p, column, event = -1
+    cdef double sign, ceiling, hit
+    next_t[0], joins[0] = floor, False
+    for h in range(2):
+        sign = 1.0 - 2.0 * h
+        for j in range(weights.shape[0]):
+            if s.active[j] or s.dependent[j]:
+                continue
+            ceiling = t * (1.0 - 1e-9) if j == changed else t
+            hit = s.c0[j] / (sign * weights[j] - s.slopes[j])
+            if hit <= ceiling and hit > next_t[0]:
+                next_t[0], event, joins[0] = hit, j, True
+    for p in range(n_active):
+        column = s.order[p]
+        ceiling = t * (1.0 - 1e-9) if column == changed else t
+        hit = s.a[p] / s.v[p]
+        if hit <= ceiling and hit > next_t[0]:
+            next_t[0], event, joins[0] = hit, column, False
+    return event
+
+
+cdef Py_ssize_t _homotopy_solve(const double[::1] q, const double[::1] weights,
+                                const double[::1] scales, Homotopy* s, Py_ssize_t n_active,
+                                double bottom, Py_ssize_t at,
+                                double[:, ::1] solutions) noexcept nogil:
+    # u at the scales from `at` on that are >= bottom, on this piece: rows of
+    # solutions (its other entries stay 0); returns the index of the first scale left.
+    # NumPy: u_S = solve(H_SS, q_S - t weights_S signs_S) at each t (not a - t v, whose
+    # difference cancels where u is small beside a)
+    cdef double* L = s.factor
+    cdef double* x = s.work
+    cdef Py_ssize_t p, r, column, d = s.d, end = at
+    cdef double t, value
+    while end < scales.shape[0] and scales[end] >= bottom:
+        t = scales[end]
+        for p in range(n_active):
+            column = s.order[p]
+            value = q[column] - t * weights[column] * s.signs[column]
+            for r in range(p):
+                value -= L[p * d + r] * x[r]
+            x[p] = value / L[p * d + p]
+        for p in range(n_active - 1, -1, -1):
+            value = x[p]
+            for r in range(p + 1, n_active):
+                value -= L[r * d + p] * x[r]
+            x[p] = value / L[p * d + p]
+            solutions[end, s.order[p]] = x[p]
+        end += 1
+    return end
+
+
+def lasso_path(const double[:, ::1] H, const double[::1] q, const double[::1] weights,
+               const double[::1] scales, scratch, double[:, ::1] solutions,
+               int64_t[::1] events):
+    """Write into solutions (n, d) the minimizers of ``0.5 u.H u - q.u + t sum_j
+    weights_j |u_j|`` at each t of scales (n,), decreasing and positive, and into
+    events (n,) int64 the homotopy's events above each t: _reference.lasso_path, on
+    H (d, d) C-contiguous, q and weights (d,) float64, scratch a
+    _layout.HomotopyScratch of d."""
+    cdef double[:, ::1] factor = scratch.factor
+    cdef int64_t[::1] order = scratch.order, active = scratch.active
+    cdef int64_t[::1] dependent = scratch.dependent
+    cdef double[::1] signs = scratch.signs, a = scratch.a, v = scratch.v
+    cdef double[::1] c0 = scratch.c0, slopes = scratch.slopes, work = scratch.work
+    cdef Homotopy s
+    s.d = q.shape[0]
+    if s.d == 0:
+        _homotopy(H, q, weights, scales, &s, solutions, events)
+        return
+    s.factor, s.order, s.active, s.dependent = &factor[0, 0], &order[0], &active[0], &dependent[0]
+    s.signs, s.a, s.v = &signs[0], &a[0], &v[0]
+    s.c0, s.slopes, s.work = &c0[0], &slopes[0], &work[0]
+    with nogil:
+        _homotopy(H, q, weights, scales, &s, solutions, events)
+
+
+cdef void _homotopy(const double[:, ::1] H, const double[::1] q, const double[::1] weights,
+                    const double[::1] scales, Homotopy* s, double[:, ::1] solutions,
+                    int64_t[::1] events) noexcept nogil:
+    # The kernel's loop: Numba's lasso_path
+    cdef Py_ssize_t d = q.shape[0], n = scales.shape[0]
+    cdef Py_ssize_t i, j, at, changed, n_active, step, n_events, event
+    cdef double t, ratio, floor, next_t
+    cdef bint joined, joins
+    for i in range(n):
+        events[i] = 0
+        for j in range(d):
+            solutions[i, j] = 0.0
+    t, changed = 0.0, 0
+    for j in range(d):
+        s.active[j], s.dependent[j], s.signs[j] = 0, 0, 0.0
+        ratio = fabs(q[j]) / weights[j]
+        if ratio > t:
+            t, changed = ratio, j
+    at = 0
+    while at < n and scales[at] >= t:
+        at += 1  # (the solution is 0 down to t)
+    if at == n:
+        return
+    floor = scales[n - 1]
+    s.active[changed], s.signs[changed] = 1, _sign(q[changed])
+    n_active, joined, n_events = 0, True, 0
+    for step in range(1, HOMOTOPY_STEPS * d + 10):
+        n_events = step
+        if joined:
+            if not _homotopy_append(H, s, n_active, changed):
+                s.active[changed], s.signs[changed], s.dependent[changed] = 0, 0.0, 1
+                joined = False
+                continue
+            s.order[n_active] = changed
+            n_active += 1
+        _homotopy_piece(H, q, weights, s, n_active)
+        event = _homotopy_next_event(weights, s, n_active, t, floor, changed, &next_t, &joins)
+        for i in range(at, n):
+            events[i] = step
+        at = _homotopy_solve(q, weights, scales, s, n_active, next_t, at, solutions)
+        t = next_t
+        if event < 0:
+            return
+        changed, joined = event, joins
+        if joins:
+            s.active[event] = 1
+            s.signs[event] = _sign(s.c0[event] + t * s.slopes[event])
+        else:
+            s.active[event], s.signs[event] = 0, 0.0
+            for j in range(d):
+                s.dependent[j] = 0  # (the active columns changed)
+            n_active = _homotopy_refactor(H, s, n_active, event)
+    # (Out of steps, which the budget makes unheard of: the last piece, down to 0.)
+    for i in range(at, n):
+        events[i] = n_events
+    _homotopy_solve(q, weights, scales, s, n_active, 0.0, at, solutions)
 
 
 # ---------------------------------------------------------------------------------

@@ -66,6 +66,8 @@ which this matches or beats in accuracy (docs/user_guide/solvers.md, "Accuracy":
 polynomial designs in raw units, against exact rational solutions of the stored data).
 """
 
+import functools
+
 import numpy as np
 
 from . import _accelerated, _layout, _steps
@@ -85,9 +87,6 @@ CONTRACTION = 0.5
 # relative) is replaced by Householder QR's, and no point is certified before a pass.
 FACTOR_SLACK = 2.0
 MAX_CONTRACTION = 1.0 / 3.0
-# The homotopy of the Lasso takes at most this many steps per coefficient (a join or a
-# drop each; typically about one per nonzero coefficient).
-HOMOTOPY_STEPS = 20
 
 
 class StandardizedProblem:
@@ -96,9 +95,10 @@ class StandardizedProblem:
     ``A`` (m, p) and ``C`` (m, K) are the compressed problem (``_gram.compressed_problem``:
     the same loss and gradient as the data, ``m`` rows standing for the total weight);
     the intercept is A's last column when ``fit_intercept``. ``constant`` marks the
-    features held at 0 (see the module docstring)."""
+    features held at 0 (see the module docstring); ``backend`` solves its Lasso
+    (``lasso_solution``)."""
 
-    def __init__(self, A, C, n_features, fit_intercept, l1, l2, constant):
+    def __init__(self, A, C, n_features, fit_intercept, l1, l2, constant, backend):
         n_rows = A.shape[0]
         D = n_features
         if fit_intercept:
@@ -131,32 +131,75 @@ class StandardizedProblem:
         if l2 > 0:  # l2 / 2 ||w||^2 = l2 / 2 ||u / s||^2: rows sqrt(l2) / s below
             design = np.vstack([design, np.diag(np.sqrt(l2) / s)])
             rhs = np.vstack([rhs, np.zeros((len(s), rhs.shape[1]))])
-        if len(s):
-            U, self.singular, Vt = np.linalg.svd(design, full_matrices=False)
-        else:  # every feature held at 0: only the intercept is fitted
-            U, self.singular, Vt = np.zeros((design.shape[0], 0)), np.zeros(0), np.zeros((0, 0))
-        dependent = self.singular <= RCOND * (self.singular[0] if len(s) else 0.0)
-        self.rank_deficient = bool(dependent.any())
-        # the combinations of the kept columns that the data do not determine
-        self.null_space = Vt[dependent]
-        self.vt_smallest = Vt[-1] if len(s) else np.zeros(0)
-        inverse = np.where(dependent, 0.0, 1.0 / np.where(dependent, 1.0, self.singular))
-        # u = design^+ rhs (the minimum-norm solution); H^-1 = V diag(1 / sigma^2) V.T,
-        # the inverse Hessian of the objective in u (per unit of total weight)
-        self.u = Vt.T @ (inverse[:, None] * (U.T @ rhs))
-        self.inverse_hessian = (Vt.T * inverse**2) @ Vt
+        self.penalized_design, self.penalized_rhs = design, rhs
         # The L1 part, l1 ||w||_1 = sum_j (l1 / s_j) |u_j|: the weighted Lasso of the
         # small problem, 0.5 u.H u - q.u + sum_j l1_j |u_j|, H = design.T design and
         # q = design.T rhs (lasso_solution)
         self.l1 = l1 / s if l1 > 0 else None
+        self.backend = backend
         self.hessian = design.T @ design
-        if l1 > 0:
-            cross = design.T @ rhs
-            self.u = np.column_stack(
-                [lasso_solution(self.hessian, cross[:, k], self.l1) for k in range(rhs.shape[1])]
-            )
         self.fit_intercept = fit_intercept
         self.n_features = D
+
+    @functools.cached_property
+    def decomposition(self):
+        """``(U, singular, Vt, dependent)``: the SVD of the (penalized) standardized
+        design, and which of its singular values are taken as 0 (a path's problems,
+        which need none of what follows from it, never make it)."""
+        design = self.penalized_design
+        if design.shape[1]:
+            U, singular, Vt = np.linalg.svd(design, full_matrices=False)
+        else:  # every feature held at 0: only the intercept is fitted
+            U, singular, Vt = np.zeros((design.shape[0], 0)), np.zeros(0), np.zeros((0, 0))
+        dependent = singular <= RCOND * (singular[0] if len(singular) else 0.0)
+        return U, singular, Vt, dependent
+
+    @property
+    def singular(self):
+        return self.decomposition[1]
+
+    @property
+    def rank_deficient(self):
+        return bool(self.decomposition[3].any())
+
+    @property
+    def null_space(self):
+        """The combinations of the kept columns that the data do not determine."""
+        _, _, Vt, dependent = self.decomposition
+        return Vt[dependent]
+
+    @property
+    def vt_smallest(self):
+        Vt = self.decomposition[2]
+        return Vt[-1] if len(Vt) else np.zeros(0)
+
+    @functools.cached_property
+    def inverse_singular(self):
+        """1 / sigma, 0 for the singular values taken as 0."""
+        _, singular, _, dependent = self.decomposition
+        return np.where(dependent, 0.0, 1.0 / np.where(dependent, 1.0, singular))
+
+    @functools.cached_property
+    def inverse_hessian(self):
+        """H^-1 = V diag(1 / sigma^2) V.T, the inverse Hessian of the objective in u
+        (per unit of total weight; the pseudo-inverse when columns are dependent)."""
+        Vt = self.decomposition[2]
+        return (Vt.T * self.inverse_singular**2) @ Vt
+
+    @functools.cached_property
+    def u(self):
+        """The solution (d, K): design^+ rhs (the minimum-norm one) without an L1 part,
+        each target's Lasso solution with one."""
+        if self.l1 is not None:
+            cross = self.penalized_design.T @ self.penalized_rhs
+            return np.column_stack(
+                [
+                    lasso_solution(self.hessian, cross[:, k], self.l1, self.backend)
+                    for k in range(cross.shape[1])
+                ]
+            )
+        U, _, Vt, _ = self.decomposition
+        return Vt.T @ (self.inverse_singular[:, None] * (U.T @ self.penalized_rhs))
 
     @property
     def condition(self):
@@ -222,135 +265,36 @@ class StandardizedProblem:
         inverse Hessian it was taken with: without an L1 part, the Newton correction
         ``H^-1 g`` and H^-1 (d, d), every target's; with one, the step to the weighted
         Lasso with ``q = H u - g``, and the inverse of H on each target's active set
-        (zeros elsewhere), (d, d, K)."""
+        (zeros elsewhere), (d, d, K). Where that Lasso keeps u's zeros and signs, the
+        step is the Newton correction on the active set, ``H_SS^-1 (g_S + l1_S
+        signs_S)``: as accurate as the gradient (u less the solution from q would
+        carry that solve's rounding, relative to H u rather than to g)."""
         n_targets = u.shape[1]
         if self.l1 is None:
             return self.inverse_hessian @ g_u, self.inverse_hessian
         delta_u, hinv = np.zeros_like(u), np.zeros((len(u), len(u), n_targets))
         for k in range(n_targets):  # the Lasso separates the targets
-            solution = lasso_solution(self.hessian, self.hessian @ u[:, k] - g_u[:, k], self.l1)
-            delta_u[:, k] = u[:, k] - solution
+            solution = lasso_solution(
+                self.hessian, self.hessian @ u[:, k] - g_u[:, k], self.l1, self.backend
+            )
             active = solution != 0
-            if active.any():
-                hinv[np.ix_(active, active, [k])] = np.linalg.inv(
-                    self.hessian[np.ix_(active, active)]
-                )[:, :, None]
+            delta_u[:, k] = u[:, k] - solution
+            if not active.any():
+                continue
+            inverse = np.linalg.inv(self.hessian[np.ix_(active, active)])
+            hinv[np.ix_(active, active, [k])] = inverse[:, :, None]
+            signs = np.sign(solution)
+            if np.array_equal(signs, np.sign(u[:, k])):  # (the same zeros and signs)
+                delta_u[:, k] = 0.0
+                delta_u[active, k] = inverse @ (g_u[active, k] + self.l1[active] * signs[active])
         return delta_u, hinv
 
 
-def lasso_solution(H, q, weights):
+def lasso_solution(H, q, weights, backend):
     """The minimizer u of ``0.5 u.H u - q.u + sum_j weights_j |u_j|`` (H positive
-    definite, weights > 0), by its homotopy (LARS with the Lasso modification: Efron,
-    Hastie, Johnstone & Tibshirani, 2004; Osborne, Presnell & Turlach, 2000): the
-    solution with the weights ``t weights`` is 0 for ``t >= max_j |q_j| / weights_j``
-    and piecewise linear in t below, ``u_S = H_SS^-1 (q_S - t weights_S signs_S)`` on
-    its active set S, which changes where an inactive ``|q_j - (H u)_j|`` reaches ``t
-    weights_j`` (a join) or an active u_j reaches 0 (a drop). Followed down to t = 1,
-    it is exact: no tolerance, no iteration count. A column whose join would make H_SS
-    singular (dependent on the active ones) is left out."""
-    return lasso_path(H, q, weights, np.ones(1))[0]
-
-
-def lasso_path(H, q, weights, scales, events=None):
-    """The minimizers of ``0.5 u.H u - q.u + t sum_j weights_j |u_j|`` for each t of
-    ``scales`` (decreasing, positive), as rows of a ``(len(scales), d)`` array: one
-    walk down the homotopy of ``lasso_solution``, each t's solution solved exactly on
-    the active set and signs of the piece of the path that holds it. ``events``, if
-    given (int, ``len(scales)``), receives the number of the homotopy's events (joins
-    and drops) above each t."""
-    events = np.zeros(len(scales), dtype=np.int64) if events is None else events
-    events[:] = 0
-    scales = np.asarray(scales, dtype=np.float64)
-    d = len(q)
-    solutions = np.zeros((len(scales), d))
-    active, signs = np.zeros(d, dtype=bool), np.zeros(d)
-    dependent = np.zeros(d, dtype=bool)
-    ratio = np.abs(q) / weights
-    t = float(np.max(ratio, initial=0.0))
-    at = int(np.sum(scales >= t))  # scales[:at] have the solution 0
-    if at == len(scales):
-        return solutions
-    floor = float(scales[-1])
-    changed = int(np.argmax(ratio))  # the index of the last event, not its next one at t
-    active[changed], signs[changed] = True, np.sign(q[changed])
-    joined = True  # (whether the last event was a join: `changed`'s is then checked)
-    for n_events in range(1, HOMOTOPY_STEPS * d + 10):
-        S = np.flatnonzero(active)
-        H_SS = H[np.ix_(S, S)]
-        weighted_signs = weights[S] * signs[S]
-        # u_S(t') = a - t' v on this piece; after a join, the joined column of H_SS^-1
-        # too, whose diagonal entry is 1 / (the joined column's distance to the span
-        # of the others, in H's metric): near 0, it depends on them
-        rhs = np.zeros((len(S), 3))
-        rhs[:, 0], rhs[:, 1] = q[S], weighted_signs
-        position = int(np.searchsorted(S, changed))
-        if joined:
-            rhs[position, 2] = 1.0
-        try:
-            solved = np.linalg.solve(H_SS, rhs)
-            independent = not joined or len(S) == 1
-            independent = independent or (
-                0 < solved[position, 2] * 64 * EPS * np.abs(H_SS).sum(axis=1).max() < 1.0
-            )
-        except np.linalg.LinAlgError:  # (exactly singular: the joined column is a copy)
-            independent = False
-        if not independent:
-            active[changed], signs[changed] = False, 0.0  # dependent on the active
-            dependent[changed] = True
-            joined = False
-            continue
-        a, v = solved[:, 0], solved[:, 1]
-        c0e = H[:, S] @ solved[:, :2]
-        c0 = q - c0e[:, 0]  # the correlations c(t') = q - H u(t') = c0 + t' e
-        e = c0e[:, 1]
-        # the next event below t: the largest t' in (floor, t] (the index that just
-        # changed only strictly below t, where rounding cannot bring it back)
-        ceiling = np.full(d, t)
-        ceiling[changed] = t * (1 - 1e-9)
-        next_t, event = floor, None
-        with np.errstate(divide="ignore", invalid="ignore"):
-            for sign in (1.0, -1.0):  # joins: c0_j + t' e_j = sign t' weights_j
-                hits = c0 / (sign * weights - e)
-                usable = ~active & ~dependent & (hits <= ceiling) & (hits > next_t)
-                if usable.any():
-                    j = int(np.argmax(np.where(usable, hits, -np.inf)))
-                    next_t, event = float(hits[j]), ("join", j)
-            drops = a / v  # u_j(t') = 0
-            usable = (drops <= ceiling[S]) & (drops > next_t)
-            if usable.any():
-                i = int(np.argmax(np.where(usable, drops, -np.inf)))
-                next_t, event = float(drops[i]), ("drop", int(S[i]))
-        events[at:] = n_events
-        at = _solve_on_piece(H_SS, q[S], weighted_signs, S, scales, next_t, at, solutions)
-        t = next_t
-        if event is None:  # no event above the floor: every scale is solved
-            break
-        kind, changed = event
-        joined = kind == "join"
-        if joined:
-            active[changed] = True
-            signs[changed] = np.sign(c0[changed] + t * e[changed])
-        else:
-            active[changed], signs[changed] = False, 0.0
-            dependent[:] = False  # (the active columns changed)
-    # (Out of steps, which the budget makes unheard of: the last piece's active set.)
-    S = np.flatnonzero(active)
-    events[at:] = n_events
-    _solve_on_piece(H[np.ix_(S, S)], q[S], weights[S] * signs[S], S, scales, 0.0, at, solutions)
-    return solutions
-
-
-def _solve_on_piece(H_SS, q_S, weighted_signs, S, scales, bottom, at, solutions):
-    """Solve at the scales from ``at`` on that are at least ``bottom`` (the piece of
-    the path down to ``bottom``, active set S), into their rows of ``solutions``
-    (one solve for all of them); return the index of the first scale left."""
-    end = at
-    while end < len(scales) and scales[end] >= bottom:
-        end += 1
-    if end > at and len(S):
-        rhs = q_S[:, None] - weighted_signs[:, None] * scales[None, at:end]
-        solutions[at:end, S] = np.linalg.solve(H_SS, rhs).T
-    return end
+    definite, weights > 0): the backend's homotopy (``_reference.lasso_path``) walked
+    down to t = 1, exact."""
+    return backend.lasso_path(H, q, weights, np.ones(1))[0]
 
 
 class DirectSolve:
@@ -373,7 +317,7 @@ class DirectSolve:
         D, fit_intercept = p.n_features, p.user_fit_intercept
         self.X, self.Y, self.factor_error = p.X, p.Y, p.factor_error
         self.small = StandardizedProblem(
-            self.X, self.Y, D, fit_intercept, s.l1, s.l2, np.zeros(D, dtype=bool)
+            self.X, self.Y, D, fit_intercept, s.l1, s.l2, np.zeros(D, dtype=bool), p.backend
         )
         if p.factor_kind == "gram" and (
             self.small.rank_deficient or self.factor_reach()[2] > MAX_CONTRACTION
@@ -382,7 +326,7 @@ class DirectSolve:
             # judge a rank: Householder QR's (refactor())
             self.X, self.Y, self.factor_error = refactor()
             self.small = StandardizedProblem(
-                self.X, self.Y, D, fit_intercept, s.l1, s.l2, np.zeros(D, dtype=bool)
+                self.X, self.Y, D, fit_intercept, s.l1, s.l2, np.zeros(D, dtype=bool), p.backend
             )
         if fit_intercept:  # constant columns: their spread is the rounding of their mean
             suspects = self.small.constant_suspects(p.data.n_samples)
@@ -391,7 +335,7 @@ class DirectSolve:
                 found[suspects] = p.data.constant_columns(suspects)
             if found.any():
                 self.small = StandardizedProblem(
-                    self.X, self.Y, D, fit_intercept, s.l1, s.l2, found
+                    self.X, self.Y, D, fit_intercept, s.l1, s.l2, found, p.backend
                 )
         self.W, self.b = self.small.coefficients(self.small.u, self.small.centre)
         self.reach = self.factor_reach()

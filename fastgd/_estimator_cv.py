@@ -15,6 +15,7 @@ import numpy as np
 
 from . import _inputs, _steps
 from ._accelerated import duality_gap
+from ._backends import serial_blas
 from ._crossval import FoldProblems, cross_validated_path
 from ._diagnostics import ConvergenceWarning
 from ._estimator import GDRegressor, LinearPredictor
@@ -182,6 +183,11 @@ class GDRegressorCV(LinearPredictor):
         )
         settings = spec.validated()
         data, W, b = _inputs.as_data(X, y, sample_weight, Point(None, None, "coef", "intercept"))
+        with serial_blas(None if data.blocked else data.X, True):
+            self._fit_data(data, b, settings, spec, shares, given, n_alphas, eps, X)
+        return self
+
+    def _fit_data(self, data, b, settings, spec, shares, given, n_alphas, eps, X):
         backend, fit_intercept = settings.backend, settings.fit_intercept
         factors, _ = folds_of(data, self.cv, backend, b, fit_intercept, settings.n_threads)
         folds = FoldProblems(factors, data.n_features, fit_intercept, backend.name)
@@ -195,7 +201,6 @@ class GDRegressorCV(LinearPredictor):
         if len(shares) == 1:
             self.alphas_, self.mse_path_ = self.alphas_[0], self.mse_path_[0]
         self._refit(data, spec, folds, X)
-        return self
 
     def _refit(self, data, spec, folds, X):
         # The refit: the exact solution at alpha_ of the whole data's small problem
@@ -204,7 +209,7 @@ class GDRegressorCV(LinearPredictor):
         settings = spec._replace(alpha=self.alpha_, l1_ratio=self.l1_ratio_).validated()
         l1, l2 = settings.l1, settings.l2
         whole = PathProblem.of_factor(
-            folds.whole_factor, data.n_features, settings.fit_intercept, data
+            folds.whole_factor, data.n_features, settings.fit_intercept, settings.backend, data
         )
         W, b = whole.solutions([l1], [l2])
         W, b = W[0].astype(data.dtype), b[0].astype(data.dtype)  # (the point returned)

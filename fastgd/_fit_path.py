@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._backends import get_backend
+from ._backends import get_backend, serial_blas
 from ._data import BlockFactor
 from ._diagnostics import ConvergenceWarning, raise_for_non_finite
 from ._inputs import as_data
@@ -161,11 +161,12 @@ def fit_path(
     n_threads = check_n_threads(n_threads)
     backend = get_backend(check_backend(backend))
     data, _, _ = as_data(X, y, sample_weight, Point(None, None, "coef", "intercept"))
-    problem = whole_problem(data, backend, fit_intercept, n_threads)
-    grid = alpha_grid(problem, l1_share, n_alphas, eps) if given is None else given
-    l1, l2 = grid * l1_share, grid * (1 - l1_share)
-    points = problem.solve(l1, l2)
-    gaps = problem.gaps(points.u, l1, l2)
+    with serial_blas(None if data.blocked else data.X, True):
+        problem = whole_problem(data, backend, fit_intercept, n_threads)
+        grid = alpha_grid(problem, l1_share, n_alphas, eps) if given is None else given
+        l1, l2 = grid * l1_share, grid * (1 - l1_share)
+        points = problem.solve(l1, l2)
+        gaps = problem.gaps(points.u, l1, l2)
     converged = (gaps <= tol**2 * problem.null_objectives()).all(axis=1)
     if not converged.all():
         warnings.warn(
@@ -198,4 +199,4 @@ def whole_problem(data, backend, fit_intercept, n_threads):
     if not np.isfinite(R).all():
         raise_for_non_finite(data, "triangular factor of [X, 1, y]")
     factor = BlockFactor(R, total_weight, (data.n_samples,), None)
-    return PathProblem.of_factor(factor, data.n_features, fit_intercept, data)
+    return PathProblem.of_factor(factor, data.n_features, fit_intercept, backend, data)

@@ -178,6 +178,8 @@ KERNEL_INTERFACE = {
     "shuffle": ("order", "n", "rng_state"),
     "fit": ("data", "model", "options", "optimizer", "scratch", "history", "max_updates"),
     "fit_many": ("data", "options", "scratch", "result", "first", "last", "slot"),
+    # the small problem's Lasso at many penalties: one walk down its homotopy
+    "lasso_path": ("H", "q", "weights", "scales", "scratch", "solutions", "events"),
 }
 
 # The bundles a fit kernel takes: fit(data, model, options, optimizer, scratch,
@@ -332,3 +334,27 @@ ManyScratch = namedtuple("ManyScratch", "gram mean inverse panel centred u grad 
 # at them ``loss`` (G,), the passes ``n_iter`` and the status (G,) int64, and the
 # certified bound on the coefficients' relative error, ``bound`` (G,).
 ManyResult = namedtuple("ManyResult", "W b loss n_iter status bound")
+
+# The Lasso homotopy (_reference.lasso_path; the kernels' lasso_path) takes at most
+# this many steps per coefficient (a join or a drop each; typically about one per
+# nonzero coefficient).
+HOMOTOPY_STEPS = 20
+# The compiled homotopy's scratch, for d coefficients (``HomotopyScratch.of``): the
+# Cholesky factor of the active columns' H ``factor`` (d, d) float64 (its lower
+# triangle, rows in the order the columns joined), that order ``order`` (d,) int64,
+# per column whether it is ``active`` or found ``dependent`` on the active ones (d,)
+# int64 and its ``signs`` (d,); per active column (in join order) the piece's
+# ``a`` and ``v`` (u_S(t) = a - t v), per column the correlations ``c0`` and
+# ``slopes`` (c(t) = c0 + t slopes), and a vector ``work`` (d,), all float64.
+HomotopyScratch = namedtuple(
+    "HomotopyScratch", "factor order active dependent signs a v c0 slopes work"
+)
+HomotopyScratch.of = staticmethod(
+    lambda d: HomotopyScratch(
+        np.empty((d, d)),
+        np.empty(d, dtype=np.int64),
+        np.empty(d, dtype=np.int64),
+        np.empty(d, dtype=np.int64),
+        *(np.empty(d) for _ in range(6)),
+    )
+)

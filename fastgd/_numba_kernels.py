@@ -1939,6 +1939,210 @@ def fit_many(data, options, scratch, result, first, last, slot):
     _fit_problems(data, options, scratch, result, first, last, slot)
 
 
+# ------------------------------------------------------------- the Lasso homotopy
+#
+# _reference.lasso_path compiled: the minimizers of 0.5 u.H u - q.u + t sum_j
+# weights_j |u_j| at each t of scales (decreasing), one walk down the homotopy. The
+# active columns' H_SS is held as its Cholesky factor (scratch.factor, lower, its rows
+# in the order the columns joined: scratch.order), which a join extends by one row
+# (the new pivot is the joined column's distance to the active ones in H's metric:
+# below 64 eps ||H_SS||_inf it depends on them, and is left out) and a drop rebuilds.
+# Each piece then costs two triangular solves and one product with H's active
+# columns; the scratch is a _layout.HomotopyScratch.
+
+
+@_kernel
+def _sign(x):
+    # np.sign(x)
+    return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
+
+
+@_kernel
+def _homotopy_append(H, s, n_active, column):
+    # Extend the factor of the first n_active columns of s.order by `column`, if it is
+    # independent of them; return whether it is. NumPy:
+    #   l = solve(L, H[S, column]); pivot = H[column, column] - l @ l
+    #   independent = pivot > 64 eps max(abs(H[S + [column]][:, S + [column]]).sum(axis=1))
+    L, order, l = s.factor, s.order, s.work
+    for p in range(n_active):
+        value = H[order[p], column]
+        for r in range(p):
+            value -= L[p, r] * l[r]
+        l[p] = value / L[p, p]
+    pivot = H[column, column]
+    for p in range(n_active):
+        pivot -= l[p] * l[p]
+    largest = 0.0
+    for p in range(n_active + 1):
+        row = order[p] if p < n_active else column
+        total = abs(H[row, column])
+        for r in range(n_active):
+            total += abs(H[row, order[r]])
+        largest = max(largest, total)
+    if not pivot > 64.0 * _EPS * largest:
+        return False
+    for p in range(n_active):
+        L[n_active, p] = l[p]
+    L[n_active, n_active] = np.sqrt(pivot)
+    return True
+
+
+@_kernel
+def _homotopy_refactor(H, s, n_active, dropped):
+    # The factor of the active columns but `dropped`, rebuilt in their join order;
+    # returns how many there are (a column that has become dependent is left out).
+    kept = 0
+    for p in range(n_active):
+        column = s.order[p]
+        if column == dropped:
+            continue
+        if _homotopy_append(H, s, kept, column):
+            s.order[kept] = column
+            kept += 1
+        else:
+            s.active[column], s.signs[column], s.dependent[column] = 0, 0.0, 1
+    return kept
+
+
+@_kernel
+def _homotopy_piece(H, q, weights, s, n_active):
+    # The piece u_S(t) = a - t v, c(t) = q - H u(t) = c0 + t slopes. NumPy (S in join
+    # order): a, v = solve(H_SS, [q_S, weights_S signs_S]) (L L.T: forward, then back
+    # substitution); c0 = q - H[:, S] @ a; slopes = H[:, S] @ v
+    L, order, a, v = s.factor, s.order, s.a, s.v
+    for p in range(n_active):
+        column = order[p]
+        x, y = q[column], weights[column] * s.signs[column]
+        for r in range(p):
+            x -= L[p, r] * a[r]
+            y -= L[p, r] * v[r]
+        a[p], v[p] = x / L[p, p], y / L[p, p]
+    for p in range(n_active - 1, -1, -1):
+        x, y = a[p], v[p]
+        for r in range(p + 1, n_active):
+            x -= L[r, p] * a[r]
+            y -= L[r, p] * v[r]
+        a[p], v[p] = x / L[p, p], y / L[p, p]
+    for j in range(q.shape[0]):
+        c0, slope = q[j], 0.0
+        for p in range(n_active):
+            h = H[j, order[p]]
+            c0 -= h * a[p]
+            slope += h * v[p]
+        s.c0[j], s.slopes[j] = c0, slope
+
+
+@_kernel
+def _homotopy_next_event(weights, s, n_active, t, floor, changed):
+    # The next event below t: the largest t' in (floor, t] where an inactive,
+    # independent column joins (c0_j + t' slopes_j = +-t' weights_j) or an active one
+    # drops (a_p - t' v_p = 0), the column that changed last only strictly below t
+    # (where rounding cannot bring it back). Returns (t', column, is_join), column -1
+    # for none (every scale above the floor is on this piece).
+    next_t, event, joins = floor, -1, False
+    for h in range(2):
+        sign = 1.0 - 2.0 * h
+        for j in range(weights.shape[0]):
+            if s.active[j] or s.dependent[j]:
+                continue
+            ceiling = t * (1.0 - 1e-9) if j == changed else t
+            hit = s.c0[j] / (sign * weights[j] - s.slopes[j])
+            if hit <= ceiling and hit > next_t:
+                next_t, event, joins = hit, j, True
+    for p in range(n_active):
+        column = s.order[p]
+        ceiling = t * (1.0 - 1e-9) if column == changed else t
+        hit = s.a[p] / s.v[p]
+        if hit <= ceiling and hit > next_t:
+            next_t, event, joins = hit, column, False
+    return next_t, event, joins
+
+
+@_kernel
+def _homotopy_solve(q, weights, scales, s, n_active, bottom, at, solutions):
+    # u at the scales from `at` on that are >= bottom, on this piece: rows of
+    # solutions (its other entries stay 0); returns the index of the first scale left.
+    # NumPy: u_S = solve(H_SS, q_S - t weights_S signs_S) at each t (not a - t v, whose
+    # difference cancels where u is small beside a)
+    L, order, x = s.factor, s.order, s.work
+    end = at
+    while end < scales.shape[0] and scales[end] >= bottom:
+        t = scales[end]
+        for p in range(n_active):
+            column = order[p]
+            value = q[column] - t * weights[column] * s.signs[column]
+            for r in range(p):
+                value -= L[p, r] * x[r]
+            x[p] = value / L[p, p]
+        for p in range(n_active - 1, -1, -1):
+            value = x[p]
+            for r in range(p + 1, n_active):
+                value -= L[r, p] * x[r]
+            x[p] = value / L[p, p]
+            solutions[end, order[p]] = x[p]
+        end += 1
+    return end
+
+
+@_kernel
+def lasso_path(H, q, weights, scales, scratch, solutions, events):
+    """Write into solutions (n, d) the minimizers of ``0.5 u.H u - q.u + t sum_j
+    weights_j |u_j|`` at each t of scales (n,), decreasing and positive, and into
+    events (n,) int64 the homotopy's events above each t: _reference.lasso_path, on
+    H (d, d) C-contiguous, q and weights (d,) float64, scratch a
+    _layout.HomotopyScratch of d."""
+    s = scratch
+    d, n = q.shape[0], scales.shape[0]
+    for i in range(n):
+        events[i] = 0
+        for j in range(d):
+            solutions[i, j] = 0.0
+    t, changed = 0.0, 0
+    for j in range(d):
+        s.active[j], s.dependent[j], s.signs[j] = 0, 0, 0.0
+        ratio = abs(q[j]) / weights[j]
+        if ratio > t:
+            t, changed = ratio, j
+    at = 0
+    while at < n and scales[at] >= t:
+        at += 1  # (the solution is 0 down to t)
+    if at == n:
+        return
+    floor = scales[n - 1]
+    s.active[changed], s.signs[changed] = 1, _sign(q[changed])
+    n_active, joined, n_events = 0, True, 0
+    for step in range(1, _layout.HOMOTOPY_STEPS * d + 10):
+        n_events = step
+        if joined:
+            if not _homotopy_append(H, s, n_active, changed):
+                s.active[changed], s.signs[changed], s.dependent[changed] = 0, 0.0, 1
+                joined = False
+                continue
+            s.order[n_active] = changed
+            n_active += 1
+        _homotopy_piece(H, q, weights, s, n_active)
+        next_t, event, joins = _homotopy_next_event(weights, s, n_active, t, floor, changed)
+        for i in range(at, n):
+            events[i] = step
+        at = _homotopy_solve(q, weights, scales, s, n_active, next_t, at, solutions)
+        t = next_t
+        if event < 0:
+            return
+        changed, joined = event, joins
+        if joins:
+            s.active[event] = 1
+            s.signs[event] = _sign(s.c0[event] + t * s.slopes[event])
+        else:
+            s.active[event], s.signs[event] = 0, 0.0
+            for j in range(d):
+                s.dependent[j] = 0  # (the active columns changed)
+            n_active = _homotopy_refactor(H, s, n_active, event)
+    # (Out of steps, which the budget makes unheard of: the last piece, down to 0.)
+    for i in range(at, n):
+        events[i] = n_events
+    _homotopy_solve(q, weights, scales, s, n_active, 0.0, at, solutions)
+
+
 # ------------------------------------------------------------ for users' loops
 # The kernels of fastgd.kernels (documented there), defined here rather than in
 # kernels.py: Numba invalidates a function's cache when its own file changes, not

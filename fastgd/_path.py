@@ -8,7 +8,7 @@ problem of D + 1 + K rows whatever N, on which every point of a path is solved
 exactly, with no tolerance:
 
 - an L1 penalty alone (Lasso): the homotopy walked once down the grid
-  (``_direct.lasso_path``), ``l1 ||w||_1 = sum_j (l1 / s_j) |u_j|``;
+  (``_reference.lasso_path``, compiled in each backend), ``l1 ||w||_1 = sum_j (l1 / s_j) |u_j|``;
 - an L2 penalty alone (ridge): one SVD of the centred design for the whole grid,
   ``w = V diag(sigma / (sigma^2 + l2)) U.T c``, in the raw coordinates where the
   penalty is ``l2 / 2 ||w||^2``;
@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._direct import StandardizedProblem, lasso_path, lasso_solution
+from ._direct import StandardizedProblem, lasso_solution
 from ._gram import compressed_problem
 
 # The active-set iterations of one elastic-net point before its homotopy is walked
@@ -70,29 +70,33 @@ class PathProblem:
 
     ``A`` (m, p), ``C`` (m, K): the compressed problem (``_gram.compressed_problem``),
     the intercept's column last in A when ``fit_intercept``; ``constant`` (D,) marks
-    the features held at 0 (as the direct solve's)."""
+    the features held at 0 (as the direct solve's); ``backend`` walks its Lasso
+    homotopies (``_reference.lasso_path``)."""
 
-    def __init__(self, A, C, n_features, fit_intercept, constant):
-        self.small = StandardizedProblem(A, C, n_features, fit_intercept, 0.0, 0.0, constant)
+    def __init__(self, A, C, n_features, fit_intercept, constant, backend):
+        self.backend = backend
+        self.small = StandardizedProblem(
+            A, C, n_features, fit_intercept, 0.0, 0.0, constant, backend
+        )
         # q of the small problem 0.5 u.H u - q.u, per target: diag(1 / s) X_c.T diag(s)
         # Y_c / sum(s) on the kept features (X_c, Y_c centred with an intercept)
         self.cross = self.small.design.T @ self.small.rhs
 
     @classmethod
-    def of_factor(cls, factor, n_features, fit_intercept, data=None):
+    def of_factor(cls, factor, n_features, fit_intercept, backend, data=None):
         """The PathProblem of a ``_data.BlockFactor``'s rows. A feature whose spread
         on them is within the rounding of its mean is held at 0: if ``data`` (whose
         rows the factor's are) says it is constant, or always without ``data``."""
         n_targets = factor.R.shape[0] - n_features - (1 if fit_intercept else 0)
         A, C = compressed_problem(factor.R, factor.total_weight, n_targets)
         constant = np.zeros(n_features, dtype=bool)
-        problem = cls(A, C, n_features, fit_intercept, constant)
+        problem = cls(A, C, n_features, fit_intercept, constant, backend)
         if fit_intercept:
             suspects = problem.small.constant_suspects(sum(factor.block_rows))
             if len(suspects):
                 constant[suspects] = True if data is None else data.constant_columns(suspects)
             if constant.any():
-                problem = cls(A, C, n_features, fit_intercept, constant)
+                problem = cls(A, C, n_features, fit_intercept, constant, backend)
         return problem
 
     def solutions(self, l1, l2):
@@ -116,7 +120,9 @@ class PathProblem:
         elif not (l2 > 0).any():
             events = np.zeros(n_points, dtype=np.int64)
             for k in range(n_targets):
-                u[:, :, k] = lasso_path(small.hessian, cross[:, k], 1.0 / s, l1, events)
+                u[:, :, k] = self.backend.lasso_path(
+                    small.hessian, cross[:, k], 1.0 / s, l1, events
+                )
                 n_iter[:, k] = np.diff(events, prepend=0)
         elif not (l1 > 0).any():
             u = self._ridge(l2) * s[None, :, None]
@@ -126,7 +132,9 @@ class PathProblem:
                 start = np.zeros(len(s))
                 for i in range(n_points):
                     hessian = small.hessian + np.diag(l2[i] / s**2)
-                    start, n_iter[i, k] = elastic_net_point(hessian, cross[:, k], l1[i] / s, start)
+                    start, n_iter[i, k] = elastic_net_point(
+                        hessian, cross[:, k], l1[i] / s, start, self.backend
+                    )
                     u[i, :, k] = start
         return PathPoints(u, n_iter)
 
@@ -180,7 +188,7 @@ class PathProblem:
         return np.einsum("jr,nr,rk->njk", Vt.T, shrink, projected)
 
 
-def elastic_net_point(H, q, weights, start):
+def elastic_net_point(H, q, weights, start, backend):
     """``(u, n_solves)``: the minimizer of ``0.5 u.H u - q.u + sum_j weights_j |u_j|``
     (H positive definite: a ridge part), from the active set and signs of ``start``
     (the point before, on a path): solved exactly on the active set, then the
@@ -205,4 +213,4 @@ def elastic_net_point(H, q, weights, start):
             return u, n_solves
         active |= joining
         signs[joining] = np.sign(correlation[joining])
-    return lasso_solution(H, q, weights), ACTIVE_SET_STEPS + 1
+    return lasso_solution(H, q, weights, backend), ACTIVE_SET_STEPS + 1

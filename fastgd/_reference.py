@@ -21,9 +21,11 @@ import numpy as np
 # The update math (penalty, proximal and momentum steps) lives in _steps.py, which
 # the Python methods also run; it is part of this oracle. The epoch loop that
 # combines these functions is _epochs.fit.
+from ._layout import HOMOTOPY_STEPS
 from ._steps import momentum_step, penalty, prox_l1, proximal_step, update  # noqa: F401
 
 _MASK64 = (1 << 64) - 1
+EPS = np.finfo(np.float64).eps
 
 
 def gradient(X, Y, W, b, sample_weight=None):
@@ -263,3 +265,116 @@ def accurate_sums(X, Y, W, b, weights, block_rows=1 << 14):
         hi, lo = _pairwise_sum(p, e)
         total_hi, total_lo = add_double(total_hi, total_lo, hi, lo)
     return total_hi, total_lo
+
+
+# ------------------------------------------------------------ the Lasso homotopy
+
+
+def lasso_path(H, q, weights, scales, events=None):
+    """The minimizers of ``0.5 u.H u - q.u + t sum_j weights_j |u_j|`` (H positive
+    semi-definite, weights > 0) for each t of ``scales`` (decreasing, positive), as
+    rows of a ``(len(scales), d)`` array, by the homotopy of the Lasso (LARS with the
+    Lasso modification: Efron, Hastie, Johnstone & Tibshirani, 2004; Osborne, Presnell
+    & Turlach, 2000). The solution is 0 for ``t >= max_j |q_j| / weights_j`` and
+    piecewise linear in t below, ``u_S = H_SS^-1 (q_S - t weights_S signs_S)`` on its
+    active set S, which changes where an inactive ``|q_j - (H u)_j|`` reaches ``t
+    weights_j`` (a join) or an active u_j reaches 0 (a drop). One walk down it solves
+    every t exactly on the active set and signs of the piece that holds it: no
+    tolerance, no iteration count. A column whose join would make H_SS singular (its
+    pivot, the inverse of H_SS^-1's diagonal entry, below 64 eps ||H_SS||_inf: it
+    depends on the active ones) is left out until the active set loses a column.
+    ``events``, if given (int, ``len(scales)``), receives the number of the homotopy's
+    events (joins, drops and left-out joins) above each t."""
+    events = np.zeros(len(scales), dtype=np.int64) if events is None else events
+    events[:] = 0
+    scales = np.asarray(scales, dtype=np.float64)
+    d = len(q)
+    solutions = np.zeros((len(scales), d))
+    active, signs = np.zeros(d, dtype=bool), np.zeros(d)
+    dependent = np.zeros(d, dtype=bool)
+    ratio = np.abs(q) / weights
+    t = float(np.max(ratio, initial=0.0))
+    at = int(np.sum(scales >= t))  # scales[:at] have the solution 0
+    if at == len(scales):
+        return solutions
+    floor = float(scales[-1])
+    changed = int(np.argmax(ratio))  # the index of the last event, not its next one at t
+    active[changed], signs[changed] = True, np.sign(q[changed])
+    joined = True  # (whether the last event was a join: `changed`'s is then checked)
+    for n_events in range(1, HOMOTOPY_STEPS * d + 10):
+        S = np.flatnonzero(active)
+        H_SS = H[np.ix_(S, S)]
+        weighted_signs = weights[S] * signs[S]
+        # u_S(t') = a - t' v on this piece; after a join, the joined column of H_SS^-1
+        # too, whose diagonal entry is 1 / (the joined column's distance to the span
+        # of the others, in H's metric): near 0, it depends on them
+        rhs = np.zeros((len(S), 3))
+        rhs[:, 0], rhs[:, 1] = q[S], weighted_signs
+        position = int(np.searchsorted(S, changed))
+        if joined:
+            rhs[position, 2] = 1.0
+        try:
+            solved = np.linalg.solve(H_SS, rhs)
+            independent = not joined or len(S) == 1
+            independent = independent or (
+                0 < solved[position, 2] * 64 * EPS * np.abs(H_SS).sum(axis=1).max() < 1.0
+            )
+        except np.linalg.LinAlgError:  # (exactly singular: the joined column is a copy)
+            independent = False
+        if not independent:
+            active[changed], signs[changed] = False, 0.0  # dependent on the active
+            dependent[changed] = True
+            joined = False
+            continue
+        a, v = solved[:, 0], solved[:, 1]
+        c0e = H[:, S] @ solved[:, :2]
+        c0 = q - c0e[:, 0]  # the correlations c(t') = q - H u(t') = c0 + t' e
+        e = c0e[:, 1]
+        # the next event below t: the largest t' in (floor, t] (the index that just
+        # changed only strictly below t, where rounding cannot bring it back)
+        ceiling = np.full(d, t)
+        ceiling[changed] = t * (1 - 1e-9)
+        next_t, event = floor, None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for sign in (1.0, -1.0):  # joins: c0_j + t' e_j = sign t' weights_j
+                hits = c0 / (sign * weights - e)
+                usable = ~active & ~dependent & (hits <= ceiling) & (hits > next_t)
+                if usable.any():
+                    j = int(np.argmax(np.where(usable, hits, -np.inf)))
+                    next_t, event = float(hits[j]), ("join", j)
+            drops = a / v  # u_j(t') = 0
+            usable = (drops <= ceiling[S]) & (drops > next_t)
+            if usable.any():
+                i = int(np.argmax(np.where(usable, drops, -np.inf)))
+                next_t, event = float(drops[i]), ("drop", int(S[i]))
+        events[at:] = n_events
+        at = _solve_on_piece(H_SS, q[S], weighted_signs, S, scales, next_t, at, solutions)
+        t = next_t
+        if event is None:  # no event above the floor: every scale is solved
+            break
+        kind, changed = event
+        joined = kind == "join"
+        if joined:
+            active[changed] = True
+            signs[changed] = np.sign(c0[changed] + t * e[changed])
+        else:
+            active[changed], signs[changed] = False, 0.0
+            dependent[:] = False  # (the active columns changed)
+    # (Out of steps, which the budget makes unheard of: the last piece's active set.)
+    S = np.flatnonzero(active)
+    events[at:] = n_events
+    _solve_on_piece(H[np.ix_(S, S)], q[S], weights[S] * signs[S], S, scales, 0.0, at, solutions)
+    return solutions
+
+
+def _solve_on_piece(H_SS, q_S, weighted_signs, S, scales, bottom, at, solutions):
+    """Solve at the scales from ``at`` on that are at least ``bottom`` (the piece of
+    the path down to ``bottom``, active set S), into their rows of ``solutions``
+    (one solve for all of them); return the index of the first scale left."""
+    end = at
+    while end < len(scales) and scales[end] >= bottom:
+        end += 1
+    if end > at and len(S):
+        rhs = q_S[:, None] - weighted_signs[:, None] * scales[None, at:end]
+        solutions[at:end, S] = np.linalg.solve(H_SS, rhs).T
+    return end

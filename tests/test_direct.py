@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd import _data
+from fastgd import _data, _reference
+from fastgd._backends import get_backend
 from fastgd._gram import factor_of_gram
 from fastgd.bench.exact import (
     correct_digits,
@@ -435,13 +436,15 @@ def test_a_zero_pattern_at_a_tie_is_not_certified():
     assert np.max(np.abs(result.coef)) <= 1e-12
 
 
-def test_the_lasso_path_of_the_small_problem_is_scikit_learns():
-    """_direct.lasso_path, one walk down the homotopy, at scikit-learn's grid: the
-    Lasso path of centred data (H = X.T X / N, q = X.T y / N, unit weights), against
-    lasso_path's coordinate descent run to a tight tolerance, and each point against
-    lasso_solution at that alpha alone."""
+def test_the_lasso_path_of_the_small_problem_is_scikit_learns(backend):
+    """Each backend's lasso_path, one walk down the homotopy, at scikit-learn's grid:
+    the Lasso path of centred data (H = X.T X / N, q = X.T y / N, unit weights),
+    against lasso_path's coordinate descent run to a tight tolerance, and each point
+    against lasso_solution at that alpha alone."""
     sklearn_linear = pytest.importorskip("sklearn.linear_model")
-    from fastgd._direct import lasso_path, lasso_solution
+    from fastgd._direct import lasso_solution
+
+    driver = get_backend(backend)
 
     rng = np.random.default_rng(0)
     N, D = 200, 12
@@ -455,29 +458,74 @@ def test_the_lasso_path_of_the_small_problem_is_scikit_learns():
     alpha_max = np.abs(q).max()  # scikit-learn's grid: from the first join down
     alphas = np.geomspace(alpha_max, 1e-3 * alpha_max, 30)
     _, expected, _ = sklearn_linear.lasso_path(X, y, alphas=alphas, tol=1e-14, max_iter=10**6)
-    path = lasso_path(H, q, np.ones(D), alphas)
+    path = driver.lasso_path(H, q, np.ones(D), alphas)
     np.testing.assert_allclose(path, expected.T, rtol=0, atol=1e-9 * np.abs(expected).max())
     supports = [int((point != 0).sum()) for point in path]
     assert supports[0] == 0 and supports[-1] >= D - 2 and len(set(supports)) > 5
     for alpha, point in zip(alphas[::7], path[::7]):
-        alone = lasso_solution(H, q, np.full(D, alpha))  # (solved beside other scales:
+        alone = lasso_solution(H, q, np.full(D, alpha), driver)  # (solved beside others:
         np.testing.assert_allclose(point, alone, atol=1e-14 * np.abs(alone).max())  # rounding)
         np.testing.assert_array_equal(point == 0, alone == 0)
 
 
-def test_the_lasso_path_of_weighted_penalties_solves_each_of_its_problems():
+def _homotopy_case(case):
+    """(H, q, weights, scales) of a small Lasso whose homotopy has what ``case`` says:
+    correlated columns with drops on the way (0.9^|i-j|, seed 10: two), a column
+    copied (exactly singular at its join), a column of zeros, weights per column, a q
+    of zeros (every point 0), no coefficients at all."""
+    rng = np.random.default_rng(10)
+    D = 0 if case == "no coefficients" else 10
+    cov = 0.9 ** np.abs(np.subtract.outer(np.arange(D), np.arange(D)))
+    X = rng.multivariate_normal(np.zeros(D), cov, size=60) if D else np.zeros((60, 0))
+    y = X @ rng.normal(size=D) + rng.normal(size=60)
+    if case == "copied column":
+        X[:, 3] = X[:, 1]
+    if case == "zero column":
+        X[:, 4] = 0.0
+    if case == "zero q":
+        y = np.zeros(60)
+    H, q = X.T @ X / 60, X.T @ y / 60
+    weights = rng.uniform(0.5, 2.0, size=D) if case == "weights" else np.ones(D)
+    top = float(np.max(np.abs(q) / weights, initial=1.0)) or 1.0
+    return H, q, weights, np.geomspace(1.5 * top, 1e-4 * top, 200)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["drops", "copied column", "zero column", "weights", "zero q", "no coefficients"],
+)
+def test_the_compiled_homotopy_is_the_references(case):
+    """Both kernels' lasso_path against _reference.lasso_path (the same events above
+    every scale, the points to rounding), and bit for bit against each other."""
+    H, q, weights, scales = _homotopy_case(case)
+    expected_events = np.zeros(len(scales), dtype=np.int64)
+    expected = _reference.lasso_path(H, q, weights, scales, expected_events)
+    if case == "drops":  # (the case holds what it says)
+        assert np.sum(np.diff((expected != 0).sum(axis=1)) < 0) == 2
+    runs = []
+    for name in COMPILED_BACKENDS:
+        events = np.full(len(scales), -1, dtype=np.int64)
+        path = get_backend(name).lasso_path(H, q, weights, scales, events)
+        np.testing.assert_array_equal(events, expected_events)
+        np.testing.assert_array_equal(path == 0, expected == 0)
+        scale = np.max(np.abs(expected), initial=0.0)
+        np.testing.assert_allclose(path, expected, rtol=0, atol=1e-13 * scale)
+        runs.append(path)
+    for path in runs[1:]:
+        np.testing.assert_array_equal(path, runs[0])
+
+
+def test_the_lasso_path_of_weighted_penalties_solves_each_of_its_problems(backend):
     """Per-coefficient weights (a standardized problem's l1 / s_j): each point is
     optimal by the Lasso's conditions, |q - H u| <= t w where u = 0 and q - H u = t w
     sign(u) where not."""
-    from fastgd._direct import lasso_path
-
     rng = np.random.default_rng(1)
     D = 8
     A = rng.normal(size=(40, D))
     H, q = A.T @ A / 40, A.T @ rng.normal(size=40) / 40
     weights = rng.uniform(0.5, 2.0, size=D)
     scales = np.geomspace(np.max(np.abs(q) / weights) * 1.5, 1e-4, 25)
-    for t, u in zip(scales, lasso_path(H, q, weights, scales)):
+    for t, u in zip(scales, get_backend(backend).lasso_path(H, q, weights, scales)):
         c = q - H @ u
         zero = u == 0
         assert np.all(np.abs(c[zero]) <= t * weights[zero] * (1 + 1e-12))

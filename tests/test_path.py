@@ -29,7 +29,7 @@ def _path_problem(X, Y, weights):
     R = _backends.get_backend("numpy").compress(X, Y, np.zeros(Y.shape[1]), True, weights, False)
     total = N if weights is None else weights.sum()
     A, C = compressed_problem(R, total, Y.shape[1])
-    return PathProblem(A, C, D, True, np.zeros(D, dtype=bool))
+    return PathProblem(A, C, D, True, np.zeros(D, dtype=bool), _backends.get_backend("numpy"))
 
 
 def _sklearn(model, X, Y, weights):
