@@ -222,10 +222,13 @@ def test_quick_run_leaves_out_slow_shapes_and_skipped_contenders():
 
 
 def test_file_contenders_fit_the_file_they_time(monkeypatch):
-    """The files kind's processes (one each) on a small Parquet file: the two fits
-    reach lstsq's solution, every contender reports its rows per second and memory."""
+    """The files kind's processes (one each) on a small Parquet file: the fits reach
+    lstsq's solution, the cross-validated Lasso chooses LassoCV's alpha on the file's
+    rows (read by pandas), every contender reports its rows per second and memory."""
     pytest.importorskip("pyarrow")
     pytest.importorskip("dask")
+    pandas = pytest.importorskip("pandas")
+    linear_model = pytest.importorskip("sklearn.linear_model")
     monkeypatch.setattr(cases, "FILE_REPEATS", 1)
     kind = cases.FILES
     data = kind.make_data(cases.Shape("2e4x5", 20_000, 5), "float64")
@@ -237,8 +240,37 @@ def test_file_contenders_fit_the_file_they_time(monkeypatch):
         assert scores["rows_per_second"] > 0 and scores["peak_rss"] > scores["rss_growth"] >= 0
         if contender is kind.baseline:
             assert "coef_error" not in scores
+        elif "alpha" in scores:
+            frame = pandas.read_parquet(data.files.path)
+            expected = linear_model.LassoCV(cv=5, alphas=100).fit(frame.drop(columns="y"), frame.y)
+            assert scores["converged"], contender.name
+            assert scores["alpha"] == pytest.approx(expected.alpha_, rel=1e-12), contender.name
         else:
             assert scores["converged"] and scores["coef_error"] < 1e-6, contender.name
+
+
+def test_the_dask_cross_validation_contender_chooses_lasso_cvs_alpha():
+    """The dask kind's GDRegressorCV on a 2-worker LocalCluster: LassoCV's alpha on the
+    same rows, and the client's memory growth recorded; the 2 GB shape runs fastgd's
+    two contenders alone."""
+    pytest.importorskip("distributed")
+    linear_model = pytest.importorskip("sklearn.linear_model")
+    from fastgd.bench import probes
+
+    data = cases.make_sgd_data(cases.Shape("4e4x6", 40_000, 6))
+    try:
+        fit = cases.fastgd_cv_on_dask(2)(data)()
+    finally:
+        probes.close_dask_clusters()
+    expected = linear_model.LassoCV(cv=5, alphas=100).fit(data.X, data.y)
+    assert fit.alpha == pytest.approx(expected.alpha_, rel=1e-12)
+    assert fit.client_growth >= 0 and fit.n_workers == 2
+    large = {
+        contender.name
+        for contender in cases.DASK.contenders
+        if cases.DASK_LARGE not in contender.skip
+    }
+    assert large == {"fastgd-2-workers", "fastgd-cv-2-workers"}
 
 
 def test_cv_contenders_choose_scikit_learns_alpha_and_fit_it_exactly():

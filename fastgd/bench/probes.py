@@ -143,6 +143,18 @@ def peak_memory():
     return _status_bytes("VmHWM")
 """
 
+_peak_memory = {}
+exec(PEAK_MEMORY, _peak_memory)  # (the same functions in this process)
+
+
+def client_growth(function):
+    """``(function(), growth)``: its result, and this process's peak RSS while it ran
+    over its RSS before (bytes; Linux's VmHWM, reset first)."""
+    start = _peak_memory["reset_peak_memory"]()
+    result = function()
+    return result, _peak_memory["peak_memory"]() - start
+
+
 # One way of going through a Parquet file, in a fresh process: warmed up on a small
 # file (pyarrow, Dask and the kernels loaded), then timed on the large one, with the
 # peak RSS of the process and its growth over the warmed-up process.
@@ -176,7 +188,13 @@ def in_memory(path):  # the whole file as arrays, then the fit of the arrays
     return {"coef": result.coef.tolist(), "intercept": float(result.intercept),
             "converged": result.converged}
 
-run = {"pyarrow": pyarrow_read, "fastgd": fastgd_files, "in-memory": in_memory}[mode]
+def cv_files(path):  # the Lasso's penalty by 5-fold cross-validation, a block at a time
+    import fastgd
+    model = fastgd.GDRegressorCV(penalty="l1", cv=5).fit(fastgd.read_files(path, target="y"))
+    return {"alpha": float(model.alpha_), "converged": model.converged_}
+
+run = {"pyarrow": pyarrow_read, "fastgd": fastgd_files, "in-memory": in_memory,
+       "cv": cv_files}[mode]
 run(small)
 start_rss = reset_peak_memory()
 start = time.perf_counter()
@@ -193,8 +211,9 @@ def file_pass(mode, path, small_path, repeats):
     """The process of median time among ``repeats`` fresh processes that go through
     the Parquet file at ``path`` as ``mode`` says ("pyarrow": read alone; "fastgd":
     fastgd.fit of fastgd.read_files; "in-memory": pyarrow.parquet.read_table, then the
-    fit of the arrays): {"seconds", "peak_rss", "rss_growth"} (bytes) and the fit's
-    result, and every process's seconds ("all_seconds", in the order they ran)."""
+    fit of the arrays; "cv": GDRegressorCV's Lasso of fastgd.read_files): {"seconds",
+    "peak_rss", "rss_growth"} (bytes) and the fit's result, and every process's
+    seconds ("all_seconds", in the order they ran)."""
     results = []
     for _ in range(repeats):
         out = subprocess.run(
