@@ -591,7 +591,9 @@ def duality_gap(W, centred, loss, g_intercept, l1, l2, eps, gradient_error):
     gradient's entries (``gradient_error``, per column) times |W|."""
     intercept_part = 0.5 * float(g_intercept @ g_intercept)
     R2 = max(2.0 * loss - 2.0 * intercept_part, 0.0)
-    absolute, inner, square = np.abs(W).sum(), float(np.sum(centred * W)), float(np.sum(W * W))
+    absolute, inner = np.abs(W).sum(), float(np.sum(centred * W))
+    # (without an L2 part, no ||W||^2: near float64's largest coefficients it overflows)
+    square = float(np.sum(W * W)) if l2 > 0 else 0.0
     largest = float(np.max(np.abs(centred + l2 * W), initial=0.0))
     c = 1.0 if largest <= l1 else l1 / largest
     products = float(np.sum(np.abs(centred * W)))

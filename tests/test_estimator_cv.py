@@ -50,6 +50,17 @@ def test_the_lasso_is_lasso_cvs(weighted):
     assert_same_choice(model, reference.fit(X, y, sample_weight=weights))
 
 
+def test_units_near_float64s_limits_choose_the_same_alpha_in_those_units():
+    """X 1e-150 and y 1e150 times the data (coefficients near 1e300, whose squares
+    overflow): the same choice and coefficients in those units, and a finite gap."""
+    X, y = correlated(seed=4)
+    model = GDRegressorCV(alphas=20, cv=5).fit(X, y)
+    scaled = GDRegressorCV(alphas=20, cv=5).fit(X * 1e-150, y * 1e150)
+    assert scaled.alpha_ == pytest.approx(model.alpha_, rel=1e-12)  # (its units: y X)
+    np.testing.assert_allclose(scaled.coef_ * 1e-300, model.coef_, rtol=1e-12, atol=1e-14)
+    assert scaled.converged_ and np.isfinite(scaled.dual_gap_)
+
+
 def test_the_elastic_net_searches_its_l1_ratios_as_elastic_net_cv():
     X, y = correlated(seed=2)
     cv = model_selection.KFold(4, shuffle=True, random_state=0)
