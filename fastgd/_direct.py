@@ -468,7 +468,7 @@ class DirectSolve:
             if self.support_uncertain:
                 return np.inf, changing or refinable, rounding
         return (
-            relative_error(values, errors, scale_of(values, d, small.fit_intercept)),
+            relative_error(values, errors, scale_of(values, errors, d, small.fit_intercept)),
             refinable,
             rounding,
         )
@@ -499,7 +499,9 @@ class DirectSolve:
             (factor_part.max(axis=0, initial=0.0) > rounding.max(axis=0, initial=0.0)).any()
             and (factor_part > half_ulp(values, coef.dtype)).any()
         )
-        return relative_error(values, errors, scale_of(values, d, small.fit_intercept)), refinable
+        return relative_error(
+            values, errors, scale_of(values, errors, d, small.fit_intercept)
+        ), refinable
 
 
 def support_certified(small, values_u, errors_u, g_u, g_rounding, active):
@@ -588,11 +590,15 @@ def with_own_rounding(values, errors, dtype):
     return errors + values * (0.5 * np.finfo(dtype).eps) * (1 + EPS)
 
 
-def scale_of(values, d, fit_intercept):
-    """Each target's largest standardized slope (the intercept where there is none)."""
-    scale = values[:d].max(axis=0, initial=0.0)
+def scale_of(values, errors, d, fit_intercept):
+    """Each target's largest standardized slope; the intercept where there is none,
+    or where every slope's interval holds 0 (the targets constant to float64: their
+    stored values are the intercept's model exactly, and the slopes rounding)."""
+    slopes = values[:d]
+    scale = slopes.max(axis=0, initial=0.0)
     if fit_intercept:
-        scale = np.where(scale > 0, scale, values[-1])
+        resolved = (slopes > errors[:d]).any(axis=0)
+        scale = np.where((scale > 0) & resolved, scale, values[-1])
     return scale
 
 

@@ -228,7 +228,7 @@ class GDRegressorCV(LinearPredictor):
             eps,
             eps * np.sqrt(2 * loss) * small.rms,  # (a gradient entry's rounding)
         )
-        threshold = settings.tol**2 * float(whole.null_objectives().sum())
+        threshold = float(whole.gap_thresholds(settings.tol).sum())
         self.dual_gap_ = gap
         self.converged_ = bool(gap <= threshold)
         if not self.converged_:

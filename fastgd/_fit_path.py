@@ -167,7 +167,7 @@ def fit_path(
         l1, l2 = grid * l1_share, grid * (1 - l1_share)
         points = problem.solve(l1, l2)
         gaps = problem.gaps(points.u, l1, l2)
-    converged = (gaps <= tol**2 * problem.null_objectives()).all(axis=1)
+    converged = (gaps <= problem.gap_thresholds(tol)).all(axis=1)
     if not converged.all():
         warnings.warn(
             f"fit_path: the duality gap of {int((~converged).sum())} of the {len(grid)} "

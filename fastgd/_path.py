@@ -29,7 +29,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._direct import StandardizedProblem, lasso_solution
+from ._accelerated import ROUNDING
+from ._direct import EPS, StandardizedProblem, lasso_solution
 from ._gram import compressed_problem
 
 # The active-set iterations of one elastic-net point before its homotopy is walked
@@ -53,8 +54,10 @@ def alpha_grid(path, l1_ratio, n_alphas, eps):
     # X_c.T diag(s) Y_c / sum(s) on the kept features: the cross term times s
     cross = path.cross * small.scale[small.kept, None]
     alpha_max = np.abs(cross).max(initial=0.0) / (l1_ratio or RIDGE_GRID_L1_RATIO)
-    if alpha_max == 0:  # nothing to fit: scikit-learn's grid of a constant y
-        alpha_max = np.finfo(np.float64).resolution
+    if alpha_max == 0 or (path.null_objectives() <= path.objective_rounding()).all():
+        # nothing to fit (the targets constant to float64): scikit-learn's grid then
+        # (its test is alpha_max <= resolution, whatever the units of X and y)
+        return np.full(n_alphas, np.finfo(np.float64).resolution)
     return np.geomspace(alpha_max, alpha_max * eps, n_alphas)
 
 
@@ -176,6 +179,18 @@ class PathProblem:
         """The objective of each target at the zero model (its intercept at its best,
         with one), (K,): what a path's gaps are measured against."""
         return 0.5 * np.sum(self.small.rhs**2, axis=0)
+
+    def objective_rounding(self):
+        """The rounding of the targets' values in the objective, per target (K,):
+        ``0.5 (ROUNDING eps rms_y)^2``. A zero model's objective below it is rounding:
+        the targets are constant to float64."""
+        return 0.5 * (ROUNDING * EPS * self.small.rms_y) ** 2
+
+    def gap_thresholds(self, tol):
+        """The largest duality gap of a point certified to ``tol``, per target (K,):
+        ``tol^2`` times the zero model's objective, and no less than the objective's
+        rounding (``objective_rounding``)."""
+        return np.maximum(tol**2 * self.null_objectives(), self.objective_rounding())
 
     def _ridge(self, l2):
         # w (n, d, K) in the raw (centred) coordinates: the design's columns times

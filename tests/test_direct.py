@@ -436,6 +436,21 @@ def test_a_zero_pattern_at_a_tie_is_not_certified():
     assert np.max(np.abs(result.coef)) <= 1e-12
 
 
+@pytest.mark.parametrize("options", [{}, {"penalty": "l2", "alpha": 0.1}], ids=["ols", "ridge"])
+def test_a_constant_target_is_its_intercept_certified(compiled_backend, options):
+    """y constant (to float64): its stored values are the intercept's model exactly
+    (LinearRegression's answer: slopes 0, the intercept y's value); the slopes are
+    rounding, certified relative to the intercept, with no warning."""
+    X = np.random.default_rng(3).standard_normal((200, 5)) * [1, 10, 0.1, 3, 1] + 5
+    y = np.full(200, 3.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = fastgd.fit(X, y, backend=compiled_backend, **options)
+    assert result.converged and result.error_bound < 1e-15
+    assert result.intercept == pytest.approx(3.0, rel=1e-15)
+    assert np.abs(result.coef * X.std(axis=0)).max() < 1e-15 * 3.0
+
+
 def test_the_lasso_path_of_the_small_problem_is_scikit_learns(backend):
     """Each backend's lasso_path, one walk down the homotopy, at scikit-learn's grid:
     the Lasso path of centred data (H = X.T X / N, q = X.T y / N, unit weights),

@@ -4,6 +4,8 @@ alpha_ and l1_ratio_, and the refit's coefficients; on generated and bundled dat
 with sample weights, several targets and float32; the data read once; bad arguments
 named."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -59,6 +61,32 @@ def test_units_near_float64s_limits_choose_the_same_alpha_in_those_units():
     assert scaled.alpha_ == pytest.approx(model.alpha_, rel=1e-12)  # (its units: y X)
     np.testing.assert_allclose(scaled.coef_ * 1e-300, model.coef_, rtol=1e-12, atol=1e-14)
     assert scaled.converged_ and np.isfinite(scaled.dual_gap_)
+
+
+def test_a_target_in_tiny_units_is_not_taken_for_a_constant():
+    """y 1e-20 times the data: the same choice in those units (scikit-learn's grid
+    takes an alpha_max below 1e-15 for a constant y, and zeroes every coefficient)."""
+    X, y = correlated(seed=6)
+    model = GDRegressorCV(alphas=20, cv=5).fit(X, y)
+    tiny = GDRegressorCV(alphas=20, cv=5).fit(X, y * 1e-20)
+    assert tiny.alpha_ == pytest.approx(model.alpha_ * 1e-20, rel=1e-12)
+    np.testing.assert_allclose(tiny.coef_ * 1e20, model.coef_, rtol=1e-10, atol=1e-14)
+    assert tiny.converged_ and np.count_nonzero(tiny.coef_) == np.count_nonzero(model.coef_)
+
+
+def test_a_constant_target_is_lasso_cvs_intercept_alone_and_certified():
+    """y constant: LassoCV's answer (slopes 0, the intercept y's value), certified
+    without a warning, by GDRegressorCV and fit_path alike."""
+    X, _ = correlated(seed=5)
+    y = np.full(len(X), 3.0)
+    reference = linear_model.LassoCV(cv=5).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = GDRegressorCV(cv=5).fit(X, y)
+        path = fastgd.fit_path(X, y)
+    np.testing.assert_array_equal(model.coef_, reference.coef_)
+    assert model.intercept_ == pytest.approx(reference.intercept_, rel=1e-15)
+    assert model.converged_ and path.converged.all() and not path.coef.any()
 
 
 def test_the_elastic_net_searches_its_l1_ratios_as_elastic_net_cv():
