@@ -24,11 +24,9 @@ try:
 
     # Feature-name and width checks exactly as scikit-learn's own estimators make
     # them (validate_data's parts, applied around fastgd's own array validation).
-    from sklearn.utils.validation import (
-        _check_feature_names,
-        _check_n_features,
-        _get_feature_names,
-    )
+    from sklearn.utils.validation import _check_feature_names as _sklearn_check_names
+    from sklearn.utils.validation import _check_n_features
+    from sklearn.utils.validation import _get_feature_names as _sklearn_feature_names
 except ImportError as error:  # the one place that needs scikit-learn
     raise ImportError(
         "fastgd.GDRegressor needs scikit-learn >= 1.6: install it with "
@@ -37,6 +35,21 @@ except ImportError as error:  # the one place that needs scikit-learn
         f"without it). ({error})",
         name="sklearn",
     ) from error
+
+
+def _get_feature_names(X):
+    """scikit-learn's _get_feature_names: None for a NumPy array, without its checks
+    of every kind of data frame (tens of microseconds of a small fit)."""
+    return None if type(X) is np.ndarray else _sklearn_feature_names(X)
+
+
+def _check_feature_names(estimator, X, reset):
+    """scikit-learn's _check_feature_names; for a NumPy array fitted (reset) what it
+    does, without its checks of every kind of data frame."""
+    if reset and type(X) is np.ndarray:
+        estimator.__dict__.pop("feature_names_in_", None)
+        return
+    _sklearn_check_names(estimator, X, reset=reset)
 
 
 class NotFittedError(_SklearnNotFittedError):

@@ -18,7 +18,12 @@ from ._accelerated import duality_gap
 from ._backends import serial_blas
 from ._crossval import FoldProblems, cross_validated_path
 from ._diagnostics import ConvergenceWarning
-from ._estimator import GDRegressor, LinearPredictor
+from ._estimator import (
+    GDRegressor,
+    LinearPredictor,
+    _check_feature_names,
+    _get_feature_names,
+)
 from ._fit import FitResult, shape_like_y
 from ._folds import folds_of
 from ._path import PathProblem
@@ -29,11 +34,6 @@ from ._validation import (
     check_eps,
     check_path_penalty,
 )
-
-try:
-    from sklearn.utils.validation import _check_feature_names, _get_feature_names
-except ImportError as error:  # pragma: no cover (fastgd._estimator raised first)
-    raise ImportError(str(error), name="sklearn") from error
 
 
 class GDRegressorCV(LinearPredictor):
