@@ -2080,12 +2080,14 @@ cdef Py_ssize_t _homotopy_next_event(const double[::1] weights, Homotopy* s,
                                      Py_ssize_t changed, double* next_t,
                                      bint* joins) noexcept nogil:
     # The next event below t: the largest t' in (floor, t] where an inactive,
-    # independent column joins (c0_j + t' slopes_j = +-t' weights_j) or an active one
-    # drops (a_p - t' v_p = 0), the column that changed last only strictly below t
-    # (where rounding cannot bring it back). Returns its column, -1 for none (every
-    # scale above the floor is on this piece), with t' in next_t and is_join in joins.
+    # independent column joins (c0_j + t' slopes_j = +-t' weights_j; at t if it is at
+    # its bound then, to rounding, or past it, and moving out) or an active one drops
+    # (a_p - t' v_p = 0, where |u_p| falls as t' does), the column that changed last
+    # only strictly below t (where rounding cannot bring it back). Returns its
+    # column, -1 for none (every scale above the floor is on this piece), with t' in
+    # next_t and is_join in joins.
     cdef Py_ssize_t h, j, p, column, event = -1
-    cdef double sign, ceiling, hit
+    cdef double sign, ceiling, hit, correlation
     next_t[0], joins[0] = floor, False
     for h in range(2):
         sign = 1.0 - 2.0 * h
@@ -2094,13 +2096,17 @@ cdef Py_ssize_t _homotopy_next_event(const double[::1] weights, Homotopy* s,
                 continue
             ceiling = t * (1.0 - 1e-9) if j == changed else t
             hit = s.c0[j] / (sign * weights[j] - s.slopes[j])
+            correlation = s.c0[j] + t * s.slopes[j]
+            if (j != changed and fabs(correlation) >= t * weights[j] * (1.0 - 64.0 * DBL_EPSILON)
+                    and _sign(correlation) * s.slopes[j] < weights[j]):
+                hit = t  # (at or past its bound at t, moving out: it joins now)
             if hit <= ceiling and hit > next_t[0]:
                 next_t[0], event, joins[0] = hit, j, True
     for p in range(n_active):
         column = s.order[p]
         ceiling = t * (1.0 - 1e-9) if column == changed else t
         hit = s.a[p] / s.v[p]
-        if hit <= ceiling and hit > next_t[0]:
+        if s.signs[column] * s.v[p] < 0 and hit <= ceiling and hit > next_t[0]:
             next_t[0], event, joins[0] = hit, column, False
     return event
 

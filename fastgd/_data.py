@@ -98,10 +98,10 @@ class Data:
         """``(max |X|, max |y|)``, for the message of an overflow."""
         return float(np.abs(self.X).max()), float(np.abs(self.Y).max())
 
-    def constant_columns(self, columns):
-        """Whether each of X's ``columns`` holds one value on the rows of positive
-        weight (read only for the few columns asked about)."""
-        low, high = column_extremes(self.X, self.sample_weight, columns)
+    def constant_columns(self, columns, of_targets=False):
+        """Whether each of X's ``columns`` (Y's, ``of_targets``) holds one value on the
+        rows of positive weight (read only for the few columns asked about)."""
+        low, high = column_extremes(self.Y if of_targets else self.X, self.sample_weight, columns)
         return low >= high  # (no row of positive weight: inf >= -inf, constant)
 
     def factor(self, backend, b, fit_intercept, n_threads, fast=False):
@@ -363,11 +363,11 @@ class BlockedData:
         results = self._scan()
         return max(r[2] for r in results), max(r[3] for r in results)
 
-    def constant_columns(self, columns):
+    def constant_columns(self, columns, of_targets=False):
         """``Data.constant_columns`` over the blocks: a pass that reads only the
         few columns asked about (they are rare: the factor pass does not spend a
         reduction over every column of every block on them)."""
-        parts = self.map_blocks(block_column_extremes, columns)
+        parts = self.map_blocks(block_column_extremes, columns, of_targets)
         low = np.min([part[0] for part in parts], axis=0)
         high = np.max([part[1] for part in parts], axis=0)
         return low >= high
@@ -603,10 +603,10 @@ def block_summary(arrays):
     return X.shape[0], _blocks.total_weight(X, weights), bad
 
 
-def block_column_extremes(arrays, columns):
-    """A block's ``_blocks.column_extremes`` of ``columns``."""
-    X, _, _, weights = arrays
-    return column_extremes(X, weights, columns)
+def block_column_extremes(arrays, columns, of_targets=False):
+    """A block's ``_blocks.column_extremes`` of X's ``columns`` (Y's, ``of_targets``)."""
+    X, _, Y, weights = arrays
+    return column_extremes(Y if of_targets else X, weights, columns)
 
 
 def block_partial_gradient(arrays, W, b, zero_targets, backend_name):

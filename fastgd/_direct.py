@@ -115,10 +115,14 @@ class StandardizedProblem:
             columns = np.hstack([centred_X, C])
         # (norms scaled as LAPACK's dnrm2: a column near 1e-300 or 1e300 is a feature)
         spreads = _accelerated.scaled_norms(columns.T) / np.sqrt(n_rows)
-        self.scale = spreads[:D]
+        self.scale, self.spread_y = spreads[:D], spreads[D:]
         # the raw columns' root mean squares (orthogonal transformations keep the
         # columns' norms: rms^2 = mean^2 + spread^2)
         self.rms, self.rms_y = np.hypot(self.mean, self.scale), np.hypot(self.centre, spreads[D:])
+        # the targets whose spread is within ROUNDING eps of their root mean square
+        # (an exactly constant target's factor leaves it below 9 eps): constant to
+        # the factor, and for its owner to confirm on the data (constant_targets)
+        self.constant_targets = self.spread_y <= _accelerated.ROUNDING * EPS * self.rms_y
         self.kept = ~constant & (self.scale > 0)
         s = self.kept_scale = self.scale[self.kept]
         self.kept_mean = self.mean[self.kept]
@@ -337,6 +341,11 @@ class DirectSolve:
                 self.small = StandardizedProblem(
                     self.X, self.Y, D, fit_intercept, s.l1, s.l2, found, p.backend
                 )
+        targets = np.flatnonzero(self.small.constant_targets) if fit_intercept else []
+        if len(targets):  # constant targets: one value on the data
+            self.small.constant_targets[targets] = p.data.constant_columns(
+                targets, of_targets=True
+            )
         self.W, self.b = self.small.coefficients(self.small.u, self.small.centre)
         self.reach = self.factor_reach()
         # least squares and ridge: the next point is certified before its pass
@@ -468,7 +477,7 @@ class DirectSolve:
             if self.support_uncertain:
                 return np.inf, changing or refinable, rounding
         return (
-            relative_error(values, errors, scale_of(values, errors, d, small.fit_intercept)),
+            relative_error(values, errors, scale_of(values, d, small)),
             refinable,
             rounding,
         )
@@ -499,9 +508,7 @@ class DirectSolve:
             (factor_part.max(axis=0, initial=0.0) > rounding.max(axis=0, initial=0.0)).any()
             and (factor_part > half_ulp(values, coef.dtype)).any()
         )
-        return relative_error(
-            values, errors, scale_of(values, errors, d, small.fit_intercept)
-        ), refinable
+        return relative_error(values, errors, scale_of(values, d, small)), refinable
 
 
 def support_certified(small, values_u, errors_u, g_u, g_rounding, active):
@@ -590,15 +597,13 @@ def with_own_rounding(values, errors, dtype):
     return errors + values * (0.5 * np.finfo(dtype).eps) * (1 + EPS)
 
 
-def scale_of(values, errors, d, fit_intercept):
+def scale_of(values, d, small):
     """Each target's largest standardized slope; the intercept where there is none,
-    or where every slope's interval holds 0 (the targets constant to float64: their
-    stored values are the intercept's model exactly, and the slopes rounding)."""
-    slopes = values[:d]
-    scale = slopes.max(axis=0, initial=0.0)
-    if fit_intercept:
-        resolved = (slopes > errors[:d]).any(axis=0)
-        scale = np.where((scale > 0) & resolved, scale, values[-1])
+    or where the target is constant (``StandardizedProblem.constant_targets``, one
+    value on the data: the intercept's model is exact, and its slopes rounding)."""
+    scale = values[:d].max(axis=0, initial=0.0)
+    if small.fit_intercept:
+        scale = np.where((scale > 0) & ~small.constant_targets, scale, values[-1])
     return scale
 
 

@@ -2035,10 +2035,12 @@ def _homotopy_piece(H, q, weights, s, n_active):
 @_kernel
 def _homotopy_next_event(weights, s, n_active, t, floor, changed):
     # The next event below t: the largest t' in (floor, t] where an inactive,
-    # independent column joins (c0_j + t' slopes_j = +-t' weights_j) or an active one
-    # drops (a_p - t' v_p = 0), the column that changed last only strictly below t
-    # (where rounding cannot bring it back). Returns (t', column, is_join), column -1
-    # for none (every scale above the floor is on this piece).
+    # independent column joins (c0_j + t' slopes_j = +-t' weights_j; at t if it is at
+    # its bound then, to rounding, or past it, and moving out) or an active one drops
+    # (a_p - t' v_p = 0, where |u_p| falls as t' does), the column that changed last
+    # only strictly below t (where rounding cannot bring it back). Returns (t',
+    # column, is_join), column -1 for none (every scale above the floor is on this
+    # piece).
     next_t, event, joins = floor, -1, False
     for h in range(2):
         sign = 1.0 - 2.0 * h
@@ -2047,13 +2049,17 @@ def _homotopy_next_event(weights, s, n_active, t, floor, changed):
                 continue
             ceiling = t * (1.0 - 1e-9) if j == changed else t
             hit = s.c0[j] / (sign * weights[j] - s.slopes[j])
+            correlation = s.c0[j] + t * s.slopes[j]
+            if (j != changed and abs(correlation) >= t * weights[j] * (1.0 - 64.0 * _EPS)
+                    and _sign(correlation) * s.slopes[j] < weights[j]):
+                hit = t  # (at or past its bound at t, moving out: it joins now)
             if hit <= ceiling and hit > next_t:
                 next_t, event, joins = hit, j, True
     for p in range(n_active):
         column = s.order[p]
         ceiling = t * (1.0 - 1e-9) if column == changed else t
         hit = s.a[p] / s.v[p]
-        if hit <= ceiling and hit > next_t:
+        if s.signs[column] * s.v[p] < 0 and hit <= ceiling and hit > next_t:
             next_t, event, joins = hit, column, False
     return next_t, event, joins
 

@@ -54,7 +54,7 @@ def alpha_grid(path, l1_ratio, n_alphas, eps):
     # X_c.T diag(s) Y_c / sum(s) on the kept features: the cross term times s
     cross = path.cross * small.scale[small.kept, None]
     alpha_max = np.abs(cross).max(initial=0.0) / (l1_ratio or RIDGE_GRID_L1_RATIO)
-    if alpha_max == 0 or (path.null_objectives() <= path.objective_rounding()).all():
+    if alpha_max == 0 or small.constant_targets.all():
         # nothing to fit (the targets constant to float64): scikit-learn's grid then
         # (its test is alpha_max <= resolution, whatever the units of X and y)
         return np.full(n_alphas, np.finfo(np.float64).resolution)
@@ -100,6 +100,11 @@ class PathProblem:
                 constant[suspects] = True if data is None else data.constant_columns(suspects)
             if constant.any():
                 problem = cls(A, C, n_features, fit_intercept, constant, backend)
+            targets = np.flatnonzero(problem.small.constant_targets)
+            if len(targets) and data is not None:  # (without data, the factor's word)
+                problem.small.constant_targets[targets] = data.constant_columns(
+                    targets, of_targets=True
+                )
         return problem
 
     def solutions(self, l1, l2):

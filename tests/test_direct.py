@@ -14,6 +14,7 @@ Promises checked here:
 * what cannot be certified says why: linearly dependent columns, or float64's limit.
 """
 
+import itertools
 import warnings
 
 import numpy as np
@@ -503,6 +504,98 @@ def _homotopy_case(case):
     weights = rng.uniform(0.5, 2.0, size=D) if case == "weights" else np.ones(D)
     top = float(np.max(np.abs(q) / weights, initial=1.0)) or 1.0
     return H, q, weights, np.geomspace(1.5 * top, 1e-4 * top, 200)
+
+
+def test_a_target_that_varies_by_ulps_is_not_taken_for_a_constant(compiled_backend):
+    """y varying by a few ulps on nearly collinear columns (a hostile review's
+    generator; its 43rd problem certified slopes of the wrong sign relative to the
+    intercept, as a constant target's): every one within the bound of the exact
+    solution of the stored data, or not converged."""
+    rng = np.random.default_rng(0)
+    for _ in range(43):
+        X = rng.standard_normal((30, 3))
+        X[:, 1] = X[:, 0] + 10.0 ** rng.uniform(-13, -9) * rng.standard_normal(30)
+        c = 10.0 ** rng.uniform(0, 8)
+        y = c + c * 10.0 ** rng.uniform(-16, -13) * rng.standard_normal(30)
+        if len(np.unique(y)) == 1:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", fastgd.ConvergenceWarning)  # (if it says so)
+            result = fastgd.fit(X, y, backend=compiled_backend)
+        if not result.converged:
+            continue
+        exact = exact_least_squares(np.c_[X, np.ones(30)], y)
+        assert_within_bound(
+            result.coef, result.intercept, exact[:-1], exact[-1], X, None, True, result.error_bound
+        )
+
+
+def _lasso_conditions(H, q, weights, scales, path):
+    """The largest violation of the Lasso's optimality conditions along a path,
+    relative to the terms of q - H u (its rounding): |q - H u| <= t w where u = 0,
+    q - H u = t w sign(u) elsewhere."""
+    worst = 0.0
+    for t, u in zip(scales, path):
+        c, zero = q - H @ u, u == 0
+        violation = np.where(
+            zero,
+            np.maximum(np.abs(c) - t * weights, 0.0),
+            np.abs(c - t * weights * np.sign(u)),
+        )
+        terms = np.abs(q).max(initial=0.0) + np.abs(H).max(initial=0.0) * np.abs(u).sum()
+        worst = max(worst, float(violation.max(initial=0.0)) / (terms or 1.0))
+    return worst
+
+
+@pytest.mark.parametrize(
+    "rho, d, alternating", [(0.0, 2, False), (0.5, 3, False), (0.5, 5, False), (0.9, 3, True)]
+)
+def test_columns_that_tie_join_together(backend, rho, d, alternating):
+    """Equicorrelated columns whose correlations tie at every event (found by a hostile
+    review: the compiled homotopy dropped a column that had joined at the same t as
+    another, and joined it again, until its steps ran out; or lost a tie's join to a
+    crossing computed just above t): every point satisfies the Lasso's conditions,
+    with one event per column."""
+    H = np.full((d, d), rho) + (1 - rho) * np.eye(d)
+    q = np.array([(-1.0) ** j if alternating else 1.0 for j in range(d)])
+    weights = np.ones(d)
+    scales = np.concatenate([2.0 ** -np.arange(12), np.geomspace(1, 1e-6, 15)])
+    scales = np.sort(scales)[::-1]
+    events = np.zeros(len(scales), dtype=np.int64)
+    path = get_backend(backend).lasso_path(H, q, weights, scales, events)
+    assert _lasso_conditions(H, q, weights, scales, path) < 1e-14
+    assert events[-1] == d
+
+
+def test_a_tie_of_a_factorial_design_is_scikit_learns_lasso(compiled_backend):
+    """A 2^3 factorial design (orthogonal columns), y = x0 + x1: the two effects tie
+    all the way down; Lasso(alpha=0.5) keeps both, as scikit-learn's."""
+    linear_model = pytest.importorskip("sklearn.linear_model")
+    X = np.array(list(itertools.product([-1.0, 1.0], repeat=3)))
+    y = X[:, 0] + X[:, 1]
+    for alpha in (0.5, 0.2):
+        expected = linear_model.Lasso(alpha=alpha, tol=1e-12).fit(X, y)
+        result = fastgd.fit(X, y, penalty="l1", alpha=alpha, backend=compiled_backend)
+        assert result.converged
+        np.testing.assert_allclose(result.coef, expected.coef_, rtol=1e-12, atol=1e-15)
+
+
+def test_a_crossing_just_above_t_still_joins():
+    """Two columns 1e-6 apart (cond(H) near 1e12, found by a hostile review): a
+    column whose crossing rounding put just above the current t was left out for
+    good. The compiled path's conditions hold at every point."""
+    rng = np.random.default_rng(1)
+    for _ in range(17):  # (the review's generator; its 17th problem)
+        n, d = rng.integers(10, 50), rng.integers(3, 12)
+        X, y = rng.standard_normal((n, d)), rng.standard_normal(n)
+        for _ in range(rng.integers(1, 3)):
+            i, j = rng.choice(d, 2, replace=False)
+            X[:, j] = X[:, i] + 10.0 ** rng.uniform(-6, -3) * rng.standard_normal(n)
+    H, q, weights = X.T @ X / n, X.T @ y / n, np.ones(d)
+    scales = np.geomspace(np.abs(q).max(), np.abs(q).max() * 1e-9, 40)
+    for name in COMPILED_BACKENDS:
+        path = get_backend(name).lasso_path(H, q, weights, scales)
+        assert _lasso_conditions(H, q, weights, scales, path) < 1e-12, name
 
 
 @pytest.mark.parametrize(
