@@ -111,7 +111,8 @@ def fit(
         converged when ``error_bound``, a bound on the relative error of every
         coefficient against the exact least-squares (or ridge) solution of the data
         as given, is at most tol (a coefficient that is zero within its bound is
-        measured against the largest coefficient of the standardized features).
+        measured against the largest coefficient of the standardized features; the
+        slopes of a target that holds one value, against its intercept).
         The coefficients returned do not depend on tol: they are refined until
         the data's rounding stops them.
 

@@ -607,10 +607,17 @@ def files_caption(settings):
     )
 
 
+def _measured_seconds(record):
+    """A case's time: the timer's, or what its processes measured (an untimed kind's,
+    in its scores)."""
+    seconds = record["seconds"]
+    return record["scores"]["seconds"] if seconds is None else seconds
+
+
 def _target_measured(target, table, bandwidth, dtype):
     """(value, as printed) of a target on this run, or None if it did not run."""
     row = table.get((target.kind, target.shape, dtype), {})
-    times = [row[name]["seconds"] for name in target.contenders if name in row]
+    times = [_measured_seconds(row[name]) for name in target.contenders if name in row]
     if not times:
         return None
     best = min(times)
@@ -618,7 +625,10 @@ def _target_measured(target, table, bandwidth, dtype):
         return best, fmt_time(best)
     if target.measure == "speedup":
         base = row.get(target.against or registry.KINDS[target.kind].baseline.name)
-        return (base["seconds"] / best, f"{base['seconds'] / best:.3g}×") if base else None
+        if not base:
+            return None
+        ratio = _measured_seconds(base) / best
+        return ratio, f"{ratio:.3g}×"
     if target.measure == "bandwidth" and bandwidth:
         share = next(iter(row.values()))["bytes"] / best / bandwidth
         return share, f"{100 * share:.0f}%"
