@@ -267,6 +267,8 @@ def test_the_targets_are_the_developers_not_the_users(tmp_path, capsys):
     assert "**Targets** (issue 10)" in page and "Targets" not in users
     table = report.targets_table(report.index(results))
     assert table in page and "| 1e4x20 float64 gradient ≥ 2× NumPy (cython) |" in table
+    # (an untimed kind's, its processes' seconds: the files kind's cross-validation)
+    assert "Lasso CV (5 folds, 100 alphas) of a 1.7 GB Parquet file" in table
     results["command"] = "fastgd bench --cases gradient"  # (any run: no refusal)
     (tmp_path / "bench.json").write_text(json.dumps(results))
     update_docs.main(["--targets", str(tmp_path)])
