@@ -2080,14 +2080,16 @@ cdef Py_ssize_t _homotopy_next_event(const double[::1] weights, Homotopy* s,
                                      Py_ssize_t changed, double* next_t,
                                      bint* joins) noexcept nogil:
     # The next event below t: the largest t' in (floor, t] where an inactive,
-    # independent column joins (c0_j + t' slopes_j = +-t' weights_j; at t if it is at
-    # its bound then, to rounding, or past it, and moving out) or an active one drops
-    # (a_p - t' v_p = 0, where |u_p| falls as t' does), the column that changed last
+    # independent column joins (c0_j + t' slopes_j = +-t' weights_j; one at its bound
+    # at t to rounding, or past it, at t if it moves out, never on that side if it
+    # moves in) or an active one drops (a_p - t' v_p = 0, where |u_p| falls as t'
+    # does; at t if at 0 then to rounding, or past it), the column that changed last
     # only strictly below t (where rounding cannot bring it back). Returns its
     # column, -1 for none (every scale above the floor is on this piece), with t' in
     # next_t and is_join in joins.
     cdef Py_ssize_t h, j, p, column, event = -1
     cdef double sign, ceiling, hit, correlation
+    cdef bint falling
     next_t[0], joins[0] = floor, False
     for h in range(2):
         sign = 1.0 - 2.0 * h
@@ -2097,16 +2099,21 @@ cdef Py_ssize_t _homotopy_next_event(const double[::1] weights, Homotopy* s,
             ceiling = t * (1.0 - 1e-9) if j == changed else t
             hit = s.c0[j] / (sign * weights[j] - s.slopes[j])
             correlation = s.c0[j] + t * s.slopes[j]
-            if (j != changed and fabs(correlation) >= t * weights[j] * (1.0 - 64.0 * DBL_EPSILON)
-                    and _sign(correlation) * s.slopes[j] < weights[j]):
-                hit = t  # (at or past its bound at t, moving out: it joins now)
+            if (j != changed and _sign(correlation) == sign
+                    and fabs(correlation) >= t * weights[j] * (1.0 - 64.0 * DBL_EPSILON)):
+                # at or past its bound at t on this side: its direction decides
+                hit = t if sign * s.slopes[j] < weights[j] else -INFINITY
             if hit <= ceiling and hit > next_t[0]:
                 next_t[0], event, joins[0] = hit, j, True
     for p in range(n_active):
         column = s.order[p]
         ceiling = t * (1.0 - 1e-9) if column == changed else t
         hit = s.a[p] / s.v[p]
-        if s.signs[column] * s.v[p] < 0 and hit <= ceiling and hit > next_t[0]:
+        falling = s.signs[column] * s.v[p] < 0
+        if (falling and column != changed and s.signs[column] * (s.a[p] - t * s.v[p])
+                <= 4.0 * DBL_EPSILON * (fabs(s.a[p]) + t * fabs(s.v[p]))):
+            hit = t  # (at 0 at t to rounding, or past it: it drops now)
+        if falling and hit <= ceiling and hit > next_t[0]:
             next_t[0], event, joins[0] = hit, column, False
     return event
 

@@ -2035,9 +2035,10 @@ def _homotopy_piece(H, q, weights, s, n_active):
 @_kernel
 def _homotopy_next_event(weights, s, n_active, t, floor, changed):
     # The next event below t: the largest t' in (floor, t] where an inactive,
-    # independent column joins (c0_j + t' slopes_j = +-t' weights_j; at t if it is at
-    # its bound then, to rounding, or past it, and moving out) or an active one drops
-    # (a_p - t' v_p = 0, where |u_p| falls as t' does), the column that changed last
+    # independent column joins (c0_j + t' slopes_j = +-t' weights_j; one at its bound
+    # at t to rounding, or past it, at t if it moves out, never on that side if it
+    # moves in) or an active one drops (a_p - t' v_p = 0, where |u_p| falls as t'
+    # does; at t if at 0 then to rounding, or past it), the column that changed last
     # only strictly below t (where rounding cannot bring it back). Returns (t',
     # column, is_join), column -1 for none (every scale above the floor is on this
     # piece).
@@ -2050,16 +2051,21 @@ def _homotopy_next_event(weights, s, n_active, t, floor, changed):
             ceiling = t * (1.0 - 1e-9) if j == changed else t
             hit = s.c0[j] / (sign * weights[j] - s.slopes[j])
             correlation = s.c0[j] + t * s.slopes[j]
-            if (j != changed and abs(correlation) >= t * weights[j] * (1.0 - 64.0 * _EPS)
-                    and _sign(correlation) * s.slopes[j] < weights[j]):
-                hit = t  # (at or past its bound at t, moving out: it joins now)
+            if (j != changed and _sign(correlation) == sign
+                    and abs(correlation) >= t * weights[j] * (1.0 - 64.0 * _EPS)):
+                # at or past its bound at t on this side: its direction decides
+                hit = t if sign * s.slopes[j] < weights[j] else -np.inf
             if hit <= ceiling and hit > next_t:
                 next_t, event, joins = hit, j, True
     for p in range(n_active):
         column = s.order[p]
         ceiling = t * (1.0 - 1e-9) if column == changed else t
         hit = s.a[p] / s.v[p]
-        if s.signs[column] * s.v[p] < 0 and hit <= ceiling and hit > next_t:
+        falling = s.signs[column] * s.v[p] < 0
+        if (falling and column != changed and s.signs[column] * (s.a[p] - t * s.v[p])
+                <= 4.0 * _EPS * (abs(s.a[p]) + t * abs(s.v[p]))):
+            hit = t  # (at 0 at t to rounding, or past it: it drops now)
+        if falling and hit <= ceiling and hit > next_t:
             next_t, event, joins = hit, column, False
     return next_t, event, joins
 

@@ -334,25 +334,32 @@ def lasso_path(H, q, weights, scales, events=None):
         # changed only strictly below t, where rounding cannot bring it back)
         ceiling = np.full(d, t)
         ceiling[changed] = t * (1 - 1e-9)
-        # a column at its bound at t (to rounding: a tie with the last join) or past
-        # it (rounding put its crossing above t, where it would be lost: t only
-        # falls) joins at t, if |c_j| - t' weights_j grows as t' falls
-        at_bound = (np.abs(c0 + t * e) >= t * weights * (1 - 64 * EPS)) & (
-            np.sign(c0 + t * e) * e < weights
-        )
+        # a column at its bound at t (to rounding: a tie) or past it (rounding put its
+        # crossing above t, where it would be lost: t only falls) is decided on that
+        # side by its direction alone: it joins at t if |c_j| - t' weights_j grows as
+        # t' falls, never there if it shrinks
+        side = np.sign(c0 + t * e)
+        at_bound = np.abs(c0 + t * e) >= t * weights * (1 - 64 * EPS)
         at_bound[changed] = False
+        outward = side * e < weights
         next_t, event = floor, None
         with np.errstate(divide="ignore", invalid="ignore"):
             for sign in (1.0, -1.0):  # joins: c0_j + t' e_j = sign t' weights_j
-                hits = np.where(at_bound, t, c0 / (sign * weights - e))
+                hits = c0 / (sign * weights - e)
+                decided = at_bound & (side == sign)
+                hits = np.where(decided, np.where(outward, t, -np.inf), hits)
                 usable = ~active & ~dependent & (hits <= ceiling) & (hits > next_t)
                 if usable.any():
                     j = int(np.argmax(np.where(usable, hits, -np.inf)))
                     next_t, event = float(hits[j]), ("join", j)
             # drops: u_j(t') = 0, where |u_j| falls as t' does (signs_j v_j < 0; a
-            # column that joined at t with another starts at 0 there, and grows)
+            # column that joined at t with another starts at 0 there, and grows), at t
+            # for one at 0 there to rounding or past it
             drops = a / v
-            usable = (drops <= ceiling[S]) & (drops > next_t) & (signs[S] * v < 0)
+            falling = signs[S] * v < 0
+            at_zero = signs[S] * (a - t * v) <= 4 * EPS * (np.abs(a) + t * np.abs(v))
+            drops = np.where(at_zero & falling & (S != changed), t, drops)
+            usable = (drops <= ceiling[S]) & (drops > next_t) & falling
             if usable.any():
                 i = int(np.argmax(np.where(usable, drops, -np.inf)))
                 next_t, event = float(drops[i]), ("drop", int(S[i]))

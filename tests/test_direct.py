@@ -532,11 +532,12 @@ def test_a_target_that_varies_by_ulps_is_not_taken_for_a_constant(compiled_backe
 
 def _lasso_conditions(H, q, weights, scales, path):
     """The largest violation of the Lasso's optimality conditions along a path,
-    relative to the terms of q - H u (its rounding): |q - H u| <= t w where u = 0,
+    relative to the terms of q - H u (its rounding): |q - H u| <= t w where u = 0
+    (to rounding: a tied column held at 0 may be left at 1e-17 of either sign),
     q - H u = t w sign(u) elsewhere."""
     worst = 0.0
     for t, u in zip(scales, path):
-        c, zero = q - H @ u, u == 0
+        c, zero = q - H @ u, np.abs(u) <= 1e-12 * np.abs(u).max(initial=0.0)
         violation = np.where(
             zero,
             np.maximum(np.abs(c) - t * weights, 0.0),
@@ -565,6 +566,33 @@ def test_columns_that_tie_join_together(backend, rho, d, alternating):
     path = get_backend(backend).lasso_path(H, q, weights, scales, events)
     assert _lasso_conditions(H, q, weights, scales, path) < 1e-14
     assert events[-1] == d
+
+
+@pytest.mark.parametrize(
+    "H, q, expected",
+    [
+        (  # a column tied at its bound but moving in joined anyway, with the wrong sign
+            [[5, 1, -1, -1], [1, 5, 3, -1], [-1, 3, 5, -3], [-1, -1, -3, 5]],
+            [0, -8, -12, 6],
+            [-0.5, 0, -2.625, -0.375],
+        ),
+        (  # three columns tie, and a drop computed just above t was lost
+            [[4, -2, 2, 2], [-2, 4, 0, 0], [2, 0, 4, 0], [2, 0, 0, 4]],
+            [-3, 3, -3, -1],
+            [0, 0.625, -0.625, -0.125],
+        ),
+    ],
+    ids=["moving-in", "drop-above-t"],
+)
+def test_ties_at_the_bound_are_decided_by_their_direction(backend, H, q, expected):
+    """Well-conditioned problems whose ties a second hostile review found decided by
+    rounding: a tied column joins (or an active one at 0 drops) at t only if it moves
+    out (its |u| falls); the point at t = 0.5 is the Lasso's, by its conditions."""
+    H, q = np.array(H, dtype=float), np.array(q, dtype=float)
+    scales = np.array([2.0, 1.0, 0.75, 0.5])
+    path = get_backend(backend).lasso_path(H, q, np.ones(4), scales)
+    np.testing.assert_allclose(path[-1], expected, rtol=0, atol=1e-14)
+    assert _lasso_conditions(H, q, np.ones(4), scales, path) < 1e-14
 
 
 def test_a_tie_of_a_factorial_design_is_scikit_learns_lasso(compiled_backend):
