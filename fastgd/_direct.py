@@ -118,10 +118,13 @@ class StandardizedProblem:
         self.scale, self.spread_y = spreads[:D], spreads[D:]
         # the raw columns' root mean squares (orthogonal transformations keep the
         # columns' norms: rms^2 = mean^2 + spread^2)
-        self.rms, self.rms_y = np.hypot(self.mean, self.scale), np.hypot(self.centre, spreads[D:])
+        self.rms, self.rms_y = (
+            np.hypot(self.mean, self.scale),
+            np.hypot(self.centre, self.spread_y),
+        )
         # the targets whose spread is within ROUNDING eps of their root mean square
         # (an exactly constant target's factor leaves it below 9 eps): constant to
-        # the factor, and for its owner to confirm on the data (constant_targets)
+        # the factor, for its owner to confirm on the data (confirm_constant_targets)
         self.constant_targets = self.spread_y <= _accelerated.ROUNDING * EPS * self.rms_y
         self.kept = ~constant & (self.scale > 0)
         s = self.kept_scale = self.scale[self.kept]
@@ -144,6 +147,13 @@ class StandardizedProblem:
         self.hessian = design.T @ design
         self.fit_intercept = fit_intercept
         self.n_features = D
+
+    def confirm_constant_targets(self, data):
+        """Keep as constant only the targets that hold one value on ``data`` (whose
+        rows the factor's are), of those the factor found within rounding of it."""
+        targets = np.flatnonzero(self.constant_targets)
+        if len(targets):
+            self.constant_targets[targets] = data.constant_columns(targets, of_targets=True)
 
     @functools.cached_property
     def decomposition(self):
@@ -341,11 +351,8 @@ class DirectSolve:
                 self.small = StandardizedProblem(
                     self.X, self.Y, D, fit_intercept, s.l1, s.l2, found, p.backend
                 )
-        targets = np.flatnonzero(self.small.constant_targets) if fit_intercept else []
-        if len(targets):  # constant targets: one value on the data
-            self.small.constant_targets[targets] = p.data.constant_columns(
-                targets, of_targets=True
-            )
+        if fit_intercept:
+            self.small.confirm_constant_targets(p.data)
         self.W, self.b = self.small.coefficients(self.small.u, self.small.centre)
         self.reach = self.factor_reach()
         # least squares and ridge: the next point is certified before its pass

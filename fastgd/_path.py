@@ -100,11 +100,8 @@ class PathProblem:
                 constant[suspects] = True if data is None else data.constant_columns(suspects)
             if constant.any():
                 problem = cls(A, C, n_features, fit_intercept, constant, backend)
-            targets = np.flatnonzero(problem.small.constant_targets)
-            if len(targets) and data is not None:  # (without data, the factor's word)
-                problem.small.constant_targets[targets] = data.constant_columns(
-                    targets, of_targets=True
-                )
+            if data is not None:  # (without data, the factor's word)
+                problem.small.confirm_constant_targets(data)
         return problem
 
     def solutions(self, l1, l2):
