@@ -183,15 +183,17 @@ class GDRegressorCV(LinearPredictor):
         )
         settings = spec.validated()
         data, W, b = _inputs.as_data(X, y, sample_weight, Point(None, None, "coef", "intercept"))
+        backend, fit_intercept = settings.backend, settings.fit_intercept
         with serial_blas(None if data.blocked else data.X, True):
-            self._fit_data(data, b, settings, spec, shares, given, n_alphas, eps, X)
+            factors, _ = folds_of(data, self.cv, backend, b, fit_intercept, settings.n_threads)
+            folds = FoldProblems(factors, data.n_features, fit_intercept, backend.name)
+            paths = [cross_validated_path(folds, share, given, n_alphas, eps) for share in shares]
+            self._choose(paths, shares)
+            self._refit(data, spec, folds, X)
         return self
 
-    def _fit_data(self, data, b, settings, spec, shares, given, n_alphas, eps, X):
-        backend, fit_intercept = settings.backend, settings.fit_intercept
-        factors, _ = folds_of(data, self.cv, backend, b, fit_intercept, settings.n_threads)
-        folds = FoldProblems(factors, data.n_features, fit_intercept, backend.name)
-        paths = [cross_validated_path(folds, share, given, n_alphas, eps) for share in shares]
+    def _choose(self, paths, shares):
+        # the penalty (and l1_ratio) of the least mean validation error, and the curves
         mean_errors = np.array([path.mse_path.mean(axis=1) for path in paths])
         best_share, best_alpha = np.unravel_index(np.argmin(mean_errors), mean_errors.shape)
         self.l1_ratio_ = shares[best_share]
@@ -200,7 +202,6 @@ class GDRegressorCV(LinearPredictor):
         self.mse_path_ = np.array([path.mse_path for path in paths])
         if len(shares) == 1:
             self.alphas_, self.mse_path_ = self.alphas_[0], self.mse_path_[0]
-        self._refit(data, spec, folds, X)
 
     def _refit(self, data, spec, folds, X):
         # The refit: the exact solution at alpha_ of the whole data's small problem

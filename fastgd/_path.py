@@ -77,7 +77,6 @@ class PathProblem:
     homotopies (``_reference.lasso_path``)."""
 
     def __init__(self, A, C, n_features, fit_intercept, constant, backend):
-        self.backend = backend
         self.small = StandardizedProblem(
             A, C, n_features, fit_intercept, 0.0, 0.0, constant, backend
         )
@@ -125,7 +124,7 @@ class PathProblem:
         elif not (l2 > 0).any():
             events = np.zeros(n_points, dtype=np.int64)
             for k in range(n_targets):
-                u[:, :, k] = self.backend.lasso_path(
+                u[:, :, k] = small.backend.lasso_path(
                     small.hessian, cross[:, k], 1.0 / s, l1, events
                 )
                 n_iter[:, k] = np.diff(events, prepend=0)
@@ -138,7 +137,7 @@ class PathProblem:
                 for i in range(n_points):
                     hessian = small.hessian + np.diag(l2[i] / s**2)
                     start, n_iter[i, k] = elastic_net_point(
-                        hessian, cross[:, k], l1[i] / s, start, self.backend
+                        hessian, cross[:, k], l1[i] / s, start, small.backend
                     )
                     u[i, :, k] = start
         return PathPoints(u, n_iter)
