@@ -243,6 +243,9 @@ class NumpyBackend(HessianProduct):
     def lasso_path(self, H, q, weights, scales, events=None):
         return _reference.lasso_path(H, q, weights, scales, events)
 
+    def elastic_net_path(self, H, q, weights, ridge, l1, l2, counts=None):
+        return _reference.elastic_net_path(H, q, weights, ridge, l1, l2, counts)
+
     @np.errstate(over="ignore", invalid="ignore")
     def fit(self, data, model, options, optimizer, history, max_updates, workspace=None):
         return _epochs.fit(self, data, model, options, optimizer.arrays, history, max_updates)
@@ -493,6 +496,23 @@ class CompiledBackend(HessianProduct):
             _layout.HomotopyScratch.of(d),
             solutions,
             events,
+        )
+        return solutions
+
+    def elastic_net_path(self, H, q, weights, ridge, l1, l2, counts=None):
+        """The minimizers at each point ``(l1[i], l2[i])`` of an elastic-net path of
+        the small problem, rows of an (n, d) array, each from the active set of the
+        point before (``_reference.elastic_net_path``); ``counts``, if given ((n,)
+        int64), receives each point's solves."""
+        n, d = len(l1), len(q)
+        solutions = np.empty((n, d))
+        counts = np.empty(n, dtype=np.int64) if counts is None else counts
+        as_float = functools.partial(np.ascontiguousarray, dtype=np.float64)
+        self.kernels.elastic_net_path(
+            *map(as_float, (H, q, weights, ridge, l1, l2)),
+            _layout.HomotopyScratch.of(d),
+            solutions,
+            counts,
         )
         return solutions
 

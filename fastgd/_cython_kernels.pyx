@@ -72,6 +72,7 @@ cdef int ROUNDED = _layout.ROUNDED
 cdef Py_ssize_t MAX_PASSES = _layout.MAX_PASSES
 cdef double DIVERGENCE_FACTOR = _layout.DIVERGENCE_FACTOR
 cdef Py_ssize_t HOMOTOPY_STEPS = _layout.HOMOTOPY_STEPS
+cdef Py_ssize_t ACTIVE_SET_STEPS = _layout.ACTIVE_SET_STEPS
 cdef double TINY = DBL_MIN  # np.finfo(np.float64).tiny
 cdef double HUGE = DBL_MAX  # np.finfo(np.float64).max
 # Half an ulp of float32, relative (with float64's rounding of the product): what
@@ -2229,6 +2230,149 @@ cdef void _homotopy(const double[:, ::1] H, const double[::1] q, const double[::
     for i in range(at, n):
         events[i] = n_events
     _homotopy_solve(q, weights, scales, s, n_active, 0.0, at, solutions)
+
+
+# ---------------------------------------------------------------------------------
+# Elastic-net paths: _reference.elastic_net_path compiled. Mirrors the section of
+# _numba_kernels.py (the point's Hessian is the scratch's `hessian`).
+# ---------------------------------------------------------------------------------
+
+cdef void _elastic_net_hessian(const double[:, ::1] H, const double[::1] ridge, double l2,
+                               double[:, ::1] hessian) noexcept nogil:
+    # NumPy: hessian = H + l2 * diag(ridge)
+    cdef Py_ssize_t j, l
+    for j in range(H.shape[0]):
+        for l in range(H.shape[1]):
+            hessian[j, l] = H[j, l]
+        hessian[j, j] += l2 * ridge[j]
+
+
+cdef Py_ssize_t _active_set_factor(const double[:, ::1] hessian, Homotopy* s,
+                                   Py_ssize_t n_active) noexcept nogil:
+    # Numba's _active_set_factor: the Cholesky factor of H_SS, a column at a time;
+    # returns the position of the first dependent column, or n_active
+    cdef double* L = s.factor
+    cdef double* column = s.work
+    cdef Py_ssize_t p, r, i, k, d = s.d
+    cdef double largest = 0.0, total, below
+    for p in range(n_active):
+        total = 0.0
+        for r in range(n_active):
+            total += fabs(hessian[s.order[p], s.order[r]])
+        largest = max(largest, total)
+        for r in range(p + 1):
+            L[p * d + r] = hessian[s.order[p], s.order[r]]
+    for k in range(n_active):
+        if not L[k * d + k] > 64.0 * DBL_EPSILON * largest:
+            return k
+        L[k * d + k] = sqrt(L[k * d + k])
+        for i in range(k + 1, n_active):
+            L[i * d + k] /= L[k * d + k]
+            column[i] = L[i * d + k]
+        for i in range(k + 1, n_active):
+            below = column[i]
+            for r in range(k + 1, i + 1):
+                L[i * d + r] -= below * column[r]
+    return n_active
+
+
+cdef bint _active_set_solve(const double[:, ::1] hessian, const double[::1] q,
+                            const double[::1] weights, const double[::1] scale,
+                            Homotopy* s, double[:, ::1] u) noexcept nogil:
+    # Numba's _active_set_solve: u (1, d) on the active set, the flipped signs out
+    cdef Py_ssize_t j, p, column, dependent, n_active = 0
+    cdef bint flipped = False
+    for j in range(q.shape[0]):
+        u[0, j] = 0.0
+        if s.active[j]:
+            s.order[n_active] = j
+            n_active += 1
+    dependent = _active_set_factor(hessian, s, n_active)
+    while dependent < n_active:
+        column = s.order[dependent]
+        s.active[column], s.signs[column] = 0, 0.0
+        for p in range(dependent, n_active - 1):
+            s.order[p] = s.order[p + 1]
+        n_active -= 1
+        dependent = _active_set_factor(hessian, s, n_active)
+    _homotopy_solve(q, weights, scale, s, n_active, scale[0], 0, u)
+    for p in range(n_active):
+        column = s.order[p]
+        if _sign(u[0, column]) != s.signs[column]:
+            s.active[column], s.signs[column] = 0, 0.0
+            flipped = True
+    return flipped
+
+
+cdef bint _joining(const double[:, ::1] hessian, const double[::1] q,
+                   const double[::1] weights, double l1, Homotopy* s,
+                   double[:, ::1] u) noexcept nogil:
+    # Numba's _joining: the inactive columns past their bound at u join S
+    # NumPy: c = q - H @ u; joining = ~active & (|c| > l1 weights (1 + 1e-12))
+    cdef Py_ssize_t j, l
+    cdef double correlation
+    cdef bint joined = False
+    for j in range(q.shape[0]):
+        if s.active[j]:
+            continue
+        correlation = q[j]
+        for l in range(q.shape[0]):
+            if s.active[l]:
+                correlation -= hessian[j, l] * u[0, l]
+        if fabs(correlation) > l1 * weights[j] * (1.0 + 1e-12):
+            s.active[j], s.signs[j] = 1, _sign(correlation)
+            joined = True
+    return joined
+
+
+def elastic_net_path(const double[:, ::1] H, const double[::1] q, const double[::1] weights,
+                     const double[::1] ridge, const double[::1] l1, const double[::1] l2,
+                     scratch, double[:, ::1] solutions, int64_t[::1] counts):
+    """Write into solutions (n, d) each point's minimizer and into counts (n,) its
+    solves: _reference.elastic_net_path; see the Numba kernel."""
+    cdef double[:, ::1] factor = scratch.factor, hessian = scratch.hessian
+    cdef int64_t[::1] order = scratch.order, active = scratch.active
+    cdef int64_t[::1] dependent = scratch.dependent
+    cdef double[::1] signs = scratch.signs, a = scratch.a, v = scratch.v
+    cdef double[::1] c0 = scratch.c0, slopes = scratch.slopes, work = scratch.work
+    cdef Homotopy s
+    s.d = q.shape[0]
+    if s.d == 0:
+        counts[:] = 1
+        return
+    s.factor, s.order, s.active, s.dependent = &factor[0, 0], &order[0], &active[0], &dependent[0]
+    s.signs, s.a, s.v = &signs[0], &a[0], &v[0]
+    s.c0, s.slopes, s.work = &c0[0], &slopes[0], &work[0]
+    with nogil:
+        _elastic_net_path(H, q, weights, ridge, l1, l2, &s, hessian, solutions, counts)
+
+
+cdef void _elastic_net_path(const double[:, ::1] H, const double[::1] q,
+                            const double[::1] weights, const double[::1] ridge,
+                            const double[::1] l1, const double[::1] l2, Homotopy* s,
+                            double[:, ::1] hessian, double[:, ::1] solutions,
+                            int64_t[::1] counts) noexcept nogil:
+    # The kernel's loop: Numba's elastic_net_path
+    cdef Py_ssize_t d = q.shape[0]
+    cdef Py_ssize_t i, j, n_solves
+    for j in range(d):
+        s.active[j], s.signs[j], s.dependent[j] = 0, 0.0, 0
+    for i in range(l1.shape[0]):
+        _elastic_net_hessian(H, ridge, l2[i], hessian)
+        counts[i] = ACTIVE_SET_STEPS + 1
+        for n_solves in range(1, ACTIVE_SET_STEPS + 1):
+            if _active_set_solve(hessian, q, weights, l1[i:i + 1], s, solutions[i:i + 1]):
+                continue
+            if not _joining(hessian, q, weights, l1[i], s, solutions[i:i + 1]):
+                counts[i] = n_solves
+                break
+        if counts[i] > ACTIVE_SET_STEPS:  # the homotopy from 0, and its signs
+            _homotopy(hessian, q, weights, l1[i:i + 1], s, solutions[i:i + 1],
+                      counts[i:i + 1])
+            counts[i] = ACTIVE_SET_STEPS + 1
+            for j in range(d):
+                s.active[j] = solutions[i, j] != 0
+                s.signs[j], s.dependent[j] = _sign(solutions[i, j]), 0
 
 
 # ---------------------------------------------------------------------------------

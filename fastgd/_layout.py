@@ -180,6 +180,17 @@ KERNEL_INTERFACE = {
     "fit_many": ("data", "options", "scratch", "result", "first", "last", "slot"),
     # the small problem's Lasso at many penalties: one walk down its homotopy
     "lasso_path": ("H", "q", "weights", "scales", "scratch", "solutions", "events"),
+    "elastic_net_path": (
+        "H",
+        "q",
+        "weights",
+        "ridge",
+        "l1",
+        "l2",
+        "scratch",
+        "solutions",
+        "counts",
+    ),
 }
 
 # The bundles a fit kernel takes: fit(data, model, options, optimizer, scratch,
@@ -339,15 +350,21 @@ ManyResult = namedtuple("ManyResult", "W b loss n_iter status bound")
 # this many steps per coefficient (a join or a drop each; typically about one per
 # nonzero coefficient).
 HOMOTOPY_STEPS = 20
+# An elastic-net point of a path (_reference.elastic_net_path; the kernels'
+# elastic_net_path) takes at most this many active-set solves before its homotopy is
+# walked from 0 instead (each solve adds the coefficients that violate the optimality
+# conditions, or drops those that changed sign; one or two, warm-started down a grid).
+ACTIVE_SET_STEPS = 30
 # The compiled homotopy's scratch, for d coefficients (``HomotopyScratch.of``): the
 # Cholesky factor of the active columns' H ``factor`` (d, d) float64 (its lower
 # triangle, rows in the order the columns joined), that order ``order`` (d,) int64,
 # per column whether it is ``active`` or found ``dependent`` on the active ones (d,)
 # int64 and its ``signs`` (d,); per active column (in join order) the piece's
 # ``a`` and ``v`` (u_S(t) = a - t v), per column the correlations ``c0`` and
-# ``slopes`` (c(t) = c0 + t slopes), and a vector ``work`` (d,), all float64.
+# ``slopes`` (c(t) = c0 + t slopes), and a vector ``work`` (d,), all float64; and an
+# elastic-net point's Hessian with its ridge part, ``hessian`` (d, d).
 HomotopyScratch = namedtuple(
-    "HomotopyScratch", "factor order active dependent signs a v c0 slopes work"
+    "HomotopyScratch", "factor order active dependent signs a v c0 slopes work hessian"
 )
 HomotopyScratch.of = staticmethod(
     lambda d: HomotopyScratch(
@@ -356,5 +373,6 @@ HomotopyScratch.of = staticmethod(
         np.empty(d, dtype=np.int64),
         np.empty(d, dtype=np.int64),
         *(np.empty(d) for _ in range(6)),
+        np.empty((d, d)),
     )
 )

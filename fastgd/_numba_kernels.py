@@ -2155,6 +2155,135 @@ def lasso_path(H, q, weights, scales, scratch, solutions, events):
     _homotopy_solve(q, weights, scales, s, n_active, 0.0, at, solutions)
 
 
+# ------------------------------------------------------------- elastic-net paths
+#
+# _reference.elastic_net_path compiled: each point of the path solved on its active
+# set, which starts from the point before's, with the homotopy's factor (the active
+# columns' Cholesky factor, built in index order by _homotopy_append) and its
+# triangular solves; the homotopy from 0 (lasso_path) where the active set does not
+# settle.
+
+
+@_kernel
+def _elastic_net_hessian(H, ridge, l2, s):
+    # NumPy: s.hessian = H + l2 * diag(ridge)
+    for j in range(H.shape[0]):
+        for l in range(H.shape[1]):
+            s.hessian[j, l] = H[j, l]
+        s.hessian[j, j] += l2 * ridge[j]
+
+
+@_kernel
+def _active_set_factor(s, n_active):
+    # The Cholesky factor of H_SS (S: the first n_active columns of s.order; H: the
+    # point's s.hessian) into s.factor, lower, a column at a time, each step updating
+    # the columns right of it: independent multiply-adds (a join's row, the homotopy's
+    # way, is a chain of dependent ones: 4 times slower on a whole factor). Returns
+    # the position of the first column whose pivot is below 64 eps ||H_SS||_inf
+    # (dependent on the ones before it), or n_active. NumPy: cholesky(H[S][:, S])
+    L, order, H, column = s.factor, s.order, s.hessian, s.work
+    largest = 0.0
+    for p in range(n_active):
+        total = 0.0
+        for r in range(n_active):
+            total += abs(H[order[p], order[r]])
+        largest = max(largest, total)
+        for r in range(p + 1):
+            L[p, r] = H[order[p], order[r]]
+    for k in range(n_active):
+        if not L[k, k] > 64.0 * _EPS * largest:
+            return k
+        L[k, k] = np.sqrt(L[k, k])
+        for i in range(k + 1, n_active):
+            L[i, k] /= L[k, k]
+            column[i] = L[i, k]
+        for i in range(k + 1, n_active):
+            below, row, first = column[i], L[i], np.uint64(k + 1)
+            for m in range(np.uint64(i - k)):  # (unsigned: no wraparound, so SIMD)
+                row[first + m] -= below * column[first + m]
+    return n_active
+
+
+@_kernel
+def _active_set_solve(q, weights, scale, s, u):
+    # u (1, d) = 0 but on the active set S (index order), where u_S = solve(H_SS, q_S -
+    # t weights_S signs_S), t = scale[0] and H the point's s.hessian; a column the
+    # factor finds dependent leaves S (with the ridge part, H_SS is positive definite:
+    # only to rounding). Returns whether a coefficient's sign differs from its
+    # column's: those leave S.
+    n_active = 0
+    for j in range(q.shape[0]):
+        u[0, j] = 0.0
+        if s.active[j]:
+            s.order[n_active] = j
+            n_active += 1
+    dependent = _active_set_factor(s, n_active)
+    while dependent < n_active:
+        column = s.order[dependent]
+        s.active[column], s.signs[column] = 0, 0.0
+        for p in range(dependent, n_active - 1):
+            s.order[p] = s.order[p + 1]
+        n_active -= 1
+        dependent = _active_set_factor(s, n_active)
+    _homotopy_solve(q, weights, scale, s, n_active, scale[0], 0, u)
+    flipped = False
+    for p in range(n_active):
+        column = s.order[p]
+        if _sign(u[0, column]) != s.signs[column]:
+            s.active[column], s.signs[column] = 0, 0.0
+            flipped = True
+    return flipped
+
+
+@_kernel
+def _joining(q, weights, l1, s, u):
+    # At u (1, d): the inactive columns whose correlation exceeds their weight join S, with its
+    # sign (a tie, within rounding, is not a violation); returns whether any did.
+    # NumPy: c = q - H @ u; joining = ~active & (|c| > l1 weights (1 + 1e-12))
+    joined = False
+    for j in range(q.shape[0]):
+        if s.active[j]:
+            continue
+        correlation = q[j]
+        for l in range(q.shape[0]):
+            if s.active[l]:
+                correlation -= s.hessian[j, l] * u[0, l]
+        if abs(correlation) > l1 * weights[j] * (1.0 + 1e-12):
+            s.active[j], s.signs[j] = 1, _sign(correlation)
+            joined = True
+    return joined
+
+
+@_kernel
+def elastic_net_path(H, q, weights, ridge, l1, l2, scratch, solutions, counts):
+    """Write into solutions (n, d) the minimizers of ``0.5 u.H u - q.u + l1_i sum_j
+    weights_j |u_j| + l2_i / 2 sum_j ridge_j u_j^2`` at each point (l1[i], l2[i]) of
+    a path (decreasing, each l2_i > 0), each from the active set of the point before,
+    and into counts (n,) int64 each point's solves: _reference.elastic_net_path, on
+    H (d, d) C-contiguous, q, weights and ridge (d,) float64, scratch a
+    _layout.HomotopyScratch of d."""
+    s = scratch
+    d = q.shape[0]
+    for j in range(d):
+        s.active[j], s.signs[j], s.dependent[j] = 0, 0.0, 0
+    for i in range(l1.shape[0]):
+        _elastic_net_hessian(H, ridge, l2[i], s)
+        scale, u = l1[i:i + 1], solutions[i:i + 1]
+        counts[i] = _layout.ACTIVE_SET_STEPS + 1
+        for n_solves in range(1, _layout.ACTIVE_SET_STEPS + 1):
+            if _active_set_solve(q, weights, scale, s, u):
+                continue
+            if not _joining(q, weights, l1[i], s, u):
+                counts[i] = n_solves
+                break
+        if counts[i] > _layout.ACTIVE_SET_STEPS:  # the homotopy from 0, and its signs
+            lasso_path(s.hessian, q, weights, scale, s, u, counts[i:i + 1])
+            counts[i] = _layout.ACTIVE_SET_STEPS + 1
+            for j in range(d):
+                s.active[j] = u[0, j] != 0
+                s.signs[j], s.dependent[j] = _sign(u[0, j]), 0
+
+
 # ------------------------------------------------------------ for users' loops
 # The kernels of fastgd.kernels (documented there), defined here rather than in
 # kernels.py: Numba invalidates a function's cache when its own file changes, not

@@ -13,7 +13,8 @@ exactly, with no tolerance:
   ``w = V diag(sigma / (sigma^2 + l2)) U.T c``, in the raw coordinates where the
   penalty is ``l2 / 2 ||w||^2``;
 - both (elastic net): each point's weighted Lasso with the ridge's Hessian, ``H +
-  l2 diag(1 / s^2)``, warm-started from the point before (``elastic_net_point``).
+  l2 diag(1 / s^2)``, solved on its active set from the point before's
+  (``_reference.elastic_net_path``, compiled in each backend).
 
 Each point is then certified by its duality gap on the small problem
 (``PathProblem.gaps``), which is the data's: the small problem's objective is the
@@ -30,14 +31,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ._accelerated import ROUNDING
-from ._direct import EPS, StandardizedProblem, lasso_solution
+from ._direct import EPS, StandardizedProblem
 from ._gram import compressed_problem
-
-# The active-set iterations of one elastic-net point before its homotopy is walked
-# from 0 instead (each adds the coefficients that violate the optimality conditions,
-# or drops those that changed sign; one or two, warm-started down a grid).
-ACTIVE_SET_STEPS = 30
-
 
 # A ridge path's grid is made as an elastic net's of this L1 share would be (glmnet's
 # convention: a ridge has no alpha at which every coefficient is 0).
@@ -132,14 +127,12 @@ class PathProblem:
             u = self._ridge(l2) * s[None, :, None]
             n_iter[:] = 1
         else:
+            counts = np.zeros(n_points, dtype=np.int64)
             for k in range(n_targets):
-                start = np.zeros(len(s))
-                for i in range(n_points):
-                    hessian = small.hessian + np.diag(l2[i] / s**2)
-                    start, n_iter[i, k] = elastic_net_point(
-                        hessian, cross[:, k], l1[i] / s, start, small.backend
-                    )
-                    u[i, :, k] = start
+                u[:, :, k] = small.backend.elastic_net_path(
+                    small.hessian, cross[:, k], 1.0 / s, 1.0 / s**2, l1, l2, counts
+                )
+                n_iter[:, k] = counts
         return PathPoints(u, n_iter)
 
     def coefficients(self, u):
@@ -202,31 +195,3 @@ class PathProblem:
         projected = U.T @ small.rhs  # (r, K)
         shrink = sigma[None, :] / (sigma[None, :] ** 2 + l2[:, None])  # (n, r)
         return np.einsum("jr,nr,rk->njk", Vt.T, shrink, projected)
-
-
-def elastic_net_point(H, q, weights, start, backend):
-    """``(u, n_solves)``: the minimizer of ``0.5 u.H u - q.u + sum_j weights_j |u_j|``
-    (H positive definite: a ridge part), from the active set and signs of ``start``
-    (the point before, on a path): solved exactly on the active set, then the
-    optimality conditions checked; a coefficient whose sign the solve flips leaves
-    the set, inactive ones whose correlation exceeds their weight join it, until
-    none does. After ``ACTIVE_SET_STEPS`` solves, the homotopy from 0
-    (``_direct.lasso_solution``) instead."""
-    active, signs = start != 0, np.sign(start)
-    for n_solves in range(1, ACTIVE_SET_STEPS + 1):
-        S = np.flatnonzero(active)
-        u = np.zeros(len(q))
-        if len(S):
-            u[S] = np.linalg.solve(H[np.ix_(S, S)], q[S] - weights[S] * signs[S])
-        flipped = S[np.sign(u[S]) != signs[S]]
-        if len(flipped):
-            active[flipped], signs[flipped] = False, 0.0
-            continue
-        correlation = q - H @ u
-        # (a tie, |c_j| = weights_j within rounding, is not a violation)
-        joining = ~active & (np.abs(correlation) > weights * (1 + 1e-12))
-        if not joining.any():
-            return u, n_solves
-        active |= joining
-        signs[joining] = np.sign(correlation[joining])
-    return lasso_solution(H, q, weights, backend), ACTIVE_SET_STEPS + 1

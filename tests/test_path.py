@@ -13,6 +13,7 @@ from fastgd._path import PathProblem
 linear_model = pytest.importorskip("sklearn.linear_model")
 
 N, D = 300, 6
+EPS = np.finfo(np.float64).eps
 
 
 def _data(weighted, n_targets=1, seed=0):
@@ -79,3 +80,83 @@ def test_an_unpenalized_point_is_least_squares():
     solution = np.linalg.lstsq(A, Y * np.sqrt(weights)[:, None], rcond=None)[0]
     np.testing.assert_allclose(W[0], solution[:D].T, rtol=1e-10)
     np.testing.assert_allclose(b[0], solution[D], rtol=1e-10)
+
+
+def _elastic_net_case(case):
+    """(H, q, weights, ridge, l1, l2) of an elastic-net path of the small problem."""
+    rng = np.random.default_rng(3)
+    d = 0 if case == "no coefficients" else 12
+    A = rng.normal(size=(40, d)) @ np.diag(rng.uniform(0.3, 3, size=d))
+    if case == "copied column":
+        A[:, 5] = A[:, 2]
+    if case == "sign changes":  # strongly correlated columns: coefficients change sign
+        A[:, 1] = A[:, 0] + 0.05 * rng.normal(size=40)
+        A[:, 3] = -A[:, 0] + 0.05 * rng.normal(size=40)
+    y = A[:, :4] @ [2.0, -1.0, 0.5, 1.5] + rng.normal(size=40) if d else np.zeros(40)
+    if case == "zero q":
+        y = np.zeros(40)
+    H, q = A.T @ A / 40, A.T @ y / 40
+    weights = rng.uniform(0.5, 2, size=d) if case == "weights" else np.ones(d)
+    ridge = weights**2 if case == "weights" else np.ones(d)
+    top = max(np.abs(q).max(initial=0.0), 1.0)
+    alphas = np.geomspace(2 * top, 2e-4 * top, 60)
+    share = 0.1 if case == "mostly ridge" else 0.5
+    return H, q, weights, ridge, alphas * share, alphas * (1 - share)
+
+
+def _elastic_net_conditions(H, q, weights, ridge, l1, l2, path):
+    """The largest violation of each point's optimality conditions, relative to its
+    L1 weights: c = q - (H + l2 diag(ridge)) u within l1 w where u = 0, and equal to
+    l1 w sign(u) where u != 0."""
+    worst = 0.0
+    for i, u in enumerate(path):
+        c = q - (H + np.diag(l2[i] * ridge)) @ u
+        bound = l1[i] * weights
+        violation = np.where(
+            u == 0, np.maximum(np.abs(c) - bound, 0), np.abs(c - bound * np.sign(u))
+        )
+        worst = max(worst, float(np.max(violation / bound, initial=0.0)))
+    return worst
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "generic",
+        "sign changes",
+        "copied column",
+        "weights",
+        "mostly ridge",
+        "zero q",
+        "no coefficients",
+    ],
+)
+def test_the_compiled_elastic_net_path_is_the_references(case):
+    """Both kernels' elastic_net_path against _reference.elastic_net_path (the same
+    zeros and solves, the points to rounding; each point optimal), and bit for bit
+    against each other."""
+    from fastgd import _reference
+
+    H, q, weights, ridge, l1, l2 = _elastic_net_case(case)
+    expected_counts = np.zeros(len(l1), dtype=np.int64)
+    expected = _reference.elastic_net_path(H, q, weights, ridge, l1, l2, expected_counts)
+    assert _elastic_net_conditions(H, q, weights, ridge, l1, l2, expected) < 1e-10
+    if case == "sign changes":  # (the case holds what it says)
+        signs = np.sign(expected)
+        assert np.any(signs[1:] * signs[:-1] < 0) or np.any(expected_counts > 2)
+    runs = []
+    for name in _backends.COMPILED_BACKENDS:
+        if name not in _backends.available_backends():
+            continue
+        counts = np.full(len(l1), -1, dtype=np.int64)
+        path = _backends.get_backend(name).elastic_net_path(H, q, weights, ridge, l1, l2, counts)
+        np.testing.assert_array_equal(counts, expected_counts)
+        np.testing.assert_array_equal(path == 0, expected == 0)
+        # (to rounding: eps times the condition of the least-penalized Hessian)
+        condition = np.linalg.cond(H + np.diag(l2[-1] * ridge)) if len(q) else 1.0
+        scale = np.max(np.abs(expected), initial=0.0)
+        np.testing.assert_allclose(path, expected, rtol=0, atol=64 * EPS * condition * scale)
+        assert _elastic_net_conditions(H, q, weights, ridge, l1, l2, path) < 1e-10
+        runs.append(path)
+    for path in runs[1:]:
+        np.testing.assert_array_equal(path, runs[0])
