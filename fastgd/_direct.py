@@ -168,13 +168,20 @@ class StandardizedProblem:
         dependent = singular <= RCOND * (singular[0] if len(singular) else 0.0)
         return U, singular, Vt, dependent
 
-    @property
+    @functools.cached_property
     def singular(self):
-        return self.decomposition[1]
+        """The singular values of the (penalized) standardized design, decreasing:
+        the decomposition's, or without it (a Lasso's problem, which needs neither U
+        nor V unless its columns are dependent) by themselves, for a third of its cost."""
+        if self.l1 is None or "decomposition" in self.__dict__:
+            return self.decomposition[1]
+        design = self.penalized_design
+        return np.linalg.svd(design, compute_uv=False) if design.shape[1] else np.zeros(0)
 
     @property
     def rank_deficient(self):
-        return bool(self.decomposition[3].any())
+        singular = self.singular
+        return bool(len(singular) and singular[-1] <= RCOND * singular[0])
 
     @property
     def null_space(self):
@@ -196,7 +203,12 @@ class StandardizedProblem:
     @functools.cached_property
     def inverse_hessian(self):
         """H^-1 = V diag(1 / sigma^2) V.T, the inverse Hessian of the objective in u
-        (per unit of total weight; the pseudo-inverse when columns are dependent)."""
+        (per unit of total weight; the pseudo-inverse when columns are dependent):
+        without the decomposition, H's inverse where cond(H) <= 1e12 (to 1e-4 at
+        worst: it only sizes the factor's reach, ``DirectSolve.factor_reach``)."""
+        singular, decomposed = self.singular, "decomposition" in self.__dict__
+        if not decomposed and len(singular) and singular[-1] >= 1e-6 * singular[0]:
+            return np.linalg.inv(self.hessian)
         Vt = self.decomposition[2]
         return (Vt.T * self.inverse_singular**2) @ Vt
 
