@@ -522,7 +522,8 @@ class CompiledBackend(HessianProduct):
         of them (the kernels release the GIL) with a slot of the scratch of its own
         (``_layout.ManyScratch``): no parallel=True function for Numba to compile, no
         OpenMP region. One problem is computed by one thread alone, so the results are
-        the same for every thread count."""
+        the same for every thread count. Returns the scratch (on one thread, slot 0
+        holds the last problem's gradient, in its standardized coordinates)."""
         n_rows = int(data.offsets[last] - data.offsets[first])
         n_features, n_targets = data.X.shape[1], data.Y.shape[1]
         n_coords, n_columns = n_features + 1, n_features + n_targets
@@ -533,16 +534,18 @@ class CompiledBackend(HessianProduct):
             np.empty((threads, n_columns)),  # mean
             np.empty((threads, n_features)),  # inverse
             np.empty((threads, n_columns + 1, panel_rows)),  # panel
-            np.empty((threads, n_columns + 1, panel_rows)),  # centred
-            np.empty((threads, n_targets, n_coords)),  # u
+            np.empty((threads, max(n_columns + 1, 4), panel_rows)),  # centred
+            np.empty((threads, n_targets, n_coords)),  # theta
             np.empty((threads, n_targets, n_coords)),  # grad
+            np.empty((threads, n_targets, n_coords)),  # low
+            np.empty((threads, n_targets, n_coords)),  # step
             np.empty((threads, n_coords)),  # work
             np.empty((threads, 2, n_columns)),  # extremes
         )
         kernel = self.kernels.fit_many  # (Cython's picks its specialization from X's dtype)
         if threads == 1:
             kernel(data, options, scratch, result, first, last, 0)
-            return
+            return scratch
         bounds = [first + (last - first) * t // threads for t in range(threads + 1)]
         with ThreadPoolExecutor(max_workers=threads) as pool:
             for done in [
@@ -550,6 +553,7 @@ class CompiledBackend(HessianProduct):
                 for t in range(threads)
             ]:
                 done.result()
+        return scratch
 
     @staticmethod
     def piece_rows(n_features, n_targets, itemsize, batch_size):

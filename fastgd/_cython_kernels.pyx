@@ -1421,9 +1421,11 @@ cdef struct ManySlot:
     double* mean       # (M,)
     double* inverse    # (D,)
     double* panel      # (M + 1, panel_rows)
-    double* centred    # (M + 1, panel_rows)
-    double* u          # (K, stride), stride = D + 1
+    double* centred    # (max(M + 1, 4), panel_rows)
+    double* theta      # (K, stride), stride = D + 1: W and b
     double* grad       # (K, stride)
+    double* low        # (K, stride)
+    double* step       # (K, stride)
     double* work       # (stride,)
     double* extremes   # (2, M): each column's smallest value, then its largest
 
@@ -1464,20 +1466,33 @@ cdef inline void _centre_rows(ManySlot* s, Py_ssize_t n_rows) noexcept nogil:
 
 cdef inline void _residuals(ManySlot* s, const double* W, double b, Py_ssize_t k,
                             Py_ssize_t n_rows) noexcept nogil:
-    # NumPy: r0 = Xg @ W[k] + b - Yg[:, k] and r1 = sg * r0 over the panel's rows, in
-    # rows 0 and 1 of centred
+    # NumPy: R = Xg @ W[k] + b - Yg[:, k] and sR = sg * R over the panel's rows, each a
+    # pair (a Dot2): R in rows 0 and 1 of centred, sR in rows 2 and 3
     cdef Py_ssize_t i, j, n = s.panel_rows
-    cdef double w
+    cdef double w, x, p, p_error, sum_, s_error, hi, lo, weight
     cdef double* r0 = s.centred
     cdef double* r1 = s.centred + n
+    cdef double* r2 = s.centred + 2 * n
+    cdef double* r3 = s.centred + 3 * n
     for i in range(n_rows):
-        r0[i] = b - s.panel[(s.n_features + k) * n + i]
+        sum_, s_error = _two_sum(b, -s.panel[(s.n_features + k) * n + i])
+        r0[i] = sum_
+        r1[i] = s_error
     for j in range(s.n_features):
         w = W[j]
         for i in range(n_rows):
-            r0[i] += s.panel[j * n + i] * w
+            x = s.panel[j * n + i]
+            p = x * w
+            p_error = fma(x, w, -p)
+            sum_, s_error = _two_sum(r0[i], p)
+            r0[i] = sum_
+            r1[i] += s_error + p_error
     for i in range(n_rows):
-        r1[i] = s.panel[s.n_columns * n + i] * r0[i]
+        hi, lo = _two_sum(r0[i], r1[i])
+        weight = s.panel[s.n_columns * n + i]
+        r0[i], r1[i] = hi, lo
+        r2[i] = weight * hi
+        r3[i] = fma(weight, hi, -r2[i]) + weight * lo
 
 
 cdef inline double _add_weighted_sums(ManySlot* s, Py_ssize_t n_rows) noexcept nogil:
@@ -1517,18 +1532,29 @@ cdef inline void _add_gram(ManySlot* s, Py_ssize_t n_rows) noexcept nogil:
 
 
 cdef inline double _add_residual_sums(ManySlot* s, Py_ssize_t k, Py_ssize_t n_rows) noexcept nogil:
-    # NumPy: grad[k, :D] += panel[:D, :n_rows] @ r1; grad[k, D] += r1.sum(); returns
-    # r0 @ r1 (the residuals and the weighted residuals in rows 0 and 1 of centred)
+    # Numba's _add_residual_sums: the pairs (grad[k], low[k]) += [panel[:D], 1] @ sR,
+    # each rounding error kept; returns R @ sR (the pairs R and sR in rows 0 to 3 of
+    # centred)
     cdef Py_ssize_t i, j, n = s.panel_rows
     cdef double* r0 = s.centred
-    cdef double* r1 = s.centred + n
-    cdef double total = 0.0
-    for j in range(s.n_features):
-        s.grad[k * s.stride + j] += _dot(s.panel + j * n, r1, n_rows)
+    cdef double* r2 = s.centred + 2 * n
+    cdef double* r3 = s.centred + 3 * n
+    cdef double* grad = s.grad + k * s.stride
+    cdef double* low = s.low + k * s.stride
+    cdef double b_hi, b_lo, a, p, p_error, sum_, s_error, sq = 0.0
     for i in range(n_rows):
-        total += r1[i]
-    s.grad[k * s.stride + s.n_features] += total
-    return _dot(r0, r1, n_rows)
+        b_hi = r2[i]
+        b_lo = r3[i]
+        for j in range(s.n_features + 1):
+            a = s.panel[j * n + i] if j < s.n_features else 1.0
+            p = a * b_hi
+            p_error = fma(a, b_hi, -p) + a * b_lo
+            sum_, s_error = _two_sum(grad[j], p)
+            grad[j] = sum_
+            low[j] += s_error + p_error
+    for i in range(n_rows):
+        sq += r0[i] * r2[i]
+    return sq
 
 
 cdef double _problem_means(const floating[:, :] X, const floating[:, :] Y,
@@ -1669,47 +1695,56 @@ cdef inline (double, double) _factor_norms(ManySlot* s) noexcept nogil:
     return inverse_trace, trace
 
 
-cdef inline void _solution(ManySlot* s) noexcept nogil:
-    # The small problem solved: u[k, :D] = H^-1 cross[:, k] and, on the intercept's
-    # coordinate (centred features are orthogonal to it), u_b = the mean of y
+cdef inline void _solution(ManySlot* s, bint fit_intercept) noexcept nogil:
+    # Numba's _solution: u = H^-1 cross[:, k], u_b = the mean of y, into theta = T u
     cdef Py_ssize_t j, k, D = s.n_features
+    cdef double b, w
     for k in range(s.n_targets):
         for j in range(D):
             s.work[j] = s.gram[j * s.n_columns + D + k]
         _solve(s)
+        b = s.mean[D + k] if fit_intercept else 0.0
         for j in range(D):
-            s.u[k * s.stride + j] = s.work[j]
-        if s.n_coords > D:
-            s.u[k * s.stride + D] = s.mean[D + k]
+            w = s.inverse[j] * s.work[j]
+            s.theta[k * s.stride + j] = w
+            b -= s.mean[j] * w if fit_intercept else 0.0
+        s.theta[k * s.stride + D] = b
 
 
-cdef inline void _refine(ManySlot* s) noexcept nogil:
-    # The Newton step from the gradient on the rows (in grad, in u): u -= H^-1 g, and
-    # u_b -= g_b (the intercept coordinate's Hessian is 1)
+cdef inline void _newton_step(ManySlot* s) noexcept nogil:
+    # Numba's _newton_step: step = H^-1 g_u, and g_b on the intercept's coordinate
     cdef Py_ssize_t j, k, D = s.n_features
     for k in range(s.n_targets):
         for j in range(D):
             s.work[j] = s.grad[k * s.stride + j]
         _solve(s)
         for j in range(D):
-            s.u[k * s.stride + j] -= s.work[j]
-        if s.n_coords > D:
-            s.u[k * s.stride + D] -= s.grad[k * s.stride + D]
+            s.step[k * s.stride + j] = s.work[j]
+        s.step[k * s.stride + D] = s.grad[k * s.stride + D]
 
 
-cdef inline void _coefficients(ManySlot* s, double* W, double* b, bint fit_intercept,
-                               bint single) noexcept nogil:
-    # theta = T u: w = inverse * u, b = u_b - mean @ w (0 without an intercept), rounded
-    # to float32 when X is (single): the certificate is of the coefficients returned
+cdef inline void _refine(ManySlot* s, bint fit_intercept) noexcept nogil:
+    # Numba's _refine: theta less the Newton step, in theta's coordinates
     cdef Py_ssize_t j, k, D = s.n_features
-    cdef double intercept, w
+    cdef double b_step, w_step
     for k in range(s.n_targets):
-        intercept = 0.0
+        b_step = s.step[k * s.stride + D] if fit_intercept else 0.0
         for j in range(D):
-            w = s.inverse[j] * s.u[k * s.stride + j]
+            w_step = s.inverse[j] * s.step[k * s.stride + j]
+            s.theta[k * s.stride + j] -= w_step
+            b_step -= s.mean[j] * w_step if fit_intercept else 0.0
+        s.theta[k * s.stride + D] -= b_step
+
+
+cdef inline void _coefficients(ManySlot* s, double* W, double* b, bint single) noexcept nogil:
+    # Numba's _coefficients: theta into (W, b), rounded to float32 when X is (single)
+    cdef Py_ssize_t j, k, D = s.n_features
+    cdef double w, intercept
+    for k in range(s.n_targets):
+        for j in range(D):
+            w = s.theta[k * s.stride + j]
             W[k * D + j] = <double><float>w if single else w
-            intercept -= s.mean[j] * w
-        intercept = intercept + s.u[k * s.stride + D] if fit_intercept else 0.0
+        intercept = s.theta[k * s.stride + D]
         b[k] = <double><float>intercept if single else intercept
 
 
@@ -1717,14 +1752,15 @@ cdef double _residual_sums(const floating[:, :] X, const floating[:, :] Y,
                            const floating[::1] weights, const int64_t[::1] order,
                            Py_ssize_t lo, Py_ssize_t hi, ManySlot* s, const double* W,
                            const double* b) noexcept nogil:
-    # The gradient's sums on the problem's own rows at (W, b), in float64 (NumPy: r =
-    # Xg @ w + b - Yg; grad[:, :D] = (sg * r).T @ Xg, grad[:, D] = sg @ r), a panel at
-    # a time. Returns sg @ r**2.
+    # The gradient's sums on the problem's own rows at (W, b), as if in twice the
+    # working precision, then rounded (see the Numba kernel), a panel at a time.
+    # Returns sg @ r**2.
     cdef Py_ssize_t j, k, first, n_rows
     cdef double sq = 0.0
     for k in range(s.n_targets):
         for j in range(s.n_features + 1):
             s.grad[k * s.stride + j] = 0.0
+            s.low[k * s.stride + j] = 0.0
     first = 0
     while first < hi - lo:  # for first in range(0, hi - lo, panel_rows)
         n_rows = min(s.panel_rows, hi - lo - first)
@@ -1734,6 +1770,9 @@ cdef double _residual_sums(const floating[:, :] X, const floating[:, :] Y,
             _residuals(s, W + k * s.n_features, b[k], k, n_rows)
             sq += _add_residual_sums(s, k, n_rows)
         first += s.panel_rows
+    for k in range(s.n_targets):
+        for j in range(s.n_features + 1):
+            s.grad[k * s.stride + j] += s.low[k * s.stride + j]
     return sq
 
 
@@ -1764,93 +1803,111 @@ cdef inline double _gamma(double n) noexcept nogil:
     return n * DBL_EPSILON / (1.0 - n * DBL_EPSILON)
 
 
-cdef double _coefficient_bound(ManyOptions o, double total, ManySlot* s, const double* W,
-                               const double* b, Py_ssize_t n_rows, double loss,
-                               double inverse_trace, double trace) noexcept nogil:
-    # The largest relative error of a coefficient at (W, b), from the gradient on the
-    # rows there (in grad) and the factor: see the Numba kernel, which this mirrors.
+cdef inline double _relative(double value, double e, double scale) noexcept nogil:
+    # Numba's _relative: e / (|value| - e), or against the others' scale
+    if e == 0.0:
+        return 0.0
+    if value > e:
+        return e / (value - e)
+    return e / scale if scale > 0 else INFINITY
+
+
+cdef double _target_bound(ManyOptions o, ManySlot* s, const double* W, const double* b,
+                          Py_ssize_t k, double error, bint step) noexcept nogil:
+    # Numba's _target_bound: target k's largest relative error, now or (step) next
+    cdef Py_ssize_t j, D = s.n_features
+    cdef double shift2 = 0.0, scale = 0.0, own = 2.0 * DBL_EPSILON if step else 0.0
+    cdef double intercept = b[k], t, u, worst = 0.0
+    for j in range(D):
+        if s.inverse[j] > 0:
+            t = fabs(s.mean[j]) * s.inverse[j]
+            shift2 += t * t
+            u = W[k * D + j] / s.inverse[j] - (s.step[k * s.stride + j] if step else 0.0)
+            scale = max(scale, fabs(u))
+            if step and o.fit_intercept:
+                intercept += s.mean[j] * s.inverse[j] * s.step[k * s.stride + j]
+    if step and o.fit_intercept:
+        intercept -= s.step[k * s.stride + D]
+    if scale == 0.0:
+        scale = fabs(intercept)
+    if o.fit_intercept:
+        worst = _relative(fabs(intercept), error * (1.0 + sqrt(shift2)) + own * fabs(intercept),
+                          scale)
+    for j in range(D):
+        if s.inverse[j] > 0:
+            u = fabs(W[k * D + j] / s.inverse[j] - (s.step[k * s.stride + j] if step else 0.0))
+            worst = max(worst, _relative(u, error + own * u, scale))
+    return worst
+
+
+cdef (double, double) _coefficient_bound(
+        ManyOptions o, double total, ManySlot* s, const double* W, const double* b,
+        Py_ssize_t n_rows, double loss, double inverse_trace, double trace) noexcept nogil:
+    # (now, next): the largest relative error of a coefficient at (W, b), and at the
+    # next point, less the Newton step: see the Numba kernel, which this mirrors.
     cdef Py_ssize_t j, k, D = s.n_features, m = s.n_columns
     cdef double root = sqrt(total)
-    cdef double v2 = 0.0, reach2 = 0.0, shift2 = 0.0, t, rho, residual_norm, worst = 0.0
-    cdef double a, g2, own2, own, rms_j, sums, rounding, error, scale, b_error, value, e
-    cdef double relative
+    cdef double v2 = 0.0, reach2 = 0.0, t, rho, residual_norm
+    cdef double a, g2, own2, own, step2, rms_j, sums, rounding, error, following
+    cdef double worst_now = 0.0, worst_next = 0.0
     cdef double* grad
     for j in range(D):
         if s.inverse[j] > 0:
             t = fabs(s.mean[j]) * s.inverse[j]
             v2 += 1.0 + t * t
             reach2 += (sqrt(1.0 + t * t) + t) ** 2
-            shift2 += t * t
     rho = inverse_trace * (_gamma(n_rows + 4) * D + _gamma(n_rows) ** 2 * v2
                            + _gamma(D + 1) * trace)
     if not rho < 0.5:
-        return INFINITY
+        return INFINITY, INFINITY
     residual_norm = sqrt(max(loss, 0.0))
     for k in range(s.n_targets):
         grad = s.grad + k * s.stride
         a = root * (fabs(b[k]) + sqrt(s.gram[(D + k) * m + D + k] + s.mean[D + k] ** 2))
-        g2 = 0.0
         for j in range(D):
             if s.inverse[j] > 0:
                 rms_j = sqrt(1.0 / (s.inverse[j] * s.inverse[j]) + s.mean[j] ** 2)
             else:
                 rms_j = fabs(s.mean[j])
             a += root * fabs(W[k * D + j]) * rms_j
+        g2 = 0.0
         own2 = 0.0
+        step2 = 0.0
         for j in range(s.n_coords):
             g2 += grad[j] * grad[j]
+            step2 += s.step[k * s.stride + j] * s.step[k * s.stride + j]
             own = fabs(grad[j])
             if j < D:
                 own += 2 * s.inverse[j] * (fabs(o.l2 * W[k * D + j]) + fabs(grad[D] * s.mean[j]))
             own2 += own * own
-        sums = (_gamma(D + 2) * a + _gamma(n_rows + 2) * residual_norm) / root
+        sums = (_gamma(D + 2) ** 2 * a + _gamma(n_rows + 2) ** 2 * residual_norm) / root
         rounding = (sums * sqrt(reach2 + (1.0 if o.fit_intercept else 0.0))
                     + 4 * DBL_EPSILON * sqrt(own2))
         error = max(inverse_trace, 1.0) * (sqrt(g2) + rounding) / (1.0 - rho)
-        scale = 0.0
-        for j in range(D):
-            if s.inverse[j] > 0:
-                scale = max(scale, fabs(W[k * D + j]) / s.inverse[j])
-        b_error = error * (1.0 + sqrt(shift2))
-        if scale == 0.0:
-            scale = fabs(b[k])
-        for j in range(D + 1):
-            if j == D:
-                if not o.fit_intercept:
-                    continue
-                value = fabs(b[k])
-                e = b_error
-            elif s.inverse[j] > 0:
-                value = fabs(W[k * D + j]) / s.inverse[j]
-                e = error
-            else:
-                continue
-            if e == 0.0:
-                continue
-            if value > e:
-                relative = e / (value - e)
-            else:
-                relative = e / scale if scale > 0 else INFINITY
-            worst = max(worst, relative)
-    return worst
+        following = (rho * error + max(inverse_trace, 1.0) * rounding / (1.0 - rho)
+                     + 4 * DBL_EPSILON * sqrt(step2))
+        worst_now = max(worst_now, _target_bound(o, s, W, b, k, error, False))
+        worst_next = max(worst_next, _target_bound(o, s, W, b, k, following, True))
+    return worst_now, worst_next
 
 
-cdef double _certify(const floating[:, :] X, const floating[:, :] Y,
-                     const floating[::1] weights, const int64_t[::1] order, Py_ssize_t lo,
-                     Py_ssize_t hi, ManyOptions o, double total, ManySlot* s, double* W,
-                     double* b, double* loss, bint single,
-                     (double, double) norms) noexcept nogil:
-    # The coefficients into (W, b), their gradient on the rows (into grad), the
-    # objective there into loss; returns their coefficient bound (norms: the
-    # factor's, _factor_norms)
+cdef (double, double) _certify(
+        const floating[:, :] X, const floating[:, :] Y, const floating[::1] weights,
+        const int64_t[::1] order, Py_ssize_t lo, Py_ssize_t hi, ManyOptions o, double total,
+        ManySlot* s, double* W, double* b, double* loss, bint single,
+        (double, double) norms) noexcept nogil:
+    # theta into (W, b), its gradient on the rows (into grad) and the Newton step from
+    # it (into step), the objective there into loss; returns the coefficient bounds
+    # (now, next) (norms: the factor's, _factor_norms)
     cdef double sums, penalty
-    _coefficients(s, W, b, o.fit_intercept, single)
+    _coefficients(s, W, b, single)
     sums, penalty = _certificate(X, Y, weights, order, lo, hi, o, total, s, W, b)
     loss[0] = sums / (2.0 * total)
     if o.l2 > 0:  # (0 * inf is NaN: coefficients beyond 1e154 are no penalty without one)
         loss[0] += 0.5 * o.l2 * penalty
     if not loss[0] <= HUGE:
-        return INFINITY
+        return INFINITY, INFINITY
+    _newton_step(s)
     return _coefficient_bound(o, total, s, W, b, hi - lo, sums, norms[0], norms[1])
 
 
@@ -1860,17 +1917,25 @@ cdef (int, Py_ssize_t) _direct_solve(
         ManySlot* s, double* W, double* b, double* loss, double* bound_out) noexcept nogil:
     # _direct.DirectSolve on the normal equations of the problem: see the Numba kernel.
     cdef bint single = sizeof(floating) == 4
-    cdef double bound, previous = INFINITY
+    cdef bint stepped
+    cdef double bound, following, previous = INFINITY
     cdef Py_ssize_t done = 0, passes = min(max(o.max_iter, 1), MAX_PASSES)
     cdef int status = UNCERTIFIED
     cdef (double, double) norms = _factor_norms(s)
-    _solution(s)
+    _solution(s, o.fit_intercept)
     while done < passes:
         done += 1
-        bound = _certify(X, Y, weights, order, lo, hi, o, total, s, W, b, loss, False, norms)
-        bound_out[0] = bound + HALF_ULP32 * (1.0 + bound) if single else bound
+        bound, following = _certify(X, Y, weights, order, lo, hi, o, total, s, W, b, loss,
+                                    False, norms)
         if not loss[0] <= HUGE:
+            bound_out[0] = bound
             return DIVERGED, done
+        stepped = following < bound
+        if stepped:  # the next point, certified before its pass
+            _refine(s, o.fit_intercept)
+            _coefficients(s, W, b, False)
+            bound = following
+        bound_out[0] = bound + HALF_ULP32 * (1.0 + bound) if single else bound
         if o.tol > 0 and bound_out[0] <= o.tol:
             status = CONVERGED
             break
@@ -1878,7 +1943,8 @@ cdef (int, Py_ssize_t) _direct_solve(
             status = ROUNDED if single and o.tol > 0 and bound <= o.tol else UNCERTIFIED
             break
         previous = bound
-        _refine(s)
+        if not stepped:
+            _refine(s, o.fit_intercept)
     if single:  # the coefficients returned, and the objective at them
         _certify(X, Y, weights, order, lo, hi, o, total, s, W, b, loss, True, norms)
     return (MAX_ITER if o.tol == 0 else status), done
@@ -1908,24 +1974,27 @@ cdef void _fit_problems(const floating[:, :] X, const floating[:, :] Y,
 
 
 cdef ManySlot _slot(double[:, :, ::1] gram, double[:, ::1] mean, double[:, ::1] inverse,
-                    double[:, :, ::1] panel, double[:, :, ::1] centred, double[:, :, ::1] u,
-                    double[:, :, ::1] grad, double[:, ::1] work, double[:, :, ::1] extremes,
+                    double[:, :, ::1] panel, double[:, :, ::1] centred,
+                    double[:, :, ::1] theta, double[:, :, ::1] grad, double[:, :, ::1] low,
+                    double[:, :, ::1] step, double[:, ::1] work, double[:, :, ::1] extremes,
                     Py_ssize_t n_features, bint fit_intercept, Py_ssize_t c) noexcept nogil:
     # Chunk c's slot of the scratch (_layout.ManyScratch), as pointers.
     cdef ManySlot s
     s.n_features = n_features
-    s.n_targets = u.shape[1]
+    s.n_targets = theta.shape[1]
     s.n_columns = n_features + s.n_targets
     s.n_coords = n_features + 1 if fit_intercept else n_features
-    s.stride = u.shape[2]
+    s.stride = theta.shape[2]
     s.panel_rows = panel.shape[2]
     s.gram = &gram[c, 0, 0]
     s.mean = &mean[c, 0]
     s.inverse = &inverse[c, 0]
     s.panel = &panel[c, 0, 0]
     s.centred = &centred[c, 0, 0]
-    s.u = &u[c, 0, 0]
+    s.theta = &theta[c, 0, 0]
     s.grad = &grad[c, 0, 0]
+    s.low = &low[c, 0, 0]
+    s.step = &step[c, 0, 0]
     s.work = &work[c, 0]
     s.extremes = &extremes[c, 0, 0]
     return s
@@ -1953,15 +2022,16 @@ cdef _fit_many(const floating[:, :] X, const floating[:, :] Y, const floating[::
     cdef ManyOptions o = ManyOptions(options.fit_intercept, options.l2, options.tol,
                                      options.max_iter)
     cdef double[:, :, ::1] gram = scratch.gram, panel = scratch.panel
-    cdef double[:, :, ::1] centred = scratch.centred, u = scratch.u, grad = scratch.grad
+    cdef double[:, :, ::1] centred = scratch.centred, theta = scratch.theta
+    cdef double[:, :, ::1] grad = scratch.grad, low = scratch.low, step = scratch.step
     cdef double[:, ::1] mean = scratch.mean, inverse = scratch.inverse, work = scratch.work
     cdef double[:, :, ::1] extremes = scratch.extremes
     cdef double[:, :, ::1] W = result.W
     cdef double[:, ::1] b = result.b
     cdef double[::1] loss = result.loss, bound = result.bound
     cdef int64_t[::1] n_iter = result.n_iter, status = result.status
-    cdef ManySlot s = _slot(gram, mean, inverse, panel, centred, u, grad, work, extremes,
-                            X.shape[1], o.fit_intercept, slot)
+    cdef ManySlot s = _slot(gram, mean, inverse, panel, centred, theta, grad, low, step, work,
+                            extremes, X.shape[1], o.fit_intercept, slot)
     cdef ManyOut out = ManyOut(&W[0, 0, 0], &b[0, 0], &loss[0], &n_iter[0], &status[0],
                                &bound[0])
     with nogil:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import _diagnostics, _layout, _steps
+from . import _diagnostics, _layout, _small_fit, _steps
 from ._accelerated import (
     ConjugateGradient,
     Fista,
@@ -208,6 +208,10 @@ def fit_resumable(
     zero_reference = settings.tol > 0 and (
         coef_init is not None or (settings.fit_intercept and intercept_init is not None)
     )
+    if coef_init is None and intercept_init is None and optimizer is None:
+        small = fit_small(data, settings)
+        if small is not None:
+            return small, None
     X = data.X if not data.blocked else None
     # (mini-batch fits do no dense algebra)
     with serial_blas(X, settings.batch_size is None and not settings.early_stopping), Interrupts():
@@ -215,6 +219,38 @@ def fit_resumable(
         steps = start(problem, settings, optimizer, zero_reference)
         history, n_iter, status, stopped = run_segments(problem, steps, settings)
         return finish(problem, steps, settings, history[:n_iter], status, stopped)
+
+
+def fit_small(data, settings):
+    """The FitResult of a small array's direct solve in one compiled call
+    (``_small_fit``), where fit's own choice is the direct solve and the call
+    certifies it; else None."""
+    if not _small_fit.applies(data, settings):
+        return None
+    N, D, K = data.n_samples, data.n_features, data.n_targets
+    method = resolve_method(settings, True, False, direct_applies(settings, N, D, K))
+    if method != "qr" or resolve_solver(settings, True, N, D, K, method) != "gram":
+        return None
+    small = _small_fit.solve(data, settings)
+    if small is None:
+        return None
+    coef, intercept = shape_like_y(small.W.copy(), small.b.copy(), data.y_is_1d)
+    loss = np.array([small.objective])
+    history = {"loss": loss, "grad_norm": np.array([small.grad_norm]), "lr": np.ones(1)}
+    return FitResult(
+        coef=coef,
+        intercept=intercept,
+        loss_history=loss.copy(),
+        history=history,
+        n_iter=1,
+        converged=True,
+        backend=settings.backend.name,
+        lr=1.0,
+        solver="gram",
+        method="qr",
+        error_bound=small.error_bound,
+        stopped="converged",
+    )
 
 
 def prepare(data, W, b, settings, resuming):

@@ -327,20 +327,26 @@ FitScratch = namedtuple("FitScratch", "gradient batch")
 ManyData = namedtuple("ManyData", "X Y weights order offsets")
 # What every problem is fitted with (``ManyOptions.of`` fixes the types, as FitOptions').
 ManyOptions = namedtuple("ManyOptions", "fit_intercept l2 tol max_iter")
+# (max_iter beyond MAX_PASSES, which no problem makes, would overflow a C integer: 10**20
+# is a user's "no limit")
 ManyOptions.of = staticmethod(
     lambda fit_intercept, l2, tol, max_iter: ManyOptions(
-        bool(fit_intercept), float(l2), float(tol), int(max_iter)
+        bool(fit_intercept), float(l2), float(tol), int(min(max_iter, MAX_PASSES))
     )
 )
 # Per slot c (one per thread), float64, with D + K columns [X, Y]: their centred Gram matrix
 # ``gram`` (C, D + K, D + K) (the features' block standardized in place, then its
 # Cholesky factor in its lower triangle), their means ``mean`` (C, D + K), the features'
 # inverse scales ``inverse`` (C, D), a panel of rows transposed ``panel`` (C, D + K + 1,
-# PANEL) (the weights in its last row) and the same centred ``centred`` (C, D + K + 1,
-# PANEL) (the roots of the weights last); the point in standardized coordinates ``u``
-# and the gradient there ``grad`` (C, K, P), P = D + 1; a vector ``work`` (C, P); and the
-# smallest and largest value of each column of [X, Y] ``extremes`` (C, 2, D + K).
-ManyScratch = namedtuple("ManyScratch", "gram mean inverse panel centred u grad work extremes")
+# PANEL) (the weights in its last row) and the same centred ``centred`` (C, max(D + K + 1,
+# 4), PANEL) (the roots of the weights last; then the residuals, as pairs); the point
+# ``theta`` (W and b: C, K, P), P = D + 1, the gradient there in the standardized
+# coordinates ``grad`` (the low parts of its sums in ``low``) and the Newton step from it
+# ``step`` (C, K, P); a vector ``work`` (C, P); and the smallest and largest value of
+# each column of [X, Y] ``extremes`` (C, 2, D + K).
+ManyScratch = namedtuple(
+    "ManyScratch", "gram mean inverse panel centred theta grad low step work extremes"
+)
 # Per problem: coefficients W (G, K, D) and intercepts b (G, K) in float64, the objective
 # at them ``loss`` (G,), the passes ``n_iter`` and the status (G,) int64, and the
 # certified bound on the coefficients' relative error, ``bound`` (G,).

@@ -6,14 +6,17 @@ For the options of fit's default path (the direct solve: full batch, ``method="a
 to Python, the problems in parallel (``fit_many`` in ``_numba_kernels.py`` and
 ``_cython_kernels.pyx``): per problem, one pass for the means and one for the centred
 Gram matrix of its rows (in float64), the Cholesky solve of that standardized
-(D + 1)-sized system, and ``fit``'s certificate (``_direct.py``): the gradient on the
-problem's own rows at the coefficients returned bounds their relative error, through
-the factor's inverse (refined by a Newton step from that gradient while the bound is
-above tol and halves). The problems it cannot certify (the normal equations square
-the condition number; ``fit``'s direct solve works on a QR factor instead, and says
-why it cannot certify a problem) are fitted again by ``fastgd.fit`` itself. Any other
-option (an explicit method, a float lr, L1, momentum, mini-batches, ...) runs a loop
-of ``fastgd.fit`` over the problems: the same answers, at the speed of that loop.
+(D + 1)-sized system, and ``fit``'s refinement and certificate (``_direct.py``): the
+gradient on the problem's own rows, as if in twice the working precision, bounds the
+solution's relative error through the factor's inverse, and the Newton step from it
+gives the exact solution to rounding, whose bound is known before a pass of its own
+(more passes while the bound is above tol and halves). The problems it cannot
+certify (the normal equations square the condition number; ``fit``'s direct solve
+works on a QR factor instead, and says why it cannot certify a problem) are fitted
+again by ``fastgd.fit`` itself. Any other option (an explicit method, a float lr, L1,
+momentum, mini-batches, ...) runs a loop of ``fastgd.fit`` over the problems: the same
+answers, at the speed of that loop. (``fit`` itself answers a small array with this
+kernel: ``_small_fit``.)
 """
 
 import warnings
@@ -25,6 +28,7 @@ from . import _layout, _steps
 from ._api import fit, gradient
 from ._diagnostics import ConvergenceWarning
 from ._fit import SEGMENT_WORK, UPDATE_OVERHEAD
+from ._small_fit import batchable
 from ._spec import FitSpec
 from ._validation import (
     CopyWarning,
@@ -158,7 +162,7 @@ def fit_many(X, y, groups=None, *, sample_weight=None, **fit_options):
     settings = spec.validated()
     problems = Problems.of(X, y, groups, sample_weight)
     backend = settings.backend
-    if _batchable(settings) and hasattr(backend, "fit_many"):
+    if batchable(settings) and hasattr(backend, "fit_many"):
         result, fit_said = _fit_batched(problems, settings, fit_options)
     else:
         result, fit_said = _fit_each(
@@ -202,23 +206,6 @@ def _warn_not_converged(problems, result, settings, fit_said):
         f"FitManyResult.converged says which). {why}",
         ConvergenceWarning,
         stacklevel=user_stacklevel(),
-    )
-
-
-def _batchable(settings):
-    """Whether fit's own choice for these options is the direct solve of least squares
-    or ridge, which the compiled batch runs (``_fit.resolve_method``)."""
-    s = settings
-    return (
-        s.lr == "auto"
-        and s.method == "auto"
-        and s.l1 == 0
-        and s.momentum == 0
-        and s.schedule == _layout.CONSTANT
-        and s.batch_size is None
-        and not s.early_stopping
-        and s.verbose == 0
-        and s.solver in ("auto", "gram")
     )
 
 

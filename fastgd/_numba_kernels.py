@@ -1485,17 +1485,29 @@ def _centre_rows(panel, mean, c, n_columns, n_rows, centred):
 
 @_kernel
 def _residuals(panel, W, b, g, k, c, n_features, n_rows, r):
-    # NumPy: r[c, 0, :n_rows] = Xg @ W[g, k] + b[g, k] - Yg[:, k] and r[c, 1] = sg * r[c, 0],
-    # over the panel's rows (not inlined: see _gather_rows)
+    # NumPy: R = Xg @ W[g, k] + b[g, k] - Yg[:, k] and sR = sg * R over the panel's rows,
+    # each a pair as if in twice the working precision (a Dot2, as _accurate_group's):
+    # R in r[c, 0] + r[c, 1], sR in r[c, 2] + r[c, 3] (not inlined: see _gather_rows)
     for i in range(n_rows):
-        r[c, 0, i] = b[g, k] - panel[c, n_features + k, i]
+        s, error = _two_sum(b[g, k], -panel[c, n_features + k, i])
+        r[c, 0, i] = s
+        r[c, 1, i] = error
     for j in range(n_features):
         w = W[g, k, j]
         for i in range(n_rows):
-            r[c, 0, i] += panel[c, j, i] * w
+            x = panel[c, j, i]
+            p = x * w
+            p_error = _fma(x, w, -p)
+            s, s_error = _two_sum(r[c, 0, i], p)
+            r[c, 0, i] = s
+            r[c, 1, i] += s_error + p_error
     n_weight = panel.shape[1] - 1
     for i in range(n_rows):
-        r[c, 1, i] = panel[c, n_weight, i] * r[c, 0, i]
+        hi, lo = _two_sum(r[c, 0, i], r[c, 1, i])
+        weight = panel[c, n_weight, i]
+        r[c, 0, i], r[c, 1, i] = hi, lo
+        r[c, 2, i] = weight * hi
+        r[c, 3, i] = _fma(weight, hi, -r[c, 2, i]) + weight * lo
 
 
 @_inlined_kernel
@@ -1592,21 +1604,24 @@ def _add_gram(a, c, n_columns, n_rows, gram):
             gram[c, j, l] += acc
 
 
-@_sum_kernel
-def _add_residual_sums(panel, r, c, n_features, n_rows, grad, k):
-    # NumPy: grad[c, k, :D] += panel[c, :D, :n_rows] @ r[c, 1, :n_rows]; grad[c, k, D]
-    # += r[c, 1, :n_rows].sum(); returns r[c, 0, :n_rows] @ r[c, 1, :n_rows] (the
-    # residuals and the weighted residuals in rows 0 and 1 of r)
-    for j in range(n_features):
-        acc = 0.0
-        for i in range(n_rows):
-            acc += panel[c, j, i] * r[c, 1, i]
-        grad[c, k, j] += acc
-    total, sq = 0.0, 0.0
+@_kernel
+def _add_residual_sums(panel, r, c, n_features, n_rows, grad, low, k):
+    # NumPy: the pairs (grad[c, k, :D], low[c, k, :D]) += panel[c, :D, :n_rows] @ sR and
+    # (grad[c, k, D], low[c, k, D]) += sR.sum(), each product's and sum's rounding
+    # error kept (_accurate_group's steps); returns R @ sR (R and sR: pairs in r, see
+    # _residuals). A row at a time, its columns' chains side by side.
     for i in range(n_rows):
-        total += r[c, 1, i]
-        sq += r[c, 0, i] * r[c, 1, i]
-    grad[c, k, n_features] += total
+        b_hi, b_lo = r[c, 2, i], r[c, 3, i]
+        for j in range(n_features + 1):
+            a = panel[c, j, i] if j < n_features else 1.0
+            p = a * b_hi
+            p_error = _fma(a, b_hi, -p) + a * b_lo
+            s, s_error = _two_sum(grad[c, k, j], p)
+            grad[c, k, j] = s
+            low[c, k, j] += s_error + p_error
+    sq = 0.0
+    for i in range(n_rows):
+        sq += r[c, 0, i] * r[c, 2, i]
     return sq
 
 
@@ -1697,56 +1712,72 @@ def _factor_norms(s, c, n_features):
 
 
 @_inlined_kernel
-def _solution(s, c, n_features, n_targets, n_coords):
-    # The small problem solved: u[k, :D] = H^-1 cross[:, k] and, on the intercept's
-    # coordinate (centred features are orthogonal to it), u_b = the mean of y
+def _solution(s, c, n_features, n_targets, fit_intercept):
+    # The small problem solved in the standardized coordinates, u = H^-1 cross[:, k] and
+    # (centred features are orthogonal to the intercept's) u_b = the mean of y, into
+    # theta = T u: w = inverse * u, b = u_b - mean @ w (0 without an intercept)
     for k in range(n_targets):
         for j in range(n_features):
             s.work[c, j] = s.gram[c, j, n_features + k]
         _solve(s, c, n_features)
+        b = s.mean[c, n_features + k] if fit_intercept else 0.0
         for j in range(n_features):
-            s.u[c, k, j] = s.work[c, j]
-        if n_coords > n_features:
-            s.u[c, k, n_features] = s.mean[c, n_features + k]
+            w = s.inverse[c, j] * s.work[c, j]
+            s.theta[c, k, j] = w
+            b -= s.mean[c, j] * w if fit_intercept else 0.0
+        s.theta[c, k, n_features] = b
 
 
 @_inlined_kernel
-def _refine(s, c, n_features, n_targets, n_coords):
-    # The Newton step from the gradient on the rows (in grad, in u): u -= H^-1 g, and
-    # u_b -= g_b (the intercept coordinate's Hessian is 1)
+def _newton_step(s, c, n_features, n_targets):
+    # The Newton step from the gradient on the rows (grad, in u): step = H^-1 g_u, and
+    # g_b on the intercept's coordinate (whose Hessian is 1)
     for k in range(n_targets):
         for j in range(n_features):
             s.work[c, j] = s.grad[c, k, j]
         _solve(s, c, n_features)
         for j in range(n_features):
-            s.u[c, k, j] -= s.work[c, j]
-        if n_coords > n_features:
-            s.u[c, k, n_features] -= s.grad[c, k, n_features]
+            s.step[c, k, j] = s.work[c, j]
+        s.step[c, k, n_features] = s.grad[c, k, n_features]
 
 
 @_inlined_kernel
-def _coefficients(s, c, g, out, n_features, n_targets, fit_intercept, single):
-    # theta = T u: w = inverse * u, b = u_b - mean @ w (0 without an intercept), rounded
-    # to float32 when X is (single): the certificate is of the coefficients returned
+def _refine(s, c, n_features, n_targets, fit_intercept):
+    # theta less the Newton step, in theta's coordinates (T step: a step of w, and of b
+    # its own less the mean's share), so that b keeps its last bits: from u it would
+    # carry the rounding of mean @ w at every pass
     for k in range(n_targets):
-        b = 0.0
+        b_step = s.step[c, k, n_features] if fit_intercept else 0.0
         for j in range(n_features):
-            w = s.inverse[c, j] * s.u[c, k, j]
+            w_step = s.inverse[c, j] * s.step[c, k, j]
+            s.theta[c, k, j] -= w_step
+            b_step -= s.mean[c, j] * w_step if fit_intercept else 0.0
+        s.theta[c, k, n_features] -= b_step
+
+
+@_inlined_kernel
+def _coefficients(s, c, g, out, n_features, n_targets, single):
+    # theta into out, rounded to float32 when X is (single): the certificate is of the
+    # coefficients returned
+    for k in range(n_targets):
+        for j in range(n_features):
+            w = s.theta[c, k, j]
             out.W[g, k, j] = np.float64(np.float32(w)) if single else w
-            b -= s.mean[c, j] * w
-        b = b + s.u[c, k, n_features] if fit_intercept else 0.0
+        b = s.theta[c, k, n_features]
         out.b[g, k] = np.float64(np.float32(b)) if single else b
 
 
 @_inlined_kernel
 def _residual_sums(data, lo, hi, c, s, g, out):
-    # The gradient's sums on the problem's own rows at out's coefficients, in float64
-    # (NumPy: r = Xg @ w + b - Yg; grad[:, :D] = (sg * r).T @ Xg, grad[:, D] = sg @ r),
-    # a panel at a time (r and sg * r in rows 0 and 1 of centred). Returns sg @ r**2.
+    # The gradient's sums on the problem's own rows at out's coefficients, as if in
+    # twice the working precision, then rounded (NumPy: r = Xg @ w + b - Yg;
+    # grad[:, :D] = (sg * r).T @ Xg, grad[:, D] = sg @ r; _reference.accurate_sums), a
+    # panel at a time (the pairs r and sg * r in rows 0 to 3 of centred). Returns sg @ r**2.
     n_features, n_targets = data.X.shape[1], data.Y.shape[1]
     for k in range(n_targets):
         for j in range(n_features + 1):
             s.grad[c, k, j] = 0.0
+            s.low[c, k, j] = 0.0
     sq = 0.0
     panel_rows = s.panel.shape[2]
     for first in range(0, hi - lo, panel_rows):
@@ -1755,7 +1786,11 @@ def _residual_sums(data, lo, hi, c, s, g, out):
             _gather_problem_rows(data, lo, first, n_rows, c, s)
         for k in range(n_targets):
             _residuals(s.panel, out.W, out.b, g, k, c, n_features, n_rows, s.centred)
-            sq += _add_residual_sums(s.panel, s.centred, c, n_features, n_rows, s.grad, k)
+            sq += _add_residual_sums(s.panel, s.centred, c, n_features, n_rows, s.grad, s.low,
+                                     k)
+    for k in range(n_targets):
+        for j in range(n_features + 1):
+            s.grad[c, k, j] += s.low[c, k, j]
     return sq
 
 
@@ -1785,40 +1820,80 @@ def _gamma(n):
 
 
 @_inlined_kernel
+def _relative(value, e, scale):
+    # _direct.relative_error of one coefficient: e / (|value| - e), or against the
+    # scale of the others when e reaches |value|
+    if e == 0.0:
+        return 0.0
+    return e / (value - e) if value > e else (e / scale if scale > 0 else np.inf)
+
+
+@_inlined_kernel
+def _target_bound(o, c, s, g, out, k, n_features, error, step):
+    # The largest relative error of target k's coefficients, normwise `error` in u
+    # (b = u_b - t . u: error (1 + ||t||) in b), at out's point, or (step) at the next
+    # point, out's less the Newton step, with its own rounding (2 eps of each value)
+    shift2, scale, own = 0.0, 0.0, 2.0 * _EPS if step else 0.0
+    b = out.b[g, k]
+    for j in range(n_features):
+        if s.inverse[c, j] > 0:
+            t = abs(s.mean[c, j]) * s.inverse[c, j]
+            shift2 += t * t
+            u = out.W[g, k, j] / s.inverse[c, j] - (s.step[c, k, j] if step else 0.0)
+            scale = max(scale, abs(u))
+            if step and o.fit_intercept:
+                b += s.mean[c, j] * s.inverse[c, j] * s.step[c, k, j]
+    if step and o.fit_intercept:
+        b -= s.step[c, k, n_features]
+    if scale == 0.0:
+        scale = abs(b)
+    worst = 0.0
+    if o.fit_intercept:
+        worst = _relative(abs(b), error * (1.0 + np.sqrt(shift2)) + own * abs(b), scale)
+    for j in range(n_features):
+        if s.inverse[c, j] > 0:
+            u = abs(out.W[g, k, j] / s.inverse[c, j] - (s.step[c, k, j] if step else 0.0))
+            worst = max(worst, _relative(u, error + own * u, scale))
+    return worst
+
+
+@_inlined_kernel
 def _coefficient_bound(o, total, c, s, g, out, n_rows, n_features, n_targets, loss, norms):
-    # The largest relative error of a coefficient at out's, from the gradient on the
-    # rows there (in grad) and the factor (norms: trace(H^-1), trace(H)): as
-    # _direct.py's bound, normwise (||u - u*|| <= ||H^-1|| ||g||, ||H^-1|| <= trace(H^-1)
-    # / (1 - rho) for the factor's error rho), with the gradient's rounding (each
-    # residual within gamma(D + 2) of its terms a_i, each sum within gamma(N + 2) of
-    # sum |x_ij r_i|, bounded by Cauchy-Schwarz with the columns' norms). inf when the
-    # factor's error could be half of H^-1 (rho >= 1/2).
+    # (now, next): the largest relative error of a coefficient at out's point, from
+    # the gradient on the rows there (in grad) and the factor (norms: trace(H^-1),
+    # trace(H)), and at the next point, out's less the Newton step from that gradient
+    # (in step), before a pass at it. As _direct.py's bounds, normwise: ||u - u*|| <=
+    # ||H^-1|| (||g|| + e) now, ||H~^-1 E|| ||u - u*|| + ||H~^-1|| e next (H~ the
+    # factor's, E its error: ||H^-1|| <= trace(H~^-1) / (1 - rho), ||H~^-1 E|| <= rho),
+    # e the gradient's rounding: each residual a Dot2 pair within gamma(D + 2)^2 of its
+    # terms a_i, each sum a pair within gamma(N + 2)^2 of sum |x_ij r_i|, bounded by
+    # Cauchy-Schwarz with the columns' norms, and the sums' own rounding to float64
+    # (Ogita, Rump and Oishi's Dot2). (inf, inf) when the factor's error could be half
+    # of H^-1 (rho >= 1/2).
     inverse_trace, trace = norms
     root = np.sqrt(total)
     # per feature, with t_j = |m_j| / s_j: v_j = rms_j / s_j = sqrt(1 + t_j^2), and
     # v_j + t_j, the reach of the sums' rounding into g_u (constant features: g_u = 0)
-    v2, reach2, shift2 = 0.0, 0.0, 0.0
+    v2, reach2 = 0.0, 0.0
     for j in range(n_features):
         if s.inverse[c, j] > 0:
             t = abs(s.mean[c, j]) * s.inverse[c, j]
             v2 += 1.0 + t * t
             reach2 += (np.sqrt(1.0 + t * t) + t) ** 2
-            shift2 += t * t
     # H's error: the centred products' sums (gamma(N + 4) each, in standardized units),
     # the means' error squared (gamma(N)^2 v_j v_l), Cholesky's (gamma(D + 1) |L| |L.T|)
     rho = inverse_trace * (_gamma(n_rows + 4) * n_features + _gamma(n_rows) ** 2 * v2
                            + _gamma(n_features + 1) * trace)
     if not rho < 0.5:
-        return np.inf
+        return np.inf, np.inf
     n_coords = n_features + 1 if o.fit_intercept else n_features
     residual_norm = np.sqrt(max(loss, 0.0))
-    worst = 0.0
+    worst_now, worst_next = 0.0, 0.0
     for k in range(n_targets):
         # a bound on sqrt(sum_i s_i a_i^2), a_i = sum_j |x_ij w_j| + |b| + |y_i|
         a = root * (abs(out.b[g, k])
                     + np.sqrt(s.gram[c, n_features + k, n_features + k]
                               + s.mean[c, n_features + k] ** 2))
-        g2 = 0.0
         for j in range(n_features):
             if s.inverse[c, j] > 0:
                 rms_j = np.sqrt(1.0 / (s.inverse[c, j] * s.inverse[c, j]) + s.mean[c, j] ** 2)
@@ -1826,81 +1901,77 @@ def _coefficient_bound(o, total, c, s, g, out, n_rows, n_features, n_targets, lo
                 rms_j = abs(s.mean[c, j])
             a += root * abs(out.W[g, k, j]) * rms_j
         # g_u's own rounding: a few eps of its terms, |G_W / N| <= |g_u| s + |l2 w| + |g_b m|
-        own2 = 0.0
+        g2, own2, step2 = 0.0, 0.0, 0.0
         for j in range(n_coords):
             g2 += s.grad[c, k, j] * s.grad[c, k, j]
+            step2 += s.step[c, k, j] * s.step[c, k, j]
             own = abs(s.grad[c, k, j])
             if j < n_features:
                 own += 2 * s.inverse[c, j] * (abs(o.l2 * out.W[g, k, j])
                                               + abs(s.grad[c, k, n_features] * s.mean[c, j]))
             own2 += own * own
         # the sums' rounding (a_i's and |x_ij r_i|'s, by Cauchy-Schwarz), in u
-        sums = (_gamma(n_features + 2) * a + _gamma(n_rows + 2) * residual_norm) / root
+        sums = (_gamma(n_features + 2) ** 2 * a + _gamma(n_rows + 2) ** 2 * residual_norm) / root
         rounding = (sums * np.sqrt(reach2 + (1.0 if o.fit_intercept else 0.0))
                     + 4 * _EPS * np.sqrt(own2))
         error = max(inverse_trace, 1.0) * (np.sqrt(g2) + rounding) / (1.0 - rho)
-        # relative to each coefficient (_direct.relative_error): |u_j| = |w_j| s_j, b
-        scale = 0.0
-        for j in range(n_features):
-            if s.inverse[c, j] > 0:
-                scale = max(scale, abs(out.W[g, k, j]) / s.inverse[c, j])
-        b_error = error * (1.0 + np.sqrt(shift2))
-        if scale == 0.0:
-            scale = abs(out.b[g, k])
-        for j in range(n_features + 1):
-            if j == n_features:
-                if not o.fit_intercept:
-                    continue
-                value, e = abs(out.b[g, k]), b_error
-            elif s.inverse[c, j] > 0:
-                value, e = abs(out.W[g, k, j]) / s.inverse[c, j], error
-            else:
-                continue
-            if e == 0.0:
-                continue
-            relative = e / (value - e) if value > e else (e / scale if scale > 0 else np.inf)
-            worst = max(worst, relative)
-    return worst
+        # the next point: the step taken with H~ (and its rounding, eps of it)
+        following = (rho * error + max(inverse_trace, 1.0) * rounding / (1.0 - rho)
+                     + 4 * _EPS * np.sqrt(step2))
+        worst_now = max(worst_now, _target_bound(o, c, s, g, out, k, n_features, error,
+                                                 False))
+        worst_next = max(worst_next, _target_bound(o, c, s, g, out, k, n_features,
+                                                   following, True))
+    return worst_now, worst_next
 
 
 @_inlined_kernel
 def _certify(data, lo, hi, o, total, c, s, g, out, single, norms):
-    # The coefficients into out, their gradient on the rows (into grad), the objective
-    # there into out.loss; returns their coefficient bound
+    # theta into out, its gradient on the rows (into grad) and the Newton step from it
+    # (into step), the objective there into out.loss; returns the coefficient bounds
+    # (now, next) of out's point and of the next one (_coefficient_bound)
     n_features, n_targets = data.X.shape[1], data.Y.shape[1]
-    _coefficients(s, c, g, out, n_features, n_targets, o.fit_intercept, single)
+    _coefficients(s, c, g, out, n_features, n_targets, single)
     loss, penalty = _certificate(data, lo, hi, o, total, c, s, g, out)
     out.loss[g] = loss / (2.0 * total)
     if o.l2 > 0:  # (0 * inf is NaN: coefficients beyond 1e154 are no penalty without one)
         out.loss[g] += 0.5 * o.l2 * penalty
     if not out.loss[g] <= _HUGE:
-        return np.inf
+        return np.inf, np.inf
+    _newton_step(s, c, n_features, n_targets)
     return _coefficient_bound(o, total, c, s, g, out, hi - lo, n_features, n_targets, loss,
                               norms)
 
 
 @_inlined_kernel
 def _direct_solve(data, lo, hi, o, total, c, s, g, out):
-    # _direct.DirectSolve on the normal equations of problem g: the solution, then
-    # while its bound is above tol and a pass halves it, the Newton step from the
-    # gradient on the rows. Returns (status, passes). The bound is of the float64
-    # coefficients; float32 X's are rounded to float32 after, which adds at most half
-    # their ulp (relative): a bound that only that rounding takes above tol is
-    # ROUNDED (fit's float32 coefficients would miss it the same), not UNCERTIFIED.
+    # _direct.DirectSolve on the normal equations of problem g: the solution, then a
+    # pass for its gradient on the rows, which certifies it, and the next point, its
+    # Newton step taken (returned instead where its own bound, known before its pass,
+    # is lower); more passes while the bound is above tol and each halves it. Returns
+    # (status, passes). The bound is of the float64 coefficients; float32 X's are
+    # rounded to float32 after, which adds at most half their ulp (relative): a bound
+    # that only that rounding takes above tol is ROUNDED (fit's float32 coefficients
+    # would miss it the same), not UNCERTIFIED.
     n_features, n_targets = data.X.shape[1], data.Y.shape[1]
-    n_coords = n_features + 1 if o.fit_intercept else n_features
     single = data.X.itemsize == 4
     norms = _factor_norms(s, c, n_features)
-    _solution(s, c, n_features, n_targets, n_coords)
+    _solution(s, c, n_features, n_targets, o.fit_intercept)
     previous = np.inf
     passes = min(max(o.max_iter, 1), MAX_PASSES)
     status, done = UNCERTIFIED, 0
     while done < passes:
         done += 1
-        bound = _certify(data, lo, hi, o, total, c, s, g, out, False, norms)
-        out.bound[g] = bound + _HALF_ULP32 * (1.0 + bound) if single else bound
+        bound, following = _certify(data, lo, hi, o, total, c, s, g, out, False, norms)
         if not out.loss[g] <= _HUGE:
+            out.bound[g] = bound
             return DIVERGED, done
+        stepped = following < bound
+        if stepped:  # the next point, certified before its pass
+            _refine(s, c, n_features, n_targets, o.fit_intercept)
+            _coefficients(s, c, g, out, n_features, n_targets, False)
+            bound = following
+        out.bound[g] = bound + _HALF_ULP32 * (1.0 + bound) if single else bound
         if o.tol > 0 and out.bound[g] <= o.tol:
             status = CONVERGED
             break
@@ -1908,7 +1979,8 @@ def _direct_solve(data, lo, hi, o, total, c, s, g, out):
             status = ROUNDED if single and o.tol > 0 and bound <= o.tol else UNCERTIFIED
             break
         previous = bound
-        _refine(s, c, n_features, n_targets, n_coords)
+        if not stepped:
+            _refine(s, c, n_features, n_targets, o.fit_intercept)
     if single:  # the coefficients returned, and the objective at them
         _certify(data, lo, hi, o, total, c, s, g, out, True, norms)
     return (MAX_ITER if o.tol == 0 else status), done

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd import _data, _reference
+from fastgd import _data, _reference, _small_fit
 from fastgd._backends import get_backend
 from fastgd._gram import factor_of_gram
 from fastgd.bench.exact import (
@@ -166,15 +166,23 @@ VARIANTS = ((None, True, False), (3, True, False), (None, False, False), (2, Tru
 @pytest.mark.parametrize("r2", (0.5, 0.999999))
 @pytest.mark.parametrize("y_scale", Y_SCALES, ids=lambda s: f"y{s:.0e}")
 @pytest.mark.parametrize("cond", CONDS, ids=lambda c: f"cond{c:.0e}")
-@pytest.mark.parametrize("factor", ("qr", "gram"))
+@pytest.mark.parametrize("factor", ("qr", "gram", "small"))
 def test_the_bound_is_never_below_the_true_error(
     compiled_backend, cond, y_scale, r2, variant, factor, monkeypatch
 ):
     """Against the exact solution of the stored data (fastgd/bench/exact.py's problems are
     exact only up to the rounding of their construction, about cond * eps), from
-    Householder QR's factor and from the Gram matrix's (taken here on small data too;
-    where its error is too large to certify with, Householder's replaces it)."""
-    grams = []
+    Householder QR's factor, from the Gram matrix's (taken here on small data too;
+    where its error is too large to certify with, Householder's replaces it), and from
+    the small arrays' compiled solve (_small_fit: fit_many's kernel), where it answers."""
+    grams, answered = [], []
+    if factor != "small":
+        monkeypatch.setattr(_small_fit, "MAX_SMALL_ROWS", 0)
+    else:
+        solve = _small_fit.solve
+        monkeypatch.setattr(
+            _small_fit, "solve", lambda *a: answered.append(solve(*a)) or answered[-1]
+        )
     if factor == "gram":
         monkeypatch.setattr(_data, "GRAM_MIN_WORK", 0)
         monkeypatch.setattr(
@@ -221,6 +229,8 @@ def test_the_bound_is_never_below_the_true_error(
     assert result.converged == (warned is None)
     if factor == "gram" and cond <= 1e6 and y_scale == 1.0:  # (usable: it was taken)
         assert grams and grams[0] is not None
+    if factor == "small" and cond <= 1e2 and not variant[2]:  # (it answered, exactly)
+        assert answered and answered[0] is not None
     if cond <= 1e2:  # the point after the first correction is certified: one pass
         assert result.n_iter == 1
 

@@ -374,16 +374,25 @@ def test_float32_below_its_limit_is_reported_not_refitted(monkeypatch):
 
 
 def test_a_warning_of_two_causes_names_both():
-    """float32 problems at float32's limit beside problems stopped by max_iter."""
+    """float32 problems at float32's limit beside problems that cannot be certified
+    (two equal columns: fastgd.fit refits them, and says why)."""
     easy, X, y, _ = exact_stack(3, 100, 5, (1.0,), VARIANTS[0])
     hard, X2, y2, _ = exact_stack(3, 100, 5, (1e4,), VARIANTS[0])
-    X = np.concatenate([X, X2 * np.logspace(0, 3, 5)]).astype(np.float32)
+    X2[:, :, 4] = X2[:, :, 3]
+    X = np.concatenate([X, X2]).astype(np.float32)
     y = np.concatenate([y, y2]).astype(np.float32)
     with pytest.warns(fastgd.ConvergenceWarning) as caught:
         result = fastgd.fit_many(X, y, tol=1e-9, max_iter=3)
     message = str(caught[0].message)
     assert not result.converged.any()
     assert "rounded to float32" in message and "The other" in message, message
+
+
+def test_a_huge_max_iter_is_no_limit():
+    """max_iter=10**20 (a user's "no limit") overflowed the kernel's C integer."""
+    X = np.random.default_rng(4).standard_normal((3, 30, 2))
+    result = fastgd.fit_many(X, X[:, :, 0] + 1, max_iter=10**20)
+    assert result.converged.all()
 
 
 def test_the_warning_says_what_fit_said():

@@ -1,0 +1,117 @@
+"""The direct solve of a small array in one compiled call.
+
+On a problem of a few thousand entries, ``fit``'s direct solve spends ten times its
+arithmetic in Python: the QR factor's small algebra, the certificate's bookkeeping.
+The kernel of ``fit_many`` (``_many.py``) does the same job for one problem in
+compiled code: the centred Gram matrix and its Cholesky solve, a pass for the
+gradient on the rows as if in twice the working precision, which certifies the
+solution, and the Newton step from it, certified before its pass (the same steps as
+``_direct.py``'s, on the normal equations instead of a QR factor). ``fit`` takes its
+answer when that certificate is at most ``tol`` after that one pass, and tight
+(``MAX_SMALL_BOUND``); otherwise (the normal equations square the condition number;
+constant or dependent columns; float32 coefficients) it goes on with the QR factor.
+``batchable`` says which options the kernel runs, for ``fit_many`` too.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _layout
+from ._accelerated import scaled_norm
+
+# The largest problem solved here: N (D + K)^2 + (D + K)^3 multiply-adds (the Gram
+# matrix, its factor) in the kernel's one thread, where fit's own path runs in
+# parallel but pays about half a millisecond before its first pass (a 1e4 x 30 fit
+# costs about the same either way; 3e4 x 20 took 1.7 times longer in the kernel).
+MAX_SMALL_WORK = 10_000_000
+MAX_SMALL_ROWS = 10_000
+# The normal equations' bound is normwise: on columns of very different spreads, or
+# means far from 0, it is looser than the QR factor's per-coefficient bound (both are
+# of the same, exact, coefficients). Above this, fit reports the QR factor's.
+MAX_SMALL_BOUND = 1e-12
+
+
+class SmallFit(NamedTuple):
+    """The kernel's certified answer, in float64: W (K, D), b (K,), the objective, the
+    bound on the coefficients' relative error, and the norm of the gradient of the
+    pass (in the standardized coordinates)."""
+
+    W: object
+    b: object
+    objective: float
+    error_bound: float
+    grad_norm: float
+
+
+def batchable(settings):
+    """Whether ``fit``'s choice for these options is the direct solve of least squares
+    or ridge, which the kernel of ``fit_many`` runs (``_fit.resolve_method``)."""
+    s = settings
+    return (
+        s.lr == "auto"
+        and s.method == "auto"
+        and s.l1 == 0
+        and s.momentum == 0
+        and s.schedule == _layout.CONSTANT
+        and s.batch_size is None
+        and not s.early_stopping
+        and s.verbose == 0
+        and s.solver in ("auto", "gram")
+    )
+
+
+def applies(data, settings):
+    """Whether ``solve`` may answer for fit: a small C-ordered float64 array, a
+    compiled backend, fit's default options, a tol to certify and no callback."""
+    N, D, K = data.n_samples, data.n_features, data.n_targets
+    m = D + K
+    return (
+        not data.blocked
+        and batchable(settings)
+        and settings.tol > 0
+        and settings.callback is None
+        and hasattr(settings.backend, "fit_many")
+        and data.dtype.itemsize == 8
+        and N <= MAX_SMALL_ROWS
+        and N * m * m + m**3 <= MAX_SMALL_WORK
+        and data.X.flags.c_contiguous
+    )
+
+
+def solve(data, settings):
+    """The kernel's ``SmallFit`` of the data, if one pass certified it to ``tol`` and
+    ``MAX_SMALL_BOUND``; else None (fit's own path then runs)."""
+    N, D, K = data.n_samples, data.n_features, data.n_targets
+    weights = data.sample_weight
+    problems = _layout.ManyData(
+        data.X,
+        data.Y,
+        np.empty(0, dtype=data.dtype) if weights is None else weights,
+        np.empty(0, dtype=np.int64),
+        np.array([0, N], dtype=np.int64),
+    )
+    options = _layout.ManyOptions.of(
+        settings.fit_intercept, settings.l2, settings.tol, settings.max_iter
+    )
+    result = _layout.ManyResult(
+        np.zeros((1, K, D)),
+        np.zeros((1, K)),
+        np.zeros(1),
+        np.zeros(1, dtype=np.int64),
+        np.zeros(1, dtype=np.int64),
+        np.full(1, np.nan),
+    )
+    scratch = settings.backend.fit_many(problems, options, result, 0, 1, 1)
+    bound = float(result.bound[0])
+    if result.status[0] != _layout.CONVERGED or result.n_iter[0] != 1:
+        return None
+    if not bound <= MAX_SMALL_BOUND:
+        return None
+    return SmallFit(
+        result.W[0],
+        result.b[0],
+        float(result.loss[0]),
+        bound,
+        scaled_norm(scratch.grad[0].ravel()),
+    )

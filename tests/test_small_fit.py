@@ -1,0 +1,150 @@
+"""fit's small arrays in one compiled call (fastgd/_small_fit.py: fit_many's kernel):
+the exact least-squares solution, certified, with the result fit's QR path gives; and
+every case the kernel must leave to that path."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import _small_fit
+from fastgd.bench.exact import exact_least_squares
+
+from conftest import make_problem
+
+EPS = np.finfo(np.float64).eps
+
+
+@pytest.fixture
+def answers(monkeypatch):
+    """The kernel's answers (None: it declined), one per fit that asked it."""
+    calls = []
+    solve = _small_fit.solve
+    monkeypatch.setattr(_small_fit, "solve", lambda *a: calls.append(solve(*a)) or calls[-1])
+    return calls
+
+
+def fit_by_qr(monkeypatch, X, y, **options):
+    """fit's own path (the small kernel turned off)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(_small_fit, "MAX_SMALL_ROWS", 0)
+        return fastgd.fit(X, y, **options)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["plain", "two targets", "no intercept", "weights", "ridge", "shifted columns"],
+)
+def test_a_small_fit_is_the_exact_solution_certified(compiled_backend, case, answers, monkeypatch):
+    """Against the exact (rational) least-squares solution of the stored data, and the
+    QR path's result: the same coefficients to rounding, a bound as tight."""
+    X, y, _, _ = make_problem(120, 4, n_targets=3 if case == "two targets" else None, seed=5)
+    options = {"backend": compiled_backend}
+    weights = None
+    if case == "no intercept":
+        options["fit_intercept"] = False
+    if case == "weights":
+        weights = np.random.default_rng(1).uniform(0.1, 3.0, len(X))
+        options["sample_weight"] = weights
+    if case == "ridge":
+        options.update(penalty="l2", alpha=0.3)
+    if case == "shifted columns":
+        X = X * [1e-3, 1.0, 1e3, 7.0] + [50.0, -3.0, 1e4, 0.0]
+    result = fastgd.fit(X, y, **options)
+    assert answers and answers[0] is not None  # (the kernel answered)
+    assert (result.method, result.solver, result.n_iter, result.stopped) == (
+        "qr",
+        "gram",
+        1,
+        "converged",
+    )
+    assert result.converged and result.error_bound <= 1e-12
+    assert all(len(column) == 1 for column in result.history.values())
+    reference = fit_by_qr(monkeypatch, X, y, **options)
+    np.testing.assert_allclose(result.coef, reference.coef, rtol=4 * EPS, atol=0)
+    np.testing.assert_allclose(result.intercept, reference.intercept, rtol=4 * EPS, atol=1e-300)
+    # (the QR path may take a pass more to certify the same point)
+    np.testing.assert_allclose(result.loss_history[-1], reference.loss_history[-1], rtol=1e-12)
+    if case != "ridge":  # (the rational oracle of least squares)
+        A = X if case == "no intercept" else np.hstack([X, np.ones((len(X), 1))])
+        exact = np.atleast_2d(exact_least_squares(A, y, weights).T)
+        got = np.atleast_2d(result.coef)
+        if case != "no intercept":
+            got = np.hstack([got, np.atleast_1d(result.intercept)[:, None]])
+        error = np.max(np.abs(got - exact) / np.abs(exact))
+        assert error <= result.error_bound, (error, result.error_bound)
+
+
+def test_a_constant_column_is_held_at_zero_as_fit_holds_it(compiled_backend, answers, monkeypatch):
+    X, y, _, _ = make_problem(60, 3, seed=6)
+    X[:, 1] = 2.5
+    result = fastgd.fit(X, y, backend=compiled_backend)
+    assert answers[0] is not None and result.coef[1] == 0 and result.converged
+    reference = fit_by_qr(monkeypatch, X, y, backend=compiled_backend)
+    np.testing.assert_allclose(result.coef, reference.coef, rtol=4 * EPS, atol=0)
+    np.testing.assert_allclose(result.intercept, reference.intercept, rtol=4 * EPS)
+
+
+@pytest.mark.parametrize(
+    "case", ["equal columns", "polynomial", "float32", "fortran", "tol=0", "wide"]
+)
+def test_what_the_kernel_leaves_to_the_qr_path(compiled_backend, case, answers, monkeypatch):
+    """Each gets exactly the QR path's result (and its warnings)."""
+    X, y, _, _ = make_problem(60, 3, seed=6)
+    options = {"backend": compiled_backend}
+    if case == "equal columns":
+        X[:, 2] = X[:, 0]
+    if case == "polynomial":  # raw units: the normal equations cannot certify it
+        x = np.arange(21.0)
+        X, y = np.c_[x, x**2, x**3, x**4, x**5], 1 + x + x**2 + x**3 + x**4 + x**5
+    if case == "float32":
+        X, y = X.astype(np.float32), y.astype(np.float32)
+    if case == "fortran":
+        X = np.asfortranarray(X)
+    if case == "tol=0":
+        options["tol"] = 0
+    if case == "wide":
+        X, y, _, _ = make_problem(20, 200, seed=6)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        result = fastgd.fit(X, y, **options)
+    with warnings.catch_warnings(record=True) as reference_said:
+        warnings.simplefilter("always")
+        reference = fit_by_qr(monkeypatch, X, y, **options)
+    assert all(answer is None for answer in answers)
+    np.testing.assert_array_equal(result.coef, reference.coef)
+    np.testing.assert_array_equal(result.intercept, reference.intercept)
+    assert (result.converged, result.method, result.n_iter) == (
+        reference.converged,
+        reference.method,
+        reference.n_iter,
+    )
+    assert [str(w.message) for w in said] == [str(w.message) for w in reference_said]
+
+
+def test_bad_data_is_still_an_error(compiled_backend):
+    X, y, _, _ = make_problem(50, 3, seed=7)
+    X[4, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fastgd.fit(X, y, backend=compiled_backend)
+    X[4, 1] = 0.0
+    with pytest.raises(FloatingPointError):
+        fastgd.fit(X, y * 1e155, backend=compiled_backend)
+
+
+def test_options_it_does_not_run_go_to_fit(compiled_backend, answers):
+    """A callback, coef_init, an explicit method, L1 or mini-batches: fit's own path,
+    the kernel not asked."""
+    X, y, _, _ = make_problem(80, 3, seed=8)
+    for options in (
+        {"callback": lambda *point: None},
+        {"coef_init": np.zeros(3)},
+        {"method": "cg"},
+        {"penalty": "l1", "alpha": 0.01},
+        {"batch_size": 16, "max_iter": 3, "random_state": 0},
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fastgd.fit(X, y, backend=compiled_backend, **options)
+    assert answers == []
