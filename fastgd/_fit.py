@@ -234,7 +234,9 @@ def fit_small(data, settings):
     small = _small_fit.solve(data, settings)
     if small is None:
         return None
-    coef, intercept = shape_like_y(small.W.copy(), small.b.copy(), data.y_is_1d)
+    coef, intercept = shape_like_y(
+        small.W.astype(data.dtype), small.b.astype(data.dtype), data.y_is_1d
+    )
     loss = np.array([small.objective])
     history = {"loss": loss, "grad_norm": np.array([small.grad_norm]), "lr": np.ones(1)}
     return FitResult(

@@ -28,14 +28,16 @@ MAX_SMALL_WORK = 10_000_000
 MAX_SMALL_ROWS = 10_000
 # The normal equations' bound is normwise: on columns of very different spreads, or
 # means far from 0, it is looser than the QR factor's per-coefficient bound (both are
-# of the same, exact, coefficients). Above this, fit reports the QR factor's.
+# of the same, exact, coefficients). Above this (beyond float32 coefficients' own
+# rounding, for float32 X), fit reports the QR factor's.
 MAX_SMALL_BOUND = 1e-12
+HALF_ULP32 = 0.5 * float(np.finfo(np.float32).eps)
 
 
 class SmallFit(NamedTuple):
-    """The kernel's certified answer, in float64: W (K, D), b (K,), the objective, the
-    bound on the coefficients' relative error, and the norm of the gradient of the
-    pass (in the standardized coordinates)."""
+    """The kernel's certified answer: W (K, D), b (K,) (float64, holding float32
+    values for float32 X), the objective, the bound on the coefficients' relative
+    error, and the norm of the gradient of the pass (in the standardized coordinates)."""
 
     W: object
     b: object
@@ -62,8 +64,8 @@ def batchable(settings):
 
 
 def applies(data, settings):
-    """Whether ``solve`` may answer for fit: a small C-ordered float64 array, a
-    compiled backend, fit's default options, a tol to certify and no callback."""
+    """Whether ``solve`` may answer for fit: a small C-ordered array, a compiled
+    backend, fit's default options, a tol to certify and no callback."""
     N, D, K = data.n_samples, data.n_features, data.n_targets
     m = D + K
     return (
@@ -72,7 +74,6 @@ def applies(data, settings):
         and settings.tol > 0
         and settings.callback is None
         and hasattr(settings.backend, "fit_many")
-        and data.dtype.itemsize == 8
         and N <= MAX_SMALL_ROWS
         and N * m * m + m**3 <= MAX_SMALL_WORK
         and data.X.flags.c_contiguous
@@ -106,7 +107,8 @@ def solve(data, settings):
     bound = float(result.bound[0])
     if result.status[0] != _layout.CONVERGED or result.n_iter[0] != 1:
         return None
-    if not bound <= MAX_SMALL_BOUND:
+    own_rounding = HALF_ULP32 * (1.0 + MAX_SMALL_BOUND) if data.dtype.itemsize == 4 else 0.0
+    if not bound <= MAX_SMALL_BOUND + own_rounding:
         return None
     return SmallFit(
         result.W[0],
