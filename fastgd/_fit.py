@@ -4,6 +4,8 @@
 
     settings = spec.validated()                      # _spec.py: every option, once
     data     = as_data(X, y, ...)                    # _inputs.py: arrays, or blocks
+    result   = fit_small(data, settings)             # _small_fit.py: a small array's
+                                                     # direct solve, compiled (or None)
     problem  = prepare(data, ..., settings)          # rows, method, solver
     steps    = start(problem, settings, optimizer)   # lr, optimiser, the method
     status   = run_segments(problem, steps, ...)     # kernel calls, Ctrl-C, callback,
