@@ -1803,6 +1803,31 @@ cdef inline double _gamma(double n) noexcept nogil:
     return n * DBL_EPSILON / (1.0 - n * DBL_EPSILON)
 
 
+cdef inline double _scaled_norm(const double* values, Py_ssize_t n) noexcept nogil:
+    # Numba's _scaled_norm: the norm of values[:n], in units of its largest entry
+    cdef Py_ssize_t j
+    cdef double largest = 0.0, total = 0.0
+    for j in range(n):
+        largest = max(largest, fabs(values[j]))
+    if not largest > 0.0:  # (0, or NaN)
+        return largest
+    for j in range(n):
+        total += (values[j] / largest) ** 2
+    return largest * sqrt(total)
+
+
+cdef inline double _single_rounding(ManySlot* s) noexcept nogil:
+    # Numba's _single_rounding: the largest relative rounding of theta to float32
+    cdef Py_ssize_t j, k
+    cdef double value, worst = 0.0
+    for k in range(s.n_targets):
+        for j in range(s.n_features + 1):
+            value = s.theta[k * s.stride + j]
+            if value != 0.0:
+                worst = max(worst, fabs(<double><float>value - value) / fabs(value))
+    return worst
+
+
 cdef inline double _relative(double value, double e, double scale) noexcept nogil:
     # Numba's _relative: e / (|value| - e), or against the others' scale
     if e == 0.0:
@@ -1848,7 +1873,7 @@ cdef (double, double) _coefficient_bound(
     cdef Py_ssize_t j, k, D = s.n_features, m = s.n_columns
     cdef double root = sqrt(total)
     cdef double v2 = 0.0, reach2 = 0.0, t, rho, residual_norm
-    cdef double a, g2, own2, own, step2, rms_j, sums, rounding, error, following
+    cdef double a, g_norm, own_norm, own, step_norm, rms_j, sums, rounding, error, following
     cdef double worst_now = 0.0, worst_next = 0.0
     cdef double* grad
     for j in range(D):
@@ -1870,22 +1895,20 @@ cdef (double, double) _coefficient_bound(
             else:
                 rms_j = fabs(s.mean[j])
             a += root * fabs(W[k * D + j]) * rms_j
-        g2 = 0.0
-        own2 = 0.0
-        step2 = 0.0
+        g_norm = _scaled_norm(grad, s.n_coords)
+        step_norm = _scaled_norm(s.step + k * s.stride, s.n_coords)
         for j in range(s.n_coords):
-            g2 += grad[j] * grad[j]
-            step2 += s.step[k * s.stride + j] * s.step[k * s.stride + j]
             own = fabs(grad[j])
             if j < D:
                 own += 2 * s.inverse[j] * (fabs(o.l2 * W[k * D + j]) + fabs(grad[D] * s.mean[j]))
-            own2 += own * own
+            s.work[j] = own
+        own_norm = _scaled_norm(s.work, s.n_coords)
         sums = (_gamma(D + 2) ** 2 * a + _gamma(n_rows + 2) ** 2 * residual_norm) / root
         rounding = (sums * sqrt(reach2 + (1.0 if o.fit_intercept else 0.0))
-                    + 4 * DBL_EPSILON * sqrt(own2))
-        error = max(inverse_trace, 1.0) * (sqrt(g2) + rounding) / (1.0 - rho)
+                    + 4 * DBL_EPSILON * own_norm)
+        error = max(inverse_trace, 1.0) * (g_norm + rounding) / (1.0 - rho)
         following = (rho * error + max(inverse_trace, 1.0) * rounding / (1.0 - rho)
-                     + 4 * DBL_EPSILON * sqrt(step2))
+                     + 4 * DBL_EPSILON * step_norm)
         worst_now = max(worst_now, _target_bound(o, s, W, b, k, error, False))
         worst_next = max(worst_next, _target_bound(o, s, W, b, k, following, True))
     return worst_now, worst_next
@@ -1935,7 +1958,10 @@ cdef (int, Py_ssize_t) _direct_solve(
             _refine(s, o.fit_intercept)
             _coefficients(s, W, b, False)
             bound = following
-        bound_out[0] = bound + HALF_ULP32 * (1.0 + bound) if single else bound
+        if single:  # float32 coefficients: their own rounding (at least half an ulp)
+            bound_out[0] = bound + max(HALF_ULP32, _single_rounding(s)) * (1.0 + bound)
+        else:
+            bound_out[0] = bound
         if o.tol > 0 and bound_out[0] <= o.tol:
             status = CONVERGED
             break
@@ -1947,6 +1973,9 @@ cdef (int, Py_ssize_t) _direct_solve(
             _refine(s, o.fit_intercept)
     if single:  # the coefficients returned, and the objective at them
         _certify(X, Y, weights, order, lo, hi, o, total, s, W, b, loss, True, norms)
+        if not loss[0] <= HUGE:  # (beyond float32's range)
+            bound_out[0] = INFINITY
+            return DIVERGED, done
     return (MAX_ITER if o.tol == 0 else status), done
 
 

@@ -182,11 +182,13 @@ def warn_uncertified_coefficients(
     dtype,
     max_iter=None,
     support_uncertain=False,
+    subnormal=False,
 ):
     """The ConvergenceWarning of a direct solve (method="qr") whose coefficients are
     not certified to tol: linearly dependent columns, an L1 penalty's zero pattern at
-    a tie, float32 coefficients, the refinement cut short by ``max_iter``, or float64's
-    limit on ill-conditioned data."""
+    a tie, float32 coefficients (``subnormal``: some below float32's smallest normal
+    number), the refinement cut short by ``max_iter``, or float64's limit on
+    ill-conditioned data."""
     named = ", ".join(str(j) for j in columns)
     float32_eps = float(np.finfo(np.float32).eps)
     if support_uncertain:
@@ -205,6 +207,14 @@ def warn_uncertified_coefficients(
             f"coefficients are not unique, and the minimum-norm ones (in the units of "
             f"the standardized features) are returned; the fitted values are those of "
             f"the least-squares solution. Drop one of them, or add penalty='l2'."
+        )
+    elif subnormal:
+        message = (
+            f"fastgd.fit: the coefficients are not certified: X is float32, and so are the "
+            f"coefficients, some of which are below float32's smallest normal number "
+            f"({np.finfo(np.float32).tiny:.2g}), where float32 holds too few bits to "
+            f"bound their error. Fit float64 data (X.astype(np.float64)), or rescale X "
+            f"and y so that the coefficients are nearer 1."
         )
     elif dtype == np.float32 and error_bound <= 4 * float32_eps:
         message = (

@@ -255,6 +255,11 @@ class StandardizedProblem:
         variance, mean = (self.scale / unit) ** 2, self.mean / unit
         return _accelerated.constant_suspects(variance, mean, n_rows, self.n_features)
 
+    def units(self):
+        """The unit of each coefficient's standardized value (d [+ 1],): the kept
+        slopes' spreads (u_j = w_j s_j), and 1 for the intercept."""
+        return np.append(self.kept_scale, 1.0) if self.fit_intercept else self.kept_scale
+
     def u_of(self, W):
         """The standardized slopes (d, K) of the coefficients W (K, D)."""
         return W[:, self.kept].T * self.kept_scale[:, None]
@@ -430,7 +435,8 @@ class DirectSolve:
         p = self.problem
         dtype = p.user_b.dtype
         intercept = b if p.user_fit_intercept else p.user_b
-        return W.astype(dtype), intercept.astype(dtype)
+        with np.errstate(over="ignore"):  # (beyond float32: inf, which the fit reports)
+            return W.astype(dtype), intercept.astype(dtype)
 
     def publish(self, coef, intercept):
         """The point into the compressed problem's W (the intercept its last column)."""
@@ -480,7 +486,9 @@ class DirectSolve:
             self.problem.data.n_samples,
         )
         d = len(delta_u)
-        errors = with_own_rounding(values, FACTOR_SLACK * correction + rounding, coef.dtype)
+        errors = with_own_rounding(
+            values, FACTOR_SLACK * correction + rounding, coef.dtype, small.units()
+        )
         # a pass more may help if a correction is above what rounding explains and
         # would move a coefficient by more than half its last bit (in coef's dtype)
         refinable = bool(
@@ -522,7 +530,9 @@ class DirectSolve:
         factor_part[:d] = hv[:d, None] * reach
         if small.fit_intercept:  # b = u_b - t . u
             factor_part[d] = (1.0 + np.abs(small.t) @ hv[:d]) * reach
-        errors = with_own_rounding(values, rounding + factor_part + EPS * values, coef.dtype)
+        errors = with_own_rounding(
+            values, rounding + factor_part + EPS * values, coef.dtype, small.units()
+        )
         refinable = bool(
             (factor_part.max(axis=0, initial=0.0) > rounding.max(axis=0, initial=0.0)).any()
             and (factor_part > half_ulp(values, coef.dtype)).any()
@@ -609,11 +619,18 @@ def half_ulp(values, dtype):
     return (0.5 * EPS if dtype == np.float64 else 0.5 * np.finfo(dtype).eps) * values
 
 
-def with_own_rounding(values, errors, dtype):
-    """The errors of coefficients returned in ``dtype``: float32's rounding added."""
+def with_own_rounding(values, errors, dtype, units):
+    """The errors of coefficients returned in ``dtype``: float32's rounding added, half
+    an ulp of each value; inf for a coefficient below float32's smallest normal
+    number (a subnormal one's rounding is not relative, and the point's own error
+    there was seen to exceed it: it is not certified). ``units``: each row's unit of
+    the values (the slopes' spreads, 1 for the intercept: the values are
+    standardized slopes, w_j s_j)."""
     if dtype == np.float64:
         return errors
-    return errors + values * (0.5 * np.finfo(dtype).eps) * (1 + EPS)
+    subnormal = (values > 0) & (values < np.finfo(dtype).tiny * units[:, None])
+    relative = values * (0.5 * np.finfo(dtype).eps) * (1 + EPS)
+    return np.where(subnormal, np.inf, errors + relative)
 
 
 def scale_of(values, d, small):

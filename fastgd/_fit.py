@@ -972,6 +972,7 @@ def finish(problem, steps, settings, history, status, stopped_by_callback):
                 p.user_b.dtype,
                 s.max_iter if stepper.cut_short else None,
                 stepper.support_uncertain,
+                subnormal_float32(p.user_coefficients()[0]),
             )
         else:
             ratio = steps.stepper.check_ratio if status == _layout.UNCERTIFIED else None
@@ -984,6 +985,14 @@ def finish(problem, steps, settings, history, status, stopped_by_callback):
     elif p.solver == "gram":
         optimizer = stream_optimizer(optimizer, p.n_features, p.user_fit_intercept)
     return make_result(p, steps, s, history, converged, stopped), optimizer
+
+
+def subnormal_float32(coef):
+    """Whether float32 coefficients hold a value below float32's smallest normal number."""
+    if coef.dtype != np.float32:
+        return False
+    magnitudes = np.abs(coef)
+    return bool(np.any((magnitudes > 0) & (magnitudes < np.finfo(np.float32).tiny)))
 
 
 def stop_reason(problem, settings, status, stopped_by_callback):

@@ -28,7 +28,7 @@ from . import _layout, _steps
 from ._api import fit, gradient
 from ._diagnostics import ConvergenceWarning
 from ._fit import SEGMENT_WORK, UPDATE_OVERHEAD
-from ._small_fit import batchable
+from ._small_fit import batchable, unit_weights
 from ._spec import FitSpec
 from ._validation import (
     CopyWarning,
@@ -236,7 +236,11 @@ class Problems:
             Y, y_is_1d = check_y(y, X.shape[0], X.dtype)
             weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
             labels, order, offsets = _group_rows(groups, X.shape[0])
-        kernel_weights = np.empty(0, dtype=X.dtype) if weights is None else weights
+        kernel_weights = (
+            np.empty(0, dtype=X.dtype)
+            if weights is None
+            else unit_weights(weights, offsets, order)
+        )
         n_samples = 0 if groups is not None else int(offsets[1])
         return cls(
             _layout.ManyData(X, Y, kernel_weights, order, offsets),

@@ -1820,6 +1820,34 @@ def _gamma(n):
 
 
 @_inlined_kernel
+def _scaled_norm(values, n):
+    # NumPy: np.linalg.norm(values[:n]), in units of its largest entry (no underflow
+    # or overflow of the squares)
+    largest = 0.0
+    for j in range(n):
+        largest = max(largest, abs(values[j]))
+    if not largest > 0.0:  # (0, or NaN)
+        return largest
+    total = 0.0
+    for j in range(n):
+        total += (values[j] / largest) ** 2
+    return largest * np.sqrt(total)
+
+
+@_inlined_kernel
+def _single_rounding(s, c, n_features, n_targets):
+    # The largest relative rounding of theta to float32, |float32(v) - v| / |v| (half
+    # an ulp for normal numbers, more for subnormal ones; inf where float32 overflows)
+    worst = 0.0
+    for k in range(n_targets):
+        for j in range(n_features + 1):
+            value = s.theta[c, k, j]
+            if value != 0.0:
+                worst = max(worst, abs(np.float64(np.float32(value)) - value) / abs(value))
+    return worst
+
+
+@_inlined_kernel
 def _relative(value, e, scale):
     # _direct.relative_error of one coefficient: e / (|value| - e), or against the
     # scale of the others when e reaches |value|
@@ -1901,23 +1929,24 @@ def _coefficient_bound(o, total, c, s, g, out, n_rows, n_features, n_targets, lo
                 rms_j = abs(s.mean[c, j])
             a += root * abs(out.W[g, k, j]) * rms_j
         # g_u's own rounding: a few eps of its terms, |G_W / N| <= |g_u| s + |l2 w| + |g_b m|
-        g2, own2, step2 = 0.0, 0.0, 0.0
+        # (the norms scaled, as LAPACK's dnrm2: a gradient near 1e-166 squares to 0)
+        g_norm = _scaled_norm(s.grad[c, k], n_coords)
+        step_norm = _scaled_norm(s.step[c, k], n_coords)
         for j in range(n_coords):
-            g2 += s.grad[c, k, j] * s.grad[c, k, j]
-            step2 += s.step[c, k, j] * s.step[c, k, j]
             own = abs(s.grad[c, k, j])
             if j < n_features:
                 own += 2 * s.inverse[c, j] * (abs(o.l2 * out.W[g, k, j])
                                               + abs(s.grad[c, k, n_features] * s.mean[c, j]))
-            own2 += own * own
+            s.work[c, j] = own
+        own_norm = _scaled_norm(s.work[c], n_coords)
         # the sums' rounding (a_i's and |x_ij r_i|'s, by Cauchy-Schwarz), in u
         sums = (_gamma(n_features + 2) ** 2 * a + _gamma(n_rows + 2) ** 2 * residual_norm) / root
         rounding = (sums * np.sqrt(reach2 + (1.0 if o.fit_intercept else 0.0))
-                    + 4 * _EPS * np.sqrt(own2))
-        error = max(inverse_trace, 1.0) * (np.sqrt(g2) + rounding) / (1.0 - rho)
+                    + 4 * _EPS * own_norm)
+        error = max(inverse_trace, 1.0) * (g_norm + rounding) / (1.0 - rho)
         # the next point: the step taken with H~ (and its rounding, eps of it)
         following = (rho * error + max(inverse_trace, 1.0) * rounding / (1.0 - rho)
-                     + 4 * _EPS * np.sqrt(step2))
+                     + 4 * _EPS * step_norm)
         worst_now = max(worst_now, _target_bound(o, c, s, g, out, k, n_features, error,
                                                  False))
         worst_next = max(worst_next, _target_bound(o, c, s, g, out, k, n_features,
@@ -1971,7 +2000,11 @@ def _direct_solve(data, lo, hi, o, total, c, s, g, out):
             _refine(s, c, n_features, n_targets, o.fit_intercept)
             _coefficients(s, c, g, out, n_features, n_targets, False)
             bound = following
-        out.bound[g] = bound + _HALF_ULP32 * (1.0 + bound) if single else bound
+        if single:  # float32 coefficients: their own rounding (at least half an ulp)
+            rounding = max(_HALF_ULP32, _single_rounding(s, c, n_features, n_targets))
+            out.bound[g] = bound + rounding * (1.0 + bound)
+        else:
+            out.bound[g] = bound
         if o.tol > 0 and out.bound[g] <= o.tol:
             status = CONVERGED
             break
@@ -1983,6 +2016,9 @@ def _direct_solve(data, lo, hi, o, total, c, s, g, out):
             _refine(s, c, n_features, n_targets, o.fit_intercept)
     if single:  # the coefficients returned, and the objective at them
         _certify(data, lo, hi, o, total, c, s, g, out, True, norms)
+        if not out.loss[g] <= _HUGE:  # (beyond float32's range)
+            out.bound[g] = np.inf
+            return DIVERGED, done
     return (MAX_ITER if o.tol == 0 else status), done
 
 

@@ -63,6 +63,21 @@ def batchable(settings):
     )
 
 
+def unit_weights(weights, offsets, order):
+    """The weights of each problem (rows ``order[offsets[g]:offsets[g + 1]]``, or those
+    rows themselves with an empty order) times a power of two that brings its largest
+    into [1/2, 1): the same fit, exactly, but the kernel's weighted sums (s y, s r) stay
+    in float64's range whatever the weights' own scale (1e-280 underflowed them)."""
+    if not len(weights):
+        return weights
+    rows = order if len(order) else np.arange(len(weights))
+    largest = np.maximum.reduceat(weights[rows], offsets[:-1]) if len(rows) else weights[:0]
+    exponents = np.repeat(np.frexp(largest)[1], np.diff(offsets))
+    scaled = np.empty_like(weights)
+    scaled[rows] = np.ldexp(weights[rows], -exponents)
+    return scaled
+
+
 def applies(data, settings):
     """Whether ``solve`` may answer for fit: a small C-ordered array, a compiled
     backend, fit's default options, a tol to certify and no callback."""
@@ -85,12 +100,15 @@ def solve(data, settings):
     ``MAX_SMALL_BOUND``; else None (fit's own path then runs)."""
     N, D, K = data.n_samples, data.n_features, data.n_targets
     weights = data.sample_weight
+    offsets, order = np.array([0, N], dtype=np.int64), np.empty(0, dtype=np.int64)
     problems = _layout.ManyData(
         data.X,
         data.Y,
-        np.empty(0, dtype=data.dtype) if weights is None else weights,
-        np.empty(0, dtype=np.int64),
-        np.array([0, N], dtype=np.int64),
+        np.empty(0, dtype=data.dtype)
+        if weights is None
+        else unit_weights(weights, offsets, order),
+        order,
+        offsets,
     )
     options = _layout.ManyOptions.of(
         settings.fit_intercept, settings.l2, settings.tol, settings.max_iter
@@ -107,6 +125,8 @@ def solve(data, settings):
     bound = float(result.bound[0])
     if result.status[0] != _layout.CONVERGED or result.n_iter[0] != 1:
         return None
+    if not (np.isfinite(result.W).all() and np.isfinite(result.b).all()):
+        return None  # (the kernel says DIVERGED first: a check of what fit returns)
     own_rounding = HALF_ULP32 * (1.0 + MAX_SMALL_BOUND) if data.dtype.itemsize == 4 else 0.0
     if not bound <= MAX_SMALL_BOUND + own_rounding:
         return None

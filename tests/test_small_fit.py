@@ -153,3 +153,60 @@ def test_options_it_does_not_run_go_to_fit(compiled_backend, answers):
             warnings.simplefilter("ignore")
             fastgd.fit(X, y, backend=compiled_backend, **options)
     assert answers == []
+
+
+def _true_error(coef, intercept, X, y, weights):
+    A = np.hstack([X.astype(np.float64), np.ones((len(X), 1))])
+    exact = exact_least_squares(A, y.astype(np.float64), weights)
+    got = np.append(np.asarray(coef, dtype=np.float64), intercept)
+    return float(np.max(np.abs(got - exact) / np.abs(exact)))
+
+
+@pytest.mark.parametrize("case", ["weights 1e-280, y 1e-50", "subnormal weights", "y near 1e-150"])
+def test_extreme_scales_stay_within_the_bound(compiled_backend, case):
+    """A hostile review's cases: the weighted sums (s y, s r) underflowed to 0 and the
+    kernel returned zeros with a bound of 0; the gradient's norms squared to 0 at y
+    near 1e-150 (a bound of 2e-28). fit's small path and fit_many, against the exact
+    solution."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((40, 3))
+    y = X @ [1.0, 2.0, -1.0] + 0.1 * rng.standard_normal(40) + 5
+    weights = None
+    if case == "weights 1e-280, y 1e-50":
+        y, weights = y * 1e-50, np.full(40, 1e-280)
+    if case == "subnormal weights":
+        weights = np.full(40, 1e-315)
+    if case == "y near 1e-150":
+        y = y * 1e-150
+    result = fastgd.fit(X, y, sample_weight=weights, backend=compiled_backend)
+    many = fastgd.fit_many(
+        X[None],
+        y[None],
+        sample_weight=None if weights is None else weights[None],
+        backend=compiled_backend,
+    )
+    for coef, intercept, bound in (
+        (result.coef, result.intercept, result.error_bound),
+        (many.coef[0], many.intercept[0], many.error_bound[0]),
+    ):
+        assert _true_error(coef, intercept, X, y, weights) <= bound <= 1e-15
+
+
+def test_float32_coefficients_out_of_range_are_not_certified(compiled_backend):
+    """float32 coefficients beyond float32's range: an error (as the QR path's), not
+    inf marked converged; below its smallest normal number: not certified, and said."""
+    rng = np.random.default_rng(2)
+    X = (rng.standard_normal((40, 2)) * 1e-20).astype(np.float32)
+    y = (X.astype(np.float64) @ [1e40, -2e40] + 1.0).astype(np.float32)
+    with pytest.raises(FloatingPointError):
+        fastgd.fit(X, y, backend=compiled_backend)
+    X = (rng.standard_normal((40, 2)) * 1e20).astype(np.float32)
+    y = (X.astype(np.float64) @ [1e-40, -2e-40] + 1e-22).astype(np.float32)
+    with pytest.warns(fastgd.ConvergenceWarning, match="smallest normal number"):
+        result = fastgd.fit(X, y, backend=compiled_backend)
+    assert not result.converged
+    with pytest.warns(fastgd.ConvergenceWarning):
+        many = fastgd.fit_many(X[None], y[None], backend=compiled_backend)
+    assert not many.converged[0]
+    true = _true_error(many.coef[0], many.intercept[0], X, y, None)
+    assert true <= many.error_bound[0]
