@@ -434,9 +434,16 @@ def check_point_finite(W, b, y_is_1d, coef_name, intercept_name):
     check_finite(b, intercept_name)
 
 
+# Weights whose largest is beyond 2**+-WEIGHT_EXPONENT are scaled by a power of two.
+WEIGHT_EXPONENT = 64
+
+
 def check_sample_weight(sample_weight, n_samples, dtype):
     """Return None or the weights as an (N,) array of ``dtype``, non-negative and
-    finite, with a positive sum."""
+    finite, with a positive sum; scaled by a power of two (a copy) if their largest is
+    beyond 2**+-64: every fit is the same with weights times a constant, and that
+    power of two changes no bit of it, but the weighted sums (s y, s r^2) of weights
+    near 1e-280 underflowed to 0 (a bound of 3e-29 for an error of 2e-15)."""
     if sample_weight is None:
         return None
     weights = np.asarray(sample_weight)
@@ -451,6 +458,9 @@ def check_sample_weight(sample_weight, n_samples, dtype):
         raise ValueError("sample_weight must hold finite, non-negative numbers.")
     if not weights.sum(dtype=np.float64) > 0:
         raise ValueError("sample_weight must have a positive sum (not all zero).")
+    exponent = int(np.frexp(weights.max())[1])
+    if abs(exponent) > WEIGHT_EXPONENT:
+        weights = np.ldexp(weights, -exponent).astype(dtype, copy=False)
     return weights
 
 

@@ -210,3 +210,25 @@ def test_float32_coefficients_out_of_range_are_not_certified(compiled_backend):
     assert not many.converged[0]
     true = _true_error(many.coef[0], many.intercept[0], X, y, None)
     assert true <= many.error_bound[0]
+
+
+@pytest.mark.parametrize("scale", [1e-280, 1e-315, 1e280])
+def test_weights_of_any_scale_give_the_same_fit_on_either_path(
+    compiled_backend, scale, monkeypatch
+):
+    """Weights times a constant are the same fit: fit's QR path (whose weighted sums
+    underflowed at 1e-280 too: a bound of 3e-29 for an error of 2e-15) and the small
+    path give, at any scale, the coefficients of the same weights brought into range by
+    a power of two, bit for bit, within their bound of the exact solution."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 3))
+    y = (X @ [1.0, 2.0, -1.0] + 0.1 * rng.standard_normal(40) + 5) * 1e-50
+    weights = rng.uniform(0.5, 2.0, 40) * scale  # (subnormal ones keep fewer bits)
+    in_range = np.ldexp(weights, -np.frexp(weights.max())[1])  # (exactly: a power of 2)
+    for fit in (fastgd.fit, lambda *a, **k: fit_by_qr(monkeypatch, *a, **k)):
+        unit = fit(X, y, sample_weight=in_range, backend=compiled_backend)
+        scaled = fit(X, y, sample_weight=weights, backend=compiled_backend)
+        np.testing.assert_array_equal(scaled.coef, unit.coef)
+        np.testing.assert_array_equal(scaled.intercept, unit.intercept)
+        error = _true_error(scaled.coef, scaled.intercept, X, y, weights)
+        assert scaled.converged and error <= scaled.error_bound
