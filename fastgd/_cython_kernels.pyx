@@ -738,6 +738,16 @@ cdef inline void _add_product(double[:, :, :, :, ::1] pairs, Py_ssize_t c, Py_ss
     pairs[c, 1, k, j, l] += s_error + p_error
 
 
+cdef inline (double, double) _add_two_product(double hi, double lo, double a,
+                                              double b) noexcept nogil:
+    # NumPy: the pair (hi, lo) += a * b, both rounding errors into lo: a step of a Dot2
+    cdef double p = a * b
+    cdef double p_error = fma(a, b, -p)
+    cdef double s, s_error
+    s, s_error = _two_sum(hi, p)
+    return s, lo + (s_error + p_error)
+
+
 cdef inline (double, double) _add_pair(double hi, double lo, double other_hi,
                                        double other_lo) noexcept nogil:
     # the pair (hi, lo) + (other_hi, other_lo): _reference.add_double
@@ -773,6 +783,7 @@ cdef void _accurate_group(
         for j in range(n_features):
             w = W[k, j]
             for l in range(n):
+                # (_add_two_product written out, as the Numba kernel's)
                 x = columns[c, j, l]
                 p = x * w
                 p_error = fma(x, w, -p)
@@ -1481,12 +1492,7 @@ cdef inline void _residuals(ManySlot* s, const double* W, double b, Py_ssize_t k
     for j in range(s.n_features):
         w = W[j]
         for i in range(n_rows):
-            x = s.panel[j * n + i]
-            p = x * w
-            p_error = fma(x, w, -p)
-            sum_, s_error = _two_sum(r0[i], p)
-            r0[i] = sum_
-            r1[i] += s_error + p_error
+            r0[i], r1[i] = _add_two_product(r0[i], r1[i], s.panel[j * n + i], w)
     for i in range(n_rows):
         hi, lo = _two_sum(r0[i], r1[i])
         weight = s.panel[s.n_columns * n + i]
@@ -2087,6 +2093,22 @@ cdef struct Homotopy:
     double* work       # (d,)
 
 
+cdef Homotopy _homotopy_of(scratch, Py_ssize_t d):
+    # The scratch (_layout.HomotopyScratch of d > 0) as pointers: its arrays outlive
+    # the struct (the caller holds the scratch)
+    cdef double[:, ::1] factor = scratch.factor
+    cdef int64_t[::1] order = scratch.order, active = scratch.active
+    cdef int64_t[::1] dependent = scratch.dependent
+    cdef double[::1] signs = scratch.signs, a = scratch.a, v = scratch.v
+    cdef double[::1] c0 = scratch.c0, slopes = scratch.slopes, work = scratch.work
+    cdef Homotopy s
+    s.d = d
+    s.factor, s.order, s.active, s.dependent = &factor[0, 0], &order[0], &active[0], &dependent[0]
+    s.signs, s.a, s.v = &signs[0], &a[0], &v[0]
+    s.c0, s.slopes, s.work = &c0[0], &slopes[0], &work[0]
+    return s
+
+
 cdef inline double _sign(double x) noexcept nogil:
     # np.sign(x)
     return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
@@ -2256,19 +2278,12 @@ def lasso_path(const double[:, ::1] H, const double[::1] q, const double[::1] we
     events (n,) int64 the homotopy's events above each t: _reference.lasso_path, on
     H (d, d) C-contiguous, q and weights (d,) float64, scratch a
     _layout.HomotopyScratch of d."""
-    cdef double[:, ::1] factor = scratch.factor
-    cdef int64_t[::1] order = scratch.order, active = scratch.active
-    cdef int64_t[::1] dependent = scratch.dependent
-    cdef double[::1] signs = scratch.signs, a = scratch.a, v = scratch.v
-    cdef double[::1] c0 = scratch.c0, slopes = scratch.slopes, work = scratch.work
     cdef Homotopy s
     s.d = q.shape[0]
     if s.d == 0:
         _homotopy(H, q, weights, scales, &s, solutions, events)
         return
-    s.factor, s.order, s.active, s.dependent = &factor[0, 0], &order[0], &active[0], &dependent[0]
-    s.signs, s.a, s.v = &signs[0], &a[0], &v[0]
-    s.c0, s.slopes, s.work = &c0[0], &slopes[0], &work[0]
+    s = _homotopy_of(scratch, q.shape[0])
     with nogil:
         _homotopy(H, q, weights, scales, &s, solutions, events)
 
@@ -2429,19 +2444,12 @@ def elastic_net_path(const double[:, ::1] H, const double[::1] q, const double[:
                      scratch, double[:, ::1] solutions, int64_t[::1] counts):
     """Write into solutions (n, d) each point's minimizer and into counts (n,) its
     solves: _reference.elastic_net_path; see the Numba kernel."""
-    cdef double[:, ::1] factor = scratch.factor, hessian = scratch.hessian
-    cdef int64_t[::1] order = scratch.order, active = scratch.active
-    cdef int64_t[::1] dependent = scratch.dependent
-    cdef double[::1] signs = scratch.signs, a = scratch.a, v = scratch.v
-    cdef double[::1] c0 = scratch.c0, slopes = scratch.slopes, work = scratch.work
+    cdef double[:, ::1] hessian = scratch.hessian
     cdef Homotopy s
-    s.d = q.shape[0]
-    if s.d == 0:
+    if q.shape[0] == 0:
         counts[:] = 1
         return
-    s.factor, s.order, s.active, s.dependent = &factor[0, 0], &order[0], &active[0], &dependent[0]
-    s.signs, s.a, s.v = &signs[0], &a[0], &v[0]
-    s.c0, s.slopes, s.work = &c0[0], &slopes[0], &work[0]
+    s = _homotopy_of(scratch, q.shape[0])
     with nogil:
         _elastic_net_path(H, q, weights, ridge, l1, l2, &s, hessian, solutions, counts)
 
