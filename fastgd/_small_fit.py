@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _layout
 from ._accelerated import scaled_norm
+from ._direct import half_ulp
 
 # The largest problem solved here: N (D + K)^2 + (D + K)^3 multiply-adds (the Gram
 # matrix, its factor) in the kernel's one thread, where fit's own path runs in
@@ -31,7 +32,6 @@ MAX_SMALL_ROWS = 10_000
 # of the same, exact, coefficients). Above this (beyond float32 coefficients' own
 # rounding, for float32 X), fit reports the QR factor's.
 MAX_SMALL_BOUND = 1e-12
-HALF_ULP32 = 0.5 * float(np.finfo(np.float32).eps)
 
 
 class SmallFit(NamedTuple):
@@ -127,7 +127,8 @@ def solve(data, settings):
         return None
     if not (np.isfinite(result.W).all() and np.isfinite(result.b).all()):
         return None  # (the kernel says DIVERGED first: a check of what fit returns)
-    own_rounding = HALF_ULP32 * (1.0 + MAX_SMALL_BOUND) if data.dtype.itemsize == 4 else 0.0
+    # (float32 coefficients' own rounding, as the QR path's bound holds it)
+    own_rounding = float(half_ulp(1.0, data.dtype)) if data.dtype.itemsize == 4 else 0.0
     if not bound <= MAX_SMALL_BOUND + own_rounding:
         return None
     return SmallFit(
