@@ -84,10 +84,9 @@ GRAM_PANEL_ROWS = 64
 
 # The accurate sums (the direct solve's refinement and certificate, _direct.py) cut
 # the rows into at most ACCURATE_MAX_CHUNKS chunks (and no more than COMPRESS_BYTES of
-# lanes' pairs in all), of sizes fixed by the shape, added in chunk order; a chunk
-# holds at least ACCURATE_MIN_CHUNK_ROWS rows (as far as there are rows): each chunk
-# adds its 32 lanes' pairs at its end, which on chunks of one group of lanes doubled
-# the work (1,000 x 10 took 89 us in 32 chunks, 20 us in one).
+# pairs in all), of sizes fixed by the shape (a multiple of the panel's rows), added
+# in chunk order; a chunk holds at least ACCURATE_MIN_CHUNK_ROWS rows (as far as there
+# are rows): each chunk costs its setup and the addition of its pairs.
 ACCURATE_MAX_CHUNKS = 32
 ACCURATE_MIN_CHUNK_ROWS = 4096
 
@@ -388,22 +387,27 @@ class CompiledBackend(HessianProduct):
         working precision (``_reference.accurate_sums``), for float64 W and b, in one
         pass over X."""
         n_samples, n_features = X.shape
-        n_targets, lanes = W.shape[0], _layout.ACCURATE_LANES
-        n_groups = -(-n_samples // lanes)
-        by_memory = COMPRESS_BYTES // (16 * n_targets * (n_features + 2) * lanes)
-        by_size = n_groups // (ACCURATE_MIN_CHUNK_ROWS // lanes)
-        n_chunks = max(1, min(ACCURATE_MAX_CHUNKS, n_groups, by_memory, by_size))
-        chunk_rows = lanes * -(-n_groups // n_chunks)
+        n_targets, panel_rows = W.shape[0], _layout.ACCURATE_PANEL_ROWS[bool(x_is_f)]
+        # (the tiles' SIMD lanes take 8 columns at a time, of X's, the intercept's 1 and
+        # the loss's R / 2)
+        padded = -(-(n_features + 2) // 8) * 8
+        n_panels = -(-n_samples // panel_rows)
+        by_memory = COMPRESS_BYTES // (16 * n_targets * (padded + n_features + 2))
+        by_size = n_panels // (ACCURATE_MIN_CHUNK_ROWS // panel_rows)
+        n_chunks = max(1, min(ACCURATE_MAX_CHUNKS, n_panels, by_memory, by_size))
+        chunk_rows = panel_rows * -(-n_panels // n_chunks)
         n_chunks = -(-n_samples // chunk_rows)
         sums = np.empty((n_chunks, 2, n_targets, n_features + 2))
-        pairs = np.empty((n_chunks, 2, n_targets, n_features + 2, lanes))
-        residuals = np.empty((n_chunks, 4, lanes))
-        columns = np.empty((n_chunks, n_features, lanes))
+        pairs = np.empty((n_chunks, 2, n_targets, padded))
+        partials = np.empty((n_chunks, 2, 8, 8))  # (a tile's rows, 8 lanes each)
+        residuals = np.empty((n_chunks, 4, 8))
+        panel = np.empty((n_chunks, panel_rows, padded))
+        W_padded = np.zeros((n_targets, padded))
+        W_padded[:, :n_features] = W
         weights, _, _ = _training_weights(X, sample_weight, None, n_samples)
         threads = self._threads(n_samples * n_features * n_targets * 8, n_chunks, n_threads)
-        self.kernels.accurate_sums(
-            X, Y, W, b, weights, chunk_rows, threads, sums, pairs, residuals, columns
-        )
+        scratch = (sums, pairs, partials, residuals, panel)
+        self.kernels.accurate_sums(X, Y, W_padded, b, weights, chunk_rows, threads, *scratch)
         return sums[0, 0].copy(), sums[0, 1].copy()
 
     def partial_gradient(self, X, Y, W, b, x_is_f, n_threads=None, sample_weight=None):

@@ -713,9 +713,15 @@ def gram(
 # ------------------------------------------------------------- the accurate sums
 #
 # The gradient sums of _reference.accurate_sums, as if computed in twice the working
-# precision (Dot2): see the Numba kernel, which this mirrors.
+# precision (Dot2): see the Numba kernel, which this mirrors (its _dot2_tile and
+# _add_products_tile intrinsics are _accurate.h here).
 
-cdef Py_ssize_t ACCURATE_LANES = _layout.ACCURATE_LANES
+cdef extern from "_accurate.h" nogil:
+    const Py_ssize_t ACCURATE_TILE_ROWS "FASTGD_ACCURATE_TILE_ROWS"
+    void fastgd_dot2_tile(const double* P, ptrdiff_t columns, const double* w,
+                          double* partial_hi, double* partial_lo)
+    void fastgd_add_products_tile(const double* P, ptrdiff_t columns, const double* rh,
+                                  const double* rl, double* g_hi, double* g_lo)
 
 
 cdef inline (double, double) _two_sum(double a, double b) noexcept nogil:
@@ -723,19 +729,6 @@ cdef inline (double, double) _two_sum(double a, double b) noexcept nogil:
     cdef double s = a + b
     cdef double virtual = s - a
     return s, (a - (s - virtual)) + (b - virtual)
-
-
-cdef inline void _add_product(double[:, :, :, :, ::1] pairs, Py_ssize_t c, Py_ssize_t k,
-                              Py_ssize_t j, Py_ssize_t l, double a, double b_hi,
-                              double b_lo) noexcept nogil:
-    # NumPy: the pair pairs[c, :, k, j, l] += a * (b_hi + b_lo), exactly up to its lo
-    # part's rounding: the product's error by a fused multiply-add (_reference.two_product)
-    cdef double p = a * b_hi
-    cdef double p_error = fma(a, b_hi, -p) + a * b_lo
-    cdef double s, s_error
-    s, s_error = _two_sum(pairs[c, 0, k, j, l], p)
-    pairs[c, 0, k, j, l] = s
-    pairs[c, 1, k, j, l] += s_error + p_error
 
 
 cdef inline (double, double) _add_two_product(double hi, double lo, double a,
@@ -756,102 +749,126 @@ cdef inline (double, double) _add_pair(double hi, double lo, double other_hi,
     return _two_sum(s, error + (lo + other_lo))
 
 
-cdef void _accurate_group(
+cdef inline void _dot2_tile(double[:, :, ::1] panel, Py_ssize_t c, Py_ssize_t t,
+                            const double[:, ::1] W, Py_ssize_t k,
+                            double[:, :, :, ::1] partials) noexcept nogil:
+    # NumPy: for r < ACCURATE_TILE_ROWS and l < 8, the pair (partials[c, 0, r, l],
+    # partials[c, 1, r, l]) = panel[c, t + r, l::8] @ W[k, l::8] as a Dot2 (_accurate.h)
+    fastgd_dot2_tile(&panel[c, t, 0], panel.shape[2], &W[k, 0], &partials[c, 0, 0, 0],
+                     &partials[c, 1, 0, 0])
+
+
+cdef inline void _add_products_tile(double[:, :, ::1] panel, Py_ssize_t c, Py_ssize_t t,
+                                    double[:, :, ::1] residuals, double[:, :, :, ::1] pairs,
+                                    Py_ssize_t k) noexcept nogil:
+    # NumPy: (pairs[c, 0, k], pairs[c, 1, k]) += panel[c, t:t + TR].T @ (residuals[c, 2,
+    # :TR] + residuals[c, 3, :TR]) as pairs, each column's taking the rows in order
+    # (TR = ACCURATE_TILE_ROWS; _accurate.h)
+    fastgd_add_products_tile(&panel[c, t, 0], panel.shape[2], &residuals[c, 2, 0],
+                             &residuals[c, 3, 0], &pairs[c, 0, k, 0], &pairs[c, 1, k, 0])
+
+
+cdef void _accurate_panel(
     const floating[:, :] X, const floating[:, :] Y, const double[:, ::1] W,
     const double[::1] b, const floating[::1] weights, Py_ssize_t first, Py_ssize_t n,
-    Py_ssize_t c, double[:, :, :, :, ::1] lanes, double[:, :, ::1] residuals,
-    double[:, :, ::1] columns,
+    Py_ssize_t c, double[:, :, :, ::1] pairs, double[:, :, :, ::1] partials,
+    double[:, :, ::1] residuals, double[:, :, ::1] panel,
 ) noexcept nogil:
-    # Rows [first, first + n), n <= ACCURATE_LANES, row first + l in lane l.
-    # NumPy: columns[c, :, :n] = X[rows].T in float64
-    #        R = X[rows] @ W.T + b - Y[rows] (_reference.accurate_residuals: each a
-    #        Dot2 in residuals[c, 0:2], a pair); sR = s * R (a pair in residuals[c, 2:4])
-    #        lanes[c, :, k, :D, l] += X[rows][l] * sR[l, k]; lanes[c, :, k, D, l] += sR[l, k]
-    #        lanes[c, :, k, D + 1, l] += R[l, k] * sR[l, k] / 2
-    cdef Py_ssize_t n_targets = W.shape[0], n_features = W.shape[1]
+    # Rows [first, first + n), n <= panel.shape[1]: see the Numba kernel's
+    # _accurate_panel, which this mirrors
+    cdef Py_ssize_t n_features = X.shape[1]
     cdef bint weighted = weights.shape[0] > 0
-    cdef Py_ssize_t k, j, l
-    cdef double s, error, w, x, p, p_error, s_error, r, r_error
-    for l in range(n):
+    cdef Py_ssize_t k, i, j, t, r, l, h, row, rows, n_tiled
+    cdef double hi, lo, error, offset, offset_error, s
+    cdef const floating* x_row
+    cdef double* panel_row
+    if X.strides[0] == sizeof(floating):  # (columns of unit stride: a column's rows at a time)
         for j in range(n_features):
-            columns[c, j, l] = <double>X[first + l, j]
-    for k in range(n_targets):
-        for l in range(n):
-            s, error = _two_sum(b[k], -<double>Y[first + l, k])
-            residuals[c, 0, l] = s
-            residuals[c, 1, l] = error
-        for j in range(n_features):
-            w = W[k, j]
-            for l in range(n):
-                # (_add_two_product written out, as the Numba kernel's)
-                x = columns[c, j, l]
-                p = x * w
-                p_error = fma(x, w, -p)
-                s, s_error = _two_sum(residuals[c, 0, l], p)
-                residuals[c, 0, l] = s
-                residuals[c, 1, l] += s_error + p_error
-        for l in range(n):
-            r, r_error = _two_sum(residuals[c, 0, l], residuals[c, 1, l])
-            residuals[c, 0, l] = r
-            residuals[c, 1, l] = r_error
-            residuals[c, 2, l] = r
-            residuals[c, 3, l] = r_error
-            if weighted:
-                s = <double>weights[first + l]
-                residuals[c, 2, l] = r * s
-                residuals[c, 3, l] = fma(r, s, -residuals[c, 2, l]) + r_error * s
-        for j in range(n_features):
-            for l in range(n):
-                _add_product(lanes, c, k, j, l, columns[c, j, l], residuals[c, 2, l],
-                             residuals[c, 3, l])
-        for l in range(n):
-            _add_product(lanes, c, k, n_features, l, 1.0, residuals[c, 2, l],
-                         residuals[c, 3, l])
-            _add_product(lanes, c, k, n_features + 1, l, 0.5 * residuals[c, 0, l],
-                         residuals[c, 2, l], residuals[c, 3, l])
+            for i in range(n):
+                panel[c, i, j] = <double>X[first + i, j]
+    elif X.strides[1] == sizeof(floating):  # (rows of unit stride: a loop GCC vectorizes)
+        for i in range(n):
+            x_row, panel_row = &X[first + i, 0], &panel[c, i, 0]
+            for j in range(n_features):
+                panel_row[j] = <double>x_row[j]
+    else:
+        for i in range(n):
+            for j in range(n_features):
+                panel[c, i, j] = <double>X[first + i, j]
+    for i in range(n):
+        panel[c, i, n_features] = 1.0
+    n_tiled = (n + ACCURATE_TILE_ROWS - 1) // ACCURATE_TILE_ROWS * ACCURATE_TILE_ROWS
+    for i in range(n, n_tiled):
+        for j in range(n_features + 2):
+            panel[c, i, j] = 0.0
+    t = 0
+    while t < n_tiled:  # NumPy: for t in range(0, n_tiled, ACCURATE_TILE_ROWS)
+        rows = min(ACCURATE_TILE_ROWS, n - t)
+        for r in range(rows, ACCURATE_TILE_ROWS):
+            for h in range(4):
+                residuals[c, h, r] = 0.0
+        for k in range(W.shape[0]):
+            _dot2_tile(panel, c, t, W, k, partials)
+            for r in range(rows):
+                hi, lo = partials[c, 0, r, 0], partials[c, 1, r, 0]
+                for l in range(1, 8):
+                    hi, error = _two_sum(hi, partials[c, 0, r, l])
+                    lo += error + partials[c, 1, r, l]
+                row = first + t + r
+                offset, offset_error = _two_sum(b[k], -<double>Y[row, k])
+                hi, error = _two_sum(hi, offset)
+                hi, lo = _two_sum(hi, lo + (error + offset_error))
+                residuals[c, 0, r] = hi
+                residuals[c, 1, r] = lo
+                residuals[c, 2, r] = hi
+                residuals[c, 3, r] = lo
+                if weighted:
+                    s = <double>weights[row]
+                    residuals[c, 2, r] = hi * s
+                    residuals[c, 3, r] = fma(hi, s, -residuals[c, 2, r]) + lo * s
+                panel[c, t + r, n_features + 1] = 0.5 * hi
+            _add_products_tile(panel, c, t, residuals, pairs, k)
+        t += ACCURATE_TILE_ROWS
 
 
 cdef void _accurate_chunk(
     const floating[:, :] X, const floating[:, :] Y, const double[:, ::1] W,
     const double[::1] b, const floating[::1] weights, Py_ssize_t start, Py_ssize_t stop,
-    Py_ssize_t c, double[:, :, :, ::1] sums, double[:, :, :, :, ::1] lanes,
-    double[:, :, ::1] residuals, double[:, :, ::1] columns,
+    Py_ssize_t c, double[:, :, :, ::1] sums, double[:, :, :, ::1] pairs,
+    double[:, :, :, ::1] partials, double[:, :, ::1] residuals, double[:, :, ::1] panel,
 ) noexcept nogil:
-    # sums[c] = the pairs of the rows [start, stop): groups of ACCURATE_LANES rows,
-    # then the lanes added in lane order
-    cdef Py_ssize_t h, k, j, l, first
-    cdef double hi, lo
+    # sums[c] = the pairs of the rows [start, stop): panels of panel.shape[1] rows
+    cdef Py_ssize_t h, k, j, i, first
     for h in range(2):
-        for k in range(lanes.shape[2]):
-            for j in range(lanes.shape[3]):
-                for l in range(ACCURATE_LANES):
-                    lanes[c, h, k, j, l] = 0.0
+        for k in range(pairs.shape[2]):
+            for j in range(pairs.shape[3]):
+                pairs[c, h, k, j] = 0.0
+    for i in range(panel.shape[1]):  # (the columns past D + 2 stay 0)
+        for j in range(panel.shape[2]):
+            panel[c, i, j] = 0.0
     first = start
-    while first < stop:  # NumPy: for first in range(start, stop, ACCURATE_LANES)
-        _accurate_group(X, Y, W, b, weights, first, min(ACCURATE_LANES, stop - first), c,
-                        lanes, residuals, columns)
-        first += ACCURATE_LANES
-    for k in range(lanes.shape[2]):
-        for j in range(lanes.shape[3]):
-            hi, lo = lanes[c, 0, k, j, 0], lanes[c, 1, k, j, 0]
-            for l in range(1, ACCURATE_LANES):
-                hi, lo = _add_pair(hi, lo, lanes[c, 0, k, j, l], lanes[c, 1, k, j, l])
-            sums[c, 0, k, j] = hi
-            sums[c, 1, k, j] = lo
+    while first < stop:  # NumPy: for first in range(start, stop, panel.shape[1])
+        _accurate_panel(X, Y, W, b, weights, first, min(panel.shape[1], stop - first), c,
+                        pairs, partials, residuals, panel)
+        first += panel.shape[1]
+    for h in range(2):
+        for k in range(pairs.shape[2]):
+            for j in range(sums.shape[3]):
+                sums[c, h, k, j] = pairs[c, h, k, j]
 
 
 cdef void _accurate_chunks_in_parallel(
     const floating[:, :] X, const floating[:, :] Y, const double[:, ::1] W,
     const double[::1] b, const floating[::1] weights, Py_ssize_t chunk_rows, int n_threads,
-    double[:, :, :, ::1] sums, double[:, :, :, :, ::1] lanes, double[:, :, ::1] residuals,
-    double[:, :, ::1] columns,
+    double[:, :, :, ::1] sums, double[:, :, :, ::1] pairs, double[:, :, :, ::1] partials,
+    double[:, :, ::1] residuals, double[:, :, ::1] panel,
 ) noexcept nogil:
     cdef Py_ssize_t n_samples = X.shape[0]
     cdef Py_ssize_t c, start
     for c in prange(sums.shape[0], num_threads=n_threads, schedule="static"):
         start = c * chunk_rows
         _accurate_chunk(X, Y, W, b, weights, start, min(start + chunk_rows, n_samples), c,
-                        sums, lanes, residuals, columns)
+                        sums, pairs, partials, residuals, panel)
 
 
 cdef void _add_chunk_pairs(double[:, :, :, ::1] sums) noexcept nogil:
@@ -867,8 +884,8 @@ cdef void _add_chunk_pairs(double[:, :, :, ::1] sums) noexcept nogil:
 def accurate_sums(
     const floating[:, :] X, const floating[:, :] Y, const double[:, ::1] W,
     const double[::1] b, const floating[::1] weights, Py_ssize_t chunk_rows, int n_threads,
-    double[:, :, :, ::1] sums, double[:, :, :, :, ::1] lanes, double[:, :, ::1] residuals,
-    double[:, :, ::1] columns,
+    double[:, :, :, ::1] sums, double[:, :, :, ::1] pairs, double[:, :, :, ::1] partials,
+    double[:, :, ::1] residuals, double[:, :, ::1] panel,
 ):
     """Write into sums[0] the gradient sums as pairs: see the Numba kernel."""
     cdef Py_ssize_t n_samples = X.shape[0]
@@ -876,13 +893,13 @@ def accurate_sums(
     with nogil:
         if n_threads > 1:
             _accurate_chunks_in_parallel(X, Y, W, b, weights, chunk_rows, n_threads, sums,
-                                         lanes, residuals, columns)
+                                         pairs, partials, residuals, panel)
         else:
             for c in range(sums.shape[0]):
                 start = c * chunk_rows
                 _accurate_chunk(X, Y, W, b, weights, start,
-                                min(start + chunk_rows, n_samples), c, sums, lanes, residuals,
-                                columns)
+                                min(start + chunk_rows, n_samples), c, sums, pairs, partials,
+                                residuals, panel)
         _add_chunk_pairs(sums)
 
 

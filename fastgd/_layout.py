@@ -67,8 +67,12 @@ ADAPTIVE_MIN_RATIO = 1e-6
 GRAM_TILE_COLUMNS = 8
 
 # The accurate sums (the direct solve's gradient, in twice the working precision)
-# take rows in groups of this many, one per lane of independent pairs of sums.
-ACCURATE_LANES = 32
+# copy rows into a panel this many at a time, of a C-ordered X and of an F-ordered
+# one (whose columns are read a panel's rows at a time: 8 rows were one cache line of
+# each of D streams, 64 rows run at 1.3x their speed; a C-ordered X's rows are
+# contiguous, and 8 keep the panel in L1). The kernels' tiles take 8 rows with
+# AVX-512, 4 without (the bits are the same); chunks are a multiple of the panel.
+ACCURATE_PANEL_ROWS = (8, 64)
 
 # Columns of the history array: one row per epoch.
 HISTORY_COLUMNS = ("loss", "grad_norm", "lr", "validation_loss")
@@ -169,9 +173,10 @@ KERNEL_INTERFACE = {
         "chunk_rows",
         "n_threads",
         "sums",
-        "lanes",
+        "pairs",
+        "partials",
         "residuals",
-        "columns",
+        "panel",
     ),
     # a step, a shuffle, a segment of a fit, a range of fit_many's problems
     "update": ("model", "grad_W", "grad_b", "lr", "options", "optimizer"),

@@ -941,14 +941,20 @@ def _serial_gram(X, Y, b, weights, fit_intercept, chunk_rows, G, panel):
 #
 # The gradient sums of _reference.accurate_sums, as if computed in twice the working
 # precision (Dot2): every product's and every sum's rounding error is kept, with a
-# fused multiply-add and Knuth's two_sum, and added into a second float64. Rows go
-# in groups of ACCURATE_LANES, one row per lane, the group's X copied transposed
-# (columns[c, j, l] = X[row l, j]) so that every loop runs over the lanes, in SIMD:
-# each lane has its own pairs of sums (independent chains), added in lane order at
-# the end of its chunk, and the chunks' pairs in chunk order: the same bits for every
-# thread count. The direct solve (_direct.py) refines and certifies with them.
+# fused multiply-add and Knuth's two_sum, and added into a second float64. Rows are
+# copied into a float64 panel (_layout.ACCURATE_PANEL_ROWS of them at a time: an
+# F-ordered X is read a column's rows at a time, one stream), each row padded with
+# zeros to a multiple of 8 columns (and so is W) after two columns of its own: the
+# intercept's 1 and the loss's R / 2. Tiles of ACCURATE_TILE_ROWS rows of the panel
+# go through two loops in SIMD lanes (_accurate.h in the Cython kernel): each row's
+# residual as 8 lanes of Dot2s over the columns (_dot2_tile), whose pairs are then
+# added in lane order; and the gradient sums, a pair per column, each taking the
+# tile's rows in order (_add_products_tile). Every sum is a chain over the chunk's
+# rows in order, the chunks' pairs added in chunk order: the same bits for every
+# thread count and tile height. The direct solve (_direct.py) refines and certifies
+# with them.
 
-ACCURATE_LANES = _layout.ACCURATE_LANES
+ACCURATE_TILE_ROWS = 8 if _llvm.get_host_cpu_features().get("avx512f") else 4
 
 
 @_inlined_kernel
@@ -957,17 +963,6 @@ def _two_sum(a, b):
     s = a + b
     virtual = s - a
     return s, (a - (s - virtual)) + (b - virtual)
-
-
-@_inlined_kernel
-def _add_product(pairs, c, k, j, l, a, b_hi, b_lo):
-    # NumPy: the pair pairs[c, :, k, j, l] += a * (b_hi + b_lo), exactly up to its lo
-    # part's rounding: the product's error by a fused multiply-add (_reference.two_product)
-    p = a * b_hi
-    p_error = _fma(a, b_hi, -p) + a * b_lo
-    s, s_error = _two_sum(pairs[c, 0, k, j, l], p)
-    pairs[c, 0, k, j, l] = s
-    pairs[c, 1, k, j, l] += s_error + p_error
 
 
 @_inlined_kernel
@@ -988,86 +983,219 @@ def _add_pair(hi, lo, other_hi, other_lo):
     return _two_sum(s, error + (lo + other_lo))
 
 
+def _v8_add_to_pair(builder, hi, lo, p, p_error):
+    # LLVM IR of (hi, lo) += p + p_error on vectors (pointers hi and lo): hi + p = s + e
+    # exactly (_two_sum), e and p_error into lo (_accurate.h's fastgd_v8_add_to_pair)
+    old = builder.load(hi)
+    s = builder.fadd(old, p)
+    virtual = builder.fsub(s, old)
+    error = builder.fadd(builder.fsub(old, builder.fsub(s, virtual)), builder.fsub(p, virtual))
+    builder.store(s, hi)
+    builder.store(builder.fadd(builder.load(lo), builder.fadd(error, p_error)), lo)
+
+
+def _v8_tools(context, builder):
+    # (intp, <8 x double>, load(pointer, offset), llvm.fma on it) for the tiles below
+    intp = context.get_value_type(types.intp)
+    vector = _ir.VectorType(context.get_value_type(types.float64), 8)
+    fma = cgutils.get_or_insert_function(
+        builder.module, _ir.FunctionType(vector, [vector] * 3), "llvm.fma.v8f64")
+
+    def load(pointer, offset):
+        address = builder.bitcast(builder.gep(pointer, [offset]), vector.as_pointer())
+        return builder.load(address, align=8)
+
+    return intp, vector, load, fma
+
+
+def _is_c_float64(*arrays):
+    return all(isinstance(a, types.Array) and a.layout == "C" and a.dtype == types.float64
+               for a in arrays)
+
+
+@intrinsic
+def _dot2_tile(typingctx, panel, c, t, W, k, partials):
+    """NumPy: for r < ACCURATE_TILE_ROWS and l < 8, the pair (partials[c, 0, r, l],
+    partials[c, 1, r, l]) = panel[c, t + r, l::8] @ W[k, l::8] as a Dot2: each step
+    ``p = x * w`` with its error ``fma(x, w, -p)``, then ``(hi, lo) += p + error``
+    (_v8_add_to_pair). The Cython kernel's _accurate.h, in LLVM vector types.
+    panel (C, P, d_pad) and W (K, d_pad), d_pad a multiple of 8; partials (C, 2, 8, 8)."""
+    if not (_is_c_float64(panel, W, partials) and panel.ndim == 3 and W.ndim == 2
+            and partials.ndim == 4):
+        return None
+    rows_of_tile = ACCURATE_TILE_ROWS
+
+    def codegen(context, builder, signature, args):
+        intp, vector, load, fma = _v8_tools(context, builder)
+        p = context.make_array(signature.args[0])(context, builder, args[0])
+        w = context.make_array(signature.args[3])(context, builder, args[3])
+        q = context.make_array(signature.args[5])(context, builder, args[5])
+        c, t, k = (context.cast(builder, args[i], signature.args[i], types.intp)
+                   for i in (1, 2, 4))
+        _, rows, columns = cgutils.unpack_tuple(builder, p.shape, 3)
+        base = builder.gep(p.data, [builder.mul(builder.add(builder.mul(c, rows), t), columns)])
+        w_row = builder.gep(w.data, [builder.mul(k, columns)])
+        zero = _ir.Constant(vector, [0.0] * 8)
+        his = [cgutils.alloca_once_value(builder, zero) for _ in range(rows_of_tile)]
+        los = [cgutils.alloca_once_value(builder, zero) for _ in range(rows_of_tile)]
+        with cgutils.for_range_slice(builder, intp(0), columns, intp(8), intp=intp) as (j, _):
+            w_j = load(w_row, j)
+            for r in range(rows_of_tile):
+                x = load(base, builder.add(builder.mul(intp(r), columns), j))
+                product = builder.fmul(x, w_j)
+                error = builder.call(fma, [x, w_j, builder.fneg(product)])
+                _v8_add_to_pair(builder, his[r], los[r], product, error)
+        out = builder.gep(q.data, [builder.mul(c, intp(128))])
+        for r in range(rows_of_tile):
+            for h, sums in enumerate((his, los)):
+                target = builder.gep(out, [intp(64 * h + 8 * r)])
+                builder.store(builder.load(sums[r]),
+                              builder.bitcast(target, vector.as_pointer()), align=8)
+        return context.get_dummy_value()
+
+    return types.void(panel, c, t, W, k, partials), codegen
+
+
+@intrinsic
+def _add_products_tile(typingctx, panel, c, t, residuals, pairs, k):
+    """NumPy: (pairs[c, 0, k], pairs[c, 1, k]) += panel[c, t:t + TR].T @ (residuals[c, 2,
+    :TR] + residuals[c, 3, :TR]) as pairs (TR = ACCURATE_TILE_ROWS), each column's pair
+    taking the rows in order, each step ``p = x * r_hi`` with its error ``fma(x, r_hi,
+    -p) + x * r_lo``, then ``(hi, lo) += p + error`` (_v8_add_to_pair). The Cython
+    kernel's _accurate.h, in LLVM vector types. residuals (C, 4, 8); pairs (C, 2, K,
+    d_pad), panel (C, P, d_pad)."""
+    if not (_is_c_float64(panel, residuals, pairs) and panel.ndim == 3
+            and residuals.ndim == 3 and pairs.ndim == 4):
+        return None
+    rows_of_tile = ACCURATE_TILE_ROWS
+
+    def codegen(context, builder, signature, args):
+        intp, vector, load, fma = _v8_tools(context, builder)
+        p = context.make_array(signature.args[0])(context, builder, args[0])
+        rs = context.make_array(signature.args[3])(context, builder, args[3])
+        g = context.make_array(signature.args[4])(context, builder, args[4])
+        c, t, k = (context.cast(builder, args[i], signature.args[i], types.intp)
+                   for i in (1, 2, 5))
+        _, rows, columns = cgutils.unpack_tuple(builder, p.shape, 3)
+        _, _, n_targets, _ = cgutils.unpack_tuple(builder, g.shape, 4)
+        base = builder.gep(p.data, [builder.mul(builder.add(builder.mul(c, rows), t), columns)])
+        r_base = builder.gep(rs.data, [builder.mul(c, intp(32))])
+        undefined = _ir.Constant(vector, _ir.Undefined)
+        splat = _ir.Constant(_ir.VectorType(_ir.IntType(32), 8), [0] * 8)
+
+        def splatted(offset):
+            value = builder.load(builder.gep(r_base, [intp(offset)]))
+            return builder.shuffle_vector(
+                builder.insert_element(undefined, value, _ir.IntType(32)(0)), undefined, splat)
+
+        r_his = [splatted(16 + r) for r in range(rows_of_tile)]
+        r_los = [splatted(24 + r) for r in range(rows_of_tile)]
+        row_hi = builder.add(builder.mul(builder.mul(c, intp(2)), n_targets), k)
+        g_hi = builder.gep(g.data, [builder.mul(row_hi, columns)])
+        g_lo = builder.gep(g.data, [builder.mul(builder.add(row_hi, n_targets), columns)])
+        hi = cgutils.alloca_once(builder, vector)
+        lo = cgutils.alloca_once(builder, vector)
+        with cgutils.for_range_slice(builder, intp(0), columns, intp(8), intp=intp) as (j, _):
+            builder.store(load(g_hi, j), hi)
+            builder.store(load(g_lo, j), lo)
+            for r in range(rows_of_tile):
+                x = load(base, builder.add(builder.mul(intp(r), columns), j))
+                product = builder.fmul(x, r_his[r])
+                error = builder.fadd(builder.call(fma, [x, r_his[r], builder.fneg(product)]),
+                                     builder.fmul(x, r_los[r]))
+                _v8_add_to_pair(builder, hi, lo, product, error)
+            for pointer, value in ((g_hi, hi), (g_lo, lo)):
+                target = builder.bitcast(builder.gep(pointer, [j]), vector.as_pointer())
+                builder.store(builder.load(value), target, align=8)
+        return context.get_dummy_value()
+
+    return types.void(panel, c, t, residuals, pairs, k), codegen
+
+
 @_kernel
-def _accurate_group(X, Y, W, b, weights, first, n, c, lanes, residuals, columns):
-    # Rows [first, first + n), n <= ACCURATE_LANES, row first + l in lane l.
-    # NumPy: columns[c, :, :n] = X[rows].T in float64
-    #        R = X[rows] @ W.T + b - Y[rows] (_reference.accurate_residuals: each a
-    #        Dot2 in residuals[c, 0:2], a pair); sR = s * R (a pair in residuals[c, 2:4])
-    #        lanes[c, :, k, :D, l] += X[rows][l] * sR[l, k]; lanes[c, :, k, D, l] += sR[l, k]
-    #        lanes[c, :, k, D + 1, l] += R[l, k] * sR[l, k] / 2
-    n_targets, n_features = W.shape
+def _accurate_panel(X, Y, W, b, weights, first, n, c, pairs, partials, residuals, panel):
+    # Rows [first, first + n), n <= panel.shape[1], row first + i in the panel's row i,
+    # in tiles of ACCURATE_TILE_ROWS rows (a tile past n: rows of zeros, which add 0).
+    # NumPy: panel[c, :n, :D + 2] = [X[rows], 1, R / 2] in float64 (W is 0 past D, so
+    #        the last two columns add 0 to R); for each tile and target:
+    #        R = X[rows] @ W.T + b - Y[rows] (_reference.accurate_residuals: a pair in
+    #        residuals[c, 0:2]: _dot2_tile's 8 lanes added in lane order, then b - y);
+    #        sR = s * R (a pair in residuals[c, 2:4]);
+    #        pairs[c, :, k, :D + 2] += panel[c, tile].T @ sR (_add_products_tile): the
+    #        sums X.T @ sR, sR.sum(0) and (R * sR).sum(0) / 2
+    n_features = X.shape[1]
     weighted = weights.shape[0] > 0
-    for l in range(n):
+    if X.strides[0] == X.itemsize:  # (columns of unit stride: a column's rows at a time)
         for j in range(n_features):
-            columns[c, j, l] = np.float64(X[first + l, j])
-    for k in range(n_targets):
-        for l in range(n):
-            s, error = _two_sum(b[k], -np.float64(Y[first + l, k]))
-            residuals[c, 0, l] = s
-            residuals[c, 1, l] = error
-        for j in range(n_features):
-            w = W[k, j]
-            for l in range(n):
-                # (_add_two_product's step, written out in this hot loop of every
-                # certificate: through the helper's tuple it measured 0-8% slower)
-                x = columns[c, j, l]
-                p = x * w
-                p_error = _fma(x, w, -p)
-                s, s_error = _two_sum(residuals[c, 0, l], p)
-                residuals[c, 0, l] = s
-                residuals[c, 1, l] += s_error + p_error
-        for l in range(n):
-            r, r_error = _two_sum(residuals[c, 0, l], residuals[c, 1, l])
-            residuals[c, 0, l] = r
-            residuals[c, 1, l] = r_error
-            residuals[c, 2, l] = r
-            residuals[c, 3, l] = r_error
-            if weighted:
-                s = np.float64(weights[first + l])
-                residuals[c, 2, l] = r * s
-                residuals[c, 3, l] = _fma(r, s, -residuals[c, 2, l]) + r_error * s
-        for j in range(n_features):
-            for l in range(n):
-                _add_product(lanes, c, k, j, l, columns[c, j, l], residuals[c, 2, l],
-                             residuals[c, 3, l])
-        for l in range(n):
-            _add_product(lanes, c, k, n_features, l, 1.0, residuals[c, 2, l],
-                         residuals[c, 3, l])
-            _add_product(lanes, c, k, n_features + 1, l, 0.5 * residuals[c, 0, l],
-                         residuals[c, 2, l], residuals[c, 3, l])
+            for i in range(n):
+                panel[c, i, j] = np.float64(X[first + i, j])
+    else:
+        for i in range(n):
+            for j in range(n_features):
+                panel[c, i, j] = np.float64(X[first + i, j])
+    for i in range(n):
+        panel[c, i, n_features] = 1.0
+    n_tiled = (n + ACCURATE_TILE_ROWS - 1) // ACCURATE_TILE_ROWS * ACCURATE_TILE_ROWS
+    for i in range(n, n_tiled):
+        for j in range(n_features + 2):
+            panel[c, i, j] = 0.0
+    for t in range(0, n_tiled, ACCURATE_TILE_ROWS):
+        rows = min(ACCURATE_TILE_ROWS, n - t)
+        for r in range(rows, ACCURATE_TILE_ROWS):
+            for h in range(4):
+                residuals[c, h, r] = 0.0
+        for k in range(W.shape[0]):
+            _dot2_tile(panel, c, t, W, k, partials)
+            for r in range(rows):
+                hi, lo = partials[c, 0, r, 0], partials[c, 1, r, 0]
+                for l in range(1, 8):
+                    hi, error = _two_sum(hi, partials[c, 0, r, l])
+                    lo += error + partials[c, 1, r, l]
+                row = first + t + r
+                offset, offset_error = _two_sum(b[k], -np.float64(Y[row, k]))
+                hi, error = _two_sum(hi, offset)
+                hi, lo = _two_sum(hi, lo + (error + offset_error))
+                residuals[c, 0, r] = hi
+                residuals[c, 1, r] = lo
+                residuals[c, 2, r] = hi
+                residuals[c, 3, r] = lo
+                if weighted:
+                    s = np.float64(weights[row])
+                    residuals[c, 2, r] = hi * s
+                    residuals[c, 3, r] = _fma(hi, s, -residuals[c, 2, r]) + lo * s
+                panel[c, t + r, n_features + 1] = 0.5 * hi
+            _add_products_tile(panel, c, t, residuals, pairs, k)
 
 
 @_kernel
-def _accurate_chunk(X, Y, W, b, weights, start, stop, c, sums, lanes, residuals, columns):
-    # sums[c] = the pairs of the rows [start, stop): groups of ACCURATE_LANES rows,
-    # then the lanes added in lane order
+def _accurate_chunk(X, Y, W, b, weights, start, stop, c, sums, pairs, partials, residuals,
+                    panel):
+    # sums[c] = the pairs of the rows [start, stop): panels of panel.shape[1] rows
     for h in range(2):
-        for k in range(lanes.shape[2]):
-            for j in range(lanes.shape[3]):
-                for l in range(ACCURATE_LANES):
-                    lanes[c, h, k, j, l] = 0.0
-    for first in range(start, stop, ACCURATE_LANES):
-        _accurate_group(X, Y, W, b, weights, first, min(ACCURATE_LANES, stop - first), c,
-                        lanes, residuals, columns)
-    for k in range(lanes.shape[2]):
-        for j in range(lanes.shape[3]):
-            hi, lo = lanes[c, 0, k, j, 0], lanes[c, 1, k, j, 0]
-            for l in range(1, ACCURATE_LANES):
-                hi, lo = _add_pair(hi, lo, lanes[c, 0, k, j, l], lanes[c, 1, k, j, l])
-            sums[c, 0, k, j] = hi
-            sums[c, 1, k, j] = lo
+        for k in range(pairs.shape[2]):
+            for j in range(pairs.shape[3]):
+                pairs[c, h, k, j] = 0.0
+    for i in range(panel.shape[1]):  # (the columns past D + 2 stay 0)
+        for j in range(panel.shape[2]):
+            panel[c, i, j] = 0.0
+    for first in range(start, stop, panel.shape[1]):
+        _accurate_panel(X, Y, W, b, weights, first, min(panel.shape[1], stop - first), c,
+                        pairs, partials, residuals, panel)
+    for h in range(2):
+        for k in range(pairs.shape[2]):
+            for j in range(sums.shape[3]):
+                sums[c, h, k, j] = pairs[c, h, k, j]
 
 
 @_parallel_kernel
-def _accurate_chunks_in_parallel(X, Y, W, b, weights, chunk_rows, sums, lanes, residuals,
-                                 columns):
+def _accurate_chunks_in_parallel(X, Y, W, b, weights, chunk_rows, sums, pairs, partials,
+                                 residuals, panel):
     n_samples = X.shape[0]
     for chunk in prange(sums.shape[0]):
         c = np.int64(chunk)  # (prange's index is unsigned)
         start = c * chunk_rows
         _accurate_chunk(X, Y, W, b, weights, start, min(start + chunk_rows, n_samples), c,
-                        sums, lanes, residuals, columns)
+                        sums, pairs, partials, residuals, panel)
 
 
 @_kernel
@@ -1081,37 +1209,39 @@ def _add_chunk_pairs(sums):
 
 
 @_kernel
-def parallel_accurate_sums(X, Y, W, b, weights, chunk_rows, n_threads, sums, lanes,
-                           residuals, columns):
+def parallel_accurate_sums(X, Y, W, b, weights, chunk_rows, n_threads, sums, pairs, partials,
+                           residuals, panel):
     """Write into sums[0] (2, K, D + 2) the gradient sums ``(s R).T @ X``, ``(s R).sum(0)``
     and ``(s R * R).sum(0) / 2`` as pairs (sums[0, 0] + sums[0, 1] within about eps of
-    each exact value: _reference.accurate_sums), for W (K, D) and b (K,) in float64,
-    whatever X's dtype. Chunks of ``chunk_rows`` rows (on n_threads > 1 threads, as
-    compress; serial_accurate_sums on one), their pairs added in chunk order.
-    Scratch: sums (C, 2, K, D + 2), lanes (C, 2, K, D + 2, ACCURATE_LANES) and
-    residuals (C, 4, ACCURATE_LANES), columns (C, D, ACCURATE_LANES)."""
+    each exact value: _reference.accurate_sums), for W (K, d_pad: the coefficients, 0
+    past D) and b (K,) in float64, whatever X's dtype. Chunks of ``chunk_rows`` rows
+    (on n_threads > 1 threads, as compress; serial_accurate_sums on one), their pairs
+    added in chunk order. d_pad: D + 2 rounded up to a multiple of 8. Scratch: sums (C, 2,
+    K, D + 2), pairs (C, 2, K, d_pad), partials (C, 2, 8, 8), residuals (C, 4, 8) and
+    panel (C, P, d_pad), P a multiple of 8."""
     X, Y, weights = _retyped_rows(X, Y, weights)
     _accurate_chunks_in_parallel(X, Y, _read_only(W), _read_only(b), weights, chunk_rows,
-                                 sums, lanes, residuals, columns)
+                                 sums, pairs, partials, residuals, panel)
     _add_chunk_pairs(sums)
 
 
 @_kernel
-def serial_accurate_sums(X, Y, W, b, weights, chunk_rows, n_threads, sums, lanes, residuals,
-                         columns):
+def serial_accurate_sums(X, Y, W, b, weights, chunk_rows, n_threads, sums, pairs, partials,
+                         residuals, panel):
     """accurate_sums on one thread: a kernel of its own, which never compiles prange."""
     X, Y, weights = _retyped_rows(X, Y, weights)
     _serial_accurate_sums(X, Y, _read_only(W), _read_only(b), weights, chunk_rows, sums,
-                          lanes, residuals, columns)
+                          pairs, partials, residuals, panel)
 
 
 @_kernel
-def _serial_accurate_sums(X, Y, W, b, weights, chunk_rows, sums, lanes, residuals, columns):
+def _serial_accurate_sums(X, Y, W, b, weights, chunk_rows, sums, pairs, partials, residuals,
+                          panel):
     n_samples = X.shape[0]
     for c in range(sums.shape[0]):
         start = c * chunk_rows
         _accurate_chunk(X, Y, W, b, weights, start, min(start + chunk_rows, n_samples), c,
-                        sums, lanes, residuals, columns)
+                        sums, pairs, partials, residuals, panel)
     _add_chunk_pairs(sums)
 
 
@@ -2657,12 +2787,12 @@ def gram(X, Y, b, weights, fit_intercept, x_is_f, chunk_rows, n_threads, G, pane
                 n_threads, G, panel)
 
 
-def accurate_sums(X, Y, W, b, weights, chunk_rows, n_threads, sums, lanes, residuals,
-                  columns):
+def accurate_sums(X, Y, W, b, weights, chunk_rows, n_threads, sums, pairs, partials,
+                  residuals, panel):
     """parallel_accurate_sums' pairs, on n_threads threads (serial_accurate_sums on one)."""
     kernel = parallel_accurate_sums if n_threads > 1 else serial_accurate_sums
-    _on_threads(n_threads, kernel, X, Y, W, b, weights, chunk_rows, n_threads, sums, lanes,
-                residuals, columns)
+    _on_threads(n_threads, kernel, X, Y, W, b, weights, chunk_rows, n_threads, sums, pairs,
+                partials, residuals, panel)
 
 
 def fit(data, model, options, optimizer, scratch, history, max_updates):
