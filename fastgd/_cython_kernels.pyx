@@ -631,11 +631,26 @@ cdef inline void _gather_gram_rows(
     cdef bint weighted = weights.shape[0] > 0
     cdef Py_ssize_t i, j, k, row
     cdef double s
+    cdef const floating* x_row
+    cdef double* panel_row
     for i in range(n_rows):
         row = start + i
         s = sqrt(<double>weights[row]) if weighted else 1.0
-        for j in range(n_features):
-            panel[c, i, j] = s * <double>X[row, j] if weighted else <double>X[row, j]
+        panel_row = &panel[c, i, 0]
+        if X.strides[1] == sizeof(floating):  # (a row of unit stride: GCC vectorizes it)
+            x_row = &X[row, 0]
+            if weighted:
+                for j in range(n_features):
+                    panel_row[j] = s * <double>x_row[j]
+            else:
+                for j in range(n_features):
+                    panel_row[j] = <double>x_row[j]
+        elif weighted:
+            for j in range(n_features):
+                panel_row[j] = s * <double>X[row, j]
+        else:
+            for j in range(n_features):
+                panel_row[j] = <double>X[row, j]
         if fit_intercept:
             panel[c, i, n_features] = s
             for k in range(n_targets):
@@ -660,12 +675,16 @@ cdef void _gram_chunk(
     for i in range(panel_rows):
         for j in range(m_pad):
             panel[c, i, j] = 0.0
+    cdef Py_ssize_t n_parts = (m_pad + GRAM_TILE_ROWS - 1) // GRAM_TILE_ROWS, next_rows
     first = start
     while first < stop:  # NumPy: for first in range(start, stop, panel_rows)
         n_rows = min(panel_rows, stop - first)
         _gather_gram_rows(X, Y, b, weights, fit_intercept, first, n_rows, c, panel)
+        next_rows = min(panel_rows, stop - first - n_rows)
         a = 0
         while a < m_pad:
+            # (the next panel's rows asked for while this one's tiles run)
+            _prefetch_rows_part(X, first + n_rows, next_rows, a // GRAM_TILE_ROWS, n_parts)
             column = a - a % GRAM_TILE_COLUMNS
             while column < m_pad:
                 _gram_tile(panel, c, n_rows, a, column, G)
@@ -983,6 +1002,27 @@ cdef inline double _update(
                 direction = _direction(grad_b[k], velocity_b, k, 0, o.momentum, o.nesterov)
             b[k] = <floating>(b[k] - lr * direction)
     return grad_norm2
+
+
+cdef inline void _prefetch_rows_part(
+    const floating[:, :] X, Py_ssize_t first, Py_ssize_t n_rows, Py_ssize_t part,
+    Py_ssize_t n_parts,
+) noexcept nogil:
+    # Ask for part `part` (of n_parts) of X's rows [first, first + n_rows): see the
+    # Numba kernel's _prefetch_rows_part, which this mirrors
+    cdef Py_ssize_t per_line = 64 // sizeof(floating)
+    cdef Py_ssize_t lines, q, i, line, j
+    if X.strides[1] == sizeof(floating):
+        lines = (X.shape[1] + per_line - 1) // per_line  # a row's
+        for q in range(n_rows * lines * part // n_parts, n_rows * lines * (part + 1) // n_parts):
+            i, line = q // lines, q % lines
+            FASTGD_PREFETCH(&X[first + i, line * per_line])
+    elif X.strides[0] == sizeof(floating):
+        lines = (n_rows + per_line - 1) // per_line  # a column's
+        for q in range(X.shape[1] * lines * part // n_parts,
+                       X.shape[1] * lines * (part + 1) // n_parts):
+            j, line = q // lines, q % lines
+            FASTGD_PREFETCH(&X[first + line * per_line, j])
 
 
 cdef inline void _prefetch_row(
