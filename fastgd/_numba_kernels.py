@@ -1021,8 +1021,10 @@ def _v8_add_to_pair(builder, hi, lo, p, p_error):
     builder.store(builder.fadd(builder.load(lo), builder.fadd(error, p_error)), lo)
 
 
-def _v8_tools(context, builder):
-    # (intp, <8 x double>, load(pointer, offset), llvm.fma on it) for the tiles below
+def _panel_tile(context, builder, signature, args):
+    # The LLVM IR the tiles below share, whose first three arguments are (panel, c, t):
+    # (intp, <8 x double>, load(pointer, offset) of one, llvm.fma on it, the address of
+    # panel[c, t, 0], panel's row length)
     intp = context.get_value_type(types.intp)
     vector = _ir.VectorType(context.get_value_type(types.float64), 8)
     fma = cgutils.get_or_insert_function(
@@ -1032,7 +1034,11 @@ def _v8_tools(context, builder):
         address = builder.bitcast(builder.gep(pointer, [offset]), vector.as_pointer())
         return builder.load(address, align=8)
 
-    return intp, vector, load, fma
+    p = context.make_array(signature.args[0])(context, builder, args[0])
+    c, t = (context.cast(builder, args[i], signature.args[i], types.intp) for i in (1, 2))
+    _, rows, columns = cgutils.unpack_tuple(builder, p.shape, 3)
+    base = builder.gep(p.data, [builder.mul(builder.add(builder.mul(c, rows), t), columns)])
+    return intp, vector, load, fma, base, columns
 
 
 def _is_c_float64(*arrays):
@@ -1053,14 +1059,11 @@ def _dot2_tile(typingctx, panel, c, t, W, k, partials):
     rows_of_tile = ACCURATE_TILE_ROWS
 
     def codegen(context, builder, signature, args):
-        intp, vector, load, fma = _v8_tools(context, builder)
-        p = context.make_array(signature.args[0])(context, builder, args[0])
+        intp, vector, load, fma, base, columns = _panel_tile(context, builder, signature,
+                                                             args)
         w = context.make_array(signature.args[3])(context, builder, args[3])
         q = context.make_array(signature.args[5])(context, builder, args[5])
-        c, t, k = (context.cast(builder, args[i], signature.args[i], types.intp)
-                   for i in (1, 2, 4))
-        _, rows, columns = cgutils.unpack_tuple(builder, p.shape, 3)
-        base = builder.gep(p.data, [builder.mul(builder.add(builder.mul(c, rows), t), columns)])
+        c, k = (context.cast(builder, args[i], signature.args[i], types.intp) for i in (1, 4))
         w_row = builder.gep(w.data, [builder.mul(k, columns)])
         zero = _ir.Constant(vector, [0.0] * 8)
         his = [cgutils.alloca_once_value(builder, zero) for _ in range(rows_of_tile)]
@@ -1097,15 +1100,12 @@ def _add_products_tile(typingctx, panel, c, t, residuals, pairs, k):
     rows_of_tile = ACCURATE_TILE_ROWS
 
     def codegen(context, builder, signature, args):
-        intp, vector, load, fma = _v8_tools(context, builder)
-        p = context.make_array(signature.args[0])(context, builder, args[0])
+        intp, vector, load, fma, base, columns = _panel_tile(context, builder, signature,
+                                                             args)
         rs = context.make_array(signature.args[3])(context, builder, args[3])
         g = context.make_array(signature.args[4])(context, builder, args[4])
-        c, t, k = (context.cast(builder, args[i], signature.args[i], types.intp)
-                   for i in (1, 2, 5))
-        _, rows, columns = cgutils.unpack_tuple(builder, p.shape, 3)
+        c, k = (context.cast(builder, args[i], signature.args[i], types.intp) for i in (1, 5))
         _, _, n_targets, _ = cgutils.unpack_tuple(builder, g.shape, 4)
-        base = builder.gep(p.data, [builder.mul(builder.add(builder.mul(c, rows), t), columns)])
         r_base = builder.gep(rs.data, [builder.mul(c, intp(32))])
         undefined = _ir.Constant(vector, _ir.Undefined)
         splat = _ir.Constant(_ir.VectorType(_ir.IntType(32), 8), [0] * 8)

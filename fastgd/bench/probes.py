@@ -7,6 +7,7 @@ first and not counted), so it works from any installation and any directory.
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -67,8 +68,12 @@ def first_fit(backend, shape, repeats, empty_cache=False):
     }
 
 
+# (The child sets Python's own SIGINT handler: a child of a process that ignores
+# SIGINT, as a shell's background job does, inherits the ignoring, and its fit would
+# run on for hours.)
 INTERRUPTED_FIT = """
-import sys, numpy as np, fastgd
+import signal, sys, numpy as np, fastgd
+signal.signal(signal.SIGINT, signal.default_int_handler)
 backend, n, d, order, batch_size = sys.argv[1:]
 batch_size = None if batch_size == "None" else int(batch_size)
 rng = np.random.default_rng(0)
@@ -82,6 +87,10 @@ try:
 except fastgd.FitInterrupted as interrupted:
     print("interrupted after", interrupted.result.n_iter, "epochs", flush=True)
 """
+
+
+# Seconds an interrupted fit has to report before the probe gives up on it.
+REPORT_TIMEOUT = 60
 
 
 def interrupt_latencies(backend, shape, delays):
@@ -108,11 +117,13 @@ def interrupt_latencies(backend, shape, delays):
             time.sleep(delay)
             start = time.perf_counter()
             process.send_signal(signal.SIGINT)
+            if not select.select([process.stdout], [], [], REPORT_TIMEOUT)[0]:
+                raise RuntimeError(f"no report {REPORT_TIMEOUT} s after SIGINT: {args[3:]}")
             line = process.stdout.readline()
             measured.append(time.perf_counter() - start)
             if not line.startswith("interrupted after"):
                 raise RuntimeError(f"the fit did not report FitInterrupted: {line!r}")
-            process.wait(timeout=60)
+            process.wait(timeout=REPORT_TIMEOUT)
         finally:
             if process.poll() is None:
                 process.kill()
