@@ -150,3 +150,92 @@ def test_the_explicit_lanes_sum_in_the_order_of_their_scalar_fallback(tmp_path):
     expected = np.array([x[r, :n] @ w[:n] for n in range(42) for r in range(4)])
     np.testing.assert_allclose(values[:, 0], expected, rtol=0, atol=1e-13)
     np.testing.assert_allclose(values[:, 1], expected, rtol=0, atol=2e-5)
+
+
+_ACCURATE_PROGRAM = r"""
+#include <stdio.h>
+#include "_accurate.h"
+enum { R = FASTGD_ACCURATE_TILE_ROWS, COLUMNS = 24 };
+int main(void) {
+    static double P[8][COLUMNS], w[COLUMNS], hi[64], lo[64], rh[8], rl[8];
+    static double g_hi[COLUMNS], g_lo[COLUMNS];
+    unsigned state = 12345u;
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < COLUMNS; j++) {
+            state = state * 1103515245u + 12345u;
+            P[i][j] = ((double)(state >> 8) / 16777216.0 - 0.5) * (1 << (j % 7));
+        }
+    for (int j = 0; j < COLUMNS; j++)
+        w[j] = 1.0 / (j + 3.0);
+    for (int i = 0; i < 8; i++) {
+        rh[i] = 1.0 / (i + 7.0);
+        rl[i] = rh[i] * 1e-17;
+    }
+    /* 8 rows: 8 / R tiles, whatever R is here */
+    for (int t = 0; t < 8; t += R) {
+        fastgd_dot2_tile(&P[t][0], COLUMNS, w, hi + 8 * t, lo + 8 * t);
+        fastgd_add_products_tile(&P[t][0], COLUMNS, rh + t, rl + t, g_hi, g_lo);
+    }
+    for (int q = 0; q < 64; q++)
+        printf("%a %a\n", hi[q], lo[q]);
+    for (int j = 0; j < COLUMNS; j++)
+        printf("%a %a\n", g_hi[j], g_lo[j]);
+    return 0;
+}
+"""
+
+
+def test_the_accurate_tiles_give_the_same_bits_at_every_vector_width(tmp_path):
+    """_accurate.h (the certificate pass's tiles): AVX-512 (where the machine has it),
+    AVX2 and the scalar fma() fallback, with their different tile heights, give the
+    same bits; and each row's lanes of Dot2 pairs add up to its exact dot product."""
+    import pathlib
+    import shutil
+    import subprocess
+    import sysconfig
+    from fractions import Fraction
+
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        pytest.skip("no C compiler")
+    source = tmp_path / "accurate.c"
+    source.write_text(_ACCURATE_PROGRAM)
+    header_dir = pathlib.Path(_numba_kernels.__file__).parent
+    outputs = []
+    for flags in (["-march=native"], ["-mavx2", "-mfma", "-mno-avx512f"], []):
+        binary = tmp_path / f"accurate{len(outputs)}"
+        subprocess.run(
+            [
+                compiler,
+                "-O3",
+                "-ffp-contract=off",
+                *flags,
+                f"-I{header_dir}",
+                str(source),
+                "-o",
+                str(binary),
+                "-lm",
+            ],
+            check=True,
+        )
+        outputs.append(
+            subprocess.run([str(binary)], check=True, capture_output=True, text=True).stdout
+        )
+    assert outputs[0] == outputs[1] == outputs[2]
+    pairs = [[float.fromhex(v) for v in line.split()] for line in outputs[0].split("\n") if line]
+    state, columns = 12345, 24
+    P = np.zeros((8, columns))
+    for i in range(8):  # the program's generator
+        for j in range(columns):
+            state = (state * 1103515245 + 12345) % 2**32
+            P[i, j] = ((state >> 8) / 16777216.0 - 0.5) * (1 << (j % 7))
+    w = 1.0 / (np.arange(columns) + 3.0)
+    for i in range(8):
+        exact = sum(Fraction(P[i, j]) * Fraction(w[j]) for j in range(columns))
+        lanes = sum(Fraction(hi) + Fraction(lo) for hi, lo in pairs[8 * i : 8 * i + 8])
+        assert abs(lanes - exact) <= 1e-28 * sum(abs(P[i] * w))
+    r = [Fraction(1.0 / (i + 7.0)) + Fraction(1.0 / (i + 7.0) * 1e-17) for i in range(8)]
+    for j in range(columns):
+        exact = sum(Fraction(P[i, j]) * r[i] for i in range(8))
+        hi, lo = pairs[64 + j]
+        assert abs(Fraction(hi) + Fraction(lo) - exact) <= 1e-28 * sum(abs(P[:, j]))
