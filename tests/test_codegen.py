@@ -72,6 +72,33 @@ def test_float32_block_loop_converts_to_double_once_per_row_at_most(loop, most):
     assert 1 <= len(set(converted)) <= most, converted
 
 
+def _compile_and_run(tmp_path, program, flag_sets, march=True):
+    """The standard output of ``program`` (C, beside the kernels' headers) compiled
+    with setup.py's flags for the kernels (no fused multiply-add; -march=native unless
+    ``march`` is false) and each set of flags in turn; skips without a C compiler."""
+    import pathlib
+    import shutil
+    import subprocess
+    import sysconfig
+
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        pytest.skip("no C compiler")
+    source = tmp_path / "program.c"
+    source.write_text(program)
+    header_dir = pathlib.Path(_numba_kernels.__file__).parent
+    base = ["-O3", "-ffp-contract=off"] + (["-march=native"] if march else [])
+    outputs = []
+    for flags in flag_sets:
+        binary = tmp_path / f"program{len(outputs)}"
+        command = [compiler, *base, *flags, f"-I{header_dir}", str(source), "-o", str(binary)]
+        subprocess.run([*command, "-lm"], check=True)
+        outputs.append(
+            subprocess.run([str(binary)], check=True, capture_output=True, text=True).stdout
+        )
+    return outputs
+
+
 _LANES_PROGRAM = r"""
 #include <stdio.h>
 #include "_lanes.h"
@@ -104,38 +131,7 @@ def test_the_explicit_lanes_sum_in_the_order_of_their_scalar_fallback(tmp_path):
     """_lanes.h (the Cython kernels' tile): the vector-extension dot products and the
     plain scalar loops of other compilers give the same bits, for every length
     (every remainder mod 8), in float64 and float32; and they are dot products."""
-    import pathlib
-    import shutil
-    import subprocess
-    import sysconfig
-
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if shutil.which(compiler) is None:
-        pytest.skip("no C compiler")
-    source = tmp_path / "lanes.c"
-    source.write_text(_LANES_PROGRAM)
-    header_dir = pathlib.Path(_numba_kernels.__file__).parent
-    outputs = []
-    for flags in ([], ["-DFASTGD_SCALAR_LANES"]):
-        binary = tmp_path / f"lanes{len(flags)}"
-        # (setup.py's flags for the kernels: no fused multiply-add)
-        subprocess.run(
-            [
-                compiler,
-                "-O3",
-                "-march=native",
-                "-ffp-contract=off",
-                *flags,
-                f"-I{header_dir}",
-                str(source),
-                "-o",
-                str(binary),
-            ],
-            check=True,
-        )
-        outputs.append(
-            subprocess.run([str(binary)], check=True, capture_output=True, text=True).stdout
-        )
+    outputs = _compile_and_run(tmp_path, _LANES_PROGRAM, ([], ["-DFASTGD_SCALAR_LANES"]))
     assert outputs[0] == outputs[1]
     values = np.array(
         [[float.fromhex(v) for v in line.split()] for line in outputs[0].split("\n") if line]
@@ -189,38 +185,10 @@ def test_the_accurate_tiles_give_the_same_bits_at_every_vector_width(tmp_path):
     """_accurate.h (the certificate pass's tiles): AVX-512 (where the machine has it),
     AVX2 and the scalar fma() fallback, with their different tile heights, give the
     same bits; and each row's lanes of Dot2 pairs add up to its exact dot product."""
-    import pathlib
-    import shutil
-    import subprocess
-    import sysconfig
     from fractions import Fraction
 
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if shutil.which(compiler) is None:
-        pytest.skip("no C compiler")
-    source = tmp_path / "accurate.c"
-    source.write_text(_ACCURATE_PROGRAM)
-    header_dir = pathlib.Path(_numba_kernels.__file__).parent
-    outputs = []
-    for flags in (["-march=native"], ["-mavx2", "-mfma", "-mno-avx512f"], []):
-        binary = tmp_path / f"accurate{len(outputs)}"
-        subprocess.run(
-            [
-                compiler,
-                "-O3",
-                "-ffp-contract=off",
-                *flags,
-                f"-I{header_dir}",
-                str(source),
-                "-o",
-                str(binary),
-                "-lm",
-            ],
-            check=True,
-        )
-        outputs.append(
-            subprocess.run([str(binary)], check=True, capture_output=True, text=True).stdout
-        )
+    flag_sets = (["-march=native"], ["-mavx2", "-mfma", "-mno-avx512f"], [])
+    outputs = _compile_and_run(tmp_path, _ACCURATE_PROGRAM, flag_sets, march=False)
     assert outputs[0] == outputs[1] == outputs[2]
     pairs = [[float.fromhex(v) for v in line.split()] for line in outputs[0].split("\n") if line]
     state, columns = 12345, 24
