@@ -1052,7 +1052,8 @@ def _dot2_tile(typingctx, panel, c, t, W, k, partials):
     partials[c, 1, r, l]) = panel[c, t + r, l::8] @ W[k, l::8] as a Dot2: each step
     ``p = x * w`` with its error ``fma(x, w, -p)``, then ``(hi, lo) += p + error``
     (_v8_add_to_pair). The Cython kernel's _accurate.h, in LLVM vector types.
-    panel (C, P, d_pad) and W (K, d_pad), d_pad a multiple of 8; partials (C, 2, 8, 8)."""
+    panel (C, P, d_pad) and W (K, d_pad), d_pad a multiple of 8; partials (C, 2, n, 8),
+    n >= ACCURATE_TILE_ROWS."""
     if not (_is_c_float64(panel, W, partials) and panel.ndim == 3 and W.ndim == 2
             and partials.ndim == 4):
         return None
@@ -1075,10 +1076,12 @@ def _dot2_tile(typingctx, panel, c, t, W, k, partials):
                 product = builder.fmul(x, w_j)
                 error = builder.call(fma, [x, w_j, builder.fneg(product)])
                 _v8_add_to_pair(builder, his[r], los[r], product, error)
-        out = builder.gep(q.data, [builder.mul(c, intp(128))])
+        _, _, lane_rows, _ = cgutils.unpack_tuple(builder, q.shape, 4)
+        half = builder.mul(lane_rows, intp(8))  # (partials[c, 0] and partials[c, 1])
+        out = builder.gep(q.data, [builder.mul(c, builder.mul(half, intp(2)))])
         for r in range(rows_of_tile):
             for h, sums in enumerate((his, los)):
-                target = builder.gep(out, [intp(64 * h + 8 * r)])
+                target = builder.gep(out, [builder.add(builder.mul(half, intp(h)), intp(8 * r))])
                 builder.store(builder.load(sums[r]),
                               builder.bitcast(target, vector.as_pointer()), align=8)
         return context.get_dummy_value()
@@ -1092,8 +1095,8 @@ def _add_products_tile(typingctx, panel, c, t, residuals, pairs, k):
     :TR] + residuals[c, 3, :TR]) as pairs (TR = ACCURATE_TILE_ROWS), each column's pair
     taking the rows in order, each step ``p = x * r_hi`` with its error ``fma(x, r_hi,
     -p) + x * r_lo``, then ``(hi, lo) += p + error`` (_v8_add_to_pair). The Cython
-    kernel's _accurate.h, in LLVM vector types. residuals (C, 4, 8); pairs (C, 2, K,
-    d_pad), panel (C, P, d_pad)."""
+    kernel's _accurate.h, in LLVM vector types. residuals (C, 4, n), n >= TR; pairs
+    (C, 2, K, d_pad), panel (C, P, d_pad)."""
     if not (_is_c_float64(panel, residuals, pairs) and panel.ndim == 3
             and residuals.ndim == 3 and pairs.ndim == 4):
         return None
@@ -1106,17 +1109,19 @@ def _add_products_tile(typingctx, panel, c, t, residuals, pairs, k):
         g = context.make_array(signature.args[4])(context, builder, args[4])
         c, k = (context.cast(builder, args[i], signature.args[i], types.intp) for i in (1, 5))
         _, _, n_targets, _ = cgutils.unpack_tuple(builder, g.shape, 4)
-        r_base = builder.gep(rs.data, [builder.mul(c, intp(32))])
+        _, _, n_lanes = cgutils.unpack_tuple(builder, rs.shape, 3)
+        r_base = builder.gep(rs.data, [builder.mul(c, builder.mul(n_lanes, intp(4)))])
         undefined = _ir.Constant(vector, _ir.Undefined)
         splat = _ir.Constant(_ir.VectorType(_ir.IntType(32), 8), [0] * 8)
 
-        def splatted(offset):
-            value = builder.load(builder.gep(r_base, [intp(offset)]))
+        def splatted(row, r):  # residuals[c, row, r] in every lane
+            value = builder.load(builder.gep(r_base, [builder.add(builder.mul(n_lanes, intp(row)),
+                                                                  intp(r))]))
             return builder.shuffle_vector(
                 builder.insert_element(undefined, value, _ir.IntType(32)(0)), undefined, splat)
 
-        r_his = [splatted(16 + r) for r in range(rows_of_tile)]
-        r_los = [splatted(24 + r) for r in range(rows_of_tile)]
+        r_his = [splatted(2, r) for r in range(rows_of_tile)]
+        r_los = [splatted(3, r) for r in range(rows_of_tile)]
         row_hi = builder.add(builder.mul(builder.mul(c, intp(2)), n_targets), k)
         g_hi = builder.gep(g.data, [builder.mul(row_hi, columns)])
         g_lo = builder.gep(g.data, [builder.mul(builder.add(row_hi, n_targets), columns)])
