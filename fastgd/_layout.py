@@ -68,8 +68,8 @@ GRAM_TILE_COLUMNS = 8
 
 # The accurate sums (the direct solve's gradient, in twice the working precision)
 # copy rows into a panel this many at a time, of a C-ordered X and of an F-ordered
-# one (whose columns are read a panel's rows at a time: 8 rows were one cache line of
-# each of D streams, 64 rows run at 1.3x their speed; a C-ordered X's rows are
+# one (whose columns are read a panel's rows at a time: 8 rows are one cache line of
+# each of D streams, and 64 rows ran 1.1-1.15x faster; a C-ordered X's rows are
 # contiguous, and 8 keep the panel in L1). The kernels' tiles take 8 rows with
 # AVX-512, 4 without (the bits are the same); chunks are a multiple of the panel.
 ACCURATE_PANEL_ROWS = (8, 64)

@@ -906,8 +906,8 @@ def _gram_chunk(X, Y, b, weights, fit_intercept, start, stop, c, G, panel):
         _gather_gram_rows(X, Y, b, weights, fit_intercept, first, n_rows, c, panel)
         next_rows = min(panel_rows, stop - first - n_rows)
         for a in range(0, m_pad, GRAM_TILE_ROWS):
-            # (the next panel's rows asked for while this one's tiles run: 1.2x faster
-            # at 1e6 x 50 than its gather waiting on memory)
+            # (the next panel's rows asked for while this one's tiles run, so that its
+            # gather waits less on memory)
             _prefetch_rows_part(X, first + n_rows, next_rows, a // GRAM_TILE_ROWS, n_parts)
             for column in range(a - a % GRAM_TILE_COLUMNS, m_pad, GRAM_TILE_COLUMNS):
                 _gram_tile(panel, c, n_rows, a, column, G)
