@@ -606,16 +606,20 @@ cdef Py_ssize_t GRAM_TILE_COLUMNS = _layout.GRAM_TILE_COLUMNS
 
 cdef extern from "_gram.h" nogil:
     const Py_ssize_t GRAM_TILE_ROWS "FASTGD_GRAM_TILE_ROWS"
+    const Py_ssize_t GRAM_TILE_VECTORS "FASTGD_GRAM_TILE_VECTORS"
     void fastgd_gram_tile(const double* P, ptrdiff_t columns, ptrdiff_t n, ptrdiff_t a,
-                          ptrdiff_t b, double* G, ptrdiff_t g_columns)
+                          ptrdiff_t b, ptrdiff_t n_vectors, double* G, ptrdiff_t g_columns)
 
 
 cdef inline void _gram_tile(double[:, :, ::1] panel, Py_ssize_t c, Py_ssize_t n_rows,
-                            Py_ssize_t a, Py_ssize_t b, double[:, :, ::1] G) noexcept nogil:
-    # NumPy: G[c, a:a + TA, b:b + 8] += panel[c, :n_rows, a:a + TA].T @
-    # panel[c, :n_rows, b:b + 8], each entry summed over the rows in order, each term
-    # one fused multiply-add (TA = GRAM_TILE_ROWS; _gram.h)
-    fastgd_gram_tile(&panel[c, 0, 0], panel.shape[2], n_rows, a, b, &G[c, 0, 0], G.shape[2])
+                            Py_ssize_t a, Py_ssize_t b, Py_ssize_t n_vectors,
+                            double[:, :, ::1] G) noexcept nogil:
+    # NumPy: G[c, a:a + TA, b:b + TB] += panel[c, :n_rows, a:a + TA].T @
+    # panel[c, :n_rows, b:b + TB], each entry summed over the rows in order, each term
+    # one fused multiply-add (TA = GRAM_TILE_ROWS, TB = GRAM_TILE_COLUMNS * n_vectors;
+    # _gram.h)
+    fastgd_gram_tile(&panel[c, 0, 0], panel.shape[2], n_rows, a, b, n_vectors, &G[c, 0, 0],
+                     G.shape[2])
 
 
 cdef inline void _gather_gram_rows(
@@ -668,7 +672,7 @@ cdef void _gram_chunk(
     # G[c] = the upper triangle (in tiles) of Z.T Z over the rows [start, stop), a panel
     # of panel.shape[1] rows at a time
     cdef Py_ssize_t m_pad = G.shape[1], panel_rows = panel.shape[1]
-    cdef Py_ssize_t i, j, first, n_rows, a, column
+    cdef Py_ssize_t i, j, first, n_rows, a, column, n_vectors
     for i in range(m_pad):
         for j in range(m_pad):
             G[c, i, j] = 0.0
@@ -687,8 +691,9 @@ cdef void _gram_chunk(
             _prefetch_rows_part(X, first + n_rows, next_rows, a // GRAM_TILE_ROWS, n_parts)
             column = a - a % GRAM_TILE_COLUMNS
             while column < m_pad:
-                _gram_tile(panel, c, n_rows, a, column, G)
-                column += GRAM_TILE_COLUMNS
+                n_vectors = min(GRAM_TILE_VECTORS, (m_pad - column) // GRAM_TILE_COLUMNS)
+                _gram_tile(panel, c, n_rows, a, column, n_vectors, G)
+                column += n_vectors * GRAM_TILE_COLUMNS
             a += GRAM_TILE_ROWS
         first += n_rows
 

@@ -1,8 +1,9 @@
 /* A tile of the Gram matrix: the Cython kernels' _gram_tile (_cython_kernels.pyx),
  * the Numba kernel's _gram_tile intrinsic in C.
  *
- * NumPy: G[a:a + TA, b:b + 8] += P[:n, a:a + TA].T @ P[:n, b:b + 8], P row-major with
- * `columns` doubles a row and G with `g_columns`; TA = FASTGD_GRAM_TILE_ROWS.
+ * NumPy: G[a:a + TA, b:b + TB] += P[:n, a:a + TA].T @ P[:n, b:b + TB], P row-major
+ * with `columns` doubles a row and G with `g_columns`; TA = FASTGD_GRAM_TILE_ROWS,
+ * TB = 8 * n_vectors, n_vectors from 1 to FASTGD_GRAM_TILE_VECTORS.
  *
  * Every entry is summed over the rows in order, each term one fused multiply-add
  * (fma(P[i, a + r], P[i, b + l], sum)): so the bits are the same whatever the vector
@@ -20,38 +21,56 @@
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #define FASTGD_GRAM_TILE_ROWS 8
+/* A tile takes up to 3 vectors of columns: 24 sums in registers, each of a row's 8
+ * values loaded once for 3 vectors' multiply-adds. (A tile of one vector loads 9 values
+ * for 8 multiply-adds, and its 8 independent sums barely cover the latency of two
+ * multiply-add units: see the changelog for what each gives.) */
+#define FASTGD_GRAM_TILE_VECTORS 3
 
-static inline void fastgd_gram_tile(const double *P, ptrdiff_t columns, ptrdiff_t n,
-                                    ptrdiff_t a, ptrdiff_t b, double *G,
-                                    ptrdiff_t g_columns) {
-    __m512d s0 = _mm512_setzero_pd(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0,
-            s6 = s0, s7 = s0;
+__attribute__((always_inline)) static inline void fastgd_gram_tile_of(
+    const double *P, ptrdiff_t columns, ptrdiff_t n, ptrdiff_t a, ptrdiff_t b,
+    const int n_vectors, double *G, ptrdiff_t g_columns) {
+    /* n_vectors a constant where this is inlined: the loops over r and v unrolled, the
+     * sums in registers */
+    __m512d sums[8][FASTGD_GRAM_TILE_VECTORS];
+    for (int r = 0; r < 8; r++)
+        for (int v = 0; v < n_vectors; v++) sums[r][v] = _mm512_setzero_pd();
     for (ptrdiff_t i = 0; i < n; i++) {
         const double *row = P + i * columns;
-        __m512d z = _mm512_loadu_pd(row + b);
-        s0 = _mm512_fmadd_pd(_mm512_set1_pd(row[a]), z, s0);
-        s1 = _mm512_fmadd_pd(_mm512_set1_pd(row[a + 1]), z, s1);
-        s2 = _mm512_fmadd_pd(_mm512_set1_pd(row[a + 2]), z, s2);
-        s3 = _mm512_fmadd_pd(_mm512_set1_pd(row[a + 3]), z, s3);
-        s4 = _mm512_fmadd_pd(_mm512_set1_pd(row[a + 4]), z, s4);
-        s5 = _mm512_fmadd_pd(_mm512_set1_pd(row[a + 5]), z, s5);
-        s6 = _mm512_fmadd_pd(_mm512_set1_pd(row[a + 6]), z, s6);
-        s7 = _mm512_fmadd_pd(_mm512_set1_pd(row[a + 7]), z, s7);
+        __m512d z[FASTGD_GRAM_TILE_VECTORS];
+        for (int v = 0; v < n_vectors; v++) z[v] = _mm512_loadu_pd(row + b + 8 * v);
+        for (int r = 0; r < 8; r++) {
+            __m512d x = _mm512_set1_pd(row[a + r]);
+            for (int v = 0; v < n_vectors; v++)
+                sums[r][v] = _mm512_fmadd_pd(x, z[v], sums[r][v]);
+        }
     }
-    __m512d sums[8] = {s0, s1, s2, s3, s4, s5, s6, s7};
-    for (int r = 0; r < 8; r++) {
-        double *target = G + (a + r) * g_columns + b;
-        _mm512_storeu_pd(target, _mm512_add_pd(_mm512_loadu_pd(target), sums[r]));
-    }
+    for (int r = 0; r < 8; r++)
+        for (int v = 0; v < n_vectors; v++) {
+            double *target = G + (a + r) * g_columns + b + 8 * v;
+            _mm512_storeu_pd(target, _mm512_add_pd(_mm512_loadu_pd(target), sums[r][v]));
+        }
+}
+
+static inline void fastgd_gram_tile(const double *P, ptrdiff_t columns, ptrdiff_t n,
+                                    ptrdiff_t a, ptrdiff_t b, ptrdiff_t n_vectors,
+                                    double *G, ptrdiff_t g_columns) {
+    if (n_vectors == 3)
+        fastgd_gram_tile_of(P, columns, n, a, b, 3, G, g_columns);
+    else if (n_vectors == 2)
+        fastgd_gram_tile_of(P, columns, n, a, b, 2, G, g_columns);
+    else
+        fastgd_gram_tile_of(P, columns, n, a, b, 1, G, g_columns);
 }
 
 #elif defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define FASTGD_GRAM_TILE_ROWS 4
+#define FASTGD_GRAM_TILE_VECTORS 1 /* (8 sums in 16 registers) */
 
 static inline void fastgd_gram_tile(const double *P, ptrdiff_t columns, ptrdiff_t n,
-                                    ptrdiff_t a, ptrdiff_t b, double *G,
-                                    ptrdiff_t g_columns) {
+                                    ptrdiff_t a, ptrdiff_t b, ptrdiff_t n_vectors,
+                                    double *G, ptrdiff_t g_columns) {
     __m256d l0 = _mm256_setzero_pd(), h0 = l0, l1 = l0, h1 = l0, l2 = l0, h2 = l0,
             l3 = l0, h3 = l0;
     for (ptrdiff_t i = 0; i < n; i++) {
@@ -78,10 +97,11 @@ static inline void fastgd_gram_tile(const double *P, ptrdiff_t columns, ptrdiff_
 
 #else /* the same sums, with scalar fma() */
 #define FASTGD_GRAM_TILE_ROWS 4
+#define FASTGD_GRAM_TILE_VECTORS 1
 
 static inline void fastgd_gram_tile(const double *P, ptrdiff_t columns, ptrdiff_t n,
-                                    ptrdiff_t a, ptrdiff_t b, double *G,
-                                    ptrdiff_t g_columns) {
+                                    ptrdiff_t a, ptrdiff_t b, ptrdiff_t n_vectors,
+                                    double *G, ptrdiff_t g_columns) {
     double sums[4][8] = {{0}};
     for (ptrdiff_t i = 0; i < n; i++) {
         const double *row = P + i * columns;

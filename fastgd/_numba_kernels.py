@@ -808,25 +808,35 @@ def _merge_chunk_factors(R, panel):
 
 # ----------------------------------------------------------------------- the Gram
 
-# The Gram matrix's tiles: GRAM_TILE_ROWS rows of G by GRAM_TILE_COLUMNS (one vector of
-# 8 doubles) at a time, their sums in vector registers while the panel's rows stream
-# through. 8 rows with AVX-512's 32 vector registers, 4 with AVX2's 16 (the sums of
-# each entry are the same whatever the tile: the tile decides only speed).
+# The Gram matrix's tiles: GRAM_TILE_ROWS rows of G by 1 to GRAM_TILE_VECTORS vectors of
+# GRAM_TILE_COLUMNS (8 doubles) at a time, their sums in vector registers while the
+# panel's rows stream through. 8 rows by up to 3 vectors with AVX-512's 32 vector
+# registers (each row's 8 values loaded once for 3 vectors' multiply-adds), 4 rows by
+# one vector with AVX2's 16 (the sums of each entry are the same whatever the tile: the
+# tile decides only speed). _gram.h in the Cython kernel.
 GRAM_TILE_COLUMNS = _layout.GRAM_TILE_COLUMNS
 GRAM_TILE_ROWS = 8 if _llvm.get_host_cpu_features().get("avx512f") else 4
+GRAM_TILE_VECTORS = 3 if GRAM_TILE_ROWS == 8 else 1
 
 
-@intrinsic
-def _gram_tile(typingctx, panel, c, n_rows, a, b, G):
-    """NumPy: G[c, a:a + TA, b:b + TB] += panel[c, :n_rows, a:a + TA].T @
-    panel[c, :n_rows, b:b + TB] (TA = GRAM_TILE_ROWS, TB = GRAM_TILE_COLUMNS), each
-    entry summed over the rows in order, each term one fused multiply-add: the
-    Cython kernel's _gram.h, in LLVM vector types (a vector of TB doubles; AVX2
-    splits it in two)."""
-    if not (isinstance(panel, types.Array) and panel.ndim == 3 and panel.layout == "C"
-            and panel.dtype == types.float64 and isinstance(G, types.Array)
-            and G.ndim == 3 and G.layout == "C" and G.dtype == types.float64):
-        return None
+def _gram_tile_of(n_vectors):
+    """The tile of n_vectors vectors of columns, an intrinsic."""
+    @intrinsic
+    def gram_tile(typingctx, panel, c, n_rows, a, b, G):
+        """NumPy: G[c, a:a + TA, b:b + TB] += panel[c, :n_rows, a:a + TA].T @
+        panel[c, :n_rows, b:b + TB] (TA = GRAM_TILE_ROWS, TB = GRAM_TILE_COLUMNS *
+        n_vectors), each entry summed over the rows in order, each term one fused
+        multiply-add: the Cython kernel's _gram.h, in LLVM vector types (a vector of 8
+        doubles; AVX2 splits it in two)."""
+        if not (isinstance(panel, types.Array) and panel.ndim == 3 and panel.layout == "C"
+                and panel.dtype == types.float64 and isinstance(G, types.Array)
+                and G.ndim == 3 and G.layout == "C" and G.dtype == types.float64):
+            return None
+        return types.void(panel, c, n_rows, a, b, G), _gram_tile_codegen(n_vectors)
+    return gram_tile
+
+
+def _gram_tile_codegen(n_vectors):
     rows_of_tile, width = GRAM_TILE_ROWS, GRAM_TILE_COLUMNS
 
     def codegen(context, builder, signature, args):
@@ -843,28 +853,50 @@ def _gram_tile(typingctx, panel, c, n_rows, a, b, G):
         _, rows, columns = cgutils.unpack_tuple(builder, p.shape, 3)
         _, g_rows, g_columns = cgutils.unpack_tuple(builder, g.shape, 3)
         base = builder.gep(p.data, [builder.mul(c, builder.mul(rows, columns))])
-        sums = [cgutils.alloca_once_value(builder, _ir.Constant(vector, [0.0] * width))
-                for _ in range(rows_of_tile)]
+
+        def vector_at(pointer, offset):
+            return builder.bitcast(builder.gep(pointer, [offset]), vector.as_pointer())
+
+        sums = [[cgutils.alloca_once_value(builder, _ir.Constant(vector, [0.0] * width))
+                 for _ in range(n_vectors)] for _ in range(rows_of_tile)]
         undefined = _ir.Constant(vector, _ir.Undefined)
         splat = _ir.Constant(_ir.VectorType(index, width), [0] * width)
         with cgutils.for_range(builder, n, intp=intp) as loop:
             row = builder.gep(base, [builder.mul(loop.index, columns)])
-            z_b = builder.load(builder.bitcast(builder.gep(row, [b]), vector.as_pointer()),
-                               align=8)
+            z_b = [builder.load(vector_at(row, builder.add(b, intp(width * v))), align=8)
+                   for v in range(n_vectors)]
             for r in range(rows_of_tile):
                 z_a = builder.load(builder.gep(row, [builder.add(a, intp(r))]))
                 z_a = builder.shuffle_vector(
                     builder.insert_element(undefined, z_a, index(0)), undefined, splat)
-                builder.store(builder.call(fma, [z_a, z_b, builder.load(sums[r])]), sums[r])
+                for v in range(n_vectors):
+                    builder.store(builder.call(fma, [z_a, z_b[v], builder.load(sums[r][v])]),
+                                  sums[r][v])
         g_base = builder.gep(g.data, [builder.mul(c, builder.mul(g_rows, g_columns))])
         for r in range(rows_of_tile):
-            offset = builder.add(builder.mul(builder.add(a, intp(r)), g_columns), b)
-            target = builder.bitcast(builder.gep(g_base, [offset]), vector.as_pointer())
-            builder.store(builder.fadd(builder.load(target, align=8), builder.load(sums[r])),
-                          target, align=8)
+            for v in range(n_vectors):
+                offset = builder.add(builder.mul(builder.add(a, intp(r)), g_columns),
+                                     builder.add(b, intp(width * v)))
+                target = vector_at(g_base, offset)
+                builder.store(builder.fadd(builder.load(target, align=8),
+                                           builder.load(sums[r][v])), target, align=8)
         return context.get_dummy_value()
 
-    return types.void(panel, c, n_rows, a, b, G), codegen
+    return codegen
+
+
+_gram_tile_1, _gram_tile_2, _gram_tile_3 = (_gram_tile_of(v) for v in (1, 2, 3))
+
+
+@_inlined_kernel
+def _gram_tile(panel, c, n_rows, a, b, n_vectors, G):
+    # the tile of n_vectors (1 to GRAM_TILE_VECTORS) vectors of columns
+    if n_vectors == 3:
+        _gram_tile_3(panel, c, n_rows, a, b, G)
+    elif n_vectors == 2:
+        _gram_tile_2(panel, c, n_rows, a, b, G)
+    else:
+        _gram_tile_1(panel, c, n_rows, a, b, G)
 
 
 @_inlined_kernel
@@ -909,8 +941,11 @@ def _gram_chunk(X, Y, b, weights, fit_intercept, start, stop, c, G, panel):
             # (the next panel's rows asked for while this one's tiles run, so that its
             # gather waits less on memory)
             _prefetch_rows_part(X, first + n_rows, next_rows, a // GRAM_TILE_ROWS, n_parts)
-            for column in range(a - a % GRAM_TILE_COLUMNS, m_pad, GRAM_TILE_COLUMNS):
-                _gram_tile(panel, c, n_rows, a, column, G)
+            column = a - a % GRAM_TILE_COLUMNS
+            while column < m_pad:
+                n_vectors = min(GRAM_TILE_VECTORS, (m_pad - column) // GRAM_TILE_COLUMNS)
+                _gram_tile(panel, c, n_rows, a, column, n_vectors, G)
+                column += n_vectors * GRAM_TILE_COLUMNS
 
 
 @_parallel_kernel

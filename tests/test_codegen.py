@@ -207,3 +207,53 @@ def test_the_accurate_tiles_give_the_same_bits_at_every_vector_width(tmp_path):
         exact = sum(Fraction(P[i, j]) * r[i] for i in range(8))
         hi, lo = pairs[64 + j]
         assert abs(Fraction(hi) + Fraction(lo) - exact) <= 1e-28 * sum(abs(P[:, j]))
+
+
+_GRAM_PROGRAM = r"""
+#include <stdio.h>
+#include "_gram.h"
+enum { ROWS = 37, M = 40 };  /* strips of 5, 4, 3, 2 and 1 vectors of 8 columns */
+int main(void) {
+    static double P[ROWS][M], G[M][M];
+    unsigned state = 12345u;
+    for (int i = 0; i < ROWS; i++)
+        for (int j = 0; j < M; j++) {
+            state = state * 1103515245u + 12345u;
+            P[i][j] = ((double)(state >> 8) / 16777216.0 - 0.5) * (1 << (j % 7));
+        }
+    /* the kernels' loop over a panel's tiles (_gram_chunk) */
+    for (int a = 0; a < M; a += FASTGD_GRAM_TILE_ROWS)
+        for (int b = a - a % 8; b < M;) {
+            int n_vectors = (M - b) / 8;
+            if (n_vectors > FASTGD_GRAM_TILE_VECTORS)
+                n_vectors = FASTGD_GRAM_TILE_VECTORS;
+            fastgd_gram_tile(&P[0][0], M, ROWS, a, b, n_vectors, &G[0][0], M);
+            b += 8 * n_vectors;
+        }
+    for (int a = 0; a < M; a++)
+        for (int b = a - a % 8; b < M; b++)
+            printf("%d %d %a\n", a, b, G[a][b]);
+    return 0;
+}
+"""
+
+
+def test_the_gram_tiles_give_the_same_bits_at_every_vector_width(tmp_path):
+    """_gram.h (the Gram pass's tiles): AVX-512's tiles of 1 to 3 vectors of columns
+    (where the machine has it), AVX2's and the scalar fma() fallback's give the same
+    bits, each entry its column products' sum to within its rounding."""
+    flag_sets = (["-march=native"], ["-mavx2", "-mfma", "-mno-avx512f"], [])
+    outputs = _compile_and_run(tmp_path, _GRAM_PROGRAM, flag_sets, march=False)
+    assert outputs[0] == outputs[1] == outputs[2]
+    state, rows, m = 12345, 37, 40
+    P = np.zeros((rows, m))
+    for i in range(rows):  # the program's generator
+        for j in range(m):
+            state = (state * 1103515245 + 12345) % 2**32
+            P[i, j] = ((state >> 8) / 16777216.0 - 0.5) * (1 << (j % 7))
+    entries = [line.split() for line in outputs[0].split("\n") if line]
+    assert len(entries) == sum(m - (a - a % 8) for a in range(m))
+    for a, b, value in entries:
+        a, b = int(a), int(b)
+        bound = rows * np.finfo(float).eps * np.abs(P[:, a] * P[:, b]).sum()
+        assert abs(float.fromhex(value) - P[:, a] @ P[:, b]) <= bound
