@@ -100,7 +100,7 @@ def _extensions():
     ext = Extension(
         "fastgd._cython_kernels",
         ["fastgd/_cython_kernels.pyx"],
-        depends=["fastgd/_lanes.h", "fastgd/_gram.h", "fastgd/_accurate.h"],
+        depends=[f"fastgd/{name}.h" for name in ("_lanes", "_gram", "_accurate", "_prefetch")],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
         extra_compile_args=["-O3"] if os.name != "nt" else ["/O2"],

@@ -5,7 +5,9 @@
  * FASTGD_ACCURATE_TILE_ROWS of its rows:
  *   fastgd_dot2_tile:         for each row r and lane l, the pair (partial_hi[r, l],
  *                             partial_lo[r, l]) = P[r, l::8] @ w[l::8] as a Dot2
- *                             (partial_hi and partial_lo: 8 doubles a row)
+ *                             (partial_hi and partial_lo: 8 doubles a row), asking
+ *                             for the n_ahead cache lines from `ahead` on, one a
+ *                             step (the next panel's rows: see _gram.h)
  *   fastgd_add_products_tile: (g_hi, g_lo)[j] += P[:R, j] @ (rh + rl)[:R] as pairs,
  *                             the rows in order
  * each step with its rounding errors kept (a product's by a fused multiply-add, a
@@ -20,6 +22,8 @@
 
 #include <math.h>
 #include <stddef.h>
+
+#include "_prefetch.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -109,7 +113,8 @@ static inline void fastgd_v8_add_to_pair(fastgd_v8 *hi, fastgd_v8 *lo, fastgd_v8
 }
 
 static inline void fastgd_dot2_tile(const double *P, ptrdiff_t columns, const double *w,
-                                    double *partial_hi, double *partial_lo) {
+                                    double *partial_hi, double *partial_lo,
+                                    const char *ahead, ptrdiff_t n_ahead) {
     enum { R = FASTGD_ACCURATE_TILE_ROWS };
     fastgd_v8 hi[R], lo[R];
     for (int r = 0; r < R; r++)
@@ -117,6 +122,8 @@ static inline void fastgd_dot2_tile(const double *P, ptrdiff_t columns, const do
     for (ptrdiff_t j = 0; j < columns; j += 8) {
         fastgd_v8 w_j = fastgd_v8_load(w + j);
         for (int r = 0; r < R; r++) {
+            if ((j / 8) * R + r < n_ahead)
+                FASTGD_PREFETCH_LINE(ahead + 64 * ((j / 8) * R + r));
             fastgd_v8 x = fastgd_v8_load(P + r * columns + j);
             fastgd_v8 p = fastgd_v8_mul(x, w_j);
             fastgd_v8_add_to_pair(&hi[r], &lo[r], p, fastgd_v8_fms(x, w_j, p));

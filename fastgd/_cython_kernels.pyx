@@ -608,18 +608,20 @@ cdef extern from "_gram.h" nogil:
     const Py_ssize_t GRAM_TILE_ROWS "FASTGD_GRAM_TILE_ROWS"
     const Py_ssize_t GRAM_TILE_VECTORS "FASTGD_GRAM_TILE_VECTORS"
     void fastgd_gram_tile(const double* P, ptrdiff_t columns, ptrdiff_t n, ptrdiff_t a,
-                          ptrdiff_t b, ptrdiff_t n_vectors, double* G, ptrdiff_t g_columns)
+                          ptrdiff_t b, ptrdiff_t n_vectors, double* G, ptrdiff_t g_columns,
+                          const char* ahead, ptrdiff_t n_ahead)
 
 
 cdef inline void _gram_tile(double[:, :, ::1] panel, Py_ssize_t c, Py_ssize_t n_rows,
                             Py_ssize_t a, Py_ssize_t b, Py_ssize_t n_vectors,
-                            double[:, :, ::1] G) noexcept nogil:
+                            double[:, :, ::1] G, const char* ahead,
+                            Py_ssize_t n_ahead) noexcept nogil:
     # NumPy: G[c, a:a + TA, b:b + TB] += panel[c, :n_rows, a:a + TA].T @
     # panel[c, :n_rows, b:b + TB], each entry summed over the rows in order, each term
     # one fused multiply-add (TA = GRAM_TILE_ROWS, TB = GRAM_TILE_COLUMNS * n_vectors;
-    # _gram.h)
+    # _gram.h), asking for the n_ahead cache lines from `ahead` on, one a row
     fastgd_gram_tile(&panel[c, 0, 0], panel.shape[2], n_rows, a, b, n_vectors, &G[c, 0, 0],
-                     G.shape[2])
+                     G.shape[2], ahead, n_ahead)
 
 
 cdef inline void _gather_gram_rows(
@@ -664,37 +666,67 @@ cdef inline void _gather_gram_rows(
                 panel[c, i, p + k] = s * (<double>Y[row, k] - b[k])
 
 
+cdef inline Py_ssize_t _gram_tiles_of_panel(Py_ssize_t m_pad) noexcept nogil:
+    # how many tiles _gram_panel runs
+    cdef Py_ssize_t a = 0, n_tiles = 0, n_vectors
+    while a < m_pad:  # NumPy: for a in range(0, m_pad, GRAM_TILE_ROWS)
+        n_vectors = (m_pad - (a - a % GRAM_TILE_COLUMNS)) // GRAM_TILE_COLUMNS
+        n_tiles += (n_vectors + GRAM_TILE_VECTORS - 1) // GRAM_TILE_VECTORS
+        a += GRAM_TILE_ROWS
+    return n_tiles
+
+
+cdef void _gram_panel(
+    const floating[:, :] X, Py_ssize_t next_first, Py_ssize_t next_rows, Py_ssize_t c,
+    Py_ssize_t n_rows, double[:, :, ::1] G, double[:, :, ::1] panel,
+) noexcept nogil:
+    # G[c] += the upper triangle (in tiles) of panel[c, :n_rows].T @ panel[c, :n_rows],
+    # while X's rows [next_first, next_first + next_rows) are asked for: see the Numba
+    # kernel's _gram_panel, which this mirrors
+    cdef Py_ssize_t m_pad = G.shape[1], a = 0, column, n_vectors, tile = 0, first_line
+    cdef Py_ssize_t n_parts = (m_pad + GRAM_TILE_ROWS - 1) // GRAM_TILE_ROWS
+    cdef bint trickled = (X.strides[1] == sizeof(floating)
+                          and X.strides[0] == X.shape[1] * sizeof(floating))
+    cdef Py_ssize_t n_lines = (next_rows * X.strides[0] + 63) // 64 if trickled else 0
+    cdef Py_ssize_t n_tiles = _gram_tiles_of_panel(m_pad)
+    cdef Py_ssize_t per_tile = (n_lines + n_tiles - 1) // n_tiles  # lines a tile
+    cdef const char* ahead = <const char*>&X[0, 0] + next_first * X.strides[0]
+    while a < m_pad:
+        if not trickled:
+            _prefetch_rows_part(X, next_first, next_rows, a // GRAM_TILE_ROWS, n_parts)
+        column = a - a % GRAM_TILE_COLUMNS
+        while column < m_pad:
+            n_vectors = min(GRAM_TILE_VECTORS, (m_pad - column) // GRAM_TILE_COLUMNS)
+            first_line = min(n_lines, tile * per_tile)
+            _gram_tile(panel, c, n_rows, a, column, n_vectors, G, ahead + 64 * first_line,
+                       min(per_tile, n_lines - first_line))
+            column += n_vectors * GRAM_TILE_COLUMNS
+            tile += 1
+        a += GRAM_TILE_ROWS
+
+
 cdef void _gram_chunk(
     const floating[:, :] X, const floating[:, :] Y, const double[::1] b,
     const floating[::1] weights, bint fit_intercept, Py_ssize_t start, Py_ssize_t stop,
     Py_ssize_t c, double[:, :, ::1] G, double[:, :, ::1] panel,
 ) noexcept nogil:
     # G[c] = the upper triangle (in tiles) of Z.T Z over the rows [start, stop), a panel
-    # of panel.shape[1] rows at a time
+    # of panel.shape[1] rows at a time (the next panel's rows asked for while this
+    # one's tiles run)
     cdef Py_ssize_t m_pad = G.shape[1], panel_rows = panel.shape[1]
-    cdef Py_ssize_t i, j, first, n_rows, a, column, n_vectors
+    cdef Py_ssize_t i, j, first, n_rows
     for i in range(m_pad):
         for j in range(m_pad):
             G[c, i, j] = 0.0
     for i in range(panel_rows):
         for j in range(m_pad):
             panel[c, i, j] = 0.0
-    cdef Py_ssize_t n_parts = (m_pad + GRAM_TILE_ROWS - 1) // GRAM_TILE_ROWS, next_rows
     first = start
     while first < stop:  # NumPy: for first in range(start, stop, panel_rows)
         n_rows = min(panel_rows, stop - first)
         _gather_gram_rows(X, Y, b, weights, fit_intercept, first, n_rows, c, panel)
-        next_rows = min(panel_rows, stop - first - n_rows)
-        a = 0
-        while a < m_pad:
-            # (the next panel's rows asked for while this one's tiles run)
-            _prefetch_rows_part(X, first + n_rows, next_rows, a // GRAM_TILE_ROWS, n_parts)
-            column = a - a % GRAM_TILE_COLUMNS
-            while column < m_pad:
-                n_vectors = min(GRAM_TILE_VECTORS, (m_pad - column) // GRAM_TILE_COLUMNS)
-                _gram_tile(panel, c, n_rows, a, column, n_vectors, G)
-                column += n_vectors * GRAM_TILE_COLUMNS
-            a += GRAM_TILE_ROWS
+        _gram_panel(X, first + n_rows, min(panel_rows, stop - first - n_rows), c, n_rows, G,
+                    panel)
         first += n_rows
 
 
@@ -743,7 +775,8 @@ def gram(
 cdef extern from "_accurate.h" nogil:
     const Py_ssize_t ACCURATE_TILE_ROWS "FASTGD_ACCURATE_TILE_ROWS"
     void fastgd_dot2_tile(const double* P, ptrdiff_t columns, const double* w,
-                          double* partial_hi, double* partial_lo)
+                          double* partial_hi, double* partial_lo, const char* ahead,
+                          ptrdiff_t n_ahead)
     void fastgd_add_products_tile(const double* P, ptrdiff_t columns, const double* rh,
                                   const double* rl, double* g_hi, double* g_lo)
 
@@ -775,11 +808,13 @@ cdef inline (double, double) _add_pair(double hi, double lo, double other_hi,
 
 cdef inline void _dot2_tile(double[:, :, ::1] panel, Py_ssize_t c, Py_ssize_t t,
                             const double[:, ::1] W, Py_ssize_t k,
-                            double[:, :, :, ::1] partials) noexcept nogil:
+                            double[:, :, :, ::1] partials, const char* ahead,
+                            Py_ssize_t n_ahead) noexcept nogil:
     # NumPy: for r < ACCURATE_TILE_ROWS and l < 8, the pair (partials[c, 0, r, l],
-    # partials[c, 1, r, l]) = panel[c, t + r, l::8] @ W[k, l::8] as a Dot2 (_accurate.h)
+    # partials[c, 1, r, l]) = panel[c, t + r, l::8] @ W[k, l::8] as a Dot2, asking for
+    # the n_ahead cache lines from `ahead` on (_accurate.h)
     fastgd_dot2_tile(&panel[c, t, 0], panel.shape[2], &W[k, 0], &partials[c, 0, 0, 0],
-                     &partials[c, 1, 0, 0])
+                     &partials[c, 1, 0, 0], ahead, n_ahead)
 
 
 cdef inline void _add_products_tile(double[:, :, ::1] panel, Py_ssize_t c, Py_ssize_t t,
@@ -795,7 +830,7 @@ cdef inline void _add_products_tile(double[:, :, ::1] panel, Py_ssize_t c, Py_ss
 cdef void _accurate_panel(
     const floating[:, :] X, const floating[:, :] Y, const double[:, ::1] W,
     const double[::1] b, const floating[::1] weights, Py_ssize_t first, Py_ssize_t n,
-    Py_ssize_t c, double[:, :, :, ::1] pairs, double[:, :, :, ::1] partials,
+    Py_ssize_t next_rows, Py_ssize_t c, double[:, :, :, ::1] pairs, double[:, :, :, ::1] partials,
     double[:, :, ::1] residuals, double[:, :, ::1] panel,
 ) noexcept nogil:
     # Rows [first, first + n), n <= panel.shape[1]: see the Numba kernel's
@@ -806,6 +841,13 @@ cdef void _accurate_panel(
     cdef double hi, lo, error, offset, offset_error, s
     cdef const floating* x_row
     cdef double* panel_row
+    cdef bint trickled = (X.strides[1] == sizeof(floating)
+                          and X.strides[0] == X.shape[1] * sizeof(floating))
+    cdef Py_ssize_t n_lines = (next_rows * X.strides[0] + 63) // 64 if trickled else 0
+    cdef Py_ssize_t n_tiles = (n + ACCURATE_TILE_ROWS - 1) // ACCURATE_TILE_ROWS
+    cdef Py_ssize_t per_tile = (n_lines + n_tiles - 1) // n_tiles  # lines a tile
+    cdef const char* ahead = <const char*>&X[0, 0] + (first + n) * X.strides[0]
+    cdef Py_ssize_t first_line
     if X.strides[0] == sizeof(floating):  # (columns of unit stride: a column's rows at a time)
         for j in range(n_features):
             for i in range(n):
@@ -831,8 +873,10 @@ cdef void _accurate_panel(
         for r in range(rows, ACCURATE_TILE_ROWS):
             for h in range(4):
                 residuals[c, h, r] = 0.0
+        first_line = min(n_lines, t // ACCURATE_TILE_ROWS * per_tile)
         for k in range(W.shape[0]):
-            _dot2_tile(panel, c, t, W, k, partials)
+            _dot2_tile(panel, c, t, W, k, partials, ahead + 64 * first_line,
+                       min(per_tile, n_lines - first_line) if k == 0 else 0)
             for r in range(rows):
                 hi, lo = partials[c, 0, r, 0], partials[c, 1, r, 0]
                 for l in range(1, 8):
@@ -862,7 +906,7 @@ cdef void _accurate_chunk(
     double[:, :, :, ::1] partials, double[:, :, ::1] residuals, double[:, :, ::1] panel,
 ) noexcept nogil:
     # sums[c] = the pairs of the rows [start, stop): panels of panel.shape[1] rows
-    cdef Py_ssize_t h, k, j, i, first
+    cdef Py_ssize_t h, k, j, i, first, n
     for h in range(2):
         for k in range(pairs.shape[2]):
             for j in range(pairs.shape[3]):
@@ -872,8 +916,9 @@ cdef void _accurate_chunk(
             panel[c, i, j] = 0.0
     first = start
     while first < stop:  # NumPy: for first in range(start, stop, panel.shape[1])
-        _accurate_panel(X, Y, W, b, weights, first, min(panel.shape[1], stop - first), c,
-                        pairs, partials, residuals, panel)
+        n = min(panel.shape[1], stop - first)
+        _accurate_panel(X, Y, W, b, weights, first, n, min(panel.shape[1], stop - first - n),
+                        c, pairs, partials, residuals, panel)
         first += panel.shape[1]
     for h in range(2):
         for k in range(pairs.shape[2]):

@@ -3,7 +3,11 @@
  *
  * NumPy: G[a:a + TA, b:b + TB] += P[:n, a:a + TA].T @ P[:n, b:b + TB], P row-major
  * with `columns` doubles a row and G with `g_columns`; TA = FASTGD_GRAM_TILE_ROWS,
- * TB = 8 * n_vectors, n_vectors from 1 to FASTGD_GRAM_TILE_VECTORS.
+ * TB = 8 * n_vectors, n_vectors from 1 to FASTGD_GRAM_TILE_VECTORS. While its rows
+ * stream through, the tile asks for the n_ahead cache lines from `ahead` on, one a
+ * row: the next panel's rows, trickled among the multiply-adds, so that their misses
+ * overlap the arithmetic (a gather that waits on them, or a burst of hints that fills
+ * the core's miss buffers, does not). No effect on any result.
  *
  * Every entry is summed over the rows in order, each term one fused multiply-add
  * (fma(P[i, a + r], P[i, b + l], sum)): so the bits are the same whatever the vector
@@ -18,6 +22,8 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "_prefetch.h"
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #define FASTGD_GRAM_TILE_ROWS 8
@@ -29,13 +35,16 @@
 
 __attribute__((always_inline)) static inline void fastgd_gram_tile_of(
     const double *P, ptrdiff_t columns, ptrdiff_t n, ptrdiff_t a, ptrdiff_t b,
-    const int n_vectors, double *G, ptrdiff_t g_columns) {
+    const int n_vectors, double *G, ptrdiff_t g_columns, const char *ahead,
+    ptrdiff_t n_ahead) {
     /* n_vectors a constant where this is inlined: the loops over r and v unrolled, the
      * sums in registers */
     __m512d sums[8][FASTGD_GRAM_TILE_VECTORS];
     for (int r = 0; r < 8; r++)
         for (int v = 0; v < n_vectors; v++) sums[r][v] = _mm512_setzero_pd();
     for (ptrdiff_t i = 0; i < n; i++) {
+        if (i < n_ahead)
+            FASTGD_PREFETCH_LINE(ahead + 64 * i);
         const double *row = P + i * columns;
         __m512d z[FASTGD_GRAM_TILE_VECTORS];
         for (int v = 0; v < n_vectors; v++) z[v] = _mm512_loadu_pd(row + b + 8 * v);
@@ -54,13 +63,14 @@ __attribute__((always_inline)) static inline void fastgd_gram_tile_of(
 
 static inline void fastgd_gram_tile(const double *P, ptrdiff_t columns, ptrdiff_t n,
                                     ptrdiff_t a, ptrdiff_t b, ptrdiff_t n_vectors,
-                                    double *G, ptrdiff_t g_columns) {
+                                    double *G, ptrdiff_t g_columns, const char *ahead,
+                                    ptrdiff_t n_ahead) {
     if (n_vectors == 3)
-        fastgd_gram_tile_of(P, columns, n, a, b, 3, G, g_columns);
+        fastgd_gram_tile_of(P, columns, n, a, b, 3, G, g_columns, ahead, n_ahead);
     else if (n_vectors == 2)
-        fastgd_gram_tile_of(P, columns, n, a, b, 2, G, g_columns);
+        fastgd_gram_tile_of(P, columns, n, a, b, 2, G, g_columns, ahead, n_ahead);
     else
-        fastgd_gram_tile_of(P, columns, n, a, b, 1, G, g_columns);
+        fastgd_gram_tile_of(P, columns, n, a, b, 1, G, g_columns, ahead, n_ahead);
 }
 
 #elif defined(__AVX2__) && defined(__FMA__)
@@ -70,10 +80,13 @@ static inline void fastgd_gram_tile(const double *P, ptrdiff_t columns, ptrdiff_
 
 static inline void fastgd_gram_tile(const double *P, ptrdiff_t columns, ptrdiff_t n,
                                     ptrdiff_t a, ptrdiff_t b, ptrdiff_t n_vectors,
-                                    double *G, ptrdiff_t g_columns) {
+                                    double *G, ptrdiff_t g_columns, const char *ahead,
+                                    ptrdiff_t n_ahead) {
     __m256d l0 = _mm256_setzero_pd(), h0 = l0, l1 = l0, h1 = l0, l2 = l0, h2 = l0,
             l3 = l0, h3 = l0;
     for (ptrdiff_t i = 0; i < n; i++) {
+        if (i < n_ahead)
+            FASTGD_PREFETCH_LINE(ahead + 64 * i);
         const double *row = P + i * columns;
         __m256d zl = _mm256_loadu_pd(row + b), zh = _mm256_loadu_pd(row + b + 4);
         __m256d z0 = _mm256_set1_pd(row[a]), z1 = _mm256_set1_pd(row[a + 1]),
@@ -101,9 +114,12 @@ static inline void fastgd_gram_tile(const double *P, ptrdiff_t columns, ptrdiff_
 
 static inline void fastgd_gram_tile(const double *P, ptrdiff_t columns, ptrdiff_t n,
                                     ptrdiff_t a, ptrdiff_t b, ptrdiff_t n_vectors,
-                                    double *G, ptrdiff_t g_columns) {
+                                    double *G, ptrdiff_t g_columns, const char *ahead,
+                                    ptrdiff_t n_ahead) {
     double sums[4][8] = {{0}};
     for (ptrdiff_t i = 0; i < n; i++) {
+        if (i < n_ahead)
+            FASTGD_PREFETCH_LINE(ahead + 64 * i);
         const double *row = P + i * columns;
         for (int r = 0; r < 4; r++)
             for (int l = 0; l < 8; l++)

@@ -213,6 +213,28 @@ def _prefetch(typingctx, array, offset):
     return types.void(array, offset), codegen
 
 
+def _line_asker(context, builder, x_type, x_value, ahead, n_ahead):
+    # LLVM IR for the tiles that ask for the next panel's rows: a function of i (intp)
+    # that asks for line i of the n_ahead cache lines from X's element `ahead` on, if
+    # i < n_ahead, as _prefetch does (_prefetch.h's FASTGD_PREFETCH_LINE in the Cython
+    # kernel). ahead and n_ahead: intp values.
+    intp = context.get_value_type(types.intp)
+    byte_pointer = _ir.IntType(8).as_pointer()
+    int32 = _ir.IntType(32)
+    function = cgutils.get_or_insert_function(
+        builder.module, _ir.FunctionType(_ir.VoidType(), [byte_pointer] + [int32] * 3),
+        _PREFETCH_NAME)
+    data = context.make_array(x_type)(context, builder, x_value).data
+    start = builder.bitcast(builder.gep(data, [ahead]), byte_pointer)
+
+    def ask_for(i):
+        with builder.if_then(builder.icmp_signed("<", i, n_ahead)):
+            line = builder.gep(start, [builder.mul(i, intp(64))])
+            builder.call(function, [line, int32(0), int32(1), int32(1)])
+
+    return ask_for
+
+
 @intrinsic
 def _fma(typingctx, a, b, c):
     """``a * b + c`` rounded once (a fused multiply-add: LLVM's llvm.fma, one
@@ -822,17 +844,20 @@ GRAM_TILE_VECTORS = 3 if GRAM_TILE_ROWS == 8 else 1
 def _gram_tile_of(n_vectors):
     """The tile of n_vectors vectors of columns, an intrinsic."""
     @intrinsic
-    def gram_tile(typingctx, panel, c, n_rows, a, b, G):
+    def gram_tile(typingctx, panel, c, n_rows, a, b, G, X, ahead, n_ahead):
         """NumPy: G[c, a:a + TA, b:b + TB] += panel[c, :n_rows, a:a + TA].T @
         panel[c, :n_rows, b:b + TB] (TA = GRAM_TILE_ROWS, TB = GRAM_TILE_COLUMNS *
         n_vectors), each entry summed over the rows in order, each term one fused
-        multiply-add: the Cython kernel's _gram.h, in LLVM vector types (a vector of 8
-        doubles; AVX2 splits it in two)."""
+        multiply-add, asking for the n_ahead cache lines from X's element `ahead` on, one
+        a row: the Cython kernel's _gram.h, in LLVM vector types (a vector of 8 doubles;
+        AVX2 splits it in two)."""
         if not (isinstance(panel, types.Array) and panel.ndim == 3 and panel.layout == "C"
                 and panel.dtype == types.float64 and isinstance(G, types.Array)
-                and G.ndim == 3 and G.layout == "C" and G.dtype == types.float64):
+                and G.ndim == 3 and G.layout == "C" and G.dtype == types.float64
+                and isinstance(X, types.Array)):
             return None
-        return types.void(panel, c, n_rows, a, b, G), _gram_tile_codegen(n_vectors)
+        signature = types.void(panel, c, n_rows, a, b, G, X, ahead, n_ahead)
+        return signature, _gram_tile_codegen(n_vectors)
     return gram_tile
 
 
@@ -848,8 +873,11 @@ def _gram_tile_codegen(n_vectors):
             builder.module, _ir.FunctionType(vector, [vector] * 3), f"llvm.fma.v{width}f64")
         p = context.make_array(signature.args[0])(context, builder, args[0])
         g = context.make_array(signature.args[5])(context, builder, args[5])
-        c, n, a, b = (context.cast(builder, value, kind, types.intp)
-                      for value, kind in zip(args[1:5], signature.args[1:5]))
+        kinds = signature.args
+        c, n, a, b, ahead, n_ahead = (
+            context.cast(builder, value, kind, types.intp)
+            for value, kind in zip(args[1:5] + args[7:9], kinds[1:5] + kinds[7:9]))
+        ask_for = _line_asker(context, builder, kinds[6], args[6], ahead, n_ahead)
         _, rows, columns = cgutils.unpack_tuple(builder, p.shape, 3)
         _, g_rows, g_columns = cgutils.unpack_tuple(builder, g.shape, 3)
         base = builder.gep(p.data, [builder.mul(c, builder.mul(rows, columns))])
@@ -862,6 +890,7 @@ def _gram_tile_codegen(n_vectors):
         undefined = _ir.Constant(vector, _ir.Undefined)
         splat = _ir.Constant(_ir.VectorType(index, width), [0] * width)
         with cgutils.for_range(builder, n, intp=intp) as loop:
+            ask_for(loop.index)
             row = builder.gep(base, [builder.mul(loop.index, columns)])
             z_b = [builder.load(vector_at(row, builder.add(b, intp(width * v))), align=8)
                    for v in range(n_vectors)]
@@ -889,14 +918,14 @@ _gram_tile_1, _gram_tile_2, _gram_tile_3 = (_gram_tile_of(v) for v in (1, 2, 3))
 
 
 @_inlined_kernel
-def _gram_tile(panel, c, n_rows, a, b, n_vectors, G):
+def _gram_tile(panel, c, n_rows, a, b, n_vectors, G, X, ahead, n_ahead):
     # the tile of n_vectors (1 to GRAM_TILE_VECTORS) vectors of columns
     if n_vectors == 3:
-        _gram_tile_3(panel, c, n_rows, a, b, G)
+        _gram_tile_3(panel, c, n_rows, a, b, G, X, ahead, n_ahead)
     elif n_vectors == 2:
-        _gram_tile_2(panel, c, n_rows, a, b, G)
+        _gram_tile_2(panel, c, n_rows, a, b, G, X, ahead, n_ahead)
     else:
-        _gram_tile_1(panel, c, n_rows, a, b, G)
+        _gram_tile_1(panel, c, n_rows, a, b, G, X, ahead, n_ahead)
 
 
 @_inlined_kernel
@@ -921,10 +950,50 @@ def _gather_gram_rows(X, Y, b, weights, fit_intercept, start, n_rows, c, panel):
                 panel[c, i, p + k] = s * (np.float64(Y[row, k]) - b[k])
 
 
+@_inlined_kernel
+def _gram_tiles_of_panel(m_pad):
+    # how many tiles _gram_panel runs
+    n_tiles = 0
+    for a in range(0, m_pad, GRAM_TILE_ROWS):
+        n_vectors = (m_pad - (a - a % GRAM_TILE_COLUMNS)) // GRAM_TILE_COLUMNS
+        n_tiles += -(-n_vectors // GRAM_TILE_VECTORS)
+    return n_tiles
+
+
+@_kernel
+def _gram_panel(X, next_first, next_rows, c, n_rows, G, panel):
+    # G[c] += the upper triangle (in tiles) of panel[c, :n_rows].T @ panel[c, :n_rows],
+    # while X's rows [next_first, next_first + next_rows) are asked for, so that their
+    # gather waits less on memory: a C-contiguous X's rows are one run of bytes, whose
+    # lines the tiles ask for one a row of theirs, each tile its share (trickled among
+    # the multiply-adds, the misses overlap them: a burst of hints fills the core's
+    # miss buffers); other layouts' a strip of tiles' part at a time (_prefetch_rows_part)
+    m_pad = G.shape[1]
+    n_parts = -(-m_pad // GRAM_TILE_ROWS)
+    trickled = X.strides[1] == X.itemsize and X.strides[0] == X.shape[1] * X.itemsize
+    n_lines = -(-next_rows * X.strides[0] // 64) if trickled else 0
+    per_tile = -(-n_lines // _gram_tiles_of_panel(m_pad))  # lines a tile
+    ahead = next_first * X.shape[1]  # (an element offset, used when trickled)
+    tile = 0
+    for a in range(0, m_pad, GRAM_TILE_ROWS):
+        if not trickled:
+            _prefetch_rows_part(X, next_first, next_rows, a // GRAM_TILE_ROWS, n_parts)
+        column = a - a % GRAM_TILE_COLUMNS
+        while column < m_pad:
+            n_vectors = min(GRAM_TILE_VECTORS, (m_pad - column) // GRAM_TILE_COLUMNS)
+            first_line = min(n_lines, tile * per_tile)
+            _gram_tile(panel, c, n_rows, a, column, n_vectors, G, X,
+                       ahead + first_line * (64 // X.itemsize),
+                       min(per_tile, n_lines - first_line))
+            column += n_vectors * GRAM_TILE_COLUMNS
+            tile += 1
+
+
 @_kernel
 def _gram_chunk(X, Y, b, weights, fit_intercept, start, stop, c, G, panel):
     # G[c] = the upper triangle (in tiles) of Z.T Z over the rows [start, stop), a panel
-    # of panel.shape[1] rows at a time
+    # of panel.shape[1] rows at a time (the next panel's rows asked for while this
+    # one's tiles run)
     m_pad, panel_rows = G.shape[1], panel.shape[1]
     for i in range(m_pad):
         for j in range(m_pad):
@@ -932,20 +1001,11 @@ def _gram_chunk(X, Y, b, weights, fit_intercept, start, stop, c, G, panel):
     for i in range(panel_rows):
         for j in range(m_pad):
             panel[c, i, j] = 0.0
-    n_parts = -(-m_pad // GRAM_TILE_ROWS)
     for first in range(start, stop, panel_rows):
         n_rows = min(panel_rows, stop - first)
         _gather_gram_rows(X, Y, b, weights, fit_intercept, first, n_rows, c, panel)
-        next_rows = min(panel_rows, stop - first - n_rows)
-        for a in range(0, m_pad, GRAM_TILE_ROWS):
-            # (the next panel's rows asked for while this one's tiles run, so that its
-            # gather waits less on memory)
-            _prefetch_rows_part(X, first + n_rows, next_rows, a // GRAM_TILE_ROWS, n_parts)
-            column = a - a % GRAM_TILE_COLUMNS
-            while column < m_pad:
-                n_vectors = min(GRAM_TILE_VECTORS, (m_pad - column) // GRAM_TILE_COLUMNS)
-                _gram_tile(panel, c, n_rows, a, column, n_vectors, G)
-                column += n_vectors * GRAM_TILE_COLUMNS
+        _gram_panel(X, first + n_rows, min(panel_rows, stop - first - n_rows), c, n_rows, G,
+                    panel)
 
 
 @_parallel_kernel
@@ -1082,15 +1142,16 @@ def _is_c_float64(*arrays):
 
 
 @intrinsic
-def _dot2_tile(typingctx, panel, c, t, W, k, partials):
+def _dot2_tile(typingctx, panel, c, t, W, k, partials, X, ahead, n_ahead):
     """NumPy: for r < ACCURATE_TILE_ROWS and l < 8, the pair (partials[c, 0, r, l],
     partials[c, 1, r, l]) = panel[c, t + r, l::8] @ W[k, l::8] as a Dot2: each step
     ``p = x * w`` with its error ``fma(x, w, -p)``, then ``(hi, lo) += p + error``
-    (_v8_add_to_pair). The Cython kernel's _accurate.h, in LLVM vector types.
+    (_v8_add_to_pair), asking for the n_ahead cache lines from X's element `ahead` on,
+    one a step. The Cython kernel's _accurate.h, in LLVM vector types.
     panel (C, P, d_pad) and W (K, d_pad), d_pad a multiple of 8; partials (C, 2, n, 8),
     n >= ACCURATE_TILE_ROWS."""
     if not (_is_c_float64(panel, W, partials) and panel.ndim == 3 and W.ndim == 2
-            and partials.ndim == 4):
+            and partials.ndim == 4 and isinstance(X, types.Array)):
         return None
     rows_of_tile = ACCURATE_TILE_ROWS
 
@@ -1099,14 +1160,18 @@ def _dot2_tile(typingctx, panel, c, t, W, k, partials):
                                                              args)
         w = context.make_array(signature.args[3])(context, builder, args[3])
         q = context.make_array(signature.args[5])(context, builder, args[5])
-        c, k = (context.cast(builder, args[i], signature.args[i], types.intp) for i in (1, 4))
+        c, k, ahead, n_ahead = (context.cast(builder, args[i], signature.args[i], types.intp)
+                                for i in (1, 4, 7, 8))
+        ask_for = _line_asker(context, builder, signature.args[6], args[6], ahead, n_ahead)
         w_row = builder.gep(w.data, [builder.mul(k, columns)])
         zero = _ir.Constant(vector, [0.0] * 8)
         his = [cgutils.alloca_once_value(builder, zero) for _ in range(rows_of_tile)]
         los = [cgutils.alloca_once_value(builder, zero) for _ in range(rows_of_tile)]
         with cgutils.for_range_slice(builder, intp(0), columns, intp(8), intp=intp) as (j, _):
             w_j = load(w_row, j)
+            step = builder.mul(builder.udiv(j, intp(8)), intp(rows_of_tile))
             for r in range(rows_of_tile):
+                ask_for(builder.add(step, intp(r)))
                 x = load(base, builder.add(builder.mul(intp(r), columns), j))
                 product = builder.fmul(x, w_j)
                 error = builder.call(fma, [x, w_j, builder.fneg(product)])
@@ -1121,7 +1186,7 @@ def _dot2_tile(typingctx, panel, c, t, W, k, partials):
                               builder.bitcast(target, vector.as_pointer()), align=8)
         return context.get_dummy_value()
 
-    return types.void(panel, c, t, W, k, partials), codegen
+    return types.void(panel, c, t, W, k, partials, X, ahead, n_ahead), codegen
 
 
 @intrinsic
@@ -1180,9 +1245,12 @@ def _add_products_tile(typingctx, panel, c, t, residuals, pairs, k):
 
 
 @_kernel
-def _accurate_panel(X, Y, W, b, weights, first, n, c, pairs, partials, residuals, panel):
+def _accurate_panel(X, Y, W, b, weights, first, n, next_rows, c, pairs, partials, residuals,
+                    panel):
     # Rows [first, first + n), n <= panel.shape[1], row first + i in the panel's row i,
-    # in tiles of ACCURATE_TILE_ROWS rows (a tile past n: rows of zeros, which add 0).
+    # in tiles of ACCURATE_TILE_ROWS rows (a tile past n: rows of zeros, which add 0),
+    # the first target's Dot2 tiles asking for the next next_rows rows of a C-contiguous
+    # X, each tile its share of their lines (as _gram_panel does).
     # NumPy: panel[c, :n, :D + 2] = [X[rows], 1, R / 2] in float64 (W is 0 past D, so
     #        the last two columns add 0 to R); for each tile and target:
     #        R = X[rows] @ W.T + b - Y[rows] (_reference.accurate_residuals: a pair in
@@ -1192,6 +1260,10 @@ def _accurate_panel(X, Y, W, b, weights, first, n, c, pairs, partials, residuals
     #        sums X.T @ sR, sR.sum(0) and (R * sR).sum(0) / 2
     n_features = X.shape[1]
     weighted = weights.shape[0] > 0
+    trickled = X.strides[1] == X.itemsize and X.strides[0] == n_features * X.itemsize
+    n_lines = -(-next_rows * X.strides[0] // 64) if trickled else 0
+    per_tile = -(-n_lines // -(-n // ACCURATE_TILE_ROWS))  # lines a tile
+    ahead = (first + n) * n_features  # (an element offset, used when trickled)
     if X.strides[0] == X.itemsize:  # (columns of unit stride: a column's rows at a time)
         for j in range(n_features):
             for i in range(n):
@@ -1211,8 +1283,10 @@ def _accurate_panel(X, Y, W, b, weights, first, n, c, pairs, partials, residuals
         for r in range(rows, ACCURATE_TILE_ROWS):
             for h in range(4):
                 residuals[c, h, r] = 0.0
+        first_line = min(n_lines, t // ACCURATE_TILE_ROWS * per_tile)
         for k in range(W.shape[0]):
-            _dot2_tile(panel, c, t, W, k, partials)
+            _dot2_tile(panel, c, t, W, k, partials, X, ahead + first_line * (64 // X.itemsize),
+                       min(per_tile, n_lines - first_line) if k == 0 else 0)
             for r in range(rows):
                 hi, lo = partials[c, 0, r, 0], partials[c, 1, r, 0]
                 for l in range(1, 8):
@@ -1246,8 +1320,9 @@ def _accurate_chunk(X, Y, W, b, weights, start, stop, c, sums, pairs, partials, 
         for j in range(panel.shape[2]):
             panel[c, i, j] = 0.0
     for first in range(start, stop, panel.shape[1]):
-        _accurate_panel(X, Y, W, b, weights, first, min(panel.shape[1], stop - first), c,
-                        pairs, partials, residuals, panel)
+        n = min(panel.shape[1], stop - first)
+        _accurate_panel(X, Y, W, b, weights, first, n, min(panel.shape[1], stop - first - n),
+                        c, pairs, partials, residuals, panel)
     for h in range(2):
         for k in range(pairs.shape[2]):
             for j in range(sums.shape[3]):

@@ -169,7 +169,7 @@ int main(void) {
     }
     /* 8 rows: 8 / R tiles, whatever R is here */
     for (int t = 0; t < 8; t += R) {
-        fastgd_dot2_tile(&P[t][0], COLUMNS, w, hi + 8 * t, lo + 8 * t);
+        fastgd_dot2_tile(&P[t][0], COLUMNS, w, hi + 8 * t, lo + 8 * t, (const char *)0, 0);
         fastgd_add_products_tile(&P[t][0], COLUMNS, rh + t, rl + t, g_hi, g_lo);
     }
     for (int q = 0; q < 64; q++)
@@ -227,7 +227,7 @@ int main(void) {
             int n_vectors = (M - b) / 8;
             if (n_vectors > FASTGD_GRAM_TILE_VECTORS)
                 n_vectors = FASTGD_GRAM_TILE_VECTORS;
-            fastgd_gram_tile(&P[0][0], M, ROWS, a, b, n_vectors, &G[0][0], M);
+            fastgd_gram_tile(&P[0][0], M, ROWS, a, b, n_vectors, &G[0][0], M, (const char *)0, 0);
             b += 8 * n_vectors;
         }
     for (int a = 0; a < M; a++)
