@@ -79,8 +79,12 @@ COMPRESS_BYTES = 1 << 26
 
 # The Gram matrix of [X, 1, Y] (the direct solve's fast factor: _gram.factor_of_gram)
 # is summed a panel of GRAM_PANEL_ROWS rows at a time (row-major, in L1 while its tiles
-# stream through it), in chunks as the compression's.
+# stream through it), in chunks as the compression's, of at least GRAM_CHUNK_RATIO
+# rows per column of the matrix: a chunk's own matrix is zeroed, written (fresh pages)
+# and added to the others', which at a few hundred rows a chunk cost as much as a
+# fifth of the pass (1e4 x 100 in 32 chunks).
 GRAM_PANEL_ROWS = 64
+GRAM_CHUNK_RATIO = 16
 
 # The accurate sums (the direct solve's refinement and certificate, _direct.py) cut
 # the rows into at most ACCURATE_MAX_CHUNKS chunks (and no more than COMPRESS_BYTES of
@@ -465,7 +469,9 @@ class CompiledBackend(HessianProduct):
         n_samples, n_features = X.shape
         m = n_features + (1 if fit_intercept else 0) + Y.shape[1]
         m_pad = _layout.GRAM_TILE_COLUMNS * -(-m // _layout.GRAM_TILE_COLUMNS)
-        chunk_rows, n_chunks = pass_chunks(n_samples, GRAM_PANEL_ROWS, m_pad)
+        chunk_rows, n_chunks = pass_chunks(
+            n_samples, GRAM_PANEL_ROWS, m_pad, GRAM_CHUNK_RATIO * m_pad
+        )
         G = np.empty((n_chunks, m_pad, m_pad))
         panel = np.empty((n_chunks, min(GRAM_PANEL_ROWS, n_samples), m_pad))
         weights, _, _ = _training_weights(X, sample_weight, None, n_samples)
