@@ -465,7 +465,8 @@ class CompiledBackend(HessianProduct):
         """``(G, chain)``: the (m, m) float64 Gram matrix ``Z.T @ diag(s) @ Z`` of the
         augmented data (``_reference.gram``), in one pass over X: each entry a sum over
         the rows in order, in chunks of sizes fixed by the shape added in chunk order;
-        and the most operations in an entry's sum (for ``_gram.gram_factor_error``)."""
+        and the depth of an entry's summation: the most operations a product's rounding
+        passes through (for ``_gram.gram_factor_error``)."""
         n_samples, n_features = X.shape
         m = n_features + (1 if fit_intercept else 0) + Y.shape[1]
         m_pad = _layout.GRAM_TILE_COLUMNS * -(-m // _layout.GRAM_TILE_COLUMNS)
@@ -489,7 +490,10 @@ class CompiledBackend(HessianProduct):
             panel,
         )
         upper = np.triu(G[0, :m, :m])
-        return upper + np.triu(upper, 1).T, chunk_rows + n_chunks
+        # (an entry: a panel's chain of products, added to its chunk's panel by panel,
+        # the chunks added in order)
+        chain = min(GRAM_PANEL_ROWS, n_samples) + -(-chunk_rows // GRAM_PANEL_ROWS) + n_chunks
+        return upper + np.triu(upper, 1).T, chain
 
     def lasso_path(self, H, q, weights, scales, events=None):
         """The minimizers at each t of ``scales`` of the small problem's Lasso, rows of

@@ -683,7 +683,7 @@ cdef void _gram_panel(
     # G[c] += the upper triangle (in tiles) of panel[c, :n_rows].T @ panel[c, :n_rows],
     # while X's rows [next_first, next_first + next_rows) are asked for: see the Numba
     # kernel's _gram_panel, which this mirrors
-    cdef Py_ssize_t m_pad = G.shape[1], a = 0, column, n_vectors, tile = 0, first_line
+    cdef Py_ssize_t m_pad = G.shape[1], a = 0, column, n_vectors, tile = 0, first_line, n_ahead
     cdef Py_ssize_t n_parts = (m_pad + GRAM_TILE_ROWS - 1) // GRAM_TILE_ROWS
     cdef bint trickled = (X.strides[1] == sizeof(floating)
                           and X.strides[0] == X.shape[1] * sizeof(floating))
@@ -698,8 +698,10 @@ cdef void _gram_panel(
         while column < m_pad:
             n_vectors = min(GRAM_TILE_VECTORS, (m_pad - column) // GRAM_TILE_COLUMNS)
             first_line = min(n_lines, tile * per_tile)
-            _gram_tile(panel, c, n_rows, a, column, n_vectors, G, ahead + 64 * first_line,
-                       min(per_tile, n_lines - first_line))
+            n_ahead = min(per_tile, n_lines - first_line)
+            # (a pointer past X only where it asks for nothing: the last row's line)
+            _gram_tile(panel, c, n_rows, a, column, n_vectors, G,
+                       ahead + 64 * first_line if n_ahead > 0 else ahead, n_ahead)
             column += n_vectors * GRAM_TILE_COLUMNS
             tile += 1
         a += GRAM_TILE_ROWS
@@ -847,7 +849,7 @@ cdef void _accurate_panel(
     cdef Py_ssize_t n_tiles = (n + ACCURATE_TILE_ROWS - 1) // ACCURATE_TILE_ROWS
     cdef Py_ssize_t per_tile = (n_lines + n_tiles - 1) // n_tiles  # lines a tile
     cdef const char* ahead = <const char*>&X[0, 0] + (first + n) * X.strides[0]
-    cdef Py_ssize_t first_line
+    cdef Py_ssize_t first_line, n_ahead
     if X.strides[0] == sizeof(floating):  # (columns of unit stride: a column's rows at a time)
         for j in range(n_features):
             for i in range(n):
@@ -874,9 +876,11 @@ cdef void _accurate_panel(
             for h in range(4):
                 residuals[c, h, r] = 0.0
         first_line = min(n_lines, t // ACCURATE_TILE_ROWS * per_tile)
+        n_ahead = min(per_tile, n_lines - first_line)
         for k in range(W.shape[0]):
-            _dot2_tile(panel, c, t, W, k, partials, ahead + 64 * first_line,
-                       min(per_tile, n_lines - first_line) if k == 0 else 0)
+            _dot2_tile(panel, c, t, W, k, partials,
+                       ahead + 64 * first_line if n_ahead > 0 else ahead,
+                       n_ahead if k == 0 else 0)
             for r in range(rows):
                 hi, lo = partials[c, 0, r, 0], partials[c, 1, r, 0]
                 for l in range(1, 8):

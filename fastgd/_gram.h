@@ -33,7 +33,13 @@
  * multiply-add units: see the changelog for what each gives.) */
 #define FASTGD_GRAM_TILE_VECTORS 3
 
-__attribute__((always_inline)) static inline void fastgd_gram_tile_of(
+#if defined(__GNUC__) || defined(__clang__)
+#define FASTGD_GRAM_INLINE __attribute__((always_inline)) static inline
+#else
+#define FASTGD_GRAM_INLINE static inline
+#endif
+
+FASTGD_GRAM_INLINE void fastgd_gram_tile_of(
     const double *P, ptrdiff_t columns, ptrdiff_t n, ptrdiff_t a, ptrdiff_t b,
     const int n_vectors, double *G, ptrdiff_t g_columns, const char *ahead,
     ptrdiff_t n_ahead) {
@@ -82,6 +88,7 @@ static inline void fastgd_gram_tile(const double *P, ptrdiff_t columns, ptrdiff_
                                     ptrdiff_t a, ptrdiff_t b, ptrdiff_t n_vectors,
                                     double *G, ptrdiff_t g_columns, const char *ahead,
                                     ptrdiff_t n_ahead) {
+    (void)n_vectors; /* always 1: FASTGD_GRAM_TILE_VECTORS */
     __m256d l0 = _mm256_setzero_pd(), h0 = l0, l1 = l0, h1 = l0, l2 = l0, h2 = l0,
             l3 = l0, h3 = l0;
     for (ptrdiff_t i = 0; i < n; i++) {
@@ -116,6 +123,7 @@ static inline void fastgd_gram_tile(const double *P, ptrdiff_t columns, ptrdiff_
                                     ptrdiff_t a, ptrdiff_t b, ptrdiff_t n_vectors,
                                     double *G, ptrdiff_t g_columns, const char *ahead,
                                     ptrdiff_t n_ahead) {
+    (void)n_vectors; /* always 1: FASTGD_GRAM_TILE_VECTORS */
     double sums[4][8] = {{0}};
     for (ptrdiff_t i = 0; i < n; i++) {
         if (i < n_ahead)

@@ -58,7 +58,8 @@ def gamma(n):
 
 def gram_factor_error(chain, n_columns):
     """The backward error of ``factor_of_gram``'s factor R of a Gram matrix whose
-    entries are sums of ``chain`` products each: ``R.T @ R = Z.T S Z + E`` with
+    entries are sums of products in which a term's rounding passes through at most
+    ``chain`` operations (a summation tree of that depth): ``R.T @ R = Z.T S Z + E`` with
     ``|E_jl| <= error ||z_j|| ||z_l||`` (the weighted columns' norms). The sums' rounding
     is within gamma(chain + 2) |z_j|.|z_l| (Higham, Accuracy and Stability, 3.5; two
     operations more for a row's weight, or the held intercept), Cholesky's within

@@ -62,8 +62,9 @@ CONSTANT, INVSCALING, ADAPTIVE = range(3)
 ADAPTIVE_DIVISOR = 5.0
 ADAPTIVE_MIN_RATIO = 1e-6
 
-# The Gram matrix of the direct solve's fast factor is computed in tiles this many
-# columns wide (one vector of doubles); its dimension is padded to a multiple of it.
+# The Gram matrix of the direct solve's fast factor is computed in tiles of whole
+# vectors of this many columns (one to three vectors wide: _gram.h); its dimension is
+# padded to a multiple of it.
 GRAM_TILE_COLUMNS = 8
 
 # The accurate sums (the direct solve's gradient, in twice the working precision)

@@ -982,9 +982,11 @@ def _gram_panel(X, next_first, next_rows, c, n_rows, G, panel):
         while column < m_pad:
             n_vectors = min(GRAM_TILE_VECTORS, (m_pad - column) // GRAM_TILE_COLUMNS)
             first_line = min(n_lines, tile * per_tile)
+            n_ahead = min(per_tile, n_lines - first_line)
+            # (an offset past X only where it asks for nothing: the last row's line)
             _gram_tile(panel, c, n_rows, a, column, n_vectors, G, X,
-                       ahead + first_line * (64 // X.itemsize),
-                       min(per_tile, n_lines - first_line))
+                       ahead + first_line * (64 // X.itemsize) if n_ahead > 0 else ahead,
+                       n_ahead)
             column += n_vectors * GRAM_TILE_COLUMNS
             tile += 1
 
@@ -1284,9 +1286,11 @@ def _accurate_panel(X, Y, W, b, weights, first, n, next_rows, c, pairs, partials
             for h in range(4):
                 residuals[c, h, r] = 0.0
         first_line = min(n_lines, t // ACCURATE_TILE_ROWS * per_tile)
+        n_ahead = min(per_tile, n_lines - first_line)
         for k in range(W.shape[0]):
-            _dot2_tile(panel, c, t, W, k, partials, X, ahead + first_line * (64 // X.itemsize),
-                       min(per_tile, n_lines - first_line) if k == 0 else 0)
+            _dot2_tile(panel, c, t, W, k, partials, X,
+                       ahead + first_line * (64 // X.itemsize) if n_ahead > 0 else ahead,
+                       n_ahead if k == 0 else 0)
             for r in range(rows):
                 hi, lo = partials[c, 0, r, 0], partials[c, 1, r, 0]
                 for l in range(1, 8):

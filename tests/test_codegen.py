@@ -221,7 +221,7 @@ int main(void) {
             state = state * 1103515245u + 12345u;
             P[i][j] = ((double)(state >> 8) / 16777216.0 - 0.5) * (1 << (j % 7));
         }
-    /* the kernels' loop over a panel's tiles (_gram_chunk) */
+    /* the kernels' loop over a panel's tiles (_gram_panel) */
     for (int a = 0; a < M; a += FASTGD_GRAM_TILE_ROWS)
         for (int b = a - a % 8; b < M;) {
             int n_vectors = (M - b) / 8;

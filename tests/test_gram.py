@@ -260,8 +260,11 @@ def gamma_of(n):
     return n * eps / (1 - n * eps)
 
 
-def test_gram_kernel_is_the_same_for_every_thread_count_and_backend(layout):
-    X, y, _, _ = make_problem(200_000, 9, 2, layout=layout, seed=8)
+# (m_pad 16: tiles of 1 and 2 vectors of columns; 48: up to 3, each row of 8 ahead
+# of the next panel's rows)
+@pytest.mark.parametrize("shape", [(200_000, 9, 2), (20_000, 45, 1)])
+def test_gram_kernel_is_the_same_for_every_thread_count_and_backend(layout, shape):
+    X, y, _, _ = make_problem(*shape, layout=layout, seed=8)
     weights = np.random.default_rng(9).uniform(0, 2, len(X))
     results = [
         _gram(name, X, y, np.zeros(2), True, weights, n_threads)[0]
@@ -270,6 +273,24 @@ def test_gram_kernel_is_the_same_for_every_thread_count_and_backend(layout):
     ]
     for G in results[1:]:
         np.testing.assert_array_equal(G, results[0])
+
+
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS)
+def test_gram_kernel_is_within_its_chain_of_the_exact_sums_across_many_chunks(backend):
+    """The chain ``gram`` returns bounds its rounding where an entry's sum runs over
+    many panels and chunks (20,000 rows: 32 chunks of 10 panels; gamma(chain + 4)
+    |z_j|.|z_l| of math.fsum's exact sums, as the small shapes above)."""
+    import math
+
+    X, Y, _, _ = make_problem(20_000, 21, 1, seed=3)
+    G, chain = _gram(backend, X, Y, np.zeros(1), True, None)
+    assert chain < 200  # (a panel's 64 rows, a chunk's panels, the chunks)
+    columns = [X[:, j] for j in range(21)] + [np.ones(len(X)), Y[:, 0]]
+    for j in range(len(columns)):
+        for l in range(j, len(columns)):
+            products = columns[j] * columns[l]
+            allowed = gamma_of(chain + 4) * math.fsum(np.abs(products)) * 1.01
+            assert abs(G[j, l] - math.fsum(products)) <= allowed, (j, l)
 
 
 def _accurate_sums(backend, X, Y, W, b, weights=None, n_threads=None):
