@@ -31,16 +31,9 @@ cdef extern from *:
     int FASTGD_OPENMP
     int omp_max_threads() nogil
 
-cdef extern from *:
-    """
-    #if defined(__GNUC__) || defined(__clang__)
-    /* a read, kept briefly (the arguments of Numba's llvm.prefetch in the mirror) */
-    #define FASTGD_PREFETCH(address) __builtin_prefetch((const void *)(address), 0, 1)
-    #else
-    #define FASTGD_PREFETCH(address) ((void)0)
-    #endif
-    """
-    void FASTGD_PREFETCH(const void* address) nogil
+cdef extern from "_prefetch.h" nogil:
+    # a read, kept briefly (the arguments of Numba's llvm.prefetch in the mirror)
+    void FASTGD_PREFETCH "FASTGD_PREFETCH_LINE"(const void* address)
 
 # Rows of a shuffled epoch are gathered this many rows ahead of their prefetch hint
 # (see _prefetch_row); the Numba kernel uses the same distance.
