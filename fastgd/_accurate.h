@@ -3,11 +3,12 @@
  *
  * NumPy, for P row-major with `columns` doubles a row (a multiple of 8) and R =
  * FASTGD_ACCURATE_TILE_ROWS of its rows:
- *   fastgd_dot2_tile:         for each row r and lane l, the pair (partial_hi[r, l],
- *                             partial_lo[r, l]) = P[r, l::8] @ w[l::8] as a Dot2
- *                             (partial_hi and partial_lo: 8 doubles a row), asking
- *                             for the n_ahead cache lines from `ahead` on, one a
- *                             step (the next panel's rows: see _gram.h)
+ *   fastgd_dot2_tile:         for each row r, the pair (partial_hi[r], partial_lo[r])
+ *                             = P[r] @ w as a Dot2: the pairs of its 8 lanes
+ *                             (P[r, l::8] @ w[l::8]) added in lane order, the tile's
+ *                             rows in the lanes of one vector; asking for the n_ahead
+ *                             cache lines from `ahead` on, one a step (the next
+ *                             panel's rows: see _gram.h)
  *   fastgd_add_products_tile: (g_hi, g_lo)[j] += P[:R, j] @ (rh + rl)[:R] as pairs,
  *                             the rows in order
  * each step with its rounding errors kept (a product's by a fused multiply-add, a
@@ -129,10 +130,24 @@ static inline void fastgd_dot2_tile(const double *P, ptrdiff_t columns, const do
             fastgd_v8_add_to_pair(&hi[r], &lo[r], p, fastgd_v8_fms(x, w_j, p));
         }
     }
+    /* each row's 8 lanes added in lane order, the tile's rows in the lanes of one chain
+     * (transposed through memory: lanes[l][r] is row r's lane l) */
+    double lanes_hi[8][8] = {{0}}, lanes_lo[8][8] = {{0}};
     for (int r = 0; r < R; r++) {
-        fastgd_v8_store(partial_hi + 8 * r, hi[r]);
-        fastgd_v8_store(partial_lo + 8 * r, lo[r]);
+        double row_hi[8], row_lo[8];
+        fastgd_v8_store(row_hi, hi[r]);
+        fastgd_v8_store(row_lo, lo[r]);
+        for (int l = 0; l < 8; l++) {
+            lanes_hi[l][r] = row_hi[l];
+            lanes_lo[l][r] = row_lo[l];
+        }
     }
+    fastgd_v8 sum_hi = fastgd_v8_load(lanes_hi[0]), sum_lo = fastgd_v8_load(lanes_lo[0]);
+    for (int l = 1; l < 8; l++)
+        fastgd_v8_add_to_pair(&sum_hi, &sum_lo, fastgd_v8_load(lanes_hi[l]),
+                              fastgd_v8_load(lanes_lo[l]));
+    fastgd_v8_store(partial_hi, sum_hi);
+    fastgd_v8_store(partial_lo, sum_lo);
 }
 
 static inline void fastgd_add_products_tile(const double *P, ptrdiff_t columns,

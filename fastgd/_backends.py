@@ -403,7 +403,7 @@ class CompiledBackend(HessianProduct):
         n_chunks = -(-n_samples // chunk_rows)
         sums = np.empty((n_chunks, 2, n_targets, n_features + 2))
         pairs = np.empty((n_chunks, 2, n_targets, padded))
-        partials = np.empty((n_chunks, 2, 8, 8))  # (a tile's rows, 8 lanes each)
+        partials = np.empty((n_chunks, 2, 8))  # (a tile's rows' residual pairs)
         residuals = np.empty((n_chunks, 4, 8))
         panel = np.empty((n_chunks, panel_rows, padded))
         W_padded = np.zeros((n_targets, padded))

@@ -803,13 +803,13 @@ cdef inline (double, double) _add_pair(double hi, double lo, double other_hi,
 
 cdef inline void _dot2_tile(double[:, :, ::1] panel, Py_ssize_t c, Py_ssize_t t,
                             const double[:, ::1] W, Py_ssize_t k,
-                            double[:, :, :, ::1] partials, const char* ahead,
+                            double[:, :, ::1] partials, const char* ahead,
                             Py_ssize_t n_ahead) noexcept nogil:
-    # NumPy: for r < ACCURATE_TILE_ROWS and l < 8, the pair (partials[c, 0, r, l],
-    # partials[c, 1, r, l]) = panel[c, t + r, l::8] @ W[k, l::8] as a Dot2, asking for
+    # NumPy: for r < ACCURATE_TILE_ROWS, the pair (partials[c, 0, r], partials[c, 1, r])
+    # = panel[c, t + r] @ W[k] as a Dot2 (8 lanes, added in lane order), asking for
     # the n_ahead cache lines from `ahead` on (_accurate.h)
-    fastgd_dot2_tile(&panel[c, t, 0], panel.shape[2], &W[k, 0], &partials[c, 0, 0, 0],
-                     &partials[c, 1, 0, 0], ahead, n_ahead)
+    fastgd_dot2_tile(&panel[c, t, 0], panel.shape[2], &W[k, 0], &partials[c, 0, 0],
+                     &partials[c, 1, 0], ahead, n_ahead)
 
 
 cdef inline void _add_products_tile(double[:, :, ::1] panel, Py_ssize_t c, Py_ssize_t t,
@@ -825,7 +825,7 @@ cdef inline void _add_products_tile(double[:, :, ::1] panel, Py_ssize_t c, Py_ss
 cdef void _accurate_panel(
     const floating[:, :] X, const floating[:, :] Y, const double[:, ::1] W,
     const double[::1] b, const floating[::1] weights, Py_ssize_t first, Py_ssize_t n,
-    Py_ssize_t next_rows, Py_ssize_t c, double[:, :, :, ::1] pairs, double[:, :, :, ::1] partials,
+    Py_ssize_t next_rows, Py_ssize_t c, double[:, :, :, ::1] pairs, double[:, :, ::1] partials,
     double[:, :, ::1] residuals, double[:, :, ::1] panel,
 ) noexcept nogil:
     # Rows [first, first + n), n <= panel.shape[1]: see the Numba kernel's
@@ -875,10 +875,7 @@ cdef void _accurate_panel(
                        ahead + 64 * first_line if n_ahead > 0 else ahead,
                        n_ahead if k == 0 else 0)
             for r in range(rows):
-                hi, lo = partials[c, 0, r, 0], partials[c, 1, r, 0]
-                for l in range(1, 8):
-                    hi, error = _two_sum(hi, partials[c, 0, r, l])
-                    lo += error + partials[c, 1, r, l]
+                hi, lo = partials[c, 0, r], partials[c, 1, r]
                 row = first + t + r
                 offset, offset_error = _two_sum(b[k], -<double>Y[row, k])
                 hi, error = _two_sum(hi, offset)
@@ -900,7 +897,7 @@ cdef void _accurate_chunk(
     const floating[:, :] X, const floating[:, :] Y, const double[:, ::1] W,
     const double[::1] b, const floating[::1] weights, Py_ssize_t start, Py_ssize_t stop,
     Py_ssize_t c, double[:, :, :, ::1] sums, double[:, :, :, ::1] pairs,
-    double[:, :, :, ::1] partials, double[:, :, ::1] residuals, double[:, :, ::1] panel,
+    double[:, :, ::1] partials, double[:, :, ::1] residuals, double[:, :, ::1] panel,
 ) noexcept nogil:
     # sums[c] = the pairs of the rows [start, stop): panels of panel.shape[1] rows
     cdef Py_ssize_t h, k, j, i, first, n
@@ -926,7 +923,7 @@ cdef void _accurate_chunk(
 cdef void _accurate_chunks_in_parallel(
     const floating[:, :] X, const floating[:, :] Y, const double[:, ::1] W,
     const double[::1] b, const floating[::1] weights, Py_ssize_t chunk_rows, int n_threads,
-    double[:, :, :, ::1] sums, double[:, :, :, ::1] pairs, double[:, :, :, ::1] partials,
+    double[:, :, :, ::1] sums, double[:, :, :, ::1] pairs, double[:, :, ::1] partials,
     double[:, :, ::1] residuals, double[:, :, ::1] panel,
 ) noexcept nogil:
     cdef Py_ssize_t n_samples = X.shape[0]
@@ -950,7 +947,7 @@ cdef void _add_chunk_pairs(double[:, :, :, ::1] sums) noexcept nogil:
 def accurate_sums(
     const floating[:, :] X, const floating[:, :] Y, const double[:, ::1] W,
     const double[::1] b, const floating[::1] weights, Py_ssize_t chunk_rows, int n_threads,
-    double[:, :, :, ::1] sums, double[:, :, :, ::1] pairs, double[:, :, :, ::1] partials,
+    double[:, :, :, ::1] sums, double[:, :, :, ::1] pairs, double[:, :, ::1] partials,
     double[:, :, ::1] residuals, double[:, :, ::1] panel,
 ):
     """Write into sums[0] the gradient sums as pairs: see the Numba kernel."""

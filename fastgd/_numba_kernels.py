@@ -1145,15 +1145,15 @@ def _is_c_float64(*arrays):
 
 @intrinsic
 def _dot2_tile(typingctx, panel, c, t, W, k, partials, X, ahead, n_ahead):
-    """NumPy: for r < ACCURATE_TILE_ROWS and l < 8, the pair (partials[c, 0, r, l],
-    partials[c, 1, r, l]) = panel[c, t + r, l::8] @ W[k, l::8] as a Dot2: each step
-    ``p = x * w`` with its error ``fma(x, w, -p)``, then ``(hi, lo) += p + error``
-    (_v8_add_to_pair), asking for the n_ahead cache lines from X's element `ahead` on,
-    one a step. The Cython kernel's _accurate.h, in LLVM vector types.
-    panel (C, P, d_pad) and W (K, d_pad), d_pad a multiple of 8; partials (C, 2, n, 8),
-    n >= ACCURATE_TILE_ROWS."""
+    """NumPy: for r < ACCURATE_TILE_ROWS, the pair (partials[c, 0, r], partials[c, 1, r])
+    = panel[c, t + r] @ W[k] as a Dot2, in 8 lanes (panel[c, t + r, l::8] @ W[k, l::8])
+    whose pairs are then added in lane order, the tile's rows in the lanes of one
+    vector: each step ``p = x * w`` with its error ``fma(x, w, -p)``, then ``(hi, lo) +=
+    p + error`` (_v8_add_to_pair), asking for the n_ahead cache lines from X's element
+    `ahead` on, one a step. The Cython kernel's _accurate.h, in LLVM vector types.
+    panel (C, P, d_pad) and W (K, d_pad), d_pad a multiple of 8; partials (C, 2, 8)."""
     if not (_is_c_float64(panel, W, partials) and panel.ndim == 3 and W.ndim == 2
-            and partials.ndim == 4 and isinstance(X, types.Array)):
+            and partials.ndim == 3 and isinstance(X, types.Array)):
         return None
     rows_of_tile = ACCURATE_TILE_ROWS
 
@@ -1178,14 +1178,27 @@ def _dot2_tile(typingctx, panel, c, t, W, k, partials, X, ahead, n_ahead):
                 product = builder.fmul(x, w_j)
                 error = builder.call(fma, [x, w_j, builder.fneg(product)])
                 _v8_add_to_pair(builder, his[r], los[r], product, error)
-        _, _, lane_rows, _ = cgutils.unpack_tuple(builder, q.shape, 4)
-        half = builder.mul(lane_rows, intp(8))  # (partials[c, 0] and partials[c, 1])
-        out = builder.gep(q.data, [builder.mul(c, builder.mul(half, intp(2)))])
-        for r in range(rows_of_tile):
-            for h, sums in enumerate((his, los)):
-                target = builder.gep(out, [builder.add(builder.mul(half, intp(h)), intp(8 * r))])
-                builder.store(builder.load(sums[r]),
-                              builder.bitcast(target, vector.as_pointer()), align=8)
+        # each row's lanes added in lane order, the rows in the lanes of one chain:
+        # lane l of every row gathered into one vector (a transpose), then added
+        index = _ir.IntType(32)
+        lanes = []
+        for h, sums in enumerate((his, los)):
+            rows = [builder.load(sums[r]) for r in range(rows_of_tile)]
+            lanes.append([])
+            for lane in range(8):
+                gathered = zero
+                for r in range(rows_of_tile):
+                    value = builder.extract_element(rows[r], index(lane))
+                    gathered = builder.insert_element(gathered, value, index(r))
+                lanes[h].append(gathered)
+        row_hi = cgutils.alloca_once_value(builder, lanes[0][0])
+        row_lo = cgutils.alloca_once_value(builder, lanes[1][0])
+        for lane in range(1, 8):
+            _v8_add_to_pair(builder, row_hi, row_lo, lanes[0][lane], lanes[1][lane])
+        out = builder.gep(q.data, [builder.mul(c, intp(16))])  # (partials[c], (2, 8))
+        for h, sums in enumerate((row_hi, row_lo)):
+            target = builder.bitcast(builder.gep(out, [intp(8 * h)]), vector.as_pointer())
+            builder.store(builder.load(sums), target, align=8)
         return context.get_dummy_value()
 
     return types.void(panel, c, t, W, k, partials, X, ahead, n_ahead), codegen
@@ -1292,10 +1305,7 @@ def _accurate_panel(X, Y, W, b, weights, first, n, next_rows, c, pairs, partials
                        ahead + first_line * (64 // X.itemsize) if n_ahead > 0 else ahead,
                        n_ahead if k == 0 else 0)
             for r in range(rows):
-                hi, lo = partials[c, 0, r, 0], partials[c, 1, r, 0]
-                for l in range(1, 8):
-                    hi, error = _two_sum(hi, partials[c, 0, r, l])
-                    lo += error + partials[c, 1, r, l]
+                hi, lo = partials[c, 0, r], partials[c, 1, r]
                 row = first + t + r
                 offset, offset_error = _two_sum(b[k], -np.float64(Y[row, k]))
                 hi, error = _two_sum(hi, offset)
@@ -1363,7 +1373,7 @@ def parallel_accurate_sums(X, Y, W, b, weights, chunk_rows, n_threads, sums, pai
     past D) and b (K,) in float64, whatever X's dtype. Chunks of ``chunk_rows`` rows
     (on n_threads > 1 threads, as compress; serial_accurate_sums on one), their pairs
     added in chunk order. d_pad: D + 2 rounded up to a multiple of 8. Scratch: sums (C, 2,
-    K, D + 2), pairs (C, 2, K, d_pad), partials (C, 2, 8, 8), residuals (C, 4, 8) and
+    K, D + 2), pairs (C, 2, K, d_pad), partials (C, 2, 8), residuals (C, 4, 8) and
     panel (C, P, d_pad), P a multiple of 8."""
     X, Y, weights = _retyped_rows(X, Y, weights)
     _accurate_chunks_in_parallel(X, Y, _read_only(W), _read_only(b), weights, chunk_rows,
