@@ -659,6 +659,24 @@ cdef inline void _gather_gram_rows(
                 panel[c, i, p + k] = s * (<double>Y[row, k] - b[k])
 
 
+cdef inline Py_ssize_t _lines_of_rows(const floating[:, :] X, Py_ssize_t n_rows) noexcept nogil:
+    # the cache lines of n_rows rows of a C-contiguous X (one run of bytes), which the
+    # tiles ask for; 0 for other layouts: see the Numba kernel's _lines_of_rows
+    if X.strides[1] == sizeof(floating) and X.strides[0] == X.shape[1] * sizeof(floating):
+        return (n_rows * X.strides[0] + 63) // 64
+    return 0
+
+
+cdef inline (Py_ssize_t, Py_ssize_t) _tile_share(Py_ssize_t tile, Py_ssize_t n_lines,
+                                                 Py_ssize_t n_tiles) noexcept nogil:
+    # (first, count): the lines tile `tile` of n_tiles asks for: see the Numba kernel's
+    # _tile_share
+    cdef Py_ssize_t per_tile = (n_lines + n_tiles - 1) // n_tiles
+    cdef Py_ssize_t first = min(n_lines, tile * per_tile)
+    cdef Py_ssize_t count = min(per_tile, n_lines - first)
+    return (first if count > 0 else 0), count
+
+
 cdef inline Py_ssize_t _gram_tiles_of_panel(Py_ssize_t m_pad) noexcept nogil:
     # how many tiles _gram_panel runs
     cdef Py_ssize_t a = 0, n_tiles = 0, n_vectors
@@ -678,23 +696,18 @@ cdef void _gram_panel(
     # kernel's _gram_panel, which this mirrors
     cdef Py_ssize_t m_pad = G.shape[1], a = 0, column, n_vectors, tile = 0, first_line, n_ahead
     cdef Py_ssize_t n_parts = (m_pad + GRAM_TILE_ROWS - 1) // GRAM_TILE_ROWS
-    cdef bint trickled = (X.strides[1] == sizeof(floating)
-                          and X.strides[0] == X.shape[1] * sizeof(floating))
-    cdef Py_ssize_t n_lines = (next_rows * X.strides[0] + 63) // 64 if trickled else 0
+    cdef Py_ssize_t n_lines = _lines_of_rows(X, next_rows)
     cdef Py_ssize_t n_tiles = _gram_tiles_of_panel(m_pad)
-    cdef Py_ssize_t per_tile = (n_lines + n_tiles - 1) // n_tiles  # lines a tile
     cdef const char* ahead = <const char*>&X[0, 0] + next_first * X.strides[0]
     while a < m_pad:
-        if not trickled:
+        if n_lines == 0:
             _prefetch_rows_part(X, next_first, next_rows, a // GRAM_TILE_ROWS, n_parts)
         column = a - a % GRAM_TILE_COLUMNS
         while column < m_pad:
             n_vectors = min(GRAM_TILE_VECTORS, (m_pad - column) // GRAM_TILE_COLUMNS)
-            first_line = min(n_lines, tile * per_tile)
-            n_ahead = min(per_tile, n_lines - first_line)
-            # (a pointer past X only where it asks for nothing: the last row's line)
-            _gram_tile(panel, c, n_rows, a, column, n_vectors, G,
-                       ahead + 64 * first_line if n_ahead > 0 else ahead, n_ahead)
+            first_line, n_ahead = _tile_share(tile, n_lines, n_tiles)
+            _gram_tile(panel, c, n_rows, a, column, n_vectors, G, ahead + 64 * first_line,
+                       n_ahead)
             column += n_vectors * GRAM_TILE_COLUMNS
             tile += 1
         a += GRAM_TILE_ROWS
@@ -836,11 +849,8 @@ cdef void _accurate_panel(
     cdef double hi, lo, error, offset, offset_error, s
     cdef const floating* x_row
     cdef double* panel_row
-    cdef bint trickled = (X.strides[1] == sizeof(floating)
-                          and X.strides[0] == X.shape[1] * sizeof(floating))
-    cdef Py_ssize_t n_lines = (next_rows * X.strides[0] + 63) // 64 if trickled else 0
+    cdef Py_ssize_t n_lines = _lines_of_rows(X, next_rows)
     cdef Py_ssize_t n_tiles = (n + ACCURATE_TILE_ROWS - 1) // ACCURATE_TILE_ROWS
-    cdef Py_ssize_t per_tile = (n_lines + n_tiles - 1) // n_tiles  # lines a tile
     cdef const char* ahead = <const char*>&X[0, 0] + (first + n) * X.strides[0]
     cdef Py_ssize_t first_line, n_ahead
     if X.strides[0] == sizeof(floating):  # (columns of unit stride: a column's rows at a time)
@@ -868,11 +878,9 @@ cdef void _accurate_panel(
         for r in range(rows, ACCURATE_TILE_ROWS):
             for h in range(4):
                 residuals[c, h, r] = 0.0
-        first_line = min(n_lines, t // ACCURATE_TILE_ROWS * per_tile)
-        n_ahead = min(per_tile, n_lines - first_line)
+        first_line, n_ahead = _tile_share(t // ACCURATE_TILE_ROWS, n_lines, n_tiles)
         for k in range(W.shape[0]):
-            _dot2_tile(panel, c, t, W, k, partials,
-                       ahead + 64 * first_line if n_ahead > 0 else ahead,
+            _dot2_tile(panel, c, t, W, k, partials, ahead + 64 * first_line,
                        n_ahead if k == 0 else 0)
             for r in range(rows):
                 hi, lo = partials[c, 0, r], partials[c, 1, r]

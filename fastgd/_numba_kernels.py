@@ -951,6 +951,27 @@ def _gather_gram_rows(X, Y, b, weights, fit_intercept, start, n_rows, c, panel):
 
 
 @_inlined_kernel
+def _lines_of_rows(X, n_rows):
+    # The cache lines of n_rows rows of a C-contiguous X (one run of bytes), which the
+    # tiles ask for, each its share (_tile_share), one line a row or step of theirs:
+    # trickled among the multiply-adds, the misses overlap them (a burst of hints fills
+    # the core's miss buffers). 0 for other layouts, asked for otherwise.
+    if X.strides[1] == X.itemsize and X.strides[0] == X.shape[1] * X.itemsize:
+        return -(-n_rows * X.strides[0] // 64)
+    return 0
+
+
+@_inlined_kernel
+def _tile_share(tile, n_lines, n_tiles):
+    # (first, count): the lines tile `tile` of n_tiles asks for, of n_lines (first 0
+    # where it asks for none: no offset past X, for the last rows' tiles)
+    per_tile = -(-n_lines // n_tiles)
+    first = min(n_lines, tile * per_tile)
+    count = min(per_tile, n_lines - first)
+    return (first if count > 0 else 0), count
+
+
+@_inlined_kernel
 def _gram_tiles_of_panel(m_pad):
     # how many tiles _gram_panel runs
     n_tiles = 0
@@ -964,29 +985,23 @@ def _gram_tiles_of_panel(m_pad):
 def _gram_panel(X, next_first, next_rows, c, n_rows, G, panel):
     # G[c] += the upper triangle (in tiles) of panel[c, :n_rows].T @ panel[c, :n_rows],
     # while X's rows [next_first, next_first + next_rows) are asked for, so that their
-    # gather waits less on memory: a C-contiguous X's rows are one run of bytes, whose
-    # lines the tiles ask for one a row of theirs, each tile its share (trickled among
-    # the multiply-adds, the misses overlap them: a burst of hints fills the core's
-    # miss buffers); other layouts' a strip of tiles' part at a time (_prefetch_rows_part)
+    # gather waits less on memory: from inside the tiles (_lines_of_rows), or for
+    # other layouts a strip of tiles' part at a time (_prefetch_rows_part)
     m_pad = G.shape[1]
     n_parts = -(-m_pad // GRAM_TILE_ROWS)
-    trickled = X.strides[1] == X.itemsize and X.strides[0] == X.shape[1] * X.itemsize
-    n_lines = -(-next_rows * X.strides[0] // 64) if trickled else 0
-    per_tile = -(-n_lines // _gram_tiles_of_panel(m_pad))  # lines a tile
-    ahead = next_first * X.shape[1]  # (an element offset, used when trickled)
+    n_lines = _lines_of_rows(X, next_rows)
+    n_tiles = _gram_tiles_of_panel(m_pad)
+    ahead = next_first * X.shape[1]  # (an element offset, used when n_lines > 0)
     tile = 0
     for a in range(0, m_pad, GRAM_TILE_ROWS):
-        if not trickled:
+        if n_lines == 0:
             _prefetch_rows_part(X, next_first, next_rows, a // GRAM_TILE_ROWS, n_parts)
         column = a - a % GRAM_TILE_COLUMNS
         while column < m_pad:
             n_vectors = min(GRAM_TILE_VECTORS, (m_pad - column) // GRAM_TILE_COLUMNS)
-            first_line = min(n_lines, tile * per_tile)
-            n_ahead = min(per_tile, n_lines - first_line)
-            # (an offset past X only where it asks for nothing: the last row's line)
+            first_line, n_ahead = _tile_share(tile, n_lines, n_tiles)
             _gram_tile(panel, c, n_rows, a, column, n_vectors, G, X,
-                       ahead + first_line * (64 // X.itemsize) if n_ahead > 0 else ahead,
-                       n_ahead)
+                       ahead + first_line * (64 // X.itemsize), n_ahead)
             column += n_vectors * GRAM_TILE_COLUMNS
             tile += 1
 
@@ -1275,10 +1290,9 @@ def _accurate_panel(X, Y, W, b, weights, first, n, next_rows, c, pairs, partials
     #        sums X.T @ sR, sR.sum(0) and (R * sR).sum(0) / 2
     n_features = X.shape[1]
     weighted = weights.shape[0] > 0
-    trickled = X.strides[1] == X.itemsize and X.strides[0] == n_features * X.itemsize
-    n_lines = -(-next_rows * X.strides[0] // 64) if trickled else 0
-    per_tile = -(-n_lines // -(-n // ACCURATE_TILE_ROWS))  # lines a tile
-    ahead = (first + n) * n_features  # (an element offset, used when trickled)
+    n_lines = _lines_of_rows(X, next_rows)
+    n_tiles = -(-n // ACCURATE_TILE_ROWS)
+    ahead = (first + n) * n_features  # (an element offset, used when n_lines > 0)
     if X.strides[0] == X.itemsize:  # (columns of unit stride: a column's rows at a time)
         for j in range(n_features):
             for i in range(n):
@@ -1298,11 +1312,9 @@ def _accurate_panel(X, Y, W, b, weights, first, n, next_rows, c, pairs, partials
         for r in range(rows, ACCURATE_TILE_ROWS):
             for h in range(4):
                 residuals[c, h, r] = 0.0
-        first_line = min(n_lines, t // ACCURATE_TILE_ROWS * per_tile)
-        n_ahead = min(per_tile, n_lines - first_line)
+        first_line, n_ahead = _tile_share(t // ACCURATE_TILE_ROWS, n_lines, n_tiles)
         for k in range(W.shape[0]):
-            _dot2_tile(panel, c, t, W, k, partials, X,
-                       ahead + first_line * (64 // X.itemsize) if n_ahead > 0 else ahead,
+            _dot2_tile(panel, c, t, W, k, partials, X, ahead + first_line * (64 // X.itemsize),
                        n_ahead if k == 0 else 0)
             for r in range(rows):
                 hi, lo = partials[c, 0, r], partials[c, 1, r]
